@@ -1,0 +1,389 @@
+//! Configuration: the native TOML model, `${VAR}` expansion and validation.
+//!
+//! Loading is two steps: [`load`] parses a file into [`Config`] (serde, unknown keys refused
+//! with the key and its position), then [`Config::validate`] checks what serde cannot (patterns,
+//! addresses, ranges) without building anything, so `wasm-router validate` stops there.
+
+mod expand;
+mod units;
+
+pub use expand::expand_env;
+pub use units::{ByteSize, DurationStr};
+
+use crate::buffer::WhenFull;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The configuration the router runs when it is given none: forward on 127.0.0.1:24224 → stdout.
+pub const EMBEDDED_DEFAULT: &str = r#"
+[service]
+grace = "5s"
+
+[[inputs]]
+type = "forward"
+listen = "127.0.0.1:24224"
+
+[[outputs]]
+type = "stdout"
+match = "*"
+"#;
+
+/// A configuration error: which file, where, what is wrong and how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct ConfigError {
+    /// The file (or `<embedded default>`).
+    pub file: String,
+    /// What is wrong, where, and the fix.
+    pub message: String,
+}
+
+/// The whole configuration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Process-wide settings.
+    #[serde(default)]
+    pub service: ServiceConfig,
+    /// Where events come from.
+    #[serde(default)]
+    pub inputs: Vec<InputConfig>,
+    /// Filters, applied in this order to the tags they match.
+    #[serde(default)]
+    pub filters: Vec<FilterConfig>,
+    /// Where events go; every output whose `match` covers a tag gets a copy.
+    #[serde(default)]
+    pub outputs: Vec<OutputConfig>,
+}
+
+/// `[service]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// How long shutdown may take to deliver what was received (e.g. `"30s"`).
+    #[serde(default = "default_grace")]
+    pub grace: DurationStr,
+    /// Address of the health and metrics HTTP server; absent = off.
+    #[serde(default)]
+    pub http_listen: Option<String>,
+    /// The router's own log level (`error`, `warn`, `info`, `debug`, `trace`).
+    #[serde(default)]
+    pub log_level: Option<String>,
+    /// Where compiled plugins are cached; absent = the user cache directory.
+    #[serde(default)]
+    pub plugin_cache_dir: Option<PathBuf>,
+}
+
+fn default_grace() -> DurationStr {
+    DurationStr::from_secs(30)
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig { grace: default_grace(), http_listen: None, log_level: None, plugin_cache_dir: None }
+    }
+}
+
+/// One `[[inputs]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum InputConfig {
+    /// The Fluentd forward protocol over TCP and/or a unix socket.
+    Forward(ForwardInputConfig),
+}
+
+/// `type = "forward"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardInputConfig {
+    /// A name for metrics and logs; default `forward`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// TCP address to listen on (`host:port`); absent with a `unix_path` = no TCP listener.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// Unix socket to create (a stale file there is replaced).
+    #[serde(default)]
+    pub unix_path: Option<PathBuf>,
+    /// Permissions of the unix socket, octal (default `"0666"`, so the Docker daemon can connect).
+    #[serde(default)]
+    pub unix_perm: Option<String>,
+    /// Prepended to every tag received on this input.
+    #[serde(default)]
+    pub tag_prefix: Option<String>,
+    /// Most bytes one request may take before it is complete (default 6,144,000 as Fluent Bit).
+    #[serde(default)]
+    pub buffer_max_size: Option<ByteSize>,
+    /// Most bytes a compressed payload may decompress to (default: `buffer_max_size`).
+    #[serde(default)]
+    pub decompress_max_size: Option<ByteSize>,
+    /// Most connections open at once on this input (default 1024); more wait to be accepted.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+}
+
+/// One `[[filters]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FilterConfig {
+    /// A WebAssembly filter plugin.
+    Wasm(WasmFilterConfig),
+}
+
+/// `type = "wasm"` under `[[filters]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasmFilterConfig {
+    /// Tags this filter sees (Fluent Bit `Match`: `*` wildcards).
+    #[serde(rename = "match", default)]
+    pub match_: Option<String>,
+    /// Tags this filter sees, as a regular expression (Fluent Bit `Match_Regex`).
+    #[serde(default)]
+    pub match_regex: Option<String>,
+    /// A name for metrics and logs; default: the plugin's own name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The `.wasm` component.
+    pub path: PathBuf,
+    /// What happens to a batch when the plugin faults: `fail_open`, `fail_closed` or `dead_letter`.
+    #[serde(default)]
+    pub on_error: Option<String>,
+    /// The plugin's config, handed to its `init` as JSON.
+    #[serde(default)]
+    pub config: Option<toml::Table>,
+    /// Resource limits for each instance.
+    #[serde(default)]
+    pub limits: PluginLimitsConfig,
+}
+
+/// `limits = { … }` of a plugin.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginLimitsConfig {
+    /// Linear memory cap per instance (default 64MiB).
+    #[serde(default)]
+    pub memory: Option<ByteSize>,
+    /// Wall-clock budget of one call (default 50ms for filters).
+    #[serde(default)]
+    pub deadline: Option<DurationStr>,
+    /// Recycle an instance after this many calls (default 100000).
+    #[serde(default)]
+    pub max_calls: Option<u64>,
+}
+
+/// One `[[outputs]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutputConfig {
+    /// JSON lines on standard output.
+    Stdout(SimpleOutputConfig),
+    /// Discard everything (counted as sent).
+    Null(SimpleOutputConfig),
+}
+
+/// Outputs with no options of their own (`stdout`, `null`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimpleOutputConfig {
+    /// Tags this output receives (Fluent Bit `Match`).
+    #[serde(rename = "match", default)]
+    pub match_: Option<String>,
+    /// Tags this output receives, as a regular expression (Fluent Bit `Match_Regex`).
+    #[serde(default)]
+    pub match_regex: Option<String>,
+    /// A name for metrics and logs; default: the output's type.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The output's buffer.
+    #[serde(default)]
+    pub buffer: BufferConfig,
+}
+
+/// `buffer = { … }` of an output.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BufferConfig {
+    /// Most bytes waiting or in flight for this output (default 64MiB).
+    #[serde(default = "default_buffer_bytes")]
+    pub max_bytes: ByteSize,
+    /// `block` (backpressure: inputs read more slowly) or `drop_newest` (counted).
+    #[serde(default)]
+    pub when_full: WhenFull,
+}
+
+fn default_buffer_bytes() -> ByteSize {
+    ByteSize(64 << 20)
+}
+
+impl Default for BufferConfig {
+    fn default() -> Self {
+        BufferConfig { max_bytes: default_buffer_bytes(), when_full: WhenFull::Block }
+    }
+}
+
+/// Read, expand and parse the TOML file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.clone(),
+        message: format!("cannot read the config file: {e}"),
+    })?;
+    parse(&text, &file)
+}
+
+/// Parse TOML `text` that came from `file` (used in messages), after `${VAR}` expansion.
+pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+    let err = |message: String| ConfigError { file: file.to_string(), message };
+    let text = expand_env(text, |name| std::env::var(name).ok()).map_err(err)?;
+    let config: Config = toml::from_str(&text).map_err(|e| err(describe_toml_error(&e, &text)))?;
+    config.validate().map_err(err)?;
+    Ok(config)
+}
+
+fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
+    let mut msg = e.to_string().trim_end().to_string();
+    if let Some(key) = msg.split("unknown field `").nth(1).and_then(|r| r.split('`').next()) {
+        // Tagged sections report the section's position; point at the key itself.
+        let from = e.span().map(|s| s.start).unwrap_or(0);
+        let line_of_section = text[..from].matches('\n').count();
+        let key_line = text.lines().enumerate().skip(line_of_section).find(|(_, l)| {
+            l.trim_start().strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
+        });
+        if let Some((n, line)) = key_line {
+            msg = format!("line {}: unknown key `{key}`: {}\n{msg}", n + 1, line.trim());
+        }
+        msg.push_str("\nfix: remove the key or correct its spelling; the keys this section accepts are listed above");
+    } else if msg.contains("unknown variant") {
+        msg.push_str("\nfix: use one of the types listed above");
+    }
+    msg
+}
+
+impl Config {
+    /// Check what the types cannot: every error names the key and the fix.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        if self.inputs.is_empty() {
+            problems.push("no [[inputs]]: add one, e.g. `[[inputs]]\\ntype = \"forward\"\\nlisten = \"127.0.0.1:24224\"`".to_string());
+        }
+        if self.outputs.is_empty() {
+            problems.push("no [[outputs]]: add one, e.g. `[[outputs]]\\ntype = \"stdout\"\\nmatch = \"*\"`".to_string());
+        }
+        for (i, input) in self.inputs.iter().enumerate() {
+            let InputConfig::Forward(f) = input;
+            let key = format!("inputs[{i}]");
+            if f.listen.is_none() && f.unix_path.is_none() {
+                problems.push(format!("{key}: set `listen = \"127.0.0.1:24224\"` and/or `unix_path = \"/var/run/fluent.sock\"`"));
+            }
+            if let Some(listen) = &f.listen
+                && listen.parse::<std::net::SocketAddr>().is_err()
+            {
+                problems.push(format!("{key}.listen = {listen:?} is not `ip:port`; e.g. \"127.0.0.1:24224\" or \"0.0.0.0:24224\""));
+            }
+            if let Some(perm) = &f.unix_perm
+                && parse_octal_mode(perm).is_none()
+            {
+                problems.push(format!("{key}.unix_perm = {perm:?} is not an octal mode; e.g. \"0666\""));
+            }
+            if f.max_connections == Some(0) {
+                problems.push(format!("{key}.max_connections must be at least 1"));
+            }
+        }
+        for (i, filter) in self.filters.iter().enumerate() {
+            let FilterConfig::Wasm(w) = filter;
+            let key = format!("filters[{i}]");
+            check_match(&key, w.match_.as_deref(), w.match_regex.as_deref(), &mut problems);
+            if let Some(policy) = &w.on_error
+                && !["fail_open", "fail_closed", "dead_letter"].contains(&policy.as_str())
+            {
+                problems.push(format!("{key}.on_error = {policy:?}: use \"fail_open\", \"fail_closed\" or \"dead_letter\""));
+            }
+        }
+        for (i, output) in self.outputs.iter().enumerate() {
+            let key = format!("outputs[{i}]");
+            let (OutputConfig::Stdout(o) | OutputConfig::Null(o)) = output;
+            check_match(&key, o.match_.as_deref(), o.match_regex.as_deref(), &mut problems);
+            if o.buffer.max_bytes.0 == 0 {
+                problems.push(format!("{key}.buffer.max_bytes must be more than 0, e.g. \"64MiB\""));
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+    }
+}
+
+fn check_match(key: &str, pattern: Option<&str>, regex: Option<&str>, problems: &mut Vec<String>) {
+    match (pattern, regex) {
+        (None, None) => problems.push(format!("{key}: set `match = \"*\"` (or a tag pattern) or `match_regex`")),
+        (Some(_), Some(_)) => problems.push(format!("{key}: set either `match` or `match_regex`, not both")),
+        (None, Some(re)) => {
+            if let Err(e) = regex::Regex::new(re) {
+                problems.push(format!("{key}.match_regex is not a valid regular expression: {e}"));
+            }
+        }
+        (Some(_), None) => {}
+    }
+}
+
+/// An octal file mode such as `"0666"` or `"660"`.
+pub fn parse_octal_mode(s: &str) -> Option<u32> {
+    u32::from_str_radix(s.trim_start_matches("0o"), 8).ok().filter(|m| *m <= 0o7777)
+}
+
+/// The matcher of a component's `match` / `match_regex` (validated before).
+pub fn tag_matcher(pattern: Option<&str>, regex: Option<&str>) -> crate::pipeline::TagMatcher {
+    match (pattern, regex) {
+        (_, Some(re)) => crate::pipeline::TagMatcher::regex(re).expect("validated"),
+        (Some(p), None) => crate::pipeline::TagMatcher::wildcard(p),
+        (None, None) => crate::pipeline::TagMatcher::Any,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_default_is_valid() {
+        let c = parse(EMBEDDED_DEFAULT, "<embedded default>").unwrap();
+        assert_eq!(c.inputs.len(), 1);
+        assert!(matches!(c.outputs[0], OutputConfig::Stdout(_)));
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_the_line_and_the_fix() {
+        let text = "[[inputs]]\ntype = \"forward\"\nlisten = \"127.0.0.1:1\"\nlisen = \"x\"\n[[outputs]]\ntype = \"null\"\nmatch = \"*\"\n";
+        let e = parse(text, "router.toml").unwrap_err().to_string();
+        assert!(e.starts_with("router.toml: "), "{e}");
+        assert!(e.contains("lisen"), "{e}");
+        assert!(e.contains("line 4"), "{e}");
+        assert!(e.contains("fix:"), "{e}");
+    }
+
+    #[test]
+    fn unknown_types_and_bad_values_are_explained() {
+        let e = parse("[[outputs]]\ntype = \"kafka\"\n", "f.toml").unwrap_err().to_string();
+        assert!(e.contains("kafka") && e.contains("stdout"), "{e}");
+
+        let text = "[[inputs]]\ntype = \"forward\"\nlisten = \"localhost\"\nunix_perm = \"rw\"\n[[outputs]]\ntype = \"null\"\nmatch_regex = \"(\"\n";
+        let e = parse(text, "f.toml").unwrap_err().to_string();
+        assert!(e.contains("inputs[0].listen") && e.contains("ip:port"), "{e}");
+        assert!(e.contains("inputs[0].unix_perm"), "{e}");
+        assert!(e.contains("outputs[0].match_regex"), "{e}");
+    }
+
+    #[test]
+    fn sizes_durations_and_env_vars() {
+        // SAFETY-free: a unique variable name set only by this test.
+        let text = "[service]\ngrace = \"1m30s\"\n[[inputs]]\ntype = \"forward\"\nlisten = \"${WR_TEST_LISTEN_ADDR_42}\"\nbuffer_max_size = \"1MiB\"\n[[outputs]]\ntype = \"null\"\nmatch = \"*\"\nbuffer = { max_bytes = 1024, when_full = \"drop_newest\" }\n";
+        let expanded = expand_env(text, |n| (n == "WR_TEST_LISTEN_ADDR_42").then(|| "127.0.0.1:9".to_string())).unwrap();
+        let c: Config = toml::from_str(&expanded).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.service.grace.0.as_secs(), 90);
+        let InputConfig::Forward(f) = &c.inputs[0];
+        assert_eq!(f.listen.as_deref(), Some("127.0.0.1:9"));
+        assert_eq!(f.buffer_max_size.unwrap().0, 1 << 20);
+        let OutputConfig::Null(o) = &c.outputs[0] else { panic!() };
+        assert_eq!(o.buffer.max_bytes.0, 1024);
+        assert_eq!(o.buffer.when_full, WhenFull::DropNewest);
+    }
+}

@@ -1,0 +1,286 @@
+//! msgpack → JSON, streaming: one pass over the record's bytes, no intermediate values.
+//!
+//! Strings and binaries become JSON strings with invalid UTF-8 replaced by U+FFFD; map keys that
+//! are not strings are written as their JSON text in a string; non-finite floats become `null`;
+//! an EventTime ext becomes fractional seconds; other extension types become `null`.
+
+use rmp::Marker;
+use std::fmt::Write as _;
+
+/// Why a body could not be rendered as JSON.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JsonError {
+    /// The msgpack ended inside a value.
+    #[error("truncated msgpack")]
+    Truncated,
+    /// A reserved marker byte (0xc1).
+    #[error("invalid msgpack marker 0x{0:02x}")]
+    Reserved(u8),
+    /// Nested deeper than [`MAX_DEPTH`].
+    #[error("msgpack nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+}
+
+/// Deepest nesting rendered; deeper input is refused rather than risking the stack.
+pub const MAX_DEPTH: usize = 128;
+
+/// Append the JSON text of the single msgpack value at the start of `msgpack` to `out`.
+/// Returns the number of input bytes consumed.
+pub fn write_json(msgpack: &[u8], out: &mut String) -> Result<usize, JsonError> {
+    let mut r = Reader { buf: msgpack, pos: 0 };
+    r.value(out, 0)?;
+    Ok(r.pos)
+}
+
+/// The JSON text of one msgpack value.
+pub fn to_json(msgpack: &[u8]) -> Result<String, JsonError> {
+    let mut out = String::with_capacity(msgpack.len() + msgpack.len() / 4);
+    write_json(msgpack, &mut out)?;
+    Ok(out)
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], JsonError> {
+        let end = self.pos.checked_add(n).ok_or(JsonError::Truncated)?;
+        let s = self.buf.get(self.pos..end).ok_or(JsonError::Truncated)?;
+        self.pos = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, JsonError> {
+        Ok(self.take(1)?[0])
+    }
+    fn be<const N: usize>(&mut self) -> Result<[u8; N], JsonError> {
+        Ok(self.take(N)?.try_into().unwrap())
+    }
+    fn len(&mut self, width: usize) -> Result<usize, JsonError> {
+        Ok(match width {
+            1 => self.u8()? as usize,
+            2 => u16::from_be_bytes(self.be()?) as usize,
+            _ => u32::from_be_bytes(self.be()?) as usize,
+        })
+    }
+
+    fn value(&mut self, out: &mut String, depth: usize) -> Result<(), JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(JsonError::TooDeep);
+        }
+        let marker = Marker::from_u8(self.u8()?);
+        match marker {
+            Marker::Null => out.push_str("null"),
+            Marker::True => out.push_str("true"),
+            Marker::False => out.push_str("false"),
+            Marker::FixPos(v) => write!(out, "{v}").unwrap(),
+            Marker::FixNeg(v) => write!(out, "{v}").unwrap(),
+            Marker::U8 => write!(out, "{}", self.u8()?).unwrap(),
+            Marker::U16 => write!(out, "{}", u16::from_be_bytes(self.be()?)).unwrap(),
+            Marker::U32 => write!(out, "{}", u32::from_be_bytes(self.be()?)).unwrap(),
+            Marker::U64 => write!(out, "{}", u64::from_be_bytes(self.be()?)).unwrap(),
+            Marker::I8 => write!(out, "{}", self.u8()? as i8).unwrap(),
+            Marker::I16 => write!(out, "{}", i16::from_be_bytes(self.be()?)).unwrap(),
+            Marker::I32 => write!(out, "{}", i32::from_be_bytes(self.be()?)).unwrap(),
+            Marker::I64 => write!(out, "{}", i64::from_be_bytes(self.be()?)).unwrap(),
+            Marker::F32 => float(out, f32::from_be_bytes(self.be()?) as f64),
+            Marker::F64 => float(out, f64::from_be_bytes(self.be()?)),
+            Marker::FixStr(n) => string(out, self.take(n as usize)?),
+            Marker::Str8 | Marker::Bin8 => {
+                let n = self.len(1)?;
+                string(out, self.take(n)?)
+            }
+            Marker::Str16 | Marker::Bin16 => {
+                let n = self.len(2)?;
+                string(out, self.take(n)?)
+            }
+            Marker::Str32 | Marker::Bin32 => {
+                let n = self.len(4)?;
+                string(out, self.take(n)?)
+            }
+            Marker::FixArray(n) => self.array(out, n as usize, depth)?,
+            Marker::Array16 => {
+                let n = self.len(2)?;
+                self.array(out, n, depth)?
+            }
+            Marker::Array32 => {
+                let n = self.len(4)?;
+                self.array(out, n, depth)?
+            }
+            Marker::FixMap(n) => self.map(out, n as usize, depth)?,
+            Marker::Map16 => {
+                let n = self.len(2)?;
+                self.map(out, n, depth)?
+            }
+            Marker::Map32 => {
+                let n = self.len(4)?;
+                self.map(out, n, depth)?
+            }
+            Marker::FixExt1 => self.ext(out, 1)?,
+            Marker::FixExt2 => self.ext(out, 2)?,
+            Marker::FixExt4 => self.ext(out, 4)?,
+            Marker::FixExt8 => self.ext(out, 8)?,
+            Marker::FixExt16 => self.ext(out, 16)?,
+            Marker::Ext8 => {
+                let n = self.len(1)?;
+                self.ext(out, n)?
+            }
+            Marker::Ext16 => {
+                let n = self.len(2)?;
+                self.ext(out, n)?
+            }
+            Marker::Ext32 => {
+                let n = self.len(4)?;
+                self.ext(out, n)?
+            }
+            Marker::Reserved => return Err(JsonError::Reserved(0xc1)),
+        }
+        Ok(())
+    }
+
+    fn array(&mut self, out: &mut String, n: usize, depth: usize) -> Result<(), JsonError> {
+        out.push('[');
+        for i in 0..n {
+            if i > 0 {
+                out.push(',');
+            }
+            self.value(out, depth + 1)?;
+        }
+        out.push(']');
+        Ok(())
+    }
+
+    fn map(&mut self, out: &mut String, n: usize, depth: usize) -> Result<(), JsonError> {
+        out.push('{');
+        for i in 0..n {
+            if i > 0 {
+                out.push(',');
+            }
+            let start = out.len();
+            self.value(out, depth + 1)?;
+            if !out[start..].starts_with('"') {
+                // JSON keys must be strings: quote the key's JSON text.
+                let key = out.split_off(start);
+                string(out, key.as_bytes());
+            }
+            out.push(':');
+            self.value(out, depth + 1)?;
+        }
+        out.push('}');
+        Ok(())
+    }
+
+    fn ext(&mut self, out: &mut String, n: usize) -> Result<(), JsonError> {
+        let kind = self.u8()? as i8;
+        let data = self.take(n)?;
+        if kind == 0 && n == 8 {
+            let secs = u32::from_be_bytes(data[..4].try_into().unwrap());
+            let nanos = u32::from_be_bytes(data[4..].try_into().unwrap());
+            write!(out, "{secs}.{nanos:09}").unwrap();
+        } else {
+            out.push_str("null");
+        }
+        Ok(())
+    }
+}
+
+fn float(out: &mut String, v: f64) {
+    if v.is_finite() {
+        write!(out, "{v}").unwrap();
+        if v.fract() == 0.0 && v.abs() < 1e16 {
+            out.push_str(".0");
+        }
+    } else {
+        out.push_str("null");
+    }
+}
+
+/// Write `bytes` as a JSON string, replacing invalid UTF-8.
+fn string(out: &mut String, bytes: &[u8]) {
+    out.push('"');
+    for chunk in bytes.utf8_chunks() {
+        escape(out, chunk.valid());
+        if !chunk.invalid().is_empty() {
+            out.push('\u{FFFD}');
+        }
+    }
+    out.push('"');
+}
+
+fn escape(out: &mut String, s: &str) {
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            write!(out, "\\u{b:04x}").unwrap();
+        } else {
+            out.push_str(esc);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mp(v: &rmpv::Value) -> Vec<u8> {
+        let mut b = Vec::new();
+        rmpv::encode::write_value(&mut b, v).unwrap();
+        b
+    }
+
+    #[test]
+    fn renders_a_firelens_record_as_json_that_serde_reads_back() {
+        use rmpv::Value as V;
+        let v = V::Map(vec![
+            (V::from("container_id"), V::from("abc")),
+            (V::from("log"), V::from("line with \"quotes\" and \\ and \n and \u{1}")),
+            (V::from("n"), V::from(-5)),
+            (V::from("big"), V::from(u64::MAX)),
+            (V::from("f"), V::from(1.5)),
+            (V::from("nested"), V::Map(vec![(V::from("a"), V::Array(vec![V::Nil, V::Boolean(true)]))])),
+        ]);
+        let json = to_json(&mp(&v)).unwrap();
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["log"], "line with \"quotes\" and \\ and \n and \u{1}");
+        assert_eq!(back["n"], -5);
+        assert_eq!(back["big"], u64::MAX);
+        assert_eq!(back["f"], 1.5);
+        assert_eq!(back["nested"]["a"][1], true);
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_fatal() {
+        // {"log": <str with 0xff>} and a bin value
+        let bytes = [0x82, 0xa3, b'l', b'o', b'g', 0xa3, b'a', 0xff, b'b', 0xa1, b'k', 0xc4, 0x02, 0xfe, b'x'];
+        let json = to_json(&bytes).unwrap();
+        assert_eq!(json, "{\"log\":\"a\u{FFFD}b\",\"k\":\"\u{FFFD}x\"}");
+    }
+
+    #[test]
+    fn non_string_keys_and_event_time() {
+        // {1: EventTime(5, 7)}
+        let bytes = [0x81, 0x01, 0xd7, 0x00, 0, 0, 0, 5, 0, 0, 0, 7];
+        assert_eq!(to_json(&bytes).unwrap(), "{\"1\":5.000000007}");
+    }
+
+    #[test]
+    fn truncated_and_deep_input_are_errors() {
+        assert_eq!(to_json(&[0x82, 0xa1, b'a']), Err(JsonError::Truncated));
+        assert_eq!(to_json(&[0xc1]), Err(JsonError::Reserved(0xc1)));
+        let deep = vec![0x91; MAX_DEPTH + 10];
+        assert_eq!(to_json(&deep), Err(JsonError::TooDeep));
+    }
+}

@@ -1,0 +1,324 @@
+//! TCP and unix-socket servers around the forward decoder: accept, read, decode, dispatch, ack.
+//!
+//! Ack policy (reference forward-protocol.md §5, §10): a request's `{"ack": chunk}` is written
+//! after every event of the request is in the buffers of its outputs — never before, and never
+//! later than that. Invalid entries inside an otherwise valid request are dropped (counted as
+//! `invalid_event`) and the request is still acked, as Fluentd does: the sender would only
+//! resend the same poison. A malformed request closes its connection without an ack.
+//!
+//! Consecutive requests without `chunk` that share a tag (Docker sends one Message-mode request
+//! per line) are coalesced into one batch per read, so the pipeline works per batch.
+
+use super::decode::{DecodeLimits, Decoder, Frame, ack_response};
+use crate::config::{ForwardInputConfig, parse_octal_mode};
+use crate::event::Batch;
+use crate::ops::metrics::{Component, Metrics};
+use crate::ops::shutdown::Shutdown;
+use crate::pipeline::Pipeline;
+use bytes::{Bytes, BytesMut};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Default cap on open connections per input.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Most events coalesced into one batch from consecutive un-acked requests.
+const MAX_COALESCED_EVENTS: usize = 4096;
+/// Bytes reserved for each socket read.
+const READ_CHUNK: usize = 128 * 1024;
+
+/// Where a forward input listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// A TCP address.
+    Tcp(SocketAddr),
+    /// A unix socket path.
+    Unix(PathBuf),
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Tcp(a) => write!(f, "tcp://{a}"),
+            ListenAddr::Unix(p) => write!(f, "unix://{}", p.display()),
+        }
+    }
+}
+
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+/// A bound forward input, ready to [`run`](ForwardServer::run).
+pub struct ForwardServer {
+    component: Component,
+    listeners: Vec<Listener>,
+    limits: DecodeLimits,
+    tag_prefix: Option<Bytes>,
+    connections: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
+}
+
+/// Why an input could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("input {input}: cannot listen on {addr}: {source}")]
+pub struct BindError {
+    input: String,
+    addr: String,
+    source: std::io::Error,
+}
+
+impl ForwardServer {
+    /// Bind every listener of `config` (validated before).
+    pub async fn bind(config: &ForwardInputConfig, metrics: Arc<Metrics>) -> Result<Self, BindError> {
+        let name = config.name.clone().unwrap_or_else(|| "forward".to_string());
+        let bind_err = |addr: String, source| BindError { input: name.clone(), addr, source };
+        let mut listeners = Vec::new();
+        if let Some(listen) = &config.listen {
+            let l = TcpListener::bind(listen).await.map_err(|e| bind_err(listen.clone(), e))?;
+            listeners.push(Listener::Tcp(l));
+        }
+        if let Some(path) = &config.unix_path {
+            let l = bind_unix(path, config.unix_perm.as_deref()).map_err(|e| bind_err(path.display().to_string(), e))?;
+            listeners.push(Listener::Unix(l, path.clone()));
+        }
+        let max_request = config.buffer_max_size.map(|s| s.0 as usize).unwrap_or(6_144_000);
+        let limits = DecodeLimits {
+            max_request_bytes: max_request,
+            max_decompressed_bytes: config.decompress_max_size.map(|s| s.0 as usize).unwrap_or(max_request),
+        };
+        Ok(ForwardServer {
+            component: Component::input(name),
+            listeners,
+            limits,
+            tag_prefix: config.tag_prefix.clone().map(Bytes::from),
+            connections: Arc::new(Semaphore::new(config.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS))),
+            metrics,
+        })
+    }
+
+    /// The addresses actually bound (a TCP port 0 resolved).
+    pub fn local_addrs(&self) -> Vec<ListenAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| match l {
+                Listener::Tcp(t) => t.local_addr().ok().map(ListenAddr::Tcp),
+                Listener::Unix(_, p) => Some(ListenAddr::Unix(p.clone())),
+            })
+            .collect()
+    }
+
+    /// Accept and serve connections until `shutdown`. Then stop accepting, and let open
+    /// connections finish what they send until they close or `drain` has passed.
+    pub async fn run(self, pipeline: Arc<Pipeline>, mut shutdown: Shutdown, drain: Duration) {
+        for addr in self.local_addrs() {
+            tracing::info!(input = %self.component.id, %addr, "listening");
+        }
+        let ctx = Arc::new(ConnContext {
+            component: self.component.clone(),
+            limits: self.limits.clone(),
+            tag_prefix: self.tag_prefix.clone(),
+            metrics: self.metrics.clone(),
+            pipeline,
+            close_now: CancellationToken::new(),
+        });
+        let tracker = TaskTracker::new();
+        let accepting = TaskTracker::new();
+        for listener in self.listeners {
+            let (ctx, sem) = (ctx.clone(), self.connections.clone());
+            accepting.spawn(accept_loop(listener, ctx, sem, shutdown.clone(), tracker.clone()));
+        }
+        accepting.close();
+        shutdown.wait().await;
+        accepting.wait().await;
+        tracker.close();
+        if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
+            tracing::warn!(input = %self.component.id, open = tracker.len(), "closing connections still open after the drain time");
+            ctx.close_now.cancel();
+            tracker.wait().await;
+        }
+    }
+}
+
+fn bind_unix(path: &PathBuf, perm: Option<&str>) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if meta.file_type().is_socket() {
+            // A stale socket from an earlier run: replace it.
+            std::fs::remove_file(path)?;
+        } else {
+            return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists and is not a socket"));
+        }
+    }
+    let listener = UnixListener::bind(path)?;
+    let mode = perm.and_then(parse_octal_mode).unwrap_or(0o666);
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    Ok(listener)
+}
+
+async fn accept_loop(listener: Listener, ctx: Arc<ConnContext>, sem: Arc<Semaphore>, mut shutdown: Shutdown, conns: TaskTracker) {
+    loop {
+        let permit = tokio::select! {
+            p = sem.clone().acquire_owned() => p.expect("never closed"),
+            _ = shutdown.wait() => break,
+        };
+        let accepted = tokio::select! {
+            a = accept(&listener) => a,
+            _ = shutdown.wait() => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let ctx = ctx.clone();
+                conns.spawn(async move {
+                    ctx.serve(stream, peer).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                tracing::warn!(input = %ctx.component.id, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    if let Listener::Unix(_, path) = &listener {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+async fn accept(listener: &Listener) -> std::io::Result<(Box<dyn Stream>, String)> {
+    match listener {
+        Listener::Tcp(l) => {
+            let (s, peer) = l.accept().await?;
+            let _ = s.set_nodelay(true);
+            Ok((Box::new(s), peer.to_string()))
+        }
+        Listener::Unix(l, path) => {
+            let (s, _) = l.accept().await?;
+            Ok((Box::new(s), format!("unix:{}", path.display())))
+        }
+    }
+}
+
+struct ConnContext {
+    component: Component,
+    limits: DecodeLimits,
+    tag_prefix: Option<Bytes>,
+    metrics: Arc<Metrics>,
+    pipeline: Arc<Pipeline>,
+    /// Cancelled when the drain time after shutdown is over.
+    close_now: CancellationToken,
+}
+
+impl ConnContext {
+    async fn serve(&self, mut stream: Box<dyn Stream>, peer: String) {
+        let open = self.metrics.open_connections.get_or_create(&self.component.labels()).clone();
+        open.inc();
+        match self.serve_inner(&mut stream).await {
+            Ok(()) => {}
+            Err(ConnError::Decode(e)) => {
+                tracing::warn!(input = %self.component.id, %peer, reason = %e, "closing connection: bad input");
+                self.metrics.error(&self.component, "malformed_request");
+            }
+            Err(ConnError::Io(e)) => {
+                tracing::debug!(input = %self.component.id, %peer, error = %e, "connection error");
+                self.metrics.error(&self.component, "connection_error");
+            }
+        }
+        open.dec();
+    }
+
+    async fn serve_inner(&self, stream: &mut Box<dyn Stream>) -> Result<(), ConnError> {
+        let mut decoder = Decoder::new(self.limits.clone());
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut pending: Option<Batch> = None;
+        loop {
+            // Decode every complete frame in the buffer.
+            loop {
+                let frame = match decoder.decode(&mut buf) {
+                    Ok(Some(f)) => f,
+                    Ok(None) => break,
+                    Err(e) => {
+                        // Events decoded before the bad frame are delivered; the bad one is not acked.
+                        self.flush(&mut pending).await;
+                        return Err(ConnError::Decode(e));
+                    }
+                };
+                let Frame::Request(req) = frame else { continue };
+                if req.invalid_events > 0 {
+                    self.metrics.events_dropped(&self.component, "invalid_event", req.invalid_events as u64);
+                }
+                if let Some(signal) = req.skipped_signal {
+                    tracing::debug!(input = %self.component.id, signal, "skipped a non-log fluent_signal payload");
+                }
+                let mut batch = req.batch;
+                if let Some(prefix) = &self.tag_prefix {
+                    let mut tag = BytesMut::with_capacity(prefix.len() + batch.tag.len());
+                    tag.extend_from_slice(prefix);
+                    tag.extend_from_slice(&batch.tag);
+                    batch.tag = tag.freeze();
+                }
+                self.metrics.received(&self.component, batch.len() as u64, batch.events.iter().map(|e| e.body.len() as u64).sum());
+                match (&mut pending, &req.chunk) {
+                    (Some(p), None) if p.tag == batch.tag && p.len() < MAX_COALESCED_EVENTS => {
+                        p.events.extend(batch.events);
+                    }
+                    _ => {
+                        self.flush(&mut pending).await;
+                        pending = Some(batch);
+                    }
+                }
+                if let Some(chunk) = req.chunk {
+                    self.flush(&mut pending).await;
+                    stream.write_all(&ack_response(&chunk)).await?;
+                }
+            }
+            self.flush(&mut pending).await;
+            if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+                buf.reserve(READ_CHUNK);
+            }
+            let read = tokio::select! {
+                r = stream.read_buf(&mut buf) => r?,
+                _ = self.close_now.cancelled() => return Ok(()),
+            };
+            if read == 0 {
+                if !buf.is_empty() {
+                    return Err(ConnError::Decode(super::DecodeError::Malformed(format!(
+                        "connection closed inside a request ({} bytes unread)",
+                        buf.len()
+                    ))));
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    async fn flush(&self, pending: &mut Option<Batch>) {
+        if let Some(batch) = pending.take()
+            && !batch.is_empty()
+        {
+            self.pipeline.dispatch(batch).await;
+        }
+    }
+}
+
+enum ConnError {
+    Decode(super::DecodeError),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for ConnError {
+    fn from(e: std::io::Error) -> Self {
+        ConnError::Io(e)
+    }
+}

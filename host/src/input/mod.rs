@@ -1,0 +1,3 @@
+//! Inputs: where events enter the router.
+
+pub mod forward;

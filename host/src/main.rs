@@ -1,0 +1,73 @@
+//! The `wasm-router` command line. Parsing only: every command calls into the library.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use wasm_router::config;
+
+mod cli;
+
+/// A log router for containers: Fluentd forward protocol in, sandboxed WebAssembly filters and
+/// outputs, CloudWatch Logs / Firehose / S3 / vendors out.
+#[derive(Parser)]
+#[command(name = "wasm-router", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the router (with no -c: forward on 127.0.0.1:24224 → stdout).
+    Run {
+        /// The configuration file (TOML).
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+    },
+    /// Check a configuration file and exit: 0 when valid, 1 with the problems otherwise.
+    Validate {
+        /// The configuration file (TOML).
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+    },
+    /// Send events to a forward-protocol receiver, like fluent-cat: JSON objects, one per line,
+    /// from the arguments or else from standard input.
+    Cat(cli::cat::CatArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    match cli.command {
+        Command::Run { config } => {
+            let (cfg, source) = match &config {
+                Some(path) => (config::load(path)?, path.display().to_string()),
+                None => (config::parse(config::EMBEDDED_DEFAULT, "<embedded default>")?, "<embedded default>".into()),
+            };
+            cli::init_logging(cfg.service.log_level.as_deref());
+            tracing::info!(config = %source, "starting wasm-router {}", env!("CARGO_PKG_VERSION"));
+            cli::runtime()?.block_on(cli::run_router(cfg)).context("router failed")?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Validate { config } => match config::load(&config) {
+            Ok(_) => {
+                println!("{}: valid", config.display());
+                Ok(std::process::ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                Ok(std::process::ExitCode::from(1))
+            }
+        },
+        Command::Cat(args) => cli::runtime()?.block_on(cli::cat::run(args)),
+    }
+}

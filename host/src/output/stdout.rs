@@ -1,0 +1,123 @@
+//! `stdout`: one JSON line per event —
+//! `{"tag":"app","time":"2026-11-21T04:46:02.123456789Z","time_ns":…,"record":{…}}`.
+//! Invalid UTF-8 in tags and records is rendered lossily (U+FFFD).
+
+use super::{DeliveryError, Output};
+use crate::event::{Batch, json};
+use std::fmt::Write as _;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+/// The `stdout` output (or any writer, for tests).
+pub struct StdoutOutput<W = tokio::io::Stdout> {
+    writer: W,
+    line: String,
+}
+
+impl StdoutOutput {
+    /// An output writing to the process's standard output.
+    pub fn new() -> Self {
+        Self::with_writer(tokio::io::stdout())
+    }
+}
+
+impl Default for StdoutOutput {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<W: AsyncWrite + Unpin + Send + 'static> StdoutOutput<W> {
+    /// An output writing JSON lines to `writer`.
+    pub fn with_writer(writer: W) -> Self {
+        StdoutOutput { writer, line: String::new() }
+    }
+}
+
+/// Render one batch as JSON lines into `out`.
+pub fn render_batch(batch: &Batch, out: &mut String) {
+    let mut tag = String::new();
+    // A tag is rendered like any string value: quoted, escaped, lossy.
+    json::write_json(&msgpack_str(&batch.tag), &mut tag).expect("a msgpack str always renders");
+    for event in &batch.events {
+        let start = out.len();
+        write!(out, "{{\"tag\":{tag},\"time\":\"{}\",\"time_ns\":{},\"record\":", rfc3339(event.time_ns), event.time_ns)
+            .unwrap();
+        if let Err(e) = json::write_json(&event.body, out) {
+            // The decoder only passes complete msgpack values, so this is a bug; keep the line.
+            out.truncate(start);
+            write!(out, "{{\"tag\":{tag},\"time_ns\":{},\"error\":\"{e}\"", event.time_ns).unwrap();
+        }
+        out.push_str("}\n");
+    }
+}
+
+fn msgpack_str(bytes: &[u8]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(bytes.len() + 5);
+    rmp::encode::write_str_len(&mut buf, bytes.len() as u32).unwrap();
+    buf.extend_from_slice(bytes);
+    buf
+}
+
+/// `time_ns` as an RFC 3339 UTC timestamp with nanoseconds.
+pub fn rfc3339(time_ns: u64) -> String {
+    let secs = (time_ns / 1_000_000_000) as i64;
+    let nanos = time_ns % 1_000_000_000;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 → (year, month, day), after Howard Hinnant's `civil_from_days`.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+impl<W: AsyncWrite + Unpin + Send + 'static> Output for StdoutOutput<W> {
+    async fn deliver(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
+        self.line.clear();
+        render_batch(batch, &mut self.line);
+        let result = async {
+            self.writer.write_all(self.line.as_bytes()).await?;
+            self.writer.flush().await
+        }
+        .await;
+        result.map_err(|e| DeliveryError::Permanent { reason: "stdout_write_failed".into(), detail: e.to_string() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Event;
+    use bytes::Bytes;
+
+    #[test]
+    fn rfc3339_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339(1_700_000_000_123_456_789), "2023-11-14T22:13:20.123456789Z");
+        assert_eq!(rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00.000000000Z");
+    }
+
+    #[test]
+    fn one_json_line_per_event_with_lossy_tag() {
+        let body = Bytes::from_static(&[0x81, 0xa3, b'l', b'o', b'g', 0xa2, b'h', b'i']);
+        let batch = Batch::new(Bytes::from_static(b"app\xff"), vec![Event { time_ns: 5, body }; 2]);
+        let mut out = String::new();
+        render_batch(&batch, &mut out);
+        let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["tag"], "app\u{FFFD}");
+        assert_eq!(lines[0]["time_ns"], 5);
+        assert_eq!(lines[0]["record"]["log"], "hi");
+    }
+}

@@ -1,0 +1,207 @@
+//! The router between inputs and outputs: tag matching, the filter chain and fan-out.
+//!
+//! An input hands each batch to [`Pipeline::dispatch`]. The batch runs through every filter
+//! whose `match` covers its tag, in configuration order; a filter may drop, rewrite, split or
+//! re-tag events. A re-tagged batch starts the chain again under its new tag (at most
+//! [`MAX_RETAG_HOPS`] times). What comes out is pushed into the buffer of every output whose
+//! `match` covers the tag. `dispatch` returns once every push is done: that is when the input
+//! may acknowledge the sender.
+
+pub mod matcher;
+
+use crate::buffer::BufferWriter;
+use crate::event::Batch;
+use crate::ops::metrics::{Component, Metrics};
+use std::sync::Arc;
+
+pub use matcher::TagMatcher;
+
+/// Most times one event may be re-tagged on its way through the chain.
+pub const MAX_RETAG_HOPS: u8 = 3;
+
+/// A stage of the filter chain.
+pub trait Filter: Send + Sync {
+    /// Process one batch. Returns the batches that continue, in order: usually one with the
+    /// same tag; a filter that re-tags returns batches under their new tags.
+    fn process(&self, batch: Batch) -> Vec<Batch>;
+}
+
+/// A filter with the tags it applies to.
+pub struct FilterStage {
+    /// Which tags the filter sees.
+    pub matcher: TagMatcher,
+    /// The filter.
+    pub filter: Arc<dyn Filter>,
+    /// Its telemetry identity.
+    pub component: Component,
+}
+
+/// An output's buffer with the tags it receives.
+pub struct OutputRoute {
+    /// Which tags the output receives.
+    pub matcher: TagMatcher,
+    /// The output's buffer.
+    pub buffer: BufferWriter,
+    /// Its telemetry identity.
+    pub component: Component,
+}
+
+/// The filter chain and the output routes.
+pub struct Pipeline {
+    filters: Vec<FilterStage>,
+    outputs: Vec<OutputRoute>,
+    metrics: Arc<Metrics>,
+    router: Component,
+}
+
+impl Pipeline {
+    /// A pipeline over `filters` (in order) and `outputs`.
+    pub fn new(filters: Vec<FilterStage>, outputs: Vec<OutputRoute>, metrics: Arc<Metrics>) -> Self {
+        Pipeline { filters, outputs, metrics, router: Component { kind: "router", id: "router".into() } }
+    }
+
+    /// The metrics registry this pipeline counts into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Filter `batch` and push what remains into every matching output's buffer.
+    pub async fn dispatch(&self, batch: Batch) {
+        for batch in self.filter(batch) {
+            self.fan_out(batch).await;
+        }
+    }
+
+    /// Run the filter chain. Returns the batches to route, in order.
+    pub fn filter(&self, batch: Batch) -> Vec<Batch> {
+        if self.filters.is_empty() {
+            return vec![batch];
+        }
+        let mut done = Vec::new();
+        // (batch, index of the next filter, re-tag hops so far); a stack keeps batch order.
+        let mut work = vec![(batch, 0usize, 0u8)];
+        while let Some((mut batch, mut next, hops)) = work.pop() {
+            while let Some(stage) = self.filters.get(next) {
+                next += 1;
+                if batch.is_empty() || !stage.matcher.matches(&batch.tag) {
+                    continue;
+                }
+                let tag = batch.tag.clone();
+                let mut outs = stage.filter.process(batch);
+                let retagged: Vec<Batch> = {
+                    let (same, other): (Vec<_>, Vec<_>) = outs.drain(..).partition(|b| b.tag == tag);
+                    outs = same;
+                    other
+                };
+                for b in retagged.into_iter().rev() {
+                    if hops >= MAX_RETAG_HOPS {
+                        self.metrics.events_dropped(&stage.component, "retag_loop", b.len() as u64);
+                    } else {
+                        work.push((b, 0, hops + 1));
+                    }
+                }
+                batch = match outs.len() {
+                    0 => Batch::new(tag, Vec::new()),
+                    1 => outs.pop().unwrap(),
+                    _ => {
+                        let mut merged = outs.remove(0);
+                        for b in outs {
+                            merged.events.extend(b.events);
+                        }
+                        merged
+                    }
+                };
+            }
+            if !batch.is_empty() {
+                done.push(batch);
+            }
+        }
+        done
+    }
+
+    /// Push `batch` into every output whose `match` covers its tag.
+    async fn fan_out(&self, batch: Batch) {
+        let matching: Vec<&OutputRoute> = self.outputs.iter().filter(|o| o.matcher.matches(&batch.tag)).collect();
+        let Some((last, others)) = matching.split_last() else {
+            self.metrics.events_dropped(&self.router, "no_matching_output", batch.len() as u64);
+            return;
+        };
+        // A failed push has counted its events as dropped; nothing else to do here.
+        for route in others {
+            let _ = route.buffer.push(batch.clone()).await;
+        }
+        let _ = last.buffer.push(batch).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buffer::{WhenFull, memory_buffer};
+    use crate::event::Event;
+    use bytes::Bytes;
+
+    struct Retag(&'static [u8]);
+    impl Filter for Retag {
+        fn process(&self, mut batch: Batch) -> Vec<Batch> {
+            batch.tag = Bytes::from_static(self.0);
+            vec![batch]
+        }
+    }
+    struct DropAll;
+    impl Filter for DropAll {
+        fn process(&self, batch: Batch) -> Vec<Batch> {
+            vec![Batch::new(batch.tag, vec![])]
+        }
+    }
+
+    fn stage(pattern: &str, f: impl Filter + 'static) -> FilterStage {
+        FilterStage { matcher: TagMatcher::wildcard(pattern), filter: Arc::new(f), component: Component::filter(pattern) }
+    }
+
+    fn batch(tag: &'static [u8], n: usize) -> Batch {
+        Batch::new(Bytes::from_static(tag), vec![Event { time_ns: 1, body: Bytes::from_static(&[0x80]) }; n])
+    }
+
+    #[tokio::test]
+    async fn fans_out_to_every_matching_output_and_counts_unmatched() {
+        let metrics = Metrics::new();
+        let (w1, mut r1) = memory_buffer(1 << 20, WhenFull::Block, Component::output("a"), metrics.clone());
+        let (w2, mut r2) = memory_buffer(1 << 20, WhenFull::Block, Component::output("b"), metrics.clone());
+        let outputs = vec![
+            OutputRoute { matcher: TagMatcher::wildcard("app.*"), buffer: w1, component: Component::output("a") },
+            OutputRoute { matcher: TagMatcher::wildcard("*"), buffer: w2, component: Component::output("b") },
+        ];
+        let p = Pipeline::new(vec![], outputs, metrics.clone());
+        p.dispatch(batch(b"app.web", 3)).await;
+        p.dispatch(batch(b"other", 2)).await;
+        assert_eq!(r1.pop().await.unwrap().batch.len(), 3);
+        assert_eq!(r2.pop().await.unwrap().batch.len(), 3);
+        assert_eq!(r2.pop().await.unwrap().batch.tag, Bytes::from_static(b"other"));
+
+        let p = Pipeline::new(vec![], vec![], metrics.clone());
+        p.dispatch(batch(b"x", 4)).await;
+        assert_eq!(metrics.discarded(&Component { kind: "router", id: "router".into() }, "no_matching_output"), 4);
+    }
+
+    #[test]
+    fn retag_restarts_the_chain_and_loops_are_bounded() {
+        let metrics = Metrics::new();
+        let p = Pipeline::new(
+            vec![stage("a", Retag(b"b")), stage("b", Retag(b"c")), stage("c", DropAll)],
+            vec![],
+            metrics.clone(),
+        );
+        // a → b → c → dropped by the third filter.
+        assert!(p.filter(batch(b"a", 2)).is_empty());
+        let p = Pipeline::new(vec![stage("a", Retag(b"b"))], vec![], metrics.clone());
+        let out = p.filter(batch(b"a", 2));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].tag, Bytes::from_static(b"b"));
+
+        let p = Pipeline::new(vec![stage("a", Retag(b"b")), stage("b", Retag(b"a"))], vec![], metrics.clone());
+        assert!(p.filter(batch(b"a", 5)).is_empty());
+        assert_eq!(metrics.discarded(&Component::filter("a"), "retag_loop")
+            + metrics.discarded(&Component::filter("b"), "retag_loop"), 5);
+    }
+}

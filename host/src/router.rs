@@ -1,0 +1,149 @@
+//! Assembles a running router from a validated [`Config`]: outputs with their buffers and
+//! tasks, the pipeline, and the inputs; and shuts it down within `grace`.
+//!
+//! Shutdown order: stop accepting connections; let open connections finish (they may still be
+//! sending what an app wrote before it stopped) for up to two thirds of `grace`; close the
+//! buffers; let every output deliver what is buffered until `grace` is over. What is still
+//! undelivered then is counted as dropped under `shutdown_undelivered`.
+
+use crate::buffer::memory_buffer;
+use crate::config::{Config, FilterConfig, InputConfig, OutputConfig, SimpleOutputConfig, tag_matcher};
+use crate::input::forward::{ForwardServer, ListenAddr};
+use crate::ops::metrics::{Component, Metrics};
+use crate::ops::shutdown::Shutdown;
+use crate::output::{Output, null::NullOutput, run_output, stdout::StdoutOutput};
+use crate::pipeline::{FilterStage, OutputRoute, Pipeline};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Why a router could not be built from its config.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// An input could not listen.
+    #[error(transparent)]
+    Bind(#[from] crate::input::forward::server::BindError),
+    /// A filter or output could not be created.
+    #[error("{component}: {message}")]
+    Component {
+        /// `filters[0]`, `outputs[1]`, ….
+        component: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
+}
+
+/// A router whose listeners are bound and whose outputs are running.
+pub struct Router {
+    inputs: Vec<ForwardServer>,
+    pipeline: Arc<Pipeline>,
+    outputs: JoinSet<()>,
+    deadline: watch::Sender<Option<Instant>>,
+    grace: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl Router {
+    /// Build every component of `config`, bind the inputs and start the outputs.
+    pub async fn build(config: &Config, metrics: Arc<Metrics>) -> Result<Router, BuildError> {
+        let (deadline, deadline_rx) = watch::channel(None);
+        let mut outputs = JoinSet::new();
+        let mut routes = Vec::new();
+        for out in &config.outputs {
+            let (kind, simple) = match out {
+                OutputConfig::Stdout(c) => ("stdout", c),
+                OutputConfig::Null(c) => ("null", c),
+            };
+            routes.push(start_output(kind, simple, &metrics, &deadline_rx, &mut outputs));
+        }
+        let mut filters = Vec::new();
+        for (i, f) in config.filters.iter().enumerate() {
+            let FilterConfig::Wasm(w) = f;
+            let filter = crate::plugin::build_filter(w, &config.service, metrics.clone()).map_err(|message| {
+                BuildError::Component { component: format!("filters[{i}] ({})", w.path.display()), message }
+            })?;
+            filters.push(FilterStage {
+                matcher: tag_matcher(w.match_.as_deref(), w.match_regex.as_deref()),
+                component: Component::filter(filter.0),
+                filter: filter.1,
+            });
+        }
+        let pipeline = Arc::new(Pipeline::new(filters, routes, metrics.clone()));
+        let mut inputs = Vec::new();
+        for input in &config.inputs {
+            let InputConfig::Forward(f) = input;
+            inputs.push(ForwardServer::bind(f, metrics.clone()).await?);
+        }
+        Ok(Router { inputs, pipeline, outputs, deadline, grace: config.service.grace.0, metrics })
+    }
+
+    /// Every address the inputs listen on.
+    pub fn local_addrs(&self) -> Vec<ListenAddr> {
+        self.inputs.iter().flat_map(|i| i.local_addrs()).collect()
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Serve until `shutdown`, then drain within `grace`.
+    pub async fn run(self, shutdown: Shutdown) {
+        let Router { inputs, pipeline, mut outputs, deadline, grace, .. } = self;
+        let mut shutdown_wait = shutdown.clone();
+        let mut servers = JoinSet::new();
+        for input in inputs {
+            servers.spawn(input.run(pipeline.clone(), shutdown.clone(), grace * 2 / 3));
+        }
+        shutdown_wait.wait().await;
+        let end = Instant::now() + grace;
+        tracing::info!(?grace, "shutting down: draining inputs, then outputs");
+        deadline.send_replace(Some(end));
+        while servers.join_next().await.is_some() {}
+        // The last pipeline reference closes every buffer: outputs finish what is queued.
+        drop(pipeline);
+        let finished = tokio::time::timeout_at((end + Duration::from_secs(1)).into(), async {
+            while outputs.join_next().await.is_some() {}
+        })
+        .await;
+        if finished.is_err() {
+            tracing::warn!("outputs still busy after grace; stopping them");
+            outputs.shutdown().await;
+        }
+        tracing::info!("shutdown complete");
+    }
+}
+
+fn start_output(
+    kind: &'static str,
+    config: &SimpleOutputConfig,
+    metrics: &Arc<Metrics>,
+    deadline: &watch::Receiver<Option<Instant>>,
+    tasks: &mut JoinSet<()>,
+) -> OutputRoute {
+    let component = Component::output(config.name.clone().unwrap_or_else(|| kind.to_string()));
+    let (writer, reader) =
+        memory_buffer(config.buffer.max_bytes.0 as usize, config.buffer.when_full, component.clone(), metrics.clone());
+    let route = OutputRoute {
+        matcher: tag_matcher(config.match_.as_deref(), config.match_regex.as_deref()),
+        buffer: writer,
+        component: component.clone(),
+    };
+    match kind {
+        "stdout" => spawn(tasks, StdoutOutput::new(), reader, component, metrics, deadline),
+        _ => spawn(tasks, NullOutput, reader, component, metrics, deadline),
+    }
+    route
+}
+
+fn spawn<O: Output>(
+    tasks: &mut JoinSet<()>,
+    output: O,
+    reader: crate::buffer::BufferReader,
+    component: Component,
+    metrics: &Arc<Metrics>,
+    deadline: &watch::Receiver<Option<Instant>>,
+) {
+    tasks.spawn(run_output(output, reader, component, metrics.clone(), deadline.clone()));
+}
