@@ -7,7 +7,7 @@
 //! undelivered then is counted as dropped under `shutdown_undelivered`.
 
 use crate::buffer::memory_buffer;
-use crate::config::{Config, FilterConfig, InputConfig, OutputConfig, SimpleOutputConfig, tag_matcher};
+use crate::config::{Config, FilterConfig, InputConfig, OutputConfig, tag_matcher};
 use crate::input::forward::{ForwardServer, ListenAddr};
 use crate::ops::metrics::{Component, Metrics};
 use crate::ops::shutdown::Shutdown;
@@ -50,12 +50,23 @@ impl Router {
         let (deadline, deadline_rx) = watch::channel(None);
         let mut outputs = JoinSet::new();
         let mut routes = Vec::new();
-        for out in &config.outputs {
-            let (kind, simple) = match out {
-                OutputConfig::Stdout(c) => ("stdout", c),
-                OutputConfig::Null(c) => ("null", c),
-            };
-            routes.push(start_output(kind, simple, &metrics, &deadline_rx, &mut outputs));
+        for (i, out) in config.outputs.iter().enumerate() {
+            let routing = out.routing();
+            let component = Component::output(routing.name().unwrap_or(out.type_name()));
+            let buffer = routing.buffer();
+            let (writer, reader) =
+                memory_buffer(buffer.max_bytes.0 as usize, buffer.when_full, component.clone(), metrics.clone());
+            let task = OutputTask { reader, component: component.clone(), metrics: metrics.clone(), deadline: deadline_rx.clone() };
+            let _fail = |message: String| BuildError::Component { component: format!("outputs[{i}] ({})", out.type_name()), message };
+            match out {
+                OutputConfig::Stdout(_) => task.spawn(&mut outputs, StdoutOutput::new()),
+                OutputConfig::Null(_) => task.spawn(&mut outputs, NullOutput),
+            }
+            routes.push(OutputRoute {
+                matcher: tag_matcher(routing.match_pattern(), routing.match_regex()),
+                buffer: writer,
+                component,
+            });
         }
         let mut filters = Vec::new();
         for (i, f) in config.filters.iter().enumerate() {
@@ -115,35 +126,16 @@ impl Router {
     }
 }
 
-fn start_output(
-    kind: &'static str,
-    config: &SimpleOutputConfig,
-    metrics: &Arc<Metrics>,
-    deadline: &watch::Receiver<Option<Instant>>,
-    tasks: &mut JoinSet<()>,
-) -> OutputRoute {
-    let component = Component::output(config.name.clone().unwrap_or_else(|| kind.to_string()));
-    let (writer, reader) =
-        memory_buffer(config.buffer.max_bytes.0 as usize, config.buffer.when_full, component.clone(), metrics.clone());
-    let route = OutputRoute {
-        matcher: tag_matcher(config.match_.as_deref(), config.match_regex.as_deref()),
-        buffer: writer,
-        component: component.clone(),
-    };
-    match kind {
-        "stdout" => spawn(tasks, StdoutOutput::new(), reader, component, metrics, deadline),
-        _ => spawn(tasks, NullOutput, reader, component, metrics, deadline),
-    }
-    route
-}
-
-fn spawn<O: Output>(
-    tasks: &mut JoinSet<()>,
-    output: O,
+/// What an output's task needs besides the output itself.
+struct OutputTask {
     reader: crate::buffer::BufferReader,
     component: Component,
-    metrics: &Arc<Metrics>,
-    deadline: &watch::Receiver<Option<Instant>>,
-) {
-    tasks.spawn(run_output(output, reader, component, metrics.clone(), deadline.clone()));
+    metrics: Arc<Metrics>,
+    deadline: watch::Receiver<Option<Instant>>,
+}
+
+impl OutputTask {
+    fn spawn<O: Output>(self, tasks: &mut JoinSet<()>, output: O) {
+        tasks.spawn(run_output(output, self.reader, self.component, self.metrics, self.deadline));
+    }
 }

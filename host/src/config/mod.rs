@@ -181,6 +181,59 @@ pub enum OutputConfig {
     Null(SimpleOutputConfig),
 }
 
+impl OutputConfig {
+    /// The `type` of this output, as written in the config.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            OutputConfig::Stdout(_) => "stdout",
+            OutputConfig::Null(_) => "null",
+        }
+    }
+
+    /// The routing keys every output has.
+    pub fn routing(&self) -> &dyn OutputRouting {
+        match self {
+            OutputConfig::Stdout(c) | OutputConfig::Null(c) => c,
+        }
+    }
+}
+
+/// The keys every output config has: `match` / `match_regex`, `name` and `buffer`.
+/// Each output's config struct declares these four fields and implements this trait.
+pub trait OutputRouting {
+    /// `match`.
+    fn match_pattern(&self) -> Option<&str>;
+    /// `match_regex`.
+    fn match_regex(&self) -> Option<&str>;
+    /// `name`.
+    fn name(&self) -> Option<&str>;
+    /// `buffer`.
+    fn buffer(&self) -> &BufferConfig;
+}
+
+/// Implements [`OutputRouting`] for a config struct with `match_`, `match_regex`, `name` and `buffer` fields.
+#[macro_export]
+macro_rules! impl_output_routing {
+    ($t:ty) => {
+        impl $crate::config::OutputRouting for $t {
+            fn match_pattern(&self) -> Option<&str> {
+                self.match_.as_deref()
+            }
+            fn match_regex(&self) -> Option<&str> {
+                self.match_regex.as_deref()
+            }
+            fn name(&self) -> Option<&str> {
+                self.name.as_deref()
+            }
+            fn buffer(&self) -> &$crate::config::BufferConfig {
+                &self.buffer
+            }
+        }
+    };
+}
+
+impl_output_routing!(SimpleOutputConfig);
+
 /// Outputs with no options of their own (`stdout`, `null`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -301,9 +354,9 @@ impl Config {
         }
         for (i, output) in self.outputs.iter().enumerate() {
             let key = format!("outputs[{i}]");
-            let (OutputConfig::Stdout(o) | OutputConfig::Null(o)) = output;
-            check_match(&key, o.match_.as_deref(), o.match_regex.as_deref(), &mut problems);
-            if o.buffer.max_bytes.0 == 0 {
+            let o = output.routing();
+            check_match(&key, o.match_pattern(), o.match_regex(), &mut problems);
+            if o.buffer().max_bytes.0 == 0 {
                 problems.push(format!("{key}.buffer.max_bytes must be more than 0, e.g. \"64MiB\""));
             }
         }
