@@ -1,0 +1,644 @@
+//! Shared helpers for the integration tests: run the real `wasm-router` binary on a temporary
+//! config, find where it listens, read the events its `stdout` output prints, stop it with a
+//! signal; locate the real forward-protocol clients that `scripts/install-test-deps` installs;
+//! and build raw forward-protocol frames for tests that need exact bytes.
+//!
+//! Readiness comes from the router's own log (one `listening … addr=…` line per listener), so
+//! no test sleeps: everything is polled with a generous timeout that only catches hangs.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long any wait may take before the test fails as hung.
+pub const HANG_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A config with a forward input on TCP 127.0.0.1 (port 0) and on `{dir}/fluent.sock`, and a
+/// `stdout` output for every tag. `{dir}` is replaced by [`RouterProcess::start`].
+pub const TCP_AND_UNIX_TO_STDOUT: &str = r#"
+[service]
+grace = "10s"
+
+[[inputs]]
+type = "forward"
+listen = "127.0.0.1:0"
+unix_path = "{dir}/fluent.sock"
+
+[[outputs]]
+type = "stdout"
+match = "*"
+"#;
+
+/// Lines a child process printed, shared with the thread that reads them.
+#[derive(Default)]
+pub struct Lines {
+    state: Mutex<(Vec<String>, bool)>,
+    changed: Condvar,
+}
+
+impl Lines {
+    /// Read `source` line by line on a new thread until it ends.
+    pub fn collect(source: impl Read + Send + 'static) -> Arc<Lines> {
+        let lines = Arc::new(Lines::default());
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(source);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match reader.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let line = strip_ansi(&String::from_utf8_lossy(&buf));
+                        let mut state = sink.state.lock().unwrap();
+                        state
+                            .0
+                            .push(line.trim_end_matches(['\n', '\r']).to_string());
+                        sink.changed.notify_all();
+                    }
+                }
+            }
+            sink.state.lock().unwrap().1 = true;
+            sink.changed.notify_all();
+        });
+        lines
+    }
+
+    /// Every line so far.
+    pub fn snapshot(&self) -> Vec<String> {
+        self.state.lock().unwrap().0.clone()
+    }
+
+    /// Wait until `done` holds for the lines so far, or the stream ends, or `timeout`.
+    /// Returns whether `done` held.
+    pub fn wait_until(&self, timeout: Duration, mut done: impl FnMut(&[String]) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.state.lock().unwrap();
+        loop {
+            if done(&state.0) {
+                return true;
+            }
+            let now = Instant::now();
+            if state.1 || now >= deadline {
+                return false;
+            }
+            state = self.changed.wait_timeout(state, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Wait until the stream ends (the process closed it); returns every line.
+    pub fn wait_closed(&self, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.state.lock().unwrap();
+        while !state.1 {
+            let now = Instant::now();
+            assert!(now < deadline, "output still open after {timeout:?}");
+            state = self.changed.wait_timeout(state, deadline - now).unwrap().0;
+        }
+        state.0.clone()
+    }
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ params final-byte
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// One event as the `stdout` output prints it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrintedEvent {
+    /// The tag (invalid UTF-8 replaced by U+FFFD).
+    pub tag: String,
+    /// Nanoseconds since the epoch.
+    pub time_ns: u64,
+    /// The record as JSON.
+    pub record: Value,
+}
+
+impl PrintedEvent {
+    /// An expected event.
+    pub fn new(tag: &str, time_ns: u64, record: Value) -> Self {
+        PrintedEvent {
+            tag: tag.to_string(),
+            time_ns,
+            record,
+        }
+    }
+
+    /// Parse one line of the `stdout` output; panics on anything else.
+    pub fn parse(line: &str) -> Self {
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+        let tag = v["tag"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no tag: {line}"))
+            .to_string();
+        let time_ns = v["time_ns"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no time_ns: {line}"));
+        let record = v
+            .get("record")
+            .cloned()
+            .unwrap_or_else(|| panic!("no record: {line}"));
+        PrintedEvent {
+            tag,
+            time_ns,
+            record,
+        }
+    }
+}
+
+/// Assert that `got` holds exactly the events of `expected`, in the same order: nothing
+/// missing, nothing extra, no duplicate, every field equal. The message shows the first
+/// differences rather than two huge lists.
+pub fn assert_events_eq(got: &[PrintedEvent], expected: &[PrintedEvent]) {
+    let key = |e: &PrintedEvent| format!("{}\u{0}{}\u{0}{}", e.tag, e.time_ns, e.record);
+    let mut want: std::collections::HashMap<String, usize> = Default::default();
+    for e in expected {
+        *want.entry(key(e)).or_default() += 1;
+    }
+    let mut unexpected = Vec::new();
+    for e in got {
+        match want.get_mut(&key(e)) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => unexpected.push(e),
+        }
+    }
+    let missing: Vec<&PrintedEvent> = {
+        let mut left = want;
+        expected
+            .iter()
+            .filter(|e| {
+                let n = left.get_mut(&key(e)).unwrap();
+                let miss = *n > 0;
+                if miss {
+                    *n -= 1;
+                }
+                miss
+            })
+            .collect()
+    };
+    assert!(
+        missing.is_empty() && unexpected.is_empty(),
+        "{} events expected, {} printed: {} missing, {} unexpected or duplicated\nfirst missing: {:#?}\nfirst unexpected: {:#?}",
+        expected.len(),
+        got.len(),
+        missing.len(),
+        unexpected.len(),
+        &missing[..missing.len().min(3)],
+        &unexpected[..unexpected.len().min(3)],
+    );
+    if let Some(i) = got.iter().zip(expected).position(|(g, e)| g != e) {
+        panic!(
+            "every event arrived, but out of order: position {i} holds {:?}, expected {:?}",
+            got[i], expected[i]
+        );
+    }
+}
+
+/// Only the events whose tag is `tag`, in order.
+pub fn with_tag(events: &[PrintedEvent], tag: &str) -> Vec<PrintedEvent> {
+    events.iter().filter(|e| e.tag == tag).cloned().collect()
+}
+
+/// A running `wasm-router` process. Killed on drop if still running.
+pub struct RouterProcess {
+    child: Child,
+    /// The temporary directory holding the config (and any unix socket of the test).
+    pub dir: tempfile::TempDir,
+    stdout: Arc<Lines>,
+    stderr: Arc<Lines>,
+}
+
+impl RouterProcess {
+    /// `wasm-router run -c <config>`, where `config` is TOML in which `{dir}` stands for a fresh
+    /// temporary directory (put unix sockets there).
+    pub fn start(config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let text = config.replace("{dir}", dir.path().to_str().unwrap());
+        let path = dir.path().join("router.toml");
+        std::fs::write(&path, text).unwrap();
+        Self::start_with_args(&["run", "-c", path.to_str().unwrap()], dir)
+    }
+
+    /// `wasm-router ARGS…` with `dir` kept alive as long as the process.
+    pub fn start_with_args(args: &[&str], dir: tempfile::TempDir) -> Self {
+        let mut child = router_command()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting wasm-router");
+        let stdout = Lines::collect(child.stdout.take().unwrap());
+        let stderr = Lines::collect(child.stderr.take().unwrap());
+        RouterProcess {
+            child,
+            dir,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Every listener address the router logged (`tcp://…`, `unix://…`), waiting until
+    /// `wanted` of them are up. Panics with the router's log if it exits first.
+    pub fn listening(&self, wanted: usize) -> Vec<String> {
+        let found = self
+            .stderr
+            .wait_until(HANG_TIMEOUT, |lines| listen_addrs(lines).len() >= wanted);
+        if !found {
+            panic!(
+                "wasm-router did not log {wanted} listener(s); its log:\n{}",
+                self.stderr.snapshot().join("\n")
+            );
+        }
+        listen_addrs(&self.stderr.snapshot())
+    }
+
+    /// The first TCP address it listens on (waits for it).
+    pub fn tcp_addr(&self) -> String {
+        self.wait_listener("tcp://")
+    }
+
+    /// The first unix socket it listens on (waits for it).
+    pub fn unix_path(&self) -> PathBuf {
+        PathBuf::from(self.wait_listener("unix://"))
+    }
+
+    fn wait_listener(&self, scheme: &str) -> String {
+        let find = |lines: &[String]| {
+            listen_addrs(lines)
+                .into_iter()
+                .find_map(|a| a.strip_prefix(scheme).map(String::from))
+        };
+        if !self
+            .stderr
+            .wait_until(HANG_TIMEOUT, |lines| find(lines).is_some())
+        {
+            panic!(
+                "wasm-router did not log a {scheme} listener; its log:\n{}",
+                self.stderr.snapshot().join("\n")
+            );
+        }
+        find(&self.stderr.snapshot()).unwrap()
+    }
+
+    /// The router's log so far.
+    pub fn log(&self) -> Vec<String> {
+        self.stderr.snapshot()
+    }
+
+    /// Wait until a log line satisfies `pred`; returns it. Panics with the log on timeout.
+    pub fn wait_for_log(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let ok = self
+            .stderr
+            .wait_until(HANG_TIMEOUT, |lines| lines.iter().any(|l| pred(l)));
+        let log = self.stderr.snapshot();
+        match log.iter().find(|l| pred(l)) {
+            Some(line) if ok => line.clone(),
+            _ => panic!(
+                "wasm-router never logged {what}; its log:\n{}",
+                log.join("\n")
+            ),
+        }
+    }
+
+    /// Wait until the `stdout` output printed at least `n` events; returns those printed so far.
+    pub fn wait_for_events(&self, n: usize) -> Vec<PrintedEvent> {
+        if !self
+            .stdout
+            .wait_until(HANG_TIMEOUT, |lines| lines.len() >= n)
+        {
+            panic!(
+                "wasm-router printed {} of {n} events; its log:\n{}",
+                self.stdout.snapshot().len(),
+                self.stderr.snapshot().join("\n")
+            );
+        }
+        self.events()
+    }
+
+    /// Every event printed so far.
+    pub fn events(&self) -> Vec<PrintedEvent> {
+        self.stdout
+            .snapshot()
+            .iter()
+            .map(|l| PrintedEvent::parse(l))
+            .collect()
+    }
+
+    /// Send a signal (`"TERM"`, `"INT"`, …) to the router.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} {} failed", self.pid());
+    }
+
+    /// Wait up to `timeout` for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "wasm-router still running {timeout:?} later; its log:\n{}",
+                    self.stderr.snapshot().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// SIGTERM, wait for a successful exit, and return every event it printed.
+    pub fn stop(mut self) -> Vec<PrintedEvent> {
+        self.signal("TERM");
+        let status = self.wait_exit(HANG_TIMEOUT);
+        assert!(
+            status.success(),
+            "wasm-router exited with {status}; its log:\n{}",
+            self.stderr.snapshot().join("\n")
+        );
+        self.stdout
+            .wait_closed(HANG_TIMEOUT)
+            .iter()
+            .map(|l| PrintedEvent::parse(l))
+            .collect()
+    }
+}
+
+impl Drop for RouterProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The addresses of the `listening` lines of the router's log, in order.
+pub fn listen_addrs(log: &[String]) -> Vec<String> {
+    log.iter()
+        .filter(|l| l.contains("listening"))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("addr="))
+                .map(String::from)
+        })
+        .collect()
+}
+
+/// A command for the `wasm-router` binary under test, logging without colours.
+pub fn router_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasm-router"));
+    cmd.env("NO_COLOR", "1").env_remove("RUST_LOG");
+    cmd
+}
+
+/// Run `cmd` to completion with no stdin; panics (with what it printed) if it hangs.
+pub fn run_to_end(cmd: &mut Command, what: &str) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let child = child.unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    wait_output(child, what)
+}
+
+/// Wait for a started child with piped stdout/stderr; kill it and panic if it hangs.
+pub fn wait_output(child: Child, what: &str) -> Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(HANG_TIMEOUT) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
+            panic!("{what} still running after {HANG_TIMEOUT:?}; killed");
+        }
+    }
+}
+
+/// Assert that a client exited 0, showing what it printed otherwise.
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// ---- The real clients that scripts/install-test-deps installs ------------------------------
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A path from `var`, else `default` under the workspace root; see [`require_installed`].
+fn installed(var: &str, default: &str, what: &str) -> PathBuf {
+    let path = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(default));
+    require_installed(&path, &format!("{what} (${var})"));
+    path
+}
+
+/// Panic, saying to run `scripts/test`, if `path` does not exist: a missing client fails the
+/// test, never skips it.
+fn require_installed(path: &Path, what: &str) {
+    assert!(
+        path.exists(),
+        "{what} is not installed at {}. Run `scripts/test` (or `scripts/install-test-deps`) from the \
+         repository root first: it installs the real forward-protocol clients the tests use.",
+        path.display()
+    );
+}
+
+/// The venv python with PyPI `fluent-logger` and `moto`.
+pub fn python() -> PathBuf {
+    installed(
+        "WASM_ROUTER_TEST_PYTHON",
+        ".test-deps/venv/bin/python",
+        "The test venv's python",
+    )
+}
+
+/// `testing/clients/<path>` in the source tree.
+pub fn client_source(path: &str) -> PathBuf {
+    workspace_root().join("testing/clients").join(path)
+}
+
+/// The sender built from testing/clients/go with Debian's fluent-logger-golang.
+pub fn go_client() -> PathBuf {
+    installed(
+        "WASM_ROUTER_TEST_GO_CLIENT",
+        ".test-deps/bin/fluent-go-sender",
+        "The Go fluent-logger sender",
+    )
+}
+
+/// testing/clients/node, with npm `fluent-logger` installed in its node_modules.
+pub fn node_dir() -> PathBuf {
+    let dir = installed(
+        "WASM_ROUTER_TEST_NODE_DIR",
+        "testing/clients/node",
+        "The node client",
+    );
+    require_installed(&dir.join("node_modules/fluent-logger"), "npm fluent-logger");
+    dir
+}
+
+/// Time of event 0 of every test client (2023-11-14T22:13:20.123456789Z), passed as
+/// `--base-ns`; with EventTime, event i is at `BASE_NS + i * STEP_NS`.
+pub const BASE_NS: u64 = 1_700_000_000_123_456_789;
+/// Nanoseconds between two events of a test client (see [`BASE_NS`]).
+pub const STEP_NS: u64 = 1_000_003;
+
+/// The record testing/clients/go sends as event `i`, as the `stdout` output prints it.
+pub fn go_record(i: u64) -> Value {
+    let mut record = serde_json::json!({
+        "container_id": "0123456789abcdef".repeat(4),
+        "container_name": "/ecs-web-1-app",
+        "source": if i % 2 == 1 { "stderr" } else { "stdout" },
+    });
+    let fields = record.as_object_mut().unwrap();
+    let log = match i % 1000 {
+        7 => {
+            fields.insert("partial_message".into(), "true".into());
+            fields.insert("partial_id".into(), format!("p{i}").into());
+            fields.insert("partial_ordinal".into(), "1".into());
+            fields.insert("partial_last".into(), "true".into());
+            let head = format!("long {i} ");
+            format!("{head}{}", "x".repeat(16384 - head.len()))
+        }
+        // "bad utf8 \xff\xfe <i>": invalid UTF-8 inside a msgpack str, rendered lossily.
+        13 => format!("bad utf8 \u{FFFD}\u{FFFD} {i}"),
+        _ => format!("line {i}: GET /health 200 - the quick brown fox"),
+    };
+    fields.insert("log".into(), log.into());
+    record
+}
+
+// ---- Raw forward-protocol frames ------------------------------------------------------------
+
+/// A Message-mode request `[tag, EventTime, record, {"chunk": chunk}?]` with raw bytes for the
+/// tag and a record given as msgpack bytes.
+pub fn message_frame(
+    tag: &[u8],
+    time_ns: u64,
+    record_msgpack: &[u8],
+    chunk: Option<&str>,
+) -> Vec<u8> {
+    let mut b = Vec::with_capacity(32 + tag.len() + record_msgpack.len());
+    rmp::encode::write_array_len(&mut b, if chunk.is_some() { 4 } else { 3 }).unwrap();
+    rmp::encode::write_str_len(&mut b, tag.len() as u32).unwrap();
+    b.extend_from_slice(tag);
+    b.extend_from_slice(&event_time(time_ns));
+    b.extend_from_slice(record_msgpack);
+    if let Some(chunk) = chunk {
+        rmp::encode::write_map_len(&mut b, 1).unwrap();
+        rmp::encode::write_str(&mut b, "chunk").unwrap();
+        rmp::encode::write_str(&mut b, chunk).unwrap();
+    }
+    b
+}
+
+/// An EventTime (`fixext8`, type 0) for `time_ns`.
+pub fn event_time(time_ns: u64) -> [u8; 10] {
+    let mut b = [0xd7, 0x00, 0, 0, 0, 0, 0, 0, 0, 0];
+    b[2..6].copy_from_slice(&((time_ns / 1_000_000_000) as u32).to_be_bytes());
+    b[6..].copy_from_slice(&((time_ns % 1_000_000_000) as u32).to_be_bytes());
+    b
+}
+
+/// The msgpack encoding of a JSON value (maps keep their order).
+pub fn msgpack(value: &Value) -> Vec<u8> {
+    rmp_serde::to_vec_named(value).unwrap()
+}
+
+/// The bytes of the ack for `chunk`: `{"ack": "<chunk>"}`.
+pub fn ack_bytes(chunk: &str) -> Vec<u8> {
+    let mut b = vec![0x81, 0xa3, b'a', b'c', b'k'];
+    rmp::encode::write_str(&mut b, chunk).unwrap();
+    b
+}
+
+/// Read exactly the ack for `chunk` from `conn`; panics on anything else or on timeout.
+pub fn expect_ack(conn: &mut impl Read, chunk: &str) {
+    let want = ack_bytes(chunk);
+    let mut got = vec![0; want.len()];
+    conn.read_exact(&mut got)
+        .unwrap_or_else(|e| panic!("no ack for chunk {chunk:?}: {e}"));
+    assert_eq!(got, want, "wrong ack for chunk {chunk:?}");
+}
+
+/// Whether the peer closed `conn` (EOF or reset) within `timeout`, discarding anything it sends.
+pub fn closed_by_peer(conn: &mut std::net::TcpStream, timeout: Duration) -> bool {
+    conn.set_read_timeout(Some(timeout)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match conn.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Write `bytes`, ignoring a reset or broken pipe (the router may close first, on purpose).
+pub fn write_lenient(conn: &mut impl Write, bytes: &[u8]) {
+    match conn.write_all(bytes) {
+        Ok(()) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ) => {}
+        Err(e) => panic!("writing to the router: {e}"),
+    }
+}
