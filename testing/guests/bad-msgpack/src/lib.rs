@@ -3,12 +3,12 @@
 //! `[1, 2]`, 2 → a map header promising two entries followed by one, 3 → a valid map followed by
 //! a trailing byte.
 
-// The bindings `generate!` and `export!` emit are unsafe glue code.
-#![allow(unsafe_code)]
+// `generate!` and `export!` emit unsafe glue code with wide (flattened) signatures.
+#![allow(unsafe_code, clippy::too_many_arguments)]
 
 wit_bindgen::generate!({ world: "filter", path: "../../../wit" });
 
-use wasm_router::plugin::types::PluginKind;
+use wasm_router::plugin::types::{EventPatch, PluginKind};
 
 struct Plugin;
 

@@ -1,12 +1,12 @@
 //! Test guest `expand-bomb`: expands every event into 100,000 copies of itself (patches
 //! that change nothing), so the host's cap on expansion must apply.
 
-// The bindings `generate!` and `export!` emit are unsafe glue code.
-#![allow(unsafe_code)]
+// `generate!` and `export!` emit unsafe glue code with wide (flattened) signatures.
+#![allow(unsafe_code, clippy::too_many_arguments)]
 
 wit_bindgen::generate!({ world: "filter", path: "../../../wit" });
 
-use wasm_router::plugin::types::PluginKind;
+use wasm_router::plugin::types::{EventPatch, PluginKind};
 
 struct Plugin;
 

@@ -1,8 +1,8 @@
 //! Test guest `infinite-loop`: `process` spins forever, so only the host's epoch deadline
 //! ends the call.
 
-// The bindings `generate!` and `export!` emit are unsafe glue code.
-#![allow(unsafe_code)]
+// `generate!` and `export!` emit unsafe glue code with wide (flattened) signatures.
+#![allow(unsafe_code, clippy::too_many_arguments)]
 
 wit_bindgen::generate!({ world: "filter", path: "../../../wit" });
 

@@ -6,8 +6,8 @@
 //! Config: `{"url": "http://…", "gzip": false, "api_key_header": "X-Api-Key"}`; with
 //! `api_key_header` set, the request asks the host to inject the secret `api_key` into it.
 
-// The bindings `generate!` and `export!` emit are unsafe glue code.
-#![allow(unsafe_code)]
+// `generate!` and `export!` emit unsafe glue code with wide (flattened) signatures.
+#![allow(unsafe_code, clippy::too_many_arguments)]
 
 wit_bindgen::generate!({ world: "output", path: "../../../wit" });
 

@@ -1,8 +1,8 @@
 //! Test guest `keep-all`: keeps every event. `init` logs one line; `process` adds the batch
 //! size to the `events` counter, so host tests see both imports in use.
 
-// The bindings `generate!` and `export!` emit are unsafe glue code.
-#![allow(unsafe_code)]
+// `generate!` and `export!` emit unsafe glue code with wide (flattened) signatures.
+#![allow(unsafe_code, clippy::too_many_arguments)]
 
 wit_bindgen::generate!({ world: "filter", path: "../../../wit" });
 

@@ -1,8 +1,8 @@
 //! Test guest `memory-bomb`: `process` allocates (and touches) 1 MiB blocks until an
 //! allocation fails, which aborts the guest: the host's memory limit must stop it.
 
-// The bindings `generate!` and `export!` emit are unsafe glue code.
-#![allow(unsafe_code)]
+// `generate!` and `export!` emit unsafe glue code with wide (flattened) signatures.
+#![allow(unsafe_code, clippy::too_many_arguments)]
 
 wit_bindgen::generate!({ world: "filter", path: "../../../wit" });
 

@@ -1,7 +1,7 @@
 //! Test guest `trap`: `process` panics, which is a wasm trap for the host.
 
-// The bindings `generate!` and `export!` emit are unsafe glue code.
-#![allow(unsafe_code)]
+// `generate!` and `export!` emit unsafe glue code with wide (flattened) signatures.
+#![allow(unsafe_code, clippy::too_many_arguments)]
 
 wit_bindgen::generate!({ world: "filter", path: "../../../wit" });
 

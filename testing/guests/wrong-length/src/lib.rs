@@ -1,8 +1,8 @@
 //! Test guest `wrong-length`: returns one outcome too few (one outcome for an empty batch),
 //! a plugin fault the host must detect.
 
-// The bindings `generate!` and `export!` emit are unsafe glue code.
-#![allow(unsafe_code)]
+// `generate!` and `export!` emit unsafe glue code with wide (flattened) signatures.
+#![allow(unsafe_code, clippy::too_many_arguments)]
 
 wit_bindgen::generate!({ world: "filter", path: "../../../wit" });
 
