@@ -1,8 +1,32 @@
 //! Sans-io decoder for the Fluentd forward protocol (reference: forward-protocol.md).
-//! STUB — being written; the API below is the contract the server uses.
+//!
+//! [`Decoder::decode`] takes one complete top-level msgpack object off the front of a buffer and
+//! turns it into a [`Frame`]. It never reads a socket, so the servers are thin loops around it
+//! and the fuzzer can drive it with arbitrary byte splits.
+//!
+//! Layers, each in its own module:
+//! - `framing`: where the next object ends (resumable across reads; request size limit).
+//! - `request`: carrier mode by the second element's type, the option map, the ack's chunk.
+//! - `entries`: `[time, record]` entries and every time encoding real senders use.
+//! - `decompress`: capped multi-member gzip and zstd.
+//! - `msgpack`: marker-level skipping; records are located, never decoded or re-encoded.
+//!
+//! Ack policy for invalid entries (reference §9.2, §10.6): an entry with a bad time or a record
+//! that is not a map is skipped and counted in [`Request::invalid_events`]; the request still
+//! succeeds and is acked, as Fluentd does, since the sender would only resend the same poison.
+//! A request that breaks the protocol itself is a [`DecodeError`] and closes the connection.
+
+mod decompress;
+mod entries;
+mod framing;
+mod msgpack;
+mod request;
+
+pub use msgpack::MAX_DEPTH;
 
 use crate::event::Batch;
 use bytes::{Bytes, BytesMut};
+use framing::{FrameLayout, FrameScanner};
 
 /// Limits that protect the router from one connection.
 #[derive(Clone, Debug)]
@@ -28,6 +52,19 @@ pub enum Frame {
     Nil,
 }
 
+/// How a request carried its events (reference §1, §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `[tag, time, record, option?]`: one event.
+    Message,
+    /// `[tag, [[time, record], ...], option?]`.
+    Forward,
+    /// `[tag, bin|str(entries), option?]`.
+    PackedForward,
+    /// `[tag, bin|str(gzip|zstd(entries)), option]`.
+    CompressedPackedForward,
+}
+
 /// One forward-protocol request.
 #[derive(Debug)]
 pub struct Request {
@@ -39,6 +76,8 @@ pub struct Request {
     pub invalid_events: usize,
     /// Set when the request carried a `fluent_signal` other than 0 (metrics, traces): skipped.
     pub skipped_signal: Option<i64>,
+    /// The carrier mode the request used.
+    pub mode: Mode,
 }
 
 /// Why the stream cannot be decoded; the connection is closed.
@@ -48,7 +87,7 @@ pub enum DecodeError {
     #[error("malformed request: {0}")]
     Malformed(String),
     /// A request, or its decompressed payload, exceeds the limit.
-    #[error("request exceeds the {limit}-byte limit")]
+    #[error("request exceeds the {limit}-byte limit (raise buffer_max_size / decompress_max_size if the sender is trusted)")]
     TooLarge {
         /// The limit that was hit.
         limit: usize,
@@ -56,28 +95,61 @@ pub enum DecodeError {
 }
 
 /// The per-connection decoder state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Decoder {
     limits: DecodeLimits,
+    scanner: FrameScanner,
+    clock: fn() -> u64,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new(DecodeLimits::default())
+    }
 }
 
 impl Decoder {
     /// A decoder enforcing `limits`.
     pub fn new(limits: DecodeLimits) -> Self {
-        Decoder { limits }
+        Decoder::with_clock(limits, crate::event::now_ns)
+    }
+
+    /// A decoder that reads "now" (for events sent with time 0) from `clock`, in nanoseconds
+    /// since the epoch. For deterministic tests.
+    pub fn with_clock(limits: DecodeLimits, clock: fn() -> u64) -> Self {
+        Decoder { limits, scanner: FrameScanner::default(), clock }
     }
 
     /// Take one complete frame from the front of `buf`. `Ok(None)`: more bytes are needed.
+    ///
+    /// Between calls the caller may only append to `buf` (the scan resumes where it stopped).
+    /// After an error the stream cannot be resynchronised: close the connection.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
-        let _ = (&self.limits, buf);
-        Err(DecodeError::Malformed("decoder not written yet".into()))
+        let layout = match self.scanner.scan(buf, self.limits.max_request_bytes)? {
+            None => return Ok(None),
+            Some(layout) => layout,
+        };
+        match layout {
+            FrameLayout::Nil => {
+                let _ = buf.split_to(1);
+                Ok(Some(Frame::Nil))
+            }
+            FrameLayout::Array(layout) => {
+                let frame = buf.split_to(layout.len).freeze();
+                request::parse_request(frame, &layout, &self.limits, self.clock).map(|r| Some(Frame::Request(r)))
+            }
+        }
     }
 }
 
-/// The ack for a request whose option carried `chunk`: `{"ack": <chunk>}`, chunk echoed byte for byte.
+/// The ack for a request whose option carried `chunk`: `{"ack": <chunk>}`, chunk echoed byte for
+/// byte (reference §5).
 pub fn ack_response(chunk_msgpack: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(5 + chunk_msgpack.len());
     out.extend_from_slice(&[0x81, 0xa3, b'a', b'c', b'k']);
     out.extend_from_slice(chunk_msgpack);
     out
 }
+
+#[cfg(test)]
+mod tests;
