@@ -33,6 +33,11 @@ enum Command {
     /// Send events to a forward-protocol receiver, like fluent-cat: JSON objects, one per line,
     /// from the arguments or else from standard input.
     Cat(cli::cat::CatArgs),
+    /// Benchmark load generator: send FireLens-shaped events in any forward mode, over N
+    /// connections, flat out or at a rate, and report events/s, acks, latency, router CPU and RSS.
+    BenchLoad(cli::loadgen::LoadArgs),
+    /// Benchmark: time from starting a command (e.g. the router) until its port accepts connections.
+    BenchStartup(cli::startup::StartupArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -69,5 +74,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
         },
         Command::Cat(args) => cli::runtime()?.block_on(cli::cat::run(args)),
+        Command::BenchLoad(args) => cli::loadgen::run(args),
+        Command::BenchStartup(args) => cli::startup::run(args),
     }
 }

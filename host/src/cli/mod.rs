@@ -1,6 +1,8 @@
 //! What the subcommands do beyond parsing: logging setup, the runtime, signals.
 
 pub mod cat;
+pub mod loadgen;
+pub mod startup;
 
 use wasm_router::config::Config;
 use wasm_router::ops::metrics::Metrics;
