@@ -33,6 +33,9 @@ enum Command {
     /// Send events to a forward-protocol receiver, like fluent-cat: JSON objects, one per line,
     /// from the arguments or else from standard input.
     Cat(cli::cat::CatArgs),
+    /// A live view of a running router's throughput, drops and plugin latency per component,
+    /// read from its metrics endpoint (`[service] http_listen`).
+    Top(cli::top::TopArgs),
     /// Benchmark load generator: send FireLens-shaped events in any forward mode, over N
     /// connections, flat out or at a rate, and report events/s, acks, latency, router CPU and RSS.
     BenchLoad(cli::loadgen::LoadArgs),
@@ -45,7 +48,7 @@ fn main() -> std::process::ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", wasm_router::ops::logging::redact(&format!("{e:#}")));
             std::process::ExitCode::from(1)
         }
     }
@@ -58,7 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 Some(path) => (config::load(path)?, path.display().to_string()),
                 None => (config::parse(config::EMBEDDED_DEFAULT, "<embedded default>")?, "<embedded default>".into()),
             };
-            cli::init_logging(cfg.service.log_level.as_deref());
+            cli::init_logging(cfg.service.log_level.as_deref(), cfg.service.log_format);
             tracing::info!(config = %source, "starting wasm-router {}", env!("CARGO_PKG_VERSION"));
             cli::runtime()?.block_on(cli::run_router(cfg)).context("router failed")?;
             Ok(std::process::ExitCode::SUCCESS)
@@ -74,6 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
         },
         Command::Cat(args) => cli::runtime()?.block_on(cli::cat::run(args)),
+        Command::Top(args) => cli::top::run(args),
         Command::BenchLoad(args) => cli::loadgen::run(args),
         Command::BenchStartup(args) => cli::startup::run(args),
     }

@@ -9,6 +9,7 @@
 use crate::buffer::memory_buffer;
 use crate::config::{Config, FilterConfig, InputConfig, OutputConfig, tag_matcher};
 use crate::input::forward::{ForwardServer, ListenAddr};
+use crate::ops::http::{HttpBindError, HttpServer};
 use crate::ops::metrics::{Component, Metrics};
 use crate::ops::shutdown::Shutdown;
 use crate::output::{Output, null::NullOutput, run_output, stdout::StdoutOutput};
@@ -24,6 +25,9 @@ pub enum BuildError {
     /// An input could not listen.
     #[error(transparent)]
     Bind(#[from] crate::input::forward::server::BindError),
+    /// The health and metrics server could not listen.
+    #[error(transparent)]
+    Http(#[from] HttpBindError),
     /// A filter or output could not be created.
     #[error("{component}: {message}")]
     Component {
@@ -42,6 +46,7 @@ pub struct Router {
     deadline: watch::Sender<Option<Instant>>,
     grace: Duration,
     metrics: Arc<Metrics>,
+    http: Option<HttpServer>,
 }
 
 impl Router {
@@ -54,6 +59,7 @@ impl Router {
             let routing = out.routing();
             let component = Component::output(routing.name().unwrap_or(out.type_name()));
             let buffer = routing.buffer();
+            metrics.track_output(&component);
             let (writer, reader) =
                 memory_buffer(buffer.max_bytes.0 as usize, buffer.when_full, component.clone(), metrics.clone());
             let task = OutputTask { reader, component: component.clone(), metrics: metrics.clone(), deadline: deadline_rx.clone() };
@@ -86,12 +92,21 @@ impl Router {
             let InputConfig::Forward(f) = input;
             inputs.push(ForwardServer::bind(f, metrics.clone()).await?);
         }
-        Ok(Router { inputs, pipeline, outputs, deadline, grace: config.service.grace.0, metrics })
+        let http = match &config.service.http_listen {
+            Some(listen) => Some(HttpServer::bind(listen, metrics.clone(), config.service.delivery_stuck_after.0).await?),
+            None => None,
+        };
+        Ok(Router { inputs, pipeline, outputs, deadline, grace: config.service.grace.0, metrics, http })
     }
 
     /// Every address the inputs listen on.
     pub fn local_addrs(&self) -> Vec<ListenAddr> {
         self.inputs.iter().flat_map(|i| i.local_addrs()).collect()
+    }
+
+    /// The address of the health and metrics server, when it is on.
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http.as_ref().map(HttpServer::local_addr)
     }
 
     /// The metrics registry.
@@ -101,7 +116,10 @@ impl Router {
 
     /// Serve until `shutdown`, then drain within `grace`.
     pub async fn run(self, shutdown: Shutdown) {
-        let Router { inputs, pipeline, mut outputs, deadline, grace, .. } = self;
+        let Router { inputs, pipeline, mut outputs, deadline, grace, http, .. } = self;
+        // Health and metrics stay up while the router drains; they stop last.
+        let (http_stop, http_shutdown) = crate::ops::shutdown::channel();
+        let http_task = http.map(|server| tokio::spawn(server.run(http_shutdown)));
         let mut shutdown_wait = shutdown.clone();
         let mut servers = JoinSet::new();
         for input in inputs {
@@ -121,6 +139,10 @@ impl Router {
         if finished.is_err() {
             tracing::warn!("outputs still busy after grace; stopping them");
             outputs.shutdown().await;
+        }
+        http_stop.trigger();
+        if let Some(task) = http_task {
+            let _ = task.await;
         }
         tracing::info!("shutdown complete");
     }

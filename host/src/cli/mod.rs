@@ -1,6 +1,7 @@
 //! What the subcommands do beyond parsing: logging setup, the runtime, signals.
 
 pub mod cat;
+pub mod top;
 pub mod loadgen;
 pub mod startup;
 
@@ -9,12 +10,10 @@ use wasm_router::ops::metrics::Metrics;
 use wasm_router::ops::shutdown;
 use wasm_router::router::Router;
 
-/// The router's own log on stderr (stdout carries the `stdout` output), level from the
-/// config or `RUST_LOG`.
-pub fn init_logging(level: Option<&str>) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level.unwrap_or("info")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+/// The router's own log on stderr (stdout carries the `stdout` output): level from `RUST_LOG`
+/// or the config, text or JSON, rate-limited, secrets redacted (see `ops::logging`).
+pub fn init_logging(level: Option<&str>, format: wasm_router::ops::logging::LogFormat) {
+    wasm_router::ops::logging::init(level, format);
 }
 
 /// The tokio runtime every command runs on.

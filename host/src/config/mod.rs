@@ -66,9 +66,21 @@ pub struct ServiceConfig {
     /// Address of the health and metrics HTTP server; absent = off.
     #[serde(default)]
     pub http_listen: Option<String>,
-    /// The router's own log level (`error`, `warn`, `info`, `debug`, `trace`).
+    /// The router's own log level (`error`, `warn`, `info`, `debug`, `trace`, `off`);
+    /// `RUST_LOG` overrides it.
     #[serde(default)]
     pub log_level: Option<String>,
+    /// The router's own log format: `text` (default) or `json` (one object per line).
+    #[serde(default)]
+    pub log_format: crate::ops::logging::LogFormat,
+    /// An output counts as stuck on `/api/v1/health/delivery` when events have waited this long
+    /// without a successful delivery (default `"60s"`).
+    #[serde(default = "default_delivery_stuck_after")]
+    pub delivery_stuck_after: DurationStr,
+    /// Reload plugins and this config when one of their files changes (default `true`;
+    /// SIGHUP and `POST /api/v2/reload` always reload).
+    #[serde(default = "default_true")]
+    pub reload_on_change: bool,
     /// Where compiled plugins are cached; absent = the user cache directory.
     #[serde(default)]
     pub plugin_cache_dir: Option<PathBuf>,
@@ -78,9 +90,25 @@ fn default_grace() -> DurationStr {
     DurationStr::from_secs(30)
 }
 
+fn default_delivery_stuck_after() -> DurationStr {
+    DurationStr::from_secs(60)
+}
+
+fn default_true() -> bool {
+    true
+}
+
 impl Default for ServiceConfig {
     fn default() -> Self {
-        ServiceConfig { grace: default_grace(), http_listen: None, log_level: None, plugin_cache_dir: None }
+        ServiceConfig {
+            grace: default_grace(),
+            http_listen: None,
+            log_level: None,
+            log_format: Default::default(),
+            delivery_stuck_after: default_delivery_stuck_after(),
+            reload_on_change: true,
+            plugin_cache_dir: None,
+        }
     }
 }
 
@@ -286,8 +314,16 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parse TOML `text` that came from `file` (used in messages), after `${VAR}` expansion.
 pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-    let err = |message: String| ConfigError { file: file.to_string(), message };
-    let text = expand_env(text, |name| std::env::var(name).ok()).map_err(err)?;
+    // Expanded values may be secrets: register them so neither the log nor this error shows them.
+    let err = |message: String| ConfigError { file: file.to_string(), message: crate::ops::logging::redact(&message).into_owned() };
+    let text = expand_env(text, |name| {
+        let value = std::env::var(name).ok();
+        if let Some(v) = &value {
+            crate::ops::logging::register_secret(name, v);
+        }
+        value
+    })
+    .map_err(err)?;
     let config: Config = toml::from_str(&text).map_err(|e| err(describe_toml_error(&e, &text)))?;
     config.validate().map_err(err)?;
     Ok(config)
@@ -316,6 +352,16 @@ impl Config {
     /// Check what the types cannot: every error names the key and the fix.
     pub fn validate(&self) -> Result<(), String> {
         let mut problems = Vec::new();
+        if let Some(listen) = &self.service.http_listen
+            && listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            problems.push(format!("service.http_listen = {listen:?} is not `ip:port`; e.g. \"127.0.0.1:2020\""));
+        }
+        if let Some(level) = &self.service.log_level
+            && let Err(e) = crate::ops::logging::parse_level(level)
+        {
+            problems.push(format!("service.log_level: {e}"));
+        }
         if self.inputs.is_empty() {
             problems.push("no [[inputs]]: add one, e.g. `[[inputs]]\\ntype = \"forward\"\\nlisten = \"127.0.0.1:24224\"`".to_string());
         }

@@ -10,7 +10,13 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use prometheus_client::metrics::info::Info;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::delivery_health::DeliveryTracker;
+use super::process::ProcessCollector;
 
 /// Labels naming one component of the data path.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -53,6 +59,10 @@ pub struct Metrics {
     pub buffer_bytes: Family<ComponentLabels, Gauge>,
     /// Open forward-protocol connections.
     pub open_connections: Family<ComponentLabels, Gauge>,
+    /// When a component last passed events on (an output: last successful delivery), Unix seconds.
+    pub last_sent_timestamp: Family<ComponentLabels, Gauge<f64, AtomicU64>>,
+    delivery: DeliveryTracker,
+    started: Instant,
 }
 
 impl Metrics {
@@ -69,6 +79,9 @@ impl Metrics {
             buffer_events: Family::default(),
             buffer_bytes: Family::default(),
             open_connections: Family::default(),
+            last_sent_timestamp: Family::default(),
+            delivery: DeliveryTracker::default(),
+            started: Instant::now(),
             registry: Mutex::new(Registry::default()),
         };
         registry.register("component_received_events", "Events that entered a component", m.received_events.clone());
@@ -80,6 +93,17 @@ impl Metrics {
         registry.register("buffer_events", "Events waiting in a buffer", m.buffer_events.clone());
         registry.register("buffer_bytes", "Bytes waiting in a buffer", m.buffer_bytes.clone());
         registry.register("open_connections", "Open forward-protocol connections", m.open_connections.clone());
+        registry.register(
+            "component_last_sent_timestamp_seconds",
+            "When a component last passed events on (outputs: last successful delivery), Unix seconds",
+            m.last_sent_timestamp.clone(),
+        );
+        registry.register(
+            "wasm_router_build",
+            "The running version of wasm-router",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        registry.register_collector(Box::new(ProcessCollector::new()));
         *m.registry.lock().unwrap() = registry;
         Arc::new(m)
     }
@@ -127,9 +151,30 @@ impl Metrics {
         self.received_bytes.get_or_create(&labels).inc_by(bytes);
     }
 
-    /// Count events `component` passed on.
+    /// Count events `component` passed on (for an output: delivered), and note when.
     pub fn sent(&self, component: &Component, events: u64) {
-        self.sent_events.get_or_create(&component.labels()).inc_by(events);
+        let labels = component.labels();
+        self.sent_events.get_or_create(&labels).inc_by(events);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        self.last_sent_timestamp.get_or_create(&labels).set(now);
+        if component.kind == "output" {
+            self.delivery.record_success(component);
+        }
+    }
+
+    /// Watch `output` for the delivery-health endpoint (the router calls this for each output).
+    pub fn track_output(&self, output: &Component) {
+        self.delivery.track(output);
+    }
+
+    /// Delivery progress of every tracked output.
+    pub fn delivery(&self) -> &DeliveryTracker {
+        &self.delivery
+    }
+
+    /// How long ago this registry (i.e. the router) was created.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
     }
 
     /// The current value of `component_discarded_events_total` for one component and reason.

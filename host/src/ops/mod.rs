@@ -1,4 +1,10 @@
-//! Operating the router: metrics, signals and shutdown.
+//! Operating the router: metrics, the health and metrics HTTP server, the router's own logs,
+//! signals, shutdown and reload.
 
+pub mod delivery_health;
+pub mod http;
+pub mod logging;
 pub mod metrics;
+pub mod process;
+pub mod prometheus_text;
 pub mod shutdown;
