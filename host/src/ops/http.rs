@@ -140,7 +140,7 @@ impl HttpServer {
     /// Serve until `shutdown`, then finish the requests in progress.
     pub async fn run(self, mut shutdown: Shutdown) {
         let addr = self.local_addr();
-        tracing::info!(%addr, "http server listening (health, metrics)");
+        tracing::info!(http_addr = %addr, "serving health and metrics over HTTP");
         let metrics = self.state.metrics.clone();
         let mut sampler_stop = shutdown.clone();
         let sampler = tokio::spawn(async move {

@@ -1,0 +1,112 @@
+#!/bin/sh
+# wasm-router's entrypoint for the FireLens sidecar image (examples/Dockerfile).
+#
+# It stands where aws-for-fluent-bit's /entrypoint.sh stands (firelens-aws.md §1.6): it prints
+# the version, picks a configuration and execs the router, so the router is PID 1's child-free
+# replacement and receives SIGTERM from ECS directly.
+#
+# Which configuration runs, first match wins:
+#   1. `-c FILE` on the command line (Fluent Bit's flag; `--config FILE` works too);
+#   2. the native TOML config at $WASM_ROUTER_CONFIG (default /etc/wasm-router/router.toml);
+#   3. the config FireLens generates at $FLUENT_BIT_CONFIG (default
+#      /fluent-bit/etc/fluent-bit.conf), when this build of the router reads Fluent Bit's
+#      classic format (checked at start with a minimal classic config);
+#   4. the router's embedded default (forward on 127.0.0.1:24224 → stdout).
+# Fluent Bit's `-e PLUGIN.so` (Go output plugins) and `-R PARSERS_FILE` flags are accepted and
+# ignored with a note, so task definitions that pass them keep working. A first argument that
+# is a router subcommand (`run`, `validate`, `cat`, `top`, …) runs that subcommand as is.
+#
+# Every path is an environment variable so the script can be tested outside the image, and
+# each step is a function: add a step (e.g. `aws_fluent_bit_init_*` files) as one more function
+# called from `main`.
+set -eu
+
+WASM_ROUTER_BIN="${WASM_ROUTER_BIN:-/usr/local/bin/wasm-router}"
+WASM_ROUTER_CONFIG="${WASM_ROUTER_CONFIG:-/etc/wasm-router/router.toml}"
+FLUENT_BIT_CONFIG="${FLUENT_BIT_CONFIG:-/fluent-bit/etc/fluent-bit.conf}"
+
+note() {
+    echo "entrypoint: $*" >&2
+}
+
+# On stderr: stdout carries the events of a `stdout` output.
+print_version() {
+    "$WASM_ROUTER_BIN" --version >&2
+}
+
+# True when the router reads Fluent Bit's classic format: it validates a minimal classic config.
+classic_config_supported() {
+    probe_dir="$(mktemp -d)"
+    printf '[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 24224\n\n[OUTPUT]\n    Name null\n    Match *\n' \
+        >"$probe_dir/probe.conf"
+    if "$WASM_ROUTER_BIN" validate -c "$probe_dir/probe.conf" >/dev/null 2>&1; then
+        supported=0
+    else
+        supported=1
+    fi
+    rm -rf "$probe_dir"
+    return "$supported"
+}
+
+# Sets CONFIG_FROM_ARGS from Fluent Bit style arguments; ignores -e and -R.
+parse_fluent_bit_args() {
+    CONFIG_FROM_ARGS=""
+    while [ "$#" -gt 0 ]; do
+        case "$1" in
+            -c | --config)
+                [ "$#" -ge 2 ] || { note "$1 needs a file"; exit 2; }
+                CONFIG_FROM_ARGS="$2"
+                shift 2
+                ;;
+            -e | --plugin)
+                [ "$#" -ge 2 ] || { note "$1 needs a file"; exit 2; }
+                note "ignoring $1 $2: the router's outputs are built in or WASM plugins (/plugins)"
+                shift 2
+                ;;
+            -R | --parser)
+                [ "$#" -ge 2 ] || { note "$1 needs a file"; exit 2; }
+                note "ignoring $1 $2: parsers files are not read yet"
+                shift 2
+                ;;
+            *)
+                note "unknown argument $1; usage: [-c CONFIG] [-e PLUGIN.so]... [-R PARSERS]..."
+                exit 2
+                ;;
+        esac
+    done
+}
+
+# Prints the config file to run, or nothing for the embedded default.
+choose_config() {
+    if [ -n "$CONFIG_FROM_ARGS" ]; then
+        echo "$CONFIG_FROM_ARGS"
+    elif [ -f "$WASM_ROUTER_CONFIG" ]; then
+        echo "$WASM_ROUTER_CONFIG"
+    elif [ -f "$FLUENT_BIT_CONFIG" ]; then
+        if classic_config_supported; then
+            echo "$FLUENT_BIT_CONFIG"
+        else
+            note "found $FLUENT_BIT_CONFIG, but this router build does not read Fluent Bit's classic format yet;" \
+                "mount a native config at $WASM_ROUTER_CONFIG. Running the embedded default."
+        fi
+    fi
+}
+
+main() {
+    case "${1:-}" in
+        run | validate | cat | top | help | bench-load | bench-startup | --help | -h | --version | -V)
+            exec "$WASM_ROUTER_BIN" "$@"
+            ;;
+    esac
+    print_version
+    parse_fluent_bit_args "$@"
+    config="$(choose_config)"
+    if [ -n "$config" ]; then
+        note "running with $config"
+        exec "$WASM_ROUTER_BIN" run -c "$config"
+    fi
+    note "running the embedded default configuration"
+    exec "$WASM_ROUTER_BIN" run
+}
+
+main "$@"

@@ -1,0 +1,729 @@
+//! Operating the router, tested on the real binary: the health and metrics HTTP server
+//! (counters that move with traffic, drops and plugin faults; delivery health that flips when
+//! an output is stuck and recovers), hot reload under load, `wasm-router top` under tmux, the
+//! image's entrypoint script, and the binary running from an empty directory.
+//!
+//! Nothing here sleeps for a fixed time to make a result appear: every wait polls until the
+//! expected state shows up and fails only after the hang timeout.
+
+mod common;
+
+use common::{HANG_TIMEOUT, Lines, PrintedEvent, listen_addrs, message_frame, msgpack};
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use wasm_router::ops::prometheus_text::{self, Sample};
+
+// ---- helpers -----------------------------------------------------------------------------
+
+/// A process under test (the router, or the entrypoint that execs it), killed on drop.
+struct Proc {
+    child: Child,
+    stdout: Arc<Lines>,
+    stderr: Arc<Lines>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Proc {
+    fn spawn(cmd: &mut Command, dir: Option<tempfile::TempDir>) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let stdout = Lines::collect(child.stdout.take().unwrap());
+        let stderr = Lines::collect(child.stderr.take().unwrap());
+        Proc {
+            child,
+            stdout,
+            stderr,
+            _dir: dir,
+        }
+    }
+
+    /// `wasm-router run -c <dir>/router.toml`, `{dir}` in `config` replaced by a fresh directory.
+    fn router(config: &str) -> Proc {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_config(dir.path(), config);
+        Proc::spawn(
+            common::router_command().arg("run").arg("-c").arg(path),
+            Some(dir),
+        )
+    }
+
+    fn log(&self) -> String {
+        self.stderr.snapshot().join("\n")
+    }
+
+    /// The first log line satisfying `pred`, waiting for it.
+    fn wait_log(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let found = self
+            .stderr
+            .wait_until(HANG_TIMEOUT, |lines| lines.iter().any(|l| pred(l)));
+        assert!(found, "never logged {what}; log:\n{}", self.log());
+        self.stderr
+            .snapshot()
+            .into_iter()
+            .find(|l| pred(l))
+            .unwrap()
+    }
+
+    /// The forward input's TCP address.
+    fn forward_addr(&self) -> String {
+        self.wait_log("a tcp listener", |l| {
+            listen_addrs(&[l.to_string()])
+                .iter()
+                .any(|a| a.starts_with("tcp://"))
+        });
+        listen_addrs(&self.stderr.snapshot())
+            .into_iter()
+            .find_map(|a| a.strip_prefix("tcp://").map(String::from))
+            .unwrap()
+    }
+
+    /// The health and metrics server's address.
+    fn http_addr(&self) -> String {
+        let line = self.wait_log("the http server", |l| l.contains("http_addr="));
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix("http_addr="))
+            .unwrap()
+            .to_string()
+    }
+
+    fn events(&self) -> Vec<PrintedEvent> {
+        self.stdout
+            .snapshot()
+            .iter()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| PrintedEvent::parse(l))
+            .collect()
+    }
+
+    fn wait_events(&self, n: usize) -> Vec<PrintedEvent> {
+        let ok = self.stdout.wait_until(HANG_TIMEOUT, |lines| {
+            lines.iter().filter(|l| l.starts_with('{')).count() >= n
+        });
+        assert!(
+            ok,
+            "{} of {n} events printed; log:\n{}",
+            self.events().len(),
+            self.log()
+        );
+        self.events()
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// SIGTERM; asserts a clean exit; every event printed.
+    fn stop(mut self) -> Vec<PrintedEvent> {
+        self.signal("TERM");
+        let deadline = Instant::now() + HANG_TIMEOUT;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running after SIGTERM; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            status.success(),
+            "exited with {status}; log:\n{}",
+            self.log()
+        );
+        self.stdout.wait_closed(HANG_TIMEOUT);
+        self.events()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn write_config(dir: &Path, config: &str) -> PathBuf {
+    let path = dir.join("router.toml");
+    std::fs::write(&path, config.replace("{dir}", dir.to_str().unwrap())).unwrap();
+    path
+}
+
+/// `GET http://addr/path` → (status, body).
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    http_request(addr, "GET", path)
+}
+
+fn http_request(addr: &str, method: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    s.set_read_timeout(Some(HANG_TIMEOUT)).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("bad response {raw:?}"));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+fn scrape(http: &str) -> Vec<Sample> {
+    let (status, body) = http_get(http, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    prometheus_text::parse(&body).unwrap_or_else(|e| panic!("{e}\n{body}"))
+}
+
+fn metric(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    prometheus_text::sum(samples, name, labels)
+}
+
+/// Scrape until `check` holds; returns that scrape.
+fn scrape_until(http: &str, what: &str, check: impl Fn(&[Sample]) -> bool) -> Vec<Sample> {
+    let deadline = Instant::now() + HANG_TIMEOUT;
+    loop {
+        let samples = scrape(http);
+        if check(&samples) {
+            return samples;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics never showed {what}:\n{}",
+            http_get(http, "/metrics").1
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Send `records` under `tag` as Message-mode requests, each acked; returns once every ack is in.
+fn send_acked(addr: &str, tag: &str, records: &[Value]) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(HANG_TIMEOUT)).unwrap();
+    for (i, record) in records.iter().enumerate() {
+        let chunk = format!("c{i}");
+        s.write_all(&message_frame(
+            tag.as_bytes(),
+            1_700_000_000_000_000_000 + i as u64,
+            &msgpack(record),
+            Some(&chunk),
+        ))
+        .unwrap();
+        let expected = common::ack_bytes(&chunk);
+        let mut got = vec![0u8; expected.len()];
+        s.read_exact(&mut got).unwrap();
+        assert_eq!(got, expected);
+    }
+}
+
+fn router_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_wasm-router"))
+}
+
+// ---- /metrics and the JSON endpoints -------------------------------------------------------
+
+const METRICS_CONFIG: &str = r#"
+[service]
+grace = "5s"
+http_listen = "127.0.0.1:0"
+
+[[inputs]]
+type = "forward"
+listen = "127.0.0.1:0"
+
+[[outputs]]
+type = "stdout"
+match = "app.*"
+"#;
+
+#[test]
+fn metrics_move_with_traffic_and_drops() {
+    let router = Proc::router(METRICS_CONFIG);
+    let (addr, http) = (router.forward_addr(), router.http_addr());
+
+    let input = [("component_kind", "input"), ("component_id", "forward")];
+    let output = [("component_kind", "output"), ("component_id", "stdout")];
+    let before = scrape(&http);
+    assert_eq!(
+        metric(&before, "component_received_events_total", &input),
+        0.0
+    );
+    assert!(
+        metric(&before, "process_resident_memory_bytes", &[]) > 0.0,
+        "process RSS missing"
+    );
+    assert!(
+        before.iter().any(|s| s.name == "process_cpu_seconds_total"),
+        "process CPU missing"
+    );
+    assert!(before.iter().any(|s| s.name == "wasm_router_build_info"));
+
+    let records: Vec<Value> = (0..5)
+        .map(|i| json!({"log": format!("line {i}")}))
+        .collect();
+    send_acked(&addr, "app.web", &records);
+    router.wait_events(5);
+    let after = scrape_until(&http, "5 events sent by stdout", |s| {
+        metric(s, "component_sent_events_total", &output) == 5.0
+    });
+    assert_eq!(
+        metric(&after, "component_received_events_total", &input),
+        5.0
+    );
+    assert!(metric(&after, "component_received_bytes_total", &input) > 0.0);
+    assert!(metric(&after, "component_last_sent_timestamp_seconds", &output) > 1.6e9);
+    assert_eq!(metric(&after, "buffer_events", &output), 0.0);
+
+    // A tag no output matches: counted as dropped by the router, with the reason.
+    send_acked(&addr, "nowhere", &records[..3]);
+    let dropped = scrape_until(&http, "3 events dropped", |s| {
+        metric(
+            s,
+            "component_discarded_events_total",
+            &[("reason", "no_matching_output")],
+        ) == 3.0
+    });
+    assert_eq!(
+        metric(&dropped, "component_received_events_total", &input),
+        8.0
+    );
+    assert_eq!(
+        metric(&dropped, "component_sent_events_total", &output),
+        5.0
+    );
+
+    // The same numbers on the other endpoints.
+    let (status, prom) = http_get(&http, "/api/v1/metrics/prometheus");
+    assert_eq!(status, 200);
+    assert!(
+        prom.contains(
+            "component_received_events_total{component_kind=\"input\",component_id=\"forward\"} 8"
+        ),
+        "{prom}"
+    );
+    let (status, fluent_bit_shaped) = http_get(&http, "/api/v1/metrics");
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_str(&fluent_bit_shaped).unwrap();
+    assert_eq!(v["input"]["forward"]["records"], 8, "{v}");
+    assert_eq!(v["output"]["stdout"]["proc_records"], 5, "{v}");
+    assert_eq!(v["router"]["router"]["dropped_records"], 3, "{v}");
+
+    assert_eq!(http_get(&http, "/api/v1/health"), (200, "ok\n".to_string()));
+    let (status, uptime) = http_get(&http, "/api/v1/uptime");
+    assert_eq!(status, 200);
+    let uptime: Value = serde_json::from_str(&uptime).unwrap();
+    assert!(
+        uptime["uptime_sec"].is_u64() && uptime["uptime_hr"].as_str().unwrap().contains("running"),
+        "{uptime}"
+    );
+    let (status, delivery) = http_get(&http, "/api/v1/health/delivery");
+    assert_eq!(status, 200, "{delivery}");
+    assert_eq!(http_get(&http, "/no/such/path").0, 404);
+
+    let events = router.stop();
+    assert_eq!(events.len(), 5);
+}
+
+// ---- wasm-router top under tmux ------------------------------------------------------------
+
+/// A tmux server of its own (`-L`), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(session: &str, width: u16, height: u16, command: &str) -> Tmux {
+        let socket = format!("wasm-router-test-{}-{session}", std::process::id());
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "new-session",
+                "-d",
+                "-s",
+                session,
+                "-x",
+                &width.to_string(),
+                "-y",
+            ])
+            .arg(height.to_string())
+            .arg(command)
+            .env_remove("TMUX")
+            .status()
+            .expect("tmux is installed");
+        assert!(status.success(), "tmux new-session failed");
+        Tmux { socket }
+    }
+
+    fn capture(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Capture until `check` holds.
+    fn capture_until(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + HANG_TIMEOUT;
+        loop {
+            let screen = self.capture();
+            if check(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the pane never showed {what}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+/// The cells of the row for `(kind, id)` on a captured screen.
+fn row_cells(screen: &str, kind: &str, id: &str) -> Option<Vec<String>> {
+    screen.lines().find_map(|line| {
+        let cells: Vec<String> = line
+            .split(|c: char| c.is_whitespace() || c == '│')
+            .filter(|c| !c.is_empty())
+            .map(String::from)
+            .collect();
+        (cells.len() > 3 && cells[0] == kind && cells[1] == id).then_some(cells)
+    })
+}
+
+#[test]
+fn top_shows_components_and_numbers_that_move() {
+    let router = Proc::router(METRICS_CONFIG);
+    let (addr, http) = (router.forward_addr(), router.http_addr());
+
+    // Traffic: `wasm-router cat` in a loop until the test ends.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let sender = {
+        let (stop, sent, addr) = (stop.clone(), sent.clone(), addr.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let out = common::router_command()
+                    .args(["cat", "--tag", "app.top", "--address", &addr, "--ack"])
+                    .args([r#"{"log":"one"}"#, r#"{"log":"two"}"#])
+                    .stderr(Stdio::null())
+                    .status()
+                    .unwrap();
+                assert!(out.success());
+                sent.fetch_add(2, Ordering::Relaxed);
+            }
+        })
+    };
+
+    let command = format!(
+        "{} top --url http://{http}/metrics --interval 200",
+        router_bin().display()
+    );
+    let tmux = Tmux::start("top", 170, 20, &command);
+    let first = tmux.capture_until(
+        "the forward input and stdout output rows with traffic",
+        |screen| {
+            let input = row_cells(screen, "input", "forward");
+            input.is_some_and(|cells| cells[2].parse::<u64>().is_ok_and(|n| n > 0))
+                && row_cells(screen, "output", "stdout").is_some()
+        },
+    );
+    assert!(
+        first.contains("EVENTS IN") && first.contains("OUT/S") && first.contains("RSS"),
+        "{first}"
+    );
+    let first_in: u64 = row_cells(&first, "input", "forward").unwrap()[2]
+        .parse()
+        .unwrap();
+    let second = tmux.capture_until("the events-in count moving", |screen| {
+        row_cells(screen, "input", "forward")
+            .is_some_and(|cells| cells[2].parse::<u64>().is_ok_and(|n| n > first_in))
+    });
+    let out_row = row_cells(&second, "output", "stdout").unwrap();
+    assert!(
+        out_row[4].parse::<u64>().unwrap() > 0,
+        "stdout row shows no events out:\n{second}"
+    );
+    // A rate appears once two scrapes are in.
+    assert!(
+        row_cells(&second, "input", "forward").unwrap()[3]
+            .parse::<f64>()
+            .is_ok(),
+        "{second}"
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
+    drop(tmux);
+    let events = router.stop();
+    assert_eq!(events.len() as u64, sent.load(Ordering::Relaxed));
+}
+
+#[test]
+fn top_says_when_the_router_is_unreachable() {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let command = format!(
+        "{} top --url http://127.0.0.1:{port}/metrics --interval 200",
+        router_bin().display()
+    );
+    let tmux = Tmux::start("unreachable", 150, 10, &command);
+    let screen = tmux.capture_until("an error", |s| s.contains("error:"));
+    assert!(
+        screen.contains("http_listen"),
+        "the error should say how to fix it:\n{screen}"
+    );
+}
+
+// ---- the image's entrypoint --------------------------------------------------------------------
+
+fn entrypoint() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/entrypoint.sh")
+}
+
+/// The entrypoint with every path it reads pointed into `dir`.
+fn entrypoint_command(dir: &Path) -> Command {
+    let mut cmd = Command::new(entrypoint());
+    cmd.env("WASM_ROUTER_BIN", router_bin())
+        .env("WASM_ROUTER_CONFIG", dir.join("etc/router.toml"))
+        .env(
+            "FLUENT_BIT_CONFIG",
+            dir.join("fluent-bit/etc/fluent-bit.conf"),
+        )
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+const NATIVE: &str = r#"
+[service]
+grace = "5s"
+http_listen = "127.0.0.1:0"
+
+[[inputs]]
+type = "forward"
+listen = "127.0.0.1:0"
+
+[[outputs]]
+type = "stdout"
+match = "*"
+"#;
+
+#[test]
+fn entrypoint_runs_the_config_given_with_c_ignoring_fluent_bit_plugin_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), NATIVE);
+    let router = Proc::spawn(
+        entrypoint_command(dir.path())
+            .args([
+                "-e",
+                "/fluent-bit/firehose.so",
+                "-e",
+                "/fluent-bit/cloudwatch.so",
+                "-c",
+            ])
+            .arg(&config),
+        None,
+    );
+    let addr = router.forward_addr();
+    let log = router.log();
+    assert!(
+        log.contains(&format!("wasm-router {}", env!("CARGO_PKG_VERSION"))),
+        "version first:\n{log}"
+    );
+    assert!(log.contains("ignoring -e /fluent-bit/firehose.so"), "{log}");
+    assert!(
+        log.contains(&format!("config={}", config.display())),
+        "{log}"
+    );
+    send_acked(&addr, "app", &[json!({"log": "via entrypoint"})]);
+    router.wait_events(1);
+    // The script execs the router: SIGTERM to the process we started is a graceful shutdown.
+    let events = router.stop();
+    assert_eq!(events[0].record, json!({"log": "via entrypoint"}));
+}
+
+#[test]
+fn entrypoint_prefers_the_mounted_native_config_then_fluent_bit_conf_then_the_default() {
+    // The native config mounted at $WASM_ROUTER_CONFIG.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+    std::fs::create_dir_all(dir.path().join("fluent-bit/etc")).unwrap();
+    std::fs::write(dir.path().join("etc/router.toml"), NATIVE).unwrap();
+    std::fs::write(
+        dir.path().join("fluent-bit/etc/fluent-bit.conf"),
+        "[INPUT]\n    Name forward\n",
+    )
+    .unwrap();
+    let router = Proc::spawn(&mut entrypoint_command(dir.path()), None);
+    router.forward_addr();
+    assert!(router.log().contains(&format!(
+        "running with {}",
+        dir.path().join("etc/router.toml").display()
+    )));
+    router.stop();
+
+    // Only FireLens's fluent-bit.conf: used when this build reads the classic format,
+    // else the embedded default with a note saying what to mount.
+    std::fs::remove_file(dir.path().join("etc/router.toml")).unwrap();
+    let probe = dir.path().join("probe.conf");
+    std::fs::write(&probe, "[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 24224\n\n[OUTPUT]\n    Name null\n    Match *\n").unwrap();
+    let classic_supported = Command::new(router_bin())
+        .args(["validate", "-c"])
+        .arg(&probe)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    let router = Proc::spawn(&mut entrypoint_command(dir.path()), None);
+    if classic_supported {
+        router.wait_log("the classic config chosen", |l| {
+            l.contains("fluent-bit.conf") && l.contains("running with")
+        });
+    } else {
+        router.wait_log("the fallback note", |l| {
+            l.contains("does not read Fluent Bit's classic format yet")
+        });
+        router.wait_log("the embedded default", |l| {
+            l.contains("config=<embedded default>")
+        });
+    }
+}
+
+#[test]
+fn entrypoint_passes_router_subcommands_through_and_refuses_unknown_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), NATIVE);
+    let out = entrypoint_command(dir.path())
+        .args(["validate", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
+
+    let out = entrypoint_command(dir.path())
+        .arg("--flush")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown argument --flush"));
+}
+
+// ---- the binary alone, in an empty directory ------------------------------------------------------
+
+/// The binary copied to a fresh directory and run with an empty environment, an empty HOME
+/// and an empty working directory: only the "mounted" config is there, as in the image.
+/// `WASM_ROUTER_RELEASE_BIN` names the binary to test (e.g. `target/release/wasm-router`);
+/// the test binary otherwise.
+#[test]
+fn the_binary_runs_from_an_empty_directory_with_only_the_mounted_files() {
+    let root = tempfile::tempdir().unwrap();
+    let (bin_dir, mnt, home, cwd) = (
+        root.path().join("bin"),
+        root.path().join("mnt"),
+        root.path().join("home"),
+        root.path().join("cwd"),
+    );
+    for d in [&bin_dir, &mnt, &home, &cwd] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let source = std::env::var_os("WASM_ROUTER_RELEASE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(router_bin);
+    let bin = bin_dir.join("wasm-router");
+    // `cp` in a child: a file this multi-threaded process had open for writing could leak into a
+    // concurrently forked child and make exec fail with ETXTBSY.
+    assert!(
+        Command::new("cp")
+            .arg(&source)
+            .arg(&bin)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let config = write_config(&mnt, NATIVE);
+    let isolated = |cmd: &mut Command| {
+        cmd.env_clear()
+            .env("HOME", &home)
+            .env("PATH", "/usr/bin:/bin")
+            .env("NO_COLOR", "1")
+            .current_dir(&cwd);
+    };
+    let mut run = Command::new(&bin);
+    run.args(["run", "-c"]).arg(&config);
+    isolated(&mut run);
+    let router = Proc::spawn(&mut run, None);
+    let (addr, http) = (router.forward_addr(), router.http_addr());
+
+    let mut cat = Command::new(&bin);
+    cat.args([
+        "cat",
+        "--tag",
+        "alone",
+        "--address",
+        &addr,
+        "--ack",
+        r#"{"log":"a"}"#,
+        r#"{"log":"b"}"#,
+    ]);
+    isolated(&mut cat);
+    let out = cat.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    router.wait_events(2);
+    assert_eq!(http_get(&http, "/api/v1/health").0, 200);
+    let events = router.stop();
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.record["log"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    assert_eq!(
+        std::fs::read_dir(&cwd).unwrap().count(),
+        0,
+        "the router wrote into its working directory"
+    );
+}
