@@ -385,6 +385,11 @@ impl RouterProcess {
             "wasm-router exited with {status}; its log:\n{}",
             self.stderr.snapshot().join("\n")
         );
+        self.events_after_exit()
+    }
+
+    /// Every event printed, once the process has exited and its stdout is read to the end.
+    pub fn events_after_exit(&self) -> Vec<PrintedEvent> {
         self.stdout
             .wait_closed(HANG_TIMEOUT)
             .iter()
