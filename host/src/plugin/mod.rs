@@ -1,16 +1,198 @@
-//! The WebAssembly plugin runtime (filters and outputs following `wit/plugin.wit`).
+//! The WebAssembly plugin runtime: filters and outputs following `wit/plugin.wit`.
+//!
+//! - [`engine`]: the one `Engine` (epoch ticker, engine policy) and the `Linker`;
+//! - [`bindings`]: the one `bindgen!`; [`state`]: store data, deny-by-default WASI, the
+//!   `log` and `metrics` imports ([`log`], [`stdio`], [`guest_metrics`]);
+//! - [`cache`]: compiled artifacts on disk; [`loader`]: file → `InstancePre` + `info`;
+//! - [`instance`]: one `Store` and its typed exports; [`limits`], [`fault`];
+//! - [`filter`]: the pipeline stage, with its [`pool`] of instances, [`policy`] (`on_error`,
+//!   circuit breaker), [`msgpack`] checks of returned bodies and [`telemetry`];
+//! - [`schema`]: the plugin's config, checked against its JSON Schema.
+
+pub mod bindings;
+pub mod cache;
+pub mod engine;
+pub mod fault;
+pub mod filter;
+pub mod guest_metrics;
+pub mod inspect;
+pub mod instance;
+pub mod limits;
+pub mod loader;
+pub mod log;
+pub mod msgpack;
+pub mod policy;
+pub mod pool;
+pub mod schema;
+pub mod state;
+pub mod stdio;
+pub mod telemetry;
+
+pub use cache::ArtifactCache;
+pub use engine::{EngineOptions, PluginEngine};
+pub use fault::Fault;
+pub use filter::{FilterSettings, WasmFilter};
+pub use limits::PluginLimits;
+pub use loader::LoadedPlugin;
+pub use policy::OnError;
 
 use crate::config::{ServiceConfig, WasmFilterConfig};
 use crate::ops::metrics::Metrics;
 use crate::pipeline::Filter;
+use schema::ConfigProblem;
 use std::sync::Arc;
 
-/// Load the WASM filter of `config`: returns its component id and the filter.
+/// Why a plugin could not be loaded or started. Each message names the plugin file, says what
+/// is wrong, and how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The engine could not be created.
+    #[error(transparent)]
+    Engine(#[from] engine::EngineError),
+    /// The file could not be read.
+    #[error("{path}: cannot read the plugin: {message}")]
+    Read {
+        /// The plugin file.
+        path: String,
+        /// The I/O error.
+        message: String,
+    },
+    /// The file is not a WebAssembly component.
+    #[error("{path}: not a WebAssembly component: {detail}")]
+    NotAComponent {
+        /// The plugin file.
+        path: String,
+        /// What it is instead, and the fix.
+        detail: String,
+    },
+    /// Compilation failed.
+    #[error("{path}: cannot compile the plugin: {message}")]
+    Compile {
+        /// The plugin file.
+        path: String,
+        /// The compiler's message.
+        message: String,
+    },
+    /// The component imports something the router never grants.
+    #[error("{path}: imports `{import}`, which the router does not grant: {why}")]
+    ForbiddenImport {
+        /// The plugin file.
+        path: String,
+        /// The import.
+        import: String,
+        /// Why not, and what to do instead.
+        why: &'static str,
+    },
+    /// The component cannot be linked (a missing import, another contract version).
+    #[error("{path}: cannot link the plugin: {message}")]
+    Link {
+        /// The plugin file.
+        path: String,
+        /// What did not match.
+        message: String,
+    },
+    /// The component does not implement either world of the contract.
+    #[error("{path}: not a wasm-router plugin: {detail}; build it against wit/plugin.wit (world `filter` or `output`)")]
+    NotAPlugin {
+        /// The plugin file.
+        path: String,
+        /// What is missing.
+        detail: String,
+    },
+    /// The plugin is of the other kind than where it is configured.
+    #[error("{path}: `{plugin}` is {actual} plugin; configure it under [[{section}]]")]
+    WrongKind {
+        /// The plugin file.
+        path: String,
+        /// The plugin's name.
+        plugin: String,
+        /// `a filter` / `an output`.
+        actual: &'static str,
+        /// `filters` / `outputs`.
+        section: &'static str,
+    },
+    /// The plugin itself is broken (e.g. its config schema is invalid).
+    #[error("{path}: {message}")]
+    BadPlugin {
+        /// The plugin file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// `info`, instantiation or `init` faulted.
+    #[error("{path}: `{call}` failed: {fault}")]
+    Call {
+        /// The plugin file.
+        path: String,
+        /// Which call.
+        call: &'static str,
+        /// The fault.
+        fault: Fault,
+    },
+    /// The config does not match the plugin's schema, or `init` refused it.
+    #[error("{path}: plugin `{plugin}` refused its config: {}; fix the `config` table of this plugin", describe_problems(problems))]
+    Config {
+        /// The plugin file.
+        path: String,
+        /// The plugin's name.
+        plugin: String,
+        /// Every problem, with a JSON pointer into `config`.
+        problems: Vec<ConfigProblem>,
+    },
+}
+
+fn describe_problems(problems: &[ConfigProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("at `config{}`: {}", p.pointer, p.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Load the WASM filter of `config`: returns its component id (unique within `metrics`) and
+/// the filter. Compiles through the cache in `[service] plugin_cache_dir` (or the user cache
+/// directory), checks the config against the plugin's schema and initialises a first instance,
+/// so every problem surfaces here, at startup.
 pub fn build_filter(
     config: &WasmFilterConfig,
     service: &ServiceConfig,
     metrics: Arc<Metrics>,
 ) -> Result<(String, Arc<dyn Filter>), String> {
-    let _ = (config, service, metrics);
-    Err("WASM filters are not available in this build yet".into())
+    let filter = load_filter(config, service, metrics).map_err(|e| e.to_string())?;
+    Ok((filter.id().to_string(), Arc::new(filter)))
+}
+
+/// [`build_filter`], with the concrete type and error.
+pub fn load_filter(config: &WasmFilterConfig, service: &ServiceConfig, metrics: Arc<Metrics>) -> Result<WasmFilter, PluginError> {
+    let engine = PluginEngine::shared()?;
+    let cache = ArtifactCache::from_config(service.plugin_cache_dir.as_deref());
+    let plugin = Arc::new(LoadedPlugin::load(engine, &config.path, &cache)?);
+    let info = plugin.info();
+    if info.kind != bindings::PluginKind::Filter {
+        return Err(PluginError::WrongKind {
+            path: config.path.display().to_string(),
+            plugin: info.name.clone(),
+            actual: "an output",
+            section: "outputs",
+        });
+    }
+    let on_error = match config.on_error.as_deref() {
+        Some(policy) => OnError::parse(policy).ok_or_else(|| PluginError::BadPlugin {
+            path: config.path.display().to_string(),
+            message: format!("on_error = {policy:?}: use \"fail_open\", \"fail_closed\" or \"dead_letter\""),
+        })?,
+        None => OnError::default_for(&info.name, &info.description),
+    };
+    let mut settings = FilterSettings::new(on_error);
+    settings.limits = PluginLimits::from_config(&config.limits, PluginLimits::filter_defaults());
+    let base_id = config.name.clone().unwrap_or_else(|| info.name.clone());
+    let id = telemetry::PluginFamilies::of(&metrics).claim_id(&base_id);
+    let json = schema::config_json(config.config.as_ref());
+    let filter = WasmFilter::new(plugin.clone(), &id, &json, settings, metrics, false)?;
+    tracing::info!(
+        plugin = %id, name = %info.name, version = %info.version, path = %config.path.display(),
+        compiled = ?plugin.cache_outcome(), on_error = on_error.as_str(), instances = settings.max_instances,
+        "WASM filter loaded"
+    );
+    Ok(filter)
 }

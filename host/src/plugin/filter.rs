@@ -1,0 +1,517 @@
+//! A WASM filter in the pipeline: [`WasmFilter`] implements [`Filter`] over a plugin of world
+//! `filter`.
+//!
+//! A batch is cut into calls of at most [`MAX_CALL_EVENTS`] events and [`MAX_CALL_BYTES`]
+//! bytes, laid out as columns, and each call's outcomes are applied positionally: `keep`
+//! passes the host's own bytes on (nothing is copied back), `drop` is counted, `replace` and
+//! `expand` bodies must each be one msgpack map, a new tag sends the event out in a separate
+//! batch under that tag (the pipeline routes it again, a bounded number of times), and `error`
+//! applies the plugin's `on_error` policy to that one event. Batches keep their order, and
+//! events keep their order within each tag.
+//!
+//! A fault (trap, deadline, memory cap, wrong result length, invalid body or tag, expansion
+//! past [`MAX_EXPANSION`]×) discards the instance — the next call gets a fresh one from the
+//! `InstancePre` — and applies `on_error` to the whole call's events. More than five faults in
+//! a minute open the circuit: calls are skipped (and `on_error` applied) until a backoff has
+//! passed, then one probe call decides. An instance is also replaced after `max_calls` calls
+//! or when its memory passes 75% of its cap.
+//!
+//! `Filter::process` runs inline on the connection's tokio worker: the call is wrapped in
+//! `block_in_place` so the worker's other tasks move elsewhere meanwhile, and an instance pool
+//! lets several connections run the plugin at once.
+
+use super::PluginError;
+use super::bindings::{EventPatch, Outcome};
+use super::fault::Fault;
+use super::instance::PluginInstance;
+use super::limits::PluginLimits;
+use super::loader::LoadedPlugin;
+use super::msgpack::check_map;
+use super::policy::{CircuitBreaker, OnError};
+use super::pool::InstancePool;
+use super::schema::{self, ConfigProblem, SchemaError};
+use super::state::PluginContext;
+use super::telemetry::{OutcomeCounts, PluginFamilies};
+use crate::event::{Batch, Event, Tag};
+use crate::ops::metrics::{Component, Metrics, ReasonLabels};
+use crate::pipeline::Filter;
+use bytes::Bytes;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Most events in one call.
+pub const MAX_CALL_EVENTS: usize = 1024;
+/// Most body bytes in one call (a single larger event still goes alone).
+pub const MAX_CALL_BYTES: usize = 4 << 20;
+/// A call may return at most this many times its input events, and this many times its input
+/// bytes (at least [`MIN_EXPANSION_BYTES`]) in new bodies.
+pub const MAX_EXPANSION: usize = 16;
+/// The new-body allowance of a call with little input.
+pub const MIN_EXPANSION_BYTES: usize = 1 << 20;
+/// Longest tag a plugin may set.
+pub const MAX_TAG_BYTES: usize = 1024;
+
+/// How a [`WasmFilter`] runs its plugin.
+#[derive(Clone, Copy, Debug)]
+pub struct FilterSettings {
+    /// Per-instance limits.
+    pub limits: PluginLimits,
+    /// What happens on a fault or an `error` outcome.
+    pub on_error: OnError,
+    /// Most instances alive at once (= calls in parallel).
+    pub max_instances: usize,
+}
+
+impl FilterSettings {
+    /// Default limits and pool size, with `on_error`.
+    pub fn new(on_error: OnError) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        FilterSettings { limits: PluginLimits::filter_defaults(), on_error, max_instances: cores.clamp(1, 8) }
+    }
+}
+
+/// What became of one input event (for `wasm-router test`).
+#[derive(Clone, Debug)]
+pub struct EventReport {
+    /// Index of the event in its batch.
+    pub index: usize,
+    /// `keep`, `drop`, `replace`, `expand`, `error`, `fault` or `circuit_open`.
+    pub outcome: &'static str,
+    /// The events it became, with their tags (empty when dropped).
+    pub outputs: Vec<(Tag, Event)>,
+    /// The plugin's error message, or the fault.
+    pub message: Option<String>,
+    /// Instructions the call used, divided by its events (metering engine only).
+    pub instructions: Option<u64>,
+}
+
+/// A plugin of world `filter` as a pipeline stage.
+pub struct WasmFilter {
+    plugin: Arc<LoadedPlugin>,
+    context: Arc<PluginContext>,
+    config_json: String,
+    settings: FilterSettings,
+    pool: InstancePool,
+    breaker: Mutex<CircuitBreaker>,
+    component: Component,
+    metrics: Arc<Metrics>,
+}
+
+impl WasmFilter {
+    /// A filter running `plugin` as `id` with `config`: the config is checked against the
+    /// plugin's schema and a first instance is created and initialised, so a bad config fails
+    /// here, at startup. With `capture_logs` the plugin's log is kept for
+    /// [`context`](Self::context) (`wasm-router test`) instead of going to the router's log.
+    pub fn new(
+        plugin: Arc<LoadedPlugin>,
+        id: &str,
+        config: &serde_json::Value,
+        settings: FilterSettings,
+        metrics: Arc<Metrics>,
+        capture_logs: bool,
+    ) -> Result<WasmFilter, PluginError> {
+        let path = plugin.path().display().to_string();
+        let name = plugin.info().name.clone();
+        let refused = |problems: Vec<ConfigProblem>| PluginError::Config { path: path.clone(), plugin: name.clone(), problems };
+        match schema::validate(&plugin.info().config_schema, config) {
+            Ok(()) => {}
+            Err(SchemaError::Invalid { problems }) => return Err(refused(problems)),
+            Err(e @ SchemaError::BadSchema(_)) => return Err(PluginError::BadPlugin { path, message: e.to_string() }),
+        }
+        let families = PluginFamilies::of(&metrics);
+        let context = Arc::new(PluginContext::new(id, &metrics, families, capture_logs));
+        let filter = WasmFilter {
+            config_json: config.to_string(),
+            pool: InstancePool::new(settings.max_instances),
+            breaker: Mutex::new(CircuitBreaker::default()),
+            component: Component::filter(id),
+            context,
+            plugin,
+            settings,
+            metrics,
+        };
+        let mut first = PluginInstance::new(&filter.plugin, filter.context.clone(), settings.limits)
+            .map_err(|fault| PluginError::Call { path: path.clone(), call: "instantiate", fault })?;
+        match first.init(&filter.config_json) {
+            Ok(Ok(())) => {}
+            Ok(Err(errors)) => {
+                return Err(refused(errors.into_iter().map(|e| ConfigProblem { pointer: e.path, message: e.message }).collect()));
+            }
+            Err(fault) => return Err(PluginError::Call { path, call: "init", fault }),
+        }
+        filter.pool.put_new(first);
+        Ok(filter)
+    }
+
+    /// The plugin's id (in metrics and logs).
+    pub fn id(&self) -> &str {
+        &self.context.id
+    }
+
+    /// The plugin.
+    pub fn plugin(&self) -> &Arc<LoadedPlugin> {
+        &self.plugin
+    }
+
+    /// The plugin's shared log, metrics and telemetry.
+    pub fn context(&self) -> &Arc<PluginContext> {
+        &self.context
+    }
+
+    /// The settings it runs with.
+    pub fn settings(&self) -> &FilterSettings {
+        &self.settings
+    }
+
+    /// Like [`Filter::process`], and also says what became of each input event.
+    pub fn process_traced(&self, batch: Batch) -> (Vec<Batch>, Vec<EventReport>) {
+        let mut reports = Vec::new();
+        let out = self.run(batch, Some(&mut reports));
+        (out, reports)
+    }
+
+    fn run(&self, batch: Batch, mut trace: Option<&mut Vec<EventReport>>) -> Vec<Batch> {
+        if batch.is_empty() {
+            return vec![batch];
+        }
+        let tag_text = batch.tag_lossy().into_owned();
+        let mut routed = Routed::new(batch.tag.clone());
+        let mut events = batch.events;
+        let mut first_index = 0;
+        while !events.is_empty() {
+            let split = call_split(&events);
+            let rest = events.split_off(split);
+            let n = events.len();
+            run_off_the_worker(|| self.run_call(&tag_text, events, first_index, &mut routed, trace.as_deref_mut()));
+            first_index += n;
+            events = rest;
+        }
+        routed.into_batches()
+    }
+
+    /// One call: the plugin's outcomes applied, or the policy on a fault / open circuit.
+    fn run_call(&self, tag: &str, events: Vec<Event>, first_index: usize, routed: &mut Routed, trace: Option<&mut Vec<EventReport>>) {
+        let telemetry = &self.context.telemetry;
+        let input_bytes: usize = events.iter().map(|e| e.body.len()).sum();
+        self.metrics.received(&self.component, events.len() as u64, input_bytes as u64);
+        if !self.breaker.lock().unwrap_or_else(|e| e.into_inner()).allow(Instant::now()) {
+            self.apply_policy(events, "circuit_open", None, first_index, routed, trace);
+            return;
+        }
+        let started = Instant::now();
+        let traced = trace.is_some();
+        let mut fuel = None;
+        let result = self.with_instance(|instance| {
+            let outcomes = instance.process(tag, &events);
+            fuel = instance.fuel_used();
+            apply_outcomes(&routed.input_tag, tag, &events, outcomes?, self.settings.on_error, first_index, traced)
+        });
+        telemetry.call(events.len() as u64, started.elapsed());
+        match result {
+            Ok(applied) => {
+                if self.breaker.lock().unwrap_or_else(|e| e.into_inner()).success() {
+                    telemetry.circuit(false);
+                    tracing::info!(plugin = %self.context.id, "plugin call succeeded: circuit closed");
+                }
+                self.count(&applied.counts, applied.errors_passed, applied.sent);
+                if let Some(trace) = trace {
+                    let per_event = fuel.map(|f| f / events.len().max(1) as u64);
+                    trace.extend(applied.reports.into_iter().map(|r| EventReport { instructions: per_event, ..r }));
+                }
+                routed.merge(applied.routed);
+            }
+            Err(fault) => {
+                telemetry.fault(fault.kind());
+                self.metrics.error(&self.component, &format!("plugin_fault_{}", fault.kind()));
+                tracing::warn!(
+                    plugin = %self.context.id, kind = fault.kind(), events = events.len(), on_error = self.settings.on_error.as_str(),
+                    "plugin fault, instance discarded: {fault}"
+                );
+                if self.breaker.lock().unwrap_or_else(|e| e.into_inner()).fault(Instant::now()) {
+                    telemetry.circuit(true);
+                    tracing::warn!(plugin = %self.context.id, "repeated plugin faults: circuit open, the plugin is not called until a backoff has passed");
+                }
+                let kind = fault.kind();
+                self.apply_policy(events, kind, Some(fault.to_string()), first_index, routed, trace);
+            }
+        }
+    }
+
+    /// Run `f` on an instance from the pool; a fault discards the instance, and so does
+    /// reaching `max_calls` or the memory high-water mark.
+    fn with_instance<R>(&self, f: impl FnOnce(&mut PluginInstance) -> Result<R, Fault>) -> Result<R, Fault> {
+        let mut instance = self.pool.take(|| self.new_instance())?;
+        let result = f(&mut instance);
+        self.context.telemetry.peak_memory(instance.peak_memory());
+        match (&result, instance.recycle_reason()) {
+            (Err(_), _) => self.pool.discard(instance),
+            (Ok(_), Some(reason)) => {
+                self.context.telemetry.recycled(reason);
+                self.pool.discard(instance);
+            }
+            (Ok(_), None) => self.pool.give_back(instance),
+        }
+        result
+    }
+
+    fn new_instance(&self) -> Result<PluginInstance, Fault> {
+        let mut instance = PluginInstance::new(&self.plugin, self.context.clone(), self.settings.limits)?;
+        match instance.init(&self.config_json)? {
+            Ok(()) => Ok(instance),
+            Err(errors) => Err(Fault::Instantiate {
+                message: format!(
+                    "init refused the config it accepted at startup: {}",
+                    errors.iter().map(|e| format!("{}: {}", e.path, e.message)).collect::<Vec<_>>().join("; ")
+                ),
+            }),
+        }
+    }
+
+    /// `on_error` for a whole call's events; `cause` is a fault kind or `circuit_open`.
+    fn apply_policy(
+        &self,
+        events: Vec<Event>,
+        cause: &'static str,
+        message: Option<String>,
+        first_index: usize,
+        routed: &mut Routed,
+        trace: Option<&mut Vec<EventReport>>,
+    ) {
+        let n = events.len() as u64;
+        let outcome = if cause == "circuit_open" { "circuit_open" } else { "fault" };
+        let passed = self.settings.on_error == OnError::FailOpen;
+        if let Some(trace) = trace {
+            trace.extend(events.iter().enumerate().map(|(i, e)| EventReport {
+                index: first_index + i,
+                outcome,
+                outputs: if passed { vec![(routed.input_tag.clone(), e.clone())] } else { Vec::new() },
+                message: message.clone().or_else(|| Some("circuit open: the plugin was not called".into())),
+                instructions: None,
+            }));
+        }
+        match self.settings.on_error {
+            OnError::FailOpen => {
+                self.context.telemetry.passed_unfiltered(n);
+                self.metrics.sent(&self.component, n);
+                routed.extend_input(events);
+            }
+            OnError::FailClosed => self.metrics.events_dropped(&self.component, &format!("plugin_{cause}"), n),
+            OnError::DeadLetter => {
+                tracing::warn!(plugin = %self.context.id, events = n, "on_error = dead_letter, but the router has no dead-letter queue yet: the events are dropped");
+                self.metrics.events_dropped(&self.component, "dead_letter", n);
+            }
+        }
+    }
+
+    fn count(&self, counts: &OutcomeCounts, errors_passed: u64, sent: u64) {
+        self.context.telemetry.outcomes(counts);
+        self.metrics.sent(&self.component, sent);
+        if counts.dropped > 0 {
+            // Dropping is what a filter is for: counted, but not logged as a loss.
+            let labels = ReasonLabels { component_kind: self.component.kind, component_id: self.component.id.clone(), reason: "plugin_dropped".into() };
+            self.metrics.discarded_events.get_or_create(&labels).inc_by(counts.dropped);
+        }
+        let errors_dropped = counts.errors - errors_passed;
+        match self.settings.on_error {
+            OnError::FailOpen => {}
+            OnError::FailClosed => self.metrics.events_dropped(&self.component, "plugin_event_error", errors_dropped),
+            OnError::DeadLetter => self.metrics.events_dropped(&self.component, "dead_letter", errors_dropped),
+        }
+    }
+}
+
+impl Filter for WasmFilter {
+    fn process(&self, batch: Batch) -> Vec<Batch> {
+        self.run(batch, None)
+    }
+}
+
+/// How many of `events` go into the next call.
+fn call_split(events: &[Event]) -> usize {
+    let mut bytes = 0;
+    for (i, e) in events.iter().enumerate().take(MAX_CALL_EVENTS) {
+        bytes += e.body.len();
+        if bytes > MAX_CALL_BYTES && i > 0 {
+            return i;
+        }
+    }
+    events.len().min(MAX_CALL_EVENTS)
+}
+
+/// Run `f` where it may block: on a multi-threaded tokio worker through `block_in_place`, on
+/// a current-thread runtime on a helper thread (its worker must not block, and WASI's
+/// synchronous host functions cannot run inside it), elsewhere directly.
+fn run_off_the_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        Ok(_) => std::thread::scope(|s| match s.spawn(f).join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }),
+        Err(_) => f(),
+    }
+}
+
+/// Output events grouped by tag, in order of first appearance; the input tag is first.
+struct Routed {
+    input_tag: Tag,
+    groups: Vec<(Tag, Vec<Event>)>,
+}
+
+impl Routed {
+    fn new(input_tag: Tag) -> Self {
+        Routed { groups: vec![(input_tag.clone(), Vec::new())], input_tag }
+    }
+
+    fn push(&mut self, tag: &Tag, event: Event) {
+        match self.groups.iter_mut().find(|(t, _)| t == tag) {
+            Some((_, events)) => events.push(event),
+            None => self.groups.push((tag.clone(), vec![event])),
+        }
+    }
+
+    /// The group for `tag` text, creating it (and its `Bytes`) on first use.
+    fn tag_for(&mut self, tag: &str) -> Tag {
+        match self.groups.iter().find(|(t, _)| t.as_ref() == tag.as_bytes()) {
+            Some((t, _)) => t.clone(),
+            None => {
+                let t = Bytes::copy_from_slice(tag.as_bytes());
+                self.groups.push((t.clone(), Vec::new()));
+                t
+            }
+        }
+    }
+
+    fn extend_input(&mut self, events: Vec<Event>) {
+        self.groups[0].1.extend(events);
+    }
+
+    fn merge(&mut self, other: Routed) {
+        for (tag, events) in other.groups {
+            match self.groups.iter_mut().find(|(t, _)| *t == tag) {
+                Some((_, mine)) => mine.extend(events),
+                None => self.groups.push((tag, events)),
+            }
+        }
+    }
+
+    fn into_batches(self) -> Vec<Batch> {
+        self.groups.into_iter().filter(|(_, e)| !e.is_empty()).map(|(tag, events)| Batch { tag, events }).collect()
+    }
+}
+
+/// A call's outcomes, applied.
+struct Applied {
+    routed: Routed,
+    counts: OutcomeCounts,
+    /// `error` outcomes passed on unchanged (`fail_open`).
+    errors_passed: u64,
+    /// Events passed on.
+    sent: u64,
+    reports: Vec<EventReport>,
+}
+
+/// Apply `outcomes` to `events` (same length, checked by the instance). Nothing is committed
+/// on a fault: the caller applies the policy to the original events instead.
+fn apply_outcomes(
+    input_tag: &Tag,
+    input_tag_text: &str,
+    events: &[Event],
+    outcomes: Vec<Outcome>,
+    on_error: OnError,
+    first_index: usize,
+    traced: bool,
+) -> Result<Applied, Fault> {
+    let input_bytes: usize = events.iter().map(|e| e.body.len()).sum();
+    let max_events = events.len() * MAX_EXPANSION;
+    let max_bytes = (input_bytes * MAX_EXPANSION).max(MIN_EXPANSION_BYTES);
+    let mut applied = Applied {
+        routed: Routed::new(input_tag.clone()),
+        counts: OutcomeCounts::default(),
+        errors_passed: 0,
+        sent: 0,
+        reports: Vec::new(),
+    };
+    let mut produced_events = 0usize;
+    let mut new_bytes = 0usize;
+    for (i, (event, outcome)) in events.iter().zip(outcomes).enumerate() {
+        let (name, patches, message) = match outcome {
+            Outcome::Keep => {
+                applied.counts.kept += 1;
+                ("keep", None, None)
+            }
+            Outcome::Drop => {
+                applied.counts.dropped += 1;
+                ("drop", Some(Vec::new()), None)
+            }
+            Outcome::Replace(patch) => {
+                applied.counts.replaced += 1;
+                ("replace", Some(vec![patch]), None)
+            }
+            Outcome::Expand(patches) => {
+                applied.counts.expanded += patches.len() as u64;
+                ("expand", Some(patches), None)
+            }
+            Outcome::Error(message) => {
+                applied.counts.errors += 1;
+                let passed = on_error == OnError::FailOpen;
+                applied.errors_passed += u64::from(passed);
+                ("error", if passed { None } else { Some(Vec::new()) }, Some(message))
+            }
+        };
+        let mut outputs = Vec::new();
+        match patches {
+            None => {
+                produced_events += 1;
+                applied.sent += 1;
+                applied.routed.push(input_tag, event.clone());
+                if traced {
+                    outputs.push((input_tag.clone(), event.clone()));
+                }
+            }
+            Some(patches) => {
+                for patch in patches {
+                    produced_events += 1;
+                    if produced_events > max_events {
+                        return Err(Fault::Expansion { what: "events", input: events.len(), produced: produced_events, limit: max_events });
+                    }
+                    if let Some(body) = &patch.body {
+                        new_bytes += body.len();
+                        if new_bytes > max_bytes {
+                            return Err(Fault::Expansion { what: "body bytes", input: input_bytes, produced: new_bytes, limit: max_bytes });
+                        }
+                    }
+                    let (tag, new_event) = patched(&mut applied.routed, input_tag_text, event, patch, first_index + i)?;
+                    applied.sent += 1;
+                    if traced {
+                        outputs.push((tag.clone(), new_event.clone()));
+                    }
+                    applied.routed.push(&tag, new_event);
+                }
+            }
+        }
+        if traced {
+            applied.reports.push(EventReport { index: first_index + i, outcome: name, outputs, message, instructions: None });
+        }
+    }
+    Ok(applied)
+}
+
+/// The event a patch makes of `event`, and its tag.
+fn patched(routed: &mut Routed, input_tag_text: &str, event: &Event, patch: EventPatch, index: usize) -> Result<(Tag, Event), Fault> {
+    let tag = match patch.tag {
+        None => routed.input_tag.clone(),
+        Some(t) if t == input_tag_text => routed.input_tag.clone(),
+        Some(t) if t.is_empty() || t.len() > MAX_TAG_BYTES => return Err(Fault::InvalidTag { event: index, max: MAX_TAG_BYTES }),
+        Some(t) => routed.tag_for(&t),
+    };
+    let body = match patch.body {
+        None => event.body.clone(),
+        Some(body) => {
+            check_map(&body).map_err(|error| Fault::InvalidBody { event: index, error })?;
+            Bytes::from(body)
+        }
+    };
+    Ok((tag, Event { time_ns: patch.time_ns.unwrap_or(event.time_ns), body }))
+}
