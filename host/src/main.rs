@@ -63,7 +63,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             };
             cli::init_logging(cfg.service.log_level.as_deref(), cfg.service.log_format);
             tracing::info!(config = %source, "starting wasm-router {}", env!("CARGO_PKG_VERSION"));
-            cli::runtime()?.block_on(cli::run_router(cfg)).context("router failed")?;
+            cli::runtime()?.block_on(cli::run_router(cfg, config.clone())).context("router failed")?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Validate { config } => match config::load(&config) {

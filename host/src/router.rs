@@ -10,6 +10,7 @@ use crate::buffer::memory_buffer;
 use crate::config::{Config, FilterConfig, InputConfig, OutputConfig, tag_matcher};
 use crate::input::forward::{ForwardServer, ListenAddr};
 use crate::ops::http::{HttpBindError, HttpServer};
+use crate::ops::reload::{ReloadRequests, RouterReload};
 use crate::ops::metrics::{Component, Metrics};
 use crate::ops::shutdown::Shutdown;
 use crate::output::{Output, null::NullOutput, run_output, stdout::StdoutOutput};
@@ -47,6 +48,7 @@ pub struct Router {
     grace: Duration,
     metrics: Arc<Metrics>,
     http: Option<HttpServer>,
+    reload: RouterReload,
 }
 
 impl Router {
@@ -75,11 +77,13 @@ impl Router {
             });
         }
         let mut filters = Vec::new();
+        let mut reload = RouterReload::default();
         for (i, f) in config.filters.iter().enumerate() {
             let FilterConfig::Wasm(w) = f;
             let filter = crate::plugin::build_filter(w, &config.service, metrics.clone()).map_err(|message| {
                 BuildError::Component { component: format!("filters[{i}] ({})", w.path.display()), message }
             })?;
+            let filter = (filter.0.clone(), reload.slot(&filter.0, filter.1));
             filters.push(FilterStage {
                 matcher: tag_matcher(w.match_.as_deref(), w.match_regex.as_deref()),
                 component: Component::filter(filter.0),
@@ -95,8 +99,9 @@ impl Router {
         let http = match &config.service.http_listen {
             Some(listen) => Some(HttpServer::bind(listen, metrics.clone(), config.service.delivery_stuck_after.0).await?),
             None => None,
-        };
-        Ok(Router { inputs, pipeline, outputs, deadline, grace: config.service.grace.0, metrics, http })
+        }
+        .map(|server| server.with_reload(reload.requests()));
+        Ok(Router { inputs, pipeline, outputs, deadline, grace: config.service.grace.0, metrics, http, reload })
     }
 
     /// Every address the inputs listen on.
@@ -109,6 +114,18 @@ impl Router {
         self.http.as_ref().map(HttpServer::local_addr)
     }
 
+    /// Reload plugins from `config_path` (the file `config` was loaded from) on SIGHUP or
+    /// `POST /api/v2/reload`, and when the files change (`[service] reload_on_change`).
+    pub fn enable_reload(&mut self, config_path: std::path::PathBuf, config: &Config) {
+        let builder = crate::ops::reload::plugin_runtime_builder();
+        self.reload.enable(config_path, config, builder, self.metrics.clone());
+    }
+
+    /// Where to ask for a reload.
+    pub fn reload_requests(&self) -> ReloadRequests {
+        self.reload.requests()
+    }
+
     /// The metrics registry.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
@@ -116,10 +133,11 @@ impl Router {
 
     /// Serve until `shutdown`, then drain within `grace`.
     pub async fn run(self, shutdown: Shutdown) {
-        let Router { inputs, pipeline, mut outputs, deadline, grace, http, .. } = self;
+        let Router { inputs, pipeline, mut outputs, deadline, grace, http, reload, .. } = self;
         // Health and metrics stay up while the router drains; they stop last.
         let (http_stop, http_shutdown) = crate::ops::shutdown::channel();
         let http_task = http.map(|server| tokio::spawn(server.run(http_shutdown)));
+        let _reloads = reload.spawn(shutdown.clone());
         let mut shutdown_wait = shutdown.clone();
         let mut servers = JoinSet::new();
         for input in inputs {

@@ -22,11 +22,16 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 /// Run the router until SIGTERM or SIGINT, then shut down within the configured grace.
-pub async fn run_router(config: Config) -> anyhow::Result<()> {
-    let router = Router::build(&config, Metrics::new()).await?;
+/// With the path of the config file, SIGHUP reloads plugins and config (see `ops::reload`).
+pub async fn run_router(config: Config, config_path: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let mut router = Router::build(&config, Metrics::new()).await?;
+    if let Some(path) = config_path {
+        router.enable_reload(path, &config);
+    }
+    let reload = router.reload_requests();
     let (trigger, shutdown) = shutdown::channel();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        wait_for_signal(&reload).await;
         tracing::info!("signal received");
         trigger.trigger();
     });
@@ -34,12 +39,20 @@ pub async fn run_router(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Wait for SIGTERM or SIGINT; each SIGHUP meanwhile requests a reload.
+async fn wait_for_signal(reload: &wasm_router::ops::reload::ReloadRequests) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = int.recv() => return,
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading");
+                reload.request();
+            }
+        }
     }
 }

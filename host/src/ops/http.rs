@@ -17,6 +17,7 @@
 use super::delivery_health::DeliveryReport;
 use super::metrics::Metrics;
 use super::prometheus_text;
+use super::reload::ReloadRequests;
 use super::shutdown::Shutdown;
 use axum::Router;
 use axum::extract::State;
@@ -31,7 +32,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Fluent Bit's HTTP port, and ours.
 pub const DEFAULT_PORT: u16 = 2020;
@@ -84,9 +85,6 @@ pub struct HttpBindError {
     addr: String,
     source: std::io::Error,
 }
-
-/// Something that can be asked to reload the router's plugins and config.
-pub type ReloadRequests = mpsc::Sender<()>;
 
 /// A bound HTTP server, ready to [`run`](HttpServer::run).
 pub struct HttpServer {
@@ -281,8 +279,8 @@ async fn reload(State(state): State<Arc<HttpState>>) -> Response {
             &json!({ "reload": "not available in this router" }),
         );
     };
-    // A full queue means a reload is already pending; it will pick up the same files.
-    let _ = reload.try_send(());
+    // A reload already pending picks up the same files.
+    reload.request();
     json_response(StatusCode::ACCEPTED, &json!({ "reload": "requested" }))
 }
 

@@ -7,4 +7,5 @@ pub mod logging;
 pub mod metrics;
 pub mod process;
 pub mod prometheus_text;
+pub mod reload;
 pub mod shutdown;
