@@ -72,6 +72,18 @@ const GUESTS: &[Guest] = &[
         doc: "Filter: `init` returns two config errors (`/fields/0` and the whole config) after logging an error.",
     },
     Guest {
+        constant: "SDK_KEEP_ALL",
+        package: "guest-sdk-keep-all",
+        library: "guest_sdk_keep_all",
+        doc: "Filter: keeps every event through the SDK's per-event loop (baseline for SDK overhead).",
+    },
+    Guest {
+        constant: "DIGIT_MASK",
+        package: "wasm-router-plugin-digit-mask",
+        library: "digit_mask",
+        doc: "Filter (plugins/digit-mask): replaces every ASCII digit of `log` with `*`; other events kept.",
+    },
+    Guest {
         constant: "JSON_OUTPUT",
         package: "guest-json-output",
         library: "guest_json_output",
@@ -125,9 +137,11 @@ fn main() {
         .current_dir(&workspace)
         .args(["build", "--release", "--target", TARGET])
         .env("CARGO_TARGET_DIR", &guest_target_dir)
-        // Guests ship without DWARF (the name section stays, so traps are still symbolized).
+        // Guests ship without DWARF (the name section stays, so traps are still symbolized),
+        // with full LTO as plugin authors are told to build (smaller, and unused imports go).
         .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
         .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
+        .env("CARGO_PROFILE_RELEASE_LTO", "true")
         // Flags meant for the host build (e.g. `-C target-cpu=native`) do not apply to wasm.
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
