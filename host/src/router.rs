@@ -1,20 +1,28 @@
 //! Assembles a running router from a validated [`Config`]: outputs with their buffers and
 //! tasks, the pipeline, and the inputs; and shuts it down within `grace`.
 //!
-//! Shutdown order: stop accepting connections; let open connections finish (they may still be
-//! sending what an app wrote before it stopped) for up to two thirds of `grace`; close the
-//! buffers; let every output deliver what is buffered until `grace` is over. What is still
-//! undelivered then is counted as dropped under `shutdown_undelivered`.
+//! Shutdown (SIGTERM) within `grace` (default 30 s, inside the ECS stop timeout): stop
+//! accepting connections, but keep reading the open ones while their senders are still
+//! connected — an app container's last lines arrive after the signal — for up to two thirds of
+//! `grace`. Outputs keep delivering meanwhile. Once the inputs are done, lines still waiting for
+//! their other pieces in partial reassembly are passed on (marked), the buffers are closed, and
+//! every output delivers what is buffered until `grace` is over. Then it stops: what a memory
+//! buffer still holds is counted as `shutdown_undelivered`; what a disk buffer holds stays on
+//! disk and is delivered after the next start.
 
-use crate::buffer::memory_buffer;
-use crate::config::{Config, FilterConfig, InputConfig, OutputConfig, tag_matcher};
+use crate::buffer::{BudgetSource, MemoryBudget, open_buffer};
+use crate::config::{Config, FilterConfig, InputConfig, OutputConfig, output_id, tag_matcher};
 use crate::input::forward::{ForwardServer, ListenAddr};
 use crate::ops::http::{HttpBindError, HttpServer};
 use crate::ops::reload::{ReloadRequests, RouterReload};
 use crate::ops::metrics::{Component, Metrics};
 use crate::ops::shutdown::Shutdown;
-use crate::output::{Output, null::NullOutput, run_output, stdout::StdoutOutput};
-use crate::pipeline::{FilterStage, OutputRoute, Pipeline};
+use crate::output::dead_letter::{DEFAULT_DEAD_LETTER_BYTES, DeadLetter, DeadLetterFile};
+use crate::output::forward::ForwardOutput;
+use crate::output::{Output, OutputRunner, RetryPolicy, null::NullOutput, run_output, stdout::StdoutOutput};
+use crate::pipeline::partial::PartialReassembly;
+use crate::pipeline::{FilterStage, OutputRoute, Pipeline, TagMatcher};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -49,6 +57,8 @@ pub struct Router {
     metrics: Arc<Metrics>,
     http: Option<HttpServer>,
     reload: RouterReload,
+    partial: Option<Arc<PartialReassembly>>,
+    budget: MemoryBudget,
 }
 
 impl Router {
@@ -57,18 +67,43 @@ impl Router {
         let (deadline, deadline_rx) = watch::channel(None);
         let mut outputs = JoinSet::new();
         let mut routes = Vec::new();
+        let budget = memory_budget(config);
+        // Every buffer first: a dead-letter destination may name any output.
+        let mut buffers = Vec::new();
         for (i, out) in config.outputs.iter().enumerate() {
+            let component = Component::output(output_id(out));
+            let kind = out.routing().buffer().kind(&component.id);
+            let opened = open_buffer(&kind, &budget, component, metrics.clone()).map_err(|e| BuildError::Component {
+                component: format!("outputs[{i}] ({})", out.type_name()),
+                message: e.to_string(),
+            })?;
+            buffers.push(opened);
+        }
+        let writers: Vec<_> = buffers.iter().map(|(w, _)| w.clone()).collect();
+        let mut dead_letter_files = HashMap::new();
+        for ((i, out), (writer, reader)) in config.outputs.iter().enumerate().zip(buffers) {
             let routing = out.routing();
-            let component = Component::output(routing.name().unwrap_or(out.type_name()));
-            let buffer = routing.buffer();
+            let component = Component::output(output_id(out));
             metrics.track_output(&component);
-            let (writer, reader) =
-                memory_buffer(buffer.max_bytes.0 as usize, buffer.when_full, component.clone(), metrics.clone());
-            let task = OutputTask { reader, component: component.clone(), metrics: metrics.clone(), deadline: deadline_rx.clone() };
-            let _fail = |message: String| BuildError::Component { component: format!("outputs[{i}] ({})", out.type_name()), message };
+            let runner = OutputRunner {
+                component: component.clone(),
+                metrics: metrics.clone(),
+                deadline: deadline_rx.clone(),
+                retry: RetryPolicy {
+                    backoff_base: config.service.retry_backoff_base.0,
+                    backoff_cap: config.service.retry_backoff_cap.0,
+                    retry_until: routing.retry_until().map_or(crate::output::DEFAULT_RETRY_UNTIL, |d| d.0),
+                    retry_limit: routing.retry_limit(),
+                },
+                dead_letter: dead_letter(config, out, &writers, &mut dead_letter_files)
+                    .map_err(|message| BuildError::Component { component: format!("outputs[{i}] ({})", out.type_name()), message })?,
+            };
+            let task = OutputTask { reader, runner };
+            let fail = |message: String| BuildError::Component { component: format!("outputs[{i}] ({})", out.type_name()), message };
             match out {
                 OutputConfig::Stdout(_) => task.spawn(&mut outputs, StdoutOutput::new()),
                 OutputConfig::Null(_) => task.spawn(&mut outputs, NullOutput),
+                OutputConfig::Forward(f) => task.spawn(&mut outputs, ForwardOutput::new(f.settings().map_err(fail)?)),
             }
             routes.push(OutputRoute {
                 matcher: tag_matcher(routing.match_pattern(), routing.match_regex()),
@@ -92,6 +127,17 @@ impl Router {
         }
         let pipeline = Arc::new(Pipeline::new(filters, routes, metrics.clone()));
         let mut inputs = Vec::new();
+        // Reassembly runs first, so that every filter sees whole lines.
+        let partial = config.service.partial_reassembly.then(|| {
+            PartialReassembly::new(
+                config.service.partial_flush_timeout.0,
+                config.service.partial_max_bytes.0 as usize,
+                metrics.clone(),
+            )
+        });
+        if let Some(p) = &partial {
+            filters.push(FilterStage { matcher: TagMatcher::Any, component: p.component().clone(), filter: p.clone() });
+        }
         for input in &config.inputs {
             let InputConfig::Forward(f) = input;
             inputs.push(ForwardServer::bind(f, metrics.clone()).await?);
@@ -101,7 +147,7 @@ impl Router {
             None => None,
         }
         .map(|server| server.with_reload(reload.requests()));
-        Ok(Router { inputs, pipeline, outputs, deadline, grace: config.service.grace.0, metrics, http, reload })
+        Ok(Router { inputs, pipeline, outputs, deadline, grace: config.service.grace.0, metrics, http, reload, partial, budget })
     }
 
     /// Every address the inputs listen on.
@@ -133,7 +179,8 @@ impl Router {
 
     /// Serve until `shutdown`, then drain within `grace`.
     pub async fn run(self, shutdown: Shutdown) {
-        let Router { inputs, pipeline, mut outputs, deadline, grace, http, reload, .. } = self;
+        let Router { inputs, pipeline, mut outputs, deadline, grace, http, reload, partial, .. } = self;
+        let partial_timer = partial.as_ref().map(|p| p.start_timer(Arc::downgrade(&pipeline)));
         // Health and metrics stay up while the router drains; they stop last.
         let (http_stop, http_shutdown) = crate::ops::shutdown::channel();
         let http_task = http.map(|server| tokio::spawn(server.run(http_shutdown)));
@@ -146,6 +193,11 @@ impl Router {
         shutdown_wait.wait().await;
         let end = Instant::now() + grace;
         tracing::info!(?grace, "shutting down: draining inputs, then outputs");
+    /// The memory budget the buffers share.
+    pub fn memory_budget(&self) -> &MemoryBudget {
+        &self.budget
+    }
+
         deadline.send_replace(Some(end));
         while servers.join_next().await.is_some() {}
         // The last pipeline reference closes every buffer: outputs finish what is queued.
@@ -163,19 +215,65 @@ impl Router {
             let _ = task.await;
         }
         tracing::info!("shutdown complete");
+        if let Some(timer) = partial_timer {
+            timer.abort();
+            let _ = timer.await;
+        }
+        if let Some(partial) = &partial {
+            for batch in partial.flush_all() {
+                pipeline.dispatch(batch).await;
+            }
+        }
     }
 }
 
 /// What an output's task needs besides the output itself.
 struct OutputTask {
     reader: crate::buffer::BufferReader,
-    component: Component,
-    metrics: Arc<Metrics>,
-    deadline: watch::Receiver<Option<Instant>>,
+    runner: OutputRunner,
 }
 
 impl OutputTask {
     fn spawn<O: Output>(self, tasks: &mut JoinSet<()>, output: O) {
-        tasks.spawn(run_output(output, self.reader, self.component, self.metrics, self.deadline));
+        tasks.spawn(run_output(output, self.reader, self.runner));
     }
 }
+
+/// The router-wide memory budget of `config`, logged with where its size came from.
+fn memory_budget(config: &Config) -> MemoryBudget {
+    let (budget, source) = MemoryBudget::for_router(config.service.memory_budget.map(|b| b.0));
+    let bytes = budget.total();
+    match source {
+        BudgetSource::Configured => tracing::info!(bytes, "memory budget of the buffers: [service] memory_budget"),
+        BudgetSource::Cgroup { file, limit } => {
+            tracing::info!(bytes, cgroup_limit = limit, %file, "memory budget of the buffers: half the container's memory limit")
+        }
+        BudgetSource::Default => {
+            tracing::info!(bytes, "memory budget of the buffers: the default (no cgroup memory limit visible)")
+        }
+    }
+    budget
+}
+
+/// The dead-letter destination of `out`: a file (one handle per path, shared) or another
+/// output's buffer (validated to exist).
+fn dead_letter(
+    config: &Config,
+    out: &OutputConfig,
+    writers: &[crate::buffer::BufferWriter],
+    files: &mut HashMap<std::path::PathBuf, DeadLetterFile>,
+) -> Result<Option<DeadLetter>, String> {
+    let Some(dl) = out.routing().dead_letter() else { return Ok(None) };
+    if let Some(path) = &dl.path {
+        if let Some(file) = files.get(path) {
+            return Ok(Some(DeadLetter::File(file.clone())));
+        }
+        let max = dl.max_bytes.map_or(DEFAULT_DEAD_LETTER_BYTES, |b| b.0);
+        let file = DeadLetterFile::open(path, max).map_err(|e| e.to_string())?;
+        files.insert(path.clone(), file.clone());
+        return Ok(Some(DeadLetter::File(file)));
+    }
+}
+    let name = dl.output.as_deref().unwrap_or_default();
+    let index = config.outputs.iter().position(|o| output_id(o) == name).ok_or_else(|| format!("dead_letter.output {name:?} not found"))?;
+    Ok(Some(DeadLetter::Output { name: name.to_string(), buffer: writers[index].clone() }))

@@ -1,40 +1,36 @@
-//! The in-memory buffer: a bounded queue of batches with a byte budget.
+//! The in-memory buffer: a queue of batches bounded by bytes, twice — by the output's own
+//! `max_bytes` and by the router-wide [`MemoryBudget`].
 
-use super::WhenFull;
-use crate::event::Batch;
+use super::budget::{BudgetPermit, MemoryBudget};
+use super::{BufferReader, BufferWriter, PushError, Queued, ReaderKind, Ticket, WhenFull, WriterKind};
+use crate::event::{Batch, now_ns};
 use crate::ops::metrics::{Component, Metrics};
 use std::sync::Arc;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc};
 
-/// Most batches a buffer queues, whatever their size (the byte budget is the real bound).
+/// Most batches a buffer queues, whatever their size (the byte bounds are the real ones).
 const MAX_QUEUED_BATCHES: usize = 16 * 1024;
 
-/// The pipeline's side of an output buffer.
 #[derive(Clone)]
-pub struct BufferWriter {
+pub(crate) struct MemoryWriter {
     tx: mpsc::Sender<Queued>,
     bytes: Arc<Semaphore>,
     max_bytes: usize,
     when_full: WhenFull,
+    budget: MemoryBudget,
     component: Component,
     metrics: Arc<Metrics>,
 }
 
-/// The output's side of its buffer.
-pub struct BufferReader {
+pub(crate) struct MemoryReader {
     rx: mpsc::Receiver<Queued>,
+    bytes: Arc<Semaphore>,
 }
 
-/// A batch taken from a buffer. Its bytes are released when this is dropped, i.e. once the
-/// output is done with it.
-pub struct Queued {
-    /// The batch to deliver.
-    pub batch: Batch,
-    _reservation: Reservation,
-}
-
-struct Reservation {
-    _permit: OwnedSemaphorePermit,
+/// The bytes a queued batch holds; released when dropped.
+pub(crate) struct Reservation {
+    _own: OwnedSemaphorePermit,
+    _budget: BudgetPermit,
     events: i64,
     bytes: i64,
     component: Component,
@@ -49,88 +45,100 @@ impl Drop for Reservation {
     }
 }
 
-/// A buffer holding at most `max_bytes` of batches for `component`.
+/// A buffer holding at most `max_bytes` of batches for `component`, with a budget of its own
+/// (for tests and tools; a router shares one budget between its outputs).
 pub fn memory_buffer(
     max_bytes: usize,
     when_full: WhenFull,
     component: Component,
     metrics: Arc<Metrics>,
 ) -> (BufferWriter, BufferReader) {
+    let budget = MemoryBudget::new(max_bytes as u64);
+    let (w, r) = open(max_bytes, when_full, budget, component, metrics);
+    (BufferWriter(WriterKind::Memory(w)), BufferReader(ReaderKind::Memory(r)))
+}
+
+pub(crate) fn open(
+    max_bytes: usize,
+    when_full: WhenFull,
+    budget: MemoryBudget,
+    component: Component,
+    metrics: Arc<Metrics>,
+) -> (MemoryWriter, MemoryReader) {
     let max_bytes = max_bytes.clamp(1, u32::MAX as usize);
     let (tx, rx) = mpsc::channel(MAX_QUEUED_BATCHES);
-    let writer = BufferWriter {
-        tx,
-        bytes: Arc::new(Semaphore::new(max_bytes)),
-        max_bytes,
-        when_full,
-        component,
-        metrics,
-    };
-    (writer, BufferReader { rx })
+    let bytes = Arc::new(Semaphore::new(max_bytes));
+    let writer = MemoryWriter { tx, bytes: bytes.clone(), max_bytes, when_full, budget, component, metrics };
+    (writer, MemoryReader { rx, bytes })
 }
 
-/// Why a push did not queue its batch. The events were counted as dropped.
-#[derive(Debug, thiserror::Error)]
-pub enum PushError {
-    /// The buffer was full and its policy is `drop_newest`.
-    #[error("buffer full")]
-    Full,
-    /// The output stopped.
-    #[error("output closed")]
-    Closed,
-}
-
-impl BufferWriter {
-    /// Queue `batch`. With [`WhenFull::Block`] this waits for room; with
-    /// [`WhenFull::DropNewest`] a full buffer drops the batch (counted) and returns at once.
-    pub async fn push(&self, batch: Batch) -> Result<(), PushError> {
+impl MemoryWriter {
+    pub(crate) async fn push(&self, batch: Batch) -> Result<(), PushError> {
         let events = batch.len() as u64;
-        // A batch bigger than the whole budget still goes through, alone.
+        // A batch bigger than the whole bound still goes through, alone.
         let size = batch.byte_size().clamp(1, self.max_bytes);
-        let permit = match self.when_full {
-            WhenFull::Block => self.bytes.clone().acquire_many_owned(size as u32).await.ok(),
-            WhenFull::DropNewest => match self.bytes.clone().try_acquire_many_owned(size as u32) {
-                Ok(p) => Some(p),
-                Err(tokio::sync::TryAcquireError::NoPermits) => {
-                    self.metrics.events_dropped(&self.component, "buffer_full", events);
-                    return Err(PushError::Full);
+        let permits = match self.when_full {
+            WhenFull::Block => {
+                let own = self.bytes.clone().acquire_many_owned(size as u32).await;
+                match own {
+                    Ok(own) => self.budget.acquire(size).await.ok().map(|b| (own, b)),
+                    Err(_) => None,
                 }
-                Err(tokio::sync::TryAcquireError::Closed) => None,
-            },
+            }
+            WhenFull::DropNewest => {
+                let own = match self.bytes.clone().try_acquire_many_owned(size as u32) {
+                    Ok(p) => Some(p),
+                    Err(TryAcquireError::NoPermits) => {
+                        return Err(self.dropped(events, "buffer_full", PushError::Full));
+                    }
+                    Err(TryAcquireError::Closed) => None,
+                };
+                match own.map(|own| (own, self.budget.try_acquire(size))) {
+                    Some((own, Ok(budget))) => Some((own, budget)),
+                    Some((_, Err(TryAcquireError::NoPermits))) => {
+                        return Err(self.dropped(events, "buffer_full", PushError::Full));
+                    }
+                    _ => None,
+                }
+            }
         };
-        let Some(permit) = permit else {
-            self.metrics.events_dropped(&self.component, "output_closed", events);
-            return Err(PushError::Closed);
+        let Some((own, budget)) = permits else {
+            return Err(self.dropped(events, "shutdown_undelivered", PushError::Closed));
         };
         let labels = self.component.labels();
         self.metrics.buffer_events.get_or_create(&labels).inc_by(events as i64);
         self.metrics.buffer_bytes.get_or_create(&labels).inc_by(size as i64);
         let queued = Queued {
             batch,
-            _reservation: Reservation {
-                _permit: permit,
+            accepted_at_ns: now_ns(),
+            ticket: Ticket::Memory(Reservation {
+                _own: own,
+                _budget: budget,
                 events: events as i64,
                 bytes: size as i64,
                 component: self.component.clone(),
                 metrics: self.metrics.clone(),
-            },
+            }),
         };
         if self.tx.send(queued).await.is_err() {
-            self.metrics.events_dropped(&self.component, "output_closed", events);
-            return Err(PushError::Closed);
+            return Err(self.dropped(events, "output_closed", PushError::Closed));
         }
         Ok(())
     }
+
+    fn dropped(&self, events: u64, reason: &str, error: PushError) -> PushError {
+        self.metrics.events_dropped(&self.component, reason, events);
+        error
+    }
 }
 
-impl BufferReader {
-    /// The next batch, or `None` once every writer is gone and the queue is empty.
-    pub async fn pop(&mut self) -> Option<Queued> {
+impl MemoryReader {
+    pub(crate) async fn pop(&mut self) -> Option<Queued> {
         self.rx.recv().await
     }
 
-    /// Stop accepting pushes; what is queued can still be popped.
-    pub fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
+        self.bytes.close();
         self.rx.close();
     }
 }
@@ -138,6 +146,7 @@ impl BufferReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::buffer::open_buffer;
     use crate::event::Event;
     use bytes::Bytes;
 
@@ -155,7 +164,7 @@ mod tests {
         assert!(matches!(w.push(batch(5, 100)).await, Err(PushError::Full)));
         assert_eq!(metrics.discarded(&out, "buffer_full"), 5);
         // Once the first batch is delivered its bytes are free again.
-        drop(r.pop().await.unwrap());
+        r.pop().await.unwrap().done();
         w.push(batch(5, 100)).await.unwrap();
         assert_eq!(metrics.discarded(&out, "buffer_full"), 5);
     }
@@ -167,11 +176,11 @@ mod tests {
         w.push(batch(5, 100)).await.unwrap();
         let w2 = w.clone();
         let pending = tokio::spawn(async move { w2.push(batch(5, 100)).await });
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::task::yield_now().await;
         assert!(!pending.is_finished(), "second push must wait for room");
         let first = r.pop().await.unwrap();
         assert_eq!(first.batch.len(), 5);
-        drop(first);
+        first.done();
         pending.await.unwrap().unwrap();
         assert_eq!(r.pop().await.unwrap().batch.len(), 5);
     }
@@ -182,5 +191,54 @@ mod tests {
         let (w, mut r) = memory_buffer(100, WhenFull::Block, Component::output("t"), metrics);
         w.push(batch(10, 100)).await.unwrap();
         assert_eq!(r.pop().await.unwrap().batch.len(), 10);
+    }
+
+    /// Two outputs with 1000 bytes each under a shared budget of 1200: together they never
+    /// hold more than the budget, and a `drop_newest` output drops when the *budget* is
+    /// exhausted by the other one.
+    #[tokio::test]
+    async fn outputs_share_the_global_budget() {
+        let metrics = Metrics::new();
+        let budget = MemoryBudget::new(1200);
+        let kind = |when_full| crate::buffer::BufferKind::Memory { max_bytes: 1000, when_full };
+        let (a, mut ra) = open_buffer(&kind(WhenFull::Block), &budget, Component::output("a"), metrics.clone()).unwrap();
+        let (b, mut rb) =
+            open_buffer(&kind(WhenFull::DropNewest), &budget, Component::output("b"), metrics.clone()).unwrap();
+        a.push(batch(8, 100)).await.unwrap(); // 865 bytes
+        assert_eq!(budget.in_use(), 865);
+        // b has room of its own (1000) but the budget has only 335 left.
+        assert!(matches!(b.push(batch(4, 100)).await, Err(PushError::Full)));
+        assert_eq!(metrics.discarded(&Component::output("b"), "buffer_full"), 4);
+        b.push(batch(3, 100)).await.unwrap(); // 325 bytes
+        assert_eq!(budget.in_use(), 1190);
+        // a blocks on the budget, not on its own bound, until b delivers.
+        let a2 = a.clone();
+        let pending = tokio::spawn(async move { a2.push(batch(1, 100)).await });
+        tokio::task::yield_now().await;
+        assert!(!pending.is_finished());
+        rb.pop().await.unwrap().done();
+        pending.await.unwrap().unwrap();
+        assert_eq!(budget.in_use(), 865 + 109);
+        ra.pop().await.unwrap().done();
+        ra.pop().await.unwrap().done();
+        assert_eq!(budget.in_use(), 0);
+    }
+
+    #[tokio::test]
+    async fn close_fails_waiting_pushes_and_counts_them() {
+        let metrics = Metrics::new();
+        let out = Component::output("t");
+        let (w, mut r) = memory_buffer(1000, WhenFull::Block, out.clone(), metrics.clone());
+        w.push(batch(8, 100)).await.unwrap();
+        let w2 = w.clone();
+        let pending = tokio::spawn(async move { w2.push(batch(8, 100)).await });
+        tokio::task::yield_now().await;
+        r.close();
+        assert!(matches!(pending.await.unwrap(), Err(PushError::Closed)));
+        assert_eq!(metrics.discarded(&out, "shutdown_undelivered"), 8);
+        // What was queued before can still be taken.
+        assert_eq!(r.pop().await.unwrap().batch.len(), 8);
+        drop(w);
+        assert!(r.pop().await.is_none());
     }
 }

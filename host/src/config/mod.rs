@@ -10,7 +10,7 @@ mod units;
 pub use expand::expand_env;
 pub use units::{ByteSize, DurationStr};
 
-use crate::buffer::WhenFull;
+use crate::buffer::{FsyncPolicy, WhenFull};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -84,6 +84,45 @@ pub struct ServiceConfig {
     /// Where compiled plugins are cached; absent = the user cache directory.
     #[serde(default)]
     pub plugin_cache_dir: Option<PathBuf>,
+    /// Most bytes all memory buffers hold together (e.g. `"64MiB"`); absent = half the cgroup
+    /// memory limit when one is visible, else 256MiB (see `buffer::budget`).
+    #[serde(default)]
+    pub memory_budget: Option<ByteSize>,
+    /// First retry delay ceiling of the outputs' exponential backoff with full jitter
+    /// (Fluent Bit `scheduler.base`; default `"100ms"`).
+    #[serde(default = "default_retry_backoff_base")]
+    pub retry_backoff_base: DurationStr,
+    /// Largest retry delay (Fluent Bit `scheduler.cap`; default `"30s"`).
+    #[serde(default = "default_retry_backoff_cap")]
+    pub retry_backoff_cap: DurationStr,
+    /// Join lines that Docker / Fargate split at 16 KiB (records with `partial_message`) before
+    /// any filter sees them (default `true`).
+    #[serde(default = "default_true")]
+    pub partial_reassembly: bool,
+    /// How long the parts of a split line wait for the rest before they are passed on, marked
+    /// `partial_incomplete` (default `"2s"`).
+    #[serde(default = "default_partial_flush_timeout")]
+    pub partial_flush_timeout: DurationStr,
+    /// Longest joined line; longer lines are passed on in pieces of this size, marked
+    /// `partial_incomplete` (default `"1MiB"`).
+    #[serde(default = "default_partial_max_bytes")]
+    pub partial_max_bytes: ByteSize,
+}
+
+fn default_retry_backoff_base() -> DurationStr {
+    DurationStr(std::time::Duration::from_millis(100))
+}
+
+fn default_retry_backoff_cap() -> DurationStr {
+    DurationStr::from_secs(30)
+}
+
+fn default_partial_flush_timeout() -> DurationStr {
+    DurationStr::from_secs(2)
+}
+
+fn default_partial_max_bytes() -> ByteSize {
+    ByteSize(1 << 20)
 }
 
 fn default_grace() -> DurationStr {
@@ -108,6 +147,12 @@ impl Default for ServiceConfig {
             delivery_stuck_after: default_delivery_stuck_after(),
             reload_on_change: true,
             plugin_cache_dir: None,
+            memory_budget: None,
+            retry_backoff_base: default_retry_backoff_base(),
+            retry_backoff_cap: default_retry_backoff_cap(),
+            partial_reassembly: true,
+            partial_flush_timeout: default_partial_flush_timeout(),
+            partial_max_bytes: default_partial_max_bytes(),
         }
     }
 }
@@ -207,6 +252,9 @@ pub enum OutputConfig {
     Stdout(SimpleOutputConfig),
     /// Discard everything (counted as sent).
     Null(SimpleOutputConfig),
+    /// Another forward-protocol receiver (an aggregator tier).
+    Forward(crate::output::forward::ForwardOutputConfig),
+    #[serde(alias = "cloudwatch")]
 }
 
 impl OutputConfig {
@@ -222,16 +270,20 @@ impl OutputConfig {
     pub fn routing(&self) -> &dyn OutputRouting {
         match self {
             OutputConfig::Stdout(c) | OutputConfig::Null(c) => c,
+            OutputConfig::Forward(_) => "forward",
         }
     }
 }
 
-/// The keys every output config has: `match` / `match_regex`, `name` and `buffer`.
-/// Each output's config struct declares these four fields and implements this trait.
+/// The keys every output config has: `match` / `match_regex`, `name` and `buffer`; and the
+/// delivery keys `retry_until`, `retry_limit` and `dead_letter`.
+/// Each output's config struct declares these fields and implements this trait with
+/// [`impl_output_routing!`](crate::impl_output_routing).
 pub trait OutputRouting {
     /// `match`.
     fn match_pattern(&self) -> Option<&str>;
     /// `match_regex`.
+            OutputConfig::Forward(c) => c,
     fn match_regex(&self) -> Option<&str>;
     /// `name`.
     fn name(&self) -> Option<&str>;
@@ -239,28 +291,56 @@ pub trait OutputRouting {
     fn buffer(&self) -> &BufferConfig;
 }
 
-/// Implements [`OutputRouting`] for a config struct with `match_`, `match_regex`, `name` and `buffer` fields.
+/// Implements [`OutputRouting`] for a config struct.
+///
+/// `impl_output_routing!(T, delivery)` — the form every output should use — needs the fields
+/// `match_`, `match_regex`, `name`, `buffer`, `retry_until`, `retry_limit` and `dead_letter`:
+///
+/// ```ignore
+/// #[serde(default)] pub retry_until: Option<DurationStr>,
+/// #[serde(default)] pub retry_limit: Option<u32>,
+/// #[serde(default)] pub dead_letter: Option<DeadLetterConfig>,
+/// ```
+///
+/// `impl_output_routing!(T)` needs only the first four; the output then retries for the
+/// default `retry_until` and has no dead-letter destination.
 #[macro_export]
 macro_rules! impl_output_routing {
     ($t:ty) => {
         impl $crate::config::OutputRouting for $t {
-            fn match_pattern(&self) -> Option<&str> {
-                self.match_.as_deref()
+            $crate::impl_output_routing!(@routing);
+        }
+    };
+    ($t:ty, delivery) => {
+        impl $crate::config::OutputRouting for $t {
+            $crate::impl_output_routing!(@routing);
+            fn retry_until(&self) -> Option<$crate::config::DurationStr> {
+                self.retry_until
             }
-            fn match_regex(&self) -> Option<&str> {
-                self.match_regex.as_deref()
+    /// `retry_until`: how long after a batch was buffered it is retried (default 24h).
+    fn retry_until(&self) -> Option<DurationStr> {
+        None
+    }
+    /// `retry_limit`: most retries of one batch (Fluent Bit `Retry_Limit`); absent = until
+    /// `retry_until`.
+    fn retry_limit(&self) -> Option<u32> {
+        None
+    }
+    /// `dead_letter`: where events that cannot be delivered go, with the reason.
+    fn dead_letter(&self) -> Option<&DeadLetterConfig> {
+        None
+    }
+            fn retry_limit(&self) -> Option<u32> {
+                self.retry_limit
             }
-            fn name(&self) -> Option<&str> {
-                self.name.as_deref()
-            }
-            fn buffer(&self) -> &$crate::config::BufferConfig {
-                &self.buffer
+            fn dead_letter(&self) -> Option<&$crate::config::DeadLetterConfig> {
+                self.dead_letter.as_ref()
             }
         }
     };
 }
 
-impl_output_routing!(SimpleOutputConfig);
+impl_output_routing!(SimpleOutputConfig, delivery);
 
 /// Outputs with no options of their own (`stdout`, `null`).
 #[derive(Debug, Deserialize)]
@@ -271,6 +351,20 @@ pub struct SimpleOutputConfig {
     pub match_: Option<String>,
     /// Tags this output receives, as a regular expression (Fluent Bit `Match_Regex`).
     #[serde(default)]
+    (@routing) => {
+        fn match_pattern(&self) -> Option<&str> {
+            self.match_.as_deref()
+        }
+        fn match_regex(&self) -> Option<&str> {
+            self.match_regex.as_deref()
+        }
+        fn name(&self) -> Option<&str> {
+            self.name.as_deref()
+        }
+        fn buffer(&self) -> &$crate::config::BufferConfig {
+            &self.buffer
+        }
+    };
     pub match_regex: Option<String>,
     /// A name for metrics and logs; default: the output's type.
     #[serde(default)]
@@ -281,28 +375,76 @@ pub struct SimpleOutputConfig {
 }
 
 /// `buffer = { … }` of an output.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BufferConfig {
-    /// Most bytes waiting or in flight for this output (default 64MiB).
-    #[serde(default = "default_buffer_bytes")]
-    pub max_bytes: ByteSize,
+    /// `memory` (default) or `disk`.
+    #[serde(rename = "type", default)]
+    pub kind: BufferType,
+    /// Most bytes waiting or in flight for this output (default: memory 64MiB, never more than
+    /// `[service] memory_budget`; disk 256MiB of segment files).
+    #[serde(default)]
+    pub max_bytes: Option<ByteSize>,
     /// `block` (backpressure: inputs read more slowly) or `drop_newest` (counted).
     #[serde(default)]
     pub when_full: WhenFull,
 }
+    /// How long after a batch was buffered it is retried (default `"24h"`).
+    #[serde(default)]
+    pub retry_until: Option<DurationStr>,
+    /// Most retries of one batch; absent = until `retry_until`.
+    #[serde(default)]
+    pub retry_limit: Option<u32>,
+    /// Where events that cannot be delivered go, with the reason.
+    #[serde(default)]
+    pub dead_letter: Option<DeadLetterConfig>,
 
-fn default_buffer_bytes() -> ByteSize {
-    ByteSize(64 << 20)
+/// `buffer.type`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BufferType {
+    /// In memory, under the router's memory budget.
+    #[default]
+    Memory,
+    /// Append-only segment files, recovered on restart.
+    Disk,
 }
 
-impl Default for BufferConfig {
-    fn default() -> Self {
-        BufferConfig { max_bytes: default_buffer_bytes(), when_full: WhenFull::Block }
+/// Default `max_bytes` of a memory buffer.
+pub const DEFAULT_MEMORY_BUFFER_BYTES: u64 = 64 << 20;
+/// Default `max_bytes` of a disk buffer.
+pub const DEFAULT_DISK_BUFFER_BYTES: u64 = 256 << 20;
+
+impl BufferConfig {
+    /// The buffer of the output whose metric id is `output_id` (validated before).
+    pub fn kind(&self, output_id: &str) -> crate::buffer::BufferKind {
+        match self.kind {
+            BufferType::Memory => crate::buffer::BufferKind::Memory {
+                max_bytes: self.max_bytes.map_or(DEFAULT_MEMORY_BUFFER_BYTES, |b| b.0) as usize,
+                when_full: self.when_full,
+            },
+            BufferType::Disk => crate::buffer::BufferKind::Disk(crate::buffer::DiskOptions {
+                dir: self.path.clone().unwrap_or_default().join(output_id),
+                max_bytes: self.max_bytes.map_or(DEFAULT_DISK_BUFFER_BYTES, |b| b.0),
+                when_full: self.when_full,
+                fsync: self.fsync.unwrap_or_default(),
+                fsync_interval: self.fsync_interval.map_or(std::time::Duration::from_secs(1), |d| d.0),
+            }),
+        }
     }
 }
 
 /// Read, expand and parse the TOML file at `path`.
+    /// Disk only: the directory under which this output's buffer lives (in a subdirectory named
+    /// after the output).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Disk only: `always`, `interval` (default) or `never`.
+    #[serde(default)]
+    pub fsync: Option<FsyncPolicy>,
+    /// Disk only: the period of `fsync = "interval"` (default `"1s"`).
+    #[serde(default)]
+    pub fsync_interval: Option<DurationStr>,
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -315,6 +457,21 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Parse TOML `text` that came from `file` (used in messages), after `${VAR}` expansion.
 pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     // Expanded values may be secrets: register them so neither the log nor this error shows them.
+/// `dead_letter = { … }` of an output: exactly one of `path` and `output`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterConfig {
+    /// A file of JSON lines, one per event: `{"time","output","reason","detail","tag","time_ns","record"}`.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// The `name` of another output; its events carry `dead_letter_reason` and `dead_letter_output`.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// Most bytes of the file (default 64MiB); beyond it events are counted as `dead_letter_full`.
+    #[serde(default)]
+    pub max_bytes: Option<ByteSize>,
+}
+
     let err = |message: String| ConfigError { file: file.to_string(), message: crate::ops::logging::redact(&message).into_owned() };
     let text = expand_env(text, |name| {
         let value = std::env::var(name).ok();
@@ -402,8 +559,9 @@ impl Config {
             let key = format!("outputs[{i}]");
             let o = output.routing();
             check_match(&key, o.match_pattern(), o.match_regex(), &mut problems);
-            if o.buffer().max_bytes.0 == 0 {
-                problems.push(format!("{key}.buffer.max_bytes must be more than 0, e.g. \"64MiB\""));
+            check_delivery(&key, output, &self.outputs, &mut problems);
+            if let OutputConfig::Forward(f) = output {
+                f.validate(&key, &mut problems);
             }
         }
         if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
@@ -424,6 +582,76 @@ fn check_match(key: &str, pattern: Option<&str>, regex: Option<&str>, problems: 
 }
 
 /// An octal file mode such as `"0666"` or `"660"`.
+/// The id an output has in metrics, logs and `dead_letter.output`: its `name`, else its type.
+pub fn output_id(output: &OutputConfig) -> &str {
+    output.routing().name().unwrap_or(output.type_name())
+}
+
+fn check_delivery(key: &str, output: &OutputConfig, all: &[OutputConfig], problems: &mut Vec<String>) {
+    let o = output.routing();
+    let id = output_id(output);
+    let b = o.buffer();
+    if b.max_bytes.is_some_and(|m| m.0 == 0) {
+        problems.push(format!("{key}.buffer.max_bytes must be more than 0, e.g. \"64MiB\""));
+    }
+    match b.kind {
+        BufferType::Memory => {
+            for (set, name) in [
+                (b.path.is_some(), "path"),
+                (b.fsync.is_some(), "fsync"),
+                (b.fsync_interval.is_some(), "fsync_interval"),
+            ] {
+                if set {
+                    problems.push(format!("{key}.buffer.{name} is only for disk buffers: add `type = \"disk\"` or remove it"));
+                }
+            }
+        }
+        BufferType::Disk => match &b.path {
+            None => problems.push(format!(
+                "{key}.buffer: a disk buffer needs `path`, e.g. `buffer = {{ type = \"disk\", path = \"/var/lib/wasm-router\" }}`"
+            )),
+            Some(path) => {
+                let same = all.iter().filter(|other| {
+                    output_id(other) == id
+                        && other.routing().buffer().kind == BufferType::Disk
+                        && other.routing().buffer().path.as_ref() == Some(path)
+                });
+                if same.count() > 1 {
+                    problems.push(format!(
+                        "{key}.buffer: another output named {id:?} uses the disk buffer path {}; give the outputs distinct `name`s",
+                        path.display()
+                    ));
+                }
+            }
+        },
+    }
+    if b.fsync_interval.is_some_and(|d| d.0.is_zero()) {
+        problems.push(format!("{key}.buffer.fsync_interval must be more than 0, e.g. \"1s\""));
+    }
+    if o.retry_until().is_some_and(|d| d.0.is_zero()) {
+        problems.push(format!("{key}.retry_until must be more than 0, e.g. \"24h\""));
+    }
+    let Some(dl) = o.dead_letter() else { return };
+    match (&dl.path, &dl.output) {
+        (None, None) | (Some(_), Some(_)) => problems.push(format!(
+            "{key}.dead_letter: set exactly one of `path = \"/var/lib/wasm-router/dead-letter.jsonl\"` and `output = \"<name of another output>\"`"
+        )),
+        (None, Some(target)) => {
+            let targets: Vec<&OutputConfig> = all.iter().filter(|t| output_id(t) == target).collect();
+            match targets.as_slice() {
+                [] => problems.push(format!("{key}.dead_letter.output = {target:?}: no output has that name; set `name = {target:?}` on the output to use")),
+                [t] if output_id(t) == id => problems.push(format!("{key}.dead_letter.output: an output cannot be its own dead-letter destination")),
+                [t] if t.routing().dead_letter().is_some_and(|d| d.output.is_some()) => problems.push(format!(
+                    "{key}.dead_letter.output = {target:?}: that output sends its own dead letters to an output; chains are not allowed (use a `path`)"
+                )),
+                [_] => {}
+                _ => problems.push(format!("{key}.dead_letter.output = {target:?}: several outputs have that name; give them distinct `name`s")),
+            }
+        }
+        (Some(_), None) => {}
+    }
+}
+
 pub fn parse_octal_mode(s: &str) -> Option<u32> {
     u32::from_str_radix(s.trim_start_matches("0o"), 8).ok().filter(|m| *m <= 0o7777)
 }
@@ -482,7 +710,7 @@ mod tests {
         assert_eq!(f.listen.as_deref(), Some("127.0.0.1:9"));
         assert_eq!(f.buffer_max_size.unwrap().0, 1 << 20);
         let OutputConfig::Null(o) = &c.outputs[0] else { panic!() };
-        assert_eq!(o.buffer.max_bytes.0, 1024);
+        assert_eq!(o.buffer.max_bytes.unwrap().0, 1024);
         assert_eq!(o.buffer.when_full, WhenFull::DropNewest);
     }
 }

@@ -1,13 +1,33 @@
 //! Outputs: each one drains its own buffer on its own task, so a slow or failing destination
 //! never stalls the inputs (beyond its buffer's bound) or the other outputs.
+//!
+//! The runner ([`run_output`]) takes batches from the buffer one at a time, in order, and hands
+//! each to [`Output::deliver`] until it succeeds or is given up:
+//!
+//! - a retryable failure is retried with exponential backoff and full jitter ([`Backoff`],
+//!   `[service] retry_backoff_base` / `retry_backoff_cap`), or after the delay the destination
+//!   asked for, until the batch's deadline — `retry_until` (default 24 h) after the buffer took
+//!   it — or `retry_limit` retries if set. Then its events are counted as `retry_expired` /
+//!   `retries_exhausted` and go to the dead-letter destination;
+//! - a permanent failure is counted under its reason and goes to the dead-letter destination
+//!   ([`dead_letter`]); so do the events a destination rejected one by one;
+//! - at shutdown the runner delivers until the shutdown deadline (the end of `grace`). Then it
+//!   stops: what a memory buffer still holds is counted as `shutdown_undelivered`; what a disk
+//!   buffer holds stays on disk for the next start.
+//!
+//! One batch at a time keeps the order of events per output; later batches wait while one is in
+//! backoff (and the buffer absorbs what arrives meanwhile), other outputs are not affected.
 
+pub mod dead_letter;
+pub mod forward;
 pub mod null;
 pub mod retry;
 pub mod stdout;
 
-use crate::buffer::BufferReader;
-use crate::event::Batch;
+use crate::buffer::{BufferReader, Queued};
+use crate::event::{Batch, now_ns};
 use crate::ops::metrics::{Component, Metrics};
+use dead_letter::DeadLetter;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,9 +46,22 @@ pub enum DeliveryError {
         /// A delay the destination asked for.
         after: Option<Duration>,
     },
-    /// Trying again cannot help; the events are counted as dropped under `reason`.
+    /// Trying again cannot help; the events are counted as dropped under `reason` and go to
+    /// the dead-letter destination.
     #[error("{reason}")]
     Permanent {
+        /// A short snake_case reason for the metric label.
+        reason: String,
+        /// Details for the log.
+        detail: String,
+    },
+    /// Every event of the batch was delivered except these (indexes into `batch.events`), which
+    /// the destination refused for good: they are counted under `reason` and go to the
+    /// dead-letter destination; the batch is done.
+    #[error("{reason}: {} events rejected", events.len())]
+    Rejected {
+        /// Indexes of the refused events.
+        events: Vec<usize>,
         /// A short snake_case reason for the metric label.
         reason: String,
         /// Details for the log.
@@ -40,6 +73,7 @@ pub enum DeliveryError {
 pub trait Output: Send + 'static {
     /// Deliver every event of `batch`, or say why not. Called again with the same batch on a
     /// retryable error; an implementation that delivered part of it must remember what it sent.
+    /// The runner may drop the returned future at the shutdown deadline.
     fn deliver(&mut self, batch: &Batch) -> impl Future<Output = Result<(), DeliveryError>> + Send;
 
     /// Flush anything the output holds back (e.g. a partly filled file); called at shutdown.
@@ -48,51 +82,211 @@ pub trait Output: Send + 'static {
     }
 }
 
-/// Drain `buffer` into `output` until the buffer is closed and empty.
-///
-/// Retryable failures are retried with exponential backoff and full jitter until `deadline`
-/// (the shutdown deadline, once shutdown begins) has passed; then the batch is counted as
-/// dropped under `shutdown_undelivered`.
-pub async fn run_output<O: Output>(
-    mut output: O,
-    mut buffer: BufferReader,
-    component: Component,
-    metrics: Arc<Metrics>,
-    mut deadline: watch::Receiver<Option<Instant>>,
-) {
-    while let Some(queued) = buffer.pop().await {
-        let batch = &queued.batch;
-        let mut backoff = Backoff::default();
-        loop {
-            match output.deliver(batch).await {
-                Ok(()) => {
-                    metrics.sent(&component, batch.len() as u64);
-                    break;
-                }
-                Err(DeliveryError::Permanent { reason, detail }) => {
-                    tracing::warn!(component = %component.id, %detail, "delivery failed permanently");
-                    metrics.events_dropped(&component, &reason, batch.len() as u64);
-                    break;
-                }
-                Err(DeliveryError::Retryable { reason, after }) => {
-                    metrics.retries.get_or_create(&component.labels()).inc();
-                    let wait = after.unwrap_or_else(|| backoff.next_delay());
-                    let past_deadline = deadline.borrow().is_some_and(|d| Instant::now() + wait > d);
-                    if past_deadline {
-                        tracing::warn!(component = %component.id, %reason, "shutdown deadline reached before delivery");
-                        metrics.events_dropped(&component, "shutdown_undelivered", batch.len() as u64);
-                        break;
-                    }
-                    tracing::debug!(component = %component.id, %reason, ?wait, "retrying delivery");
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = deadline.changed() => {}
-                    }
-                }
+/// How an output retries.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Ceiling of the first backoff delay.
+    pub backoff_base: Duration,
+    /// Largest backoff delay.
+    pub backoff_cap: Duration,
+    /// A batch is retried until this long after its buffer accepted it.
+    pub retry_until: Duration,
+    /// Most retries of one batch, if limited.
+    pub retry_limit: Option<u32>,
+}
+
+/// Default `retry_until`.
+pub const DEFAULT_RETRY_UNTIL: Duration = Duration::from_secs(24 * 3600);
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            backoff_base: Duration::from_millis(100),
+            backoff_cap: Duration::from_secs(30),
+            retry_until: DEFAULT_RETRY_UNTIL,
+            retry_limit: None,
+        }
+    }
+}
+
+/// Everything the runner of one output needs besides the output and its buffer.
+pub struct OutputRunner {
+    /// The output's telemetry identity.
+    pub component: Component,
+    /// The metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// The shutdown deadline, set when shutdown begins.
+    pub deadline: watch::Receiver<Option<Instant>>,
+    /// How to retry.
+    pub retry: RetryPolicy,
+    /// Where events that are given up on go, if anywhere.
+    pub dead_letter: Option<DeadLetter>,
+}
+
+/// How the delivery of one batch ended.
+enum Outcome {
+    /// Delivered, or given up on and counted: the buffer may forget it.
+    Finished,
+    /// The shutdown deadline passed first.
+    ShutdownDeadline,
+}
+
+/// Resolves once the shutdown deadline has passed (never, if shutdown never begins).
+async fn shutdown_deadline(deadline: &mut watch::Receiver<Option<Instant>>) {
+    loop {
+        let current = *deadline.borrow_and_update();
+        if let Some(at) = current {
+            tokio::time::sleep_until(at.into()).await;
+            return;
+        }
+        if deadline.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Drain `buffer` into `output` until the buffer is closed and empty, or the shutdown deadline.
+pub async fn run_output<O: Output>(mut output: O, mut buffer: BufferReader, mut runner: OutputRunner) {
+    let mut deadline = runner.deadline.clone();
+    let mut cut = false;
+    loop {
+        let next = tokio::select! {
+            biased;
+            q = buffer.pop() => q,
+            _ = shutdown_deadline(&mut deadline) => { cut = true; break; }
+        };
+        let Some(queued) = next else { break };
+        match runner.deliver(&mut output, &queued).await {
+            Outcome::Finished => queued.done(),
+            Outcome::ShutdownDeadline => {
+                runner.leave_at_shutdown(queued, buffer.is_durable());
+                cut = true;
+                break;
             }
         }
     }
-    if let Err(e) = output.flush().await {
-        tracing::warn!(component = %component.id, error = %e, "flush at shutdown failed");
+    if cut {
+        buffer.close();
+        if !buffer.is_durable() {
+            while let Some(queued) = buffer.pop().await {
+                runner.leave_at_shutdown(queued, false);
+            }
+        }
+    } else {
+        let flushed = tokio::select! {
+            r = output.flush() => Some(r),
+            _ = shutdown_deadline(&mut deadline) => None,
+        };
+        match flushed {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                tracing::warn!(component = %runner.component.id, error = %e, "flush at shutdown failed")
+            }
+            None => {
+                tracing::warn!(component = %runner.component.id, "flush at shutdown did not finish within grace")
+            }
+        }
+    }
+    buffer.finish();
+}
+
+impl OutputRunner {
+    /// Deliver one batch with retries; give it up (counted, dead-lettered) when it cannot be.
+    async fn deliver<O: Output>(&mut self, output: &mut O, queued: &Queued) -> Outcome {
+        let batch = &queued.batch;
+        let expires_at_ns = queued.accepted_at_ns.saturating_add(self.retry.retry_until.as_nanos() as u64);
+        let mut backoff = Backoff::new(self.retry.backoff_base, self.retry.backoff_cap);
+        let mut retries = 0u32;
+        let mut deadline = self.deadline.clone();
+        loop {
+            let attempt = tokio::select! {
+                r = output.deliver(batch) => r,
+                _ = shutdown_deadline(&mut deadline) => return Outcome::ShutdownDeadline,
+            };
+            let (reason, after) = match attempt {
+                Ok(()) => {
+                    self.metrics.sent(&self.component, batch.len() as u64);
+                    return Outcome::Finished;
+                }
+                Err(DeliveryError::Permanent { reason, detail }) => {
+                    tracing::warn!(component = %self.component.id, %reason, %detail, events = batch.len(), "delivery failed permanently");
+                    self.give_up(batch, None, &reason, &detail).await;
+                    return Outcome::Finished;
+                }
+                Err(DeliveryError::Rejected { events, reason, detail }) => {
+                    let mut events = events;
+                    events.sort_unstable();
+                    events.dedup();
+                    events.retain(|&i| i < batch.len());
+                    tracing::warn!(component = %self.component.id, %reason, %detail, rejected = events.len(), "destination rejected events");
+                    self.metrics.sent(&self.component, (batch.len() - events.len()) as u64);
+                    self.give_up(batch, Some(&events), &reason, &detail).await;
+                    return Outcome::Finished;
+                }
+                Err(DeliveryError::Retryable { reason, after }) => (reason, after),
+            };
+            retries += 1;
+            self.metrics.retries.get_or_create(&self.component.labels()).inc();
+            if self.retry.retry_limit.is_some_and(|limit| retries > limit) {
+                let detail = format!("gave up after {} retries; last error: {reason}", retries - 1);
+                tracing::warn!(component = %self.component.id, %detail, "retry limit reached");
+                self.give_up(batch, None, "retries_exhausted", &detail).await;
+                return Outcome::Finished;
+            }
+            let now = now_ns();
+            if now >= expires_at_ns {
+                let detail =
+                    format!("still failing {:?} after it was buffered; last error: {reason}", self.retry.retry_until);
+                tracing::warn!(component = %self.component.id, %detail, "retry deadline reached");
+                self.give_up(batch, None, "retry_expired", &detail).await;
+                return Outcome::Finished;
+            }
+            let wait = after.unwrap_or_else(|| backoff.next_delay()).min(Duration::from_nanos(expires_at_ns - now));
+            tracing::debug!(component = %self.component.id, %reason, ?wait, retries, "retrying delivery");
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown_deadline(&mut deadline) => return Outcome::ShutdownDeadline,
+            }
+        }
+    }
+
+    /// Count the events of `batch` (or only those at `indexes`) as dropped under `reason`, and
+    /// hand them to the dead-letter destination.
+    async fn give_up(&mut self, batch: &Batch, indexes: Option<&[usize]>, reason: &str, detail: &str) {
+        let lost = indexes.map_or(batch.len(), |i| i.len()) as u64;
+        self.metrics.events_dropped(&self.component, reason, lost);
+        let Some(dead_letter) = &self.dead_letter else {
+            return;
+        };
+        let selected;
+        let batch = match indexes {
+            None => batch,
+            Some(indexes) => {
+                selected = Batch::new(batch.tag.clone(), indexes.iter().map(|&i| batch.events[i].clone()).collect());
+                &selected
+            }
+        };
+        let mut deadline = self.deadline.clone();
+        tokio::select! {
+            _ = dead_letter.send(&self.component, batch, reason, detail, &self.metrics) => {}
+            _ = shutdown_deadline(&mut deadline) => {
+                tracing::warn!(component = %self.component.id, events = batch.len(), "dead-letter destination still busy at the shutdown deadline");
+                self.metrics.error(&self.component, "dead_letter_failed");
+            }
+        }
+    }
+
+    /// The shutdown deadline passed with `queued` undelivered.
+    fn leave_at_shutdown(&self, queued: Queued, durable: bool) {
+        if durable {
+            // Not done: it stays in the disk buffer and is delivered after the next start.
+            drop(queued);
+        } else {
+            self.metrics.events_dropped(&self.component, "shutdown_undelivered", queued.batch.len() as u64);
+            queued.done();
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

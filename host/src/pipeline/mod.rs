@@ -8,6 +8,7 @@
 //! may acknowledge the sender.
 
 pub mod matcher;
+pub mod partial;
 
 use crate::buffer::BufferWriter;
 use crate::event::Batch;

@@ -1,0 +1,911 @@
+//! The disk buffer of one output: append-only segment files of checksummed records in a
+//! directory of its own, a persisted acked-read pointer, and recovery on start.
+//!
+//! Write path: a push encodes its batch as one record ([`segment`]) and hands it to the
+//! buffer's writer thread, which appends it to the active segment, fsyncs per the policy and
+//! only then answers — so the forward input acks its sender only once the batch is in the file
+//! (and on the disk, with `fsync = "always"`). Several pending pushes share one write and one
+//! fsync (group commit). A segment is closed when it reaches its size and a new one started;
+//! every start of the router begins a new segment, so files written before a crash are never
+//! appended to.
+//!
+//! Read path: the output's reader reads records in order from the oldest segment. When the
+//! output is done with a batch (delivered, or given up and counted), the acked-read pointer
+//! moves past it and is written to the `ack` file ([`ack`]); segments wholly before it are
+//! deleted. After a crash (even `kill -9`) the reader starts from the stored pointer, so what
+//! was delivered is not sent again — except the batches delivered after the pointer's last
+//! write: at most the one in flight when the process died (and, after a power loss, what was
+//! acked since the last sync of the `ack` file, at most one fsync interval).
+//!
+//! Bounds: `max_bytes` caps the bytes on disk. Pushes are admitted while the bytes not yet
+//! delivered stay under `max_bytes` minus one segment (the already-delivered head of the
+//! oldest segment is still on disk until that segment is deleted); then `when_full` decides:
+//! `block` waits for room, `drop_newest` drops and counts. While being written a batch also
+//! holds its size from the router's memory budget.
+//!
+//! Damage: a record whose header or payload fails its checksum, a truncated tail, or a segment
+//! with a bad file header is skipped, counted as `buffer_corrupt` (with the record's event count
+//! when its header is intact, else as 1) and logged with its file and offsets. It never stops
+//! the router.
+
+pub mod ack;
+pub mod segment;
+
+use super::budget::MemoryBudget;
+use super::{FsyncPolicy, PushError, Queued, Ticket, WhenFull};
+use crate::event::{Batch, now_ns};
+use crate::ops::metrics::{Component, Metrics};
+use ack::{AckFile, Position};
+use bytes::{Bytes, BytesMut};
+use segment::{Parsed, RECORD_HEADER_LEN, SEGMENT_MAGIC};
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::io::{self, Write as _};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, Semaphore, oneshot};
+
+/// Bytes the reader reads at once (a larger record is read whole).
+const READ_WINDOW: usize = 1 << 20;
+/// Pushes handed to the writer thread and not yet answered, per buffer.
+const MAX_PENDING_APPENDS: usize = 256;
+/// Most records the writer thread writes before one fsync.
+const MAX_GROUP_RECORDS: usize = 256;
+/// Smallest and largest segment file.
+const SEGMENT_BYTES: (u64, u64) = (4 << 10, 64 << 20);
+const HEADER_LEN: u64 = SEGMENT_MAGIC.len() as u64;
+
+/// How a disk buffer is set up.
+#[derive(Clone, Debug)]
+pub struct DiskOptions {
+    /// The buffer's own directory (created if missing).
+    pub dir: PathBuf,
+    /// Most bytes of segment files.
+    pub max_bytes: u64,
+    /// What a push does when the buffer is full.
+    pub when_full: WhenFull,
+    /// When written records are flushed to the disk.
+    pub fsync: FsyncPolicy,
+    /// The period of [`FsyncPolicy::Interval`] (and of syncing the ack pointer).
+    pub fsync_interval: Duration,
+}
+
+/// Why a disk buffer could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DiskError {
+    /// Another process holds the directory.
+    #[error(
+        "disk buffer {dir} is in use by another process (its `lock` file is locked); give each router its own buffer path"
+    )]
+    Locked {
+        /// The directory.
+        dir: String,
+    },
+    /// A file operation failed.
+    #[error("disk buffer {dir}: cannot {what}: {source}; check that the path exists, is writable and has free space")]
+    Io {
+        /// The directory.
+        dir: String,
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+struct Shared {
+    dir: PathBuf,
+    component: Component,
+    metrics: Arc<Metrics>,
+    /// Most bytes not yet delivered (+ being written) before a push must wait or drop.
+    admit_limit: u64,
+    segment_max: u64,
+    when_full: WhenFull,
+    fsync: FsyncPolicy,
+    /// Segments older than this one were written by an earlier run.
+    first_segment_of_run: u64,
+    state: Mutex<State>,
+    /// Woken when bytes are acked (room for pushes) or the buffer is closed.
+    space: Notify,
+    /// Woken when records are committed or the writer ends.
+    data: Notify,
+    ack_dirty: AtomicBool,
+    ack_sync: File,
+    _lock: File,
+}
+
+struct State {
+    /// Segment id → committed size in bytes.
+    segments: BTreeMap<u64, u64>,
+    /// The segment the writer appends to.
+    active: u64,
+    /// Bytes admitted by pushes and not yet committed.
+    reserved: u64,
+    /// Where the first record not yet done starts.
+    acked: Position,
+    /// Items handed out by the reader, in order, until the pointer passes them.
+    outstanding: VecDeque<Outstanding>,
+    next_ticket: u64,
+    ack_file: AckFile,
+    writer_closed: bool,
+    push_closed: bool,
+}
+
+struct Outstanding {
+    ticket: u64,
+    end: Position,
+    events: u64,
+    done: bool,
+}
+
+impl State {
+    /// Bytes from the acked pointer to the end of the newest segment.
+    fn undelivered(&self) -> u64 {
+        let total: u64 = self.segments.range(self.acked.segment..).map(|(_, size)| size).sum();
+        total.saturating_sub(self.acked.offset)
+    }
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn segment_path(&self, id: u64) -> PathBuf {
+        segment_path(&self.dir, id)
+    }
+
+    fn update_gauge(&self, state: &State) {
+        self.metrics.buffer_bytes.get_or_create(&self.component.labels()).set(state.undelivered() as i64);
+    }
+
+    /// Mark `ticket` done and move the acked pointer over every done item at the front.
+    fn complete(&self, ticket: u64) {
+        let mut st = self.state();
+        if let Some(item) = st.outstanding.iter_mut().find(|o| o.ticket == ticket) {
+            item.done = true;
+        }
+        let mut moved_to = None;
+        let mut events = 0;
+        while st.outstanding.front().is_some_and(|o| o.done) {
+            let item = st.outstanding.pop_front().unwrap();
+            events += item.events;
+            moved_to = Some(item.end);
+        }
+        let Some(to) = moved_to else { return };
+        self.metrics.buffer_events.get_or_create(&self.component.labels()).dec_by(events as i64);
+        st.acked = to;
+        if let Err(e) = st.ack_file.store(to) {
+            tracing::warn!(component = %self.component.id, dir = %self.dir.display(), error = %e,
+                "cannot write the disk buffer's ack pointer; delivered batches may be sent again after a restart");
+        }
+        self.ack_dirty.store(true, Ordering::Relaxed);
+        let gone: Vec<u64> = st.segments.range(..to.segment).map(|(id, _)| *id).collect();
+        for id in gone {
+            st.segments.remove(&id);
+            if let Err(e) = std::fs::remove_file(self.segment_path(id))
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                tracing::warn!(component = %self.component.id, segment = %self.segment_path(id).display(), error = %e,
+                    "cannot delete a delivered segment");
+            }
+        }
+        self.update_gauge(&st);
+        drop(st);
+        self.space.notify_waiters();
+    }
+
+    fn count_corrupt(&self, segment: u64, from: u64, to: u64, events: Option<u32>, what: &str) {
+        let file = self.segment_path(segment);
+        tracing::error!(component = %self.component.id, file = %file.display(), from, to, events = ?events,
+            "disk buffer: skipping {what}");
+        self.metrics.error(&self.component, "buffer_corrupt");
+        self.metrics.events_dropped(&self.component, "buffer_corrupt", events.map_or(1, u64::from).max(1));
+    }
+
+    fn sync_ack(&self) {
+        if self.ack_dirty.swap(false, Ordering::Relaxed)
+            && let Err(e) = self.ack_sync.sync_data()
+        {
+            tracing::warn!(component = %self.component.id, error = %e, "cannot sync the disk buffer's ack pointer");
+        }
+    }
+}
+
+fn segment_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:020}.seg"))
+}
+
+fn parse_segment_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".seg")?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok()).flatten()
+}
+
+/// The pipeline's side of a disk buffer.
+#[derive(Clone)]
+pub(crate) struct DiskWriter {
+    shared: Arc<Shared>,
+    tx: std_mpsc::Sender<Append>,
+    appends: Arc<Semaphore>,
+    budget: MemoryBudget,
+}
+
+/// The output's side of a disk buffer.
+pub(crate) struct DiskReader {
+    shared: Arc<Shared>,
+    pos: Position,
+    file: Option<(u64, File)>,
+    ahead: VecDeque<ReadItem>,
+    pending_read: Option<tokio::task::JoinHandle<ReadOutcome>>,
+}
+
+/// Completes a disk-buffered batch: moves the acked pointer past it.
+pub(crate) struct DiskTicket {
+    shared: Arc<Shared>,
+    ticket: u64,
+}
+
+impl DiskTicket {
+    pub(crate) fn done(self) {
+        self.shared.complete(self.ticket);
+    }
+}
+
+struct Append {
+    record: Vec<u8>,
+    events: u64,
+    reply: oneshot::Sender<io::Result<()>>,
+}
+
+/// Open (or create) the disk buffer in `options.dir`, recovering what an earlier run left.
+pub(crate) fn open(
+    options: &DiskOptions,
+    budget: MemoryBudget,
+    component: Component,
+    metrics: Arc<Metrics>,
+) -> Result<(DiskWriter, DiskReader), DiskError> {
+    let dir = options.dir.clone();
+    let io_err = |what: &str, source| DiskError::Io { dir: dir.display().to_string(), what: what.to_string(), source };
+    std::fs::create_dir_all(&dir).map_err(|e| io_err("create the directory", e))?;
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join("lock"))
+        .map_err(|e| io_err("create its lock file", e))?;
+    if lock.try_lock().is_err() {
+        return Err(DiskError::Locked { dir: dir.display().to_string() });
+    }
+
+    let mut segments = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).map_err(|e| io_err("list the directory", e))? {
+        let entry = entry.map_err(|e| io_err("list the directory", e))?;
+        if let Some(id) = entry.file_name().to_str().and_then(parse_segment_name) {
+            let size = entry.metadata().map_err(|e| io_err("read a segment's size", e))?.len();
+            segments.insert(id, size);
+        }
+    }
+    let (mut ack_file, stored) = AckFile::open(&dir.join("ack")).map_err(|e| io_err("open the ack file", e))?;
+    let active = segments.keys().next_back().map_or(1, |id| id + 1);
+    // Start at the stored pointer; a pointer into a deleted segment moves to the next one.
+    let mut acked = stored.unwrap_or(Position { segment: 0, offset: 0 });
+    if !segments.contains_key(&acked.segment) {
+        let next = segments.range(acked.segment..).next().map_or(active, |(id, _)| *id);
+        acked = Position { segment: next, offset: 0 };
+    }
+    if let Some(&size) = segments.get(&acked.segment)
+        && acked.offset > size
+    {
+        tracing::warn!(component = %component.id, dir = %dir.display(), "disk buffer: the ack pointer is past the end of its segment; resuming at the next one");
+        acked = Position { segment: acked.segment + 1, offset: 0 };
+    }
+    if acked.offset < HEADER_LEN {
+        acked.offset = 0;
+    }
+    for id in segments.range(..acked.segment).map(|(id, _)| *id).collect::<Vec<_>>() {
+        segments.remove(&id);
+        let _ = std::fs::remove_file(segment_path(&dir, id));
+    }
+    let recovered_segments = segments.len();
+
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(segment_path(&dir, active))
+        .map_err(|e| io_err("create a segment", e))?;
+    file.write_all(SEGMENT_MAGIC).map_err(|e| io_err("write a segment", e))?;
+    if options.fsync != FsyncPolicy::Never {
+        file.sync_data().map_err(|e| io_err("sync a segment", e))?;
+        sync_dir(&dir).map_err(|e| io_err("sync the directory", e))?;
+    }
+    segments.insert(active, HEADER_LEN);
+    if stored != Some(acked) {
+        ack_file.store(acked).map_err(|e| io_err("write the ack file", e))?;
+    }
+    let ack_sync = std::fs::File::open(dir.join("ack")).map_err(|e| io_err("open the ack file", e))?;
+
+    let segment_max = (options.max_bytes / 8).clamp(SEGMENT_BYTES.0, SEGMENT_BYTES.1);
+    let state = State {
+        segments,
+        active,
+        reserved: 0,
+        acked,
+        outstanding: VecDeque::new(),
+        next_ticket: 0,
+        ack_file,
+        writer_closed: false,
+        push_closed: false,
+    };
+    let pending = state.undelivered().saturating_sub(HEADER_LEN);
+    let shared = Arc::new(Shared {
+        dir: dir.clone(),
+        component,
+        metrics,
+        admit_limit: options.max_bytes.saturating_sub(segment_max).max(1),
+        segment_max,
+        when_full: options.when_full,
+        fsync: options.fsync,
+        first_segment_of_run: active,
+        state: Mutex::new(state),
+        space: Notify::new(),
+        data: Notify::new(),
+        ack_dirty: AtomicBool::new(false),
+        ack_sync,
+        _lock: lock,
+    });
+    shared.update_gauge(&shared.state());
+    if recovered_segments > 0 {
+        tracing::info!(component = %shared.component.id, dir = %dir.display(), segments = recovered_segments,
+            bytes = pending, "disk buffer: resuming delivery of what an earlier run left");
+    }
+
+    let (tx, rx) = std_mpsc::channel();
+    let thread_shared = shared.clone();
+    let interval = options.fsync_interval.max(Duration::from_millis(1));
+    std::thread::Builder::new()
+        .name(format!("disk-buffer-{}", shared.component.id))
+        .spawn(move || {
+            SegmentWriter { shared: thread_shared, file, segment: active, size: HEADER_LEN, interval, dirty: false }.run(rx)
+        })
+        .map_err(|e| io_err("start its writer thread", e))?;
+
+    let writer = DiskWriter { shared: shared.clone(), tx, appends: Arc::new(Semaphore::new(MAX_PENDING_APPENDS)), budget };
+    let reader = DiskReader { shared, pos: acked, file: None, ahead: VecDeque::new(), pending_read: None };
+    Ok((writer, reader))
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl DiskWriter {
+    /// Write `batch` to the buffer; returns once it is in the segment file (and synced per the
+    /// fsync policy).
+    pub(crate) async fn push(&self, batch: Batch) -> Result<(), PushError> {
+        let shared = &self.shared;
+        let events = batch.len() as u64;
+        let len = segment::encoded_len(&batch) as u64;
+        let memory = match shared.when_full {
+            WhenFull::Block => self.budget.acquire(len as usize).await.ok(),
+            WhenFull::DropNewest => match self.budget.try_acquire(len as usize) {
+                Ok(p) => Some(p),
+                Err(_) => return Err(self.full(events)),
+            },
+        };
+        let Some(_memory) = memory else {
+            return Err(self.closed(events));
+        };
+        let reservation = self.reserve(len, events).await?;
+        let mut record = Vec::new();
+        segment::encode_record(&batch, now_ns(), &mut record);
+        drop(batch);
+        let Ok(_slot) = self.appends.acquire().await else {
+            return Err(self.closed(events));
+        };
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Append { record, events, reply }).is_err() {
+            return Err(self.closed(events));
+        }
+        // The writer thread now owns the reserved bytes.
+        reservation.handed_over();
+        match answer.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::error!(component = %shared.component.id, dir = %shared.dir.display(), error = %e,
+                    "disk buffer: cannot write a batch");
+                shared.metrics.events_dropped(&shared.component, "buffer_write_failed", events);
+                Err(PushError::Write(e))
+            }
+            Err(_) => Err(self.closed(events)),
+        }
+    }
+
+    fn full(&self, events: u64) -> PushError {
+        self.shared.metrics.events_dropped(&self.shared.component, "buffer_full", events);
+        PushError::Full
+    }
+
+    fn closed(&self, events: u64) -> PushError {
+        self.shared.metrics.events_dropped(&self.shared.component, "shutdown_undelivered", events);
+        PushError::Closed
+    }
+
+    /// Admit `len` bytes, waiting for room with `block`.
+    async fn reserve(&self, len: u64, events: u64) -> Result<Reservation<'_>, PushError> {
+        let shared = &self.shared;
+        loop {
+            let notified = shared.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = shared.state();
+                if st.push_closed {
+                    return Err(self.closed(events));
+                }
+                let used = st.undelivered().saturating_sub(HEADER_LEN) + st.reserved;
+                // A record larger than the whole buffer still goes through, alone.
+                if used + len <= shared.admit_limit || used == 0 {
+                    st.reserved += len;
+                    return Ok(Reservation { shared, len: Some(len) });
+                }
+            }
+            match shared.when_full {
+                WhenFull::DropNewest => return Err(self.full(events)),
+                WhenFull::Block => notified.await,
+            }
+        }
+    }
+}
+
+/// Bytes admitted for a push; given back if the push ends before the writer thread has them.
+struct Reservation<'a> {
+    shared: &'a Shared,
+    len: Option<u64>,
+}
+
+impl Reservation<'_> {
+    fn handed_over(mut self) {
+        self.len = None;
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if let Some(len) = self.len {
+            let mut st = self.shared.state();
+            st.reserved = st.reserved.saturating_sub(len);
+            drop(st);
+            self.shared.space.notify_waiters();
+        }
+    }
+}
+
+/// The writer thread's state: the active segment.
+struct SegmentWriter {
+    shared: Arc<Shared>,
+    file: File,
+    segment: u64,
+    size: u64,
+    interval: Duration,
+    dirty: bool,
+}
+
+impl SegmentWriter {
+    fn run(mut self, rx: std_mpsc::Receiver<Append>) {
+        let mut last_sync = Instant::now();
+        loop {
+            let first = if self.shared.fsync == FsyncPolicy::Never {
+                rx.recv().map_err(|_| std_mpsc::RecvTimeoutError::Disconnected)
+            } else {
+                rx.recv_timeout(self.interval.saturating_sub(last_sync.elapsed()))
+            };
+            let first = match first {
+                Ok(a) => a,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    self.periodic_sync();
+                    last_sync = Instant::now();
+                    continue;
+                }
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP_RECORDS {
+                match rx.try_recv() {
+                    Ok(a) => group.push(a),
+                    Err(_) => break,
+                }
+            }
+            self.write_group(group);
+            if self.shared.fsync == FsyncPolicy::Interval && last_sync.elapsed() >= self.interval {
+                self.periodic_sync();
+                last_sync = Instant::now();
+            }
+        }
+        if self.shared.fsync != FsyncPolicy::Never {
+            self.periodic_sync();
+        }
+        self.shared.state().writer_closed = true;
+        self.shared.data.notify_waiters();
+    }
+
+    fn periodic_sync(&mut self) {
+        if self.dirty {
+            if let Err(e) = self.file.sync_data() {
+                tracing::warn!(component = %self.shared.component.id, error = %e, "disk buffer: fsync failed");
+            }
+            self.dirty = false;
+        }
+        self.shared.sync_ack();
+    }
+
+    fn write_group(&mut self, group: Vec<Append>) {
+        let mut results = Vec::with_capacity(group.len());
+        let mut committed_events = 0;
+        for append in &group {
+            let len = append.record.len() as u64;
+            let result = self.write_record(&append.record);
+            if result.is_ok() {
+                committed_events += append.events;
+            }
+            results.push((len, result));
+        }
+        if self.shared.fsync == FsyncPolicy::Always
+            && let Err(e) = self.file.sync_data()
+        {
+            // The bytes are written but not known to be on the disk: report every one as failed.
+            let kind = e.kind();
+            for (_, r) in results.iter_mut().filter(|(_, r)| r.is_ok()) {
+                *r = Err(io::Error::new(kind, format!("fsync failed: {e}")));
+            }
+        }
+        {
+            let mut st = self.shared.state();
+            let total: u64 = results.iter().map(|(len, _)| len).sum();
+            st.reserved = st.reserved.saturating_sub(total);
+            st.segments.insert(self.segment, self.size);
+            self.shared.update_gauge(&st);
+        }
+        self.shared.metrics.buffer_events.get_or_create(&self.shared.component.labels()).inc_by(committed_events as i64);
+        self.shared.data.notify_waiters();
+        self.shared.space.notify_waiters();
+        for (append, (_, result)) in group.into_iter().zip(results) {
+            let _ = append.reply.send(result);
+        }
+    }
+
+    fn write_record(&mut self, record: &[u8]) -> io::Result<()> {
+        if self.size > HEADER_LEN && self.size + record.len() as u64 > self.shared.segment_max {
+            self.rotate()?;
+        }
+        match self.file.write_all_at(record, self.size) {
+            Ok(()) => {
+                self.size += record.len() as u64;
+                self.dirty = true;
+                Ok(())
+            }
+            Err(e) => {
+                // Drop a partial write so the next record starts on a boundary.
+                let _ = self.file.set_len(self.size);
+                Err(e)
+            }
+        }
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        let never = self.shared.fsync == FsyncPolicy::Never;
+        if !never {
+            self.file.sync_data()?;
+            self.dirty = false;
+        }
+        let next = self.segment + 1;
+        let path = self.shared.segment_path(next);
+        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+        file.write_all_at(SEGMENT_MAGIC, 0)?;
+        if !never {
+            sync_dir(&self.shared.dir)?;
+        }
+        let mut st = self.shared.state();
+        st.segments.insert(self.segment, self.size);
+        st.segments.insert(next, HEADER_LEN);
+        st.active = next;
+        drop(st);
+        self.file = file;
+        self.segment = next;
+        self.size = HEADER_LEN;
+        Ok(())
+    }
+}
+
+/// What one read of a segment found.
+enum ReadItem {
+    Record {
+        batch: Batch,
+        accepted_at_ns: u64,
+        end: Position,
+        recovered: bool,
+    },
+    Corrupt {
+        segment: u64,
+        from: u64,
+        end: Position,
+        events: Option<u32>,
+        what: &'static str,
+    },
+    /// Bytes passed over that hold no events (a segment's file header).
+    Skip {
+        end: Position,
+    },
+}
+
+type ReadOutcome = (Option<(u64, File)>, io::Result<Vec<ReadItem>>);
+
+/// What the reader should do next, decided under the state lock.
+enum Plan {
+    Read { limit: u64 },
+    NextSegment(u64),
+    Wait,
+    End,
+}
+
+impl DiskReader {
+    /// The next batch in order, waiting for one; `None` once the writers are gone and
+    /// everything written has been handed out.
+    pub(crate) async fn pop(&mut self) -> Option<Queued> {
+        loop {
+            if let Some(item) = self.ahead.pop_front() {
+                if let Some(queued) = self.hand_out(item) {
+                    return Some(queued);
+                }
+                continue;
+            }
+            if let Some(handle) = self.pending_read.as_mut() {
+                let outcome = handle.await;
+                self.pending_read = None;
+                match outcome {
+                    Ok((file, Ok(items))) => {
+                        self.file = file;
+                        self.ahead.extend(items);
+                    }
+                    Ok((file, Err(e))) => {
+                        self.file = file;
+                        tracing::error!(component = %self.shared.component.id, segment = self.pos.segment, error = %e,
+                            "disk buffer: cannot read a segment; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(component = %self.shared.component.id, error = %e, "disk buffer: read task failed");
+                        self.file = None;
+                    }
+                }
+                continue;
+            }
+            let notified = self.shared.data.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.plan() {
+                Plan::End => return None,
+                Plan::Wait => notified.await,
+                Plan::NextSegment(next) => {
+                    let end = Position { segment: next, offset: 0 };
+                    self.ahead.push_back(ReadItem::Skip { end });
+                }
+                Plan::Read { limit } => {
+                    let file = self.file.take();
+                    let (dir, pos, recovered) =
+                        (self.shared.dir.clone(), self.pos, self.pos.segment < self.shared.first_segment_of_run);
+                    self.pending_read =
+                        Some(tokio::task::spawn_blocking(move || read_segment(&dir, file, pos, limit, recovered)));
+                }
+            }
+        }
+    }
+
+    fn plan(&self) -> Plan {
+        let st = self.shared.state();
+        let Some(&size) = st.segments.get(&self.pos.segment) else {
+            // Not a segment (e.g. the pointer was past every file): go to the next one.
+            return match st.segments.range(self.pos.segment..).next() {
+                Some((&id, _)) => Plan::NextSegment(id),
+                None if st.writer_closed => Plan::End,
+                None => Plan::Wait,
+            };
+        };
+        let last = self.pos.segment < st.active;
+        if self.pos.offset < size {
+            Plan::Read { limit: size }
+        } else if last {
+            let next = st.segments.range(self.pos.segment + 1..).next().map_or(st.active, |(id, _)| *id);
+            Plan::NextSegment(next)
+        } else if st.writer_closed {
+            Plan::End
+        } else {
+            Plan::Wait
+        }
+    }
+
+    /// Register `item` as outstanding; a record becomes a [`Queued`].
+    fn hand_out(&mut self, item: ReadItem) -> Option<Queued> {
+        let (end, events) = match &item {
+            ReadItem::Record { batch, end, .. } => (*end, batch.len() as u64),
+            ReadItem::Corrupt { end, .. } | ReadItem::Skip { end } => (*end, 0),
+        };
+        if end.segment != self.pos.segment {
+            self.file = None;
+        }
+        self.pos = end;
+        let ticket = {
+            let mut st = self.shared.state();
+            let ticket = st.next_ticket;
+            st.next_ticket += 1;
+            st.outstanding.push_back(Outstanding { ticket, end, events, done: false });
+            ticket
+        };
+        match item {
+            ReadItem::Record { batch, accepted_at_ns, recovered, .. } => {
+                if recovered {
+                    self.shared.metrics.buffer_events.get_or_create(&self.shared.component.labels()).inc_by(events as i64);
+                }
+                let ticket = DiskTicket { shared: self.shared.clone(), ticket };
+                Some(Queued { batch, accepted_at_ns, ticket: Ticket::Disk(ticket) })
+            }
+            ReadItem::Corrupt { segment, from, end, events, what } => {
+                self.shared.count_corrupt(segment, from, end.offset, events, what);
+                self.shared.complete(ticket);
+                None
+            }
+            ReadItem::Skip { .. } => {
+                self.shared.complete(ticket);
+                None
+            }
+        }
+    }
+
+    /// Refuse further pushes: waiting and new pushes fail (counted as `shutdown_undelivered`).
+    pub(crate) fn close(&mut self) {
+        self.shared.state().push_closed = true;
+        self.shared.space.notify_waiters();
+    }
+
+    /// Sync the ack pointer and report what stays on disk for the next start.
+    pub(crate) fn finish(self) {
+        self.shared.sync_ack();
+        let left = self.shared.state().undelivered().saturating_sub(HEADER_LEN);
+        if left > 0 {
+            tracing::info!(component = %self.shared.component.id, dir = %self.shared.dir.display(), bytes = left,
+                "disk buffer: undelivered events stay on disk for the next start");
+        }
+    }
+}
+
+/// Read records of segment `pos.segment` from `pos.offset` up to `limit`, its committed size
+/// (committed sizes always fall on record boundaries, so a record reaching past `limit` is
+/// damaged or truncated).
+fn read_segment(dir: &Path, file: Option<(u64, File)>, pos: Position, limit: u64, recovered: bool) -> ReadOutcome {
+    let file = match file {
+        Some((id, f)) if id == pos.segment => f,
+        _ => match File::open(segment_path(dir, pos.segment)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let end = Position { segment: pos.segment, offset: limit };
+                let item = ReadItem::Corrupt {
+                    segment: pos.segment,
+                    from: pos.offset,
+                    end,
+                    events: None,
+                    what: "a missing segment",
+                };
+                return (None, Ok(vec![item]));
+            }
+            Err(e) => return (None, Err(e)),
+        },
+    };
+    let items = read_records(&file, pos, limit, recovered);
+    (Some((pos.segment, file)), items)
+}
+
+fn read_records(file: &File, pos: Position, limit: u64, recovered: bool) -> io::Result<Vec<ReadItem>> {
+    let seg = pos.segment;
+    let at = |offset| Position { segment: seg, offset };
+    if pos.offset == 0 {
+        let mut magic = [0u8; HEADER_LEN as usize];
+        let ok = limit >= HEADER_LEN && file.read_exact_at(&mut magic, 0).is_ok() && &magic == SEGMENT_MAGIC;
+        return Ok(vec![if ok {
+            ReadItem::Skip { end: at(HEADER_LEN) }
+        } else {
+            ReadItem::Corrupt {
+                segment: seg,
+                from: 0,
+                end: at(limit),
+                events: None,
+                what: "a segment without a valid file header",
+            }
+        }]);
+    }
+    let mut window_len = (limit - pos.offset).min(READ_WINDOW as u64) as usize;
+    loop {
+        let mut buf = BytesMut::zeroed(window_len);
+        file.read_exact_at(&mut buf, pos.offset)?;
+        let buf: Bytes = buf.freeze();
+        let window_end = pos.offset + window_len as u64;
+        let mut items = Vec::new();
+        let mut cur = 0usize;
+        let mut grow_to = None;
+        while cur < buf.len() {
+            let offset = pos.offset + cur as u64;
+            match segment::parse_record(&buf.slice(cur..)) {
+                Parsed::Record { batch, accepted_at_ns, len } => {
+                    cur += len;
+                    items.push(ReadItem::Record { batch, accepted_at_ns, end: at(pos.offset + cur as u64), recovered });
+                }
+                Parsed::BadPayload { len, events } => {
+                    cur += len;
+                    let end = at(pos.offset + cur as u64);
+                    items.push(ReadItem::Corrupt {
+                        segment: seg,
+                        from: offset,
+                        end,
+                        events: Some(events),
+                        what: "a record that fails its checksum",
+                    });
+                }
+                Parsed::Incomplete { need } => {
+                    let fits = match need {
+                        Some(n) => offset + n as u64 <= limit,
+                        None => window_end < limit,
+                    };
+                    if !fits {
+                        let events = need.and_then(|_| header_events(&buf[cur..]));
+                        items.push(ReadItem::Corrupt {
+                            segment: seg,
+                            from: offset,
+                            end: at(limit),
+                            events,
+                            what: "a truncated record",
+                        });
+                    } else if items.is_empty() {
+                        // A record larger than the window: read it whole.
+                        grow_to =
+                            Some(need.unwrap_or(RECORD_HEADER_LEN).max(window_len * 2).min((limit - pos.offset) as usize));
+                    }
+                    break;
+                }
+                Parsed::BadHeader => {
+                    let next = segment::find_next_header(&buf, cur);
+                    let end = match next {
+                        Some(n) => pos.offset + n as u64,
+                        None if window_end == limit => limit,
+                        // Keep bytes that may be the start of a header cut by the window.
+                        None => (window_end - (RECORD_HEADER_LEN as u64 - 1)).max(offset + 1),
+                    };
+                    items.push(ReadItem::Corrupt {
+                        segment: seg,
+                        from: offset,
+                        end: at(end),
+                        events: None,
+                        what: "bytes that are not a valid record",
+                    });
+                    if next.is_none() {
+                        break;
+                    }
+                    cur = (end - pos.offset) as usize;
+                }
+            }
+        }
+        match grow_to {
+            Some(n) => window_len = n,
+            None => return Ok(items),
+        }
+    }
+}
+
+/// The event count of a record header at the start of `buf`, if it is intact.
+fn header_events(buf: &[u8]) -> Option<u32> {
+    (buf.len() >= 12).then(|| u32::from_le_bytes(buf[8..12].try_into().unwrap()))
+}
+
+#[cfg(test)]
+mod tests;

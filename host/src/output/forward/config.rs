@@ -1,0 +1,166 @@
+//! `type = "forward"` under `[[outputs]]`: the options of Fluent Bit's `out_forward` that apply
+//! (reference forward-protocol.md §8.2), validated into [`ForwardSettings`].
+
+use crate::config::{BufferConfig, ByteSize, DeadLetterConfig, DurationStr};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `type = "forward"`: send to another forward-protocol receiver (an aggregator tier).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardOutputConfig {
+    /// Tags this output receives (Fluent Bit `Match`).
+    #[serde(rename = "match", default)]
+    pub match_: Option<String>,
+    /// Tags this output receives, as a regular expression (Fluent Bit `Match_Regex`).
+    #[serde(default)]
+    pub match_regex: Option<String>,
+    /// A name for metrics and logs; default `forward`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The output's buffer.
+    #[serde(default)]
+    pub buffer: BufferConfig,
+    /// How long after a batch was buffered it is retried (default `"24h"`).
+    #[serde(default)]
+    pub retry_until: Option<DurationStr>,
+    /// Most retries of one batch; absent = until `retry_until`.
+    #[serde(default)]
+    pub retry_limit: Option<u32>,
+    /// Where events that cannot be delivered go, with the reason.
+    #[serde(default)]
+    pub dead_letter: Option<DeadLetterConfig>,
+    /// The receiver's host (default `127.0.0.1`).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// The receiver's TCP port (default 24224).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// A unix socket to send to instead of `host`/`port`.
+    #[serde(default)]
+    pub unix_path: Option<PathBuf>,
+    /// Send every event under this tag instead of its own.
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// Send times as integer seconds (for Fluentd 0.12-era receivers) instead of EventTime.
+    #[serde(default)]
+    pub time_as_integer: bool,
+    /// Ask the receiver for an ack per request and retry what is not acked (default `true`,
+    /// unlike Fluent Bit: without acks a receiver that dies loses what it had not written).
+    #[serde(default)]
+    pub require_ack_response: Option<bool>,
+    /// `gzip` (CompressedPackedForward) or `none` (default).
+    #[serde(default)]
+    pub compress: Option<String>,
+    /// How long to wait for an ack before the request is sent again (default `"60s"`).
+    #[serde(default)]
+    pub ack_response_timeout: Option<DurationStr>,
+    /// How long connecting may take (default `"10s"`).
+    #[serde(default)]
+    pub connect_timeout: Option<DurationStr>,
+    /// Most bytes of records in one request (default `"2MiB"`; the receiver's limit is often
+    /// Fluent Bit's 6,144,000). A batch is sent as several requests; a larger event goes alone.
+    #[serde(default)]
+    pub max_request_bytes: Option<ByteSize>,
+}
+
+crate::impl_output_routing!(ForwardOutputConfig, delivery);
+
+/// Where a forward output connects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `host:port`.
+    Tcp(String),
+    /// A unix socket.
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Tcp(a) => write!(f, "tcp://{a}"),
+            Endpoint::Unix(p) => write!(f, "unix://{}", p.display()),
+        }
+    }
+}
+
+/// A validated forward output config.
+#[derive(Clone, Debug)]
+pub struct ForwardSettings {
+    /// Where to send.
+    pub endpoint: Endpoint,
+    /// The tag every event is sent under, if overridden.
+    pub tag: Option<String>,
+    /// Integer seconds instead of EventTime.
+    pub time_as_integer: bool,
+    /// Wait for an ack per request.
+    pub require_ack: bool,
+    /// gzip the entries.
+    pub gzip: bool,
+    /// Ack wait.
+    pub ack_timeout: Duration,
+    /// Connect wait.
+    pub connect_timeout: Duration,
+    /// Request size target.
+    pub max_request_bytes: usize,
+}
+
+/// Default `max_request_bytes`.
+pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 2 << 20;
+
+impl ForwardOutputConfig {
+    /// Check the options; each problem names the key (under `key`) and the fix.
+    pub fn validate(&self, key: &str, problems: &mut Vec<String>) {
+        if let Err(e) = self.settings() {
+            problems.push(format!("{key}.{e}"));
+        }
+    }
+
+    /// The validated settings.
+    pub fn settings(&self) -> Result<ForwardSettings, String> {
+        let endpoint = match (&self.unix_path, &self.host, self.port) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err("unix_path: set either `unix_path` or `host`/`port`, not both".into());
+            }
+            (Some(path), None, None) => Endpoint::Unix(path.clone()),
+            (None, host, port) => {
+                let host = host.as_deref().unwrap_or("127.0.0.1");
+                if host.is_empty() {
+                    return Err("host must not be empty; e.g. \"aggregator.internal\"".into());
+                }
+                if port == Some(0) {
+                    return Err("port must be between 1 and 65535 (default 24224)".into());
+                }
+                let port = port.unwrap_or(24224);
+                // An IPv6 literal needs brackets in `host:port`.
+                let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() };
+                Endpoint::Tcp(format!("{host}:{port}"))
+            }
+        };
+        let gzip = match self.compress.as_deref() {
+            None | Some("none") | Some("text") => false,
+            Some("gzip") => true,
+            Some(other) => return Err(format!("compress = {other:?}: use \"gzip\" or \"none\"")),
+        };
+        let positive = |name: &str, d: Option<DurationStr>, default: Duration| match d {
+            Some(d) if d.0.is_zero() => Err(format!("{name} must be more than 0")),
+            Some(d) => Ok(d.0),
+            None => Ok(default),
+        };
+        let max_request_bytes = self.max_request_bytes.map_or(DEFAULT_MAX_REQUEST_BYTES, |b| b.0);
+        if max_request_bytes == 0 {
+            return Err("max_request_bytes must be more than 0, e.g. \"2MiB\"".into());
+        }
+        Ok(ForwardSettings {
+            endpoint,
+            tag: self.tag.clone(),
+            time_as_integer: self.time_as_integer,
+            require_ack: self.require_ack_response.unwrap_or(true),
+            gzip,
+            ack_timeout: positive("ack_response_timeout", self.ack_response_timeout, Duration::from_secs(60))?,
+            connect_timeout: positive("connect_timeout", self.connect_timeout, Duration::from_secs(10))?,
+            max_request_bytes: max_request_bytes.min(u32::MAX as u64) as usize,
+        })
+    }
+}

@@ -1,0 +1,174 @@
+//! `forward`: send events to another forward-protocol receiver (an aggregator tier: Fluentd,
+//! Fluent Bit, or another wasm-router), like Fluent Bit's `out_forward` (reference
+//! forward-protocol.md §8.2).
+//!
+//! A batch goes out as PackedForward requests (CompressedPackedForward with `compress =
+//! "gzip"`) of at most `max_request_bytes` of records each, over one kept-open connection.
+//! With `require_ack_response` (the default) each request carries a `chunk` id and the output
+//! waits for the receiver's `{"ack": chunk}` before the next one (§5): a connection error, an
+//! ack timeout or a wrong ack is a retryable failure, and the retry resends only the requests
+//! of the batch that were not acked — so a receiver sees a request twice only if its ack was
+//! lost, never the whole batch again.
+
+pub mod config;
+pub mod request;
+
+use super::{DeliveryError, Output};
+use crate::event::Batch;
+use bytes::BytesMut;
+use config::{Endpoint, ForwardSettings};
+use request::{AckRead, Encoding};
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+pub use config::ForwardOutputConfig;
+
+/// Largest reply accepted while waiting for an ack.
+const MAX_REPLY_BYTES: usize = 64 << 10;
+
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// The `forward` output.
+pub struct ForwardOutput {
+    settings: ForwardSettings,
+    conn: Option<Box<dyn Stream>>,
+    replies: BytesMut,
+    /// The requests of a half-delivered batch already acked: (fingerprint of the batch, count).
+    resume: Option<(u64, usize)>,
+}
+
+impl ForwardOutput {
+    /// An output for validated `settings`; it connects on the first delivery.
+    pub fn new(settings: ForwardSettings) -> Self {
+        ForwardOutput { settings, conn: None, replies: BytesMut::new(), resume: None }
+    }
+
+    async fn connect(&mut self) -> Result<&mut Box<dyn Stream>, DeliveryError> {
+        if self.conn.is_none() {
+            let endpoint = &self.settings.endpoint;
+            let connecting = async {
+                Ok::<Box<dyn Stream>, std::io::Error>(match endpoint {
+                    Endpoint::Tcp(addr) => {
+                        let s = tokio::net::TcpStream::connect(addr).await?;
+                        s.set_nodelay(true)?;
+                        Box::new(s)
+                    }
+                    Endpoint::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
+                })
+            };
+            let conn = match tokio::time::timeout(self.settings.connect_timeout, connecting).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => return Err(retry(format!("cannot connect to {endpoint}: {e}"))),
+                Err(_) => return Err(retry(format!("connecting to {endpoint} timed out"))),
+            };
+            self.replies.clear();
+            self.conn = Some(conn);
+        }
+        Ok(self.conn.as_mut().expect("connected above"))
+    }
+
+    /// Send one request and, with acks on, wait for its ack.
+    async fn send(&mut self, request: &[u8], chunk: Option<&str>) -> Result<(), DeliveryError> {
+        let endpoint = self.settings.endpoint.to_string();
+        let conn = self.connect().await?;
+        if let Err(e) = async {
+            conn.write_all(request).await?;
+            conn.flush().await
+        }
+        .await
+        {
+            self.conn = None;
+            return Err(retry(format!("sending to {endpoint} failed: {e}")));
+        }
+        let Some(chunk) = chunk else { return Ok(()) };
+        let timeout = self.settings.ack_timeout;
+        match tokio::time::timeout(timeout, self.read_ack(chunk)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => {
+                self.conn = None;
+                Err(retry(format!("{endpoint}: {reason}")))
+            }
+            Err(_) => {
+                self.conn = None;
+                Err(retry(format!("{endpoint} did not ack within {timeout:?}")))
+            }
+        }
+    }
+
+    async fn read_ack(&mut self, chunk: &str) -> Result<(), String> {
+        loop {
+            match request::read_ack(&self.replies) {
+                AckRead::Value { len, ack } => {
+                    let _ = self.replies.split_to(len);
+                    return match ack {
+                        Some(a) if a == chunk => Ok(()),
+                        Some(a) => Err(format!("acked chunk {a:?} instead of {chunk:?}")),
+                        None => Err("replied with something other than an ack".into()),
+                    };
+                }
+                AckRead::Invalid => return Err("replied with bytes that are not msgpack".into()),
+                AckRead::Incomplete if self.replies.len() > MAX_REPLY_BYTES => {
+                    return Err("sent an oversized reply".into());
+                }
+                AckRead::Incomplete => {}
+            }
+            let conn = self.conn.as_mut().ok_or("not connected")?;
+            self.replies.reserve(512);
+            match conn.read_buf(&mut self.replies).await {
+                Ok(0) => return Err("closed the connection before acking".into()),
+                Ok(_) => {}
+                Err(e) => return Err(format!("reading the ack failed: {e}")),
+            }
+        }
+    }
+}
+
+fn retry(reason: String) -> DeliveryError {
+    DeliveryError::Retryable { reason, after: None }
+}
+
+fn fingerprint(batch: &Batch) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    batch.tag.hash(&mut h);
+    batch.events.len().hash(&mut h);
+    for e in &batch.events {
+        e.time_ns.hash(&mut h);
+        e.body.hash(&mut h);
+    }
+    h.finish()
+}
+
+impl Output for ForwardOutput {
+    async fn deliver(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
+        let ranges = request::split(&batch.events, self.settings.max_request_bytes);
+        let done = match self.resume.take() {
+            Some((fp, done)) if fp == fingerprint(batch) => done,
+            _ => 0,
+        };
+        let how = Encoding { time_as_integer: self.settings.time_as_integer, gzip: self.settings.gzip };
+        let tag = self.settings.tag.as_deref().map(str::as_bytes).unwrap_or(&batch.tag).to_vec();
+        for (i, range) in ranges.into_iter().enumerate().skip(done) {
+            let chunk = self.settings.require_ack.then(request::new_chunk_id);
+            let bytes = request::encode_request(&tag, &batch.events[range], chunk.as_deref(), how);
+            if let Err(e) = self.send(&bytes, chunk.as_deref()).await {
+                if i > 0 {
+                    self.resume = Some((fingerprint(batch), i));
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), DeliveryError> {
+        if let Some(mut conn) = self.conn.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), conn.shutdown()).await;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

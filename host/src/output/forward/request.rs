@@ -1,0 +1,186 @@
+//! Encoding forward-protocol requests (reference forward-protocol.md §2.3, §2.4, §3, §4) and
+//! reading the receiver's ack (§5). Pure functions over bytes.
+
+use crate::event::Event;
+use base64::Engine as _;
+use std::io::Write as _;
+use std::ops::Range;
+
+/// Split `events` into consecutive ranges whose bodies add up to about `max_bytes` each (an
+/// event larger than that is a range of its own).
+pub fn split(events: &[Event], max_bytes: usize) -> Vec<Range<usize>> {
+    let mut ranges = Vec::new();
+    let (mut start, mut bytes) = (0, 0usize);
+    for (i, e) in events.iter().enumerate() {
+        let size = e.body.len() + 16;
+        if i > start && bytes + size > max_bytes {
+            ranges.push(start..i);
+            start = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < events.len() {
+        ranges.push(start..events.len());
+    }
+    ranges
+}
+
+/// A fresh chunk id: base64 of 16 random bytes, as the npm client makes (§4).
+pub fn new_chunk_id() -> String {
+    let mut raw = [0u8; 16];
+    raw[..8].copy_from_slice(&fastrand::u64(..).to_le_bytes());
+    raw[8..].copy_from_slice(&fastrand::u64(..).to_le_bytes());
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
+/// How to encode.
+#[derive(Clone, Copy, Debug)]
+pub struct Encoding {
+    /// Integer seconds instead of EventTime.
+    pub time_as_integer: bool,
+    /// CompressedPackedForward (gzip) instead of PackedForward.
+    pub gzip: bool,
+}
+
+/// A PackedForward (or, with gzip, CompressedPackedForward) request:
+/// `[tag, bin(entries), {"size": n, "chunk": id?, "compressed": "gzip"?, "fluent_signal": 0}]`.
+pub fn encode_request(tag: &[u8], events: &[Event], chunk: Option<&str>, how: Encoding) -> Vec<u8> {
+    let mut entries = Vec::with_capacity(events.iter().map(|e| e.body.len() + 12).sum());
+    for e in events {
+        entries.push(0x92);
+        let secs = e.time_ns / 1_000_000_000;
+        if how.time_as_integer {
+            rmp::encode::write_uint(&mut entries, secs).unwrap();
+        } else {
+            entries.extend_from_slice(&[0xd7, 0x00]);
+            entries.extend_from_slice(&(secs as u32).to_be_bytes());
+            entries.extend_from_slice(&((e.time_ns % 1_000_000_000) as u32).to_be_bytes());
+        }
+        entries.extend_from_slice(&e.body);
+    }
+    let payload = if how.gzip {
+        let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(entries.len() / 4), flate2::Compression::fast());
+        gz.write_all(&entries).expect("writing to a Vec");
+        gz.finish().expect("writing to a Vec")
+    } else {
+        entries
+    };
+    let mut out = Vec::with_capacity(payload.len() + tag.len() + 64);
+    rmp::encode::write_array_len(&mut out, 3).unwrap();
+    rmp::encode::write_str_len(&mut out, tag.len() as u32).unwrap();
+    out.extend_from_slice(tag);
+    rmp::encode::write_bin_len(&mut out, payload.len() as u32).unwrap();
+    out.extend_from_slice(&payload);
+    let keys = 2 + u32::from(chunk.is_some()) + u32::from(how.gzip);
+    rmp::encode::write_map_len(&mut out, keys).unwrap();
+    rmp::encode::write_str(&mut out, "size").unwrap();
+    rmp::encode::write_uint(&mut out, events.len() as u64).unwrap();
+    if let Some(chunk) = chunk {
+        rmp::encode::write_str(&mut out, "chunk").unwrap();
+        rmp::encode::write_str(&mut out, chunk).unwrap();
+    }
+    if how.gzip {
+        rmp::encode::write_str(&mut out, "compressed").unwrap();
+        rmp::encode::write_str(&mut out, "gzip").unwrap();
+    }
+    rmp::encode::write_str(&mut out, "fluent_signal").unwrap();
+    rmp::encode::write_uint(&mut out, 0).unwrap();
+    out
+}
+
+/// What the start of the receiver's reply holds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AckRead {
+    /// More bytes are needed.
+    Incomplete,
+    /// A whole msgpack value of `len` bytes: the ack for `chunk`, or something else.
+    Value {
+        /// Bytes it occupies.
+        len: usize,
+        /// The `ack` value when it is a map with a string `ack`.
+        ack: Option<String>,
+    },
+    /// Not msgpack.
+    Invalid,
+}
+
+/// Read one reply from the front of `buf`.
+pub fn read_ack(buf: &[u8]) -> AckRead {
+    let mut cursor = std::io::Cursor::new(buf);
+    match rmpv::decode::read_value(&mut cursor) {
+        Ok(value) => {
+            let ack = value.as_map().and_then(|m| {
+                m.iter().find(|(k, _)| k.as_str() == Some("ack")).and_then(|(_, v)| v.as_str().map(str::to_string))
+            });
+            AckRead::Value { len: cursor.position() as usize, ack }
+        }
+        Err(rmpv::decode::Error::InvalidMarkerRead(e)) | Err(rmpv::decode::Error::InvalidDataRead(e))
+            if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            AckRead::Incomplete
+        }
+        Err(_) => AckRead::Invalid,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::forward::{Decoder, Frame};
+    use bytes::{Bytes, BytesMut};
+
+    fn events(n: usize, body_len: usize) -> Vec<Event> {
+        (0..n)
+            .map(|i| {
+                let mut body = vec![0x81, 0xa1, b'b'];
+                rmp::encode::write_str(&mut body, &"x".repeat(body_len)).unwrap();
+                Event { time_ns: 1_700_000_000_123_456_789 + i as u64, body: Bytes::from(body) }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn splits_by_bytes_and_keeps_oversized_events_alone() {
+        let ev = events(10, 100);
+        let ranges = split(&ev, 350);
+        assert_eq!(ranges.iter().map(|r| r.len()).sum::<usize>(), 10);
+        assert!(ranges.iter().all(|r| r.len() <= 3));
+        let big = events(3, 1000);
+        assert_eq!(split(&big, 100), vec![0..1, 1..2, 2..3]);
+        assert!(split(&[], 100).is_empty());
+    }
+
+    /// Our own decoder reads what we encode, in every mode, with times and bodies intact.
+    #[test]
+    fn the_forward_decoder_reads_every_encoding_back() {
+        let ev = events(5, 20);
+        for (time_as_integer, gzip) in [(false, false), (false, true), (true, false), (true, true)] {
+            let how = Encoding { time_as_integer, gzip };
+            let bytes = encode_request(b"app.web", &ev, Some("abc=="), how);
+            let mut buf = BytesMut::from(&bytes[..]);
+            let Some(Frame::Request(req)) = Decoder::default().decode(&mut buf).unwrap() else { panic!() };
+            assert!(buf.is_empty());
+            assert_eq!(&req.batch.tag[..], b"app.web");
+            assert_eq!(req.chunk.as_deref(), Some(&b"\xa5abc=="[..]));
+            assert_eq!(req.batch.len(), 5);
+            for (got, want) in req.batch.events.iter().zip(&ev) {
+                assert_eq!(got.body, want.body);
+                let want_time = if time_as_integer { want.time_ns / 1_000_000_000 * 1_000_000_000 } else { want.time_ns };
+                assert_eq!(got.time_ns, want_time, "{how:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn reads_acks_whole_split_and_wrong() {
+        let mut ack = vec![0x81, 0xa3, b'a', b'c', b'k'];
+        rmp::encode::write_str(&mut ack, "abc==").unwrap();
+        assert_eq!(read_ack(&ack), AckRead::Value { len: ack.len(), ack: Some("abc==".into()) });
+        for cut in 0..ack.len() {
+            assert_eq!(read_ack(&ack[..cut]), AckRead::Incomplete, "cut {cut}");
+        }
+        assert_eq!(read_ack(&[0x80]), AckRead::Value { len: 1, ack: None });
+        assert_ne!(new_chunk_id(), new_chunk_id());
+    }
+}

@@ -1,0 +1,169 @@
+//! The forward output against a real TCP receiver built on the router's own decoder.
+
+use super::*;
+use crate::event::Event;
+use crate::input::forward::{Decoder, Frame, ack_response};
+use bytes::Bytes;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+
+/// What the receiver does with request number `n` (0-based, over all connections).
+#[derive(Clone, Copy, PartialEq)]
+enum Reply {
+    Ack,
+    /// Read it, then close the connection without acking.
+    Close,
+    /// Read it and never answer.
+    Silent,
+}
+
+/// A receiver on 127.0.0.1: records every request's events (their bodies) in arrival order.
+async fn receiver(script: impl Fn(usize) -> Reply + Send + Sync + 'static) -> (String, Arc<Mutex<Vec<Vec<Bytes>>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen: Arc<Mutex<Vec<Vec<Bytes>>>> = Arc::default();
+    let (seen2, script) = (seen.clone(), Arc::new(script));
+    tokio::spawn(async move {
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let (seen, script) = (seen2.clone(), script.clone());
+            tokio::spawn(async move {
+                let mut decoder = Decoder::default();
+                let mut buf = BytesMut::new();
+                loop {
+                    while let Some(frame) = decoder.decode(&mut buf).unwrap() {
+                        let Frame::Request(req) = frame else { continue };
+                        let n = {
+                            let mut s = seen.lock().unwrap();
+                            s.push(req.batch.events.iter().map(|e| e.body.clone()).collect());
+                            s.len() - 1
+                        };
+                        match script(n) {
+                            Reply::Ack => {
+                                let chunk = req.chunk.expect("acks requested");
+                                sock.write_all(&ack_response(&chunk)).await.unwrap();
+                            }
+                            Reply::Close => return,
+                            Reply::Silent => {}
+                        }
+                    }
+                    if sock.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+fn settings(addr: &str) -> ForwardSettings {
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let cfg = ForwardOutputConfig {
+        match_: Some("*".into()),
+        match_regex: None,
+        name: None,
+        buffer: Default::default(),
+        retry_until: None,
+        retry_limit: None,
+        dead_letter: None,
+        host: Some(host.into()),
+        port: Some(port.parse().unwrap()),
+        unix_path: None,
+        tag: None,
+        time_as_integer: false,
+        require_ack_response: None,
+        compress: None,
+        ack_response_timeout: Some(crate::config::DurationStr(Duration::from_millis(300))),
+        connect_timeout: None,
+        max_request_bytes: Some(crate::config::ByteSize(1000)),
+    };
+    cfg.settings().unwrap()
+}
+
+/// 10 events of ~300 bytes: 4 requests of at most 1000 bytes of records.
+fn batch() -> Batch {
+    let events = (0..10u8)
+        .map(|i| {
+            let mut body = vec![0x81, 0xa1, b'i'];
+            rmp::encode::write_str(&mut body, &format!("{i}{}", "x".repeat(280))).unwrap();
+            Event { time_ns: 1_700_000_000_000_000_000 + u64::from(i), body: Bytes::from(body) }
+        })
+        .collect();
+    Batch::new(Bytes::from_static(b"app"), events)
+}
+
+fn flat(seen: &Mutex<Vec<Vec<Bytes>>>) -> Vec<Bytes> {
+    seen.lock().unwrap().iter().flatten().cloned().collect()
+}
+
+#[tokio::test]
+async fn a_batch_goes_out_as_several_acked_requests_in_order() {
+    let (addr, seen) = receiver(|_| Reply::Ack).await;
+    let mut out = ForwardOutput::new(settings(&addr));
+    let b = batch();
+    out.deliver(&b).await.unwrap();
+    out.deliver(&b).await.unwrap();
+    let requests = seen.lock().unwrap().len();
+    assert_eq!(requests, 8, "two batches of four requests");
+    let bodies = flat(&seen);
+    let want: Vec<Bytes> = b.events.iter().chain(&b.events).map(|e| e.body.clone()).collect();
+    assert_eq!(bodies, want);
+}
+
+#[tokio::test]
+async fn a_retry_resends_only_the_requests_that_were_not_acked() {
+    // Request #2 (the third) is read and the connection closed before its ack.
+    let (addr, seen) = receiver(|n| if n == 2 { Reply::Close } else { Reply::Ack }).await;
+    let mut out = ForwardOutput::new(settings(&addr));
+    let b = batch();
+    let err = out.deliver(&b).await.unwrap_err();
+    assert!(matches!(err, DeliveryError::Retryable { .. }), "{err:?}");
+    out.deliver(&b).await.unwrap();
+    let requests: Vec<usize> = seen.lock().unwrap().iter().map(|r| r.len()).collect();
+    assert_eq!(requests.len(), 5, "4 requests + the one whose ack was lost: {requests:?}");
+    // Every event arrived; only the unacked request's events twice.
+    let bodies = flat(&seen);
+    assert_eq!(bodies.len(), 10 + requests[2]);
+    for e in &b.events {
+        assert!(bodies.contains(&e.body));
+    }
+}
+
+#[tokio::test]
+async fn a_missing_ack_and_a_missing_receiver_are_retryable() {
+    let (addr, _seen) = receiver(|_| Reply::Silent).await;
+    let mut out = ForwardOutput::new(settings(&addr));
+    match out.deliver(&batch()).await {
+        Err(DeliveryError::Retryable { reason, .. }) => {
+            assert!(reason.contains("did not ack"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let mut out = ForwardOutput::new(settings(&addr));
+    match out.deliver(&batch()).await {
+        Err(DeliveryError::Retryable { reason, .. }) => {
+            assert!(reason.contains("cannot connect"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn settings_are_validated_with_the_key_and_the_fix() {
+    let parse = |extra: &str| -> Result<ForwardSettings, String> {
+        let cfg: ForwardOutputConfig = toml::from_str(&format!("match = \"*\"\n{extra}")).unwrap();
+        cfg.settings()
+    };
+    let s = parse("").unwrap();
+    assert_eq!(s.endpoint, Endpoint::Tcp("127.0.0.1:24224".into()));
+    assert!(s.require_ack && !s.gzip);
+    assert_eq!(parse("host = \"::1\"\nport = 5").unwrap().endpoint, Endpoint::Tcp("[::1]:5".into()));
+    assert!(parse("compress = \"gzip\"").unwrap().gzip);
+    assert!(parse("compress = \"lz4\"").unwrap_err().contains("gzip"));
+    assert!(parse("unix_path = \"/x\"\nport = 1").unwrap_err().contains("unix_path"));
+    assert!(parse("port = 0").unwrap_err().contains("port"));
+}
