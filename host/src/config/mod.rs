@@ -254,7 +254,6 @@ pub enum OutputConfig {
     Null(SimpleOutputConfig),
     /// Another forward-protocol receiver (an aggregator tier).
     Forward(crate::output::forward::ForwardOutputConfig),
-    #[serde(alias = "cloudwatch")]
 }
 
 impl OutputConfig {
