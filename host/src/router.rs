@@ -112,6 +112,17 @@ impl Router {
             });
         }
         let mut filters = Vec::new();
+        // Reassembly runs first, so that every filter sees whole lines.
+        let partial = config.service.partial_reassembly.then(|| {
+            PartialReassembly::new(
+                config.service.partial_flush_timeout.0,
+                config.service.partial_max_bytes.0 as usize,
+                metrics.clone(),
+            )
+        });
+        if let Some(p) = &partial {
+            filters.push(FilterStage { matcher: TagMatcher::Any, component: p.component().clone(), filter: p.clone() });
+        }
         let mut reload = RouterReload::default();
         for (i, f) in config.filters.iter().enumerate() {
             let FilterConfig::Wasm(w) = f;
@@ -127,17 +138,6 @@ impl Router {
         }
         let pipeline = Arc::new(Pipeline::new(filters, routes, metrics.clone()));
         let mut inputs = Vec::new();
-        // Reassembly runs first, so that every filter sees whole lines.
-        let partial = config.service.partial_reassembly.then(|| {
-            PartialReassembly::new(
-                config.service.partial_flush_timeout.0,
-                config.service.partial_max_bytes.0 as usize,
-                metrics.clone(),
-            )
-        });
-        if let Some(p) = &partial {
-            filters.push(FilterStage { matcher: TagMatcher::Any, component: p.component().clone(), filter: p.clone() });
-        }
         for input in &config.inputs {
             let InputConfig::Forward(f) = input;
             inputs.push(ForwardServer::bind(f, metrics.clone()).await?);
@@ -177,6 +177,11 @@ impl Router {
         &self.metrics
     }
 
+    /// The memory budget the buffers share.
+    pub fn memory_budget(&self) -> &MemoryBudget {
+        &self.budget
+    }
+
     /// Serve until `shutdown`, then drain within `grace`.
     pub async fn run(self, shutdown: Shutdown) {
         let Router { inputs, pipeline, mut outputs, deadline, grace, http, reload, partial, .. } = self;
@@ -193,13 +198,17 @@ impl Router {
         shutdown_wait.wait().await;
         let end = Instant::now() + grace;
         tracing::info!(?grace, "shutting down: draining inputs, then outputs");
-    /// The memory budget the buffers share.
-    pub fn memory_budget(&self) -> &MemoryBudget {
-        &self.budget
-    }
-
         deadline.send_replace(Some(end));
         while servers.join_next().await.is_some() {}
+        if let Some(timer) = partial_timer {
+            timer.abort();
+            let _ = timer.await;
+        }
+        if let Some(partial) = &partial {
+            for batch in partial.flush_all() {
+                pipeline.dispatch(batch).await;
+            }
+        }
         // The last pipeline reference closes every buffer: outputs finish what is queued.
         drop(pipeline);
         let finished = tokio::time::timeout_at((end + Duration::from_secs(1)).into(), async {
@@ -215,15 +224,6 @@ impl Router {
             let _ = task.await;
         }
         tracing::info!("shutdown complete");
-        if let Some(timer) = partial_timer {
-            timer.abort();
-            let _ = timer.await;
-        }
-        if let Some(partial) = &partial {
-            for batch in partial.flush_all() {
-                pipeline.dispatch(batch).await;
-            }
-        }
     }
 }
 
@@ -273,7 +273,7 @@ fn dead_letter(
         files.insert(path.clone(), file.clone());
         return Ok(Some(DeadLetter::File(file)));
     }
-}
     let name = dl.output.as_deref().unwrap_or_default();
     let index = config.outputs.iter().position(|o| output_id(o) == name).ok_or_else(|| format!("dead_letter.output {name:?} not found"))?;
     Ok(Some(DeadLetter::Output { name: name.to_string(), buffer: writers[index].clone() }))
+}

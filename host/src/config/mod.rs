@@ -262,6 +262,7 @@ impl OutputConfig {
         match self {
             OutputConfig::Stdout(_) => "stdout",
             OutputConfig::Null(_) => "null",
+            OutputConfig::Forward(_) => "forward",
         }
     }
 
@@ -269,7 +270,7 @@ impl OutputConfig {
     pub fn routing(&self) -> &dyn OutputRouting {
         match self {
             OutputConfig::Stdout(c) | OutputConfig::Null(c) => c,
-            OutputConfig::Forward(_) => "forward",
+            OutputConfig::Forward(c) => c,
         }
     }
 }
@@ -282,12 +283,24 @@ pub trait OutputRouting {
     /// `match`.
     fn match_pattern(&self) -> Option<&str>;
     /// `match_regex`.
-            OutputConfig::Forward(c) => c,
     fn match_regex(&self) -> Option<&str>;
     /// `name`.
     fn name(&self) -> Option<&str>;
     /// `buffer`.
     fn buffer(&self) -> &BufferConfig;
+    /// `retry_until`: how long after a batch was buffered it is retried (default 24h).
+    fn retry_until(&self) -> Option<DurationStr> {
+        None
+    }
+    /// `retry_limit`: most retries of one batch (Fluent Bit `Retry_Limit`); absent = until
+    /// `retry_until`.
+    fn retry_limit(&self) -> Option<u32> {
+        None
+    }
+    /// `dead_letter`: where events that cannot be delivered go, with the reason.
+    fn dead_letter(&self) -> Option<&DeadLetterConfig> {
+        None
+    }
 }
 
 /// Implements [`OutputRouting`] for a config struct.
@@ -316,25 +329,26 @@ macro_rules! impl_output_routing {
             fn retry_until(&self) -> Option<$crate::config::DurationStr> {
                 self.retry_until
             }
-    /// `retry_until`: how long after a batch was buffered it is retried (default 24h).
-    fn retry_until(&self) -> Option<DurationStr> {
-        None
-    }
-    /// `retry_limit`: most retries of one batch (Fluent Bit `Retry_Limit`); absent = until
-    /// `retry_until`.
-    fn retry_limit(&self) -> Option<u32> {
-        None
-    }
-    /// `dead_letter`: where events that cannot be delivered go, with the reason.
-    fn dead_letter(&self) -> Option<&DeadLetterConfig> {
-        None
-    }
             fn retry_limit(&self) -> Option<u32> {
                 self.retry_limit
             }
             fn dead_letter(&self) -> Option<&$crate::config::DeadLetterConfig> {
                 self.dead_letter.as_ref()
             }
+        }
+    };
+    (@routing) => {
+        fn match_pattern(&self) -> Option<&str> {
+            self.match_.as_deref()
+        }
+        fn match_regex(&self) -> Option<&str> {
+            self.match_regex.as_deref()
+        }
+        fn name(&self) -> Option<&str> {
+            self.name.as_deref()
+        }
+        fn buffer(&self) -> &$crate::config::BufferConfig {
+            &self.buffer
         }
     };
 }
@@ -350,20 +364,6 @@ pub struct SimpleOutputConfig {
     pub match_: Option<String>,
     /// Tags this output receives, as a regular expression (Fluent Bit `Match_Regex`).
     #[serde(default)]
-    (@routing) => {
-        fn match_pattern(&self) -> Option<&str> {
-            self.match_.as_deref()
-        }
-        fn match_regex(&self) -> Option<&str> {
-            self.match_regex.as_deref()
-        }
-        fn name(&self) -> Option<&str> {
-            self.name.as_deref()
-        }
-        fn buffer(&self) -> &$crate::config::BufferConfig {
-            &self.buffer
-        }
-    };
     pub match_regex: Option<String>,
     /// A name for metrics and logs; default: the output's type.
     #[serde(default)]
@@ -371,6 +371,15 @@ pub struct SimpleOutputConfig {
     /// The output's buffer.
     #[serde(default)]
     pub buffer: BufferConfig,
+    /// How long after a batch was buffered it is retried (default `"24h"`).
+    #[serde(default)]
+    pub retry_until: Option<DurationStr>,
+    /// Most retries of one batch; absent = until `retry_until`.
+    #[serde(default)]
+    pub retry_limit: Option<u32>,
+    /// Where events that cannot be delivered go, with the reason.
+    #[serde(default)]
+    pub dead_letter: Option<DeadLetterConfig>,
 }
 
 /// `buffer = { … }` of an output.
@@ -387,16 +396,17 @@ pub struct BufferConfig {
     /// `block` (backpressure: inputs read more slowly) or `drop_newest` (counted).
     #[serde(default)]
     pub when_full: WhenFull,
+    /// Disk only: the directory under which this output's buffer lives (in a subdirectory named
+    /// after the output).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Disk only: `always`, `interval` (default) or `never`.
+    #[serde(default)]
+    pub fsync: Option<FsyncPolicy>,
+    /// Disk only: the period of `fsync = "interval"` (default `"1s"`).
+    #[serde(default)]
+    pub fsync_interval: Option<DurationStr>,
 }
-    /// How long after a batch was buffered it is retried (default `"24h"`).
-    #[serde(default)]
-    pub retry_until: Option<DurationStr>,
-    /// Most retries of one batch; absent = until `retry_until`.
-    #[serde(default)]
-    pub retry_limit: Option<u32>,
-    /// Where events that cannot be delivered go, with the reason.
-    #[serde(default)]
-    pub dead_letter: Option<DeadLetterConfig>,
 
 /// `buffer.type`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -433,29 +443,6 @@ impl BufferConfig {
     }
 }
 
-/// Read, expand and parse the TOML file at `path`.
-    /// Disk only: the directory under which this output's buffer lives (in a subdirectory named
-    /// after the output).
-    #[serde(default)]
-    pub path: Option<PathBuf>,
-    /// Disk only: `always`, `interval` (default) or `never`.
-    #[serde(default)]
-    pub fsync: Option<FsyncPolicy>,
-    /// Disk only: the period of `fsync = "interval"` (default `"1s"`).
-    #[serde(default)]
-    pub fsync_interval: Option<DurationStr>,
-pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: file.clone(),
-        message: format!("cannot read the config file: {e}"),
-    })?;
-    parse(&text, &file)
-}
-
-/// Parse TOML `text` that came from `file` (used in messages), after `${VAR}` expansion.
-pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-    // Expanded values may be secrets: register them so neither the log nor this error shows them.
 /// `dead_letter = { … }` of an output: exactly one of `path` and `output`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -471,6 +458,19 @@ pub struct DeadLetterConfig {
     pub max_bytes: Option<ByteSize>,
 }
 
+/// Read, expand and parse the TOML file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.clone(),
+        message: format!("cannot read the config file: {e}"),
+    })?;
+    parse(&text, &file)
+}
+
+/// Parse TOML `text` that came from `file` (used in messages), after `${VAR}` expansion.
+pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+    // Expanded values may be secrets: register them so neither the log nor this error shows them.
     let err = |message: String| ConfigError { file: file.to_string(), message: crate::ops::logging::redact(&message).into_owned() };
     let text = expand_env(text, |name| {
         let value = std::env::var(name).ok();
@@ -567,20 +567,6 @@ impl Config {
     }
 }
 
-fn check_match(key: &str, pattern: Option<&str>, regex: Option<&str>, problems: &mut Vec<String>) {
-    match (pattern, regex) {
-        (None, None) => problems.push(format!("{key}: set `match = \"*\"` (or a tag pattern) or `match_regex`")),
-        (Some(_), Some(_)) => problems.push(format!("{key}: set either `match` or `match_regex`, not both")),
-        (None, Some(re)) => {
-            if let Err(e) = regex::Regex::new(re) {
-                problems.push(format!("{key}.match_regex is not a valid regular expression: {e}"));
-            }
-        }
-        (Some(_), None) => {}
-    }
-}
-
-/// An octal file mode such as `"0666"` or `"660"`.
 /// The id an output has in metrics, logs and `dead_letter.output`: its `name`, else its type.
 pub fn output_id(output: &OutputConfig) -> &str {
     output.routing().name().unwrap_or(output.type_name())
@@ -651,6 +637,20 @@ fn check_delivery(key: &str, output: &OutputConfig, all: &[OutputConfig], proble
     }
 }
 
+fn check_match(key: &str, pattern: Option<&str>, regex: Option<&str>, problems: &mut Vec<String>) {
+    match (pattern, regex) {
+        (None, None) => problems.push(format!("{key}: set `match = \"*\"` (or a tag pattern) or `match_regex`")),
+        (Some(_), Some(_)) => problems.push(format!("{key}: set either `match` or `match_regex`, not both")),
+        (None, Some(re)) => {
+            if let Err(e) = regex::Regex::new(re) {
+                problems.push(format!("{key}.match_regex is not a valid regular expression: {e}"));
+            }
+        }
+        (Some(_), None) => {}
+    }
+}
+
+/// An octal file mode such as `"0666"` or `"660"`.
 pub fn parse_octal_mode(s: &str) -> Option<u32> {
     u32::from_str_radix(s.trim_start_matches("0o"), 8).ok().filter(|m| *m <= 0o7777)
 }
