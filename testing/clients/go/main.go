@@ -10,9 +10,8 @@
 //	container_id   "0123456789abcdef" repeated 4 times (64 hex characters)
 //	container_name "/ecs-web-1-app"
 //	source         "stdout" for even i, "stderr" for odd i
-//	log            i%1000 == 7:  "long <i> " followed by "x" up to 16384 bytes (Docker's
-//	                             largest fragment), plus partial_message "true",
-//	                             partial_id "p<i>", partial_ordinal "1", partial_last "true"
+//	log            i%1000 == 7:  "long <i> " followed by "x" up to 16384 bytes (the
+//	                             longest line Docker sends unsplit)
 //	               i%1000 == 13: "bad utf8 \xff\xfe <i>" (not valid UTF-8, sent as-is)
 //	               otherwise:    "line <i>: GET /health 200 - the quick brown fox"
 //
@@ -48,10 +47,6 @@ func record(i int) map[string]string {
 	case 7:
 		head := "long " + strconv.Itoa(i) + " "
 		r["log"] = head + strings.Repeat("x", 16384-len(head))
-		r["partial_message"] = "true"
-		r["partial_id"] = "p" + strconv.Itoa(i)
-		r["partial_ordinal"] = "1"
-		r["partial_last"] = "true"
 	case 13:
 		r["log"] = "bad utf8 \xff\xfe " + strconv.Itoa(i)
 	default:
