@@ -54,18 +54,22 @@ fn scalar_time(data: &[u8], head: Head) -> EntryTime {
         Head::Uint(0) | Head::Int(0) => EntryTime::Now,
         Head::Uint(seconds) => seconds_to_time(seconds),
         Head::Int(seconds) if seconds > 0 => seconds_to_time(seconds as u64),
-        Head::Ext { ty: 0, body, len: 8 } => {
-            let seconds = u32::from_be_bytes(data[body..body + 4].try_into().unwrap());
-            let nanos = u32::from_be_bytes(data[body + 4..body + 8].try_into().unwrap());
-            match (seconds, nanos) {
-                (GROUP_START_SECONDS | GROUP_END_SECONDS, 0) => EntryTime::GroupMarker,
-                (0, 0) => EntryTime::Now,
-                (_, n) if n as u64 >= NANOS_PER_SECOND => EntryTime::Invalid,
-                (s, n) => EntryTime::At(s as u64 * NANOS_PER_SECOND + n as u64),
-            }
-        }
+        Head::Ext { ty: 0, body, len: 8 } => event_time(data[body..body + 8].try_into().unwrap()),
         Head::Float(seconds) => float_time(seconds),
         _ => EntryTime::Invalid,
+    }
+}
+
+/// The 8 data bytes of an EventTime: u32 seconds, u32 nanoseconds, big-endian (reference §3.2).
+#[inline]
+fn event_time(data: [u8; 8]) -> EntryTime {
+    let seconds = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+    let nanos = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
+    match (seconds, nanos) {
+        (GROUP_START_SECONDS | GROUP_END_SECONDS, 0) => EntryTime::GroupMarker,
+        (0, 0) => EntryTime::Now,
+        (_, n) if n as u64 >= NANOS_PER_SECOND => EntryTime::Invalid,
+        (s, n) => EntryTime::At(s as u64 * NANOS_PER_SECOND + n as u64),
     }
 }
 
@@ -126,6 +130,14 @@ impl EventSink {
     #[inline]
     pub(super) fn entry(&mut self, source: &Bytes, limit: usize, pos: usize, depth: usize) -> Result<usize, ScanError> {
         let data = &source[..limit];
+        // `[fixext8 EventTime, record]`: what every EventTime sender writes; skip the general path.
+        if let Some(&[0x92, 0xd7, 0x00, ref time @ ..]) = data.get(pos..pos + 11) {
+            let record_start = pos + 11;
+            let is_map = data.get(record_start).is_some_and(|&m| matches!(m, 0x80..=0x8f | 0xde | 0xdf));
+            let record_end = skip_value(data, record_start, depth + 1)?;
+            self.push(source, event_time(time.try_into().unwrap()), record_start..record_end, is_map);
+            return Ok(record_end);
+        }
         match read_head(data, pos)? {
             Head::Array { items: 2, header_end } => {
                 let (time, record_start) = read_time(data, header_end, depth + 1)?;

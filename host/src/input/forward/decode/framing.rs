@@ -1,36 +1,38 @@
 //! Finding where the next top-level msgpack object ends, across reads (reference §1: the stream
 //! is a plain concatenation of msgpack objects, with no length prefix).
 //!
-//! The scan is resumable: the position reached and the open containers are kept between calls,
-//! so a 5 MB request arriving in 4 KiB reads is scanned once, not once per read. A leaf's length
-//! prefix is checked against the request limit as soon as it is seen, so a hostile length
-//! fails at once instead of after the bytes arrive.
+//! When the whole object is already in the buffer (the common case: Docker's Message-mode
+//! requests are a few hundred bytes), one skip over it finds its end. Otherwise the scan is
+//! resumable: the position reached and the open containers are kept between calls, so a 5 MB
+//! request arriving in 4 KiB reads is scanned once, not once per read. A length prefix is checked
+//! against the request limit as soon as it is seen, so a hostile length fails at once instead of
+//! after the bytes arrive.
 
 use super::DecodeError;
-use super::msgpack::{MAX_DEPTH, ScanError, Step, read_head, step};
-
-/// How many top-level elements have their end offsets recorded: `[tag, x, y, option]`.
-pub(super) const RECORDED_ELEMENTS: usize = 4;
+use super::msgpack::{Head, MAX_DEPTH, ScanError, Step, read_head, skip_value, step};
 
 /// The shape of a complete top-level object at the front of the buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum FrameLayout {
     /// A top-level `nil` (1 byte).
     Nil,
-    /// An array of `items` (≥ 2) elements, `len` bytes in all.
+    /// An array of at least 2 elements.
     Array(ArrayLayout),
 }
 
-/// Where the elements of a complete top-level array lie.
+/// How many top-level elements have their end offsets recorded: `[tag, x, y, option]`.
+pub(super) const RECORDED_ELEMENTS: usize = 4;
+
+/// A complete top-level array.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct ArrayLayout {
     /// Bytes of the whole object.
     pub len: usize,
-    /// Number of elements.
+    /// Number of elements (≥ 2).
     pub items: usize,
     /// Where element 0 starts.
     pub header_end: usize,
-    /// Where each of the first [`RECORDED_ELEMENTS`] elements ends (0 when absent).
+    /// Where each of the first [`RECORDED_ELEMENTS`] elements ends (0 past `items`).
     pub element_ends: [usize; RECORDED_ELEMENTS],
 }
 
@@ -76,8 +78,8 @@ impl FrameScanner {
     pub(super) fn reset(&mut self) {
         self.pos = 0;
         self.open.clear();
-        self.elements_done = 0;
         self.element_ends = [0; RECORDED_ELEMENTS];
+        self.elements_done = 0;
     }
 
     /// Scan on from where the last call stopped. `data` is the buffer, which must only have
@@ -98,11 +100,19 @@ impl FrameScanner {
                 Some(FrameLayout::Array(_)) => {}
                 None => return Ok(None),
             }
+            // Fast path: the whole object is here. Bytes past the limit are not looked at, so
+            // the outcome is the same as the resumable scan's, however the bytes arrived.
+            match self.skip_elements(&data[..data.len().min(max_len)]) {
+                Ok(len) => return Ok(Some(self.layout(len))),
+                Err(ScanError::Truncated) if data.len() > max_len => return Err(too_large()),
+                Err(ScanError::Truncated) => {}
+                Err(e) => return Err(DecodeError::Malformed(e.describe("request"))),
+            }
         }
         loop {
-            let (end, items) = match step(data, self.pos) {
-                Ok(Step::Leaf { end }) => (end, 0),
-                Ok(Step::Container { header_end, items }) => (header_end, items),
+            let (end, container_items) = match step(data, self.pos) {
+                Ok(Step::Leaf { end }) => (end, None),
+                Ok(Step::Container { header_end, items }) => (header_end, Some(items)),
                 Err(ScanError::Truncated) => {
                     return if data.len() > max_len { Err(too_large()) } else { Ok(None) };
                 }
@@ -114,21 +124,32 @@ impl FrameScanner {
             if end > data.len() {
                 return Ok(None);
             }
+            if container_items.is_some() && self.open.len() >= MAX_DEPTH {
+                return Err(DecodeError::Malformed(ScanError::TooDeep.describe("request")));
+            }
             self.pos = end;
-            if items > 0 {
-                if self.open.len() >= MAX_DEPTH {
-                    return Err(DecodeError::Malformed(ScanError::TooDeep.describe("request")));
-                }
-                self.open.push(items);
-            } else if self.complete_value() {
-                return Ok(Some(FrameLayout::Array(ArrayLayout {
-                    len: self.pos,
-                    items: self.items,
-                    header_end: self.header_end,
-                    element_ends: self.element_ends,
-                })));
+            match container_items {
+                Some(items) if items > 0 => self.open.push(items),
+                _ if self.complete_value() => return Ok(Some(self.layout(self.pos))),
+                _ => {}
             }
         }
+    }
+
+    fn layout(&self, len: usize) -> FrameLayout {
+        FrameLayout::Array(ArrayLayout { len, items: self.items, header_end: self.header_end, element_ends: self.element_ends })
+    }
+
+    /// Skip every element of the top-level array, recording where the first ones end.
+    fn skip_elements(&mut self, data: &[u8]) -> Result<usize, ScanError> {
+        let mut pos = self.header_end;
+        for i in 0..self.items {
+            pos = skip_value(data, pos, 1)?;
+            if i < RECORDED_ELEMENTS {
+                self.element_ends[i] = pos;
+            }
+        }
+        Ok(pos)
     }
 
     /// Read the top-level header. Rejects a non-array at once (reference §9.1: both reference
@@ -145,15 +166,15 @@ impl FrameScanner {
             Err(e) => return Err(DecodeError::Malformed(e.describe("request"))),
         };
         match head {
-            super::msgpack::Head::Nil => Ok(Some(FrameLayout::Nil)),
-            super::msgpack::Head::Array { items, header_end } if items >= 2 => {
+            Head::Nil => Ok(Some(FrameLayout::Nil)),
+            Head::Array { items, header_end } if items >= 2 => {
                 self.items = items;
                 self.header_end = header_end;
                 self.pos = header_end;
                 self.open.push(items as u64);
-                Ok(Some(FrameLayout::Array(ArrayLayout { len: 0, items, header_end, element_ends: [0; 4] })))
+                Ok(Some(self.layout(0)))
             }
-            super::msgpack::Head::Array { items, .. } => Err(DecodeError::Malformed(format!(
+            Head::Array { items, .. } => Err(DecodeError::Malformed(format!(
                 "request is an array of {items} element(s); expected [tag, time, record, option?] or [tag, entries, option?]"
             ))),
             other => Err(not_an_array(first, other.kind())),
@@ -178,9 +199,6 @@ impl FrameScanner {
                 return false;
             }
             self.open.pop();
-            if self.open.is_empty() {
-                return true;
-            }
         }
     }
 }
@@ -204,16 +222,42 @@ mod tests {
     }
 
     #[test]
-    fn records_element_extents() {
-        // ["t", 1, {"a": [1, 2]}, {}]
-        let data = [0x94, 0xa1, b't', 0x01, 0x81, 0xa1, b'a', 0x92, 0x01, 0x02, 0x80];
-        let Some(FrameLayout::Array(layout)) = scan_all(&data, 100).unwrap() else { panic!() };
-        assert_eq!(layout.len, data.len());
+    fn finds_the_end_of_a_whole_object() {
+        // ["t", 1, {"a": [1, 2]}, {}] then the start of the next one
+        let data = [0x94, 0xa1, b't', 0x01, 0x81, 0xa1, b'a', 0x92, 0x01, 0x02, 0x80, 0x93];
+        let layout = scan_all(&data, 100).unwrap();
+        let Some(FrameLayout::Array(layout)) = layout else { panic!("{layout:?}") };
+        assert_eq!(layout.len, 11);
         assert_eq!(layout.element(0), Some(1..3));
         assert_eq!(layout.element(1), Some(3..4));
         assert_eq!(layout.element(2), Some(4..10));
         assert_eq!(layout.element(3), Some(10..11));
         assert_eq!(layout.element(4), None);
+        let mut resumed = FrameScanner::default();
+        for cut in 1..11 {
+            assert_eq!(resumed.scan(&data[..cut], 100).unwrap(), None);
+        }
+        assert_eq!(resumed.scan(&data, 100).unwrap(), Some(FrameLayout::Array(layout)));
+    }
+
+    #[test]
+    fn nesting_limit_is_the_same_whole_and_resumed() {
+        for depth in [MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1] {
+            let mut data = vec![0x92, 0xa1, b't'];
+            data.extend(std::iter::repeat_n(0x91, depth - 2));
+            data.push(0x90);
+            let whole = scan_all(&data, 1000).map_err(|e| e.to_string());
+            let mut scanner = FrameScanner::default();
+            let mut resumed = Ok(None);
+            for cut in 1..=data.len() {
+                resumed = scanner.scan(&data[..cut], 1000).map_err(|e| e.to_string());
+                if !matches!(resumed, Ok(None)) {
+                    break;
+                }
+            }
+            assert_eq!(whole, resumed, "depth {depth}");
+            assert_eq!(whole.is_ok(), depth <= MAX_DEPTH, "depth {depth}: {whole:?}");
+        }
     }
 
     #[test]

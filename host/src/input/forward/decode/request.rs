@@ -23,104 +23,72 @@ struct Options {
     fluent_signal: i64,
 }
 
-/// Decode the request in `frame`, whose top-level array was laid out by the framing scan.
+/// Decode the request in `frame`, a complete top-level array of `layout.items` (≥ 2) elements
+/// laid out by the framing scan. Whatever follows the option is ignored, as Fluentd and Fluent
+/// Bit do.
 pub(super) fn parse_request(frame: Bytes, layout: &ArrayLayout, limits: &DecodeLimits, clock: fn() -> u64) -> Result<Request, DecodeError> {
     let data = &frame[..];
-    let element = |i: usize| layout.element(i).expect("the framing scan records the first 4 elements");
-    let tag = match read_head(data, element(0).start).map_err(|e| scan_error(e, "tag"))? {
-        Head::Str { body, len } => frame.slice(body..body + len),
+    let (tag, second) = match read_head(data, layout.header_end).map_err(|e| scan_error(e, "tag"))? {
+        Head::Str { body, len } => (frame.slice(body..body + len), body + len),
         other => return Err(malformed(format!("tag is {}, expected a string", other.kind()))),
     };
-    let second = element(1);
-    let mode = match read_head(data, second.start).map_err(|e| scan_error(e, "request"))? {
-        Head::Uint(_) | Head::Int(_) | Head::Ext { .. } | Head::Float(_) => Mode::Message,
-        Head::Array { .. } => Mode::Forward,
-        Head::Str { .. } | Head::Bin { .. } => Mode::PackedForward,
-        other => {
-            return Err(malformed(format!(
-                "second element is {}; expected a time (Message mode), an array of entries (Forward) or a binary/string of packed entries (PackedForward)",
-                other.kind()
-            )));
-        }
-    };
-    if mode == Mode::Message && layout.items < 3 {
-        return Err(malformed("Message-mode request has no record; expected [tag, time, record, option?]".into()));
-    }
-    let option_index = if mode == Mode::Message { 3 } else { 2 };
-    let options = match layout.element(option_index) {
-        Some(range) => parse_options(data, range)?,
-        None => Options::default(),
-    };
-    let chunk = options.chunk.clone().map(|r| frame.slice(r));
-    if options.fluent_signal != 0 {
-        // Metrics, traces, ... are not `[time, record]` streams: skip, keep the connection, ack.
-        let mode = packed_mode(mode, &options, &frame[second.clone()]);
-        return Ok(Request {
-            batch: Batch::new(tag, Vec::new()),
-            chunk,
-            invalid_events: 0,
-            skipped_signal: Some(options.fluent_signal),
-            mode,
-        });
-    }
-    match mode {
-        Mode::Message => {
+    let option_at = |pos: usize, index: usize| if layout.items > index { parse_options(data, pos) } else { Ok(Options::default()) };
+    match read_head(data, second).map_err(|e| scan_error(e, "request"))? {
+        Head::Uint(_) | Head::Int(_) | Head::Ext { .. } | Head::Float(_) => {
+            if layout.items < 3 {
+                return Err(malformed("Message-mode request has no record; expected [tag, time, record, option?]".into()));
+            }
+            let (time, _) = read_time(data, second, 1).map_err(|e| scan_error(e, "time"))?;
+            let record = layout.element(2).expect("the framing scan records elements 0 to 3");
+            let (record_start, record_end) = (record.start, record.end);
+            let options = option_at(record_end, 3)?;
             let mut sink = EventSink::new(1, clock);
-            let (time, _) = read_time(data, second.start, 1).map_err(|e| scan_error(e, "time"))?;
-            let record = element(2);
-            let is_map = matches!(data[record.start], 0x80..=0x8f | 0xde | 0xdf);
-            sink.push(&frame, time, record, is_map);
-            Ok(request(tag, sink, chunk, None, mode))
+            let is_map = matches!(data[record_start], 0x80..=0x8f | 0xde | 0xdf);
+            sink.push(&frame, time, record_start..record_end, is_map);
+            Ok(request(&frame, tag, sink, &options, Mode::Message))
         }
-        Mode::Forward => {
-            let Head::Array { items, header_end } = read_head(data, second.start).map_err(|e| scan_error(e, "entries"))? else {
-                unreachable!("classified as Forward by its array header")
-            };
-            let capacity = items.min((second.end - header_end) / MIN_ENTRY_BYTES).min(MAX_INITIAL_EVENTS);
+        Head::Array { items, header_end } => {
+            let capacity = items.min((data.len() - header_end) / MIN_ENTRY_BYTES).min(MAX_INITIAL_EVENTS);
             let mut sink = EventSink::new(capacity, clock);
             let mut pos = header_end;
             for _ in 0..items {
-                pos = sink.entry(&frame, second.end, pos, 2).map_err(|e| scan_error(e, "Forward entries"))?;
+                pos = sink.entry(&frame, data.len(), pos, 2).map_err(|e| scan_error(e, "Forward entries"))?;
             }
-            Ok(request(tag, sink, chunk, None, mode))
+            let options = option_at(pos, 2)?;
+            Ok(request(&frame, tag, sink, &options, Mode::Forward))
         }
-        Mode::PackedForward | Mode::CompressedPackedForward => {
-            let (Head::Str { body, len } | Head::Bin { body, len }) =
-                read_head(data, second.start).map_err(|e| scan_error(e, "entries"))?
-            else {
-                unreachable!("classified as PackedForward by its str/bin header")
-            };
+        Head::Str { body, len } | Head::Bin { body, len } => {
             let payload = body..body + len;
-            match packed_mode(mode, &options, &frame[payload.clone()]) {
-                Mode::CompressedPackedForward => {
-                    let compression = Compression::sniff(&frame[payload.clone()], options.compression.unwrap_or(Compression::None));
-                    let plain = Bytes::from(decompress(compression, &frame[payload], limits.max_decompressed_bytes)?);
-                    let range = 0..plain.len();
-                    let sink = packed_entries(&plain, range, clock)?;
-                    Ok(request(tag, sink, chunk, None, Mode::CompressedPackedForward))
-                }
-                _ => {
-                    let sink = packed_entries(&frame, payload, clock)?;
-                    Ok(request(tag, sink, chunk, None, Mode::PackedForward))
-                }
+            let options = option_at(payload.end, 2)?;
+            let compression = Compression::sniff(&data[payload.clone()], options.compression.unwrap_or(Compression::None));
+            let mode = if compression == Compression::None { Mode::PackedForward } else { Mode::CompressedPackedForward };
+            if options.fluent_signal != 0 {
+                // Metrics, traces, ... are not `[time, record]` streams: do not even decompress.
+                return Ok(request(&frame, tag, EventSink::new(0, clock), &options, mode));
             }
+            let sink = if compression == Compression::None {
+                packed_entries(&frame, payload, clock)?
+            } else {
+                let plain = Bytes::from(decompress(compression, &data[payload], limits.max_decompressed_bytes)?);
+                packed_entries(&plain, 0..plain.len(), clock)?
+            };
+            Ok(request(&frame, tag, sink, &options, mode))
         }
+        other => Err(malformed(format!(
+            "second element is {}; expected a time (Message mode), an array of entries (Forward) or a binary/string of packed entries (PackedForward)",
+            other.kind()
+        ))),
     }
 }
 
-fn request(tag: Bytes, sink: EventSink, chunk: Option<Bytes>, skipped_signal: Option<i64>, mode: Mode) -> Request {
-    Request { batch: Batch::new(tag, sink.events), chunk, invalid_events: sink.invalid, skipped_signal, mode }
-}
-
-/// PackedForward or CompressedPackedForward, from the option and the payload's magic bytes.
-fn packed_mode(mode: Mode, options: &Options, payload: &[u8]) -> Mode {
-    if mode == Mode::Message || mode == Mode::Forward {
-        return mode;
+/// The request, or for a non-log `fluent_signal` an empty one that is still acked: metrics,
+/// traces, ... are not `[time, record]` streams (reference §4, §10.4).
+fn request(frame: &Bytes, tag: Bytes, sink: EventSink, options: &Options, mode: Mode) -> Request {
+    let chunk = options.chunk.clone().map(|r| frame.slice(r));
+    if options.fluent_signal != 0 {
+        return Request { batch: Batch::new(tag, Vec::new()), chunk, invalid_events: 0, skipped_signal: Some(options.fluent_signal), mode };
     }
-    match Compression::sniff(payload, options.compression.unwrap_or(Compression::None)) {
-        Compression::None => Mode::PackedForward,
-        Compression::Gzip | Compression::Zstd => Mode::CompressedPackedForward,
-    }
+    Request { batch: Batch::new(tag, sink.events), chunk, invalid_events: sink.invalid, skipped_signal: None, mode }
 }
 
 /// The entries of a packed payload: a msgpack stream of `[time, record]`, read until the
@@ -142,10 +110,9 @@ fn packed_entries(source: &Bytes, payload: Range<usize>, clock: fn() -> u64) -> 
 }
 
 /// Read the option map (reference §4). `nil` counts as no options; any other non-map is an error.
-fn parse_options(data: &[u8], range: Range<usize>) -> Result<Options, DecodeError> {
-    let data = &data[..range.end];
+fn parse_options(data: &[u8], start: usize) -> Result<Options, DecodeError> {
     let mut options = Options::default();
-    let (pairs, mut pos) = match read_head(data, range.start).map_err(|e| scan_error(e, "option"))? {
+    let (pairs, mut pos) = match read_head(data, start).map_err(|e| scan_error(e, "option"))? {
         Head::Nil => return Ok(options),
         Head::Map { pairs, header_end } => (pairs, header_end),
         other => return Err(malformed(format!("option is {}, expected a map or nil", other.kind()))),
