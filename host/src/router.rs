@@ -160,11 +160,11 @@ impl Router {
         self.http.as_ref().map(HttpServer::local_addr)
     }
 
-    /// Reload plugins from `config_path` (the file `config` was loaded from) on SIGHUP or
-    /// `POST /api/v2/reload`, and when the files change (`[service] reload_on_change`).
-    pub fn enable_reload(&mut self, config_path: std::path::PathBuf, config: &Config) {
+    /// Reload plugins and config as `baseline` (captured before [`Router::build`]) describes:
+    /// on SIGHUP or `POST /api/v2/reload`, and when the files change (`[service] reload_on_change`).
+    pub fn enable_reload(&mut self, baseline: crate::ops::reload::ReloadBaseline) {
         let builder = crate::ops::reload::plugin_runtime_builder();
-        self.reload.enable(config_path, config, builder, self.metrics.clone());
+        self.reload.enable(baseline, builder, self.metrics.clone());
     }
 
     /// Where to ask for a reload.

@@ -344,6 +344,212 @@ fn metrics_move_with_traffic_and_drops() {
     assert_eq!(events.len(), 5);
 }
 
+#[test]
+fn plugin_faults_and_call_latency_show_on_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+[service]
+grace = "5s"
+http_listen = "127.0.0.1:0"
+plugin_cache_dir = "{cache}"
+
+[[inputs]]
+type = "forward"
+listen = "127.0.0.1:0"
+
+[[filters]]
+type = "wasm"
+name = "keeper"
+match = "app.*"
+path = "{keep_all}"
+
+[[filters]]
+type = "wasm"
+name = "trapper"
+match = "trap.*"
+path = "{trap}"
+on_error = "fail_open"
+
+[[outputs]]
+type = "stdout"
+match = "*"
+"#,
+        cache = dir.path().join("cache").display(),
+        keep_all = wasm_router_test_artifacts::KEEP_ALL,
+        trap = wasm_router_test_artifacts::TRAP,
+    );
+    let router = Proc::router(&config);
+    let (addr, http) = (router.forward_addr(), router.http_addr());
+    let records: Vec<Value> = (0..4)
+        .map(|i| json!({"log": format!("line {i}")}))
+        .collect();
+    send_acked(&addr, "app.web", &records);
+    send_acked(&addr, "trap.web", &records);
+    router.wait_events(8);
+    let keeper = [("plugin", "keeper")];
+    let trapper = [("plugin", "trapper")];
+    let samples = scrape_until(&http, "plugin calls and faults", |s| {
+        metric(s, "wasm_plugin_call_seconds_count", &keeper) >= 1.0
+            && metric(s, "wasm_plugin_faults_total", &trapper) >= 1.0
+    });
+    // Latency is a histogram: buckets, sum and count.
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.name == "wasm_plugin_call_seconds_bucket" && s.label("plugin") == "keeper")
+    );
+    assert_eq!(metric(&samples, "wasm_plugin_faults_total", &keeper), 0.0);
+    assert_eq!(
+        metric(
+            &samples,
+            "component_received_events_total",
+            &[("component_kind", "input")]
+        ),
+        8.0
+    );
+    // fail_open: the trapped events were passed on, so stdout delivered all 8.
+    let sent = scrape_until(&http, "8 events delivered", |s| {
+        metric(
+            s,
+            "component_sent_events_total",
+            &[("component_kind", "output"), ("component_id", "stdout")],
+        ) == 8.0
+    });
+    assert_eq!(metric(&sent, "component_discarded_events_total", &[]), 0.0);
+    router.stop();
+}
+
+// ---- hot reload under load ------------------------------------------------------------------
+
+/// Replace `to` with a copy of `from` the way deployments do: write aside, then rename.
+fn replace_file(from: &str, to: &Path) {
+    let aside = to.with_extension("incoming");
+    std::fs::copy(from, &aside).unwrap();
+    std::fs::rename(&aside, to).unwrap();
+}
+
+#[test]
+fn reload_under_load_loses_nothing_and_refuses_a_broken_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("plugin.wasm");
+    replace_file(wasm_router_test_artifacts::KEEP_ALL, &plugin);
+    let router = Proc::router(&format!(
+        r#"
+[service]
+grace = "10s"
+http_listen = "127.0.0.1:0"
+plugin_cache_dir = "{cache}"
+
+[[inputs]]
+type = "forward"
+listen = "127.0.0.1:0"
+
+[[filters]]
+type = "wasm"
+name = "swapped"
+match = "*"
+path = "{plugin}"
+
+[[outputs]]
+type = "stdout"
+match = "*"
+"#,
+        cache = dir.path().join("cache").display(),
+        plugin = plugin.display(),
+    ));
+    let (addr, http) = (router.forward_addr(), router.http_addr());
+
+    // One sender, acked requests back to back, until told to stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let sender = {
+        let (stop, sent) = (stop.clone(), sent.clone());
+        std::thread::spawn(move || {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            s.set_read_timeout(Some(HANG_TIMEOUT)).unwrap();
+            let mut seq = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let chunk = format!("c{seq}");
+                let frame = message_frame(
+                    b"load",
+                    1_700_000_000_000_000_000 + seq,
+                    &msgpack(&json!({"seq": seq})),
+                    Some(&chunk),
+                );
+                s.write_all(&frame).unwrap();
+                let expected = common::ack_bytes(&chunk);
+                let mut got = vec![0u8; expected.len()];
+                s.read_exact(&mut got).unwrap();
+                assert_eq!(got, expected);
+                seq += 1;
+                sent.store(seq, Ordering::Relaxed);
+            }
+        })
+    };
+    let wait_for_more = |what: &str| {
+        let target = router.events().len() + 20;
+        let ok = router
+            .stdout
+            .wait_until(HANG_TIMEOUT, |lines| lines.len() >= target);
+        assert!(ok, "events stopped flowing {what}; log:\n{}", router.log());
+    };
+    wait_for_more("before any reload");
+
+    // 1. A broken plugin (its `init` refuses the config): refused, the old one keeps running.
+    replace_file(wasm_router_test_artifacts::INIT_FAILS, &plugin);
+    let refused = router.wait_log("the broken plugin refused", |l| {
+        l.contains("reload refused")
+    });
+    assert!(
+        refused.contains("filters[0]") && refused.contains("plugin.wasm"),
+        "{refused}"
+    );
+    wait_for_more("after the refused reload");
+
+    // 2. A good plugin again: swapped in while events flow.
+    replace_file(wasm_router_test_artifacts::KEEP_ALL, &plugin);
+    router.wait_log("the good plugin swapped in", |l| {
+        l.contains("plugin reloaded")
+    });
+    wait_for_more("after the reload");
+
+    let reloads = scrape(&http);
+    assert_eq!(
+        metric(&reloads, "config_reloads_total", &[("result", "refused")]),
+        1.0
+    );
+    assert_eq!(
+        metric(&reloads, "config_reloads_total", &[("result", "ok")]),
+        1.0
+    );
+    // The reloaded plugin kept its id: one series per metric, no name registered twice.
+    let text = http_get(&http, "/metrics").1;
+    let mut types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+    let all = types.len();
+    types.sort();
+    types.dedup();
+    assert_eq!(
+        types.len(),
+        all,
+        "a metric family is registered twice:\n{text}"
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
+    let n = sent.load(Ordering::Relaxed);
+    let events = router.stop();
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|e| e.record["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        (0..n).collect::<Vec<_>>(),
+        "every acked event, once, in order"
+    );
+}
+
 // ---- wasm-router top under tmux ------------------------------------------------------------
 
 /// A tmux server of its own (`-L`), killed on drop.

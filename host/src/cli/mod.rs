@@ -24,9 +24,11 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// Run the router until SIGTERM or SIGINT, then shut down within the configured grace.
 /// With the path of the config file, SIGHUP reloads plugins and config (see `ops::reload`).
 pub async fn run_router(config: Config, config_path: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    // Before the build: a plugin replaced while it compiles is then seen as changed.
+    let baseline = config_path.map(|path| wasm_router::ops::reload::ReloadBaseline::capture(path, &config));
     let mut router = Router::build(&config, Metrics::new()).await?;
-    if let Some(path) = config_path {
-        router.enable_reload(path, &config);
+    if let Some(baseline) = baseline {
+        router.enable_reload(baseline);
     }
     let reload = router.reload_requests();
     let (trigger, shutdown) = shutdown::channel();

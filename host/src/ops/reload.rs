@@ -176,7 +176,7 @@ struct Seen {
 
 /// Watches for reload triggers and performs reloads.
 pub struct Reloader {
-    config_path: Option<PathBuf>,
+    config_path: PathBuf,
     filters: Vec<ReloadableFilter>,
     builder: FilterBuilder,
     metrics: Arc<Metrics>,
@@ -191,13 +191,44 @@ struct Prepared {
     built: Vec<(usize, Arc<dyn Filter>)>,
 }
 
+/// The files of a configuration as they were when it was loaded. Capture it before the router
+/// builds its plugins: a file replaced while they compile is then seen as changed.
+pub struct ReloadBaseline {
+    config_path: PathBuf,
+    running: Running,
+    seen: Seen,
+    watch_files: bool,
+}
+
+impl ReloadBaseline {
+    /// The state of `config_path` (from which `config` was just loaded) and of its plugin files.
+    pub fn capture(config_path: PathBuf, config: &Config) -> ReloadBaseline {
+        let config_stamp = stamp(&config_path);
+        let plugin_paths = filter_paths(config);
+        let loaded_stamps: Vec<_> = plugin_paths.iter().map(|p| stamp(p)).collect();
+        let running = Running {
+            table: read_table(&config_path).unwrap_or_default(),
+            plugin_paths,
+            loaded_stamps: loaded_stamps.clone(),
+        };
+        let seen = Seen {
+            config: config_stamp,
+            plugins: loaded_stamps,
+        };
+        ReloadBaseline {
+            config_path,
+            running,
+            seen,
+            watch_files: config.service.reload_on_change,
+        }
+    }
+}
+
 impl Reloader {
-    /// A reloader for the router started from `config_path` (`None`: the embedded default,
-    /// which has no plugins to reload) with `config`, whose filters are `filters` (one per
-    /// `[[filters]]` entry, in order).
+    /// A reloader for the router whose configuration `baseline` describes, and whose filters
+    /// are `filters` (one per `[[filters]]` entry, in order).
     pub fn new(
-        config_path: Option<PathBuf>,
-        config: &Config,
+        baseline: ReloadBaseline,
         filters: Vec<ReloadableFilter>,
         builder: FilterBuilder,
         metrics: Arc<Metrics>,
@@ -210,20 +241,12 @@ impl Reloader {
                 reloads.clone(),
             )
         });
-        let plugin_paths = filter_paths(config);
-        let loaded_stamps: Vec<_> = plugin_paths.iter().map(|p| stamp(p)).collect();
-        let running = Running {
-            table: config_path
-                .as_deref()
-                .and_then(|p| read_table(p).ok())
-                .unwrap_or_default(),
-            plugin_paths,
-            loaded_stamps: loaded_stamps.clone(),
-        };
-        let seen = Seen {
-            config: config_path.as_deref().and_then(stamp),
-            plugins: loaded_stamps,
-        };
+        let ReloadBaseline {
+            config_path,
+            running,
+            seen,
+            ..
+        } = baseline;
         Reloader {
             config_path,
             filters,
@@ -265,12 +288,10 @@ impl Reloader {
     /// noted, so a broken file is tried once, not every second.
     pub fn changed_file(&mut self) -> Option<String> {
         let mut changed = None;
-        if let Some(path) = &self.config_path {
-            let now = stamp(path);
-            if now != self.seen.config {
-                self.seen.config = now;
-                changed = Some(path.display().to_string());
-            }
+        let now = stamp(&self.config_path);
+        if now != self.seen.config {
+            self.seen.config = now;
+            changed = Some(self.config_path.display().to_string());
         }
         self.seen
             .plugins
@@ -313,9 +334,7 @@ impl Reloader {
     }
 
     async fn try_reload(&mut self, everything: bool) -> Result<usize, ReloadError> {
-        let Some(path) = self.config_path.clone() else {
-            return Ok(0);
-        };
+        let path = self.config_path.clone();
         let running = self.running.clone();
         let ids: Vec<String> = self.filters.iter().map(|f| f.id.clone()).collect();
         let (builder, metrics) = (self.builder.clone(), self.metrics.clone());
@@ -374,18 +393,20 @@ impl RouterReload {
         self.requests.clone()
     }
 
-    /// Reload from `config_path` (the file `config` was loaded from), rebuilding filters with
-    /// `builder`; with `[service] reload_on_change`, also when the files change.
+    /// Reload the configuration `baseline` describes, rebuilding filters with `builder`; with
+    /// `[service] reload_on_change`, also when its files change.
     pub fn enable(
         &mut self,
-        config_path: PathBuf,
-        config: &Config,
+        baseline: ReloadBaseline,
         builder: FilterBuilder,
         metrics: Arc<Metrics>,
     ) {
         let filters = std::mem::take(&mut self.filters);
-        let reloader = Reloader::new(Some(config_path), config, filters, builder, metrics);
-        self.reloader = Some((reloader, config.service.reload_on_change));
+        let watch_files = baseline.watch_files;
+        self.reloader = Some((
+            Reloader::new(baseline, filters, builder, metrics),
+            watch_files,
+        ));
     }
 
     /// Serve reload requests until `shutdown`.
@@ -612,13 +633,8 @@ mod tests {
             slot: slot.clone(),
             id: "a".into(),
         }];
-        let mut reloader = Reloader::new(
-            Some(path.clone()),
-            &config,
-            filters,
-            builder,
-            metrics.clone(),
-        );
+        let baseline = ReloadBaseline::capture(path.clone(), &config);
+        let mut reloader = Reloader::new(baseline, filters, builder, metrics.clone());
         assert_eq!(reloader.changed_file(), None);
         assert_eq!(mark_of(&*slot), "v1");
 
