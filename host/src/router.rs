@@ -104,6 +104,21 @@ impl Router {
                 OutputConfig::Stdout(_) => task.spawn(&mut outputs, StdoutOutput::new()),
                 OutputConfig::Null(_) => task.spawn(&mut outputs, NullOutput),
                 OutputConfig::Forward(f) => task.spawn(&mut outputs, ForwardOutput::new(f.settings().map_err(fail)?)),
+                OutputConfig::CloudwatchLogs(c) => {
+                    let aws = crate::output::aws::AwsOverrides::default();
+                    let output = crate::output::cloudwatch::CloudWatchLogsOutput::build(c, component.clone(), metrics.clone(), &aws);
+                    task.spawn(&mut outputs, output.await.map_err(|e| fail(e.to_string()))?)
+                }
+                OutputConfig::Firehose(c) => {
+                    let aws = crate::output::aws::AwsOverrides::default();
+                    let output = crate::output::firehose::FirehoseOutput::build(c, component.clone(), metrics.clone(), &aws);
+                    task.spawn(&mut outputs, output.await.map_err(|e| fail(e.to_string()))?)
+                }
+                OutputConfig::S3(c) => {
+                    let aws = crate::output::aws::AwsOverrides::default();
+                    let output = crate::output::s3::S3Output::build(c, component.clone(), metrics.clone(), &aws);
+                    task.spawn(&mut outputs, output.await.map_err(|e| fail(e.to_string()))?)
+                }
             }
             routes.push(OutputRoute {
                 matcher: tag_matcher(routing.match_pattern(), routing.match_regex()),

@@ -254,6 +254,14 @@ pub enum OutputConfig {
     Null(SimpleOutputConfig),
     /// Another forward-protocol receiver (an aggregator tier).
     Forward(crate::output::forward::ForwardOutputConfig),
+    /// CloudWatch Logs (Fluent Bit `cloudwatch_logs`, the Go `cloudwatch`).
+    #[serde(alias = "cloudwatch")]
+    CloudwatchLogs(crate::output::cloudwatch::CloudWatchLogsConfig),
+    /// Amazon Data Firehose (the Go `firehose`, Fluent Bit `kinesis_firehose`).
+    #[serde(alias = "kinesis_firehose")]
+    Firehose(crate::output::firehose::FirehoseConfig),
+    /// S3 objects (Fluent Bit `s3`).
+    S3(crate::output::s3::S3Config),
 }
 
 impl OutputConfig {
@@ -263,6 +271,9 @@ impl OutputConfig {
             OutputConfig::Stdout(_) => "stdout",
             OutputConfig::Null(_) => "null",
             OutputConfig::Forward(_) => "forward",
+            OutputConfig::CloudwatchLogs(_) => "cloudwatch_logs",
+            OutputConfig::Firehose(_) => "firehose",
+            OutputConfig::S3(_) => "s3",
         }
     }
 
@@ -271,6 +282,9 @@ impl OutputConfig {
         match self {
             OutputConfig::Stdout(c) | OutputConfig::Null(c) => c,
             OutputConfig::Forward(c) => c,
+            OutputConfig::CloudwatchLogs(c) => c,
+            OutputConfig::Firehose(c) => c,
+            OutputConfig::S3(c) => c,
         }
     }
 }
@@ -562,6 +576,7 @@ impl Config {
             if let OutputConfig::Forward(f) = output {
                 f.validate(&key, &mut problems);
             }
+            crate::output::aws::validate_output(&key, output, &mut problems);
         }
         if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
     }

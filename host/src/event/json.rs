@@ -3,6 +3,18 @@
 //! Strings and binaries become JSON strings with invalid UTF-8 replaced by U+FFFD; map keys that
 //! are not strings are written as their JSON text in a string; non-finite floats become `null`;
 //! an EventTime ext becomes fractional seconds; other extension types become `null`.
+//!
+//! Compared with Fluent Bit's `flb_msgpack_to_json` (what its AWS outputs send), the JSON is the
+//! same value: same keys in the same order, bin values as strings, nested maps and arrays as
+//! is, integer-valued floats with a `.0`. The differences are only where Fluent Bit's text is
+//! not valid JSON or loses data: non-ASCII text stays UTF-8 instead of `\uXXXX` escapes (1.9
+//! writes 5-digit escapes above U+FFFF), invalid UTF-8 becomes U+FFFD instead of cutting the
+//! string short, `\a`/`\v` become `\u0007`/`\u000b`, non-string keys are quoted, and an
+//! EventTime is a number instead of `"\x00…"`. [`write_json_stats`] reports the strings that
+//! needed U+FFFD so callers can count them.
+//!
+//! [`map_entries`], [`skip_value`] and [`str_payload`] let callers pick single keys of a record
+//! (`log_key`, `data_keys`, templates) without decoding the rest.
 
 use rmp::Marker;
 use std::fmt::Write as _;
@@ -19,6 +31,9 @@ pub enum JsonError {
     /// Nested deeper than [`MAX_DEPTH`].
     #[error("msgpack nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
+    /// [`map_entries`] was given something other than a map.
+    #[error("the record is not a msgpack map")]
+    NotAMap,
 }
 
 /// Deepest nesting rendered; deeper input is refused rather than risking the stack.
@@ -27,9 +42,93 @@ pub const MAX_DEPTH: usize = 128;
 /// Append the JSON text of the single msgpack value at the start of `msgpack` to `out`.
 /// Returns the number of input bytes consumed.
 pub fn write_json(msgpack: &[u8], out: &mut String) -> Result<usize, JsonError> {
-    let mut r = Reader { buf: msgpack, pos: 0 };
+    write_json_stats(msgpack, out).map(|stats| stats.consumed)
+}
+
+/// What [`write_json_stats`] saw while rendering.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JsonStats {
+    /// Input bytes consumed (the length of the msgpack value).
+    pub consumed: usize,
+    /// Strings, binaries and keys that held invalid UTF-8 (rendered with U+FFFD).
+    pub invalid_utf8_strings: usize,
+}
+
+/// [`write_json`], also reporting how many strings needed U+FFFD replacements.
+pub fn write_json_stats(msgpack: &[u8], out: &mut String) -> Result<JsonStats, JsonError> {
+    let mut r = Reader { buf: msgpack, pos: 0, invalid_utf8: 0 };
     r.value(out, 0)?;
+    Ok(JsonStats { consumed: r.pos, invalid_utf8_strings: r.invalid_utf8 })
+}
+
+/// The length in bytes of the single msgpack value at the start of `msgpack`.
+pub fn skip_value(msgpack: &[u8]) -> Result<usize, JsonError> {
+    let mut r = Reader { buf: msgpack, pos: 0, invalid_utf8: 0 };
+    r.skip(0)?;
     Ok(r.pos)
+}
+
+/// The payload of a msgpack str or bin value (`None` for any other type).
+pub fn str_payload(value: &[u8]) -> Option<&[u8]> {
+    let mut r = Reader { buf: value, pos: 0, invalid_utf8: 0 };
+    let n = match Marker::from_u8(r.u8().ok()?) {
+        Marker::FixStr(n) => n as usize,
+        Marker::Str8 | Marker::Bin8 => r.len(1).ok()?,
+        Marker::Str16 | Marker::Bin16 => r.len(2).ok()?,
+        Marker::Str32 | Marker::Bin32 => r.len(4).ok()?,
+        _ => return None,
+    };
+    r.take(n).ok()
+}
+
+/// The entries of the msgpack map at the start of `msgpack`, as raw `(key, value)` msgpack
+/// slices in order. Errors if the value is not a map; the iterator yields an error (and then
+/// stops) if an entry is malformed.
+pub fn map_entries(msgpack: &[u8]) -> Result<MapEntries<'_>, JsonError> {
+    let mut r = Reader { buf: msgpack, pos: 0, invalid_utf8: 0 };
+    let n = match Marker::from_u8(r.u8()?) {
+        Marker::FixMap(n) => n as usize,
+        Marker::Map16 => r.len(2)?,
+        Marker::Map32 => r.len(4)?,
+        _ => return Err(JsonError::NotAMap),
+    };
+    Ok(MapEntries { buf: msgpack, pos: r.pos, left: n })
+}
+
+/// Iterator of [`map_entries`].
+pub struct MapEntries<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    left: usize,
+}
+
+impl<'a> Iterator for MapEntries<'a> {
+    type Item = Result<(&'a [u8], &'a [u8]), JsonError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        let entry = skip_value(rest).and_then(|k| Ok((k, skip_value(&rest[k..])?)));
+        match entry {
+            Ok((k, v)) => {
+                self.pos += k + v;
+                Some(Ok((&rest[..k], &rest[k..k + v])))
+            }
+            Err(e) => {
+                self.left = 0;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Append `bytes` to `out` as a JSON string (quoted, escaped, invalid UTF-8 replaced).
+/// Returns whether anything had to be replaced.
+pub fn write_json_string(out: &mut String, bytes: &[u8]) -> bool {
+    string(out, bytes)
 }
 
 /// The JSON text of one msgpack value.
@@ -42,6 +141,7 @@ pub fn to_json(msgpack: &[u8]) -> Result<String, JsonError> {
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    invalid_utf8: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -86,18 +186,18 @@ impl<'a> Reader<'a> {
             Marker::I64 => write!(out, "{}", i64::from_be_bytes(self.be()?)).unwrap(),
             Marker::F32 => float(out, f32::from_be_bytes(self.be()?) as f64),
             Marker::F64 => float(out, f64::from_be_bytes(self.be()?)),
-            Marker::FixStr(n) => string(out, self.take(n as usize)?),
+            Marker::FixStr(n) => self.string(out, n as usize)?,
             Marker::Str8 | Marker::Bin8 => {
                 let n = self.len(1)?;
-                string(out, self.take(n)?)
+                self.string(out, n)?
             }
             Marker::Str16 | Marker::Bin16 => {
                 let n = self.len(2)?;
-                string(out, self.take(n)?)
+                self.string(out, n)?
             }
             Marker::Str32 | Marker::Bin32 => {
                 let n = self.len(4)?;
-                string(out, self.take(n)?)
+                self.string(out, n)?
             }
             Marker::FixArray(n) => self.array(out, n as usize, depth)?,
             Marker::Array16 => {
@@ -135,6 +235,52 @@ impl<'a> Reader<'a> {
                 self.ext(out, n)?
             }
             Marker::Reserved => return Err(JsonError::Reserved(0xc1)),
+        }
+        Ok(())
+    }
+
+    fn string(&mut self, out: &mut String, n: usize) -> Result<(), JsonError> {
+        let bytes = self.take(n)?;
+        if string(out, bytes) {
+            self.invalid_utf8 += 1;
+        }
+        Ok(())
+    }
+
+    /// Move past one value without rendering it.
+    fn skip(&mut self, depth: usize) -> Result<(), JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(JsonError::TooDeep);
+        }
+        let (data, children) = match Marker::from_u8(self.u8()?) {
+            Marker::Null | Marker::True | Marker::False | Marker::FixPos(_) | Marker::FixNeg(_) => (0, 0),
+            Marker::U8 | Marker::I8 => (1, 0),
+            Marker::U16 | Marker::I16 => (2, 0),
+            Marker::U32 | Marker::I32 | Marker::F32 => (4, 0),
+            Marker::U64 | Marker::I64 | Marker::F64 => (8, 0),
+            Marker::FixStr(n) => (n as usize, 0),
+            Marker::Str8 | Marker::Bin8 => (self.len(1)?, 0),
+            Marker::Str16 | Marker::Bin16 => (self.len(2)?, 0),
+            Marker::Str32 | Marker::Bin32 => (self.len(4)?, 0),
+            Marker::FixArray(n) => (0, n as usize),
+            Marker::Array16 => (0, self.len(2)?),
+            Marker::Array32 => (0, self.len(4)?),
+            Marker::FixMap(n) => (0, 2 * n as usize),
+            Marker::Map16 => (0, 2 * self.len(2)?),
+            Marker::Map32 => (0, 2 * self.len(4)?),
+            Marker::FixExt1 => (2, 0),
+            Marker::FixExt2 => (3, 0),
+            Marker::FixExt4 => (5, 0),
+            Marker::FixExt8 => (9, 0),
+            Marker::FixExt16 => (17, 0),
+            Marker::Ext8 => (self.len(1)? + 1, 0),
+            Marker::Ext16 => (self.len(2)? + 1, 0),
+            Marker::Ext32 => (self.len(4)? + 1, 0),
+            Marker::Reserved => return Err(JsonError::Reserved(0xc1)),
+        };
+        self.take(data)?;
+        for _ in 0..children {
+            self.skip(depth + 1)?;
         }
         Ok(())
     }
@@ -196,16 +342,19 @@ fn float(out: &mut String, v: f64) {
     }
 }
 
-/// Write `bytes` as a JSON string, replacing invalid UTF-8.
-fn string(out: &mut String, bytes: &[u8]) {
+/// Write `bytes` as a JSON string, replacing invalid UTF-8; true if anything was replaced.
+fn string(out: &mut String, bytes: &[u8]) -> bool {
     out.push('"');
+    let mut replaced = false;
     for chunk in bytes.utf8_chunks() {
         escape(out, chunk.valid());
         if !chunk.invalid().is_empty() {
             out.push('\u{FFFD}');
+            replaced = true;
         }
     }
     out.push('"');
+    replaced
 }
 
 fn escape(out: &mut String, s: &str) {
@@ -274,6 +423,39 @@ mod tests {
         // {1: EventTime(5, 7)}
         let bytes = [0x81, 0x01, 0xd7, 0x00, 0, 0, 0, 5, 0, 0, 0, 7];
         assert_eq!(to_json(&bytes).unwrap(), "{\"1\":5.000000007}");
+    }
+
+    #[test]
+    fn stats_count_strings_with_invalid_utf8() {
+        let bytes = [0x82, 0xa3, b'l', b'o', b'g', 0xa3, b'a', 0xff, b'b', 0xa1, b'k', 0xc4, 0x02, 0xfe, b'x'];
+        let mut out = String::new();
+        let stats = write_json_stats(&bytes, &mut out).unwrap();
+        assert_eq!(stats, JsonStats { consumed: bytes.len(), invalid_utf8_strings: 2 });
+        let clean = mp(&rmpv::Value::from("fine"));
+        assert_eq!(write_json_stats(&clean, &mut String::new()).unwrap().invalid_utf8_strings, 0);
+    }
+
+    #[test]
+    fn map_entries_skip_and_str_payload_pick_single_keys() {
+        use rmpv::Value as V;
+        let v = V::Map(vec![
+            (V::from("a"), V::Map(vec![(V::from("x"), V::Array(vec![V::from(1), V::from(2.5), V::Nil]))])),
+            (V::from("log"), V::from("hello")),
+            (V::from("bin"), V::Binary(vec![1, 2, 3])),
+            (V::from("t"), V::Ext(0, vec![0; 8])),
+        ]);
+        let bytes = mp(&v);
+        assert_eq!(skip_value(&bytes).unwrap(), bytes.len());
+        let entries: Vec<_> = map_entries(&bytes).unwrap().map(Result::unwrap).collect();
+        assert_eq!(entries.len(), 4);
+        assert_eq!(str_payload(entries[1].0), Some(&b"log"[..]));
+        assert_eq!(str_payload(entries[1].1), Some(&b"hello"[..]));
+        assert_eq!(str_payload(entries[2].1), Some(&[1u8, 2, 3][..]));
+        assert_eq!(str_payload(entries[0].1), None);
+        assert_eq!(to_json(entries[0].1).unwrap(), "{\"x\":[1,2.5,null]}");
+        assert_eq!(map_entries(&mp(&V::from(1))).err(), Some(JsonError::NotAMap));
+        let truncated = &bytes[..bytes.len() - 3];
+        assert!(map_entries(truncated).unwrap().any(|e| e.is_err()));
     }
 
     #[test]

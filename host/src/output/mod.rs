@@ -18,10 +18,14 @@
 //! One batch at a time keeps the order of events per output; later batches wait while one is in
 //! backoff (and the buffer absorbs what arrives meanwhile), other outputs are not affected.
 
+pub mod aws;
+pub mod cloudwatch;
 pub mod dead_letter;
+pub mod firehose;
 pub mod forward;
 pub mod null;
 pub mod retry;
+pub mod s3;
 pub mod stdout;
 
 use crate::buffer::{BufferReader, Queued};

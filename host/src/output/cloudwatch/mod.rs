@@ -1,0 +1,445 @@
+//! `cloudwatch_logs` (also `cloudwatch`): events to CloudWatch Logs with PutLogEvents.
+//!
+//! Per batch: every event is rendered (whole record as JSON, or `log_key`), given its group
+//! and stream from the templates, capped at `max_event_size` (truncated, counted), and dropped
+//! and counted before sending when the API would reject it (outside [now − 14 d, now + 2 h],
+//! empty, no `log_key`). Each stream's events are sorted and split at the API limits
+//! ([`batcher`]). Batches go out one by one; a retryable failure stops there and the runner
+//! calls again later with the same batch, when only the batches not yet accepted are sent.
+//! `rejectedLogEventsInfo` of an accepted call is counted as drops under the API's reason.
+//! Groups and streams are created on first use (when allowed) and remembered; a
+//! `ResourceNotFoundException` forgets them and creates them again.
+
+pub mod batcher;
+pub mod config;
+pub mod service;
+pub mod template;
+
+pub use config::{CloudWatchLogsConfig, CloudWatchSettings};
+
+use crate::event::{Batch, now_ns};
+use crate::ops::metrics::{Component, Metrics};
+use crate::output::aws::progress::Resume;
+use crate::output::aws::telemetry::{
+    DropLedger, EventsTruncated, InvalidUtf8Replaced, RequestFailed,
+};
+use crate::output::aws::{AwsOverrides, EcsMetadata, ErrorClass, SdkFailure};
+use crate::output::{DeliveryError, Output};
+use batcher::{LogEvent, PutBatch, TimeCheck};
+use config::{NameChoice, StreamNaming};
+use service::{CloudWatchService, Rejected};
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use template::{NameKind, TemplateContext};
+
+/// Groups and streams remembered as existing; past this the memory is cleared (and streams are
+/// created again — CreateLogStream on an existing stream is harmless).
+pub const MAX_KNOWN_STREAMS: usize = 10_000;
+
+/// Building the output failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CloudWatchError {
+    /// The options are wrong.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Why one PutLogEvents batch was not delivered.
+enum BatchFailure {
+    /// Try again later (the batch stays queued).
+    Retry(SdkFailure),
+    /// Give it up, counted under `reason`.
+    Drop {
+        reason: &'static str,
+        detail: String,
+    },
+}
+
+/// What is left of a batch: the calls not yet accepted, and the events given up so far.
+#[derive(Debug, Default)]
+struct Progress {
+    puts: VecDeque<PutBatch>,
+    dropped: DropLedger,
+}
+
+/// The `cloudwatch_logs` output.
+pub struct CloudWatchLogsOutput {
+    settings: Arc<CloudWatchSettings>,
+    service: CloudWatchService,
+    component: Component,
+    metrics: Arc<Metrics>,
+    ecs: EcsMetadata,
+    uuid: String,
+    known_streams: HashSet<(String, String)>,
+    resume: Resume<Progress>,
+}
+
+impl CloudWatchLogsOutput {
+    /// Build from the config: validate, then create the client (no network I/O yet).
+    pub async fn build(
+        config: &CloudWatchLogsConfig,
+        component: Component,
+        metrics: Arc<Metrics>,
+        overrides: &AwsOverrides,
+    ) -> Result<Self, CloudWatchError> {
+        let settings = config.validate().map_err(CloudWatchError::Config)?;
+        let sdk = settings
+            .connection
+            .sdk_config(overrides)
+            .await
+            .map_err(|e| CloudWatchError::Config(e.to_string()))?;
+        for option in &settings.ignored_options {
+            tracing::info!(component_id = %component.id, option, "option accepted for Fluent Bit compatibility; it has no effect here");
+        }
+        let service = CloudWatchService::new(aws_sdk_cloudwatchlogs::Client::new(&sdk), &settings);
+        Ok(CloudWatchLogsOutput {
+            settings: Arc::new(settings),
+            service,
+            component,
+            metrics,
+            ecs: EcsMetadata::from_env(),
+            uuid: ksuid_like(),
+            known_streams: HashSet::new(),
+            resume: Resume::default(),
+        })
+    }
+
+    /// Use `ecs` for the `$(ecs_*)` variables (instead of the environment).
+    pub fn with_ecs_metadata(mut self, ecs: EcsMetadata) -> Self {
+        self.ecs = ecs;
+        self
+    }
+
+    /// Render, route, filter and split one batch into PutLogEvents calls.
+    fn prepare(&self, batch: &Batch) -> Progress {
+        let tag = batch.tag_lossy();
+        let ctx = TemplateContext {
+            tag: &tag,
+            ecs: &self.ecs,
+            uuid: &self.uuid,
+        };
+        let settings = &self.settings;
+        let per_event_group = settings.group.templates.iter().any(|t| t.uses_record());
+        let per_event_stream = match &settings.stream {
+            StreamNaming::Templates(c) => c.templates.iter().any(|t| t.uses_record()),
+            StreamNaming::Prefix(_) => false,
+        };
+        let fixed_group =
+            (!per_event_group).then(|| choose(&settings.group, NameKind::Group, &ctx, &[]));
+        let fixed_stream = (!per_event_stream).then(|| stream_name(&settings.stream, &ctx, &[]));
+        let now_ms = (now_ns() / 1_000_000) as i64;
+        let mut streams: Vec<((String, String), Vec<LogEvent>)> = Vec::new();
+        let mut dropped = DropLedger::default();
+        let (mut truncated, mut lossy) = (0u64, 0u64);
+        let mut message = String::new();
+        for (index, event) in batch.events.iter().enumerate() {
+            let timestamp_ms = (event.time_ns / 1_000_000) as i64;
+            match batcher::check_time(timestamp_ms, now_ms) {
+                TimeCheck::Accepted => {}
+                TimeCheck::TooOld => {
+                    dropped.drop_events([index], "too_old", || {
+                        "older than 14 days: CloudWatch Logs would reject them".into()
+                    });
+                    continue;
+                }
+                TimeCheck::TooNew => {
+                    dropped.drop_events([index], "too_new", || {
+                        "more than 2 hours in the future: CloudWatch Logs would reject them; check the sender's clock".into()
+                    });
+                    continue;
+                }
+            }
+            message.clear();
+            match settings.renderer.render(event, &mut message) {
+                Ok(r) => lossy += u64::from(r.invalid_utf8),
+                Err(e) => {
+                    dropped.drop_events([index], e.reason(), || e.to_string());
+                    continue;
+                }
+            }
+            if message.is_empty() {
+                dropped.drop_events([index], "empty_message", || {
+                    "CloudWatch Logs does not accept empty messages".into()
+                });
+                continue;
+            }
+            truncated += u64::from(batcher::truncate_message(
+                &mut message,
+                settings.max_event_size,
+            ));
+            let group = fixed_group
+                .clone()
+                .unwrap_or_else(|| choose(&settings.group, NameKind::Group, &ctx, &event.body));
+            let stream = fixed_stream
+                .clone()
+                .unwrap_or_else(|| stream_name(&settings.stream, &ctx, &event.body));
+            let key = (group, stream);
+            let log_event = LogEvent {
+                index,
+                timestamp_ms,
+                message: message.clone(),
+            };
+            match streams.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, events)) => events.push(log_event),
+                None => streams.push((key, vec![log_event])),
+            }
+        }
+        EventsTruncated {
+            count: truncated,
+            limit: settings.max_event_size,
+        }
+        .emit(&self.metrics, &self.component);
+        InvalidUtf8Replaced { events: lossy }.emit(&self.metrics, &self.component);
+        let puts = streams
+            .into_iter()
+            .flat_map(|((group, stream), events)| batcher::split_stream(&group, &stream, events))
+            .collect();
+        Progress { puts, dropped }
+    }
+
+    /// Deliver one PutLogEvents batch, creating its group and stream as needed.
+    async fn send(&mut self, batch: &PutBatch) -> Result<Rejected, BatchFailure> {
+        let key = (batch.group.clone(), batch.stream.clone());
+        if self.settings.auto_create_stream && !self.known_streams.contains(&key) {
+            self.ensure_stream(&batch.group, &batch.stream).await?;
+        }
+        let failure = match self.service.put(batch).await {
+            Ok(rejected) => {
+                self.remember(key);
+                return Ok(rejected);
+            }
+            Err(f) => f,
+        };
+        self.report("PutLogEvents", &failure, batch);
+        if failure.class != ErrorClass::ResourceNotFound {
+            return Err(classify(failure, "rejected_by_api"));
+        }
+        self.known_streams.remove(&key);
+        if !self.settings.auto_create_stream {
+            return Err(BatchFailure::Drop {
+                reason: "log_stream_not_found",
+                detail: format!(
+                    "{failure}: group {:?} stream {:?}; set auto_create_stream = true or create the stream",
+                    batch.group, batch.stream
+                ),
+            });
+        }
+        self.ensure_stream(&batch.group, &batch.stream).await?;
+        match self.service.put(batch).await {
+            Ok(rejected) => {
+                self.remember(key);
+                Ok(rejected)
+            }
+            Err(f) => {
+                self.report("PutLogEvents", &f, batch);
+                // Just created: a not-found now is the service catching up.
+                Err(if f.class == ErrorClass::ResourceNotFound {
+                    BatchFailure::Retry(f)
+                } else {
+                    classify(f, "rejected_by_api")
+                })
+            }
+        }
+    }
+
+    /// CreateLogStream, and CreateLogGroup first when the group is missing and that is allowed.
+    async fn ensure_stream(&mut self, group: &str, stream: &str) -> Result<(), BatchFailure> {
+        let target = format!("group {group:?} stream {stream:?}");
+        let failure = match self.service.create_stream(group, stream).await {
+            Ok(()) => {
+                self.remember((group.to_string(), stream.to_string()));
+                return Ok(());
+            }
+            Err(f) => f,
+        };
+        RequestFailed {
+            operation: "CreateLogStream",
+            failure: &failure,
+            target: &target,
+        }
+        .emit(&self.metrics, &self.component);
+        if failure.class != ErrorClass::ResourceNotFound {
+            return Err(classify(failure, "create_log_stream_failed"));
+        }
+        if !self.settings.auto_create_group {
+            return Err(BatchFailure::Drop {
+                reason: "log_group_not_found",
+                detail: format!(
+                    "log group {group:?} does not exist; set auto_create_group = true or create the group"
+                ),
+            });
+        }
+        if let Err(f) = self.service.create_group(group).await {
+            RequestFailed {
+                operation: "CreateLogGroup",
+                failure: &f,
+                target: &target,
+            }
+            .emit(&self.metrics, &self.component);
+            return Err(classify(f, "create_log_group_failed"));
+        }
+        match self.service.create_stream(group, stream).await {
+            Ok(()) => {
+                self.remember((group.to_string(), stream.to_string()));
+                Ok(())
+            }
+            Err(f) => {
+                RequestFailed {
+                    operation: "CreateLogStream",
+                    failure: &f,
+                    target: &target,
+                }
+                .emit(&self.metrics, &self.component);
+                Err(if f.class == ErrorClass::ResourceNotFound {
+                    BatchFailure::Retry(f)
+                } else {
+                    classify(f, "create_log_stream_failed")
+                })
+            }
+        }
+    }
+
+    fn remember(&mut self, key: (String, String)) {
+        if self.known_streams.len() >= MAX_KNOWN_STREAMS {
+            self.known_streams.clear();
+        }
+        self.known_streams.insert(key);
+    }
+
+    fn report(&self, operation: &'static str, failure: &SdkFailure, batch: &PutBatch) {
+        let target = format!(
+            "group {:?} stream {:?} ({} events)",
+            batch.group,
+            batch.stream,
+            batch.events.len()
+        );
+        RequestFailed {
+            operation,
+            failure,
+            target: &target,
+        }
+        .emit(&self.metrics, &self.component);
+    }
+}
+
+/// Record what the API rejected inside an accepted call.
+fn ledger_rejected(dropped: &mut DropLedger, rejected: &Rejected, batch: &PutBatch) {
+    let at = |range: &std::ops::Range<usize>| {
+        batch.events[range.clone()]
+            .iter()
+            .map(|e| e.index)
+            .collect::<Vec<_>>()
+    };
+    let place = || format!("group {:?} stream {:?}", batch.group, batch.stream);
+    dropped.drop_events(at(&rejected.too_old), "rejected_too_old", || {
+        format!(
+            "{}: CloudWatch Logs rejected events older than 14 days (tooOldLogEventEndIndex)",
+            place()
+        )
+    });
+    dropped.drop_events(at(&rejected.expired), "rejected_expired", || {
+        format!("{}: CloudWatch Logs rejected events older than the group's retention (expiredLogEventEndIndex)", place())
+    });
+    dropped.drop_events(at(&rejected.too_new), "rejected_too_new", || {
+        format!("{}: CloudWatch Logs rejected events more than 2 hours ahead (tooNewLogEventStartIndex)", place())
+    });
+}
+
+impl Output for CloudWatchLogsOutput {
+    async fn deliver(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
+        let mut progress = match self.resume.take_for(batch) {
+            Some(left) => left,
+            None => self.prepare(batch),
+        };
+        while let Some(put) = progress.puts.front() {
+            let put = put.clone();
+            match self.send(&put).await {
+                Ok(rejected) => ledger_rejected(&mut progress.dropped, &rejected, &put),
+                Err(BatchFailure::Drop { reason, detail }) => {
+                    progress.dropped.drop_events(
+                        put.events.iter().map(|e| e.index),
+                        reason,
+                        || detail,
+                    );
+                }
+                Err(BatchFailure::Retry(failure)) => {
+                    let reason = format!(
+                        "CloudWatch Logs {} for group {:?} stream {:?}: {} ({} of this batch's PutLogEvents calls left)",
+                        failure.class.reason(),
+                        put.group,
+                        put.stream,
+                        failure,
+                        progress.puts.len()
+                    );
+                    self.resume.keep(batch, progress);
+                    return Err(DeliveryError::Retryable {
+                        reason,
+                        after: failure.retry_after,
+                    });
+                }
+            }
+            progress.puts.pop_front();
+        }
+        progress.dropped.into_result()
+    }
+}
+
+fn classify(failure: SdkFailure, permanent_reason: &'static str) -> BatchFailure {
+    if failure.is_retryable() {
+        BatchFailure::Retry(failure)
+    } else {
+        BatchFailure::Drop {
+            reason: permanent_reason,
+            detail: failure.to_string(),
+        }
+    }
+}
+
+/// The first template that renders, else the default.
+fn choose(choice: &NameChoice, kind: NameKind, ctx: &TemplateContext<'_>, record: &[u8]) -> String {
+    for t in &choice.templates {
+        match t.render(kind, ctx, record) {
+            Ok(name) => return name,
+            Err(e) => tracing::trace!(error = %e, "name template failed; trying the next"),
+        }
+    }
+    template::sanitize(kind, &choice.default)
+}
+
+fn stream_name(naming: &StreamNaming, ctx: &TemplateContext<'_>, record: &[u8]) -> String {
+    match naming {
+        StreamNaming::Prefix(prefix) => {
+            template::sanitize(NameKind::Stream, &format!("{prefix}{}", ctx.tag))
+        }
+        StreamNaming::Templates(choice) => choose(choice, NameKind::Stream, ctx, record),
+    }
+}
+
+/// `$(uuid)`: one id per output instance, fixed until restart, shaped like the Go plugin's
+/// KSUID: 27 base62 characters, time-ordered (6 characters of seconds) then random.
+fn ksuid_like() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut secs = now_ns() / 1_000_000_000;
+    let mut text = [b'0'; 27];
+    for slot in text[..6].iter_mut().rev() {
+        *slot = ALPHABET[(secs % 62) as usize];
+        secs /= 62;
+    }
+    for slot in &mut text[6..] {
+        *slot = ALPHABET[fastrand::usize(..ALPHABET.len())];
+    }
+    String::from_utf8(text.to_vec()).expect("base62 is ASCII")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_is_27_base62_characters() {
+        let id = ksuid_like();
+        assert_eq!(id.len(), 27);
+        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_ne!(id, ksuid_like());
+    }
+}

@@ -1,0 +1,458 @@
+//! `type = "s3"`: the options of Fluent Bit's `s3` output, validated into [`S3Settings`].
+
+use super::key::{DEFAULT_KEY_FORMAT, KeyFormat};
+use crate::config::{BufferConfig, ByteSize, DeadLetterConfig, DurationStr};
+use crate::output::aws::flb_value::{opt_bool, opt_i64, opt_text};
+use crate::output::aws::record::{TimeField, TimeValue};
+use crate::output::aws::{AwsConnectionConfig, RecordRenderer};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Smallest multipart part (all but the last).
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html>
+pub const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
+/// Largest multipart part.
+pub const MAX_PART_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+/// Most parts in one multipart upload.
+pub const MAX_PARTS: u32 = 10_000;
+/// Largest single PutObject.
+pub const MAX_PUT_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+/// Fluent Bit's bounds on `total_file_size`: 1 MiB … 50 GiB (1 GiB with PutObject).
+pub const MIN_TOTAL_FILE_SIZE: u64 = 1024 * 1024;
+/// Upper bound of `total_file_size`.
+pub const MAX_TOTAL_FILE_SIZE: u64 = 50 * 1024 * 1024 * 1024;
+/// Upper bound of `total_file_size` with `use_put_object`.
+pub const MAX_PUT_OBJECT_FILE_SIZE: u64 = 1024 * 1024 * 1024;
+/// Below this `total_file_size`, Fluent Bit always uses PutObject.
+pub const PUT_OBJECT_BELOW: u64 = 10 * 1024 * 1024;
+/// Fluent Bit's defaults.
+pub const DEFAULT_TOTAL_FILE_SIZE: u64 = 100_000_000;
+/// Default `upload_chunk_size`.
+pub const DEFAULT_UPLOAD_CHUNK_SIZE: u64 = 5_242_880;
+/// Default `upload_timeout`.
+pub const DEFAULT_UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+/// Default `store_dir`.
+pub const DEFAULT_STORE_DIR: &str = "/tmp/fluent-bit/s3";
+/// Default `retry_limit` (upload attempts of one object before its events are dropped).
+pub const DEFAULT_RETRY_LIMIT: u32 = 5;
+
+/// The options, as written in the config.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// Tags this output receives (Fluent Bit `Match`).
+    #[serde(rename = "match", default)]
+    pub match_: Option<String>,
+    /// Tags this output receives, as a regular expression (Fluent Bit `Match_Regex`).
+    #[serde(default)]
+    pub match_regex: Option<String>,
+    /// A name for metrics, logs and the folder in `store_dir`; default `s3`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The output's buffer (in front of `store_dir`).
+    #[serde(default)]
+    pub buffer: BufferConfig,
+    /// How long after a batch was buffered storing it in `store_dir` is retried (default `"24h"`).
+    #[serde(default)]
+    pub retry_until: Option<DurationStr>,
+    /// Where events that cannot be stored go, with the reason.
+    #[serde(default)]
+    pub dead_letter: Option<DeadLetterConfig>,
+    /// The bucket (required).
+    #[serde(default)]
+    pub bucket: Option<String>,
+    /// AWS region (default `us-east-1`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Complete an object at this size (default 100,000,000 bytes).
+    #[serde(default)]
+    pub total_file_size: Option<ByteSize>,
+    /// Multipart part size (default 5 MiB; 5 MiB–5 GiB).
+    #[serde(default)]
+    pub upload_chunk_size: Option<ByteSize>,
+    /// Complete an object this long after it was started (default `10m`).
+    #[serde(default)]
+    pub upload_timeout: Option<DurationStr>,
+    /// Where data waits for upload, with the multipart state and `$INDEX`; survives restarts.
+    #[serde(default)]
+    pub store_dir: Option<PathBuf>,
+    /// Most bytes in `store_dir` (0 = no limit); when full, delivery waits (backpressure).
+    #[serde(default)]
+    pub store_dir_limit_size: Option<ByteSize>,
+    /// The key format (`$TAG`, `$TAG[n]`, `$INDEX`, `$UUID`, strftime); must start with `/`.
+    #[serde(default)]
+    pub s3_key_format: Option<String>,
+    /// Characters that split the tag for `$TAG[n]` (default `.`).
+    #[serde(default)]
+    pub s3_key_format_tag_delimiters: Option<String>,
+    /// One PutObject per object instead of a multipart upload.
+    #[serde(default, deserialize_with = "opt_bool")]
+    pub use_put_object: Option<bool>,
+    /// Do not add the random `-object…` suffix in PutObject mode.
+    #[serde(default, deserialize_with = "opt_bool")]
+    pub static_file_path: Option<bool>,
+    /// `gzip` to compress objects.
+    #[serde(default)]
+    pub compression: Option<String>,
+    /// The objects' Content-Type.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// `x-amz-acl`, e.g. `bucket-owner-full-control`.
+    #[serde(default)]
+    pub canned_acl: Option<String>,
+    /// `x-amz-storage-class`, e.g. `STANDARD_IA`.
+    #[serde(default)]
+    pub storage_class: Option<String>,
+    /// The key of the time field put first in each record (default `date`; `false` = none).
+    #[serde(default, deserialize_with = "opt_text")]
+    pub json_date_key: Option<String>,
+    /// `iso8601` (default), `double`, `epoch`, `epoch_ms` or `java_sql_timestamp`.
+    #[serde(default)]
+    pub json_date_format: Option<String>,
+    /// Write only this key's value per line.
+    #[serde(default)]
+    pub log_key: Option<String>,
+    /// Send Content-MD5 (required by buckets with Object Lock).
+    #[serde(default, deserialize_with = "opt_bool")]
+    pub send_content_md5: Option<bool>,
+    /// Upload attempts of one object before its events are dropped (default 5).
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub retry_limit: Option<i64>,
+    /// Assume this role for every call.
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    /// External id for `role_arn`.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// STS endpoint for `role_arn`.
+    #[serde(default)]
+    pub sts_endpoint: Option<String>,
+    /// A custom S3 endpoint (path-style addressing is used with it).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The shared-config profile of the credential chain.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Fluent Bit: keep order across retries. Objects here are completed in order already; no
+    /// effect (logged).
+    #[serde(default, deserialize_with = "opt_bool")]
+    pub preserve_data_ordering: Option<bool>,
+    /// Fluent Bit C: one immediate retry on network errors; no effect here (logged).
+    #[serde(default, deserialize_with = "opt_bool")]
+    pub auto_retry_requests: Option<bool>,
+    /// Fluent Bit: output threads; no effect here (logged).
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub workers: Option<i64>,
+}
+
+// `retry_limit` is S3's own (upload attempts per object, as in Fluent Bit), so the routing
+// keys are spelled out: the runner retries storing a batch until `retry_until`.
+impl crate::config::OutputRouting for S3Config {
+    fn match_pattern(&self) -> Option<&str> {
+        self.match_.as_deref()
+    }
+    fn match_regex(&self) -> Option<&str> {
+        self.match_regex.as_deref()
+    }
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+    fn buffer(&self) -> &BufferConfig {
+        &self.buffer
+    }
+    fn retry_until(&self) -> Option<DurationStr> {
+        self.retry_until
+    }
+    fn dead_letter(&self) -> Option<&DeadLetterConfig> {
+        self.dead_letter.as_ref()
+    }
+}
+
+/// The validated options.
+#[derive(Clone, Debug)]
+pub struct S3Settings {
+    /// Region, endpoint, role.
+    pub connection: AwsConnectionConfig,
+    /// The bucket.
+    pub bucket: String,
+    /// Complete objects at this size.
+    pub total_file_size: u64,
+    /// Multipart part size.
+    pub upload_chunk_size: u64,
+    /// Complete objects after this long.
+    pub upload_timeout: Duration,
+    /// Where this output keeps its files (`store_dir`/`bucket`/`name`).
+    pub store_dir: PathBuf,
+    /// Most bytes in the store (0 = unlimited).
+    pub store_dir_limit_size: u64,
+    /// Key format.
+    pub key_format: KeyFormat,
+    /// PutObject instead of multipart.
+    pub use_put_object: bool,
+    /// No random suffix.
+    pub static_file_path: bool,
+    /// gzip objects.
+    pub gzip: bool,
+    /// Content-Type.
+    pub content_type: Option<String>,
+    /// `x-amz-acl`.
+    pub canned_acl: Option<String>,
+    /// `x-amz-storage-class`.
+    pub storage_class: Option<String>,
+    /// Record → line.
+    pub renderer: RecordRenderer,
+    /// Content-MD5 on uploads.
+    pub send_content_md5: bool,
+    /// Upload attempts before giving up.
+    pub retry_limit: u32,
+    /// Notes for the startup log.
+    pub notes: Vec<String>,
+}
+
+impl S3Config {
+    /// Check everything that can be checked without AWS; `output_name` names the store folder.
+    pub fn validate(&self, output_name: &str) -> Result<S3Settings, String> {
+        let mut problems = Vec::new();
+        let mut notes = Vec::new();
+        let connection = AwsConnectionConfig {
+            region: self.region.clone().unwrap_or_else(|| "us-east-1".into()),
+            endpoint: self.endpoint.clone(),
+            role_arn: self.role_arn.clone(),
+            external_id: self.external_id.clone(),
+            sts_endpoint: self.sts_endpoint.clone(),
+            profile: self.profile.clone(),
+        };
+        if let Err(e) = connection.validate() {
+            problems.push(e.to_string());
+        }
+        let bucket = self.bucket.clone().unwrap_or_default();
+        if bucket.trim().is_empty() {
+            problems.push("`bucket` is required, e.g. bucket = \"my-logs\"".into());
+        }
+        let total_file_size = self
+            .total_file_size
+            .map_or(DEFAULT_TOTAL_FILE_SIZE, |s| s.0);
+        let upload_chunk_size = self
+            .upload_chunk_size
+            .map_or(DEFAULT_UPLOAD_CHUNK_SIZE, |s| s.0);
+        let mut use_put_object = self.use_put_object.unwrap_or(false);
+        if !(MIN_TOTAL_FILE_SIZE..=MAX_TOTAL_FILE_SIZE).contains(&total_file_size) {
+            problems.push(format!(
+                "`total_file_size` must be between 1M and 50G, got {total_file_size} bytes"
+            ));
+        }
+        if !use_put_object && total_file_size < PUT_OBJECT_BELOW {
+            use_put_object = true;
+            notes.push(format!(
+                "total_file_size {total_file_size} is under 10M: objects are sent with PutObject, as Fluent Bit does"
+            ));
+        }
+        if use_put_object && total_file_size > MAX_PUT_OBJECT_FILE_SIZE {
+            problems.push(
+                "with `use_put_object`, `total_file_size` can be at most 1G; lower it or use multipart uploads".into(),
+            );
+        }
+        if !use_put_object {
+            if !(MIN_PART_BYTES..=MAX_PART_BYTES).contains(&upload_chunk_size) {
+                problems.push(format!(
+                    "`upload_chunk_size` must be between 5M and 5G (S3's part size limits), got {upload_chunk_size}"
+                ));
+            }
+            if upload_chunk_size > total_file_size {
+                problems.push("`upload_chunk_size` cannot be larger than `total_file_size`".into());
+            }
+            if total_file_size.div_ceil(upload_chunk_size.max(1)) > u64::from(MAX_PARTS) {
+                notes.push(format!(
+                    "objects are completed at {MAX_PARTS} parts, before total_file_size is reached"
+                ));
+            }
+        }
+        let upload_timeout = self.upload_timeout.map_or(DEFAULT_UPLOAD_TIMEOUT, |d| d.0);
+        if upload_timeout.is_zero() {
+            problems.push("`upload_timeout` must be more than 0, e.g. \"10m\"".into());
+        }
+        let format = self
+            .s3_key_format
+            .clone()
+            .unwrap_or_else(|| DEFAULT_KEY_FORMAT.into());
+        if !format.starts_with('/') {
+            problems.push(format!(
+                "`s3_key_format` must start with '/', e.g. \"/{format}\""
+            ));
+        }
+        let delimiters = self
+            .s3_key_format_tag_delimiters
+            .clone()
+            .unwrap_or_else(|| ".".into());
+        let gzip = match self
+            .compression
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("") | Some("none") => false,
+            Some("gzip") => true,
+            Some(other) => {
+                problems.push(format!(
+                    "`compression` = {other:?} is not supported; use \"gzip\" or leave it out"
+                ));
+                false
+            }
+        };
+        let date_key = match self.json_date_key.as_deref() {
+            None => Some("date".to_string()),
+            Some(k)
+                if k.eq_ignore_ascii_case("false")
+                    || k.eq_ignore_ascii_case("off")
+                    || k.is_empty() =>
+            {
+                None
+            }
+            Some(k) => Some(k.to_string()),
+        };
+        let date_format = self.json_date_format.as_deref().unwrap_or("iso8601");
+        let date_value = TimeValue::from_json_date_format(date_format);
+        if date_value.is_none() {
+            problems.push(format!(
+                "`json_date_format` = {date_format:?}: use iso8601, double, epoch, epoch_ms or java_sql_timestamp"
+            ));
+        }
+        let retry_limit = match self.retry_limit {
+            None => DEFAULT_RETRY_LIMIT,
+            Some(n) if n >= 1 => n.min(i64::from(u32::MAX)) as u32,
+            Some(n) => {
+                problems.push(format!("`retry_limit` = {n}: must be at least 1"));
+                DEFAULT_RETRY_LIMIT
+            }
+        };
+        for (key, set) in [
+            (
+                "preserve_data_ordering",
+                self.preserve_data_ordering.is_some(),
+            ),
+            ("auto_retry_requests", self.auto_retry_requests.is_some()),
+            ("workers", self.workers.is_some()),
+        ] {
+            if set {
+                notes.push(format!(
+                    "{key} is accepted for Fluent Bit compatibility and has no effect here"
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems.join("\n"));
+        }
+        let folder: String = output_name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let store_dir = self
+            .store_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE_DIR))
+            .join(&bucket)
+            .join(folder);
+        Ok(S3Settings {
+            connection,
+            bucket,
+            total_file_size,
+            upload_chunk_size,
+            upload_timeout,
+            store_dir,
+            store_dir_limit_size: self.store_dir_limit_size.map_or(0, |s| s.0),
+            key_format: KeyFormat::new(&format, &delimiters),
+            use_put_object,
+            static_file_path: self.static_file_path.unwrap_or(false),
+            gzip,
+            content_type: self.content_type.clone(),
+            canned_acl: self.canned_acl.clone(),
+            storage_class: self.storage_class.clone(),
+            renderer: RecordRenderer {
+                log_key: self.log_key.clone(),
+                leading_time: match (&self.log_key, date_key) {
+                    (None, Some(key)) => Some(TimeField {
+                        key,
+                        value: date_value.expect("validated"),
+                    }),
+                    _ => None,
+                },
+                ..Default::default()
+            },
+            send_content_md5: self.send_content_md5.unwrap_or(false),
+            retry_limit,
+            notes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<S3Settings, String> {
+        toml::from_str::<S3Config>(text)
+            .map_err(|e| e.to_string())?
+            .validate("s3")
+    }
+
+    #[test]
+    fn fluent_bit_defaults() {
+        let s = parse("bucket = \"logs\"\n").unwrap();
+        assert_eq!(
+            (s.total_file_size, s.upload_chunk_size),
+            (100_000_000, 5_242_880)
+        );
+        assert_eq!(s.upload_timeout, Duration::from_secs(600));
+        assert_eq!(s.connection.region, "us-east-1");
+        assert!(!s.use_put_object && !s.gzip);
+        assert_eq!(s.store_dir, PathBuf::from("/tmp/fluent-bit/s3/logs/s3"));
+        assert_eq!(s.retry_limit, 5);
+        assert_eq!(s.renderer.leading_time.as_ref().unwrap().key, "date");
+    }
+
+    #[test]
+    fn the_ecs_fargate_recipe() {
+        let s = parse("bucket = \"b\"\ntotal_file_size = \"1M\"\nupload_timeout = \"1m\"\nuse_put_object = \"On\"\njson_date_key = \"false\"\n").unwrap();
+        assert!(s.use_put_object);
+        assert_eq!(s.total_file_size, 1 << 20);
+        assert!(s.renderer.leading_time.is_none());
+    }
+
+    #[test]
+    fn small_files_force_put_object() {
+        let s = parse("bucket = \"b\"\ntotal_file_size = \"5M\"\n").unwrap();
+        assert!(s.use_put_object);
+        assert!(s.notes.iter().any(|n| n.contains("PutObject")));
+    }
+
+    #[test]
+    fn limits_and_mistakes_are_named() {
+        let e = parse("total_file_size = \"100G\"\ns3_key_format = \"no/slash\"\njson_date_format = \"rfc\"\ncompression = \"zstd\"\nretry_limit = 0\n").unwrap_err();
+        for needle in [
+            "`bucket` is required",
+            "total_file_size",
+            "start with '/'",
+            "json_date_format",
+            "zstd",
+            "retry_limit",
+        ] {
+            assert!(e.contains(needle), "{needle} missing from:\n{e}");
+        }
+        let e = parse("bucket = \"b\"\ntotal_file_size = \"20M\"\nupload_chunk_size = \"4M\"\n")
+            .unwrap_err();
+        assert!(e.contains("between 5M and 5G"), "{e}");
+        let e = parse("bucket = \"b\"\ntotal_file_size = \"20M\"\nupload_chunk_size = \"30M\"\n")
+            .unwrap_err();
+        assert!(e.contains("cannot be larger"), "{e}");
+        let e =
+            parse("bucket = \"b\"\ntotal_file_size = \"2G\"\nuse_put_object = true\n").unwrap_err();
+        assert!(e.contains("at most 1G"), "{e}");
+    }
+}

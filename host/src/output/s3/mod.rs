@@ -1,0 +1,197 @@
+//! `s3`: events to S3 objects of newline-delimited JSON (or `log_key` values), optionally
+//! gzipped, as Fluent Bit's `s3` output writes them.
+//!
+//! `deliver` renders a batch, appends it to the tag's open object in `store_dir` and fsyncs:
+//! from then on the data is durable, as with Fluent Bit (which also reports success once the
+//! data is in its store). The uploader ([`upload`]) completes objects on size, part count or
+//! `upload_timeout`, on its own timer. With gzip each batch is appended as one gzip member, so
+//! the object — any concatenation of parts — is one valid gzip stream, and part sizes are known
+//! exactly (S3 wants ≥ 5 MiB per part, compressed). At shutdown every object is completed;
+//! what cannot be stays in `store_dir` for the next start.
+
+pub mod config;
+pub mod key;
+pub mod store;
+pub mod upload;
+
+pub use config::{S3Config, S3Settings};
+
+use crate::event::{Batch, now_ns};
+use crate::ops::metrics::{Component, Metrics};
+use crate::output::aws::AwsOverrides;
+use crate::output::aws::telemetry::{DropLedger, InvalidUtf8Replaced};
+use crate::output::{DeliveryError, Output};
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+use key::KeyInputs;
+use std::sync::Arc;
+use store::{Store, StoreError};
+use upload::{PassReport, Shared, Uploader};
+
+/// Building the output failed.
+#[derive(Debug, thiserror::Error)]
+pub enum S3Error {
+    /// The options are wrong.
+    #[error("{0}")]
+    Config(String),
+    /// `store_dir` cannot be used.
+    #[error("store_dir: {0}; make the directory writable or set store_dir to one that is")]
+    Store(#[from] StoreError),
+}
+
+/// The `s3` output.
+pub struct S3Output {
+    settings: Arc<S3Settings>,
+    shared: Arc<Shared>,
+    uploader: Arc<Uploader>,
+    task: tokio::task::JoinHandle<()>,
+    metrics: Arc<Metrics>,
+    component: Component,
+}
+
+impl S3Output {
+    /// Build from the config: validate, open `store_dir` (recovering what a previous run left),
+    /// create the client and start the upload timer.
+    pub async fn build(
+        config: &S3Config,
+        component: Component,
+        metrics: Arc<Metrics>,
+        overrides: &AwsOverrides,
+    ) -> Result<Self, S3Error> {
+        let settings = Arc::new(config.validate(&component.id).map_err(S3Error::Config)?);
+        for note in &settings.notes {
+            tracing::info!(component_id = %component.id, "{note}");
+        }
+        let sdk = settings
+            .connection
+            .sdk_config(overrides)
+            .await
+            .map_err(|e| S3Error::Config(e.to_string()))?;
+        let s3_config = aws_sdk_s3::config::Builder::from(&sdk)
+            // Custom endpoints (MinIO, LocalStack, moto) rarely resolve bucket subdomains.
+            .force_path_style(settings.connection.endpoint.is_some())
+            // Plain Content-Length bodies work with every S3-compatible server.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .build();
+        let store = Store::open(&settings.store_dir, settings.store_dir_limit_size)?;
+        let recovered = store.objects().len();
+        if recovered > 0 {
+            tracing::info!(component_id = %component.id, objects = recovered, dir = %settings.store_dir.display(), "completing S3 objects left by the previous run");
+        }
+        let shared = Arc::new(Shared::new(store));
+        let uploader = Arc::new(Uploader::new(
+            aws_sdk_s3::Client::from_conf(s3_config),
+            settings.clone(),
+            component.clone(),
+            metrics.clone(),
+        ));
+        let task = tokio::spawn(uploader.clone().run(shared.clone()));
+        if recovered > 0 {
+            shared.wake.notify_one();
+        }
+        Ok(S3Output {
+            settings,
+            shared,
+            uploader,
+            task,
+            metrics,
+            component,
+        })
+    }
+
+    /// One upload pass now (tests, and what the timer does every second).
+    pub async fn upload_pass(&self, finish: bool) -> PassReport {
+        self.uploader.pass(&self.shared, finish).await
+    }
+
+    /// The directory this output stores data in.
+    pub fn store_dir(&self) -> &std::path::Path {
+        &self.settings.store_dir
+    }
+}
+
+impl Drop for S3Output {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Output for S3Output {
+    async fn deliver(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
+        let Some(first) = batch.events.first() else {
+            return Ok(());
+        };
+        let mut dropped = DropLedger::default();
+        let mut text = String::with_capacity(batch.byte_size() * 2);
+        let mut lossy = 0u64;
+        let mut events = 0u64;
+        for (index, event) in batch.events.iter().enumerate() {
+            match self.settings.renderer.render(event, &mut text) {
+                Ok(r) => {
+                    lossy += u64::from(r.invalid_utf8);
+                    events += 1;
+                    text.push('\n');
+                }
+                Err(e) => dropped.drop_events([index], e.reason(), || e.to_string()),
+            }
+        }
+        InvalidUtf8Replaced { events: lossy }.emit(&self.metrics, &self.component);
+        if events > 0 {
+            let data = if self.settings.gzip {
+                crate::output::firehose::records::gzip_bytes(text.as_bytes())
+            } else {
+                text.into_bytes()
+            };
+            let tag = batch.tag_lossy();
+            let settings = &self.settings;
+            let appended = self.shared.store.lock().expect("store lock").append(
+                &tag,
+                &data,
+                events,
+                now_ns(),
+                settings.key_format.uses_index(),
+                |index| {
+                    settings.key_format.render(&KeyInputs {
+                        tag: &tag,
+                        time_ns: first.time_ns,
+                        index,
+                        put_object: settings.use_put_object,
+                        static_file_path: settings.static_file_path,
+                    })
+                },
+            );
+            match appended {
+                Ok(a) => {
+                    let part_due = !settings.use_put_object
+                        && a.current_part_bytes >= settings.upload_chunk_size;
+                    if part_due || a.object_bytes >= settings.total_file_size {
+                        self.shared.wake.notify_one();
+                    }
+                }
+                Err(e) => {
+                    self.metrics.error(&self.component, "store_failed");
+                    return Err(DeliveryError::Retryable {
+                        reason: format!("cannot store the batch for S3 upload: {e}"),
+                        after: None,
+                    });
+                }
+            }
+        }
+        dropped.into_result()
+    }
+
+    async fn flush(&mut self) -> Result<(), DeliveryError> {
+        let report = self.upload_pass(true).await;
+        if report.remaining == 0 {
+            return Ok(());
+        }
+        Err(DeliveryError::Retryable {
+            reason: format!(
+                "{} S3 object(s) not uploaded at shutdown; they stay in {} and are uploaded after the next start",
+                report.remaining,
+                self.settings.store_dir.display()
+            ),
+            after: None,
+        })
+    }
+}

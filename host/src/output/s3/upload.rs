@@ -1,0 +1,477 @@
+//! Moving objects from the store to S3, on the output's own timer (objects complete on size or
+//! `upload_timeout`, not only when events arrive): PutObject for small objects and
+//! `use_put_object`; otherwise CreateMultipartUpload, one UploadPart per sealed part file
+//! (≥ `upload_chunk_size`, the last one may be smaller), CompleteMultipartUpload. Every accepted
+//! part is recorded in the store before its file is deleted, so a restart resumes where S3
+//! left off. An object that keeps failing is retried with backoff and jitter up to
+//! `retry_limit` attempts; then its multipart upload is aborted and its events are counted as
+//! dropped.
+
+use super::config::{MAX_PARTS, S3Settings};
+use super::store::{Store, StoreError};
+use crate::event::now_ns;
+use crate::ops::metrics::{Component, Metrics};
+use crate::output::aws::telemetry::{EventsDropped, RequestFailed};
+use crate::output::aws::{ErrorClass, SdkFailure};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ObjectCannedAcl, StorageClass};
+use base64::Engine as _;
+use md5::Digest as _;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// First delay after a failed upload attempt.
+pub const RETRY_BASE: Duration = Duration::from_secs(1);
+/// Longest delay between upload attempts of one object.
+pub const RETRY_CAP: Duration = Duration::from_secs(60);
+
+/// Why an upload step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    /// An S3 call failed.
+    #[error("{operation}: {failure}")]
+    Api {
+        /// The operation.
+        operation: &'static str,
+        /// The failure.
+        failure: SdkFailure,
+    },
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl UploadError {
+    fn retryable(&self) -> bool {
+        match self {
+            UploadError::Api { failure, .. } => failure.is_retryable(),
+            UploadError::Store(_) => true,
+        }
+    }
+}
+
+/// Backoff state of one object.
+#[derive(Clone, Copy, Debug)]
+struct Attempts {
+    failures: u32,
+    next_at: Instant,
+}
+
+/// What the output and the uploader task share.
+pub struct Shared {
+    /// The store.
+    pub store: Mutex<Store>,
+    /// Wakes the uploader when an object may be due.
+    pub wake: tokio::sync::Notify,
+    /// One upload pass at a time (timer task or shutdown flush).
+    pass: tokio::sync::Mutex<HashMap<u64, Attempts>>,
+}
+
+impl Shared {
+    /// Share `store`.
+    pub fn new(store: Store) -> Self {
+        Shared {
+            store: Mutex::new(store),
+            wake: tokio::sync::Notify::new(),
+            pass: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// Uploads what the store holds.
+pub struct Uploader {
+    client: Client,
+    settings: Arc<S3Settings>,
+    component: Component,
+    metrics: Arc<Metrics>,
+}
+
+/// What one pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// Objects completed.
+    pub completed: usize,
+    /// Objects that failed this time (kept for a retry).
+    pub failed: usize,
+    /// Objects given up on.
+    pub dropped: usize,
+    /// Objects still in the store.
+    pub remaining: usize,
+}
+
+impl Uploader {
+    /// An uploader with `client`.
+    pub fn new(
+        client: Client,
+        settings: Arc<S3Settings>,
+        component: Component,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Uploader {
+            client,
+            settings,
+            component,
+            metrics,
+        }
+    }
+
+    /// Run passes until `shared` is dropped by everyone else: every second, or when woken.
+    pub async fn run(self: Arc<Self>, shared: Arc<Shared>) {
+        loop {
+            tokio::select! {
+                _ = shared.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            if Arc::strong_count(&shared) == 1 {
+                return;
+            }
+            self.pass(&shared, false).await;
+        }
+    }
+
+    /// Seal what is due and upload what is sealed. `finish` completes every object now,
+    /// ignoring backoff (shutdown).
+    pub async fn pass(&self, shared: &Shared, finish: bool) -> PassReport {
+        let mut attempts = shared.pass.lock().await;
+        let now = Instant::now();
+        let due = match self.seal_due(shared, finish) {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(component_id = %self.component.id, error = %e, "S3 store_dir failed while sealing objects");
+                self.metrics.error(&self.component, "store_failed");
+                return PassReport::default();
+            }
+        };
+        let mut report = PassReport::default();
+        for id in due {
+            if !finish && attempts.get(&id).is_some_and(|a| a.next_at > now) {
+                continue;
+            }
+            match self.advance(shared, id).await {
+                Ok(true) => {
+                    attempts.remove(&id);
+                    report.completed += 1;
+                }
+                Ok(false) => {
+                    attempts.remove(&id);
+                }
+                Err(e) => {
+                    let entry = attempts.entry(id).or_insert(Attempts {
+                        failures: 0,
+                        next_at: now,
+                    });
+                    entry.failures += 1;
+                    if !e.retryable() || entry.failures >= self.settings.retry_limit {
+                        let failures = entry.failures;
+                        attempts.remove(&id);
+                        self.give_up(shared, id, &e, failures).await;
+                        report.dropped += 1;
+                    } else {
+                        entry.next_at = Instant::now() + backoff(entry.failures);
+                        report.failed += 1;
+                    }
+                }
+            }
+        }
+        report.remaining = shared.store.lock().expect("store lock").objects().len();
+        report
+    }
+
+    /// Seal objects that are complete by size, age or part count (or all, when `finish`), and
+    /// parts that reached `upload_chunk_size`. Returns the objects with something to upload.
+    fn seal_due(&self, shared: &Shared, finish: bool) -> Result<Vec<u64>, StoreError> {
+        let s = &self.settings;
+        let mut store = shared.store.lock().expect("store lock");
+        let now = now_ns();
+        let ids: Vec<u64> = store.objects().keys().copied().collect();
+        let mut due = Vec::new();
+        for id in ids {
+            let object = store.get(id).expect("listed");
+            let meta = &object.meta;
+            let parts_used = meta.parts.len() + object.part_files.len();
+            let complete = meta.sealed
+                || finish
+                || meta.bytes >= s.total_file_size
+                || now.saturating_sub(meta.created_ns) >= s.upload_timeout.as_nanos() as u64
+                || (!s.use_put_object && parts_used >= MAX_PARTS as usize);
+            let current = object
+                .part_files
+                .get(&meta.current_part)
+                .copied()
+                .unwrap_or(0);
+            if complete {
+                store.seal_object(id)?;
+            } else if !s.use_put_object && current >= s.upload_chunk_size {
+                store.seal_part(id)?;
+            }
+            if !store.sealed_parts(id).is_empty() || store.get(id).is_some_and(|o| o.meta.sealed) {
+                due.push(id);
+            }
+        }
+        Ok(due)
+    }
+
+    /// Upload what is sealed of `id`; `Ok(true)` when the object is complete in S3.
+    async fn advance(&self, shared: &Shared, id: u64) -> Result<bool, UploadError> {
+        let (meta, parts) = {
+            let store = shared.store.lock().expect("store lock");
+            let Some(object) = store.get(id) else {
+                return Ok(false);
+            };
+            (object.meta.clone(), store.sealed_parts(id))
+        };
+        let single_request = meta.upload_id.is_none() && meta.parts.is_empty() && parts.len() <= 1;
+        if meta.sealed && single_request {
+            let body = match parts.first() {
+                Some(part) => shared
+                    .store
+                    .lock()
+                    .expect("store lock")
+                    .read_part(id, *part)?,
+                None => Vec::new(),
+            };
+            if !body.is_empty() {
+                self.put_object(&meta.key, body).await?;
+            }
+            shared.store.lock().expect("store lock").remove(id);
+            return Ok(true);
+        }
+        let upload_id = match &meta.upload_id {
+            Some(u) => u.clone(),
+            None => {
+                let u = self.create_upload(&meta.key).await?;
+                shared
+                    .store
+                    .lock()
+                    .expect("store lock")
+                    .set_upload_id(id, Some(u.clone()))?;
+                u
+            }
+        };
+        for part in parts {
+            let body = shared
+                .store
+                .lock()
+                .expect("store lock")
+                .read_part(id, part)?;
+            let etag = self.upload_part(&meta.key, &upload_id, part, body).await?;
+            shared
+                .store
+                .lock()
+                .expect("store lock")
+                .part_uploaded(id, part, etag)?;
+        }
+        if !meta.sealed {
+            return Ok(false);
+        }
+        let uploaded = shared
+            .store
+            .lock()
+            .expect("store lock")
+            .get(id)
+            .map(|o| o.meta.parts.clone())
+            .unwrap_or_default();
+        self.complete_upload(&meta.key, &upload_id, &uploaded)
+            .await?;
+        shared.store.lock().expect("store lock").remove(id);
+        Ok(true)
+    }
+
+    async fn give_up(&self, shared: &Shared, id: u64, error: &UploadError, attempts: u32) {
+        let meta = shared
+            .store
+            .lock()
+            .expect("store lock")
+            .get(id)
+            .map(|o| o.meta.clone());
+        let Some(meta) = meta else { return };
+        if let Some(upload_id) = &meta.upload_id {
+            let aborted = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.settings.bucket)
+                .key(&meta.key)
+                .upload_id(upload_id)
+                .send()
+                .await;
+            if let Err(e) = aborted {
+                let failure = SdkFailure::classify(&e);
+                RequestFailed {
+                    operation: "AbortMultipartUpload",
+                    failure: &failure,
+                    target: &meta.key,
+                }
+                .emit(&self.metrics, &self.component);
+            }
+        }
+        let reason = match error {
+            UploadError::Api { failure, .. } if failure.has_code("NoSuchUpload") => {
+                "s3_upload_lost"
+            }
+            UploadError::Api { failure, .. } if failure.class == ErrorClass::ResourceNotFound => {
+                "s3_bucket_not_found"
+            }
+            _ => "s3_upload_failed",
+        };
+        let detail = format!(
+            "object {:?} in bucket {:?} not uploaded after {attempts} attempt(s): {error}; raise retry_limit to keep trying longer",
+            meta.key, self.settings.bucket
+        );
+        EventsDropped {
+            reason,
+            count: meta.events,
+            detail: &detail,
+        }
+        .emit(&self.metrics, &self.component);
+        shared.store.lock().expect("store lock").remove(id);
+    }
+
+    fn md5(&self, body: &[u8]) -> Option<String> {
+        self.settings
+            .send_content_md5
+            .then(|| base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body)))
+    }
+
+    async fn put_object(&self, key: &str, body: Vec<u8>) -> Result<(), UploadError> {
+        let s = &self.settings;
+        let call = self
+            .client
+            .put_object()
+            .bucket(&s.bucket)
+            .key(key)
+            .set_content_md5(self.md5(&body))
+            .set_content_type(s.content_type.clone())
+            .set_content_encoding(s.gzip.then(|| "gzip".to_string()))
+            .set_acl(s.canned_acl.as_deref().map(ObjectCannedAcl::from))
+            .set_storage_class(s.storage_class.as_deref().map(StorageClass::from))
+            .body(ByteStream::from(body));
+        call.send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.failed("PutObject", key, SdkFailure::classify(&e)))
+    }
+
+    async fn create_upload(&self, key: &str) -> Result<String, UploadError> {
+        let s = &self.settings;
+        let out = self
+            .client
+            .create_multipart_upload()
+            .bucket(&s.bucket)
+            .key(key)
+            .set_content_type(s.content_type.clone())
+            .set_content_encoding(s.gzip.then(|| "gzip".to_string()))
+            .set_acl(s.canned_acl.as_deref().map(ObjectCannedAcl::from))
+            .set_storage_class(s.storage_class.as_deref().map(StorageClass::from))
+            .send()
+            .await
+            .map_err(|e| self.failed("CreateMultipartUpload", key, SdkFailure::classify(&e)))?;
+        out.upload_id().map(str::to_string).ok_or_else(|| {
+            self.failed(
+                "CreateMultipartUpload",
+                key,
+                bad_response("the response has no UploadId"),
+            )
+        })
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part: u32,
+        body: Vec<u8>,
+    ) -> Result<String, UploadError> {
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.settings.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(part as i32)
+            .set_content_md5(self.md5(&body))
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| self.failed("UploadPart", key, SdkFailure::classify(&e)))?;
+        out.e_tag()
+            .map(str::to_string)
+            .ok_or_else(|| self.failed("UploadPart", key, bad_response("the response has no ETag")))
+    }
+
+    async fn complete_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[super::store::UploadedPart],
+    ) -> Result<(), UploadError> {
+        let completed = CompletedMultipartUpload::builder()
+            .set_parts(Some(
+                parts
+                    .iter()
+                    .map(|p| {
+                        CompletedPart::builder()
+                            .part_number(p.number as i32)
+                            .e_tag(&p.etag)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build();
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.settings.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(completed)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.failed("CompleteMultipartUpload", key, SdkFailure::classify(&e)))
+    }
+
+    fn failed(&self, operation: &'static str, key: &str, failure: SdkFailure) -> UploadError {
+        let target = format!("bucket {:?} key {key:?}", self.settings.bucket);
+        RequestFailed {
+            operation,
+            failure: &failure,
+            target: &target,
+        }
+        .emit(&self.metrics, &self.component);
+        UploadError::Api { operation, failure }
+    }
+}
+
+fn bad_response(message: &str) -> SdkFailure {
+    SdkFailure {
+        class: ErrorClass::ServerError,
+        code: None,
+        message: message.to_string(),
+        status: None,
+        retry_after: None,
+    }
+}
+
+/// Full-jitter delay before attempt `failures + 1`.
+fn backoff(failures: u32) -> Duration {
+    let ceiling = RETRY_BASE
+        .saturating_mul(1 << failures.min(16))
+        .min(RETRY_CAP);
+    ceiling
+        .mul_f64(fastrand::f64())
+        .max(Duration::from_millis(50))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_under_the_cap() {
+        for failures in 0..40 {
+            let d = backoff(failures);
+            assert!(d <= RETRY_CAP && d >= Duration::from_millis(50));
+        }
+    }
+}

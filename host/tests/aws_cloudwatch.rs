@@ -1,0 +1,453 @@
+//! `cloudwatch_logs` against moto's CloudWatch Logs: events sent over the forward protocol land
+//! in order under the names the templates give; every PutLogEvents stays within the API limits
+//! (10,000 events, 1,048,576 bytes, < 24 h); faults between the output and moto (throttling,
+//! 500s, resets, slow responses) lose nothing and duplicate nothing; what the API rejects is
+//! reported per event.
+
+#[path = "common/aws.rs"]
+mod aws;
+mod common;
+#[path = "common/fault_proxy.rs"]
+mod fault_proxy;
+
+use aws::*;
+use fault_proxy::{Fault, FaultProxy, cloudwatch_events};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use wasm_router::ops::metrics::{Component, Metrics};
+use wasm_router::output::DeliveryError;
+use wasm_router::output::aws::{AwsOverrides, EcsMetadata};
+use wasm_router::output::cloudwatch::{CloudWatchLogsConfig, CloudWatchLogsOutput};
+
+const HOUR_NS: u64 = 3_600_000_000_000;
+const TASK_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:task/prod/0123abcd";
+
+async fn output(endpoint: &str, extra: &str) -> CloudWatchLogsOutput {
+    let text = format!("match = \"*\"\nregion = \"{REGION}\"\nendpoint = \"{endpoint}\"\n{extra}");
+    let config: CloudWatchLogsConfig = toml::from_str(&text).unwrap();
+    let metrics = Metrics::new();
+    CloudWatchLogsOutput::build(
+        &config,
+        Component::output("cloudwatch_logs"),
+        metrics,
+        &AwsOverrides::static_credentials(ACCESS_KEY, SECRET_KEY),
+    )
+    .await
+    .unwrap()
+}
+
+fn message_values(events: &[(i64, String)]) -> Vec<(i64, Value)> {
+    events
+        .iter()
+        .map(|(t, m)| {
+            (
+                *t,
+                serde_json::from_str(m).unwrap_or_else(|_| Value::String(m.clone())),
+            )
+        })
+        .collect()
+}
+
+/// What CloudWatch should hold for `events`: sorted by time (stable), ms timestamps.
+fn expected(events: &[(u64, Value)]) -> Vec<(i64, Value)> {
+    let mut e: Vec<(i64, Value)> = events
+        .iter()
+        .map(|(t, v)| ((t / 1_000_000) as i64, v.clone()))
+        .collect();
+    e.sort_by_key(|(t, _)| *t);
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_events_land_in_order_under_templated_names_within_every_limit() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let config = format!(
+        r#"
+[service]
+grace = "30s"
+
+[[inputs]]
+type = "forward"
+listen = "127.0.0.1:0"
+
+[[outputs]]
+type = "cloudwatch"
+match = "app-firelens-*"
+region = "{REGION}"
+endpoint = "{}"
+log_group_name = "/ecs/$(tag[1])"
+log_stream_name = "$(ecs_task_id)/$(case)"
+auto_create_group = true
+log_retention_days = 7
+"#,
+        proxy.endpoint
+    );
+    let router = AwsRouter::start(&config, &[("ECS_TASK_ARN", TASK_ARN)]);
+    let addr = router.tcp_addr();
+
+    let now = now_ns() - HOUR_NS / 60;
+    let mut count_case = Vec::new();
+    for i in 0..10_001u64 {
+        count_case.push((
+            now - 10_001 * 1_000_000 + i * 1_000_000,
+            json!({"case": "count", "log": format!("c{i}")}),
+        ));
+    }
+    // 1,100 events of ~1 KB: 1.1 MB, over PutLogEvents' 1,048,576 bytes.
+    let pad = "p".repeat(1000);
+    let bytes_case: Vec<_> = (0..1_100u64)
+        .map(|i| {
+            (
+                now - 1_100_000_000 + i * 1_000_000,
+                json!({"case": "bytes", "log": format!("b{i} {pad}")}),
+            )
+        })
+        .collect();
+    // 26 events an hour apart: a 25-hour span, over PutLogEvents' 24 hours. Sent newest first.
+    let span_case: Vec<_> = (0..26u64)
+        .rev()
+        .map(|h| {
+            (
+                now - h * HOUR_NS,
+                json!({"case": "span", "log": format!("h{h}")}),
+            )
+        })
+        .collect();
+    let tag = "app-firelens-0123abcd.web";
+    // One forward request each, so each case reaches the output as one batch.
+    send_forward(&addr, tag, &count_case, count_case.len());
+    send_forward(&addr, tag, &bytes_case, bytes_case.len());
+    send_forward(&addr, tag, &span_case, span_case.len());
+
+    for (case, sent) in [
+        ("count", &count_case),
+        ("bytes", &bytes_case),
+        ("span", &span_case),
+    ] {
+        let stream = format!("0123abcd/{case}");
+        let got = eventually(
+            Duration::from_secs(120),
+            &format!("{} events in {stream}", sent.len()),
+            || {
+                let endpoint = moto.endpoint.clone();
+                let stream = stream.clone();
+                let want = sent.len();
+                async move {
+                    let streams = logs_client(&endpoint)
+                        .describe_log_streams()
+                        .log_group_name("/ecs/web")
+                        .send()
+                        .await
+                        .ok()?;
+                    streams
+                        .log_streams()
+                        .iter()
+                        .any(|s| s.log_stream_name() == Some(&stream))
+                        .then_some(())?;
+                    let events = log_events(&endpoint, "/ecs/web", &stream).await;
+                    (events.len() >= want).then_some(events)
+                }
+            },
+        )
+        .await;
+        assert_eq!(
+            message_values(&got),
+            expected(sent),
+            "stream {stream}: every event once, in time order"
+        );
+    }
+    router.stop();
+
+    let puts = proxy.seen_op("PutLogEvents");
+    let mut calls_per_stream: BTreeMap<String, usize> = BTreeMap::new();
+    let mut forwarded = 0;
+    for put in &puts {
+        let body: Value = serde_json::from_slice(&put.body).unwrap();
+        let events = cloudwatch_events(&put.body);
+        forwarded += events.len();
+        let bytes: usize = events.iter().map(|(_, m)| m.len() + 26).sum();
+        assert!(
+            events.len() <= 10_000,
+            "{} events in one PutLogEvents",
+            events.len()
+        );
+        assert!(bytes <= 1_048_576, "{bytes} bytes in one PutLogEvents");
+        let span = events.last().unwrap().0 - events[0].0;
+        assert!(span < 24 * 3_600_000, "a PutLogEvents spanning {span} ms");
+        assert!(
+            events.windows(2).all(|w| w[0].0 <= w[1].0),
+            "PutLogEvents events must be in time order"
+        );
+        *calls_per_stream
+            .entry(body["logStreamName"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(forwarded, 10_001 + 1_100 + 26, "no event was sent twice");
+    assert_eq!(
+        calls_per_stream.get("0123abcd/count"),
+        Some(&2),
+        "10,001 events need two calls"
+    );
+    assert_eq!(
+        calls_per_stream.get("0123abcd/bytes"),
+        Some(&2),
+        "1.1 MB needs two calls"
+    );
+    assert_eq!(
+        calls_per_stream.get("0123abcd/span"),
+        Some(&2),
+        "25 hours need two calls"
+    );
+    let groups = logs_client(&moto.endpoint)
+        .describe_log_groups()
+        .log_group_name_prefix("/ecs/web")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        groups.log_groups()[0].retention_in_days(),
+        Some(7),
+        "log_retention_days applies to created groups"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_errors_resets_and_slow_responses_lose_and_duplicate_nothing() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let mut out = output(&proxy.endpoint, "log_group_name = \"faults\"\nlog_stream_name = \"s\"\nauto_create_group = true\nlog_key = \"log\"\n").await;
+    proxy.inject("CreateLogStream", [Fault::Throttle, Fault::Reset]);
+    proxy.inject("CreateLogGroup", [Fault::ServerError]);
+    proxy.inject(
+        "PutLogEvents",
+        [
+            Fault::Throttle,
+            Fault::ServerError,
+            Fault::Reset,
+            Fault::Slow(Duration::from_millis(1500)),
+            Fault::Throttle,
+        ],
+    );
+    let start = now_ns() - HOUR_NS;
+    let events: Vec<_> = (0..25_000u64)
+        .map(|i| (start + i * 1_000_000, json!({"log": format!("line {i}")})))
+        .collect();
+    let (result, attempts) = deliver_until_done(&mut out, &batch("app", &events), 100).await;
+    result.unwrap();
+    assert!(
+        attempts >= 6,
+        "every injected failure costs a retry ({attempts} attempts)"
+    );
+    assert_eq!(proxy.pending_faults("PutLogEvents"), 0);
+
+    let got = log_events(&moto.endpoint, "faults", "s").await;
+    let want: Vec<(i64, String)> = events
+        .iter()
+        .map(|(t, v)| {
+            (
+                (t / 1_000_000) as i64,
+                v["log"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), want.len(), "nothing lost, nothing duplicated");
+    assert_eq!(got, want);
+    let forwarded: usize = proxy
+        .seen_op("PutLogEvents")
+        .iter()
+        .filter_map(|s| s.forwarded.as_ref())
+        .map(|b| cloudwatch_events(b).len())
+        .sum();
+    assert_eq!(forwarded, 25_000, "no accepted PutLogEvents was sent again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_and_unsendable_events_are_reported_one_by_one() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let mut out = output(&proxy.endpoint, "log_group_name = \"rej\"\nlog_stream_name = \"s\"\nauto_create_group = true\nlog_key = \"log\"\n").await;
+    let now = now_ns();
+    let mut events = vec![
+        (now - 15 * 24 * HOUR_NS, json!({"log": "fifteen days old"})),
+        (now + 3 * HOUR_NS, json!({"log": "three hours ahead"})),
+        (now - HOUR_NS, json!({"msg": "no log key"})),
+        (now - HOUR_NS, json!({"log": ""})),
+    ];
+    for i in 0..10u64 {
+        events.push((
+            now - HOUR_NS + i * 1_000_000,
+            json!({"log": format!("ok {i}")}),
+        ));
+    }
+    // CloudWatch rejects the first (oldest) one as too old and the last one as too new.
+    proxy.inject(
+        "PutLogEvents",
+        [Fault::CloudWatchReject {
+            too_old: 1,
+            too_new: 1,
+        }],
+    );
+    let (result, _) = deliver_until_done(&mut out, &batch("app", &events), 10).await;
+    match result {
+        Err(DeliveryError::Rejected {
+            mut events,
+            reason,
+            detail,
+        }) => {
+            events.sort_unstable();
+            assert_eq!(events, vec![0, 1, 2, 3, 4, 13], "{detail}");
+            for needle in [
+                "too_old",
+                "too_new",
+                "log_key_missing",
+                "empty_message",
+                "rejected_too_old",
+                "rejected_too_new",
+            ] {
+                assert!(detail.contains(needle), "{needle} missing from: {detail}");
+            }
+            assert!(!reason.is_empty());
+        }
+        other => panic!("expected the rejected events, got {other:?}"),
+    }
+    let got: Vec<String> = log_events(&moto.endpoint, "rej", "s")
+        .await
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(got, (1..9).map(|i| format!("ok {i}")).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_and_streams_are_created_once_and_recreated_when_deleted() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let now = now_ns() - HOUR_NS;
+    let one = |i: u64| vec![(now + i, json!({"log": format!("e{i}")}))];
+
+    let mut strict = output(
+        &proxy.endpoint,
+        "log_group_name = \"missing\"\nlog_stream_name = \"s\"\n",
+    )
+    .await;
+    match deliver_until_done(&mut strict, &batch("app", &one(0)), 5)
+        .await
+        .0
+    {
+        Err(DeliveryError::Rejected { reason, detail, .. }) => {
+            assert_eq!(reason, "log_group_not_found");
+            assert!(detail.contains("auto_create_group"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let mut out = output(
+        &proxy.endpoint,
+        "log_group_name = \"made\"\nlog_stream_name = \"s\"\nauto_create_group = \"On\"\nnew_log_group_tags = \"team=core,env=test\"\nlog_format = \"json/emf\"\n",
+    )
+    .await;
+    for i in 1..4 {
+        deliver_until_done(&mut out, &batch("app", &one(i)), 5)
+            .await
+            .0
+            .unwrap();
+    }
+    // Strict output: one try. Here: one try, CreateLogGroup, one more try; then remembered.
+    assert_eq!(
+        proxy.seen_op("CreateLogStream").len(),
+        3,
+        "streams are created once and remembered"
+    );
+    assert_eq!(proxy.seen_op("CreateLogGroup").len(), 1);
+    #[allow(deprecated)] // moto has no ListTagsForResource for log groups
+    let tags = logs_client(&moto.endpoint)
+        .list_tags_log_group()
+        .log_group_name("made")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tags.tags().and_then(|t| t.get("team")).map(String::as_str),
+        Some("core")
+    );
+    assert!(
+        proxy
+            .seen_op("PutLogEvents")
+            .iter()
+            .all(|s| s.header("x-amzn-logs-format") == Some("json/emf"))
+    );
+
+    logs_client(&moto.endpoint)
+        .delete_log_stream()
+        .log_group_name("made")
+        .log_stream_name("s")
+        .send()
+        .await
+        .unwrap();
+    deliver_until_done(&mut out, &batch("app", &one(4)), 5)
+        .await
+        .0
+        .unwrap();
+    let got: Vec<String> = log_events(&moto.endpoint, "made", "s")
+        .await
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(got.len(), 1, "the stream was recreated: {got:?}");
+    assert!(got[0].contains("e4"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_accessor_templates_fall_back_and_role_arn_is_assumed() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let extra = format!(
+        "log_group_name = \"/fallback/$TAG\"\nlog_group_template = \"/k8s/$kubernetes['namespace_name']\"\n\
+         log_stream_template = \"$TAG[1].$(ecs_cluster)\"\nlog_stream_name = \"$(missing)\"\ndefault_log_stream_name = \"default-stream\"\n\
+         auto_create_group = true\nrole_arn = \"arn:aws:iam::123456789012:role/cross\"\nexternal_id = \"ext-42\"\nsts_endpoint = \"{}\"\n",
+        proxy.endpoint
+    );
+    let out = output(&proxy.endpoint, &extra).await;
+    let mut out = out.with_ecs_metadata(EcsMetadata {
+        cluster: Some("prod".into()),
+        ..Default::default()
+    });
+    let now = now_ns() - HOUR_NS;
+    let events = vec![
+        (
+            now,
+            json!({"kubernetes": {"namespace_name": "payments"}, "log": "a"}),
+        ),
+        (now + 1, json!({"log": "b"})),
+    ];
+    deliver_until_done(&mut out, &batch("kube.web", &events), 5)
+        .await
+        .0
+        .unwrap();
+    let mut other = output(&proxy.endpoint, &extra).await;
+    deliver_until_done(&mut other, &batch("kube.web", &events[1..]), 5)
+        .await
+        .0
+        .unwrap();
+
+    assert_eq!(
+        log_streams(&moto.endpoint, "/k8s/payments").await,
+        vec!["web.prod"]
+    );
+    assert_eq!(
+        log_streams(&moto.endpoint, "/fallback/kube.web").await,
+        vec!["default-stream", "web.prod"]
+    );
+    let assumed = proxy.seen_op("AssumeRole");
+    assert!(
+        !assumed.is_empty(),
+        "role_arn is assumed through sts_endpoint"
+    );
+    let body = String::from_utf8_lossy(&assumed[0].body);
+    assert!(
+        body.contains("ExternalId=ext-42") && body.contains("role%2Fcross"),
+        "{body}"
+    );
+}

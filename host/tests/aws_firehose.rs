@@ -1,0 +1,231 @@
+//! `firehose` against moto's Firehose, which delivers to moto's S3: events sent over the
+//! forward protocol arrive in S3 as newline-terminated JSON, 500 records per PutRecordBatch at
+//! most; on partial failures only the failed records are sent again, so every event is in S3
+//! exactly once; throttling, 500s and resets lose nothing.
+
+#[path = "common/aws.rs"]
+mod aws;
+mod common;
+#[path = "common/fault_proxy.rs"]
+mod fault_proxy;
+
+use aws::*;
+use fault_proxy::{Fault, FaultProxy, firehose_records};
+use serde_json::{Value, json};
+use std::time::Duration;
+use wasm_router::ops::metrics::{Component, Metrics};
+use wasm_router::output::aws::AwsOverrides;
+use wasm_router::output::firehose::{FirehoseConfig, FirehoseOutput};
+
+/// Every line of every object under `prefix`, objects in key order.
+async fn delivered_lines(endpoint: &str, bucket: &str, prefix: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (_, body) in objects(endpoint, bucket, prefix).await {
+        let text = String::from_utf8(body).unwrap();
+        assert!(
+            text.is_empty() || text.ends_with('\n'),
+            "every record ends with a newline"
+        );
+        lines.extend(text.lines().map(str::to_string));
+    }
+    lines
+}
+
+fn as_values(lines: &[String]) -> Vec<Value> {
+    lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_events_reach_s3_through_firehose_500_records_per_call() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    create_bucket(&moto.endpoint, "fh-dest").await;
+    create_delivery_stream(&moto.endpoint, "logs", "fh-dest", "fh/").await;
+    let config = format!(
+        r#"
+[service]
+grace = "30s"
+
+[[inputs]]
+type = "forward"
+listen = "127.0.0.1:0"
+
+[[outputs]]
+type = "kinesis_firehose"
+match = "*"
+region = "{REGION}"
+delivery_stream = "logs"
+endpoint = "{}"
+time_key = "time"
+time_key_format = "%Y-%m-%dT%H:%M:%S.%L"
+"#,
+        proxy.endpoint
+    );
+    let router = AwsRouter::start(&config, &[]);
+    let addr = router.tcp_addr();
+    // 2023-11-14T22:13:20.123Z + i ms
+    let base = 1_700_000_000_123_000_000u64;
+    let events: Vec<_> = (0..1_200u64)
+        .map(|i| (base + i * 1_000_000, json!({"container_name": "/app", "log": format!("line {i} é \"q\""), "source": "stdout"})))
+        .collect();
+    send_forward(&addr, "app-firelens-1", &events, 1_200);
+    let lines = eventually(Duration::from_secs(60), "1,200 lines in S3", || {
+        let endpoint = moto.endpoint.clone();
+        async move {
+            let lines = delivered_lines(&endpoint, "fh-dest", "fh/").await;
+            (lines.len() >= 1_200).then_some(lines)
+        }
+    })
+    .await;
+    router.stop();
+
+    // Firehose objects written in the same second have random names: order by the line number.
+    let mut got = as_values(&lines);
+    got.sort_by_key(|v| {
+        v["log"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    });
+    let want: Vec<Value> = events
+        .iter()
+        .enumerate()
+        .map(|(i, (_, v))| {
+            let mut v = v.clone();
+            let ms = 123 + i;
+            v["time"] = json!(format!(
+                "2023-11-14T22:13:{:02}.{:03}",
+                20 + ms / 1000,
+                ms % 1000
+            ));
+            v
+        })
+        .collect();
+    assert_eq!(got.len(), want.len(), "every event once");
+    if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
+        panic!("event {i} differs:\n got {}\nwant {}", got[i], want[i]);
+    }
+    let calls = proxy.seen_op("PutRecordBatch");
+    let sizes: Vec<usize> = calls
+        .iter()
+        .map(|c| firehose_records(&c.body).len())
+        .collect();
+    assert_eq!(sizes, vec![500, 500, 200]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_failures_resend_only_the_failed_records() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    create_bucket(&moto.endpoint, "fh-partial").await;
+    create_delivery_stream(&moto.endpoint, "partial", "fh-partial", "p/").await;
+    let config: FirehoseConfig = toml::from_str(&format!(
+        "match = \"*\"\nregion = \"{REGION}\"\ndelivery_stream = \"partial\"\nendpoint = \"{}\"\nlog_key = \"log\"\n",
+        proxy.endpoint
+    ))
+    .unwrap();
+    let mut out = FirehoseOutput::build(
+        &config,
+        Component::output("firehose"),
+        Metrics::new(),
+        &AwsOverrides::static_credentials(ACCESS_KEY, SECRET_KEY),
+    )
+    .await
+    .unwrap();
+    proxy.inject(
+        "PutRecordBatch",
+        [
+            Fault::FirehoseFail((0..500).step_by(3).collect()),
+            Fault::Throttle,
+            Fault::FirehoseFail(vec![0, 7, 499]),
+            Fault::Reset,
+            Fault::ServerError,
+            Fault::Slow(Duration::from_millis(1200)),
+            Fault::FirehoseFail(vec![1]),
+        ],
+    );
+    let now = now_ns();
+    let events: Vec<_> = (0..1_200u64)
+        .map(|i| (now + i, json!({"log": format!("record {i}")})))
+        .collect();
+    let (result, attempts) = deliver_until_done(&mut out, &batch("app", &events), 100).await;
+    result.unwrap();
+    assert!(attempts > 3, "{attempts}");
+    let faulted = proxy
+        .seen_op("PutRecordBatch")
+        .iter()
+        .filter(|s| s.fault.is_some())
+        .count();
+    assert!(faulted >= 6, "the faults were hit ({faulted})");
+
+    let mut accepted: Vec<String> = proxy
+        .seen_op("PutRecordBatch")
+        .iter()
+        .filter_map(|s| s.forwarded.as_ref())
+        .flat_map(|b| firehose_records(b))
+        .map(|r| String::from_utf8(r).unwrap())
+        .collect();
+    assert_eq!(
+        accepted.len(),
+        1_200,
+        "each record reached Firehose exactly once"
+    );
+    accepted.sort();
+    accepted.dedup();
+    assert_eq!(accepted.len(), 1_200, "no record was accepted twice");
+    let mut lines = delivered_lines(&moto.endpoint, "fh-partial", "p/").await;
+    lines.sort();
+    let mut want: Vec<String> = (0..1_200).map(|i| format!("record {i}")).collect();
+    want.sort();
+    assert_eq!(lines, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregation_compression_and_oversize_records() {
+    let moto = Moto::start();
+    create_bucket(&moto.endpoint, "fh-agg").await;
+    create_delivery_stream(&moto.endpoint, "agg", "fh-agg", "a/").await;
+    let text = format!(
+        "match = \"*\"\nregion = \"{REGION}\"\ndelivery_stream = \"agg\"\nendpoint = \"{}\"\nsimple_aggregation = true\ncompression = \"gzip\"\noversize_records = \"drop\"\ndata_keys = \"log\"\n",
+        moto.endpoint
+    );
+    let config: FirehoseConfig = toml::from_str(&text).unwrap();
+    let metrics = Metrics::new();
+    let mut out = FirehoseOutput::build(
+        &config,
+        Component::output("firehose"),
+        metrics,
+        &AwsOverrides::static_credentials(ACCESS_KEY, SECRET_KEY),
+    )
+    .await
+    .unwrap();
+    let mut events: Vec<_> = (0..300u64)
+        .map(|i| (i, json!({"log": format!("small {i}"), "drop": "me"})))
+        .collect();
+    events.insert(10, (10, json!({"log": "x".repeat(1_100_000)})));
+    match deliver_until_done(&mut out, &batch("app", &events), 10)
+        .await
+        .0
+    {
+        Err(wasm_router::output::DeliveryError::Rejected { events, reason, .. }) => {
+            assert_eq!((events, reason.as_str()), (vec![10], "record_too_large"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let objects = objects(&moto.endpoint, "fh-agg", "a/").await;
+    assert_eq!(objects.len(), 1, "one call");
+    let text = String::from_utf8(objects[0].1.clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 300);
+    assert_eq!(
+        lines[0], "{\"log\":\"small 0\"}",
+        "data_keys keeps only `log`"
+    );
+}

@@ -1,0 +1,449 @@
+//! AWS test support: moto's server (PyPI `moto[server]`, installed by `scripts/test` into
+//! `.test-deps/venv`) started on a random loopback port per test, SDK clients to read back what
+//! the outputs wrote, a PackedForward sender with acks, and a delivery loop that retries like
+//! the output runner.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use wasm_router::Batch;
+use wasm_router::output::{DeliveryError, Output};
+
+/// The dummy credentials every test uses (moto accepts any).
+pub const ACCESS_KEY: &str = "testing";
+/// See [`ACCESS_KEY`].
+pub const SECRET_KEY: &str = "testing";
+/// The region every test uses.
+pub const REGION: &str = "us-east-1";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// moto's server, killed on drop.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Start `moto_server` on a random loopback port and wait until it listens.
+    pub fn start() -> Moto {
+        let path = std::env::var_os("WASM_ROUTER_TEST_MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join(".test-deps/venv/bin/moto_server"));
+        assert!(
+            path.exists(),
+            "moto's server is not installed at {} ($WASM_ROUTER_TEST_MOTO_SERVER). Run `scripts/test` (or \
+             `scripts/install-test-deps`) from the repository root first: it installs PyPI moto[server] into \
+             .test-deps/venv.",
+            path.display()
+        );
+        let mut child = Command::new(&path)
+            .args(["-H", "127.0.0.1", "-p", "0"])
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", path.display()));
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            let mut seen = Vec::new();
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if !sent {
+                    if let Some(url) = line.split("Running on ").nth(1) {
+                        let url = url
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_string();
+                        let _ = tx.send(Ok(url));
+                        sent = true;
+                    } else {
+                        seen.push(line);
+                    }
+                }
+            }
+            if !sent {
+                let _ = tx.send(Err(seen.join("\n")));
+            }
+        });
+        let endpoint = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(url)) => url,
+            Ok(Err(log)) => panic!("moto_server exited before listening:\n{log}"),
+            Err(_) => panic!("moto_server did not report its address within 60 s"),
+        };
+        Moto {
+            child,
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Environment for a `wasm-router` child process: dummy credentials, no IMDS lookups.
+pub fn aws_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY.into()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("AWS_CONFIG_FILE", "/nonexistent".into()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent".into()),
+    ]
+}
+
+/// The SDK configuration tests read moto with.
+pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    let creds = aws_sdk_s3::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test");
+    aws_config::SdkConfig::builder()
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(creds))
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build()
+}
+
+/// An S3 client for moto (path-style).
+pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(&sdk_config(endpoint))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// A CloudWatch Logs client for moto.
+pub fn logs_client(endpoint: &str) -> aws_sdk_cloudwatchlogs::Client {
+    aws_sdk_cloudwatchlogs::Client::new(&sdk_config(endpoint))
+}
+
+/// A Firehose client for moto.
+pub fn firehose_client(endpoint: &str) -> aws_sdk_firehose::Client {
+    aws_sdk_firehose::Client::new(&sdk_config(endpoint))
+}
+
+/// Create `bucket`.
+pub async fn create_bucket(endpoint: &str, bucket: &str) {
+    s3_client(endpoint)
+        .create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("CreateBucket");
+}
+
+/// Create a direct-PUT delivery stream that delivers to `bucket` under `prefix`.
+pub async fn create_delivery_stream(endpoint: &str, name: &str, bucket: &str, prefix: &str) {
+    let dest = aws_sdk_firehose::types::ExtendedS3DestinationConfiguration::builder()
+        .role_arn("arn:aws:iam::123456789012:role/firehose")
+        .bucket_arn(format!("arn:aws:s3:::{bucket}"))
+        .prefix(prefix)
+        .build()
+        .unwrap();
+    firehose_client(endpoint)
+        .create_delivery_stream()
+        .delivery_stream_name(name)
+        .extended_s3_destination_configuration(dest)
+        .send()
+        .await
+        .expect("CreateDeliveryStream");
+}
+
+/// Every `(key, body)` under `prefix`, in key order; gzip bodies are decoded (all members).
+pub async fn objects(endpoint: &str, bucket: &str, prefix: &str) -> Vec<(String, Vec<u8>)> {
+    let client = s3_client(endpoint);
+    let mut keys = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .unwrap();
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string)),
+        );
+        token = page.next_continuation_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    keys.sort();
+    let mut out = Vec::new();
+    for key in keys {
+        let obj = client
+            .get_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        let raw = obj.body.collect().await.unwrap().into_bytes().to_vec();
+        out.push((key, gunzip_if_gzip(&raw)));
+    }
+    out
+}
+
+/// Decode every gzip member of `raw`, or return it as is when it is not gzip.
+pub fn gunzip_if_gzip(raw: &[u8]) -> Vec<u8> {
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut text = Vec::new();
+        flate2::read::MultiGzDecoder::new(raw)
+            .read_to_end(&mut text)
+            .expect("valid gzip");
+        text
+    } else {
+        raw.to_vec()
+    }
+}
+
+/// Every `(timestamp ms, message)` of a stream, in order (all pages).
+pub async fn log_events(endpoint: &str, group: &str, stream: &str) -> Vec<(i64, String)> {
+    let client = logs_client(endpoint);
+    let mut events = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = client
+            .get_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .start_from_head(true)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GetLogEvents {group} {stream}: {e:?}"));
+        let before = events.len();
+        events.extend(page.events().iter().map(|e| {
+            (
+                e.timestamp().unwrap_or_default(),
+                e.message().unwrap_or_default().to_string(),
+            )
+        }));
+        let next = page.next_forward_token().map(str::to_string);
+        if events.len() == before || next == token {
+            break;
+        }
+        token = next;
+    }
+    events
+}
+
+/// The streams of `group`.
+pub async fn log_streams(endpoint: &str, group: &str) -> Vec<String> {
+    let page = logs_client(endpoint)
+        .describe_log_streams()
+        .log_group_name(group)
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<String> = page
+        .log_streams()
+        .iter()
+        .filter_map(|s| s.log_stream_name().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Deliver `batch` like the output runner: retry retryable errors after a short pause, until
+/// the output returns anything else (or `max_attempts` is reached, which fails the test).
+/// Returns the final result and how many attempts it took.
+pub async fn deliver_until_done<O: Output>(
+    output: &mut O,
+    batch: &Batch,
+    max_attempts: usize,
+) -> (Result<(), DeliveryError>, usize) {
+    for attempt in 1..=max_attempts {
+        match output.deliver(batch).await {
+            Err(DeliveryError::Retryable { .. }) => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            other => return (other, attempt),
+        }
+    }
+    panic!("still retrying after {max_attempts} attempts");
+}
+
+/// The msgpack of a JSON record.
+pub fn msgpack(value: &Value) -> Vec<u8> {
+    rmp_serde::to_vec_named(value).unwrap()
+}
+
+/// A batch under `tag` of `(time_ns, record)` events.
+pub fn batch(tag: &str, events: &[(u64, Value)]) -> Batch {
+    Batch::new(
+        bytes::Bytes::copy_from_slice(tag.as_bytes()),
+        events
+            .iter()
+            .map(|(t, v)| wasm_router::Event {
+                time_ns: *t,
+                body: msgpack(v).into(),
+            })
+            .collect(),
+    )
+}
+
+/// Nanoseconds since the epoch, now.
+pub fn now_ns() -> u64 {
+    wasm_router::event::now_ns()
+}
+
+/// Send `events` to a forward listener at `addr` as PackedForward requests of at most
+/// `per_request` events, each with a chunk id, waiting for every ack.
+pub fn send_forward(addr: &str, tag: &str, events: &[(u64, Value)], per_request: usize) {
+    let mut conn =
+        std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    conn.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    for (n, chunk) in events.chunks(per_request.max(1)).enumerate() {
+        let mut entries = Vec::new();
+        for (time_ns, record) in chunk {
+            rmp::encode::write_array_len(&mut entries, 2).unwrap();
+            let mut t = [0xd7u8, 0x00, 0, 0, 0, 0, 0, 0, 0, 0];
+            t[2..6].copy_from_slice(&((time_ns / 1_000_000_000) as u32).to_be_bytes());
+            t[6..].copy_from_slice(&((time_ns % 1_000_000_000) as u32).to_be_bytes());
+            entries.extend_from_slice(&t);
+            entries.extend_from_slice(&msgpack(record));
+        }
+        let id = format!("aws-test-{n}");
+        let mut frame = Vec::new();
+        rmp::encode::write_array_len(&mut frame, 3).unwrap();
+        rmp::encode::write_str(&mut frame, tag).unwrap();
+        rmp::encode::write_bin(&mut frame, &entries).unwrap();
+        rmp::encode::write_map_len(&mut frame, 1).unwrap();
+        rmp::encode::write_str(&mut frame, "chunk").unwrap();
+        rmp::encode::write_str(&mut frame, &id).unwrap();
+        conn.write_all(&frame).unwrap();
+        let mut want = vec![0x81, 0xa3, b'a', b'c', b'k'];
+        rmp::encode::write_str(&mut want, &id).unwrap();
+        let mut got = vec![0; want.len()];
+        conn.read_exact(&mut got)
+            .unwrap_or_else(|e| panic!("no ack for request {n}: {e}"));
+        assert_eq!(got, want, "wrong ack for request {n}");
+    }
+}
+
+/// Poll `check` every 200 ms until it returns `Some`, or panic with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A `wasm-router run` child with AWS test credentials in its environment.
+pub struct AwsRouter {
+    child: Child,
+    /// Holds the config.
+    pub dir: tempfile::TempDir,
+    stderr: std::sync::Arc<crate::common::Lines>,
+}
+
+impl AwsRouter {
+    /// Run the router on `config` (TOML; `{dir}` = a fresh temporary directory) with `env`
+    /// added to [`aws_env`].
+    pub fn start(config: &str, env: &[(&str, &str)]) -> AwsRouter {
+        let dir = tempfile::tempdir().unwrap();
+        let text = config.replace("{dir}", dir.path().to_str().unwrap());
+        let path = dir.path().join("router.toml");
+        std::fs::write(&path, text).unwrap();
+        let mut cmd = crate::common::router_command();
+        cmd.args(["run", "-c", path.to_str().unwrap()])
+            .envs(aws_env())
+            .envs(env.iter().copied());
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting wasm-router");
+        let stderr = crate::common::Lines::collect(child.stderr.take().unwrap());
+        AwsRouter { child, dir, stderr }
+    }
+
+    /// The first TCP address it listens on.
+    pub fn tcp_addr(&self) -> String {
+        let find = |lines: &[String]| {
+            crate::common::listen_addrs(lines)
+                .into_iter()
+                .find_map(|a| a.strip_prefix("tcp://").map(String::from))
+        };
+        if !self
+            .stderr
+            .wait_until(crate::common::HANG_TIMEOUT, |l| find(l).is_some())
+        {
+            panic!("wasm-router did not listen; its log:\n{}", self.log());
+        }
+        find(&self.stderr.snapshot()).unwrap()
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        self.stderr.snapshot().join("\n")
+    }
+
+    /// SIGTERM and wait for a successful exit; returns the log.
+    pub fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + crate::common::HANG_TIMEOUT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "wasm-router did not exit; its log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            status.success(),
+            "wasm-router exited with {status}; its log:\n{}",
+            self.log()
+        );
+        self.log()
+    }
+}
+
+impl Drop for AwsRouter {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
