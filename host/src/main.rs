@@ -41,6 +41,11 @@ enum Command {
     BenchLoad(cli::loadgen::LoadArgs),
     /// Benchmark: time from starting a command (e.g. the router) until its port accepts connections.
     BenchStartup(cli::startup::StartupArgs),
+    /// Run a WASM plugin on sample events and show what it does to each (exit 1 on a fault or
+    /// an --expect mismatch).
+    Test(cli::test::TestArgs),
+    /// Inspect or precompile a WASM plugin.
+    Plugin(cli::plugin::PluginArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -80,5 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Top(args) => cli::top::run(args),
         Command::BenchLoad(args) => cli::loadgen::run(args),
         Command::BenchStartup(args) => cli::startup::run(args),
+        Command::Test(args) => cli::test::run(args),
+        Command::Plugin(args) => cli::plugin::run(args),
     }
 }

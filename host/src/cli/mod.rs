@@ -1,6 +1,8 @@
 //! What the subcommands do beyond parsing: logging setup, the runtime, signals.
 
 pub mod cat;
+pub mod plugin;
+pub mod test;
 pub mod top;
 pub mod loadgen;
 pub mod startup;

@@ -26,4 +26,6 @@ pub use wasm_router::plugin::http_types::{
     Compression, Delivery, HttpRequest, HttpResponse, Method, SecretHeader,
 };
 pub use wasm_router::plugin::log::Level;
-pub use wasm_router::plugin::types::{Batch, ConfigError, EventPatch, Outcome, PluginInfo, PluginKind};
+pub use wasm_router::plugin::types::{
+    Batch, ConfigError, EventPatch, Outcome, PluginInfo, PluginKind,
+};

@@ -37,7 +37,9 @@ pub struct ArtifactCache {
 impl ArtifactCache {
     /// A cache in `dir`.
     pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
-        ArtifactCache { dir: Some(dir.into()) }
+        ArtifactCache {
+            dir: Some(dir.into()),
+        }
     }
 
     /// No cache: every load compiles.
@@ -48,7 +50,11 @@ impl ArtifactCache {
     /// The configured directory (`[service] plugin_cache_dir`), else `$XDG_CACHE_HOME/wasm-router`,
     /// else `~/.cache/wasm-router`; disabled when none of these is known.
     pub fn from_config(configured: Option<&Path>) -> Self {
-        let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         let dir = configured
             .map(Path::to_path_buf)
             .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("wasm-router")))
@@ -63,22 +69,36 @@ impl ArtifactCache {
 
     /// The path of the entry for `wasm` compiled by `engine`, when the cache is on.
     pub fn entry_path(&self, engine: &Engine, wasm: &[u8]) -> Option<PathBuf> {
-        Some(self.dir.as_ref()?.join(format!("{}.cwasm", cache_key(engine, wasm))))
+        Some(
+            self.dir
+                .as_ref()?
+                .join(format!("{}.cwasm", cache_key(engine, wasm))),
+        )
     }
 
     /// The compiled component for `wasm`: from the cache, or compiled (and stored).
-    pub fn load(&self, engine: &Engine, wasm: &[u8]) -> wasmtime::Result<(Component, CacheOutcome)> {
+    pub fn load(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+    ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let Some(entry) = self.entry_path(engine, wasm) else {
             return Ok((Component::new(engine, wasm)?, CacheOutcome::Compiled));
         };
         if trusted_entry(&entry) {
             match deserialize_own_artifact(engine, &entry) {
                 Ok(component) => return Ok((component, CacheOutcome::Hit)),
-                Err(e) => tracing::warn!(entry = %entry.display(), error = %e, "ignoring an unusable compiled plugin; recompiling"),
+                Err(e) => {
+                    tracing::warn!(entry = %entry.display(), error = %e, "ignoring an unusable compiled plugin; recompiling")
+                }
             }
         }
         let component = Component::new(engine, wasm)?;
-        match component.serialize().map_err(|e| e.to_string()).and_then(|bytes| self.store(&entry, &bytes)) {
+        match component
+            .serialize()
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| self.store(&entry, &bytes))
+        {
             Ok(()) => Ok((component, CacheOutcome::Stored)),
             Err(e) => {
                 tracing::warn!(entry = %entry.display(), error = %e, "cannot write the plugin cache; plugins will be compiled at every start. Fix: make the directory writable, or set [service] plugin_cache_dir");
@@ -90,10 +110,23 @@ impl ArtifactCache {
     /// Write `artifact` as `entry`: private directory, temporary file, rename.
     fn store(&self, entry: &Path, artifact: &[u8]) -> Result<(), String> {
         let dir = entry.parent().ok_or("the cache entry has no directory")?;
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        let tmp = dir.join(format!(".{}.{}.tmp", entry.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let tmp = dir.join(format!(
+            ".{}.{}.tmp",
+            entry.file_name().unwrap_or_default().to_string_lossy(),
+            std::process::id()
+        ));
         let write = || -> std::io::Result<()> {
-            let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
             f.write_all(artifact)?;
             f.sync_all()?;
             fs::rename(&tmp, entry)
@@ -137,7 +170,10 @@ impl Hasher for Sha256Hasher {
 /// An entry the host may have written: a regular file in a directory nobody else can write,
 /// owned by the directory's owner, writable by nobody else.
 fn trusted_entry(entry: &Path) -> bool {
-    let (Ok(file), Some(Ok(dir))) = (fs::symlink_metadata(entry), entry.parent().map(fs::metadata)) else {
+    let (Ok(file), Some(Ok(dir))) = (
+        fs::symlink_metadata(entry),
+        entry.parent().map(fs::metadata),
+    ) else {
         return false;
     };
     let writable_by_others = |mode: u32| mode & 0o022 != 0;

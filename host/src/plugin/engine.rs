@@ -24,7 +24,7 @@ const WASI_IO_POLL: &str = "wasi:io/poll@0.2.12";
 
 /// How an engine is configured. Production uses [`EngineOptions::default`]; the other settings
 /// exist for `wasm-router test` (fuel) and for the benchmarks that justify the defaults.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EngineOptions {
     /// Count instructions (fuel); calls run out after the fuel budget.
     pub fuel: bool,
@@ -32,12 +32,6 @@ pub struct EngineOptions {
     pub concurrency_support: bool,
     /// Use the pooling instance allocator, sized for this many instances.
     pub pooling_instances: Option<u32>,
-}
-
-impl Default for EngineOptions {
-    fn default() -> Self {
-        EngineOptions { fuel: false, concurrency_support: false, pooling_instances: None }
-    }
 }
 
 /// An engine with its epoch ticker and the linker of the plugin imports.
@@ -58,7 +52,11 @@ impl PluginEngine {
     /// The process-wide engine every router plugin runs on.
     pub fn shared() -> Result<Arc<PluginEngine>, EngineError> {
         SHARED
-            .get_or_init(|| PluginEngine::new(EngineOptions::default()).map(Arc::new).map_err(|e| e.0))
+            .get_or_init(|| {
+                PluginEngine::new(EngineOptions::default())
+                    .map(Arc::new)
+                    .map_err(|e| e.0)
+            })
             .clone()
             .map_err(EngineError)
     }
@@ -85,7 +83,11 @@ impl PluginEngine {
         let engine = Engine::new(&config).map_err(err)?;
         let linker = plugin_linker(&engine).map_err(err)?;
         start_epoch_ticker(&engine);
-        Ok(PluginEngine { engine, linker, options })
+        Ok(PluginEngine {
+            engine,
+            linker,
+            options,
+        })
     }
 
     /// The wasmtime engine.
@@ -111,15 +113,17 @@ impl PluginEngine {
 
 fn start_epoch_ticker(engine: &Engine) {
     let weak = engine.weak();
-    let spawned = std::thread::Builder::new().name("wasm-epoch".into()).spawn(move || {
-        loop {
-            std::thread::sleep(EPOCH_TICK);
-            match weak.upgrade() {
-                Some(engine) => engine.increment_epoch(),
-                None => return,
+    let spawned = std::thread::Builder::new()
+        .name("wasm-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(EPOCH_TICK);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => return,
+                }
             }
-        }
-    });
+        });
     if let Err(e) = spawned {
         // Without the ticker deadlines never fire; every call would run unbounded.
         panic!("cannot start the wasm-epoch thread: {e}");
@@ -135,12 +139,20 @@ fn plugin_linker(engine: &Engine) -> wasmtime::Result<Linker<PluginState>> {
     // cannot reach it (e.g. a guest `sleep`): refuse it instead.
     linker.allow_shadowing(true);
     let mut poll = linker.instance(WASI_IO_POLL)?;
-    poll.func_wrap("poll", |_, (_,): (Vec<Resource<DynPollable>>,)| -> wasmtime::Result<(Vec<u32>,)> {
-        wasmtime::bail!("plugins may not block: wasi:io/poll.poll is not available to plugins")
-    })?;
-    poll.func_wrap("[method]pollable.block", |_, (_,): (Resource<DynPollable>,)| -> wasmtime::Result<()> {
-        wasmtime::bail!("plugins may not block: wasi:io/poll pollable.block is not available to plugins")
-    })?;
+    poll.func_wrap(
+        "poll",
+        |_, (_,): (Vec<Resource<DynPollable>>,)| -> wasmtime::Result<(Vec<u32>,)> {
+            wasmtime::bail!("plugins may not block: wasi:io/poll.poll is not available to plugins")
+        },
+    )?;
+    poll.func_wrap(
+        "[method]pollable.block",
+        |_, (_,): (Resource<DynPollable>,)| -> wasmtime::Result<()> {
+            wasmtime::bail!(
+                "plugins may not block: wasi:io/poll pollable.block is not available to plugins"
+            )
+        },
+    )?;
     linker.allow_shadowing(false);
     Ok(linker)
 }

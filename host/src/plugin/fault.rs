@@ -9,7 +9,9 @@ use std::time::Duration;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Fault {
     /// The call ran past its deadline and was interrupted.
-    #[error("the call ran past its {deadline:?} deadline and was interrupted; raise `limits.deadline` or make the plugin faster")]
+    #[error(
+        "the call ran past its {deadline:?} deadline and was interrupted; raise `limits.deadline` or make the plugin faster"
+    )]
     Deadline {
         /// The deadline.
         deadline: Duration,
@@ -30,7 +32,9 @@ pub enum Fault {
         message: String,
     },
     /// `process` returned a different number of outcomes than it was given events.
-    #[error("process returned {got} outcomes for {expected} events (the contract is one outcome per event)")]
+    #[error(
+        "process returned {got} outcomes for {expected} events (the contract is one outcome per event)"
+    )]
     WrongLength {
         /// Events in the batch.
         expected: usize,
@@ -54,7 +58,9 @@ pub enum Fault {
         max: usize,
     },
     /// `replace`/`expand` produced more than the expansion cap.
-    #[error("the plugin produced {produced} ({what}) from a batch of {input}, over the cap of {limit}")]
+    #[error(
+        "the plugin produced {produced} ({what}) from a batch of {input}, over the cap of {limit}"
+    )]
     Expansion {
         /// `events` or `body bytes`.
         what: &'static str,
@@ -91,18 +97,30 @@ impl Fault {
     }
 
     /// Classify the error of a failed call.
-    pub fn from_call_error(error: wasmtime::Error, deadline: Duration, fuel_budget: Option<u64>) -> Fault {
+    pub fn from_call_error(
+        error: wasmtime::Error,
+        deadline: Duration,
+        fuel_budget: Option<u64>,
+    ) -> Fault {
         if let Some(cap) = error.downcast_ref::<MemoryCapExceeded>() {
             return Fault::Memory(cap.to_string());
         }
         match error.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::Interrupt) => return Fault::Deadline { deadline },
-            Some(wasmtime::Trap::OutOfFuel) => return Fault::OutOfFuel { budget: fuel_budget.unwrap_or(0) },
+            Some(wasmtime::Trap::OutOfFuel) => {
+                return Fault::OutOfFuel {
+                    budget: fuel_budget.unwrap_or(0),
+                };
+            }
             _ => {}
         }
         if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
-            return Fault::Trap { message: format!("the plugin called exit({})", exit.0) };
+            return Fault::Trap {
+                message: format!("the plugin called exit({})", exit.0),
+            };
         }
-        Fault::Trap { message: format!("{error:?}") }
+        Fault::Trap {
+            message: format!("{error:?}"),
+        }
     }
 }

@@ -66,7 +66,11 @@ impl FilterSettings {
     /// Default limits and pool size, with `on_error`.
     pub fn new(on_error: OnError) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        FilterSettings { limits: PluginLimits::filter_defaults(), on_error, max_instances: cores.clamp(1, 8) }
+        FilterSettings {
+            limits: PluginLimits::filter_defaults(),
+            on_error,
+            max_instances: cores.clamp(1, 8),
+        }
     }
 }
 
@@ -112,11 +116,20 @@ impl WasmFilter {
     ) -> Result<WasmFilter, PluginError> {
         let path = plugin.path().display().to_string();
         let name = plugin.info().name.clone();
-        let refused = |problems: Vec<ConfigProblem>| PluginError::Config { path: path.clone(), plugin: name.clone(), problems };
+        let refused = |problems: Vec<ConfigProblem>| PluginError::Config {
+            path: path.clone(),
+            plugin: name.clone(),
+            problems,
+        };
         match schema::validate(&plugin.info().config_schema, config) {
             Ok(()) => {}
             Err(SchemaError::Invalid { problems }) => return Err(refused(problems)),
-            Err(e @ SchemaError::BadSchema(_)) => return Err(PluginError::BadPlugin { path, message: e.to_string() }),
+            Err(e @ SchemaError::BadSchema(_)) => {
+                return Err(PluginError::BadPlugin {
+                    path,
+                    message: e.to_string(),
+                });
+            }
         }
         let families = PluginFamilies::of(&metrics);
         let context = Arc::new(PluginContext::new(id, &metrics, families, capture_logs));
@@ -130,14 +143,34 @@ impl WasmFilter {
             settings,
             metrics,
         };
-        let mut first = PluginInstance::new(&filter.plugin, filter.context.clone(), settings.limits)
-            .map_err(|fault| PluginError::Call { path: path.clone(), call: "instantiate", fault })?;
+        let mut first =
+            PluginInstance::new(&filter.plugin, filter.context.clone(), settings.limits).map_err(
+                |fault| PluginError::Call {
+                    path: path.clone(),
+                    call: "instantiate",
+                    fault,
+                },
+            )?;
         match first.init(&filter.config_json) {
             Ok(Ok(())) => {}
             Ok(Err(errors)) => {
-                return Err(refused(errors.into_iter().map(|e| ConfigProblem { pointer: e.path, message: e.message }).collect()));
+                return Err(refused(
+                    errors
+                        .into_iter()
+                        .map(|e| ConfigProblem {
+                            pointer: e.path,
+                            message: e.message,
+                        })
+                        .collect(),
+                ));
             }
-            Err(fault) => return Err(PluginError::Call { path, call: "init", fault }),
+            Err(fault) => {
+                return Err(PluginError::Call {
+                    path,
+                    call: "init",
+                    fault,
+                });
+            }
         }
         filter.pool.put_new(first);
         Ok(filter)
@@ -182,7 +215,15 @@ impl WasmFilter {
             let split = call_split(&events);
             let rest = events.split_off(split);
             let n = events.len();
-            run_off_the_worker(|| self.run_call(&tag_text, events, first_index, &mut routed, trace.as_deref_mut()));
+            run_off_the_worker(|| {
+                self.run_call(
+                    &tag_text,
+                    events,
+                    first_index,
+                    &mut routed,
+                    trace.as_deref_mut(),
+                )
+            });
             first_index += n;
             events = rest;
         }
@@ -190,11 +231,24 @@ impl WasmFilter {
     }
 
     /// One call: the plugin's outcomes applied, or the policy on a fault / open circuit.
-    fn run_call(&self, tag: &str, events: Vec<Event>, first_index: usize, routed: &mut Routed, trace: Option<&mut Vec<EventReport>>) {
+    fn run_call(
+        &self,
+        tag: &str,
+        events: Vec<Event>,
+        first_index: usize,
+        routed: &mut Routed,
+        trace: Option<&mut Vec<EventReport>>,
+    ) {
         let telemetry = &self.context.telemetry;
         let input_bytes: usize = events.iter().map(|e| e.body.len()).sum();
-        self.metrics.received(&self.component, events.len() as u64, input_bytes as u64);
-        if !self.breaker.lock().unwrap_or_else(|e| e.into_inner()).allow(Instant::now()) {
+        self.metrics
+            .received(&self.component, events.len() as u64, input_bytes as u64);
+        if !self
+            .breaker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .allow(Instant::now())
+        {
             self.apply_policy(events, "circuit_open", None, first_index, routed, trace);
             return;
         }
@@ -204,42 +258,74 @@ impl WasmFilter {
         let result = self.with_instance(|instance| {
             let outcomes = instance.process(tag, &events);
             fuel = instance.fuel_used();
-            apply_outcomes(&routed.input_tag, tag, &events, outcomes?, self.settings.on_error, first_index, traced)
+            apply_outcomes(
+                &routed.input_tag,
+                tag,
+                &events,
+                outcomes?,
+                self.settings.on_error,
+                first_index,
+                traced,
+            )
         });
         telemetry.call(events.len() as u64, started.elapsed());
         match result {
             Ok(applied) => {
-                if self.breaker.lock().unwrap_or_else(|e| e.into_inner()).success() {
+                if self
+                    .breaker
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .success()
+                {
                     telemetry.circuit(false);
                     tracing::info!(plugin = %self.context.id, "plugin call succeeded: circuit closed");
                 }
                 self.count(&applied.counts, applied.errors_passed, applied.sent);
                 if let Some(trace) = trace {
                     let per_event = fuel.map(|f| f / events.len().max(1) as u64);
-                    trace.extend(applied.reports.into_iter().map(|r| EventReport { instructions: per_event, ..r }));
+                    trace.extend(applied.reports.into_iter().map(|r| EventReport {
+                        instructions: per_event,
+                        ..r
+                    }));
                 }
                 routed.merge(applied.routed);
             }
             Err(fault) => {
                 telemetry.fault(fault.kind());
-                self.metrics.error(&self.component, &format!("plugin_fault_{}", fault.kind()));
+                self.metrics
+                    .error(&self.component, &format!("plugin_fault_{}", fault.kind()));
                 tracing::warn!(
                     plugin = %self.context.id, kind = fault.kind(), events = events.len(), on_error = self.settings.on_error.as_str(),
                     "plugin fault, instance discarded: {fault}"
                 );
-                if self.breaker.lock().unwrap_or_else(|e| e.into_inner()).fault(Instant::now()) {
+                if self
+                    .breaker
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .fault(Instant::now())
+                {
                     telemetry.circuit(true);
                     tracing::warn!(plugin = %self.context.id, "repeated plugin faults: circuit open, the plugin is not called until a backoff has passed");
                 }
                 let kind = fault.kind();
-                self.apply_policy(events, kind, Some(fault.to_string()), first_index, routed, trace);
+                self.apply_policy(
+                    events,
+                    kind,
+                    Some(fault.to_string()),
+                    first_index,
+                    routed,
+                    trace,
+                );
             }
         }
     }
 
     /// Run `f` on an instance from the pool; a fault discards the instance, and so does
     /// reaching `max_calls` or the memory high-water mark.
-    fn with_instance<R>(&self, f: impl FnOnce(&mut PluginInstance) -> Result<R, Fault>) -> Result<R, Fault> {
+    fn with_instance<R>(
+        &self,
+        f: impl FnOnce(&mut PluginInstance) -> Result<R, Fault>,
+    ) -> Result<R, Fault> {
         let mut instance = self.pool.take(|| self.new_instance())?;
         let result = f(&mut instance);
         self.context.telemetry.peak_memory(instance.peak_memory());
@@ -255,13 +341,18 @@ impl WasmFilter {
     }
 
     fn new_instance(&self) -> Result<PluginInstance, Fault> {
-        let mut instance = PluginInstance::new(&self.plugin, self.context.clone(), self.settings.limits)?;
+        let mut instance =
+            PluginInstance::new(&self.plugin, self.context.clone(), self.settings.limits)?;
         match instance.init(&self.config_json)? {
             Ok(()) => Ok(instance),
             Err(errors) => Err(Fault::Instantiate {
                 message: format!(
                     "init refused the config it accepted at startup: {}",
-                    errors.iter().map(|e| format!("{}: {}", e.path, e.message)).collect::<Vec<_>>().join("; ")
+                    errors
+                        .iter()
+                        .map(|e| format!("{}: {}", e.path, e.message))
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 ),
             }),
         }
@@ -278,14 +369,27 @@ impl WasmFilter {
         trace: Option<&mut Vec<EventReport>>,
     ) {
         let n = events.len() as u64;
-        let outcome = if cause == "circuit_open" { "circuit_open" } else { "fault" };
+        let outcome = if cause == "circuit_open" {
+            "circuit_open"
+        } else {
+            "fault"
+        };
         let passed = self.settings.on_error == OnError::FailOpen;
         if let Some(trace) = trace {
+            let first = message.unwrap_or_else(|| "circuit open: the plugin was not called".into());
             trace.extend(events.iter().enumerate().map(|(i, e)| EventReport {
                 index: first_index + i,
                 outcome,
-                outputs: if passed { vec![(routed.input_tag.clone(), e.clone())] } else { Vec::new() },
-                message: message.clone().or_else(|| Some("circuit open: the plugin was not called".into())),
+                outputs: if passed {
+                    vec![(routed.input_tag.clone(), e.clone())]
+                } else {
+                    Vec::new()
+                },
+                message: Some(if i == 0 {
+                    first.clone()
+                } else {
+                    format!("the same as event {}", first_index + 1)
+                }),
                 instructions: None,
             }));
         }
@@ -295,10 +399,18 @@ impl WasmFilter {
                 self.metrics.sent(&self.component, n);
                 routed.extend_input(events);
             }
-            OnError::FailClosed => self.metrics.events_dropped(&self.component, &format!("plugin_{cause}"), n),
+            OnError::FailClosed => {
+                let reason = if cause == "circuit_open" {
+                    "plugin_circuit_open".to_string()
+                } else {
+                    format!("plugin_fault_{cause}")
+                };
+                self.metrics.events_dropped(&self.component, &reason, n);
+            }
             OnError::DeadLetter => {
                 tracing::warn!(plugin = %self.context.id, events = n, "on_error = dead_letter, but the router has no dead-letter queue yet: the events are dropped");
-                self.metrics.events_dropped(&self.component, "dead_letter", n);
+                self.metrics
+                    .events_dropped(&self.component, "dead_letter", n);
             }
         }
     }
@@ -308,14 +420,27 @@ impl WasmFilter {
         self.metrics.sent(&self.component, sent);
         if counts.dropped > 0 {
             // Dropping is what a filter is for: counted, but not logged as a loss.
-            let labels = ReasonLabels { component_kind: self.component.kind, component_id: self.component.id.clone(), reason: "plugin_dropped".into() };
-            self.metrics.discarded_events.get_or_create(&labels).inc_by(counts.dropped);
+            let labels = ReasonLabels {
+                component_kind: self.component.kind,
+                component_id: self.component.id.clone(),
+                reason: "plugin_dropped".into(),
+            };
+            self.metrics
+                .discarded_events
+                .get_or_create(&labels)
+                .inc_by(counts.dropped);
         }
         let errors_dropped = counts.errors - errors_passed;
         match self.settings.on_error {
             OnError::FailOpen => {}
-            OnError::FailClosed => self.metrics.events_dropped(&self.component, "plugin_event_error", errors_dropped),
-            OnError::DeadLetter => self.metrics.events_dropped(&self.component, "dead_letter", errors_dropped),
+            OnError::FailClosed => {
+                self.metrics
+                    .events_dropped(&self.component, "plugin_event_error", errors_dropped)
+            }
+            OnError::DeadLetter => {
+                self.metrics
+                    .events_dropped(&self.component, "dead_letter", errors_dropped)
+            }
         }
     }
 }
@@ -361,7 +486,10 @@ struct Routed {
 
 impl Routed {
     fn new(input_tag: Tag) -> Self {
-        Routed { groups: vec![(input_tag.clone(), Vec::new())], input_tag }
+        Routed {
+            groups: vec![(input_tag.clone(), Vec::new())],
+            input_tag,
+        }
     }
 
     fn push(&mut self, tag: &Tag, event: Event) {
@@ -373,7 +501,11 @@ impl Routed {
 
     /// The group for `tag` text, creating it (and its `Bytes`) on first use.
     fn tag_for(&mut self, tag: &str) -> Tag {
-        match self.groups.iter().find(|(t, _)| t.as_ref() == tag.as_bytes()) {
+        match self
+            .groups
+            .iter()
+            .find(|(t, _)| t.as_ref() == tag.as_bytes())
+        {
             Some((t, _)) => t.clone(),
             None => {
                 let t = Bytes::copy_from_slice(tag.as_bytes());
@@ -397,7 +529,11 @@ impl Routed {
     }
 
     fn into_batches(self) -> Vec<Batch> {
-        self.groups.into_iter().filter(|(_, e)| !e.is_empty()).map(|(tag, events)| Batch { tag, events }).collect()
+        self.groups
+            .into_iter()
+            .filter(|(_, e)| !e.is_empty())
+            .map(|(tag, events)| Batch { tag, events })
+            .collect()
     }
 }
 
@@ -457,7 +593,11 @@ fn apply_outcomes(
                 applied.counts.errors += 1;
                 let passed = on_error == OnError::FailOpen;
                 applied.errors_passed += u64::from(passed);
-                ("error", if passed { None } else { Some(Vec::new()) }, Some(message))
+                (
+                    "error",
+                    if passed { None } else { Some(Vec::new()) },
+                    Some(message),
+                )
             }
         };
         let mut outputs = Vec::new();
@@ -474,15 +614,31 @@ fn apply_outcomes(
                 for patch in patches {
                     produced_events += 1;
                     if produced_events > max_events {
-                        return Err(Fault::Expansion { what: "events", input: events.len(), produced: produced_events, limit: max_events });
+                        return Err(Fault::Expansion {
+                            what: "events",
+                            input: events.len(),
+                            produced: produced_events,
+                            limit: max_events,
+                        });
                     }
                     if let Some(body) = &patch.body {
                         new_bytes += body.len();
                         if new_bytes > max_bytes {
-                            return Err(Fault::Expansion { what: "body bytes", input: input_bytes, produced: new_bytes, limit: max_bytes });
+                            return Err(Fault::Expansion {
+                                what: "body bytes",
+                                input: input_bytes,
+                                produced: new_bytes,
+                                limit: max_bytes,
+                            });
                         }
                     }
-                    let (tag, new_event) = patched(&mut applied.routed, input_tag_text, event, patch, first_index + i)?;
+                    let (tag, new_event) = patched(
+                        &mut applied.routed,
+                        input_tag_text,
+                        event,
+                        patch,
+                        first_index + i,
+                    )?;
                     applied.sent += 1;
                     if traced {
                         outputs.push((tag.clone(), new_event.clone()));
@@ -492,26 +648,52 @@ fn apply_outcomes(
             }
         }
         if traced {
-            applied.reports.push(EventReport { index: first_index + i, outcome: name, outputs, message, instructions: None });
+            applied.reports.push(EventReport {
+                index: first_index + i,
+                outcome: name,
+                outputs,
+                message,
+                instructions: None,
+            });
         }
     }
     Ok(applied)
 }
 
 /// The event a patch makes of `event`, and its tag.
-fn patched(routed: &mut Routed, input_tag_text: &str, event: &Event, patch: EventPatch, index: usize) -> Result<(Tag, Event), Fault> {
+fn patched(
+    routed: &mut Routed,
+    input_tag_text: &str,
+    event: &Event,
+    patch: EventPatch,
+    index: usize,
+) -> Result<(Tag, Event), Fault> {
     let tag = match patch.tag {
         None => routed.input_tag.clone(),
         Some(t) if t == input_tag_text => routed.input_tag.clone(),
-        Some(t) if t.is_empty() || t.len() > MAX_TAG_BYTES => return Err(Fault::InvalidTag { event: index, max: MAX_TAG_BYTES }),
+        Some(t) if t.is_empty() || t.len() > MAX_TAG_BYTES => {
+            return Err(Fault::InvalidTag {
+                event: index,
+                max: MAX_TAG_BYTES,
+            });
+        }
         Some(t) => routed.tag_for(&t),
     };
     let body = match patch.body {
         None => event.body.clone(),
         Some(body) => {
-            check_map(&body).map_err(|error| Fault::InvalidBody { event: index, error })?;
+            check_map(&body).map_err(|error| Fault::InvalidBody {
+                event: index,
+                error,
+            })?;
             Bytes::from(body)
         }
     };
-    Ok((tag, Event { time_ns: patch.time_ns.unwrap_or(event.time_ns), body }))
+    Ok((
+        tag,
+        Event {
+            time_ns: patch.time_ns.unwrap_or(event.time_ns),
+            body,
+        },
+    ))
 }

@@ -59,7 +59,12 @@ impl GuestMetrics {
     /// Metrics of the plugin with `telemetry`'s id, registered in `metrics`.
     pub fn new(metrics: Arc<Metrics>, telemetry: PluginTelemetry) -> Self {
         let prefix = format!("plugin_{}_", sanitize(telemetry.plugin()));
-        GuestMetrics { prefix, metrics, telemetry, state: Mutex::new(State::default()) }
+        GuestMetrics {
+            prefix,
+            metrics,
+            telemetry,
+            state: Mutex::new(State::default()),
+        }
     }
 
     /// `counter-add`.
@@ -87,7 +92,11 @@ impl GuestMetrics {
                     GuestFamily::Counter(f) => f.get_or_create(labels).get() as f64,
                     GuestFamily::Gauge(f) => f.get_or_create(labels).get(),
                 };
-                SeriesValue { name: name.clone(), labels: labels.clone(), value }
+                SeriesValue {
+                    name: name.clone(),
+                    labels: labels.clone(),
+                    value,
+                }
             })
             .collect()
     }
@@ -118,7 +127,11 @@ impl GuestMetrics {
         let family = match state.families.get(&full) {
             Some(f) => f.clone(),
             None => {
-                let f = if gauge { GuestFamily::Gauge(Family::default()) } else { GuestFamily::Counter(Family::default()) };
+                let f = if gauge {
+                    GuestFamily::Gauge(Family::default())
+                } else {
+                    GuestFamily::Counter(Family::default())
+                };
                 let help = "Reported by the plugin";
                 self.metrics.with_registry(|r| match &f {
                     GuestFamily::Counter(c) => r.register(full.clone(), help, c.clone()),
@@ -136,7 +149,9 @@ fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_NAME_LEN
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn check(name: &str, labels: &Labels) -> Result<(), &'static str> {
@@ -146,7 +161,10 @@ fn check(name: &str, labels: &Labels) -> Result<(), &'static str> {
     if labels.len() > MAX_LABELS {
         return Err("too_many_labels");
     }
-    if labels.iter().any(|(k, v)| !valid_name(k) || k == "plugin" || v.len() > MAX_LABEL_VALUE_LEN) {
+    if labels
+        .iter()
+        .any(|(k, v)| !valid_name(k) || k == "plugin" || v.len() > MAX_LABEL_VALUE_LEN)
+    {
         return Err("invalid_label");
     }
     Ok(())
@@ -154,7 +172,15 @@ fn check(name: &str, labels: &Labels) -> Result<(), &'static str> {
 
 /// A plugin id as a metric-name fragment: lowercase ASCII letters, digits and `_`.
 pub fn sanitize(id: &str) -> String {
-    id.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -175,7 +201,10 @@ mod tests {
         g.counter_add("redacted", 2, vec![("field".into(), "log".into())]);
         g.gauge_set("ratio", 0.5, vec![]);
         let text = metrics.encode();
-        assert!(text.contains("plugin_my_plugin_redacted_total{field=\"log\"} 5"), "{text}");
+        assert!(
+            text.contains("plugin_my_plugin_redacted_total{field=\"log\"} 5"),
+            "{text}"
+        );
         assert!(text.contains("plugin_my_plugin_ratio{} 0.5"), "{text}");
         assert_eq!(g.snapshot().len(), 2);
     }

@@ -19,7 +19,10 @@ pub struct Item {
 /// The imports of `component`, sorted by name.
 pub fn imports(engine: &Engine, component: &Component) -> Vec<Item> {
     let ty = component.component_type();
-    let mut items: Vec<Item> = ty.imports(engine).map(|(name, e)| describe(engine, name, &e.ty)).collect();
+    let mut items: Vec<Item> = ty
+        .imports(engine)
+        .map(|(name, e)| describe(engine, name, &e.ty))
+        .collect();
     items.sort_by(|a, b| a.name.cmp(&b.name));
     items
 }
@@ -27,7 +30,9 @@ pub fn imports(engine: &Engine, component: &Component) -> Vec<Item> {
 /// The exports of `component`, in declaration order.
 pub fn exports(engine: &Engine, component: &Component) -> Vec<Item> {
     let ty = component.component_type();
-    ty.exports(engine).map(|(name, e)| describe(engine, name, &e.ty)).collect()
+    ty.exports(engine)
+        .map(|(name, e)| describe(engine, name, &e.ty))
+        .collect()
 }
 
 fn describe(engine: &Engine, name: &str, item: &ComponentItem) -> Item {
@@ -51,11 +56,18 @@ fn describe(engine: &Engine, name: &str, item: &ComponentItem) -> Item {
         ComponentItem::Type(t) => ("type", vec![type_name(t)]),
         ComponentItem::Resource(_) => ("resource", Vec::new()),
     };
-    Item { name: name.to_string(), kind, members }
+    Item {
+        name: name.to_string(),
+        kind,
+        members,
+    }
 }
 
 fn signature(name: &str, f: &wasmtime::component::types::ComponentFunc) -> String {
-    let params: Vec<String> = f.params().map(|(n, t)| format!("{n}: {}", type_name(&t))).collect();
+    let params: Vec<String> = f
+        .params()
+        .map(|(n, t)| format!("{n}: {}", type_name(&t)))
+        .collect();
     let results: Vec<String> = f.results().map(|t| type_name(&t)).collect();
     let arrow = match results.len() {
         0 => String::new(),
@@ -83,9 +95,27 @@ pub fn type_name(t: &Type) -> String {
         Type::List(l) => format!("list<{}>", type_name(&l.ty())),
         Type::FixedLengthList(l) => format!("list<{}, {}>", type_name(&l.ty()), l.len()),
         Type::Map(m) => format!("map<{}, {}>", type_name(&m.key()), type_name(&m.value())),
-        Type::Record(r) => format!("record {{ {} }}", r.fields().map(|f| f.name.to_string()).collect::<Vec<_>>().join(", ")),
-        Type::Tuple(t) => format!("tuple<{}>", t.types().map(|t| type_name(&t)).collect::<Vec<_>>().join(", ")),
-        Type::Variant(v) => format!("variant {{ {} }}", v.cases().map(|c| c.name.to_string()).collect::<Vec<_>>().join(", ")),
+        Type::Record(r) => format!(
+            "record {{ {} }}",
+            r.fields()
+                .map(|f| f.name.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Type::Tuple(t) => format!(
+            "tuple<{}>",
+            t.types()
+                .map(|t| type_name(&t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Type::Variant(v) => format!(
+            "variant {{ {} }}",
+            v.cases()
+                .map(|c| c.name.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Type::Enum(e) => format!("enum {{ {} }}", e.names().collect::<Vec<_>>().join(", ")),
         Type::Option(o) => format!("option<{}>", type_name(&o.ty())),
         Type::Result(r) => {

@@ -2,7 +2,9 @@
 //! exports. Every call goes through [`PluginInstance::call`], which arms the deadline and turns
 //! any failure into a [`Fault`]; after a fault the instance must be discarded.
 
-use super::bindings::{Batch, ConfigError, Delivery, HttpRequest, HttpResponse, Outcome, PluginInfo};
+use super::bindings::{
+    Batch, ConfigError, Delivery, HttpRequest, HttpResponse, Outcome, PluginInfo,
+};
 use super::engine::PluginEngine;
 use super::fault::Fault;
 use super::limits::PluginLimits;
@@ -25,8 +27,13 @@ type EncodeFn = TypedFunc<(Arc<Batch>,), (Result<Vec<HttpRequest>, String>,)>;
 type OnResponseFn = TypedFunc<(HttpResponse,), (Delivery,)>;
 
 enum Exports {
-    Filter { process: ProcessFn },
-    Output { encode: EncodeFn, on_response: OnResponseFn },
+    Filter {
+        process: ProcessFn,
+    },
+    Output {
+        encode: EncodeFn,
+        on_response: OnResponseFn,
+    },
 }
 
 /// A live instance of a plugin.
@@ -45,32 +52,72 @@ pub struct PluginInstance {
 
 impl PluginInstance {
     /// Instantiate `plugin` from its `InstancePre` in a fresh store.
-    pub fn new(plugin: &LoadedPlugin, context: Arc<PluginContext>, limits: PluginLimits) -> Result<Self, Fault> {
+    pub fn new(
+        plugin: &LoadedPlugin,
+        context: Arc<PluginContext>,
+        limits: PluginLimits,
+    ) -> Result<Self, Fault> {
         let engine = plugin.engine();
-        let mut store = Store::new(engine.engine(), PluginState::new(context, limits.memory_bytes));
+        let mut store = Store::new(
+            engine.engine(),
+            PluginState::new(context, limits.memory_bytes),
+        );
         store.limiter(|state| &mut state.limiter);
         let deadline_ticks = PluginEngine::deadline_ticks(limits.deadline);
         let fuel_budget = engine.options().fuel.then_some(FUEL_PER_CALL);
         store.set_epoch_deadline(deadline_ticks);
         if let Some(fuel) = fuel_budget {
-            store.set_fuel(fuel).map_err(|e| Fault::Instantiate { message: e.to_string() })?;
+            store.set_fuel(fuel).map_err(|e| Fault::Instantiate {
+                message: e.to_string(),
+            })?;
         }
-        let failed = |e: wasmtime::Error| Fault::Instantiate { message: Fault::from_call_error(e, limits.deadline, fuel_budget).to_string() };
+        let failed = |e: wasmtime::Error| Fault::Instantiate {
+            message: Fault::from_call_error(e, limits.deadline, fuel_budget).to_string(),
+        };
         let instance = plugin.pre().instantiate(&mut store).map_err(failed)?;
         let indices = plugin.export_indices();
-        let info = instance.get_typed_func(&mut store, &indices.info).map_err(failed)?;
-        let init = instance.get_typed_func(&mut store, &indices.init).map_err(failed)?;
+        let info = instance
+            .get_typed_func(&mut store, indices.info)
+            .map_err(failed)?;
+        let init = instance
+            .get_typed_func(&mut store, indices.init)
+            .map_err(failed)?;
         let exports = match &indices.world {
-            WorldExports::Filter { process } => {
-                Exports::Filter { process: instance.get_typed_func(&mut store, process).map_err(failed)? }
-            }
-            WorldExports::Output { encode, on_response } => Exports::Output {
-                encode: instance.get_typed_func(&mut store, encode).map_err(failed)?,
-                on_response: instance.get_typed_func(&mut store, on_response).map_err(failed)?,
+            WorldExports::Filter { process } => Exports::Filter {
+                process: instance
+                    .get_typed_func(&mut store, process)
+                    .map_err(failed)?,
+            },
+            WorldExports::Output {
+                encode,
+                on_response,
+            } => Exports::Output {
+                encode: instance
+                    .get_typed_func(&mut store, encode)
+                    .map_err(failed)?,
+                on_response: instance
+                    .get_typed_func(&mut store, on_response)
+                    .map_err(failed)?,
             },
         };
-        let columns = Arc::new(Batch { tag: String::new(), time_ns: Vec::new(), body_ends: Vec::new(), bodies: Vec::new() });
-        Ok(PluginInstance { store, info, init, exports, columns, limits, deadline_ticks, fuel_budget, calls: 0, fuel_used: None })
+        let columns = Arc::new(Batch {
+            tag: String::new(),
+            time_ns: Vec::new(),
+            body_ends: Vec::new(),
+            bodies: Vec::new(),
+        });
+        Ok(PluginInstance {
+            store,
+            info,
+            init,
+            exports,
+            columns,
+            limits,
+            deadline_ticks,
+            fuel_budget,
+            calls: 0,
+            fuel_used: None,
+        })
     }
 
     /// `info()`.
@@ -89,22 +136,33 @@ impl PluginInstance {
     /// `process(batch)`: exactly one outcome per event, or a [`Fault::WrongLength`].
     pub fn process(&mut self, tag: &str, events: &[Event]) -> Result<Vec<Outcome>, Fault> {
         let Exports::Filter { process } = &self.exports else {
-            return Err(Fault::Trap { message: "an output plugin has no `process`".into() });
+            return Err(Fault::Trap {
+                message: "an output plugin has no `process`".into(),
+            });
         };
         let process = *process;
         let columns = self.fill_columns(tag, events);
         let (outcomes,) = self.call(|store| process.call(store, (columns,)))?;
         self.shrink_columns();
         if outcomes.len() != events.len() {
-            return Err(Fault::WrongLength { expected: events.len(), got: outcomes.len() });
+            return Err(Fault::WrongLength {
+                expected: events.len(),
+                got: outcomes.len(),
+            });
         }
         Ok(outcomes)
     }
 
     /// `encode(batch)`: the requests, or the plugin's error message.
-    pub fn encode(&mut self, tag: &str, events: &[Event]) -> Result<Result<Vec<HttpRequest>, String>, Fault> {
+    pub fn encode(
+        &mut self,
+        tag: &str,
+        events: &[Event],
+    ) -> Result<Result<Vec<HttpRequest>, String>, Fault> {
         let Exports::Output { encode, .. } = &self.exports else {
-            return Err(Fault::Trap { message: "a filter plugin has no `encode`".into() });
+            return Err(Fault::Trap {
+                message: "a filter plugin has no `encode`".into(),
+            });
         };
         let encode = *encode;
         let columns = self.fill_columns(tag, events);
@@ -116,7 +174,9 @@ impl PluginInstance {
     /// `on-response(response)`.
     pub fn on_response(&mut self, response: HttpResponse) -> Result<Delivery, Fault> {
         let Exports::Output { on_response, .. } = &self.exports else {
-            return Err(Fault::Trap { message: "a filter plugin has no `on-response`".into() });
+            return Err(Fault::Trap {
+                message: "a filter plugin has no `on-response`".into(),
+            });
         };
         let f = *on_response;
         self.call(|store| f.call(store, (response,))).map(|(d,)| d)
@@ -154,11 +214,16 @@ impl PluginInstance {
     }
 
     /// Run one export with the deadline (and fuel) armed.
-    fn call<R>(&mut self, f: impl FnOnce(&mut Store<PluginState>) -> wasmtime::Result<R>) -> Result<R, Fault> {
+    fn call<R>(
+        &mut self,
+        f: impl FnOnce(&mut Store<PluginState>) -> wasmtime::Result<R>,
+    ) -> Result<R, Fault> {
         self.calls += 1;
         self.store.set_epoch_deadline(self.deadline_ticks);
         if let Some(budget) = self.fuel_budget {
-            self.store.set_fuel(budget).map_err(|e| Fault::Trap { message: e.to_string() })?;
+            self.store.set_fuel(budget).map_err(|e| Fault::Trap {
+                message: e.to_string(),
+            })?;
         }
         let result = f(&mut self.store);
         if let Some(budget) = self.fuel_budget {
@@ -170,7 +235,12 @@ impl PluginInstance {
     /// Lay `events` out as the `batch` record, reusing the buffers of earlier calls.
     fn fill_columns(&mut self, tag: &str, events: &[Event]) -> Arc<Batch> {
         if Arc::get_mut(&mut self.columns).is_none() {
-            self.columns = Arc::new(Batch { tag: String::new(), time_ns: Vec::new(), body_ends: Vec::new(), bodies: Vec::new() });
+            self.columns = Arc::new(Batch {
+                tag: String::new(),
+                time_ns: Vec::new(),
+                body_ends: Vec::new(),
+                bodies: Vec::new(),
+            });
         }
         let columns = Arc::get_mut(&mut self.columns).expect("unique: no call holds the columns");
         columns.tag.clear();
@@ -178,12 +248,16 @@ impl PluginInstance {
         columns.time_ns.clear();
         columns.body_ends.clear();
         columns.bodies.clear();
-        columns.bodies.reserve(events.iter().map(|e| e.body.len()).sum());
+        columns
+            .bodies
+            .reserve(events.iter().map(|e| e.body.len()).sum());
         for event in events {
             columns.bodies.extend_from_slice(&event.body);
             columns.time_ns.push(event.time_ns);
             // Callers keep a batch under 4 GiB (see `filter::MAX_CALL_BYTES`).
-            columns.body_ends.push(u32::try_from(columns.bodies.len()).unwrap_or(u32::MAX));
+            columns
+                .body_ends
+                .push(u32::try_from(columns.bodies.len()).unwrap_or(u32::MAX));
         }
         self.columns.clone()
     }

@@ -32,18 +32,27 @@ pub struct PluginLimits {
 impl PluginLimits {
     /// The defaults for a filter.
     pub fn filter_defaults() -> Self {
-        PluginLimits { memory_bytes: DEFAULT_MEMORY_BYTES, deadline: DEFAULT_FILTER_DEADLINE, max_calls: DEFAULT_MAX_CALLS }
+        PluginLimits {
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            deadline: DEFAULT_FILTER_DEADLINE,
+            max_calls: DEFAULT_MAX_CALLS,
+        }
     }
 
     /// The defaults for an output.
     pub fn output_defaults() -> Self {
-        PluginLimits { deadline: DEFAULT_OUTPUT_DEADLINE, ..Self::filter_defaults() }
+        PluginLimits {
+            deadline: DEFAULT_OUTPUT_DEADLINE,
+            ..Self::filter_defaults()
+        }
     }
 
     /// `defaults`, overridden by what `config` sets.
     pub fn from_config(config: &PluginLimitsConfig, defaults: PluginLimits) -> Self {
         PluginLimits {
-            memory_bytes: config.memory.map_or(defaults.memory_bytes, |b| usize::try_from(b.0).unwrap_or(usize::MAX)),
+            memory_bytes: config.memory.map_or(defaults.memory_bytes, |b| {
+                usize::try_from(b.0).unwrap_or(usize::MAX)
+            }),
             deadline: config.deadline.map_or(defaults.deadline, |d| d.0),
             max_calls: config.max_calls.unwrap_or(defaults.max_calls).max(1),
         }
@@ -57,7 +66,9 @@ impl PluginLimits {
 
 /// A plugin asked for more memory than its cap: the call traps with this error.
 #[derive(Debug, thiserror::Error)]
-#[error("memory cap of {cap} bytes reached: the plugin asked to grow its memory to {requested} bytes")]
+#[error(
+    "memory cap of {cap} bytes reached: the plugin asked to grow its memory to {requested} bytes"
+)]
 pub struct MemoryCapExceeded {
     /// The cap.
     pub cap: usize,
@@ -77,7 +88,11 @@ pub struct MemoryLimiter {
 impl MemoryLimiter {
     /// A limiter with a cap of `cap` bytes.
     pub fn new(cap: usize) -> Self {
-        MemoryLimiter { cap, current: 0, peak: 0 }
+        MemoryLimiter {
+            cap,
+            current: 0,
+            peak: 0,
+        }
     }
 
     /// Bytes of linear memory the instance holds now.
@@ -92,17 +107,31 @@ impl MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let total = (self.current - current.min(self.current)).saturating_add(desired);
         if total > self.cap {
-            return Err(MemoryCapExceeded { cap: self.cap, requested: total }.into());
+            return Err(MemoryCapExceeded {
+                cap: self.cap,
+                requested: total,
+            }
+            .into());
         }
         self.current = total;
         self.peak = self.peak.max(total);
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 }

@@ -23,14 +23,25 @@ pub const CONTRACT_VERSION: &str = "0.1.0";
 /// Import namespaces a plugin may never have: no network, ever (outputs describe requests
 /// and the router sends them).
 const FORBIDDEN_IMPORTS: &[(&str, &str)] = &[
-    ("wasi:sockets/", "plugins get no network access; an output plugin returns request descriptors that the router sends"),
-    ("wasi:http/", "plugins get no network access; an output plugin returns request descriptors that the router sends"),
+    (
+        "wasi:sockets/",
+        "plugins get no network access; an output plugin returns request descriptors that the router sends",
+    ),
+    (
+        "wasi:http/",
+        "plugins get no network access; an output plugin returns request descriptors that the router sends",
+    ),
 ];
 
 /// The export indices of one world.
 pub(crate) enum WorldExports {
-    Filter { process: ComponentExportIndex },
-    Output { encode: ComponentExportIndex, on_response: ComponentExportIndex },
+    Filter {
+        process: ComponentExportIndex,
+    },
+    Output {
+        encode: ComponentExportIndex,
+        on_response: ComponentExportIndex,
+    },
 }
 
 /// Every export the host calls, resolved once per component.
@@ -54,24 +65,43 @@ pub struct LoadedPlugin {
 
 impl LoadedPlugin {
     /// Load the plugin at `path` on `engine`, compiling through `cache`.
-    pub fn load(engine: Arc<PluginEngine>, path: &Path, cache: &ArtifactCache) -> Result<LoadedPlugin, PluginError> {
+    pub fn load(
+        engine: Arc<PluginEngine>,
+        path: &Path,
+        cache: &ArtifactCache,
+    ) -> Result<LoadedPlugin, PluginError> {
         let display = path.display().to_string();
-        let wasm = std::fs::read(path).map_err(|e| PluginError::Read { path: display.clone(), message: e.to_string() })?;
+        let wasm = std::fs::read(path).map_err(|e| PluginError::Read {
+            path: display.clone(),
+            message: e.to_string(),
+        })?;
         Self::from_bytes(engine, path, &wasm, cache)
     }
 
     /// Load a plugin from its bytes; `path` is used in messages.
-    pub fn from_bytes(engine: Arc<PluginEngine>, path: &Path, wasm: &[u8], cache: &ArtifactCache) -> Result<LoadedPlugin, PluginError> {
+    pub fn from_bytes(
+        engine: Arc<PluginEngine>,
+        path: &Path,
+        wasm: &[u8],
+        cache: &ArtifactCache,
+    ) -> Result<LoadedPlugin, PluginError> {
         let display = path.display().to_string();
         check_is_component(&display, wasm)?;
-        let (component, cache_outcome) = cache
-            .load(engine.engine(), wasm)
-            .map_err(|e| PluginError::Compile { path: display.clone(), message: format!("{e:#}") })?;
+        let (component, cache_outcome) =
+            cache
+                .load(engine.engine(), wasm)
+                .map_err(|e| PluginError::Compile {
+                    path: display.clone(),
+                    message: format!("{e:#}"),
+                })?;
         check_imports(&display, engine.engine(), &component)?;
-        let pre = engine.linker().instantiate_pre(&component).map_err(|e| PluginError::Link {
-            path: display.clone(),
-            message: format!("{e:#}"),
-        })?;
+        let pre = engine
+            .linker()
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::Link {
+                path: display.clone(),
+                message: format!("{e:#}"),
+            })?;
         let exports = resolve_exports(&display, &component)?;
         let mut plugin = LoadedPlugin {
             path: path.to_path_buf(),
@@ -89,11 +119,25 @@ impl LoadedPlugin {
 
     /// Call `info()` on a throwaway instance with default limits.
     fn probe_info(&self) -> Result<PluginInfo, PluginError> {
-        let id = self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "plugin".into());
+        let id = self
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "plugin".into());
         let metrics = Metrics::new();
-        let context = Arc::new(PluginContext::new(&id, &metrics, PluginFamilies::of(&metrics), false));
-        let fault = |fault| PluginError::Call { path: self.path.display().to_string(), call: "info", fault };
-        let mut probe = PluginInstance::new(self, context, PluginLimits::filter_defaults()).map_err(fault)?;
+        let context = Arc::new(PluginContext::new(
+            &id,
+            &metrics,
+            PluginFamilies::of(&metrics),
+            false,
+        ));
+        let fault = |fault| PluginError::Call {
+            path: self.path.display().to_string(),
+            call: "info",
+            fault,
+        };
+        let mut probe =
+            PluginInstance::new(self, context, PluginLimits::filter_defaults()).map_err(fault)?;
         let info = probe.info().map_err(fault)?;
         let expected = match self.exports.world {
             WorldExports::Filter { .. } => PluginKind::Filter,
@@ -102,7 +146,10 @@ impl LoadedPlugin {
         if info.kind != expected {
             return Err(PluginError::NotAPlugin {
                 path: self.path.display().to_string(),
-                detail: format!("info() says it is {:?} but it exports the {:?} world", info.kind, expected),
+                detail: format!(
+                    "info() says it is {:?} but it exports the {:?} world",
+                    info.kind, expected
+                ),
             });
         }
         Ok(info)
@@ -166,10 +213,15 @@ fn empty_info() -> PluginInfo {
 
 /// A component starts with `\0asm`, then version 0x0d and layer 1.
 fn check_is_component(path: &str, wasm: &[u8]) -> Result<(), PluginError> {
-    let not = |detail: &str| PluginError::NotAComponent { path: path.to_string(), detail: detail.to_string() };
+    let not = |detail: &str| PluginError::NotAComponent {
+        path: path.to_string(),
+        detail: detail.to_string(),
+    };
     if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
         if wasm.starts_with(b"\x7fELF") {
-            return Err(not("it is a precompiled artifact (.cwasm); configure the .wasm file it was compiled from"));
+            return Err(not(
+                "it is a precompiled artifact (.cwasm); configure the .wasm file it was compiled from",
+            ));
         }
         return Err(not("it is not a WebAssembly file"));
     }
@@ -182,11 +234,22 @@ fn check_is_component(path: &str, wasm: &[u8]) -> Result<(), PluginError> {
     }
 }
 
-fn check_imports(path: &str, engine: &wasmtime::Engine, component: &Component) -> Result<(), PluginError> {
+fn check_imports(
+    path: &str,
+    engine: &wasmtime::Engine,
+    component: &Component,
+) -> Result<(), PluginError> {
     let ty = component.component_type();
     for (name, _) in ty.imports(engine) {
-        if let Some((_, why)) = FORBIDDEN_IMPORTS.iter().find(|(prefix, _)| name.starts_with(prefix)) {
-            return Err(PluginError::ForbiddenImport { path: path.to_string(), import: name.to_string(), why });
+        if let Some((_, why)) = FORBIDDEN_IMPORTS
+            .iter()
+            .find(|(prefix, _)| name.starts_with(prefix))
+        {
+            return Err(PluginError::ForbiddenImport {
+                path: path.to_string(),
+                import: name.to_string(),
+                why,
+            });
         }
         if let Some(rest) = name.strip_prefix(CONTRACT_PACKAGE)
             && let Some((_, version)) = rest.split_once('@')
@@ -210,7 +273,10 @@ fn same_minor(a: &str, b: &str) -> bool {
 
 fn resolve_exports(path: &str, component: &Component) -> Result<ExportIndices, PluginError> {
     let get = |name: &str| component.get_export_index(None, name);
-    let missing = |detail: String| PluginError::NotAPlugin { path: path.to_string(), detail };
+    let missing = |detail: String| PluginError::NotAPlugin {
+        path: path.to_string(),
+        detail,
+    };
     let info = get("info").ok_or_else(|| missing("it does not export `info`".into()))?;
     let init = get("init").ok_or_else(|| missing("it does not export `init`".into()))?;
     let world = match (get("process"), get("encode"), get("on-response")) {
@@ -228,9 +294,16 @@ mod tests {
     #[test]
     fn only_components_are_accepted_with_a_fix_in_the_message() {
         assert!(check_is_component("p", b"\0asm\x0d\0\x01\0rest").is_ok());
-        let e = check_is_component("p.wasm", b"\0asm\x01\0\0\0").unwrap_err().to_string();
-        assert!(e.contains("core module") && e.contains("wasm32-wasip2"), "{e}");
-        let e = check_is_component("p.cwasm", b"\x7fELF\x02\x01\x01\0").unwrap_err().to_string();
+        let e = check_is_component("p.wasm", b"\0asm\x01\0\0\0")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("core module") && e.contains("wasm32-wasip2"),
+            "{e}"
+        );
+        let e = check_is_component("p.cwasm", b"\x7fELF\x02\x01\x01\0")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(".cwasm"), "{e}");
         assert!(check_is_component("p", b"{}").is_err());
     }

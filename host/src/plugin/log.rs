@@ -59,8 +59,16 @@ impl PluginLog {
     }
 
     fn with_sink(plugin: &str, sink: Sink) -> Self {
-        let bucket = Bucket { tokens: BURST_LINES, refilled: Instant::now(), suppressed: 0 };
-        PluginLog { plugin: plugin.to_string(), state: Mutex::new((sink, bucket)), suppressed_lines: Counter::default() }
+        let bucket = Bucket {
+            tokens: BURST_LINES,
+            refilled: Instant::now(),
+            suppressed: 0,
+        };
+        PluginLog {
+            plugin: plugin.to_string(),
+            state: Mutex::new((sink, bucket)),
+            suppressed_lines: Counter::default(),
+        }
     }
 
     /// Count the lines the rate limit suppresses in `counter` too.
@@ -95,10 +103,16 @@ impl PluginLog {
             Sink::Capture(lines) => {
                 if suppressed > 0 && lines.len() < MAX_CAPTURED_LINES {
                     let note = format!("({suppressed} lines suppressed by the rate limit)");
-                    lines.push(LogLine { level: Level::Warn, message: note });
+                    lines.push(LogLine {
+                        level: Level::Warn,
+                        message: note,
+                    });
                 }
                 if lines.len() < MAX_CAPTURED_LINES {
-                    lines.push(LogLine { level, message: message.into_owned() });
+                    lines.push(LogLine {
+                        level,
+                        message: message.into_owned(),
+                    });
                 }
             }
         }
@@ -123,7 +137,12 @@ fn truncate(message: &str) -> std::borrow::Cow<'_, str> {
     while !message.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}… ({} bytes truncated)", &message[..end], message.len() - end).into()
+    format!(
+        "{}… ({} bytes truncated)",
+        &message[..end],
+        message.len() - end
+    )
+    .into()
 }
 
 fn write_tracing(plugin: &str, level: Level, message: &str, suppressed: u64) {
@@ -155,13 +174,19 @@ mod tests {
         log.emit(Level::Info, &"é".repeat(3000));
         let lines = log.take_captured();
         assert!(lines[0].message.len() < MAX_MESSAGE_BYTES + 40);
-        assert!(lines[0].message.ends_with("(1904 bytes truncated)"), "{}", &lines[0].message[4000..]);
+        assert!(
+            lines[0].message.ends_with("(1904 bytes truncated)"),
+            "{}",
+            &lines[0].message[4000..]
+        );
     }
 
     #[test]
     fn bursts_are_rate_limited_and_the_suppressed_count_is_reported() {
         let log = PluginLog::capturing("p");
-        let passed = (0..1000).filter(|i| log.emit(Level::Debug, &format!("line {i}"))).count();
+        let passed = (0..1000)
+            .filter(|i| log.emit(Level::Debug, &format!("line {i}")))
+            .count();
         // The burst gets through; sustaining 1000 lines would take many seconds of refill.
         assert!((200..1000).contains(&passed), "{passed}");
         {

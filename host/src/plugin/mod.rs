@@ -92,7 +92,9 @@ pub enum PluginError {
         message: String,
     },
     /// The component does not implement either world of the contract.
-    #[error("{path}: not a wasm-router plugin: {detail}; build it against wit/plugin.wit (world `filter` or `output`)")]
+    #[error(
+        "{path}: not a wasm-router plugin: {detail}; build it against wit/plugin.wit (world `filter` or `output`)"
+    )]
     NotAPlugin {
         /// The plugin file.
         path: String,
@@ -130,7 +132,10 @@ pub enum PluginError {
         fault: Fault,
     },
     /// The config does not match the plugin's schema, or `init` refused it.
-    #[error("{path}: plugin `{plugin}` refused its config: {}; fix the `config` table of this plugin", describe_problems(problems))]
+    #[error(
+        "{path}: plugin `{plugin}` refused its config: {}; fix the `config` table of this plugin",
+        describe_problems(problems)
+    )]
     Config {
         /// The plugin file.
         path: String,
@@ -149,8 +154,9 @@ fn describe_problems(problems: &[ConfigProblem]) -> String {
         .join("; ")
 }
 
-/// Load the WASM filter of `config`: returns its component id (unique within `metrics`) and
-/// the filter. Compiles through the cache in `[service] plugin_cache_dir` (or the user cache
+/// Load the WASM filter of `config`: returns its component id (its `name`, else the plugin's
+/// own name; give filters running the same plugin distinct names to tell them apart) and the
+/// filter. Compiles through the cache in `[service] plugin_cache_dir` (or the user cache
 /// directory), checks the config against the plugin's schema and initialises a first instance,
 /// so every problem surfaces here, at startup.
 pub fn build_filter(
@@ -163,7 +169,11 @@ pub fn build_filter(
 }
 
 /// [`build_filter`], with the concrete type and error.
-pub fn load_filter(config: &WasmFilterConfig, service: &ServiceConfig, metrics: Arc<Metrics>) -> Result<WasmFilter, PluginError> {
+pub fn load_filter(
+    config: &WasmFilterConfig,
+    service: &ServiceConfig,
+    metrics: Arc<Metrics>,
+) -> Result<WasmFilter, PluginError> {
     let engine = PluginEngine::shared()?;
     let cache = ArtifactCache::from_config(service.plugin_cache_dir.as_deref());
     let plugin = Arc::new(LoadedPlugin::load(engine, &config.path, &cache)?);
@@ -179,14 +189,15 @@ pub fn load_filter(config: &WasmFilterConfig, service: &ServiceConfig, metrics: 
     let on_error = match config.on_error.as_deref() {
         Some(policy) => OnError::parse(policy).ok_or_else(|| PluginError::BadPlugin {
             path: config.path.display().to_string(),
-            message: format!("on_error = {policy:?}: use \"fail_open\", \"fail_closed\" or \"dead_letter\""),
+            message: format!(
+                "on_error = {policy:?}: use \"fail_open\", \"fail_closed\" or \"dead_letter\""
+            ),
         })?,
         None => OnError::default_for(&info.name, &info.description),
     };
     let mut settings = FilterSettings::new(on_error);
     settings.limits = PluginLimits::from_config(&config.limits, PluginLimits::filter_defaults());
-    let base_id = config.name.clone().unwrap_or_else(|| info.name.clone());
-    let id = telemetry::PluginFamilies::of(&metrics).claim_id(&base_id);
+    let id = config.name.clone().unwrap_or_else(|| info.name.clone());
     let json = schema::config_json(config.config.as_ref());
     let filter = WasmFilter::new(plugin.clone(), &id, &json, settings, metrics, false)?;
     tracing::info!(

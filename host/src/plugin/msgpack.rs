@@ -32,7 +32,10 @@ pub enum BodyError {
 /// Check that `body` is exactly one complete msgpack map.
 pub fn check_map(body: &[u8]) -> Result<(), BodyError> {
     let first = *body.first().ok_or(BodyError::Empty)?;
-    if !matches!(Marker::from_u8(first), Marker::FixMap(_) | Marker::Map16 | Marker::Map32) {
+    if !matches!(
+        Marker::from_u8(first),
+        Marker::FixMap(_) | Marker::Map16 | Marker::Map32
+    ) {
         return Err(BodyError::NotAMap(first));
     }
     let end = skip_value(body, 0, 0)?;
@@ -50,7 +53,11 @@ fn be_len(body: &[u8], at: usize, width: usize) -> Result<(usize, usize), BodyEr
 
 fn skip_bytes(body: &[u8], at: usize, n: usize) -> Result<usize, BodyError> {
     let end = at.checked_add(n).ok_or(BodyError::Truncated)?;
-    if end > body.len() { Err(BodyError::Truncated) } else { Ok(end) }
+    if end > body.len() {
+        Err(BodyError::Truncated)
+    } else {
+        Ok(end)
+    }
 }
 
 /// Skip the value starting at `at`; returns the offset after it.
@@ -62,7 +69,9 @@ fn skip_value(body: &[u8], at: usize, depth: usize) -> Result<usize, BodyError> 
     let at = at + 1;
     let (items, at) = match Marker::from_u8(marker) {
         Marker::Reserved => return Err(BodyError::Reserved(at - 1)),
-        Marker::Null | Marker::True | Marker::False | Marker::FixPos(_) | Marker::FixNeg(_) => return Ok(at),
+        Marker::Null | Marker::True | Marker::False | Marker::FixPos(_) | Marker::FixNeg(_) => {
+            return Ok(at);
+        }
         Marker::U8 | Marker::I8 => return skip_bytes(body, at, 1),
         Marker::U16 | Marker::I16 => return skip_bytes(body, at, 2),
         Marker::U32 | Marker::I32 | Marker::F32 => return skip_bytes(body, at, 4),
@@ -149,19 +158,26 @@ mod tests {
     #[test]
     fn refuses_everything_else() {
         assert_eq!(check_map(&[]), Err(BodyError::Empty));
-        assert_eq!(check_map(&encode(&serde_json::json!([1]))), Err(BodyError::NotAMap(0x91)));
+        assert_eq!(
+            check_map(&encode(&serde_json::json!([1]))),
+            Err(BodyError::NotAMap(0x91))
+        );
         assert_eq!(check_map(b"{\"log\":1}"), Err(BodyError::NotAMap(b'{')));
         let mut two = encode(&serde_json::json!({"a": 1}));
         two.extend(encode(&serde_json::json!({"b": 2})));
         assert_eq!(check_map(&two), Err(BodyError::Trailing(4)));
         let whole = encode(&serde_json::json!({"log": "hello"}));
-        assert_eq!(check_map(&whole[..whole.len() - 1]), Err(BodyError::Truncated));
-        assert_eq!(check_map(&[0xdf, 0xff, 0xff, 0xff, 0xff]), Err(BodyError::Truncated));
+        assert_eq!(
+            check_map(&whole[..whole.len() - 1]),
+            Err(BodyError::Truncated)
+        );
+        assert_eq!(
+            check_map(&[0xdf, 0xff, 0xff, 0xff, 0xff]),
+            Err(BodyError::Truncated)
+        );
         assert_eq!(check_map(&[0x81, 0xc1, 0x01]), Err(BodyError::Reserved(1)));
         let mut deep = vec![0x81, 0xa1, b'k'];
-        for _ in 0..200 {
-            deep.push(0x91);
-        }
+        deep.extend([0x91; 200]);
         deep.push(0xc0);
         assert_eq!(check_map(&deep), Err(BodyError::TooDeep));
     }

@@ -63,9 +63,15 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 #[derive(Debug, PartialEq, Eq)]
 enum State {
     Closed,
-    Open { until: Instant, backoff: Duration },
+    Open {
+        until: Instant,
+        backoff: Duration,
+    },
     /// One probe call is allowed; its result closes or reopens the circuit.
-    HalfOpen { backoff: Duration, probing: bool },
+    HalfOpen {
+        backoff: Duration,
+        probing: bool,
+    },
 }
 
 /// Counts faults and decides whether the plugin may be called.
@@ -77,7 +83,10 @@ pub struct CircuitBreaker {
 
 impl Default for CircuitBreaker {
     fn default() -> Self {
-        CircuitBreaker { faults: VecDeque::new(), state: State::Closed }
+        CircuitBreaker {
+            faults: VecDeque::new(),
+            state: State::Closed,
+        }
     }
 }
 
@@ -88,12 +97,21 @@ impl CircuitBreaker {
         match self.state {
             State::Closed => true,
             State::Open { until, backoff } if now >= until => {
-                self.state = State::HalfOpen { backoff, probing: true };
+                self.state = State::HalfOpen {
+                    backoff,
+                    probing: true,
+                };
                 true
             }
             State::Open { .. } => false,
-            State::HalfOpen { backoff, probing: false } => {
-                self.state = State::HalfOpen { backoff, probing: true };
+            State::HalfOpen {
+                backoff,
+                probing: false,
+            } => {
+                self.state = State::HalfOpen {
+                    backoff,
+                    probing: true,
+                };
                 true
             }
             State::HalfOpen { probing: true, .. } => false,
@@ -115,17 +133,27 @@ impl CircuitBreaker {
         match self.state {
             State::HalfOpen { backoff, .. } => {
                 let backoff = (backoff * 2).min(MAX_BACKOFF);
-                self.state = State::Open { until: now + backoff, backoff };
+                self.state = State::Open {
+                    until: now + backoff,
+                    backoff,
+                };
                 true
             }
             State::Open { .. } => false,
             State::Closed => {
                 self.faults.push_back(now);
-                while self.faults.front().is_some_and(|t| now.duration_since(*t) > FAULT_WINDOW) {
+                while self
+                    .faults
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > FAULT_WINDOW)
+                {
                     self.faults.pop_front();
                 }
                 if self.faults.len() > MAX_FAULTS_PER_WINDOW {
-                    self.state = State::Open { until: now + FIRST_BACKOFF, backoff: FIRST_BACKOFF };
+                    self.state = State::Open {
+                        until: now + FIRST_BACKOFF,
+                        backoff: FIRST_BACKOFF,
+                    };
                     return true;
                 }
                 false
@@ -149,8 +177,14 @@ mod tests {
         assert_eq!(OnError::parse("open"), None);
         assert_eq!(OnError::default_for("redact", ""), OnError::FailClosed);
         assert_eq!(OnError::default_for("redact-pii", ""), OnError::FailClosed);
-        assert_eq!(OnError::default_for("scrub", "Redacts credit card numbers"), OnError::FailClosed);
-        assert_eq!(OnError::default_for("parse-json", "Parses JSON logs"), OnError::FailOpen);
+        assert_eq!(
+            OnError::default_for("scrub", "Redacts credit card numbers"),
+            OnError::FailClosed
+        );
+        assert_eq!(
+            OnError::default_for("parse-json", "Parses JSON logs"),
+            OnError::FailOpen
+        );
     }
 
     #[test]

@@ -22,7 +22,14 @@ struct PoolState {
 impl InstancePool {
     /// A pool of at most `max` instances (at least one).
     pub fn new(max: usize) -> Self {
-        InstancePool { state: Mutex::new(PoolState { idle: Vec::new(), live: 0 }), freed: Condvar::new(), max: max.max(1) }
+        InstancePool {
+            state: Mutex::new(PoolState {
+                idle: Vec::new(),
+                live: 0,
+            }),
+            freed: Condvar::new(),
+            max: max.max(1),
+        }
     }
 
     /// The bound.
@@ -41,7 +48,10 @@ impl InstancePool {
 
     /// An idle instance, or a new one from `create` while under the bound, or else the next
     /// one given back.
-    pub fn take(&self, create: impl FnOnce() -> Result<PluginInstance, Fault>) -> Result<PluginInstance, Fault> {
+    pub fn take(
+        &self,
+        create: impl FnOnce() -> Result<PluginInstance, Fault>,
+    ) -> Result<PluginInstance, Fault> {
         let mut state = self.lock();
         loop {
             if let Some(instance) = state.idle.pop() {

@@ -13,7 +13,11 @@ pub struct ConfigProblem {
 
 impl std::fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let at = if self.pointer.is_empty() { "(the config)" } else { &self.pointer };
+        let at = if self.pointer.is_empty() {
+            "(the config)"
+        } else {
+            &self.pointer
+        };
         write!(f, "{at}: {}", self.message)
     }
 }
@@ -22,7 +26,9 @@ impl std::fmt::Display for ConfigProblem {
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
     /// The plugin's own schema is not valid JSON or not a valid JSON Schema.
-    #[error("the plugin's config-schema is not a valid JSON Schema ({0}); this is a bug in the plugin, tell its author")]
+    #[error(
+        "the plugin's config-schema is not a valid JSON Schema ({0}); this is a bug in the plugin, tell its author"
+    )]
     BadSchema(String),
     /// The config does not match the schema.
     #[error("{}", problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
@@ -49,7 +55,11 @@ fn toml_to_json(v: &toml::Value) -> serde_json::Value {
         toml::Value::Boolean(b) => J::Bool(*b),
         toml::Value::Datetime(d) => J::String(d.to_string()),
         toml::Value::Array(a) => J::Array(a.iter().map(toml_to_json).collect()),
-        toml::Value::Table(t) => J::Object(t.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect()),
+        toml::Value::Table(t) => J::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -58,14 +68,22 @@ pub fn validate(schema: &str, config: &serde_json::Value) -> Result<(), SchemaEr
     if schema.trim().is_empty() {
         return Ok(());
     }
-    let schema: serde_json::Value =
-        serde_json::from_str(schema).map_err(|e| SchemaError::BadSchema(format!("not JSON: {e}")))?;
-    let validator = jsonschema::validator_for(&schema).map_err(|e| SchemaError::BadSchema(e.to_string()))?;
+    let schema: serde_json::Value = serde_json::from_str(schema)
+        .map_err(|e| SchemaError::BadSchema(format!("not JSON: {e}")))?;
+    let validator =
+        jsonschema::validator_for(&schema).map_err(|e| SchemaError::BadSchema(e.to_string()))?;
     let problems: Vec<ConfigProblem> = validator
         .iter_errors(config)
-        .map(|e| ConfigProblem { pointer: e.instance_path().as_str().to_string(), message: e.to_string() })
+        .map(|e| ConfigProblem {
+            pointer: e.instance_path().as_str().to_string(),
+            message: e.to_string(),
+        })
         .collect();
-    if problems.is_empty() { Ok(()) } else { Err(SchemaError::Invalid { problems }) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(SchemaError::Invalid { problems })
+    }
 }
 
 #[cfg(test)]
@@ -87,7 +105,10 @@ mod tests {
 
     #[test]
     fn toml_tables_become_json_objects() {
-        let t: toml::Table = toml::from_str("fields = [\"log\"]\nn = 3\nf = 0.5\nnested = { on = true }\nat = 1979-05-27").unwrap();
+        let t: toml::Table = toml::from_str(
+            "fields = [\"log\"]\nn = 3\nf = 0.5\nnested = { on = true }\nat = 1979-05-27",
+        )
+        .unwrap();
         assert_eq!(
             config_json(Some(&t)),
             json!({"fields": ["log"], "n": 3, "f": 0.5, "nested": {"on": true}, "at": "1979-05-27"})
@@ -98,15 +119,19 @@ mod tests {
     #[test]
     fn problems_carry_json_pointers() {
         validate(SCHEMA, &json!({"fields": ["log"], "mode": "hash"})).unwrap();
-        let Err(SchemaError::Invalid { problems }) = validate(SCHEMA, &json!({"fields": ["log", 7], "mode": "rot13", "x": 1}))
-        else {
+        let Err(SchemaError::Invalid { problems }) = validate(
+            SCHEMA,
+            &json!({"fields": ["log", 7], "mode": "rot13", "x": 1}),
+        ) else {
             panic!("expected problems")
         };
         let pointers: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
         assert!(pointers.contains(&"/fields/1"), "{problems:?}");
         assert!(pointers.contains(&"/mode"), "{problems:?}");
         assert!(pointers.contains(&""), "{problems:?}");
-        let Err(SchemaError::Invalid { problems }) = validate(SCHEMA, &json!({})) else { panic!() };
+        let Err(SchemaError::Invalid { problems }) = validate(SCHEMA, &json!({})) else {
+            panic!()
+        };
         assert!(problems[0].message.contains("fields"), "{problems:?}");
     }
 
@@ -114,7 +139,13 @@ mod tests {
     fn empty_schemas_accept_anything_and_bad_schemas_are_the_plugins_fault() {
         validate("", &json!({"a": 1})).unwrap();
         validate("{}", &json!({"a": 1})).unwrap();
-        assert!(matches!(validate("{", &json!({})), Err(SchemaError::BadSchema(_))));
-        assert!(matches!(validate(r#"{"type": 5}"#, &json!({})), Err(SchemaError::BadSchema(_))));
+        assert!(matches!(
+            validate("{", &json!({})),
+            Err(SchemaError::BadSchema(_))
+        ));
+        assert!(matches!(
+            validate(r#"{"type": 5}"#, &json!({})),
+            Err(SchemaError::BadSchema(_))
+        ));
     }
 }

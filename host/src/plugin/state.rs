@@ -28,7 +28,9 @@ use crate::ops::metrics::Metrics;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{
+    HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+};
 
 /// What all instances of one plugin share: its id, log, metrics and telemetry.
 pub struct PluginContext {
@@ -45,14 +47,24 @@ pub struct PluginContext {
 impl PluginContext {
     /// The context of plugin `id`, counting into `metrics`. With `capture_logs` its log lines
     /// are kept in memory (`wasm-router test`) instead of going to the router's log.
-    pub fn new(id: &str, metrics: &Arc<Metrics>, families: Arc<super::telemetry::PluginFamilies>, capture_logs: bool) -> Self {
+    pub fn new(
+        id: &str,
+        metrics: &Arc<Metrics>,
+        families: Arc<super::telemetry::PluginFamilies>,
+        capture_logs: bool,
+    ) -> Self {
+        let metrics = families.guest_metrics(id, metrics);
         let telemetry = PluginTelemetry::new(families, id);
-        let log = if capture_logs { PluginLog::capturing(id) } else { PluginLog::to_tracing(id) };
+        let log = if capture_logs {
+            PluginLog::capturing(id)
+        } else {
+            PluginLog::to_tracing(id)
+        };
         let log = log.counting_suppressed(telemetry.log_suppressed_counter());
         PluginContext {
             id: id.to_string(),
             log: Arc::new(log),
-            metrics: Arc::new(GuestMetrics::new(metrics.clone(), telemetry.clone())),
+            metrics,
             telemetry,
         }
     }
@@ -114,7 +126,10 @@ impl HostMonotonicClock for FrozenClock {
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 

@@ -40,7 +40,11 @@ impl StdoutStream for PluginStdio {
     }
 
     fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(LineStream { log: self.log.clone(), level: self.level, line: Vec::new() })
+        Box::new(LineStream {
+            log: self.log.clone(),
+            level: self.level,
+            line: Vec::new(),
+        })
     }
 }
 
@@ -51,10 +55,13 @@ struct LineStream {
 }
 
 impl LineStream {
+    /// Emit the current line; blank lines (a panic message starts with one) are skipped.
     fn emit_line(&mut self) {
         let text = String::from_utf8_lossy(&self.line);
         let text = text.strip_suffix('\r').unwrap_or(&text);
-        self.log.emit(self.level, text);
+        if !text.trim().is_empty() {
+            self.log.emit(self.level, text);
+        }
         self.line.clear();
     }
 }
@@ -123,11 +130,12 @@ mod tests {
     fn writes_become_log_lines() {
         let log = Arc::new(PluginLog::capturing("p"));
         let mut s = PluginStdio::new(log.clone(), Level::Warn).p2_stream();
-        s.write(Bytes::from_static(b"panicked at src/lib.rs:3:5:\r\nboom")).unwrap();
+        s.write(Bytes::from_static(b"panicked at src/lib.rs:3:5:\r\nboom"))
+            .unwrap();
         s.write(Bytes::from_static(b"!\n\n")).unwrap();
         s.write(Bytes::from_static(b"partial")).unwrap();
         drop(s);
         let lines: Vec<String> = log.take_captured().into_iter().map(|l| l.message).collect();
-        assert_eq!(lines, ["panicked at src/lib.rs:3:5:", "boom!", "", "partial"]);
+        assert_eq!(lines, ["panicked at src/lib.rs:3:5:", "boom!", "partial"]);
     }
 }

@@ -3,13 +3,14 @@
 //! and refused plugin metric series. Exported as `wasm_plugin_*{plugin="<id>"}` next to the
 //! router's `component_*` metrics (which count the filter's events in, out and dropped).
 
+use super::guest_metrics::GuestMetrics;
 use crate::ops::metrics::Metrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -58,7 +59,7 @@ pub struct PluginFamilies {
     circuit_open: Family<PluginLabels, Gauge>,
     log_suppressed: Family<PluginLabels, Counter>,
     series_refused: Family<PluginReasonLabels, Counter>,
-    ids: Mutex<HashSet<String>>,
+    guests: Mutex<HashMap<String, Arc<GuestMetrics>>>,
 }
 
 /// One entry per live registry; a registry's families are registered once.
@@ -69,7 +70,10 @@ impl PluginFamilies {
     pub fn of(metrics: &Arc<Metrics>) -> Arc<PluginFamilies> {
         let mut all = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
         all.retain(|(m, _)| m.strong_count() > 0);
-        if let Some((_, f)) = all.iter().find(|(m, _)| std::ptr::eq(m.as_ptr(), Arc::as_ptr(metrics))) {
+        if let Some((_, f)) = all
+            .iter()
+            .find(|(m, _)| std::ptr::eq(m.as_ptr(), Arc::as_ptr(metrics)))
+        {
             return f.clone();
         }
         let f = Arc::new(PluginFamilies {
@@ -82,34 +86,69 @@ impl PluginFamilies {
             circuit_open: Family::default(),
             log_suppressed: Family::default(),
             series_refused: Family::default(),
-            ids: Mutex::new(HashSet::new()),
+            guests: Mutex::new(HashMap::new()),
         });
         metrics.with_registry(|r| {
             r.register("wasm_plugin_calls", "Calls into a plugin", f.calls.clone());
-            r.register("wasm_plugin_events", "Events a plugin saw, by outcome", f.events.clone());
-            r.register("wasm_plugin_faults", "Plugin faults by kind (the instance was discarded)", f.faults.clone());
-            r.register("wasm_plugin_call_seconds", "Duration of one call into a plugin", f.call_seconds.clone());
-            r.register("wasm_plugin_recycles", "Instances replaced by fresh ones, by reason", f.recycles.clone());
-            r.register("wasm_plugin_peak_memory_bytes", "Most linear memory one instance held", f.peak_memory.clone());
-            r.register("wasm_plugin_circuit_open", "1 while repeated faults keep the plugin from being called", f.circuit_open.clone());
-            r.register("wasm_plugin_log_suppressed_lines", "Plugin log lines dropped by the rate limit", f.log_suppressed.clone());
-            r.register("wasm_plugin_metric_series_refused", "Plugin metric updates refused, by reason", f.series_refused.clone());
+            r.register(
+                "wasm_plugin_events",
+                "Events a plugin saw, by outcome",
+                f.events.clone(),
+            );
+            r.register(
+                "wasm_plugin_faults",
+                "Plugin faults by kind (the instance was discarded)",
+                f.faults.clone(),
+            );
+            r.register(
+                "wasm_plugin_call_seconds",
+                "Duration of one call into a plugin",
+                f.call_seconds.clone(),
+            );
+            r.register(
+                "wasm_plugin_recycles",
+                "Instances replaced by fresh ones, by reason",
+                f.recycles.clone(),
+            );
+            r.register(
+                "wasm_plugin_peak_memory_bytes",
+                "Most linear memory one instance held",
+                f.peak_memory.clone(),
+            );
+            r.register(
+                "wasm_plugin_circuit_open",
+                "1 while repeated faults keep the plugin from being called",
+                f.circuit_open.clone(),
+            );
+            r.register(
+                "wasm_plugin_log_suppressed_lines",
+                "Plugin log lines dropped by the rate limit",
+                f.log_suppressed.clone(),
+            );
+            r.register(
+                "wasm_plugin_metric_series_refused",
+                "Plugin metric updates refused, by reason",
+                f.series_refused.clone(),
+            );
         });
         all.push((Arc::downgrade(metrics), f.clone()));
         f
     }
 
-    /// Reserve a plugin id in this registry: `base`, or `base_2`, `base_3`, … when taken.
-    pub fn claim_id(&self, base: &str) -> String {
-        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
-        let mut id = base.to_string();
-        let mut n = 1;
-        while ids.contains(&id) {
-            n += 1;
-            id = format!("{base}_{n}");
-        }
-        ids.insert(id.clone());
-        id
+    /// The metrics plugin `id` reports, shared by every filter with that id in this registry
+    /// (two filters with the same id count into the same series; a reloaded filter keeps its
+    /// series): each family is registered once.
+    pub fn guest_metrics(self: &Arc<Self>, id: &str, metrics: &Arc<Metrics>) -> Arc<GuestMetrics> {
+        let mut guests = self.guests.lock().unwrap_or_else(|e| e.into_inner());
+        guests
+            .entry(id.to_string())
+            .or_insert_with(|| {
+                Arc::new(GuestMetrics::new(
+                    metrics.clone(),
+                    PluginTelemetry::new(self.clone(), id),
+                ))
+            })
+            .clone()
     }
 }
 
@@ -149,9 +188,19 @@ pub struct OutcomeCounts {
 impl PluginTelemetry {
     /// The telemetry of plugin `id` in `families`.
     pub fn new(families: Arc<PluginFamilies>, id: &str) -> Self {
-        let labels = PluginLabels { plugin: id.to_string() };
-        let event = |outcome| families.events.get_or_create(&PluginOutcomeLabels { plugin: id.to_string(), outcome }).clone();
-        let telemetry = PluginTelemetry {
+        let labels = PluginLabels {
+            plugin: id.to_string(),
+        };
+        let event = |outcome| {
+            families
+                .events
+                .get_or_create(&PluginOutcomeLabels {
+                    plugin: id.to_string(),
+                    outcome,
+                })
+                .clone()
+        };
+        PluginTelemetry {
             families: families.clone(),
             plugin: id.to_string(),
             calls: families.calls.get_or_create(&labels).clone(),
@@ -165,8 +214,7 @@ impl PluginTelemetry {
             peak_memory: families.peak_memory.get_or_create(&labels).clone(),
             circuit_open: families.circuit_open.get_or_create(&labels).clone(),
             log_suppressed: families.log_suppressed.get_or_create(&labels).clone(),
-        };
-        telemetry
+        }
     }
 
     /// The plugin id.
@@ -198,7 +246,13 @@ impl PluginTelemetry {
 
     /// Events passed on unfiltered because of a fault or an open circuit (`fail_open`).
     pub fn passed_unfiltered(&self, events: u64) {
-        self.families.events.get_or_create(&PluginOutcomeLabels { plugin: self.plugin.clone(), outcome: "passed_unfiltered" }).inc_by(events);
+        self.families
+            .events
+            .get_or_create(&PluginOutcomeLabels {
+                plugin: self.plugin.clone(),
+                outcome: "passed_unfiltered",
+            })
+            .inc_by(events);
     }
 
     /// A fault of `kind`.
@@ -213,7 +267,10 @@ impl PluginTelemetry {
 
     /// An instance replaced for `reason` (`max_calls`, `memory`).
     pub fn recycled(&self, reason: &'static str) {
-        self.families.recycles.get_or_create(&self.reason(reason)).inc();
+        self.families
+            .recycles
+            .get_or_create(&self.reason(reason))
+            .inc();
     }
 
     /// An instance's peak memory; the gauge keeps the largest seen.
@@ -222,6 +279,16 @@ impl PluginTelemetry {
         if bytes > self.peak_memory.get() {
             self.peak_memory.set(bytes);
         }
+    }
+
+    /// The largest peak memory of an instance so far, in bytes.
+    pub fn peak_memory_bytes(&self) -> u64 {
+        self.peak_memory.get().max(0) as u64
+    }
+
+    /// Calls made so far.
+    pub fn calls(&self) -> u64 {
+        self.calls.get()
     }
 
     /// The circuit opened (`true`) or closed.
@@ -236,10 +303,16 @@ impl PluginTelemetry {
 
     /// A plugin metric update refused for `reason`.
     pub fn series_refused(&self, reason: &'static str) {
-        self.families.series_refused.get_or_create(&self.reason(reason)).inc();
+        self.families
+            .series_refused
+            .get_or_create(&self.reason(reason))
+            .inc();
     }
 
     fn reason(&self, reason: &'static str) -> PluginReasonLabels {
-        PluginReasonLabels { plugin: self.plugin.clone(), reason }
+        PluginReasonLabels {
+            plugin: self.plugin.clone(),
+            reason,
+        }
     }
 }
