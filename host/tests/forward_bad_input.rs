@@ -196,7 +196,8 @@ impl Write for Conn {
 
 /// What one bad connection sends.
 struct BadInput {
-    /// Send [`VALID_BEFORE`] good events (acked) first.
+    /// Send [`VALID_BEFORE`] good events (acked) first, and one more (not acked) in the same
+    /// write as the bad bytes, so it reaches the router in the same read.
     valid_before: bool,
     bytes: Vec<u8>,
     /// Half-close after the bytes, as a sender that gives up would.
@@ -282,7 +283,18 @@ fn check(transport: Transport, inputs: Vec<BadInput>, expect: Expect) {
             good.resume();
             resumed = true;
         }
-        common::write_lenient(&mut conn, &input.bytes);
+        let mut bytes = Vec::new();
+        if input.valid_before {
+            let (tag, record) = (
+                format!("inline.{n}"),
+                json!({"log": "just before the bad bytes"}),
+            );
+            bytes = common::message_frame(tag.as_bytes(), BASE_NS, &common::msgpack(&record), None);
+            must_print.push(PrintedEvent::new(&tag, BASE_NS, record));
+            tags.push(tag);
+        }
+        bytes.extend_from_slice(&input.bytes);
+        common::write_lenient(&mut conn, &bytes);
         if input.then_close {
             conn.shutdown_write();
         }
