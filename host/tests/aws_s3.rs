@@ -131,18 +131,21 @@ s3_key_format_tag_delimiters = ".-"
 
     let mut got = Vec::new();
     for (key, body) in &objects {
-        let prefix = "fluent-bit-logs/app/web/2023/11/14/221320-";
+        let text = String::from_utf8(body.clone()).unwrap();
+        let head = "{\"date\":\"2023-11-14T22:13:2";
         assert!(
-            key.starts_with(prefix)
+            text.starts_with(head),
+            "json_date_key comes first: {}",
+            &text[..60]
+        );
+        // The key's time is that of the object's first event.
+        let second = &text[head.len()..head.len() + 1];
+        let prefix = format!("fluent-bit-logs/app/web/2023/11/14/22132{second}-");
+        assert!(
+            key.starts_with(&prefix)
                 && key.ends_with(".ndjson.gz")
                 && key.len() == prefix.len() + 8 + 10,
             "key {key}"
-        );
-        let text = String::from_utf8(body.clone()).unwrap();
-        assert!(
-            text.starts_with("{\"date\":\"2023-11-14T22:13:20."),
-            "json_date_key comes first: {}",
-            &text[..60]
         );
         got.extend(lines(body));
     }

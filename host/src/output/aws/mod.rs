@@ -40,3 +40,43 @@ pub fn validate_output(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{OutputConfig, parse};
+
+    const INPUT: &str = "[[inputs]]\ntype = \"forward\"\nlisten = \"127.0.0.1:0\"\n";
+
+    #[test]
+    fn fluent_bit_type_names_are_accepted() {
+        let text = format!(
+            "{INPUT}[[outputs]]\ntype = \"cloudwatch\"\nmatch = \"*\"\nregion = \"us-east-1\"\nlog_group_name = \"g\"\nlog_stream_prefix = \"p-\"\n\
+             [[outputs]]\ntype = \"kinesis_firehose\"\nmatch = \"*\"\nregion = \"us-east-1\"\ndelivery_stream = \"d\"\n\
+             [[outputs]]\ntype = \"s3\"\nmatch = \"*\"\nbucket = \"b\"\n"
+        );
+        let config = parse(&text, "router.toml").unwrap();
+        let types: Vec<_> = config.outputs.iter().map(OutputConfig::type_name).collect();
+        assert_eq!(types, ["cloudwatch_logs", "firehose", "s3"]);
+    }
+
+    #[test]
+    fn validation_names_the_output_the_key_and_the_fix() {
+        let text = format!(
+            "{INPUT}[[outputs]]\ntype = \"cloudwatch_logs\"\nmatch = \"*\"\nlog_stream_name = \"s\"\n\
+             [[outputs]]\ntype = \"s3\"\nmatch = \"*\"\nbucket = \"b\"\ns3_key_format = \"no-slash\"\n"
+        );
+        let e = parse(&text, "router.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("outputs[0] (cloudwatch_logs): `region` is required"),
+            "{e}"
+        );
+        assert!(
+            e.contains("outputs[0] (cloudwatch_logs): `log_group_name` is required"),
+            "{e}"
+        );
+        assert!(
+            e.contains("outputs[1] (s3): `s3_key_format` must start with '/'"),
+            "{e}"
+        );
+    }
+}

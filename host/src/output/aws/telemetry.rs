@@ -9,7 +9,97 @@
 use super::retry::SdkFailure;
 use crate::ops::metrics::{Component, Metrics};
 use crate::output::DeliveryError;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, Weak};
+
+/// Labels of one AWS API call: the output, the operation, and how it ended (`ok` or the
+/// [`super::ErrorClass`] reason).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AwsCallLabels {
+    /// The output's id.
+    pub component_id: String,
+    /// `PutLogEvents`, `PutRecordBatch`, `UploadPart`, ….
+    pub operation: String,
+    /// `ok`, `throttled`, `server_error`, ….
+    pub outcome: String,
+}
+
+/// The AWS outputs' own metric families, registered once per registry.
+pub struct AwsFamilies {
+    /// `aws_requests_total{component_id, operation, outcome}`.
+    pub requests: Family<AwsCallLabels, Counter>,
+    /// `aws_request_bytes_total{component_id, operation, outcome="ok"}`: payload bytes accepted.
+    pub bytes: Family<AwsCallLabels, Counter>,
+}
+
+static REGISTERED: Mutex<Vec<(Weak<Metrics>, Arc<AwsFamilies>)>> = Mutex::new(Vec::new());
+
+impl AwsFamilies {
+    /// The families of `metrics`, registered on first use.
+    pub fn of(metrics: &Arc<Metrics>) -> Arc<AwsFamilies> {
+        let mut all = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|(m, _)| m.strong_count() > 0);
+        if let Some((_, f)) = all
+            .iter()
+            .find(|(m, _)| std::ptr::eq(m.as_ptr(), Arc::as_ptr(metrics)))
+        {
+            return f.clone();
+        }
+        let f = Arc::new(AwsFamilies {
+            requests: Family::default(),
+            bytes: Family::default(),
+        });
+        metrics.with_registry(|r| {
+            r.register(
+                "aws_requests",
+                "AWS API calls by operation and outcome",
+                f.requests.clone(),
+            );
+            r.register(
+                "aws_request_bytes",
+                "Payload bytes of AWS API calls that succeeded",
+                f.bytes.clone(),
+            );
+        });
+        all.push((Arc::downgrade(metrics), f.clone()));
+        f
+    }
+
+    fn count(&self, component: &Component, operation: &str, outcome: &str, bytes: u64) {
+        let labels = AwsCallLabels {
+            component_id: component.id.clone(),
+            operation: operation.to_string(),
+            outcome: outcome.to_string(),
+        };
+        self.requests.get_or_create(&labels).inc();
+        if bytes > 0 {
+            self.bytes.get_or_create(&labels).inc_by(bytes);
+        }
+    }
+}
+
+/// An API call succeeded.
+pub struct RequestSent<'a> {
+    /// The API operation.
+    pub operation: &'static str,
+    /// Events (or records) it carried.
+    pub events: u64,
+    /// Payload bytes it carried.
+    pub bytes: u64,
+    /// What the call was for.
+    pub target: &'a str,
+}
+
+impl RequestSent<'_> {
+    /// Count it (`aws_requests_total{outcome="ok"}`, `aws_request_bytes_total`); log at TRACE.
+    pub fn emit(&self, metrics: &Arc<Metrics>, component: &Component) {
+        AwsFamilies::of(metrics).count(component, self.operation, "ok", self.bytes);
+        tracing::trace!(component_id = %component.id, operation = self.operation, events = self.events, bytes = self.bytes, target = self.target, "AWS call succeeded");
+    }
+}
 
 /// An API call failed.
 pub struct RequestFailed<'a> {
@@ -24,8 +114,9 @@ pub struct RequestFailed<'a> {
 impl RequestFailed<'_> {
     /// Count and log it: retryable failures at INFO (they are expected under throttling), the
     /// others at WARN.
-    pub fn emit(&self, metrics: &Metrics, component: &Component) {
+    pub fn emit(&self, metrics: &Arc<Metrics>, component: &Component) {
         metrics.error(component, self.failure.class.reason());
+        AwsFamilies::of(metrics).count(component, self.operation, self.failure.class.reason(), 0);
         if self.failure.is_retryable() {
             tracing::info!(
                 component_id = %component.id,
@@ -178,6 +269,55 @@ impl DropLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calls_are_counted_by_operation_and_outcome() {
+        let metrics = Metrics::new();
+        let c = Component::output("cw");
+        RequestSent {
+            operation: "PutLogEvents",
+            events: 3,
+            bytes: 120,
+            target: "g/s",
+        }
+        .emit(&metrics, &c);
+        let failure = SdkFailure {
+            class: super::super::ErrorClass::Throttled,
+            code: None,
+            message: "slow down".into(),
+            status: Some(400),
+            retry_after: None,
+        };
+        RequestFailed {
+            operation: "PutLogEvents",
+            failure: &failure,
+            target: "g/s",
+        }
+        .emit(&metrics, &c);
+        RequestFailed {
+            operation: "PutLogEvents",
+            failure: &failure,
+            target: "g/s",
+        }
+        .emit(&metrics, &c);
+        let text = metrics.encode();
+        assert!(text.contains("aws_requests_total{component_id=\"cw\",operation=\"PutLogEvents\",outcome=\"ok\"} 1"), "{text}");
+        assert!(text.contains("aws_requests_total{component_id=\"cw\",operation=\"PutLogEvents\",outcome=\"throttled\"} 2"), "{text}");
+        assert!(text.contains("aws_request_bytes_total{component_id=\"cw\",operation=\"PutLogEvents\",outcome=\"ok\"} 120"), "{text}");
+        assert_eq!(
+            text.matches("# HELP aws_requests ").count(),
+            1,
+            "registered once per registry"
+        );
+        RequestSent {
+            operation: "PutRecordBatch",
+            events: 1,
+            bytes: 1,
+            target: "d",
+        }
+        .emit(&metrics, &Component::output("fh"));
+        assert_eq!(metrics.encode().matches("# HELP aws_requests ").count(), 1);
+    }
 
     #[test]
     fn ledger_reports_every_index_under_the_main_reason() {

@@ -21,7 +21,7 @@ use crate::event::{Batch, now_ns};
 use crate::ops::metrics::{Component, Metrics};
 use crate::output::aws::progress::Resume;
 use crate::output::aws::telemetry::{
-    DropLedger, EventsTruncated, InvalidUtf8Replaced, RequestFailed,
+    DropLedger, EventsTruncated, InvalidUtf8Replaced, RequestFailed, RequestSent,
 };
 use crate::output::aws::{AwsOverrides, EcsMetadata, ErrorClass, SdkFailure};
 use crate::output::{DeliveryError, Output};
@@ -205,6 +205,7 @@ impl CloudWatchLogsOutput {
         }
         let failure = match self.service.put(batch).await {
             Ok(rejected) => {
+                self.sent(batch);
                 self.remember(key);
                 return Ok(rejected);
             }
@@ -227,6 +228,7 @@ impl CloudWatchLogsOutput {
         self.ensure_stream(&batch.group, &batch.stream).await?;
         match self.service.put(batch).await {
             Ok(rejected) => {
+                self.sent(batch);
                 self.remember(key);
                 Ok(rejected)
             }
@@ -304,6 +306,17 @@ impl CloudWatchLogsOutput {
             self.known_streams.clear();
         }
         self.known_streams.insert(key);
+    }
+
+    fn sent(&self, batch: &PutBatch) {
+        let target = format!("group {:?} stream {:?}", batch.group, batch.stream);
+        RequestSent {
+            operation: "PutLogEvents",
+            events: batch.events.len() as u64,
+            bytes: batch.bytes as u64,
+            target: &target,
+        }
+        .emit(&self.metrics, &self.component);
     }
 
     fn report(&self, operation: &'static str, failure: &SdkFailure, batch: &PutBatch) {

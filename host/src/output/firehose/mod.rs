@@ -16,7 +16,7 @@ use crate::event::Batch;
 use crate::ops::metrics::{Component, Metrics};
 use crate::output::aws::progress::Resume;
 use crate::output::aws::telemetry::{
-    DropLedger, EventsTruncated, InvalidUtf8Replaced, RequestFailed,
+    DropLedger, EventsTruncated, InvalidUtf8Replaced, RequestFailed, RequestSent,
 };
 use crate::output::aws::{AwsOverrides, SdkFailure};
 use crate::output::{DeliveryError, Output};
@@ -108,7 +108,19 @@ impl FirehoseOutput {
     }
 
     /// One PutRecordBatch call.
+    fn sent(&self, records: u64, bytes: u64) {
+        RequestSent {
+            operation: "PutRecordBatch",
+            events: records,
+            bytes,
+            target: &self.settings.delivery_stream,
+        }
+        .emit(&self.metrics, &self.component);
+    }
+
     async fn put(&self, request: Vec<FirehoseRecord>) -> PutResult {
+        let total_records = request.len() as u64;
+        let total_bytes: u64 = request.iter().map(|r| r.data.len() as u64).sum();
         let records = request
             .iter()
             .map(|r| Record::builder().data(Blob::new(r.data.to_vec())).build())
@@ -131,6 +143,7 @@ impl FirehoseOutput {
             }
         };
         if out.failed_put_count() == 0 {
+            self.sent(total_records, total_bytes);
             return PutResult::Accepted;
         }
         let entries = out.request_responses();
@@ -148,6 +161,11 @@ impl FirehoseOutput {
             *codes.entry(code.to_string()).or_insert(0) += 1;
             failed.push(record);
         }
+        let failed_bytes: u64 = failed.iter().map(|r| r.data.len() as u64).sum();
+        self.sent(
+            total_records - failed.len() as u64,
+            total_bytes - failed_bytes,
+        );
         if failed.is_empty() {
             PutResult::Accepted
         } else {

@@ -11,7 +11,7 @@ use super::config::{MAX_PARTS, S3Settings};
 use super::store::{Store, StoreError};
 use crate::event::now_ns;
 use crate::ops::metrics::{Component, Metrics};
-use crate::output::aws::telemetry::{EventsDropped, RequestFailed};
+use crate::output::aws::telemetry::{EventsDropped, RequestFailed, RequestSent};
 use crate::output::aws::{ErrorClass, SdkFailure};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
@@ -336,6 +336,7 @@ impl Uploader {
 
     async fn put_object(&self, key: &str, body: Vec<u8>) -> Result<(), UploadError> {
         let s = &self.settings;
+        let bytes = body.len() as u64;
         let call = self
             .client
             .put_object()
@@ -349,7 +350,7 @@ impl Uploader {
             .body(ByteStream::from(body));
         call.send()
             .await
-            .map(|_| ())
+            .map(|_| self.sent("PutObject", key, bytes))
             .map_err(|e| self.failed("PutObject", key, SdkFailure::classify(&e)))
     }
 
@@ -383,6 +384,7 @@ impl Uploader {
         part: u32,
         body: Vec<u8>,
     ) -> Result<String, UploadError> {
+        let bytes = body.len() as u64;
         let out = self
             .client
             .upload_part()
@@ -395,6 +397,7 @@ impl Uploader {
             .send()
             .await
             .map_err(|e| self.failed("UploadPart", key, SdkFailure::classify(&e)))?;
+        self.sent("UploadPart", key, bytes);
         out.e_tag()
             .map(str::to_string)
             .ok_or_else(|| self.failed("UploadPart", key, bad_response("the response has no ETag")))
@@ -427,8 +430,19 @@ impl Uploader {
             .multipart_upload(completed)
             .send()
             .await
-            .map(|_| ())
+            .map(|_| self.sent("CompleteMultipartUpload", key, 0))
             .map_err(|e| self.failed("CompleteMultipartUpload", key, SdkFailure::classify(&e)))
+    }
+
+    fn sent(&self, operation: &'static str, key: &str, bytes: u64) {
+        let target = format!("bucket {:?} key {key:?}", self.settings.bucket);
+        RequestSent {
+            operation,
+            events: 0,
+            bytes,
+            target: &target,
+        }
+        .emit(&self.metrics, &self.component);
     }
 
     fn failed(&self, operation: &'static str, key: &str, failure: SdkFailure) -> UploadError {
