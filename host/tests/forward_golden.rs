@@ -14,6 +14,7 @@ use std::cell::Cell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use wasm_router::event::json::write_json;
+use wasm_router::input::forward::decode::{Mode, SizeLimit};
 use wasm_router::input::forward::{DecodeError, DecodeLimits, Decoder, Frame};
 
 /// What a time of 0 decodes to: the fixtures' expectations use the same value.
@@ -96,7 +97,9 @@ fn render(frame: Frame) -> Value {
 fn render_error(e: &DecodeError) -> Value {
     match e {
         DecodeError::Malformed(reason) => json!({"kind": "malformed", "reason": reason}),
-        DecodeError::TooLarge { limit } => json!({"kind": "too_large", "reason": e.to_string(), "limit": limit}),
+        DecodeError::TooLarge { limit, what } => {
+            json!({"kind": "too_large", "reason": e.to_string(), "limit": limit, "what": what.to_string()})
+        }
     }
 }
 
@@ -123,11 +126,7 @@ fn decode_in_pieces(fixture: &Fixture, cuts: &[usize]) -> (Vec<Value>, Option<Va
 
 fn check(fixture: &Fixture, how: &str, (frames, error): (Vec<Value>, Option<Value>)) {
     let name = &fixture.name;
-    assert_eq!(
-        frames,
-        fixture.expected["frames"].as_array().unwrap().clone(),
-        "{name} fed {how}: frames differ from {name}.expected.json"
-    );
+    assert_eq!(frames, fixture.expected["frames"].as_array().unwrap().clone(), "{name} fed {how}: frames differ from {name}.expected.json");
     match (&fixture.expected["error"], error) {
         (Value::Null, None) => {}
         (expected, Some(got)) if !expected.is_null() => {
@@ -176,7 +175,7 @@ fn bodies_are_slices_of_the_read_buffer() {
         let mut decoder = Decoder::with_clock(fixture.limits(), fixed_clock);
         while let Some(frame) = decoder.decode(&mut buf).unwrap() {
             let Frame::Request(req) = frame else { continue };
-            if req.mode == wasm_router::input::forward::decode::Mode::CompressedPackedForward {
+            if req.mode == Mode::CompressedPackedForward {
                 continue;
             }
             for e in &req.batch.events {
@@ -279,6 +278,6 @@ fn gzip_bomb_is_refused_without_allocating_its_size() {
     PEAK.with(|p| p.set(before));
     let result = decoder.decode(&mut buf);
     let peak = PEAK.with(Cell::get) - before;
-    assert!(matches!(result, Err(DecodeError::TooLarge { limit }) if limit == 4 * MIB), "{result:?}");
+    assert!(matches!(result, Err(DecodeError::TooLarge { limit, what: SizeLimit::Decompressed }) if limit == 4 * MIB), "{result:?}");
     assert!(peak < 12 * MIB as isize, "decoding the bomb held {peak} bytes at its peak");
 }

@@ -4,7 +4,7 @@
 //! Output stops one byte past the limit: a small payload that inflates to gigabytes costs at
 //! most about twice the limit in memory before it is refused.
 
-use super::DecodeError;
+use super::{DecodeError, SizeLimit};
 use std::io::Read;
 
 /// How a PackedForward payload is encoded.
@@ -72,7 +72,7 @@ fn read_capped(reader: impl Read, compressed_len: usize, max_bytes: usize, what:
         .read_to_end(&mut out)
         .map_err(|e| DecodeError::Malformed(format!("{what} payload cannot be decompressed: {e}")))?;
     if out.len() > max_bytes {
-        return Err(DecodeError::TooLarge { limit: max_bytes });
+        return Err(DecodeError::TooLarge { limit: max_bytes, what: SizeLimit::Decompressed });
     }
     Ok(out)
 }
@@ -105,7 +105,10 @@ mod tests {
     #[test]
     fn output_over_the_limit_is_refused() {
         let payload = gzip(&[0u8; 10_000]);
-        assert!(matches!(decompress(Compression::Gzip, &payload, 9_999), Err(DecodeError::TooLarge { limit: 9_999 })));
+        assert!(matches!(
+            decompress(Compression::Gzip, &payload, 9_999),
+            Err(DecodeError::TooLarge { limit: 9_999, what: SizeLimit::Decompressed })
+        ));
         assert_eq!(decompress(Compression::Gzip, &payload, 10_000).unwrap().len(), 10_000);
         let payload = zstd::encode_all(&[0u8; 10_000][..], 3).unwrap();
         assert!(matches!(decompress(Compression::Zstd, &payload, 9_999), Err(DecodeError::TooLarge { .. })));

@@ -8,8 +8,8 @@
 //! against the request limit as soon as it is seen, so a hostile length fails at once instead of
 //! after the bytes arrive.
 
-use super::DecodeError;
 use super::msgpack::{Head, MAX_DEPTH, ScanError, Step, read_head, skip_value, step};
+use super::{DecodeError, SizeLimit};
 
 /// The shape of a complete top-level object at the front of the buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,7 +93,7 @@ impl FrameScanner {
     }
 
     fn scan_inner(&mut self, data: &[u8], max_len: usize) -> Result<Option<FrameLayout>, DecodeError> {
-        let too_large = || DecodeError::TooLarge { limit: max_len };
+        let too_large = || DecodeError::TooLarge { limit: max_len, what: SizeLimit::Request };
         if self.open.is_empty() {
             match self.start(data)? {
                 Some(FrameLayout::Nil) => return Ok(Some(FrameLayout::Nil)),
@@ -276,7 +276,7 @@ mod tests {
     #[test]
     fn declared_length_over_the_limit_fails_before_the_bytes_arrive() {
         let data = [0x92, 0xa1, b't', 0xc6, 0x00, 0x10, 0x00, 0x00];
-        assert!(matches!(scan_all(&data, 1000), Err(DecodeError::TooLarge { limit: 1000 })));
+        assert!(matches!(scan_all(&data, 1000), Err(DecodeError::TooLarge { limit: 1000, .. })));
         assert_eq!(scan_all(&data, 2_000_000).unwrap(), None);
     }
 

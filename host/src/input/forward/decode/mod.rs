@@ -87,11 +87,40 @@ pub enum DecodeError {
     #[error("malformed request: {0}")]
     Malformed(String),
     /// A request, or its decompressed payload, exceeds the limit.
-    #[error("request exceeds the {limit}-byte limit (raise buffer_max_size / decompress_max_size if the sender is trusted)")]
+    #[error("{what} exceeds the {limit}-byte limit ({})", what.setting())]
     TooLarge {
         /// The limit that was hit.
         limit: usize,
+        /// Which limit.
+        what: SizeLimit,
     },
+}
+
+/// The size limits of [`DecodeLimits`], for [`DecodeError::TooLarge`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeLimit {
+    /// [`DecodeLimits::max_request_bytes`].
+    Request,
+    /// [`DecodeLimits::max_decompressed_bytes`].
+    Decompressed,
+}
+
+impl SizeLimit {
+    fn setting(self) -> &'static str {
+        match self {
+            SizeLimit::Request => "raise the input's buffer_max_size, or have the sender send smaller chunks",
+            SizeLimit::Decompressed => "raise the input's decompress_max_size, or have the sender send smaller chunks",
+        }
+    }
+}
+
+impl std::fmt::Display for SizeLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SizeLimit::Request => "request",
+            SizeLimit::Decompressed => "decompressed payload",
+        })
+    }
 }
 
 /// The per-connection decoder state.

@@ -305,7 +305,7 @@ fn gzip_bomb_is_too_large() {
     let bytes = mp::fixarray(&[mp::fixstr(b"t"), mp::bin(&bomb), mp::map(&[(mp::fixstr(b"compressed"), mp::fixstr(b"gzip"))])]);
     assert!(bytes.len() < 64 * 1024);
     let result = Decoder::with_clock(limits, fixed_clock).decode(&mut BytesMut::from(&bytes[..]));
-    assert!(matches!(result, Err(DecodeError::TooLarge { limit: 1_048_576 })), "{result:?}");
+    assert!(matches!(result, Err(DecodeError::TooLarge { limit: 1_048_576, what: SizeLimit::Decompressed })), "{result:?}");
 }
 
 #[test]
@@ -416,13 +416,13 @@ fn oversized_requests_are_too_large_before_they_complete() {
         buf.extend_from_slice(&entry);
         result = d.decode(&mut buf);
     }
-    assert!(matches!(result, Err(DecodeError::TooLarge { limit: 1000 })), "{result:?}");
+    assert!(matches!(result, Err(DecodeError::TooLarge { limit: 1000, what: SizeLimit::Request })), "{result:?}");
     assert!(buf.len() <= 1000 + entry.len());
 
     // A blob whose declared length is over the limit fails on its header.
     let mut d = Decoder::with_clock(limits, fixed_clock);
     let mut buf = BytesMut::from(&[0x92, 0xa1, b't', 0xc6, 0x00, 0x00, 0x10, 0x00][..]);
-    assert!(matches!(d.decode(&mut buf), Err(DecodeError::TooLarge { limit: 1000 })));
+    assert!(matches!(d.decode(&mut buf), Err(DecodeError::TooLarge { limit: 1000, what: SizeLimit::Request })));
 }
 
 #[test]
