@@ -477,7 +477,7 @@ def captured():
     node_dir = os.path.join(ROOT, "testing/clients/node")
     go_args = ["-network", "tcp", "-address", "{address}", "-tag", "docker.web", "-base-ns", str(BASE_NS)]
     capture("docker_go_message_eventtime", "Captured: Debian fluent-logger-golang 1.9.0 (the library in Docker's fluentd driver) with SubSecondPrecision, as FireLens "
-            "configures it: Message mode, 4 elements, fixext8 EventTime, {} option. 14 events: #7 is a 16 KiB partial-line fragment, #13 has invalid UTF-8. "
+            "configures it: Message mode, 4 elements, fixext8 EventTime, {} option. 14 events: #7 has a 16 KiB log line (Docker's largest fragment), #13 has invalid UTF-8. "
             "Sender: testing/clients/go. Reference §8.1.", [go, *go_args, "-count", "14", "-subsecond"])
     capture("docker_go_message_int32", "Captured: Debian fluent-logger-golang 1.9.0 without sub-second precision: integer seconds as int32 (d2). "
             "Sender: testing/clients/go. Reference §3.1, §8.1.", [go, *go_args, "-count", "3"])
