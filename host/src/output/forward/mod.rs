@@ -37,12 +37,22 @@ pub struct ForwardOutput {
     replies: BytesMut,
     /// The requests of a half-delivered batch already acked: (fingerprint of the batch, count).
     resume: Option<(u64, usize)>,
+    /// The request being sent, and gzip's input: kept so that sending allocates nothing.
+    request: Vec<u8>,
+    scratch: Vec<u8>,
 }
 
 impl ForwardOutput {
     /// An output for validated `settings`; it connects on the first delivery.
     pub fn new(settings: ForwardSettings) -> Self {
-        ForwardOutput { settings, conn: None, replies: BytesMut::new(), resume: None }
+        ForwardOutput {
+            settings,
+            conn: None,
+            replies: BytesMut::new(),
+            resume: None,
+            request: Vec::new(),
+            scratch: Vec::new(),
+        }
     }
 
     async fn connect(&mut self) -> Result<&mut Box<dyn Stream>, DeliveryError> {
@@ -69,10 +79,11 @@ impl ForwardOutput {
         Ok(self.conn.as_mut().expect("connected above"))
     }
 
-    /// Send one request and, with acks on, wait for its ack.
-    async fn send(&mut self, request: &[u8], chunk: Option<&str>) -> Result<(), DeliveryError> {
+    /// Send `self.request` and, with acks on, wait for the ack of `chunk`.
+    async fn send(&mut self, chunk: Option<&str>) -> Result<(), DeliveryError> {
         let endpoint = self.settings.endpoint.to_string();
-        let conn = self.connect().await?;
+        self.connect().await?;
+        let (conn, request) = (self.conn.as_mut().expect("connected"), &self.request);
         if let Err(e) = async {
             conn.write_all(request).await?;
             conn.flush().await
@@ -151,8 +162,20 @@ impl Output for ForwardOutput {
         let tag = self.settings.tag.as_deref().map(str::as_bytes).unwrap_or(&batch.tag).to_vec();
         for (i, range) in ranges.into_iter().enumerate().skip(done) {
             let chunk = self.settings.require_ack.then(request::new_chunk_id);
-            let bytes = request::encode_request(&tag, &batch.events[range], chunk.as_deref(), how);
-            if let Err(e) = self.send(&bytes, chunk.as_deref()).await {
+            request::encode_request_into(
+                &mut self.request,
+                &mut self.scratch,
+                &tag,
+                &batch.events[range],
+                chunk.as_deref(),
+                how,
+            );
+            let sent = self.send(chunk.as_deref()).await;
+            if self.request.capacity() > 4 * self.settings.max_request_bytes {
+                // One oversized event: do not keep its memory.
+                (self.request, self.scratch) = (Vec::new(), Vec::new());
+            }
+            if let Err(e) = sent {
                 if i > 0 {
                     self.resume = Some((fingerprint(batch), i));
                 }

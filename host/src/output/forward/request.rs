@@ -46,47 +46,84 @@ pub struct Encoding {
 /// A PackedForward (or, with gzip, CompressedPackedForward) request:
 /// `[tag, bin(entries), {"size": n, "chunk": id?, "compressed": "gzip"?, "fluent_signal": 0}]`.
 pub fn encode_request(tag: &[u8], events: &[Event], chunk: Option<&str>, how: Encoding) -> Vec<u8> {
-    let mut entries = Vec::with_capacity(events.iter().map(|e| e.body.len() + 12).sum());
-    for e in events {
-        entries.push(0x92);
-        let secs = e.time_ns / 1_000_000_000;
-        if how.time_as_integer {
-            rmp::encode::write_uint(&mut entries, secs).unwrap();
-        } else {
-            entries.extend_from_slice(&[0xd7, 0x00]);
-            entries.extend_from_slice(&(secs as u32).to_be_bytes());
-            entries.extend_from_slice(&((e.time_ns % 1_000_000_000) as u32).to_be_bytes());
-        }
-        entries.extend_from_slice(&e.body);
-    }
-    let payload = if how.gzip {
-        let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(entries.len() / 4), flate2::Compression::fast());
-        gz.write_all(&entries).expect("writing to a Vec");
-        gz.finish().expect("writing to a Vec")
-    } else {
-        entries
-    };
-    let mut out = Vec::with_capacity(payload.len() + tag.len() + 64);
-    rmp::encode::write_array_len(&mut out, 3).unwrap();
-    rmp::encode::write_str_len(&mut out, tag.len() as u32).unwrap();
+    let mut out = Vec::new();
+    encode_request_into(&mut out, &mut Vec::new(), tag, events, chunk, how);
+    out
+}
+
+/// [`encode_request`] into `out` (cleared first), with `scratch` for gzip: a sender that keeps
+/// both allocates nothing per request once they have grown.
+pub fn encode_request_into(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    tag: &[u8],
+    events: &[Event],
+    chunk: Option<&str>,
+    how: Encoding,
+) {
+    out.clear();
+    rmp::encode::write_array_len(out, 3).unwrap();
+    rmp::encode::write_str_len(out, tag.len() as u32).unwrap();
     out.extend_from_slice(tag);
-    rmp::encode::write_bin_len(&mut out, payload.len() as u32).unwrap();
-    out.extend_from_slice(&payload);
+    if how.gzip {
+        scratch.clear();
+        write_entries(scratch, events, how);
+        let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(scratch.len() / 4), flate2::Compression::fast());
+        gz.write_all(scratch).expect("writing to a Vec");
+        let payload = gz.finish().expect("writing to a Vec");
+        rmp::encode::write_bin_len(out, payload.len() as u32).unwrap();
+        out.extend_from_slice(&payload);
+    } else {
+        let len: usize = events.iter().map(|e| 1 + time_len(e.time_ns, how) + e.body.len()).sum();
+        rmp::encode::write_bin_len(out, len as u32).unwrap();
+        let start = out.len();
+        write_entries(out, events, how);
+        debug_assert_eq!(out.len() - start, len);
+    }
     let keys = 2 + u32::from(chunk.is_some()) + u32::from(how.gzip);
-    rmp::encode::write_map_len(&mut out, keys).unwrap();
-    rmp::encode::write_str(&mut out, "size").unwrap();
-    rmp::encode::write_uint(&mut out, events.len() as u64).unwrap();
+    rmp::encode::write_map_len(out, keys).unwrap();
+    rmp::encode::write_str(out, "size").unwrap();
+    rmp::encode::write_uint(out, events.len() as u64).unwrap();
     if let Some(chunk) = chunk {
-        rmp::encode::write_str(&mut out, "chunk").unwrap();
-        rmp::encode::write_str(&mut out, chunk).unwrap();
+        rmp::encode::write_str(out, "chunk").unwrap();
+        rmp::encode::write_str(out, chunk).unwrap();
     }
     if how.gzip {
-        rmp::encode::write_str(&mut out, "compressed").unwrap();
-        rmp::encode::write_str(&mut out, "gzip").unwrap();
+        rmp::encode::write_str(out, "compressed").unwrap();
+        rmp::encode::write_str(out, "gzip").unwrap();
     }
-    rmp::encode::write_str(&mut out, "fluent_signal").unwrap();
-    rmp::encode::write_uint(&mut out, 0).unwrap();
-    out
+    rmp::encode::write_str(out, "fluent_signal").unwrap();
+    rmp::encode::write_uint(out, 0).unwrap();
+}
+
+/// `[time, record]` entries, back to back (a PackedForward payload).
+fn write_entries(out: &mut Vec<u8>, events: &[Event], how: Encoding) {
+    for e in events {
+        out.push(0x92);
+        let secs = e.time_ns / 1_000_000_000;
+        if how.time_as_integer {
+            rmp::encode::write_uint(out, secs).unwrap();
+        } else {
+            out.extend_from_slice(&[0xd7, 0x00]);
+            out.extend_from_slice(&(secs as u32).to_be_bytes());
+            out.extend_from_slice(&((e.time_ns % 1_000_000_000) as u32).to_be_bytes());
+        }
+        out.extend_from_slice(&e.body);
+    }
+}
+
+/// Bytes of an entry's time.
+fn time_len(time_ns: u64, how: Encoding) -> usize {
+    if !how.time_as_integer {
+        return 10;
+    }
+    match time_ns / 1_000_000_000 {
+        0..=0x7f => 1,
+        0x80..=0xff => 2,
+        0x100..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
 }
 
 /// What the start of the receiver's reply holds.
