@@ -5,6 +5,7 @@
 //! addresses, ranges) without building anything, so `wasm-router validate` stops there.
 
 mod expand;
+pub mod fluentbit;
 mod units;
 
 pub use expand::expand_env;
@@ -480,6 +481,21 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         message: format!("cannot read the config file: {e}"),
     })?;
     parse(&text, &file)
+}
+
+/// Read a config in either format: TOML, or Fluent Bit classic (extension `.conf`, or a file
+/// whose first line is `[SERVICE]`, `[INPUT]`, `[FILTER]`, `[OUTPUT]` or an `@` directive).
+pub fn load_any(path: &Path) -> Result<fluentbit::Mapped, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.display().to_string(),
+        message: format!("cannot read the config file: {e}"),
+    })?;
+    let is_toml = path.extension().is_some_and(|e| e == "toml");
+    if !is_toml && (path.extension().is_some_and(|e| e == "conf") || fluentbit::looks_classic(&text)) {
+        return fluentbit::load(path);
+    }
+    let config = parse(&text, &path.display().to_string())?;
+    Ok(fluentbit::Mapped { config, tcp_discard: Vec::new(), warnings: Vec::new() })
 }
 
 /// Parse TOML `text` that came from `file` (used in messages), after `${VAR}` expansion.

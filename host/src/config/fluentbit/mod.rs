@@ -1,0 +1,558 @@
+//! Fluent Bit classic-format configs (what FireLens generates) mapped onto [`Config`].
+//!
+//! [`parse::Parser`] reads the file and its `@INCLUDE`s into sections; [`map`] turns them into
+//! the same TOML-shaped table the native format is, so the same serde model and
+//! [`Config::validate`] apply. Anything we cannot honour is an error naming `file:line`, the key
+//! and what to do instead; harmless keys are accepted with a warning.
+
+pub mod parse;
+
+use super::{Config, ConfigError};
+use parse::{Entry, Section};
+use std::path::Path;
+use toml::{Table, Value};
+
+/// Where the docs on replacing unsupported Fluent Bit features live.
+pub const DOCS_WASM_FILTERS: &str = "docs/plugins.md (write a WASM filter)";
+
+/// A classic config, mapped.
+#[derive(Debug)]
+pub struct Mapped {
+    /// The router config.
+    pub config: Config,
+    /// `[INPUT] Name tcp` listeners (the FireLens 8877 health probe): accept and discard.
+    pub tcp_discard: Vec<String>,
+    /// Harmless things that were ignored, each naming `file:line`.
+    pub warnings: Vec<String>,
+}
+
+/// Read the classic file at `path` (and its includes), expanding `${VAR}` from the environment.
+pub fn load(path: &Path) -> Result<Mapped, ConfigError> {
+    let env = |name: &str| std::env::var(name).ok();
+    let sections = parse::Parser::new(&env)
+        .parse_file(path)
+        .map_err(|e| error(path, e.to_string()))?;
+    map(&sections).map_err(|m| error(path, m))
+}
+
+fn error(path: &Path, message: String) -> ConfigError {
+    ConfigError {
+        file: path.display().to_string(),
+        message: crate::ops::logging::redact(&message).into_owned(),
+    }
+}
+
+/// Whether `text` looks like a classic config rather than TOML.
+pub fn looks_classic(text: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .is_some_and(|l| {
+            let upper = l.to_ascii_uppercase();
+            upper.starts_with('@')
+                || ["[SERVICE]", "[INPUT]", "[FILTER]", "[OUTPUT]"]
+                    .iter()
+                    .any(|h| upper.starts_with(h))
+        })
+}
+
+/// Map parsed sections onto a validated [`Config`].
+pub fn map(sections: &[Section]) -> Result<Mapped, String> {
+    let mut m = Mapper::default();
+    for s in sections {
+        match s.kind.as_str() {
+            "SERVICE" => m.service(s)?,
+            "INPUT" => m.input(s)?,
+            "FILTER" => m.filter(s)?,
+            "OUTPUT" => m.output(s)?,
+            "STREAM_TASK" => {
+                return Err(format!(
+                    "{}: [STREAM_TASK] is not supported; use a WASM filter (see {DOCS_WASM_FILTERS})",
+                    s.origin
+                ));
+            }
+            "PARSER" | "MULTILINE_PARSER" => {
+                return Err(format!(
+                    "{}: [{}] is not allowed in the main config; put it in a parsers file and pass it with `-R <file>` or [SERVICE] Parsers_File",
+                    s.origin, s.kind
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "{}: unknown section [{other}]; use [SERVICE], [INPUT], [FILTER] or [OUTPUT]",
+                    s.origin
+                ));
+            }
+        }
+    }
+    m.finish()
+}
+
+#[derive(Default)]
+struct Mapper {
+    service: Table,
+    inputs: Vec<Value>,
+    filters: Vec<Value>,
+    outputs: Vec<(Table, Vec<Entry>)>,
+    tcp_discard: Vec<String>,
+    warnings: Vec<String>,
+    storage_path: Option<String>,
+    filesystem_storage: bool,
+}
+
+fn at(e: &Entry) -> String {
+    e.origin.to_string()
+}
+
+fn name_of(s: &Section) -> Result<String, String> {
+    s.get("name")
+        .map(|e| e.value.to_ascii_lowercase())
+        .ok_or_else(|| {
+            format!(
+                "{}: [{}] has no `Name`; add e.g. `Name forward`",
+                s.origin, s.kind
+            )
+        })
+}
+
+fn on_off(e: &Entry) -> Result<bool, String> {
+    match e.value.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        v => Err(format!("{}: {} = {v:?} is not On/Off", at(e), e.key)),
+    }
+}
+
+/// A Fluent Bit time: plain seconds (`30`) or with a unit (`1.5s`, `500ms`).
+fn seconds(e: &Entry) -> String {
+    if e.value.chars().all(|c| c.is_ascii_digit()) {
+        format!("{}s", e.value)
+    } else {
+        e.value.clone()
+    }
+}
+
+impl Mapper {
+    fn warn(&mut self, e: &Entry, what: &str) {
+        self.warnings.push(format!("{}: `{}` {what}", at(e), e.key));
+    }
+
+    fn service(&mut self, s: &Section) -> Result<(), String> {
+        let (mut http_on, mut http_listen, mut http_port) =
+            (false, "0.0.0.0".to_string(), "2020".to_string());
+        for e in &s.entries {
+            match e.key.as_str() {
+                "flush" => self.warn(e, "is accepted and ignored: each output sends when its batch is full or after its own interval"),
+                "grace" => {
+                    self.service.insert("grace".into(), seconds(e).into());
+                }
+                "log_level" => {
+                    self.service.insert("log_level".into(), e.value.to_ascii_lowercase().into());
+                }
+                "http_server" => http_on = on_off(e)?,
+                "http_listen" => http_listen = e.value.clone(),
+                "http_port" => http_port = e.value.clone(),
+                "health_check" | "hc_errors_count" | "hc_retry_failure_count" | "hc_period" | "daemon" => {
+                    self.warn(e, "is accepted and ignored: /api/v1/health reports per-output delivery instead")
+                }
+                "parsers_file" => self.warn(e, "is accepted; only the built-in `json` parser format is available"),
+                "storage.path" => self.storage_path = Some(e.value.clone()),
+                k if k.starts_with("storage.") => self.warn(e, "is accepted and ignored: disk buffers are tuned per output"),
+                _ => return Err(unknown(e, "[SERVICE]", "Flush, Grace, Log_Level, HTTP_Server, HTTP_Listen, HTTP_Port, Health_Check, Parsers_File, storage.*")),
+            }
+        }
+        if http_on {
+            self.service.insert(
+                "http_listen".into(),
+                format!("{http_listen}:{http_port}").into(),
+            );
+        }
+        Ok(())
+    }
+
+    fn input(&mut self, s: &Section) -> Result<(), String> {
+        let name = name_of(s)?;
+        match name.as_str() {
+            "forward" => {
+                let mut t = Table::new();
+                t.insert("type".into(), "forward".into());
+                let (mut listen, mut port) = (None, None);
+                for e in &s.entries {
+                    match e.key.as_str() {
+                        "name" | "tag" => {}
+                        "alias" => {
+                            t.insert("name".into(), e.value.clone().into());
+                        }
+                        "unix_path" | "unix_perm" | "tag_prefix" => {
+                            t.insert(e.key.clone(), e.value.clone().into());
+                        }
+                        "buffer_max_size" => {
+                            t.insert(e.key.clone(), e.value.clone().into());
+                        }
+                        "listen" => listen = Some(e.value.clone()),
+                        "port" => port = Some(e.value.clone()),
+                        "mem_buf_limit" | "buffer_chunk_size" | "threaded" => {
+                            self.warn(e, "is accepted; memory is bounded by [service] memory_budget and each output's buffer")
+                        }
+                        "storage.type" => self.filesystem_storage |= e.value.eq_ignore_ascii_case("filesystem"),
+                        _ => return Err(unknown(e, "[INPUT] forward", "unix_path, unix_perm, Listen, Port, Mem_Buf_Limit, Tag_Prefix, Buffer_Chunk_Size, Buffer_Max_Size")),
+                    }
+                }
+                if listen.is_some() || port.is_some() {
+                    let host = listen.unwrap_or_else(|| "0.0.0.0".into());
+                    t.insert(
+                        "listen".into(),
+                        format!("{host}:{}", port.unwrap_or_else(|| "24224".into())).into(),
+                    );
+                }
+                self.inputs.push(Value::Table(t));
+            }
+            "tcp" => {
+                let (mut listen, mut port) = ("0.0.0.0".to_string(), "5170".to_string());
+                for e in &s.entries {
+                    match e.key.as_str() {
+                        "name" | "tag" | "alias" | "format" | "separator" | "chunk_size"
+                        | "buffer_size" => {}
+                        "listen" => listen = e.value.clone(),
+                        "port" => port = e.value.clone(),
+                        _ => {
+                            return Err(unknown(
+                                e,
+                                "[INPUT] tcp",
+                                "Listen, Port, Tag (the input accepts and discards: it answers health probes)",
+                            ));
+                        }
+                    }
+                }
+                let addr = format!("{listen}:{port}");
+                if addr.parse::<std::net::SocketAddr>().is_err() {
+                    return Err(format!(
+                        "{}: [INPUT] tcp Listen/Port {addr:?} is not `ip:port`",
+                        s.origin
+                    ));
+                }
+                self.warnings.push(format!("{}: [INPUT] tcp on {addr} accepts and discards what it receives (the FireLens health probe)", s.origin));
+                self.tcp_discard.push(addr);
+            }
+            other => {
+                return Err(format!(
+                    "{}: input `{other}` is not supported; FireLens sends with `forward` (unix_path or Listen/Port) — use that",
+                    s.origin
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn filter(&mut self, s: &Section) -> Result<(), String> {
+        let name = name_of(s)?;
+        match name.as_str() {
+            "wasm" => {
+                let mut t = Table::new();
+                let mut config = Table::new();
+                t.insert("type".into(), "wasm".into());
+                for e in &s.entries {
+                    match e.key.as_str() {
+                        "name" => {}
+                        "match" | "match_regex" | "path" | "on_error" => {
+                            t.insert(e.key.clone(), e.value.clone().into());
+                        }
+                        "alias" => {
+                            t.insert("name".into(), e.value.clone().into());
+                        }
+                        _ => {
+                            config.insert(e.key.clone(), e.value.clone().into());
+                        }
+                    }
+                }
+                if !t.contains_key("path") {
+                    return Err(format!(
+                        "{}: [FILTER] wasm needs `Path /plugins/<plugin>.wasm`",
+                        s.origin
+                    ));
+                }
+                if !config.is_empty() {
+                    t.insert("config".into(), Value::Table(config));
+                }
+                self.filters.push(Value::Table(t));
+            }
+            "multiline" => {
+                for e in &s.entries {
+                    match e.key.as_str() {
+                        "name"
+                        | "match"
+                        | "match_regex"
+                        | "alias"
+                        | "multiline.key_content"
+                        | "buffer"
+                        | "emitter_name"
+                        | "emitter_storage.type"
+                        | "emitter_mem_buf_limit" => {}
+                        "mode" if e.value.eq_ignore_ascii_case("partial_message") => {}
+                        "mode" => {
+                            return Err(format!(
+                                "{}: multiline `mode {}` is not supported; only `mode partial_message` (Docker's 16 KiB splits) is, for other multiline logic use a WASM filter (see {DOCS_WASM_FILTERS})",
+                                at(e),
+                                e.value
+                            ));
+                        }
+                        "flush_ms" => {
+                            self.service.insert(
+                                "partial_flush_timeout".into(),
+                                format!("{}ms", e.value).into(),
+                            );
+                        }
+                        "multiline.parser" => {
+                            return Err(format!(
+                                "{}: multiline.parser is not supported; use `mode partial_message`, or a WASM filter for stack traces (see {DOCS_WASM_FILTERS})",
+                                at(e)
+                            ));
+                        }
+                        _ => {
+                            return Err(unknown(
+                                e,
+                                "[FILTER] multiline",
+                                "Mode partial_message, flush_ms",
+                            ));
+                        }
+                    }
+                }
+                if s.get("mode").is_none() {
+                    return Err(format!(
+                        "{}: [FILTER] multiline needs `mode partial_message`",
+                        s.origin
+                    ));
+                }
+                self.service
+                    .insert("partial_reassembly".into(), true.into());
+            }
+            "lua" => {
+                return Err(format!(
+                    "{}: the Lua filter is not supported; use a WASM filter (see {DOCS_WASM_FILTERS})",
+                    s.origin
+                ));
+            }
+            "grep" | "record_modifier" | "modify" | "parser" => {
+                return Err(format!(
+                    "{}: filter `{name}` is not available in this build yet; remove it, or do the same in a WASM filter (see {DOCS_WASM_FILTERS})",
+                    s.origin
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "{}: filter `{other}` is not supported; use a WASM filter (see {DOCS_WASM_FILTERS})",
+                    s.origin
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn output(&mut self, s: &Section) -> Result<(), String> {
+        let name = name_of(s)?;
+        let kind = match name.as_str() {
+            "cloudwatch" | "cloudwatch_logs" => "cloudwatch_logs",
+            "firehose" | "kinesis_firehose" => "firehose",
+            "s3" | "forward" | "stdout" | "null" => name.as_str(),
+            "datadog" | "newrelic" => {
+                return Err(format!(
+                    "{}: output `{name}` is not available yet: it will be a WASM output plugin; until then route these events with `forward` to an aggregator",
+                    s.origin
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "{}: output `{other}` is not supported; use cloudwatch_logs, firehose, s3, forward, stdout or null",
+                    s.origin
+                ));
+            }
+        };
+        let mut t = Table::new();
+        t.insert("type".into(), kind.into());
+        let mut entries = Vec::new();
+        for e in &s.entries {
+            match e.key.as_str() {
+                "name" => {}
+                "alias" => {
+                    t.insert("name".into(), e.value.clone().into());
+                }
+                "retry_limit" => match e.value.to_ascii_lowercase().as_str() {
+                    "false" | "no_limits" | "no_retries"
+                        if e.value.eq_ignore_ascii_case("no_retries") =>
+                    {
+                        t.insert("retry_limit".into(), 0.into());
+                    }
+                    "false" | "no_limits" => {}
+                    v => {
+                        let n: i64 = v.parse().map_err(|_| {
+                            format!(
+                                "{}: Retry_Limit {v:?}: use a number, False or no_limits",
+                                at(e)
+                            )
+                        })?;
+                        t.insert("retry_limit".into(), n.into());
+                    }
+                },
+                "storage.total_limit_size" => {
+                    buffer(&mut t).insert("max_bytes".into(), e.value.clone().into());
+                }
+                k if k.starts_with("net.")
+                    || k.starts_with("tls")
+                    || k == "workers" && kind != "cloudwatch_logs" =>
+                {
+                    self.warn(
+                        e,
+                        "is accepted and ignored: connections and TLS are managed by the output",
+                    )
+                }
+                _ => {
+                    t.insert(e.key.clone(), coerce(&e.value));
+                    entries.push(e.clone());
+                }
+            }
+        }
+        self.outputs.push((t, entries));
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Mapped, String> {
+        if self.filesystem_storage
+            && let Some(path) = &self.storage_path
+        {
+            for (t, _) in &mut self.outputs {
+                let b = buffer(t);
+                b.insert("type".into(), "disk".into());
+                b.insert("path".into(), path.clone().into());
+            }
+        }
+        let mut root = Table::new();
+        root.insert("service".into(), Value::Table(self.service));
+        root.insert("inputs".into(), Value::Array(self.inputs));
+        root.insert("filters".into(), Value::Array(self.filters));
+        let mut outputs = Vec::new();
+        let mut entries = Vec::new();
+        for (t, e) in self.outputs {
+            outputs.push(Value::Table(t));
+            entries.extend(e);
+        }
+        root.insert("outputs".into(), Value::Array(outputs));
+        let config = deserialize_with_fallback(root).map_err(|msg| match unknown_key(&msg) {
+            Some(key) => match entries.iter().find(|e| e.key == key) {
+                Some(e) => format!("{}: unknown key `{key}` for this output; remove it or correct its spelling\n{msg}", at(e)),
+                None => msg,
+            },
+            None => msg,
+        })?;
+        config.validate()?;
+        Ok(Mapped {
+            config,
+            tcp_discard: self.tcp_discard,
+            warnings: self.warnings,
+        })
+    }
+}
+
+fn buffer(t: &mut Table) -> &mut Table {
+    t.entry("buffer")
+        .or_insert_with(|| Value::Table(Table::new()))
+        .as_table_mut()
+        .expect("buffer is a table")
+}
+
+fn unknown(e: &Entry, section: &str, known: &str) -> String {
+    format!(
+        "{}: unknown key `{}` in {section}; remove it (accepted keys: {known})",
+        at(e),
+        e.key
+    )
+}
+
+/// Classic values are untyped: `On`/`true` become booleans and digits integers; a field that
+/// wants a string gets the original text back (see [`deserialize_with_fallback`]).
+fn coerce(v: &str) -> Value {
+    match v.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" => return Value::Boolean(true),
+        "off" | "false" | "no" => return Value::Boolean(false),
+        _ => {}
+    }
+    match v.parse::<i64>() {
+        Ok(n) if !v.starts_with('0') || v == "0" => Value::Integer(n),
+        _ => Value::String(v.to_string()),
+    }
+}
+
+/// Deserialize, turning coerced values back into their text when serde says it wanted a string.
+fn deserialize_with_fallback(mut root: Table) -> Result<Config, String> {
+    for _ in 0..64 {
+        match Value::Table(root.clone()).try_into::<Config>() {
+            Ok(c) => return Ok(c),
+            Err(e) => {
+                let msg = e.to_string();
+                if !(msg.contains("expected a string") || msg.contains("expected string"))
+                    || !stringify_one(&mut root, &msg)
+                {
+                    return Err(msg.trim().to_string());
+                }
+            }
+        }
+    }
+    Err("could not map the config's values onto their types".into())
+}
+
+fn stringify_one(root: &mut Table, msg: &str) -> bool {
+    let Some(Value::Array(outputs)) = root.get_mut("outputs") else {
+        return false;
+    };
+    for o in outputs {
+        let Value::Table(t) = o else { continue };
+        for (_, v) in t.iter_mut() {
+            let text = match v {
+                Value::Integer(n) => n.to_string(),
+                Value::Boolean(b) => b.to_string(),
+                _ => continue,
+            };
+            if msg.contains(&format!("`{text}`")) || msg.contains(&format!(" {text},")) {
+                *v = Value::String(text);
+                return true;
+            }
+        }
+    }
+    false
+}
+
+fn unknown_key(msg: &str) -> Option<&str> {
+    msg.split("unknown field `").nth(1)?.split('`').next()
+}
+
+/// Most probe connections served at once; more wait to be accepted.
+const TCP_DISCARD_MAX_CONNECTIONS: usize = 64;
+/// A probe connection is closed after this long even if the peer keeps it open.
+const TCP_DISCARD_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Bind `addr` and, in the background, accept connections and discard what they send
+/// (`[INPUT] Name tcp`: the FireLens `nc 127.0.0.1 8877` health probe).
+pub async fn serve_tcp_discard(addr: &str) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(TCP_DISCARD_MAX_CONNECTIONS));
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt as _;
+                let mut sink = [0u8; 4096];
+                let drain =
+                    async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} };
+                let _ = tokio::time::timeout(TCP_DISCARD_IDLE, drain).await;
+                drop(permit);
+            });
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests;
