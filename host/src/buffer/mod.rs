@@ -158,7 +158,7 @@ impl BufferReader {
     }
 }
 
-/// Open the buffer `kind` for `component`, drawing memory from `budget`.
+/// Open the buffer `kind` for `component`; a memory buffer draws from `budget`.
 pub fn open_buffer(
     kind: &BufferKind,
     budget: &MemoryBudget,
@@ -171,7 +171,7 @@ pub fn open_buffer(
             Ok((BufferWriter(WriterKind::Memory(w)), BufferReader(ReaderKind::Memory(r))))
         }
         BufferKind::Disk(options) => {
-            let (w, r) = disk::open(options, budget.clone(), component, metrics)?;
+            let (w, r) = disk::open(options, component, metrics)?;
             Ok((BufferWriter(WriterKind::Disk(w)), BufferReader(ReaderKind::Disk(r))))
         }
     }

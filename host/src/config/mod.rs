@@ -729,6 +729,35 @@ mod tests {
     }
 
     #[test]
+    fn delivery_keys_are_validated_with_the_key_and_the_fix() {
+        let base = "[[inputs]]\ntype = \"forward\"\nlisten = \"127.0.0.1:1\"\n";
+        let check = |outputs: &str| parse(&format!("{base}{outputs}"), "f.toml").map(|_| ()).map_err(|e| e.to_string());
+        let ok = "[[outputs]]\ntype = \"forward\"\nname = \"agg\"\nmatch = \"*\"\nretry_until = \"1h\"\nretry_limit = 5\n\
+                  buffer = { type = \"disk\", path = \"/var/lib/wr\", max_bytes = \"1GiB\", when_full = \"drop_newest\", fsync = \"always\" }\n\
+                  dead_letter = { output = \"backup\" }\n\
+                  [[outputs]]\ntype = \"stdout\"\nname = \"backup\"\nmatch = \"x\"\ndead_letter = { path = \"/tmp/dl.jsonl\" }\n";
+        check(ok).unwrap();
+        let e = check("[[outputs]]\ntype = \"null\"\nmatch = \"*\"\nbuffer = { type = \"disk\" }\n").unwrap_err();
+        assert!(e.contains("outputs[0].buffer") && e.contains("path"), "{e}");
+        let e = check("[[outputs]]\ntype = \"null\"\nmatch = \"*\"\nbuffer = { fsync = \"always\" }\n").unwrap_err();
+        assert!(e.contains("outputs[0].buffer.fsync is only for disk buffers"), "{e}");
+        let e = check("[[outputs]]\ntype = \"null\"\nmatch = \"*\"\ndead_letter = { output = \"nope\" }\n").unwrap_err();
+        assert!(e.contains("outputs[0].dead_letter.output") && e.contains("no output has that name"), "{e}");
+        let e = check("[[outputs]]\ntype = \"null\"\nmatch = \"*\"\ndead_letter = { output = \"null\" }\n").unwrap_err();
+        assert!(e.contains("its own dead-letter destination"), "{e}");
+        let e = check("[[outputs]]\ntype = \"null\"\nmatch = \"*\"\ndead_letter = {}\n").unwrap_err();
+        assert!(e.contains("exactly one of"), "{e}");
+        let two = "[[outputs]]\ntype = \"null\"\nmatch = \"*\"\nbuffer = { type = \"disk\", path = \"/x\" }\n";
+        let e = check(&format!("{two}{two}")).unwrap_err();
+        assert!(e.contains("distinct `name`s"), "{e}");
+        let e = check("[[outputs]]\ntype = \"forward\"\nmatch = \"*\"\ncompress = \"lz4\"\n").unwrap_err();
+        assert!(e.contains("outputs[0].compress"), "{e}");
+        let c = parse(&format!("{base}[[outputs]]\ntype = \"null\"\nmatch = \"*\"\n"), "f.toml").unwrap();
+        assert!(c.service.partial_reassembly, "reassembly is on by default");
+        assert_eq!(c.service.memory_budget, None);
+    }
+
+    #[test]
     fn sizes_durations_and_env_vars() {
         // SAFETY-free: a unique variable name set only by this test.
         let text = "[service]\ngrace = \"1m30s\"\n[[inputs]]\ntype = \"forward\"\nlisten = \"${WR_TEST_LISTEN_ADDR_42}\"\nbuffer_max_size = \"1MiB\"\n[[outputs]]\ntype = \"null\"\nmatch = \"*\"\nbuffer = { max_bytes = 1024, when_full = \"drop_newest\" }\n";

@@ -20,8 +20,10 @@
 //! Bounds: `max_bytes` caps the bytes on disk. Pushes are admitted while the bytes not yet
 //! delivered stay under `max_bytes` minus one segment (the already-delivered head of the
 //! oldest segment is still on disk until that segment is deleted); then `when_full` decides:
-//! `block` waits for room, `drop_newest` drops and counts. While being written a batch also
-//! holds its size from the router's memory budget.
+//! `block` waits for room, `drop_newest` drops and counts. Memory: encoded records waiting for
+//! the writer thread are bounded by [`MAX_PENDING_BYTES`] per buffer (a larger record goes
+//! alone), not drawn from the router's memory budget — so a memory-buffered output that holds
+//! the whole budget while its endpoint is down cannot stall a disk-buffered one.
 //!
 //! Damage: a record whose header or payload fails its checksum, a truncated tail, or a segment
 //! with a bad file header is skipped, counted as `buffer_corrupt` (with the record's event count
@@ -31,7 +33,6 @@
 pub mod ack;
 pub mod segment;
 
-use super::budget::MemoryBudget;
 use super::{FsyncPolicy, PushError, Queued, Ticket, WhenFull};
 use crate::event::{Batch, now_ns};
 use crate::ops::metrics::{Component, Metrics};
@@ -51,8 +52,8 @@ use tokio::sync::{Notify, Semaphore, oneshot};
 
 /// Bytes the reader reads at once (a larger record is read whole).
 const READ_WINDOW: usize = 1 << 20;
-/// Pushes handed to the writer thread and not yet answered, per buffer.
-const MAX_PENDING_APPENDS: usize = 256;
+/// Bytes of encoded records handed to the writer thread and not yet written, per buffer.
+pub const MAX_PENDING_BYTES: usize = 8 << 20;
 /// Most records the writer thread writes before one fsync.
 const MAX_GROUP_RECORDS: usize = 256;
 /// Smallest and largest segment file.
@@ -230,8 +231,7 @@ fn parse_segment_name(name: &str) -> Option<u64> {
 pub(crate) struct DiskWriter {
     shared: Arc<Shared>,
     tx: std_mpsc::Sender<Append>,
-    appends: Arc<Semaphore>,
-    budget: MemoryBudget,
+    pending: Arc<Semaphore>,
 }
 
 /// The output's side of a disk buffer.
@@ -264,7 +264,6 @@ struct Append {
 /// Open (or create) the disk buffer in `options.dir`, recovering what an earlier run left.
 pub(crate) fn open(
     options: &DiskOptions,
-    budget: MemoryBudget,
     component: Component,
     metrics: Arc<Metrics>,
 ) -> Result<(DiskWriter, DiskReader), DiskError> {
@@ -373,7 +372,7 @@ pub(crate) fn open(
         })
         .map_err(|e| io_err("start its writer thread", e))?;
 
-    let writer = DiskWriter { shared: shared.clone(), tx, appends: Arc::new(Semaphore::new(MAX_PENDING_APPENDS)), budget };
+    let writer = DiskWriter { shared: shared.clone(), tx, pending: Arc::new(Semaphore::new(MAX_PENDING_BYTES)) };
     let reader = DiskReader { shared, pos: acked, file: None, ahead: VecDeque::new(), pending_read: None };
     Ok((writer, reader))
 }
@@ -389,23 +388,14 @@ impl DiskWriter {
         let shared = &self.shared;
         let events = batch.len() as u64;
         let len = segment::encoded_len(&batch) as u64;
-        let memory = match shared.when_full {
-            WhenFull::Block => self.budget.acquire(len as usize).await.ok(),
-            WhenFull::DropNewest => match self.budget.try_acquire(len as usize) {
-                Ok(p) => Some(p),
-                Err(_) => return Err(self.full(events)),
-            },
-        };
-        let Some(_memory) = memory else {
+        let reservation = self.reserve(len, events).await?;
+        // Waiting here is brief: the writer thread drains at disk speed.
+        let Ok(_pending) = self.pending.acquire_many(len.clamp(1, MAX_PENDING_BYTES as u64) as u32).await else {
             return Err(self.closed(events));
         };
-        let reservation = self.reserve(len, events).await?;
         let mut record = Vec::new();
         segment::encode_record(&batch, now_ns(), &mut record);
         drop(batch);
-        let Ok(_slot) = self.appends.acquire().await else {
-            return Err(self.closed(events));
-        };
         let (reply, answer) = oneshot::channel();
         if self.tx.send(Append { record, events, reply }).is_err() {
             return Err(self.closed(events));

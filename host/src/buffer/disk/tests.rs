@@ -2,7 +2,7 @@
 //! simulated crash, corruption and truncation, bounds.
 
 use super::*;
-use crate::buffer::{BufferKind, BufferReader, BufferWriter, open_buffer};
+use crate::buffer::{BufferKind, BufferReader, BufferWriter, MemoryBudget, open_buffer};
 use crate::event::Event;
 
 fn batch(i: u64, n: usize) -> Batch {
@@ -318,4 +318,15 @@ async fn close_fails_waiting_pushes_and_keeps_what_is_written() {
         q.done();
     }
     assert_eq!(taken, n);
+}
+
+#[tokio::test]
+async fn a_full_memory_budget_does_not_stall_a_disk_buffer() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = MemoryBudget::new(1000);
+    let _held_by_a_stuck_memory_output = budget.try_acquire(1000).unwrap();
+    let opts = options(dir.path(), 1 << 20, WhenFull::Block);
+    let (w, mut r) = open_buffer(&BufferKind::Disk(opts), &budget, Component::output("o"), Metrics::new()).unwrap();
+    w.push(batch(1, 50)).await.unwrap();
+    assert_eq!(r.pop().await.unwrap().batch, batch(1, 50));
 }
