@@ -20,13 +20,20 @@ struct Cli {
 enum Command {
     /// Run the router (with no -c: forward on 127.0.0.1:24224 → stdout).
     Run {
-        /// The configuration file (TOML).
+        /// The configuration file: TOML, or a Fluent Bit classic config (`.conf`); with none,
+        /// `/fluent-bit/etc/fluent-bit.conf` when it exists.
         #[arg(short = 'c', long = "config")]
         config: Option<PathBuf>,
+        /// Fluent Bit `-e plugin.so`: accepted and ignored (the outputs are built in).
+        #[arg(short = 'e', value_name = "SO")]
+        external_plugins: Vec<PathBuf>,
+        /// Fluent Bit `-R parsers.conf`: accepted; only the built-in `json` parser format exists.
+        #[arg(short = 'R', value_name = "PARSERS")]
+        parsers_files: Vec<PathBuf>,
     },
     /// Check a configuration file and exit: 0 when valid, 1 with the problems otherwise.
     Validate {
-        /// The configuration file (TOML).
+        /// The configuration file: TOML or a Fluent Bit classic config.
         #[arg(short = 'c', long = "config")]
         config: PathBuf,
     },
@@ -49,7 +56,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(fluent_bit_command_line(std::env::args_os().collect()));
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -61,18 +68,49 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
-        Command::Run { config } => {
-            let (cfg, source) = match &config {
-                Some(path) => (config::load(path)?, path.display().to_string()),
-                None => (config::parse(config::EMBEDDED_DEFAULT, "<embedded default>")?, "<embedded default>".into()),
+        Command::Run { config, external_plugins, parsers_files } => {
+            let config = config.or_else(|| {
+                let image_default = PathBuf::from(config::fluentbit::FIRELENS_DEFAULT_CONFIG);
+                image_default.exists().then_some(image_default)
+            });
+            let (mapped, source) = match &config {
+                Some(path) => (config::load_any(path)?, path.display().to_string()),
+                None => {
+                    let cfg = config::parse(config::EMBEDDED_DEFAULT, "<embedded default>")?;
+                    (config::fluentbit::Mapped { config: cfg, tcp_discard: Vec::new(), warnings: Vec::new(), classic: false }, "<embedded default>".into())
+                }
             };
+            let cfg = mapped.config;
             cli::init_logging(cfg.service.log_level.as_deref(), cfg.service.log_format);
             tracing::info!(config = %source, "starting wasm-router {}", env!("CARGO_PKG_VERSION"));
-            cli::runtime()?.block_on(cli::run_router(cfg, config.clone())).context("router failed")?;
+            for warning in &mapped.warnings {
+                tracing::warn!("{warning}");
+            }
+            for so in &external_plugins {
+                tracing::info!(plugin = %so.display(), "-e ignored: the cloudwatch, firehose and kinesis outputs are built in");
+            }
+            for parsers in &parsers_files {
+                std::fs::metadata(parsers).with_context(|| format!("-R {}: cannot read the parsers file", parsers.display()))?;
+                tracing::info!(parsers = %parsers.display(), "-R accepted: only the built-in json parser format is available");
+            }
+            cli::runtime()?
+                .block_on(async {
+                    for addr in &mapped.tcp_discard {
+                        config::fluentbit::serve_tcp_discard(addr)
+                            .await
+                            .with_context(|| format!("[INPUT] tcp: cannot listen on {addr}"))?;
+                    }
+                    // Reload re-reads the file as TOML: only native configs reload.
+                    cli::run_router(cfg, config.clone().filter(|_| !mapped.classic)).await
+                })
+                .context("router failed")?;
             Ok(std::process::ExitCode::SUCCESS)
         }
-        Command::Validate { config } => match config::load(&config) {
-            Ok(_) => {
+        Command::Validate { config } => match config::load_any(&config) {
+            Ok(mapped) => {
+                for warning in &mapped.warnings {
+                    eprintln!("warning: {warning}");
+                }
                 println!("{}: valid", config.display());
                 Ok(std::process::ExitCode::SUCCESS)
             }
@@ -88,4 +126,14 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Test(args) => cli::test::run(args),
         Command::Plugin(args) => cli::plugin::run(args),
     }
+}
+
+/// The Fluent Bit image runs `fluent-bit -e x.so -c file`: with no subcommand and a leading
+/// `-c`/`-e`/`-R`, run the router.
+fn fluent_bit_command_line(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let flag = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
+    if ["-c", "-e", "-R"].iter().any(|f| flag == *f || (flag.starts_with(f) && flag.len() > 2)) {
+        args.insert(1, "run".into());
+    }
+    args
 }

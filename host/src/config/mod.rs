@@ -495,7 +495,7 @@ pub fn load_any(path: &Path) -> Result<fluentbit::Mapped, ConfigError> {
         return fluentbit::load(path);
     }
     let config = parse(&text, &path.display().to_string())?;
-    Ok(fluentbit::Mapped { config, tcp_discard: Vec::new(), warnings: Vec::new() })
+    Ok(fluentbit::Mapped { config, tcp_discard: Vec::new(), warnings: Vec::new(), classic: false })
 }
 
 /// Parse TOML `text` that came from `file` (used in messages), after `${VAR}` expansion.

@@ -15,6 +15,9 @@ use toml::{Table, Value};
 /// Where the docs on replacing unsupported Fluent Bit features live.
 pub const DOCS_WASM_FILTERS: &str = "docs/plugins.md (write a WASM filter)";
 
+/// The config the FireLens image runs when started with no `-c`.
+pub const FIRELENS_DEFAULT_CONFIG: &str = "/fluent-bit/etc/fluent-bit.conf";
+
 /// A classic config, mapped.
 #[derive(Debug)]
 pub struct Mapped {
@@ -24,6 +27,8 @@ pub struct Mapped {
     pub tcp_discard: Vec<String>,
     /// Harmless things that were ignored, each naming `file:line`.
     pub warnings: Vec<String>,
+    /// Whether the file was a classic config (reload re-reads TOML only, so it is off then).
+    pub classic: bool,
 }
 
 /// Read the classic file at `path` (and its includes), expanding `${VAR}` from the environment.
@@ -448,6 +453,7 @@ impl Mapper {
             config,
             tcp_discard: self.tcp_discard,
             warnings: self.warnings,
+            classic: true,
         })
     }
 }
