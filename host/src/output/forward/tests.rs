@@ -152,6 +152,35 @@ async fn a_missing_ack_and_a_missing_receiver_are_retryable() {
     }
 }
 
+#[tokio::test]
+async fn a_unix_socket_endpoint_and_gzip_work_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agg.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    let received = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut decoder = Decoder::default();
+        let mut buf = BytesMut::new();
+        let mut events = Vec::new();
+        while events.len() < 10 {
+            while let Some(Frame::Request(req)) = decoder.decode(&mut buf).unwrap() {
+                sock.write_all(&ack_response(&req.chunk.unwrap())).await.unwrap();
+                events.extend(req.batch.events);
+            }
+            if events.len() < 10 {
+                assert!(sock.read_buf(&mut buf).await.unwrap() > 0);
+            }
+        }
+        events
+    });
+    let cfg: ForwardOutputConfig =
+        toml::from_str(&format!("match = \"*\"\nunix_path = {:?}\ncompress = \"gzip\"", path.to_str().unwrap())).unwrap();
+    let mut out = ForwardOutput::new(cfg.settings().unwrap());
+    let b = batch();
+    out.deliver(&b).await.unwrap();
+    assert_eq!(received.await.unwrap(), b.events);
+}
+
 #[test]
 fn settings_are_validated_with_the_key_and_the_fix() {
     let parse = |extra: &str| -> Result<ForwardSettings, String> {
