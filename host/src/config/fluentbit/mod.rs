@@ -49,16 +49,21 @@ fn error(path: &Path, message: String) -> ConfigError {
 
 /// Whether `text` looks like a classic config rather than TOML.
 pub fn looks_classic(text: &str) -> bool {
+    // `[service]` is also native TOML; the classic headers are upper case by convention, and
+    // lower-case `[input]`/`[filter]`/`[output]` (singular) are not TOML's `[[inputs]]`.
+    const HEADERS: [&str; 7] = [
+        "[SERVICE]",
+        "[INPUT]",
+        "[FILTER]",
+        "[OUTPUT]",
+        "[input]",
+        "[filter]",
+        "[output]",
+    ];
     text.lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
-        .is_some_and(|l| {
-            let upper = l.to_ascii_uppercase();
-            upper.starts_with('@')
-                || ["[SERVICE]", "[INPUT]", "[FILTER]", "[OUTPUT]"]
-                    .iter()
-                    .any(|h| upper.starts_with(h))
-        })
+        .is_some_and(|l| l.starts_with('@') || HEADERS.iter().any(|h| l.starts_with(h)))
 }
 
 /// Map parsed sections onto a validated [`Config`].
