@@ -216,6 +216,22 @@ fn scrape_until(http: &str, what: &str, check: impl Fn(&[Sample]) -> bool) -> Ve
     }
 }
 
+/// GET until `check(status, body)` holds; returns the body.
+fn get_until(http: &str, path: &str, what: &str, check: impl Fn(u16, &str) -> bool) -> String {
+    let deadline = Instant::now() + HANG_TIMEOUT;
+    loop {
+        let (status, body) = http_get(http, path);
+        if check(status, &body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never showed {what}; last: {status} {body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Send `records` under `tag` as Message-mode requests, each acked; returns once every ack is in.
 fn send_acked(addr: &str, tag: &str, records: &[Value]) {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -418,6 +434,95 @@ match = "*"
     });
     assert_eq!(metric(&sent, "component_discarded_events_total", &[]), 0.0);
     router.stop();
+}
+
+// ---- delivery health ------------------------------------------------------------------------
+
+#[test]
+fn delivery_health_flips_when_an_output_is_stuck_and_recovers() {
+    // A port nothing listens on yet: the aggregator this router forwards to is down.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let router = Proc::router(&format!(
+        r#"
+[service]
+grace = "2s"
+http_listen = "127.0.0.1:0"
+delivery_stuck_after = "1s"
+retry_backoff_base = "50ms"
+retry_backoff_cap = "200ms"
+
+[[inputs]]
+type = "forward"
+listen = "127.0.0.1:0"
+
+[[outputs]]
+type = "forward"
+name = "aggregator"
+match = "*"
+host = "127.0.0.1"
+port = {port}
+"#
+    ));
+    let (addr, http) = (router.forward_addr(), router.http_addr());
+    assert_eq!(
+        http_get(&http, "/api/v1/health/delivery").0,
+        200,
+        "healthy while idle"
+    );
+
+    send_acked(&addr, "app", &[json!({"log": "waits for the aggregator"})]);
+    let stuck = get_until(
+        &http,
+        "/api/v1/health/delivery",
+        "the output stuck",
+        |status, _| status == 503,
+    );
+    let report: Value = serde_json::from_str(&stuck).unwrap();
+    assert_eq!(report["status"], "stuck", "{report}");
+    let output = &report["outputs"][0];
+    assert_eq!(output["component_id"], "aggregator");
+    assert_eq!(output["stuck"], true);
+    assert_eq!(output["buffered_events"], 1);
+    assert!(output["seconds_since_last_delivery"].is_null(), "{report}");
+    // Liveness does not depend on the destination.
+    assert_eq!(http_get(&http, "/api/v1/health"), (200, "ok\n".to_string()));
+    let samples = scrape(&http);
+    assert!(
+        metric(
+            &samples,
+            "component_retries_total",
+            &[("component_id", "aggregator")]
+        ) >= 1.0
+    );
+    assert_eq!(
+        metric(&samples, "buffer_events", &[("component_id", "aggregator")]),
+        1.0
+    );
+
+    // The aggregator comes up (another wasm-router on that port): delivery resumes.
+    let aggregator = Proc::router(&format!(
+        "[service]\ngrace = \"2s\"\n[[inputs]]\ntype = \"forward\"\nlisten = \"127.0.0.1:{port}\"\n[[outputs]]\ntype = \"stdout\"\nmatch = \"*\"\n"
+    ));
+    let received = aggregator.wait_events(1);
+    assert_eq!(
+        received[0].record,
+        json!({"log": "waits for the aggregator"})
+    );
+    let healthy = get_until(&http, "/api/v1/health/delivery", "recovery", |status, _| {
+        status == 200
+    });
+    let report: Value = serde_json::from_str(&healthy).unwrap();
+    assert_eq!(report["outputs"][0]["buffered_events"], 0, "{report}");
+    assert!(
+        report["outputs"][0]["seconds_since_last_delivery"].is_number(),
+        "{report}"
+    );
+    router.stop();
+    aggregator.stop();
 }
 
 // ---- hot reload under load ------------------------------------------------------------------
@@ -626,9 +731,38 @@ fn row_cells(screen: &str, kind: &str, id: &str) -> Option<Vec<String>> {
     })
 }
 
+/// Forward in, a WASM filter `keeper` on `app.*`, stdout out.
+fn top_config(cache: &Path) -> String {
+    format!(
+        r#"
+[service]
+grace = "5s"
+http_listen = "127.0.0.1:0"
+plugin_cache_dir = "{cache}"
+
+[[inputs]]
+type = "forward"
+listen = "127.0.0.1:0"
+
+[[filters]]
+type = "wasm"
+name = "keeper"
+match = "app.*"
+path = "{keep_all}"
+
+[[outputs]]
+type = "stdout"
+match = "app.*"
+"#,
+        cache = cache.display(),
+        keep_all = wasm_router_test_artifacts::KEEP_ALL,
+    )
+}
+
 #[test]
 fn top_shows_components_and_numbers_that_move() {
-    let router = Proc::router(METRICS_CONFIG);
+    let cache = tempfile::tempdir().unwrap();
+    let router = Proc::router(&top_config(cache.path()));
     let (addr, http) = (router.forward_addr(), router.http_addr());
 
     // Traffic: `wasm-router cat` in a loop until the test ends.
@@ -678,6 +812,23 @@ fn top_shows_components_and_numbers_that_move() {
     assert!(
         out_row[4].parse::<u64>().unwrap() > 0,
         "stdout row shows no events out:\n{second}"
+    );
+    // The plugin's row shows its call latency (p50, p99 over the last interval).
+    let keeper = tmux.capture_until("the plugin's latency", |screen| {
+        screen.lines().any(|line| {
+            let cells: Vec<&str> = line
+                .split(|c: char| c.is_whitespace() || c == '│')
+                .filter(|c| !c.is_empty())
+                .collect();
+            cells.len() >= 12
+                && cells[1] == "keeper"
+                && cells[10].ends_with('s')
+                && cells[11].ends_with('s')
+        })
+    });
+    assert!(
+        row_cells(&keeper, "filter", "keeper").is_some(),
+        "the plugin's numbers belong on its filter's row:\n{keeper}"
     );
     // A rate appears once two scrapes are in.
     assert!(
