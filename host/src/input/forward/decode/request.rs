@@ -28,43 +28,51 @@ struct Options {
 /// Bit do.
 pub(super) fn parse_request(frame: Bytes, layout: &ArrayLayout, limits: &DecodeLimits, clock: fn() -> u64) -> Result<Request, DecodeError> {
     let data = &frame[..];
-    let (tag, second) = match read_head(data, layout.header_end).map_err(|e| scan_error(e, "tag"))? {
-        Head::Str { body, len } => (frame.slice(body..body + len), body + len),
+    let element = |i: usize| layout.element(i).expect("the framing scan records elements 0 to 3");
+    let tag = match read_head(data, layout.header_end).map_err(|e| scan_error(e, "tag"))? {
+        Head::Str { body, len } => frame.slice(body..body + len),
         other => return Err(malformed(format!("tag is {}, expected a string", other.kind()))),
     };
-    let option_at = |pos: usize, index: usize| if layout.items > index { parse_options(data, pos) } else { Ok(Options::default()) };
-    match read_head(data, second).map_err(|e| scan_error(e, "request"))? {
-        Head::Uint(_) | Head::Int(_) | Head::Ext { .. } | Head::Float(_) => {
-            if layout.items < 3 {
-                return Err(malformed("Message-mode request has no record; expected [tag, time, record, option?]".into()));
-            }
-            let (time, _) = read_time(data, second, 1).map_err(|e| scan_error(e, "time"))?;
-            let record = layout.element(2).expect("the framing scan records elements 0 to 3");
-            let (record_start, record_end) = (record.start, record.end);
-            let options = option_at(record_end, 3)?;
-            let mut sink = EventSink::new(1, clock);
-            let is_map = matches!(data[record_start], 0x80..=0x8f | 0xde | 0xdf);
-            sink.push(&frame, time, record_start..record_end, is_map);
-            Ok(request(&frame, tag, sink, &options, Mode::Message))
+    let second = element(1);
+    let head = read_head(data, second.start).map_err(|e| scan_error(e, "request"))?;
+    let option_index = match head {
+        Head::Uint(_) | Head::Int(_) | Head::Ext { .. } | Head::Float(_) if layout.items < 3 => {
+            return Err(malformed("Message-mode request has no record; expected [tag, time, record, option?]".into()));
         }
+        Head::Uint(_) | Head::Int(_) | Head::Ext { .. } | Head::Float(_) => 3,
+        Head::Array { .. } | Head::Str { .. } | Head::Bin { .. } => 2,
+        other => {
+            return Err(malformed(format!(
+                "second element is {}; expected a time (Message mode), an array of entries (Forward) or a binary/string of packed entries (PackedForward)",
+                other.kind()
+            )));
+        }
+    };
+    let options = match layout.element(option_index) {
+        Some(option) => parse_options(data, option.start)?,
+        None => Options::default(),
+    };
+    let chunk = options.chunk.clone().map(|r| frame.slice(r));
+    match head {
         Head::Array { items, header_end } => {
-            let capacity = items.min((data.len() - header_end) / MIN_ENTRY_BYTES).min(MAX_INITIAL_EVENTS);
+            if options.fluent_signal != 0 {
+                return Ok(skipped_signal(tag, chunk, options.fluent_signal, Mode::Forward));
+            }
+            let capacity = items.min((second.end - header_end) / MIN_ENTRY_BYTES).min(MAX_INITIAL_EVENTS);
             let mut sink = EventSink::new(capacity, clock);
             let mut pos = header_end;
             for _ in 0..items {
-                pos = sink.entry(&frame, data.len(), pos, 2).map_err(|e| scan_error(e, "Forward entries"))?;
+                pos = sink.entry(&frame, second.end, pos, 2).map_err(|e| scan_error(e, "Forward entries"))?;
             }
-            let options = option_at(pos, 2)?;
-            Ok(request(&frame, tag, sink, &options, Mode::Forward))
+            Ok(request(tag, chunk, Mode::Forward, sink))
         }
         Head::Str { body, len } | Head::Bin { body, len } => {
             let payload = body..body + len;
-            let options = option_at(payload.end, 2)?;
             let compression = Compression::sniff(&data[payload.clone()], options.compression.unwrap_or(Compression::None));
             let mode = if compression == Compression::None { Mode::PackedForward } else { Mode::CompressedPackedForward };
             if options.fluent_signal != 0 {
-                // Metrics, traces, ... are not `[time, record]` streams: do not even decompress.
-                return Ok(request(&frame, tag, EventSink::new(0, clock), &options, mode));
+                // Not even decompressed: the payload is cmetrics / ctraces / ..., not entries.
+                return Ok(skipped_signal(tag, chunk, options.fluent_signal, mode));
             }
             let sink = if compression == Compression::None {
                 packed_entries(&frame, payload, clock)?
@@ -72,23 +80,30 @@ pub(super) fn parse_request(frame: Bytes, layout: &ArrayLayout, limits: &DecodeL
                 let plain = Bytes::from(decompress(compression, &data[payload], limits.max_decompressed_bytes)?);
                 packed_entries(&plain, 0..plain.len(), clock)?
             };
-            Ok(request(&frame, tag, sink, &options, mode))
+            Ok(request(tag, chunk, mode, sink))
         }
-        other => Err(malformed(format!(
-            "second element is {}; expected a time (Message mode), an array of entries (Forward) or a binary/string of packed entries (PackedForward)",
-            other.kind()
-        ))),
+        _ => {
+            if options.fluent_signal != 0 {
+                return Ok(skipped_signal(tag, chunk, options.fluent_signal, Mode::Message));
+            }
+            let (time, _) = read_time(data, second.start, 1).map_err(|e| scan_error(e, "time"))?;
+            let record = element(2);
+            let is_map = matches!(data[record.start], 0x80..=0x8f | 0xde | 0xdf);
+            let mut sink = EventSink::new(1, clock);
+            sink.push(&frame, time, record, is_map);
+            Ok(request(tag, chunk, Mode::Message, sink))
+        }
     }
 }
 
-/// The request, or for a non-log `fluent_signal` an empty one that is still acked: metrics,
-/// traces, ... are not `[time, record]` streams (reference §4, §10.4).
-fn request(frame: &Bytes, tag: Bytes, sink: EventSink, options: &Options, mode: Mode) -> Request {
-    let chunk = options.chunk.clone().map(|r| frame.slice(r));
-    if options.fluent_signal != 0 {
-        return Request { batch: Batch::new(tag, Vec::new()), chunk, invalid_events: 0, skipped_signal: Some(options.fluent_signal), mode };
-    }
+fn request(tag: Bytes, chunk: Option<Bytes>, mode: Mode, sink: EventSink) -> Request {
     Request { batch: Batch::new(tag, sink.events), chunk, invalid_events: sink.invalid, skipped_signal: None, mode }
+}
+
+/// A request whose `fluent_signal` is not 0 (logs): metrics, traces, ... are not `[time, record]`
+/// streams, so the payload is skipped; the request is still acked (reference §4, §10.4).
+fn skipped_signal(tag: Bytes, chunk: Option<Bytes>, signal: i64, mode: Mode) -> Request {
+    Request { batch: Batch::new(tag, Vec::new()), chunk, invalid_events: 0, skipped_signal: Some(signal), mode }
 }
 
 /// The entries of a packed payload: a msgpack stream of `[time, record]`, read until the
