@@ -13,3 +13,9 @@ mod filter;
 
 #[path = "plugins/faults.rs"]
 mod faults;
+
+#[path = "plugins/end_to_end.rs"]
+mod end_to_end;
+
+#[path = "plugins/cli.rs"]
+mod cli;

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wasm_router::event::json::to_json;
 use wasm_router::ops::metrics::Metrics;
-use wasm_router::plugin::bindings::{Delivery, HttpRequest, HttpResponse, Level, PluginKind};
+use wasm_router::plugin::bindings::{
+    Compression, Delivery, HttpRequest, HttpResponse, Level, Method, PluginKind,
+};
 use wasm_router::plugin::filter::{EventReport, MAX_CALL_EVENTS};
 use wasm_router::plugin::instance::PluginInstance;
 use wasm_router::plugin::log::LogLine;
@@ -588,12 +590,12 @@ fn looks_secret(header: &str) -> bool {
 fn write_request(out: &mut String, r: &HttpRequest, requested_hosts: &[String]) {
     let _ = writeln!(
         out,
-        "  request {}: {:?} {} ({} events, compression {:?})",
+        "  request {}: {} {} ({} events, compression {})",
         r.id,
-        r.method,
+        method_name(r.method),
         r.url,
         r.events.len(),
-        r.compression
+        compression_name(r.compression)
     );
     if !requested_hosts
         .iter()
@@ -646,14 +648,29 @@ fn printable_body(body: &[u8]) -> String {
 fn request_json(r: &HttpRequest) -> Value {
     json!({
         "id": r.id,
-        "method": format!("{:?}", r.method).to_ascii_uppercase(),
+        "method": method_name(r.method),
         "url": r.url,
         "headers": r.headers.iter().map(|(k, v)| json!([k, if looks_secret(k) { "****" } else { v.as_str() }])).collect::<Vec<_>>(),
         "secret_headers": r.secret_headers.iter().map(|s| json!({"header": s.header, "secret": s.secret, "value": format!("{}****", s.prefix)})).collect::<Vec<_>>(),
-        "compression": format!("{:?}", r.compression).to_ascii_lowercase(),
+        "compression": compression_name(r.compression),
         "events": r.events,
         "body": serde_json::from_slice::<Value>(&r.body).unwrap_or_else(|_| json!(String::from_utf8_lossy(&r.body))),
     })
+}
+
+fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Get => "GET",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+    }
+}
+
+fn compression_name(c: Compression) -> &'static str {
+    match c {
+        Compression::None => "none",
+        Compression::Gzip => "gzip",
+    }
 }
 
 fn status_text(r: &HttpResponse) -> String {
@@ -799,17 +816,12 @@ fn read_samples(path: &Path) -> anyhow::Result<Vec<SampleEvent>> {
             };
             let time_ns = match object.get("time") {
                 None => None,
-                Some(t) => Some(
-                    t.as_f64()
-                        .filter(|s| *s >= 0.0)
-                        .map(|s| (s * 1e9).round() as u64)
-                        .with_context(|| {
-                            format!(
-                                "{}: \"time\" must be seconds since the epoch, got {t}",
-                                at()
-                            )
-                        })?,
-                ),
+                Some(t) => Some(parse_seconds(t).with_context(|| {
+                    format!(
+                        "{}: \"time\" must be seconds since the epoch, got {t}",
+                        at()
+                    )
+                })?),
             };
             SampleEvent {
                 line: i + 1,
@@ -850,6 +862,24 @@ fn to_event(
             body: body.into(),
         },
     ))
+}
+
+/// Seconds since the epoch (a JSON number) as nanoseconds, exactly for up to 9 decimals.
+fn parse_seconds(t: &Value) -> Option<u64> {
+    let text = t.as_number()?.to_string();
+    if text.starts_with('-') {
+        return None;
+    }
+    if text.contains(['e', 'E']) {
+        return t.as_f64().map(|s| (s * 1e9).round() as u64);
+    }
+    let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let frac: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+    whole
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(1_000_000_000)?
+        .checked_add(frac.parse().ok()?)
 }
 
 fn record_json(event: &Event) -> Value {

@@ -141,6 +141,7 @@ impl PluginInstance {
             });
         };
         let process = *process;
+        self.calls += 1;
         let columns = self.fill_columns(tag, events);
         let (outcomes,) = self.call(|store| process.call(store, (columns,)))?;
         self.shrink_columns();
@@ -165,6 +166,7 @@ impl PluginInstance {
             });
         };
         let encode = *encode;
+        self.calls += 1;
         let columns = self.fill_columns(tag, events);
         let (result,) = self.call(|store| encode.call(store, (columns,)))?;
         self.shrink_columns();
@@ -179,10 +181,12 @@ impl PluginInstance {
             });
         };
         let f = *on_response;
+        self.calls += 1;
         self.call(|store| f.call(store, (response,))).map(|(d,)| d)
     }
 
-    /// Calls made on this instance.
+    /// Batch calls (`process`, `encode`, `on-response`) made on this instance; `info` and
+    /// `init` do not count.
     pub fn calls(&self) -> u64 {
         self.calls
     }
@@ -218,7 +222,6 @@ impl PluginInstance {
         &mut self,
         f: impl FnOnce(&mut Store<PluginState>) -> wasmtime::Result<R>,
     ) -> Result<R, Fault> {
-        self.calls += 1;
         self.store.set_epoch_deadline(self.deadline_ticks);
         if let Some(budget) = self.fuel_budget {
             self.store.set_fuel(budget).map_err(|e| Fault::Trap {

@@ -70,6 +70,17 @@ pub fn records(n: usize) -> Vec<Value> {
         .collect()
 }
 
+/// The JSON records of a batch's events.
+pub fn json_records(batch: &Batch) -> Vec<Value> {
+    batch
+        .events
+        .iter()
+        .map(|e| {
+            serde_json::from_str(&wasm_router::event::json::to_json(&e.body).unwrap()).unwrap()
+        })
+        .collect()
+}
+
 /// The value of the series whose text-format line starts with `prefix` (name and labels).
 pub fn metric(metrics: &Metrics, prefix: &str) -> f64 {
     let text = metrics.encode();
