@@ -10,7 +10,7 @@ mod common;
 use serde_json::json;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 const ROLE: &str = "arn:aws:iam::111122223333:role/logs";

@@ -387,9 +387,7 @@ impl Mapper {
                     t.insert("name".into(), e.value.clone().into());
                 }
                 "retry_limit" => match e.value.to_ascii_lowercase().as_str() {
-                    "false" | "no_limits" | "no_retries"
-                        if e.value.eq_ignore_ascii_case("no_retries") =>
-                    {
+                    "no_retries" => {
                         t.insert("retry_limit".into(), 0.into());
                     }
                     "false" | "no_limits" => {}
