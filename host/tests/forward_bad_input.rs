@@ -151,26 +151,6 @@ impl Conn {
             Conn::Unix(s) => s.shutdown(Shutdown::Write),
         };
     }
-
-    /// True when the router closed the connection (EOF or reset); anything it sent is discarded.
-    fn closed_by_router(&mut self) -> bool {
-        let mut buf = [0u8; 4096];
-        loop {
-            match self.read(&mut buf) {
-                Ok(0) => return true,
-                Ok(_) => continue,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return false;
-                }
-                Err(_) => return true,
-            }
-        }
-    }
 }
 
 impl Read for Conn {
@@ -301,7 +281,7 @@ fn check(transport: Transport, inputs: Vec<BadInput>, expect: Expect) {
         match &expect {
             Expect::Closed(reason) => {
                 assert!(
-                    conn.closed_by_router(),
+                    common::closed_by_peer(&mut conn),
                     "connection {n} ({peer}) was not closed by the router"
                 );
                 let line =
@@ -334,7 +314,7 @@ fn check(transport: Transport, inputs: Vec<BadInput>, expect: Expect) {
             }
             Expect::Quiet => {
                 assert!(
-                    conn.closed_by_router(),
+                    common::closed_by_peer(&mut conn),
                     "the router kept an empty connection open after it closed"
                 );
             }
