@@ -19,3 +19,6 @@ mod end_to_end;
 
 #[path = "plugins/cli.rs"]
 mod cli;
+
+#[path = "plugins/golden.rs"]
+mod golden;

@@ -265,8 +265,18 @@ fn write_event_report(out: &mut String, r: &EventReport, input: &(String, Event)
     if r.outcome == "expand" {
         let _ = write!(head, " → {} event(s)", r.outputs.len());
     }
-    if let Some(n) = r.instructions {
-        let _ = write!(head, "  ({} instructions)", group_digits(n));
+    match (r.instructions, r.call_events) {
+        (Some(n), 1) => {
+            let _ = write!(head, "  ({} instructions)", group_digits(n));
+        }
+        (Some(n), events) => {
+            let _ = write!(
+                head,
+                "  (~{} instructions: the average of a call of {events} events)",
+                group_digits(n)
+            );
+        }
+        (None, _) => {}
     }
     let _ = writeln!(out, "{head}");
     if let Some(message) = &r.message {

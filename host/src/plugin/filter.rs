@@ -87,6 +87,8 @@ pub struct EventReport {
     pub message: Option<String>,
     /// Instructions the call used, divided by its events (metering engine only).
     pub instructions: Option<u64>,
+    /// Events in the call this event was part of.
+    pub call_events: usize,
 }
 
 /// A plugin of world `filter` as a pipeline stage.
@@ -391,6 +393,7 @@ impl WasmFilter {
                     format!("the same as event {}", first_index + 1)
                 }),
                 instructions: None,
+                call_events: events.len(),
             }));
         }
         match self.settings.on_error {
@@ -654,6 +657,7 @@ fn apply_outcomes(
                 outputs,
                 message,
                 instructions: None,
+                call_events: events.len(),
             });
         }
     }
