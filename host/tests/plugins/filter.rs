@@ -147,3 +147,34 @@ fn a_plugin_writing_to_stderr_works_from_any_kind_of_tokio_runtime() {
         );
     }
 }
+
+#[test]
+fn an_instance_past_three_quarters_of_its_memory_cap_is_replaced_after_its_call() {
+    let metrics = Metrics::new();
+    let mut settings = FilterSettings::new(OnError::FailOpen);
+    // keep-all holds about 1.1 MB of linear memory: under this cap, over three quarters of it.
+    settings.limits.memory_bytes = 1_400_000;
+    let filter = load_capturing(
+        wasm_router_test_artifacts::KEEP_ALL,
+        json!({}),
+        settings,
+        &metrics,
+    );
+    for _ in 0..3 {
+        let input = batch("app", &records(2));
+        assert_eq!(filter.process(input.clone()), vec![input]);
+    }
+    assert_eq!(
+        metric(
+            &metrics,
+            "wasm_plugin_recycles_total{plugin=\"keep-all\",reason=\"memory\"}"
+        ),
+        3.0
+    );
+    assert!(
+        !metrics
+            .encode()
+            .contains("wasm_plugin_faults_total{plugin=\"keep-all\""),
+        "recycling is not a fault"
+    );
+}
