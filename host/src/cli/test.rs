@@ -123,7 +123,7 @@ fn test_filter(
         Some(p) => OnError::parse(p).with_context(|| {
             format!("--on-error {p:?}: use fail_open, fail_closed or dead_letter")
         })?,
-        None => OnError::default_for(&info.name, &info.description),
+        None => OnError::default_for(&info.name, &info.description, &info.config_schema),
     };
     let settings = FilterSettings {
         max_instances: 1,

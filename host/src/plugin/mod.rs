@@ -193,7 +193,7 @@ pub fn load_filter(
                 "on_error = {policy:?}: use \"fail_open\", \"fail_closed\" or \"dead_letter\""
             ),
         })?,
-        None => OnError::default_for(&info.name, &info.description),
+        None => OnError::default_for(&info.name, &info.description, &info.config_schema),
     };
     let mut settings = FilterSettings::new(on_error);
     settings.limits = PluginLimits::from_config(&config.limits, PluginLimits::filter_defaults());

@@ -27,11 +27,23 @@ impl OnError {
         }
     }
 
-    /// The policy when the config sets none: `fail_closed` for redaction plugins (a plugin
-    /// whose name starts with `redact`, or whose description mentions redaction), since
-    /// passing their input on unfiltered would leak what they exist to remove; `fail_open`
-    /// for every other plugin.
-    pub fn default_for(plugin_name: &str, description: &str) -> Self {
+    /// The policy when the config sets none. A plugin may ask for one in its config schema,
+    /// as the SDK's `fail_closed` attribute does: `"x-wasm-router": {"on_error": "fail_closed"}`.
+    /// Otherwise: `fail_closed` for redaction plugins (a name starting with `redact`, or a
+    /// description that mentions redaction), since passing their input on unfiltered would
+    /// leak what they exist to remove; `fail_open` for every other plugin.
+    pub fn default_for(plugin_name: &str, description: &str, config_schema: &str) -> Self {
+        let requested = serde_json::from_str::<serde_json::Value>(config_schema)
+            .ok()
+            .and_then(|schema| {
+                schema
+                    .pointer("/x-wasm-router/on_error")?
+                    .as_str()
+                    .and_then(OnError::parse)
+            });
+        if let Some(policy) = requested {
+            return policy;
+        }
         let name = plugin_name.to_ascii_lowercase();
         let description = description.to_ascii_lowercase();
         if name.starts_with("redact") || description.contains("redact") {
@@ -175,15 +187,31 @@ mod tests {
     fn policies_parse_and_redaction_fails_closed_by_default() {
         assert_eq!(OnError::parse("dead_letter"), Some(OnError::DeadLetter));
         assert_eq!(OnError::parse("open"), None);
-        assert_eq!(OnError::default_for("redact", ""), OnError::FailClosed);
-        assert_eq!(OnError::default_for("redact-pii", ""), OnError::FailClosed);
         assert_eq!(
-            OnError::default_for("scrub", "Redacts credit card numbers"),
+            OnError::default_for("redact", "", "{}"),
             OnError::FailClosed
         );
         assert_eq!(
-            OnError::default_for("parse-json", "Parses JSON logs"),
+            OnError::default_for("redact-pii", "", ""),
+            OnError::FailClosed
+        );
+        assert_eq!(
+            OnError::default_for("scrub", "Redacts card numbers", "{}"),
+            OnError::FailClosed
+        );
+        assert_eq!(
+            OnError::default_for("parse-json", "Parses JSON logs", "{}"),
             OnError::FailOpen
+        );
+        let asks = r#"{"type": "object", "x-wasm-router": {"on_error": "fail_closed"}}"#;
+        assert_eq!(
+            OnError::default_for("mask", "Masks secrets", asks),
+            OnError::FailClosed
+        );
+        let asks = r#"{"x-wasm-router": {"on_error": "dead_letter"}}"#;
+        assert_eq!(
+            OnError::default_for("redact", "", asks),
+            OnError::DeadLetter
         );
     }
 
