@@ -14,23 +14,26 @@ pub mod filter {
     });
 }
 
-/// Bindings for the `output` world; shared interfaces come from [`filter`].
+/// The types of the `http-types` interface (requests, responses, deliveries).
+///
+/// Only the types are generated here, from a world that imports the interface and nothing
+/// else: `#[output]` runs the `output` world's bindings in the output plugin's own crate, so
+/// a filter component never carries the `output` world's imports.
 #[allow(missing_docs, unsafe_code, clippy::all)]
-pub mod output {
+pub mod output_types {
     wit_bindgen::generate!({
-        world: "output",
+        inline: "
+            package wasm-router:sdk;
+
+            world output-types {
+                import wasm-router:plugin/http-types@0.1.0;
+            }
+        ",
         path: "wit",
-        pub_export_macro: true,
-        export_macro_name: "export_output",
-        default_bindings_module: "wasm_router_sdk::__private::bindings::output",
-        // Keep this world's import-only type section out of filter components (it would add a
-        // `http-types` import to them); `export_output!` emits the full section for outputs.
-        disable_custom_section_link_helpers: true,
+        world: "wasm-router:sdk/output-types",
         runtime_path: "wasm_router_sdk::__private::wit_bindgen::rt",
+        generate_unused_types: true,
         with: {
-            "wasm-router:plugin/types@0.1.0": crate::bindings::filter::wasm_router::plugin::types,
-            "wasm-router:plugin/log@0.1.0": crate::bindings::filter::wasm_router::plugin::log,
-            "wasm-router:plugin/metrics@0.1.0": crate::bindings::filter::wasm_router::plugin::metrics,
             "wasm-router:plugin/http-types@0.1.0": generate,
         },
     });

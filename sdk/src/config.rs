@@ -39,19 +39,32 @@ pub struct ConfigError {
 impl ConfigError {
     /// An error at the JSON pointer `path` (`""` for the whole config).
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
-        ConfigError { path: path.into(), message: message.into() }
+        ConfigError {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 
     /// An error at the value reached through `keys` (object keys or array indexes, written
     /// as JSON pointer segments with `~` and `/` escaped).
-    pub fn at<K: std::fmt::Display>(keys: impl IntoIterator<Item = K>, message: impl Into<String>) -> ConfigError {
-        ConfigError { path: pointer(keys), message: message.into() }
+    pub fn at<K: std::fmt::Display>(
+        keys: impl IntoIterator<Item = K>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError {
+            path: pointer(keys),
+            message: message.into(),
+        }
     }
 }
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.path.is_empty() { write!(f, "config: {}", self.message) } else { write!(f, "config {}: {}", self.path, self.message) }
+        if self.path.is_empty() {
+            write!(f, "config: {}", self.message)
+        } else {
+            write!(f, "config {}: {}", self.path, self.message)
+        }
     }
 }
 
@@ -101,7 +114,9 @@ pub fn parse<T: DeserializeOwned>(json: &str) -> Result<T, Vec<ConfigError>> {
         }));
         vec![ConfigError::new(path, error.into_inner().to_string())]
     })?;
-    deserializer.end().map_err(|error| vec![ConfigError::new("", error.to_string())])?;
+    deserializer
+        .end()
+        .map_err(|error| vec![ConfigError::new("", error.to_string())])?;
     Ok(value)
 }
 
@@ -141,8 +156,16 @@ mod tests {
     fn errors_point_at_the_value() {
         let cases = [
             (r#"{"fields": ["a", 1]}"#, "/fields/1", "expected a string"),
-            (r#"{"fields": [], "mask": {"keep": 300}}"#, "/mask/keep", "300"),
-            (r#"{"fields": [], "mask": {"colour": 1}}"#, "/mask/colour", "unknown field `colour`"),
+            (
+                r#"{"fields": [], "mask": {"keep": 300}}"#,
+                "/mask/keep",
+                "300",
+            ),
+            (
+                r#"{"fields": [], "mask": {"colour": 1}}"#,
+                "/mask/colour",
+                "unknown field `colour`",
+            ),
             (r#"{}"#, "", "missing field `fields`"),
             (r#"{"fields": []} trailing"#, "", "trailing characters"),
             ("3", "", "expected struct Config"),
@@ -151,7 +174,11 @@ mod tests {
             let errors = parse::<Config>(json).unwrap_err();
             assert_eq!(errors.len(), 1, "{json}");
             assert_eq!(errors[0].path, path, "{json}: {:?}", errors[0]);
-            assert!(errors[0].message.contains(message), "{json}: {:?}", errors[0]);
+            assert!(
+                errors[0].message.contains(message),
+                "{json}: {:?}",
+                errors[0]
+            );
         }
     }
 
@@ -166,7 +193,10 @@ mod tests {
     #[test]
     fn pointers_escape_slashes_and_tildes() {
         assert_eq!(pointer(["a/b", "c~d", "0"]), "/a~1b/c~0d/0");
-        assert_eq!(ConfigError::at(["fields", "2"], "bad").to_string(), "config /fields/2: bad");
+        assert_eq!(
+            ConfigError::at(["fields", "2"], "bad").to_string(),
+            "config /fields/2: bad"
+        );
     }
 
     #[test]
@@ -174,6 +204,10 @@ mod tests {
         let schema = Config::json_schema();
         assert_eq!(schema["additionalProperties"], false);
         assert_eq!(schema["required"], serde_json::json!(["fields"]));
-        assert!(NoConfig::json_schema().get("additionalProperties").is_none());
+        assert!(
+            NoConfig::json_schema()
+                .get("additionalProperties")
+                .is_none()
+        );
     }
 }

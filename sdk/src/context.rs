@@ -15,7 +15,11 @@ impl Ctx {
 
     /// Adds `value` to the plugin counter `name` (exported as `plugin_<plugin>_<name>`).
     pub fn count(&mut self, name: &'static str, value: u64) {
-        match self.counters.iter_mut().find(|(counter, _)| *counter == name) {
+        match self
+            .counters
+            .iter_mut()
+            .find(|(counter, _)| *counter == name)
+        {
             Some((_, total)) => *total = total.saturating_add(value),
             None => self.counters.push((name, value)),
         }

@@ -12,7 +12,9 @@ pub struct Error {
 impl Error {
     /// An error with this message.
     pub fn msg(message: impl fmt::Display) -> Error {
-        Error { message: message.to_string() }
+        Error {
+            message: message.to_string(),
+        }
     }
 
     /// The message.

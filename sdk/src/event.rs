@@ -40,18 +40,35 @@ pub struct Batch<'a> {
 impl<'a> Batch<'a> {
     /// A view of the batch columns, checked to line up: event `i` has time `time_ns[i]` and
     /// body `bodies[body_ends[i-1]..body_ends[i]]`.
-    pub fn new(tag: &'a str, time_ns: &'a [u64], body_ends: &'a [u32], bodies: &'a [u8]) -> Result<Self, BatchError> {
+    pub fn new(
+        tag: &'a str,
+        time_ns: &'a [u64],
+        body_ends: &'a [u32],
+        bodies: &'a [u8],
+    ) -> Result<Self, BatchError> {
         if time_ns.len() != body_ends.len() {
-            return Err(BatchError::ColumnLengths { times: time_ns.len(), ends: body_ends.len() });
+            return Err(BatchError::ColumnLengths {
+                times: time_ns.len(),
+                ends: body_ends.len(),
+            });
         }
         let mut previous = 0u32;
         for (index, &end) in body_ends.iter().enumerate() {
             if end < previous || end as usize > bodies.len() {
-                return Err(BatchError::BodyRange { index, end, len: bodies.len() });
+                return Err(BatchError::BodyRange {
+                    index,
+                    end,
+                    len: bodies.len(),
+                });
             }
             previous = end;
         }
-        Ok(Batch { tag, time_ns, body_ends, bodies })
+        Ok(Batch {
+            tag,
+            time_ns,
+            body_ends,
+            bodies,
+        })
     }
 
     /// The tag of every event in the batch.
@@ -72,7 +89,11 @@ impl<'a> Batch<'a> {
     /// Event `index`.
     pub fn event(&self, index: usize) -> Option<Event<'a>> {
         let end = *self.body_ends.get(index)? as usize;
-        let start = if index == 0 { 0 } else { self.body_ends[index - 1] as usize };
+        let start = if index == 0 {
+            0
+        } else {
+            self.body_ends[index - 1] as usize
+        };
         Some(Event {
             tag: self.tag,
             time_ns: self.time_ns[index],
@@ -104,7 +125,12 @@ pub struct Event<'a> {
 impl<'a> Event<'a> {
     /// An event outside a batch (for tests).
     pub fn new(tag: &'a str, time_ns: u64, body: &'a [u8]) -> Event<'a> {
-        Event { tag, time_ns, body, index: 0 }
+        Event {
+            tag,
+            time_ns,
+            body,
+            index: 0,
+        }
     }
 
     /// The event's tag.
@@ -197,7 +223,14 @@ mod tests {
             Batch::new("t", &[1, 2], &[1], &[0x80]).unwrap_err(),
             BatchError::ColumnLengths { times: 2, ends: 1 }
         );
-        assert_eq!(Batch::new("t", &[1], &[2], &[0x80]).unwrap_err(), BatchError::BodyRange { index: 0, end: 2, len: 1 });
+        assert_eq!(
+            Batch::new("t", &[1], &[2], &[0x80]).unwrap_err(),
+            BatchError::BodyRange {
+                index: 0,
+                end: 2,
+                len: 1
+            }
+        );
         assert!(Batch::new("t", &[1, 2], &[1, 0], &[0x80]).is_err());
     }
 

@@ -21,7 +21,10 @@ mod imports {
     }
 
     fn owned(labels: &[(&str, &str)]) -> Vec<(String, String)> {
-        labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     pub(crate) fn counter_add(name: &str, value: u64, labels: &[(&str, &str)]) {
@@ -58,7 +61,13 @@ pub(crate) mod imports {
     }
 
     fn series(name: &str, labels: &[(&str, &str)]) -> Series {
-        (name.to_owned(), labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+        (
+            name.to_owned(),
+            labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
     }
 
     pub(crate) fn log(level: Level, message: &str) {
@@ -81,7 +90,10 @@ pub(crate) mod imports {
 
     pub(crate) fn gauge_set(name: &str, value: f64, labels: &[(&str, &str)]) {
         RECORDED.with(|recorded| {
-            recorded.borrow_mut().gauges.insert(series(name, labels), value);
+            recorded
+                .borrow_mut()
+                .gauges
+                .insert(series(name, labels), value);
         });
     }
 }

@@ -157,6 +157,100 @@ pub fn write_json_as_msgpack(out: &mut Vec<u8>, value: &serde_json::Value) {
     }
 }
 
+/// Encodes JSON text as msgpack in one pass, keeping the order of object keys (and every
+/// duplicate key) as written. Fails on invalid JSON or trailing characters.
+pub fn json_text_to_msgpack(text: &[u8]) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut deserializer = serde_json::Deserializer::from_slice(text);
+    serde::de::DeserializeSeed::deserialize(Transcoder { out: &mut out }, &mut deserializer)?;
+    deserializer.end()?;
+    Ok(out)
+}
+
+/// Writes what it deserializes as msgpack (container headers are inserted once the element
+/// count is known).
+struct Transcoder<'o> {
+    out: &'o mut Vec<u8>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Transcoder<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Transcoder<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<(), E> {
+        msgpack::write_bool(self.out, value);
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<(), E> {
+        msgpack::write_i64(self.out, value);
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<(), E> {
+        msgpack::write_u64(self.out, value);
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<(), E> {
+        msgpack::write_f64(self.out, value);
+        Ok(())
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<(), E> {
+        msgpack::write_str(self.out, value.as_bytes());
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        msgpack::write_nil(self.out);
+        Ok(())
+    }
+
+    fn visit_none<E>(self) -> Result<(), E> {
+        msgpack::write_nil(self.out);
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let header_at = self.out.len();
+        let mut count = 0u32;
+        while seq
+            .next_element_seed(Transcoder { out: self.out })?
+            .is_some()
+        {
+            count += 1;
+        }
+        let mut header = Vec::with_capacity(5);
+        msgpack::write_array_header(&mut header, count);
+        self.out.splice(header_at..header_at, header);
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let header_at = self.out.len();
+        let mut count = 0u32;
+        while map.next_key_seed(Transcoder { out: self.out })?.is_some() {
+            map.next_value_seed(Transcoder { out: self.out })?;
+            count += 1;
+        }
+        let mut header = Vec::with_capacity(5);
+        msgpack::write_map_header(&mut header, count);
+        self.out.splice(header_at..header_at, header);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,8 +266,28 @@ mod tests {
 
     #[test]
     fn json_round_trips_through_msgpack() {
-        round_trip(json!({"a": [1, -2, 3.5, null, true, false], "s": "quote \" back \\ nl \n tab \t ctl \u{1}", "u": u64::MAX}));
+        round_trip(
+            json!({"a": [1, -2, 3.5, null, true, false], "s": "quote \" back \\ nl \n tab \t ctl \u{1}", "u": u64::MAX}),
+        );
         round_trip(json!({"nested": {"deeper": {"x": "ünïcödé ✓"}}, "empty": {}, "list": []}));
+    }
+
+    #[test]
+    fn json_text_keeps_key_order_and_nesting() {
+        let text = br#" {"z": 1, "a": {"y": [true, null, -3, 2.5, "s"], "b": {}}, "m": 18446744073709551615} "#;
+        let encoded = json_text_to_msgpack(text).unwrap();
+        let map = crate::Map::from_msgpack(&encoded).unwrap();
+        let keys: Vec<_> = map.iter().map(|(k, _)| k.as_str().unwrap()).collect();
+        assert_eq!(keys, ["z", "a", "m"]);
+        let mut back = Vec::new();
+        write_value_json(&mut back, Value::Map(map));
+        assert_eq!(
+            String::from_utf8(back).unwrap(),
+            r#"{"z":1,"a":{"y":[true,null,-3,2.5,"s"],"b":{}},"m":18446744073709551615}"#
+        );
+        assert!(json_text_to_msgpack(b"{\"a\": 1} x").is_err());
+        assert!(json_text_to_msgpack(b"{\"a\": ").is_err());
+        assert_eq!(json_text_to_msgpack(b"[]").unwrap(), [0x90]);
     }
 
     #[test]

@@ -111,8 +111,15 @@ pub use event::{Batch, BatchError, Event};
 pub use msgpack::DecodeError;
 pub use outcome::{IntoOutcome, IntoOutcomes, Outcome, Patch};
 pub use record::{AsPath, Record, RecordError};
+/// `serde_json`, as the SDK uses it (config schemas are `serde_json::Value`s).
+pub use serde_json;
 pub use value::{Array, ArrayIter, Map, MapIter, Value};
 pub use wasm_router_sdk_macros::{filter, output};
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 /// What the attribute macros expand to refers to these; not part of the API.
 #[doc(hidden)]

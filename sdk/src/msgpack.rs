@@ -1,5 +1,6 @@
 //! A bounds-checked msgpack reader and writer over byte slices: just what record views need
 //! (read one header, skip one value, write scalars and headers). No allocation while reading.
+//! The writers are public for plugins that build msgpack bodies themselves.
 //!
 //! Format reference: <https://github.com/msgpack/msgpack/blob/master/spec.md>.
 
@@ -52,8 +53,16 @@ pub(crate) enum Head<'a> {
     Map(u32),
 }
 
-fn take<'a>(buf: &'a [u8], pos: &mut usize, len: usize, start: usize) -> Result<&'a [u8], DecodeError> {
-    let end = pos.checked_add(len).filter(|&end| end <= buf.len()).ok_or(DecodeError::Truncated { offset: start })?;
+fn take<'a>(
+    buf: &'a [u8],
+    pos: &mut usize,
+    len: usize,
+    start: usize,
+) -> Result<&'a [u8], DecodeError> {
+    let end = pos
+        .checked_add(len)
+        .filter(|&end| end <= buf.len())
+        .ok_or(DecodeError::Truncated { offset: start })?;
     let bytes = &buf[*pos..end];
     *pos = end;
     Ok(bytes)
@@ -78,7 +87,9 @@ fn length(buf: &[u8], pos: &mut usize, width: usize, start: usize) -> Result<usi
 /// and maps only the header is consumed.
 pub(crate) fn read_head<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Head<'a>, DecodeError> {
     let start = *pos;
-    let marker = *buf.get(start).ok_or(DecodeError::Truncated { offset: start })?;
+    let marker = *buf
+        .get(start)
+        .ok_or(DecodeError::Truncated { offset: start })?;
     *pos += 1;
     Ok(match marker {
         0x00..=0x7f => Head::Int(i64::from(marker)),
@@ -88,7 +99,10 @@ pub(crate) fn read_head<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Head<'a>, 
         0xc0 => Head::Nil,
         0xc1 => {
             *pos = start;
-            return Err(DecodeError::InvalidMarker { byte: marker, offset: start });
+            return Err(DecodeError::InvalidMarker {
+                byte: marker,
+                offset: start,
+            });
         }
         0xc2 => Head::Bool(false),
         0xc3 => Head::Bool(true),
@@ -159,12 +173,16 @@ pub fn validate_map(bytes: &[u8]) -> Result<(), DecodeError> {
     let mut pos = 0;
     skip_value(bytes, &mut pos)?;
     if pos != bytes.len() {
-        return Err(DecodeError::TrailingBytes { offset: pos, extra: bytes.len() - pos });
+        return Err(DecodeError::TrailingBytes {
+            offset: pos,
+            extra: bytes.len() - pos,
+        });
     }
     Ok(())
 }
 
-pub(crate) fn write_map_header(out: &mut Vec<u8>, len: u32) {
+/// Appends a map header for `len` entries (the entries follow: key, value, key, …).
+pub fn write_map_header(out: &mut Vec<u8>, len: u32) {
     match len {
         0..=15 => out.push(0x80 | len as u8),
         16..=0xffff => {
@@ -178,7 +196,8 @@ pub(crate) fn write_map_header(out: &mut Vec<u8>, len: u32) {
     }
 }
 
-pub(crate) fn write_array_header(out: &mut Vec<u8>, len: u32) {
+/// Appends an array header for `len` elements.
+pub fn write_array_header(out: &mut Vec<u8>, len: u32) {
     match len {
         0..=15 => out.push(0x90 | len as u8),
         16..=0xffff => {
@@ -194,7 +213,7 @@ pub(crate) fn write_array_header(out: &mut Vec<u8>, len: u32) {
 
 /// Writes a msgpack str holding `bytes` as they are (valid UTF-8 or not: senders put
 /// arbitrary bytes in str values, and the record keeps them).
-pub(crate) fn write_str(out: &mut Vec<u8>, bytes: &[u8]) {
+pub fn write_str(out: &mut Vec<u8>, bytes: &[u8]) {
     let len = bytes.len();
     if len < 32 {
         out.push(0xa0 | len as u8);
@@ -211,7 +230,8 @@ pub(crate) fn write_str(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-pub(crate) fn write_bin(out: &mut Vec<u8>, bytes: &[u8]) {
+/// Appends a msgpack bin holding `bytes`.
+pub fn write_bin(out: &mut Vec<u8>, bytes: &[u8]) {
     let len = bytes.len();
     if len <= 0xff {
         out.push(0xc4);
@@ -226,7 +246,8 @@ pub(crate) fn write_bin(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-pub(crate) fn write_i64(out: &mut Vec<u8>, value: i64) {
+/// Appends an integer in its smallest encoding.
+pub fn write_i64(out: &mut Vec<u8>, value: i64) {
     if value >= 0 {
         write_u64(out, value as u64);
     } else if value >= -32 {
@@ -246,7 +267,8 @@ pub(crate) fn write_i64(out: &mut Vec<u8>, value: i64) {
     }
 }
 
-pub(crate) fn write_u64(out: &mut Vec<u8>, value: u64) {
+/// Appends an unsigned integer in its smallest encoding.
+pub fn write_u64(out: &mut Vec<u8>, value: u64) {
     if value < 0x80 {
         out.push(value as u8);
     } else if value <= 0xff {
@@ -264,16 +286,19 @@ pub(crate) fn write_u64(out: &mut Vec<u8>, value: u64) {
     }
 }
 
-pub(crate) fn write_f64(out: &mut Vec<u8>, value: f64) {
+/// Appends a 64-bit float.
+pub fn write_f64(out: &mut Vec<u8>, value: f64) {
     out.push(0xcb);
     out.extend_from_slice(&value.to_be_bytes());
 }
 
-pub(crate) fn write_bool(out: &mut Vec<u8>, value: bool) {
+/// Appends a boolean.
+pub fn write_bool(out: &mut Vec<u8>, value: bool) {
     out.push(if value { 0xc3 } else { 0xc2 });
 }
 
-pub(crate) fn write_nil(out: &mut Vec<u8>) {
+/// Appends `nil`.
+pub fn write_nil(out: &mut Vec<u8>) {
     out.push(0xc0);
 }
 
@@ -287,10 +312,32 @@ mod tests {
 
     #[test]
     fn reads_every_integer_width_and_sign() {
-        for value in [0i64, 1, 127, 128, 255, 256, 65535, 65536, -1, -32, -33, -128, -129, -32768, -32769, i64::MIN, i64::MAX] {
+        for value in [
+            0i64,
+            1,
+            127,
+            128,
+            255,
+            256,
+            65535,
+            65536,
+            -1,
+            -32,
+            -33,
+            -128,
+            -129,
+            -32768,
+            -32769,
+            i64::MIN,
+            i64::MAX,
+        ] {
             let mut out = Vec::new();
             write_i64(&mut out, value);
-            assert_eq!(read_head(&out, &mut 0).unwrap(), Head::Int(value), "{value}");
+            assert_eq!(
+                read_head(&out, &mut 0).unwrap(),
+                Head::Int(value),
+                "{value}"
+            );
             assert_eq!(rmp_serde::from_slice::<i64>(&out).unwrap(), value);
         }
         let mut out = Vec::new();
@@ -306,7 +353,10 @@ mod tests {
             write_str(&mut out, text.as_bytes());
             assert_eq!(rmp_serde::from_slice::<String>(&out).unwrap(), text);
             let mut pos = 0;
-            assert_eq!(read_head(&out, &mut pos).unwrap(), Head::Str(text.as_bytes()));
+            assert_eq!(
+                read_head(&out, &mut pos).unwrap(),
+                Head::Str(text.as_bytes())
+            );
             assert_eq!(pos, out.len());
         }
     }
@@ -327,15 +377,39 @@ mod tests {
     fn rejects_huge_counts_without_looping() {
         // An array claiming 2^32-1 elements in a 5-byte buffer fails at once.
         let bytes = [0xdd, 0xff, 0xff, 0xff, 0xff];
-        assert_eq!(skip_value(&bytes, &mut 0), Err(DecodeError::Truncated { offset: 0 }));
+        assert_eq!(
+            skip_value(&bytes, &mut 0),
+            Err(DecodeError::Truncated { offset: 0 })
+        );
     }
 
     #[test]
     fn validate_map_names_what_is_wrong() {
-        assert_eq!(validate_map(&[0xc1]), Err(DecodeError::NotAMap { byte: 0xc1 }));
-        assert_eq!(validate_map(&[0x92, 1, 2]), Err(DecodeError::NotAMap { byte: 0x92 }));
-        assert_eq!(validate_map(&[0x81, 0xa1, b'a', 1, 0]), Err(DecodeError::TrailingBytes { offset: 4, extra: 1 }));
-        assert!(matches!(validate_map(&[0x82, 0xa1, b'a', 1]), Err(DecodeError::Truncated { .. })));
-        assert_eq!(validate_map(&[0x81, 0xc1, 0]), Err(DecodeError::InvalidMarker { byte: 0xc1, offset: 1 }));
+        assert_eq!(
+            validate_map(&[0xc1]),
+            Err(DecodeError::NotAMap { byte: 0xc1 })
+        );
+        assert_eq!(
+            validate_map(&[0x92, 1, 2]),
+            Err(DecodeError::NotAMap { byte: 0x92 })
+        );
+        assert_eq!(
+            validate_map(&[0x81, 0xa1, b'a', 1, 0]),
+            Err(DecodeError::TrailingBytes {
+                offset: 4,
+                extra: 1
+            })
+        );
+        assert!(matches!(
+            validate_map(&[0x82, 0xa1, b'a', 1]),
+            Err(DecodeError::Truncated { .. })
+        ));
+        assert_eq!(
+            validate_map(&[0x81, 0xc1, 0]),
+            Err(DecodeError::InvalidMarker {
+                byte: 0xc1,
+                offset: 1
+            })
+        );
     }
 }

@@ -27,7 +27,10 @@ impl Outcome {
             return Outcome::Keep;
         }
         match record.to_msgpack() {
-            Ok(body) => Outcome::Replace(Patch { body: Some(body), ..Patch::default() }),
+            Ok(body) => Outcome::Replace(Patch {
+                body: Some(body),
+                ..Patch::default()
+            }),
             Err(error) => Outcome::Error(format!("cannot encode the edited record: {error}")),
         }
     }
@@ -69,7 +72,10 @@ impl Patch {
 
     /// A patch whose body is `record`, edits applied.
     pub fn from_record(record: &Record<'_>) -> Result<Patch, crate::DecodeError> {
-        Ok(Patch { body: Some(record.to_msgpack()?), ..Patch::default() })
+        Ok(Patch {
+            body: Some(record.to_msgpack()?),
+            ..Patch::default()
+        })
     }
 
     /// This patch with a new tag.

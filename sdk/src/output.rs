@@ -133,8 +133,17 @@ impl Request {
 
     /// Adds a header that the router fills with the operator's secret `secret` (after
     /// `prefix`, e.g. `"Bearer "`).
-    pub fn secret_header(mut self, header: impl Into<String>, secret: impl Into<String>, prefix: impl Into<String>) -> Request {
-        self.secret_headers.push(SecretHeader { header: header.into(), secret: secret.into(), prefix: prefix.into() });
+    pub fn secret_header(
+        mut self,
+        header: impl Into<String>,
+        secret: impl Into<String>,
+        prefix: impl Into<String>,
+    ) -> Request {
+        self.secret_headers.push(SecretHeader {
+            header: header.into(),
+            secret: secret.into(),
+            prefix: prefix.into(),
+        });
         self
     }
 
@@ -182,7 +191,10 @@ pub struct Response<'a> {
 impl Response<'_> {
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
     }
 
     /// `Retry-After` (in seconds) as milliseconds; HTTP-date values are ignored.
@@ -271,9 +283,14 @@ impl JsonArrayBuilder {
 
     /// Adds one element, written by `write` (valid JSON, no trailing comma), for event
     /// `event`. An element that cannot fit even alone is left out and reported.
-    pub fn push_with(&mut self, event: u32, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), TooLarge> {
+    pub fn push_with(
+        &mut self,
+        event: u32,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), TooLarge> {
         let mark = self.current.len();
-        self.current.push(if self.events.is_empty() { b'[' } else { b',' });
+        self.current
+            .push(if self.events.is_empty() { b'[' } else { b',' });
         write(&mut self.current);
         let element_len = self.current.len() - mark - 1;
         let fits = self.current.len() < self.max_body_bytes && self.events.len() < self.max_events;
@@ -283,7 +300,11 @@ impl JsonArrayBuilder {
         }
         if element_len + 2 > self.max_body_bytes {
             self.current.truncate(mark);
-            return Err(TooLarge { event, bytes: element_len, limit: self.max_body_bytes });
+            return Err(TooLarge {
+                event,
+                bytes: element_len,
+                limit: self.max_body_bytes,
+            });
         }
         // Move the element into a new chunk.
         let element = self.current.split_off(mark + 1);
@@ -302,7 +323,8 @@ impl JsonArrayBuilder {
 
     /// Adds an event body (a msgpack map) as a JSON object.
     pub fn push_record(&mut self, event: u32, body: &[u8]) -> Result<(), crate::Error> {
-        crate::Map::from_msgpack(body).map_err(|error: DecodeError| crate::Error::msg(format!("event {event}: {error}")))?;
+        crate::Map::from_msgpack(body)
+            .map_err(|error: DecodeError| crate::Error::msg(format!("event {event}: {error}")))?;
         self.push_with(event, |out| {
             let _ = crate::json::write_record_json(out, body);
         })?;
@@ -314,7 +336,10 @@ impl JsonArrayBuilder {
             return;
         }
         self.current.push(b']');
-        self.done.push(JsonChunk { body: std::mem::take(&mut self.current), events: std::mem::take(&mut self.events) });
+        self.done.push(JsonChunk {
+            body: std::mem::take(&mut self.current),
+            events: std::mem::take(&mut self.events),
+        });
     }
 
     /// The bodies, in order.
@@ -329,7 +354,14 @@ mod tests {
     use super::*;
 
     fn response(status: u16, headers: &[(String, String)]) -> Delivery {
-        Response { id: 1, status, headers, body: b"bad things", transport_error: None }.classify()
+        Response {
+            id: 1,
+            status,
+            headers,
+            body: b"bad things",
+            transport_error: None,
+        }
+        .classify()
     }
 
     #[test]
@@ -337,10 +369,22 @@ mod tests {
         assert_eq!(response(200, &[]), Delivery::Ok);
         assert_eq!(response(204, &[]), Delivery::Ok);
         assert_eq!(response(413, &[]), Delivery::SplitAndRetry);
-        assert_eq!(response(429, &[("Retry-After".into(), " 7 ".into())]), Delivery::Retry(Some(7000)));
+        assert_eq!(
+            response(429, &[("Retry-After".into(), " 7 ".into())]),
+            Delivery::Retry(Some(7000))
+        );
         assert_eq!(response(503, &[]), Delivery::Retry(None));
-        assert_eq!(response(403, &[]), Delivery::FailPermanent("HTTP 403: bad things".into()));
-        let transport = Response { id: 1, status: 0, headers: &[], body: b"", transport_error: Some("refused") };
+        assert_eq!(
+            response(403, &[]),
+            Delivery::FailPermanent("HTTP 403: bad things".into())
+        );
+        let transport = Response {
+            id: 1,
+            status: 0,
+            headers: &[],
+            body: b"",
+            transport_error: Some("refused"),
+        };
         assert_eq!(transport.classify(), Delivery::Retry(None));
     }
 
@@ -351,8 +395,14 @@ mod tests {
             builder.push_json(event, b"\"abcd\"").unwrap();
         }
         let chunks = builder.finish();
-        let bodies: Vec<_> = chunks.iter().map(|c| String::from_utf8(c.body.clone()).unwrap()).collect();
-        assert_eq!(bodies, [r#"["abcd","abcd"]"#, r#"["abcd","abcd"]"#, r#"["abcd"]"#]);
+        let bodies: Vec<_> = chunks
+            .iter()
+            .map(|c| String::from_utf8(c.body.clone()).unwrap())
+            .collect();
+        assert_eq!(
+            bodies,
+            [r#"["abcd","abcd"]"#, r#"["abcd","abcd"]"#, r#"["abcd"]"#]
+        );
         assert_eq!(chunks[1].events, [2, 3]);
         for chunk in &chunks {
             assert!(chunk.body.len() <= 20);
@@ -371,10 +421,23 @@ mod tests {
     fn an_element_too_large_for_any_chunk_is_reported_and_left_out() {
         let mut builder = JsonArrayBuilder::new(10, 10);
         builder.push_json(0, b"1").unwrap();
-        assert_eq!(builder.push_json(1, b"\"0123456789\""), Err(TooLarge { event: 1, bytes: 12, limit: 10 }));
+        assert_eq!(
+            builder.push_json(1, b"\"0123456789\""),
+            Err(TooLarge {
+                event: 1,
+                bytes: 12,
+                limit: 10
+            })
+        );
         builder.push_json(2, b"2").unwrap();
         let chunks = builder.finish();
-        assert_eq!(chunks, [JsonChunk { body: b"[1,2]".to_vec(), events: vec![0, 2] }]);
+        assert_eq!(
+            chunks,
+            [JsonChunk {
+                body: b"[1,2]".to_vec(),
+                events: vec![0, 2]
+            }]
+        );
     }
 
     #[test]

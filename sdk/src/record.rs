@@ -105,11 +105,17 @@ struct Edits {
 
 impl Edits {
     fn find(&self, key: &str) -> Option<&Edit> {
-        self.entries.iter().find(|(k, _)| &**k == key).map(|(_, edit)| edit)
+        self.entries
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, edit)| edit)
     }
 
     fn find_mut(&mut self, key: &str) -> Option<&mut Edit> {
-        self.entries.iter_mut().find(|(k, _)| &**k == key).map(|(_, edit)| edit)
+        self.entries
+            .iter_mut()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, edit)| edit)
     }
 
     fn put(&mut self, key: &str, edit: Edit) {
@@ -155,7 +161,10 @@ impl<'a> Record<'a> {
     /// lazily, as it is read.
     pub fn new(body: &'a [u8]) -> Result<Record<'a>, DecodeError> {
         match body.first() {
-            Some(0x80..=0x8f | 0xde | 0xdf) => Ok(Record { body, edits: Edits::default() }),
+            Some(0x80..=0x8f | 0xde | 0xdf) => Ok(Record {
+                body,
+                edits: Edits::default(),
+            }),
             Some(&byte) => Err(DecodeError::NotAMap { byte }),
             None => Err(DecodeError::Truncated { offset: 0 }),
         }
@@ -163,7 +172,10 @@ impl<'a> Record<'a> {
 
     /// An empty record (`{}`), to build new events from (for [`Outcome::Expand`](crate::Outcome)).
     pub fn empty() -> Record<'static> {
-        Record { body: &EMPTY_MAP, edits: Edits::default() }
+        Record {
+            body: &EMPTY_MAP,
+            edits: Edits::default(),
+        }
     }
 
     /// The original bytes, before any edit.
@@ -199,12 +211,19 @@ impl<'a> Record<'a> {
 
     /// Sets the value at `path` to any serde-serializable value (structs become maps),
     /// creating missing parent maps. Fails if a parent exists and is not a map.
-    pub fn set<T: serde::Serialize + ?Sized>(&mut self, path: impl AsPath, value: &T) -> Result<(), RecordError> {
+    pub fn set<T: serde::Serialize + ?Sized>(
+        &mut self,
+        path: impl AsPath,
+        value: &T,
+    ) -> Result<(), RecordError> {
         let segments: Vec<&str> = path.segments().collect();
         let mut encoded = Vec::new();
         value
             .serialize(&mut rmp_serde::Serializer::new(&mut encoded).with_struct_map())
-            .map_err(|error| RecordError::Encode { path: segments.join("."), message: error.to_string() })?;
+            .map_err(|error| RecordError::Encode {
+                path: segments.join("."),
+                message: error.to_string(),
+            })?;
         self.set_encoded(&segments, encoded)
     }
 
@@ -268,7 +287,9 @@ impl<'a> Record<'a> {
             Ok(encoded) => encoded,
             Err(_) => return "{}".into(),
         };
-        Value::from_msgpack(&encoded).map(|value| value.to_json()).unwrap_or_else(|_| "{}".into())
+        Value::from_msgpack(&encoded)
+            .map(|value| value.to_json())
+            .unwrap_or_else(|_| "{}".into())
     }
 
     /// Deserializes the record, edits applied, into a serde type.
@@ -285,15 +306,25 @@ fn map_len(raw: &[u8]) -> Option<u32> {
     }
 }
 
-fn get_in<'r>(original: Option<&'r [u8]>, edits: Option<&'r Edits>, segments: &[&str]) -> Option<Value<'r>> {
+fn get_in<'r>(
+    original: Option<&'r [u8]>,
+    edits: Option<&'r Edits>,
+    segments: &[&str],
+) -> Option<Value<'r>> {
     let (first, rest) = segments.split_first()?;
     match edits.and_then(|edits| edits.find(first)) {
         Some(Edit::Remove) => None,
         Some(Edit::Set(encoded)) => {
-            if rest.is_empty() { Value::from_msgpack(encoded).ok() } else { lookup(encoded, rest) }
+            if rest.is_empty() {
+                Value::from_msgpack(encoded).ok()
+            } else {
+                lookup(encoded, rest)
+            }
         }
         Some(Edit::Nested(nested)) => {
-            let inner = original.and_then(|raw| lazy_map_get(raw, first.as_bytes())).and_then(|v| v.as_map());
+            let inner = original
+                .and_then(|raw| lazy_map_get(raw, first.as_bytes()))
+                .and_then(|v| v.as_map());
             if rest.is_empty() {
                 // The whole (edited) map was asked for: it only exists once encoded; callers
                 // reading nested maps with pending edits get the original map.
@@ -304,14 +335,19 @@ fn get_in<'r>(original: Option<&'r [u8]>, edits: Option<&'r Edits>, segments: &[
         }
         None => {
             let value = original.and_then(|raw| lazy_map_get(raw, first.as_bytes()))?;
-            if rest.is_empty() { Some(value) } else { lookup(value.as_map()?.as_msgpack(), rest) }
+            if rest.is_empty() {
+                Some(value)
+            } else {
+                lookup(value.as_map()?.as_msgpack(), rest)
+            }
         }
     }
 }
 
 /// A map holding `encoded` under the nested keys `segments`: `{a: {b: value}}`.
 fn nest(segments: &[&str], encoded: Vec<u8>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(encoded.len() + segments.iter().map(|s| s.len() + 2).sum::<usize>());
+    let mut out =
+        Vec::with_capacity(encoded.len() + segments.iter().map(|s| s.len() + 2).sum::<usize>());
     for segment in segments {
         msgpack::write_map_header(&mut out, 1);
         msgpack::write_str(&mut out, segment.as_bytes());
@@ -333,7 +369,10 @@ fn set_in(
         edits.put(first, Edit::Set(encoded));
         return Ok(());
     }
-    let not_a_map = || RecordError::NotAMap { path: segments.join("."), blocked_at: segments[..=depth].join(".") };
+    let not_a_map = || RecordError::NotAMap {
+        path: segments.join("."),
+        blocked_at: segments[..=depth].join("."),
+    };
     match edits.find_mut(first) {
         Some(Edit::Set(current)) => {
             map_len(current).ok_or_else(not_a_map)?;
@@ -346,12 +385,24 @@ fn set_in(
         Some(slot @ Edit::Remove) => *slot = Edit::Set(nest(rest, encoded)),
         Some(Edit::Nested(nested)) => {
             let inner = original.and_then(|raw| lazy_map_get(raw, first.as_bytes()));
-            set_in(nested, inner.and_then(|v| v.as_map()).map(|m| m.as_msgpack()), segments, depth + 1, encoded)?;
+            set_in(
+                nested,
+                inner.and_then(|v| v.as_map()).map(|m| m.as_msgpack()),
+                segments,
+                depth + 1,
+                encoded,
+            )?;
         }
         None => match original.and_then(|raw| lazy_map_get(raw, first.as_bytes())) {
             Some(Value::Map(inner)) => {
                 let mut nested = Edits::default();
-                set_in(&mut nested, Some(inner.as_msgpack()), segments, depth + 1, encoded)?;
+                set_in(
+                    &mut nested,
+                    Some(inner.as_msgpack()),
+                    segments,
+                    depth + 1,
+                    encoded,
+                )?;
                 edits.put(first, Edit::Nested(nested));
             }
             Some(_) => return Err(not_a_map()),
@@ -386,11 +437,15 @@ fn remove_in(edits: &mut Edits, original: Option<&[u8]>, segments: &[&str]) -> b
         }
         Some(Edit::Remove) => false,
         Some(Edit::Nested(nested)) => {
-            let inner = original.and_then(|raw| lazy_map_get(raw, first.as_bytes())).and_then(|v| v.as_map());
+            let inner = original
+                .and_then(|raw| lazy_map_get(raw, first.as_bytes()))
+                .and_then(|v| v.as_map());
             remove_in(nested, inner.map(|m| m.as_msgpack()), rest)
         }
         None => {
-            let Some(Value::Map(inner)) = original.and_then(|raw| lazy_map_get(raw, first.as_bytes())) else {
+            let Some(Value::Map(inner)) =
+                original.and_then(|raw| lazy_map_get(raw, first.as_bytes()))
+            else {
                 return false;
             };
             let mut nested = Edits::default();
@@ -420,9 +475,12 @@ fn write_map(out: &mut Vec<u8>, original: Option<&[u8]>, edits: &Edits) -> Resul
             let key_end = pos;
             let value_start = pos;
             msgpack::skip_value(raw, &mut pos)?;
-            let edit_index = key
-                .as_bytes()
-                .and_then(|k| edits.entries.iter().position(|(name, _)| name.as_bytes() == k));
+            let edit_index = key.as_bytes().and_then(|k| {
+                edits
+                    .entries
+                    .iter()
+                    .position(|(name, _)| name.as_bytes() == k)
+            });
             match edit_index {
                 None => {
                     out.extend_from_slice(&raw[entry_start..pos]);
@@ -517,19 +575,28 @@ mod tests {
             .collect();
         // The original order (serde_json sorts keys: level, log, n) is kept; new keys go last.
         assert_eq!(keys, ["level", "log", "new"]);
-        assert_eq!(record_json(&record), json!({"log": "x", "level": "warn", "new": 42}));
+        assert_eq!(
+            record_json(&record),
+            json!({"log": "x", "level": "warn", "new": 42})
+        );
     }
 
     #[test]
     fn nested_paths_edit_inside_maps_and_create_parents() {
-        let body = json_to_msgpack(&json!({"k": {"labels": {"app": "web", "tier": "1"}, "ns": "prod"}}));
+        let body =
+            json_to_msgpack(&json!({"k": {"labels": {"app": "web", "tier": "1"}, "ns": "prod"}}));
         let mut record = Record::new(&body).unwrap();
         record.set("k.labels.app", "api").unwrap();
-        record.set(["k", "labels", "app.kubernetes.io/name"], "api").unwrap();
+        record
+            .set(["k", "labels", "app.kubernetes.io/name"], "api")
+            .unwrap();
         assert!(record.remove("k.labels.tier"));
         record.set("meta.source.host", "ip-10-0-0-1").unwrap();
         assert_eq!(record.get_str("k.labels.app").as_deref(), Some("api"));
-        assert_eq!(record.get_str("meta.source.host").as_deref(), Some("ip-10-0-0-1"));
+        assert_eq!(
+            record.get_str("meta.source.host").as_deref(),
+            Some("ip-10-0-0-1")
+        );
         assert_eq!(record.get("k.labels.tier"), None);
         assert_eq!(
             record_json(&record),
@@ -557,8 +624,18 @@ mod tests {
         let body = json_to_msgpack(&json!({"log": "text"}));
         let mut record = Record::new(&body).unwrap();
         let error = record.set("log.inner", &1).unwrap_err();
-        assert_eq!(error, RecordError::NotAMap { path: "log.inner".into(), blocked_at: "log".into() });
-        assert!(error.to_string().contains("`log` holds a value that is not a map"));
+        assert_eq!(
+            error,
+            RecordError::NotAMap {
+                path: "log.inner".into(),
+                blocked_at: "log".into()
+            }
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("`log` holds a value that is not a map")
+        );
     }
 
     #[test]
@@ -587,8 +664,19 @@ mod tests {
             port: u16,
         }
         let mut record = Record::empty();
-        record.set("source", &Source { host: "h", port: 80 }).unwrap();
-        assert_eq!(record_json(&record), json!({"source": {"host": "h", "port": 80}}));
+        record
+            .set(
+                "source",
+                &Source {
+                    host: "h",
+                    port: 80,
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            record_json(&record),
+            json!({"source": {"host": "h", "port": 80}})
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! between SDK and WIT types. The [`crate::testing`] harness drives the same functions.
 
 use crate::bindings::filter::wasm_router::plugin::types as wit;
-use crate::bindings::output::wasm_router::plugin::http_types as wit_http;
+use crate::bindings::output_types::wasm_router::plugin::http_types as wit_http;
 use crate::config::PluginConfig;
 use crate::context::Ctx;
 use crate::event::{Batch, Event};
@@ -37,15 +37,23 @@ pub struct ConfigSlot<C> {
 impl<C> ConfigSlot<C> {
     /// An empty slot (before `init`).
     pub const fn new() -> Self {
-        ConfigSlot { config: RwLock::new(None) }
+        ConfigSlot {
+            config: RwLock::new(None),
+        }
     }
 
     fn set(&self, config: C) {
-        *self.config.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(config);
+        *self
+            .config
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(config);
     }
 
     fn with<R>(&self, f: impl FnOnce(Option<&C>) -> R) -> R {
-        let guard = self.config.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let guard = self
+            .config
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(guard.as_ref())
     }
 }
@@ -65,7 +73,10 @@ pub fn config_schema<C: PluginConfig>(meta: &PluginMeta) -> String {
     if meta.fail_closed
         && let Some(object) = schema.as_object_mut()
     {
-        object.insert("x-wasm-router".into(), serde_json::json!({"on_error": "fail_closed"}));
+        object.insert(
+            "x-wasm-router".into(),
+            serde_json::json!({"on_error": "fail_closed"}),
+        );
     }
     schema.to_string()
 }
@@ -78,8 +89,16 @@ pub fn info<C: PluginConfig>(meta: &PluginMeta, kind: wit::PluginKind) -> wit::P
         kind,
         description: meta.description.into(),
         config_schema: config_schema::<C>(meta),
-        requested_hosts: meta.requested_hosts.iter().map(|host| (*host).into()).collect(),
-        requested_secrets: meta.requested_secrets.iter().map(|secret| (*secret).into()).collect(),
+        requested_hosts: meta
+            .requested_hosts
+            .iter()
+            .map(|host| (*host).into())
+            .collect(),
+        requested_secrets: meta
+            .requested_secrets
+            .iter()
+            .map(|secret| (*secret).into())
+            .collect(),
     }
 }
 
@@ -94,7 +113,10 @@ pub fn output_info<C: PluginConfig>(meta: &PluginMeta) -> wit::PluginInfo {
 }
 
 /// `init`: parses the config and stores it (replacing any earlier one).
-pub fn init<C: PluginConfig>(slot: &ConfigSlot<C>, json: &str) -> Result<(), Vec<wit::ConfigError>> {
+pub fn init<C: PluginConfig>(
+    slot: &ConfigSlot<C>,
+    json: &str,
+) -> Result<(), Vec<wit::ConfigError>> {
     match C::from_json(json) {
         Ok(config) => {
             slot.set(config);
@@ -102,13 +124,20 @@ pub fn init<C: PluginConfig>(slot: &ConfigSlot<C>, json: &str) -> Result<(), Vec
         }
         Err(errors) => Err(errors
             .into_iter()
-            .map(|error| wit::ConfigError { path: error.path, message: error.message })
+            .map(|error| wit::ConfigError {
+                path: error.path,
+                message: error.message,
+            })
             .collect()),
     }
 }
 
 fn patch_to_wit(patch: Patch) -> wit::EventPatch {
-    wit::EventPatch { tag: patch.tag, time_ns: patch.time_ns, body: patch.body }
+    wit::EventPatch {
+        tag: patch.tag,
+        time_ns: patch.time_ns,
+        body: patch.body,
+    }
 }
 
 /// An SDK outcome as the WIT variant (`Keep` and `Drop` allocate nothing).
@@ -117,13 +146,16 @@ pub fn outcome_to_wit(outcome: Outcome) -> wit::Outcome {
         Outcome::Keep => wit::Outcome::Keep,
         Outcome::Drop => wit::Outcome::Drop,
         Outcome::Replace(patch) => wit::Outcome::Replace(patch_to_wit(patch)),
-        Outcome::Expand(patches) => wit::Outcome::Expand(patches.into_iter().map(patch_to_wit).collect()),
+        Outcome::Expand(patches) => {
+            wit::Outcome::Expand(patches.into_iter().map(patch_to_wit).collect())
+        }
         Outcome::Error(message) => wit::Outcome::Error(message),
     }
 }
 
 fn view(batch: &wit::Batch) -> Result<Batch<'_>, String> {
-    Batch::new(&batch.tag, &batch.time_ns, &batch.body_ends, &batch.bodies).map_err(|error| format!("malformed batch: {error}"))
+    Batch::new(&batch.tag, &batch.time_ns, &batch.body_ends, &batch.bodies)
+        .map_err(|error| format!("malformed batch: {error}"))
 }
 
 fn every_event(batch: &wit::Batch, message: &str) -> Vec<wit::Outcome> {
@@ -131,7 +163,11 @@ fn every_event(batch: &wit::Batch, message: &str) -> Vec<wit::Outcome> {
 }
 
 /// `process` of a per-event filter: calls `filter` on each event, in order.
-pub fn process_each<C, R, F>(slot: &ConfigSlot<C>, batch: &wit::Batch, filter: F) -> Vec<wit::Outcome>
+pub fn process_each<C, R, F>(
+    slot: &ConfigSlot<C>,
+    batch: &wit::Batch,
+    filter: F,
+) -> Vec<wit::Outcome>
 where
     R: IntoOutcome,
     F: Fn(&C, &Event<'_>, &mut Ctx) -> R,
@@ -141,11 +177,15 @@ where
         Err(message) => return every_event(batch, &message),
     };
     slot.with(|config| {
-        let Some(config) = config else { return every_event(batch, NOT_INITIALISED) };
+        let Some(config) = config else {
+            return every_event(batch, NOT_INITIALISED);
+        };
         let mut ctx = Ctx::new();
         let mut outcomes = Vec::with_capacity(batch_view.len());
         for event in batch_view.events() {
-            outcomes.push(outcome_to_wit(filter(config, &event, &mut ctx).into_outcome()));
+            outcomes.push(outcome_to_wit(
+                filter(config, &event, &mut ctx).into_outcome(),
+            ));
         }
         ctx.flush();
         outcomes
@@ -155,7 +195,11 @@ where
 /// `process` of a per-batch filter. A function returning the wrong number of outcomes gets
 /// its list cut or padded with errors (and an error log line), so the router never sees a
 /// length mismatch from an SDK plugin.
-pub fn process_batch<C, R, F>(slot: &ConfigSlot<C>, batch: &wit::Batch, filter: F) -> Vec<wit::Outcome>
+pub fn process_batch<C, R, F>(
+    slot: &ConfigSlot<C>,
+    batch: &wit::Batch,
+    filter: F,
+) -> Vec<wit::Outcome>
 where
     R: IntoOutcomes,
     F: Fn(&C, &Batch<'_>, &mut Ctx) -> R,
@@ -165,7 +209,9 @@ where
         Err(message) => return every_event(batch, &message),
     };
     slot.with(|config| {
-        let Some(config) = config else { return every_event(batch, NOT_INITIALISED) };
+        let Some(config) = config else {
+            return every_event(batch, NOT_INITIALISED);
+        };
         let mut ctx = Ctx::new();
         let result = filter(config, &batch_view, &mut ctx).into_outcomes();
         ctx.flush();
@@ -175,12 +221,21 @@ where
         };
         let expected = batch_view.len();
         if outcomes.len() != expected {
-            crate::log::error!("the filter returned {} outcomes for {expected} events", outcomes.len());
+            crate::log::error!(
+                "the filter returned {} outcomes for {expected} events",
+                outcomes.len()
+            );
         }
         let got = outcomes.len();
-        let mut converted: Vec<wit::Outcome> = outcomes.into_iter().take(expected).map(outcome_to_wit).collect();
+        let mut converted: Vec<wit::Outcome> = outcomes
+            .into_iter()
+            .take(expected)
+            .map(outcome_to_wit)
+            .collect();
         converted.resize_with(expected, || {
-            wit::Outcome::Error(format!("the filter returned {got} outcomes for {expected} events"))
+            wit::Outcome::Error(format!(
+                "the filter returned {got} outcomes for {expected} events"
+            ))
         });
         converted
     })
@@ -199,26 +254,42 @@ fn request_to_wit(request: Request) -> wit_http::HttpRequest {
         secret_headers: request
             .secret_headers
             .into_iter()
-            .map(|h| wit_http::SecretHeader { header: h.header, secret: h.secret, prefix: h.prefix })
+            .map(|h| wit_http::SecretHeader {
+                header: h.header,
+                secret: h.secret,
+                prefix: h.prefix,
+            })
             .collect(),
         body: request.body,
-        compression: if request.gzip { wit_http::Compression::Gzip } else { wit_http::Compression::None },
+        compression: if request.gzip {
+            wit_http::Compression::Gzip
+        } else {
+            wit_http::Compression::None
+        },
         events: request.events,
     }
 }
 
 /// `encode` of an output.
-pub fn encode<O: Output>(slot: &ConfigSlot<O>, batch: &wit::Batch) -> Result<Vec<wit_http::HttpRequest>, String> {
+pub fn encode<O: Output>(
+    slot: &ConfigSlot<O>,
+    batch: &wit::Batch,
+) -> Result<Vec<wit_http::HttpRequest>, String> {
     let batch_view = view(batch)?;
     slot.with(|output| {
         let output = output.ok_or(NOT_INITIALISED)?;
-        let requests = output.encode(&batch_view).map_err(|error| error.to_string())?;
+        let requests = output
+            .encode(&batch_view)
+            .map_err(|error| error.to_string())?;
         Ok(requests.into_iter().map(request_to_wit).collect())
     })
 }
 
 /// `on-response` of an output.
-pub fn on_response<O: Output>(slot: &ConfigSlot<O>, response: &wit_http::HttpResponse) -> wit_http::Delivery {
+pub fn on_response<O: Output>(
+    slot: &ConfigSlot<O>,
+    response: &wit_http::HttpResponse,
+) -> wit_http::Delivery {
     let view = Response {
         id: response.id,
         status: response.status,

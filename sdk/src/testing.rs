@@ -48,12 +48,38 @@ pub struct TestEvent {
 impl TestEvent {
     /// An event whose body is `record` (a JSON object), tag `test`, time 0.
     pub fn json(record: serde_json::Value) -> TestEvent {
-        TestEvent { tag: "test".into(), time_ns: 0, body: crate::json::json_to_msgpack(&record) }
+        TestEvent {
+            tag: "test".into(),
+            time_ns: 0,
+            body: crate::json::json_to_msgpack(&record),
+        }
+    }
+
+    /// An event whose body is the JSON object `text`, keys kept in the order written.
+    pub fn json_text(text: &str) -> Result<TestEvent, serde_json::Error> {
+        let body = crate::json::json_text_to_msgpack(text.as_bytes())?;
+        if body
+            .first()
+            .is_none_or(|&marker| !matches!(marker, 0x80..=0x8f | 0xde | 0xdf))
+        {
+            return Err(serde::de::Error::custom(format!(
+                "a record must be a JSON object, not {text}"
+            )));
+        }
+        Ok(TestEvent {
+            tag: "test".into(),
+            time_ns: 0,
+            body,
+        })
     }
 
     /// An event with a ready-made msgpack body (to test malformed or non-UTF-8 input).
     pub fn msgpack(body: Vec<u8>) -> TestEvent {
-        TestEvent { tag: "test".into(), time_ns: 0, body }
+        TestEvent {
+            tag: "test".into(),
+            time_ns: 0,
+            body,
+        }
     }
 
     /// This event with another tag.
@@ -74,11 +100,11 @@ impl TestEvent {
     }
 }
 
-/// Events from JSON Lines (one object per line; blank lines skipped).
+/// Events from JSON Lines (one object per line, key order kept; blank lines skipped).
 pub fn events_from_jsonl(text: &str) -> Result<Vec<TestEvent>, serde_json::Error> {
     text.lines()
         .filter(|line| !line.trim().is_empty())
-        .map(|line| serde_json::from_str(line).map(TestEvent::json))
+        .map(TestEvent::json_text)
         .collect()
 }
 
@@ -92,7 +118,9 @@ impl TestBatch {
     /// A batch of `events`, under the tag of the first (`test` if there is none).
     pub fn new(events: &[TestEvent]) -> TestBatch {
         let mut batch = wit::Batch {
-            tag: events.first().map_or_else(|| "test".into(), |event| event.tag.clone()),
+            tag: events
+                .first()
+                .map_or_else(|| "test".into(), |event| event.tag.clone()),
             time_ns: Vec::with_capacity(events.len()),
             body_ends: Vec::with_capacity(events.len()),
             bodies: Vec::new(),
@@ -107,18 +135,30 @@ impl TestBatch {
 
     /// The batch view a plugin sees.
     pub fn view(&self) -> Batch<'_> {
-        Batch::new(&self.batch.tag, &self.batch.time_ns, &self.batch.body_ends, &self.batch.bodies)
-            .expect("a TestBatch is well-formed")
+        Batch::new(
+            &self.batch.tag,
+            &self.batch.time_ns,
+            &self.batch.body_ends,
+            &self.batch.bodies,
+        )
+        .expect("a TestBatch is well-formed")
     }
 }
 
 /// Groups consecutive events with the same tag, as the router batches them.
 fn batches(events: &[TestEvent]) -> Vec<TestBatch> {
-    events.chunk_by(|a, b| a.tag == b.tag).map(TestBatch::new).collect()
+    events
+        .chunk_by(|a, b| a.tag == b.tag)
+        .map(TestBatch::new)
+        .collect()
 }
 
 fn outcome_from_wit(outcome: wit::Outcome) -> Outcome {
-    let patch = |p: wit::EventPatch| Patch { tag: p.tag, time_ns: p.time_ns, body: p.body };
+    let patch = |p: wit::EventPatch| Patch {
+        tag: p.tag,
+        time_ns: p.time_ns,
+        body: p.body,
+    };
     match outcome {
         wit::Outcome::Keep => Outcome::Keep,
         wit::Outcome::Drop => Outcome::Drop,
@@ -154,7 +194,9 @@ impl FilterRun {
             match outcome {
                 Outcome::Keep => out.push(input.clone()),
                 Outcome::Replace(patch) => out.push(apply(input, patch)),
-                Outcome::Expand(patches) => out.extend(patches.iter().map(|patch| apply(input, patch))),
+                Outcome::Expand(patches) => {
+                    out.extend(patches.iter().map(|patch| apply(input, patch)))
+                }
                 Outcome::Drop | Outcome::Error(_) => {}
             }
         }
@@ -192,12 +234,19 @@ fn run(
         );
         outcomes.extend(batch_outcomes.into_iter().map(outcome_from_wit));
     }
-    FilterRun { inputs: events.to_vec(), outcomes }
+    FilterRun {
+        inputs: events.to_vec(),
+        outcomes,
+    }
 }
 
 /// Runs a per-event filter function (the one under `#[filter]`) the way the component does:
 /// `init` with `config_json`, then `process` on each run of same-tag events.
-pub fn run_filter<C, R, F>(filter: F, config_json: &str, events: &[TestEvent]) -> Result<FilterRun, Vec<ConfigError>>
+pub fn run_filter<C, R, F>(
+    filter: F,
+    config_json: &str,
+    events: &[TestEvent],
+) -> Result<FilterRun, Vec<ConfigError>>
 where
     C: PluginConfig,
     R: IntoOutcome,
@@ -205,11 +254,17 @@ where
 {
     let slot = ConfigSlot::<C>::new();
     init(&slot, config_json)?;
-    Ok(run(config_json, events, |batch| runtime::process_each(&slot, batch, &filter)))
+    Ok(run(config_json, events, |batch| {
+        runtime::process_each(&slot, batch, &filter)
+    }))
 }
 
 /// Runs a per-batch filter function (under `#[filter(batch)]`), like [`run_filter`].
-pub fn run_batch_filter<C, R, F>(filter: F, config_json: &str, events: &[TestEvent]) -> Result<FilterRun, Vec<ConfigError>>
+pub fn run_batch_filter<C, R, F>(
+    filter: F,
+    config_json: &str,
+    events: &[TestEvent],
+) -> Result<FilterRun, Vec<ConfigError>>
 where
     C: PluginConfig,
     R: IntoOutcomes,
@@ -217,12 +272,21 @@ where
 {
     let slot = ConfigSlot::<C>::new();
     init(&slot, config_json)?;
-    Ok(run(config_json, events, |batch| runtime::process_batch(&slot, batch, &filter)))
+    Ok(run(config_json, events, |batch| {
+        runtime::process_batch(&slot, batch, &filter)
+    }))
 }
 
 fn init<C: PluginConfig>(slot: &ConfigSlot<C>, config_json: &str) -> Result<(), Vec<ConfigError>> {
-    runtime::init(slot, config_json)
-        .map_err(|errors| errors.into_iter().map(|e| ConfigError { path: e.path, message: e.message }).collect())
+    runtime::init(slot, config_json).map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|e| ConfigError {
+                path: e.path,
+                message: e.message,
+            })
+            .collect()
+    })
 }
 
 /// Takes the log lines written on this thread so far.
@@ -233,13 +297,25 @@ pub fn take_logs() -> Vec<(Level, String)> {
 /// The total of counter `name` on this thread, over all label sets.
 pub fn counter(name: &str) -> u64 {
     RECORDED.with(|recorded| {
-        recorded.borrow().counters.iter().filter(|((series, _), _)| series == name).map(|(_, value)| *value).sum()
+        recorded
+            .borrow()
+            .counters
+            .iter()
+            .filter(|((series, _), _)| series == name)
+            .map(|(_, value)| *value)
+            .sum()
     })
 }
 
 /// The last value of gauge `name` (without labels) on this thread.
 pub fn gauge(name: &str) -> Option<f64> {
-    RECORDED.with(|recorded| recorded.borrow().gauges.get(&(name.to_owned(), Vec::new())).copied())
+    RECORDED.with(|recorded| {
+        recorded
+            .borrow()
+            .gauges
+            .get(&(name.to_owned(), Vec::new()))
+            .copied()
+    })
 }
 
 /// Forgets the log lines and metrics recorded on this thread.
@@ -257,7 +333,10 @@ mod tests {
         ctx.count("seen", 1);
         match event.get_str("action").as_deref() {
             Some("drop") => Ok(Outcome::Drop),
-            Some("split") => Ok(Outcome::Expand(vec![Patch::unchanged(), Patch::unchanged().with_tag("copy")])),
+            Some("split") => Ok(Outcome::Expand(vec![
+                Patch::unchanged(),
+                Patch::unchanged().with_tag("copy"),
+            ])),
             Some("fail") => Err(crate::Error::msg("asked to fail")),
             Some("mark") => {
                 let mut record = event.record()?;
@@ -319,7 +398,9 @@ mod tests {
         let events = [TestEvent::json(json!({})), TestEvent::json(json!({}))];
         let run = run_batch_filter(first_only, "{}", &events).unwrap();
         assert_eq!(run.outcomes()[0], Outcome::Keep);
-        assert!(matches!(&run.outcomes()[1], Outcome::Error(m) if m.contains("1 outcomes for 2 events")));
+        assert!(
+            matches!(&run.outcomes()[1], Outcome::Error(m) if m.contains("1 outcomes for 2 events"))
+        );
         assert_eq!(take_logs().len(), 1);
     }
 
@@ -329,5 +410,8 @@ mod tests {
         assert_eq!(events.len(), 2);
         assert_eq!(events[1].event().get_str("b").as_deref(), Some("x"));
         assert!(events_from_jsonl("not json").is_err());
+        assert!(events_from_jsonl("[1, 2]").is_err());
+        let ordered = TestEvent::json_text(r#"{"z": 1, "a": 2}"#).unwrap();
+        assert_eq!(ordered.event().to_json().unwrap(), r#"{"z":1,"a":2}"#);
     }
 }

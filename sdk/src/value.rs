@@ -55,12 +55,18 @@ impl<'a> Value<'a> {
             Head::Array(len) => {
                 *pos = start;
                 msgpack::skip_value(buf, pos)?;
-                Value::Array(Array { len, raw: &buf[start..*pos] })
+                Value::Array(Array {
+                    len,
+                    raw: &buf[start..*pos],
+                })
             }
             Head::Map(len) => {
                 *pos = start;
                 msgpack::skip_value(buf, pos)?;
-                Value::Map(Map { len, raw: &buf[start..*pos] })
+                Value::Map(Map {
+                    len,
+                    raw: &buf[start..*pos],
+                })
             }
         })
     }
@@ -70,7 +76,10 @@ impl<'a> Value<'a> {
         let mut pos = 0;
         let value = Value::read(bytes, &mut pos)?;
         if pos != bytes.len() {
-            return Err(DecodeError::TrailingBytes { offset: pos, extra: bytes.len() - pos });
+            return Err(DecodeError::TrailingBytes {
+                offset: pos,
+                extra: bytes.len() - pos,
+            });
         }
         Ok(value)
     }
@@ -238,7 +247,11 @@ pub struct Map<'a> {
 impl<'a> Map<'a> {
     /// Reads a map that must fill `bytes` exactly (an event body, for example).
     pub fn from_msgpack(bytes: &'a [u8]) -> Result<Map<'a>, DecodeError> {
-        msgpack::validate_map(bytes)?;
+        match bytes.first() {
+            Some(0x80..=0x8f | 0xde | 0xdf) => {}
+            Some(&byte) => return Err(DecodeError::NotAMap { byte }),
+            None => return Err(DecodeError::Truncated { offset: 0 }),
+        }
         match Value::from_msgpack(bytes)? {
             Value::Map(map) => Ok(map),
             _ => Err(DecodeError::NotAMap { byte: bytes[0] }),
@@ -264,12 +277,18 @@ impl<'a> Map<'a> {
     pub fn iter(&self) -> MapIter<'a> {
         let mut pos = 0;
         let _ = msgpack::read_head(self.raw, &mut pos);
-        MapIter { raw: self.raw, pos, remaining: self.len }
+        MapIter {
+            raw: self.raw,
+            pos,
+            remaining: self.len,
+        }
     }
 
     /// The value under the string (or binary) key `key`: the first one, if the map repeats it.
     pub fn get(&self, key: &str) -> Option<Value<'a>> {
-        self.iter().find(|(k, _)| k.as_bytes() == Some(key.as_bytes())).map(|(_, value)| value)
+        self.iter()
+            .find(|(k, _)| k.as_bytes() == Some(key.as_bytes()))
+            .map(|(_, value)| value)
     }
 
     /// Deserializes the map into a serde type (through `rmp-serde`).
@@ -343,7 +362,11 @@ impl<'a> Array<'a> {
     pub fn iter(&self) -> ArrayIter<'a> {
         let mut pos = 0;
         let _ = msgpack::read_head(self.raw, &mut pos);
-        ArrayIter { raw: self.raw, pos, remaining: self.len }
+        ArrayIter {
+            raw: self.raw,
+            pos,
+            remaining: self.len,
+        }
     }
 
     /// The element at `index`.
@@ -393,7 +416,9 @@ impl<'a> Iterator for ArrayIter<'a> {
 /// map, or when the map is malformed before the key.
 pub(crate) fn lazy_map_get<'a>(raw: &'a [u8], key: &[u8]) -> Option<Value<'a>> {
     let mut pos = 0;
-    let Head::Map(len) = msgpack::read_head(raw, &mut pos).ok()? else { return None };
+    let Head::Map(len) = msgpack::read_head(raw, &mut pos).ok()? else {
+        return None;
+    };
     for _ in 0..len {
         let key_matches = match msgpack::read_head(raw, &mut pos).ok()? {
             Head::Str(k) | Head::Bin(k) => k == key,
@@ -412,7 +437,9 @@ pub(crate) fn lazy_map_get<'a>(raw: &'a [u8], key: &[u8]) -> Option<Value<'a>> {
 /// The general case of [`lazy_map_get`], for maps with container keys (rare).
 fn lazy_map_get_slow<'a>(raw: &'a [u8], key: &[u8]) -> Option<Value<'a>> {
     let mut pos = 0;
-    let Head::Map(len) = msgpack::read_head(raw, &mut pos).ok()? else { return None };
+    let Head::Map(len) = msgpack::read_head(raw, &mut pos).ok()? else {
+        return None;
+    };
     for _ in 0..len {
         let k = Value::read(raw, &mut pos).ok()?;
         if k.as_bytes() == Some(key) {
@@ -434,12 +461,22 @@ mod tests {
 
     #[test]
     fn map_lookup_iteration_and_nesting() {
-        let body = encode(&json!({"log": "hello", "n": -5, "k": {"labels": {"app": "web"}}, "a": [1, "two"]}));
+        let body = encode(
+            &json!({"log": "hello", "n": -5, "k": {"labels": {"app": "web"}}, "a": [1, "two"]}),
+        );
         let map = Map::from_msgpack(&body).unwrap();
         assert_eq!(map.len(), 4);
         assert_eq!(map.get("log").unwrap().as_str(), Some("hello"));
         assert_eq!(map.get("n").unwrap().as_i64(), Some(-5));
-        let labels = map.get("k").unwrap().as_map().unwrap().get("labels").unwrap().as_map().unwrap();
+        let labels = map
+            .get("k")
+            .unwrap()
+            .as_map()
+            .unwrap()
+            .get("labels")
+            .unwrap()
+            .as_map()
+            .unwrap();
         assert_eq!(labels.get("app").unwrap().as_str(), Some("web"));
         let array = map.get("a").unwrap().as_array().unwrap();
         assert_eq!(array.len(), 2);
@@ -453,7 +490,9 @@ mod tests {
 
     #[test]
     fn values_write_back_byte_for_byte() {
-        let body = encode(&json!({"s": "x", "f": 1.5, "big": u64::MAX, "neg": -300, "nested": {"a": [null, true]}}));
+        let body = encode(
+            &json!({"s": "x", "f": 1.5, "big": u64::MAX, "neg": -300, "nested": {"a": [null, true]}}),
+        );
         let map = Map::from_msgpack(&body).unwrap();
         let mut rebuilt = Vec::new();
         msgpack::write_map_header(&mut rebuilt, map.len() as u32);
@@ -483,8 +522,19 @@ mod tests {
             tier: String,
         }
         let body = encode(&json!({"labels": {"app": "web", "tier": "front"}, "n": [1, 2]}));
-        let labels: Labels<'_> = lazy_map_get(&body, b"labels").unwrap().as_map().unwrap().deserialize().unwrap();
-        assert_eq!(labels, Labels { app: "web", tier: "front".into() });
+        let labels: Labels<'_> = lazy_map_get(&body, b"labels")
+            .unwrap()
+            .as_map()
+            .unwrap()
+            .deserialize()
+            .unwrap();
+        assert_eq!(
+            labels,
+            Labels {
+                app: "web",
+                tier: "front".into()
+            }
+        );
         let numbers: Vec<u8> = lazy_map_get(&body, b"n").unwrap().deserialize().unwrap();
         assert_eq!(numbers, [1, 2]);
     }

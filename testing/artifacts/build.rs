@@ -84,10 +84,28 @@ const GUESTS: &[Guest] = &[
         doc: "Filter (plugins/digit-mask): replaces every ASCII digit of `log` with `*`; other events kept.",
     },
     Guest {
+        constant: "REDACT",
+        package: "wasm-router-plugin-redact",
+        library: "redact",
+        doc: "Filter (plugins/redact): masks emails, cards, SSNs, IPs, AWS keys, tokens, custom patterns; asks to fail closed.",
+    },
+    Guest {
+        constant: "PARSE_JSON",
+        package: "wasm-router-plugin-parse-json",
+        library: "parse_json",
+        doc: "Filter (plugins/parse-json): parses JSON in `log` (config `field`) and merges it into the record.",
+    },
+    Guest {
         constant: "JSON_OUTPUT",
         package: "guest-json-output",
         library: "guest_json_output",
         doc: "Output: one JSON-array POST per batch to config `url` (`gzip`, `api_key_header` optional); 2xx ok, 429/5xx retry (Retry-After), 413 split, other 4xx permanent, transport error retry.",
+    },
+    Guest {
+        constant: "SDK_JSON_OUTPUT",
+        package: "guest-sdk-json-output",
+        library: "guest_sdk_json_output",
+        doc: "Output: `JSON_OUTPUT` written with the SDK (`max_body_bytes` splits bodies); default SDK response classification (408 also retries).",
     },
 ];
 

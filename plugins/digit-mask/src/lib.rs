@@ -5,8 +5,15 @@
 use wasm_router_sdk::{Ctx, Event, NoConfig, Outcome, Value, filter};
 
 /// Masks the digits of `log`.
-#[filter(name = "digit-mask", description = "Replaces every ASCII digit of `log` with `*`.")]
-pub fn digit_mask(_: &NoConfig, event: &Event<'_>, _: &mut Ctx) -> wasm_router_sdk::Result<Outcome> {
+#[filter(
+    name = "digit-mask",
+    description = "Replaces every ASCII digit of `log` with `*`."
+)]
+pub fn digit_mask(
+    _: &NoConfig,
+    event: &Event<'_>,
+    _: &mut Ctx,
+) -> wasm_router_sdk::Result<Outcome> {
     let (bytes, is_binary) = match event.get("log") {
         Some(Value::Str(bytes)) => (bytes, false),
         Some(Value::Bin(bytes)) => (bytes, true),
@@ -15,7 +22,10 @@ pub fn digit_mask(_: &NoConfig, event: &Event<'_>, _: &mut Ctx) -> wasm_router_s
     if !bytes.iter().any(u8::is_ascii_digit) {
         return Ok(Outcome::Keep);
     }
-    let masked: Vec<u8> = bytes.iter().map(|&b| if b.is_ascii_digit() { b'*' } else { b }).collect();
+    let masked: Vec<u8> = bytes
+        .iter()
+        .map(|&b| if b.is_ascii_digit() { b'*' } else { b })
+        .collect();
     let mut record = event.record()?;
     if is_binary {
         record.set_value("log", Value::Bin(&masked))?;
@@ -45,8 +55,14 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(run.outcomes()[0], Outcome::Replace(_)));
-        assert_eq!(run.outcomes()[1..], [Outcome::Keep, Outcome::Keep, Outcome::Keep]);
-        assert_eq!(run.records()[0], json!({"log": "user ** paid *,***.**", "pid": 7}));
+        assert_eq!(
+            run.outcomes()[1..],
+            [Outcome::Keep, Outcome::Keep, Outcome::Keep]
+        );
+        assert_eq!(
+            run.records()[0],
+            json!({"log": "user ** paid *,***.**", "pid": 7})
+        );
     }
 
     #[test]

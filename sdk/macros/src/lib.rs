@@ -30,12 +30,17 @@ enum Kind {
 
 fn string_list(value: Expr) -> syn::Result<Vec<LitStr>> {
     let Expr::Array(ExprArray { elems, .. }) = value else {
-        return Err(syn::Error::new(value.span(), "expected a list of strings, e.g. [\"https://example.com\"]"));
+        return Err(syn::Error::new(
+            value.span(),
+            "expected a list of strings, e.g. [\"https://example.com\"]",
+        ));
     };
     elems
         .into_iter()
         .map(|elem| match elem {
-            Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => Ok(s),
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Str(s), ..
+            }) => Ok(s),
             other => Err(syn::Error::new(other.span(), "expected a string literal")),
         })
         .collect()
@@ -102,14 +107,22 @@ fn config_type(function: &ItemFn) -> syn::Result<Type> {
         return Err(syn::Error::new(function.sig.inputs.span(), shape));
     }
     if let Some(asyncness) = &function.sig.asyncness {
-        return Err(syn::Error::new(asyncness.span(), "a filter function cannot be async"));
+        return Err(syn::Error::new(
+            asyncness.span(),
+            "a filter function cannot be async",
+        ));
     }
     if !function.sig.generics.params.is_empty() {
-        return Err(syn::Error::new(function.sig.generics.span(), "a filter function cannot be generic"));
+        return Err(syn::Error::new(
+            function.sig.generics.span(),
+            "a filter function cannot be generic",
+        ));
     }
     match &function.sig.inputs[0] {
         FnArg::Typed(arg) => match &*arg.ty {
-            Type::Reference(reference) if reference.mutability.is_none() => Ok((*reference.elem).clone()),
+            Type::Reference(reference) if reference.mutability.is_none() => {
+                Ok((*reference.elem).clone())
+            }
             other => Err(syn::Error::new(other.span(), shape)),
         },
         FnArg::Receiver(receiver) => Err(syn::Error::new(receiver.span(), shape)),
@@ -120,7 +133,11 @@ fn expand_filter(args: PluginArgs, function: ItemFn) -> syn::Result<TokenStream2
     let config = config_type(&function)?;
     let function_name = &function.sig.ident;
     let meta = meta_tokens(&args);
-    let process = if args.batch { quote!(process_batch) } else { quote!(process_each) };
+    let process = if args.batch {
+        quote!(process_batch)
+    } else {
+        quote!(process_each)
+    };
     let bindings = quote!(::wasm_router_sdk::__private::bindings::filter);
     Ok(quote! {
         #function
@@ -156,6 +173,12 @@ fn expand_filter(args: PluginArgs, function: ItemFn) -> syn::Result<TokenStream2
     })
 }
 
+/// The plugin contract (this crate's `wit` folder, by absolute path: the macro crate's source
+/// stays where cargo unpacked it), for the `output` world's bindings that `#[output]`
+/// generates in the plugin's own crate, so that filter components never carry the output
+/// world's imports.
+const WIT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/wit");
+
 fn expand_output(args: PluginArgs, implementation: ItemImpl) -> syn::Result<TokenStream2> {
     let implements_output = implementation
         .trait_
@@ -170,9 +193,25 @@ fn expand_output(args: PluginArgs, implementation: ItemImpl) -> syn::Result<Toke
     }
     let output = &implementation.self_ty;
     let meta = meta_tokens(&args);
-    let bindings = quote!(::wasm_router_sdk::__private::bindings::output);
+    let bindings = quote!(__wasm_router_output_bindings);
     Ok(quote! {
         #implementation
+
+        #[doc(hidden)]
+        #[allow(unsafe_code, dead_code, missing_docs, unused_imports, non_camel_case_types, clippy::all)]
+        mod __wasm_router_output_bindings {
+            ::wasm_router_sdk::__private::wit_bindgen::generate!({
+                path: #WIT_DIR,
+                world: "output",
+                runtime_path: "wasm_router_sdk::__private::wit_bindgen::rt",
+                with: {
+                    "wasm-router:plugin/types@0.1.0": wasm_router_sdk::__private::bindings::filter::wasm_router::plugin::types,
+                    "wasm-router:plugin/log@0.1.0": wasm_router_sdk::__private::bindings::filter::wasm_router::plugin::log,
+                    "wasm-router:plugin/metrics@0.1.0": wasm_router_sdk::__private::bindings::filter::wasm_router::plugin::metrics,
+                    "wasm-router:plugin/http-types@0.1.0": wasm_router_sdk::__private::bindings::output_types::wasm_router::plugin::http_types,
+                },
+            });
+        }
 
         #[allow(unsafe_code, dead_code, non_camel_case_types, non_upper_case_globals, clippy::all)]
         const _: () = {
@@ -206,7 +245,7 @@ fn expand_output(args: PluginArgs, implementation: ItemImpl) -> syn::Result<Toke
             }
 
             #[cfg(target_arch = "wasm32")]
-            #bindings::export_output!(__WasmRouterOutput with_types_in #bindings);
+            #bindings::export!(__WasmRouterOutput with_types_in #bindings);
         };
     })
 }
@@ -224,7 +263,9 @@ pub fn filter(args: TokenStream, item: TokenStream) -> TokenStream {
     let expanded = parse_args(args, Kind::Filter)
         .and_then(|args| Ok((args, syn::parse::<ItemFn>(item)?)))
         .and_then(|(args, function)| expand_filter(args, function));
-    expanded.unwrap_or_else(syn::Error::into_compile_error).into()
+    expanded
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 /// Makes an output plugin of an `impl wasm_router_sdk::output::Output for YourConfig`.
@@ -237,5 +278,7 @@ pub fn output(args: TokenStream, item: TokenStream) -> TokenStream {
     let expanded = parse_args(args, Kind::Output)
         .and_then(|args| Ok((args, syn::parse::<ItemImpl>(item)?)))
         .and_then(|(args, implementation)| expand_output(args, implementation));
-    expanded.unwrap_or_else(syn::Error::into_compile_error).into()
+    expanded
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }

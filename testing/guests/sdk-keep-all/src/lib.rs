@@ -3,7 +3,10 @@
 
 use wasm_router_sdk::{Ctx, Event, NoConfig, Outcome, filter};
 
-#[filter(name = "sdk-keep-all", description = "Keeps every event (SDK baseline).")]
+#[filter(
+    name = "sdk-keep-all",
+    description = "Keeps every event (SDK baseline)."
+)]
 fn keep(_: &NoConfig, _: &Event<'_>, _: &mut Ctx) -> Outcome {
     Outcome::Keep
 }
