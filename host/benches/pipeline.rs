@@ -34,14 +34,16 @@ fn firelens_record(i: usize) -> Vec<u8> {
     str_value(&mut out, "source");
     str_value(&mut out, "stdout");
     str_value(&mut out, "log");
+    let room = 200 - out.len() - 2;
     let mut line = format!(
-        "2026-11-21T04:46:02.{:03}Z INFO  GET /api/v1/orders/{i} status=200 duration_ms={} client=10.0.{}.{}",
+        "04:46:02.{:03}Z INFO GET /api/v1/orders/{i} 200 {}ms client=10.0.{}.{}",
         i % 1000,
         i % 900,
         i % 250,
         i % 200
     );
-    line.extend(std::iter::repeat_n('.', 200 - out.len() - 2 - line.len()));
+    line.truncate(room);
+    line.extend(std::iter::repeat_n('.', room - line.len()));
     out.extend_from_slice(&[0xd9, line.len() as u8]);
     out.extend_from_slice(line.as_bytes());
     assert_eq!(out.len(), 200);
