@@ -9,12 +9,12 @@
 #   1. `-c FILE` on the command line (Fluent Bit's flag; `--config FILE` works too);
 #   2. the native TOML config at $WASM_ROUTER_CONFIG (default /etc/wasm-router/router.toml);
 #   3. the config FireLens generates at $FLUENT_BIT_CONFIG (default
-#      /fluent-bit/etc/fluent-bit.conf), when this build of the router reads Fluent Bit's
-#      classic format (checked at start with a minimal classic config);
+#      /fluent-bit/etc/fluent-bit.conf), in Fluent Bit's classic format;
 #   4. the router's embedded default (forward on 127.0.0.1:24224 → stdout).
-# Fluent Bit's `-e PLUGIN.so` (Go output plugins) and `-R PARSERS_FILE` flags are accepted and
-# ignored with a note, so task definitions that pass them keep working. A first argument that
-# is a router subcommand (`run`, `validate`, `cat`, `top`, …) runs that subcommand as is.
+# Fluent Bit's `-e PLUGIN.so` flags (its Go output plugins; ours are built in) are dropped with
+# a note and `-R PARSERS_FILE` is passed on, so task definitions that pass them keep working.
+# A first argument that is a router subcommand (`run`, `validate`, `cat`, `top`, …) runs that
+# subcommand as is.
 #
 # Every path is an environment variable so the script can be tested outside the image, and
 # each step is a function: add a step (e.g. `aws_fluent_bit_init_*` files) as one more function
@@ -34,23 +34,10 @@ print_version() {
     "$WASM_ROUTER_BIN" --version >&2
 }
 
-# True when the router reads Fluent Bit's classic format: it validates a minimal classic config.
-classic_config_supported() {
-    probe_dir="$(mktemp -d)"
-    printf '[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 24224\n\n[OUTPUT]\n    Name null\n    Match *\n' \
-        >"$probe_dir/probe.conf"
-    if "$WASM_ROUTER_BIN" validate -c "$probe_dir/probe.conf" >/dev/null 2>&1; then
-        supported=0
-    else
-        supported=1
-    fi
-    rm -rf "$probe_dir"
-    return "$supported"
-}
-
-# Sets CONFIG_FROM_ARGS from Fluent Bit style arguments; ignores -e and -R.
+# Sets CONFIG_FROM_ARGS and PARSERS_FILES (one per line) from Fluent Bit style arguments.
 parse_fluent_bit_args() {
     CONFIG_FROM_ARGS=""
+    PARSERS_FILES=""
     while [ "$#" -gt 0 ]; do
         case "$1" in
             -c | --config)
@@ -60,12 +47,13 @@ parse_fluent_bit_args() {
                 ;;
             -e | --plugin)
                 [ "$#" -ge 2 ] || { note "$1 needs a file"; exit 2; }
-                note "ignoring $1 $2: the router's outputs are built in or WASM plugins (/plugins)"
+                note "ignoring $1 $2: the router's outputs are built in, or WASM plugins (/plugins)"
                 shift 2
                 ;;
             -R | --parser)
                 [ "$#" -ge 2 ] || { note "$1 needs a file"; exit 2; }
-                note "ignoring $1 $2: parsers files are not read yet"
+                PARSERS_FILES="${PARSERS_FILES}$2
+"
                 shift 2
                 ;;
             *)
@@ -83,30 +71,36 @@ choose_config() {
     elif [ -f "$WASM_ROUTER_CONFIG" ]; then
         echo "$WASM_ROUTER_CONFIG"
     elif [ -f "$FLUENT_BIT_CONFIG" ]; then
-        if classic_config_supported; then
-            echo "$FLUENT_BIT_CONFIG"
-        else
-            note "found $FLUENT_BIT_CONFIG, but this router build does not read Fluent Bit's classic format yet;" \
-                "mount a native config at $WASM_ROUTER_CONFIG. Running the embedded default."
-        fi
+        echo "$FLUENT_BIT_CONFIG"
     fi
 }
 
 main() {
     case "${1:-}" in
-        run | validate | cat | top | help | bench-load | bench-startup | --help | -h | --version | -V)
+        run | validate | cat | top | test | plugin | help | bench-load | bench-startup | --help | -h | --version | -V)
             exec "$WASM_ROUTER_BIN" "$@"
             ;;
     esac
     print_version
     parse_fluent_bit_args "$@"
     config="$(choose_config)"
+    set -- run
     if [ -n "$config" ]; then
         note "running with $config"
-        exec "$WASM_ROUTER_BIN" run -c "$config"
+        set -- "$@" -c "$config"
+    else
+        note "running the embedded default configuration"
     fi
-    note "running the embedded default configuration"
-    exec "$WASM_ROUTER_BIN" run
+    old_ifs="$IFS"
+    IFS='
+'
+    set -f
+    for parsers in $PARSERS_FILES; do
+        set -- "$@" -R "$parsers"
+    done
+    set +f
+    IFS="$old_ifs"
+    exec "$WASM_ROUTER_BIN" "$@"
 }
 
 main "$@"

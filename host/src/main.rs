@@ -100,8 +100,8 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                             .await
                             .with_context(|| format!("[INPUT] tcp: cannot listen on {addr}"))?;
                     }
-                    // Reload re-reads the file as TOML: only native configs reload.
-                    cli::run_router(cfg, config.clone().filter(|_| !mapped.classic)).await
+                    // Reload reads either format again (`ops::reload`).
+                    cli::run_router(cfg, config.clone()).await
                 })
                 .context("router failed")?;
             Ok(std::process::ExitCode::SUCCESS)

@@ -655,6 +655,53 @@ match = "*"
     );
 }
 
+#[test]
+fn plugins_of_a_fluent_bit_classic_config_reload_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("plugin.wasm");
+    replace_file(wasm_router_test_artifacts::KEEP_ALL, &plugin);
+    let conf = dir.path().join("fluent-bit.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[SERVICE]\n    Grace 5\n    HTTP_Server On\n    HTTP_Listen 127.0.0.1\n    HTTP_Port 0\n\n\
+             [INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n\n\
+             [FILTER]\n    Name wasm\n    Match *\n    Path {}\n\n\
+             [OUTPUT]\n    Name stdout\n    Match *\n",
+            plugin.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = common::router_command();
+    cmd.arg("run")
+        .arg("-c")
+        .arg(&conf)
+        .env("XDG_CACHE_HOME", dir.path().join("cache"));
+    let router = Proc::spawn(&mut cmd, None);
+    let (addr, http) = (router.forward_addr(), router.http_addr());
+
+    router.signal("HUP");
+    router.wait_log("the SIGHUP reload", |l| {
+        l.contains("reload done") && l.contains("reloaded_plugins=1")
+    });
+    replace_file(wasm_router_test_artifacts::INIT_FAILS, &plugin);
+    router.wait_log("the broken plugin refused", |l| {
+        l.contains("reload refused")
+    });
+    send_acked(&addr, "app", &[json!({"log": "still flowing"})]);
+    router.wait_events(1);
+    let reloads = scrape(&http);
+    assert_eq!(
+        metric(&reloads, "config_reloads_total", &[("result", "ok")]),
+        1.0
+    );
+    assert_eq!(
+        metric(&reloads, "config_reloads_total", &[("result", "refused")]),
+        1.0
+    );
+    assert_eq!(router.stop()[0].record, json!({"log": "still flowing"}));
+}
+
 // ---- wasm-router top under tmux ------------------------------------------------------------
 
 /// A tmux server of its own (`-L`), killed on drop.
@@ -903,6 +950,8 @@ match = "*"
 fn entrypoint_runs_the_config_given_with_c_ignoring_fluent_bit_plugin_flags() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), NATIVE);
+    let parsers = dir.path().join("parsers.conf");
+    std::fs::write(&parsers, "[PARSER]\n    Name json\n    Format json\n").unwrap();
     let router = Proc::spawn(
         entrypoint_command(dir.path())
             .args([
@@ -912,7 +961,9 @@ fn entrypoint_runs_the_config_given_with_c_ignoring_fluent_bit_plugin_flags() {
                 "/fluent-bit/cloudwatch.so",
                 "-c",
             ])
-            .arg(&config),
+            .arg(&config)
+            .arg("-R")
+            .arg(&parsers),
         None,
     );
     let addr = router.forward_addr();
@@ -926,6 +977,10 @@ fn entrypoint_runs_the_config_given_with_c_ignoring_fluent_bit_plugin_flags() {
         log.contains(&format!("config={}", config.display())),
         "{log}"
     );
+    assert!(
+        log.contains("parsers.conf"),
+        "-R is passed on to the router:\n{log}"
+    );
     send_acked(&addr, "app", &[json!({"log": "via entrypoint"})]);
     router.wait_events(1);
     // The script execs the router: SIGTERM to the process we started is a graceful shutdown.
@@ -933,18 +988,18 @@ fn entrypoint_runs_the_config_given_with_c_ignoring_fluent_bit_plugin_flags() {
     assert_eq!(events[0].record, json!({"log": "via entrypoint"}));
 }
 
+/// A classic config as FireLens writes it, on free ports.
+const FLUENT_BIT_CONF: &str = "[SERVICE]\n    Grace 5\n\n[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n\n[OUTPUT]\n    Name stdout\n    Match *\n";
+
 #[test]
 fn entrypoint_prefers_the_mounted_native_config_then_fluent_bit_conf_then_the_default() {
-    // The native config mounted at $WASM_ROUTER_CONFIG.
+    // The native config mounted at $WASM_ROUTER_CONFIG wins over FireLens's file.
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("etc")).unwrap();
     std::fs::create_dir_all(dir.path().join("fluent-bit/etc")).unwrap();
     std::fs::write(dir.path().join("etc/router.toml"), NATIVE).unwrap();
-    std::fs::write(
-        dir.path().join("fluent-bit/etc/fluent-bit.conf"),
-        "[INPUT]\n    Name forward\n",
-    )
-    .unwrap();
+    let fluent_bit_conf = dir.path().join("fluent-bit/etc/fluent-bit.conf");
+    std::fs::write(&fluent_bit_conf, FLUENT_BIT_CONF).unwrap();
     let router = Proc::spawn(&mut entrypoint_command(dir.path()), None);
     router.forward_addr();
     assert!(router.log().contains(&format!(
@@ -953,31 +1008,32 @@ fn entrypoint_prefers_the_mounted_native_config_then_fluent_bit_conf_then_the_de
     )));
     router.stop();
 
-    // Only FireLens's fluent-bit.conf: used when this build reads the classic format,
-    // else the embedded default with a note saying what to mount.
+    // Only FireLens's fluent-bit.conf: the router runs it.
     std::fs::remove_file(dir.path().join("etc/router.toml")).unwrap();
-    let probe = dir.path().join("probe.conf");
-    std::fs::write(&probe, "[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 24224\n\n[OUTPUT]\n    Name null\n    Match *\n").unwrap();
-    let classic_supported = Command::new(router_bin())
-        .args(["validate", "-c"])
-        .arg(&probe)
-        .output()
-        .unwrap()
-        .status
-        .success();
     let router = Proc::spawn(&mut entrypoint_command(dir.path()), None);
-    if classic_supported {
-        router.wait_log("the classic config chosen", |l| {
-            l.contains("fluent-bit.conf") && l.contains("running with")
-        });
-    } else {
-        router.wait_log("the fallback note", |l| {
-            l.contains("does not read Fluent Bit's classic format yet")
-        });
-        router.wait_log("the embedded default", |l| {
-            l.contains("config=<embedded default>")
-        });
-    }
+    let addr = router.forward_addr();
+    assert!(
+        router
+            .log()
+            .contains(&format!("running with {}", fluent_bit_conf.display())),
+        "{}",
+        router.log()
+    );
+    send_acked(&addr, "app-firelens-0123", &[json!({"log": "classic"})]);
+    router.wait_events(1);
+    router.stop();
+
+    // Neither: the embedded default.
+    std::fs::remove_file(&fluent_bit_conf).unwrap();
+    let router = Proc::spawn(&mut entrypoint_command(dir.path()), None);
+    router.wait_log("the embedded default", |l| {
+        l.contains("config=<embedded default>")
+    });
+    assert!(
+        router
+            .log()
+            .contains("running the embedded default configuration")
+    );
 }
 
 #[test]

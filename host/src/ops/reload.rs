@@ -17,6 +17,9 @@
 //! `[service]`, `[[inputs]]` or `[[outputs]]` needs a restart: such a reload is refused with a
 //! message naming what changed, and the router keeps running as it was.
 //!
+//! The config file may be TOML or Fluent Bit classic (as FireLens generates it); files it
+//! `@INCLUDE`s are not watched: send SIGHUP after changing one.
+//!
 //! **Why polling.** A stat of a handful of files per second costs nothing, needs no extra
 //! dependency, and works where inotify does not (bind mounts, overlay and network filesystems,
 //! files replaced by an atomic rename or a symlink swap, as orchestrators do).
@@ -160,8 +163,8 @@ fn stamp(path: &Path) -> Option<FileStamp> {
 /// What the reloader knows about the running configuration.
 #[derive(Clone)]
 struct Running {
-    /// The config as TOML after `${VAR}` expansion (empty without a config file).
-    table: toml::Table,
+    /// What reload compares, from the loaded config.
+    snapshot: ConfigSnapshot,
     /// Each filter's `.wasm`.
     plugin_paths: Vec<PathBuf>,
     /// Stamps of each filter's `.wasm` when its running plugin was built.
@@ -207,7 +210,7 @@ impl ReloadBaseline {
         let plugin_paths = filter_paths(config);
         let loaded_stamps: Vec<_> = plugin_paths.iter().map(|p| stamp(p)).collect();
         let running = Running {
-            table: read_table(&config_path).unwrap_or_default(),
+            snapshot: ConfigSnapshot::of(config),
             plugin_paths,
             loaded_stamps: loaded_stamps.clone(),
         };
@@ -452,20 +455,17 @@ fn prepare(
     builder: &FilterBuilder,
     metrics: Arc<Metrics>,
 ) -> Result<Prepared, ReloadError> {
-    let table = read_table(path).map_err(ReloadError::Config)?;
-    let config = crate::config::load(path).map_err(|e| ReloadError::Config(e.to_string()))?;
-    check_same_structure(&running.table, &table).map_err(ReloadError::NeedsRestart)?;
-    let section = |t: &toml::Table, i: usize| {
-        t.get("filters")
-            .and_then(|f| f.as_array())
-            .and_then(|f| f.get(i))
-            .cloned()
-    };
+    // Either format: TOML, or Fluent Bit classic as FireLens generates it.
+    let config = crate::config::load_any(path)
+        .map_err(|e| ReloadError::Config(e.to_string()))?
+        .config;
+    let snapshot = ConfigSnapshot::of(&config);
+    check_same_structure(&running.snapshot, &snapshot).map_err(ReloadError::NeedsRestart)?;
     let plugin_paths = filter_paths(&config);
     let loaded_stamps: Vec<_> = plugin_paths.iter().map(|p| stamp(p)).collect();
     let mut built = Vec::new();
     for (i, FilterConfig::Wasm(w)) in config.filters.iter().enumerate() {
-        let changed = section(&running.table, i) != section(&table, i)
+        let changed = running.snapshot.filters.get(i) != snapshot.filters.get(i)
             || running.plugin_paths.get(i) != Some(&plugin_paths[i])
             || running.loaded_stamps.get(i) != Some(&loaded_stamps[i]);
         if everything || changed {
@@ -482,26 +482,11 @@ fn prepare(
     }
     Ok(Prepared {
         running: Running {
-            table,
+            snapshot,
             plugin_paths,
             loaded_stamps,
         },
         built,
-    })
-}
-
-/// The config file as a TOML table after `${VAR}` expansion.
-fn read_table(path: &Path) -> Result<toml::Table, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read the config file: {e}", path.display()))?;
-    let text = crate::config::expand_env(&text, |name| std::env::var(name).ok())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| {
-        format!(
-            "{}: {}",
-            path.display(),
-            super::logging::redact(&e.to_string())
-        )
     })
 }
 
@@ -513,34 +498,70 @@ fn filter_paths(config: &Config) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Refuse what only a restart can apply: a different `[service]`, `[[inputs]]` or
-/// `[[outputs]]`, or filters added, removed, reordered, re-matched or renamed.
-fn check_same_structure(old: &toml::Table, new: &toml::Table) -> Result<(), String> {
-    let mut changes = Vec::new();
-    for key in ["service", "inputs", "outputs"] {
-        if old.get(key) != new.get(key) {
-            changes.push(format!("[{key}] changed"));
+/// The parts of a loaded config that reload compares, in whatever format the file was. Values
+/// are kept as their `Debug` text: compared in memory, never logged (they may hold secrets).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct ConfigSnapshot {
+    service: String,
+    inputs: String,
+    outputs: String,
+    filters: Vec<FilterSnapshot>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct FilterSnapshot {
+    /// What places the filter in the chain: `match`, `match_regex`, `name`.
+    placement: String,
+    /// Everything about it.
+    whole: String,
+}
+
+impl ConfigSnapshot {
+    fn of(config: &Config) -> ConfigSnapshot {
+        ConfigSnapshot {
+            service: format!("{:?}", config.service),
+            inputs: format!("{:?}", config.inputs),
+            outputs: format!("{:?}", config.outputs),
+            filters: config
+                .filters
+                .iter()
+                .map(|f| {
+                    let FilterConfig::Wasm(w) = f;
+                    FilterSnapshot {
+                        placement: format!("{:?} {:?} {:?}", w.match_, w.match_regex, w.name),
+                        whole: format!("{f:?}"),
+                    }
+                })
+                .collect(),
         }
     }
-    let filters = |t: &toml::Table| {
-        t.get("filters")
-            .and_then(|f| f.as_array())
-            .cloned()
-            .unwrap_or_default()
-    };
-    let (old_filters, new_filters) = (filters(old), filters(new));
-    if old_filters.len() != new_filters.len() {
+}
+
+/// Refuse what only a restart can apply: a different `[service]`, `[[inputs]]` or
+/// `[[outputs]]`, or filters added, removed, reordered, re-matched or renamed.
+fn check_same_structure(old: &ConfigSnapshot, new: &ConfigSnapshot) -> Result<(), String> {
+    let mut changes = Vec::new();
+    for (section, a, b) in [
+        ("[service]", &old.service, &new.service),
+        ("[[inputs]]", &old.inputs, &new.inputs),
+        ("[[outputs]]", &old.outputs, &new.outputs),
+    ] {
+        if a != b {
+            changes.push(format!("{section} changed"));
+        }
+    }
+    if old.filters.len() != new.filters.len() {
         changes.push(format!(
             "[[filters]] went from {} to {} entries",
-            old_filters.len(),
-            new_filters.len()
+            old.filters.len(),
+            new.filters.len()
         ));
     } else {
-        for (i, (o, n)) in old_filters.iter().zip(&new_filters).enumerate() {
-            for key in ["type", "match", "match_regex", "name"] {
-                if o.get(key) != n.get(key) {
-                    changes.push(format!("filters[{i}].{key} changed"));
-                }
+        for (i, (o, n)) in old.filters.iter().zip(&new.filters).enumerate() {
+            if o.placement != n.placement {
+                changes.push(format!(
+                    "filters[{i}] has another match, match_regex or name"
+                ));
             }
         }
     }
@@ -670,7 +691,7 @@ mod tests {
         let e = reloader.reload(false).await.unwrap_err();
         assert!(
             e.to_string()
-                .contains("needs a restart: filters[0].name changed"),
+                .contains("needs a restart: filters[0] has another match, match_regex or name"),
             "{e}"
         );
         write(dir.path(), "router.toml", "[[inputs]]\ntype = \"kafka\"\n");
