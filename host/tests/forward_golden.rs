@@ -166,6 +166,68 @@ fn fixtures_decode_split_at_random_points() {
     }
 }
 
+/// Mutated fixtures (bit flips, cuts, splices, random bytes) never panic, and however the bytes
+/// are split across reads the outcome is the same: the stable-toolchain sibling of the
+/// cargo-fuzz target in fuzz/.
+#[test]
+fn mutated_fixtures_decode_the_same_however_split() {
+    let fixtures = fixtures();
+    let mut rng = fastrand::Rng::with_seed(0xf022);
+    for round in 0..3000 {
+        let mut bytes = fixtures[rng.usize(..fixtures.len())].bytes.clone();
+        bytes.truncate(4096);
+        for _ in 0..rng.usize(1..4) {
+            match rng.u8(..4) {
+                0 if !bytes.is_empty() => {
+                    let i = rng.usize(..bytes.len());
+                    bytes[i] ^= 1 << rng.u8(..8);
+                }
+                1 if !bytes.is_empty() => {
+                    let i = rng.usize(..bytes.len());
+                    bytes[i] = rng.u8(..);
+                }
+                2 => bytes.truncate(rng.usize(..=bytes.len())),
+                _ => {
+                    let other = &fixtures[rng.usize(..fixtures.len())].bytes;
+                    let from = rng.usize(..other.len());
+                    let piece = &other[from..other.len().min(from + rng.usize(1..64))];
+                    let at = rng.usize(..=bytes.len());
+                    bytes.splice(at..at, piece.iter().copied());
+                }
+            }
+        }
+        let fixture = Fixture { name: format!("mutation {round}"), bytes, expected: Value::Null };
+        let limits = DecodeLimits { max_request_bytes: 64 << rng.u32(..8), max_decompressed_bytes: 64 << rng.u32(..8) };
+        let whole = outcome(&fixture, &limits, &[]);
+        let step = rng.usize(1..17);
+        let cuts: Vec<usize> = (step..fixture.bytes.len()).step_by(step).collect();
+        assert_eq!(outcome(&fixture, &limits, &cuts), whole, "{} split every {step} bytes: {:02x?}", fixture.name, fixture.bytes);
+    }
+}
+
+/// Frames and the kind of the final error, without the expectations of a fixture file.
+fn outcome(fixture: &Fixture, limits: &DecodeLimits, cuts: &[usize]) -> Vec<String> {
+    let mut decoder = Decoder::with_clock(limits.clone(), fixed_clock);
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    let mut start = 0;
+    for &end in cuts.iter().chain([&fixture.bytes.len()]) {
+        buf.extend_from_slice(&fixture.bytes[start..end]);
+        start = end;
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(frame)) => out.push(render(frame).to_string()),
+                Ok(None) => break,
+                Err(e) => {
+                    out.push(render_error(&e)["kind"].to_string());
+                    return out;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Bodies of uncompressed requests are slices of the bytes read, not copies.
 #[test]
 fn bodies_are_slices_of_the_read_buffer() {

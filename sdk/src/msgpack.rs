@@ -37,19 +37,31 @@ pub enum DecodeError {
     },
 }
 
-/// One msgpack header: a scalar with its payload, or the element count of a container.
+/// One msgpack token: a scalar with its payload, or the header of a container (whose
+/// elements follow as further tokens: `2 × n` for a map, key then value).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Head<'a> {
+pub enum Head<'a> {
+    /// `nil`.
     Nil,
+    /// A boolean.
     Bool(bool),
+    /// An integer that fits in `i64`.
     Int(i64),
+    /// An integer above `i64::MAX`.
     UInt(u64),
+    /// A 32-bit float.
     F32(f32),
+    /// A 64-bit float.
     F64(f64),
+    /// A string's bytes.
     Str(&'a [u8]),
+    /// Binary data.
     Bin(&'a [u8]),
+    /// An extension value: type and data.
     Ext(i8, &'a [u8]),
+    /// An array header with its element count.
     Array(u32),
+    /// A map header with its entry count.
     Map(u32),
 }
 
@@ -83,9 +95,9 @@ fn length(buf: &[u8], pos: &mut usize, width: usize, start: usize) -> Result<usi
     })
 }
 
-/// Reads the header at `*pos` (and a scalar's payload), advancing `*pos` past it. For arrays
-/// and maps only the header is consumed.
-pub(crate) fn read_head<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Head<'a>, DecodeError> {
+/// Reads the token at `*pos` (a scalar with its payload, or a container header), advancing
+/// `*pos` past it: the building block of a streaming walk over a body.
+pub fn read_head<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Head<'a>, DecodeError> {
     let start = *pos;
     let marker = *buf
         .get(start)
@@ -146,7 +158,7 @@ pub(crate) fn read_head<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Head<'a>, 
 
 /// Skips the one value at `*pos` (containers included), advancing `*pos` past it. Iterative,
 /// so deep nesting costs no stack; a count that cannot fit in the remaining bytes fails early.
-pub(crate) fn skip_value(buf: &[u8], pos: &mut usize) -> Result<(), DecodeError> {
+pub fn skip_value(buf: &[u8], pos: &mut usize) -> Result<(), DecodeError> {
     let start = *pos;
     let mut pending: u64 = 1;
     while pending > 0 {

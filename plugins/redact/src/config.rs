@@ -22,7 +22,9 @@ pub struct RedactConfig {
     pub mask: MaskConfig,
     /// Your own patterns (Rust `regex` syntax), each with a name used in the mask and the
     /// metrics. With a capture group named `value`, only that group is masked (e.g.
-    /// `password=(?P<value>\S+)`).
+    /// `password=(?P<value>\S+)`). Patterns match bytes in ASCII mode: `\w`, `\d`, `\s`,
+    /// `\b` and `(?i)` are ASCII-only and `.` matches any byte; non-ASCII text in a pattern
+    /// matches itself exactly; Unicode classes (`\p{…}`) are not available.
     #[serde(default)]
     pub custom_patterns: Vec<CustomPattern>,
 }
@@ -230,7 +232,8 @@ pub fn build(raw: RedactConfig) -> Result<crate::Redactor, Vec<ConfigError>> {
                 format!("{:?}: use letters, digits, `_` and `-`", pattern.name),
             ));
         }
-        match regex::bytes::RegexBuilder::new(&pattern.pattern)
+        match regex_ascii::bytes::RegexBuilder::new(&pattern.pattern)
+            .unicode(false)
             .size_limit(CUSTOM_PATTERN_SIZE_LIMIT)
             .build()
         {

@@ -6,7 +6,7 @@
 //! on bytes with Unicode off, so strings that are not valid UTF-8 are scanned as they are
 //! and only the matched ASCII spans are ever replaced.
 
-use regex::bytes::{Regex, RegexBuilder};
+use regex_ascii::bytes::{Regex, RegexBuilder};
 
 /// What a detector found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

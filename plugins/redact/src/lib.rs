@@ -28,7 +28,8 @@ pub mod mask;
 
 use detect::{Detectors, Kind, Match};
 use mask::Mask;
-use wasm_router_sdk::{Ctx, Event, Outcome, Patch, Value, filter, msgpack};
+use wasm_router_sdk::msgpack::{self, Head};
+use wasm_router_sdk::{Ctx, Event, Outcome, Patch, Value, filter};
 
 /// How deep the scan follows nested maps and arrays; deeper records are errors (fail closed).
 const MAX_DEPTH: usize = 64;
@@ -80,8 +81,17 @@ impl Counts {
 /// Why an event could not be scanned.
 #[derive(Debug, thiserror::Error)]
 enum ScanError {
+    #[error(transparent)]
+    Decode(#[from] wasm_router_sdk::DecodeError),
     #[error("the record nests maps or arrays deeper than {MAX_DEPTH} levels")]
     TooDeep,
+}
+
+/// An open container during the walk: how many tokens it still holds.
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    remaining: u64,
+    is_map: bool,
 }
 
 impl Redactor {
@@ -92,6 +102,18 @@ impl Redactor {
         matches
     }
 
+    /// Appends `text` with `matches` masked to `out`.
+    fn mask_into(&self, text: &[u8], matches: &[Match], out: &mut Vec<u8>, counts: &mut Counts) {
+        let mut copied = 0;
+        for found in matches {
+            out.extend_from_slice(&text[copied..found.start]);
+            self.mask.write(self.detectors.name(found.kind), &text[found.start..found.end], out);
+            counts.add(found.kind);
+            copied = found.end;
+        }
+        out.extend_from_slice(&text[copied..]);
+    }
+
     /// `text` with its matches masked, or `None` when nothing matched.
     pub fn redact_text(&self, text: &[u8], counts: &mut Counts) -> Option<Vec<u8>> {
         let matches = self.find(text);
@@ -99,120 +121,93 @@ impl Redactor {
             return None;
         }
         let mut out = Vec::with_capacity(text.len() + 16 * matches.len());
-        let mut copied = 0;
-        for found in &matches {
-            out.extend_from_slice(&text[copied..found.start]);
-            self.mask.write(
-                self.detectors.name(found.kind),
-                &text[found.start..found.end],
-                &mut out,
-            );
-            counts.add(found.kind);
-            copied = found.end;
-        }
-        out.extend_from_slice(&text[copied..]);
+        self.mask_into(text, &matches, &mut out, counts);
         Some(out)
     }
 
-    /// An integer long enough to be a card number, as its decimal digits.
-    fn card_integer(&self, value: Value<'_>) -> Option<String> {
-        let number = value.as_u64()?;
-        let digits = number.to_string();
-        (self.detectors.enabled(Kind::CreditCard)
-            && digits.len() >= 13
-            && detect::is_card_number(digits.as_bytes()))
-        .then_some(digits)
+    /// The mask of an integer long enough to be a card number.
+    fn masked_card_integer(&self, value: u64, counts: &mut Counts) -> Option<Vec<u8>> {
+        if value < 1_000_000_000_000 || !self.detectors.enabled(Kind::CreditCard) {
+            return None;
+        }
+        let digits = value.to_string();
+        if !detect::is_card_number(digits.as_bytes()) {
+            return None;
+        }
+        counts.add(Kind::CreditCard);
+        let mut masked = Vec::new();
+        self.mask.write(Kind::CreditCard.name(), digits.as_bytes(), &mut masked);
+        Some(masked)
     }
 
-    /// Whether any string (or card-number integer) under `value` has a match.
-    fn has_match(&self, value: Value<'_>, depth: usize) -> Result<bool, ScanError> {
-        if depth > MAX_DEPTH {
-            return Err(ScanError::TooDeep);
+    /// Walks the one msgpack value in `encoded` token by token, masking matches in string
+    /// values (not map keys) and card-number integers. Returns the rewritten value, or `None`
+    /// when nothing matched: a clean value costs one pass and no allocation. Map and array
+    /// headers never change, so untouched tokens are copied as they are, in runs.
+    fn redact_msgpack(&self, encoded: &[u8], counts: &mut Counts) -> Result<Option<Vec<u8>>, ScanError> {
+        let mut frames = [Frame { remaining: 0, is_map: false }; MAX_DEPTH + 1];
+        frames[0] = Frame { remaining: 1, is_map: false };
+        let mut depth = 1;
+        let mut pos = 0;
+        let mut out: Option<Vec<u8>> = None;
+        let mut copied = 0;
+        let mut matches = Vec::new();
+        while depth > 0 {
+            let frame = &mut frames[depth - 1];
+            if frame.remaining == 0 {
+                depth -= 1;
+                continue;
+            }
+            let is_key = frame.is_map && frame.remaining.is_multiple_of(2);
+            frame.remaining -= 1;
+            let start = pos;
+            let replacement = match msgpack::read_head(encoded, &mut pos)? {
+                Head::Map(_) | Head::Array(_) if depth > MAX_DEPTH => return Err(ScanError::TooDeep),
+                Head::Map(len) => {
+                    frames[depth] = Frame { remaining: 2 * u64::from(len), is_map: true };
+                    depth += 1;
+                    None
+                }
+                Head::Array(len) => {
+                    frames[depth] = Frame { remaining: u64::from(len), is_map: false };
+                    depth += 1;
+                    None
+                }
+                Head::Str(text) if !is_key => {
+                    matches.clear();
+                    self.detectors.find(text, &mut matches);
+                    (!matches.is_empty()).then(|| {
+                        let mut masked = Vec::with_capacity(text.len() + 16 * matches.len());
+                        self.mask_into(text, &matches, &mut masked, counts);
+                        masked
+                    })
+                }
+                Head::Int(value) if !is_key && value > 0 => self.masked_card_integer(value as u64, counts),
+                Head::UInt(value) if !is_key => self.masked_card_integer(value, counts),
+                _ => None,
+            };
+            if let Some(masked) = replacement {
+                let out = out.get_or_insert_with(|| Vec::with_capacity(encoded.len() + 64));
+                out.extend_from_slice(&encoded[copied..start]);
+                msgpack::write_str(out, &masked);
+                copied = pos;
+            }
         }
-        Ok(match value {
-            Value::Str(text) => {
-                let mut matches = Vec::new();
-                self.detectors.find(text, &mut matches);
-                !matches.is_empty()
-            }
-            Value::Int(_) | Value::UInt(_) => self.card_integer(value).is_some(),
-            Value::Map(map) => {
-                for (_, item) in map.iter() {
-                    if self.has_match(item, depth + 1)? {
-                        return Ok(true);
-                    }
-                }
-                false
-            }
-            Value::Array(array) => {
-                for item in array.iter() {
-                    if self.has_match(item, depth + 1)? {
-                        return Ok(true);
-                    }
-                }
-                false
-            }
-            _ => false,
-        })
+        if pos != encoded.len() {
+            let extra = encoded.len() - pos;
+            return Err(wasm_router_sdk::DecodeError::TrailingBytes { offset: pos, extra }.into());
+        }
+        Ok(out.map(|mut out| {
+            out.extend_from_slice(&encoded[copied..]);
+            out
+        }))
     }
+}
 
-    /// Writes `value` as msgpack with every match under it masked (map keys are kept).
-    fn write_redacted(
-        &self,
-        value: Value<'_>,
-        out: &mut Vec<u8>,
-        counts: &mut Counts,
-        depth: usize,
-    ) -> Result<(), ScanError> {
-        if depth > MAX_DEPTH {
-            return Err(ScanError::TooDeep);
-        }
-        match value {
-            Value::Str(text) => match self.redact_text(text, counts) {
-                Some(redacted) => Value::Str(&redacted).write_msgpack(out),
-                None => value.write_msgpack(out),
-            },
-            Value::Int(_) | Value::UInt(_) => match self.card_integer(value) {
-                Some(digits) => {
-                    counts.add(Kind::CreditCard);
-                    let mut masked = Vec::new();
-                    self.mask
-                        .write(Kind::CreditCard.name(), digits.as_bytes(), &mut masked);
-                    Value::Str(&masked).write_msgpack(out);
-                }
-                None => value.write_msgpack(out),
-            },
-            Value::Map(map) => {
-                msgpack::write_map_header(out, map.len() as u32);
-                for (key, item) in map.iter() {
-                    key.write_msgpack(out);
-                    self.write_redacted(item, out, counts, depth + 1)?;
-                }
-            }
-            Value::Array(array) => {
-                msgpack::write_array_header(out, array.len() as u32);
-                for item in array.iter() {
-                    self.write_redacted(item, out, counts, depth + 1)?;
-                }
-            }
-            other => other.write_msgpack(out),
-        }
-        Ok(())
-    }
-
-    /// `value` redacted, or `None` if nothing under it matched.
-    fn redact_value(
-        &self,
-        value: Value<'_>,
-        counts: &mut Counts,
-    ) -> Result<Option<Vec<u8>>, ScanError> {
-        if !self.has_match(value, 0)? {
-            return Ok(None);
-        }
-        let mut out = Vec::new();
-        self.write_redacted(value, &mut out, counts, 0)?;
-        Ok(Some(out))
-    }
+fn encode_str(text: &[u8]) -> Vec<u8> {
+    let mut encoded = Vec::with_capacity(text.len() + 5);
+    msgpack::write_str(&mut encoded, text);
+    encoded
 }
 
 /// Masks what the detectors find in the event (see the crate docs).
@@ -221,18 +216,12 @@ impl Redactor {
     description = "Masks emails, card numbers, SSNs, IPs, AWS keys, tokens and custom patterns in log records.",
     fail_closed
 )]
-pub fn redact(
-    redactor: &Redactor,
-    event: &Event<'_>,
-    ctx: &mut Ctx,
-) -> wasm_router_sdk::Result<Outcome> {
+pub fn redact(redactor: &Redactor, event: &Event<'_>, ctx: &mut Ctx) -> wasm_router_sdk::Result<Outcome> {
+    let scan_error = wasm_router_sdk::Error::msg;
     let mut counts = Counts::default();
     if redactor.fields.is_empty() {
-        let map = event.map()?;
-        let Some(body) = redactor
-            .redact_value(Value::Map(map), &mut counts)
-            .map_err(wasm_router_sdk::Error::msg)?
-        else {
+        let record = event.record()?;
+        let Some(body) = redactor.redact_msgpack(record.original(), &mut counts).map_err(scan_error)? else {
             return Ok(Outcome::Keep);
         };
         counts.report(ctx);
@@ -240,23 +229,18 @@ pub fn redact(
     }
     let mut record = event.record()?;
     for keys in &redactor.fields {
-        let Some(value) = event.get(keys.as_slice()) else {
-            continue;
+        let Some(value) = event.get(keys.as_slice()) else { continue };
+        let redacted = match value {
+            Value::Str(text) => redactor.redact_text(text, &mut counts).map(|masked| encode_str(&masked)),
+            Value::Map(map) => redactor.redact_msgpack(map.as_msgpack(), &mut counts).map_err(scan_error)?,
+            Value::Array(array) => redactor.redact_msgpack(array.as_msgpack(), &mut counts).map_err(scan_error)?,
+            Value::Int(_) | Value::UInt(_) => {
+                value.as_u64().and_then(|n| redactor.masked_card_integer(n, &mut counts)).map(|masked| encode_str(&masked))
+            }
+            _ => None,
         };
-        match value {
-            Value::Str(text) => {
-                if let Some(redacted) = redactor.redact_text(text, &mut counts) {
-                    record.set_str_bytes(keys.as_slice(), &redacted)?;
-                }
-            }
-            _ => {
-                if let Some(redacted) = redactor
-                    .redact_value(value, &mut counts)
-                    .map_err(wasm_router_sdk::Error::msg)?
-                {
-                    record.set_msgpack(keys.as_slice(), redacted)?;
-                }
-            }
+        if let Some(encoded) = redacted {
+            record.set_msgpack(keys.as_slice(), encoded)?;
         }
     }
     if counts.total() > 0 {

@@ -6,8 +6,10 @@
 //! `invalid_event`) and the request is still acked, as Fluentd does: the sender would only
 //! resend the same poison. A malformed request closes its connection without an ack.
 //!
-//! Consecutive requests without `chunk` that share a tag (Docker sends one Message-mode request
-//! per line) are coalesced into one batch per read, so the pipeline works per batch.
+//! Consecutive requests that share a tag (Docker sends one Message-mode request per line) are
+//! coalesced into one batch per read, so the pipeline works per batch; a request with a `chunk`
+//! ends the batch, which is dispatched before the ack is written. Received events are counted
+//! once per dispatched batch, not once per request.
 
 use super::decode::{DecodeLimits, Decoder, Frame, ack_response};
 use crate::config::{ForwardInputConfig, parse_octal_mode};
@@ -242,6 +244,7 @@ impl ConnContext {
         let mut decoder = Decoder::new(self.limits.clone());
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut pending: Option<Batch> = None;
+        let mut uncounted = Uncounted::default();
         loop {
             // Decode every complete frame in the buffer.
             loop {
@@ -250,7 +253,7 @@ impl ConnContext {
                     Ok(None) => break,
                     Err(e) => {
                         // Events decoded before the bad frame are delivered; the bad one is not acked.
-                        self.flush(&mut pending).await;
+                        self.flush(&mut pending, &mut uncounted).await;
                         return Err(ConnError::Decode(e));
                     }
                 };
@@ -268,22 +271,23 @@ impl ConnContext {
                     tag.extend_from_slice(&batch.tag);
                     batch.tag = tag.freeze();
                 }
-                self.metrics.received(&self.component, batch.len() as u64, batch.events.iter().map(|e| e.body.len() as u64).sum());
-                match (&mut pending, &req.chunk) {
-                    (Some(p), None) if p.tag == batch.tag && p.len() < MAX_COALESCED_EVENTS => {
+                uncounted.events += batch.len() as u64;
+                uncounted.bytes += batch.events.iter().map(|e| e.body.len() as u64).sum::<u64>();
+                match &mut pending {
+                    Some(p) if p.tag == batch.tag && p.len() < MAX_COALESCED_EVENTS => {
                         p.events.extend(batch.events);
                     }
                     _ => {
-                        self.flush(&mut pending).await;
+                        self.flush(&mut pending, &mut uncounted).await;
                         pending = Some(batch);
                     }
                 }
                 if let Some(chunk) = req.chunk {
-                    self.flush(&mut pending).await;
+                    self.flush(&mut pending, &mut uncounted).await;
                     stream.write_all(&ack_response(&chunk)).await?;
                 }
             }
-            self.flush(&mut pending).await;
+            self.flush(&mut pending, &mut uncounted).await;
             if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                 buf.reserve(READ_CHUNK);
             }
@@ -303,13 +307,25 @@ impl ConnContext {
         }
     }
 
-    async fn flush(&self, pending: &mut Option<Batch>) {
+    /// Count what was decoded as received, then dispatch the pending batch.
+    async fn flush(&self, pending: &mut Option<Batch>, uncounted: &mut Uncounted) {
+        let Uncounted { events, bytes } = std::mem::take(uncounted);
+        if events > 0 || bytes > 0 {
+            self.metrics.received(&self.component, events, bytes);
+        }
         if let Some(batch) = pending.take()
             && !batch.is_empty()
         {
             self.pipeline.dispatch(batch).await;
         }
     }
+}
+
+/// Events and bytes decoded but not yet counted as received.
+#[derive(Default)]
+struct Uncounted {
+    events: u64,
+    bytes: u64,
 }
 
 enum ConnError {

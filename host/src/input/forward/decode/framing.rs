@@ -100,16 +100,18 @@ impl FrameScanner {
                 Some(FrameLayout::Array(_)) => {}
                 None => return Ok(None),
             }
-            // Fast path: the whole object is here. Bytes past the limit are not looked at, so
-            // the outcome is the same as the resumable scan's, however the bytes arrived.
-            match self.skip_elements(&data[..data.len().min(max_len)]) {
-                Ok(len) => return Ok(Some(self.layout(len))),
-                Err(ScanError::Truncated) if data.len() > max_len => return Err(too_large()),
-                Err(ScanError::Truncated) => {}
-                Err(e) => return Err(DecodeError::Malformed(e.describe("request"))),
+            // Fast path: the whole object is here and within the limit. Anything else (not all
+            // here, too large, malformed) is left to the resumable scan, so the outcome is the
+            // same however the bytes arrived.
+            if let Ok(len) = self.skip_elements(&data[..data.len().min(max_len)]) {
+                return Ok(Some(self.layout(len)));
             }
         }
         loop {
+            // The object is not complete, so it needs a byte at `pos` or later.
+            if self.pos >= max_len {
+                return Err(too_large());
+            }
             let (end, container_items) = match step(data, self.pos) {
                 Ok(Step::Leaf { end }) => (end, None),
                 Ok(Step::Container { header_end, items }) => (header_end, Some(items)),
