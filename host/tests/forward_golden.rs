@@ -53,7 +53,11 @@ fn fixtures() -> Vec<Fixture> {
         .filter_map(|n| n.strip_suffix(".bin").map(str::to_string))
         .collect();
     names.sort();
-    assert!(names.len() >= 30, "golden fixtures missing from {}", golden_dir().display());
+    assert!(
+        names.len() >= 30,
+        "golden fixtures missing from {}",
+        golden_dir().display()
+    );
     names
         .into_iter()
         .map(|name| {
@@ -61,7 +65,11 @@ fn fixtures() -> Vec<Fixture> {
             let expected_path = golden_dir().join(format!("{name}.expected.json"));
             let expected = serde_json::from_slice(&std::fs::read(&expected_path).unwrap())
                 .unwrap_or_else(|e| panic!("{}: {e}", expected_path.display()));
-            Fixture { name, bytes, expected }
+            Fixture {
+                name,
+                bytes,
+                expected,
+            }
         })
         .collect()
 }
@@ -80,7 +88,10 @@ fn render(frame: Frame) -> Value {
             let mut text = String::new();
             let used = write_json(&e.body, &mut text).expect("a body is valid msgpack");
             assert_eq!(used, e.body.len(), "a body is exactly one value");
-            assert!(matches!(e.body[0], 0x80..=0x8f | 0xde | 0xdf), "a body is a map");
+            assert!(
+                matches!(e.body[0], 0x80..=0x8f | 0xde | 0xdf),
+                "a body is a map"
+            );
             json!({"time_ns": e.time_ns, "record": serde_json::from_str::<Value>(&text).unwrap()})
         })
         .collect();
@@ -120,19 +131,31 @@ fn decode_in_pieces(fixture: &Fixture, cuts: &[usize]) -> (Vec<Value>, Option<Va
             }
         }
     }
-    assert!(buf.is_empty(), "{}: {} bytes never decoded", fixture.name, buf.len());
+    assert!(
+        buf.is_empty(),
+        "{}: {} bytes never decoded",
+        fixture.name,
+        buf.len()
+    );
     (frames, None)
 }
 
 fn check(fixture: &Fixture, how: &str, (frames, error): (Vec<Value>, Option<Value>)) {
     let name = &fixture.name;
-    assert_eq!(frames, fixture.expected["frames"].as_array().unwrap().clone(), "{name} fed {how}: frames differ from {name}.expected.json");
+    assert_eq!(
+        frames,
+        fixture.expected["frames"].as_array().unwrap().clone(),
+        "{name} fed {how}: frames differ from {name}.expected.json"
+    );
     match (&fixture.expected["error"], error) {
         (Value::Null, None) => {}
         (expected, Some(got)) if !expected.is_null() => {
             assert_eq!(got["kind"], expected["kind"], "{name} fed {how}: {got}");
             let contains = expected["contains"].as_str().unwrap();
-            assert!(got["reason"].as_str().unwrap().contains(contains), "{name} fed {how}: {got} does not mention {contains:?}");
+            assert!(
+                got["reason"].as_str().unwrap().contains(contains),
+                "{name} fed {how}: {got} does not mention {contains:?}"
+            );
         }
         (expected, got) => panic!("{name} fed {how}: expected error {expected}, got {got:?}"),
     }
@@ -159,9 +182,15 @@ fn fixtures_decode_split_at_random_points() {
     let mut rng = fastrand::Rng::with_seed(0x5eed);
     for fixture in fixtures() {
         for _ in 0..25 {
-            let mut cuts: Vec<usize> = (0..rng.usize(1..8)).map(|_| rng.usize(0..=fixture.bytes.len())).collect();
+            let mut cuts: Vec<usize> = (0..rng.usize(1..8))
+                .map(|_| rng.usize(0..=fixture.bytes.len()))
+                .collect();
             cuts.sort();
-            check(&fixture, &format!("in pieces ending at {cuts:?}"), decode_in_pieces(&fixture, &cuts));
+            check(
+                &fixture,
+                &format!("in pieces ending at {cuts:?}"),
+                decode_in_pieces(&fixture, &cuts),
+            );
         }
     }
 }
@@ -196,12 +225,25 @@ fn mutated_fixtures_decode_the_same_however_split() {
                 }
             }
         }
-        let fixture = Fixture { name: format!("mutation {round}"), bytes, expected: Value::Null };
-        let limits = DecodeLimits { max_request_bytes: 64 << rng.u32(..8), max_decompressed_bytes: 64 << rng.u32(..8) };
+        let fixture = Fixture {
+            name: format!("mutation {round}"),
+            bytes,
+            expected: Value::Null,
+        };
+        let limits = DecodeLimits {
+            max_request_bytes: 64 << rng.u32(..8),
+            max_decompressed_bytes: 64 << rng.u32(..8),
+        };
         let whole = outcome(&fixture, &limits, &[]);
         let step = rng.usize(1..17);
         let cuts: Vec<usize> = (step..fixture.bytes.len()).step_by(step).collect();
-        assert_eq!(outcome(&fixture, &limits, &cuts), whole, "{} split every {step} bytes: {:02x?}", fixture.name, fixture.bytes);
+        assert_eq!(
+            outcome(&fixture, &limits, &cuts),
+            whole,
+            "{} split every {step} bytes: {:02x?}",
+            fixture.name,
+            fixture.bytes
+        );
     }
 }
 
@@ -231,7 +273,10 @@ fn outcome(fixture: &Fixture, limits: &DecodeLimits, cuts: &[usize]) -> Vec<Stri
 /// Bodies of uncompressed requests are slices of the bytes read, not copies.
 #[test]
 fn bodies_are_slices_of_the_read_buffer() {
-    for fixture in fixtures().into_iter().filter(|f| f.expected["error"].is_null()) {
+    for fixture in fixtures()
+        .into_iter()
+        .filter(|f| f.expected["error"].is_null())
+    {
         let mut buf = BytesMut::from(&fixture.bytes[..]);
         let read = buf.as_ptr() as usize..buf.as_ptr() as usize + buf.len();
         let mut decoder = Decoder::with_clock(fixture.limits(), fixed_clock);
@@ -241,7 +286,11 @@ fn bodies_are_slices_of_the_read_buffer() {
                 continue;
             }
             for e in &req.batch.events {
-                assert!(read.contains(&(e.body.as_ptr() as usize)), "{}: a body was copied", fixture.name);
+                assert!(
+                    read.contains(&(e.body.as_ptr() as usize)),
+                    "{}: a body was copied",
+                    fixture.name
+                );
             }
         }
     }
@@ -256,7 +305,15 @@ fn fixtures_cover_every_mode() {
         .flat_map(|f| f.expected["frames"].as_array().unwrap().clone())
         .filter_map(|f| f["mode"].as_str().map(str::to_string))
         .collect();
-    assert_eq!(modes.into_iter().collect::<Vec<_>>(), ["CompressedPackedForward", "Forward", "Message", "PackedForward"]);
+    assert_eq!(
+        modes.into_iter().collect::<Vec<_>>(),
+        [
+            "CompressedPackedForward",
+            "Forward",
+            "Message",
+            "PackedForward"
+        ]
+    );
     for name in [
         "docker_go_message_eventtime",
         "docker_go_message_int32",
@@ -268,7 +325,10 @@ fn fixtures_cover_every_mode() {
         "fluentd_compressed_gzip_multi_member",
         "time_ext8_and_float",
     ] {
-        assert!(fixtures.iter().any(|f| f.name == name), "fixture {name} is missing");
+        assert!(
+            fixtures.iter().any(|f| f.name == name),
+            "fixture {name} is missing"
+        );
     }
 }
 
@@ -323,7 +383,10 @@ fn gzip_bomb_is_refused_without_allocating_its_size() {
     member.write_all(&vec![0u8; MIB]).unwrap();
     let member = member.finish().unwrap();
     // 256 members of 1 MiB of zeros: 256 MiB once inflated, a few hundred kB on the wire.
-    let bomb: Vec<u8> = std::iter::repeat_n(&member[..], 256).flatten().copied().collect();
+    let bomb: Vec<u8> = std::iter::repeat_n(&member[..], 256)
+        .flatten()
+        .copied()
+        .collect();
     let mut request = vec![0x93, 0xa1, b't', 0xc6];
     request.extend_from_slice(&(bomb.len() as u32).to_be_bytes());
     request.extend_from_slice(&bomb);
@@ -333,13 +396,22 @@ fn gzip_bomb_is_refused_without_allocating_its_size() {
     request.extend_from_slice(b"gzip");
     drop(bomb);
 
-    let limits = DecodeLimits { max_request_bytes: 2 * MIB, max_decompressed_bytes: 4 * MIB };
+    let limits = DecodeLimits {
+        max_request_bytes: 2 * MIB,
+        max_decompressed_bytes: 4 * MIB,
+    };
     let mut decoder = Decoder::with_clock(limits, fixed_clock);
     let mut buf = BytesMut::from(&request[..]);
     let before = HELD.with(Cell::get);
     PEAK.with(|p| p.set(before));
     let result = decoder.decode(&mut buf);
     let peak = PEAK.with(Cell::get) - before;
-    assert!(matches!(result, Err(DecodeError::TooLarge { limit, what: SizeLimit::Decompressed }) if limit == 4 * MIB), "{result:?}");
-    assert!(peak < 12 * MIB as isize, "decoding the bomb held {peak} bytes at its peak");
+    assert!(
+        matches!(result, Err(DecodeError::TooLarge { limit, what: SizeLimit::Decompressed }) if limit == 4 * MIB),
+        "{result:?}"
+    );
+    assert!(
+        peak < 12 * MIB as isize,
+        "decoding the bomb held {peak} bytes at its peak"
+    );
 }

@@ -30,7 +30,11 @@ pub(super) enum EntryTime {
 /// Read the time at `pos` (reference §3): any integer (seconds), EventTime as fixext8 or ext8
 /// (type 0, u32 seconds + u32 nanoseconds), float seconds, or a `[time, metadata]` array.
 /// Returns the time and where the time value ends.
-pub(super) fn read_time(data: &[u8], pos: usize, depth: usize) -> Result<(EntryTime, usize), ScanError> {
+pub(super) fn read_time(
+    data: &[u8],
+    pos: usize,
+    depth: usize,
+) -> Result<(EntryTime, usize), ScanError> {
     let head = read_head(data, pos)?;
     if let Head::Array { items, header_end } = head {
         // Fluent Bit v2 entries: `[[time, metadata], record]` (reference §3.3). Use [0].
@@ -39,11 +43,17 @@ pub(super) fn read_time(data: &[u8], pos: usize, depth: usize) -> Result<(EntryT
             return Ok((EntryTime::Invalid, end));
         }
         let inner = read_head(data, header_end)?;
-        let time = if matches!(inner, Head::Array { .. } | Head::Map { .. }) { EntryTime::Invalid } else { scalar_time(data, inner) };
+        let time = if matches!(inner, Head::Array { .. } | Head::Map { .. }) {
+            EntryTime::Invalid
+        } else {
+            scalar_time(data, inner)
+        };
         return Ok((time, end));
     }
     let end = match head {
-        Head::Str { body, len } | Head::Bin { body, len } | Head::Ext { body, len, .. } => body + len,
+        Head::Str { body, len } | Head::Bin { body, len } | Head::Ext { body, len, .. } => {
+            body + len
+        }
         _ => skip_value(data, pos, depth)?,
     };
     Ok((scalar_time(data, head), end))
@@ -54,7 +64,11 @@ fn scalar_time(data: &[u8], head: Head) -> EntryTime {
         Head::Uint(0) | Head::Int(0) => EntryTime::Now,
         Head::Uint(seconds) => seconds_to_time(seconds),
         Head::Int(seconds) if seconds > 0 => seconds_to_time(seconds as u64),
-        Head::Ext { ty: 0, body, len: 8 } => event_time(data[body..body + 8].try_into().unwrap()),
+        Head::Ext {
+            ty: 0,
+            body,
+            len: 8,
+        } => event_time(data[body..body + 8].try_into().unwrap()),
         Head::Float(seconds) => float_time(seconds),
         _ => EntryTime::Invalid,
     }
@@ -74,7 +88,9 @@ fn event_time(data: [u8; 8]) -> EntryTime {
 }
 
 fn seconds_to_time(seconds: u64) -> EntryTime {
-    seconds.checked_mul(NANOS_PER_SECOND).map_or(EntryTime::Invalid, EntryTime::At)
+    seconds
+        .checked_mul(NANOS_PER_SECOND)
+        .map_or(EntryTime::Invalid, EntryTime::At)
 }
 
 /// Float seconds, accepted leniently as Fluent Bit does (reference §3.3).
@@ -101,13 +117,24 @@ pub(super) struct EventSink {
 
 impl EventSink {
     pub(super) fn new(capacity: usize, clock: fn() -> u64) -> Self {
-        EventSink { events: Vec::with_capacity(capacity), invalid: 0, clock, now: None }
+        EventSink {
+            events: Vec::with_capacity(capacity),
+            invalid: 0,
+            clock,
+            now: None,
+        }
     }
 
     /// Add the record at `record` (a range of `source`) with `time`, or count it as invalid.
     /// `is_map` says whether the record is a msgpack map.
     #[inline]
-    pub(super) fn push(&mut self, source: &Bytes, time: EntryTime, record: std::ops::Range<usize>, is_map: bool) {
+    pub(super) fn push(
+        &mut self,
+        source: &Bytes,
+        time: EntryTime,
+        record: std::ops::Range<usize>,
+        is_map: bool,
+    ) {
         let time_ns = match time {
             EntryTime::GroupMarker => return,
             EntryTime::Invalid => {
@@ -122,26 +149,47 @@ impl EventSink {
             // One clock read per request.
             EntryTime::Now => *self.now.get_or_insert_with(self.clock),
         };
-        self.events.push(Event { time_ns, body: source.slice(record) });
+        self.events.push(Event {
+            time_ns,
+            body: source.slice(record),
+        });
     }
 
     /// Decode the entry `[time, record]` at `pos` of `source[..limit]` and return where it ends.
     /// `depth` is the nesting level of the entry itself.
     #[inline]
-    pub(super) fn entry(&mut self, source: &Bytes, limit: usize, pos: usize, depth: usize) -> Result<usize, ScanError> {
+    pub(super) fn entry(
+        &mut self,
+        source: &Bytes,
+        limit: usize,
+        pos: usize,
+        depth: usize,
+    ) -> Result<usize, ScanError> {
         let data = &source[..limit];
         // `[fixext8 EventTime, record]`: what every EventTime sender writes; skip the general path.
         if let Some(&[0x92, 0xd7, 0x00, ref time @ ..]) = data.get(pos..pos + 11) {
             let record_start = pos + 11;
-            let is_map = data.get(record_start).is_some_and(|&m| matches!(m, 0x80..=0x8f | 0xde | 0xdf));
+            let is_map = data
+                .get(record_start)
+                .is_some_and(|&m| matches!(m, 0x80..=0x8f | 0xde | 0xdf));
             let record_end = skip_value(data, record_start, depth + 1)?;
-            self.push(source, event_time(time.try_into().unwrap()), record_start..record_end, is_map);
+            self.push(
+                source,
+                event_time(time.try_into().unwrap()),
+                record_start..record_end,
+                is_map,
+            );
             return Ok(record_end);
         }
         match read_head(data, pos)? {
-            Head::Array { items: 2, header_end } => {
+            Head::Array {
+                items: 2,
+                header_end,
+            } => {
                 let (time, record_start) = read_time(data, header_end, depth + 1)?;
-                let is_map = data.get(record_start).is_some_and(|&m| matches!(m, 0x80..=0x8f | 0xde | 0xdf));
+                let is_map = data
+                    .get(record_start)
+                    .is_some_and(|&m| matches!(m, 0x80..=0x8f | 0xde | 0xdf));
                 let record_end = skip_value(data, record_start, depth + 1)?;
                 self.push(source, time, record_start..record_end, is_map);
                 Ok(record_end)
@@ -170,54 +218,133 @@ mod tests {
         let s = 1_700_000_000u64 * NANOS_PER_SECOND;
         assert_eq!(time_of(&[0xd2, 0x65, 0x53, 0xf1, 0x00]), EntryTime::At(s));
         assert_eq!(time_of(&[0xce, 0x65, 0x53, 0xf1, 0x00]), EntryTime::At(s));
-        assert_eq!(time_of(&[0xcf, 0, 0, 0, 0, 0x65, 0x53, 0xf1, 0x00]), EntryTime::At(s));
-        assert_eq!(time_of(&[0xd3, 0, 0, 0, 0, 0x65, 0x53, 0xf1, 0x00]), EntryTime::At(s));
+        assert_eq!(
+            time_of(&[0xcf, 0, 0, 0, 0, 0x65, 0x53, 0xf1, 0x00]),
+            EntryTime::At(s)
+        );
+        assert_eq!(
+            time_of(&[0xd3, 0, 0, 0, 0, 0x65, 0x53, 0xf1, 0x00]),
+            EntryTime::At(s)
+        );
         assert_eq!(time_of(&[0x05]), EntryTime::At(5 * NANOS_PER_SECOND));
-        assert_eq!(time_of(&[0xcd, 0x01, 0x00]), EntryTime::At(256 * NANOS_PER_SECOND));
+        assert_eq!(
+            time_of(&[0xcd, 0x01, 0x00]),
+            EntryTime::At(256 * NANOS_PER_SECOND)
+        );
         assert_eq!(time_of(&[0x00]), EntryTime::Now);
         assert_eq!(time_of(&[0xd0, 0x00]), EntryTime::Now);
         assert_eq!(time_of(&[0xff]), EntryTime::Invalid);
-        assert_eq!(time_of(&[0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0]), EntryTime::Invalid);
-        assert_eq!(time_of(&[0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), EntryTime::Invalid);
+        assert_eq!(
+            time_of(&[0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0]),
+            EntryTime::Invalid
+        );
+        assert_eq!(
+            time_of(&[0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+            EntryTime::Invalid
+        );
     }
 
     #[test]
     fn event_time_in_both_ext_forms() {
         let expected = EntryTime::At(0x6553_f100 * NANOS_PER_SECOND + 0x0102_0304);
-        assert_eq!(time_of(&[0xd7, 0x00, 0x65, 0x53, 0xf1, 0x00, 0x01, 0x02, 0x03, 0x04]), expected);
-        assert_eq!(time_of(&[0xc7, 0x08, 0x00, 0x65, 0x53, 0xf1, 0x00, 0x01, 0x02, 0x03, 0x04]), expected);
+        assert_eq!(
+            time_of(&[0xd7, 0x00, 0x65, 0x53, 0xf1, 0x00, 0x01, 0x02, 0x03, 0x04]),
+            expected
+        );
+        assert_eq!(
+            time_of(&[
+                0xc7, 0x08, 0x00, 0x65, 0x53, 0xf1, 0x00, 0x01, 0x02, 0x03, 0x04
+            ]),
+            expected
+        );
         // u32 seconds: past 2038.
-        assert_eq!(time_of(&[0xd7, 0x00, 0x80, 0, 0, 0, 0, 0, 0, 0]), EntryTime::At(0x8000_0000 * NANOS_PER_SECOND));
-        assert_eq!(time_of(&[0xd7, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]), EntryTime::Now);
-        assert_eq!(time_of(&[0xd7, 0x01, 0x65, 0x53, 0xf1, 0x00, 0, 0, 0, 0]), EntryTime::Invalid, "ext type 1");
-        assert_eq!(time_of(&[0xd6, 0x00, 0x65, 0x53, 0xf1, 0x00]), EntryTime::Invalid, "4 bytes");
-        assert_eq!(time_of(&[0xc7, 0x04, 0x00, 0x65, 0x53, 0xf1, 0x00]), EntryTime::Invalid, "ext8 len 4");
-        assert_eq!(time_of(&[0xd7, 0x00, 0x65, 0x53, 0xf1, 0x00, 0x3b, 0x9a, 0xca, 0x00]), EntryTime::Invalid, "nsec 1e9");
+        assert_eq!(
+            time_of(&[0xd7, 0x00, 0x80, 0, 0, 0, 0, 0, 0, 0]),
+            EntryTime::At(0x8000_0000 * NANOS_PER_SECOND)
+        );
+        assert_eq!(
+            time_of(&[0xd7, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]),
+            EntryTime::Now
+        );
+        assert_eq!(
+            time_of(&[0xd7, 0x01, 0x65, 0x53, 0xf1, 0x00, 0, 0, 0, 0]),
+            EntryTime::Invalid,
+            "ext type 1"
+        );
+        assert_eq!(
+            time_of(&[0xd6, 0x00, 0x65, 0x53, 0xf1, 0x00]),
+            EntryTime::Invalid,
+            "4 bytes"
+        );
+        assert_eq!(
+            time_of(&[0xc7, 0x04, 0x00, 0x65, 0x53, 0xf1, 0x00]),
+            EntryTime::Invalid,
+            "ext8 len 4"
+        );
+        assert_eq!(
+            time_of(&[0xd7, 0x00, 0x65, 0x53, 0xf1, 0x00, 0x3b, 0x9a, 0xca, 0x00]),
+            EntryTime::Invalid,
+            "nsec 1e9"
+        );
     }
 
     #[test]
     fn group_markers_are_recognised() {
-        assert_eq!(time_of(&[0xd7, 0x00, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]), EntryTime::GroupMarker);
-        assert_eq!(time_of(&[0xd7, 0x00, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 0]), EntryTime::GroupMarker);
-        assert!(matches!(time_of(&[0xd7, 0x00, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 1]), EntryTime::At(_)));
+        assert_eq!(
+            time_of(&[0xd7, 0x00, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]),
+            EntryTime::GroupMarker
+        );
+        assert_eq!(
+            time_of(&[0xd7, 0x00, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 0]),
+            EntryTime::GroupMarker
+        );
+        assert!(matches!(
+            time_of(&[0xd7, 0x00, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 1]),
+            EntryTime::At(_)
+        ));
     }
 
     #[test]
     fn float_seconds_are_lenient() {
         let t = time_of(&[0xcb, 0x41, 0xd9, 0x54, 0xfc, 0x40, 0x07, 0xdf, 0x3b]); // 1700000000.123
-        let EntryTime::At(ns) = t else { panic!("{t:?}") };
-        assert!((ns as i64 - 1_700_000_000_123_000_000).abs() < 1_000, "{ns}");
-        assert_eq!(time_of(&[0xca, 0x40, 0x00, 0x00, 0x00]), EntryTime::At(2 * NANOS_PER_SECOND));
+        let EntryTime::At(ns) = t else {
+            panic!("{t:?}")
+        };
+        assert!(
+            (ns as i64 - 1_700_000_000_123_000_000).abs() < 1_000,
+            "{ns}"
+        );
+        assert_eq!(
+            time_of(&[0xca, 0x40, 0x00, 0x00, 0x00]),
+            EntryTime::At(2 * NANOS_PER_SECOND)
+        );
         assert_eq!(time_of(&[0xcb, 0, 0, 0, 0, 0, 0, 0, 0]), EntryTime::Now);
-        assert_eq!(time_of(&[0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0]), EntryTime::Invalid, "NaN");
-        assert_eq!(time_of(&[0xcb, 0xbf, 0xf0, 0, 0, 0, 0, 0, 0]), EntryTime::Invalid, "-1.0");
+        assert_eq!(
+            time_of(&[0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0]),
+            EntryTime::Invalid,
+            "NaN"
+        );
+        assert_eq!(
+            time_of(&[0xcb, 0xbf, 0xf0, 0, 0, 0, 0, 0, 0]),
+            EntryTime::Invalid,
+            "-1.0"
+        );
     }
 
     #[test]
     fn time_with_metadata_uses_element_zero() {
-        let t = [0x92, 0xd7, 0x00, 0x65, 0x53, 0xf1, 0x00, 0, 0, 0, 7, 0x81, 0xa1, b'k', 0xa1, b'v'];
-        assert_eq!(time_of(&t), EntryTime::At(0x6553_f100 * NANOS_PER_SECOND + 7));
-        assert_eq!(time_of(&[0x92, 0x92, 0x01, 0x80, 0x80]), EntryTime::Invalid, "nested array");
+        let t = [
+            0x92, 0xd7, 0x00, 0x65, 0x53, 0xf1, 0x00, 0, 0, 0, 7, 0x81, 0xa1, b'k', 0xa1, b'v',
+        ];
+        assert_eq!(
+            time_of(&t),
+            EntryTime::At(0x6553_f100 * NANOS_PER_SECOND + 7)
+        );
+        assert_eq!(
+            time_of(&[0x92, 0x92, 0x01, 0x80, 0x80]),
+            EntryTime::Invalid,
+            "nested array"
+        );
         assert_eq!(time_of(&[0x90]), EntryTime::Invalid, "empty");
     }
 

@@ -42,7 +42,11 @@ impl ArrayLayout {
         if i >= self.items.min(RECORDED_ELEMENTS) {
             return None;
         }
-        let start = if i == 0 { self.header_end } else { self.element_ends[i - 1] };
+        let start = if i == 0 {
+            self.header_end
+        } else {
+            self.element_ends[i - 1]
+        };
         Some(start..self.element_ends[i])
     }
 }
@@ -84,7 +88,11 @@ impl FrameScanner {
 
     /// Scan on from where the last call stopped. `data` is the buffer, which must only have
     /// grown at its end since the last call. `Ok(None)`: the object is not complete yet.
-    pub(super) fn scan(&mut self, data: &[u8], max_len: usize) -> Result<Option<FrameLayout>, DecodeError> {
+    pub(super) fn scan(
+        &mut self,
+        data: &[u8],
+        max_len: usize,
+    ) -> Result<Option<FrameLayout>, DecodeError> {
         let result = self.scan_inner(data, max_len);
         if !matches!(result, Ok(None)) {
             self.reset();
@@ -92,8 +100,15 @@ impl FrameScanner {
         result
     }
 
-    fn scan_inner(&mut self, data: &[u8], max_len: usize) -> Result<Option<FrameLayout>, DecodeError> {
-        let too_large = || DecodeError::TooLarge { limit: max_len, what: SizeLimit::Request };
+    fn scan_inner(
+        &mut self,
+        data: &[u8],
+        max_len: usize,
+    ) -> Result<Option<FrameLayout>, DecodeError> {
+        let too_large = || DecodeError::TooLarge {
+            limit: max_len,
+            what: SizeLimit::Request,
+        };
         if self.open.is_empty() {
             match self.start(data)? {
                 Some(FrameLayout::Nil) => return Ok(Some(FrameLayout::Nil)),
@@ -116,7 +131,11 @@ impl FrameScanner {
                 Ok(Step::Leaf { end }) => (end, None),
                 Ok(Step::Container { header_end, items }) => (header_end, Some(items)),
                 Err(ScanError::Truncated) => {
-                    return if data.len() > max_len { Err(too_large()) } else { Ok(None) };
+                    return if data.len() > max_len {
+                        Err(too_large())
+                    } else {
+                        Ok(None)
+                    };
                 }
                 Err(e) => return Err(DecodeError::Malformed(e.describe("request"))),
             };
@@ -127,7 +146,9 @@ impl FrameScanner {
                 return Ok(None);
             }
             if container_items.is_some() && self.open.len() >= MAX_DEPTH {
-                return Err(DecodeError::Malformed(ScanError::TooDeep.describe("request")));
+                return Err(DecodeError::Malformed(
+                    ScanError::TooDeep.describe("request"),
+                ));
             }
             self.pos = end;
             match container_items {
@@ -139,7 +160,12 @@ impl FrameScanner {
     }
 
     fn layout(&self, len: usize) -> FrameLayout {
-        FrameLayout::Array(ArrayLayout { len, items: self.items, header_end: self.header_end, element_ends: self.element_ends })
+        FrameLayout::Array(ArrayLayout {
+            len,
+            items: self.items,
+            header_end: self.header_end,
+            element_ends: self.element_ends,
+        })
     }
 
     /// Skip every element of the top-level array, recording where the first ones end.
@@ -157,7 +183,9 @@ impl FrameScanner {
     /// Read the top-level header. Rejects a non-array at once (reference §9.1: both reference
     /// servers close on it), without waiting for the rest of the object.
     fn start(&mut self, data: &[u8]) -> Result<Option<FrameLayout>, DecodeError> {
-        let Some(&first) = data.first() else { return Ok(None) };
+        let Some(&first) = data.first() else {
+            return Ok(None);
+        };
         let head = match read_head(data, 0) {
             Ok(head) => head,
             // A str/bin/ext whose payload is not here yet is still not an array.
@@ -189,7 +217,9 @@ impl FrameScanner {
     fn complete_value(&mut self) -> bool {
         loop {
             let depth = self.open.len();
-            let Some(remaining) = self.open.last_mut() else { return true };
+            let Some(remaining) = self.open.last_mut() else {
+                return true;
+            };
             *remaining -= 1;
             if depth == 1 {
                 if self.elements_done < RECORDED_ELEMENTS {
@@ -207,12 +237,18 @@ impl FrameScanner {
 
 fn not_an_array(first: u8, kind: &str) -> DecodeError {
     let hint = match first {
-        b'{' | b'[' => " (it looks like JSON: the JSON variant of the protocol is not supported, send msgpack)",
-        b'G' | b'P' | b'H' => " (it looks like HTTP: send the forward protocol, not HTTP, to this port)",
+        b'{' | b'[' => {
+            " (it looks like JSON: the JSON variant of the protocol is not supported, send msgpack)"
+        }
+        b'G' | b'P' | b'H' => {
+            " (it looks like HTTP: send the forward protocol, not HTTP, to this port)"
+        }
         0x16 => " (it looks like a TLS handshake: this listener does not use TLS)",
         _ => "",
     };
-    DecodeError::Malformed(format!("request is {kind} (first byte 0x{first:02x}), expected a msgpack array [tag, ...]{hint}"))
+    DecodeError::Malformed(format!(
+        "request is {kind} (first byte 0x{first:02x}), expected a msgpack array [tag, ...]{hint}"
+    ))
 }
 
 #[cfg(test)]
@@ -226,9 +262,13 @@ mod tests {
     #[test]
     fn finds_the_end_of_a_whole_object() {
         // ["t", 1, {"a": [1, 2]}, {}] then the start of the next one
-        let data = [0x94, 0xa1, b't', 0x01, 0x81, 0xa1, b'a', 0x92, 0x01, 0x02, 0x80, 0x93];
+        let data = [
+            0x94, 0xa1, b't', 0x01, 0x81, 0xa1, b'a', 0x92, 0x01, 0x02, 0x80, 0x93,
+        ];
         let layout = scan_all(&data, 100).unwrap();
-        let Some(FrameLayout::Array(layout)) = layout else { panic!("{layout:?}") };
+        let Some(FrameLayout::Array(layout)) = layout else {
+            panic!("{layout:?}")
+        };
         assert_eq!(layout.len, 11);
         assert_eq!(layout.element(0), Some(1..3));
         assert_eq!(layout.element(1), Some(3..4));
@@ -239,7 +279,10 @@ mod tests {
         for cut in 1..11 {
             assert_eq!(resumed.scan(&data[..cut], 100).unwrap(), None);
         }
-        assert_eq!(resumed.scan(&data, 100).unwrap(), Some(FrameLayout::Array(layout)));
+        assert_eq!(
+            resumed.scan(&data, 100).unwrap(),
+            Some(FrameLayout::Array(layout))
+        );
     }
 
     #[test]
@@ -258,36 +301,66 @@ mod tests {
                 }
             }
             assert_eq!(whole, resumed, "depth {depth}");
-            assert_eq!(whole.is_ok(), depth <= MAX_DEPTH, "depth {depth}: {whole:?}");
+            assert_eq!(
+                whole.is_ok(),
+                depth <= MAX_DEPTH,
+                "depth {depth}: {whole:?}"
+            );
         }
     }
 
     #[test]
     fn resumes_byte_by_byte_to_the_same_result() {
-        let data = [0x93, 0xa1, b't', 0x91, 0x92, 0xd7, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0x81, 0xa1, b'k', 0xc4, 2, 9, 9, 0xc0, 0x01];
+        let data = [
+            0x93, 0xa1, b't', 0x91, 0x92, 0xd7, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0x81, 0xa1, b'k', 0xc4,
+            2, 9, 9, 0xc0, 0x01,
+        ];
         let whole = scan_all(&data, 100).unwrap();
         let mut scanner = FrameScanner::default();
         for cut in 0..data.len() - 1 {
             assert_eq!(scanner.scan(&data[..cut], 100).unwrap(), None, "cut {cut}");
         }
         assert_eq!(scanner.scan(&data, 100).unwrap(), whole);
-        let Some(FrameLayout::Array(layout)) = whole else { panic!() };
-        assert_eq!(layout.len, data.len() - 1, "stops at the end of the first object");
+        let Some(FrameLayout::Array(layout)) = whole else {
+            panic!()
+        };
+        assert_eq!(
+            layout.len,
+            data.len() - 1,
+            "stops at the end of the first object"
+        );
     }
 
     #[test]
     fn declared_length_over_the_limit_fails_before_the_bytes_arrive() {
         let data = [0x92, 0xa1, b't', 0xc6, 0x00, 0x10, 0x00, 0x00];
-        assert!(matches!(scan_all(&data, 1000), Err(DecodeError::TooLarge { limit: 1000, .. })));
+        assert!(matches!(
+            scan_all(&data, 1000),
+            Err(DecodeError::TooLarge { limit: 1000, .. })
+        ));
         assert_eq!(scan_all(&data, 2_000_000).unwrap(), None);
     }
 
     #[test]
     fn rejects_non_arrays_and_short_arrays_at_once() {
-        for data in [&[0x81][..], &[0x01], &[0xa5, b'h'], &[0x91], &[0x90], b"{\"", &[0xc1]] {
-            assert!(matches!(scan_all(data, 100), Err(DecodeError::Malformed(_))), "{data:x?}");
+        for data in [
+            &[0x81][..],
+            &[0x01],
+            &[0xa5, b'h'],
+            &[0x91],
+            &[0x90],
+            b"{\"",
+            &[0xc1],
+        ] {
+            assert!(
+                matches!(scan_all(data, 100), Err(DecodeError::Malformed(_))),
+                "{data:x?}"
+            );
         }
-        assert_eq!(scan_all(&[0xc0, 0x92], 100).unwrap(), Some(FrameLayout::Nil));
+        assert_eq!(
+            scan_all(&[0xc0, 0x92], 100).unwrap(),
+            Some(FrameLayout::Nil)
+        );
         assert_eq!(scan_all(&[0xdc, 0x00], 100).unwrap(), None);
     }
 }

@@ -39,7 +39,10 @@ pub struct DecodeLimits {
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        DecodeLimits { max_request_bytes: 6_144_000, max_decompressed_bytes: 6_144_000 }
+        DecodeLimits {
+            max_request_bytes: 6_144_000,
+            max_decompressed_bytes: 6_144_000,
+        }
     }
 }
 
@@ -108,8 +111,12 @@ pub enum SizeLimit {
 impl SizeLimit {
     fn setting(self) -> &'static str {
         match self {
-            SizeLimit::Request => "raise the input's buffer_max_size, or have the sender send smaller chunks",
-            SizeLimit::Decompressed => "raise the input's decompress_max_size, or have the sender send smaller chunks",
+            SizeLimit::Request => {
+                "raise the input's buffer_max_size, or have the sender send smaller chunks"
+            }
+            SizeLimit::Decompressed => {
+                "raise the input's decompress_max_size, or have the sender send smaller chunks"
+            }
         }
     }
 }
@@ -146,7 +153,11 @@ impl Decoder {
     /// A decoder that reads "now" (for events sent with time 0) from `clock`, in nanoseconds
     /// since the epoch. For deterministic tests.
     pub fn with_clock(limits: DecodeLimits, clock: fn() -> u64) -> Self {
-        Decoder { limits, scanner: FrameScanner::default(), clock }
+        Decoder {
+            limits,
+            scanner: FrameScanner::default(),
+            clock,
+        }
     }
 
     /// Take one complete frame from the front of `buf`. `Ok(None)`: more bytes are needed.
@@ -165,7 +176,8 @@ impl Decoder {
             }
             FrameLayout::Array(layout) => {
                 let frame = buf.split_to(layout.len).freeze();
-                request::parse_request(frame, &layout, &self.limits, self.clock).map(|r| Some(Frame::Request(r)))
+                request::parse_request(frame, &layout, &self.limits, self.clock)
+                    .map(|r| Some(Frame::Request(r)))
             }
         }
     }

@@ -26,7 +26,9 @@ impl ScanError {
     pub(super) fn describe(self, what: &str) -> String {
         match self {
             ScanError::Truncated => format!("{what} ends inside a msgpack value"),
-            ScanError::Reserved(at) => format!("{what} holds the reserved msgpack marker 0xc1 at byte {at}"),
+            ScanError::Reserved(at) => {
+                format!("{what} holds the reserved msgpack marker 0xc1 at byte {at}")
+            }
             ScanError::TooDeep => format!("{what} nests containers deeper than {MAX_DEPTH} levels"),
         }
     }
@@ -50,7 +52,9 @@ pub(super) fn step(data: &[u8], pos: usize) -> Result<Step, ScanError> {
     let leaf = |end: usize| Ok(Step::Leaf { end });
     let container = |header_end: usize, items: u64| Ok(Step::Container { header_end, items });
     match Marker::from_u8(marker) {
-        Marker::FixPos(_) | Marker::FixNeg(_) | Marker::Null | Marker::True | Marker::False => leaf(p),
+        Marker::FixPos(_) | Marker::FixNeg(_) | Marker::Null | Marker::True | Marker::False => {
+            leaf(p)
+        }
         Marker::FixStr(n) => leaf(p + n as usize),
         Marker::U8 | Marker::I8 => leaf(p + 1),
         Marker::U16 | Marker::I16 => leaf(p + 2),
@@ -79,7 +83,11 @@ pub(super) fn step(data: &[u8], pos: usize) -> Result<Step, ScanError> {
 
 #[inline(always)]
 fn be_len<const N: usize>(data: &[u8], pos: usize) -> Result<usize, ScanError> {
-    let bytes: [u8; N] = data.get(pos..pos + N).ok_or(ScanError::Truncated)?.try_into().unwrap();
+    let bytes: [u8; N] = data
+        .get(pos..pos + N)
+        .ok_or(ScanError::Truncated)?
+        .try_into()
+        .unwrap();
     Ok(bytes.iter().fold(0usize, |acc, &b| (acc << 8) | b as usize))
 }
 
@@ -105,7 +113,9 @@ fn skip_items(data: &[u8], mut pos: usize, items: u64, depth: usize) -> Result<u
         pos = match step(data, pos)? {
             Step::Leaf { end } if end <= data.len() => end,
             Step::Leaf { .. } => return Err(ScanError::Truncated),
-            Step::Container { header_end, items } => skip_items(data, header_end, items, depth + 1)?,
+            Step::Container { header_end, items } => {
+                skip_items(data, header_end, items, depth + 1)?
+            }
         };
     }
     Ok(pos)
@@ -170,9 +180,15 @@ pub(super) fn read_head(data: &[u8], pos: usize) -> Result<Head, ScanError> {
     let marker = *data.get(pos).ok_or(ScanError::Truncated)?;
     let p = pos + 1;
     let bytes = |n: usize| data.get(p..p + n).ok_or(ScanError::Truncated);
-    let uint = |n: usize| -> Result<u64, ScanError> { Ok(bytes(n)?.iter().fold(0u64, |a, &b| (a << 8) | b as u64)) };
+    let uint = |n: usize| -> Result<u64, ScanError> {
+        Ok(bytes(n)?.iter().fold(0u64, |a, &b| (a << 8) | b as u64))
+    };
     let payload = |body: usize, len: usize| -> Result<(usize, usize), ScanError> {
-        if body.checked_add(len).is_some_and(|end| end <= data.len()) { Ok((body, len)) } else { Err(ScanError::Truncated) }
+        if body.checked_add(len).is_some_and(|end| end <= data.len()) {
+            Ok((body, len))
+        } else {
+            Err(ScanError::Truncated)
+        }
     };
     let ext = |len_width: usize, len: usize| -> Result<Head, ScanError> {
         let ty = *data.get(p + len_width).ok_or(ScanError::Truncated)? as i8;
@@ -198,14 +214,22 @@ pub(super) fn read_head(data: &[u8], pos: usize) -> Result<Head, ScanError> {
             let (body, len) = payload(p, n as usize)?;
             Head::Str { body, len }
         }
-        Marker::Str8 | Marker::Str16 | Marker::Str32 | Marker::Bin8 | Marker::Bin16 | Marker::Bin32 => {
+        Marker::Str8
+        | Marker::Str16
+        | Marker::Str32
+        | Marker::Bin8
+        | Marker::Bin16
+        | Marker::Bin32 => {
             let width = match Marker::from_u8(marker) {
                 Marker::Str8 | Marker::Bin8 => 1,
                 Marker::Str16 | Marker::Bin16 => 2,
                 _ => 4,
             };
             let (body, len) = payload(p + width, uint(width)? as usize)?;
-            if matches!(Marker::from_u8(marker), Marker::Str8 | Marker::Str16 | Marker::Str32) {
+            if matches!(
+                Marker::from_u8(marker),
+                Marker::Str8 | Marker::Str16 | Marker::Str32
+            ) {
                 Head::Str { body, len }
             } else {
                 Head::Bin { body, len }
@@ -219,12 +243,30 @@ pub(super) fn read_head(data: &[u8], pos: usize) -> Result<Head, ScanError> {
         Marker::Ext8 => ext(1, uint(1)? as usize)?,
         Marker::Ext16 => ext(2, uint(2)? as usize)?,
         Marker::Ext32 => ext(4, uint(4)? as usize)?,
-        Marker::FixArray(n) => Head::Array { items: n as usize, header_end: p },
-        Marker::Array16 => Head::Array { items: uint(2)? as usize, header_end: p + 2 },
-        Marker::Array32 => Head::Array { items: uint(4)? as usize, header_end: p + 4 },
-        Marker::FixMap(n) => Head::Map { pairs: n as usize, header_end: p },
-        Marker::Map16 => Head::Map { pairs: uint(2)? as usize, header_end: p + 2 },
-        Marker::Map32 => Head::Map { pairs: uint(4)? as usize, header_end: p + 4 },
+        Marker::FixArray(n) => Head::Array {
+            items: n as usize,
+            header_end: p,
+        },
+        Marker::Array16 => Head::Array {
+            items: uint(2)? as usize,
+            header_end: p + 2,
+        },
+        Marker::Array32 => Head::Array {
+            items: uint(4)? as usize,
+            header_end: p + 4,
+        },
+        Marker::FixMap(n) => Head::Map {
+            pairs: n as usize,
+            header_end: p,
+        },
+        Marker::Map16 => Head::Map {
+            pairs: uint(2)? as usize,
+            header_end: p + 2,
+        },
+        Marker::Map32 => Head::Map {
+            pairs: uint(4)? as usize,
+            header_end: p + 4,
+        },
         Marker::Reserved => return Err(ScanError::Reserved(pos)),
     })
 }
@@ -237,25 +279,42 @@ mod tests {
     fn skips_every_marker_family() {
         // [nil, true, 1, -1, u8, u16, u32, u64, i8..i64, f32, f64, str, bin, ext, {a:[]}]
         let mut v = vec![0xdc, 0x00, 20];
-        v.extend_from_slice(&[0xc0, 0xc3, 0x01, 0xff, 0xcc, 1, 0xcd, 0, 1, 0xce, 0, 0, 0, 1]);
-        v.extend_from_slice(&[0xcf, 0, 0, 0, 0, 0, 0, 0, 1, 0xd0, 1, 0xd1, 0, 1, 0xd2, 0, 0, 0, 1]);
-        v.extend_from_slice(&[0xd3, 0, 0, 0, 0, 0, 0, 0, 1, 0xca, 0, 0, 0, 0, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0]);
-        v.extend_from_slice(&[0xa1, b'x', 0xd9, 1, b'y', 0xc4, 2, 1, 2, 0xd4, 5, 9, 0xc7, 1, 5, 9]);
+        v.extend_from_slice(&[
+            0xc0, 0xc3, 0x01, 0xff, 0xcc, 1, 0xcd, 0, 1, 0xce, 0, 0, 0, 1,
+        ]);
+        v.extend_from_slice(&[
+            0xcf, 0, 0, 0, 0, 0, 0, 0, 1, 0xd0, 1, 0xd1, 0, 1, 0xd2, 0, 0, 0, 1,
+        ]);
+        v.extend_from_slice(&[
+            0xd3, 0, 0, 0, 0, 0, 0, 0, 1, 0xca, 0, 0, 0, 0, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]);
+        v.extend_from_slice(&[
+            0xa1, b'x', 0xd9, 1, b'y', 0xc4, 2, 1, 2, 0xd4, 5, 9, 0xc7, 1, 5, 9,
+        ]);
         v.extend_from_slice(&[0x81, 0xa1, b'a', 0x90]);
         assert_eq!(skip_value(&v, 0, 0), Ok(v.len()));
         for cut in 0..v.len() {
-            assert_eq!(skip_value(&v[..cut], 0, 0), Err(ScanError::Truncated), "cut at {cut}");
+            assert_eq!(
+                skip_value(&v[..cut], 0, 0),
+                Err(ScanError::Truncated),
+                "cut at {cut}"
+            );
         }
     }
 
     #[test]
     fn reserved_marker_is_an_error() {
-        assert_eq!(skip_value(&[0x92, 0x01, 0xc1], 0, 0), Err(ScanError::Reserved(2)));
+        assert_eq!(
+            skip_value(&[0x92, 0x01, 0xc1], 0, 0),
+            Err(ScanError::Reserved(2))
+        );
     }
 
     #[test]
     fn nesting_is_capped() {
-        let ok: Vec<u8> = std::iter::repeat_n(0x91, MAX_DEPTH - 1).chain([0x90]).collect();
+        let ok: Vec<u8> = std::iter::repeat_n(0x91, MAX_DEPTH - 1)
+            .chain([0x90])
+            .collect();
         assert_eq!(skip_value(&ok, 0, 0), Ok(ok.len()));
         let deep: Vec<u8> = std::iter::repeat_n(0x91, MAX_DEPTH).chain([0x90]).collect();
         assert_eq!(skip_value(&deep, 0, 0), Err(ScanError::TooDeep));
@@ -265,19 +324,47 @@ mod tests {
 
     #[test]
     fn huge_declared_counts_fail_fast() {
-        assert_eq!(skip_value(&[0xdd, 0xff, 0xff, 0xff, 0xff, 0x01], 0, 0), Err(ScanError::Truncated));
-        assert_eq!(skip_value(&[0xdb, 0xff, 0xff, 0xff, 0xff, 0x01], 0, 0), Err(ScanError::Truncated));
+        assert_eq!(
+            skip_value(&[0xdd, 0xff, 0xff, 0xff, 0xff, 0x01], 0, 0),
+            Err(ScanError::Truncated)
+        );
+        assert_eq!(
+            skip_value(&[0xdb, 0xff, 0xff, 0xff, 0xff, 0x01], 0, 0),
+            Err(ScanError::Truncated)
+        );
     }
 
     #[test]
     fn heads_decode_values_and_payload_bounds() {
-        assert_eq!(read_head(&[0xd2, 0x6b, 0x01, 0x15, 0x7e], 0), Ok(Head::Int(0x6b01157e)));
-        assert_eq!(read_head(&[0xce, 0xff, 0xff, 0xff, 0xff], 0), Ok(Head::Uint(u32::MAX as u64)));
+        assert_eq!(
+            read_head(&[0xd2, 0x6b, 0x01, 0x15, 0x7e], 0),
+            Ok(Head::Int(0x6b01157e))
+        );
+        assert_eq!(
+            read_head(&[0xce, 0xff, 0xff, 0xff, 0xff], 0),
+            Ok(Head::Uint(u32::MAX as u64))
+        );
         assert_eq!(read_head(&[0xe0], 0), Ok(Head::Int(-32)));
         assert_eq!(read_head(&[0xd0, 0x80], 0), Ok(Head::Int(-128)));
-        assert_eq!(read_head(&[0xc7, 8, 0, 1, 2, 3, 4, 5, 6, 7, 8], 0), Ok(Head::Ext { ty: 0, body: 3, len: 8 }));
+        assert_eq!(
+            read_head(&[0xc7, 8, 0, 1, 2, 3, 4, 5, 6, 7, 8], 0),
+            Ok(Head::Ext {
+                ty: 0,
+                body: 3,
+                len: 8
+            })
+        );
         assert_eq!(read_head(&[0xc7, 8, 0, 1, 2], 0), Err(ScanError::Truncated));
-        assert_eq!(read_head(&[0xdf, 0, 0, 0, 2], 0), Ok(Head::Map { pairs: 2, header_end: 5 }));
-        assert_eq!(read_head(&[0xdb, 0, 0, 0, 1, b'z'], 0), Ok(Head::Str { body: 5, len: 1 }));
+        assert_eq!(
+            read_head(&[0xdf, 0, 0, 0, 2], 0),
+            Ok(Head::Map {
+                pairs: 2,
+                header_end: 5
+            })
+        );
+        assert_eq!(
+            read_head(&[0xdb, 0, 0, 0, 1, b'z'], 0),
+            Ok(Head::Str { body: 5, len: 1 })
+        );
     }
 }

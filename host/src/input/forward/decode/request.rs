@@ -26,18 +26,34 @@ struct Options {
 /// Decode the request in `frame`, a complete top-level array of `layout.items` (≥ 2) elements
 /// laid out by the framing scan. Whatever follows the option is ignored, as Fluentd and Fluent
 /// Bit do.
-pub(super) fn parse_request(frame: Bytes, layout: &ArrayLayout, limits: &DecodeLimits, clock: fn() -> u64) -> Result<Request, DecodeError> {
+pub(super) fn parse_request(
+    frame: Bytes,
+    layout: &ArrayLayout,
+    limits: &DecodeLimits,
+    clock: fn() -> u64,
+) -> Result<Request, DecodeError> {
     let data = &frame[..];
-    let element = |i: usize| layout.element(i).expect("the framing scan records elements 0 to 3");
+    let element = |i: usize| {
+        layout
+            .element(i)
+            .expect("the framing scan records elements 0 to 3")
+    };
     let tag = match read_head(data, layout.header_end).map_err(|e| scan_error(e, "tag"))? {
         Head::Str { body, len } => frame.slice(body..body + len),
-        other => return Err(malformed(format!("tag is {}, expected a string", other.kind()))),
+        other => {
+            return Err(malformed(format!(
+                "tag is {}, expected a string",
+                other.kind()
+            )));
+        }
     };
     let second = element(1);
     let head = read_head(data, second.start).map_err(|e| scan_error(e, "request"))?;
     let option_index = match head {
         Head::Uint(_) | Head::Int(_) | Head::Ext { .. } | Head::Float(_) if layout.items < 3 => {
-            return Err(malformed("Message-mode request has no record; expected [tag, time, record, option?]".into()));
+            return Err(malformed(
+                "Message-mode request has no record; expected [tag, time, record, option?]".into(),
+            ));
         }
         Head::Uint(_) | Head::Int(_) | Head::Ext { .. } | Head::Float(_) => 3,
         Head::Array { .. } | Head::Str { .. } | Head::Bin { .. } => 2,
@@ -56,20 +72,36 @@ pub(super) fn parse_request(frame: Bytes, layout: &ArrayLayout, limits: &DecodeL
     match head {
         Head::Array { items, header_end } => {
             if options.fluent_signal != 0 {
-                return Ok(skipped_signal(tag, chunk, options.fluent_signal, Mode::Forward));
+                return Ok(skipped_signal(
+                    tag,
+                    chunk,
+                    options.fluent_signal,
+                    Mode::Forward,
+                ));
             }
-            let capacity = items.min((second.end - header_end) / MIN_ENTRY_BYTES).min(MAX_INITIAL_EVENTS);
+            let capacity = items
+                .min((second.end - header_end) / MIN_ENTRY_BYTES)
+                .min(MAX_INITIAL_EVENTS);
             let mut sink = EventSink::new(capacity, clock);
             let mut pos = header_end;
             for _ in 0..items {
-                pos = sink.entry(&frame, second.end, pos, 2).map_err(|e| scan_error(e, "Forward entries"))?;
+                pos = sink
+                    .entry(&frame, second.end, pos, 2)
+                    .map_err(|e| scan_error(e, "Forward entries"))?;
             }
             Ok(request(tag, chunk, Mode::Forward, sink))
         }
         Head::Str { body, len } | Head::Bin { body, len } => {
             let payload = body..body + len;
-            let compression = Compression::sniff(&data[payload.clone()], options.compression.unwrap_or(Compression::None));
-            let mode = if compression == Compression::None { Mode::PackedForward } else { Mode::CompressedPackedForward };
+            let compression = Compression::sniff(
+                &data[payload.clone()],
+                options.compression.unwrap_or(Compression::None),
+            );
+            let mode = if compression == Compression::None {
+                Mode::PackedForward
+            } else {
+                Mode::CompressedPackedForward
+            };
             if options.fluent_signal != 0 {
                 // Not even decompressed: the payload is cmetrics / ctraces / ..., not entries.
                 return Ok(skipped_signal(tag, chunk, options.fluent_signal, mode));
@@ -77,14 +109,23 @@ pub(super) fn parse_request(frame: Bytes, layout: &ArrayLayout, limits: &DecodeL
             let sink = if compression == Compression::None {
                 packed_entries(&frame, payload, clock)?
             } else {
-                let plain = Bytes::from(decompress(compression, &data[payload], limits.max_decompressed_bytes)?);
+                let plain = Bytes::from(decompress(
+                    compression,
+                    &data[payload],
+                    limits.max_decompressed_bytes,
+                )?);
                 packed_entries(&plain, 0..plain.len(), clock)?
             };
             Ok(request(tag, chunk, mode, sink))
         }
         _ => {
             if options.fluent_signal != 0 {
-                return Ok(skipped_signal(tag, chunk, options.fluent_signal, Mode::Message));
+                return Ok(skipped_signal(
+                    tag,
+                    chunk,
+                    options.fluent_signal,
+                    Mode::Message,
+                ));
             }
             let (time, _) = read_time(data, second.start, 1).map_err(|e| scan_error(e, "time"))?;
             let record = element(2);
@@ -97,18 +138,34 @@ pub(super) fn parse_request(frame: Bytes, layout: &ArrayLayout, limits: &DecodeL
 }
 
 fn request(tag: Bytes, chunk: Option<Bytes>, mode: Mode, sink: EventSink) -> Request {
-    Request { batch: Batch::new(tag, sink.events), chunk, invalid_events: sink.invalid, skipped_signal: None, mode }
+    Request {
+        batch: Batch::new(tag, sink.events),
+        chunk,
+        invalid_events: sink.invalid,
+        skipped_signal: None,
+        mode,
+    }
 }
 
 /// A request whose `fluent_signal` is not 0 (logs): metrics, traces, ... are not `[time, record]`
 /// streams, so the payload is skipped; the request is still acked (reference §4, §10.4).
 fn skipped_signal(tag: Bytes, chunk: Option<Bytes>, signal: i64, mode: Mode) -> Request {
-    Request { batch: Batch::new(tag, Vec::new()), chunk, invalid_events: 0, skipped_signal: Some(signal), mode }
+    Request {
+        batch: Batch::new(tag, Vec::new()),
+        chunk,
+        invalid_events: 0,
+        skipped_signal: Some(signal),
+        mode,
+    }
 }
 
 /// The entries of a packed payload: a msgpack stream of `[time, record]`, read until the
 /// payload is used up (reference §2.3). An entry cut off by the end of the payload is an error.
-fn packed_entries(source: &Bytes, payload: Range<usize>, clock: fn() -> u64) -> Result<EventSink, DecodeError> {
+fn packed_entries(
+    source: &Bytes,
+    payload: Range<usize>,
+    clock: fn() -> u64,
+) -> Result<EventSink, DecodeError> {
     let mut sink = EventSink::new((payload.len() / 64).min(MAX_INITIAL_EVENTS), clock);
     let mut pos = payload.start;
     while pos < payload.end {
@@ -130,7 +187,12 @@ fn parse_options(data: &[u8], start: usize) -> Result<Options, DecodeError> {
     let (pairs, mut pos) = match read_head(data, start).map_err(|e| scan_error(e, "option"))? {
         Head::Nil => return Ok(options),
         Head::Map { pairs, header_end } => (pairs, header_end),
-        other => return Err(malformed(format!("option is {}, expected a map or nil", other.kind()))),
+        other => {
+            return Err(malformed(format!(
+                "option is {}, expected a map or nil",
+                other.kind()
+            )));
+        }
     };
     for _ in 0..pairs {
         let key = read_head(data, pos).map_err(|e| scan_error(e, "option"))?;
@@ -141,21 +203,39 @@ fn parse_options(data: &[u8], start: usize) -> Result<Options, DecodeError> {
             _ => b"",
         };
         match key {
-            b"chunk" => match read_head(data, value_start).map_err(|e| scan_error(e, "option chunk"))? {
-                Head::Str { .. } => options.chunk = Some(value_start..value_end),
-                other => return Err(malformed(format!("option chunk is {}, expected a string", other.kind()))),
-            },
+            b"chunk" => {
+                match read_head(data, value_start).map_err(|e| scan_error(e, "option chunk"))? {
+                    Head::Str { .. } => options.chunk = Some(value_start..value_end),
+                    other => {
+                        return Err(malformed(format!(
+                            "option chunk is {}, expected a string",
+                            other.kind()
+                        )));
+                    }
+                }
+            }
             b"compressed" => {
-                options.compression = match read_head(data, value_start).map_err(|e| scan_error(e, "option compressed"))? {
-                    Head::Str { body, len } => Some(Compression::from_option(&data[body..body + len])),
+                options.compression = match read_head(data, value_start)
+                    .map_err(|e| scan_error(e, "option compressed"))?
+                {
+                    Head::Str { body, len } => {
+                        Some(Compression::from_option(&data[body..body + len]))
+                    }
                     _ => None,
                 }
             }
             b"fluent_signal" => {
-                options.fluent_signal = match read_head(data, value_start).map_err(|e| scan_error(e, "option fluent_signal"))? {
+                options.fluent_signal = match read_head(data, value_start)
+                    .map_err(|e| scan_error(e, "option fluent_signal"))?
+                {
                     Head::Uint(n) => i64::try_from(n).unwrap_or(i64::MAX),
                     Head::Int(n) => n,
-                    other => return Err(malformed(format!("option fluent_signal is {}, expected an integer", other.kind()))),
+                    other => {
+                        return Err(malformed(format!(
+                            "option fluent_signal is {}, expected an integer",
+                            other.kind()
+                        )));
+                    }
                 }
             }
             _ => {}

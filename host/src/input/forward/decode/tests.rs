@@ -65,7 +65,10 @@ mod mp {
         v
     }
     pub fn record(log: &[u8]) -> Vec<u8> {
-        map(&[(fixstr(b"log"), str32(log)), (fixstr(b"source"), fixstr(b"stdout"))])
+        map(&[
+            (fixstr(b"log"), str32(log)),
+            (fixstr(b"source"), fixstr(b"stdout")),
+        ])
     }
 }
 
@@ -97,7 +100,10 @@ fn malformed(bytes: &[u8]) -> String {
 }
 
 fn event(time_ns: u64, body: &[u8]) -> Event {
-    Event { time_ns, body: Bytes::copy_from_slice(body) }
+    Event {
+        time_ns,
+        body: Bytes::copy_from_slice(body),
+    }
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -109,23 +115,46 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 #[test]
 fn message_mode_four_elements_with_event_time_and_empty_option() {
     let record = mp::record(b"hello");
-    let bytes = mp::fixarray(&[mp::fixstr(b"docker.web"), mp::event_time(1_700_000_000, 5), record.clone(), mp::map(&[])]);
+    let bytes = mp::fixarray(&[
+        mp::fixstr(b"docker.web"),
+        mp::event_time(1_700_000_000, 5),
+        record.clone(),
+        mp::map(&[]),
+    ]);
     let req = request(&bytes);
     assert_eq!(req.mode, Mode::Message);
     assert_eq!(&req.batch.tag[..], b"docker.web");
-    assert_eq!(req.batch.events, vec![event(1_700_000_000_000_000_005, &record)]);
-    assert_eq!((req.chunk, req.invalid_events, req.skipped_signal), (None, 0, None));
+    assert_eq!(
+        req.batch.events,
+        vec![event(1_700_000_000_000_000_005, &record)]
+    );
+    assert_eq!(
+        (req.chunk, req.invalid_events, req.skipped_signal),
+        (None, 0, None)
+    );
 }
 
 #[test]
 fn message_mode_three_elements_and_nil_option() {
     let record = mp::record(b"x");
     for bytes in [
-        mp::fixarray(&[mp::fixstr(b"t"), vec![0xce, 0x65, 0x53, 0xf1, 0x00], record.clone()]),
-        mp::fixarray(&[mp::fixstr(b"t"), vec![0xce, 0x65, 0x53, 0xf1, 0x00], record.clone(), vec![0xc0]]),
+        mp::fixarray(&[
+            mp::fixstr(b"t"),
+            vec![0xce, 0x65, 0x53, 0xf1, 0x00],
+            record.clone(),
+        ]),
+        mp::fixarray(&[
+            mp::fixstr(b"t"),
+            vec![0xce, 0x65, 0x53, 0xf1, 0x00],
+            record.clone(),
+            vec![0xc0],
+        ]),
     ] {
         let req = request(&bytes);
-        assert_eq!(req.batch.events, vec![event(1_700_000_000 * 1_000_000_000, &record)]);
+        assert_eq!(
+            req.batch.events,
+            vec![event(1_700_000_000 * 1_000_000_000, &record)]
+        );
     }
 }
 
@@ -138,7 +167,12 @@ fn message_mode_bad_time_or_record_is_counted_not_fatal() {
         (vec![0xff], mp::record(b"x")),
         (vec![0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0], mp::record(b"x")),
     ] {
-        let req = request(&mp::fixarray(&[mp::fixstr(b"t"), time, record, option.clone()]));
+        let req = request(&mp::fixarray(&[
+            mp::fixstr(b"t"),
+            time,
+            record,
+            option.clone(),
+        ]));
         assert!(req.batch.events.is_empty());
         assert_eq!(req.invalid_events, 1);
         assert_eq!(req.chunk.as_deref(), Some(&chunk[..]), "still acked");
@@ -148,9 +182,17 @@ fn message_mode_bad_time_or_record_is_counted_not_fatal() {
 #[test]
 fn time_zero_is_now_from_the_clock() {
     let record = mp::record(b"x");
-    let req = request(&mp::fixarray(&[mp::fixstr(b"t"), vec![0x00], record.clone()]));
+    let req = request(&mp::fixarray(&[
+        mp::fixstr(b"t"),
+        vec![0x00],
+        record.clone(),
+    ]));
     assert_eq!(req.batch.events, vec![event(NOW_NS, &record)]);
-    let req = request(&mp::fixarray(&[mp::fixstr(b"t"), mp::event_time(0, 0), record.clone()]));
+    let req = request(&mp::fixarray(&[
+        mp::fixstr(b"t"),
+        mp::event_time(0, 0),
+        record.clone(),
+    ]));
     assert_eq!(req.batch.events, vec![event(NOW_NS, &record)]);
 }
 
@@ -169,7 +211,10 @@ fn chunk_is_echoed_byte_for_byte_and_option_may_be_map32() {
     let entries = mp::fixarray(&[mp::fixarray(&[mp::event_time(9, 9), record.clone()])]);
     let req = request(&mp::fixarray(&[mp::fixstr(b"t"), entries, option]));
     assert_eq!(req.chunk.as_deref(), Some(&chunk[..]));
-    assert_eq!(ack_response(req.chunk.as_deref().unwrap())[..5], [0x81, 0xa3, b'a', b'c', b'k']);
+    assert_eq!(
+        ack_response(req.chunk.as_deref().unwrap())[..5],
+        [0x81, 0xa3, b'a', b'c', b'k']
+    );
     assert_eq!(&ack_response(&chunk)[5..], &chunk[..]);
     assert_eq!(req.batch.events, vec![event(9_000_000_009, &record)]);
 }
@@ -177,11 +222,23 @@ fn chunk_is_echoed_byte_for_byte_and_option_may_be_map32() {
 #[test]
 fn bad_options_are_malformed() {
     let entries = mp::fixarray(&[]);
-    let reason = malformed(&mp::fixarray(&[mp::fixstr(b"t"), entries.clone(), mp::fixstr(b"gzip")]));
+    let reason = malformed(&mp::fixarray(&[
+        mp::fixstr(b"t"),
+        entries.clone(),
+        mp::fixstr(b"gzip"),
+    ]));
     assert!(reason.contains("option is a string"), "{reason}");
-    let reason = malformed(&mp::fixarray(&[mp::fixstr(b"t"), entries.clone(), mp::map(&[(mp::fixstr(b"chunk"), vec![0x01])])]));
+    let reason = malformed(&mp::fixarray(&[
+        mp::fixstr(b"t"),
+        entries.clone(),
+        mp::map(&[(mp::fixstr(b"chunk"), vec![0x01])]),
+    ]));
     assert!(reason.contains("chunk is an integer"), "{reason}");
-    let reason = malformed(&mp::fixarray(&[mp::fixstr(b"t"), entries, mp::map(&[(mp::fixstr(b"fluent_signal"), mp::fixstr(b"1"))])]));
+    let reason = malformed(&mp::fixarray(&[
+        mp::fixstr(b"t"),
+        entries,
+        mp::map(&[(mp::fixstr(b"fluent_signal"), mp::fixstr(b"1"))]),
+    ]));
     assert!(reason.contains("fluent_signal"), "{reason}");
 }
 
@@ -193,17 +250,38 @@ fn bad_shapes_are_malformed_with_a_reason() {
         (vec![0x01], "request is an integer"),
         (b"{\"a\":1}".to_vec(), "JSON"),
         (mp::fixarray(&[mp::fixstr(b"t")]), "1 element"),
-        (mp::fixarray(&[vec![0x01], mp::event_time(1, 0), record.clone()]), "tag is an integer"),
-        (mp::fixarray(&[mp::bin(b"t"), mp::event_time(1, 0), record.clone()]), "tag is a binary"),
-        (mp::fixarray(&[mp::fixstr(b"t"), vec![0xc0], record.clone()]), "second element is nil"),
-        (mp::fixarray(&[mp::fixstr(b"t"), mp::map(&[]), record.clone()]), "second element is a map"),
-        (mp::fixarray(&[mp::fixstr(b"t"), mp::event_time(1, 0)]), "no record"),
-        (mp::fixarray(&[mp::fixstr(b"t"), vec![0xc1], record.clone()]), "0xc1"),
+        (
+            mp::fixarray(&[vec![0x01], mp::event_time(1, 0), record.clone()]),
+            "tag is an integer",
+        ),
+        (
+            mp::fixarray(&[mp::bin(b"t"), mp::event_time(1, 0), record.clone()]),
+            "tag is a binary",
+        ),
+        (
+            mp::fixarray(&[mp::fixstr(b"t"), vec![0xc0], record.clone()]),
+            "second element is nil",
+        ),
+        (
+            mp::fixarray(&[mp::fixstr(b"t"), mp::map(&[]), record.clone()]),
+            "second element is a map",
+        ),
+        (
+            mp::fixarray(&[mp::fixstr(b"t"), mp::event_time(1, 0)]),
+            "no record",
+        ),
+        (
+            mp::fixarray(&[mp::fixstr(b"t"), vec![0xc1], record.clone()]),
+            "0xc1",
+        ),
         (vec![0xc1], "0xc1"),
     ];
     for (bytes, expected) in cases {
         let reason = malformed(&bytes);
-        assert!(reason.contains(expected), "{bytes:x?}: {reason:?} does not mention {expected:?}");
+        assert!(
+            reason.contains(expected),
+            "{bytes:x?}: {reason:?} does not mention {expected:?}"
+        );
     }
 }
 
@@ -214,10 +292,19 @@ fn forward_mode_entries_metadata_markers_and_invalid_entries() {
     let entries = mp::array(&[
         mp::fixarray(&[mp::event_time(10, 1), r1.clone()]),
         // Fluent Bit v2: [[EventTime, {metadata}], record]
-        mp::fixarray(&[mp::fixarray(&[mp::event_time(11, 2), meta.clone()]), r2.clone()]),
+        mp::fixarray(&[
+            mp::fixarray(&[mp::event_time(11, 2), meta.clone()]),
+            r2.clone(),
+        ]),
         // group start / end markers: not events, not invalid
-        mp::fixarray(&[mp::fixarray(&[mp::event_time(0xFFFF_FFFF, 0), meta.clone()]), mp::map(&[])]),
-        mp::fixarray(&[mp::fixarray(&[mp::event_time(0xFFFF_FFFE, 0), meta]), mp::map(&[])]),
+        mp::fixarray(&[
+            mp::fixarray(&[mp::event_time(0xFFFF_FFFF, 0), meta.clone()]),
+            mp::map(&[]),
+        ]),
+        mp::fixarray(&[
+            mp::fixarray(&[mp::event_time(0xFFFF_FFFE, 0), meta]),
+            mp::map(&[]),
+        ]),
         // invalid: record not a map, entry not an array, 3-element entry, time a string
         mp::fixarray(&[mp::event_time(12, 0), mp::fixarray(&[])]),
         mp::fixstr(b"junk"),
@@ -227,7 +314,14 @@ fn forward_mode_entries_metadata_markers_and_invalid_entries() {
     ]);
     let req = request(&mp::fixarray(&[mp::fixstr(b"fb"), entries]));
     assert_eq!(req.mode, Mode::Forward);
-    assert_eq!(req.batch.events, vec![event(10_000_000_001, &r1), event(11_000_000_002, &r2), event(13_000_000_000, &r3)]);
+    assert_eq!(
+        req.batch.events,
+        vec![
+            event(10_000_000_001, &r1),
+            event(11_000_000_002, &r2),
+            event(13_000_000_000, &r3)
+        ]
+    );
     assert_eq!(req.invalid_events, 4);
 }
 
@@ -236,7 +330,10 @@ fn packed_blob(n: usize) -> (Vec<u8>, Vec<Event>) {
     let mut expected = Vec::new();
     for i in 0..n {
         let record = mp::record(format!("line {i}").as_bytes());
-        blob.extend(mp::fixarray(&[mp::event_time(100 + i as u32, 0), record.clone()]));
+        blob.extend(mp::fixarray(&[
+            mp::event_time(100 + i as u32, 0),
+            record.clone(),
+        ]));
         expected.push(event((100 + i as u64) * 1_000_000_000, &record));
     }
     (blob, expected)
@@ -245,8 +342,14 @@ fn packed_blob(n: usize) -> (Vec<u8>, Vec<Event>) {
 #[test]
 fn packed_forward_as_bin_and_as_str32() {
     let (blob, expected) = packed_blob(3);
-    let text = mp::map(&[(mp::fixstr(b"compressed"), mp::fixstr(b"text")), (mp::fixstr(b"size"), vec![0x03])]);
-    for bytes in [mp::fixarray(&[mp::fixstr(b"t"), mp::bin(&blob)]), mp::fixarray(&[mp::fixstr(b"t"), mp::str32(&blob), text])] {
+    let text = mp::map(&[
+        (mp::fixstr(b"compressed"), mp::fixstr(b"text")),
+        (mp::fixstr(b"size"), vec![0x03]),
+    ]);
+    for bytes in [
+        mp::fixarray(&[mp::fixstr(b"t"), mp::bin(&blob)]),
+        mp::fixarray(&[mp::fixstr(b"t"), mp::str32(&blob), text]),
+    ] {
         let req = request(&bytes);
         assert_eq!(req.mode, Mode::PackedForward);
         assert_eq!(req.batch.events, expected);
@@ -262,13 +365,20 @@ fn packed_forward_empty_blob_is_an_empty_request() {
 #[test]
 fn truncated_or_corrupt_packed_entries_are_malformed() {
     let (blob, _) = packed_blob(2);
-    let reason = malformed(&mp::fixarray(&[mp::fixstr(b"t"), mp::bin(&blob[..blob.len() - 1])]));
+    let reason = malformed(&mp::fixarray(&[
+        mp::fixstr(b"t"),
+        mp::bin(&blob[..blob.len() - 1]),
+    ]));
     assert!(reason.contains("truncated"), "{reason}");
     let mut bad = blob.clone();
     bad.push(0xc1);
     let reason = malformed(&mp::fixarray(&[mp::fixstr(b"t"), mp::bin(&bad)]));
     assert!(reason.contains("0xc1"), "{reason}");
-    let deep: Vec<u8> = [0x92, 0x01].into_iter().chain(std::iter::repeat_n(0x91, 200)).chain([0x80]).collect();
+    let deep: Vec<u8> = [0x92, 0x01]
+        .into_iter()
+        .chain(std::iter::repeat_n(0x91, 200))
+        .chain([0x80])
+        .collect();
     let reason = malformed(&mp::fixarray(&[mp::fixstr(b"t"), mp::bin(&deep)]));
     assert!(reason.contains("deeper"), "{reason}");
 }
@@ -280,32 +390,77 @@ fn compressed_packed_forward_gzip_multi_member_and_zstd() {
     let mut members = gzip(&blob[..half]);
     members.extend(gzip(&blob[half..]));
     let gz = mp::map(&[(mp::fixstr(b"compressed"), mp::fixstr(b"gzip"))]);
-    let req = request(&mp::fixarray(&[mp::fixstr(b"t"), mp::bin(&members), gz.clone()]));
+    let req = request(&mp::fixarray(&[
+        mp::fixstr(b"t"),
+        mp::bin(&members),
+        gz.clone(),
+    ]));
     assert_eq!(req.mode, Mode::CompressedPackedForward);
     assert_eq!(req.batch.events, expected);
     // Fluentd sends compressed payloads as str32 too.
-    assert_eq!(request(&mp::fixarray(&[mp::fixstr(b"t"), mp::str32(&members), gz])).batch.events, expected);
+    assert_eq!(
+        request(&mp::fixarray(&[mp::fixstr(b"t"), mp::str32(&members), gz]))
+            .batch
+            .events,
+        expected
+    );
 
     let zstd = zstd::encode_all(&blob[..], 3).unwrap();
     let opt = mp::map(&[(mp::fixstr(b"compressed"), mp::fixstr(b"zstd"))]);
-    assert_eq!(request(&mp::fixarray(&[mp::fixstr(b"t"), mp::bin(&zstd), opt])).batch.events, expected);
+    assert_eq!(
+        request(&mp::fixarray(&[mp::fixstr(b"t"), mp::bin(&zstd), opt]))
+            .batch
+            .events,
+        expected
+    );
     // Magic bytes win over a missing or contradicting option.
-    assert_eq!(request(&mp::fixarray(&[mp::fixstr(b"t"), mp::bin(&zstd)])).batch.events, expected);
+    assert_eq!(
+        request(&mp::fixarray(&[mp::fixstr(b"t"), mp::bin(&zstd)]))
+            .batch
+            .events,
+        expected
+    );
     let text = mp::map(&[(mp::fixstr(b"compressed"), mp::fixstr(b"text"))]);
-    assert_eq!(request(&mp::fixarray(&[mp::fixstr(b"t"), mp::bin(&members), text])).batch.events, expected);
+    assert_eq!(
+        request(&mp::fixarray(&[mp::fixstr(b"t"), mp::bin(&members), text]))
+            .batch
+            .events,
+        expected
+    );
 }
 
 #[test]
 fn gzip_bomb_is_too_large() {
-    let limits = DecodeLimits { max_request_bytes: 1 << 20, max_decompressed_bytes: 1 << 20 };
+    let limits = DecodeLimits {
+        max_request_bytes: 1 << 20,
+        max_decompressed_bytes: 1 << 20,
+    };
     let mut best = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     best.write_all(&vec![0u8; 1 << 20]).unwrap();
     let member = best.finish().unwrap();
-    let bomb: Vec<u8> = member.iter().copied().cycle().take(member.len() * 16).collect();
-    let bytes = mp::fixarray(&[mp::fixstr(b"t"), mp::bin(&bomb), mp::map(&[(mp::fixstr(b"compressed"), mp::fixstr(b"gzip"))])]);
+    let bomb: Vec<u8> = member
+        .iter()
+        .copied()
+        .cycle()
+        .take(member.len() * 16)
+        .collect();
+    let bytes = mp::fixarray(&[
+        mp::fixstr(b"t"),
+        mp::bin(&bomb),
+        mp::map(&[(mp::fixstr(b"compressed"), mp::fixstr(b"gzip"))]),
+    ]);
     assert!(bytes.len() < 64 * 1024);
     let result = Decoder::with_clock(limits, fixed_clock).decode(&mut BytesMut::from(&bytes[..]));
-    assert!(matches!(result, Err(DecodeError::TooLarge { limit: 1_048_576, what: SizeLimit::Decompressed })), "{result:?}");
+    assert!(
+        matches!(
+            result,
+            Err(DecodeError::TooLarge {
+                limit: 1_048_576,
+                what: SizeLimit::Decompressed
+            })
+        ),
+        "{result:?}"
+    );
 }
 
 #[test]
@@ -314,16 +469,27 @@ fn corrupt_gzip_is_malformed() {
     let n = gz.len();
     gz[n / 2] ^= 0x55;
     gz[n - 5] ^= 0x55;
-    let bytes = mp::fixarray(&[mp::fixstr(b"t"), mp::bin(&gz), mp::map(&[(mp::fixstr(b"compressed"), mp::fixstr(b"gzip"))])]);
+    let bytes = mp::fixarray(&[
+        mp::fixstr(b"t"),
+        mp::bin(&gz),
+        mp::map(&[(mp::fixstr(b"compressed"), mp::fixstr(b"gzip"))]),
+    ]);
     assert!(malformed(&bytes).contains("gzip"));
 }
 
 #[test]
 fn non_log_signals_are_skipped_and_acked() {
     let chunk = mp::fixstr(b"id");
-    let option = mp::map32(&[(mp::fixstr(b"fluent_signal"), vec![0x01]), (mp::fixstr(b"chunk"), chunk.clone())]);
+    let option = mp::map32(&[
+        (mp::fixstr(b"fluent_signal"), vec![0x01]),
+        (mp::fixstr(b"chunk"), chunk.clone()),
+    ]);
     // A cmetrics payload is not an entry stream; it must not be parsed as one.
-    let req = request(&mp::fixarray(&[mp::fixstr(b"metrics"), mp::bin(&[0xc1, 0xde, 0xad]), option]));
+    let req = request(&mp::fixarray(&[
+        mp::fixstr(b"metrics"),
+        mp::bin(&[0xc1, 0xde, 0xad]),
+        option,
+    ]));
     assert_eq!(req.skipped_signal, Some(1));
     assert!(req.batch.events.is_empty());
     assert_eq!(req.invalid_events, 0);
@@ -333,9 +499,15 @@ fn non_log_signals_are_skipped_and_acked() {
 #[test]
 fn invalid_utf8_everywhere_is_kept_as_bytes() {
     let bad = b"\xff\xfe\xc3\x28";
-    let record = mp::map(&[(mp::fixstr(bad), mp::fixstr(bad)), (mp::str32(b"log"), mp::str32(bad))]);
+    let record = mp::map(&[
+        (mp::fixstr(bad), mp::fixstr(bad)),
+        (mp::str32(b"log"), mp::str32(bad)),
+    ]);
     let entries = mp::bin(&mp::fixarray(&[mp::event_time(1, 0), record.clone()]));
-    let option = mp::map(&[(mp::fixstr(bad), mp::fixstr(bad)), (mp::fixstr(b"chunk"), mp::fixstr(bad))]);
+    let option = mp::map(&[
+        (mp::fixstr(bad), mp::fixstr(bad)),
+        (mp::fixstr(b"chunk"), mp::fixstr(bad)),
+    ]);
     let req = request(&mp::fixarray(&[mp::fixstr(bad), entries, option]));
     assert_eq!(&req.batch.tag[..], bad);
     assert_eq!(req.batch.events, vec![event(1_000_000_000, &record)]);
@@ -345,7 +517,12 @@ fn invalid_utf8_everywhere_is_kept_as_bytes() {
 #[test]
 fn nil_frames_and_several_frames_in_one_buffer() {
     let r = mp::record(b"x");
-    let m = mp::fixarray(&[mp::fixstr(b"t"), mp::event_time(1, 0), r.clone(), mp::map(&[])]);
+    let m = mp::fixarray(&[
+        mp::fixstr(b"t"),
+        mp::event_time(1, 0),
+        r.clone(),
+        mp::map(&[]),
+    ]);
     let mut buf = BytesMut::new();
     buf.extend_from_slice(&[0xc0]);
     buf.extend_from_slice(&m);
@@ -365,10 +542,26 @@ fn nil_frames_and_several_frames_in_one_buffer() {
 fn byte_by_byte_feeding_matches_whole_feeding() {
     let (blob, _) = packed_blob(3);
     let mut stream = Vec::new();
-    stream.extend(mp::fixarray(&[mp::fixstr(b"a"), mp::event_time(5, 6), mp::record(b"m"), mp::map(&[])]));
-    stream.extend(mp::fixarray(&[mp::fixstr(b"b"), mp::array(&[mp::fixarray(&[vec![0x07], mp::record(b"f")])])]));
-    stream.extend(mp::fixarray(&[mp::fixstr(b"c"), mp::str32(&blob), mp::map(&[(mp::fixstr(b"chunk"), mp::fixstr(b"k"))])]));
-    stream.extend(mp::fixarray(&[mp::fixstr(b"d"), mp::bin(&gzip(&blob)), mp::map(&[(mp::fixstr(b"compressed"), mp::fixstr(b"gzip"))])]));
+    stream.extend(mp::fixarray(&[
+        mp::fixstr(b"a"),
+        mp::event_time(5, 6),
+        mp::record(b"m"),
+        mp::map(&[]),
+    ]));
+    stream.extend(mp::fixarray(&[
+        mp::fixstr(b"b"),
+        mp::array(&[mp::fixarray(&[vec![0x07], mp::record(b"f")])]),
+    ]));
+    stream.extend(mp::fixarray(&[
+        mp::fixstr(b"c"),
+        mp::str32(&blob),
+        mp::map(&[(mp::fixstr(b"chunk"), mp::fixstr(b"k"))]),
+    ]));
+    stream.extend(mp::fixarray(&[
+        mp::fixstr(b"d"),
+        mp::bin(&gzip(&blob)),
+        mp::map(&[(mp::fixstr(b"compressed"), mp::fixstr(b"gzip"))]),
+    ]));
 
     let summarize = |frames: Vec<Frame>| -> Vec<(Bytes, Vec<Event>, Option<Bytes>)> {
         frames
@@ -403,7 +596,10 @@ fn byte_by_byte_feeding_matches_whole_feeding() {
 
 #[test]
 fn oversized_requests_are_too_large_before_they_complete() {
-    let limits = DecodeLimits { max_request_bytes: 1000, max_decompressed_bytes: 1000 };
+    let limits = DecodeLimits {
+        max_request_bytes: 1000,
+        max_decompressed_bytes: 1000,
+    };
     // An incomplete Forward request that grows past the limit.
     let entry = mp::fixarray(&[mp::event_time(1, 0), mp::record(b"0123456789")]);
     let mut bytes = mp::fixarray(&[mp::fixstr(b"t")]);
@@ -416,13 +612,28 @@ fn oversized_requests_are_too_large_before_they_complete() {
         buf.extend_from_slice(&entry);
         result = d.decode(&mut buf);
     }
-    assert!(matches!(result, Err(DecodeError::TooLarge { limit: 1000, what: SizeLimit::Request })), "{result:?}");
+    assert!(
+        matches!(
+            result,
+            Err(DecodeError::TooLarge {
+                limit: 1000,
+                what: SizeLimit::Request
+            })
+        ),
+        "{result:?}"
+    );
     assert!(buf.len() <= 1000 + entry.len());
 
     // A blob whose declared length is over the limit fails on its header.
     let mut d = Decoder::with_clock(limits, fixed_clock);
     let mut buf = BytesMut::from(&[0x92, 0xa1, b't', 0xc6, 0x00, 0x00, 0x10, 0x00][..]);
-    assert!(matches!(d.decode(&mut buf), Err(DecodeError::TooLarge { limit: 1000, what: SizeLimit::Request })));
+    assert!(matches!(
+        d.decode(&mut buf),
+        Err(DecodeError::TooLarge {
+            limit: 1000,
+            what: SizeLimit::Request
+        })
+    ));
 }
 
 #[test]
@@ -430,7 +641,11 @@ fn deep_nesting_in_a_record_is_malformed() {
     let mut record = vec![0x81, 0xa1, b'k'];
     record.extend(std::iter::repeat_n(0x91, 100_000));
     record.push(0x80);
-    let reason = malformed(&mp::fixarray(&[mp::fixstr(b"t"), mp::event_time(1, 0), record]));
+    let reason = malformed(&mp::fixarray(&[
+        mp::fixstr(b"t"),
+        mp::event_time(1, 0),
+        record,
+    ]));
     assert!(reason.contains("deeper than 128"), "{reason}");
 }
 
@@ -440,9 +655,14 @@ fn bodies_are_zero_copy_slices_of_the_read_buffer() {
     let bytes = mp::fixarray(&[mp::fixstr(b"t"), mp::bin(&blob)]);
     let mut buf = BytesMut::from(&bytes[..]);
     let range = buf.as_ptr() as usize..buf.as_ptr() as usize + buf.len();
-    let Some(Frame::Request(req)) = decoder().decode(&mut buf).unwrap() else { panic!() };
+    let Some(Frame::Request(req)) = decoder().decode(&mut buf).unwrap() else {
+        panic!()
+    };
     for e in &req.batch.events {
-        assert!(range.contains(&(e.body.as_ptr() as usize)), "body copied out of the read buffer");
+        assert!(
+            range.contains(&(e.body.as_ptr() as usize)),
+            "body copied out of the read buffer"
+        );
     }
     assert!(range.contains(&(req.batch.tag.as_ptr() as usize)));
 }
