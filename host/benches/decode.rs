@@ -40,9 +40,23 @@ fn firelens_record(out: &mut Vec<u8>, i: usize) {
     str_value(out, b"container_name");
     str_value(out, b"/ecs-web-1-app-c8f0a6d1");
     str_value(out, b"source");
-    str_value(out, if i.is_multiple_of(2) { b"stdout" } else { b"stderr" });
+    str_value(
+        out,
+        if i.is_multiple_of(2) {
+            b"stdout"
+        } else {
+            b"stderr"
+        },
+    );
     str_value(out, b"log");
-    str_value(out, format!("10.0.1.{} - - GET /api/v1/items/{i:06} HTTP/1.1 200 512 0.003", i % 250).as_bytes());
+    str_value(
+        out,
+        format!(
+            "10.0.1.{} - - GET /api/v1/items/{i:06} HTTP/1.1 200 512 0.003",
+            i % 250
+        )
+        .as_bytes(),
+    );
 }
 
 fn entries(n: usize) -> Vec<u8> {
@@ -113,7 +127,11 @@ fn decode_all(decoder: &mut Decoder, buf: &mut BytesMut) -> usize {
 
 fn bench_mode(c: &mut Criterion, name: &str, input: &[u8], events: usize) {
     let mut decoder = Decoder::new(DecodeLimits::default());
-    assert_eq!(decode_all(&mut decoder, &mut BytesMut::from(input)), events, "{name} input");
+    assert_eq!(
+        decode_all(&mut decoder, &mut BytesMut::from(input)),
+        events,
+        "{name} input"
+    );
     let mut group = c.benchmark_group("decode");
     group.throughput(Throughput::Elements(events as u64));
     group.bench_function(name, |b| {
@@ -137,9 +155,19 @@ fn modes(c: &mut Criterion) {
     bench_mode(c, "forward", &forward_request(EVENTS), EVENTS);
     let plain = entries(EVENTS);
     bench_mode(c, "packed_forward", &packed_request(&plain, None), EVENTS);
-    bench_mode(c, "compressed_packed_forward_gzip", &packed_request(&gzip(&plain), Some("gzip")), EVENTS);
+    bench_mode(
+        c,
+        "compressed_packed_forward_gzip",
+        &packed_request(&gzip(&plain), Some("gzip")),
+        EVENTS,
+    );
     let zstd = zstd::encode_all(&plain[..], 3).unwrap();
-    bench_mode(c, "compressed_packed_forward_zstd", &packed_request(&zstd, Some("zstd")), EVENTS);
+    bench_mode(
+        c,
+        "compressed_packed_forward_zstd",
+        &packed_request(&zstd, Some("zstd")),
+        EVENTS,
+    );
 }
 
 /// A 5 MB PackedForward request arriving in 4 KiB reads: framing must stay linear.

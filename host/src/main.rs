@@ -60,7 +60,10 @@ fn main() -> std::process::ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", wasm_router::ops::logging::redact(&format!("{e:#}")));
+            eprintln!(
+                "error: {}",
+                wasm_router::ops::logging::redact(&format!("{e:#}"))
+            );
             std::process::ExitCode::from(1)
         }
     }
@@ -68,7 +71,11 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
-        Command::Run { config, external_plugins, parsers_files } => {
+        Command::Run {
+            config,
+            external_plugins,
+            parsers_files,
+        } => {
             let config = config.or_else(|| {
                 let image_default = PathBuf::from(config::fluentbit::FIRELENS_DEFAULT_CONFIG);
                 image_default.exists().then_some(image_default)
@@ -77,7 +84,15 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 Some(path) => (config::load_any(path)?, path.display().to_string()),
                 None => {
                     let cfg = config::parse(config::EMBEDDED_DEFAULT, "<embedded default>")?;
-                    (config::fluentbit::Mapped { config: cfg, tcp_discard: Vec::new(), warnings: Vec::new(), classic: false }, "<embedded default>".into())
+                    (
+                        config::fluentbit::Mapped {
+                            config: cfg,
+                            tcp_discard: Vec::new(),
+                            warnings: Vec::new(),
+                            classic: false,
+                        },
+                        "<embedded default>".into(),
+                    )
                 }
             };
             let cfg = mapped.config;
@@ -90,7 +105,9 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 tracing::info!(plugin = %so.display(), "-e ignored: the cloudwatch, firehose and kinesis outputs are built in");
             }
             for parsers in &parsers_files {
-                std::fs::metadata(parsers).with_context(|| format!("-R {}: cannot read the parsers file", parsers.display()))?;
+                std::fs::metadata(parsers).with_context(|| {
+                    format!("-R {}: cannot read the parsers file", parsers.display())
+                })?;
                 tracing::info!(parsers = %parsers.display(), "-R accepted: only the built-in json parser format is available");
             }
             cli::runtime()?
@@ -132,7 +149,10 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 /// `-c`/`-e`/`-R`, run the router.
 fn fluent_bit_command_line(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let flag = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
-    if ["-c", "-e", "-R"].iter().any(|f| flag == *f || (flag.starts_with(f) && flag.len() > 2)) {
+    if ["-c", "-e", "-R"]
+        .iter()
+        .any(|f| flag == *f || (flag.starts_with(f) && flag.len() > 2))
+    {
         args.insert(1, "run".into());
     }
     args

@@ -14,12 +14,14 @@ use crate::buffer::{BudgetSource, MemoryBudget, open_buffer};
 use crate::config::{Config, FilterConfig, InputConfig, OutputConfig, output_id, tag_matcher};
 use crate::input::forward::{ForwardServer, ListenAddr};
 use crate::ops::http::{HttpBindError, HttpServer};
-use crate::ops::reload::{ReloadRequests, RouterReload};
 use crate::ops::metrics::{Component, Metrics};
+use crate::ops::reload::{ReloadRequests, RouterReload};
 use crate::ops::shutdown::Shutdown;
 use crate::output::dead_letter::{DEFAULT_DEAD_LETTER_BYTES, DeadLetter, DeadLetterFile};
 use crate::output::forward::ForwardOutput;
-use crate::output::{Output, OutputRunner, RetryPolicy, null::NullOutput, run_output, stdout::StdoutOutput};
+use crate::output::{
+    Output, OutputRunner, RetryPolicy, null::NullOutput, run_output, stdout::StdoutOutput,
+};
 use crate::pipeline::partial::PartialReassembly;
 use crate::pipeline::{FilterStage, OutputRoute, Pipeline, TagMatcher};
 use std::collections::HashMap;
@@ -73,9 +75,11 @@ impl Router {
         for (i, out) in config.outputs.iter().enumerate() {
             let component = Component::output(output_id(out));
             let kind = out.routing().buffer().kind(&component.id);
-            let opened = open_buffer(&kind, &budget, component, metrics.clone()).map_err(|e| BuildError::Component {
-                component: format!("outputs[{i}] ({})", out.type_name()),
-                message: e.to_string(),
+            let opened = open_buffer(&kind, &budget, component, metrics.clone()).map_err(|e| {
+                BuildError::Component {
+                    component: format!("outputs[{i}] ({})", out.type_name()),
+                    message: e.to_string(),
+                }
             })?;
             buffers.push(opened);
         }
@@ -92,31 +96,58 @@ impl Router {
                 retry: RetryPolicy {
                     backoff_base: config.service.retry_backoff_base.0,
                     backoff_cap: config.service.retry_backoff_cap.0,
-                    retry_until: routing.retry_until().map_or(crate::output::DEFAULT_RETRY_UNTIL, |d| d.0),
+                    retry_until: routing
+                        .retry_until()
+                        .map_or(crate::output::DEFAULT_RETRY_UNTIL, |d| d.0),
                     retry_limit: routing.retry_limit(),
                 },
-                dead_letter: dead_letter(config, out, &writers, &mut dead_letter_files)
-                    .map_err(|message| BuildError::Component { component: format!("outputs[{i}] ({})", out.type_name()), message })?,
+                dead_letter: dead_letter(config, out, &writers, &mut dead_letter_files).map_err(
+                    |message| BuildError::Component {
+                        component: format!("outputs[{i}] ({})", out.type_name()),
+                        message,
+                    },
+                )?,
             };
             let task = OutputTask { reader, runner };
-            let fail = |message: String| BuildError::Component { component: format!("outputs[{i}] ({})", out.type_name()), message };
+            let fail = |message: String| BuildError::Component {
+                component: format!("outputs[{i}] ({})", out.type_name()),
+                message,
+            };
             match out {
                 OutputConfig::Stdout(_) => task.spawn(&mut outputs, StdoutOutput::new()),
                 OutputConfig::Null(_) => task.spawn(&mut outputs, NullOutput),
-                OutputConfig::Forward(f) => task.spawn(&mut outputs, ForwardOutput::new(f.settings().map_err(fail)?)),
+                OutputConfig::Forward(f) => task.spawn(
+                    &mut outputs,
+                    ForwardOutput::new(f.settings().map_err(fail)?),
+                ),
                 OutputConfig::CloudwatchLogs(c) => {
                     let aws = crate::output::aws::AwsOverrides::default();
-                    let output = crate::output::cloudwatch::CloudWatchLogsOutput::build(c, component.clone(), metrics.clone(), &aws);
+                    let output = crate::output::cloudwatch::CloudWatchLogsOutput::build(
+                        c,
+                        component.clone(),
+                        metrics.clone(),
+                        &aws,
+                    );
                     task.spawn(&mut outputs, output.await.map_err(|e| fail(e.to_string()))?)
                 }
                 OutputConfig::Firehose(c) => {
                     let aws = crate::output::aws::AwsOverrides::default();
-                    let output = crate::output::firehose::FirehoseOutput::build(c, component.clone(), metrics.clone(), &aws);
+                    let output = crate::output::firehose::FirehoseOutput::build(
+                        c,
+                        component.clone(),
+                        metrics.clone(),
+                        &aws,
+                    );
                     task.spawn(&mut outputs, output.await.map_err(|e| fail(e.to_string()))?)
                 }
                 OutputConfig::S3(c) => {
                     let aws = crate::output::aws::AwsOverrides::default();
-                    let output = crate::output::s3::S3Output::build(c, component.clone(), metrics.clone(), &aws);
+                    let output = crate::output::s3::S3Output::build(
+                        c,
+                        component.clone(),
+                        metrics.clone(),
+                        &aws,
+                    );
                     task.spawn(&mut outputs, output.await.map_err(|e| fail(e.to_string()))?)
                 }
             }
@@ -136,14 +167,21 @@ impl Router {
             )
         });
         if let Some(p) = &partial {
-            filters.push(FilterStage { matcher: TagMatcher::Any, component: p.component().clone(), filter: p.clone() });
+            filters.push(FilterStage {
+                matcher: TagMatcher::Any,
+                component: p.component().clone(),
+                filter: p.clone(),
+            });
         }
         let mut reload = RouterReload::default();
         for (i, f) in config.filters.iter().enumerate() {
             let FilterConfig::Wasm(w) = f;
-            let filter = crate::plugin::build_filter(w, &config.service, metrics.clone()).map_err(|message| {
-                BuildError::Component { component: format!("filters[{i}] ({})", w.path.display()), message }
-            })?;
+            let filter = crate::plugin::build_filter(w, &config.service, metrics.clone()).map_err(
+                |message| BuildError::Component {
+                    component: format!("filters[{i}] ({})", w.path.display()),
+                    message,
+                },
+            )?;
             let filter = (filter.0.clone(), reload.slot(&filter.0, filter.1));
             filters.push(FilterStage {
                 matcher: tag_matcher(w.match_.as_deref(), w.match_regex.as_deref()),
@@ -158,11 +196,29 @@ impl Router {
             inputs.push(ForwardServer::bind(f, metrics.clone()).await?);
         }
         let http = match &config.service.http_listen {
-            Some(listen) => Some(HttpServer::bind(listen, metrics.clone(), config.service.delivery_stuck_after.0).await?),
+            Some(listen) => Some(
+                HttpServer::bind(
+                    listen,
+                    metrics.clone(),
+                    config.service.delivery_stuck_after.0,
+                )
+                .await?,
+            ),
             None => None,
         }
         .map(|server| server.with_reload(reload.requests()));
-        Ok(Router { inputs, pipeline, outputs, deadline, grace: config.service.grace.0, metrics, http, reload, partial, budget })
+        Ok(Router {
+            inputs,
+            pipeline,
+            outputs,
+            deadline,
+            grace: config.service.grace.0,
+            metrics,
+            http,
+            reload,
+            partial,
+            budget,
+        })
     }
 
     /// Every address the inputs listen on.
@@ -199,8 +255,20 @@ impl Router {
 
     /// Serve until `shutdown`, then drain within `grace`.
     pub async fn run(self, shutdown: Shutdown) {
-        let Router { inputs, pipeline, mut outputs, deadline, grace, http, reload, partial, .. } = self;
-        let partial_timer = partial.as_ref().map(|p| p.start_timer(Arc::downgrade(&pipeline)));
+        let Router {
+            inputs,
+            pipeline,
+            mut outputs,
+            deadline,
+            grace,
+            http,
+            reload,
+            partial,
+            ..
+        } = self;
+        let partial_timer = partial
+            .as_ref()
+            .map(|p| p.start_timer(Arc::downgrade(&pipeline)));
         // Health and metrics stay up while the router drains; they stop last.
         let (http_stop, http_shutdown) = crate::ops::shutdown::channel();
         let http_task = http.map(|server| tokio::spawn(server.run(http_shutdown)));
@@ -259,12 +327,18 @@ fn memory_budget(config: &Config) -> MemoryBudget {
     let (budget, source) = MemoryBudget::for_router(config.service.memory_budget.map(|b| b.0));
     let bytes = budget.total();
     match source {
-        BudgetSource::Configured => tracing::info!(bytes, "memory budget of the buffers: [service] memory_budget"),
+        BudgetSource::Configured => tracing::info!(
+            bytes,
+            "memory budget of the buffers: [service] memory_budget"
+        ),
         BudgetSource::Cgroup { file, limit } => {
             tracing::info!(bytes, cgroup_limit = limit, %file, "memory budget of the buffers: half the container's memory limit")
         }
         BudgetSource::Default => {
-            tracing::info!(bytes, "memory budget of the buffers: the default (no cgroup memory limit visible)")
+            tracing::info!(
+                bytes,
+                "memory budget of the buffers: the default (no cgroup memory limit visible)"
+            )
         }
     }
     budget
@@ -278,7 +352,9 @@ fn dead_letter(
     writers: &[crate::buffer::BufferWriter],
     files: &mut HashMap<std::path::PathBuf, DeadLetterFile>,
 ) -> Result<Option<DeadLetter>, String> {
-    let Some(dl) = out.routing().dead_letter() else { return Ok(None) };
+    let Some(dl) = out.routing().dead_letter() else {
+        return Ok(None);
+    };
     if let Some(path) = &dl.path {
         if let Some(file) = files.get(path) {
             return Ok(Some(DeadLetter::File(file.clone())));
@@ -289,6 +365,13 @@ fn dead_letter(
         return Ok(Some(DeadLetter::File(file)));
     }
     let name = dl.output.as_deref().unwrap_or_default();
-    let index = config.outputs.iter().position(|o| output_id(o) == name).ok_or_else(|| format!("dead_letter.output {name:?} not found"))?;
-    Ok(Some(DeadLetter::Output { name: name.to_string(), buffer: writers[index].clone() }))
+    let index = config
+        .outputs
+        .iter()
+        .position(|o| output_id(o) == name)
+        .ok_or_else(|| format!("dead_letter.output {name:?} not found"))?;
+    Ok(Some(DeadLetter::Output {
+        name: name.to_string(),
+        buffer: writers[index].clone(),
+    }))
 }

@@ -37,7 +37,10 @@ const MIB: u64 = 1 << 20;
 fn start_in(dir: &Path, config: &str) -> RouterProcess {
     let path = dir.join("router.toml");
     std::fs::write(&path, config.replace("{dir}", dir.to_str().unwrap())).unwrap();
-    RouterProcess::start_with_args(&["run", "-c", path.to_str().unwrap()], tempfile::tempdir().unwrap())
+    RouterProcess::start_with_args(
+        &["run", "-c", path.to_str().unwrap()],
+        tempfile::tempdir().unwrap(),
+    )
 }
 
 fn disk_buffered_forward(port: u16) -> String {
@@ -84,7 +87,10 @@ fn events_acked_before_kill_9_arrive_after_the_restart() {
         "crash test (endpoint down until the restart): {EVENTS} events, {missing} missing, {twice} arrived twice ({extra} extra copies)"
     );
     assert_eq!(missing, 0);
-    assert_eq!(extra, 0, "nothing was delivered before the crash, so nothing is sent twice");
+    assert_eq!(
+        extra, 0,
+        "nothing was delivered before the crash, so nothing is sent twice"
+    );
 }
 
 /// The same with the endpoint up and slow, and the crash in the middle of delivery: every
@@ -103,7 +109,10 @@ fn a_crash_in_the_middle_of_delivery_resends_at_most_the_batch_in_flight() {
     let delivered_at_kill = receiver.events();
     router.signal("KILL");
     router.wait_exit(HANG_TIMEOUT);
-    assert!(delivered_at_kill < u64::from(EVENTS), "delivery finished before the kill; slow the receiver down");
+    assert!(
+        delivered_at_kill < u64::from(EVENTS),
+        "delivery finished before the kill; slow the receiver down"
+    );
 
     let router = start_in(dir.path(), &config);
     receiver.wait_events(u64::from(EVENTS), || router.log().join("\n"));
@@ -113,7 +122,10 @@ fn a_crash_in_the_middle_of_delivery_resends_at_most_the_batch_in_flight() {
         "crash test (killed after {delivered_at_kill} of {EVENTS} were delivered): {missing} missing, {twice} arrived twice ({extra} extra copies)"
     );
     assert_eq!(missing, 0);
-    assert!(extra <= u64::from(PER_REQUEST), "{extra} duplicates: more than the one batch in flight");
+    assert!(
+        extra <= u64::from(PER_REQUEST),
+        "{extra} duplicates: more than the one batch in flight"
+    );
 }
 
 // ---- Memory -----------------------------------------------------------------------------
@@ -164,13 +176,22 @@ const EVENTS_PER_REQUEST: u32 = 1000;
 
 impl RequestStream {
     fn new() -> Self {
-        let entries: Vec<(u64, Vec<u8>)> = (0..EVENTS_PER_REQUEST).map(|_| (BASE_NS, seq_record(0, 1000))).collect();
+        let entries: Vec<(u64, Vec<u8>)> = (0..EVENTS_PER_REQUEST)
+            .map(|_| (BASE_NS, seq_record(0, 1000)))
+            .collect();
         let template = delivery_support::forward_request("load", &entries, None);
         let marker = [0x82, 0xa3, b's', b'e', b'q', 0xce];
-        let seq_offsets: Vec<usize> =
-            template.windows(6).enumerate().filter(|(_, w)| *w == marker).map(|(i, _)| i + 6).collect();
+        let seq_offsets: Vec<usize> = template
+            .windows(6)
+            .enumerate()
+            .filter(|(_, w)| *w == marker)
+            .map(|(i, _)| i + 6)
+            .collect();
         assert_eq!(seq_offsets.len(), EVENTS_PER_REQUEST as usize);
-        RequestStream { template, seq_offsets }
+        RequestStream {
+            template,
+            seq_offsets,
+        }
     }
 
     fn request(&self, first: u32) -> Vec<u8> {
@@ -211,7 +232,10 @@ fn memory_block_run(bytes: u64) -> (u32, u64, u64, u64, u64) {
     let stalled_at = loop {
         std::thread::sleep(Duration::from_millis(100));
         let now = written.load(Ordering::Relaxed);
-        assert!(!sender.is_finished(), "the sender wrote all {bytes} bytes with the endpoint down: it was never slowed");
+        assert!(
+            !sender.is_finished(),
+            "the sender wrote all {bytes} bytes with the endpoint down: it was never slowed"
+        );
         if now != last.0 {
             last = (now, Instant::now());
         } else if last.1.elapsed() > Duration::from_millis(1500) {
@@ -230,7 +254,11 @@ fn memory_block_run(bytes: u64) -> (u32, u64, u64, u64, u64) {
     router.stop();
     let (missing, twice, _) = tally(&receiver.counts());
     assert_eq!((missing, twice), (0, 0), "every event exactly once");
-    assert!(!log.iter().any(|l| l.contains("events dropped")), "nothing dropped:\n{}", log.join("\n"));
+    assert!(
+        !log.iter().any(|l| l.contains("events dropped")),
+        "nothing dropped:\n{}",
+        log.join("\n")
+    );
     (events, stalled_at, idle_rss, hwm_blocked, hwm_end)
 }
 
@@ -253,8 +281,16 @@ fn block_keeps_rss_within_the_budget_slows_the_sender_and_loses_nothing() {
         mib(hwm_end),
         mib(hwm_end.saturating_sub(BUDGET + idle)),
     );
-    assert!(hwm_blocked <= BUDGET + idle + OVERHEAD_BLOCKED, "peak RSS while blocked {:.1} MiB", mib(hwm_blocked));
-    assert!(hwm_end <= BUDGET + idle + OVERHEAD_DRAINING, "peak RSS {:.1} MiB", mib(hwm_end));
+    assert!(
+        hwm_blocked <= BUDGET + idle + OVERHEAD_BLOCKED,
+        "peak RSS while blocked {:.1} MiB",
+        mib(hwm_blocked)
+    );
+    assert!(
+        hwm_end <= BUDGET + idle + OVERHEAD_DRAINING,
+        "peak RSS {:.1} MiB",
+        mib(hwm_end)
+    );
 }
 
 /// With `drop_newest` nothing is slowed and the drop counter is exactly what did not arrive.
@@ -263,14 +299,21 @@ async fn drop_newest_counts_exactly_what_is_lost() {
     use wasm_router::ops::metrics::{Component, Metrics};
     const EVENTS: u32 = 64_000;
     let port = free_port();
-    let config = wasm_router::config::parse(&memory_config(port, "drop_newest"), "memory test").unwrap();
+    let config =
+        wasm_router::config::parse(&memory_config(port, "drop_newest"), "memory test").unwrap();
     let metrics = Metrics::new();
-    let router = wasm_router::router::Router::build(&config, metrics.clone()).await.unwrap();
-    let addr = router.local_addrs()[0].to_string().trim_start_matches("tcp://").to_string();
+    let router = wasm_router::router::Router::build(&config, metrics.clone())
+        .await
+        .unwrap();
+    let addr = router.local_addrs()[0]
+        .to_string()
+        .trim_start_matches("tcp://")
+        .to_string();
     let (trigger, shutdown) = wasm_router::ops::shutdown::channel();
     let running = tokio::spawn(router.run(shutdown));
     // Acked requests: once the last ack is in, every event is either buffered or counted.
-    let send = tokio::task::spawn_blocking(move || send_acked(&addr, "load", 0, EVENTS, 1000, 1000));
+    let send =
+        tokio::task::spawn_blocking(move || send_acked(&addr, "load", 0, EVENTS, 1000, 1000));
     send.await.unwrap();
     let out = Component::output("forward");
     let dropped = metrics.discarded(&out, "buffer_full");
@@ -286,7 +329,10 @@ async fn drop_newest_counts_exactly_what_is_lost() {
         receiver.events()
     );
     assert_eq!(twice, 0);
-    assert_eq!(missing as u64, dropped, "the counter equals exactly what was lost");
+    assert_eq!(
+        missing as u64, dropped,
+        "the counter equals exactly what was lost"
+    );
     assert_eq!(metrics.discarded_total(), dropped, "no other reason");
 }
 
@@ -304,8 +350,14 @@ fn sigterm_keeps_reading_open_connections_and_delivers_everything() {
         "[service]\ngrace = \"10s\"\n[[inputs]]\ntype = \"forward\"\nlisten = \"127.0.0.1:0\"\n[[outputs]]\ntype = \"stdout\"\nmatch = \"*\"\n",
     );
     let mut conn = TcpStream::connect(router.tcp_addr()).unwrap();
-    let frame =
-        |i: u64| message_frame(b"app", BASE_NS + i, &msgpack(&docker_record("c", "stdout", &format!("line {i}"))), None);
+    let frame = |i: u64| {
+        message_frame(
+            b"app",
+            BASE_NS + i,
+            &msgpack(&docker_record("c", "stdout", &format!("line {i}"))),
+            None,
+        )
+    };
     for i in 0..1000 {
         conn.write_all(&frame(i)).unwrap();
     }
@@ -358,14 +410,19 @@ fn piece(container: &str, source: &str, id: &str, ordinal: u32, last: bool, log:
     m.insert("partial_message".into(), "true".into());
     m.insert("partial_id".into(), id.into());
     m.insert("partial_ordinal".into(), ordinal.to_string().into());
-    m.insert("partial_last".into(), (if last { "true" } else { "false" }).into());
+    m.insert(
+        "partial_last".into(),
+        (if last { "true" } else { "false" }).into(),
+    );
     r
 }
 
 /// A 40 KiB line, distinct per container and line.
 fn long_line(container: &str, n: usize) -> String {
     let head = format!("{container} line {n}: ");
-    let body: String = (0..40 * 1024 - head.len()).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    let body: String = (0..40 * 1024 - head.len())
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
     format!("{head}{body}")
 }
 
@@ -376,17 +433,29 @@ fn split_lines_come_out_whole_in_order_and_a_lone_piece_after_the_timeout() {
     );
     let addr = router.tcp_addr();
     // What each stream must print, in order.
-    let mut expected: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
+    let mut expected: std::collections::BTreeMap<(String, String), Vec<String>> =
+        Default::default();
     let mut frames: Vec<Vec<u8>> = Vec::new();
     let mut t = 0u64;
     let mut send = |record: Value| {
         t += 1;
-        frames.push(message_frame(b"web-firelens-task", BASE_NS + t, &msgpack(&record), None));
+        frames.push(message_frame(
+            b"web-firelens-task",
+            BASE_NS + t,
+            &msgpack(&record),
+            None,
+        ));
     };
     for n in 0..5 {
         // Pieces of a and b (stdout) and of a's stderr interleaved with short lines of c.
         let (la, lb, le) = (long_line("a", n), long_line("b", n), long_line("a-err", n));
-        let cut = |l: &str| (l[..16384].to_string(), l[16384..32768].to_string(), l[32768..].to_string());
+        let cut = |l: &str| {
+            (
+                l[..16384].to_string(),
+                l[16384..32768].to_string(),
+                l[32768..].to_string(),
+            )
+        };
         let (a1, a2, a3) = cut(&la);
         let (b1, b2, b3) = cut(&lb);
         let (e1, e2, e3) = cut(&le);
@@ -403,7 +472,8 @@ fn split_lines_come_out_whole_in_order_and_a_lone_piece_after_the_timeout() {
         send(piece("a", "stdout", &ida, 3, true, &a3));
         send(piece("a", "stderr", &ide, 3, true, &e3));
         send(docker_record("a", "stdout", &format!("a short {n}")));
-        let mut expect = |c: &str, s: &str, l: String| expected.entry((c.into(), s.into())).or_default().push(l);
+        let mut expect =
+            |c: &str, s: &str, l: String| expected.entry((c.into(), s.into())).or_default().push(l);
         expect("a", "stdout", la);
         expect("a", "stdout", format!("a short {n}"));
         expect("b", "stdout", lb);
@@ -425,14 +495,28 @@ fn split_lines_come_out_whole_in_order_and_a_lone_piece_after_the_timeout() {
     assert_eq!(printed.len(), total, "nothing lost, nothing extra");
 
     let key = |e: &PrintedEvent| {
-        (e.record["container_id"].as_str().unwrap().to_string(), e.record["source"].as_str().unwrap().to_string())
+        (
+            e.record["container_id"].as_str().unwrap().to_string(),
+            e.record["source"].as_str().unwrap().to_string(),
+        )
     };
     for ((container, source), lines) in &expected {
-        let got: Vec<&PrintedEvent> = events.iter().filter(|e| key(e) == (container.clone(), source.clone())).collect();
-        let logs: Vec<&str> = got.iter().map(|e| e.record["log"].as_str().unwrap()).collect();
+        let got: Vec<&PrintedEvent> = events
+            .iter()
+            .filter(|e| key(e) == (container.clone(), source.clone()))
+            .collect();
+        let logs: Vec<&str> = got
+            .iter()
+            .map(|e| e.record["log"].as_str().unwrap())
+            .collect();
         assert_eq!(logs.len(), lines.len(), "{container}/{source}");
         for (i, (got, want)) in logs.iter().zip(lines).enumerate() {
-            assert!(got == want, "{container}/{source} line {i}: {} bytes printed, {} expected", got.len(), want.len());
+            assert!(
+                got == want,
+                "{container}/{source} line {i}: {} bytes printed, {} expected",
+                got.len(),
+                want.len()
+            );
         }
         for e in got {
             let keys: Vec<&String> = e.record.as_object().unwrap().keys().collect();
@@ -440,9 +524,15 @@ fn split_lines_come_out_whole_in_order_and_a_lone_piece_after_the_timeout() {
         }
     }
     // Joined lines keep their first piece's time.
-    let first_a = events.iter().find(|e| e.record["container_id"] == "a" && e.record["source"] == "stdout").unwrap();
+    let first_a = events
+        .iter()
+        .find(|e| e.record["container_id"] == "a" && e.record["source"] == "stdout")
+        .unwrap();
     assert_eq!(first_a.time_ns, BASE_NS + 1);
-    let lonely = events.iter().find(|e| e.record["container_id"] == "lonely").unwrap();
+    let lonely = events
+        .iter()
+        .find(|e| e.record["container_id"] == "lonely")
+        .unwrap();
     assert_eq!(lonely.record["log"], "the last words");
     assert_eq!(lonely.record["partial_incomplete"], true);
     assert_eq!(lonely.record["partial_reason"], "timeout");
@@ -484,11 +574,18 @@ port = {up}
     );
     let config = wasm_router::config::parse(&text, "independence test").unwrap();
     let metrics = Metrics::new();
-    let router = wasm_router::router::Router::build(&config, metrics.clone()).await.unwrap();
-    let addr = router.local_addrs()[0].to_string().trim_start_matches("tcp://").to_string();
+    let router = wasm_router::router::Router::build(&config, metrics.clone())
+        .await
+        .unwrap();
+    let addr = router.local_addrs()[0]
+        .to_string()
+        .trim_start_matches("tcp://")
+        .to_string();
     let (trigger, shutdown) = wasm_router::ops::shutdown::channel();
     let running = tokio::spawn(router.run(shutdown));
-    tokio::task::spawn_blocking(move || send_acked(&addr, "app", 0, EVENTS, 100, 100)).await.unwrap();
+    tokio::task::spawn_blocking(move || send_acked(&addr, "app", 0, EVENTS, 100, 100))
+        .await
+        .unwrap();
     tokio::task::spawn_blocking(move || {
         receiver.wait_events(u64::from(EVENTS), String::new);
         assert_eq!(tally(&receiver.counts()), (0, 0, 0));
@@ -497,10 +594,22 @@ port = {up}
     .unwrap();
     let down = Component::output("down");
     assert_eq!(metrics.sent_events.get_or_create(&down.labels()).get(), 0);
-    assert!(metrics.retries.get_or_create(&down.labels()).get() > 0, "the down output was retrying");
+    assert!(
+        metrics.retries.get_or_create(&down.labels()).get() > 0,
+        "the down output was retrying"
+    );
     // At shutdown it is still retrying: every event it holds is counted.
     trigger.trigger();
     running.await.unwrap();
-    assert_eq!(metrics.discarded(&down, "shutdown_undelivered"), u64::from(EVENTS));
-    assert_eq!(metrics.sent_events.get_or_create(&Component::output("up").labels()).get(), u64::from(EVENTS));
+    assert_eq!(
+        metrics.discarded(&down, "shutdown_undelivered"),
+        u64::from(EVENTS)
+    );
+    assert_eq!(
+        metrics
+            .sent_events
+            .get_or_create(&Component::output("up").labels())
+            .get(),
+        u64::from(EVENTS)
+    );
 }

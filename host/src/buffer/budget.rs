@@ -57,7 +57,10 @@ impl MemoryBudget {
     /// A budget of `total` bytes (clamped to `1..=u32::MAX`).
     pub fn new(total: u64) -> Self {
         let total = total.clamp(1, u64::from(u32::MAX)) as usize;
-        MemoryBudget { bytes: Arc::new(Semaphore::new(total)), total }
+        MemoryBudget {
+            bytes: Arc::new(Semaphore::new(total)),
+            total,
+        }
     }
 
     /// The budget for a router: `configured`, else from the cgroup limit, else the default.
@@ -68,7 +71,10 @@ impl MemoryBudget {
         match cgroup_memory_limit(Path::new("/sys/fs/cgroup")) {
             Some((file, limit)) => {
                 let bytes = (limit / CGROUP_SHARE_DIVISOR).max(MIN_BUDGET);
-                (MemoryBudget::new(bytes), BudgetSource::Cgroup { file, limit })
+                (
+                    MemoryBudget::new(bytes),
+                    BudgetSource::Cgroup { file, limit },
+                )
             }
             None => (MemoryBudget::new(DEFAULT_BUDGET), BudgetSource::Default),
         }
@@ -88,14 +94,18 @@ impl MemoryBudget {
     pub async fn acquire(&self, bytes: usize) -> Result<BudgetPermit, AcquireError> {
         let n = self.clamp(bytes);
         let permit = self.bytes.clone().acquire_many_owned(n).await?;
-        Ok(BudgetPermit { _permit: Some(permit) })
+        Ok(BudgetPermit {
+            _permit: Some(permit),
+        })
     }
 
     /// Hold `bytes` (at most the whole budget) if there is room now.
     pub fn try_acquire(&self, bytes: usize) -> Result<BudgetPermit, TryAcquireError> {
         let n = self.clamp(bytes);
         let permit = self.bytes.clone().try_acquire_many_owned(n)?;
-        Ok(BudgetPermit { _permit: Some(permit) })
+        Ok(BudgetPermit {
+            _permit: Some(permit),
+        })
     }
 
     fn clamp(&self, bytes: usize) -> u32 {
@@ -106,7 +116,10 @@ impl MemoryBudget {
 
 /// The container's memory limit and the file that holds it, if the cgroup shows one.
 pub fn cgroup_memory_limit(root: &Path) -> Option<(String, u64)> {
-    let candidates = [root.join("memory.max"), root.join("memory/memory.limit_in_bytes")];
+    let candidates = [
+        root.join("memory.max"),
+        root.join("memory/memory.limit_in_bytes"),
+    ];
     candidates.iter().find_map(|file| {
         let text = std::fs::read_to_string(file).ok()?;
         let limit = parse_limit(&text)?;
@@ -130,9 +143,21 @@ mod tests {
         std::fs::write(dir.path().join("memory.max"), "max\n").unwrap();
         assert_eq!(cgroup_memory_limit(dir.path()), None);
         std::fs::create_dir(dir.path().join("memory")).unwrap();
-        std::fs::write(dir.path().join("memory/memory.limit_in_bytes"), "9223372036854771712\n").unwrap();
-        assert_eq!(cgroup_memory_limit(dir.path()), None, "v1's 'unlimited' value");
-        std::fs::write(dir.path().join("memory/memory.limit_in_bytes"), "104857600\n").unwrap();
+        std::fs::write(
+            dir.path().join("memory/memory.limit_in_bytes"),
+            "9223372036854771712\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cgroup_memory_limit(dir.path()),
+            None,
+            "v1's 'unlimited' value"
+        );
+        std::fs::write(
+            dir.path().join("memory/memory.limit_in_bytes"),
+            "104857600\n",
+        )
+        .unwrap();
         assert_eq!(cgroup_memory_limit(dir.path()).unwrap().1, 100 << 20);
         std::fs::write(dir.path().join("memory.max"), "52428800\n").unwrap();
         let (file, limit) = cgroup_memory_limit(dir.path()).unwrap();

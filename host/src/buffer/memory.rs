@@ -8,7 +8,9 @@
 //! ([`held_bytes`]) what the batch really holds.
 
 use super::budget::{BudgetPermit, MemoryBudget};
-use super::{BufferReader, BufferWriter, PushError, Queued, ReaderKind, Ticket, WhenFull, WriterKind};
+use super::{
+    BufferReader, BufferWriter, PushError, Queued, ReaderKind, Ticket, WhenFull, WriterKind,
+};
 use crate::event::{Batch, Event, now_ns};
 use crate::ops::metrics::{Component, Metrics};
 use bytes::{Bytes, BytesMut};
@@ -47,8 +49,14 @@ pub(crate) struct Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         let labels = self.component.labels();
-        self.metrics.buffer_events.get_or_create(&labels).dec_by(self.events);
-        self.metrics.buffer_bytes.get_or_create(&labels).dec_by(self.bytes);
+        self.metrics
+            .buffer_events
+            .get_or_create(&labels)
+            .dec_by(self.events);
+        self.metrics
+            .buffer_bytes
+            .get_or_create(&labels)
+            .dec_by(self.bytes);
     }
 }
 
@@ -62,7 +70,10 @@ pub fn memory_buffer(
 ) -> (BufferWriter, BufferReader) {
     let budget = MemoryBudget::new(max_bytes as u64);
     let (w, r) = open(max_bytes, when_full, budget, component, metrics);
-    (BufferWriter(WriterKind::Memory(w)), BufferReader(ReaderKind::Memory(r)))
+    (
+        BufferWriter(WriterKind::Memory(w)),
+        BufferReader(ReaderKind::Memory(r)),
+    )
 }
 
 pub(crate) fn open(
@@ -75,7 +86,15 @@ pub(crate) fn open(
     let max_bytes = max_bytes.clamp(1, u32::MAX as usize);
     let (tx, rx) = mpsc::channel(MAX_QUEUED_BATCHES);
     let bytes = Arc::new(Semaphore::new(max_bytes));
-    let writer = MemoryWriter { tx, bytes: bytes.clone(), max_bytes, when_full, budget, component, metrics };
+    let writer = MemoryWriter {
+        tx,
+        bytes: bytes.clone(),
+        max_bytes,
+        when_full,
+        budget,
+        component,
+        metrics,
+    };
     (writer, MemoryReader { rx, bytes })
 }
 
@@ -114,8 +133,14 @@ impl MemoryWriter {
         };
         let batch = compact(batch);
         let labels = self.component.labels();
-        self.metrics.buffer_events.get_or_create(&labels).inc_by(events as i64);
-        self.metrics.buffer_bytes.get_or_create(&labels).inc_by(size as i64);
+        self.metrics
+            .buffer_events
+            .get_or_create(&labels)
+            .inc_by(events as i64);
+        self.metrics
+            .buffer_bytes
+            .get_or_create(&labels)
+            .inc_by(size as i64);
         let queued = Queued {
             batch,
             accepted_at_ns: now_ns(),
@@ -142,7 +167,9 @@ impl MemoryWriter {
 
 /// The memory a batch holds once compacted: its tag and bodies, and the event list.
 pub fn held_bytes(batch: &Batch) -> usize {
-    batch.tag.len() + batch.events.iter().map(|e| e.body.len()).sum::<usize>() + batch.events.len() * size_of::<Event>()
+    batch.tag.len()
+        + batch.events.iter().map(|e| e.body.len()).sum::<usize>()
+        + batch.events.len() * size_of::<Event>()
 }
 
 /// Largest allocation [`compact`] makes. Below glibc's initial mmap threshold (128 KiB): large
@@ -171,7 +198,10 @@ pub fn compact(batch: Batch) -> Batch {
         let block = block.freeze();
         let mut at = 0;
         for e in &rest[..n] {
-            events.push(Event { time_ns: e.time_ns, body: block.slice(at..at + e.body.len()) });
+            events.push(Event {
+                time_ns: e.time_ns,
+                body: block.slice(at..at + e.body.len()),
+            });
             at += e.body.len();
         }
         rest = &rest[n..];
@@ -198,7 +228,10 @@ mod tests {
     use bytes::Bytes;
 
     fn batch(n: usize, body: usize) -> Batch {
-        let ev = Event { time_ns: 1, body: Bytes::from(vec![0x80; body]) };
+        let ev = Event {
+            time_ns: 1,
+            body: Bytes::from(vec![0x80; body]),
+        };
         Batch::new(Bytes::from_static(b"t"), vec![ev; n])
     }
 
@@ -219,7 +252,12 @@ mod tests {
     #[tokio::test]
     async fn block_waits_until_the_output_releases_bytes() {
         let metrics = Metrics::new();
-        let (w, mut r) = memory_buffer(1000, WhenFull::Block, Component::output("t"), metrics.clone());
+        let (w, mut r) = memory_buffer(
+            1000,
+            WhenFull::Block,
+            Component::output("t"),
+            metrics.clone(),
+        );
         w.push(batch(5, 100)).await.unwrap();
         let w2 = w.clone();
         let pending = tokio::spawn(async move { w2.push(batch(5, 100)).await });
@@ -247,10 +285,24 @@ mod tests {
     async fn outputs_share_the_global_budget() {
         let metrics = Metrics::new();
         let budget = MemoryBudget::new(1200);
-        let kind = |when_full| crate::buffer::BufferKind::Memory { max_bytes: 1000, when_full };
-        let (a, mut ra) = open_buffer(&kind(WhenFull::Block), &budget, Component::output("a"), metrics.clone()).unwrap();
-        let (b, mut rb) =
-            open_buffer(&kind(WhenFull::DropNewest), &budget, Component::output("b"), metrics.clone()).unwrap();
+        let kind = |when_full| crate::buffer::BufferKind::Memory {
+            max_bytes: 1000,
+            when_full,
+        };
+        let (a, mut ra) = open_buffer(
+            &kind(WhenFull::Block),
+            &budget,
+            Component::output("a"),
+            metrics.clone(),
+        )
+        .unwrap();
+        let (b, mut rb) = open_buffer(
+            &kind(WhenFull::DropNewest),
+            &budget,
+            Component::output("b"),
+            metrics.clone(),
+        )
+        .unwrap();
         a.push(batch(6, 100)).await.unwrap();
         assert_eq!(budget.in_use(), 841);
         // b has room of its own (1000) but the budget has only 359 left.
@@ -275,8 +327,14 @@ mod tests {
     fn compacting_keeps_the_batch_and_lets_the_read_buffer_go() {
         let read_buffer = Bytes::from(b"xxTAGyy\x81\xa1a\x01zz\x80".to_vec());
         let events = vec![
-            Event { time_ns: 1, body: read_buffer.slice(7..11) },
-            Event { time_ns: 2, body: read_buffer.slice(13..14) },
+            Event {
+                time_ns: 1,
+                body: read_buffer.slice(7..11),
+            },
+            Event {
+                time_ns: 2,
+                body: read_buffer.slice(13..14),
+            },
         ];
         let original = Batch::new(read_buffer.slice(2..5), events);
         let compacted = compact(original.clone());

@@ -166,13 +166,22 @@ pub fn open_buffer(
     metrics: Arc<Metrics>,
 ) -> Result<(BufferWriter, BufferReader), DiskError> {
     match kind {
-        BufferKind::Memory { max_bytes, when_full } => {
+        BufferKind::Memory {
+            max_bytes,
+            when_full,
+        } => {
             let (w, r) = memory::open(*max_bytes, *when_full, budget.clone(), component, metrics);
-            Ok((BufferWriter(WriterKind::Memory(w)), BufferReader(ReaderKind::Memory(r))))
+            Ok((
+                BufferWriter(WriterKind::Memory(w)),
+                BufferReader(ReaderKind::Memory(r)),
+            ))
         }
         BufferKind::Disk(options) => {
             let (w, r) = disk::open(options, component, metrics)?;
-            Ok((BufferWriter(WriterKind::Disk(w)), BufferReader(ReaderKind::Disk(r))))
+            Ok((
+                BufferWriter(WriterKind::Disk(w)),
+                BufferReader(ReaderKind::Disk(r)),
+            ))
         }
     }
 }

@@ -27,29 +27,45 @@ pub struct CatArgs {
 /// Send the records; exits non-zero on the first failure.
 pub async fn run(args: CatArgs) -> anyhow::Result<std::process::ExitCode> {
     let records: Vec<String> = if args.records.is_empty() {
-        std::io::stdin().lock().lines().collect::<Result<_, _>>().context("reading stdin")?
+        std::io::stdin()
+            .lock()
+            .lines()
+            .collect::<Result<_, _>>()
+            .context("reading stdin")?
     } else {
         args.records.clone()
     };
     if let Some(path) = args.address.strip_prefix("unix://") {
-        let stream = tokio::net::UnixStream::connect(path).await.with_context(|| format!("connecting to {}", args.address))?;
+        let stream = tokio::net::UnixStream::connect(path)
+            .await
+            .with_context(|| format!("connecting to {}", args.address))?;
         send_all(stream, &args, &records).await?;
     } else {
-        let stream = tokio::net::TcpStream::connect(&args.address).await.with_context(|| format!("connecting to {}", args.address))?;
+        let stream = tokio::net::TcpStream::connect(&args.address)
+            .await
+            .with_context(|| format!("connecting to {}", args.address))?;
         send_all(stream, &args, &records).await?;
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-async fn send_all<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, args: &CatArgs, records: &[String]) -> anyhow::Result<()> {
+async fn send_all<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    args: &CatArgs,
+    records: &[String],
+) -> anyhow::Result<()> {
     let mut sent = 0;
     for (n, line) in records.iter().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value = serde_json::from_str(line).with_context(|| format!("record {}: not JSON", n + 1))?;
+        let value: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("record {}: not JSON", n + 1))?;
         if !value.is_object() {
-            bail!("record {}: a record must be a JSON object, got {line}", n + 1);
+            bail!(
+                "record {}: a record must be a JSON object, got {line}",
+                n + 1
+            );
         }
         let chunk = args.ack.then(|| format!("cat-{}-{n}", std::process::id()));
         let frame = message_frame(&args.tag, &value, chunk.as_deref())?;
@@ -68,7 +84,11 @@ async fn send_all<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, args: &CatAr
         sent += 1;
     }
     stream.flush().await?;
-    eprintln!("sent {sent} event(s) to {}{}", args.address, if args.ack { ", all acked" } else { "" });
+    eprintln!(
+        "sent {sent} event(s) to {}{}",
+        args.address,
+        if args.ack { ", all acked" } else { "" }
+    );
     Ok(())
 }
 
@@ -79,7 +99,11 @@ fn msgpack_str(s: &str) -> Vec<u8> {
 }
 
 /// `[tag, EventTime(now), record, {"chunk": id}?]`.
-fn message_frame(tag: &str, record: &serde_json::Value, chunk: Option<&str>) -> anyhow::Result<Vec<u8>> {
+fn message_frame(
+    tag: &str,
+    record: &serde_json::Value,
+    chunk: Option<&str>,
+) -> anyhow::Result<Vec<u8>> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?;
     let mut b = Vec::with_capacity(256);
     rmp::encode::write_array_len(&mut b, if chunk.is_some() { 4 } else { 3 })?;

@@ -1,11 +1,11 @@
 //! What the subcommands do beyond parsing: logging setup, the runtime, signals.
 
 pub mod cat;
+pub mod loadgen;
 pub mod plugin;
+pub mod startup;
 pub mod test;
 pub mod top;
-pub mod loadgen;
-pub mod startup;
 
 use wasm_router::config::Config;
 use wasm_router::ops::metrics::Metrics;
@@ -20,14 +20,20 @@ pub fn init_logging(level: Option<&str>, format: wasm_router::ops::logging::LogF
 
 /// The tokio runtime every command runs on.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 /// Run the router until SIGTERM or SIGINT, then shut down within the configured grace.
 /// With the path of the config file, SIGHUP reloads plugins and config (see `ops::reload`).
-pub async fn run_router(config: Config, config_path: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+pub async fn run_router(
+    config: Config,
+    config_path: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     // Before the build: a plugin replaced while it compiles is then seen as changed.
-    let baseline = config_path.map(|path| wasm_router::ops::reload::ReloadBaseline::capture(path, &config));
+    let baseline =
+        config_path.map(|path| wasm_router::ops::reload::ReloadBaseline::capture(path, &config));
     let mut router = Router::build(&config, Metrics::new()).await?;
     if let Some(baseline) = baseline {
         router.enable_reload(baseline);

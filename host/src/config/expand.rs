@@ -15,12 +15,14 @@ pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
         out.push_str(&rest[..at]);
         let line = text[..text.len() - rest.len() + at].matches('\n').count() + 1;
         let after = &rest[at + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("line {line}: `${{` without a closing `}}`; write `$${{` for a literal `${{`"))?;
+        let end = after.find('}').ok_or_else(|| {
+            format!("line {line}: `${{` without a closing `}}`; write `$${{` for a literal `${{`")
+        })?;
         let name = &after[..end];
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("line {line}: `${{{name}}}` is not a variable name (letters, digits and `_`)"));
+            return Err(format!(
+                "line {line}: `${{{name}}}` is not a variable name (letters, digits and `_`)"
+            ));
         }
         let value = lookup(name).ok_or_else(|| {
             format!("line {line}: environment variable `{name}` is not set; set it, or remove `${{{name}}}`")
@@ -46,16 +48,30 @@ mod tests {
 
     #[test]
     fn expands_defined_variables() {
-        assert_eq!(expand_env("region = \"${REGION}\"", env).unwrap(), "region = \"eu-west-1\"");
+        assert_eq!(
+            expand_env("region = \"${REGION}\"", env).unwrap(),
+            "region = \"eu-west-1\""
+        );
         assert_eq!(expand_env("a${EMPTY}b", env).unwrap(), "ab");
-        assert_eq!(expand_env("cost $5 and $${REGION}", env).unwrap(), "cost $5 and ${REGION}");
+        assert_eq!(
+            expand_env("cost $5 and $${REGION}", env).unwrap(),
+            "cost $5 and ${REGION}"
+        );
     }
 
     #[test]
     fn undefined_or_malformed_variables_name_the_line() {
         let e = expand_env("a = 1\nb = \"${NOPE}\"\n", env).unwrap_err();
         assert!(e.starts_with("line 2:") && e.contains("NOPE"), "{e}");
-        assert!(expand_env("x = \"${REGION\"", env).unwrap_err().contains("closing"));
-        assert!(expand_env("x = \"${A B}\"", env).unwrap_err().contains("not a variable name"));
+        assert!(
+            expand_env("x = \"${REGION\"", env)
+                .unwrap_err()
+                .contains("closing")
+        );
+        assert!(
+            expand_env("x = \"${A B}\"", env)
+                .unwrap_err()
+                .contains("not a variable name")
+        );
     }
 }

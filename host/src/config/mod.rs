@@ -452,7 +452,9 @@ impl BufferConfig {
                 max_bytes: self.max_bytes.map_or(DEFAULT_DISK_BUFFER_BYTES, |b| b.0),
                 when_full: self.when_full,
                 fsync: self.fsync.unwrap_or_default(),
-                fsync_interval: self.fsync_interval.map_or(std::time::Duration::from_secs(1), |d| d.0),
+                fsync_interval: self
+                    .fsync_interval
+                    .map_or(std::time::Duration::from_secs(1), |d| d.0),
             }),
         }
     }
@@ -491,17 +493,27 @@ pub fn load_any(path: &Path) -> Result<fluentbit::Mapped, ConfigError> {
         message: format!("cannot read the config file: {e}"),
     })?;
     let is_toml = path.extension().is_some_and(|e| e == "toml");
-    if !is_toml && (path.extension().is_some_and(|e| e == "conf") || fluentbit::looks_classic(&text)) {
+    if !is_toml
+        && (path.extension().is_some_and(|e| e == "conf") || fluentbit::looks_classic(&text))
+    {
         return fluentbit::load(path);
     }
     let config = parse(&text, &path.display().to_string())?;
-    Ok(fluentbit::Mapped { config, tcp_discard: Vec::new(), warnings: Vec::new(), classic: false })
+    Ok(fluentbit::Mapped {
+        config,
+        tcp_discard: Vec::new(),
+        warnings: Vec::new(),
+        classic: false,
+    })
 }
 
 /// Parse TOML `text` that came from `file` (used in messages), after `${VAR}` expansion.
 pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     // Expanded values may be secrets: register them so neither the log nor this error shows them.
-    let err = |message: String| ConfigError { file: file.to_string(), message: crate::ops::logging::redact(&message).into_owned() };
+    let err = |message: String| ConfigError {
+        file: file.to_string(),
+        message: crate::ops::logging::redact(&message).into_owned(),
+    };
     let text = expand_env(text, |name| {
         let value = std::env::var(name).ok();
         if let Some(v) = &value {
@@ -517,15 +529,29 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
 
 fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
     let mut msg = e.to_string().trim_end().to_string();
-    if let Some(key) = msg.split("unknown field `").nth(1).and_then(|r| r.split('`').next()) {
+    if let Some(key) = msg
+        .split("unknown field `")
+        .nth(1)
+        .and_then(|r| r.split('`').next())
+    {
         // Tagged sections report the section's position; point at the key itself.
         let from = e.span().map(|s| s.start).unwrap_or(0);
         let line_of_section = text[..from].matches('\n').count();
-        let key_line = text.lines().enumerate().skip(line_of_section).find(|(_, l)| {
-            l.trim_start().strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
-        });
+        let key_line = text
+            .lines()
+            .enumerate()
+            .skip(line_of_section)
+            .find(|(_, l)| {
+                l.trim_start()
+                    .strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            });
         if let Some((n, line)) = key_line {
-            msg = format!("line {}: unknown key `{key}`: {}\n{msg}", n + 1, line.trim());
+            msg = format!(
+                "line {}: unknown key `{key}`: {}\n{msg}",
+                n + 1,
+                line.trim()
+            );
         }
         msg.push_str("\nfix: remove the key or correct its spelling; the keys this section accepts are listed above");
     } else if msg.contains("unknown variant") {
@@ -541,7 +567,9 @@ impl Config {
         if let Some(listen) = &self.service.http_listen
             && listen.parse::<std::net::SocketAddr>().is_err()
         {
-            problems.push(format!("service.http_listen = {listen:?} is not `ip:port`; e.g. \"127.0.0.1:2020\""));
+            problems.push(format!(
+                "service.http_listen = {listen:?} is not `ip:port`; e.g. \"127.0.0.1:2020\""
+            ));
         }
         if let Some(level) = &self.service.log_level
             && let Err(e) = crate::ops::logging::parse_level(level)
@@ -552,7 +580,10 @@ impl Config {
             problems.push("no [[inputs]]: add one, e.g. `[[inputs]]\\ntype = \"forward\"\\nlisten = \"127.0.0.1:24224\"`".to_string());
         }
         if self.outputs.is_empty() {
-            problems.push("no [[outputs]]: add one, e.g. `[[outputs]]\\ntype = \"stdout\"\\nmatch = \"*\"`".to_string());
+            problems.push(
+                "no [[outputs]]: add one, e.g. `[[outputs]]\\ntype = \"stdout\"\\nmatch = \"*\"`"
+                    .to_string(),
+            );
         }
         for (i, input) in self.inputs.iter().enumerate() {
             let InputConfig::Forward(f) = input;
@@ -568,7 +599,9 @@ impl Config {
             if let Some(perm) = &f.unix_perm
                 && parse_octal_mode(perm).is_none()
             {
-                problems.push(format!("{key}.unix_perm = {perm:?} is not an octal mode; e.g. \"0666\""));
+                problems.push(format!(
+                    "{key}.unix_perm = {perm:?} is not an octal mode; e.g. \"0666\""
+                ));
             }
             if f.max_connections == Some(0) {
                 problems.push(format!("{key}.max_connections must be at least 1"));
@@ -577,7 +610,12 @@ impl Config {
         for (i, filter) in self.filters.iter().enumerate() {
             let FilterConfig::Wasm(w) = filter;
             let key = format!("filters[{i}]");
-            check_match(&key, w.match_.as_deref(), w.match_regex.as_deref(), &mut problems);
+            check_match(
+                &key,
+                w.match_.as_deref(),
+                w.match_regex.as_deref(),
+                &mut problems,
+            );
             if let Some(policy) = &w.on_error
                 && !["fail_open", "fail_closed", "dead_letter"].contains(&policy.as_str())
             {
@@ -594,7 +632,11 @@ impl Config {
             }
             crate::output::aws::validate_output(&key, output, &mut problems);
         }
-        if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
     }
 }
 
@@ -603,12 +645,19 @@ pub fn output_id(output: &OutputConfig) -> &str {
     output.routing().name().unwrap_or(output.type_name())
 }
 
-fn check_delivery(key: &str, output: &OutputConfig, all: &[OutputConfig], problems: &mut Vec<String>) {
+fn check_delivery(
+    key: &str,
+    output: &OutputConfig,
+    all: &[OutputConfig],
+    problems: &mut Vec<String>,
+) {
     let o = output.routing();
     let id = output_id(output);
     let b = o.buffer();
     if b.max_bytes.is_some_and(|m| m.0 == 0) {
-        problems.push(format!("{key}.buffer.max_bytes must be more than 0, e.g. \"64MiB\""));
+        problems.push(format!(
+            "{key}.buffer.max_bytes must be more than 0, e.g. \"64MiB\""
+        ));
     }
     match b.kind {
         BufferType::Memory => {
@@ -642,10 +691,14 @@ fn check_delivery(key: &str, output: &OutputConfig, all: &[OutputConfig], proble
         },
     }
     if b.fsync_interval.is_some_and(|d| d.0.is_zero()) {
-        problems.push(format!("{key}.buffer.fsync_interval must be more than 0, e.g. \"1s\""));
+        problems.push(format!(
+            "{key}.buffer.fsync_interval must be more than 0, e.g. \"1s\""
+        ));
     }
     if o.retry_until().is_some_and(|d| d.0.is_zero()) {
-        problems.push(format!("{key}.retry_until must be more than 0, e.g. \"24h\""));
+        problems.push(format!(
+            "{key}.retry_until must be more than 0, e.g. \"24h\""
+        ));
     }
     let Some(dl) = o.dead_letter() else { return };
     match (&dl.path, &dl.output) {
@@ -670,11 +723,17 @@ fn check_delivery(key: &str, output: &OutputConfig, all: &[OutputConfig], proble
 
 fn check_match(key: &str, pattern: Option<&str>, regex: Option<&str>, problems: &mut Vec<String>) {
     match (pattern, regex) {
-        (None, None) => problems.push(format!("{key}: set `match = \"*\"` (or a tag pattern) or `match_regex`")),
-        (Some(_), Some(_)) => problems.push(format!("{key}: set either `match` or `match_regex`, not both")),
+        (None, None) => problems.push(format!(
+            "{key}: set `match = \"*\"` (or a tag pattern) or `match_regex`"
+        )),
+        (Some(_), Some(_)) => problems.push(format!(
+            "{key}: set either `match` or `match_regex`, not both"
+        )),
         (None, Some(re)) => {
             if let Err(e) = regex::Regex::new(re) {
-                problems.push(format!("{key}.match_regex is not a valid regular expression: {e}"));
+                problems.push(format!(
+                    "{key}.match_regex is not a valid regular expression: {e}"
+                ));
             }
         }
         (Some(_), None) => {}
@@ -683,7 +742,9 @@ fn check_match(key: &str, pattern: Option<&str>, regex: Option<&str>, problems: 
 
 /// An octal file mode such as `"0666"` or `"660"`.
 pub fn parse_octal_mode(s: &str) -> Option<u32> {
-    u32::from_str_radix(s.trim_start_matches("0o"), 8).ok().filter(|m| *m <= 0o7777)
+    u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
 }
 
 /// The matcher of a component's `match` / `match_regex` (validated before).
@@ -718,12 +779,17 @@ mod tests {
 
     #[test]
     fn unknown_types_and_bad_values_are_explained() {
-        let e = parse("[[outputs]]\ntype = \"kafka\"\n", "f.toml").unwrap_err().to_string();
+        let e = parse("[[outputs]]\ntype = \"kafka\"\n", "f.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("kafka") && e.contains("stdout"), "{e}");
 
         let text = "[[inputs]]\ntype = \"forward\"\nlisten = \"localhost\"\nunix_perm = \"rw\"\n[[outputs]]\ntype = \"null\"\nmatch_regex = \"(\"\n";
         let e = parse(text, "f.toml").unwrap_err().to_string();
-        assert!(e.contains("inputs[0].listen") && e.contains("ip:port"), "{e}");
+        assert!(
+            e.contains("inputs[0].listen") && e.contains("ip:port"),
+            "{e}"
+        );
         assert!(e.contains("inputs[0].unix_perm"), "{e}");
         assert!(e.contains("outputs[0].match_regex"), "{e}");
     }
@@ -731,28 +797,54 @@ mod tests {
     #[test]
     fn delivery_keys_are_validated_with_the_key_and_the_fix() {
         let base = "[[inputs]]\ntype = \"forward\"\nlisten = \"127.0.0.1:1\"\n";
-        let check = |outputs: &str| parse(&format!("{base}{outputs}"), "f.toml").map(|_| ()).map_err(|e| e.to_string());
+        let check = |outputs: &str| {
+            parse(&format!("{base}{outputs}"), "f.toml")
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
         let ok = "[[outputs]]\ntype = \"forward\"\nname = \"agg\"\nmatch = \"*\"\nretry_until = \"1h\"\nretry_limit = 5\n\
                   buffer = { type = \"disk\", path = \"/var/lib/wr\", max_bytes = \"1GiB\", when_full = \"drop_newest\", fsync = \"always\" }\n\
                   dead_letter = { output = \"backup\" }\n\
                   [[outputs]]\ntype = \"stdout\"\nname = \"backup\"\nmatch = \"x\"\ndead_letter = { path = \"/tmp/dl.jsonl\" }\n";
         check(ok).unwrap();
-        let e = check("[[outputs]]\ntype = \"null\"\nmatch = \"*\"\nbuffer = { type = \"disk\" }\n").unwrap_err();
+        let e =
+            check("[[outputs]]\ntype = \"null\"\nmatch = \"*\"\nbuffer = { type = \"disk\" }\n")
+                .unwrap_err();
         assert!(e.contains("outputs[0].buffer") && e.contains("path"), "{e}");
-        let e = check("[[outputs]]\ntype = \"null\"\nmatch = \"*\"\nbuffer = { fsync = \"always\" }\n").unwrap_err();
-        assert!(e.contains("outputs[0].buffer.fsync is only for disk buffers"), "{e}");
-        let e = check("[[outputs]]\ntype = \"null\"\nmatch = \"*\"\ndead_letter = { output = \"nope\" }\n").unwrap_err();
-        assert!(e.contains("outputs[0].dead_letter.output") && e.contains("no output has that name"), "{e}");
-        let e = check("[[outputs]]\ntype = \"null\"\nmatch = \"*\"\ndead_letter = { output = \"null\" }\n").unwrap_err();
+        let e =
+            check("[[outputs]]\ntype = \"null\"\nmatch = \"*\"\nbuffer = { fsync = \"always\" }\n")
+                .unwrap_err();
+        assert!(
+            e.contains("outputs[0].buffer.fsync is only for disk buffers"),
+            "{e}"
+        );
+        let e = check(
+            "[[outputs]]\ntype = \"null\"\nmatch = \"*\"\ndead_letter = { output = \"nope\" }\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("outputs[0].dead_letter.output") && e.contains("no output has that name"),
+            "{e}"
+        );
+        let e = check(
+            "[[outputs]]\ntype = \"null\"\nmatch = \"*\"\ndead_letter = { output = \"null\" }\n",
+        )
+        .unwrap_err();
         assert!(e.contains("its own dead-letter destination"), "{e}");
-        let e = check("[[outputs]]\ntype = \"null\"\nmatch = \"*\"\ndead_letter = {}\n").unwrap_err();
+        let e =
+            check("[[outputs]]\ntype = \"null\"\nmatch = \"*\"\ndead_letter = {}\n").unwrap_err();
         assert!(e.contains("exactly one of"), "{e}");
         let two = "[[outputs]]\ntype = \"null\"\nmatch = \"*\"\nbuffer = { type = \"disk\", path = \"/x\" }\n";
         let e = check(&format!("{two}{two}")).unwrap_err();
         assert!(e.contains("distinct `name`s"), "{e}");
-        let e = check("[[outputs]]\ntype = \"forward\"\nmatch = \"*\"\ncompress = \"lz4\"\n").unwrap_err();
+        let e = check("[[outputs]]\ntype = \"forward\"\nmatch = \"*\"\ncompress = \"lz4\"\n")
+            .unwrap_err();
         assert!(e.contains("outputs[0].compress"), "{e}");
-        let c = parse(&format!("{base}[[outputs]]\ntype = \"null\"\nmatch = \"*\"\n"), "f.toml").unwrap();
+        let c = parse(
+            &format!("{base}[[outputs]]\ntype = \"null\"\nmatch = \"*\"\n"),
+            "f.toml",
+        )
+        .unwrap();
         assert!(c.service.partial_reassembly, "reassembly is on by default");
         assert_eq!(c.service.memory_budget, None);
     }
@@ -761,14 +853,19 @@ mod tests {
     fn sizes_durations_and_env_vars() {
         // SAFETY-free: a unique variable name set only by this test.
         let text = "[service]\ngrace = \"1m30s\"\n[[inputs]]\ntype = \"forward\"\nlisten = \"${WR_TEST_LISTEN_ADDR_42}\"\nbuffer_max_size = \"1MiB\"\n[[outputs]]\ntype = \"null\"\nmatch = \"*\"\nbuffer = { max_bytes = 1024, when_full = \"drop_newest\" }\n";
-        let expanded = expand_env(text, |n| (n == "WR_TEST_LISTEN_ADDR_42").then(|| "127.0.0.1:9".to_string())).unwrap();
+        let expanded = expand_env(text, |n| {
+            (n == "WR_TEST_LISTEN_ADDR_42").then(|| "127.0.0.1:9".to_string())
+        })
+        .unwrap();
         let c: Config = toml::from_str(&expanded).unwrap();
         c.validate().unwrap();
         assert_eq!(c.service.grace.0.as_secs(), 90);
         let InputConfig::Forward(f) = &c.inputs[0];
         assert_eq!(f.listen.as_deref(), Some("127.0.0.1:9"));
         assert_eq!(f.buffer_max_size.unwrap().0, 1 << 20);
-        let OutputConfig::Null(o) = &c.outputs[0] else { panic!() };
+        let OutputConfig::Null(o) = &c.outputs[0] else {
+            panic!()
+        };
         assert_eq!(o.buffer.max_bytes.unwrap().0, 1024);
         assert_eq!(o.buffer.when_full, WhenFull::DropNewest);
     }

@@ -14,15 +14,23 @@ impl ByteSize {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         let (num, unit) = s.split_at(split);
-        let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a size; e.g. \"64MiB\" or 1048576"))?;
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("{s:?} is not a size; e.g. \"64MiB\" or 1048576"))?;
         let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "k" | "kb" | "kib" => 1 << 10,
             "m" | "mb" | "mib" => 1 << 20,
             "g" | "gb" | "gib" => 1 << 30,
-            other => return Err(format!("unknown size unit {other:?} in {s:?}; use K, M or G (e.g. \"64MiB\")")),
+            other => {
+                return Err(format!(
+                    "unknown size unit {other:?} in {s:?}; use K, M or G (e.g. \"64MiB\")"
+                ));
+            }
         };
-        n.checked_mul(mult).map(ByteSize).ok_or_else(|| format!("{s:?} is too large"))
+        n.checked_mul(mult)
+            .map(ByteSize)
+            .ok_or_else(|| format!("{s:?} is too large"))
     }
 }
 
@@ -66,7 +74,9 @@ impl DurationStr {
             let split = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
             let n: u64 = rest[..split].parse().map_err(|_| bad())?;
             rest = &rest[split..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
             let unit = &rest[..unit_len];
             rest = &rest[unit_len..];
             total += match unit {
@@ -112,9 +122,18 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(DurationStr::parse("30s").unwrap().0, Duration::from_secs(30));
-        assert_eq!(DurationStr::parse("1m30s").unwrap().0, Duration::from_secs(90));
-        assert_eq!(DurationStr::parse("250ms").unwrap().0, Duration::from_millis(250));
+        assert_eq!(
+            DurationStr::parse("30s").unwrap().0,
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            DurationStr::parse("1m30s").unwrap().0,
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            DurationStr::parse("250ms").unwrap().0,
+            Duration::from_millis(250)
+        );
         assert_eq!(DurationStr::parse("5").unwrap().0, Duration::from_secs(5));
         assert!(DurationStr::parse("soon").is_err());
         assert!(DurationStr::parse("10x").is_err());

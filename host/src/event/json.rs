@@ -56,21 +56,36 @@ pub struct JsonStats {
 
 /// [`write_json`], also reporting how many strings needed U+FFFD replacements.
 pub fn write_json_stats(msgpack: &[u8], out: &mut String) -> Result<JsonStats, JsonError> {
-    let mut r = Reader { buf: msgpack, pos: 0, invalid_utf8: 0 };
+    let mut r = Reader {
+        buf: msgpack,
+        pos: 0,
+        invalid_utf8: 0,
+    };
     r.value(out, 0)?;
-    Ok(JsonStats { consumed: r.pos, invalid_utf8_strings: r.invalid_utf8 })
+    Ok(JsonStats {
+        consumed: r.pos,
+        invalid_utf8_strings: r.invalid_utf8,
+    })
 }
 
 /// The length in bytes of the single msgpack value at the start of `msgpack`.
 pub fn skip_value(msgpack: &[u8]) -> Result<usize, JsonError> {
-    let mut r = Reader { buf: msgpack, pos: 0, invalid_utf8: 0 };
+    let mut r = Reader {
+        buf: msgpack,
+        pos: 0,
+        invalid_utf8: 0,
+    };
     r.skip(0)?;
     Ok(r.pos)
 }
 
 /// The payload of a msgpack str or bin value (`None` for any other type).
 pub fn str_payload(value: &[u8]) -> Option<&[u8]> {
-    let mut r = Reader { buf: value, pos: 0, invalid_utf8: 0 };
+    let mut r = Reader {
+        buf: value,
+        pos: 0,
+        invalid_utf8: 0,
+    };
     let n = match Marker::from_u8(r.u8().ok()?) {
         Marker::FixStr(n) => n as usize,
         Marker::Str8 | Marker::Bin8 => r.len(1).ok()?,
@@ -85,14 +100,22 @@ pub fn str_payload(value: &[u8]) -> Option<&[u8]> {
 /// slices in order. Errors if the value is not a map; the iterator yields an error (and then
 /// stops) if an entry is malformed.
 pub fn map_entries(msgpack: &[u8]) -> Result<MapEntries<'_>, JsonError> {
-    let mut r = Reader { buf: msgpack, pos: 0, invalid_utf8: 0 };
+    let mut r = Reader {
+        buf: msgpack,
+        pos: 0,
+        invalid_utf8: 0,
+    };
     let n = match Marker::from_u8(r.u8()?) {
         Marker::FixMap(n) => n as usize,
         Marker::Map16 => r.len(2)?,
         Marker::Map32 => r.len(4)?,
         _ => return Err(JsonError::NotAMap),
     };
-    Ok(MapEntries { buf: msgpack, pos: r.pos, left: n })
+    Ok(MapEntries {
+        buf: msgpack,
+        pos: r.pos,
+        left: n,
+    })
 }
 
 /// Iterator of [`map_entries`].
@@ -253,7 +276,9 @@ impl<'a> Reader<'a> {
             return Err(JsonError::TooDeep);
         }
         let (data, children) = match Marker::from_u8(self.u8()?) {
-            Marker::Null | Marker::True | Marker::False | Marker::FixPos(_) | Marker::FixNeg(_) => (0, 0),
+            Marker::Null | Marker::True | Marker::False | Marker::FixPos(_) | Marker::FixNeg(_) => {
+                (0, 0)
+            }
             Marker::U8 | Marker::I8 => (1, 0),
             Marker::U16 | Marker::I16 => (2, 0),
             Marker::U32 | Marker::I32 | Marker::F32 => (4, 0),
@@ -395,11 +420,20 @@ mod tests {
         use rmpv::Value as V;
         let v = V::Map(vec![
             (V::from("container_id"), V::from("abc")),
-            (V::from("log"), V::from("line with \"quotes\" and \\ and \n and \u{1}")),
+            (
+                V::from("log"),
+                V::from("line with \"quotes\" and \\ and \n and \u{1}"),
+            ),
             (V::from("n"), V::from(-5)),
             (V::from("big"), V::from(u64::MAX)),
             (V::from("f"), V::from(1.5)),
-            (V::from("nested"), V::Map(vec![(V::from("a"), V::Array(vec![V::Nil, V::Boolean(true)]))])),
+            (
+                V::from("nested"),
+                V::Map(vec![(
+                    V::from("a"),
+                    V::Array(vec![V::Nil, V::Boolean(true)]),
+                )]),
+            ),
         ]);
         let json = to_json(&mp(&v)).unwrap();
         let back: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -413,7 +447,10 @@ mod tests {
     #[test]
     fn invalid_utf8_is_replaced_not_fatal() {
         // {"log": <str with 0xff>} and a bin value
-        let bytes = [0x82, 0xa3, b'l', b'o', b'g', 0xa3, b'a', 0xff, b'b', 0xa1, b'k', 0xc4, 0x02, 0xfe, b'x'];
+        let bytes = [
+            0x82, 0xa3, b'l', b'o', b'g', 0xa3, b'a', 0xff, b'b', 0xa1, b'k', 0xc4, 0x02, 0xfe,
+            b'x',
+        ];
         let json = to_json(&bytes).unwrap();
         assert_eq!(json, "{\"log\":\"a\u{FFFD}b\",\"k\":\"\u{FFFD}x\"}");
     }
@@ -427,19 +464,39 @@ mod tests {
 
     #[test]
     fn stats_count_strings_with_invalid_utf8() {
-        let bytes = [0x82, 0xa3, b'l', b'o', b'g', 0xa3, b'a', 0xff, b'b', 0xa1, b'k', 0xc4, 0x02, 0xfe, b'x'];
+        let bytes = [
+            0x82, 0xa3, b'l', b'o', b'g', 0xa3, b'a', 0xff, b'b', 0xa1, b'k', 0xc4, 0x02, 0xfe,
+            b'x',
+        ];
         let mut out = String::new();
         let stats = write_json_stats(&bytes, &mut out).unwrap();
-        assert_eq!(stats, JsonStats { consumed: bytes.len(), invalid_utf8_strings: 2 });
+        assert_eq!(
+            stats,
+            JsonStats {
+                consumed: bytes.len(),
+                invalid_utf8_strings: 2
+            }
+        );
         let clean = mp(&rmpv::Value::from("fine"));
-        assert_eq!(write_json_stats(&clean, &mut String::new()).unwrap().invalid_utf8_strings, 0);
+        assert_eq!(
+            write_json_stats(&clean, &mut String::new())
+                .unwrap()
+                .invalid_utf8_strings,
+            0
+        );
     }
 
     #[test]
     fn map_entries_skip_and_str_payload_pick_single_keys() {
         use rmpv::Value as V;
         let v = V::Map(vec![
-            (V::from("a"), V::Map(vec![(V::from("x"), V::Array(vec![V::from(1), V::from(2.5), V::Nil]))])),
+            (
+                V::from("a"),
+                V::Map(vec![(
+                    V::from("x"),
+                    V::Array(vec![V::from(1), V::from(2.5), V::Nil]),
+                )]),
+            ),
             (V::from("log"), V::from("hello")),
             (V::from("bin"), V::Binary(vec![1, 2, 3])),
             (V::from("t"), V::Ext(0, vec![0; 8])),
@@ -453,7 +510,10 @@ mod tests {
         assert_eq!(str_payload(entries[2].1), Some(&[1u8, 2, 3][..]));
         assert_eq!(str_payload(entries[0].1), None);
         assert_eq!(to_json(entries[0].1).unwrap(), "{\"x\":[1,2.5,null]}");
-        assert_eq!(map_entries(&mp(&V::from(1))).err(), Some(JsonError::NotAMap));
+        assert_eq!(
+            map_entries(&mp(&V::from(1))).err(),
+            Some(JsonError::NotAMap)
+        );
         let truncated = &bytes[..bytes.len() - 3];
         assert!(map_entries(truncated).unwrap().any(|e| e.is_err()));
     }

@@ -33,7 +33,10 @@ pub struct Batch {
 impl Batch {
     /// A batch of `events` under `tag`.
     pub fn new(tag: impl Into<Tag>, events: Vec<Event>) -> Self {
-        Batch { tag: tag.into(), events }
+        Batch {
+            tag: tag.into(),
+            events,
+        }
     }
 
     /// Number of events.

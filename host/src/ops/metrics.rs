@@ -9,8 +9,8 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
 use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -84,15 +84,47 @@ impl Metrics {
             started: Instant::now(),
             registry: Mutex::new(Registry::default()),
         };
-        registry.register("component_received_events", "Events that entered a component", m.received_events.clone());
-        registry.register("component_received_bytes", "Bytes that entered a component", m.received_bytes.clone());
-        registry.register("component_sent_events", "Events a component passed on or delivered", m.sent_events.clone());
-        registry.register("component_discarded_events", "Events a component gave up on, by reason", m.discarded_events.clone());
+        registry.register(
+            "component_received_events",
+            "Events that entered a component",
+            m.received_events.clone(),
+        );
+        registry.register(
+            "component_received_bytes",
+            "Bytes that entered a component",
+            m.received_bytes.clone(),
+        );
+        registry.register(
+            "component_sent_events",
+            "Events a component passed on or delivered",
+            m.sent_events.clone(),
+        );
+        registry.register(
+            "component_discarded_events",
+            "Events a component gave up on, by reason",
+            m.discarded_events.clone(),
+        );
         registry.register("component_errors", "Errors by reason", m.errors.clone());
-        registry.register("component_retries", "Delivery attempts that were retried", m.retries.clone());
-        registry.register("buffer_events", "Events waiting in a buffer", m.buffer_events.clone());
-        registry.register("buffer_bytes", "Bytes waiting in a buffer", m.buffer_bytes.clone());
-        registry.register("open_connections", "Open forward-protocol connections", m.open_connections.clone());
+        registry.register(
+            "component_retries",
+            "Delivery attempts that were retried",
+            m.retries.clone(),
+        );
+        registry.register(
+            "buffer_events",
+            "Events waiting in a buffer",
+            m.buffer_events.clone(),
+        );
+        registry.register(
+            "buffer_bytes",
+            "Bytes waiting in a buffer",
+            m.buffer_bytes.clone(),
+        );
+        registry.register(
+            "open_connections",
+            "Open forward-protocol connections",
+            m.open_connections.clone(),
+        );
         registry.register(
             "component_last_sent_timestamp_seconds",
             "When a component last passed events on (outputs: last successful delivery), Unix seconds",
@@ -141,7 +173,9 @@ impl Metrics {
 
     /// Count one error of `component` (the caller logs its details).
     pub fn error(&self, component: &Component, reason: &str) {
-        self.errors.get_or_create(&component.with_reason(reason)).inc();
+        self.errors
+            .get_or_create(&component.with_reason(reason))
+            .inc();
     }
 
     /// Count events and bytes entering `component`.
@@ -155,7 +189,10 @@ impl Metrics {
     pub fn sent(&self, component: &Component, events: u64) {
         let labels = component.labels();
         self.sent_events.get_or_create(&labels).inc_by(events);
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
         self.last_sent_timestamp.get_or_create(&labels).set(now);
         if component.kind == "output" {
             self.delivery.record_success(component);
@@ -179,7 +216,9 @@ impl Metrics {
 
     /// The current value of `component_discarded_events_total` for one component and reason.
     pub fn discarded(&self, component: &Component, reason: &str) -> u64 {
-        self.discarded_events.get_or_create(&component.with_reason(reason)).get()
+        self.discarded_events
+            .get_or_create(&component.with_reason(reason))
+            .get()
     }
 
     /// Sum of `component_discarded_events_total` over every component and reason.
@@ -205,21 +244,37 @@ pub struct Component {
 impl Component {
     /// An input named `id`.
     pub fn input(id: impl Into<String>) -> Self {
-        Component { kind: "input", id: id.into() }
+        Component {
+            kind: "input",
+            id: id.into(),
+        }
     }
     /// A filter named `id`.
     pub fn filter(id: impl Into<String>) -> Self {
-        Component { kind: "filter", id: id.into() }
+        Component {
+            kind: "filter",
+            id: id.into(),
+        }
     }
     /// An output named `id`.
     pub fn output(id: impl Into<String>) -> Self {
-        Component { kind: "output", id: id.into() }
+        Component {
+            kind: "output",
+            id: id.into(),
+        }
     }
     /// Prometheus labels for this component.
     pub fn labels(&self) -> ComponentLabels {
-        ComponentLabels { component_kind: self.kind, component_id: self.id.clone() }
+        ComponentLabels {
+            component_kind: self.kind,
+            component_id: self.id.clone(),
+        }
     }
     fn with_reason(&self, reason: &str) -> ReasonLabels {
-        ReasonLabels { component_kind: self.kind, component_id: self.id.clone(), reason: reason.to_string() }
+        ReasonLabels {
+            component_kind: self.kind,
+            component_id: self.id.clone(),
+            reason: reason.to_string(),
+        }
     }
 }

@@ -52,7 +52,9 @@ struct FileState {
 
 /// Why a dead-letter file could not be opened.
 #[derive(Debug, thiserror::Error)]
-#[error("dead-letter file {path}: cannot open it for appending: {source}; check that its directory exists and is writable")]
+#[error(
+    "dead-letter file {path}: cannot open it for appending: {source}; check that its directory exists and is writable"
+)]
 pub struct DeadLetterError {
     path: String,
     source: std::io::Error,
@@ -61,25 +63,53 @@ pub struct DeadLetterError {
 impl DeadLetterFile {
     /// Open (create, append to) the file at `path`, bounded to `max_bytes`.
     pub fn open(path: &Path, max_bytes: u64) -> Result<Self, DeadLetterError> {
-        let err = |source| DeadLetterError { path: path.display().to_string(), source };
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(err)?;
+        let err = |source| DeadLetterError {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(err)?;
         let size = file.metadata().map_err(err)?.len();
-        Ok(DeadLetterFile { inner: Arc::new(Mutex::new(FileState { path: path.to_path_buf(), file, size, max_bytes })) })
+        Ok(DeadLetterFile {
+            inner: Arc::new(Mutex::new(FileState {
+                path: path.to_path_buf(),
+                file,
+                size,
+                max_bytes,
+            })),
+        })
     }
 
     /// The file's path.
     pub fn path(&self) -> PathBuf {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).path.clone()
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .path
+            .clone()
     }
 }
 
 impl DeadLetter {
     /// Hand `batch`'s events, given up on by `from` for `reason`, to this destination.
-    pub async fn send(&self, from: &Component, batch: &Batch, reason: &str, detail: &str, metrics: &Metrics) {
+    pub async fn send(
+        &self,
+        from: &Component,
+        batch: &Batch,
+        reason: &str,
+        detail: &str,
+        metrics: &Metrics,
+    ) {
         if batch.is_empty() {
             return;
         }
-        let copy = Component { kind: "dead_letter", id: from.id.clone() };
+        let copy = Component {
+            kind: "dead_letter",
+            id: from.id.clone(),
+        };
         match self {
             DeadLetter::File(file) => {
                 let text = render(from, batch, reason, detail);
@@ -91,7 +121,14 @@ impl DeadLetter {
                         let full = e.kind() == std::io::ErrorKind::StorageFull;
                         tracing::error!(component = %from.id, path = %file.path().display(), error = %e, events = batch.len(),
                             "cannot write dead letters");
-                        metrics.error(from, if full { "dead_letter_full" } else { "dead_letter_failed" });
+                        metrics.error(
+                            from,
+                            if full {
+                                "dead_letter_full"
+                            } else {
+                                "dead_letter_failed"
+                            },
+                        );
                     }
                     Err(e) => {
                         tracing::error!(component = %from.id, error = %e, "dead-letter write task failed");
@@ -100,7 +137,10 @@ impl DeadLetter {
                 }
             }
             DeadLetter::Output { name, buffer } => {
-                let fields = [("dead_letter_reason", reason), ("dead_letter_output", from.id.as_str())];
+                let fields = [
+                    ("dead_letter_reason", reason),
+                    ("dead_letter_output", from.id.as_str()),
+                ];
                 let events = batch
                     .events
                     .iter()
@@ -127,7 +167,10 @@ fn append(inner: &Mutex<FileState>, text: &str) -> std::io::Result<()> {
     if st.size + text.len() as u64 > st.max_bytes {
         return Err(std::io::Error::new(
             std::io::ErrorKind::StorageFull,
-            format!("the file reached its max_bytes ({}); move it away or raise dead_letter.max_bytes", st.max_bytes),
+            format!(
+                "the file reached its max_bytes ({}); move it away or raise dead_letter.max_bytes",
+                st.max_bytes
+            ),
         ));
     }
     st.file.write_all(text.as_bytes())?;
@@ -164,11 +207,20 @@ fn render(from: &Component, batch: &Batch, reason: &str, detail: &str) -> String
 pub fn append_fields(body: &[u8], fields: &[(&str, &str)]) -> Option<Bytes> {
     let (len, header) = match *body.first()? {
         m @ 0x80..=0x8f => (u32::from(m & 0x0f), 1),
-        0xde => (u32::from(u16::from_be_bytes(body.get(1..3)?.try_into().ok()?)), 3),
+        0xde => (
+            u32::from(u16::from_be_bytes(body.get(1..3)?.try_into().ok()?)),
+            3,
+        ),
         0xdf => (u32::from_be_bytes(body.get(1..5)?.try_into().ok()?), 5),
         _ => return None,
     };
-    let mut out = Vec::with_capacity(body.len() + fields.iter().map(|(k, v)| k.len() + v.len() + 10).sum::<usize>());
+    let mut out = Vec::with_capacity(
+        body.len()
+            + fields
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 10)
+                .sum::<usize>(),
+    );
     rmp::encode::write_map_len(&mut out, len + fields.len() as u32).ok()?;
     out.extend_from_slice(&body[header..]);
     for (k, v) in fields {
@@ -193,7 +245,10 @@ mod tests {
     #[test]
     fn appended_fields_keep_the_record_and_widen_the_header() {
         let out = append_fields(&record("hi"), &[("a", "1"), ("b", "2")]).unwrap();
-        assert_eq!(json::to_json(&out).unwrap(), r#"{"log":"hi","a":"1","b":"2"}"#);
+        assert_eq!(
+            json::to_json(&out).unwrap(),
+            r#"{"log":"hi","a":"1","b":"2"}"#
+        );
         // A 15-key fixmap becomes a map16 with 17 keys.
         let mut big = Vec::new();
         rmp::encode::write_map_len(&mut big, 15).unwrap();
@@ -215,10 +270,23 @@ mod tests {
         let metrics = Metrics::new();
         let from = Component::output("cw");
         let dl = DeadLetter::File(DeadLetterFile::open(&path, 450).unwrap());
-        let batch = Batch::new(Bytes::from_static(b"app"), vec![Event { time_ns: 5, body: record("x") }; 2]);
-        dl.send(&from, &batch, "rejected_by_api", "too old", &metrics).await;
+        let batch = Batch::new(
+            Bytes::from_static(b"app"),
+            vec![
+                Event {
+                    time_ns: 5,
+                    body: record("x")
+                };
+                2
+            ],
+        );
+        dl.send(&from, &batch, "rejected_by_api", "too old", &metrics)
+            .await;
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["reason"], "rejected_by_api");
         assert_eq!(lines[0]["detail"], "too old");
@@ -227,7 +295,8 @@ mod tests {
         assert_eq!(lines[0]["time_ns"], 5);
         assert_eq!(lines[0]["record"]["log"], "x");
         // The next write would pass 450 bytes: refused whole, counted as an error.
-        dl.send(&from, &batch, "rejected_by_api", "too old", &metrics).await;
+        dl.send(&from, &batch, "rejected_by_api", "too old", &metrics)
+            .await;
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
         assert!(metrics.encode().contains("reason=\"dead_letter_full\""));
     }

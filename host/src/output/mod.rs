@@ -150,7 +150,11 @@ async fn shutdown_deadline(deadline: &mut watch::Receiver<Option<Instant>>) {
 }
 
 /// Drain `buffer` into `output` until the buffer is closed and empty, or the shutdown deadline.
-pub async fn run_output<O: Output>(mut output: O, mut buffer: BufferReader, mut runner: OutputRunner) {
+pub async fn run_output<O: Output>(
+    mut output: O,
+    mut buffer: BufferReader,
+    mut runner: OutputRunner,
+) {
     let mut deadline = runner.deadline.clone();
     let mut cut = false;
     loop {
@@ -198,7 +202,9 @@ impl OutputRunner {
     /// Deliver one batch with retries; give it up (counted, dead-lettered) when it cannot be.
     async fn deliver<O: Output>(&mut self, output: &mut O, queued: &Queued) -> Outcome {
         let batch = &queued.batch;
-        let expires_at_ns = queued.accepted_at_ns.saturating_add(self.retry.retry_until.as_nanos() as u64);
+        let expires_at_ns = queued
+            .accepted_at_ns
+            .saturating_add(self.retry.retry_until.as_nanos() as u64);
         let mut backoff = Backoff::new(self.retry.backoff_base, self.retry.backoff_cap);
         let mut retries = 0u32;
         let mut deadline = self.deadline.clone();
@@ -217,35 +223,51 @@ impl OutputRunner {
                     self.give_up(batch, None, &reason, &detail).await;
                     return Outcome::Finished;
                 }
-                Err(DeliveryError::Rejected { events, reason, detail }) => {
+                Err(DeliveryError::Rejected {
+                    events,
+                    reason,
+                    detail,
+                }) => {
                     let mut events = events;
                     events.sort_unstable();
                     events.dedup();
                     events.retain(|&i| i < batch.len());
                     tracing::warn!(component = %self.component.id, %reason, %detail, rejected = events.len(), "destination rejected events");
-                    self.metrics.sent(&self.component, (batch.len() - events.len()) as u64);
+                    self.metrics
+                        .sent(&self.component, (batch.len() - events.len()) as u64);
                     self.give_up(batch, Some(&events), &reason, &detail).await;
                     return Outcome::Finished;
                 }
                 Err(DeliveryError::Retryable { reason, after }) => (reason, after),
             };
             retries += 1;
-            self.metrics.retries.get_or_create(&self.component.labels()).inc();
+            self.metrics
+                .retries
+                .get_or_create(&self.component.labels())
+                .inc();
             if self.retry.retry_limit.is_some_and(|limit| retries > limit) {
-                let detail = format!("gave up after {} retries; last error: {reason}", retries - 1);
+                let detail = format!(
+                    "gave up after {} retries; last error: {reason}",
+                    retries - 1
+                );
                 tracing::warn!(component = %self.component.id, %detail, "retry limit reached");
-                self.give_up(batch, None, "retries_exhausted", &detail).await;
+                self.give_up(batch, None, "retries_exhausted", &detail)
+                    .await;
                 return Outcome::Finished;
             }
             let now = now_ns();
             if now >= expires_at_ns {
-                let detail =
-                    format!("still failing {:?} after it was buffered; last error: {reason}", self.retry.retry_until);
+                let detail = format!(
+                    "still failing {:?} after it was buffered; last error: {reason}",
+                    self.retry.retry_until
+                );
                 tracing::warn!(component = %self.component.id, %detail, "retry deadline reached");
                 self.give_up(batch, None, "retry_expired", &detail).await;
                 return Outcome::Finished;
             }
-            let wait = after.unwrap_or_else(|| backoff.next_delay()).min(Duration::from_nanos(expires_at_ns - now));
+            let wait = after
+                .unwrap_or_else(|| backoff.next_delay())
+                .min(Duration::from_nanos(expires_at_ns - now));
             tracing::debug!(component = %self.component.id, %reason, ?wait, retries, "retrying delivery");
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
@@ -256,7 +278,13 @@ impl OutputRunner {
 
     /// Count the events of `batch` (or only those at `indexes`) as dropped under `reason`, and
     /// hand them to the dead-letter destination.
-    async fn give_up(&mut self, batch: &Batch, indexes: Option<&[usize]>, reason: &str, detail: &str) {
+    async fn give_up(
+        &mut self,
+        batch: &Batch,
+        indexes: Option<&[usize]>,
+        reason: &str,
+        detail: &str,
+    ) {
         let lost = indexes.map_or(batch.len(), |i| i.len()) as u64;
         self.metrics.events_dropped(&self.component, reason, lost);
         let Some(dead_letter) = &self.dead_letter else {
@@ -266,7 +294,10 @@ impl OutputRunner {
         let batch = match indexes {
             None => batch,
             Some(indexes) => {
-                selected = Batch::new(batch.tag.clone(), indexes.iter().map(|&i| batch.events[i].clone()).collect());
+                selected = Batch::new(
+                    batch.tag.clone(),
+                    indexes.iter().map(|&i| batch.events[i].clone()).collect(),
+                );
                 &selected
             }
         };
@@ -286,7 +317,11 @@ impl OutputRunner {
             // Not done: it stays in the disk buffer and is delivered after the next start.
             drop(queued);
         } else {
-            self.metrics.events_dropped(&self.component, "shutdown_undelivered", queued.batch.len() as u64);
+            self.metrics.events_dropped(
+                &self.component,
+                "shutdown_undelivered",
+                queued.batch.len() as u64,
+            );
             queued.done();
         }
     }

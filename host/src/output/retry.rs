@@ -20,12 +20,19 @@ impl Default for Backoff {
 impl Backoff {
     /// Delays start around `base` and never exceed `cap`.
     pub fn new(base: Duration, cap: Duration) -> Self {
-        Backoff { base, cap, attempt: 0 }
+        Backoff {
+            base,
+            cap,
+            attempt: 0,
+        }
     }
 
     /// The delay before the next attempt.
     pub fn next_delay(&mut self) -> Duration {
-        let ceiling = self.base.saturating_mul(1u32 << self.attempt.min(20)).min(self.cap);
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << self.attempt.min(20))
+            .min(self.cap);
         self.attempt = self.attempt.saturating_add(1);
         ceiling.mul_f64(fastrand::f64())
     }
@@ -40,7 +47,9 @@ mod tests {
         let mut b = Backoff::new(Duration::from_millis(10), Duration::from_millis(500));
         for attempt in 0..30u32 {
             let d = b.next_delay();
-            let ceiling = Duration::from_millis(10).saturating_mul(1 << attempt.min(20)).min(Duration::from_millis(500));
+            let ceiling = Duration::from_millis(10)
+                .saturating_mul(1 << attempt.min(20))
+                .min(Duration::from_millis(500));
             assert!(d <= ceiling, "attempt {attempt}: {d:?} > {ceiling:?}");
         }
     }
@@ -53,6 +62,9 @@ mod tests {
             b.attempt = 5;
             seen.insert(b.next_delay().as_micros());
         }
-        assert!(seen.len() > 10, "full jitter must not repeat one delay: {seen:?}");
+        assert!(
+            seen.len() > 10,
+            "full jitter must not repeat one delay: {seen:?}"
+        );
     }
 }

@@ -29,7 +29,10 @@ impl Default for StdoutOutput {
 impl<W: AsyncWrite + Unpin + Send + 'static> StdoutOutput<W> {
     /// An output writing JSON lines to `writer`.
     pub fn with_writer(writer: W) -> Self {
-        StdoutOutput { writer, line: String::new() }
+        StdoutOutput {
+            writer,
+            line: String::new(),
+        }
     }
 }
 
@@ -40,12 +43,22 @@ pub fn render_batch(batch: &Batch, out: &mut String) {
     json::write_json(&msgpack_str(&batch.tag), &mut tag).expect("a msgpack str always renders");
     for event in &batch.events {
         let start = out.len();
-        write!(out, "{{\"tag\":{tag},\"time\":\"{}\",\"time_ns\":{},\"record\":", rfc3339(event.time_ns), event.time_ns)
-            .unwrap();
+        write!(
+            out,
+            "{{\"tag\":{tag},\"time\":\"{}\",\"time_ns\":{},\"record\":",
+            rfc3339(event.time_ns),
+            event.time_ns
+        )
+        .unwrap();
         if let Err(e) = json::write_json(&event.body, out) {
             // The decoder only passes complete msgpack values, so this is a bug; keep the line.
             out.truncate(start);
-            write!(out, "{{\"tag\":{tag},\"time_ns\":{},\"error\":\"{e}\"", event.time_ns).unwrap();
+            write!(
+                out,
+                "{{\"tag\":{tag},\"time_ns\":{},\"error\":\"{e}\"",
+                event.time_ns
+            )
+            .unwrap();
         }
         out.push_str("}\n");
     }
@@ -65,7 +78,12 @@ pub fn rfc3339(time_ns: u64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 → (year, month, day), after Howard Hinnant's `civil_from_days`.
@@ -91,7 +109,10 @@ impl<W: AsyncWrite + Unpin + Send + 'static> Output for StdoutOutput<W> {
             self.writer.flush().await
         }
         .await;
-        result.map_err(|e| DeliveryError::Permanent { reason: "stdout_write_failed".into(), detail: e.to_string() })
+        result.map_err(|e| DeliveryError::Permanent {
+            reason: "stdout_write_failed".into(),
+            detail: e.to_string(),
+        })
     }
 }
 
@@ -104,17 +125,29 @@ mod tests {
     #[test]
     fn rfc3339_known_instants() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(rfc3339(1_700_000_000_123_456_789), "2023-11-14T22:13:20.123456789Z");
-        assert_eq!(rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00.000000000Z");
+        assert_eq!(
+            rfc3339(1_700_000_000_123_456_789),
+            "2023-11-14T22:13:20.123456789Z"
+        );
+        assert_eq!(
+            rfc3339(951_782_400_000_000_000),
+            "2000-02-29T00:00:00.000000000Z"
+        );
     }
 
     #[test]
     fn one_json_line_per_event_with_lossy_tag() {
         let body = Bytes::from_static(&[0x81, 0xa3, b'l', b'o', b'g', 0xa2, b'h', b'i']);
-        let batch = Batch::new(Bytes::from_static(b"app\xff"), vec![Event { time_ns: 5, body }; 2]);
+        let batch = Batch::new(
+            Bytes::from_static(b"app\xff"),
+            vec![Event { time_ns: 5, body }; 2],
+        );
         let mut out = String::new();
         render_batch(&batch, &mut out);
-        let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["tag"], "app\u{FFFD}");
         assert_eq!(lines[0]["time_ns"], 5);

@@ -37,7 +37,9 @@ impl TagMatcher {
     /// A matcher for a `Match_Regex` expression.
     pub fn regex(expr: &str) -> Result<Self, regex::Error> {
         // Without Unicode mode `.` matches any byte, so invalid UTF-8 in a tag still matches.
-        let re = regex::bytes::RegexBuilder::new(&format!("^(?:{expr})$")).unicode(false).build()?;
+        let re = regex::bytes::RegexBuilder::new(&format!("^(?:{expr})$"))
+            .unicode(false)
+            .build()?;
         Ok(TagMatcher::Regex(re))
     }
 

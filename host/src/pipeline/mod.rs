@@ -57,8 +57,20 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// A pipeline over `filters` (in order) and `outputs`.
-    pub fn new(filters: Vec<FilterStage>, outputs: Vec<OutputRoute>, metrics: Arc<Metrics>) -> Self {
-        Pipeline { filters, outputs, metrics, router: Component { kind: "router", id: "router".into() } }
+    pub fn new(
+        filters: Vec<FilterStage>,
+        outputs: Vec<OutputRoute>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Pipeline {
+            filters,
+            outputs,
+            metrics,
+            router: Component {
+                kind: "router",
+                id: "router".into(),
+            },
+        }
     }
 
     /// The metrics registry this pipeline counts into.
@@ -90,13 +102,15 @@ impl Pipeline {
                 let tag = batch.tag.clone();
                 let mut outs = stage.filter.process(batch);
                 let retagged: Vec<Batch> = {
-                    let (same, other): (Vec<_>, Vec<_>) = outs.drain(..).partition(|b| b.tag == tag);
+                    let (same, other): (Vec<_>, Vec<_>) =
+                        outs.drain(..).partition(|b| b.tag == tag);
                     outs = same;
                     other
                 };
                 for b in retagged.into_iter().rev() {
                     if hops >= MAX_RETAG_HOPS {
-                        self.metrics.events_dropped(&stage.component, "retag_loop", b.len() as u64);
+                        self.metrics
+                            .events_dropped(&stage.component, "retag_loop", b.len() as u64);
                     } else {
                         work.push((b, 0, hops + 1));
                     }
@@ -122,9 +136,14 @@ impl Pipeline {
 
     /// Push `batch` into every output whose `match` covers its tag.
     async fn fan_out(&self, batch: Batch) {
-        let matching: Vec<&OutputRoute> = self.outputs.iter().filter(|o| o.matcher.matches(&batch.tag)).collect();
+        let matching: Vec<&OutputRoute> = self
+            .outputs
+            .iter()
+            .filter(|o| o.matcher.matches(&batch.tag))
+            .collect();
         let Some((last, others)) = matching.split_last() else {
-            self.metrics.events_dropped(&self.router, "no_matching_output", batch.len() as u64);
+            self.metrics
+                .events_dropped(&self.router, "no_matching_output", batch.len() as u64);
             return;
         };
         // A failed push has counted its events as dropped; nothing else to do here.
@@ -157,39 +176,86 @@ mod tests {
     }
 
     fn stage(pattern: &str, f: impl Filter + 'static) -> FilterStage {
-        FilterStage { matcher: TagMatcher::wildcard(pattern), filter: Arc::new(f), component: Component::filter(pattern) }
+        FilterStage {
+            matcher: TagMatcher::wildcard(pattern),
+            filter: Arc::new(f),
+            component: Component::filter(pattern),
+        }
     }
 
     fn batch(tag: &'static [u8], n: usize) -> Batch {
-        Batch::new(Bytes::from_static(tag), vec![Event { time_ns: 1, body: Bytes::from_static(&[0x80]) }; n])
+        Batch::new(
+            Bytes::from_static(tag),
+            vec![
+                Event {
+                    time_ns: 1,
+                    body: Bytes::from_static(&[0x80])
+                };
+                n
+            ],
+        )
     }
 
     #[tokio::test]
     async fn fans_out_to_every_matching_output_and_counts_unmatched() {
         let metrics = Metrics::new();
-        let (w1, mut r1) = memory_buffer(1 << 20, WhenFull::Block, Component::output("a"), metrics.clone());
-        let (w2, mut r2) = memory_buffer(1 << 20, WhenFull::Block, Component::output("b"), metrics.clone());
+        let (w1, mut r1) = memory_buffer(
+            1 << 20,
+            WhenFull::Block,
+            Component::output("a"),
+            metrics.clone(),
+        );
+        let (w2, mut r2) = memory_buffer(
+            1 << 20,
+            WhenFull::Block,
+            Component::output("b"),
+            metrics.clone(),
+        );
         let outputs = vec![
-            OutputRoute { matcher: TagMatcher::wildcard("app.*"), buffer: w1, component: Component::output("a") },
-            OutputRoute { matcher: TagMatcher::wildcard("*"), buffer: w2, component: Component::output("b") },
+            OutputRoute {
+                matcher: TagMatcher::wildcard("app.*"),
+                buffer: w1,
+                component: Component::output("a"),
+            },
+            OutputRoute {
+                matcher: TagMatcher::wildcard("*"),
+                buffer: w2,
+                component: Component::output("b"),
+            },
         ];
         let p = Pipeline::new(vec![], outputs, metrics.clone());
         p.dispatch(batch(b"app.web", 3)).await;
         p.dispatch(batch(b"other", 2)).await;
         assert_eq!(r1.pop().await.unwrap().batch.len(), 3);
         assert_eq!(r2.pop().await.unwrap().batch.len(), 3);
-        assert_eq!(r2.pop().await.unwrap().batch.tag, Bytes::from_static(b"other"));
+        assert_eq!(
+            r2.pop().await.unwrap().batch.tag,
+            Bytes::from_static(b"other")
+        );
 
         let p = Pipeline::new(vec![], vec![], metrics.clone());
         p.dispatch(batch(b"x", 4)).await;
-        assert_eq!(metrics.discarded(&Component { kind: "router", id: "router".into() }, "no_matching_output"), 4);
+        assert_eq!(
+            metrics.discarded(
+                &Component {
+                    kind: "router",
+                    id: "router".into()
+                },
+                "no_matching_output"
+            ),
+            4
+        );
     }
 
     #[test]
     fn retag_restarts_the_chain_and_loops_are_bounded() {
         let metrics = Metrics::new();
         let p = Pipeline::new(
-            vec![stage("a", Retag(b"b")), stage("b", Retag(b"c")), stage("c", DropAll)],
+            vec![
+                stage("a", Retag(b"b")),
+                stage("b", Retag(b"c")),
+                stage("c", DropAll),
+            ],
             vec![],
             metrics.clone(),
         );
@@ -200,9 +266,16 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].tag, Bytes::from_static(b"b"));
 
-        let p = Pipeline::new(vec![stage("a", Retag(b"b")), stage("b", Retag(b"a"))], vec![], metrics.clone());
+        let p = Pipeline::new(
+            vec![stage("a", Retag(b"b")), stage("b", Retag(b"a"))],
+            vec![],
+            metrics.clone(),
+        );
         assert!(p.filter(batch(b"a", 5)).is_empty());
-        assert_eq!(metrics.discarded(&Component::filter("a"), "retag_loop")
-            + metrics.discarded(&Component::filter("b"), "retag_loop"), 5);
+        assert_eq!(
+            metrics.discarded(&Component::filter("a"), "retag_loop")
+                + metrics.discarded(&Component::filter("b"), "retag_loop"),
+            5
+        );
     }
 }

@@ -167,15 +167,24 @@ impl PartialReassembly {
     }
 
     /// Remove the open line of `key` and build its record; `reason` set = incomplete.
-    fn close_line(&self, open: &mut OpenLines, key: &StreamKey, reason: Option<&'static str>) -> Event {
+    fn close_line(
+        &self,
+        open: &mut OpenLines,
+        key: &StreamKey,
+        reason: Option<&'static str>,
+    ) -> Event {
         let line = open.lines.remove(key).expect("an open line");
         open.held_bytes -= line.log.len() + line.first.len();
         let reason = line.flaw.or(reason);
         if let Some(reason) = reason {
-            self.metrics.error(&self.component, &format!("partial_{reason}"));
+            self.metrics
+                .error(&self.component, &format!("partial_{reason}"));
         }
         let body = joined_record(&line.first, &line.log, reason, &line.partial_id);
-        Event { time_ns: line.time_ns, body }
+        Event {
+            time_ns: line.time_ns,
+            body,
+        }
     }
 
     fn process_event(&self, open: &mut OpenLines, tag: &Bytes, event: Event, out: &mut Vec<Event>) {
@@ -184,14 +193,30 @@ impl PartialReassembly {
             return;
         };
         let body = &event.body;
-        let get = |name: &[u8]| fields.iter().find(|f| &body[f.key.clone()] == name).map(|f| f.value.clone());
-        let is_piece = get(KEY_PARTIAL_MESSAGE).and_then(|v| str_value(body, v)).is_some_and(|v| v == b"true");
+        let get = |name: &[u8]| {
+            fields
+                .iter()
+                .find(|f| &body[f.key.clone()] == name)
+                .map(|f| f.value.clone())
+        };
+        let is_piece = get(KEY_PARTIAL_MESSAGE)
+            .and_then(|v| str_value(body, v))
+            .is_some_and(|v| v == b"true");
         if !is_piece && open.lines.is_empty() {
             out.push(event);
             return;
         }
-        let text = |name| get(name).and_then(|v| str_value(body, v)).map(|s| body.slice_ref(s)).unwrap_or_default();
-        let key = StreamKey { tag: tag.clone(), container_id: text(KEY_CONTAINER_ID), source: text(KEY_SOURCE) };
+        let text = |name| {
+            get(name)
+                .and_then(|v| str_value(body, v))
+                .map(|s| body.slice_ref(s))
+                .unwrap_or_default()
+        };
+        let key = StreamKey {
+            tag: tag.clone(),
+            container_id: text(KEY_CONTAINER_ID),
+            source: text(KEY_SOURCE),
+        };
         if !is_piece {
             if open.lines.contains_key(&key) {
                 out.push(self.close_line(open, &key, Some("superseded")));
@@ -202,10 +227,18 @@ impl PartialReassembly {
         let piece = Piece {
             id: text(KEY_PARTIAL_ID),
             ordinal: get(KEY_PARTIAL_ORDINAL).and_then(|v| uint_value(body, v)),
-            last: get(KEY_PARTIAL_LAST).and_then(|v| str_value(body, v)).is_some_and(|v| v == b"true"),
-            log: get(KEY_LOG).and_then(|v| str_value(body, v)).unwrap_or_default(),
+            last: get(KEY_PARTIAL_LAST)
+                .and_then(|v| str_value(body, v))
+                .is_some_and(|v| v == b"true"),
+            log: get(KEY_LOG)
+                .and_then(|v| str_value(body, v))
+                .unwrap_or_default(),
         };
-        if open.lines.get(&key).is_some_and(|l| l.partial_id != piece.id) {
+        if open
+            .lines
+            .get(&key)
+            .is_some_and(|l| l.partial_id != piece.id)
+        {
             out.push(self.close_line(open, &key, Some("superseded")));
         }
         if let Some(line) = open.lines.get(&key)
@@ -255,7 +288,12 @@ impl PartialReassembly {
     /// Close the oldest lines while too many are open or they hold too many bytes.
     fn enforce_bounds(&self, open: &mut OpenLines, out: &mut Vec<Event>) {
         while open.lines.len() > MAX_OPEN_LINES || open.held_bytes > self.max_held_bytes {
-            let Some(oldest) = open.lines.iter().min_by_key(|(_, l)| l.last_piece_at).map(|(k, _)| k.clone()) else {
+            let Some(oldest) = open
+                .lines
+                .iter()
+                .min_by_key(|(_, l)| l.last_piece_at)
+                .map(|(k, _)| k.clone())
+            else {
                 break;
             };
             out.push(self.close_line(open, &oldest, Some("too_many_lines")));
@@ -288,9 +326,19 @@ fn joined_record(first: &Bytes, log: &[u8], incomplete: Option<&str>, partial_id
     let Some(fields) = map_fields(first) else {
         return first.clone();
     };
-    let is_partial_key =
-        |k: &[u8]| [KEY_PARTIAL_MESSAGE, KEY_PARTIAL_ID, KEY_PARTIAL_ORDINAL, KEY_PARTIAL_LAST].contains(&k);
-    let kept: Vec<&Field> = fields.iter().filter(|f| !is_partial_key(&first[f.key.clone()])).collect();
+    let is_partial_key = |k: &[u8]| {
+        [
+            KEY_PARTIAL_MESSAGE,
+            KEY_PARTIAL_ID,
+            KEY_PARTIAL_ORDINAL,
+            KEY_PARTIAL_LAST,
+        ]
+        .contains(&k)
+    };
+    let kept: Vec<&Field> = fields
+        .iter()
+        .filter(|f| !is_partial_key(&first[f.key.clone()]))
+        .collect();
     let has_log = kept.iter().any(|f| &first[f.key.clone()] == KEY_LOG);
     let extra = usize::from(!has_log) + if incomplete.is_some() { 3 } else { 0 };
     let mut out = Vec::with_capacity(first.len() + log.len() + 64);
@@ -338,8 +386,14 @@ struct Field {
 fn map_fields(buf: &[u8]) -> Option<Vec<Field>> {
     let (len, mut pos) = match *buf.first()? {
         m @ 0x80..=0x8f => (usize::from(m & 0x0f), 1),
-        0xde => (usize::from(u16::from_be_bytes(buf.get(1..3)?.try_into().ok()?)), 3),
-        0xdf => (u32::from_be_bytes(buf.get(1..5)?.try_into().ok()?) as usize, 5),
+        0xde => (
+            usize::from(u16::from_be_bytes(buf.get(1..3)?.try_into().ok()?)),
+            3,
+        ),
+        0xdf => (
+            u32::from_be_bytes(buf.get(1..5)?.try_into().ok()?) as usize,
+            5,
+        ),
         _ => return None,
     };
     if len > buf.len() {
@@ -351,7 +405,11 @@ fn map_fields(buf: &[u8]) -> Option<Vec<Field>> {
         let key_end = skip(buf, pos)?;
         let key = str_range(buf, key_start..key_end).unwrap_or(key_end..key_end);
         let value_end = skip(buf, key_end)?;
-        fields.push(Field { key, key_with_header: key_start..key_end, value: key_end..value_end });
+        fields.push(Field {
+            key,
+            key_with_header: key_start..key_end,
+            value: key_end..value_end,
+        });
         pos = value_end;
     }
     Some(fields)
@@ -445,21 +503,42 @@ mod tests {
         json!({"container_id": container, "container_name": "/app", "source": source, "log": log})
     }
 
-    fn piece(container: &str, source: &str, id: &str, ordinal: u64, last: bool, log: &str) -> Value {
+    fn piece(
+        container: &str,
+        source: &str,
+        id: &str,
+        ordinal: u64,
+        last: bool,
+        log: &str,
+    ) -> Value {
         let mut r = record(container, source, log);
         let m = r.as_object_mut().unwrap();
         m.insert("partial_message".into(), "true".into());
         m.insert("partial_id".into(), id.into());
         m.insert("partial_ordinal".into(), ordinal.to_string().into());
-        m.insert("partial_last".into(), (if last { "true" } else { "false" }).into());
+        m.insert(
+            "partial_last".into(),
+            (if last { "true" } else { "false" }).into(),
+        );
         r
     }
 
     fn run(filter: &PartialReassembly, records: &[Value]) -> Vec<Value> {
-        let events = records.iter().enumerate().map(|(i, r)| Event { time_ns: i as u64, body: body(r) }).collect();
+        let events = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Event {
+                time_ns: i as u64,
+                body: body(r),
+            })
+            .collect();
         let out = filter.process(Batch::new(Bytes::from_static(b"app"), events));
         assert_eq!(out.len(), 1);
-        out[0].events.iter().map(|e| serde_json::from_str(&crate::event::json::to_json(&e.body).unwrap()).unwrap()).collect()
+        out[0]
+            .events
+            .iter()
+            .map(|e| serde_json::from_str(&crate::event::json::to_json(&e.body).unwrap()).unwrap())
+            .collect()
     }
 
     fn filter() -> Arc<PartialReassembly> {
@@ -483,7 +562,10 @@ mod tests {
         );
         let logs: Vec<&str> = out.iter().map(|r| r["log"].as_str().unwrap()).collect();
         assert_eq!(logs, ["b line 1", "E1-E2", "b line 2", "A1-A2-A3"]);
-        assert_eq!(out[3], json!({"container_id": "a", "container_name": "/app", "source": "stdout", "log": "A1-A2-A3"}));
+        assert_eq!(
+            out[3],
+            json!({"container_id": "a", "container_name": "/app", "source": "stdout", "log": "A1-A2-A3"})
+        );
         assert!(f.lock().lines.is_empty());
     }
 
@@ -491,7 +573,10 @@ mod tests {
     fn pieces_spread_over_batches_join_and_keep_the_first_time() {
         let f = filter();
         assert!(run(&f, &[piece("a", "stdout", "p", 1, false, "x")]).is_empty());
-        let events = vec![Event { time_ns: 99, body: body(&piece("a", "stdout", "p", 2, true, "y")) }];
+        let events = vec![Event {
+            time_ns: 99,
+            body: body(&piece("a", "stdout", "p", 2, true, "y")),
+        }];
         let out = f.process(Batch::new(Bytes::from_static(b"app"), events));
         assert_eq!(out[0].events.len(), 1);
         assert_eq!(out[0].events[0].time_ns, 0, "the first piece's time");
@@ -504,7 +589,9 @@ mod tests {
         assert!(f.expire(Instant::now()).is_empty());
         let out = f.expire(Instant::now() + Duration::from_millis(60));
         assert_eq!(out.len(), 1);
-        let r: Value = serde_json::from_str(&crate::event::json::to_json(&out[0].events[0].body).unwrap()).unwrap();
+        let r: Value =
+            serde_json::from_str(&crate::event::json::to_json(&out[0].events[0].body).unwrap())
+                .unwrap();
         assert_eq!(r["log"], "lonely");
         assert_eq!(r["partial_incomplete"], true);
         assert_eq!(r["partial_reason"], "timeout");
@@ -515,12 +602,24 @@ mod tests {
     #[test]
     fn a_new_line_of_the_same_stream_flushes_the_held_one_first() {
         let f = filter();
-        let out = run(&f, &[piece("a", "stdout", "p", 1, false, "cut"), record("a", "stdout", "next")]);
+        let out = run(
+            &f,
+            &[
+                piece("a", "stdout", "p", 1, false, "cut"),
+                record("a", "stdout", "next"),
+            ],
+        );
         assert_eq!(out[0]["log"], "cut");
         assert_eq!(out[0]["partial_reason"], "superseded");
         assert_eq!(out[1]["log"], "next");
         // A piece of another line, too.
-        let out = run(&f, &[piece("a", "stdout", "p", 1, false, "one"), piece("a", "stdout", "q", 1, true, "two")]);
+        let out = run(
+            &f,
+            &[
+                piece("a", "stdout", "p", 1, false, "one"),
+                piece("a", "stdout", "q", 1, true, "two"),
+            ],
+        );
         assert_eq!(out[0]["partial_reason"], "superseded");
         assert_eq!(out[1], record("a", "stdout", "two"));
     }
@@ -546,7 +645,13 @@ mod tests {
     #[test]
     fn gaps_and_orphans_are_marked() {
         let f = filter();
-        let out = run(&f, &[piece("a", "stdout", "p", 1, false, "a"), piece("a", "stdout", "p", 3, true, "c")]);
+        let out = run(
+            &f,
+            &[
+                piece("a", "stdout", "p", 1, false, "a"),
+                piece("a", "stdout", "p", 3, true, "c"),
+            ],
+        );
         assert_eq!(out[0]["log"], "ac");
         assert_eq!(out[0]["partial_reason"], "missing_parts");
         let out = run(&f, &[piece("a", "stdout", "p", 2, true, "tail")]);
@@ -562,7 +667,13 @@ mod tests {
             body(&json!({"partial_message": "false", "log": "x"})),
             body(&json!({"nested": {"partial_message": "true"}, "n": [1, 2.5, null, true]})),
         ];
-        let events: Vec<Event> = odd.iter().map(|b| Event { time_ns: 1, body: b.clone() }).collect();
+        let events: Vec<Event> = odd
+            .iter()
+            .map(|b| Event {
+                time_ns: 1,
+                body: b.clone(),
+            })
+            .collect();
         let out = f.process(Batch::new(Bytes::from_static(b"t"), events.clone()));
         assert_eq!(out[0].events, events);
     }
@@ -578,7 +689,10 @@ mod tests {
             assert!(map_fields(&bytes[..cut]).is_none(), "cut {cut}");
         }
         // ext types and bin
-        let mut b = vec![0x83, 0xa1, b'e', 0xd7, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0xa1, b'f', 0xc7, 0x02, 0x05, 1, 2];
+        let mut b = vec![
+            0x83, 0xa1, b'e', 0xd7, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0xa1, b'f', 0xc7, 0x02, 0x05, 1,
+            2,
+        ];
         b.extend_from_slice(&[0xa1, b'g', 0xc4, 0x01, 0xff]);
         assert_eq!(map_fields(&b).unwrap().len(), 3);
     }

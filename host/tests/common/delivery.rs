@@ -12,7 +12,11 @@ use wasm_router::input::forward::{Decoder, Frame, ack_response};
 
 /// A TCP port on 127.0.0.1 that nothing listens on (bound, then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The msgpack record `{"seq": <u32>, "log": "<pad bytes of text>"}`; `seq` is always a
@@ -22,7 +26,11 @@ pub fn seq_record(seq: u32, pad: usize) -> Vec<u8> {
     b.extend_from_slice(&[0x82, 0xa3, b's', b'e', b'q', 0xce]);
     b.extend_from_slice(&seq.to_be_bytes());
     rmp::encode::write_str(&mut b, "log").unwrap();
-    let text: String = format!("line {seq} ").chars().chain(std::iter::repeat('x')).take(pad).collect();
+    let text: String = format!("line {seq} ")
+        .chars()
+        .chain(std::iter::repeat('x'))
+        .take(pad)
+        .collect();
     rmp::encode::write_str(&mut b, &text).unwrap();
     b
 }
@@ -57,14 +65,17 @@ pub fn forward_request(tag: &str, entries: &[(u64, Vec<u8>)], chunk: Option<&str
 /// acked.
 pub fn send_acked(addr: &str, tag: &str, first: u32, count: u32, per_request: u32, pad: usize) {
     let mut conn = TcpStream::connect(addr).unwrap();
-    conn.set_read_timeout(Some(crate::common::HANG_TIMEOUT)).unwrap();
+    conn.set_read_timeout(Some(crate::common::HANG_TIMEOUT))
+        .unwrap();
     let mut seq = first;
     while seq < first + count {
         let n = per_request.min(first + count - seq);
-        let entries: Vec<(u64, Vec<u8>)> =
-            (seq..seq + n).map(|s| (crate::common::BASE_NS + u64::from(s), seq_record(s, pad))).collect();
+        let entries: Vec<(u64, Vec<u8>)> = (seq..seq + n)
+            .map(|s| (crate::common::BASE_NS + u64::from(s), seq_record(s, pad)))
+            .collect();
         let chunk = format!("c{seq}");
-        conn.write_all(&forward_request(tag, &entries, Some(&chunk))).unwrap();
+        conn.write_all(&forward_request(tag, &entries, Some(&chunk)))
+            .unwrap();
         crate::common::expect_ack(&mut conn, &chunk);
         seq += n;
     }
@@ -101,7 +112,8 @@ impl CountingReceiver {
 
     /// Like [`CountingReceiver::start`], waiting `delay` before each ack (a slow aggregator).
     pub fn start_with_ack_delay(port: u16, max_seq: u32, delay: Duration) -> Self {
-        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap_or_else(|e| panic!("cannot bind port {port}: {e}"));
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("cannot bind port {port}: {e}"));
         listener.set_nonblocking(true).unwrap();
         let seen = Arc::new(Mutex::new(vec![0u32; max_seq as usize]));
         let events = Arc::new(AtomicU64::new(0));
@@ -118,7 +130,12 @@ impl CountingReceiver {
                 }
             }
         });
-        CountingReceiver { seen, events, stop, port }
+        CountingReceiver {
+            seen,
+            events,
+            stop,
+            port,
+        }
     }
 
     /// Events received so far (duplicates included).
@@ -153,9 +170,16 @@ impl Drop for CountingReceiver {
     }
 }
 
-fn serve(mut conn: TcpStream, seen: &Mutex<Vec<u32>>, events: &AtomicU64, stop: &AtomicBool, delay: Duration) {
+fn serve(
+    mut conn: TcpStream,
+    seen: &Mutex<Vec<u32>>,
+    events: &AtomicU64,
+    stop: &AtomicBool,
+    delay: Duration,
+) {
     conn.set_nonblocking(false).unwrap();
-    conn.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let mut decoder = Decoder::default();
     let mut buf = bytes::BytesMut::with_capacity(1 << 20);
     let mut chunk = vec![0u8; 256 << 10];
@@ -185,7 +209,11 @@ fn serve(mut conn: TcpStream, seen: &Mutex<Vec<u32>>, events: &AtomicU64, stop: 
         match conn.read(&mut chunk) {
             Ok(0) => return,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(_) => return,
         }
     }
@@ -195,6 +223,10 @@ fn serve(mut conn: TcpStream, seen: &Mutex<Vec<u32>>, events: &AtomicU64, stop: 
 pub fn tally(counts: &[u32]) -> (usize, usize, u64) {
     let missing = counts.iter().filter(|&&c| c == 0).count();
     let twice = counts.iter().filter(|&&c| c > 1).count();
-    let extra = counts.iter().filter(|&&c| c > 1).map(|&c| u64::from(c - 1)).sum();
+    let extra = counts
+        .iter()
+        .filter(|&&c| c > 1)
+        .map(|&c| u64::from(c - 1))
+        .sum();
     (missing, twice, extra)
 }

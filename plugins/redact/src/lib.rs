@@ -107,7 +107,11 @@ impl Redactor {
         let mut copied = 0;
         for found in matches {
             out.extend_from_slice(&text[copied..found.start]);
-            self.mask.write(self.detectors.name(found.kind), &text[found.start..found.end], out);
+            self.mask.write(
+                self.detectors.name(found.kind),
+                &text[found.start..found.end],
+                out,
+            );
             counts.add(found.kind);
             copied = found.end;
         }
@@ -136,7 +140,8 @@ impl Redactor {
         }
         counts.add(Kind::CreditCard);
         let mut masked = Vec::new();
-        self.mask.write(Kind::CreditCard.name(), digits.as_bytes(), &mut masked);
+        self.mask
+            .write(Kind::CreditCard.name(), digits.as_bytes(), &mut masked);
         Some(masked)
     }
 
@@ -144,9 +149,19 @@ impl Redactor {
     /// values (not map keys) and card-number integers. Returns the rewritten value, or `None`
     /// when nothing matched: a clean value costs one pass and no allocation. Map and array
     /// headers never change, so untouched tokens are copied as they are, in runs.
-    fn redact_msgpack(&self, encoded: &[u8], counts: &mut Counts) -> Result<Option<Vec<u8>>, ScanError> {
-        let mut frames = [Frame { remaining: 0, is_map: false }; MAX_DEPTH + 1];
-        frames[0] = Frame { remaining: 1, is_map: false };
+    fn redact_msgpack(
+        &self,
+        encoded: &[u8],
+        counts: &mut Counts,
+    ) -> Result<Option<Vec<u8>>, ScanError> {
+        let mut frames = [Frame {
+            remaining: 0,
+            is_map: false,
+        }; MAX_DEPTH + 1];
+        frames[0] = Frame {
+            remaining: 1,
+            is_map: false,
+        };
         let mut depth = 1;
         let mut pos = 0;
         let mut out: Option<Vec<u8>> = None;
@@ -162,14 +177,22 @@ impl Redactor {
             frame.remaining -= 1;
             let start = pos;
             let replacement = match msgpack::read_head(encoded, &mut pos)? {
-                Head::Map(_) | Head::Array(_) if depth > MAX_DEPTH => return Err(ScanError::TooDeep),
+                Head::Map(_) | Head::Array(_) if depth > MAX_DEPTH => {
+                    return Err(ScanError::TooDeep);
+                }
                 Head::Map(len) => {
-                    frames[depth] = Frame { remaining: 2 * u64::from(len), is_map: true };
+                    frames[depth] = Frame {
+                        remaining: 2 * u64::from(len),
+                        is_map: true,
+                    };
                     depth += 1;
                     None
                 }
                 Head::Array(len) => {
-                    frames[depth] = Frame { remaining: u64::from(len), is_map: false };
+                    frames[depth] = Frame {
+                        remaining: u64::from(len),
+                        is_map: false,
+                    };
                     depth += 1;
                     None
                 }
@@ -182,7 +205,9 @@ impl Redactor {
                         masked
                     })
                 }
-                Head::Int(value) if !is_key && value > 0 => self.masked_card_integer(value as u64, counts),
+                Head::Int(value) if !is_key && value > 0 => {
+                    self.masked_card_integer(value as u64, counts)
+                }
                 Head::UInt(value) if !is_key => self.masked_card_integer(value, counts),
                 _ => None,
             };
@@ -216,12 +241,19 @@ fn encode_str(text: &[u8]) -> Vec<u8> {
     description = "Masks emails, card numbers, SSNs, IPs, AWS keys, tokens and custom patterns in log records.",
     fail_closed
 )]
-pub fn redact(redactor: &Redactor, event: &Event<'_>, ctx: &mut Ctx) -> wasm_router_sdk::Result<Outcome> {
+pub fn redact(
+    redactor: &Redactor,
+    event: &Event<'_>,
+    ctx: &mut Ctx,
+) -> wasm_router_sdk::Result<Outcome> {
     let scan_error = wasm_router_sdk::Error::msg;
     let mut counts = Counts::default();
     if redactor.fields.is_empty() {
         let record = event.record()?;
-        let Some(body) = redactor.redact_msgpack(record.original(), &mut counts).map_err(scan_error)? else {
+        let Some(body) = redactor
+            .redact_msgpack(record.original(), &mut counts)
+            .map_err(scan_error)?
+        else {
             return Ok(Outcome::Keep);
         };
         counts.report(ctx);
@@ -229,14 +261,23 @@ pub fn redact(redactor: &Redactor, event: &Event<'_>, ctx: &mut Ctx) -> wasm_rou
     }
     let mut record = event.record()?;
     for keys in &redactor.fields {
-        let Some(value) = event.get(keys.as_slice()) else { continue };
+        let Some(value) = event.get(keys.as_slice()) else {
+            continue;
+        };
         let redacted = match value {
-            Value::Str(text) => redactor.redact_text(text, &mut counts).map(|masked| encode_str(&masked)),
-            Value::Map(map) => redactor.redact_msgpack(map.as_msgpack(), &mut counts).map_err(scan_error)?,
-            Value::Array(array) => redactor.redact_msgpack(array.as_msgpack(), &mut counts).map_err(scan_error)?,
-            Value::Int(_) | Value::UInt(_) => {
-                value.as_u64().and_then(|n| redactor.masked_card_integer(n, &mut counts)).map(|masked| encode_str(&masked))
-            }
+            Value::Str(text) => redactor
+                .redact_text(text, &mut counts)
+                .map(|masked| encode_str(&masked)),
+            Value::Map(map) => redactor
+                .redact_msgpack(map.as_msgpack(), &mut counts)
+                .map_err(scan_error)?,
+            Value::Array(array) => redactor
+                .redact_msgpack(array.as_msgpack(), &mut counts)
+                .map_err(scan_error)?,
+            Value::Int(_) | Value::UInt(_) => value
+                .as_u64()
+                .and_then(|n| redactor.masked_card_integer(n, &mut counts))
+                .map(|masked| encode_str(&masked)),
             _ => None,
         };
         if let Some(encoded) = redacted {

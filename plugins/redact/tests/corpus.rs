@@ -380,7 +380,10 @@ fn config_errors_point_at_the_problem() {
             "/custom_patterns/0/name",
         ),
         (r#"{"fields": ["log", "a..b"]}"#, "/fields/1"),
-        (r#"{"custom_patterns": [{"name": "greek", "pattern": "\\p{Greek}+"}]}"#, "/custom_patterns/0/pattern"),
+        (
+            r#"{"custom_patterns": [{"name": "greek", "pattern": "\\p{Greek}+"}]}"#,
+            "/custom_patterns/0/pattern",
+        ),
         (r#"{"colour": 1}"#, "/colour"),
     ];
     for (config, path) in cases {

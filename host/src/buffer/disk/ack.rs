@@ -32,7 +32,12 @@ pub struct AckFile {
 impl AckFile {
     /// Open or create the file at `path`; returns it with the stored position, if any.
     pub fn open(path: &Path) -> io::Result<(AckFile, Option<Position>)> {
-        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
         let mut best: Option<(u64, Position)> = None;
         for slot in 0..2 {
             let mut buf = [0u8; SLOT_LEN as usize];
@@ -53,7 +58,8 @@ impl AckFile {
     pub fn store(&mut self, pos: Position) -> io::Result<()> {
         self.sequence += 1;
         let slot = self.sequence % 2;
-        self.file.write_all_at(&encode_slot(self.sequence, pos), slot * SLOT_LEN)
+        self.file
+            .write_all_at(&encode_slot(self.sequence, pos), slot * SLOT_LEN)
     }
 
     /// Flush stored positions to the disk.
@@ -93,21 +99,55 @@ mod tests {
         let path = dir.path().join("ack");
         let (mut f, pos) = AckFile::open(&path).unwrap();
         assert_eq!(pos, None);
-        f.store(Position { segment: 1, offset: 100 }).unwrap();
-        f.store(Position { segment: 1, offset: 200 }).unwrap();
-        f.store(Position { segment: 2, offset: 8 }).unwrap();
+        f.store(Position {
+            segment: 1,
+            offset: 100,
+        })
+        .unwrap();
+        f.store(Position {
+            segment: 1,
+            offset: 200,
+        })
+        .unwrap();
+        f.store(Position {
+            segment: 2,
+            offset: 8,
+        })
+        .unwrap();
         drop(f);
         let (mut f, pos) = AckFile::open(&path).unwrap();
-        assert_eq!(pos, Some(Position { segment: 2, offset: 8 }));
+        assert_eq!(
+            pos,
+            Some(Position {
+                segment: 2,
+                offset: 8
+            })
+        );
         // The next write continues the sequence (slot 0), so it wins over slot 1.
-        f.store(Position { segment: 2, offset: 50 }).unwrap();
+        f.store(Position {
+            segment: 2,
+            offset: 50,
+        })
+        .unwrap();
         drop(f);
-        assert_eq!(AckFile::open(&path).unwrap().1, Some(Position { segment: 2, offset: 50 }));
+        assert_eq!(
+            AckFile::open(&path).unwrap().1,
+            Some(Position {
+                segment: 2,
+                offset: 50
+            })
+        );
 
         // Tear the newest slot (slot 0 holds sequence 4): the previous position comes back.
         let raw = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         raw.write_all_at(&[0xff; 5], 10).unwrap();
         drop(raw);
-        assert_eq!(AckFile::open(&path).unwrap().1, Some(Position { segment: 2, offset: 8 }));
+        assert_eq!(
+            AckFile::open(&path).unwrap().1,
+            Some(Position {
+                segment: 2,
+                offset: 8
+            })
+        );
     }
 }

@@ -87,7 +87,9 @@ pub enum DiskError {
         dir: String,
     },
     /// A file operation failed.
-    #[error("disk buffer {dir}: cannot {what}: {source}; check that the path exists, is writable and has free space")]
+    #[error(
+        "disk buffer {dir}: cannot {what}: {source}; check that the path exists, is writable and has free space"
+    )]
     Io {
         /// The directory.
         dir: String,
@@ -146,7 +148,11 @@ struct Outstanding {
 impl State {
     /// Bytes from the acked pointer to the end of the newest segment.
     fn undelivered(&self) -> u64 {
-        let total: u64 = self.segments.range(self.acked.segment..).map(|(_, size)| size).sum();
+        let total: u64 = self
+            .segments
+            .range(self.acked.segment..)
+            .map(|(_, size)| size)
+            .sum();
         total.saturating_sub(self.acked.offset)
     }
 }
@@ -161,7 +167,10 @@ impl Shared {
     }
 
     fn update_gauge(&self, state: &State) {
-        self.metrics.buffer_bytes.get_or_create(&self.component.labels()).set(state.undelivered() as i64);
+        self.metrics
+            .buffer_bytes
+            .get_or_create(&self.component.labels())
+            .set(state.undelivered() as i64);
     }
 
     /// Mark `ticket` done and move the acked pointer over every done item at the front.
@@ -178,7 +187,10 @@ impl Shared {
             moved_to = Some(item.end);
         }
         let Some(to) = moved_to else { return };
-        self.metrics.buffer_events.get_or_create(&self.component.labels()).dec_by(events as i64);
+        self.metrics
+            .buffer_events
+            .get_or_create(&self.component.labels())
+            .dec_by(events as i64);
         st.acked = to;
         if let Err(e) = st.ack_file.store(to) {
             tracing::warn!(component = %self.component.id, dir = %self.dir.display(), error = %e,
@@ -205,7 +217,11 @@ impl Shared {
         tracing::error!(component = %self.component.id, file = %file.display(), from, to, events = ?events,
             "disk buffer: skipping {what}");
         self.metrics.error(&self.component, "buffer_corrupt");
-        self.metrics.events_dropped(&self.component, "buffer_corrupt", events.map_or(1, u64::from).max(1));
+        self.metrics.events_dropped(
+            &self.component,
+            "buffer_corrupt",
+            events.map_or(1, u64::from).max(1),
+        );
     }
 
     fn sync_ack(&self) {
@@ -223,7 +239,9 @@ fn segment_path(dir: &Path, id: u64) -> PathBuf {
 
 fn parse_segment_name(name: &str) -> Option<u64> {
     let digits = name.strip_suffix(".seg")?;
-    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok()).flatten()
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
 }
 
 /// The pipeline's side of a disk buffer.
@@ -268,7 +286,11 @@ pub(crate) fn open(
     metrics: Arc<Metrics>,
 ) -> Result<(DiskWriter, DiskReader), DiskError> {
     let dir = options.dir.clone();
-    let io_err = |what: &str, source| DiskError::Io { dir: dir.display().to_string(), what: what.to_string(), source };
+    let io_err = |what: &str, source| DiskError::Io {
+        dir: dir.display().to_string(),
+        what: what.to_string(),
+        source,
+    };
     std::fs::create_dir_all(&dir).map_err(|e| io_err("create the directory", e))?;
     let lock = std::fs::OpenOptions::new()
         .write(true)
@@ -277,35 +299,57 @@ pub(crate) fn open(
         .open(dir.join("lock"))
         .map_err(|e| io_err("create its lock file", e))?;
     if lock.try_lock().is_err() {
-        return Err(DiskError::Locked { dir: dir.display().to_string() });
+        return Err(DiskError::Locked {
+            dir: dir.display().to_string(),
+        });
     }
 
     let mut segments = BTreeMap::new();
     for entry in std::fs::read_dir(&dir).map_err(|e| io_err("list the directory", e))? {
         let entry = entry.map_err(|e| io_err("list the directory", e))?;
         if let Some(id) = entry.file_name().to_str().and_then(parse_segment_name) {
-            let size = entry.metadata().map_err(|e| io_err("read a segment's size", e))?.len();
+            let size = entry
+                .metadata()
+                .map_err(|e| io_err("read a segment's size", e))?
+                .len();
             segments.insert(id, size);
         }
     }
-    let (mut ack_file, stored) = AckFile::open(&dir.join("ack")).map_err(|e| io_err("open the ack file", e))?;
+    let (mut ack_file, stored) =
+        AckFile::open(&dir.join("ack")).map_err(|e| io_err("open the ack file", e))?;
     let active = segments.keys().next_back().map_or(1, |id| id + 1);
     // Start at the stored pointer; a pointer into a deleted segment moves to the next one.
-    let mut acked = stored.unwrap_or(Position { segment: 0, offset: 0 });
+    let mut acked = stored.unwrap_or(Position {
+        segment: 0,
+        offset: 0,
+    });
     if !segments.contains_key(&acked.segment) {
-        let next = segments.range(acked.segment..).next().map_or(active, |(id, _)| *id);
-        acked = Position { segment: next, offset: 0 };
+        let next = segments
+            .range(acked.segment..)
+            .next()
+            .map_or(active, |(id, _)| *id);
+        acked = Position {
+            segment: next,
+            offset: 0,
+        };
     }
     if let Some(&size) = segments.get(&acked.segment)
         && acked.offset > size
     {
         tracing::warn!(component = %component.id, dir = %dir.display(), "disk buffer: the ack pointer is past the end of its segment; resuming at the next one");
-        acked = Position { segment: acked.segment + 1, offset: 0 };
+        acked = Position {
+            segment: acked.segment + 1,
+            offset: 0,
+        };
     }
     if acked.offset < HEADER_LEN {
         acked.offset = 0;
     }
-    for id in segments.range(..acked.segment).map(|(id, _)| *id).collect::<Vec<_>>() {
+    for id in segments
+        .range(..acked.segment)
+        .map(|(id, _)| *id)
+        .collect::<Vec<_>>()
+    {
         segments.remove(&id);
         let _ = std::fs::remove_file(segment_path(&dir, id));
     }
@@ -316,16 +360,20 @@ pub(crate) fn open(
         .create_new(true)
         .open(segment_path(&dir, active))
         .map_err(|e| io_err("create a segment", e))?;
-    file.write_all(SEGMENT_MAGIC).map_err(|e| io_err("write a segment", e))?;
+    file.write_all(SEGMENT_MAGIC)
+        .map_err(|e| io_err("write a segment", e))?;
     if options.fsync != FsyncPolicy::Never {
         file.sync_data().map_err(|e| io_err("sync a segment", e))?;
         sync_dir(&dir).map_err(|e| io_err("sync the directory", e))?;
     }
     segments.insert(active, HEADER_LEN);
     if stored != Some(acked) {
-        ack_file.store(acked).map_err(|e| io_err("write the ack file", e))?;
+        ack_file
+            .store(acked)
+            .map_err(|e| io_err("write the ack file", e))?;
     }
-    let ack_sync = std::fs::File::open(dir.join("ack")).map_err(|e| io_err("open the ack file", e))?;
+    let ack_sync =
+        std::fs::File::open(dir.join("ack")).map_err(|e| io_err("open the ack file", e))?;
 
     let segment_max = (options.max_bytes / 8).clamp(SEGMENT_BYTES.0, SEGMENT_BYTES.1);
     let state = State {
@@ -368,12 +416,30 @@ pub(crate) fn open(
     std::thread::Builder::new()
         .name(format!("disk-buffer-{}", shared.component.id))
         .spawn(move || {
-            SegmentWriter { shared: thread_shared, file, segment: active, size: HEADER_LEN, interval, dirty: false }.run(rx)
+            SegmentWriter {
+                shared: thread_shared,
+                file,
+                segment: active,
+                size: HEADER_LEN,
+                interval,
+                dirty: false,
+            }
+            .run(rx)
         })
         .map_err(|e| io_err("start its writer thread", e))?;
 
-    let writer = DiskWriter { shared: shared.clone(), tx, pending: Arc::new(Semaphore::new(MAX_PENDING_BYTES)) };
-    let reader = DiskReader { shared, pos: acked, file: None, ahead: VecDeque::new(), pending_read: None };
+    let writer = DiskWriter {
+        shared: shared.clone(),
+        tx,
+        pending: Arc::new(Semaphore::new(MAX_PENDING_BYTES)),
+    };
+    let reader = DiskReader {
+        shared,
+        pos: acked,
+        file: None,
+        ahead: VecDeque::new(),
+        pending_read: None,
+    };
     Ok((writer, reader))
 }
 
@@ -390,14 +456,26 @@ impl DiskWriter {
         let len = segment::encoded_len(&batch) as u64;
         let reservation = self.reserve(len, events).await?;
         // Waiting here is brief: the writer thread drains at disk speed.
-        let Ok(_pending) = self.pending.acquire_many(len.clamp(1, MAX_PENDING_BYTES as u64) as u32).await else {
+        let Ok(_pending) = self
+            .pending
+            .acquire_many(len.clamp(1, MAX_PENDING_BYTES as u64) as u32)
+            .await
+        else {
             return Err(self.closed(events));
         };
         let mut record = Vec::new();
         segment::encode_record(&batch, now_ns(), &mut record);
         drop(batch);
         let (reply, answer) = oneshot::channel();
-        if self.tx.send(Append { record, events, reply }).is_err() {
+        if self
+            .tx
+            .send(Append {
+                record,
+                events,
+                reply,
+            })
+            .is_err()
+        {
             return Err(self.closed(events));
         }
         // The writer thread now owns the reserved bytes.
@@ -407,7 +485,9 @@ impl DiskWriter {
             Ok(Err(e)) => {
                 tracing::error!(component = %shared.component.id, dir = %shared.dir.display(), error = %e,
                     "disk buffer: cannot write a batch");
-                shared.metrics.events_dropped(&shared.component, "buffer_write_failed", events);
+                shared
+                    .metrics
+                    .events_dropped(&shared.component, "buffer_write_failed", events);
                 Err(PushError::Write(e))
             }
             Err(_) => Err(self.closed(events)),
@@ -415,12 +495,16 @@ impl DiskWriter {
     }
 
     fn full(&self, events: u64) -> PushError {
-        self.shared.metrics.events_dropped(&self.shared.component, "buffer_full", events);
+        self.shared
+            .metrics
+            .events_dropped(&self.shared.component, "buffer_full", events);
         PushError::Full
     }
 
     fn closed(&self, events: u64) -> PushError {
-        self.shared.metrics.events_dropped(&self.shared.component, "shutdown_undelivered", events);
+        self.shared
+            .metrics
+            .events_dropped(&self.shared.component, "shutdown_undelivered", events);
         PushError::Closed
     }
 
@@ -440,7 +524,10 @@ impl DiskWriter {
                 // A record larger than the whole buffer still goes through, alone.
                 if used + len <= shared.admit_limit || used == 0 {
                     st.reserved += len;
-                    return Ok(Reservation { shared, len: Some(len) });
+                    return Ok(Reservation {
+                        shared,
+                        len: Some(len),
+                    });
                 }
             }
             match shared.when_full {
@@ -489,7 +576,8 @@ impl SegmentWriter {
         let mut last_sync = Instant::now();
         loop {
             let first = if self.shared.fsync == FsyncPolicy::Never {
-                rx.recv().map_err(|_| std_mpsc::RecvTimeoutError::Disconnected)
+                rx.recv()
+                    .map_err(|_| std_mpsc::RecvTimeoutError::Disconnected)
             } else {
                 rx.recv_timeout(self.interval.saturating_sub(last_sync.elapsed()))
             };
@@ -559,7 +647,11 @@ impl SegmentWriter {
             st.segments.insert(self.segment, self.size);
             self.shared.update_gauge(&st);
         }
-        self.shared.metrics.buffer_events.get_or_create(&self.shared.component.labels()).inc_by(committed_events as i64);
+        self.shared
+            .metrics
+            .buffer_events
+            .get_or_create(&self.shared.component.labels())
+            .inc_by(committed_events as i64);
         self.shared.data.notify_waiters();
         self.shared.space.notify_waiters();
         for (append, (_, result)) in group.into_iter().zip(results) {
@@ -593,7 +685,10 @@ impl SegmentWriter {
         }
         let next = self.segment + 1;
         let path = self.shared.segment_path(next);
-        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
         file.write_all_at(SEGMENT_MAGIC, 0)?;
         if !never {
             sync_dir(&self.shared.dir)?;
@@ -626,9 +721,7 @@ enum ReadItem {
         what: &'static str,
     },
     /// Bytes passed over that hold no events (a segment's file header).
-    Skip {
-        end: Position,
-    },
+    Skip { end: Position },
 }
 
 type ReadOutcome = (Option<(u64, File)>, io::Result<Vec<ReadItem>>);
@@ -680,15 +773,22 @@ impl DiskReader {
                 Plan::End => return None,
                 Plan::Wait => notified.await,
                 Plan::NextSegment(next) => {
-                    let end = Position { segment: next, offset: 0 };
+                    let end = Position {
+                        segment: next,
+                        offset: 0,
+                    };
                     self.ahead.push_back(ReadItem::Skip { end });
                 }
                 Plan::Read { limit } => {
                     let file = self.file.take();
-                    let (dir, pos, recovered) =
-                        (self.shared.dir.clone(), self.pos, self.pos.segment < self.shared.first_segment_of_run);
-                    self.pending_read =
-                        Some(tokio::task::spawn_blocking(move || read_segment(&dir, file, pos, limit, recovered)));
+                    let (dir, pos, recovered) = (
+                        self.shared.dir.clone(),
+                        self.pos,
+                        self.pos.segment < self.shared.first_segment_of_run,
+                    );
+                    self.pending_read = Some(tokio::task::spawn_blocking(move || {
+                        read_segment(&dir, file, pos, limit, recovered)
+                    }));
                 }
             }
         }
@@ -708,7 +808,11 @@ impl DiskReader {
         if self.pos.offset < size {
             Plan::Read { limit: size }
         } else if last {
-            let next = st.segments.range(self.pos.segment + 1..).next().map_or(st.active, |(id, _)| *id);
+            let next = st
+                .segments
+                .range(self.pos.segment + 1..)
+                .next()
+                .map_or(st.active, |(id, _)| *id);
             Plan::NextSegment(next)
         } else if st.writer_closed {
             Plan::End
@@ -731,19 +835,47 @@ impl DiskReader {
             let mut st = self.shared.state();
             let ticket = st.next_ticket;
             st.next_ticket += 1;
-            st.outstanding.push_back(Outstanding { ticket, end, events, done: false });
+            st.outstanding.push_back(Outstanding {
+                ticket,
+                end,
+                events,
+                done: false,
+            });
             ticket
         };
         match item {
-            ReadItem::Record { batch, accepted_at_ns, recovered, .. } => {
+            ReadItem::Record {
+                batch,
+                accepted_at_ns,
+                recovered,
+                ..
+            } => {
                 if recovered {
-                    self.shared.metrics.buffer_events.get_or_create(&self.shared.component.labels()).inc_by(events as i64);
+                    self.shared
+                        .metrics
+                        .buffer_events
+                        .get_or_create(&self.shared.component.labels())
+                        .inc_by(events as i64);
                 }
-                let ticket = DiskTicket { shared: self.shared.clone(), ticket };
-                Some(Queued { batch, accepted_at_ns, ticket: Ticket::Disk(ticket) })
+                let ticket = DiskTicket {
+                    shared: self.shared.clone(),
+                    ticket,
+                };
+                Some(Queued {
+                    batch,
+                    accepted_at_ns,
+                    ticket: Ticket::Disk(ticket),
+                })
             }
-            ReadItem::Corrupt { segment, from, end, events, what } => {
-                self.shared.count_corrupt(segment, from, end.offset, events, what);
+            ReadItem::Corrupt {
+                segment,
+                from,
+                end,
+                events,
+                what,
+            } => {
+                self.shared
+                    .count_corrupt(segment, from, end.offset, events, what);
                 self.shared.complete(ticket);
                 None
             }
@@ -774,13 +906,22 @@ impl DiskReader {
 /// Read records of segment `pos.segment` from `pos.offset` up to `limit`, its committed size
 /// (committed sizes always fall on record boundaries, so a record reaching past `limit` is
 /// damaged or truncated).
-fn read_segment(dir: &Path, file: Option<(u64, File)>, pos: Position, limit: u64, recovered: bool) -> ReadOutcome {
+fn read_segment(
+    dir: &Path,
+    file: Option<(u64, File)>,
+    pos: Position,
+    limit: u64,
+    recovered: bool,
+) -> ReadOutcome {
     let file = match file {
         Some((id, f)) if id == pos.segment => f,
         _ => match File::open(segment_path(dir, pos.segment)) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let end = Position { segment: pos.segment, offset: limit };
+                let end = Position {
+                    segment: pos.segment,
+                    offset: limit,
+                };
                 let item = ReadItem::Corrupt {
                     segment: pos.segment,
                     from: pos.offset,
@@ -797,14 +938,26 @@ fn read_segment(dir: &Path, file: Option<(u64, File)>, pos: Position, limit: u64
     (Some((pos.segment, file)), items)
 }
 
-fn read_records(file: &File, pos: Position, limit: u64, recovered: bool) -> io::Result<Vec<ReadItem>> {
+fn read_records(
+    file: &File,
+    pos: Position,
+    limit: u64,
+    recovered: bool,
+) -> io::Result<Vec<ReadItem>> {
     let seg = pos.segment;
-    let at = |offset| Position { segment: seg, offset };
+    let at = |offset| Position {
+        segment: seg,
+        offset,
+    };
     if pos.offset == 0 {
         let mut magic = [0u8; HEADER_LEN as usize];
-        let ok = limit >= HEADER_LEN && file.read_exact_at(&mut magic, 0).is_ok() && &magic == SEGMENT_MAGIC;
+        let ok = limit >= HEADER_LEN
+            && file.read_exact_at(&mut magic, 0).is_ok()
+            && &magic == SEGMENT_MAGIC;
         return Ok(vec![if ok {
-            ReadItem::Skip { end: at(HEADER_LEN) }
+            ReadItem::Skip {
+                end: at(HEADER_LEN),
+            }
         } else {
             ReadItem::Corrupt {
                 segment: seg,
@@ -827,9 +980,18 @@ fn read_records(file: &File, pos: Position, limit: u64, recovered: bool) -> io::
         while cur < buf.len() {
             let offset = pos.offset + cur as u64;
             match segment::parse_record(&buf.slice(cur..)) {
-                Parsed::Record { batch, accepted_at_ns, len } => {
+                Parsed::Record {
+                    batch,
+                    accepted_at_ns,
+                    len,
+                } => {
                     cur += len;
-                    items.push(ReadItem::Record { batch, accepted_at_ns, end: at(pos.offset + cur as u64), recovered });
+                    items.push(ReadItem::Record {
+                        batch,
+                        accepted_at_ns,
+                        end: at(pos.offset + cur as u64),
+                        recovered,
+                    });
                 }
                 Parsed::BadPayload { len, events } => {
                     cur += len;
@@ -858,8 +1020,11 @@ fn read_records(file: &File, pos: Position, limit: u64, recovered: bool) -> io::
                         });
                     } else if items.is_empty() {
                         // A record larger than the window: read it whole.
-                        grow_to =
-                            Some(need.unwrap_or(RECORD_HEADER_LEN).max(window_len * 2).min((limit - pos.offset) as usize));
+                        grow_to = Some(
+                            need.unwrap_or(RECORD_HEADER_LEN)
+                                .max(window_len * 2)
+                                .min((limit - pos.offset) as usize),
+                        );
                     }
                     break;
                 }

@@ -51,7 +51,14 @@ impl RecordHeader {
 
 /// Bytes [`encode_record`] appends for `batch`.
 pub fn encoded_len(batch: &Batch) -> usize {
-    RECORD_HEADER_LEN + 4 + batch.tag.len() + batch.events.iter().map(|e| 12 + e.body.len()).sum::<usize>()
+    RECORD_HEADER_LEN
+        + 4
+        + batch.tag.len()
+        + batch
+            .events
+            .iter()
+            .map(|e| 12 + e.body.len())
+            .sum::<usize>()
 }
 
 /// Append the record of `batch`, accepted at `accepted_at_ns`, to `out`.
@@ -113,7 +120,11 @@ fn header(buf: &[u8]) -> Result<Option<RecordHeader>, ()> {
     if buf.len() < RECORD_HEADER_LEN {
         // A prefix that cannot be the start of a record is already known to be bad.
         let n = buf.len().min(4);
-        return if buf[..n] == RECORD_MAGIC[..n] { Ok(None) } else { Err(()) };
+        return if buf[..n] == RECORD_MAGIC[..n] {
+            Ok(None)
+        } else {
+            Err(())
+        };
     }
     if &buf[0..4] != RECORD_MAGIC {
         return Err(());
@@ -147,11 +158,21 @@ pub fn parse_record(buf: &Bytes) -> Parsed {
     let payload = buf.slice(RECORD_HEADER_LEN..len);
     let stored_crc = u32::from_le_bytes(buf[24..28].try_into().unwrap());
     if crc32fast::hash(&payload) != stored_crc {
-        return Parsed::BadPayload { len, events: h.events };
+        return Parsed::BadPayload {
+            len,
+            events: h.events,
+        };
     }
     match decode_payload(&payload, h.events) {
-        Some(batch) => Parsed::Record { batch, accepted_at_ns: h.accepted_at_ns, len },
-        None => Parsed::BadPayload { len, events: h.events },
+        Some(batch) => Parsed::Record {
+            batch,
+            accepted_at_ns: h.accepted_at_ns,
+            len,
+        },
+        None => Parsed::BadPayload {
+            len,
+            events: h.events,
+        },
     }
 }
 
@@ -170,7 +191,10 @@ fn decode_payload(payload: &Bytes, events: u32) -> Option<Batch> {
     for _ in 0..events {
         let time_ns = u64::from_le_bytes(take(8)?[..].try_into().ok()?);
         let body_len = u32::from_le_bytes(take(4)?[..].try_into().ok()?) as usize;
-        list.push(Event { time_ns, body: take(body_len)? });
+        list.push(Event {
+            time_ns,
+            body: take(body_len)?,
+        });
     }
     (pos == payload.len()).then(|| Batch::new(tag, list))
 }
@@ -201,7 +225,10 @@ mod tests {
         let events = bodies
             .iter()
             .enumerate()
-            .map(|(i, b)| Event { time_ns: 1000 + i as u64, body: Bytes::from_static(b) })
+            .map(|(i, b)| Event {
+                time_ns: 1000 + i as u64,
+                body: Bytes::from_static(b),
+            })
             .collect();
         Batch::new(Bytes::from_static(tag), events)
     }
@@ -214,11 +241,18 @@ mod tests {
 
     #[test]
     fn round_trip_keeps_tag_times_bodies_and_acceptance_time() {
-        let b = batch(b"app.web", &[b"\x81\xa3log\xa2hi", b"\x80", b"\x81\xa1k\xc4\x02\xff\xfe"]);
+        let b = batch(
+            b"app.web",
+            &[b"\x81\xa3log\xa2hi", b"\x80", b"\x81\xa1k\xc4\x02\xff\xfe"],
+        );
         let bytes = encode(&b, 42);
         assert_eq!(bytes.len(), encoded_len(&b));
         match parse_record(&Bytes::from(bytes.clone())) {
-            Parsed::Record { batch, accepted_at_ns, len } => {
+            Parsed::Record {
+                batch,
+                accepted_at_ns,
+                len,
+            } => {
                 assert_eq!(batch, b);
                 assert_eq!(accepted_at_ns, 42);
                 assert_eq!(len, bytes.len());
@@ -227,7 +261,10 @@ mod tests {
         }
         // An empty batch and an empty tag are records too.
         let empty = Batch::new(Bytes::new(), vec![]);
-        assert!(matches!(parse_record(&Bytes::from(encode(&empty, 0))), Parsed::Record { .. }));
+        assert!(matches!(
+            parse_record(&Bytes::from(encode(&empty, 0))),
+            Parsed::Record { .. }
+        ));
     }
 
     #[test]
@@ -252,7 +289,11 @@ mod tests {
         let len = bytes.len();
         for i in RECORD_HEADER_LEN..len {
             bytes[i] ^= 0x10;
-            assert_eq!(parse_record(&Bytes::copy_from_slice(&bytes)), Parsed::BadPayload { len, events: 3 }, "byte {i}");
+            assert_eq!(
+                parse_record(&Bytes::copy_from_slice(&bytes)),
+                Parsed::BadPayload { len, events: 3 },
+                "byte {i}"
+            );
             bytes[i] ^= 0x10;
         }
     }
@@ -269,7 +310,10 @@ mod tests {
             assert_eq!(parse_record(&buf), Parsed::BadHeader, "byte {i}");
             let next = find_next_header(&buf, 0).expect("second record");
             assert_eq!(next, first.len(), "byte {i}");
-            assert!(matches!(parse_record(&buf.slice(next..)), Parsed::Record { .. }));
+            assert!(matches!(
+                parse_record(&buf.slice(next..)),
+                Parsed::Record { .. }
+            ));
         }
         // Garbage with no record after it.
         assert_eq!(find_next_header(&[0u8; 100], 0), None);
@@ -300,6 +344,9 @@ mod tests {
         let crc = crc32fast::hash(&bytes[4..20]);
         bytes[20..24].copy_from_slice(&crc.to_le_bytes());
         let len = bytes.len();
-        assert_eq!(parse_record(&Bytes::from(bytes)), Parsed::BadPayload { len, events: 3 });
+        assert_eq!(
+            parse_record(&Bytes::from(bytes)),
+            Parsed::BadPayload { len, events: 3 }
+        );
     }
 }

@@ -10,7 +10,10 @@ fn batch(i: u64, n: usize) -> Batch {
         .map(|k| {
             let mut body = vec![0x81, 0xa1, b'i'];
             rmp::encode::write_uint(&mut body, i * 1000 + k as u64).unwrap();
-            Event { time_ns: i, body: Bytes::from(body) }
+            Event {
+                time_ns: i,
+                body: Bytes::from(body),
+            }
         })
         .collect();
     Batch::new(Bytes::from(format!("tag{i}")), events)
@@ -108,7 +111,11 @@ async fn after_a_crash_only_what_was_not_done_comes_back() {
     let (w, mut r) = open_dir(&opts, &metrics).await;
     drop(w);
     assert!(r.pop().await.is_none());
-    assert_eq!(segment_files(dir.path()).len(), 1, "only the new run's segment remains");
+    assert_eq!(
+        segment_files(dir.path()).len(),
+        1,
+        "only the new run's segment remains"
+    );
 }
 
 #[tokio::test]
@@ -132,7 +139,11 @@ async fn a_full_buffer_blocks_or_drops_and_counts() {
     let dir = tempfile::tempdir().unwrap();
     let metrics = Metrics::new();
     let out = Component::output("o");
-    let (w, mut r) = open_dir(&options(dir.path(), 64 << 10, WhenFull::DropNewest), &metrics).await;
+    let (w, mut r) = open_dir(
+        &options(dir.path(), 64 << 10, WhenFull::DropNewest),
+        &metrics,
+    )
+    .await;
     let mut accepted = 0;
     for i in 0..100 {
         if w.push(batch(i, 100)).await.is_ok() {
@@ -140,9 +151,16 @@ async fn a_full_buffer_blocks_or_drops_and_counts() {
         }
     }
     let dropped = metrics.discarded(&out, "buffer_full");
-    assert_eq!(accepted * 100 + dropped, 100 * 100, "every event accepted or counted");
+    assert_eq!(
+        accepted * 100 + dropped,
+        100 * 100,
+        "every event accepted or counted"
+    );
     assert!(accepted < 100 && dropped > 0);
-    let on_disk: u64 = segment_files(dir.path()).iter().map(|p| p.metadata().unwrap().len()).sum();
+    let on_disk: u64 = segment_files(dir.path())
+        .iter()
+        .map(|p| p.metadata().unwrap().len())
+        .sum();
     assert!(on_disk <= 64 << 10, "{on_disk} bytes on disk");
     for q in pop_n(&mut r, accepted as usize).await {
         q.done();
@@ -181,7 +199,8 @@ async fn damaged(damage: impl FnOnce(&mut Vec<u8>, &[usize])) -> (Vec<u64>, u64)
     let mut bytes = std::fs::read(&path).unwrap();
     let mut starts = vec![SEGMENT_MAGIC.len()];
     for _ in 0..3 {
-        let Parsed::Record { len, .. } = segment::parse_record(&Bytes::copy_from_slice(&bytes[*starts.last().unwrap()..]))
+        let Parsed::Record { len, .. } =
+            segment::parse_record(&Bytes::copy_from_slice(&bytes[*starts.last().unwrap()..]))
         else {
             panic!()
         };
@@ -198,7 +217,10 @@ async fn damaged(damage: impl FnOnce(&mut Vec<u8>, &[usize])) -> (Vec<u64>, u64)
         seen.push(q.batch.events[0].time_ns);
         q.done();
     }
-    (seen, metrics.discarded(&Component::output("o"), "buffer_corrupt"))
+    (
+        seen,
+        metrics.discarded(&Component::output("o"), "buffer_corrupt"),
+    )
 }
 
 #[tokio::test]
@@ -235,7 +257,11 @@ async fn a_segment_with_a_bad_file_header_is_skipped() {
 #[tokio::test]
 async fn garbage_files_and_pointer_do_not_stop_the_buffer() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("00000000000000000003.seg"), b"not a segment at all").unwrap();
+    std::fs::write(
+        dir.path().join("00000000000000000003.seg"),
+        b"not a segment at all",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("ack"), [0xffu8; 64]).unwrap();
     std::fs::write(dir.path().join("notes.txt"), b"ignored").unwrap();
     let metrics = Metrics::new();
@@ -245,7 +271,10 @@ async fn garbage_files_and_pointer_do_not_stop_the_buffer() {
     let q = r.pop().await.unwrap();
     assert_eq!(q.batch, batch(7, 1));
     q.done();
-    assert_eq!(metrics.discarded(&Component::output("o"), "buffer_corrupt"), 1);
+    assert_eq!(
+        metrics.discarded(&Component::output("o"), "buffer_corrupt"),
+        1
+    );
 }
 
 #[tokio::test]
@@ -254,7 +283,12 @@ async fn a_second_process_cannot_open_the_same_directory() {
     let metrics = Metrics::new();
     let opts = options(dir.path(), 1 << 20, WhenFull::Block);
     let _first = open_dir(&opts, &metrics).await;
-    let second = open_buffer(&BufferKind::Disk(opts), &MemoryBudget::new(1 << 20), Component::output("o"), metrics);
+    let second = open_buffer(
+        &BufferKind::Disk(opts),
+        &MemoryBudget::new(1 << 20),
+        Component::output("o"),
+        metrics,
+    );
     let e = second.err().expect("locked").to_string();
     assert!(e.contains("in use"), "{e}");
 }
@@ -264,8 +298,11 @@ async fn fsync_always_and_interval_work_the_same_from_the_outside() {
     for fsync in [FsyncPolicy::Always, FsyncPolicy::Interval] {
         let dir = tempfile::tempdir().unwrap();
         let metrics = Metrics::new();
-        let opts =
-            DiskOptions { fsync, fsync_interval: Duration::from_millis(5), ..options(dir.path(), 1 << 20, WhenFull::Block) };
+        let opts = DiskOptions {
+            fsync,
+            fsync_interval: Duration::from_millis(5),
+            ..options(dir.path(), 1 << 20, WhenFull::Block)
+        };
         let (w, mut r) = open_dir(&opts, &metrics).await;
         let pushes: Vec<_> = (0..20)
             .map(|i| {
@@ -296,7 +333,9 @@ async fn close_fails_waiting_pushes_and_keeps_what_is_written() {
     loop {
         let push = w.push(batch(n, 100));
         tokio::pin!(push);
-        let done = tokio::time::timeout(Duration::from_millis(200), &mut push).await.ok();
+        let done = tokio::time::timeout(Duration::from_millis(200), &mut push)
+            .await
+            .ok();
         match done {
             Some(r) => {
                 r.unwrap();
@@ -310,7 +349,10 @@ async fn close_fails_waiting_pushes_and_keeps_what_is_written() {
             }
         }
     }
-    assert_eq!(metrics.discarded(&Component::output("o"), "shutdown_undelivered"), 100);
+    assert_eq!(
+        metrics.discarded(&Component::output("o"), "shutdown_undelivered"),
+        100
+    );
     drop(w);
     let mut taken = 0;
     while let Some(q) = r.pop().await {
@@ -326,7 +368,13 @@ async fn a_full_memory_budget_does_not_stall_a_disk_buffer() {
     let budget = MemoryBudget::new(1000);
     let _held_by_a_stuck_memory_output = budget.try_acquire(1000).unwrap();
     let opts = options(dir.path(), 1 << 20, WhenFull::Block);
-    let (w, mut r) = open_buffer(&BufferKind::Disk(opts), &budget, Component::output("o"), Metrics::new()).unwrap();
+    let (w, mut r) = open_buffer(
+        &BufferKind::Disk(opts),
+        &budget,
+        Component::output("o"),
+        Metrics::new(),
+    )
+    .unwrap();
     w.push(batch(1, 50)).await.unwrap();
     assert_eq!(r.pop().await.unwrap().batch, batch(1, 50));
 }

@@ -80,29 +80,47 @@ pub struct BindError {
 
 impl ForwardServer {
     /// Bind every listener of `config` (validated before).
-    pub async fn bind(config: &ForwardInputConfig, metrics: Arc<Metrics>) -> Result<Self, BindError> {
+    pub async fn bind(
+        config: &ForwardInputConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, BindError> {
         let name = config.name.clone().unwrap_or_else(|| "forward".to_string());
-        let bind_err = |addr: String, source| BindError { input: name.clone(), addr, source };
+        let bind_err = |addr: String, source| BindError {
+            input: name.clone(),
+            addr,
+            source,
+        };
         let mut listeners = Vec::new();
         if let Some(listen) = &config.listen {
-            let l = TcpListener::bind(listen).await.map_err(|e| bind_err(listen.clone(), e))?;
+            let l = TcpListener::bind(listen)
+                .await
+                .map_err(|e| bind_err(listen.clone(), e))?;
             listeners.push(Listener::Tcp(l));
         }
         if let Some(path) = &config.unix_path {
-            let l = bind_unix(path, config.unix_perm.as_deref()).map_err(|e| bind_err(path.display().to_string(), e))?;
+            let l = bind_unix(path, config.unix_perm.as_deref())
+                .map_err(|e| bind_err(path.display().to_string(), e))?;
             listeners.push(Listener::Unix(l, path.clone()));
         }
-        let max_request = config.buffer_max_size.map(|s| s.0 as usize).unwrap_or(6_144_000);
+        let max_request = config
+            .buffer_max_size
+            .map(|s| s.0 as usize)
+            .unwrap_or(6_144_000);
         let limits = DecodeLimits {
             max_request_bytes: max_request,
-            max_decompressed_bytes: config.decompress_max_size.map(|s| s.0 as usize).unwrap_or(max_request),
+            max_decompressed_bytes: config
+                .decompress_max_size
+                .map(|s| s.0 as usize)
+                .unwrap_or(max_request),
         };
         Ok(ForwardServer {
             component: Component::input(name),
             listeners,
             limits,
             tag_prefix: config.tag_prefix.clone().map(Bytes::from),
-            connections: Arc::new(Semaphore::new(config.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS))),
+            connections: Arc::new(Semaphore::new(
+                config.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            )),
             metrics,
         })
     }
@@ -136,7 +154,13 @@ impl ForwardServer {
         let accepting = TaskTracker::new();
         for listener in self.listeners {
             let (ctx, sem) = (ctx.clone(), self.connections.clone());
-            accepting.spawn(accept_loop(listener, ctx, sem, shutdown.clone(), tracker.clone()));
+            accepting.spawn(accept_loop(
+                listener,
+                ctx,
+                sem,
+                shutdown.clone(),
+                tracker.clone(),
+            ));
         }
         accepting.close();
         shutdown.wait().await;
@@ -157,7 +181,10 @@ fn bind_unix(path: &PathBuf, perm: Option<&str>) -> std::io::Result<UnixListener
             // A stale socket from an earlier run: replace it.
             std::fs::remove_file(path)?;
         } else {
-            return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists and is not a socket"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "exists and is not a socket",
+            ));
         }
     }
     let listener = UnixListener::bind(path)?;
@@ -166,7 +193,13 @@ fn bind_unix(path: &PathBuf, perm: Option<&str>) -> std::io::Result<UnixListener
     Ok(listener)
 }
 
-async fn accept_loop(listener: Listener, ctx: Arc<ConnContext>, sem: Arc<Semaphore>, mut shutdown: Shutdown, conns: TaskTracker) {
+async fn accept_loop(
+    listener: Listener,
+    ctx: Arc<ConnContext>,
+    sem: Arc<Semaphore>,
+    mut shutdown: Shutdown,
+    conns: TaskTracker,
+) {
     loop {
         let permit = tokio::select! {
             p = sem.clone().acquire_owned() => p.expect("never closed"),
@@ -224,7 +257,11 @@ struct ConnContext {
 
 impl ConnContext {
     async fn serve(&self, mut stream: Box<dyn Stream>, peer: String) {
-        let open = self.metrics.open_connections.get_or_create(&self.component.labels()).clone();
+        let open = self
+            .metrics
+            .open_connections
+            .get_or_create(&self.component.labels())
+            .clone();
         open.inc();
         match self.serve_inner(&mut stream).await {
             Ok(()) => {}
@@ -259,7 +296,11 @@ impl ConnContext {
                 };
                 let Frame::Request(req) = frame else { continue };
                 if req.invalid_events > 0 {
-                    self.metrics.events_dropped(&self.component, "invalid_event", req.invalid_events as u64);
+                    self.metrics.events_dropped(
+                        &self.component,
+                        "invalid_event",
+                        req.invalid_events as u64,
+                    );
                 }
                 if let Some(signal) = req.skipped_signal {
                     tracing::debug!(input = %self.component.id, signal, "skipped a non-log fluent_signal payload");
@@ -272,7 +313,11 @@ impl ConnContext {
                     batch.tag = tag.freeze();
                 }
                 uncounted.events += batch.len() as u64;
-                uncounted.bytes += batch.events.iter().map(|e| e.body.len() as u64).sum::<u64>();
+                uncounted.bytes += batch
+                    .events
+                    .iter()
+                    .map(|e| e.body.len() as u64)
+                    .sum::<u64>();
                 match &mut pending {
                     Some(p) if p.tag == batch.tag && p.len() < MAX_COALESCED_EVENTS => {
                         p.events.extend(batch.events);

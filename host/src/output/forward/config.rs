@@ -134,7 +134,11 @@ impl ForwardOutputConfig {
                 }
                 let port = port.unwrap_or(24224);
                 // An IPv6 literal needs brackets in `host:port`.
-                let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() };
+                let host = if host.contains(':') && !host.starts_with('[') {
+                    format!("[{host}]")
+                } else {
+                    host.to_string()
+                };
                 Endpoint::Tcp(format!("{host}:{port}"))
             }
         };
@@ -148,7 +152,9 @@ impl ForwardOutputConfig {
             Some(d) => Ok(d.0),
             None => Ok(default),
         };
-        let max_request_bytes = self.max_request_bytes.map_or(DEFAULT_MAX_REQUEST_BYTES, |b| b.0);
+        let max_request_bytes = self
+            .max_request_bytes
+            .map_or(DEFAULT_MAX_REQUEST_BYTES, |b| b.0);
         if max_request_bytes == 0 {
             return Err("max_request_bytes must be more than 0, e.g. \"2MiB\"".into());
         }
@@ -158,8 +164,16 @@ impl ForwardOutputConfig {
             time_as_integer: self.time_as_integer,
             require_ack: self.require_ack_response.unwrap_or(true),
             gzip,
-            ack_timeout: positive("ack_response_timeout", self.ack_response_timeout, Duration::from_secs(60))?,
-            connect_timeout: positive("connect_timeout", self.connect_timeout, Duration::from_secs(10))?,
+            ack_timeout: positive(
+                "ack_response_timeout",
+                self.ack_response_timeout,
+                Duration::from_secs(60),
+            )?,
+            connect_timeout: positive(
+                "connect_timeout",
+                self.connect_timeout,
+                Duration::from_secs(10),
+            )?,
             max_request_bytes: max_request_bytes.min(u32::MAX as u64) as usize,
         })
     }

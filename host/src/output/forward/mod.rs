@@ -137,7 +137,10 @@ impl ForwardOutput {
 }
 
 fn retry(reason: String) -> DeliveryError {
-    DeliveryError::Retryable { reason, after: None }
+    DeliveryError::Retryable {
+        reason,
+        after: None,
+    }
 }
 
 fn fingerprint(batch: &Batch) -> u64 {
@@ -158,8 +161,17 @@ impl Output for ForwardOutput {
             Some((fp, done)) if fp == fingerprint(batch) => done,
             _ => 0,
         };
-        let how = Encoding { time_as_integer: self.settings.time_as_integer, gzip: self.settings.gzip };
-        let tag = self.settings.tag.as_deref().map(str::as_bytes).unwrap_or(&batch.tag).to_vec();
+        let how = Encoding {
+            time_as_integer: self.settings.time_as_integer,
+            gzip: self.settings.gzip,
+        };
+        let tag = self
+            .settings
+            .tag
+            .as_deref()
+            .map(str::as_bytes)
+            .unwrap_or(&batch.tag)
+            .to_vec();
         for (i, range) in ranges.into_iter().enumerate().skip(done) {
             let chunk = self.settings.require_ack.then(request::new_chunk_id);
             request::encode_request_into(

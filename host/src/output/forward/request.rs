@@ -68,13 +68,19 @@ pub fn encode_request_into(
     if how.gzip {
         scratch.clear();
         write_entries(scratch, events, how);
-        let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(scratch.len() / 4), flate2::Compression::fast());
+        let mut gz = flate2::write::GzEncoder::new(
+            Vec::with_capacity(scratch.len() / 4),
+            flate2::Compression::fast(),
+        );
         gz.write_all(scratch).expect("writing to a Vec");
         let payload = gz.finish().expect("writing to a Vec");
         rmp::encode::write_bin_len(out, payload.len() as u32).unwrap();
         out.extend_from_slice(&payload);
     } else {
-        let len: usize = events.iter().map(|e| 1 + time_len(e.time_ns, how) + e.body.len()).sum();
+        let len: usize = events
+            .iter()
+            .map(|e| 1 + time_len(e.time_ns, how) + e.body.len())
+            .sum();
         rmp::encode::write_bin_len(out, len as u32).unwrap();
         let start = out.len();
         write_entries(out, events, how);
@@ -148,11 +154,17 @@ pub fn read_ack(buf: &[u8]) -> AckRead {
     match rmpv::decode::read_value(&mut cursor) {
         Ok(value) => {
             let ack = value.as_map().and_then(|m| {
-                m.iter().find(|(k, _)| k.as_str() == Some("ack")).and_then(|(_, v)| v.as_str().map(str::to_string))
+                m.iter()
+                    .find(|(k, _)| k.as_str() == Some("ack"))
+                    .and_then(|(_, v)| v.as_str().map(str::to_string))
             });
-            AckRead::Value { len: cursor.position() as usize, ack }
+            AckRead::Value {
+                len: cursor.position() as usize,
+                ack,
+            }
         }
-        Err(rmpv::decode::Error::InvalidMarkerRead(e)) | Err(rmpv::decode::Error::InvalidDataRead(e))
+        Err(rmpv::decode::Error::InvalidMarkerRead(e))
+        | Err(rmpv::decode::Error::InvalidDataRead(e))
             if e.kind() == std::io::ErrorKind::UnexpectedEof =>
         {
             AckRead::Incomplete
@@ -172,7 +184,10 @@ mod tests {
             .map(|i| {
                 let mut body = vec![0x81, 0xa1, b'b'];
                 rmp::encode::write_str(&mut body, &"x".repeat(body_len)).unwrap();
-                Event { time_ns: 1_700_000_000_123_456_789 + i as u64, body: Bytes::from(body) }
+                Event {
+                    time_ns: 1_700_000_000_123_456_789 + i as u64,
+                    body: Bytes::from(body),
+                }
             })
             .collect()
     }
@@ -192,18 +207,28 @@ mod tests {
     #[test]
     fn the_forward_decoder_reads_every_encoding_back() {
         let ev = events(5, 20);
-        for (time_as_integer, gzip) in [(false, false), (false, true), (true, false), (true, true)] {
-            let how = Encoding { time_as_integer, gzip };
+        for (time_as_integer, gzip) in [(false, false), (false, true), (true, false), (true, true)]
+        {
+            let how = Encoding {
+                time_as_integer,
+                gzip,
+            };
             let bytes = encode_request(b"app.web", &ev, Some("abc=="), how);
             let mut buf = BytesMut::from(&bytes[..]);
-            let Some(Frame::Request(req)) = Decoder::default().decode(&mut buf).unwrap() else { panic!() };
+            let Some(Frame::Request(req)) = Decoder::default().decode(&mut buf).unwrap() else {
+                panic!()
+            };
             assert!(buf.is_empty());
             assert_eq!(&req.batch.tag[..], b"app.web");
             assert_eq!(req.chunk.as_deref(), Some(&b"\xa5abc=="[..]));
             assert_eq!(req.batch.len(), 5);
             for (got, want) in req.batch.events.iter().zip(&ev) {
                 assert_eq!(got.body, want.body);
-                let want_time = if time_as_integer { want.time_ns / 1_000_000_000 * 1_000_000_000 } else { want.time_ns };
+                let want_time = if time_as_integer {
+                    want.time_ns / 1_000_000_000 * 1_000_000_000
+                } else {
+                    want.time_ns
+                };
                 assert_eq!(got.time_ns, want_time, "{how:?}");
             }
         }
@@ -213,7 +238,13 @@ mod tests {
     fn reads_acks_whole_split_and_wrong() {
         let mut ack = vec![0x81, 0xa3, b'a', b'c', b'k'];
         rmp::encode::write_str(&mut ack, "abc==").unwrap();
-        assert_eq!(read_ack(&ack), AckRead::Value { len: ack.len(), ack: Some("abc==".into()) });
+        assert_eq!(
+            read_ack(&ack),
+            AckRead::Value {
+                len: ack.len(),
+                ack: Some("abc==".into())
+            }
+        );
         for cut in 0..ack.len() {
             assert_eq!(read_ack(&ack[..cut]), AckRead::Incomplete, "cut {cut}");
         }

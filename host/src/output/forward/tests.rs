@@ -18,7 +18,9 @@ enum Reply {
 }
 
 /// A receiver on 127.0.0.1: records every request's events (their bodies) in arrival order.
-async fn receiver(script: impl Fn(usize) -> Reply + Send + Sync + 'static) -> (String, Arc<Mutex<Vec<Vec<Bytes>>>>) {
+async fn receiver(
+    script: impl Fn(usize) -> Reply + Send + Sync + 'static,
+) -> (String, Arc<Mutex<Vec<Vec<Bytes>>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let seen: Arc<Mutex<Vec<Vec<Bytes>>>> = Arc::default();
@@ -87,7 +89,10 @@ fn batch() -> Batch {
         .map(|i| {
             let mut body = vec![0x81, 0xa1, b'i'];
             rmp::encode::write_str(&mut body, &format!("{i}{}", "x".repeat(280))).unwrap();
-            Event { time_ns: 1_700_000_000_000_000_000 + u64::from(i), body: Bytes::from(body) }
+            Event {
+                time_ns: 1_700_000_000_000_000_000 + u64::from(i),
+                body: Bytes::from(body),
+            }
         })
         .collect();
     Batch::new(Bytes::from_static(b"app"), events)
@@ -107,7 +112,12 @@ async fn a_batch_goes_out_as_several_acked_requests_in_order() {
     let requests = seen.lock().unwrap().len();
     assert_eq!(requests, 8, "two batches of four requests");
     let bodies = flat(&seen);
-    let want: Vec<Bytes> = b.events.iter().chain(&b.events).map(|e| e.body.clone()).collect();
+    let want: Vec<Bytes> = b
+        .events
+        .iter()
+        .chain(&b.events)
+        .map(|e| e.body.clone())
+        .collect();
     assert_eq!(bodies, want);
 }
 
@@ -121,7 +131,11 @@ async fn a_retry_resends_only_the_requests_that_were_not_acked() {
     assert!(matches!(err, DeliveryError::Retryable { .. }), "{err:?}");
     out.deliver(&b).await.unwrap();
     let requests: Vec<usize> = seen.lock().unwrap().iter().map(|r| r.len()).collect();
-    assert_eq!(requests.len(), 5, "4 requests + the one whose ack was lost: {requests:?}");
+    assert_eq!(
+        requests.len(),
+        5,
+        "4 requests + the one whose ack was lost: {requests:?}"
+    );
     // Every event arrived; only the unacked request's events twice.
     let bodies = flat(&seen);
     assert_eq!(bodies.len(), 10 + requests[2]);
@@ -164,7 +178,9 @@ async fn a_unix_socket_endpoint_and_gzip_work_too() {
         let mut events = Vec::new();
         while events.len() < 10 {
             while let Some(Frame::Request(req)) = decoder.decode(&mut buf).unwrap() {
-                sock.write_all(&ack_response(&req.chunk.unwrap())).await.unwrap();
+                sock.write_all(&ack_response(&req.chunk.unwrap()))
+                    .await
+                    .unwrap();
                 events.extend(req.batch.events);
             }
             if events.len() < 10 {
@@ -173,8 +189,11 @@ async fn a_unix_socket_endpoint_and_gzip_work_too() {
         }
         events
     });
-    let cfg: ForwardOutputConfig =
-        toml::from_str(&format!("match = \"*\"\nunix_path = {:?}\ncompress = \"gzip\"", path.to_str().unwrap())).unwrap();
+    let cfg: ForwardOutputConfig = toml::from_str(&format!(
+        "match = \"*\"\nunix_path = {:?}\ncompress = \"gzip\"",
+        path.to_str().unwrap()
+    ))
+    .unwrap();
     let mut out = ForwardOutput::new(cfg.settings().unwrap());
     let b = batch();
     out.deliver(&b).await.unwrap();
@@ -190,9 +209,16 @@ fn settings_are_validated_with_the_key_and_the_fix() {
     let s = parse("").unwrap();
     assert_eq!(s.endpoint, Endpoint::Tcp("127.0.0.1:24224".into()));
     assert!(s.require_ack && !s.gzip);
-    assert_eq!(parse("host = \"::1\"\nport = 5").unwrap().endpoint, Endpoint::Tcp("[::1]:5".into()));
+    assert_eq!(
+        parse("host = \"::1\"\nport = 5").unwrap().endpoint,
+        Endpoint::Tcp("[::1]:5".into())
+    );
     assert!(parse("compress = \"gzip\"").unwrap().gzip);
     assert!(parse("compress = \"lz4\"").unwrap_err().contains("gzip"));
-    assert!(parse("unix_path = \"/x\"\nport = 1").unwrap_err().contains("unix_path"));
+    assert!(
+        parse("unix_path = \"/x\"\nport = 1")
+            .unwrap_err()
+            .contains("unix_path")
+    );
     assert!(parse("port = 0").unwrap_err().contains("port"));
 }
