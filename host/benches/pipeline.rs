@@ -5,16 +5,21 @@
 //!   per filter and output);
 //! - `msgpack_to_json`: one record rendered as JSON (what the stdout, CloudWatch and Firehose
 //!   outputs do per event);
-//! - `stdout_render`: a batch of 1,000 events rendered as the `stdout` output's JSON lines.
+//! - `stdout_render`: a batch of 1,000 events rendered as the `stdout` output's JSON lines;
+//! - `cloudwatch_batcher`: what the `cloudwatch_logs` output does per batch before the API
+//!   call: each event rendered as its JSON message, then sorted and split into PutLogEvents
+//!   batches within the API limits (the SDK's request serialization is not included).
 //!
 //! Run: `cargo bench -p wasm-router --bench pipeline`. Criterion reports "elem/s": matches,
 //! records or events per second. `scripts/bench` covers the end-to-end figures.
 
 use bytes::Bytes;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Duration;
 use wasm_router::event::{Batch, Event, json};
+use wasm_router::output::aws::record::RecordRenderer;
+use wasm_router::output::cloudwatch::batcher::{LogEvent, split_stream};
 use wasm_router::pipeline::TagMatcher;
 
 const TAG: &[u8] = b"app-firelens-5f1c3b2e9a4d4c7b8e6f0a1b2c3d4e5f";
@@ -111,11 +116,49 @@ fn stdout_render(c: &mut Criterion) {
     group.finish();
 }
 
+fn firelens_batch(n: usize) -> Batch {
+    let events = (0..n)
+        .map(|i| Event { time_ns: 1_700_000_000_000_000_000 + i as u64 * 1_000_000, body: Bytes::from(firelens_record(i)) })
+        .collect();
+    Batch::new(Bytes::from_static(TAG), events)
+}
+
+fn cloudwatch_batcher(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cloudwatch_batcher");
+    let batch = firelens_batch(1000);
+    let renderer = RecordRenderer::default();
+    group.throughput(Throughput::Elements(batch.len() as u64));
+    group.bench_function("render_and_split_1000", |b| {
+        b.iter(|| {
+            let mut events = Vec::with_capacity(batch.len());
+            for (index, event) in batch.events.iter().enumerate() {
+                let mut message = String::with_capacity(event.body.len() + 32);
+                renderer.render(event, &mut message).unwrap();
+                events.push(LogEvent { index, timestamp_ms: (event.time_ns / 1_000_000) as i64, message });
+            }
+            split_stream("/ecs/web", "app-firelens", events).len()
+        })
+    });
+    let rendered: Vec<LogEvent> = (0..10_000)
+        .map(|i| {
+            let mut message = String::new();
+            json::write_json(&firelens_record(i), &mut message).unwrap();
+            // Out of order by up to 100 ms, as events from several connections arrive.
+            LogEvent { index: i, timestamp_ms: 1_700_000_000_000 + ((i * 7919) % 100) as i64 + i as i64, message }
+        })
+        .collect();
+    group.throughput(Throughput::Elements(rendered.len() as u64));
+    group.bench_function("split_10000", |b| {
+        b.iter_batched(|| rendered.clone(), |events| split_stream("/ecs/web", "app-firelens", events).len(), BatchSize::LargeInput)
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
 }
 
-criterion_group! { name = benches; config = config(); targets = tag_match, msgpack_to_json, stdout_render }
+criterion_group! { name = benches; config = config(); targets = tag_match, msgpack_to_json, stdout_render, cloudwatch_batcher }
 criterion_main!(benches);

@@ -189,7 +189,8 @@ impl<'a> Record<'a> {
     }
 
     /// The value at `path`, edits included; `None` if it is absent (or the body is malformed
-    /// before it).
+    /// before it). A map with pending edits inside it is returned as it was before them (its
+    /// edited form exists only once encoded): read its entries by path instead.
     pub fn get(&self, path: impl AsPath) -> Option<Value<'_>> {
         if self.edits.entries.is_empty() {
             return lookup(self.body, &path);

@@ -104,6 +104,15 @@ const HEX: u8 = 2;
 const BASE64: u8 = 4;
 const ALNUM: u8 = 8;
 const CARD_SEPARATOR: u8 = 16;
+/// Base64 characters the first pass only has to note (not digits, not the letters that start
+/// or end a keyword it looks for): the fast path.
+const PLAIN: u8 = 32;
+const UPPER: u8 = 64;
+const LOWER: u8 = 128;
+
+/// Letters at which the first pass checks for a keyword: `eyJ` (J), `AKIA` / `ASIA` / `ABIA` /
+/// `ACCA` (the second letter), `bearer` (b), `secret` (c).
+const KEYWORD_LETTERS: &[u8] = b"JKSBCbc";
 
 const fn classes() -> [u8; 256] {
     let mut table = [0u8; 256];
@@ -115,16 +124,29 @@ const fn classes() -> [u8; 256] {
             class |= DIGIT | HEX | BASE64 | ALNUM;
         }
         if b.is_ascii_alphabetic() {
-            class |= BASE64 | ALNUM;
+            class |= BASE64 | ALNUM | PLAIN;
+        }
+        if b.is_ascii_uppercase() {
+            class |= UPPER;
+        }
+        if b.is_ascii_lowercase() {
+            class |= LOWER;
         }
         if matches!(b, b'a'..=b'f' | b'A'..=b'F') {
             class |= HEX;
         }
         if b == b'+' || b == b'/' {
-            class |= BASE64;
+            class |= BASE64 | PLAIN;
         }
         if b == b' ' || b == b'-' {
             class |= CARD_SEPARATOR;
+        }
+        let mut k = 0;
+        while k < KEYWORD_LETTERS.len() {
+            if KEYWORD_LETTERS[k] == b {
+                class &= !PLAIN;
+            }
+            k += 1;
         }
         table[byte] = class;
         byte += 1;
@@ -143,87 +165,74 @@ fn class(byte: u8) -> u8 {
 pub struct Triggers(u16);
 
 impl Triggers {
-    /// Scans `text` once.
+    /// Scans `text` once. Most bytes (letters, `+`, `/`) take a fast path that only notes
+    /// their class; digits, a few keyword letters and delimiters do the rest: runs of digits
+    /// (card numbers), 40-character base64 tokens (secret keys), `@`, `:`, `.` and `-` shapes.
     pub fn scan(text: &[u8]) -> Triggers {
-        let mut triggers = 0u16;
-        let mut card_run_digits = 0usize;
-        let mut dotted_digits = 0usize;
-        let mut colon_run = 0usize;
-        let mut hex_colon_run = false;
-        let mut base64_run = 0usize;
         let len = text.len();
-        for (index, &byte) in text.iter().enumerate() {
+        let mut triggers = 0u16;
+        // The current run of base64 characters (a token) and the classes seen in it.
+        let mut token_start = 0usize;
+        let mut token_classes = 0u8;
+        // Digits in the current run of digits, spaces and dashes.
+        let mut digit_run = 0u32;
+        let mut dotted_digits = 0u32;
+        let mut colons = 0u32;
+        let mut index = 0;
+        while index < len {
+            let byte = text[index];
             let c = class(byte);
-            if c & DIGIT != 0 {
-                card_run_digits += 1;
-                if card_run_digits >= 13 {
-                    triggers |= Kind::CreditCard.trigger();
-                }
-            } else if c & CARD_SEPARATOR == 0 {
-                card_run_digits = 0;
+            if c & PLAIN != 0 {
+                token_classes |= c;
+                digit_run = 0;
+                index += 1;
+                continue;
             }
             if c & BASE64 != 0 {
-                base64_run += 1;
-            } else {
-                if base64_run == 40 && byte != b'=' {
-                    triggers |= SECRET_STANDALONE;
+                token_classes |= c;
+                if c & DIGIT != 0 {
+                    digit_run += 1;
+                    if digit_run >= 13 {
+                        triggers |= Kind::CreditCard.trigger();
+                    }
+                } else {
+                    digit_run = 0;
+                    triggers |= keyword_at(text, index, byte);
                 }
-                base64_run = 0;
+                index += 1;
+                continue;
             }
-            if c & HEX != 0 || byte == b':' || byte == b'.' {
-                if byte == b':' {
-                    colon_run += 1;
-                    if index + 1 < len && text[index + 1] == b':' {
-                        triggers |= Kind::Ipv6.trigger();
-                    }
-                    if colon_run >= 7 {
-                        triggers |= Kind::Ipv6.trigger();
-                    }
-                }
-                hex_colon_run = true;
-            } else if hex_colon_run {
-                colon_run = 0;
-                hex_colon_run = false;
+            // A delimiter: the token before it ends here.
+            if index - token_start == 40 && byte != b'=' && token_classes & (UPPER | LOWER | DIGIT) == UPPER | LOWER | DIGIT {
+                triggers |= SECRET_STANDALONE;
+            }
+            token_start = index + 1;
+            token_classes = 0;
+            if c & CARD_SEPARATOR == 0 {
+                digit_run = 0;
             }
             match byte {
                 b'@' => triggers |= Kind::Email.trigger(),
                 b'%' if text[index..].starts_with(b"%40") => triggers |= Kind::Email.trigger(),
-                b'-' if looks_like_ssn_at(text, index) => triggers |= Kind::Ssn.trigger(),
-                b'.' if index > 0
-                    && index + 1 < len
-                    && text[index - 1].is_ascii_digit()
-                    && text[index + 1].is_ascii_digit() =>
-                {
-                    dotted_digits += 1;
-                }
-                b'A' => {
-                    let rest = &text[index..];
-                    if rest.starts_with(b"AKIA")
-                        || rest.starts_with(b"ASIA")
-                        || rest.starts_with(b"ABIA")
-                        || rest.starts_with(b"ACCA")
-                    {
-                        triggers |= Kind::AwsAccessKey.trigger();
+                b':' => {
+                    colons += 1;
+                    if text.get(index + 1) == Some(&b':') {
+                        triggers |= Kind::Ipv6.trigger();
                     }
                 }
-                b'e' if text[index..].starts_with(b"eyJ") => triggers |= Kind::Jwt.trigger(),
-                b'b' | b'B'
-                    if index + 6 <= len
-                        && text[index + 1..index + 6].eq_ignore_ascii_case(b"earer") =>
-                {
-                    triggers |= Kind::BearerToken.trigger();
+                b'.' if index > 0 && text[index - 1].is_ascii_digit() && text.get(index + 1).is_some_and(u8::is_ascii_digit) => {
+                    dotted_digits += 1;
                 }
-                b's' | b'S'
-                    if index + 6 <= len
-                        && text[index + 1..index + 6].eq_ignore_ascii_case(b"ecret") =>
-                {
-                    triggers |= SECRET_AFTER_NAME;
-                }
+                b'-' if looks_like_ssn_at(text, index) => triggers |= Kind::Ssn.trigger(),
                 _ => {}
             }
+            index += 1;
         }
-        if base64_run == 40 {
+        if len - token_start == 40 && token_classes & (UPPER | LOWER | DIGIT) == UPPER | LOWER | DIGIT {
             triggers |= SECRET_STANDALONE;
+        }
+        if colons >= 7 {
+            triggers |= Kind::Ipv6.trigger();
         }
         if dotted_digits >= 3 {
             triggers |= Kind::Ipv4.trigger();
@@ -486,6 +495,33 @@ fn validate(kind: Kind, text: &[u8], start: usize, end: usize) -> Option<(usize,
         Kind::CreditCard | Kind::AwsSecretKey | Kind::BearerToken | Kind::Custom(_) => true,
     };
     ok.then_some((start, end))
+}
+
+/// The trigger of a keyword that the letter `byte` at `index` completes or starts.
+fn keyword_at(text: &[u8], index: usize, byte: u8) -> u16 {
+    let before = |n: usize| index.checked_sub(n).map(|start| &text[start..index]);
+    let window = |start: usize, end: usize| text.get(start..end);
+    let mut found = 0;
+    match byte {
+        b'J' if before(2) == Some(b"ey") => found |= Kind::Jwt.trigger(),
+        b'K' | b'S' | b'B' | b'C' if index > 0 && text[index - 1] == b'A' => {
+            if matches!(window(index - 1, index + 3), Some(b"AKIA" | b"ASIA" | b"ABIA" | b"ACCA")) {
+                found |= Kind::AwsAccessKey.trigger();
+            }
+        }
+        _ => {}
+    }
+    if matches!(byte, b'b' | b'B') && window(index + 1, index + 6).is_some_and(|rest| rest.eq_ignore_ascii_case(b"earer")) {
+        found |= Kind::BearerToken.trigger();
+    }
+    if matches!(byte, b'c' | b'C')
+        && index >= 2
+        && text[index - 2..index].eq_ignore_ascii_case(b"se")
+        && window(index + 1, index + 4).is_some_and(|rest| rest.eq_ignore_ascii_case(b"ret"))
+    {
+        found |= SECRET_AFTER_NAME;
+    }
+    found
 }
 
 /// Whether the `-` at `index` is the first dash of `ddd-dd-dddd`.
