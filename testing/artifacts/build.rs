@@ -107,6 +107,18 @@ const GUESTS: &[Guest] = &[
         library: "guest_sdk_json_output",
         doc: "Output: `JSON_OUTPUT` written with the SDK (`max_body_bytes` splits bodies); default SDK response classification (408 also retries).",
     },
+    Guest {
+        constant: "DATADOG",
+        package: "wasm-router-plugin-datadog",
+        library: "datadog",
+        doc: "Output (plugins/datadog): Datadog Logs intake v2, `DD-API-KEY` from the secret `api_key`, gzip; 400/401/403 permanent, 408/429/5xx retry, 413 split.",
+    },
+    Guest {
+        constant: "NEWRELIC",
+        package: "wasm-router-plugin-newrelic",
+        library: "newrelic",
+        doc: "Output (plugins/newrelic): New Relic Log API detailed payload, `Api-Key` / `X-License-Key` from the secret `api_key` / `license_key`, gzip; 400/401/403 permanent, 408/429/5xx retry, 413 split.",
+    },
 ];
 
 fn main() {
