@@ -9,6 +9,7 @@
 pub mod buffer;
 pub mod config;
 pub mod event;
+pub mod filter;
 pub mod input;
 pub mod ops;
 pub mod output;

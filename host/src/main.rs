@@ -27,7 +27,7 @@ enum Command {
         /// Fluent Bit `-e plugin.so`: accepted and ignored (the outputs are built in).
         #[arg(short = 'e', value_name = "SO")]
         external_plugins: Vec<PathBuf>,
-        /// Fluent Bit `-R parsers.conf`: accepted; only the built-in `json` parser format exists.
+        /// Fluent Bit `-R parsers.conf`: [PARSER] sections for parser filters (`Format json`).
         #[arg(short = 'R', value_name = "PARSERS")]
         parsers_files: Vec<PathBuf>,
     },
@@ -80,6 +80,8 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 let image_default = PathBuf::from(config::fluentbit::FIRELENS_DEFAULT_CONFIG);
                 image_default.exists().then_some(image_default)
             });
+            // `-R` files hold [PARSER] sections for every parser filter (reloads too).
+            wasm_router::filter::parsers::set_command_line_files(&parsers_files);
             let (mapped, source) = match &config {
                 Some(path) => (config::load_any(path)?, path.display().to_string()),
                 None => {
@@ -108,7 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 std::fs::metadata(parsers).with_context(|| {
                     format!("-R {}: cannot read the parsers file", parsers.display())
                 })?;
-                tracing::info!(parsers = %parsers.display(), "-R accepted: only the built-in json parser format is available");
+                tracing::info!(parsers = %parsers.display(), "-R: its [PARSER] sections are available to parser filters (Format json runs natively)");
             }
             cli::runtime()?
                 .block_on(async {

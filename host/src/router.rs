@@ -174,17 +174,30 @@ impl Router {
             });
         }
         let mut reload = RouterReload::default();
+        let native_ids = crate::filter::default_ids(&config.filters);
         for (i, f) in config.filters.iter().enumerate() {
-            let FilterConfig::Wasm(w) = f;
-            let filter = crate::plugin::build_filter(w, &config.service, metrics.clone()).map_err(
-                |message| BuildError::Component {
-                    component: format!("filters[{i}] ({})", w.path.display()),
-                    message,
-                },
-            )?;
-            let filter = (filter.0.clone(), reload.slot(&filter.0, filter.1));
+            let built = match (f, &native_ids[i]) {
+                (FilterConfig::Wasm(w), _) => {
+                    crate::plugin::build_filter(w, &config.service, metrics.clone()).map_err(
+                        |message| BuildError::Component {
+                            component: format!("filters[{i}] ({})", w.path.display()),
+                            message,
+                        },
+                    )
+                }
+                (native, id) => {
+                    let id = id.clone().unwrap_or_else(|| native.type_name().to_string());
+                    crate::filter::build(native, &id, metrics.clone())
+                        .map(|filter| (id, filter))
+                        .map_err(|message| BuildError::Component {
+                            component: format!("filters[{i}] ({})", native.type_name()),
+                            message,
+                        })
+                }
+            }?;
+            let filter = (built.0.clone(), reload.slot(&built.0, built.1));
             filters.push(FilterStage {
-                matcher: tag_matcher(w.match_.as_deref(), w.match_regex.as_deref()),
+                matcher: tag_matcher(f.match_pattern(), f.match_regex()),
                 component: Component::filter(filter.0),
                 filter: filter.1,
             });

@@ -202,6 +202,60 @@ pub struct ForwardInputConfig {
 pub enum FilterConfig {
     /// A WebAssembly filter plugin.
     Wasm(WasmFilterConfig),
+    /// Keep or drop events by regular expressions (Fluent Bit `grep`).
+    Grep(crate::filter::grep::GrepConfig),
+    /// Append, remove or allow-list keys (Fluent Bit `record_modifier`).
+    RecordModifier(crate::filter::record_modifier::RecordModifierConfig),
+    /// Set, add, remove, rename, copy keys under conditions (Fluent Bit `modify`).
+    Modify(crate::filter::modify::ModifyConfig),
+    /// Parse a field with a `json` parser (Fluent Bit `parser`).
+    Parser(crate::filter::parser::ParserFilterConfig),
+}
+
+impl FilterConfig {
+    /// The `type` of this filter, as written in the config.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            FilterConfig::Wasm(_) => "wasm",
+            FilterConfig::Grep(_) => "grep",
+            FilterConfig::RecordModifier(_) => "record_modifier",
+            FilterConfig::Modify(_) => "modify",
+            FilterConfig::Parser(_) => "parser",
+        }
+    }
+
+    /// `match`.
+    pub fn match_pattern(&self) -> Option<&str> {
+        match self {
+            FilterConfig::Wasm(w) => w.match_.as_deref(),
+            FilterConfig::Grep(c) => c.match_pattern(),
+            FilterConfig::RecordModifier(c) => c.match_pattern(),
+            FilterConfig::Modify(c) => c.match_pattern(),
+            FilterConfig::Parser(c) => c.match_pattern(),
+        }
+    }
+
+    /// `match_regex`.
+    pub fn match_regex(&self) -> Option<&str> {
+        match self {
+            FilterConfig::Wasm(w) => w.match_regex.as_deref(),
+            FilterConfig::Grep(c) => c.match_regex(),
+            FilterConfig::RecordModifier(c) => c.match_regex(),
+            FilterConfig::Modify(c) => c.match_regex(),
+            FilterConfig::Parser(c) => c.match_regex(),
+        }
+    }
+
+    /// `name`.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            FilterConfig::Wasm(w) => w.name.as_deref(),
+            FilterConfig::Grep(c) => c.name(),
+            FilterConfig::RecordModifier(c) => c.name(),
+            FilterConfig::Modify(c) => c.name(),
+            FilterConfig::Parser(c) => c.name(),
+        }
+    }
 }
 
 /// `type = "wasm"` under `[[filters]]`.
@@ -608,14 +662,17 @@ impl Config {
             }
         }
         for (i, filter) in self.filters.iter().enumerate() {
-            let FilterConfig::Wasm(w) = filter;
             let key = format!("filters[{i}]");
             check_match(
                 &key,
-                w.match_.as_deref(),
-                w.match_regex.as_deref(),
+                filter.match_pattern(),
+                filter.match_regex(),
                 &mut problems,
             );
+            crate::filter::validate(&key, filter, &mut problems);
+            let FilterConfig::Wasm(w) = filter else {
+                continue;
+            };
             if let Some(policy) = &w.on_error
                 && !["fail_open", "fail_closed", "dead_letter"].contains(&policy.as_str())
             {

@@ -464,19 +464,28 @@ fn prepare(
     let plugin_paths = filter_paths(&config);
     let loaded_stamps: Vec<_> = plugin_paths.iter().map(|p| stamp(p)).collect();
     let mut built = Vec::new();
-    for (i, FilterConfig::Wasm(w)) in config.filters.iter().enumerate() {
+    for (i, f) in config.filters.iter().enumerate() {
         let changed = running.snapshot.filters.get(i) != snapshot.filters.get(i)
             || running.plugin_paths.get(i) != Some(&plugin_paths[i])
             || running.loaded_stamps.get(i) != Some(&loaded_stamps[i]);
         if everything || changed {
             let filter =
-                builder(w, &config.service, metrics.clone(), &ids[i]).map_err(|message| {
-                    ReloadError::Plugin {
-                        index: i,
-                        path: w.path.display().to_string(),
-                        message,
-                    }
-                })?;
+                match f {
+                    FilterConfig::Wasm(w) => builder(w, &config.service, metrics.clone(), &ids[i])
+                        .map_err(|message| ReloadError::Plugin {
+                            index: i,
+                            path: w.path.display().to_string(),
+                            message,
+                        })?,
+                    // Native filters (grep, modify, …) are rebuilt from their config.
+                    native => crate::filter::build(native, &ids[i], metrics.clone()).map_err(
+                        |message| ReloadError::Plugin {
+                            index: i,
+                            path: native.type_name().to_string(),
+                            message,
+                        },
+                    )?,
+                };
             built.push((i, filter));
         }
     }
@@ -494,7 +503,10 @@ fn filter_paths(config: &Config) -> Vec<PathBuf> {
     config
         .filters
         .iter()
-        .map(|FilterConfig::Wasm(w)| w.path.clone())
+        .map(|f| match f {
+            FilterConfig::Wasm(w) => w.path.clone(),
+            _ => PathBuf::new(),
+        })
         .collect()
 }
 
@@ -525,12 +537,14 @@ impl ConfigSnapshot {
             filters: config
                 .filters
                 .iter()
-                .map(|f| {
-                    let FilterConfig::Wasm(w) = f;
-                    FilterSnapshot {
-                        placement: format!("{:?} {:?} {:?}", w.match_, w.match_regex, w.name),
-                        whole: format!("{f:?}"),
-                    }
+                .map(|f| FilterSnapshot {
+                    placement: format!(
+                        "{:?} {:?} {:?}",
+                        f.match_pattern(),
+                        f.match_regex(),
+                        f.name()
+                    ),
+                    whole: format!("{f:?}"),
                 })
                 .collect(),
         }
@@ -648,7 +662,9 @@ mod tests {
         let config = crate::config::load(&path).unwrap();
         let metrics = Metrics::new();
         let builder = file_builder();
-        let FilterConfig::Wasm(w) = &config.filters[0];
+        let FilterConfig::Wasm(w) = &config.filters[0] else {
+            panic!("a wasm filter")
+        };
         let slot = FilterSlot::new(builder(w, &config.service, metrics.clone(), "a").unwrap());
         let filters = vec![ReloadableFilter {
             slot: slot.clone(),

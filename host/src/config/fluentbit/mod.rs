@@ -5,6 +5,7 @@
 //! [`Config::validate`] apply. Anything we cannot honour is an error naming `file:line`, the key
 //! and what to do instead; harmless keys are accepted with a warning.
 
+mod filters;
 pub mod parse;
 
 use super::{Config, ConfigError};
@@ -108,6 +109,7 @@ struct Mapper {
     warnings: Vec<String>,
     storage_path: Option<String>,
     filesystem_storage: bool,
+    native: filters::PendingFilters,
 }
 
 fn at(e: &Entry) -> String {
@@ -165,7 +167,7 @@ impl Mapper {
                 "health_check" | "hc_errors_count" | "hc_retry_failure_count" | "hc_period" | "daemon" => {
                     self.warn(e, "is accepted and ignored: /api/v1/health reports per-output delivery instead")
                 }
-                "parsers_file" => self.warn(e, "is accepted; only the built-in `json` parser format is available"),
+                "parsers_file" => self.native.parsers_file(e),
                 "storage.path" => self.storage_path = Some(e.value.clone()),
                 k if k.starts_with("storage.") => self.warn(e, "is accepted and ignored: disk buffers are tuned per output"),
                 _ => return Err(unknown(e, "[SERVICE]", "Flush, Grace, Log_Level, HTTP_Server, HTTP_Listen, HTTP_Port, Health_Check, Parsers_File, storage.*")),
@@ -343,10 +345,14 @@ impl Mapper {
                 ));
             }
             "grep" | "record_modifier" | "modify" | "parser" => {
-                return Err(format!(
-                    "{}: filter `{name}` is not available in this build yet; remove it, or do the same in a WASM filter (see {DOCS_WASM_FILTERS})",
-                    s.origin
-                ));
+                let t = filters::map(
+                    &name,
+                    s,
+                    self.filters.len(),
+                    &mut self.native,
+                    &mut self.warnings,
+                )?;
+                self.filters.push(Value::Table(t));
             }
             other => {
                 return Err(format!(
@@ -424,6 +430,7 @@ impl Mapper {
     }
 
     fn finish(mut self) -> Result<Mapped, String> {
+        self.native.finish(&mut self.filters)?;
         if self.filesystem_storage
             && let Some(path) = &self.storage_path
         {

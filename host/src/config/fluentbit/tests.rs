@@ -197,10 +197,10 @@ fn unsupported_inputs_outputs_and_filters_say_what_to_use() {
         "{e}"
     );
     let e = error_of(&format!(
-        "{MINIMAL}[FILTER]\n    Name grep\n    Match *\n    Exclude log ^DEBUG\n"
+        "{MINIMAL}[FILTER]\n    Name kubernetes\n    Match *\n"
     ));
     assert!(
-        e.starts_with("main.conf:7:") && e.contains("`grep`") && e.contains("WASM filter"),
+        e.starts_with("main.conf:7:") && e.contains("`kubernetes`") && e.contains("WASM filter"),
         "{e}"
     );
 }
@@ -224,7 +224,9 @@ fn multiline_partial_message_maps_to_reassembly_and_other_modes_are_refused() {
 #[test]
 fn wasm_filters_take_their_other_keys_as_plugin_config() {
     let m = mapped(&format!("{MINIMAL}[FILTER]\n    Name wasm\n    Match app-*\n    Path /plugins/redact.wasm\n    Alias redact\n    Fields password,token\n")).unwrap();
-    let crate::config::FilterConfig::Wasm(w) = &m.config.filters[0];
+    let crate::config::FilterConfig::Wasm(w) = &m.config.filters[0] else {
+        panic!("a wasm filter")
+    };
     assert_eq!(w.path, PathBuf::from("/plugins/redact.wasm"));
     assert_eq!(w.name.as_deref(), Some("redact"));
     assert_eq!(
@@ -278,4 +280,254 @@ fn classic_text_is_recognised() {
     assert!(looks_classic("\n# generated\n[INPUT]\n    Name forward\n"));
     assert!(looks_classic("@INCLUDE /fluent-bit/etc/fluent-bit.conf\n"));
     assert!(!looks_classic("[service]\ngrace = \"5s\"\n[[inputs]]\n"));
+}
+
+fn filter_of(m: &Mapped, i: usize) -> &crate::config::FilterConfig {
+    &m.config.filters[i]
+}
+
+#[test]
+fn grep_filters_keep_rule_order_and_logical_op() {
+    use crate::config::FilterConfig;
+    use crate::filter::grep::LogicalOp;
+    let m = mapped(&format!("{MINIMAL}[FILTER]\n    Name   grep\n    Match app-firelens*\n    Exclude log ^DEBUG\n    Regex $k['app'] web\n    Alias drop-debug\n[FILTER]\n    Name grep\n    Match *\n    Regex a 1\n    Regex b 2\n    Logical_Op AND\n")).unwrap();
+    let FilterConfig::Grep(g) = filter_of(&m, 0) else {
+        panic!()
+    };
+    assert_eq!(g.match_.as_deref(), Some("app-firelens*"));
+    assert_eq!(g.name.as_deref(), Some("drop-debug"));
+    assert_eq!(g.rules[0].key, "log");
+    assert_eq!(g.rules[0].exclude.as_deref(), Some("^DEBUG"));
+    assert_eq!(g.rules[1].key, "$k['app']");
+    assert_eq!(g.rules[1].regex.as_deref(), Some("web"));
+    assert_eq!(g.logical_op, LogicalOp::Legacy);
+    let FilterConfig::Grep(g) = filter_of(&m, 1) else {
+        panic!()
+    };
+    assert_eq!(g.logical_op, LogicalOp::And);
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    // Two Regex rules in legacy mode: warned, since only the first one decides.
+    let m = mapped(&format!(
+        "{MINIMAL}[FILTER]\n    Name grep\n    Match *\n    Regex a 1\n    Regex b 2\n"
+    ))
+    .unwrap();
+    assert!(
+        m.warnings
+            .iter()
+            .any(|w| w.starts_with("main.conf:7:") && w.contains("Logical_Op AND")),
+        "{:?}",
+        m.warnings
+    );
+}
+
+#[test]
+fn grep_mistakes_name_the_line() {
+    let e = error_of(&format!(
+        "{MINIMAL}[FILTER]\n    Name grep\n    Match *\n    Regex log (unclosed\n"
+    ));
+    assert!(
+        e.starts_with("main.conf:10:") && e.contains("regex") && e.contains("(unclosed"),
+        "{e}"
+    );
+    let e = error_of(&format!(
+        "{MINIMAL}[FILTER]\n    Name grep\n    Match *\n    Regex log\n"
+    ));
+    assert!(
+        e.starts_with("main.conf:10:") && e.contains("KEY REGEX"),
+        "{e}"
+    );
+    let e = error_of(&format!("{MINIMAL}[FILTER]\n    Name grep\n    Match *\n"));
+    assert!(
+        e.starts_with("main.conf:7:") && e.contains("no rule"),
+        "{e}"
+    );
+    let e = error_of(&format!(
+        "{MINIMAL}[FILTER]\n    Name grep\n    Match *\n    Regex a 1\n    Logical_Op XOR\n"
+    ));
+    assert!(
+        e.starts_with("main.conf:11:") && e.contains("AND, OR"),
+        "{e}"
+    );
+    let e = error_of(&format!(
+        "{MINIMAL}[FILTER]\n    Name grep\n    Match *\n    Regex a 1\n    Exclude b 2\n    Logical_Op OR\n"
+    ));
+    assert!(e.contains("cannot be mixed"), "{e}");
+    let e = error_of(&format!(
+        "{MINIMAL}[FILTER]\n    Name grep\n    Match *\n    Regex a 1\n    Invert On\n"
+    ));
+    assert!(
+        e.starts_with("main.conf:11:") && e.contains("`invert`") && e.contains("Logical_Op"),
+        "{e}"
+    );
+    let e = error_of(&format!(
+        "{MINIMAL}[FILTER]\n    Name grep\n    Match *\n    Regex log (?<=a)b\n"
+    ));
+    assert!(
+        e.starts_with("main.conf:10:") && e.contains("look-around") && e.contains("WASM filter"),
+        "{e}"
+    );
+}
+
+#[test]
+fn record_modifier_maps_the_firelens_metadata_filter() {
+    use crate::config::FilterConfig;
+    let m = mapped(&format!("{MINIMAL}[FILTER]\n    Name record_modifier\n    Match *\n    Record ec2_instance_id i-0abc\n    Record ecs_task_definition web:7\n    Record note two words\n    Whitelist_key log\n    Allowlist_key ecs_*\n    Uuid_key id\n")).unwrap();
+    let FilterConfig::RecordModifier(r) = filter_of(&m, 0) else {
+        panic!()
+    };
+    let records: Vec<_> = r
+        .records
+        .iter()
+        .map(|f| (f.key.as_str(), f.value.as_str()))
+        .collect();
+    assert_eq!(
+        records,
+        [
+            ("ec2_instance_id", "i-0abc"),
+            ("ecs_task_definition", "web:7"),
+            ("note", "two words")
+        ]
+    );
+    assert_eq!(r.allowlist_keys, ["log", "ecs_*"]);
+    assert_eq!(r.uuid_key.as_deref(), Some("id"));
+    let e = error_of(&format!(
+        "{MINIMAL}[FILTER]\n    Name record_modifier\n    Match *\n    Record lonely\n"
+    ));
+    assert!(
+        e.starts_with("main.conf:10:") && e.contains("KEY VALUE"),
+        "{e}"
+    );
+    let e = error_of(&format!(
+        "{MINIMAL}[FILTER]\n    Name record_modifier\n    Match *\n    Remove_key a\n    Allowlist_key b\n"
+    ));
+    assert!(
+        e.starts_with("main.conf:7:") && e.contains("cannot be combined"),
+        "{e}"
+    );
+    let e = error_of(&format!(
+        "{MINIMAL}[FILTER]\n    Name record_modifier\n    Match *\n    Records a b\n"
+    ));
+    assert!(
+        e.starts_with("main.conf:10:") && e.contains("`records`") && e.contains("Record,"),
+        "{e}"
+    );
+}
+
+#[test]
+fn modify_maps_rules_and_conditions_with_quoted_values() {
+    use crate::config::FilterConfig;
+    use crate::filter::modify::{ModifyCondition, ModifyRule};
+    let m = mapped(&format!("{MINIMAL}[FILTER]\n    Name modify\n    Match *\n    Condition Key_value_matches level \"^(ERROR|WARN)$\"\n    Condition Key_exists $k['app']\n    Set message \"hello world\"\n    Rename a b\n    Remove_wildcard tmp_*\n    Add_if_not_present env prod\n")).unwrap();
+    let FilterConfig::Modify(c) = filter_of(&m, 0) else {
+        panic!()
+    };
+    assert!(
+        matches!(&c.conditions[0], ModifyCondition::KeyValueMatches(k, r) if k == "level" && r == "^(ERROR|WARN)$")
+    );
+    assert!(matches!(&c.conditions[1], ModifyCondition::KeyExists(k) if k == "$k['app']"));
+    assert!(matches!(&c.rules[0], ModifyRule::Set(k, v) if k == "message" && v == "hello world"));
+    assert!(matches!(&c.rules[1], ModifyRule::Rename(a, b) if a == "a" && b == "b"));
+    assert!(matches!(&c.rules[2], ModifyRule::RemoveWildcard(p) if p == "tmp_*"));
+    assert!(matches!(&c.rules[3], ModifyRule::Add(k, v) if k == "env" && v == "prod"));
+    assert!(
+        m.warnings
+            .iter()
+            .any(|w| w.starts_with("main.conf:15:") && w.contains("deprecated"))
+    );
+}
+
+#[test]
+fn modify_mistakes_name_the_line_and_the_fix() {
+    let cases = [
+        ("Set message hello world", "put quotes around a value"),
+        ("Rename only_one", "KEY VALUE"),
+        ("Condition Key_value_equals level", "takes 2 argument(s)"),
+        (
+            "Condition Key_is_cool level",
+            "unknown condition `Key_is_cool`",
+        ),
+        ("Remove_regex (", "regular expression"),
+        ("Condition A_key_matches [", "regular expression"),
+        ("Uppercase log", "`uppercase`"),
+        ("Set k \"unclosed", "unclosed"),
+    ];
+    for (line, expected) in cases {
+        let e = error_of(&format!(
+            "{MINIMAL}[FILTER]\n    Name modify\n    Match *\n    {line}\n"
+        ));
+        assert!(
+            e.starts_with("main.conf:10:") && e.contains(expected),
+            "{line}: {e}"
+        );
+    }
+    let e = error_of(&format!(
+        "{MINIMAL}[FILTER]\n    Name modify\n    Match *\n    Condition Key_exists a\n"
+    ));
+    assert!(
+        e.starts_with("main.conf:7:") && e.contains("no rule"),
+        "{e}"
+    );
+}
+
+#[test]
+fn parser_filters_get_the_parsers_files_and_refuse_other_formats_at_their_line() {
+    use crate::config::FilterConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let parsers = dir.path().join("parsers.conf");
+    std::fs::write(
+        &parsers,
+        "[PARSER]\n    Name app\n    Format json\n    Time_Key ts\n    Time_Format %s\n\n[PARSER]\n    Name nginx\n    Format regex\n    Regex ^(?<remote>[^ ]*)\n",
+    )
+    .unwrap();
+    let service = format!("[SERVICE]\n    Parsers_File {}\n", parsers.display());
+    let m = mapped(&format!("{MINIMAL}[FILTER]\n    Name parser\n    Match *\n    Key_Name log\n    Parser app\n    Parser json\n    Reserve_Data True\n    Preserve_Key Off\n{service}")).unwrap();
+    let FilterConfig::Parser(p) = filter_of(&m, 0) else {
+        panic!()
+    };
+    assert_eq!(p.key_name, "log");
+    assert_eq!(p.parser, ["app", "json"]);
+    assert!(p.reserve_data && !p.preserve_key);
+    assert_eq!(p.parsers_files, std::slice::from_ref(&parsers));
+    // The FireLens image's parse-json.conf works without the parsers file (json is built in).
+    let m = mapped(&format!("[SERVICE]\n    Parsers_File /fluent-bit/parsers/parsers.conf\n{MINIMAL}[FILTER]\n    Name parser\n    Match *\n    Key_Name log\n    Parser json\n    Reserve_Data True\n")).unwrap();
+    assert!(matches!(filter_of(&m, 0), FilterConfig::Parser(_)));
+
+    let e = error_of(&format!(
+        "{MINIMAL}[FILTER]\n    Name parser\n    Match *\n    Key_Name log\n    Parser nginx\n{service}"
+    ));
+    assert!(
+        e.starts_with("main.conf:11: Parser nginx:")
+            && e.contains(&format!("{}:7", parsers.display()))
+            && e.contains("Format regex")
+            && e.contains("WASM filter"),
+        "{e}"
+    );
+    let e = error_of(&format!(
+        "{MINIMAL}[FILTER]\n    Name parser\n    Match *\n    Key_Name log\n    Parser missing\n"
+    ));
+    assert!(
+        e.starts_with("main.conf:11:") && e.contains("not defined") && e.contains("-R"),
+        "{e}"
+    );
+    let e = error_of(&format!(
+        "{MINIMAL}[FILTER]\n    Name parser\n    Match *\n    Parser json\n"
+    ));
+    assert!(
+        e.starts_with("main.conf:7:") && e.contains("Key_Name"),
+        "{e}"
+    );
+    let e = error_of(&format!(
+        "{MINIMAL}[FILTER]\n    Name parser\n    Match *\n    Key_Name log\n    Parser json\n    Reserve_Data maybe\n"
+    ));
+    assert!(
+        e.starts_with("main.conf:12:") && e.contains("On/Off"),
+        "{e}"
+    );
+    let e = error_of(&format!(
+        "{MINIMAL}[FILTER]\n    Name parser\n    Match *\n    Key_Name log\n    Parser json\n    Decode_Field_As json log\n"
+    ));
+    assert!(
+        e.starts_with("main.conf:12:") && e.contains("`decode_field_as`"),
+        "{e}"
+    );
 }

@@ -1,0 +1,333 @@
+//! Native filters with Fluent Bit's semantics, for the filters FireLens-generated and typical
+//! user configs use: [`grep`], [`record_modifier`], [`modify`] and [`parser`] (json format).
+//!
+//! Each works on the record's msgpack bytes directly ([`record::RawRecord`]): the keys it looks
+//! at are found by scanning the top-level map, and values it does not change are copied as they
+//! are. A filter decides per event ([`RecordFilter`]); [`NativeFilter`] runs it over a batch as a
+//! pipeline stage and counts events in, out and filtered out. Events a filter drops on purpose
+//! (a `grep` that excludes them) are counted under `component_discarded_events_total` with the
+//! filter's reason but not logged: filtering is not loss.
+//!
+//! Anything else a Fluent Bit config may ask of these filters is refused at startup with the key
+//! and what to do instead (usually: a WASM filter).
+
+pub mod accessor;
+pub mod grep;
+pub mod json_msgpack;
+pub mod modify;
+pub mod parser;
+pub mod parsers;
+pub mod record;
+pub mod record_modifier;
+pub mod time_format;
+
+use crate::config::FilterConfig;
+use crate::event::{Batch, Event};
+use crate::ops::metrics::{Component, Metrics, ReasonLabels};
+use crate::pipeline::Filter;
+use std::sync::Arc;
+
+/// What a filter does with one event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Pass it on unchanged.
+    Keep,
+    /// Filter it out.
+    Drop,
+    /// Pass this event on instead.
+    Replace(Event),
+}
+
+/// A filter that decides one event at a time.
+pub trait RecordFilter: Send + Sync {
+    /// The reason its drops are counted under.
+    fn drop_reason(&self) -> &'static str {
+        "filtered"
+    }
+
+    /// Decide `event`.
+    fn apply(&self, event: &Event) -> Verdict;
+}
+
+/// A [`RecordFilter`] as a pipeline stage, with its metrics.
+pub struct NativeFilter<F> {
+    inner: F,
+    component: Component,
+    metrics: Arc<Metrics>,
+}
+
+impl<F: RecordFilter> NativeFilter<F> {
+    /// `inner` as the filter component `id`.
+    pub fn new(inner: F, id: &str, metrics: Arc<Metrics>) -> Self {
+        NativeFilter {
+            inner,
+            component: Component::filter(id),
+            metrics,
+        }
+    }
+
+    /// The per-event filter.
+    pub fn inner(&self) -> &F {
+        &self.inner
+    }
+}
+
+impl<F: RecordFilter> Filter for NativeFilter<F> {
+    fn process(&self, mut batch: Batch) -> Vec<Batch> {
+        let received = batch.len() as u64;
+        let bytes: usize = batch.events.iter().map(|e| e.body.len()).sum();
+        self.metrics
+            .received(&self.component, received, bytes as u64);
+        let mut dropped = 0u64;
+        batch
+            .events
+            .retain_mut(|event| match self.inner.apply(event) {
+                Verdict::Keep => true,
+                Verdict::Drop => {
+                    dropped += 1;
+                    false
+                }
+                Verdict::Replace(new) => {
+                    *event = new;
+                    true
+                }
+            });
+        self.metrics.sent(&self.component, received - dropped);
+        if dropped > 0 {
+            // Filtering out is what the filter is for: counted, not logged as a loss.
+            let labels = ReasonLabels {
+                component_kind: self.component.kind,
+                component_id: self.component.id.clone(),
+                reason: self.inner.drop_reason().into(),
+            };
+            self.metrics
+                .discarded_events
+                .get_or_create(&labels)
+                .inc_by(dropped);
+        }
+        vec![batch]
+    }
+}
+
+/// The ids of `filters` in metrics and logs: a filter's `name`, else `<type>.<n>` with `n`
+/// counting filters of that type from 0 (Fluent Bit's instance names, e.g. `grep.0`). WASM
+/// filters without a `name` are named by their plugin at build time (`None` here).
+pub fn default_ids(filters: &[FilterConfig]) -> Vec<Option<String>> {
+    let mut seen: Vec<&'static str> = Vec::new();
+    filters
+        .iter()
+        .map(|f| {
+            let kind = f.type_name();
+            let n = seen.iter().filter(|k| **k == kind).count();
+            seen.push(kind);
+            match (f.name(), f) {
+                (Some(name), _) => Some(name.to_string()),
+                (None, FilterConfig::Wasm(_)) => None,
+                (None, _) => Some(format!("{kind}.{n}")),
+            }
+        })
+        .collect()
+}
+
+/// Build the native filter `config` as component `id`. Errors say what is wrong and the fix.
+/// (`type = "wasm"` filters are built by the plugin runtime, not here.)
+pub fn build(
+    config: &FilterConfig,
+    id: &str,
+    metrics: Arc<Metrics>,
+) -> Result<Arc<dyn Filter>, String> {
+    let filter: Arc<dyn Filter> = match config {
+        FilterConfig::Wasm(_) => {
+            return Err("a WASM filter is built by the plugin runtime".to_string());
+        }
+        FilterConfig::Grep(c) => Arc::new(NativeFilter::new(grep::Grep::new(c)?, id, metrics)),
+        FilterConfig::RecordModifier(c) => Arc::new(NativeFilter::new(
+            record_modifier::RecordModifier::new(c)?,
+            id,
+            metrics,
+        )),
+        FilterConfig::Modify(c) => {
+            Arc::new(NativeFilter::new(modify::Modify::new(c)?, id, metrics))
+        }
+        FilterConfig::Parser(c) => Arc::new(NativeFilter::new(
+            parser::ParserFilter::new(c, id, metrics.clone())?,
+            id,
+            metrics,
+        )),
+    };
+    Ok(filter)
+}
+
+/// Check a native filter's own keys (everything but `match`), adding one problem per mistake,
+/// each prefixed with `key` (e.g. `filters[2]`).
+pub fn validate(key: &str, config: &FilterConfig, problems: &mut Vec<String>) {
+    match config {
+        FilterConfig::Wasm(_) => {}
+        FilterConfig::Grep(c) => c.validate(key, problems),
+        FilterConfig::RecordModifier(c) => c.validate(key, problems),
+        FilterConfig::Modify(c) => c.validate(key, problems),
+        FilterConfig::Parser(c) => c.validate(key, problems),
+    }
+}
+
+/// Compile a Fluent Bit regular expression: `/pattern/` and `/pattern/i` (case-insensitive) are
+/// accepted as Fluent Bit does; the syntax is Rust's `regex` (Onigmo's look-around and
+/// back-references are not available). The error names the pattern and the fix.
+pub fn compile_regex(pattern: &str) -> Result<regex::bytes::Regex, String> {
+    let (body, case_insensitive) = match pattern.strip_prefix('/') {
+        Some(rest) if rest.ends_with("/i") && rest.len() >= 2 => (&rest[..rest.len() - 2], true),
+        Some(rest) if rest.ends_with('/') => (&rest[..rest.len() - 1], false),
+        _ => (pattern, false),
+    };
+    regex::bytes::RegexBuilder::new(body)
+        .case_insensitive(case_insensitive)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| {
+            format!(
+                "{pattern:?} is not a valid regular expression: {e}\n(Rust `regex` syntax: no look-around or back-references; rewrite the pattern, or use a WASM filter)"
+            )
+        })
+}
+
+/// Split a Fluent Bit value at runs of blanks, keeping `"double quoted"` parts (with `\"`
+/// escapes) together and unquoted, as Fluent Bit's `flb_utils_split_quoted` does.
+pub fn split_quoted(value: &str) -> Result<Vec<String>, String> {
+    let mut parts = Vec::new();
+    let mut chars = value.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let Some(&first) = chars.peek() else { break };
+        let mut part = String::new();
+        if first == '"' {
+            chars.next();
+            let mut closed = false;
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' if chars.peek() == Some(&'"') => part.push(chars.next().unwrap()),
+                    '"' => {
+                        closed = true;
+                        break;
+                    }
+                    c => part.push(c),
+                }
+            }
+            if !closed {
+                return Err(format!("{value:?} has an unclosed `\"`"));
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                part.push(c);
+            }
+        }
+        parts.push(part);
+    }
+    Ok(parts)
+}
+
+/// The common `match` / `match_regex` / `name` keys of a native filter config.
+#[macro_export]
+macro_rules! native_filter_placement {
+    ($t:ty) => {
+        impl $t {
+            /// `match`.
+            pub fn match_pattern(&self) -> Option<&str> {
+                self.match_.as_deref()
+            }
+            /// `match_regex`.
+            pub fn match_regex(&self) -> Option<&str> {
+                self.match_regex.as_deref()
+            }
+            /// `name`.
+            pub fn name(&self) -> Option<&str> {
+                self.name.as_deref()
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    struct EveryOther;
+    impl RecordFilter for EveryOther {
+        fn drop_reason(&self) -> &'static str {
+            "test_excluded"
+        }
+        fn apply(&self, event: &Event) -> Verdict {
+            match event.time_ns % 3 {
+                0 => Verdict::Drop,
+                1 => Verdict::Keep,
+                _ => Verdict::Replace(Event {
+                    time_ns: event.time_ns * 10,
+                    body: event.body.clone(),
+                }),
+            }
+        }
+    }
+
+    #[test]
+    fn drops_are_counted_as_filtered_and_order_is_kept() {
+        let metrics = Metrics::new();
+        let f = NativeFilter::new(EveryOther, "t.0", metrics.clone());
+        let events = (0..6)
+            .map(|t| Event {
+                time_ns: t,
+                body: Bytes::from_static(&[0x80]),
+            })
+            .collect();
+        let out = f.process(Batch::new(Bytes::from_static(b"tag"), events));
+        let times: Vec<u64> = out[0].events.iter().map(|e| e.time_ns).collect();
+        assert_eq!(times, vec![1, 20, 4, 50]);
+        assert_eq!(
+            metrics.discarded(&Component::filter("t.0"), "test_excluded"),
+            2
+        );
+    }
+
+    #[test]
+    fn filters_are_named_like_fluent_bit_instances_unless_named() {
+        let text = "[[inputs]]\ntype = \"forward\"\nlisten = \"127.0.0.1:1\"\n\
+            [[filters]]\ntype = \"grep\"\nmatch = \"*\"\nrules = [{ key = \"log\", exclude = \"x\" }]\n\
+            [[filters]]\ntype = \"record_modifier\"\nmatch = \"*\"\nrecords = [{ key = \"k\", value = \"v\" }]\n\
+            [[filters]]\ntype = \"grep\"\nmatch = \"*\"\nrules = [{ key = \"log\", regex = \"x\" }]\n\
+            [[filters]]\ntype = \"modify\"\nname = \"tidy\"\nmatch = \"*\"\nrules = [{ remove = \"x\" }]\n\
+            [[outputs]]\ntype = \"null\"\nmatch = \"*\"\n";
+        let config = crate::config::parse(text, "t.toml").unwrap();
+        let ids = default_ids(&config.filters);
+        let ids: Vec<&str> = ids.iter().map(|i| i.as_deref().unwrap()).collect();
+        assert_eq!(ids, ["grep.0", "record_modifier.0", "grep.1", "tidy"]);
+        for (filter, id) in config.filters.iter().zip(ids) {
+            build(filter, id, Metrics::new()).unwrap();
+        }
+    }
+
+    #[test]
+    fn fluent_bit_regex_forms() {
+        assert!(compile_regex("/^ab/i").unwrap().is_match(b"ABc"));
+        assert!(compile_regex("/^ab/").unwrap().is_match(b"abc"));
+        assert!(!compile_regex("/^ab/").unwrap().is_match(b"ABc"));
+        assert!(compile_regex("^/x/$").unwrap().is_match(b"/x/"));
+        let e = compile_regex("(?<=a)b").unwrap_err();
+        assert!(
+            e.contains("look-around") && e.contains("WASM filter"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn quoted_splitting() {
+        assert_eq!(split_quoted("a  b").unwrap(), vec!["a", "b"]);
+        assert_eq!(
+            split_quoted("key \"a value\" x").unwrap(),
+            vec!["key", "a value", "x"]
+        );
+        assert_eq!(
+            split_quoted(r#"k "say \"hi\"""#).unwrap(),
+            vec!["k", "say \"hi\""]
+        );
+        assert!(split_quoted("k \"open").is_err());
+    }
+}

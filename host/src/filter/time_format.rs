@@ -1,0 +1,446 @@
+//! `Time_Format`: the `strptime` subset Fluent Bit parsers use, compiled once and applied to a
+//! record's time field.
+//!
+//! Directives: `%Y` `%y` `%m` `%d` `%e` `%H` `%I` `%p` `%M` `%S` `%L` (fractional seconds, Fluent
+//! Bit's extension; `%f` is the same) `%z` (`Z`, `+hh`, `+hhmm`, `+hh:mm`) `%Z` (`UTC`/`GMT`/`Z`)
+//! `%b` `%h` `%B` (month names) `%a` `%A` (weekday names, skipped) `%j` `%s` (epoch seconds) `%T`
+//! `%F` `%D` `%R` `%n` `%t` `%%`. A blank in the format matches any run of blanks. Times with
+//! no zone are UTC, shifted by `Time_Offset` when the parser sets one. Other directives are
+//! refused when the parser is loaded, naming the directive.
+
+/// A compiled `Time_Format`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimeFormat {
+    items: Vec<Item>,
+    /// Seconds east of UTC applied when the text has no zone (`Time_Offset`).
+    offset_seconds: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Item {
+    Literal(char),
+    Blank,
+    Directive(char),
+}
+
+const DIRECTIVES: &str = "YymdeHIpMSLfzZbhBaAjsnt%";
+
+impl TimeFormat {
+    /// Compile `format`, with `offset` (`Time_Offset`, e.g. `+0900`) for zone-less times.
+    pub fn new(format: &str, offset: Option<&str>) -> Result<TimeFormat, String> {
+        let mut items = Vec::new();
+        let mut chars = format.chars();
+        while let Some(c) = chars.next() {
+            if c == '%' {
+                let d = chars
+                    .next()
+                    .ok_or_else(|| format!("Time_Format {format:?} ends with a lone `%`"))?;
+                let expanded = match d {
+                    'T' => "%H:%M:%S",
+                    'F' => "%Y-%m-%d",
+                    'D' => "%m/%d/%y",
+                    'R' => "%H:%M",
+                    _ => "",
+                };
+                if !expanded.is_empty() {
+                    items.extend(TimeFormat::new(expanded, None)?.items);
+                } else if DIRECTIVES.contains(d) {
+                    items.push(Item::Directive(d));
+                } else {
+                    return Err(format!(
+                        "Time_Format {format:?}: `%{d}` is not supported (supported: %Y %y %m %d %e %H %I %p %M %S %L %f %z %Z %b %h %B %a %A %j %s %T %F %D %R %%); change the format, or parse the time in a WASM filter"
+                    ));
+                }
+            } else if c.is_whitespace() {
+                if items.last() != Some(&Item::Blank) {
+                    items.push(Item::Blank);
+                }
+            } else {
+                items.push(Item::Literal(c));
+            }
+        }
+        let offset_seconds = match offset {
+            None => 0,
+            Some(o) => parse_zone(o.trim().as_bytes())
+                .filter(|(_, used)| *used == o.trim().len())
+                .map(|(secs, _)| secs)
+                .ok_or_else(|| format!("Time_Offset {o:?} is not `+hhmm` / `-hh:mm`"))?,
+        };
+        Ok(TimeFormat {
+            items,
+            offset_seconds,
+        })
+    }
+
+    /// Nanoseconds since the Unix epoch of `text`, or `None` when it does not fit the format.
+    pub fn parse(&self, text: &[u8]) -> Option<u64> {
+        let mut p = Parsed::default();
+        let mut at = 0usize;
+        for item in &self.items {
+            match item {
+                Item::Blank => {
+                    while text.get(at).is_some_and(|b| b.is_ascii_whitespace()) {
+                        at += 1;
+                    }
+                }
+                Item::Literal(c) => {
+                    let mut buf = [0u8; 4];
+                    let lit = c.encode_utf8(&mut buf).as_bytes();
+                    if !text.get(at..)?.starts_with(lit) {
+                        return None;
+                    }
+                    at += lit.len();
+                }
+                Item::Directive(d) => at += p.directive(*d, text.get(at..)?)?,
+            }
+        }
+        if at != text.len() && !text[at..].iter().all(u8::is_ascii_whitespace) {
+            return None;
+        }
+        p.to_nanos(self.offset_seconds)
+    }
+}
+
+#[derive(Default)]
+struct Parsed {
+    year: Option<i64>,
+    month: Option<u32>,
+    day: Option<u32>,
+    yday: Option<u32>,
+    hour: u32,
+    pm: Option<bool>,
+    minute: u32,
+    second: u32,
+    nanos: u32,
+    zone: Option<i64>,
+    epoch: Option<i64>,
+}
+
+fn digits(text: &[u8], max: usize) -> Option<(i64, usize)> {
+    let n = text
+        .iter()
+        .take(max)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if n == 0 {
+        return None;
+    }
+    let value = std::str::from_utf8(&text[..n]).ok()?.parse().ok()?;
+    Some((value, n))
+}
+
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+const WEEKDAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
+/// Index and length of the (full or three-letter) name in `names` that `text` starts with.
+fn name(text: &[u8], names: &[&str]) -> Option<(usize, usize)> {
+    let lower: Vec<u8> = text.iter().take(9).map(u8::to_ascii_lowercase).collect();
+    names.iter().enumerate().find_map(|(i, n)| {
+        if lower.starts_with(n.as_bytes()) {
+            Some((i, n.len()))
+        } else if lower.starts_with(&n.as_bytes()[..3]) {
+            Some((i, 3))
+        } else {
+            None
+        }
+    })
+}
+
+/// Seconds east of UTC and bytes used, from `Z`, `+hh`, `+hhmm` or `+hh:mm`.
+fn parse_zone(text: &[u8]) -> Option<(i64, usize)> {
+    match text.first()? {
+        b'Z' | b'z' => Some((0, 1)),
+        sign @ (b'+' | b'-') => {
+            let (h, n) = digits(&text[1..], 2).filter(|(_, n)| *n == 2)?;
+            let mut used = 1 + n;
+            let rest = &text[used..];
+            let rest_digits = if rest.first() == Some(&b':') {
+                used += 1;
+                &rest[1..]
+            } else {
+                rest
+            };
+            let m = match digits(rest_digits, 2) {
+                Some((m, 2)) => {
+                    used += 2;
+                    m
+                }
+                _ if rest.first() == Some(&b':') => return None,
+                _ => 0,
+            };
+            let secs = h * 3600 + m * 60;
+            Some((if *sign == b'-' { -secs } else { secs }, used))
+        }
+        _ => None,
+    }
+}
+
+impl Parsed {
+    /// Read directive `d` at the start of `text`; returns the bytes used.
+    fn directive(&mut self, d: char, text: &[u8]) -> Option<usize> {
+        let number = |max: usize| digits(text, max);
+        match d {
+            'Y' => {
+                let (v, n) = number(4)?;
+                self.year = Some(v);
+                Some(n)
+            }
+            'y' => {
+                let (v, n) = number(2)?;
+                self.year = Some(if v < 69 { 2000 + v } else { 1900 + v });
+                Some(n)
+            }
+            'm' => {
+                let (v, n) = number(2)?;
+                self.month = Some(v as u32);
+                Some(n)
+            }
+            'd' | 'e' => {
+                let skip = usize::from(d == 'e' && text.first() == Some(&b' '));
+                let (v, n) = digits(&text[skip..], 2)?;
+                self.day = Some(v as u32);
+                Some(skip + n)
+            }
+            'j' => {
+                let (v, n) = number(3)?;
+                self.yday = Some(v as u32);
+                Some(n)
+            }
+            'H' | 'I' => {
+                let (v, n) = number(2)?;
+                self.hour = v as u32;
+                Some(n)
+            }
+            'p' => {
+                let upper: Vec<u8> = text.iter().take(2).map(u8::to_ascii_uppercase).collect();
+                self.pm = Some(match upper.as_slice() {
+                    b"AM" => false,
+                    b"PM" => true,
+                    _ => return None,
+                });
+                Some(2)
+            }
+            'M' => {
+                let (v, n) = number(2)?;
+                self.minute = v as u32;
+                Some(n)
+            }
+            'S' => {
+                let (v, n) = number(2)?;
+                self.second = v as u32;
+                Some(n)
+            }
+            'L' | 'f' => {
+                let n = text.iter().take_while(|b| b.is_ascii_digit()).count();
+                if n == 0 {
+                    return None;
+                }
+                let mut nanos = 0u32;
+                for (i, b) in text[..n].iter().enumerate() {
+                    if i < 9 {
+                        nanos = nanos * 10 + u32::from(b - b'0');
+                    }
+                }
+                for _ in n..9 {
+                    nanos *= 10;
+                }
+                self.nanos = nanos;
+                Some(n)
+            }
+            'z' => {
+                let (secs, n) = parse_zone(text)?;
+                self.zone = Some(secs);
+                Some(n)
+            }
+            'Z' => {
+                for zone in ["UTC", "GMT", "Z"] {
+                    if text.starts_with(zone.as_bytes()) {
+                        self.zone = Some(0);
+                        return Some(zone.len());
+                    }
+                }
+                None
+            }
+            'b' | 'h' | 'B' => {
+                let (i, n) = name(text, &MONTHS)?;
+                self.month = Some(i as u32 + 1);
+                Some(n)
+            }
+            'a' | 'A' => name(text, &WEEKDAYS).map(|(_, n)| n),
+            's' => {
+                let negative = text.first() == Some(&b'-');
+                let (v, n) = digits(&text[usize::from(negative)..], 19)?;
+                self.epoch = Some(if negative { -v } else { v });
+                Some(n + usize::from(negative))
+            }
+            'n' | 't' => Some(text.iter().take_while(|b| b.is_ascii_whitespace()).count()),
+            '%' => (text.first() == Some(&b'%')).then_some(1),
+            _ => None,
+        }
+    }
+
+    fn to_nanos(&self, default_offset: i64) -> Option<u64> {
+        let seconds = match self.epoch {
+            Some(epoch) => epoch,
+            None => {
+                let year = self.year?;
+                let (month, day) = match (self.month, self.day, self.yday) {
+                    (Some(m), Some(d), _) => (m, d),
+                    (None, None, Some(yday)) => month_day_of(year, yday)?,
+                    (Some(m), None, _) => (m, 1),
+                    _ => return None,
+                };
+                if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+                    return None;
+                }
+                let hour = match self.pm {
+                    Some(pm) if (1..=12).contains(&self.hour) => {
+                        self.hour % 12 + if pm { 12 } else { 0 }
+                    }
+                    Some(_) => return None,
+                    None => self.hour,
+                };
+                if hour > 23 || self.minute > 59 || self.second > 60 {
+                    return None;
+                }
+                let days = days_from_civil(year, month, day);
+                let local = days * 86_400
+                    + i64::from(hour) * 3600
+                    + i64::from(self.minute) * 60
+                    + i64::from(self.second);
+                local - self.zone.unwrap_or(default_offset)
+            }
+        };
+        let nanos = i128::from(seconds) * 1_000_000_000 + i128::from(self.nanos);
+        u64::try_from(nanos).ok()
+    }
+}
+
+fn is_leap(year: i64) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+fn month_day_of(year: i64, yday: u32) -> Option<(u32, u32)> {
+    let mut left = yday;
+    for month in 1..=12 {
+        let n = days_in_month(year, month);
+        if (1..=n).contains(&left) {
+            return Some((month, left));
+        }
+        left = left.checked_sub(n)?;
+    }
+    None
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(format: &str, text: &str) -> Option<u64> {
+        TimeFormat::new(format, None)
+            .unwrap()
+            .parse(text.as_bytes())
+    }
+
+    const SEC: u64 = 1_000_000_000;
+
+    #[test]
+    fn the_formats_of_fluent_bits_parsers_conf() {
+        // json: %d/%b/%Y:%H:%M:%S %z
+        assert_eq!(
+            at("%d/%b/%Y:%H:%M:%S %z", "10/Oct/2000:13:55:36 -0700"),
+            Some(971_211_336 * SEC)
+        );
+        // docker: %Y-%m-%dT%H:%M:%S.%L (UTC)
+        assert_eq!(
+            at("%Y-%m-%dT%H:%M:%S.%L", "2024-02-29T23:59:59.123456789"),
+            Some(1_709_251_199 * SEC + 123_456_789)
+        );
+        assert_eq!(
+            at("%Y-%m-%dT%H:%M:%S.%L%z", "2024-01-01T00:00:00.5+01:00"),
+            Some(1_704_063_600 * SEC + 500_000_000)
+        );
+        assert_eq!(
+            at("%Y-%m-%dT%H:%M:%S%z", "2024-01-01T00:00:00Z"),
+            Some(1_704_067_200 * SEC)
+        );
+        assert_eq!(at("%s", "1700000000"), Some(1_700_000_000 * SEC));
+        assert_eq!(
+            at("%b %e %T", "Feb  3 04:05:06"),
+            None,
+            "no year: refused rather than guessed"
+        );
+        assert_eq!(
+            at("%Y %b %e %T", "2023 Feb  3 04:05:06"),
+            Some(1_675_397_106 * SEC)
+        );
+        assert_eq!(
+            at("%F %I:%M %p", "2023-01-01 12:30 AM"),
+            Some(1_672_533_000 * SEC)
+        );
+    }
+
+    #[test]
+    fn text_that_does_not_fit_is_refused() {
+        let f = "%d/%b/%Y:%H:%M:%S %z";
+        assert_eq!(at(f, "2024-01-01T00:00:00Z"), None);
+        assert_eq!(at("%Y-%m-%d", "2023-02-29"), None);
+        assert_eq!(at("%Y-%m-%d", "2023-02-28 trailing"), None);
+        assert_eq!(at("%H:%M", "25:00"), None);
+        let e = TimeFormat::new("%Y %Q", None).unwrap_err();
+        assert!(e.contains("%Q") && e.contains("WASM"), "{e}");
+    }
+
+    #[test]
+    fn time_offset_applies_to_zone_less_times_only() {
+        let f = TimeFormat::new("%Y-%m-%d %H:%M:%S", Some("+0900")).unwrap();
+        assert_eq!(f.parse(b"2024-01-01 09:00:00"), Some(1_704_067_200 * SEC));
+        let f = TimeFormat::new("%Y-%m-%d %H:%M:%S %z", Some("+0900")).unwrap();
+        assert_eq!(
+            f.parse(b"2024-01-01 00:00:00 +0000"),
+            Some(1_704_067_200 * SEC)
+        );
+        assert!(TimeFormat::new("%s", Some("nine")).is_err());
+    }
+}

@@ -1,0 +1,316 @@
+//! The native Fluent Bit filters through the real binary and a real forward client (PyPI
+//! `fluent-logger`):
+//! - the config the ECS agent generates with `enable-ecs-log-metadata=true` and an
+//!   `exclude-pattern` (firelens-aws.md §1.5: its `grep` and `record_modifier` filters), run as
+//!   generated: DEBUG lines of the app's tag are filtered out, every event gains the four
+//!   metadata fields, times and order are kept (key order is checked by the unit tests);
+//! - the image's `parse-json.conf` (`[SERVICE] Parsers_File` + `[FILTER] parser`) with a
+//!   custom parser from `-R`, followed by a `modify` filter with a condition;
+//! - `wasm-router validate` refuses what the native filters cannot do, naming `file:line`.
+
+mod common;
+
+use common::{PrintedEvent, RouterProcess, assert_events_eq};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+
+/// Send `events` (tag, time in ns, record) with PyPI `fluent-logger`, EventTime, one
+/// connection per tag, in order.
+fn send(addr: &str, events: &[(&str, u64, Value)]) {
+    const SCRIPT: &str = r#"
+import json, sys
+from fluent import sender
+host, port = sys.argv[1].rsplit(":", 1)
+loggers = {}
+for tag, time_ns, record in json.load(sys.stdin):
+    if tag not in loggers:
+        loggers[tag] = sender.FluentSender(tag, host=host, port=int(port), nanosecond_precision=True, timeout=10.0)
+    logger = loggers[tag]
+    if not logger.emit_with_time(None, sender.EventTime.from_unix_nano(time_ns), record):
+        sys.exit(f"{tag}: {logger.last_error!r}")
+for logger in loggers.values():
+    logger.close()
+"#;
+    let payload = serde_json::to_vec(
+        &events
+            .iter()
+            .map(|(tag, t, r)| json!([tag, t, r]))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let mut child = Command::new(common::python())
+        .args(["-c", SCRIPT, addr])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(&payload).unwrap();
+    let out = common::wait_output(child, "fluent-logger sender");
+    common::assert_success(&out, "fluent-logger sender");
+}
+
+/// Run `wasm-router run -c <dir>/fluent-bit.conf EXTRA…` on the classic `config`, in which
+/// `{dir}` is the test's temporary directory.
+fn start_classic(config: &str, files: &[(&str, &str)], extra: &[&str]) -> RouterProcess {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap().to_string();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text.replace("{dir}", &d)).unwrap();
+    }
+    let path = dir.path().join("fluent-bit.conf");
+    std::fs::write(&path, config.replace("{dir}", &d)).unwrap();
+    let mut args = vec!["-c".to_string(), path.to_str().unwrap().to_string()];
+    args.extend(extra.iter().map(|a| a.replace("{dir}", &d)));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    RouterProcess::start_with_args(&args, dir)
+}
+
+const BASE_NS: u64 = 1_700_000_000_000_000_000;
+const TASK_ARN: &str =
+    "arn:aws:ecs:us-east-1:111122223333:task/prod/0123456789abcdef0123456789abcdef";
+
+/// §1.5 with `enable-ecs-log-metadata` on (EC2, so `ec2_instance_id` too) and the app
+/// container's `exclude-pattern=^DEBUG`, bridge mode, outputs to stdout instead of CloudWatch.
+const GENERATED_WITH_METADATA: &str = "
+[INPUT]
+    Name forward
+    Mem_Buf_Limit 50MB
+    unix_path {dir}/fluent.sock
+
+[INPUT]
+    Name forward
+    Listen 127.0.0.1
+    Port 0
+
+[FILTER]
+    Name   grep
+    Match app-firelens*
+    Exclude log ^DEBUG
+
+[FILTER]
+    Name record_modifier
+    Match *
+    Record ec2_instance_id i-0abc1234def567890
+    Record ecs_cluster prod
+    Record ecs_task_arn {task_arn}
+    Record ecs_task_definition web:7
+
+[OUTPUT]
+    Name stdout
+    Match *-firelens*
+";
+
+#[test]
+fn the_generated_metadata_config_filters_and_annotates_events_from_fluent_logger() {
+    let router = start_classic(
+        &GENERATED_WITH_METADATA.replace("{task_arn}", TASK_ARN),
+        &[],
+        &[],
+    );
+    let addr = router.tcp_addr();
+
+    let app = "app-firelens-0123456789abcdef";
+    let sidecar = "sidecar-firelens-0123456789abcdef";
+    let mut sent = Vec::new();
+    for i in 0..40u64 {
+        let level = if i % 4 == 0 { "DEBUG" } else { "INFO" };
+        let source = if i % 2 == 0 { "stdout" } else { "stderr" };
+        let record = json!({
+            "container_id": "c0ffee",
+            "container_name": "/ecs-web-7-app",
+            "source": source,
+            "log": format!("{level} request {i}"),
+        });
+        sent.push((if i < 30 { app } else { sidecar }, BASE_NS + i, record));
+    }
+    send(&addr, &sent);
+
+    let metadata = |record: &Value| {
+        let mut r = record.as_object().unwrap().clone();
+        r.insert("ec2_instance_id".into(), json!("i-0abc1234def567890"));
+        r.insert("ecs_cluster".into(), json!("prod"));
+        r.insert("ecs_task_arn".into(), json!(TASK_ARN));
+        r.insert("ecs_task_definition".into(), json!("web:7"));
+        Value::Object(r)
+    };
+    let expected: Vec<PrintedEvent> = sent
+        .iter()
+        .filter(|(tag, _, r)| *tag != app || !r["log"].as_str().unwrap().starts_with("DEBUG"))
+        .map(|(tag, t, r)| PrintedEvent::new(tag, *t, metadata(r)))
+        .collect();
+    assert_eq!(
+        expected.len(),
+        40 - 8,
+        "the app's 8 DEBUG lines are filtered out"
+    );
+    router.wait_for_events(expected.len());
+    let got = router.stop();
+    assert_events_eq(&got, &expected);
+}
+
+#[test]
+fn parse_json_with_a_parser_from_minus_r_then_modify() {
+    let parsers = "[PARSER]\n    Name app\n    Format json\n    Time_Key ts\n    Time_Format %Y-%m-%dT%H:%M:%S.%L%z\n\n[PARSER]\n    Name access\n    Format regex\n    Regex ^(?<host>[^ ]*)\n";
+    let config = "
+[SERVICE]
+    Parsers_File /fluent-bit/parsers/parsers.conf
+
+[INPUT]
+    Name forward
+    Listen 127.0.0.1
+    Port 0
+
+[FILTER]
+    Name parser
+    Match *
+    Key_Name log
+    Parser app
+    Parser json
+    Reserve_Data True
+
+[FILTER]
+    Name modify
+    Match *
+    Condition Key_value_equals source stderr
+    Rename level severity
+    Set stream \"standard error\"
+
+[OUTPUT]
+    Name stdout
+    Match *
+";
+    let router = start_classic(
+        config,
+        &[("parsers.conf", parsers)],
+        &["-R", "{dir}/parsers.conf"],
+    );
+    let addr = router.tcp_addr();
+    let tag = "web-firelens-1";
+    let sent = vec![
+        (
+            tag,
+            BASE_NS,
+            json!({"source": "stdout", "log": "{\"level\":\"info\",\"ts\":\"2024-01-01T00:00:00.5+00:00\",\"n\":1}"}),
+        ),
+        (
+            tag,
+            BASE_NS + 1,
+            json!({"source": "stderr", "log": "{\"level\":\"error\",\"msg\":\"boom\"}"}),
+        ),
+        (
+            tag,
+            BASE_NS + 2,
+            json!({"source": "stderr", "log": "plain text"}),
+        ),
+    ];
+    send(&addr, &sent);
+    let expected = vec![
+        PrintedEvent::new(
+            tag,
+            1_704_067_200_500_000_000,
+            json!({"level": "info", "n": 1, "source": "stdout"}),
+        ),
+        PrintedEvent::new(
+            tag,
+            BASE_NS + 1,
+            json!({"severity": "error", "msg": "boom", "source": "stderr", "stream": "standard error"}),
+        ),
+        PrintedEvent::new(
+            tag,
+            BASE_NS + 2,
+            json!({"source": "stderr", "log": "plain text", "stream": "standard error"}),
+        ),
+    ];
+    router.wait_for_events(expected.len());
+    assert_events_eq(&router.stop(), &expected);
+}
+
+fn validate(config: &str, files: &[(&str, &str)]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap().to_string();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text.replace("{dir}", &d)).unwrap();
+    }
+    let path = dir.path().join("fluent-bit.conf");
+    std::fs::write(&path, config.replace("{dir}", &d)).unwrap();
+    let out = common::router_command()
+        .args(["validate", "-c", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+const INPUT: &str = "[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n[OUTPUT]\n    Name null\n    Match *\n";
+
+#[test]
+fn what_the_native_filters_cannot_do_is_refused_with_the_line_and_the_fix() {
+    // A regex parser: its definition's line, and a WASM filter as the way out.
+    let (ok, out) = validate(
+        &format!(
+            "[SERVICE]\n    Parsers_File {{dir}}/parsers.conf\n{INPUT}[FILTER]\n    Name parser\n    Match *\n    Key_Name log\n    Parser access\n"
+        ),
+        &[(
+            "parsers.conf",
+            "[PARSER]\n    Name access\n    Format regex\n    Regex ^(?<host>[^ ]*)\n",
+        )],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("fluent-bit.conf:14: Parser access")
+            && out.contains("parsers.conf:1")
+            && out.contains("Format regex")
+            && out.contains("WASM filter"),
+        "{out}"
+    );
+    // Onigmo-only syntax in a grep pattern.
+    let (ok, out) = validate(
+        &format!("{INPUT}[FILTER]\n    Name grep\n    Match *\n    Regex log (?<!x)y\n"),
+        &[],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("fluent-bit.conf:11:") && out.contains("look-around"),
+        "{out}"
+    );
+    // A modify condition that does not exist.
+    let (ok, out) = validate(
+        &format!(
+            "{INPUT}[FILTER]\n    Name modify\n    Match *\n    Condition Key_is_big log\n    Remove x\n"
+        ),
+        &[],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("fluent-bit.conf:11:") && out.contains("unknown condition `Key_is_big`"),
+        "{out}"
+    );
+    // The same filters in TOML, wrong: the key path and the fix.
+    let dir = tempfile::tempdir().unwrap();
+    let toml_path = dir.path().join("router.toml");
+    std::fs::write(
+        &toml_path,
+        "[[inputs]]\ntype = \"forward\"\nlisten = \"127.0.0.1:0\"\n[[filters]]\ntype = \"grep\"\nmatch = \"*\"\nlogical_op = \"and\"\nrules = [{ key = \"log\", regex = \"a\" }, { key = \"log\", exclude = \"b\" }]\n[[outputs]]\ntype = \"null\"\nmatch = \"*\"\n",
+    )
+    .unwrap();
+    let out = common::router_command()
+        .args(["validate", "-c", toml_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("filters[0].logical_op") && text.contains("two grep filters"),
+        "{text}"
+    );
+    assert!(Path::new(&toml_path).exists());
+}
