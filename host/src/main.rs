@@ -130,6 +130,16 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 for warning in &mapped.warnings {
                     eprintln!("warning: {warning}");
                 }
+                // Output plugins are loaded and initialised with their config.
+                let (problems, warnings) =
+                    wasm_router::output::http::check_plugins(&mapped.config);
+                for warning in &warnings {
+                    eprintln!("warning: {warning}");
+                }
+                if !problems.is_empty() {
+                    eprintln!("{}: {}", config.display(), problems.join("\n"));
+                    return Ok(std::process::ExitCode::from(1));
+                }
                 println!("{}: valid", config.display());
                 Ok(std::process::ExitCode::SUCCESS)
             }

@@ -150,6 +150,16 @@ impl Router {
                     );
                     task.spawn(&mut outputs, output.await.map_err(|e| fail(e.to_string()))?)
                 }
+                OutputConfig::Wasm(c) => {
+                    let output = crate::output::http::WasmOutput::build(
+                        c,
+                        &format!("outputs[{i}]"),
+                        &config.service,
+                        component.clone(),
+                        metrics.clone(),
+                    );
+                    task.spawn(&mut outputs, output.map_err(|e| fail(e.to_string()))?)
+                }
             }
             routes.push(OutputRoute {
                 matcher: tag_matcher(routing.match_pattern(), routing.match_regex()),

@@ -317,6 +317,8 @@ pub enum OutputConfig {
     Firehose(crate::output::firehose::FirehoseConfig),
     /// S3 objects (Fluent Bit `s3`).
     S3(crate::output::s3::S3Config),
+    /// A WebAssembly output plugin (world `output`): the plugin encodes, the router sends.
+    Wasm(crate::output::http::WasmOutputConfig),
 }
 
 impl OutputConfig {
@@ -329,6 +331,7 @@ impl OutputConfig {
             OutputConfig::CloudwatchLogs(_) => "cloudwatch_logs",
             OutputConfig::Firehose(_) => "firehose",
             OutputConfig::S3(_) => "s3",
+            OutputConfig::Wasm(_) => "wasm",
         }
     }
 
@@ -340,6 +343,7 @@ impl OutputConfig {
             OutputConfig::CloudwatchLogs(c) => c,
             OutputConfig::Firehose(c) => c,
             OutputConfig::S3(c) => c,
+            OutputConfig::Wasm(c) => c,
         }
     }
 }
@@ -688,6 +692,7 @@ impl Config {
                 f.validate(&key, &mut problems);
             }
             crate::output::aws::validate_output(&key, output, &mut problems);
+            crate::output::http::validate_output(&key, output, &mut problems);
         }
         if problems.is_empty() {
             Ok(())

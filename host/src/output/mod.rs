@@ -23,6 +23,7 @@ pub mod cloudwatch;
 pub mod dead_letter;
 pub mod firehose;
 pub mod forward;
+pub mod http;
 pub mod null;
 pub mod retry;
 pub mod s3;

@@ -1,0 +1,135 @@
+//! `type = "wasm"` under `[[outputs]]`: an output plugin and what the operator grants it (the
+//! hosts it may reach, the secrets the router injects), validated into [`WasmOutputSettings`].
+
+use super::allow::AllowList;
+use super::secrets::Secrets;
+use crate::config::{BufferConfig, ByteSize, DeadLetterConfig, DurationStr, PluginLimitsConfig};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default time to establish a connection (TCP and TLS).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time one request may take, from sending to the end of the response body.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default bound of a response body handed to the plugin (the rest is not read).
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024;
+/// Largest `max_response_bytes`.
+pub const MAX_RESPONSE_BYTES_LIMIT: u64 = 16 << 20;
+
+/// `type = "wasm"`: a WebAssembly output plugin (world `output`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasmOutputConfig {
+    /// Tags this output receives (Fluent Bit `Match`).
+    #[serde(rename = "match", default)]
+    pub match_: Option<String>,
+    /// Tags this output receives, as a regular expression (Fluent Bit `Match_Regex`).
+    #[serde(default)]
+    pub match_regex: Option<String>,
+    /// A name for metrics and logs; default `wasm` (set one per plugin output).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The output's buffer.
+    #[serde(default)]
+    pub buffer: BufferConfig,
+    /// How long after a batch was buffered it is retried (default `"24h"`).
+    #[serde(default)]
+    pub retry_until: Option<DurationStr>,
+    /// Most retries of one batch; absent = until `retry_until`.
+    #[serde(default)]
+    pub retry_limit: Option<u32>,
+    /// Where events that cannot be delivered go, with the reason.
+    #[serde(default)]
+    pub dead_letter: Option<DeadLetterConfig>,
+    /// The `.wasm` component (world `output`).
+    pub path: PathBuf,
+    /// The plugin's config, handed to its `init` as JSON.
+    #[serde(default)]
+    pub config: Option<toml::Table>,
+    /// URL prefixes the plugin's requests may go to: `scheme://host[:port][/path]`, or
+    /// `https://*.example.com` for every subdomain. Anything else is refused before connecting.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+    /// Secrets the router injects into the headers the plugin names: name → `"env:VARIABLE"`
+    /// or `"file:/run/secrets/name"`.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+    /// Time to establish a connection, TCP and TLS (default `"10s"`).
+    #[serde(default)]
+    pub connect_timeout: Option<DurationStr>,
+    /// Time one request may take, until the end of the response (default `"30s"`).
+    #[serde(default)]
+    pub timeout: Option<DurationStr>,
+    /// Most bytes of a response body handed to the plugin's `on-response` (default `"64KiB"`).
+    #[serde(default)]
+    pub max_response_bytes: Option<ByteSize>,
+    /// Resource limits for each instance (`deadline` defaults to 200ms for outputs).
+    #[serde(default)]
+    pub limits: PluginLimitsConfig,
+}
+
+crate::impl_output_routing!(WasmOutputConfig, delivery);
+
+/// What a [`WasmOutputConfig`] grants, checked and resolved.
+#[derive(Clone, Debug)]
+pub struct WasmOutputSettings {
+    /// Where requests may go.
+    pub allow: AllowList,
+    /// The secrets, resolved.
+    pub secrets: Secrets,
+    /// Connection timeout.
+    pub connect_timeout: Duration,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// Response body bound.
+    pub max_response_bytes: usize,
+}
+
+impl WasmOutputConfig {
+    /// Check the grants and resolve the secrets; every problem is prefixed with `key`
+    /// (`outputs[1]`) and says how to fix it.
+    pub fn settings(&self, key: &str) -> Result<WasmOutputSettings, Vec<String>> {
+        let mut problems = Vec::new();
+        let allow = AllowList::parse(&self.allow_hosts)
+            .map_err(|e| problems.push(format!("{key}.{e}")))
+            .unwrap_or_default();
+        if self.allow_hosts.is_empty() {
+            problems.push(format!(
+                "{key}.allow_hosts is empty: the plugin could reach no host; grant the intake it sends to, e.g. `allow_hosts = [\"https://http-intake.logs.datadoghq.com\"]`"
+            ));
+        }
+        let secrets = Secrets::resolve(key, &self.secrets)
+            .map_err(|p| problems.extend(p))
+            .unwrap_or_default();
+        for (name, value) in [
+            ("connect_timeout", self.connect_timeout),
+            ("timeout", self.timeout),
+        ] {
+            if value.is_some_and(|d| d.0.is_zero()) {
+                problems.push(format!("{key}.{name} must be more than 0, e.g. \"10s\""));
+            }
+        }
+        let max_response_bytes = self
+            .max_response_bytes
+            .map_or(DEFAULT_MAX_RESPONSE_BYTES, |b| b.0);
+        if max_response_bytes > MAX_RESPONSE_BYTES_LIMIT {
+            problems.push(format!(
+                "{key}.max_response_bytes must be at most 16MiB; the plugin only needs enough of an error body to classify it"
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(WasmOutputSettings {
+            allow,
+            secrets,
+            connect_timeout: self
+                .connect_timeout
+                .map_or(DEFAULT_CONNECT_TIMEOUT, |d| d.0),
+            timeout: self.timeout.map_or(DEFAULT_REQUEST_TIMEOUT, |d| d.0),
+            max_response_bytes: max_response_bytes as usize,
+        })
+    }
+}

@@ -1,0 +1,266 @@
+//! `type = "wasm"` outputs: a WebAssembly plugin of world `output` (wit/plugin.wit) encodes
+//! batches into HTTP requests and classifies the answers; the router sends them. The router
+//! owns the network (pooled hyper client, rustls with the system CA store, timeouts, gzip, no
+//! redirects, bounded response bodies), the grants (`allow_hosts`), the secrets (injected into
+//! the headers the plugin names, never shown to it), and retries, buffering and dead letters
+//! (the output runner). See [`runner`] for how answers are acted on.
+//!
+//! ```toml
+//! [[outputs]]
+//! type = "wasm"
+//! name = "datadog"                                   # metrics/logs id; set one per plugin
+//! match = "*"                                        # or match_regex
+//! path = "/plugins/datadog.wasm"
+//! config = { dd_service = "web", dd_source = "nginx" }   # JSON for the plugin's init
+//! allow_hosts = ["https://http-intake.logs.datadoghq.com"]  # scheme://host[:port][/path], *.domain
+//! secrets = { api_key = "env:DD_API_KEY" }           # or "file:/run/secrets/dd"
+//! connect_timeout = "10s"                            # default 10s
+//! timeout = "30s"                                    # whole request, default 30s
+//! max_response_bytes = "64KiB"                       # body handed to on-response, default 64KiB
+//! limits = { memory = "64MiB", deadline = "200ms" }  # per instance; output deadline default 200ms
+//! buffer = { type = "memory" }                       # retry_until, retry_limit, dead_letter as for every output
+//! ```
+//!
+//! Metrics: events are counted like any output's (`component_sent_events`,
+//! `component_discarded_events{reason=…}` with `http_<status>`, `too_large`,
+//! `host_not_allowed`, `unknown_secret`, `encode_failed`, `not_encoded`, `invalid_request`,
+//! `plugin_fault_<kind>`), answers that lead to a retry in `component_errors{reason=…}`, requests by status class
+//! and bytes sent in `wasm_output_requests_total{output,result}` /
+//! `wasm_output_request_bytes_total`, and the plugin's calls in `wasm_plugin_*`.
+
+pub mod allow;
+pub mod client;
+pub mod config;
+pub mod runner;
+pub mod secrets;
+pub mod telemetry;
+
+pub use config::{WasmOutputConfig, WasmOutputSettings};
+pub use runner::WasmOutput;
+
+use crate::config::{Config, OutputConfig, ServiceConfig};
+use crate::ops::metrics::{Component, Metrics};
+use crate::plugin::bindings::PluginKind;
+use crate::plugin::instance::PluginInstance;
+use crate::plugin::schema::{self, ConfigProblem, SchemaError};
+use crate::plugin::state::PluginContext;
+use crate::plugin::telemetry::PluginFamilies;
+use crate::plugin::{ArtifactCache, LoadedPlugin, PluginEngine, PluginError, PluginLimits};
+use runner::{PluginRunner, RequestPolicy};
+use std::sync::Arc;
+
+/// Why a WASM output could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum WasmOutputError {
+    /// The plugin could not be loaded, or refused its config.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// The grants are invalid or a secret cannot be resolved.
+    #[error("{}", .0.join("; "))]
+    Settings(Vec<String>),
+    /// The HTTP client could not be created.
+    #[error("{0}")]
+    Client(#[from] client::ClientError),
+}
+
+/// Check the keys of a `type = "wasm"` output that need no plugin (grants, secrets,
+/// timeouts); for [`Config::validate`].
+pub fn validate_output(key: &str, output: &OutputConfig, problems: &mut Vec<String>) {
+    if let OutputConfig::Wasm(c) = output
+        && let Err(p) = c.settings(key)
+    {
+        problems.extend(p);
+    }
+}
+
+/// Load every `type = "wasm"` output's plugin and initialise it with its config, as the
+/// router would (for `wasm-router validate`). Returns the problems, and warnings about
+/// what a plugin requests that the config does not grant.
+pub fn check_plugins(config: &Config) -> (Vec<String>, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    for (i, output) in config.outputs.iter().enumerate() {
+        let OutputConfig::Wasm(c) = output else {
+            continue;
+        };
+        let key = format!("outputs[{i}]");
+        let metrics = Metrics::new();
+        match load(c, &config.service, &metrics) {
+            Ok(loaded) => {
+                if let Ok(settings) = c.settings(&key) {
+                    warnings.extend(
+                        grant_gaps(&loaded.plugin, &settings)
+                            .into_iter()
+                            .map(|w| format!("{key}: {w}")),
+                    );
+                }
+            }
+            Err(e) => problems.push(format!("{key} (wasm): {e}")),
+        }
+    }
+    (problems, warnings)
+}
+
+/// A loaded, initialised output plugin.
+struct Loaded {
+    plugin: Arc<LoadedPlugin>,
+    context: Arc<PluginContext>,
+    config_json: String,
+    limits: PluginLimits,
+    first: PluginInstance,
+}
+
+/// Load the plugin of `config`, check it is an output, check its config against its schema
+/// and initialise a first instance.
+fn load(
+    config: &WasmOutputConfig,
+    service: &ServiceConfig,
+    metrics: &Arc<Metrics>,
+) -> Result<Loaded, PluginError> {
+    let engine = PluginEngine::shared()?;
+    let cache = ArtifactCache::from_config(service.plugin_cache_dir.as_deref());
+    let plugin = Arc::new(LoadedPlugin::load(engine, &config.path, &cache)?);
+    let info = plugin.info();
+    let path = config.path.display().to_string();
+    if info.kind != PluginKind::Output {
+        return Err(PluginError::WrongKind {
+            path,
+            plugin: info.name.clone(),
+            actual: "a filter",
+            section: "filters",
+        });
+    }
+    let json = schema::config_json(config.config.as_ref());
+    let refused = |problems: Vec<ConfigProblem>| PluginError::Config {
+        path: path.clone(),
+        plugin: info.name.clone(),
+        problems,
+    };
+    match schema::validate(&info.config_schema, &json) {
+        Ok(()) => {}
+        Err(SchemaError::Invalid { problems }) => return Err(refused(problems)),
+        Err(e @ SchemaError::BadSchema(_)) => {
+            return Err(PluginError::BadPlugin {
+                path,
+                message: e.to_string(),
+            });
+        }
+    }
+    let id = config.name.clone().unwrap_or_else(|| info.name.clone());
+    let context = Arc::new(PluginContext::new(
+        &id,
+        metrics,
+        PluginFamilies::of(metrics),
+        false,
+    ));
+    let limits = PluginLimits::from_config(&config.limits, PluginLimits::output_defaults());
+    let mut first = PluginInstance::new(&plugin, context.clone(), limits).map_err(|fault| {
+        PluginError::Call {
+            path: path.clone(),
+            call: "instantiate",
+            fault,
+        }
+    })?;
+    let config_json = json.to_string();
+    match first.init(&config_json) {
+        Ok(Ok(())) => {}
+        Ok(Err(errors)) => {
+            return Err(refused(
+                errors
+                    .into_iter()
+                    .map(|e| ConfigProblem {
+                        pointer: e.path,
+                        message: e.message,
+                    })
+                    .collect(),
+            ));
+        }
+        Err(fault) => {
+            return Err(PluginError::Call {
+                path,
+                call: "init",
+                fault,
+            });
+        }
+    }
+    Ok(Loaded {
+        plugin,
+        context,
+        config_json,
+        limits,
+        first,
+    })
+}
+
+/// What the plugin asks for (`requested-hosts`, `requested-secrets`) that is not granted.
+fn grant_gaps(plugin: &LoadedPlugin, settings: &WasmOutputSettings) -> Vec<String> {
+    let info = plugin.info();
+    let mut gaps = Vec::new();
+    for host in &info.requested_hosts {
+        if !settings.allow.covers(host) {
+            gaps.push(format!(
+                "plugin {} requests host {host}, which allow_hosts does not grant; its requests there will be refused",
+                info.name
+            ));
+        }
+    }
+    for secret in &info.requested_secrets {
+        if settings.secrets.get(secret).is_none() {
+            gaps.push(format!(
+                "plugin {} requests secret {secret:?}, which `secrets` does not configure; requests that need it will be refused",
+                info.name
+            ));
+        }
+    }
+    gaps
+}
+
+impl WasmOutput {
+    /// Load the plugin of `config` (output `key`, e.g. `outputs[2]`), resolve its grants and
+    /// start an HTTP client: every problem surfaces here, at startup.
+    pub fn build(
+        config: &WasmOutputConfig,
+        key: &str,
+        service: &ServiceConfig,
+        component: Component,
+        metrics: Arc<Metrics>,
+    ) -> Result<WasmOutput, WasmOutputError> {
+        let settings = config.settings(key).map_err(WasmOutputError::Settings)?;
+        let loaded = load(config, service, &metrics)?;
+        let needs_tls = config
+            .allow_hosts
+            .iter()
+            .any(|h| h.to_ascii_lowercase().starts_with("https://"));
+        let client = client::HttpClient::new(
+            settings.connect_timeout,
+            settings.timeout,
+            settings.max_response_bytes,
+            needs_tls,
+        )?;
+        let info = loaded.plugin.info();
+        let plugin_name = info.name.clone();
+        for gap in grant_gaps(&loaded.plugin, &settings) {
+            tracing::warn!(output = %component.id, "{gap}");
+        }
+        tracing::info!(
+            output = %component.id, plugin = %loaded.context.id, name = %info.name, version = %info.version,
+            path = %config.path.display(), compiled = ?loaded.plugin.cache_outcome(),
+            allow_hosts = ?config.allow_hosts, secrets = ?settings.secrets,
+            "WASM output loaded"
+        );
+        let runner = PluginRunner {
+            plugin: loaded.plugin,
+            context: loaded.context,
+            config_json: loaded.config_json.into(),
+            limits: loaded.limits,
+            instance: Some(loaded.first),
+        };
+        let policy = RequestPolicy {
+            output: component.id.clone(),
+            plugin: plugin_name,
+            allow: settings.allow,
+            secrets: settings.secrets,
+        };
+        Ok(WasmOutput::new(runner, policy, client, component, metrics))
+    }
+}

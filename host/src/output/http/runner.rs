@@ -1,0 +1,834 @@
+//! [`WasmOutput`]: the [`Output`] that runs a plugin of world `output`.
+//!
+//! Per batch: `encode` turns the events into requests; each request is checked against
+//! `allow_hosts`, gets its secret headers and its compression, and is sent; `on-response`
+//! classifies each answer (or transport error, as status 0):
+//!
+//! - `ok`: the request's events are delivered;
+//! - `retry(ms)`: the request waits and is sent again as is when the runner retries the batch,
+//!   not before `ms` (or the response's `Retry-After` when the plugin gives none);
+//! - `fail-permanent(reason)`: the request's events are rejected (counted as `http_<status>`
+//!   and dead-lettered) while the rest of the batch counts as delivered;
+//! - `split-and-retry`: the request's events are halved and each half encoded again and sent,
+//!   down to a single event, which is rejected as `too_large`.
+//!
+//! The batch's progress (requests still to send, events rejected) is kept across the runner's
+//! retries of the same batch, so a request that succeeded is never sent again. Requests are
+//! sent one at a time, in the order the plugin returned them.
+//!
+//! Plugin calls run on tokio's blocking pool (never on an async worker) in the plugin's
+//! limits. A fault discards the instance (the next call gets a fresh one) and the events of
+//! that call are rejected as `plugin_fault_<kind>`; an `encode` error rejects them as
+//! `encode_failed`.
+
+use super::allow::{AllowList, origin};
+use super::client::{HttpClient, PreparedRequest, Received};
+use super::secrets::Secrets;
+use super::telemetry::RequestTelemetry;
+use crate::event::{Batch, Event};
+use crate::ops::metrics::{Component, Metrics};
+use crate::output::{DeliveryError, Output};
+use crate::plugin::Fault;
+use crate::plugin::bindings::{Compression, Delivery, HttpRequest, HttpResponse, Method};
+use crate::plugin::instance::PluginInstance;
+use crate::plugin::limits::PluginLimits;
+use crate::plugin::loader::LoadedPlugin;
+use crate::plugin::state::PluginContext;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The longest wait a plugin or a `Retry-After` header can ask for.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+/// The shortest: a plugin answering `retry(0)` must not make the router hammer a destination.
+pub const MIN_RETRY_AFTER: Duration = Duration::from_millis(100);
+/// Longest detail kept for one rejection, in bytes.
+const MAX_DETAIL_BYTES: usize = 512;
+/// Headers the router sets itself; a plugin's values for them are ignored.
+const ROUTER_HEADERS: &[HeaderName] = &[
+    header::HOST,
+    header::CONTENT_LENGTH,
+    header::TRANSFER_ENCODING,
+    header::CONNECTION,
+    header::TE,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+];
+
+/// What the operator grants the plugin's requests, shared with the blocking pool.
+pub(crate) struct RequestPolicy {
+    /// The output's id, for messages.
+    pub(crate) output: String,
+    /// The plugin's own name, for messages.
+    pub(crate) plugin: String,
+    pub(crate) allow: AllowList,
+    pub(crate) secrets: Secrets,
+}
+
+/// A plugin of world `output` as an [`Output`].
+pub struct WasmOutput {
+    plugin: PluginRunner,
+    policy: Arc<RequestPolicy>,
+    client: HttpClient,
+    component: Component,
+    metrics: Arc<Metrics>,
+    requests: RequestTelemetry,
+    progress: Option<Progress>,
+}
+
+/// The plugin and its (one) instance; calls run on the blocking pool.
+pub(crate) struct PluginRunner {
+    pub(crate) plugin: Arc<LoadedPlugin>,
+    pub(crate) context: Arc<PluginContext>,
+    pub(crate) config_json: Arc<str>,
+    pub(crate) limits: PluginLimits,
+    pub(crate) instance: Option<PluginInstance>,
+}
+
+impl PluginRunner {
+    /// Run `f` on the instance (created and initialised first if there is none) off the async
+    /// workers. A fault discards the instance; so does reaching its recycling threshold.
+    async fn call<R: Send + 'static>(
+        &mut self,
+        events: u64,
+        f: impl FnOnce(&mut PluginInstance) -> Result<R, Fault> + Send + 'static,
+    ) -> Result<R, Fault> {
+        let instance = self.instance.take();
+        let plugin = self.plugin.clone();
+        let context = self.context.clone();
+        let config = self.config_json.clone();
+        let limits = self.limits;
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut instance = match instance {
+                Some(instance) => instance,
+                None => new_instance(&plugin, context, limits, &config)?,
+            };
+            let started = Instant::now();
+            let result = f(&mut instance);
+            Ok::<_, Fault>((instance, result, started.elapsed()))
+        })
+        .await;
+        let telemetry = &self.context.telemetry;
+        let (instance, result, elapsed) = match joined {
+            Ok(Ok(done)) => done,
+            Ok(Err(fault)) => {
+                telemetry.fault(fault.kind());
+                return Err(fault);
+            }
+            Err(e) => {
+                let fault = Fault::Trap {
+                    message: format!("the plugin call panicked in the host: {e}"),
+                };
+                telemetry.fault(fault.kind());
+                return Err(fault);
+            }
+        };
+        telemetry.call(events, elapsed);
+        telemetry.peak_memory(instance.peak_memory());
+        match (&result, instance.recycle_reason()) {
+            (Err(fault), _) => {
+                telemetry.fault(fault.kind());
+                tracing::warn!(plugin = %self.context.id, kind = fault.kind(), "plugin fault, instance discarded: {fault}");
+            }
+            (Ok(_), Some(reason)) => telemetry.recycled(reason),
+            (Ok(_), None) => self.instance = Some(instance),
+        }
+        result
+    }
+}
+
+/// A fresh instance of `plugin`, initialised with `config`.
+pub(crate) fn new_instance(
+    plugin: &LoadedPlugin,
+    context: Arc<PluginContext>,
+    limits: PluginLimits,
+    config: &str,
+) -> Result<PluginInstance, Fault> {
+    let mut instance = PluginInstance::new(plugin, context, limits)?;
+    match instance.init(config)? {
+        Ok(()) => Ok(instance),
+        Err(errors) => Err(Fault::Instantiate {
+            message: format!(
+                "init refused the config it accepted at startup: {}",
+                errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.path, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        }),
+    }
+}
+
+/// Identifies the batch a [`Progress`] belongs to: the runner retries the very same batch
+/// (same allocation) until it is done or given up, and a batch given up on is followed by
+/// another one, which a checksum of every event tells apart even if it reuses the memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Fingerprint {
+    events: usize,
+    len: usize,
+    checksum: u32,
+}
+
+impl Fingerprint {
+    fn of(batch: &Batch) -> Self {
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&batch.tag);
+        for e in &batch.events {
+            hasher.update(&e.time_ns.to_le_bytes());
+            hasher.update(&e.body);
+        }
+        Fingerprint {
+            events: batch.events.as_ptr() as usize,
+            len: batch.events.len(),
+            checksum: hasher.finalize(),
+        }
+    }
+}
+
+/// A request waiting to be sent (again).
+struct Pending {
+    request: Arc<PreparedRequest>,
+    /// Indexes into the batch.
+    events: Vec<usize>,
+    /// Answered `retry` in this attempt: sent again on the next one.
+    deferred: bool,
+}
+
+/// Events given up on, and why.
+struct Rejection {
+    events: Vec<usize>,
+    reason: String,
+    detail: String,
+}
+
+/// What became of a batch so far.
+struct Progress {
+    fingerprint: Fingerprint,
+    pending: Vec<Pending>,
+    rejected: Vec<Rejection>,
+}
+
+/// The requests an `encode` made, and the events it could not turn into one.
+#[derive(Default)]
+struct Encoded {
+    pending: Vec<Pending>,
+    rejected: Vec<Rejection>,
+}
+
+/// Why a retry is needed, and when.
+struct RetryNote {
+    reason: String,
+    after: Option<Duration>,
+    waiting: usize,
+}
+
+impl WasmOutput {
+    pub(crate) fn new(
+        plugin: PluginRunner,
+        policy: RequestPolicy,
+        client: HttpClient,
+        component: Component,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        WasmOutput {
+            requests: RequestTelemetry::new(&metrics, &component.id),
+            plugin,
+            policy: Arc::new(policy),
+            client,
+            component,
+            metrics,
+            progress: None,
+        }
+    }
+
+    /// The plugin's id in logs and metrics.
+    pub fn plugin_id(&self) -> &str {
+        &self.plugin.context.id
+    }
+
+    /// Encode the events of `batch` at `subset` and prepare the requests.
+    async fn encode(&mut self, batch: &Batch, subset: Vec<usize>) -> Encoded {
+        let tag = batch.tag_lossy().into_owned();
+        let events: Vec<Event> = subset.iter().map(|&i| batch.events[i].clone()).collect();
+        let policy = self.policy.clone();
+        let n = events.len() as u64;
+        let call_subset = subset.clone();
+        let result = self
+            .plugin
+            .call(n, move |instance| {
+                let encoded = instance.encode(&tag, &events)?;
+                Ok(encoded.map(|requests| prepare_all(&policy, requests, &call_subset)))
+            })
+            .await;
+        match result {
+            Ok(Ok(encoded)) => encoded,
+            Ok(Err(message)) => Encoded {
+                pending: Vec::new(),
+                rejected: vec![Rejection {
+                    events: subset,
+                    reason: "encode_failed".into(),
+                    detail: clip(format!("the plugin's encode refused the events: {message}")),
+                }],
+            },
+            Err(fault) => Encoded {
+                pending: Vec::new(),
+                rejected: vec![Rejection {
+                    events: subset,
+                    reason: format!("plugin_fault_{}", fault.kind()),
+                    detail: clip(format!("encode faulted: {fault}")),
+                }],
+            },
+        }
+    }
+
+    /// Send the request at `pos` and act on the plugin's classification of the answer.
+    async fn attempt(&mut self, batch: &Batch, pos: usize, retry: &mut Option<RetryNote>) {
+        let progress = self
+            .progress
+            .as_mut()
+            .expect("progress is set before sending");
+        let request = progress.pending[pos].request.clone();
+        let received = self.client.send(&request).await;
+        let status = received.as_ref().map_or(0, |r| r.status);
+        self.requests.request(request.body.len(), status);
+        let target = format!("{} {}", request.method, origin(&request.uri));
+        let answer = match &received {
+            Ok(r) => format!("HTTP {}", r.status),
+            Err(e) => format!("transport error: {e}"),
+        };
+        let retry_after = received.as_ref().ok().and_then(|r| retry_after(&r.headers));
+        let response = self.response(request.id, received);
+        let delivery = self
+            .plugin
+            .call(0, move |instance| instance.on_response(response))
+            .await;
+        let progress = self
+            .progress
+            .as_mut()
+            .expect("progress is set before sending");
+        match delivery {
+            Ok(Delivery::Ok) => {
+                progress.pending.remove(pos);
+            }
+            Ok(Delivery::Retry(ms)) => {
+                self.metrics.error(&self.component, &status_label(status));
+                progress.pending[pos].deferred = true;
+                let after = ms
+                    .map(|ms| Duration::from_millis(u64::from(ms)))
+                    .or(retry_after)
+                    .map(|d| d.clamp(MIN_RETRY_AFTER, MAX_RETRY_AFTER));
+                let note = retry.get_or_insert(RetryNote {
+                    reason: String::new(),
+                    after: None,
+                    waiting: 0,
+                });
+                note.reason = format!("{answer} from {target}");
+                note.after = note.after.max(after);
+                note.waiting += 1;
+            }
+            Ok(Delivery::FailPermanent(reason)) => {
+                let p = progress.pending.remove(pos);
+                progress.rejected.push(Rejection {
+                    events: p.events,
+                    reason: status_label(status),
+                    detail: clip(format!("{target}: {answer}: {reason}")),
+                });
+            }
+            Ok(Delivery::SplitAndRetry) => {
+                let events = progress.pending[pos].events.clone();
+                if events.len() <= 1 {
+                    let p = progress.pending.remove(pos);
+                    progress.rejected.push(Rejection {
+                        events: p.events,
+                        reason: "too_large".into(),
+                        detail: clip(format!(
+                            "{target}: {answer}: a single event is still too large for the destination"
+                        )),
+                    });
+                    return;
+                }
+                let (first, second) = events.split_at(events.len() / 2);
+                let (first, second) = (first.to_vec(), second.to_vec());
+                let mut halves = self.encode(batch, first).await;
+                let more = self.encode(batch, second).await;
+                halves.pending.extend(more.pending);
+                halves.rejected.extend(more.rejected);
+                tracing::debug!(plugin = %self.plugin.context.id, events = events.len(), requests = halves.pending.len(), "request too large: split in two");
+                let progress = self
+                    .progress
+                    .as_mut()
+                    .expect("progress is set before sending");
+                progress.pending.splice(pos..=pos, halves.pending);
+                progress.rejected.extend(halves.rejected);
+            }
+            Err(fault) => {
+                let p = progress.pending.remove(pos);
+                progress.rejected.push(Rejection {
+                    events: p.events,
+                    reason: format!("plugin_fault_{}", fault.kind()),
+                    detail: clip(format!("{target}: {answer}; on-response faulted: {fault}")),
+                });
+            }
+        }
+    }
+
+    /// The plugin's view of an answer: secrets scrubbed, transport errors as status 0.
+    fn response(&self, id: u32, received: Result<Received, String>) -> HttpResponse {
+        match received {
+            Ok(r) => {
+                let mut body = r.body;
+                self.policy.secrets.scrub(&mut body);
+                let headers = r
+                    .headers
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let mut value = v.into_bytes();
+                        self.policy.secrets.scrub(&mut value);
+                        (k, String::from_utf8_lossy(&value).into_owned())
+                    })
+                    .collect();
+                HttpResponse {
+                    id,
+                    status: r.status,
+                    headers,
+                    body,
+                    transport_error: None,
+                }
+            }
+            Err(e) => HttpResponse {
+                id,
+                status: 0,
+                headers: Vec::new(),
+                body: Vec::new(),
+                transport_error: Some(e),
+            },
+        }
+    }
+
+    /// The batch is done: delivered, with what was rejected.
+    fn finish(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
+        let progress = self
+            .progress
+            .take()
+            .expect("progress is set before finishing");
+        if progress.rejected.is_empty() {
+            return Ok(());
+        }
+        let mut groups: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
+        for r in &progress.rejected {
+            let g = groups.entry(&r.reason).or_insert((0, &r.detail));
+            g.0 += r.events.len();
+        }
+        let (main, (_, main_detail)) = groups
+            .iter()
+            .max_by_key(|(_, (n, _))| *n)
+            .map(|(k, v)| (*k, *v))
+            .expect("rejected is not empty");
+        let mut detail = main_detail.to_string();
+        for (reason, (n, d)) in groups.iter().filter(|(k, _)| **k != main) {
+            detail.push_str(&format!("; also {n} event(s) {reason}: {d}"));
+        }
+        let mut events: Vec<usize> = progress
+            .rejected
+            .iter()
+            .flat_map(|r| r.events.iter().copied())
+            .collect();
+        events.sort_unstable();
+        events.dedup();
+        if events.len() >= batch.len() {
+            Err(DeliveryError::Permanent {
+                reason: main.to_string(),
+                detail,
+            })
+        } else {
+            Err(DeliveryError::Rejected {
+                events,
+                reason: main.to_string(),
+                detail,
+            })
+        }
+    }
+}
+
+impl Output for WasmOutput {
+    async fn deliver(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let fingerprint = Fingerprint::of(batch);
+        if self
+            .progress
+            .as_ref()
+            .is_none_or(|p| p.fingerprint != fingerprint)
+        {
+            let encoded = self.encode(batch, (0..batch.len()).collect()).await;
+            self.progress = Some(Progress {
+                fingerprint,
+                pending: encoded.pending,
+                rejected: encoded.rejected,
+            });
+        }
+        let mut retry = None;
+        while let Some(pos) = self
+            .progress
+            .as_ref()
+            .and_then(|p| p.pending.iter().position(|r| !r.deferred))
+        {
+            self.attempt(batch, pos, &mut retry).await;
+        }
+        let progress = self.progress.as_mut().expect("progress is set above");
+        if progress.pending.is_empty() {
+            return self.finish(batch);
+        }
+        for p in &mut progress.pending {
+            p.deferred = false;
+        }
+        let note = retry.expect("a request waits only after a retry answer");
+        let total = progress.pending.len();
+        Err(DeliveryError::Retryable {
+            reason: format!(
+                "{} ({} of the batch's requests waiting, {total} in all)",
+                note.reason, note.waiting
+            ),
+            after: note.after,
+        })
+    }
+}
+
+/// The requests of one `encode`, prepared; events no request carries are rejected.
+fn prepare_all(policy: &RequestPolicy, requests: Vec<HttpRequest>, subset: &[usize]) -> Encoded {
+    let plugin_id = &policy.plugin;
+    let mut encoded = Encoded::default();
+    let mut covered = vec![false; subset.len()];
+    for request in requests {
+        let mut events = Vec::with_capacity(request.events.len());
+        let mut out_of_range = None;
+        for &i in &request.events {
+            match subset.get(i as usize) {
+                Some(&index) => {
+                    covered[i as usize] = true;
+                    events.push(index);
+                }
+                None => out_of_range = Some(i),
+            }
+        }
+        if let Some(i) = out_of_range {
+            // A request that names events the batch does not have cannot be counted: give up
+            // on everything this encode was asked for.
+            return Encoded {
+                pending: Vec::new(),
+                rejected: vec![Rejection {
+                    events: subset.to_vec(),
+                    reason: "invalid_request".into(),
+                    detail: format!(
+                        "plugin {plugin_id}: request {} names event {i} of a batch of {}; a bug in the plugin",
+                        request.id,
+                        subset.len()
+                    ),
+                }],
+            };
+        }
+        match prepare(policy, request) {
+            Ok(request) => encoded.pending.push(Pending {
+                request: Arc::new(request),
+                events,
+                deferred: false,
+            }),
+            Err((reason, detail)) => encoded.rejected.push(Rejection {
+                events,
+                reason: reason.into(),
+                detail: clip(detail),
+            }),
+        }
+    }
+    let missed: Vec<usize> = covered
+        .iter()
+        .zip(subset)
+        .filter(|(c, _)| !**c)
+        .map(|(_, &i)| i)
+        .collect();
+    if !missed.is_empty() {
+        encoded.rejected.push(Rejection {
+            detail: format!(
+                "plugin {plugin_id}: encode returned no request carrying {} of the {} events",
+                missed.len(),
+                subset.len()
+            ),
+            events: missed,
+            reason: "not_encoded".into(),
+        });
+    }
+    encoded
+}
+
+/// Check one request against the grants, inject its secrets, compress its body.
+fn prepare(
+    policy: &RequestPolicy,
+    request: HttpRequest,
+) -> Result<PreparedRequest, (&'static str, String)> {
+    let plugin_id = &policy.plugin;
+    let invalid = |what: String| {
+        (
+            "invalid_request",
+            format!(
+                "plugin {plugin_id}: request {}: {what}; a bug in the plugin",
+                request.id
+            ),
+        )
+    };
+    let uri: http::Uri = request
+        .url
+        .parse()
+        .map_err(|e| invalid(format!("URL {:?} is not valid ({e})", request.url)))?;
+    if !policy.allow.allows(&uri) {
+        let origin = origin(&uri);
+        tracing::error!(
+            plugin = %plugin_id, output = %policy.output, host = %origin,
+            "request refused: {origin} is not in this output's allow_hosts; nothing was sent. If the destination is right, add \"{origin}\" to allow_hosts of output {:?}",
+            policy.output
+        );
+        return Err((
+            "host_not_allowed",
+            format!(
+                "plugin {plugin_id} sent a request to {origin}, which allow_hosts does not grant; add \"{origin}\" to allow_hosts if that destination is intended"
+            ),
+        ));
+    }
+    let mut headers = HeaderMap::new();
+    for (name, value) in &request.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| invalid(format!("header name {name:?} is not valid")))?;
+        if ROUTER_HEADERS.contains(&name)
+            || (name == header::CONTENT_ENCODING && request.compression == Compression::Gzip)
+        {
+            continue;
+        }
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| invalid(format!("the value of header {name} is not valid")))?;
+        headers.append(name, value);
+    }
+    for secret in &request.secret_headers {
+        let Some(value) = policy.secrets.get(&secret.secret) else {
+            let configured: Vec<&str> = policy.secrets.names().collect();
+            tracing::error!(
+                plugin = %plugin_id, output = %policy.output, secret = %secret.secret,
+                "request refused: the plugin asks for secret {:?}, which output {:?} does not configure (it has {configured:?}); add `secrets = {{ {} = \"env:VARIABLE\" }}` to the output",
+                secret.secret, policy.output, secret.secret
+            );
+            return Err((
+                "unknown_secret",
+                format!(
+                    "plugin {plugin_id} asks for secret {:?} in header {}, but the output configures only {configured:?}; add `secrets = {{ {} = \"env:VARIABLE\" }}`",
+                    secret.secret, secret.header, secret.secret
+                ),
+            ));
+        };
+        let name = HeaderName::from_bytes(secret.header.as_bytes()).map_err(|_| {
+            invalid(format!(
+                "secret header name {:?} is not valid",
+                secret.header
+            ))
+        })?;
+        let mut value =
+            HeaderValue::from_str(&format!("{}{value}", secret.prefix)).map_err(|_| {
+                invalid(format!(
+                    "the prefix of secret header {name} is not valid in a header"
+                ))
+            })?;
+        value.set_sensitive(true);
+        headers.insert(name, value);
+    }
+    let body = match request.compression {
+        Compression::None => Bytes::from(request.body),
+        Compression::Gzip => {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            Bytes::from(gzip(&request.body))
+        }
+    };
+    let method = match request.method {
+        Method::Get => http::Method::GET,
+        Method::Post => http::Method::POST,
+        Method::Put => http::Method::PUT,
+    };
+    Ok(PreparedRequest {
+        id: request.id,
+        method,
+        uri,
+        headers,
+        body,
+    })
+}
+
+/// gzip at level 1: log lines compress well already at the fastest level.
+fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4 + 64),
+        flate2::Compression::fast(),
+    );
+    encoder
+        .write_all(body)
+        .expect("writing into a Vec cannot fail");
+    encoder.finish().expect("writing into a Vec cannot fail")
+}
+
+/// `Retry-After` as delta-seconds or an HTTP-date.
+fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
+    let value = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))?
+        .1
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// The metric reason for an answer: `http_<status>`, or `transport_error`.
+fn status_label(status: u16) -> String {
+    if status == 0 {
+        "transport_error".into()
+    } else {
+        format!("http_{status}")
+    }
+}
+
+fn clip(mut text: String) -> String {
+    if text.len() > MAX_DETAIL_BYTES {
+        let mut end = MAX_DETAIL_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::bindings::SecretHeader;
+    use std::collections::BTreeMap;
+
+    fn policy() -> RequestPolicy {
+        RequestPolicy {
+            output: "dd".into(),
+            plugin: "plug".into(),
+            allow: AllowList::parse(&["https://intake.example.com".into()]).unwrap(),
+            secrets: Secrets::resolve(
+                "o",
+                &BTreeMap::from([("api_key".to_string(), "env:PATH".to_string())]),
+            )
+            .unwrap(),
+        }
+    }
+
+    fn request(url: &str, events: Vec<u32>) -> HttpRequest {
+        HttpRequest {
+            id: 7,
+            method: Method::Post,
+            url: url.into(),
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("content-length".into(), "1".into()),
+            ],
+            secret_headers: vec![SecretHeader {
+                header: "DD-API-KEY".into(),
+                secret: "api_key".into(),
+                prefix: "Key ".into(),
+            }],
+            body: b"[{\"log\":\"x\"}]".to_vec(),
+            compression: Compression::Gzip,
+            events,
+        }
+    }
+
+    #[test]
+    fn requests_are_checked_injected_and_compressed() {
+        let p = policy();
+        let r = prepare(&p, request("https://intake.example.com/v2", vec![0])).unwrap();
+        assert_eq!(r.headers["content-encoding"], "gzip");
+        assert!(r.headers.get("content-length").is_none());
+        let key = &r.headers["dd-api-key"];
+        assert!(key.is_sensitive());
+        assert_eq!(
+            key.to_str().unwrap(),
+            format!("Key {}", std::env::var("PATH").unwrap())
+        );
+        let mut plain = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&r.body[..]), &mut plain)
+            .unwrap();
+        assert_eq!(plain, "[{\"log\":\"x\"}]");
+
+        let (reason, detail) =
+            prepare(&p, request("https://evil.example.net/v2", vec![0])).unwrap_err();
+        assert_eq!(reason, "host_not_allowed");
+        assert!(
+            detail.contains("https://evil.example.net") && detail.contains("allow_hosts"),
+            "{detail}"
+        );
+
+        let mut r = request("https://intake.example.com/v2", vec![0]);
+        r.secret_headers[0].secret = "license".into();
+        let (reason, detail) = prepare(&p, r).unwrap_err();
+        assert_eq!(reason, "unknown_secret");
+        assert!(
+            detail.contains("license") && detail.contains("api_key"),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn events_map_to_the_batch_and_uncovered_ones_are_rejected() {
+        let p = policy();
+        let subset = [10, 11, 12, 13];
+        let e = prepare_all(
+            &p,
+            vec![
+                request("https://intake.example.com/", vec![0, 2]),
+                request("https://nope.example.com/", vec![1]),
+            ],
+            &subset,
+        );
+        assert_eq!(e.pending.len(), 1);
+        assert_eq!(e.pending[0].events, [10, 12]);
+        let reasons: Vec<(&str, &[usize])> = e
+            .rejected
+            .iter()
+            .map(|r| (r.reason.as_str(), &r.events[..]))
+            .collect();
+        assert_eq!(
+            reasons,
+            [("host_not_allowed", &[11][..]), ("not_encoded", &[13][..])]
+        );
+
+        let e = prepare_all(
+            &p,
+            vec![request("https://intake.example.com/", vec![4])],
+            &subset,
+        );
+        assert_eq!(e.rejected[0].reason, "invalid_request");
+        assert_eq!(e.rejected[0].events, subset);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let h = |v: &str| vec![("Retry-After".to_string(), v.to_string())];
+        assert_eq!(retry_after(&h("3")), Some(Duration::from_secs(3)));
+        assert_eq!(
+            retry_after(&h("Wed, 21 Oct 2015 07:28:00 GMT")),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(&h("soon")), None);
+        assert_eq!(retry_after(&[]), None);
+    }
+}
