@@ -171,17 +171,126 @@ fn unknown_keys_name_file_line_key_and_the_accepted_keys() {
     );
 }
 
-#[test]
-fn vendor_outputs_are_not_available_yet() {
-    for name in ["datadog", "newrelic"] {
-        let e = error_of(&format!(
-            "{MINIMAL}[OUTPUT]\n    Name {name}\n    Match *\n"
-        ));
-        assert!(
-            e.starts_with("main.conf:7:") && e.contains(name) && e.contains("not available yet"),
-            "{e}"
-        );
+/// Maps `text` with the process environment for `${VAR}` (vendor keys are found there).
+fn mapped_with_process_env(text: &str) -> Result<Mapped, String> {
+    let env = |name: &str| std::env::var(name).ok();
+    let sections = Parser::new(&env)
+        .parse_text(text, Path::new("main.conf"))
+        .map_err(|e| e.to_string())?;
+    map(&sections)
+}
+
+fn wasm_output(m: &Mapped) -> &crate::output::http::WasmOutputConfig {
+    match &m.config.outputs[1] {
+        crate::config::OutputConfig::Wasm(w) => w,
+        other => panic!("a wasm output, not {}", other.type_name()),
     }
+}
+
+#[test]
+fn datadog_runs_the_plugin_with_the_key_as_a_secret_of_the_router() {
+    // PATH stands for the key's variable: set in every test process, and never in a config.
+    let key = std::env::var("PATH").unwrap();
+    let m = mapped_with_process_env(&format!(
+        "{MINIMAL}[OUTPUT]\n    Name datadog\n    Match app-*\n    Host http-intake.logs.datadoghq.eu\n    TLS on\n    compress gzip\n    apikey ${{PATH}}\n    dd_service web\n    dd_source nginx\n    dd_tags env:prod\n    provider ecs\n    include_tag_key true\n    net.keepalive on\n"
+    ))
+    .unwrap();
+    let w = wasm_output(&m);
+    let dir = std::env::var(PLUGIN_DIR_VAR).unwrap_or_else(|_| DEFAULT_PLUGIN_DIR.into());
+    assert_eq!(w.path, PathBuf::from(dir).join("datadog.wasm"));
+    assert_eq!(w.name.as_deref(), Some("datadog"));
+    assert_eq!(w.match_.as_deref(), Some("app-*"));
+    assert_eq!(w.allow_hosts, ["https://http-intake.logs.datadoghq.eu"]);
+    assert_eq!(
+        w.secrets.get("api_key").map(String::as_str),
+        Some("env:PATH")
+    );
+    let config = w.config.as_ref().unwrap();
+    assert_eq!(config["site"].as_str(), Some("datadoghq.eu"));
+    assert_eq!(config["dd_service"].as_str(), Some("web"));
+    assert_eq!(config["provider"].as_str(), Some("ecs"));
+    assert_eq!(config["include_tag_key"].as_bool(), Some(true));
+    assert!(
+        !config.to_string().contains(&key),
+        "the key is in the plugin's config"
+    );
+    assert!(
+        m.warnings.iter().any(|w| w.contains("net.keepalive")),
+        "{:?}",
+        m.warnings
+    );
+
+    let proxied = mapped_with_process_env(&format!(
+        "{MINIMAL}[OUTPUT]\n    Name datadog\n    Match *\n    Host 127.0.0.1\n    Port 8126\n    apikey ${{PATH}}\n"
+    ))
+    .unwrap();
+    let w = wasm_output(&proxied);
+    assert_eq!(w.allow_hosts, ["http://127.0.0.1:8126"]);
+    assert_eq!(
+        w.config.as_ref().unwrap()["url"].as_str(),
+        Some("http://127.0.0.1:8126")
+    );
+}
+
+#[test]
+fn newrelic_maps_endpoint_key_and_limits() {
+    let m = mapped_with_process_env(&format!(
+        "{MINIMAL}[OUTPUT]\n    Name newrelic\n    Match *\n    endpoint https://log-api.eu.newrelic.com/log/v1\n    licenseKey ${{PATH}}\n    maxRecords 500\n    maxBufferSize 256000\n"
+    ))
+    .unwrap();
+    let w = wasm_output(&m);
+    assert!(w.path.ends_with("newrelic.wasm"));
+    assert_eq!(w.allow_hosts, ["https://log-api.eu.newrelic.com"]);
+    assert_eq!(
+        w.secrets.get("license_key").map(String::as_str),
+        Some("env:PATH")
+    );
+    let config = w.config.as_ref().unwrap();
+    assert_eq!(config["region"].as_str(), Some("EU"));
+    assert_eq!(config["auth"].as_str(), Some("license_key"));
+    assert_eq!(config["max_records"].as_integer(), Some(500));
+    assert_eq!(config["max_payload_bytes"].as_integer(), Some(256000));
+
+    let nrlogs = mapped_with_process_env(&format!(
+        "{MINIMAL}[OUTPUT]\n    Name nrlogs\n    Match *\n    base_uri http://127.0.0.1:9/log/v1\n    api_key ${{PATH}}\n    compress false\n"
+    ))
+    .unwrap();
+    let w = wasm_output(&nrlogs);
+    assert_eq!(w.allow_hosts, ["http://127.0.0.1:9"]);
+    assert_eq!(
+        w.secrets.get("api_key").map(String::as_str),
+        Some("env:PATH")
+    );
+    assert_eq!(
+        w.config.as_ref().unwrap()["base_uri"].as_str(),
+        Some("http://127.0.0.1:9/log/v1")
+    );
+}
+
+#[test]
+fn vendor_keys_must_come_from_the_environment() {
+    // `@SET` variables are not in the router's environment: the router could not read them.
+    let e = error_of(&format!(
+        "@SET key=abc123\n{MINIMAL}[OUTPUT]\n    Name datadog\n    Match *\n    apikey ${{key}}\n"
+    ));
+    assert!(
+        e.starts_with("main.conf:11:")
+            && e.contains("environment variable")
+            && !e.contains("abc123"),
+        "{e}"
+    );
+    let e = error_of(&format!(
+        "{MINIMAL}[OUTPUT]\n    Name newrelic\n    Match *\n"
+    ));
+    assert!(e.contains("needs its key"), "{e}");
+    let e = error_of(&format!(
+        "{MINIMAL}[OUTPUT]\n    Name datadog\n    Match *\n    proxy http://proxy:3128\n"
+    ));
+    assert!(e.contains("`proxy` is not supported"), "{e}");
+    let e = error_of(&format!(
+        "{MINIMAL}[OUTPUT]\n    Name datadog\n    Match *\n    dd_sevice web\n"
+    ));
+    assert!(e.contains("`dd_sevice`") && e.contains("dd_service"), "{e}");
 }
 
 #[test]
