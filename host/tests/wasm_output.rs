@@ -79,12 +79,22 @@ struct IntakeState {
 /// An HTTP intake on 127.0.0.1: answers from its script (then 202), `/redirect` with a 302.
 struct Intake {
     addr: SocketAddr,
+    scheme: &'static str,
     state: Arc<Mutex<IntakeState>>,
     _runtime: tokio::runtime::Runtime,
 }
 
 impl Intake {
     fn start(script: Vec<Reply>) -> Intake {
+        Self::start_with(script, None)
+    }
+
+    /// An intake serving HTTPS with `tls`.
+    fn start_tls(script: Vec<Reply>, tls: rustls::ServerConfig) -> Intake {
+        Self::start_with(script, Some(tls))
+    }
+
+    fn start_with(script: Vec<Reply>, tls: Option<rustls::ServerConfig>) -> Intake {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -101,16 +111,29 @@ impl Intake {
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(state.clone());
-        runtime.spawn(async move { axum::serve(listener, app).await });
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        match tls {
+            None => {
+                runtime.spawn(async move { axum::serve(listener, app).await });
+            }
+            Some(tls) => {
+                let listener = TlsListener {
+                    tcp: listener,
+                    acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
+                };
+                runtime.spawn(async move { axum::serve(listener, app).await });
+            }
+        }
         Intake {
             addr,
+            scheme,
             state,
             _runtime: runtime,
         }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
     }
 
     fn seen(&self) -> Vec<Seen> {
@@ -120,6 +143,47 @@ impl Intake {
     fn accepted(&self) -> BTreeMap<u32, u32> {
         self.state.lock().unwrap().accepted.clone()
     }
+}
+
+/// Accepts TCP connections and completes the TLS handshake (failed handshakes are skipped).
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, peer)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, peer);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// A self-signed certificate for 127.0.0.1: the server's config, and the PEM for clients.
+fn self_signed() -> (rustls::ServerConfig, String) {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key.into())
+    .unwrap();
+    (config, certified.cert.pem())
 }
 
 async fn handle(
@@ -191,6 +255,16 @@ async fn handle(
 }
 
 // ---- Router helpers ------------------------------------------------------------------------
+
+/// A child process, killed when dropped.
+struct KilledOnDrop(std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// A file holding [`SECRET`], for `secrets = { api_key = "file:…" }`.
 fn secret_file() -> tempfile::TempDir {
@@ -663,4 +737,68 @@ fn wasm_router_test_shows_requests_with_secret_headers_masked() {
     assert!(text.contains("X-Api-Key: ****"), "{text}");
     assert!(text.contains("retry after 2000 ms"), "{text}");
     assert!(!text.contains(SECRET), "{text}");
+}
+
+#[test]
+fn https_intakes_are_reached_through_the_system_trust_store() {
+    let (tls, pem) = self_signed();
+    let intake = Intake::start_tls(Vec::new(), tls);
+    let certs = tempfile::tempdir().unwrap();
+    let ca_file = certs.path().join("ca.pem");
+    std::fs::write(&ca_file, pem).unwrap();
+    let secrets = secret_file();
+    let extra = format!(
+        "secrets = {{ api_key = \"file:{}/api_key\" }}\nconfig = {{ url = \"{}\", gzip = true, api_key_header = \"X-Api-Key\" }}\n",
+        secrets.path().display(),
+        intake.url("/v1/logs")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("router.toml");
+    std::fs::write(
+        &config,
+        router_config(&wasm_output(
+            "tls",
+            wasm_router_test_artifacts::JSON_OUTPUT,
+            "*",
+            &intake.url(""),
+            &extra,
+        )),
+    )
+    .unwrap();
+    // rustls-native-certs reads SSL_CERT_FILE instead of the system store when it is set.
+    let mut router = KilledOnDrop(
+        router_command()
+            .env("SSL_CERT_FILE", &ca_file)
+            .args(["run", "-c"])
+            .arg(&config)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let log = common::Lines::collect(router.0.stderr.take().unwrap());
+    let listening = log.wait_until(HANG_TIMEOUT, |l| !common::listen_addrs(l).is_empty());
+    assert!(
+        listening,
+        "the router did not start:\n{}",
+        log.snapshot().join("\n")
+    );
+    let addr = common::listen_addrs(&log.snapshot())
+        .into_iter()
+        .find_map(|a| a.strip_prefix("tcp://").map(String::from))
+        .unwrap();
+    send_acked(&addr, "app", 0, 20, 10, 30);
+    wait_until(
+        "every event accepted over HTTPS",
+        || intake.accepted().len() >= 20,
+        || log.snapshot().join("\n"),
+    );
+    drop(router);
+    assert_exactly_once(&intake, &[], 20);
+    let seen = intake.seen();
+    assert!(
+        seen.iter()
+            .all(|s| s.headers.get("x-api-key").map(String::as_str) == Some(SECRET))
+    );
 }
