@@ -194,6 +194,12 @@ pub struct ForwardInputConfig {
     /// Most connections open at once on this input (default 1024); more wait to be accepted.
     #[serde(default)]
     pub max_connections: Option<usize>,
+    /// Require the shared-key handshake on the TCP listener (reference forward-protocol.md §6).
+    #[serde(default)]
+    pub security: Option<crate::input::forward::handshake::SecurityConfig>,
+    /// Serve the TCP listener over TLS.
+    #[serde(default)]
+    pub tls: Option<crate::input::forward::tls::ListenerTlsConfig>,
 }
 
 /// One `[[filters]]` entry.
@@ -664,6 +670,7 @@ impl Config {
             if f.max_connections == Some(0) {
                 problems.push(format!("{key}.max_connections must be at least 1"));
             }
+            crate::input::forward::server::validate(&key, f, &mut problems);
         }
         for (i, filter) in self.filters.iter().enumerate() {
             let key = format!("filters[{i}]");

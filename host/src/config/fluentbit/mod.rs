@@ -189,9 +189,20 @@ impl Mapper {
                 let mut t = Table::new();
                 t.insert("type".into(), "forward".into());
                 let (mut listen, mut port) = (None, None);
+                let (mut security, mut tls, mut tls_on) = (Table::new(), Table::new(), false);
                 for e in &s.entries {
                     match e.key.as_str() {
                         "name" | "tag" => {}
+                        "shared_key" | "self_hostname" => {
+                            security.insert(e.key.clone(), e.value.clone().into());
+                        }
+                        "tls" => tls_on = on_off(e)?,
+                        "tls.crt_file" => {
+                            tls.insert("cert_file".into(), e.value.clone().into());
+                        }
+                        "tls.key_file" => {
+                            tls.insert("key_file".into(), e.value.clone().into());
+                        }
                         "alias" => {
                             t.insert("name".into(), e.value.clone().into());
                         }
@@ -207,8 +218,26 @@ impl Mapper {
                             self.warn(e, "is accepted; memory is bounded by [service] memory_budget and each output's buffer")
                         }
                         "storage.type" => self.filesystem_storage |= e.value.eq_ignore_ascii_case("filesystem"),
-                        _ => return Err(unknown(e, "[INPUT] forward", "unix_path, unix_perm, Listen, Port, Mem_Buf_Limit, Tag_Prefix, Buffer_Chunk_Size, Buffer_Max_Size")),
+                        _ => return Err(unknown(e, "[INPUT] forward", "unix_path, unix_perm, Listen, Port, Mem_Buf_Limit, Tag_Prefix, Buffer_Chunk_Size, Buffer_Max_Size, Shared_Key, Self_Hostname, tls, tls.crt_file, tls.key_file")),
                     }
+                }
+                if !security.is_empty() {
+                    if !security.contains_key("shared_key") {
+                        return Err(format!(
+                            "{}: [INPUT] forward Self_Hostname needs Shared_Key (the handshake's key)",
+                            s.origin
+                        ));
+                    }
+                    t.insert("security".into(), Value::Table(security));
+                }
+                if tls_on {
+                    if !(tls.contains_key("cert_file") && tls.contains_key("key_file")) {
+                        return Err(format!(
+                            "{}: [INPUT] forward `tls on` needs tls.crt_file and tls.key_file (PEM)",
+                            s.origin
+                        ));
+                    }
+                    t.insert("tls".into(), Value::Table(tls));
                 }
                 if listen.is_some() || port.is_some() {
                     let host = listen.unwrap_or_else(|| "0.0.0.0".into());
@@ -405,6 +434,20 @@ impl Mapper {
                 "storage.total_limit_size" => {
                     buffer(&mut t).insert("max_bytes".into(), e.value.clone().into());
                 }
+                "tls" | "tls.verify" | "tls.ca_file" | "tls.vhost" if kind == "forward" => {
+                    let key = match e.key.as_str() {
+                        "tls" => "tls",
+                        "tls.verify" => "tls_verify",
+                        "tls.ca_file" => "tls_ca_file",
+                        _ => "tls_server_name",
+                    };
+                    let value = if key == "tls" || key == "tls_verify" {
+                        Value::Boolean(on_off(e)?)
+                    } else {
+                        e.value.clone().into()
+                    };
+                    t.insert(key.into(), value);
+                }
                 k if k.starts_with("net.")
                     || k.starts_with("tls")
                     || k == "workers" && kind != "cloudwatch_logs" =>
@@ -417,6 +460,16 @@ impl Mapper {
                 _ => {
                     t.insert(e.key.clone(), coerce(&e.value));
                     entries.push(e.clone());
+                }
+            }
+        }
+        if kind == "forward" && t.get("tls") != Some(&Value::Boolean(true)) {
+            for key in ["tls_verify", "tls_ca_file", "tls_server_name"] {
+                if t.remove(key).is_some() {
+                    self.warnings.push(format!(
+                        "{}: [OUTPUT] forward `{key}` is ignored: `tls` is off",
+                        s.origin
+                    ));
                 }
             }
         }

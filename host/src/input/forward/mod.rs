@@ -1,7 +1,10 @@
-//! The Fluentd forward-protocol input: a sans-io decoder and thin TCP / unix socket servers.
+//! The Fluentd forward-protocol input: a sans-io decoder and thin TCP / unix socket servers,
+//! with the shared-key handshake and TLS on TCP.
 
 pub mod decode;
+pub mod handshake;
 pub mod server;
+pub mod tls;
 
 pub use decode::{DecodeError, DecodeLimits, Decoder, Frame, Request, ack_response};
 pub use server::{ForwardServer, ListenAddr};

@@ -10,18 +10,28 @@
 //! coalesced into one batch per read, so the pipeline works per batch; a request with a `chunk`
 //! ends the batch, which is dispatched before the ack is written. Received events are counted
 //! once per dispatched batch, not once per request.
+//!
+//! TCP connections are optionally TLS (`tls = { cert_file, key_file }`, see [`super::tls`]) and
+//! optionally authenticated with the shared-key handshake (`security = { … }`, see
+//! [`super::handshake`]) before any request is read. The unix socket has neither: it is
+//! protected by its file mode, and no sender does either over it (reference §6). A client that
+//! fails authentication gets a refusing PONG and is disconnected; the failure is counted every
+//! time (`errors{reason="auth_failed"}`) and logged once per client hostname and reason.
 
 use super::decode::{DecodeLimits, Decoder, Frame, ack_response};
+use super::handshake::{HandshakeError, ServerSecurity};
+use super::tls::TLS_ACCEPT_TIMEOUT;
 use crate::config::{ForwardInputConfig, parse_octal_mode};
 use crate::event::Batch;
 use crate::ops::metrics::{Component, Metrics};
 use crate::ops::shutdown::Shutdown;
 use crate::pipeline::Pipeline;
 use bytes::{Bytes, BytesMut};
+use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
@@ -35,6 +45,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 const MAX_COALESCED_EVENTS: usize = 4096;
 /// Bytes reserved for each socket read.
 const READ_CHUNK: usize = 128 * 1024;
+/// Distinct connection failures (peer and reason) logged at warn level; later ones are debug.
+const MAX_LOGGED_FAILURES: usize = 256;
 
 /// Where a forward input listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +79,8 @@ pub struct ForwardServer {
     tag_prefix: Option<Bytes>,
     connections: Arc<Semaphore>,
     metrics: Arc<Metrics>,
+    security: Option<Arc<ServerSecurity>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Why an input could not start.
@@ -89,6 +103,15 @@ impl ForwardServer {
             input: name.clone(),
             addr,
             source,
+        };
+        let tls = match &config.tls {
+            Some(tls) => Some(tls.acceptor().map_err(|e| {
+                bind_err(
+                    config.listen.clone().unwrap_or_default(),
+                    std::io::Error::other(e.to_string()),
+                )
+            })?),
+            None => None,
         };
         let mut listeners = Vec::new();
         if let Some(listen) = &config.listen {
@@ -122,6 +145,8 @@ impl ForwardServer {
                 config.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
             )),
             metrics,
+            security: config.security.as_ref().map(|s| Arc::new(s.settings())),
+            tls,
         })
     }
 
@@ -140,7 +165,13 @@ impl ForwardServer {
     /// connections finish what they send until they close or `drain` has passed.
     pub async fn run(self, pipeline: Arc<Pipeline>, mut shutdown: Shutdown, drain: Duration) {
         for addr in self.local_addrs() {
-            tracing::info!(input = %self.component.id, %addr, "listening");
+            let tcp = matches!(addr, ListenAddr::Tcp(_));
+            let (tls, shared_key) = (self.tls.is_some(), self.security.is_some());
+            if tcp && (tls || shared_key) {
+                tracing::info!(input = %self.component.id, %addr, tls, shared_key, "listening");
+            } else {
+                tracing::info!(input = %self.component.id, %addr, "listening");
+            }
         }
         let ctx = Arc::new(ConnContext {
             component: self.component.clone(),
@@ -149,6 +180,9 @@ impl ForwardServer {
             metrics: self.metrics.clone(),
             pipeline,
             close_now: CancellationToken::new(),
+            security: self.security.clone(),
+            tls: self.tls.clone(),
+            logged_failures: Mutex::default(),
         });
         let tracker = TaskTracker::new();
         let accepting = TaskTracker::new();
@@ -171,6 +205,21 @@ impl ForwardServer {
             ctx.close_now.cancel();
             tracker.wait().await;
         }
+    }
+}
+
+/// Check a forward input's `security` and `tls` (part of `Config::validate`).
+pub fn validate(key: &str, config: &ForwardInputConfig, problems: &mut Vec<String>) {
+    if let Some(security) = &config.security {
+        security.validate(key, problems);
+        if config.listen.is_none() {
+            problems.push(format!("{key}.security applies to the TCP listener only; add `listen = \"0.0.0.0:24224\"` or remove `security`"));
+        }
+    }
+    if config.tls.is_some() && config.listen.is_none() {
+        problems.push(format!(
+            "{key}.tls applies to the TCP listener only; add `listen = \"0.0.0.0:24224\"` or remove `tls`"
+        ));
     }
 }
 
@@ -212,8 +261,9 @@ async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 let ctx = ctx.clone();
+                let tcp = matches!(listener, Listener::Tcp(_));
                 conns.spawn(async move {
-                    ctx.serve(stream, peer).await;
+                    ctx.serve(stream, peer, tcp).await;
                     drop(permit);
                 });
             }
@@ -253,18 +303,61 @@ struct ConnContext {
     pipeline: Arc<Pipeline>,
     /// Cancelled when the drain time after shutdown is over.
     close_now: CancellationToken,
+    security: Option<Arc<ServerSecurity>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Failures already logged at warn level: (who, reason).
+    logged_failures: Mutex<HashSet<(String, String)>>,
 }
 
 impl ConnContext {
-    async fn serve(&self, mut stream: Box<dyn Stream>, peer: String) {
+    async fn serve(&self, stream: Box<dyn Stream>, peer: String, tcp: bool) {
         let open = self
             .metrics
             .open_connections
             .get_or_create(&self.component.labels())
             .clone();
         open.inc();
-        match self.serve_inner(&mut stream).await {
+        match self.open_and_serve(stream, &peer, tcp).await {
             Ok(()) => {}
+            Err(ConnError::Tls(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                // Closed before the TLS handshake: a heartbeat or a port probe.
+            }
+            Err(ConnError::Tls(e)) => {
+                self.metrics.error(&self.component, "tls_handshake_failed");
+                let host = peer_host(&peer);
+                if self.first_failure(host, "tls") {
+                    tracing::warn!(input = %self.component.id, %peer, error = %e, "TLS handshake failed; the client must connect with TLS (further failures from this host are logged at debug)");
+                } else {
+                    tracing::debug!(input = %self.component.id, %peer, error = %e, "TLS handshake failed");
+                }
+            }
+            Err(ConnError::Handshake(HandshakeError::Closed(_))) => {
+                // Closed right after HELO: Fluentd's transport heartbeat does this (reference §7).
+            }
+            Err(ConnError::Handshake(HandshakeError::Io(e))) => {
+                tracing::debug!(input = %self.component.id, %peer, error = %e, "connection error during the handshake");
+                self.metrics.error(&self.component, "connection_error");
+            }
+            Err(ConnError::Handshake(HandshakeError::Refused {
+                reason,
+                client_hostname,
+            })) => {
+                self.metrics.error(&self.component, "auth_failed");
+                if self.first_failure(&client_hostname, &reason) {
+                    tracing::warn!(input = %self.component.id, %peer, %client_hostname, %reason, "client failed the shared-key handshake: refused and disconnected; it needs the same shared_key (and user) as this input's `security` (further failures like this are logged at debug)");
+                } else {
+                    tracing::debug!(input = %self.component.id, %peer, %client_hostname, %reason, "client failed the shared-key handshake");
+                }
+            }
+            Err(ConnError::Handshake(e)) => {
+                self.metrics.error(&self.component, "handshake_failed");
+                let host = peer_host(&peer);
+                if self.first_failure(host, "handshake") {
+                    tracing::warn!(input = %self.component.id, %peer, error = %e, "handshake failed; this input requires the shared-key handshake (`security`): configure the client's shared_key (further failures from this host are logged at debug)");
+                } else {
+                    tracing::debug!(input = %self.component.id, %peer, error = %e, "handshake failed");
+                }
+            }
             Err(ConnError::Decode(e)) => {
                 tracing::warn!(input = %self.component.id, %peer, reason = %e, "closing connection: bad input");
                 self.metrics.error(&self.component, "malformed_request");
@@ -277,9 +370,56 @@ impl ConnContext {
         open.dec();
     }
 
-    async fn serve_inner(&self, stream: &mut Box<dyn Stream>) -> Result<(), ConnError> {
-        let mut decoder = Decoder::new(self.limits.clone());
+    /// Whether this is the first failure of `who` for `reason` (bounded memory).
+    fn first_failure(&self, who: &str, reason: &str) -> bool {
+        let mut logged = self
+            .logged_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let key = (who.to_string(), reason.to_string());
+        if logged.contains(&key) || logged.len() >= MAX_LOGGED_FAILURES {
+            return false;
+        }
+        logged.insert(key)
+    }
+
+    /// TLS and the handshake on TCP connections when configured, then requests.
+    async fn open_and_serve(
+        &self,
+        mut stream: Box<dyn Stream>,
+        peer: &str,
+        tcp: bool,
+    ) -> Result<(), ConnError> {
+        if tcp && let Some(acceptor) = &self.tls {
+            let accepting = acceptor.accept(stream);
+            stream = match tokio::time::timeout(TLS_ACCEPT_TIMEOUT, accepting).await {
+                Ok(Ok(tls)) => Box::new(tls),
+                Ok(Err(e)) => return Err(ConnError::Tls(e)),
+                Err(_) => {
+                    return Err(ConnError::Tls(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no TLS handshake within {TLS_ACCEPT_TIMEOUT:?}"),
+                    )));
+                }
+            };
+        }
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        if tcp && let Some(security) = &self.security {
+            tokio::select! {
+                r = security.accept(&mut stream, &mut buf) => r.map_err(ConnError::Handshake)?,
+                _ = self.close_now.cancelled() => return Ok(()),
+            }
+            tracing::debug!(input = %self.component.id, %peer, "handshake accepted");
+        }
+        self.serve_inner(&mut stream, buf).await
+    }
+
+    async fn serve_inner(
+        &self,
+        stream: &mut Box<dyn Stream>,
+        mut buf: BytesMut,
+    ) -> Result<(), ConnError> {
+        let mut decoder = Decoder::new(self.limits.clone());
         let mut pending: Option<Batch> = None;
         let mut uncounted = Uncounted::default();
         loop {
@@ -376,6 +516,13 @@ struct Uncounted {
 enum ConnError {
     Decode(super::DecodeError),
     Io(std::io::Error),
+    Tls(std::io::Error),
+    Handshake(HandshakeError),
+}
+
+/// The host part of a `host:port` peer (IPv6 brackets kept).
+fn peer_host(peer: &str) -> &str {
+    peer.rsplit_once(':').map_or(peer, |(host, _)| host)
 }
 
 impl From<std::io::Error> for ConnError {

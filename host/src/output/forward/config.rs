@@ -1,6 +1,13 @@
 //! `type = "forward"` under `[[outputs]]`: the options of Fluent Bit's `out_forward` that apply
 //! (reference forward-protocol.md §8.2), validated into [`ForwardSettings`].
+//!
+//! The shared-key handshake (§6) is on when `shared_key` is set; TLS when `tls = true`. The
+//! classic loader maps Fluent Bit's `Shared_Key`, `Self_Hostname`, `Username`, `Password`,
+//! `tls`, `tls.verify`, `tls.ca_file` and `tls.vhost` onto these keys.
 
+use super::handshake::ClientSecurity;
+use super::request::Mode;
+use super::tls::TlsClient;
 use crate::config::{BufferConfig, ByteSize, DeadLetterConfig, DurationStr};
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -50,7 +57,8 @@ pub struct ForwardOutputConfig {
     /// unlike Fluent Bit: without acks a receiver that dies loses what it had not written).
     #[serde(default)]
     pub require_ack_response: Option<bool>,
-    /// `gzip` (CompressedPackedForward) or `none` (default).
+    /// `none` (default: Forward mode, as Fluent Bit sends), `text` (PackedForward, as Fluentd
+    /// sends) or `gzip` (CompressedPackedForward).
     #[serde(default)]
     pub compress: Option<String>,
     /// How long to wait for an ack before the request is sent again (default `"60s"`).
@@ -63,6 +71,31 @@ pub struct ForwardOutputConfig {
     /// Fluent Bit's 6,144,000). A batch is sent as several requests; a larger event goes alone.
     #[serde(default)]
     pub max_request_bytes: Option<ByteSize>,
+    /// Authenticate with the shared-key handshake using this key (e.g. `"${FORWARD_KEY}"`).
+    #[serde(default)]
+    pub shared_key: Option<String>,
+    /// Our name in the handshake (default: the machine's hostname); the receiver's
+    /// `self_hostname` must differ.
+    #[serde(default)]
+    pub self_hostname: Option<String>,
+    /// Username for receivers with user auth (needs `shared_key`).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password for receivers with user auth (needs `username`).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Connect over TLS (default `false`).
+    #[serde(default)]
+    pub tls: bool,
+    /// Check the receiver's certificate and name (default `true`).
+    #[serde(default)]
+    pub tls_verify: Option<bool>,
+    /// PEM file of the CA certificates to trust instead of the system's.
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// The name the receiver's certificate must hold (default: `host`).
+    #[serde(default)]
+    pub tls_server_name: Option<String>,
 }
 
 crate::impl_output_routing!(ForwardOutputConfig, delivery);
@@ -88,6 +121,8 @@ impl std::fmt::Display for Endpoint {
 /// A validated forward output config.
 #[derive(Clone, Debug)]
 pub struct ForwardSettings {
+    /// The output's name in logs.
+    pub id: String,
     /// Where to send.
     pub endpoint: Endpoint,
     /// The tag every event is sent under, if overridden.
@@ -96,14 +131,18 @@ pub struct ForwardSettings {
     pub time_as_integer: bool,
     /// Wait for an ack per request.
     pub require_ack: bool,
-    /// gzip the entries.
-    pub gzip: bool,
+    /// How requests carry their events.
+    pub mode: Mode,
     /// Ack wait.
     pub ack_timeout: Duration,
     /// Connect wait.
     pub connect_timeout: Duration,
     /// Request size target.
     pub max_request_bytes: usize,
+    /// The shared-key handshake, when on.
+    pub security: Option<ClientSecurity>,
+    /// TLS, when on.
+    pub tls: Option<TlsClient>,
 }
 
 /// Default `max_request_bytes`.
@@ -119,6 +158,7 @@ impl ForwardOutputConfig {
 
     /// The validated settings.
     pub fn settings(&self) -> Result<ForwardSettings, String> {
+        let mut tls_host = "localhost".to_string();
         let endpoint = match (&self.unix_path, &self.host, self.port) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
                 return Err("unix_path: set either `unix_path` or `host`/`port`, not both".into());
@@ -133,6 +173,10 @@ impl ForwardOutputConfig {
                     return Err("port must be between 1 and 65535 (default 24224)".into());
                 }
                 let port = port.unwrap_or(24224);
+                tls_host = host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string();
                 // An IPv6 literal needs brackets in `host:port`.
                 let host = if host.contains(':') && !host.starts_with('[') {
                     format!("[{host}]")
@@ -142,10 +186,36 @@ impl ForwardOutputConfig {
                 Endpoint::Tcp(format!("{host}:{port}"))
             }
         };
-        let gzip = match self.compress.as_deref() {
-            None | Some("none") | Some("text") => false,
-            Some("gzip") => true,
-            Some(other) => return Err(format!("compress = {other:?}: use \"gzip\" or \"none\"")),
+        let mode = match self.compress.as_deref() {
+            None | Some("none") => Mode::Forward,
+            Some("text") => Mode::PackedForward,
+            Some("gzip") => Mode::CompressedPackedForward,
+            Some(other) => {
+                return Err(format!(
+                    "compress = {other:?}: use \"gzip\", \"text\" (PackedForward) or \"none\""
+                ));
+            }
+        };
+        let security = self.security()?;
+        let tls = if self.tls {
+            let name = self.tls_server_name.as_deref().unwrap_or(&tls_host);
+            Some(TlsClient::new(
+                self.tls_verify.unwrap_or(true),
+                self.tls_ca_file.as_deref(),
+                name,
+            )?)
+        } else {
+            if let Some(key) = [
+                ("tls_verify", self.tls_verify.is_some()),
+                ("tls_ca_file", self.tls_ca_file.is_some()),
+                ("tls_server_name", self.tls_server_name.is_some()),
+            ]
+            .iter()
+            .find_map(|(k, set)| set.then_some(k))
+            {
+                return Err(format!("{key} is set but tls is off; set `tls = true`"));
+            }
+            None
         };
         let positive = |name: &str, d: Option<DurationStr>, default: Duration| match d {
             Some(d) if d.0.is_zero() => Err(format!("{name} must be more than 0")),
@@ -159,11 +229,12 @@ impl ForwardOutputConfig {
             return Err("max_request_bytes must be more than 0, e.g. \"2MiB\"".into());
         }
         Ok(ForwardSettings {
+            id: self.name.clone().unwrap_or_else(|| "forward".to_string()),
             endpoint,
             tag: self.tag.clone(),
             time_as_integer: self.time_as_integer,
             require_ack: self.require_ack_response.unwrap_or(true),
-            gzip,
+            mode,
             ack_timeout: positive(
                 "ack_response_timeout",
                 self.ack_response_timeout,
@@ -175,6 +246,51 @@ impl ForwardOutputConfig {
                 Duration::from_secs(10),
             )?,
             max_request_bytes: max_request_bytes.min(u32::MAX as u64) as usize,
+            security,
+            tls,
         })
+    }
+
+    fn security(&self) -> Result<Option<ClientSecurity>, String> {
+        let Some(shared_key) = &self.shared_key else {
+            if self.username.is_some() || self.password.is_some() {
+                return Err(
+                    "username/password need the handshake: set `shared_key` too (the receiver's)"
+                        .into(),
+                );
+            }
+            if self.self_hostname.is_some() {
+                return Err("self_hostname is only used by the handshake: set `shared_key` (the receiver's) or remove it".into());
+            }
+            return Ok(None);
+        };
+        if shared_key.is_empty() {
+            return Err(
+                "shared_key is empty; set the receiver's key, e.g. shared_key = \"${FORWARD_KEY}\""
+                    .into(),
+            );
+        }
+        if self.self_hostname.as_deref() == Some("") {
+            return Err(
+                "self_hostname is empty; remove it (default: the hostname) or name this sender"
+                    .into(),
+            );
+        }
+        if self.password.is_some() && self.username.is_none() {
+            return Err("password is set without username; set both or neither".into());
+        }
+        crate::ops::logging::register_secret("forward.shared_key", shared_key);
+        if let Some(password) = &self.password {
+            crate::ops::logging::register_secret("forward.password", password);
+        }
+        Ok(Some(ClientSecurity {
+            shared_key: shared_key.clone(),
+            self_hostname: self
+                .self_hostname
+                .clone()
+                .unwrap_or_else(crate::input::forward::handshake::local_hostname),
+            username: self.username.clone().unwrap_or_default(),
+            password: self.password.clone().unwrap_or_default(),
+        }))
     }
 }

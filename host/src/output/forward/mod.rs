@@ -2,19 +2,29 @@
 //! Fluent Bit, or another wasm-router), like Fluent Bit's `out_forward` (reference
 //! forward-protocol.md §8.2).
 //!
-//! A batch goes out as PackedForward requests (CompressedPackedForward with `compress =
-//! "gzip"`) of at most `max_request_bytes` of records each, over one kept-open connection.
+//! A batch goes out as Forward-mode requests (PackedForward with `compress = "text"`,
+//! CompressedPackedForward with `compress = "gzip"`) of at most `max_request_bytes` of records
+//! each, over one kept-open connection: TCP, optionally TLS ([`tls`]), then optionally the
+//! shared-key handshake ([`handshake`]), or a unix socket.
 //! With `require_ack_response` (the default) each request carries a `chunk` id and the output
 //! waits for the receiver's `{"ack": chunk}` before the next one (§5): a connection error, an
 //! ack timeout or a wrong ack is a retryable failure, and the retry resends only the requests
 //! of the batch that were not acked — so a receiver sees a request twice only if its ack was
-//! lost, never the whole batch again.
+//! lost, never the whole batch again. A batch counts as delivered only when every one of its
+//! requests was acked.
+//!
+//! A failed handshake (wrong key, a receiver that does not know ours, no HELO) is retryable
+//! like any connection failure, through the delivery layer's backoff; it is logged at warn
+//! level when the reason first appears, and again when it changes or clears.
 
 pub mod config;
+pub mod handshake;
 pub mod request;
+pub mod tls;
 
 use super::{DeliveryError, Output};
 use crate::event::Batch;
+use crate::input::forward::handshake::HandshakeError;
 use bytes::BytesMut;
 use config::{Endpoint, ForwardSettings};
 use request::{AckRead, Encoding};
@@ -40,6 +50,10 @@ pub struct ForwardOutput {
     /// The request being sent, and gzip's input: kept so that sending allocates nothing.
     request: Vec<u8>,
     scratch: Vec<u8>,
+    /// Whether the receiver keeps connections open (its HELO can say no).
+    keepalive: bool,
+    /// The connection failure last logged at warn level, to log each reason once.
+    failing: Option<String>,
 }
 
 impl ForwardOutput {
@@ -52,31 +66,91 @@ impl ForwardOutput {
             resume: None,
             request: Vec::new(),
             scratch: Vec::new(),
+            keepalive: true,
+            failing: None,
         }
     }
 
-    async fn connect(&mut self) -> Result<&mut Box<dyn Stream>, DeliveryError> {
-        if self.conn.is_none() {
-            let endpoint = &self.settings.endpoint;
-            let connecting = async {
-                Ok::<Box<dyn Stream>, std::io::Error>(match endpoint {
-                    Endpoint::Tcp(addr) => {
-                        let s = tokio::net::TcpStream::connect(addr).await?;
-                        s.set_nodelay(true)?;
-                        Box::new(s)
-                    }
-                    Endpoint::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
-                })
-            };
-            let conn = match tokio::time::timeout(self.settings.connect_timeout, connecting).await {
-                Ok(Ok(c)) => c,
-                Ok(Err(e)) => return Err(retry(format!("cannot connect to {endpoint}: {e}"))),
-                Err(_) => return Err(retry(format!("connecting to {endpoint} timed out"))),
-            };
-            self.replies.clear();
-            self.conn = Some(conn);
+    async fn connect(&mut self) -> Result<(), DeliveryError> {
+        if self.conn.is_some() {
+            return Ok(());
         }
-        Ok(self.conn.as_mut().expect("connected above"))
+        match self.open().await {
+            Ok(conn) => {
+                if let Some(reason) = self.failing.take() {
+                    tracing::info!(output = %self.settings.id, endpoint = %self.settings.endpoint, previous_error = %reason, "connected again");
+                }
+                self.conn = Some(conn);
+                Ok(())
+            }
+            Err(reason) => {
+                if self.failing.as_deref() != Some(reason.as_str()) {
+                    tracing::warn!(output = %self.settings.id, error = %reason, "cannot open a connection; retrying with backoff (logged again only if the error changes)");
+                    self.failing = Some(reason.clone());
+                }
+                Err(retry(reason))
+            }
+        }
+    }
+
+    /// Connect, TLS, handshake: a ready connection, or why not.
+    async fn open(&mut self) -> Result<Box<dyn Stream>, String> {
+        let endpoint = &self.settings.endpoint;
+        let timeout = self.settings.connect_timeout;
+        let connecting = async {
+            Ok::<Box<dyn Stream>, std::io::Error>(match endpoint {
+                Endpoint::Tcp(addr) => {
+                    let s = tokio::net::TcpStream::connect(addr).await?;
+                    s.set_nodelay(true)?;
+                    Box::new(s)
+                }
+                Endpoint::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
+            })
+        };
+        let mut conn = match tokio::time::timeout(timeout, connecting).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(format!("cannot connect to {endpoint}: {e}")),
+            Err(_) => {
+                return Err(format!(
+                    "connecting to {endpoint} timed out after {timeout:?}"
+                ));
+            }
+        };
+        if let Some(tls) = &self.settings.tls {
+            let handshake = tls.connector().connect(tls.server_name.clone(), conn);
+            conn = match tokio::time::timeout(timeout, handshake).await {
+                Ok(Ok(c)) => Box::new(c),
+                Ok(Err(e)) => {
+                    return Err(format!(
+                        "TLS with {endpoint} failed: {e}; check that the receiver serves TLS, and tls_ca_file / tls_server_name (or tls_verify = false)"
+                    ));
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "TLS with {endpoint} did not complete within {timeout:?}; is the receiver serving TLS?"
+                    ));
+                }
+            };
+        }
+        self.replies.clear();
+        self.keepalive = true;
+        if let Some(security) = &self.settings.security {
+            match security
+                .handshake(&mut conn, &mut self.replies, timeout)
+                .await
+            {
+                Ok(established) => self.keepalive = established.keepalive,
+                Err(HandshakeError::Timeout { expected, .. }) => {
+                    return Err(format!(
+                        "shared-key handshake with {endpoint} failed: no {expected} within {timeout:?}; the receiver does not run the handshake: set the same shared_key on it, or remove shared_key here"
+                    ));
+                }
+                Err(e) => {
+                    return Err(format!("shared-key handshake with {endpoint} failed: {e}"));
+                }
+            }
+        }
+        Ok(conn)
     }
 
     /// Send `self.request` and, with acks on, wait for the ack of `chunk`.
@@ -93,10 +167,20 @@ impl ForwardOutput {
             self.conn = None;
             return Err(retry(format!("sending to {endpoint} failed: {e}")));
         }
-        let Some(chunk) = chunk else { return Ok(()) };
+        let Some(chunk) = chunk else {
+            if !self.keepalive {
+                self.conn = None;
+            }
+            return Ok(());
+        };
         let timeout = self.settings.ack_timeout;
         match tokio::time::timeout(timeout, self.read_ack(chunk)).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                if !self.keepalive {
+                    self.conn = None;
+                }
+                Ok(())
+            }
             Ok(Err(reason)) => {
                 self.conn = None;
                 Err(retry(format!("{endpoint}: {reason}")))
@@ -120,6 +204,9 @@ impl ForwardOutput {
                     };
                 }
                 AckRead::Invalid => return Err("replied with bytes that are not msgpack".into()),
+                AckRead::Helo => {
+                    return Err("requires the shared-key handshake (it sent HELO): set `shared_key` (and `self_hostname`) to the receiver's".into());
+                }
                 AckRead::Incomplete if self.replies.len() > MAX_REPLY_BYTES => {
                     return Err("sent an oversized reply".into());
                 }
@@ -163,7 +250,7 @@ impl Output for ForwardOutput {
         };
         let how = Encoding {
             time_as_integer: self.settings.time_as_integer,
-            gzip: self.settings.gzip,
+            mode: self.settings.mode,
         };
         let tag = self
             .settings

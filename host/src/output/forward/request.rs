@@ -1,5 +1,5 @@
-//! Encoding forward-protocol requests (reference forward-protocol.md §2.3, §2.4, §3, §4) and
-//! reading the receiver's ack (§5). Pure functions over bytes.
+//! Encoding forward-protocol requests (reference forward-protocol.md §2.2, §2.3, §2.4, §3, §4)
+//! and reading the receiver's ack (§5). Pure functions over bytes.
 
 use crate::event::Event;
 use base64::Engine as _;
@@ -34,17 +34,28 @@ pub fn new_chunk_id() -> String {
     base64::engine::general_purpose::STANDARD.encode(raw)
 }
 
+/// The carrier mode of a request (§1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `[tag, [[time, record], …], option]`: what Fluent Bit sends without compression.
+    Forward,
+    /// `[tag, bin(entries), option]`: what Fluentd sends (`compress text`).
+    PackedForward,
+    /// `[tag, bin(gzip(entries)), {"compressed": "gzip", …}]`.
+    CompressedPackedForward,
+}
+
 /// How to encode.
 #[derive(Clone, Copy, Debug)]
 pub struct Encoding {
     /// Integer seconds instead of EventTime.
     pub time_as_integer: bool,
-    /// CompressedPackedForward (gzip) instead of PackedForward.
-    pub gzip: bool,
+    /// The carrier mode.
+    pub mode: Mode,
 }
 
-/// A PackedForward (or, with gzip, CompressedPackedForward) request:
-/// `[tag, bin(entries), {"size": n, "chunk": id?, "compressed": "gzip"?, "fluent_signal": 0}]`.
+/// A request in `how.mode`, with the option map
+/// `{"size": n, "chunk": id?, "compressed": "gzip"?, "fluent_signal": 0}`.
 pub fn encode_request(tag: &[u8], events: &[Event], chunk: Option<&str>, how: Encoding) -> Vec<u8> {
     let mut out = Vec::new();
     encode_request_into(&mut out, &mut Vec::new(), tag, events, chunk, how);
@@ -65,7 +76,11 @@ pub fn encode_request_into(
     rmp::encode::write_array_len(out, 3).unwrap();
     rmp::encode::write_str_len(out, tag.len() as u32).unwrap();
     out.extend_from_slice(tag);
-    if how.gzip {
+    let gzip = how.mode == Mode::CompressedPackedForward;
+    if how.mode == Mode::Forward {
+        rmp::encode::write_array_len(out, events.len() as u32).unwrap();
+        write_entries(out, events, how);
+    } else if gzip {
         scratch.clear();
         write_entries(scratch, events, how);
         let mut gz = flate2::write::GzEncoder::new(
@@ -86,7 +101,7 @@ pub fn encode_request_into(
         write_entries(out, events, how);
         debug_assert_eq!(out.len() - start, len);
     }
-    let keys = 2 + u32::from(chunk.is_some()) + u32::from(how.gzip);
+    let keys = 2 + u32::from(chunk.is_some()) + u32::from(gzip);
     rmp::encode::write_map_len(out, keys).unwrap();
     rmp::encode::write_str(out, "size").unwrap();
     rmp::encode::write_uint(out, events.len() as u64).unwrap();
@@ -94,7 +109,7 @@ pub fn encode_request_into(
         rmp::encode::write_str(out, "chunk").unwrap();
         rmp::encode::write_str(out, chunk).unwrap();
     }
-    if how.gzip {
+    if gzip {
         rmp::encode::write_str(out, "compressed").unwrap();
         rmp::encode::write_str(out, "gzip").unwrap();
     }
@@ -144,6 +159,8 @@ pub enum AckRead {
         /// The `ack` value when it is a map with a string `ack`.
         ack: Option<String>,
     },
+    /// A HELO: the receiver wants the shared-key handshake, which is not configured.
+    Helo,
     /// Not msgpack.
     Invalid,
 }
@@ -152,6 +169,15 @@ pub enum AckRead {
 pub fn read_ack(buf: &[u8]) -> AckRead {
     let mut cursor = std::io::Cursor::new(buf);
     match rmpv::decode::read_value(&mut cursor) {
+        Ok(value)
+            if value
+                .as_array()
+                .and_then(|a| a.first())
+                .and_then(|v| v.as_str())
+                == Some("HELO") =>
+        {
+            AckRead::Helo
+        }
         Ok(value) => {
             let ack = value.as_map().and_then(|m| {
                 m.iter()
@@ -207,11 +233,18 @@ mod tests {
     #[test]
     fn the_forward_decoder_reads_every_encoding_back() {
         let ev = events(5, 20);
-        for (time_as_integer, gzip) in [(false, false), (false, true), (true, false), (true, true)]
+        let modes = [
+            Mode::Forward,
+            Mode::PackedForward,
+            Mode::CompressedPackedForward,
+        ];
+        for (time_as_integer, mode) in [false, true]
+            .into_iter()
+            .flat_map(|t| modes.map(|m| (t, m)))
         {
             let how = Encoding {
                 time_as_integer,
-                gzip,
+                mode,
             };
             let bytes = encode_request(b"app.web", &ev, Some("abc=="), how);
             let mut buf = BytesMut::from(&bytes[..]);
@@ -222,6 +255,14 @@ mod tests {
             assert_eq!(&req.batch.tag[..], b"app.web");
             assert_eq!(req.chunk.as_deref(), Some(&b"\xa5abc=="[..]));
             assert_eq!(req.batch.len(), 5);
+            let wire_mode = match mode {
+                Mode::Forward => crate::input::forward::decode::Mode::Forward,
+                Mode::PackedForward => crate::input::forward::decode::Mode::PackedForward,
+                Mode::CompressedPackedForward => {
+                    crate::input::forward::decode::Mode::CompressedPackedForward
+                }
+            };
+            assert_eq!(req.mode, wire_mode, "{how:?}");
             for (got, want) in req.batch.events.iter().zip(&ev) {
                 assert_eq!(got.body, want.body);
                 let want_time = if time_as_integer {
@@ -249,6 +290,14 @@ mod tests {
             assert_eq!(read_ack(&ack[..cut]), AckRead::Incomplete, "cut {cut}");
         }
         assert_eq!(read_ack(&[0x80]), AckRead::Value { len: 1, ack: None });
+        let helo = crate::input::forward::handshake::encode_helo(
+            &crate::input::forward::handshake::Helo {
+                nonce: vec![1; 16],
+                auth: Vec::new(),
+                keepalive: true,
+            },
+        );
+        assert_eq!(read_ack(&helo), AckRead::Helo);
         assert_ne!(new_chunk_id(), new_chunk_id());
     }
 }

@@ -79,6 +79,14 @@ fn settings(addr: &str) -> ForwardSettings {
         ack_response_timeout: Some(crate::config::DurationStr(Duration::from_millis(300))),
         connect_timeout: None,
         max_request_bytes: Some(crate::config::ByteSize(1000)),
+        shared_key: None,
+        self_hostname: None,
+        username: None,
+        password: None,
+        tls: false,
+        tls_verify: None,
+        tls_ca_file: None,
+        tls_server_name: None,
     };
     cfg.settings().unwrap()
 }
@@ -208,12 +216,48 @@ fn settings_are_validated_with_the_key_and_the_fix() {
     };
     let s = parse("").unwrap();
     assert_eq!(s.endpoint, Endpoint::Tcp("127.0.0.1:24224".into()));
-    assert!(s.require_ack && !s.gzip);
+    assert!(s.require_ack);
+    assert_eq!(s.mode, request::Mode::Forward);
+    assert!(s.security.is_none() && s.tls.is_none());
     assert_eq!(
         parse("host = \"::1\"\nport = 5").unwrap().endpoint,
         Endpoint::Tcp("[::1]:5".into())
     );
-    assert!(parse("compress = \"gzip\"").unwrap().gzip);
+    assert_eq!(
+        parse("compress = \"gzip\"").unwrap().mode,
+        request::Mode::CompressedPackedForward
+    );
+    assert_eq!(
+        parse("compress = \"text\"").unwrap().mode,
+        request::Mode::PackedForward
+    );
+    let s = parse("shared_key = \"k3y\"\nself_hostname = \"app-1\"").unwrap();
+    assert_eq!(s.security.unwrap().self_hostname, "app-1");
+    assert!(
+        parse("username = \"u\"")
+            .unwrap_err()
+            .contains("shared_key")
+    );
+    assert!(
+        parse("shared_key = \"\"")
+            .unwrap_err()
+            .contains("shared_key is empty")
+    );
+    assert!(
+        parse("tls_verify = false")
+            .unwrap_err()
+            .contains("tls = true")
+    );
+    assert!(
+        parse("tls = true\ntls_ca_file = \"/nonexistent/ca.pem\"")
+            .unwrap_err()
+            .contains("tls_ca_file /nonexistent/ca.pem")
+    );
+    let s = parse("tls = true\ntls_verify = false\nhost = \"agg.internal\"").unwrap();
+    assert_eq!(
+        s.tls.unwrap().server_name,
+        rustls::pki_types::ServerName::try_from("agg.internal").unwrap()
+    );
     assert!(parse("compress = \"lz4\"").unwrap_err().contains("gzip"));
     assert!(
         parse("unix_path = \"/x\"\nport = 1")
@@ -221,4 +265,85 @@ fn settings_are_validated_with_the_key_and_the_fix() {
             .contains("unix_path")
     );
     assert!(parse("port = 0").unwrap_err().contains("port"));
+}
+
+/// A receiver that requires the handshake, and an output without `shared_key`: the error says
+/// what to set.
+#[tokio::test]
+async fn a_receiver_that_sends_helo_asks_for_the_shared_key() {
+    use crate::input::forward::handshake::{Helo, encode_helo};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let helo = Helo {
+            nonce: vec![9; 16],
+            auth: Vec::new(),
+            keepalive: true,
+        };
+        sock.write_all(&encode_helo(&helo)).await.unwrap();
+        let mut sink = BytesMut::new();
+        while sock.read_buf(&mut sink).await.unwrap_or(0) > 0 {}
+    });
+    let mut out = ForwardOutput::new(settings(&addr));
+    match out.deliver(&batch()).await {
+        Err(DeliveryError::Retryable { reason, .. }) => {
+            assert!(reason.contains("set `shared_key`"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Fluent Bit's names for the handshake and TLS, on `[INPUT] forward` and `[OUTPUT] forward`.
+#[test]
+fn classic_configs_map_shared_key_self_hostname_and_tls() {
+    use crate::config::fluentbit::{map, parse::Parser};
+    let env = |name: &str| (name == "FORWARD_KEY").then(|| "classic-key-77".to_string());
+    let text = "[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 24224\n    Shared_Key ${FORWARD_KEY}\n    Self_Hostname agg-1\n    tls on\n    tls.crt_file /certs/server.pem\n    tls.key_file /certs/server.key\n\
+[OUTPUT]\n    Name forward\n    Match *\n    Host aggregator.internal\n    Port 24224\n    Shared_Key ${FORWARD_KEY}\n    Self_Hostname app-1\n    Compress gzip\n    tls On\n    tls.verify Off\n    tls.vhost agg.example\n";
+    let sections = Parser::new(&env)
+        .parse_text(text, std::path::Path::new("fluent-bit.conf"))
+        .unwrap();
+    let mapped = map(&sections).unwrap();
+    let crate::config::InputConfig::Forward(input) = &mapped.config.inputs[0];
+    let security = input.security.as_ref().unwrap();
+    assert_eq!(security.shared_key, "classic-key-77");
+    assert_eq!(security.self_hostname.as_deref(), Some("agg-1"));
+    let tls = input.tls.as_ref().unwrap();
+    assert_eq!(tls.cert_file, std::path::PathBuf::from("/certs/server.pem"));
+    let crate::config::OutputConfig::Forward(output) = &mapped.config.outputs[0] else {
+        panic!("{:?}", mapped.config.outputs[0])
+    };
+    let s = output.settings().unwrap();
+    let security = s.security.unwrap();
+    assert_eq!(
+        (
+            security.shared_key.as_str(),
+            security.self_hostname.as_str()
+        ),
+        ("classic-key-77", "app-1")
+    );
+    assert_eq!(s.mode, request::Mode::CompressedPackedForward);
+    assert_eq!(
+        s.tls.unwrap().server_name,
+        rustls::pki_types::ServerName::try_from("agg.example").unwrap()
+    );
+
+    let refused = |text: &str| {
+        let sections = Parser::new(&env)
+            .parse_text(text, std::path::Path::new("fluent-bit.conf"))
+            .unwrap();
+        map(&sections).unwrap_err()
+    };
+    let e = refused(
+        "[INPUT]\n    Name forward\n    Listen 0.0.0.0\n    tls on\n[OUTPUT]\n    Name null\n    Match *\n",
+    );
+    assert!(
+        e.contains("fluent-bit.conf:1") && e.contains("tls.crt_file"),
+        "{e}"
+    );
+    let e = refused(
+        "[INPUT]\n    Name forward\n    Listen 0.0.0.0\n    Self_Hostname x\n[OUTPUT]\n    Name null\n    Match *\n",
+    );
+    assert!(e.contains("needs Shared_Key"), "{e}");
 }
