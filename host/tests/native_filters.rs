@@ -318,3 +318,32 @@ fn what_the_native_filters_cannot_do_is_refused_with_the_line_and_the_fix() {
     );
     assert!(Path::new(&toml_path).exists());
 }
+
+#[test]
+fn the_metadata_example_validates_with_the_image_parse_json_config() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/firelens/metadata.conf");
+    let text = std::fs::read_to_string(example).unwrap();
+    assert!(text.contains("@INCLUDE /fluent-bit/configs/parse-json.conf"));
+    // The image's parse-json.conf (aws-for-fluent-bit configs/parse-json.conf), next to it.
+    let parse_json = "[SERVICE]\n    Parsers_File /fluent-bit/parsers/parsers.conf\n    Flush 1\n    Grace 30\n\n[FILTER]\n    Name parser\n    Match *\n    Key_Name log\n    Parser json\n    Reserve_Data True\n";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("parse-json.conf"), parse_json).unwrap();
+    let path = dir.path().join("fluent-bit.conf");
+    std::fs::write(
+        &path,
+        text.replace("/fluent-bit/configs/parse-json.conf", "parse-json.conf"),
+    )
+    .unwrap();
+    let out = common::router_command()
+        .args(["validate", "-c", path.to_str().unwrap()])
+        .env("role_arn_0", "arn:aws:iam::111122223333:role/logs")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("valid"), "{text}");
+}
