@@ -16,9 +16,14 @@
 # A first argument that is a router subcommand (`run`, `validate`, `cat`, `top`, …) runs that
 # subcommand as is.
 #
+# The init image's conventions need no step here: `run` itself reads the ECS task metadata
+# (`$ECS_CONTAINER_METADATA_URI_V4/task` → `${ECS_CLUSTER}`, `$(ecs_task_id)`, …) and applies
+# `aws_fluent_bit_init_s3_N` / `aws_fluent_bit_init_file_N` (included configs and parsers files,
+# see examples/ecs/README.md), whichever config this script picks; only a TOML config cannot
+# take init files.
+#
 # Every path is an environment variable so the script can be tested outside the image, and
-# each step is a function: add a step (e.g. `aws_fluent_bit_init_*` files) as one more function
-# called from `main`.
+# each step is a function: add a step as one more function called from `main`.
 set -eu
 
 WASM_ROUTER_BIN="${WASM_ROUTER_BIN:-/usr/local/bin/wasm-router}"

@@ -80,6 +80,9 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 let image_default = PathBuf::from(config::fluentbit::FIRELENS_DEFAULT_CONFIG);
                 image_default.exists().then_some(image_default)
             });
+            // On ECS: task metadata for `${ECS_*}` / `$(ecs_*)`, and the init-process files.
+            let ecs = wasm_router::ecs::prepare(config, parsers_files)?;
+            let (config, parsers_files) = (ecs.config, ecs.parsers_files);
             // `-R` files hold [PARSER] sections for every parser filter (reloads too).
             wasm_router::filter::parsers::set_command_line_files(&parsers_files);
             let (mapped, source) = match &config {
@@ -102,6 +105,9 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             tracing::info!(config = %source, "starting wasm-router {}", env!("CARGO_PKG_VERSION"));
             for warning in &mapped.warnings {
                 tracing::warn!("{warning}");
+            }
+            for note in &ecs.notes {
+                note.log();
             }
             for so in &external_plugins {
                 tracing::info!(plugin = %so.display(), "-e ignored: the cloudwatch, firehose and kinesis outputs are built in");

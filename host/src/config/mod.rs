@@ -579,7 +579,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         message: crate::ops::logging::redact(&message).into_owned(),
     };
     let text = expand_env(text, |name| {
-        let value = std::env::var(name).ok();
+        let value = crate::ecs::var(name);
         if let Some(v) = &value {
             crate::ops::logging::register_secret(name, v);
         }

@@ -34,7 +34,7 @@ pub struct Mapped {
 
 /// Read the classic file at `path` (and its includes), expanding `${VAR}` from the environment.
 pub fn load(path: &Path) -> Result<Mapped, ConfigError> {
-    let env = |name: &str| std::env::var(name).ok();
+    let env = crate::ecs::var;
     let sections = parse::Parser::new(&env)
         .parse_file(path)
         .map_err(|e| error(path, e.to_string()))?;

@@ -97,7 +97,7 @@ impl CloudWatchLogsOutput {
             service,
             component,
             metrics,
-            ecs: EcsMetadata::from_env(),
+            ecs: EcsMetadata::from_vars(crate::ecs::var),
             uuid: ksuid_like(),
             known_streams: HashSet::new(),
             resume: Resume::default(),
