@@ -4,7 +4,9 @@
 //! router delivers through them to a local intake per vendor (axum on 127.0.0.1:0) that checks
 //! each request as the vendor would (method, path, key header, gzip, JSON shape, limits) and
 //! answers 500 / 429 / 413 / 400 / 403 before accepting: every accepted event arrives exactly
-//! once, and the refused ones are dead-lettered and counted.
+//! once, and the refused ones are dead-lettered and counted. The same plugins also run from a
+//! FireLens-style classic config (`[OUTPUT] Name datadog` / `newrelic`, the key from
+//! `${VARIABLE}`, the plugin from `WASM_ROUTER_PLUGIN_DIR`).
 
 mod common;
 #[path = "common/delivery.rs"]
@@ -302,7 +304,7 @@ impl Vendor {
                 let [block] = body.as_array().map(Vec::as_slice).unwrap_or_default() else {
                     return Err(format!("not one {{common, logs}} block: {body}"));
                 };
-                if block["common"]["attributes"]["service.name"] != "web" {
+                if block["common"]["attributes"]["plugin.type"] != "wasm-router" {
                     return Err(format!("no common attributes: {block}"));
                 }
                 let logs = block["logs"].as_array().ok_or("no logs array")?;
@@ -674,4 +676,128 @@ fn new_relic_intake_receives_every_accepted_event_once() {
         url = intake.base_url(),
     );
     deliver_exactly_once(&intake, &output, 200);
+}
+
+// ---- End to end from a FireLens-style classic config ----------------------------------------
+
+/// The router run on a classic (Fluent Bit) config with its own environment; killed on drop.
+struct ClassicRouter {
+    child: std::process::Child,
+    stderr: std::sync::Arc<common::Lines>,
+    _dir: tempfile::TempDir,
+}
+
+impl ClassicRouter {
+    fn start(classic: &str, env: &[(&str, &str)]) -> ClassicRouter {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fluent-bit.conf");
+        std::fs::write(&path, classic).unwrap();
+        let mut child = router_command()
+            .args(["run", "-c", path.to_str().unwrap()])
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting wasm-router");
+        let stderr = common::Lines::collect(child.stderr.take().unwrap());
+        ClassicRouter {
+            child,
+            stderr,
+            _dir: dir,
+        }
+    }
+
+    fn tcp_addr(&self) -> String {
+        let find = |lines: &[String]| {
+            common::listen_addrs(lines)
+                .into_iter()
+                .find_map(|a| a.strip_prefix("tcp://").map(String::from))
+        };
+        let found = self.stderr.wait_until(HANG_TIMEOUT, |lines| {
+            find(lines).is_some() || lines.iter().any(|l| l.contains("ERROR"))
+        });
+        let lines = self.stderr.snapshot();
+        assert!(found, "the router did not listen:\n{}", lines.join("\n"));
+        find(&lines).unwrap_or_else(|| panic!("the router failed:\n{}", lines.join("\n")))
+    }
+}
+
+impl Drop for ClassicRouter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plugin directory holding the built plugins under the names the classic loader expects.
+fn plugin_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, built) in [
+        ("datadog.wasm", wasm_router_test_artifacts::DATADOG),
+        ("newrelic.wasm", wasm_router_test_artifacts::NEWRELIC),
+    ] {
+        std::fs::copy(built, dir.path().join(name)).unwrap();
+    }
+    dir
+}
+
+/// Runs `output` (a classic `[OUTPUT]` section) with the key in `key_variable`, sends `total`
+/// events, and checks that the intake accepted each exactly once after a 500, with no request
+/// it would refuse and the key out of the router's log.
+fn classic_delivers(intake: &VendorIntake, output: &str, key_variable: &str, total: u32) {
+    let plugins = plugin_dir();
+    let classic = format!(
+        "[SERVICE]\n    Grace 5\n[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n{output}"
+    );
+    let router = ClassicRouter::start(
+        &classic,
+        &[
+            (key_variable, SECRET_VALUE),
+            ("WASM_ROUTER_PLUGIN_DIR", plugins.path().to_str().unwrap()),
+        ],
+    );
+    send_acked(&router.tcp_addr(), "app-firelens-1", 0, total, 50, 60);
+    let deadline = Instant::now() + HANG_TIMEOUT;
+    while intake.accepted().len() < total as usize {
+        assert!(
+            Instant::now() < deadline,
+            "events still missing; seen {:?}\nlog:\n{}",
+            intake.seen(),
+            router.stderr.snapshot().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(intake.problems(), Vec::<String>::new());
+    assert!(
+        intake.accepted().values().all(|n| *n == 1),
+        "{:?}",
+        intake.accepted()
+    );
+    assert_eq!(intake.seen()[0].status, 500);
+    let log = router.stderr.snapshot().join("\n");
+    assert!(
+        !log.contains(SECRET_VALUE),
+        "the key is in the router's log"
+    );
+}
+
+#[test]
+fn classic_datadog_output_delivers_through_the_plugin() {
+    let intake = VendorIntake::start(Vendor::Datadog, 1000, &[(500, None)]);
+    let output = format!(
+        "[OUTPUT]\n    Name datadog\n    Match *\n    Host 127.0.0.1\n    Port {}\n    TLS off\n    compress gzip\n    apikey ${{DD_API_KEY}}\n    dd_service web\n    dd_source app\n    Retry_Limit no_limits\n",
+        intake.addr.port()
+    );
+    classic_delivers(&intake, &output, "DD_API_KEY", 120);
+}
+
+#[test]
+fn classic_newrelic_output_delivers_through_the_plugin() {
+    let intake = VendorIntake::start(Vendor::NewRelic, 1024, &[(500, None)]);
+    let output = format!(
+        "[OUTPUT]\n    Name newrelic\n    Match *\n    endpoint {}/log/v1\n    licenseKey ${{NEW_RELIC_LICENSE_KEY}}\n",
+        intake.base_url()
+    );
+    classic_delivers(&intake, &output, "NEW_RELIC_LICENSE_KEY", 120);
 }
