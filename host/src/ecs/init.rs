@@ -648,7 +648,7 @@ mod tests {
         let out = run(&sources, Some(&original), &run_dir, None)
             .await
             .unwrap();
-        assert_eq!(out.included, [extra.clone()]);
+        assert_eq!(out.included, std::slice::from_ref(&extra));
         assert_eq!(out.parsers_files, [parsers]);
         let main = std::fs::read_to_string(&out.main_config).unwrap();
         let includes: Vec<_> = main.lines().filter(|l| l.starts_with("@INCLUDE")).collect();
