@@ -802,3 +802,93 @@ fn https_intakes_are_reached_through_the_system_trust_store() {
             .all(|s| s.headers.get("x-api-key").map(String::as_str) == Some(SECRET))
     );
 }
+
+#[test]
+fn plugin_faults_reject_their_call_and_a_retry_after_date_is_honoured() {
+    let faulty = Intake::start(vec![Reply::status(418)]);
+    let retry_at = std::time::SystemTime::now() + Duration::from_secs(4);
+    let dated = Intake::start(vec![
+        Reply::status(503).with("retry-after", httpdate::fmt_http_date(retry_at)),
+    ]);
+    let outputs = [
+        wasm_output(
+            "faulty",
+            wasm_router_test_artifacts::JSON_OUTPUT,
+            "faulty.*",
+            &faulty.url(""),
+            &format!(
+                "config = {{ url = \"{}\", trap_on_status = 418 }}\ndead_letter = {{ path = \"{{dir}}/dead.jsonl\" }}\n",
+                faulty.url("/v1/logs")
+            ),
+        ),
+        // json-output reads only delta-seconds: for a date it answers retry(none), and the
+        // router reads the header itself.
+        wasm_output(
+            "dated",
+            wasm_router_test_artifacts::JSON_OUTPUT,
+            "dated.*",
+            &dated.url(""),
+            &format!("config = {{ url = \"{}\" }}\n", dated.url("/v1/logs")),
+        ),
+    ];
+    let router = RouterProcess::start(&router_config(&outputs.concat()));
+    let http = http_addr(&router);
+    let addr = router.tcp_addr();
+    send_acked(&addr, "faulty.a", 0, 10, 10, 20);
+    send_acked(&addr, "dated.a", 0, 10, 10, 20);
+    wait_until(
+        "the fault counted",
+        || discarded(&scrape(&http), "faulty", "plugin_fault_trap") == 10,
+        || router.log().join("\n"),
+    );
+    // The faulted instance was replaced: the next batch is delivered.
+    send_acked(&addr, "faulty.a", 10, 10, 10, 20);
+    wait_until(
+        "the next batch accepted",
+        || faulty.accepted().len() == 10 && dated.accepted().len() == 10,
+        || router.log().join("\n"),
+    );
+    assert_eq!(
+        faulty.accepted().keys().copied().collect::<Vec<_>>(),
+        (10..20).collect::<Vec<_>>()
+    );
+    let dead = dead_letters(&router.dir.path().join("dead.jsonl"));
+    assert_eq!(dead.len(), 10, "{dead:?}");
+    assert!(
+        dead.iter()
+            .all(|d| d.1 == "plugin_fault_trap" && d.2.contains("on-response faulted")),
+        "{dead:?}"
+    );
+    let samples = scrape(&http);
+    assert!(
+        prometheus_text::sum(
+            &samples,
+            "wasm_plugin_faults_total",
+            &[("plugin", "faulty"), ("reason", "trap")]
+        ) >= 1.0
+    );
+    assert_eq!(
+        prometheus_text::sum(
+            &samples,
+            "wasm_output_requests_total",
+            &[("output", "dated"), ("result", "5xx")]
+        ),
+        1.0
+    );
+    // The router waited as the date said (give or take the second the date is rounded to).
+    let retry = router.wait_for_log("the dated retry", |l| {
+        l.contains("retrying delivery") && l.contains("component=dated")
+    });
+    let wait = retry
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("wait="))
+        .unwrap_or_else(|| panic!("{retry}"));
+    let seconds: f64 = wait
+        .strip_suffix('s')
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        seconds >= 2.0,
+        "waited {wait} for a Retry-After 4 s ahead: {retry}"
+    );
+}

@@ -196,3 +196,87 @@ fn describe(e: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers every connection's first request with `response`, or never
+    /// answers when it is empty.
+    async fn server(response: Vec<u8>) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let response = response.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 4096];
+                    let _ = conn.read(&mut buf).await;
+                    if response.is_empty() {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                    }
+                    let _ = conn.write_all(&response).await;
+                });
+            }
+        });
+        addr
+    }
+
+    fn get(addr: impl std::fmt::Display) -> PreparedRequest {
+        PreparedRequest {
+            id: 1,
+            method: Method::GET,
+            uri: format!("http://{addr}/x").parse().unwrap(),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    fn client(timeout: Duration) -> HttpClient {
+        HttpClient::new(Duration::from_secs(5), timeout, 1024, false).unwrap()
+    }
+
+    #[tokio::test]
+    async fn bodies_are_capped_and_redirects_are_answers() {
+        let mut big = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 200000\r\n\r\n".to_vec();
+        big.extend(std::iter::repeat_n(b'x', 200_000));
+        let r = client(Duration::from_secs(30))
+            .send(&get(server(big).await))
+            .await
+            .unwrap();
+        assert_eq!((r.status, r.body.len()), (400, 1024));
+
+        let redirect = b"HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:9/elsewhere\r\ncontent-length: 0\r\n\r\n";
+        let r = client(Duration::from_secs(30))
+            .send(&get(server(redirect.to_vec()).await))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 302);
+        assert!(
+            r.headers
+                .iter()
+                .any(|(k, v)| k == "location" && v.ends_with("/elsewhere"))
+        );
+    }
+
+    #[tokio::test]
+    async fn transport_errors_are_described() {
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let e = client(Duration::from_secs(30))
+            .send(&get(free))
+            .await
+            .unwrap_err();
+        assert!(e.to_lowercase().contains("connect"), "{e}");
+
+        let silent = server(Vec::new()).await;
+        let e = client(Duration::from_millis(200))
+            .send(&get(silent))
+            .await
+            .unwrap_err();
+        assert!(e.contains("no complete response within"), "{e}");
+    }
+}

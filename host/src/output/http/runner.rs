@@ -279,7 +279,7 @@ impl WasmOutput {
                 rejected: vec![Rejection {
                     events: subset,
                     reason: format!("plugin_fault_{}", fault.kind()),
-                    detail: clip(format!("encode faulted: {fault}")),
+                    detail: clip(format!("encode faulted: {}", compact(&fault))),
                 }],
             },
         }
@@ -370,7 +370,10 @@ impl WasmOutput {
                 progress.rejected.push(Rejection {
                     events: p.events,
                     reason: format!("plugin_fault_{}", fault.kind()),
-                    detail: clip(format!("{target}: {answer}; on-response faulted: {fault}")),
+                    detail: clip(format!(
+                        "{target}: {answer}; on-response faulted: {}",
+                        compact(&fault)
+                    )),
                 });
             }
         }
@@ -698,6 +701,21 @@ fn status_label(status: u16) -> String {
         "transport_error".into()
     } else {
         format!("http_{status}")
+    }
+}
+
+/// A fault on one line: a trap's message is followed by a wasm backtrace, whose last line
+/// says what trapped.
+fn compact(fault: &Fault) -> String {
+    let text = fault.to_string();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    match lines.as_slice() {
+        [first, .., last] => format!("{} … {last}", first.trim_end_matches(':')),
+        _ => text,
     }
 }
 

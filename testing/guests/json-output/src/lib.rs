@@ -3,8 +3,10 @@
 //! responses: 2xx ok, 429 and 5xx retry (honouring `Retry-After` seconds), 413 split, other
 //! 4xx permanent failure, transport errors retry.
 //!
-//! Config: `{"url": "http://…", "gzip": false, "api_key_header": "X-Api-Key"}`; with
-//! `api_key_header` set, the request asks the host to inject the secret `api_key` into it.
+//! Config: `{"url": "http://…", "gzip": false, "api_key_header": "X-Api-Key",
+//! "trap_on_status": 418}`; with `api_key_header` set, the request asks the host to inject the
+//! secret `api_key` into it; with `trap_on_status`, `on-response` panics (a plugin fault) when
+//! the response has that status.
 
 // `generate!` and `export!` emit unsafe glue code with wide (flattened) signatures.
 #![allow(unsafe_code, clippy::too_many_arguments)]
@@ -24,11 +26,13 @@ struct Config {
     gzip: bool,
     #[serde(default)]
     api_key_header: Option<String>,
+    #[serde(default)]
+    trap_on_status: Option<u16>,
 }
 
 static CONFIG: Mutex<Option<Config>> = Mutex::new(None);
 
-const CONFIG_SCHEMA: &str = r#"{"type":"object","required":["url"],"properties":{"url":{"type":"string"},"gzip":{"type":"boolean"},"api_key_header":{"type":"string"}},"additionalProperties":false}"#;
+const CONFIG_SCHEMA: &str = r#"{"type":"object","required":["url"],"properties":{"url":{"type":"string"},"gzip":{"type":"boolean"},"api_key_header":{"type":"string"},"trap_on_status":{"type":"integer"}},"additionalProperties":false}"#;
 
 struct Plugin;
 
@@ -103,6 +107,14 @@ impl Guest for Plugin {
     }
 
     fn on_response(response: HttpResponse) -> Delivery {
+        let trap_on = CONFIG
+            .lock()
+            .unwrap()
+            .as_ref()
+            .and_then(|c| c.trap_on_status);
+        if trap_on == Some(response.status) {
+            panic!("json-output: trap_on_status {}", response.status);
+        }
         if response.transport_error.is_some() {
             return Delivery::Retry(None);
         }
