@@ -801,3 +801,36 @@ fn classic_newrelic_output_delivers_through_the_plugin() {
     );
     classic_delivers(&intake, &output, "NEW_RELIC_LICENSE_KEY", 120);
 }
+
+#[test]
+fn validate_loads_the_vendor_plugin_of_a_classic_config() {
+    let plugins = plugin_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let validate = |host: &str| {
+        let conf = write(
+            dir.path(),
+            "fluent-bit.conf",
+            &format!(
+                "[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n[OUTPUT]\n    Name datadog\n    Match *\n    Host {host}\n    TLS on\n    apikey ${{DD_API_KEY}}\n    dd_service web\n"
+            ),
+        );
+        let mut cmd = router_command();
+        cmd.env("XDG_CACHE_HOME", cache_dir())
+            .env("DD_API_KEY", SECRET_VALUE)
+            .env("WASM_ROUTER_PLUGIN_DIR", plugins.path())
+            .args(["validate", "-c", &conf]);
+        let out = run_to_end(&mut cmd, "wasm-router validate");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains(SECRET_VALUE), "the key leaked:\n{all}");
+        (out.status.success(), all)
+    };
+    let (ok, all) = validate("http-intake.logs.datadoghq.eu");
+    assert!(ok, "{all}");
+    let (ok, all) = validate("http-intake.logs.datadoghq.org");
+    assert!(!ok, "{all}");
+    assert!(all.contains("unknown Datadog site"), "{all}");
+}
