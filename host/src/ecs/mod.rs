@@ -150,26 +150,19 @@ pub fn prepare(
             .map(|s| s.variable.as_str())
             .collect::<Vec<_>>()
             .join(", ");
-        let list = |paths: &[PathBuf]| {
-            paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        startup.notes.push(StartupNote::Info(format!(
-            "init files from {names}: running {} (includes {}{}); parsers files: {}",
-            outcome.main_config.display(),
-            startup
-                .config
-                .as_ref()
-                .map_or(String::new(), |c| format!("{}, ", c.display())),
-            list(&outcome.included),
-            if outcome.parsers_files.is_empty() {
+        let list = |paths: &mut dyn Iterator<Item = &PathBuf>| {
+            let names: Vec<String> = paths.map(|p| p.display().to_string()).collect();
+            if names.is_empty() {
                 "none".to_string()
             } else {
-                list(&outcome.parsers_files)
+                names.join(", ")
             }
+        };
+        startup.notes.push(StartupNote::Info(format!(
+            "init files from {names}: running {} (includes {}); parsers files: {}",
+            outcome.main_config.display(),
+            list(&mut startup.config.iter().chain(&outcome.included)),
+            list(&mut outcome.parsers_files.iter()),
         )));
         startup.config = Some(outcome.main_config);
         startup.parsers_files.extend(outcome.parsers_files);
