@@ -34,7 +34,8 @@ pub const LOGS_PATH: &str = "/api/v2/logs";
 pub struct DatadogConfig {
     /// The Datadog site: datadoghq.com (default), us3.datadoghq.com, us5.datadoghq.com,
     /// datadoghq.eu, ap1.datadoghq.com, ap2.datadoghq.com, uk1.datadoghq.com, ddog-gov.com or
-    /// us2.ddog-gov.com. Logs go to `https://http-intake.logs.{site}/api/v2/logs`.
+    /// us2.ddog-gov.com (an `app.` prefix, as in the web UI's address, is ignored). Logs go
+    /// to `https://http-intake.logs.{site}/api/v2/logs`.
     #[serde(default = "default_site")]
     pub site: String,
     /// The intake base URL instead of the site's (a proxy, a test server), e.g.
@@ -215,7 +216,8 @@ impl Datadog {
                 }
             },
             None => {
-                let site = raw.site.trim().to_ascii_lowercase();
+                let lowered = raw.site.trim().to_ascii_lowercase();
+                let site = lowered.strip_prefix("app.").unwrap_or(&lowered).to_owned();
                 if !SITES.contains(&site.as_str()) {
                     errors.push(ConfigError::new(
                         "/site",
@@ -353,6 +355,8 @@ mod tests {
             ("us5.datadoghq.com", "http-intake.logs.us5.datadoghq.com"),
             ("ap1.datadoghq.com", "http-intake.logs.ap1.datadoghq.com"),
             ("ddog-gov.com", "http-intake.logs.ddog-gov.com"),
+            ("app.datadoghq.eu", "http-intake.logs.datadoghq.eu"),
+            ("US5.datadoghq.com", "http-intake.logs.us5.datadoghq.com"),
         ] {
             let config = Datadog::from_json(&format!(r#"{{"site": "{site}"}}"#)).unwrap();
             assert_eq!(config.url, format!("https://{host}/api/v2/logs"));
