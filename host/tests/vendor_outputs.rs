@@ -834,3 +834,39 @@ fn validate_loads_the_vendor_plugin_of_a_classic_config() {
     assert!(!ok, "{all}");
     assert!(all.contains("unknown Datadog site"), "{all}");
 }
+
+#[test]
+fn an_intake_outside_allow_hosts_is_refused_before_connecting_and_counted() {
+    let key = key_file();
+    // The EU site, but only the US intake granted: nothing may leave the machine.
+    let output = format!(
+        "name = \"vendor\"\npath = \"{}\"\nallow_hosts = [\"https://http-intake.logs.datadoghq.com\"]\nsecrets = {{ api_key = \"file:{}/key\" }}\nconfig = {{ site = \"datadoghq.eu\" }}\n",
+        wasm_router_test_artifacts::DATADOG,
+        key.path().display(),
+    );
+    let router = RouterProcess::start(&router_config(&output));
+    let http = http_addr(&router);
+    send_acked(&router.tcp_addr(), "app", 0, 20, 10, 60);
+    let dead_path = router.dir.path().join("dead.jsonl");
+    let deadline = Instant::now() + HANG_TIMEOUT;
+    while dead_letters(&dead_path).len() < 20 {
+        assert!(
+            Instant::now() < deadline,
+            "events not refused; log:\n{}",
+            router.log().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dead = dead_letters(&dead_path);
+    assert!(
+        dead.iter().all(|(_, reason)| reason == "host_not_allowed"),
+        "{dead:?}"
+    );
+    assert_eq!(discarded(&http, "vendor", "host_not_allowed"), 20);
+    let log = router.log().join("\n");
+    assert!(
+        log.contains("http-intake.logs.datadoghq.eu"),
+        "the refusal names the host:\n{log}"
+    );
+    assert!(!log.contains(SECRET_VALUE));
+}
