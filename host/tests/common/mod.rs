@@ -269,10 +269,24 @@ impl RouterProcess {
         Self::start_with_args(&["run", "-c", path.to_str().unwrap()], dir)
     }
 
+    /// [`RouterProcess::start`] with extra environment variables (e.g. for `${VAR}` secrets).
+    pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let text = config.replace("{dir}", dir.path().to_str().unwrap());
+        let path = dir.path().join("router.toml");
+        std::fs::write(&path, text).unwrap();
+        Self::spawn(&["run", "-c", path.to_str().unwrap()], env, dir)
+    }
+
     /// `wasm-router ARGS…` with `dir` kept alive as long as the process.
     pub fn start_with_args(args: &[&str], dir: tempfile::TempDir) -> Self {
+        Self::spawn(args, &[], dir)
+    }
+
+    fn spawn(args: &[&str], env: &[(&str, &str)], dir: tempfile::TempDir) -> Self {
         let mut child = router_command()
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
