@@ -156,9 +156,65 @@ pub fn read_head<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Head<'a>, DecodeE
     })
 }
 
+/// The whole length of the scalar or string at `pos` when its marker alone (or with a one-byte
+/// length) tells it: the values most records are made of, measured without decoding them.
+#[inline]
+fn plain_len(buf: &[u8], pos: usize) -> Option<usize> {
+    let marker = *buf.get(pos)?;
+    match marker {
+        0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => Some(1),
+        0xa0..=0xbf => Some(1 + usize::from(marker & 0x1f)),
+        0xc4 | 0xd9 => buf.get(pos + 1).map(|&len| 2 + usize::from(len)),
+        0xcc | 0xd0 => Some(2),
+        0xcd | 0xd1 => Some(3),
+        0xca | 0xce | 0xd2 => Some(5),
+        0xcb | 0xcf | 0xd3 => Some(9),
+        _ => None,
+    }
+}
+
+/// Reads a map key at `*pos`: the bytes of a string or binary key, `None` for any other key
+/// (skipped whole, containers included).
+#[inline]
+pub(crate) fn read_key<'a>(
+    buf: &'a [u8],
+    pos: &mut usize,
+) -> Result<Option<&'a [u8]>, DecodeError> {
+    if let Some(&marker @ 0xa0..=0xbf) = buf.get(*pos) {
+        let end = *pos + 1 + usize::from(marker & 0x1f);
+        if end <= buf.len() {
+            let key = &buf[*pos + 1..end];
+            *pos = end;
+            return Ok(Some(key));
+        }
+    }
+    let start = *pos;
+    match read_head(buf, pos)? {
+        Head::Str(key) | Head::Bin(key) => Ok(Some(key)),
+        Head::Array(_) | Head::Map(_) => {
+            *pos = start;
+            skip_value(buf, pos)?;
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Skips the one value at `*pos` (containers included), advancing `*pos` past it. Iterative,
 /// so deep nesting costs no stack; a count that cannot fit in the remaining bytes fails early.
+#[inline]
 pub fn skip_value(buf: &[u8], pos: &mut usize) -> Result<(), DecodeError> {
+    if let Some(len) = plain_len(buf, *pos)
+        && *pos + len <= buf.len()
+    {
+        *pos += len;
+        return Ok(());
+    }
+    skip_nested(buf, pos)
+}
+
+/// [`skip_value`] for containers, longer strings and the rest.
+fn skip_nested(buf: &[u8], pos: &mut usize) -> Result<(), DecodeError> {
     let start = *pos;
     let mut pending: u64 = 1;
     while pending > 0 {

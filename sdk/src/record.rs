@@ -52,6 +52,46 @@ impl<S: AsRef<str>> AsPath for Vec<S> {
     }
 }
 
+/// A path's keys, held inline for paths of up to [`Segments::INLINE`] keys (no allocation for
+/// the usual `"log"` or `"a.b.c"`).
+struct Segments<'p> {
+    inline: [&'p str; Segments::INLINE],
+    len: usize,
+    spilled: Vec<&'p str>,
+}
+
+impl<'p> Segments<'p> {
+    const INLINE: usize = 8;
+
+    fn of(path: &'p (impl AsPath + ?Sized)) -> Self {
+        let mut segments = Segments {
+            inline: [""; Segments::INLINE],
+            len: 0,
+            spilled: Vec::new(),
+        };
+        for segment in path.segments() {
+            if segments.len < Segments::INLINE {
+                segments.inline[segments.len] = segment;
+                segments.len += 1;
+            } else {
+                if segments.spilled.is_empty() {
+                    segments.spilled.extend_from_slice(&segments.inline);
+                }
+                segments.spilled.push(segment);
+            }
+        }
+        segments
+    }
+
+    fn as_slice(&self) -> &[&'p str] {
+        if self.spilled.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spilled
+        }
+    }
+}
+
 /// Looks a path up in the map encoded at the start of `raw`, lazily (see [`lazy_map_get`]).
 pub(crate) fn lookup<'a>(raw: &'a [u8], path: &(impl AsPath + ?Sized)) -> Option<Value<'a>> {
     let mut segments = path.segments();
@@ -195,8 +235,8 @@ impl<'a> Record<'a> {
         if self.edits.entries.is_empty() {
             return lookup(self.body, &path);
         }
-        let segments: Vec<&str> = path.segments().collect();
-        get_in(Some(self.body), Some(&self.edits), &segments)
+        let segments = Segments::of(&path);
+        get_in(Some(self.body), Some(&self.edits), segments.as_slice())
     }
 
     /// The string at `path` as text (invalid UTF-8 replaced by U+FFFD); `None` if it is absent
@@ -217,46 +257,46 @@ impl<'a> Record<'a> {
         path: impl AsPath,
         value: &T,
     ) -> Result<(), RecordError> {
-        let segments: Vec<&str> = path.segments().collect();
+        let segments = Segments::of(&path);
         let mut encoded = Vec::new();
         value
             .serialize(&mut rmp_serde::Serializer::new(&mut encoded).with_struct_map())
             .map_err(|error| RecordError::Encode {
-                path: segments.join("."),
+                path: segments.as_slice().join("."),
                 message: error.to_string(),
             })?;
-        self.set_encoded(&segments, encoded)
+        self.set_encoded(segments.as_slice(), encoded)
     }
 
     /// Sets the value at `path` to a msgpack string holding `bytes` unchanged (valid UTF-8 or
     /// not): the way to write back text that came from a non-UTF-8 string.
     pub fn set_str_bytes(&mut self, path: impl AsPath, bytes: &[u8]) -> Result<(), RecordError> {
-        let segments: Vec<&str> = path.segments().collect();
+        let segments = Segments::of(&path);
         let mut encoded = Vec::with_capacity(bytes.len() + 5);
         msgpack::write_str(&mut encoded, bytes);
-        self.set_encoded(&segments, encoded)
+        self.set_encoded(segments.as_slice(), encoded)
     }
 
     /// Sets the value at `path` to a copy of `value` (read from this or another record).
     pub fn set_value(&mut self, path: impl AsPath, value: Value<'_>) -> Result<(), RecordError> {
-        let segments: Vec<&str> = path.segments().collect();
-        self.set_encoded(&segments, value.to_msgpack())
+        let segments = Segments::of(&path);
+        self.set_encoded(segments.as_slice(), value.to_msgpack())
     }
 
     /// Sets the value at `path` to already-encoded msgpack (checked to be one value).
     pub fn set_msgpack(&mut self, path: impl AsPath, encoded: Vec<u8>) -> Result<(), RecordError> {
         Value::from_msgpack(&encoded)?;
-        let segments: Vec<&str> = path.segments().collect();
-        self.set_encoded(&segments, encoded)
+        let segments = Segments::of(&path);
+        self.set_encoded(segments.as_slice(), encoded)
     }
 
     /// Removes the value at `path`; returns whether there was one.
     pub fn remove(&mut self, path: impl AsPath) -> bool {
-        let segments: Vec<&str> = path.segments().collect();
-        if segments.is_empty() || self.get(segments.as_slice()).is_none() {
+        let segments = Segments::of(&path);
+        if segments.as_slice().is_empty() || self.get(segments.as_slice()).is_none() {
             return false;
         }
-        remove_in(&mut self.edits, Some(self.body), &segments)
+        remove_in(&mut self.edits, Some(self.body), segments.as_slice())
     }
 
     fn set_encoded(&mut self, segments: &[&str], encoded: Vec<u8>) -> Result<(), RecordError> {
@@ -459,12 +499,44 @@ fn remove_in(edits: &mut Edits, original: Option<&[u8]>, segments: &[&str]) -> b
     }
 }
 
+/// Which edits have been written, without allocating for the usual handful.
+struct Written {
+    first: u64,
+    more: Vec<bool>,
+}
+
+impl Written {
+    fn new(edits: usize) -> Self {
+        Written {
+            first: 0,
+            more: vec![false; edits.saturating_sub(64)],
+        }
+    }
+
+    fn get(&self, index: usize) -> bool {
+        match index.checked_sub(64) {
+            None => self.first & (1 << index) != 0,
+            Some(i) => self.more[i],
+        }
+    }
+
+    fn set(&mut self, index: usize) {
+        match index.checked_sub(64) {
+            None => self.first |= 1 << index,
+            Some(i) => self.more[i] = true,
+        }
+    }
+}
+
 /// Writes the map `original` (or an empty one) with `edits` applied. Entries keep their
 /// order; new keys go at the end; a repeated key that is edited keeps one entry.
 fn write_map(out: &mut Vec<u8>, original: Option<&[u8]>, edits: &Edits) -> Result<(), DecodeError> {
+    // A one-byte header (up to 15 entries) is written in place at the end; a longer one is
+    // inserted then.
     let header_at = out.len();
+    out.push(0x80);
     let mut count: u32 = 0;
-    let mut applied = vec![false; edits.entries.len()];
+    let mut written = Written::new(edits.entries.len());
     if let Some(raw) = original {
         let mut pos = 0;
         let Head::Map(len) = msgpack::read_head(raw, &mut pos)? else {
@@ -472,11 +544,11 @@ fn write_map(out: &mut Vec<u8>, original: Option<&[u8]>, edits: &Edits) -> Resul
         };
         for _ in 0..len {
             let entry_start = pos;
-            let key = Value::read(raw, &mut pos)?;
+            let key = msgpack::read_key(raw, &mut pos)?;
             let key_end = pos;
             let value_start = pos;
             msgpack::skip_value(raw, &mut pos)?;
-            let edit_index = key.as_bytes().and_then(|k| {
+            let edit_index = key.and_then(|k| {
                 edits
                     .entries
                     .iter()
@@ -488,10 +560,10 @@ fn write_map(out: &mut Vec<u8>, original: Option<&[u8]>, edits: &Edits) -> Resul
                     count += 1;
                 }
                 Some(index) => {
-                    if applied[index] {
+                    if written.get(index) {
                         continue;
                     }
-                    applied[index] = true;
+                    written.set(index);
                     match &edits.entries[index].1 {
                         Edit::Remove => {}
                         Edit::Set(encoded) => {
@@ -514,8 +586,8 @@ fn write_map(out: &mut Vec<u8>, original: Option<&[u8]>, edits: &Edits) -> Resul
             }
         }
     }
-    for ((name, edit), done) in edits.entries.iter().zip(&applied) {
-        if *done {
+    for (index, (name, edit)) in edits.entries.iter().enumerate() {
+        if written.get(index) {
             continue;
         }
         match edit {
@@ -532,9 +604,13 @@ fn write_map(out: &mut Vec<u8>, original: Option<&[u8]>, edits: &Edits) -> Resul
             }
         }
     }
-    let mut header = Vec::with_capacity(5);
-    msgpack::write_map_header(&mut header, count);
-    out.splice(header_at..header_at, header);
+    if count <= 15 {
+        out[header_at] = 0x80 | count as u8;
+    } else {
+        let mut header = Vec::with_capacity(5);
+        msgpack::write_map_header(&mut header, count);
+        out.splice(header_at..=header_at, header);
+    }
     Ok(())
 }
 

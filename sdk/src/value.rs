@@ -420,29 +420,8 @@ pub(crate) fn lazy_map_get<'a>(raw: &'a [u8], key: &[u8]) -> Option<Value<'a>> {
         return None;
     };
     for _ in 0..len {
-        let key_matches = match msgpack::read_head(raw, &mut pos).ok()? {
-            Head::Str(k) | Head::Bin(k) => k == key,
-            // A container key (rare): only its header was read, so start over the general way.
-            Head::Array(_) | Head::Map(_) => return lazy_map_get_slow(raw, key),
-            _ => false,
-        };
+        let key_matches = msgpack::read_key(raw, &mut pos).ok()? == Some(key);
         if key_matches {
-            return Value::read(raw, &mut pos).ok();
-        }
-        msgpack::skip_value(raw, &mut pos).ok()?;
-    }
-    None
-}
-
-/// The general case of [`lazy_map_get`], for maps with container keys (rare).
-fn lazy_map_get_slow<'a>(raw: &'a [u8], key: &[u8]) -> Option<Value<'a>> {
-    let mut pos = 0;
-    let Head::Map(len) = msgpack::read_head(raw, &mut pos).ok()? else {
-        return None;
-    };
-    for _ in 0..len {
-        let k = Value::read(raw, &mut pos).ok()?;
-        if k.as_bytes() == Some(key) {
             return Value::read(raw, &mut pos).ok();
         }
         msgpack::skip_value(raw, &mut pos).ok()?;
