@@ -392,6 +392,44 @@ async fn an_unreachable_metadata_endpoint_is_a_warning_and_the_router_still_star
     );
 }
 
+/// Values from the task metadata endpoint are facts about the task, not secrets: a config
+/// that uses `${ECS_TASK_ID}` leaves the task id readable in the startup log (only values from
+/// the environment are redacted to `${NAME}`).
+#[test]
+fn the_startup_log_shows_the_task_id_a_config_expanded_from_the_metadata() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let metadata = runtime.block_on(MetadataServer::start());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fluent-bit.conf");
+    std::fs::write(
+        &config,
+        "[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n    Tag_Prefix ${ECS_TASK_ID}.\n\n[OUTPUT]\n    Name  stdout\n    Match *\n",
+    )
+    .unwrap();
+    let router = Router::spawn(
+        common::router_command()
+            .args(["-c", config.to_str().unwrap()])
+            .env("ECS_CONTAINER_METADATA_URI_V4", &metadata.uri),
+    );
+    let addr = router.tcp_addr();
+    aws::send_forward(&addr, "app", &[(aws::now_ns(), json!({"log": "x"}))], 1);
+    assert!(
+        router
+            .stdout
+            .wait_until(common::HANG_TIMEOUT, |lines| !lines.is_empty()),
+        "nothing printed; log:\n{}",
+        router.log()
+    );
+    let event = common::PrintedEvent::parse(&router.stdout.snapshot()[0]);
+    assert_eq!(event.tag, format!("{TASK_ID}.app"));
+    let log = router.log();
+    assert!(
+        log.contains(&format!("task \"{TASK_ID}\"")) && !log.contains("${ECS_TASK_ID}"),
+        "{log}"
+    );
+    drop(metadata);
+}
+
 #[test]
 fn the_task_metadata_fills_config_variables_unless_the_environment_sets_them() {
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -34,6 +34,15 @@ pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
     Ok(out)
 }
 
+/// Register the value `${name}` expanded to as a secret, so the log and config errors show
+/// `${name}` instead, unless it came from the ECS task metadata endpoint
+/// ([`crate::ecs::from_task_metadata`]): those values are not secret and the log keeps them.
+pub fn register_if_secret(name: &str, value: &str) {
+    if !crate::ecs::from_task_metadata(name) {
+        crate::ops::logging::register_secret(name, value);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -581,7 +581,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     let text = expand_env(text, |name| {
         let value = crate::ecs::var(name);
         if let Some(v) = &value {
-            crate::ops::logging::register_secret(name, v);
+            expand::register_if_secret(name, v);
         }
         value
     })

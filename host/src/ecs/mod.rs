@@ -36,6 +36,21 @@ pub fn exported() -> BTreeMap<String, String> {
     EXPORTED.get().cloned().unwrap_or_default()
 }
 
+/// Whether `${name}` takes its value from the task metadata endpoint (exported at startup and
+/// not overridden by the environment). Such values (`ECS_TASK_ID`, …) are public facts about
+/// the task, not secrets, so the config expansion does not redact them from the log.
+pub fn from_task_metadata(name: &str) -> bool {
+    comes_from_metadata(name, std::env::var_os(name).is_some(), EXPORTED.get())
+}
+
+fn comes_from_metadata(
+    name: &str,
+    in_environment: bool,
+    exported: Option<&BTreeMap<String, String>>,
+) -> bool {
+    !in_environment && exported.is_some_and(|vars| vars.contains_key(name))
+}
+
 /// A line for the router's log: startup runs before logging is set up (its level comes from
 /// the config this step may generate).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,4 +183,18 @@ pub fn prepare(
         startup.parsers_files.extend(outcome.parsers_files);
         Ok::<_, StartupError>(startup)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_exported_values_not_set_in_the_environment_come_from_the_metadata() {
+        let exported = BTreeMap::from([("ECS_TASK_ID".to_string(), "5b1e5e4c".to_string())]);
+        assert!(comes_from_metadata("ECS_TASK_ID", false, Some(&exported)));
+        assert!(!comes_from_metadata("ECS_TASK_ID", true, Some(&exported)));
+        assert!(!comes_from_metadata("role_arn_0", false, Some(&exported)));
+        assert!(!comes_from_metadata("ECS_TASK_ID", false, None));
+    }
 }

@@ -199,7 +199,7 @@ impl<'a> Parser<'a> {
             }
             let value = (self.env)(name);
             if let Some(v) = &value {
-                crate::ops::logging::register_secret(name, v);
+                super::super::expand::register_if_secret(name, v);
             }
             value
         })
