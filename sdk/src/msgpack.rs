@@ -174,12 +174,9 @@ fn plain_len(buf: &[u8], pos: usize) -> Option<usize> {
 }
 
 /// Reads a map key at `*pos`: the bytes of a string or binary key, `None` for any other key
-/// (skipped whole, containers included).
+/// (skipped whole, containers included). With [`skip_value`], a walk over a map's entries.
 #[inline]
-pub(crate) fn read_key<'a>(
-    buf: &'a [u8],
-    pos: &mut usize,
-) -> Result<Option<&'a [u8]>, DecodeError> {
+pub fn read_key<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>, DecodeError> {
     if let Some(&marker @ 0xa0..=0xbf) = buf.get(*pos) {
         let end = *pos + 1 + usize::from(marker & 0x1f);
         if end <= buf.len() {
