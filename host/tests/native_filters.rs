@@ -347,3 +347,39 @@ fn the_metadata_example_validates_with_the_image_parse_json_config() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("valid"), "{text}");
 }
+
+#[test]
+fn a_changed_native_filter_is_reloaded_when_its_config_file_changes() {
+    let config = |pattern: &str| {
+        format!(
+            "[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n\n[FILTER]\n    Name grep\n    Match *\n    Exclude log {pattern}\n\n[OUTPUT]\n    Name stdout\n    Match *\n"
+        )
+    };
+    let router = start_classic(&config("^DEBUG"), &[], &[]);
+    let addr = router.tcp_addr();
+    let records = |n: u64| {
+        vec![
+            ("app", BASE_NS + n, json!({"log": format!("DEBUG {n}")})),
+            ("app", BASE_NS + n + 1, json!({"log": format!("INFO {n}")})),
+        ]
+    };
+    send(&addr, &records(0));
+    router.wait_for_events(1);
+
+    // Replaced the way deployments do: write, then rename over the old file.
+    let path = router.dir.path().join("fluent-bit.conf");
+    let tmp = router.dir.path().join(".fluent-bit.conf.tmp");
+    std::fs::write(&tmp, config("^INFO")).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    router.wait_for_log("the reload of the grep filter", |l| {
+        l.contains("reload done") && l.contains("reloaded_plugins=1")
+    });
+    send(&addr, &records(10));
+    router.wait_for_events(2);
+    let got = router.stop();
+    let logs: Vec<&str> = got
+        .iter()
+        .map(|e| e.record["log"].as_str().unwrap())
+        .collect();
+    assert_eq!(logs, ["INFO 0", "DEBUG 10"]);
+}
