@@ -18,6 +18,20 @@ pub fn init_logging(level: Option<&str>, format: wasm_router::ops::logging::LogF
     wasm_router::ops::logging::init(level, format);
 }
 
+/// Write a command's report to stdout. A reader that went away (`wasm-router plugin inspect x.wasm
+/// | head`) is not an error: the rest of the report is not wanted.
+pub fn print_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// The tokio runtime every command runs on.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

@@ -5,6 +5,7 @@
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use wasm_router::plugin::cache::CacheOutcome;
 use wasm_router::plugin::inspect::{self, Item};
@@ -92,7 +93,7 @@ fn inspect(file: PathBuf, as_json: bool) -> anyhow::Result<std::process::ExitCod
             "imports": items(&imports),
             "exports": items(&exports),
         });
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::print_stdout(&(serde_json::to_string_pretty(&report)? + "\n"))?;
         return Ok(std::process::ExitCode::SUCCESS);
     }
     let list = |v: &[String]| {
@@ -102,30 +103,37 @@ fn inspect(file: PathBuf, as_json: bool) -> anyhow::Result<std::process::ExitCod
             v.join(", ")
         }
     };
-    println!(
+    let mut out = String::new();
+    writeln!(
+        out,
         "file:              {} ({size} bytes, sha256 {})",
         file.display(),
         plugin.sha256()
-    );
-    println!("name:              {}", info.name);
-    println!("version:           {}", info.version);
-    println!("kind:              {}", super::test::kind_name(info.kind));
-    println!("description:       {}", info.description);
-    println!("requested hosts:   {}", list(&info.requested_hosts));
-    println!("requested secrets: {}", list(&info.requested_secrets));
-    println!("config schema:");
+    )?;
+    writeln!(out, "name:              {}", info.name)?;
+    writeln!(out, "version:           {}", info.version)?;
+    writeln!(
+        out,
+        "kind:              {}",
+        super::test::kind_name(info.kind)
+    )?;
+    writeln!(out, "description:       {}", info.description)?;
+    writeln!(out, "requested hosts:   {}", list(&info.requested_hosts))?;
+    writeln!(out, "requested secrets: {}", list(&info.requested_secrets))?;
+    writeln!(out, "config schema:")?;
     for line in serde_json::to_string_pretty(&schema)?.lines() {
-        println!("  {line}");
+        writeln!(out, "  {line}")?;
     }
     for (title, items) in [("imports", &imports), ("exports", &exports)] {
-        println!("{title} ({}):", items.len());
+        writeln!(out, "{title} ({}):", items.len())?;
         for item in items.iter() {
-            println!("  {} ({})", item.name, item.kind);
+            writeln!(out, "  {} ({})", item.name, item.kind)?;
             for member in &item.members {
-                println!("    {member}");
+                writeln!(out, "    {member}")?;
             }
         }
     }
+    super::print_stdout(&out)?;
     Ok(std::process::ExitCode::SUCCESS)
 }
 

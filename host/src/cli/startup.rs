@@ -99,7 +99,7 @@ pub fn run(args: StartupArgs) -> anyhow::Result<std::process::ExitCode> {
         }
     );
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::print_stdout(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -210,7 +210,7 @@ fn test_filter(
             "summary": summary,
             "expect": expect.as_ref().map(|m| json!({"matched": m.is_empty(), "mismatches": m})),
         });
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::print_stdout(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     } else {
         let mut out = String::new();
         write_plugin_header(&mut out, &plugin, Some(on_error));
@@ -255,7 +255,7 @@ fn test_filter(
         if let Some(mismatches) = &expect {
             write_expect(&mut out, mismatches);
         }
-        print!("{out}");
+        super::print_stdout(&out)?;
     }
     Ok(faults > 0 || expect.is_some_and(|m| !m.is_empty()))
 }
@@ -561,7 +561,7 @@ fn test_output(
             "metrics": series.iter().map(|s| json!({"name": s.name, "labels": labels_json(&s.labels), "value": s.value})).collect::<Vec<_>>(),
             "summary": {"events_in": inputs.len(), "faults": faults, "peak_memory_bytes": peak, "memory_cap_bytes": limits.memory_bytes},
         });
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::print_stdout(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     } else {
         write_logs(&mut out, &logs);
         let _ = writeln!(
@@ -575,7 +575,7 @@ fn test_output(
         if args.expect.is_some() {
             let _ = writeln!(out, "note: --expect applies to filters only");
         }
-        print!("{out}");
+        super::print_stdout(&out)?;
     }
     Ok(faults > 0)
 }

@@ -471,7 +471,7 @@ pub fn run(args: LoadArgs) -> anyhow::Result<std::process::ExitCode> {
     };
     eprint!("{}", summary(&report));
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::print_stdout(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     }
     let complete = report
         .output_latency
