@@ -1,16 +1,28 @@
 //! The FireLens drop-in: the configs ECS generates (examples/firelens, §1.5 of the FireLens
 //! reference) validate in all three network modes with `${}` secrets from the environment, and
-//! the awsvpc one runs with the image's command line (`-e … -c …`, no subcommand): the 8877
-//! health probe is answered and events reach CloudWatch Logs in moto.
+//! each of them — bridge, awsvpc, host, and bridge with `enable-ecs-log-metadata` (grep +
+//! record_modifier + the image's parse-json include) — runs with the image's command line
+//! (`-e … -c …`, no subcommand): events sent by PyPI `fluent-logger` over the unix socket and,
+//! where the mode has it, TCP reach CloudWatch Logs in moto, with the cross-account role of
+//! `${role_arn_0}` assumed; the 8877 health probe is answered in bridge/awsvpc and absent in host
+//! mode.
+//!
+//! The configs run as generated except for what a test machine cannot give them: the socket
+//! path (`/var/run/fluent.sock` → a temporary directory), the fixed ports (24224 → 0, 8877 → a
+//! free port) and, for the metadata config, the path of the image's parse-json.conf. Moto is
+//! reached through `AWS_ENDPOINT_URL` in the environment, so no [OUTPUT] line changes.
 
 #[path = "common/aws.rs"]
 mod aws;
 mod common;
 
-use serde_json::json;
+#[path = "common/fault_proxy.rs"]
+mod fault_proxy;
+
+use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const ROLE: &str = "arn:aws:iam::111122223333:role/logs";
@@ -66,6 +78,28 @@ struct Router {
     stderr: std::sync::Arc<common::Lines>,
 }
 
+impl Router {
+    fn log(&self) -> String {
+        self.stderr.snapshot().join("\n")
+    }
+
+    /// The address of its first `scheme` listener (`tcp://`, `unix://`), once it is up.
+    fn listener(&self, scheme: &str) -> String {
+        let find = |lines: &[String]| {
+            common::listen_addrs(lines)
+                .into_iter()
+                .find_map(|a| a.strip_prefix(scheme).map(String::from))
+        };
+        assert!(
+            self.stderr
+                .wait_until(common::HANG_TIMEOUT, |l| find(l).is_some()),
+            "no {scheme} listener:\n{}",
+            self.log()
+        );
+        find(&self.stderr.snapshot()).unwrap()
+    }
+}
+
 impl Drop for Router {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -81,25 +115,148 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_awsvpc_config_runs_with_the_image_command_line_answers_the_probe_and_delivers_to_cloudwatch()
- {
+/// One of the generated configs of examples/firelens.
+#[derive(Clone, Copy)]
+struct Generated {
+    /// `examples/firelens/<file>.conf`.
+    file: &'static str,
+    /// Bridge and awsvpc: forward on `Listen`:24224 and the `tcp` health probe on 8877.
+    network: bool,
+    /// `enable-ecs-log-metadata`: the grep (`Exclude log ^DEBUG`) and record_modifier
+    /// filters and the `@INCLUDE` of the image's parse-json.conf.
+    metadata: bool,
+}
+
+/// The cross-account role of the examples, in moto's default account so that the events
+/// written with the assumed role's credentials are read back with the test's.
+const ROLE_IN_MOTO: &str = "arn:aws:iam::123456789012:role/logs";
+const TAG: &str = "app-firelens-0123456789abcdef0123456789abcdef";
+const TASK_ARN: &str =
+    "arn:aws:ecs:us-east-1:111122223333:task/prod/0123456789abcdef0123456789abcdef";
+
+/// The image's `/fluent-bit/configs/parse-json.conf` (aws-for-fluent-bit configs/).
+const IMAGE_PARSE_JSON: &str = "[SERVICE]\n    Parsers_File /fluent-bit/parsers/parsers.conf\n    Flush 1\n    Grace 30\n\n[FILTER]\n    Name parser\n    Match *\n    Key_Name log\n    Parser json\n    Reserve_Data True\n";
+
+/// Send `records` under [`TAG`] with PyPI `fluent-logger` (EventTime now) to `address`:
+/// `host:port` or `unix:///path`.
+fn send_with_fluent_logger(address: &str, records: &[Value]) {
+    const SCRIPT: &str = r#"
+import json, sys, time
+from fluent import sender
+address, tag = sys.argv[1], sys.argv[2]
+if address.startswith("unix://"):
+    host, port = address, 0
+else:
+    host, port = address.rsplit(":", 1)
+logger = sender.FluentSender(tag, host=host, port=int(port), nanosecond_precision=True, timeout=10.0)
+for i, record in enumerate(json.load(sys.stdin)):
+    if not logger.emit_with_time(None, sender.EventTime.from_unix_nano(time.time_ns()), record):
+        sys.exit(f"event {i}: {logger.last_error!r}")
+logger.close()
+"#;
+    let mut child = Command::new(common::python())
+        .args(["-c", SCRIPT, address, TAG])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&serde_json::to_vec(records).unwrap())
+        .unwrap();
+    let out = common::wait_output(child, "fluent-logger sender");
+    common::assert_success(&out, "fluent-logger sender");
+}
+
+/// What the app container writes through `via`: JSON lines, and a DEBUG line every third.
+fn app_records(via: &str) -> Vec<Value> {
+    (0..9)
+        .map(|i| {
+            let log = if i % 3 == 0 {
+                format!("DEBUG {via} {i}")
+            } else {
+                json!({"level": "info", "msg": format!("{via} line {i}")}).to_string()
+            };
+            json!({"log": log, "source": "stdout", "container_name": "/ecs-web-7-app"})
+        })
+        .collect()
+}
+
+/// What CloudWatch Logs should hold for `record`: as sent, or with the metadata config's
+/// filters applied (DEBUG dropped, the four ECS fields added, `log` parsed as JSON).
+fn delivered(record: &Value, metadata: bool) -> Option<Value> {
+    if !metadata {
+        return Some(record.clone());
+    }
+    let log = record["log"].as_str().unwrap();
+    if log.starts_with("DEBUG") {
+        return None;
+    }
+    let mut out = serde_json::from_str::<Value>(log).unwrap();
+    let fields = out.as_object_mut().unwrap();
+    for (key, value) in record.as_object().unwrap() {
+        if key != "log" {
+            fields.insert(key.clone(), value.clone());
+        }
+    }
+    fields.insert("ec2_instance_id".into(), "i-0abc1234def567890".into());
+    fields.insert("ecs_cluster".into(), "prod".into());
+    fields.insert("ecs_task_arn".into(), TASK_ARN.into());
+    fields.insert("ecs_task_definition".into(), "web:7".into());
+    Some(out)
+}
+
+/// Run `generated` as the FireLens image would, send events through every forward input it
+/// has, and check what reaches CloudWatch Logs (moto, behind a recording proxy), the 8877
+/// probe and the `${role_arn_0}` secret.
+async fn runs_end_to_end(generated: Generated) {
+    let Generated {
+        file,
+        network,
+        metadata,
+    } = generated;
     let moto = aws::Moto::start();
+    let proxy = fault_proxy::FaultProxy::start(&moto.endpoint);
     let dir = tempfile::tempdir().unwrap();
     let probe_port = free_port();
-    let generated = std::fs::read_to_string(example("awsvpc")).unwrap();
-    // The same file with what a test machine needs: its own socket and ports, moto as endpoint
-    // (through `${}` like a secret), no cross-account role.
-    let text = generated
-        .replace(
-            "/var/run/fluent.sock",
-            dir.path().join("fluent.sock").to_str().unwrap(),
-        )
+    let original = std::fs::read_to_string(example(file)).unwrap();
+    let socket = dir.path().join("fluent.sock");
+    let parse_json = dir.path().join("parse-json.conf");
+    std::fs::write(&parse_json, IMAGE_PARSE_JSON).unwrap();
+    // Only the socket path, the fixed ports and the include path change.
+    let text = original
+        .replace("/var/run/fluent.sock", socket.to_str().unwrap())
         .replace("Port 24224", "Port 0")
         .replace("Port 8877", &format!("Port {probe_port}"))
-        .replace("role_arn ${role_arn_0}", "endpoint ${moto_endpoint_0}");
+        .replace(
+            "/fluent-bit/configs/parse-json.conf",
+            parse_json.to_str().unwrap(),
+        );
+    let changed: Vec<(&str, &str)> = original
+        .lines()
+        .zip(text.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    let mut rewritten: Vec<&str> = changed
+        .iter()
+        .map(|(a, _)| a.split_whitespace().next().unwrap())
+        .collect();
+    rewritten.sort();
+    let mut expected = vec!["unix_path"];
+    if network {
+        expected.extend(["Port", "Port"]);
+    }
+    if metadata {
+        expected.push("@INCLUDE");
+    }
+    expected.sort();
+    assert_eq!(rewritten, expected, "{file}: rewritten lines {changed:?}");
+    assert_eq!(text.lines().count(), original.lines().count());
     let path = dir.path().join("fluent-bit.conf");
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, &text).unwrap();
 
     let mut child = common::router_command()
         .args([
@@ -107,11 +264,14 @@ async fn the_awsvpc_config_runs_with_the_image_command_line_answers_the_probe_an
             "/fluent-bit/firehose.so",
             "-e",
             "/fluent-bit/cloudwatch.so",
+            "-e",
+            "/fluent-bit/kinesis.so",
             "-c",
             path.to_str().unwrap(),
         ])
         .envs(aws::aws_env())
-        .env("moto_endpoint_0", &moto.endpoint)
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .env("role_arn_0", ROLE_IN_MOTO)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -119,73 +279,142 @@ async fn the_awsvpc_config_runs_with_the_image_command_line_answers_the_probe_an
         .unwrap();
     let stderr = common::Lines::collect(child.stderr.take().unwrap());
     let router = Router { child, stderr };
-    let tcp = |lines: &[String]| {
-        common::listen_addrs(lines)
-            .into_iter()
-            .find_map(|a| a.strip_prefix("tcp://").map(String::from))
-    };
-    assert!(
-        router
-            .stderr
-            .wait_until(common::HANG_TIMEOUT, |l| tcp(l).is_some()),
-        "no listener:\n{}",
-        router.stderr.snapshot().join("\n")
+    let unix = router.listener("unix://");
+    assert_eq!(Path::new(&unix), socket, "{}", router.log());
+    let mut senders = vec![format!("unix://{unix}")];
+    if network {
+        let tcp = router.listener("tcp://");
+        let port = tcp.rsplit_once(':').unwrap().1;
+        // bridge listens on 0.0.0.0, awsvpc on 127.0.0.1; the app reaches either on loopback.
+        senders.push(format!("127.0.0.1:{port}"));
+    }
+    let log = router.log();
+    assert_eq!(
+        log.matches("-e ignored").count(),
+        3,
+        "{file}: each -e gets its info line:\n{log}"
     );
-    let addr = tcp(&router.stderr.snapshot()).unwrap();
-    let log = router.stderr.snapshot().join("\n");
-    assert!(log.contains("-e ignored"), "{log}");
 
-    // `echo '{"health": "check"}' | nc 127.0.0.1 8877`: accepted, read, closed.
-    let mut probe = std::net::TcpStream::connect(("127.0.0.1", probe_port))
-        .expect("the 8877 probe is accepted");
-    probe.write_all(b"{\"health\": \"check\"}\n").unwrap();
-    probe.shutdown(std::net::Shutdown::Write).unwrap();
-    probe
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut rest = Vec::new();
-    probe
-        .read_to_end(&mut rest)
-        .expect("the probe connection is closed by the router");
-    assert!(rest.is_empty());
+    if network {
+        // `echo '{"health": "check"}' | nc 127.0.0.1 8877`: accepted, read, closed.
+        let mut probe = std::net::TcpStream::connect(("127.0.0.1", probe_port))
+            .unwrap_or_else(|e| panic!("{file}: the 8877 probe is refused: {e}\n{log}"));
+        probe.write_all(b"{\"health\": \"check\"}\n").unwrap();
+        probe.shutdown(std::net::Shutdown::Write).unwrap();
+        probe
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut rest = Vec::new();
+        probe
+            .read_to_end(&mut rest)
+            .expect("the probe connection is closed by the router");
+        assert!(rest.is_empty());
+        assert!(log.contains(&format!(
+            "tcp on 127.0.0.1:{probe_port} accepts and discards"
+        )));
+    } else {
+        assert!(!original.contains("8877") && !original.contains("Port"));
+        assert!(
+            !log.contains("accepts and discards") && !log.contains("tcp://"),
+            "{file}: host mode has neither the probe nor a TCP forward listener:\n{log}"
+        );
+    }
 
-    let tag = "app-firelens-0123456789abcdef";
-    let events: Vec<(u64, serde_json::Value)> = (0..5)
-        .map(|i| {
-            (
-                aws::now_ns(),
-                json!({"log": format!("line {i}"), "source": "stdout"}),
-            )
-        })
-        .collect();
-    aws::send_forward(&addr, tag, &events, 5);
+    let mut want = Vec::new();
+    for address in &senders {
+        let via = if address.starts_with("unix://") {
+            "unix"
+        } else {
+            "tcp"
+        };
+        let records = app_records(via);
+        want.extend(records.iter().filter_map(|r| delivered(r, metadata)));
+        send_with_fluent_logger(address, &records);
+    }
+    let stream = format!("web-{TAG}");
     let endpoint = moto.endpoint.clone();
-    let got = aws::eventually(Duration::from_secs(60), "events in /ecs/web", || {
-        let endpoint = endpoint.clone();
-        async move {
-            // Until the output has created the group (auto_create_group), it does not exist.
-            let client = aws::logs_client(&endpoint);
-            let streams = client
-                .describe_log_streams()
-                .log_group_name("/ecs/web")
-                .send()
-                .await
-                .ok()?;
-            let stream = streams
-                .log_streams()
-                .iter()
-                .filter_map(|s| s.log_stream_name())
-                .find(|s| s.starts_with("web-"))?
-                .to_string();
-            let events = aws::log_events(&endpoint, "/ecs/web", &stream).await;
-            (events.len() == 5).then_some((stream, events))
-        }
+    let mut got: Vec<Value> = aws::eventually(
+        Duration::from_secs(90),
+        &format!("{file}: {} events in /ecs/web {stream}", want.len()),
+        || {
+            let (endpoint, stream, count) = (endpoint.clone(), stream.clone(), want.len());
+            async move {
+                // Until the output has created the group (auto_create_group), it does not exist.
+                let streams = aws::logs_client(&endpoint)
+                    .describe_log_streams()
+                    .log_group_name("/ecs/web")
+                    .send()
+                    .await
+                    .ok()?;
+                streams
+                    .log_streams()
+                    .iter()
+                    .any(|s| s.log_stream_name() == Some(stream.as_str()))
+                    .then_some(())?;
+                let events = aws::log_events(&endpoint, "/ecs/web", &stream).await;
+                (events.len() >= count).then(|| {
+                    events
+                        .iter()
+                        .map(|(_, m)| serde_json::from_str(m).unwrap())
+                        .collect()
+                })
+            }
+        },
+    )
+    .await;
+    let key = |v: &Value| v.to_string();
+    got.sort_by_key(key);
+    want.sort_by_key(key);
+    assert_eq!(got, want, "{file}: what CloudWatch Logs holds");
+
+    // `role_arn ${role_arn_0}`: the secret from the environment is the role assumed.
+    let assumed = proxy.seen_op("AssumeRole");
+    assert!(!assumed.is_empty(), "{file}: no AssumeRole");
+    let body = String::from_utf8_lossy(&assumed[0].body);
+    assert!(body.contains("role%2Flogs"), "{body}");
+    assert!(
+        !router.log().contains(ROLE_IN_MOTO),
+        "{file}: the secret is not logged"
+    );
+    drop(router);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridge_config_runs_end_to_end() {
+    runs_end_to_end(Generated {
+        file: "bridge",
+        network: true,
+        metadata: false,
     })
     .await;
-    assert_eq!(got.0, format!("web-{tag}"));
-    for (i, (_, message)) in got.1.iter().enumerate() {
-        let record: serde_json::Value = serde_json::from_str(message).unwrap();
-        assert_eq!(record["log"], format!("line {i}"));
-    }
-    drop(router);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_awsvpc_config_runs_end_to_end() {
+    runs_end_to_end(Generated {
+        file: "awsvpc",
+        network: true,
+        metadata: false,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_config_runs_end_to_end_on_the_socket_alone_without_a_probe() {
+    runs_end_to_end(Generated {
+        file: "host",
+        network: false,
+        metadata: false,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metadata_config_filters_annotates_parses_and_runs_end_to_end() {
+    runs_end_to_end(Generated {
+        file: "metadata",
+        network: true,
+        metadata: true,
+    })
+    .await;
 }
