@@ -19,6 +19,10 @@ use wasmtime_wasi::p2::DynPollable;
 /// How often the epoch advances: the granularity of call deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
+/// Set (to anything) to have the engine write `/tmp/perf-<pid>.map`, so that `perf report`
+/// names the plugins' compiled functions (a diagnostic for profiling plugins).
+pub const PERFMAP_ENV: &str = "WASM_ROUTER_PERFMAP";
+
 /// The WASI version whose `wasi:io/poll` the host overrides (wasmtime-wasi 48's).
 const WASI_IO_POLL: &str = "wasi:io/poll@0.2.12";
 
@@ -71,6 +75,9 @@ impl PluginEngine {
             .consume_fuel(options.fuel)
             .concurrency_support(options.concurrency_support)
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
+        if std::env::var_os(PERFMAP_ENV).is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if let Some(instances) = options.pooling_instances {
             let mut pool = PoolingAllocationConfig::default();
             pool.total_component_instances(instances)

@@ -258,21 +258,24 @@ impl WasmFilter {
         let traced = trace.is_some();
         let mut fuel = None;
         let result = self.with_instance(|instance| {
-            let outcomes = instance.process(tag, &events);
+            let outcomes = instance.process(tag, &events)?;
             fuel = instance.fuel_used();
-            apply_outcomes(
-                &routed.input_tag,
-                tag,
-                &events,
-                outcomes?,
-                self.settings.on_error,
-                first_index,
-                traced,
-            )
+            check_outcomes(tag, &events, &outcomes, self.settings.on_error)?;
+            Ok(outcomes)
         });
         telemetry.call(events.len() as u64, started.elapsed());
         match result {
-            Ok(applied) => {
+            Ok(outcomes) => {
+                let call_events = events.len();
+                let applied = apply_outcomes(
+                    &routed.input_tag,
+                    tag,
+                    events,
+                    outcomes,
+                    self.settings.on_error,
+                    first_index,
+                    traced,
+                );
                 if self
                     .breaker
                     .lock()
@@ -284,7 +287,7 @@ impl WasmFilter {
                 }
                 self.count(&applied.counts, applied.errors_passed, applied.sent);
                 if let Some(trace) = trace {
-                    let per_event = fuel.map(|f| f / events.len().max(1) as u64);
+                    let per_event = fuel.map(|f| f / call_events.max(1) as u64);
                     trace.extend(applied.reports.into_iter().map(|r| EventReport {
                         instructions: per_event,
                         ..r
@@ -518,14 +521,18 @@ impl Routed {
         }
     }
 
+    fn push_input(&mut self, event: Event) {
+        self.groups[0].1.push(event);
+    }
+
     fn extend_input(&mut self, events: Vec<Event>) {
-        self.groups[0].1.extend(events);
+        append(&mut self.groups[0].1, events);
     }
 
     fn merge(&mut self, other: Routed) {
         for (tag, events) in other.groups {
             match self.groups.iter_mut().find(|(t, _)| *t == tag) {
-                Some((_, mine)) => mine.extend(events),
+                Some((_, mine)) => append(mine, events),
                 None => self.groups.push((tag, events)),
             }
         }
@@ -540,6 +547,15 @@ impl Routed {
     }
 }
 
+/// `events` added after `mine`'s, moving the vector itself when `mine` is empty.
+fn append(mine: &mut Vec<Event>, events: Vec<Event>) {
+    if mine.is_empty() {
+        *mine = events;
+    } else {
+        mine.extend(events);
+    }
+}
+
 /// A call's outcomes, applied.
 struct Applied {
     routed: Routed,
@@ -551,20 +567,89 @@ struct Applied {
     reports: Vec<EventReport>,
 }
 
-/// Apply `outcomes` to `events` (same length, checked by the instance). Nothing is committed
-/// on a fault: the caller applies the policy to the original events instead.
+/// Check a call's `outcomes` against its `events` (same length, checked by the instance)
+/// before anything is applied: expansion past [`MAX_EXPANSION`]×, a new tag that is empty or
+/// longer than [`MAX_TAG_BYTES`], or a new body that is not one msgpack map is a fault, and
+/// the caller then applies the policy to the original events.
+fn check_outcomes(
+    input_tag_text: &str,
+    events: &[Event],
+    outcomes: &[Outcome],
+    on_error: OnError,
+) -> Result<(), Fault> {
+    let input_bytes: usize = events.iter().map(|e| e.body.len()).sum();
+    let max_events = events.len() * MAX_EXPANSION;
+    let max_bytes = (input_bytes * MAX_EXPANSION).max(MIN_EXPANSION_BYTES);
+    let mut produced_events = 0usize;
+    let mut new_bytes = 0usize;
+    for (index, outcome) in outcomes.iter().enumerate() {
+        let patches = match outcome {
+            Outcome::Keep => {
+                produced_events += 1;
+                continue;
+            }
+            Outcome::Drop => continue,
+            Outcome::Error(_) => {
+                produced_events += usize::from(on_error == OnError::FailOpen);
+                continue;
+            }
+            Outcome::Replace(patch) => std::slice::from_ref(patch),
+            Outcome::Expand(patches) => patches.as_slice(),
+        };
+        for patch in patches {
+            produced_events += 1;
+            if produced_events > max_events {
+                return Err(Fault::Expansion {
+                    what: "events",
+                    input: events.len(),
+                    produced: produced_events,
+                    limit: max_events,
+                });
+            }
+            if let Some(body) = &patch.body {
+                new_bytes += body.len();
+                if new_bytes > max_bytes {
+                    return Err(Fault::Expansion {
+                        what: "body bytes",
+                        input: input_bytes,
+                        produced: new_bytes,
+                        limit: max_bytes,
+                    });
+                }
+            }
+            if let Some(t) = &patch.tag
+                && t != input_tag_text
+                && (t.is_empty() || t.len() > MAX_TAG_BYTES)
+            {
+                return Err(Fault::InvalidTag {
+                    event: index,
+                    max: MAX_TAG_BYTES,
+                });
+            }
+            if let Some(body) = &patch.body {
+                check_map(body).map_err(|error| Fault::InvalidBody {
+                    event: index,
+                    error,
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Apply `outcomes`, already checked by [`check_outcomes`], to `events`: kept events move on
+/// as they are (a call whose outcomes are all `keep` passes its events on without touching
+/// them one by one).
 fn apply_outcomes(
     input_tag: &Tag,
     input_tag_text: &str,
-    events: &[Event],
+    events: Vec<Event>,
     outcomes: Vec<Outcome>,
     on_error: OnError,
     first_index: usize,
     traced: bool,
-) -> Result<Applied, Fault> {
-    let input_bytes: usize = events.iter().map(|e| e.body.len()).sum();
-    let max_events = events.len() * MAX_EXPANSION;
-    let max_bytes = (input_bytes * MAX_EXPANSION).max(MIN_EXPANSION_BYTES);
+) -> Applied {
+    let call_events = events.len();
     let mut applied = Applied {
         routed: Routed::new(input_tag.clone()),
         counts: OutcomeCounts::default(),
@@ -572,9 +657,14 @@ fn apply_outcomes(
         sent: 0,
         reports: Vec::new(),
     };
-    let mut produced_events = 0usize;
-    let mut new_bytes = 0usize;
-    for (i, (event, outcome)) in events.iter().zip(outcomes).enumerate() {
+    if !traced && outcomes.iter().all(|o| matches!(o, Outcome::Keep)) {
+        applied.counts.kept = call_events as u64;
+        applied.sent = call_events as u64;
+        applied.routed.extend_input(events);
+        return applied;
+    }
+    applied.routed.groups[0].1.reserve(call_events);
+    for (i, (event, outcome)) in events.into_iter().zip(outcomes).enumerate() {
         let (name, patches, message) = match outcome {
             Outcome::Keep => {
                 applied.counts.kept += 1;
@@ -606,42 +696,16 @@ fn apply_outcomes(
         let mut outputs = Vec::new();
         match patches {
             None => {
-                produced_events += 1;
                 applied.sent += 1;
-                applied.routed.push(input_tag, event.clone());
                 if traced {
                     outputs.push((input_tag.clone(), event.clone()));
                 }
+                applied.routed.push_input(event);
             }
             Some(patches) => {
                 for patch in patches {
-                    produced_events += 1;
-                    if produced_events > max_events {
-                        return Err(Fault::Expansion {
-                            what: "events",
-                            input: events.len(),
-                            produced: produced_events,
-                            limit: max_events,
-                        });
-                    }
-                    if let Some(body) = &patch.body {
-                        new_bytes += body.len();
-                        if new_bytes > max_bytes {
-                            return Err(Fault::Expansion {
-                                what: "body bytes",
-                                input: input_bytes,
-                                produced: new_bytes,
-                                limit: max_bytes,
-                            });
-                        }
-                    }
-                    let (tag, new_event) = patched(
-                        &mut applied.routed,
-                        input_tag_text,
-                        event,
-                        patch,
-                        first_index + i,
-                    )?;
+                    let (tag, new_event) =
+                        patched(&mut applied.routed, input_tag_text, &event, patch);
                     applied.sent += 1;
                     if traced {
                         outputs.push((tag.clone(), new_event.clone()));
@@ -657,47 +721,33 @@ fn apply_outcomes(
                 outputs,
                 message,
                 instructions: None,
-                call_events: events.len(),
+                call_events,
             });
         }
     }
-    Ok(applied)
+    applied
 }
 
-/// The event a patch makes of `event`, and its tag.
+/// The event a checked patch makes of `event`, and its tag.
 fn patched(
     routed: &mut Routed,
     input_tag_text: &str,
     event: &Event,
     patch: EventPatch,
-    index: usize,
-) -> Result<(Tag, Event), Fault> {
+) -> (Tag, Event) {
     let tag = match patch.tag {
-        None => routed.input_tag.clone(),
-        Some(t) if t == input_tag_text => routed.input_tag.clone(),
-        Some(t) if t.is_empty() || t.len() > MAX_TAG_BYTES => {
-            return Err(Fault::InvalidTag {
-                event: index,
-                max: MAX_TAG_BYTES,
-            });
-        }
-        Some(t) => routed.tag_for(&t),
+        Some(t) if t != input_tag_text => routed.tag_for(&t),
+        _ => routed.input_tag.clone(),
     };
     let body = match patch.body {
         None => event.body.clone(),
-        Some(body) => {
-            check_map(&body).map_err(|error| Fault::InvalidBody {
-                event: index,
-                error,
-            })?;
-            Bytes::from(body)
-        }
+        Some(body) => Bytes::from(body),
     };
-    Ok((
+    (
         tag,
         Event {
             time_ns: patch.time_ns.unwrap_or(event.time_ns),
             body,
         },
-    ))
+    )
 }
