@@ -905,3 +905,5 @@ impl Mapper {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod unsupported_tests;
