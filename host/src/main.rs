@@ -31,7 +31,8 @@ enum Command {
         #[arg(short = 'R', value_name = "PARSERS")]
         parsers_files: Vec<PathBuf>,
     },
-    /// Check a configuration file and exit: 0 when valid, 1 with the problems otherwise.
+    /// Check a configuration file and exit: 0 when valid, 1 with the problems otherwise. On ECS
+    /// it first reads the task metadata and the init files, as `run` does.
     Validate {
         /// The configuration file: TOML or a Fluent Bit classic config.
         #[arg(short = 'c', long = "config")]
@@ -131,29 +132,41 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .context("router failed")?;
             Ok(std::process::ExitCode::SUCCESS)
         }
-        Command::Validate { config } => match config::load_any(&config) {
-            Ok(mapped) => {
-                for warning in &mapped.warnings {
-                    eprintln!("warning: {warning}");
+        Command::Validate { config } => {
+            // The same ECS step as `run`: `${ECS_*}` from the task metadata, the init files.
+            let ecs = wasm_router::ecs::prepare(Some(config.clone()), Vec::new())?;
+            for note in &ecs.notes {
+                match note {
+                    wasm_router::ecs::StartupNote::Info(text) => eprintln!("{text}"),
+                    wasm_router::ecs::StartupNote::Warning(text) => eprintln!("warning: {text}"),
                 }
-                // Output plugins are loaded and initialised with their config.
-                let (problems, warnings) =
-                    wasm_router::output::http::check_plugins(&mapped.config);
-                for warning in &warnings {
-                    eprintln!("warning: {warning}");
-                }
-                if !problems.is_empty() {
-                    eprintln!("{}: {}", config.display(), problems.join("\n"));
-                    return Ok(std::process::ExitCode::from(1));
-                }
-                println!("{}: valid", config.display());
-                Ok(std::process::ExitCode::SUCCESS)
             }
-            Err(e) => {
-                eprintln!("{e}");
-                Ok(std::process::ExitCode::from(1))
+            wasm_router::filter::parsers::set_command_line_files(&ecs.parsers_files);
+            let config = ecs.config.unwrap_or(config);
+            match config::load_any(&config) {
+                Ok(mapped) => {
+                    for warning in &mapped.warnings {
+                        eprintln!("warning: {warning}");
+                    }
+                    // Output plugins are loaded and initialised with their config.
+                    let (problems, warnings) =
+                        wasm_router::output::http::check_plugins(&mapped.config);
+                    for warning in &warnings {
+                        eprintln!("warning: {warning}");
+                    }
+                    if !problems.is_empty() {
+                        eprintln!("{}: {}", config.display(), problems.join("\n"));
+                        return Ok(std::process::ExitCode::from(1));
+                    }
+                    println!("{}: valid", config.display());
+                    Ok(std::process::ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    Ok(std::process::ExitCode::from(1))
+                }
             }
-        },
+        }
         Command::Cat(args) => cli::runtime()?.block_on(cli::cat::run(args)),
         Command::Top(args) => cli::top::run(args),
         Command::BenchLoad(args) => cli::loadgen::run(args),

@@ -392,6 +392,67 @@ async fn an_unreachable_metadata_endpoint_is_a_warning_and_the_router_still_star
     );
 }
 
+/// `wasm-router validate` runs the same ECS step as `run`: `${ECS_*}` come from the task
+/// metadata endpoint and `aws_fluent_bit_init_file_N` are included (a parser defined only in
+/// an init parsers file resolves); without the endpoint the first `${ECS_*}` is missing.
+#[test]
+fn validate_reads_the_task_metadata_and_the_init_files_like_run() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let metadata = runtime.block_on(MetadataServer::start());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fluent-bit.conf");
+    std::fs::write(
+        &config,
+        "[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n\n[OUTPUT]\n    Name cloudwatch_logs\n    Match app-firelens*\n    region us-east-1\n    log_group_name /ecs/${ECS_FAMILY}\n    log_stream_name ${ECS_TASK_ID}\n",
+    )
+    .unwrap();
+    let filter = dir.path().join("extra.conf");
+    std::fs::write(
+        &filter,
+        "[FILTER]\n    Name parser\n    Match app-firelens*\n    Key_Name log\n    Parser app_json\n",
+    )
+    .unwrap();
+    let parsers = dir.path().join("parsers.conf");
+    std::fs::write(&parsers, "[PARSER]\n    Name app_json\n    Format json\n").unwrap();
+    let init_dir = dir.path().join("init");
+    let run = |with_metadata: bool| {
+        let mut cmd = common::router_command();
+        cmd.args(["validate", "-c", config.to_str().unwrap()])
+            .env("aws_fluent_bit_init_file_1", &filter)
+            .env("aws_fluent_bit_init_file_2", &parsers)
+            .env("WASM_ROUTER_INIT_DIR", &init_dir);
+        if with_metadata {
+            cmd.env("ECS_CONTAINER_METADATA_URI_V4", &metadata.uri);
+        }
+        let out = common::run_to_end(&mut cmd, "wasm-router validate");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stdout, stderr) = run(true);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("{}: valid", init_dir.join("main.conf").display())),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(&format!("task \"{TASK_ID}\""))
+            && stderr.contains("aws_fluent_bit_init_file_1, aws_fluent_bit_init_file_2"),
+        "{stderr}"
+    );
+    assert_eq!(metadata.task_requests.load(Ordering::SeqCst), 1);
+
+    let (ok, stdout, stderr) = run(false);
+    assert!(!ok, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("fluent-bit.conf:10:") && stderr.contains("ECS_FAMILY"),
+        "{stderr}"
+    );
+    drop(metadata);
+}
+
 /// Values from the task metadata endpoint are facts about the task, not secrets: a config
 /// that uses `${ECS_TASK_ID}` leaves the task id readable in the startup log (only values from
 /// the environment are redacted to `${NAME}`).
