@@ -69,7 +69,16 @@ impl RecordAccessor {
     /// The raw msgpack value it points at in `record`.
     pub fn lookup<'r>(&self, record: &'r RawRecord<'_>) -> Option<&'r [u8]> {
         let i = record.position(&self.root)?;
-        let mut value: &[u8] = &record.entries[i].1;
+        self.descend(&record.entries[i].1)
+    }
+
+    /// The raw msgpack value it points at in the msgpack map `body`, scanning only up to the
+    /// first key (nothing is decoded or allocated).
+    pub fn lookup_in<'b>(&self, body: &'b [u8]) -> Option<&'b [u8]> {
+        self.descend(map_get(body, &self.root)?)
+    }
+
+    fn descend<'v>(&self, mut value: &'v [u8]) -> Option<&'v [u8]> {
         for step in &self.path {
             value = match step {
                 Step::Key(k) => map_get(value, k)?,
@@ -111,6 +120,15 @@ mod tests {
         assert_eq!(get("$items[2]['id']"), None);
         assert_eq!(get("$kubernetes['nope']"), None);
         assert_eq!(get("$n"), None, "a number is not a string");
+        for text in [
+            "$log",
+            "$kubernetes['labels']['app']",
+            "$items[1]['id']",
+            "$nope",
+        ] {
+            let a = RecordAccessor::parse(text).unwrap();
+            assert_eq!(a.lookup_in(&b), a.lookup(&r), "{text}");
+        }
         let n = RecordAccessor::parse("$n").unwrap();
         assert!(n.lookup(&r).is_some() && str_or_bin(n.lookup(&r).unwrap()).is_none());
     }

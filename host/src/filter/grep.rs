@@ -20,7 +20,7 @@
 //! Events dropped are counted as `component_discarded_events_total{reason="grep_excluded"}`.
 
 use super::accessor::RecordAccessor;
-use super::record::{RawRecord, str_only};
+use super::record::str_only;
 use super::{RecordFilter, Verdict, compile_regex};
 use crate::event::Event;
 use serde::Deserialize;
@@ -146,10 +146,9 @@ impl Grep {
 
     /// Whether `body` passes the filter.
     pub fn keeps(&self, body: &[u8]) -> bool {
-        let record = RawRecord::parse(body).unwrap_or_default();
         let matches = |rule: &Rule| {
             rule.accessor
-                .lookup(&record)
+                .lookup_in(body)
                 .and_then(str_only)
                 .is_some_and(|value| rule.pattern.is_match(value))
         };
