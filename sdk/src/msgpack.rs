@@ -65,6 +65,7 @@ pub enum Head<'a> {
     Map(u32),
 }
 
+#[inline]
 fn take<'a>(
     buf: &'a [u8],
     pos: &mut usize,
@@ -80,6 +81,7 @@ fn take<'a>(
     Ok(bytes)
 }
 
+#[inline]
 fn be<const N: usize>(buf: &[u8], pos: &mut usize, start: usize) -> Result<[u8; N], DecodeError> {
     let bytes = take(buf, pos, N, start)?;
     let mut out = [0u8; N];
@@ -87,6 +89,7 @@ fn be<const N: usize>(buf: &[u8], pos: &mut usize, start: usize) -> Result<[u8; 
     Ok(out)
 }
 
+#[inline]
 fn length(buf: &[u8], pos: &mut usize, width: usize, start: usize) -> Result<usize, DecodeError> {
     Ok(match width {
         1 => usize::from(be::<1>(buf, pos, start)?[0]),
@@ -99,6 +102,14 @@ fn length(buf: &[u8], pos: &mut usize, width: usize, start: usize) -> Result<usi
 /// `*pos` past it: the building block of a streaming walk over a body.
 pub fn read_head<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Head<'a>, DecodeError> {
     let start = *pos;
+    // Short strings, the bulk of record keys and values, without the general dispatch.
+    if let Some(&marker @ 0xa0..=0xbf) = buf.get(start) {
+        let end = start + 1 + usize::from(marker & 0x1f);
+        if end <= buf.len() {
+            *pos = end;
+            return Ok(Head::Str(&buf[start + 1..end]));
+        }
+    }
     let marker = *buf
         .get(start)
         .ok_or(DecodeError::Truncated { offset: start })?;
