@@ -73,6 +73,34 @@ fn a_missing_secret_names_the_file_line_and_variable() {
     );
 }
 
+/// What only the binary says: `validate` prints the loader's warnings with `file:line`, and a
+/// missing `-R` parsers file stops `run` naming the flag and the file.
+#[test]
+fn the_command_line_prints_loader_warnings_and_refuses_a_missing_parsers_file() {
+    let (ok, out) = validate(&example("bridge"), &[("role_arn_0", ROLE)]);
+    assert!(ok, "{out}");
+    for expected in [
+        "warning: ",
+        "bridge.conf:4: `mem_buf_limit` is accepted; memory is bounded by [service] memory_budget",
+        "bridge.conf:12: [INPUT] tcp on 127.0.0.1:8877 accepts and discards",
+    ] {
+        assert!(out.contains(expected), "no {expected:?} in:\n{out}");
+    }
+    let out = common::run_to_end(
+        common::router_command()
+            .args(["-c", example("host").to_str().unwrap()])
+            .args(["-R", "/nonexistent/parsers.conf"])
+            .env("role_arn_0", ROLE),
+        "wasm-router -R",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("-R /nonexistent/parsers.conf: cannot read the parsers file"),
+        "{stderr}"
+    );
+}
+
 struct Router {
     child: Child,
     stderr: std::sync::Arc<common::Lines>,
@@ -289,6 +317,10 @@ async fn runs_end_to_end(generated: Generated) {
         senders.push(format!("127.0.0.1:{port}"));
     }
     let log = router.log();
+    assert!(
+        log.contains("fluent-bit.conf:4: `mem_buf_limit` is accepted"),
+        "{file}: the loader's warnings are logged with file:line:\n{log}"
+    );
     assert_eq!(
         log.matches("-e ignored").count(),
         3,
