@@ -22,10 +22,10 @@ wasmtime::component::bindgen!({
     world: "wasm-router:host/plugin-imports",
 });
 
-pub use wasm_router::plugin::http_types::{
+pub use self::wasm_router::plugin::http_types::{
     Compression, Delivery, HttpRequest, HttpResponse, Method, SecretHeader,
 };
-pub use wasm_router::plugin::log::Level;
-pub use wasm_router::plugin::types::{
+pub use self::wasm_router::plugin::log::Level;
+pub use self::wasm_router::plugin::types::{
     Batch, ConfigError, EventPatch, Outcome, PluginInfo, PluginKind,
 };
