@@ -12,9 +12,11 @@ use super::bindings::PluginImports;
 use super::state::PluginState;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use wasmtime::component::{HasSelf, Linker, Resource};
+use wasmtime::component::{HasData, HasSelf, Linker, Resource, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
-use wasmtime_wasi::p2::DynPollable;
+use wasmtime_wasi::WasiView;
+use wasmtime_wasi::p2::bindings::sync::io as sync_io;
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, StreamError, StreamResult};
 
 /// How often the epoch advances: the granularity of call deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -142,9 +144,11 @@ fn plugin_linker(engine: &Engine) -> wasmtime::Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     PluginImports::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
+    linker.allow_shadowing(true);
+    sync_io::poll::add_to_linker::<PluginState, HasWorkerSafeIo>(&mut linker, worker_safe_io)?;
+    sync_io::streams::add_to_linker::<PluginState, HasWorkerSafeIo>(&mut linker, worker_safe_io)?;
     // A blocking poll would park the calling thread in the host, where the epoch deadline
     // cannot reach it (e.g. a guest `sleep`): refuse it instead.
-    linker.allow_shadowing(true);
     let mut poll = linker.instance(WASI_IO_POLL)?;
     poll.func_wrap(
         "poll",
@@ -162,4 +166,167 @@ fn plugin_linker(engine: &Engine) -> wasmtime::Result<Linker<PluginState>> {
     )?;
     linker.allow_shadowing(false);
     Ok(linker)
+}
+
+/// `wasi:io/poll` and `wasi:io/streams` over a store's resource table, for plugin calls that
+/// run inline on a Tokio worker thread (see `filter::run_off_the_worker`).
+///
+/// wasmtime-wasi's synchronous bindings run some of these methods (the `blocking-*` ones,
+/// stream drops, `pollable.ready`) by blocking on the ambient Tokio runtime, which panics on
+/// a worker thread; here those methods run inside `block_in_place` when called from a
+/// multi-threaded runtime's worker, and every other method as it is.
+struct WorkerSafeIo<'a>(&'a mut ResourceTable);
+
+struct HasWorkerSafeIo;
+
+impl HasData for HasWorkerSafeIo {
+    type Data<'a> = WorkerSafeIo<'a>;
+}
+
+fn worker_safe_io(state: &mut PluginState) -> WorkerSafeIo<'_> {
+    WorkerSafeIo(state.ctx().table)
+}
+
+/// Run `f`, which may block on a Tokio runtime: off the worker if called from one.
+fn may_block_on_tokio<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+impl sync_io::poll::Host for WorkerSafeIo<'_> {
+    fn poll(&mut self, pollables: Vec<Resource<DynPollable>>) -> wasmtime::Result<Vec<u32>> {
+        may_block_on_tokio(|| sync_io::poll::Host::poll(self.0, pollables))
+    }
+}
+
+impl sync_io::poll::HostPollable for WorkerSafeIo<'_> {
+    fn ready(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<bool> {
+        may_block_on_tokio(|| sync_io::poll::HostPollable::ready(self.0, pollable))
+    }
+
+    fn block(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
+        may_block_on_tokio(|| sync_io::poll::HostPollable::block(self.0, pollable))
+    }
+
+    fn drop(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
+        sync_io::poll::HostPollable::drop(self.0, pollable)
+    }
+}
+
+impl sync_io::streams::Host for WorkerSafeIo<'_> {
+    fn convert_stream_error(
+        &mut self,
+        err: StreamError,
+    ) -> wasmtime::Result<sync_io::streams::StreamError> {
+        sync_io::streams::Host::convert_stream_error(self.0, err)
+    }
+}
+
+impl sync_io::streams::HostOutputStream for WorkerSafeIo<'_> {
+    fn drop(&mut self, stream: Resource<DynOutputStream>) -> wasmtime::Result<()> {
+        may_block_on_tokio(|| sync_io::streams::HostOutputStream::drop(self.0, stream))
+    }
+
+    fn check_write(&mut self, stream: Resource<DynOutputStream>) -> StreamResult<u64> {
+        sync_io::streams::HostOutputStream::check_write(self.0, stream)
+    }
+
+    fn write(&mut self, stream: Resource<DynOutputStream>, bytes: Vec<u8>) -> StreamResult<()> {
+        sync_io::streams::HostOutputStream::write(self.0, stream, bytes)
+    }
+
+    fn blocking_write_and_flush(
+        &mut self,
+        stream: Resource<DynOutputStream>,
+        bytes: Vec<u8>,
+    ) -> StreamResult<()> {
+        may_block_on_tokio(|| {
+            sync_io::streams::HostOutputStream::blocking_write_and_flush(self.0, stream, bytes)
+        })
+    }
+
+    fn blocking_write_zeroes_and_flush(
+        &mut self,
+        stream: Resource<DynOutputStream>,
+        len: u64,
+    ) -> StreamResult<()> {
+        may_block_on_tokio(|| {
+            sync_io::streams::HostOutputStream::blocking_write_zeroes_and_flush(self.0, stream, len)
+        })
+    }
+
+    fn subscribe(
+        &mut self,
+        stream: Resource<DynOutputStream>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        sync_io::streams::HostOutputStream::subscribe(self.0, stream)
+    }
+
+    fn write_zeroes(&mut self, stream: Resource<DynOutputStream>, len: u64) -> StreamResult<()> {
+        sync_io::streams::HostOutputStream::write_zeroes(self.0, stream, len)
+    }
+
+    fn flush(&mut self, stream: Resource<DynOutputStream>) -> StreamResult<()> {
+        sync_io::streams::HostOutputStream::flush(self.0, stream)
+    }
+
+    fn blocking_flush(&mut self, stream: Resource<DynOutputStream>) -> StreamResult<()> {
+        may_block_on_tokio(|| sync_io::streams::HostOutputStream::blocking_flush(self.0, stream))
+    }
+
+    fn splice(
+        &mut self,
+        dst: Resource<DynOutputStream>,
+        src: Resource<DynInputStream>,
+        len: u64,
+    ) -> StreamResult<u64> {
+        sync_io::streams::HostOutputStream::splice(self.0, dst, src, len)
+    }
+
+    fn blocking_splice(
+        &mut self,
+        dst: Resource<DynOutputStream>,
+        src: Resource<DynInputStream>,
+        len: u64,
+    ) -> StreamResult<u64> {
+        may_block_on_tokio(|| {
+            sync_io::streams::HostOutputStream::blocking_splice(self.0, dst, src, len)
+        })
+    }
+}
+
+impl sync_io::streams::HostInputStream for WorkerSafeIo<'_> {
+    fn drop(&mut self, stream: Resource<DynInputStream>) -> wasmtime::Result<()> {
+        may_block_on_tokio(|| sync_io::streams::HostInputStream::drop(self.0, stream))
+    }
+
+    fn read(&mut self, stream: Resource<DynInputStream>, len: u64) -> StreamResult<Vec<u8>> {
+        sync_io::streams::HostInputStream::read(self.0, stream, len)
+    }
+
+    fn blocking_read(
+        &mut self,
+        stream: Resource<DynInputStream>,
+        len: u64,
+    ) -> StreamResult<Vec<u8>> {
+        may_block_on_tokio(|| sync_io::streams::HostInputStream::blocking_read(self.0, stream, len))
+    }
+
+    fn skip(&mut self, stream: Resource<DynInputStream>, len: u64) -> StreamResult<u64> {
+        sync_io::streams::HostInputStream::skip(self.0, stream, len)
+    }
+
+    fn blocking_skip(&mut self, stream: Resource<DynInputStream>, len: u64) -> StreamResult<u64> {
+        may_block_on_tokio(|| sync_io::streams::HostInputStream::blocking_skip(self.0, stream, len))
+    }
+
+    fn subscribe(
+        &mut self,
+        stream: Resource<DynInputStream>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        sync_io::streams::HostInputStream::subscribe(self.0, stream)
+    }
 }

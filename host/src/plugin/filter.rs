@@ -16,8 +16,9 @@
 //! passed, then one probe call decides. An instance is also replaced after `max_calls` calls
 //! or when its memory passes 75% of its cap.
 //!
-//! `Filter::process` runs inline on the connection's tokio worker: the call is wrapped in
-//! `block_in_place` so the worker's other tasks move elsewhere meanwhile, and an instance pool
+//! `Filter::process` runs inline on the connection's tokio worker. A call the plugin's recent
+//! speed says will be short ([`INLINE_CALL_BUDGET`]) runs right there; a longer one is wrapped
+//! in `block_in_place`, so the worker's other tasks move elsewhere meanwhile. An instance pool
 //! lets several connections run the plugin at once.
 
 use super::PluginError;
@@ -36,8 +37,9 @@ use crate::event::{Batch, Event, Tag};
 use crate::ops::metrics::{Component, Metrics, ReasonLabels};
 use crate::pipeline::Filter;
 use bytes::Bytes;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Most events in one call.
 pub const MAX_CALL_EVENTS: usize = 1024;
@@ -50,6 +52,11 @@ pub const MAX_EXPANSION: usize = 16;
 pub const MIN_EXPANSION_BYTES: usize = 1 << 20;
 /// Longest tag a plugin may set.
 pub const MAX_TAG_BYTES: usize = 1024;
+/// A call expected to take at most this long runs inline on its Tokio worker; a longer one in
+/// `block_in_place`, which first hands the worker's other tasks to another thread — a thread
+/// hand-off that costs tens of microseconds per call (`perf` under `wasm-router bench-load`).
+/// The expectation is the plugin's recent time per event times the call's events.
+pub const INLINE_CALL_BUDGET: Duration = Duration::from_micros(200);
 
 /// How a [`WasmFilter`] runs its plugin.
 #[derive(Clone, Copy, Debug)]
@@ -101,6 +108,8 @@ pub struct WasmFilter {
     breaker: Mutex<CircuitBreaker>,
     component: Component,
     metrics: Arc<Metrics>,
+    /// Recent call time per event, in nanoseconds (a moving average).
+    nanos_per_event: AtomicU64,
 }
 
 impl WasmFilter {
@@ -144,6 +153,7 @@ impl WasmFilter {
             plugin,
             settings,
             metrics,
+            nanos_per_event: AtomicU64::new(INLINE_CALL_BUDGET.as_nanos() as u64),
         };
         let mut first =
             PluginInstance::new(&filter.plugin, filter.context.clone(), settings.limits).map_err(
@@ -217,7 +227,12 @@ impl WasmFilter {
             let split = call_split(&events);
             let rest = events.split_off(split);
             let n = events.len();
-            run_off_the_worker(|| {
+            let expected = self
+                .nanos_per_event
+                .load(Ordering::Relaxed)
+                .saturating_mul(n as u64);
+            let inline = expected <= INLINE_CALL_BUDGET.as_nanos() as u64;
+            run_off_the_worker(inline, || {
                 self.run_call(
                     &tag_text,
                     events,
@@ -263,7 +278,12 @@ impl WasmFilter {
             check_outcomes(tag, &events, &outcomes, self.settings.on_error)?;
             Ok(outcomes)
         });
-        telemetry.call(events.len() as u64, started.elapsed());
+        let elapsed = started.elapsed();
+        telemetry.call(events.len() as u64, elapsed);
+        let per_event = (elapsed.as_nanos() / events.len().max(1) as u128) as u64;
+        let average = self.nanos_per_event.load(Ordering::Relaxed);
+        self.nanos_per_event
+            .store(average - average / 8 + per_event / 8, Ordering::Relaxed);
         match result {
             Ok(outcomes) => {
                 let call_events = events.len();
@@ -469,12 +489,15 @@ fn call_split(events: &[Event]) -> usize {
     events.len().min(MAX_CALL_EVENTS)
 }
 
-/// Run `f` where it may block: on a multi-threaded tokio worker through `block_in_place`, on
-/// a current-thread runtime on a helper thread (its worker must not block, and WASI's
-/// synchronous host functions cannot run inside it), elsewhere directly.
-fn run_off_the_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+/// Run `f` where it may block: on a multi-threaded tokio worker directly when `short` (WASI's
+/// blocking host functions step off the worker themselves, see `engine::WorkerSafeIo`),
+/// otherwise through `block_in_place`; on a current-thread runtime on a helper thread (its
+/// worker must not block, and WASI's synchronous host functions cannot run inside it);
+/// elsewhere directly.
+fn run_off_the_worker<R: Send>(short: bool, f: impl FnOnce() -> R + Send) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) if short => f(),
         Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         Ok(_) => std::thread::scope(|s| match s.spawn(f).join() {
             Ok(r) => r,
