@@ -204,13 +204,15 @@ fn grant_gaps(plugin: &LoadedPlugin, settings: &WasmOutputSettings) -> Vec<Strin
             ));
         }
     }
-    for secret in &info.requested_secrets {
-        if settings.secrets.get(secret).is_none() {
-            gaps.push(format!(
-                "plugin {} requests secret {secret:?}, which `secrets` does not configure; requests that need it will be refused",
-                info.name
-            ));
-        }
+    // A plugin may list alternatives (New Relic: `api_key` or `license_key`): only a grant of
+    // none of them is worth a warning.
+    let requested = &info.requested_secrets;
+    if !requested.is_empty() && requested.iter().all(|s| settings.secrets.get(s).is_none()) {
+        gaps.push(format!(
+            "plugin {} requests secret {}, which `secrets` does not configure; requests that need it will be refused",
+            info.name,
+            requested.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(" or ")
+        ));
     }
     gaps
 }
@@ -262,5 +264,34 @@ impl WasmOutput {
             secrets: settings.secrets,
         };
         Ok(WasmOutput::new(runner, policy, client, component, metrics))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::OutputConfig;
+
+    /// The example at the top of this module is a valid output config.
+    #[test]
+    fn the_documented_example_parses() {
+        let doc = include_str!("mod.rs");
+        let example: String = doc
+            .lines()
+            .skip_while(|l| *l != "//! ```toml")
+            .skip(1)
+            .take_while(|l| *l != "//! ```")
+            .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
+            .collect();
+        #[derive(serde::Deserialize)]
+        struct Outputs {
+            outputs: Vec<OutputConfig>,
+        }
+        let parsed: Outputs = toml::from_str(&example).unwrap_or_else(|e| panic!("{e}\n{example}"));
+        let OutputConfig::Wasm(c) = &parsed.outputs[0] else {
+            panic!("not a wasm output")
+        };
+        assert_eq!(c.allow_hosts, ["https://http-intake.logs.datadoghq.com"]);
+        assert_eq!(c.secrets["api_key"], "env:DD_API_KEY");
+        assert_eq!(c.limits.deadline.map(|d| d.0.as_millis()), Some(200));
     }
 }
