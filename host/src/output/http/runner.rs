@@ -37,7 +37,6 @@ use crate::plugin::state::PluginContext;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -666,16 +665,35 @@ fn prepare(
     })
 }
 
-/// gzip at level 1: log lines compress well already at the fastest level.
+thread_local! {
+    /// One deflate state per thread, reset between bodies: setting one up costs more than
+    /// compressing a small body.
+    static DEFLATE: std::cell::RefCell<flate2::Compress> =
+        std::cell::RefCell::new(flate2::Compress::new(flate2::Compression::fast(), false));
+}
+
+/// gzip (RFC 1952) at level 1: log lines compress well already at the fastest level.
 fn gzip(body: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 4 + 64),
-        flate2::Compression::fast(),
-    );
-    encoder
-        .write_all(body)
-        .expect("writing into a Vec cannot fail");
-    encoder.finish().expect("writing into a Vec cannot fail")
+    // ID1 ID2, CM = deflate, no flags, no mtime, XFL 4 = fastest, OS unknown.
+    const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 0xff];
+    let mut out = Vec::with_capacity(body.len() / 4 + 64);
+    out.extend_from_slice(&HEADER);
+    DEFLATE.with_borrow_mut(|deflate| {
+        deflate.reset();
+        loop {
+            let consumed = usize::try_from(deflate.total_in()).unwrap_or(body.len());
+            out.reserve(out.capacity().max(4096));
+            let status = deflate
+                .compress_vec(&body[consumed..], &mut out, flate2::FlushCompress::Finish)
+                .expect("deflate into memory cannot fail");
+            if status == flate2::Status::StreamEnd {
+                break;
+            }
+        }
+    });
+    out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out
 }
 
 /// `Retry-After` as delta-seconds or an HTTP-date.
@@ -836,6 +854,22 @@ mod tests {
         );
         assert_eq!(e.rejected[0].reason, "invalid_request");
         assert_eq!(e.rejected[0].events, subset);
+    }
+
+    #[test]
+    fn gzip_bodies_decode_whatever_their_size() {
+        let big: Vec<u8> = (0..3_000_000u32)
+            .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
+            .collect();
+        for body in [&b""[..], b"one line", &big, b"again, after a large one"] {
+            let mut plain = Vec::new();
+            std::io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(&gzip(body)[..]),
+                &mut plain,
+            )
+            .unwrap();
+            assert!(plain == body, "{} bytes", body.len());
+        }
     }
 
     #[test]
