@@ -326,7 +326,7 @@ impl ConnContext {
                 self.metrics.error(&self.component, "tls_handshake_failed");
                 let host = peer_host(&peer);
                 if self.first_failure(host, "tls") {
-                    tracing::warn!(input = %self.component.id, %peer, error = %e, "TLS handshake failed; the client must connect with TLS (further failures from this host are logged at debug)");
+                    tracing::warn!(input = %self.component.id, %peer, error = %e, "TLS handshake failed: the client does not speak TLS, or does not trust this certificate (its CA file or the name it expects); further failures from this host are logged at debug");
                 } else {
                     tracing::debug!(input = %self.component.id, %peer, error = %e, "TLS handshake failed");
                 }
