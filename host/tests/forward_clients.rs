@@ -8,8 +8,8 @@
 //! What each client sends is documented at the top of its program in testing/clients/; the
 //! `expected_*` functions here restate it.
 //!
-//! Not covered: npm `fluent-logger`'s shared-key handshake (`security`), which the router does
-//! not support yet.
+//! npm `fluent-logger`'s shared-key handshake (`security`), plain and over TLS, is tested with
+//! the forward output's handshake in `forward_output.rs`.
 
 mod common;
 
