@@ -410,6 +410,8 @@ impl Mapper {
         let mut t = Table::new();
         t.insert("type".into(), kind.into());
         let mut entries = Vec::new();
+        // The forward output's TLS options, warned about (at their line) when `tls` is off.
+        let mut tls_options: Vec<(&str, Entry)> = Vec::new();
         for e in &s.entries {
             match e.key.as_str() {
                 "name" => {}
@@ -446,6 +448,9 @@ impl Mapper {
                     } else {
                         e.value.clone().into()
                     };
+                    if key != "tls" {
+                        tls_options.push((key, e.clone()));
+                    }
                     t.insert(key.into(), value);
                 }
                 k if k.starts_with("net.")
@@ -463,14 +468,13 @@ impl Mapper {
                 }
             }
         }
-        if kind == "forward" && t.get("tls") != Some(&Value::Boolean(true)) {
-            for key in ["tls_verify", "tls_ca_file", "tls_server_name"] {
-                if t.remove(key).is_some() {
-                    self.warnings.push(format!(
-                        "{}: [OUTPUT] forward `{key}` is ignored: `tls` is off",
-                        s.origin
-                    ));
-                }
+        if t.get("tls") != Some(&Value::Boolean(true)) {
+            for (key, e) in tls_options {
+                t.remove(key);
+                self.warn(
+                    &e,
+                    "is ignored: `tls` is off in this [OUTPUT] forward; add `tls on` to use it",
+                );
             }
         }
         self.outputs.push((t, entries));
@@ -698,7 +702,7 @@ impl Mapper {
         let mut config = Table::new();
         let mut secrets = Table::new();
         let mut headers = Table::new();
-        let (mut host, mut port, mut tls) = (None::<String>, None::<u16>, None::<bool>);
+        let (mut host, mut port, mut tls) = (None::<String>, None::<u16>, None::<(bool, Entry)>);
         let mut endpoint = None::<String>;
         let text = |e: &Entry| Value::String(e.value.clone());
         let switch = |e: &Entry| match coerce(&e.value) {
@@ -759,7 +763,7 @@ impl Mapper {
                         format!("{}: Port {:?}: use a port number", at(e), e.value)
                     })?)
                 }
-                ("datadog", "tls") => tls = Some(switch(e)?),
+                ("datadog", "tls") => tls = Some((switch(e)?, e.clone())),
                 ("datadog", "apikey") => {
                     secrets.insert(
                         "api_key".into(),
@@ -849,17 +853,17 @@ impl Mapper {
             let host = host.unwrap_or_else(|| DATADOG_DEFAULT_HOST.into());
             match host.strip_prefix("http-intake.logs.") {
                 Some(site) if port.is_none_or(|p| p == 443) => {
-                    if tls == Some(false) {
-                        self.warnings.push(format!(
-                            "{}: Datadog's intake is always reached over TLS",
-                            s.origin
-                        ));
+                    if let Some((false, e)) = &tls {
+                        self.warn(
+                            e,
+                            "off is ignored: Datadog's intake is always reached over TLS; remove the key",
+                        );
                     }
                     config.insert("site".into(), site.into());
                     format!("https://{host}")
                 }
                 _ => {
-                    let tls = tls.unwrap_or(false);
+                    let tls = tls.is_some_and(|(on, _)| on);
                     let scheme = if tls { "https" } else { "http" };
                     let url = match port {
                         Some(p) if p != if tls { 443 } else { 80 } => {

@@ -508,12 +508,11 @@ fn output_connection_keys_are_ignored() {
 fn forward_output_tls_options_without_tls() {
     warned(
         "[OUTPUT]\n    Name forward\n    Match *\n    Host 127.0.0.1\n    Port 24224\n    tls.verify off\n",
-        7,
+        12,
         &[
-            "[OUTPUT] forward",
-            "`tls_verify`",
-            "ignored",
-            "`tls` is off",
+            "`tls.verify`",
+            "is ignored: `tls` is off in this [OUTPUT] forward",
+            "add `tls on`",
         ],
     );
 }
@@ -624,7 +623,11 @@ fn vendor_key_not_from_the_environment() {
 fn datadog_intake_without_tls() {
     warned(
         "[OUTPUT]\n    Name datadog\n    Match *\n    Host http-intake.logs.datadoghq.com\n    TLS off\n    apikey ${PATH}\n",
-        7,
-        &["Datadog's intake is always reached over TLS"],
+        11,
+        &[
+            "`tls` off is ignored",
+            "Datadog's intake is always reached over TLS",
+            "remove the key",
+        ],
     );
 }
