@@ -163,42 +163,32 @@ impl RecordModifier {
     /// `body` with the fields removed and appended, or `None` when it is not a msgpack map
     /// (passed on unchanged, as Fluent Bit does).
     pub fn modify(&self, body: &[u8]) -> Option<Vec<u8>> {
-        let mut tail = self.appended.clone();
-        let mut added = self.appended_count;
-        if let Some(key) = &self.uuid_key {
-            write_str(&mut tail, key);
-            write_str(&mut tail, uuid_v4().as_bytes());
-            added += 1;
-        }
-        let (kept_count, kept_bytes) = match &self.selection {
-            KeySelection::All => {
-                let (count, header) = map_header(body)?;
-                (count, std::borrow::Cow::Borrowed(&body[header..]))
-            }
+        let added = self.appended_count + usize::from(self.uuid_key.is_some());
+        let kept = match &self.selection {
+            KeySelection::All => None,
             KeySelection::Remove(patterns) => {
                 let mut record = RawRecord::parse(body)?;
                 record.retain_keys(|k| !k.is_some_and(|k| patterns.iter().any(|p| p.matches(k))));
-                entries_of(&record)
+                Some(record.encode())
             }
             KeySelection::Allow(patterns) => {
                 let mut record = RawRecord::parse(body)?;
                 record.retain_keys(|k| k.is_some_and(|k| patterns.iter().any(|p| p.matches(k))));
-                entries_of(&record)
+                Some(record.encode())
             }
         };
-        let mut out = Vec::with_capacity(kept_bytes.len() + tail.len() + 5);
-        write_map_len(&mut out, kept_count + added);
-        out.extend_from_slice(&kept_bytes);
-        out.extend_from_slice(&tail);
+        let map = kept.as_deref().unwrap_or(body);
+        let (count, header) = map_header(map)?;
+        let mut out = Vec::with_capacity(map.len() + self.appended.len() + 64);
+        write_map_len(&mut out, count + added);
+        out.extend_from_slice(&map[header..]);
+        out.extend_from_slice(&self.appended);
+        if let Some(key) = &self.uuid_key {
+            write_str(&mut out, key);
+            write_str(&mut out, uuid_v4().as_bytes());
+        }
         Some(out)
     }
-}
-
-/// The entry count and the bytes after the map header of `record`, encoded.
-fn entries_of(record: &RawRecord<'_>) -> (usize, std::borrow::Cow<'static, [u8]>) {
-    let encoded = record.encode();
-    let header = map_header(&encoded).map_or(0, |(_, h)| h);
-    (record.entries.len(), encoded[header..].to_vec().into())
 }
 
 /// `(entries, header length)` of the msgpack map at the start of `body`.
