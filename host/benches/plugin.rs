@@ -6,7 +6,8 @@
 //!   parse-json; `boundary/no_filter/<n>` is the batch clone every iteration also pays;
 //! - `engine/<setting>/<n>`: keep-all under the engine settings the runtime chose between
 //!   (`concurrency_support` on/off, pooling allocator);
-//! - `worker/<n>`: keep-all called from a tokio worker, i.e. through `block_in_place`;
+//! - `worker/<n>`: keep-all called from a tokio worker: inline when the plugin's recent speed
+//!   says the call is short (`INLINE_CALL_BUDGET`), otherwise through `block_in_place`;
 //! - `parallel/<threads>`: digit-mask, 128-event batches from one or two threads at once
 //!   (the instance pool lets both run);
 //! - `instantiate/<allocator>`: a fresh instance from the `InstancePre`, plus `init`.
@@ -205,7 +206,7 @@ fn tokio_worker(c: &mut Criterion) {
     for n in [1, 1024] {
         let input = batch(n, firelens_record);
         group.throughput(Throughput::Elements(n as u64));
-        group.bench_with_input(BenchmarkId::new("block_in_place", n), &input, |b, input| {
+        group.bench_with_input(BenchmarkId::new("tokio_worker", n), &input, |b, input| {
             b.iter_custom(|iters| {
                 let (filter, input) = (filter.clone(), input.clone());
                 runtime.block_on(async move {
