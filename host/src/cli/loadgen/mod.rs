@@ -23,7 +23,7 @@ use clap::Args;
 use frames::{Compression, FrameEncoder, Mode};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
-use procwatch::{RssSampler, Watched};
+use procwatch::{RssSample, RssSampler, Watched};
 use records::{RecordFactory, Shape};
 use sender::{Address, Counters, SendOutcome, SendPlan};
 use serde::Serialize;
@@ -165,6 +165,9 @@ pub struct RouterUsage {
     pub peak_rss_mib: f64,
     /// The largest `VmRSS` sampled during the run, MiB.
     pub max_sampled_rss_mib: Option<f64>,
+    /// The largest `RssAnon` sampled during the run, MiB: the memory the router allocated,
+    /// without the pages of its binary and of the compiled plugins it maps.
+    pub max_sampled_anon_rss_mib: Option<f64>,
     /// `VmRSS` at the end, MiB.
     pub rss_at_end_mib: f64,
 }
@@ -415,7 +418,8 @@ pub fn run(args: LoadArgs) -> anyhow::Result<std::process::ExitCode> {
                     0.0
                 },
                 peak_rss_mib: mib(w.status_kib("VmHWM")?),
-                max_sampled_rss_mib: samples.iter().map(|s| s.1).max().map(mib),
+                max_sampled_rss_mib: samples.iter().map(|s| s.rss_kib).max().map(mib),
+                max_sampled_anon_rss_mib: samples.iter().map(|s| s.anon_kib).max().map(mib),
                 rss_at_end_mib: mib(w.status_kib("VmRSS")?),
             })
         }
@@ -533,10 +537,15 @@ fn progress_bar(args: &LoadArgs, total_events: Option<u64>) -> ProgressBar {
     bar
 }
 
-fn write_rss_csv(path: &std::path::Path, samples: &[(f64, u64)]) -> std::io::Result<()> {
-    let mut text = String::from("seconds,rss_mib\n");
-    for (t, kib) in samples {
-        text.push_str(&format!("{t:.3},{:.3}\n", *kib as f64 / 1024.0));
+fn write_rss_csv(path: &std::path::Path, samples: &[RssSample]) -> std::io::Result<()> {
+    let mut text = String::from("seconds,rss_mib,anon_rss_mib\n");
+    for s in samples {
+        text.push_str(&format!(
+            "{:.3},{:.3},{:.3}\n",
+            s.seconds,
+            s.rss_kib as f64 / 1024.0,
+            s.anon_kib as f64 / 1024.0
+        ));
     }
     std::fs::write(path, text)
 }
@@ -620,6 +629,9 @@ fn summary(r: &Report) -> String {
         );
         if let Some(m) = u.max_sampled_rss_mib {
             s += &format!(", max sampled RSS {m:.1} MiB");
+        }
+        if let Some(m) = u.max_sampled_anon_rss_mib {
+            s += &format!(" (anonymous {m:.1} MiB)");
         }
         s.push('\n');
     }

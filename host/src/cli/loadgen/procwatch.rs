@@ -1,6 +1,7 @@
 //! Watching another process (the router) through `/proc`: CPU time (`utime + stime` of
-//! `/proc/<pid>/stat`, every thread, exited ones included), resident memory (`VmRSS`) and its
-//! peak (`VmHWM`, since the process started) from `/proc/<pid>/status`.
+//! `/proc/<pid>/stat`, every thread, exited ones included), resident memory (`VmRSS`, of which
+//! `RssAnon` is what the router allocated) and its peak (`VmHWM`, since the process started)
+//! from `/proc/<pid>/status`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -96,8 +97,20 @@ fn clock_ticks_per_second() -> u64 {
 /// Samples a process's RSS at a fixed interval on a thread.
 pub struct RssSampler {
     stop: Arc<AtomicBool>,
-    samples: Arc<Mutex<Vec<(f64, u64)>>>,
+    samples: Arc<Mutex<Vec<RssSample>>>,
     thread: std::thread::JoinHandle<()>,
+}
+
+/// One sample of the router's resident memory.
+#[derive(Debug, Clone, Copy)]
+pub struct RssSample {
+    /// Seconds since the start of the run.
+    pub seconds: f64,
+    /// `VmRSS`: everything resident, including the pages of the binary and of mapped files
+    /// (the compiled plugins), which are shared and reclaimable.
+    pub rss_kib: u64,
+    /// `RssAnon`: the memory the router allocated (heap, stacks, guest memories, buffers).
+    pub anon_kib: u64,
 }
 
 /// Most samples kept (a day at 100 ms).
@@ -111,10 +124,16 @@ impl RssSampler {
         let (stop2, samples2) = (stop.clone(), samples.clone());
         let thread = std::thread::spawn(move || {
             while !stop2.load(Ordering::Relaxed) {
-                if let Ok(kib) = watched.status_kib("VmRSS") {
+                if let (Ok(rss_kib), Ok(anon_kib)) =
+                    (watched.status_kib("VmRSS"), watched.status_kib("RssAnon"))
+                {
                     let mut s = samples2.lock().unwrap();
                     if s.len() < MAX_SAMPLES {
-                        s.push((start.elapsed().as_secs_f64(), kib));
+                        s.push(RssSample {
+                            seconds: start.elapsed().as_secs_f64(),
+                            rss_kib,
+                            anon_kib,
+                        });
                     }
                 }
                 std::thread::sleep(interval);
@@ -127,8 +146,8 @@ impl RssSampler {
         }
     }
 
-    /// Stop and return `(seconds, VmRSS KiB)` samples.
-    pub fn finish(self) -> Vec<(f64, u64)> {
+    /// Stop and return the samples.
+    pub fn finish(self) -> Vec<RssSample> {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
         std::mem::take(&mut *self.samples.lock().unwrap())
