@@ -122,6 +122,7 @@ fn grep(s: &Section, t: &mut Table, warnings: &mut Vec<String>) -> Result<(), St
     let mut rules = Vec::new();
     let mut kinds = Vec::new();
     let mut legacy = true;
+    let mut logical_op_line = None;
     for e in &s.entries {
         if placement(t, e) {
             continue;
@@ -147,6 +148,7 @@ fn grep(s: &Section, t: &mut Table, warnings: &mut Vec<String>) -> Result<(), St
                     ));
                 }
                 legacy = op == "legacy";
+                logical_op_line = Some(at(e));
                 t.insert("logical_op".into(), op.into());
             }
             _ => {
@@ -162,6 +164,12 @@ fn grep(s: &Section, t: &mut Table, warnings: &mut Vec<String>) -> Result<(), St
         return Err(format!(
             "{}: [FILTER] grep has no rule; add `Regex KEY REGEX` or `Exclude KEY REGEX`",
             s.origin
+        ));
+    }
+    if let Some(line) = logical_op_line.filter(|_| !legacy && kinds.iter().any(|k| *k != kinds[0]))
+    {
+        return Err(format!(
+            "{line}: Logical_Op AND/OR cannot be used with both Regex and Exclude rules (Fluent Bit refuses it too); put the Regex and the Exclude rules in two grep filters"
         ));
     }
     if legacy && kinds.iter().skip_while(|k| **k != "regex").count() > 1 {

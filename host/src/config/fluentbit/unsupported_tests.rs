@@ -376,12 +376,11 @@ fn grep_look_around() {
 }
 
 #[test]
-#[ignore = "gap: the message names `filters[0].logical_op`, not main.conf:<line>; filters.rs grep() should refuse the mix at the Logical_Op line"]
 fn grep_mixed_rules_with_and_or() {
     refused(
         "[FILTER]\n    Name grep\n    Match *\n    Regex a 1\n    Exclude b 2\n    Logical_Op OR\n",
         12,
-        &["logical_op", "cannot be mixed", "two grep filters"],
+        &["Logical_Op", "both Regex and Exclude", "two grep filters"],
     );
 }
 
