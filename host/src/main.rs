@@ -37,6 +37,9 @@ enum Command {
         /// The configuration file: TOML or a Fluent Bit classic config.
         #[arg(short = 'c', long = "config")]
         config: PathBuf,
+        /// Fluent Bit `-R parsers.conf`, as `run` takes it: [PARSER] sections for parser filters.
+        #[arg(short = 'R', value_name = "PARSERS")]
+        parsers_files: Vec<PathBuf>,
     },
     /// Send events to a forward-protocol receiver, like fluent-cat: JSON objects, one per line,
     /// from the arguments or else from standard input.
@@ -132,9 +135,12 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .context("router failed")?;
             Ok(std::process::ExitCode::SUCCESS)
         }
-        Command::Validate { config } => {
+        Command::Validate {
+            config,
+            parsers_files,
+        } => {
             // The same ECS step as `run`: `${ECS_*}` from the task metadata, the init files.
-            let ecs = wasm_router::ecs::prepare(Some(config.clone()), Vec::new())?;
+            let ecs = wasm_router::ecs::prepare(Some(config.clone()), parsers_files)?;
             for note in &ecs.notes {
                 match note {
                     wasm_router::ecs::StartupNote::Info(text) => eprintln!("{text}"),

@@ -383,3 +383,38 @@ fn a_changed_native_filter_is_reloaded_when_its_config_file_changes() {
         .collect();
     assert_eq!(logs, ["INFO 0", "DEBUG 10"]);
 }
+
+#[test]
+fn validate_takes_minus_r_like_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let parsers = dir.path().join("parsers.conf");
+    std::fs::write(&parsers, "[PARSER]\n    Name app\n    Format json\n").unwrap();
+    let config = dir.path().join("fluent-bit.conf");
+    std::fs::write(
+        &config,
+        "[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n\n[FILTER]\n    Name parser\n    Match *\n    Key_Name log\n    Parser app\n\n[OUTPUT]\n    Name stdout\n    Match *\n",
+    )
+    .unwrap();
+    let validate = |extra: &[&Path]| {
+        Command::new(env!("CARGO_BIN_EXE_wasm-router"))
+            .arg("validate")
+            .arg("-c")
+            .arg(&config)
+            .args(extra.iter().flat_map(|p| [Path::new("-R"), p]))
+            .output()
+            .unwrap()
+    };
+    let without = validate(&[]);
+    let stderr = String::from_utf8_lossy(&without.stderr);
+    assert!(
+        !without.status.success() && stderr.contains("app"),
+        "{stderr}"
+    );
+    let with = validate(&[&parsers]);
+    assert!(
+        with.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+    assert!(String::from_utf8_lossy(&with.stdout).contains("valid"));
+}
