@@ -118,7 +118,10 @@ fn stdout_render(c: &mut Criterion) {
 
 fn firelens_batch(n: usize) -> Batch {
     let events = (0..n)
-        .map(|i| Event { time_ns: 1_700_000_000_000_000_000 + i as u64 * 1_000_000, body: Bytes::from(firelens_record(i)) })
+        .map(|i| Event {
+            time_ns: 1_700_000_000_000_000_000 + i as u64 * 1_000_000,
+            body: Bytes::from(firelens_record(i)),
+        })
         .collect();
     Batch::new(Bytes::from_static(TAG), events)
 }
@@ -134,7 +137,11 @@ fn cloudwatch_batcher(c: &mut Criterion) {
             for (index, event) in batch.events.iter().enumerate() {
                 let mut message = String::with_capacity(event.body.len() + 32);
                 renderer.render(event, &mut message).unwrap();
-                events.push(LogEvent { index, timestamp_ms: (event.time_ns / 1_000_000) as i64, message });
+                events.push(LogEvent {
+                    index,
+                    timestamp_ms: (event.time_ns / 1_000_000) as i64,
+                    message,
+                });
             }
             split_stream("/ecs/web", "app-firelens", events).len()
         })
@@ -144,12 +151,20 @@ fn cloudwatch_batcher(c: &mut Criterion) {
             let mut message = String::new();
             json::write_json(&firelens_record(i), &mut message).unwrap();
             // Out of order by up to 100 ms, as events from several connections arrive.
-            LogEvent { index: i, timestamp_ms: 1_700_000_000_000 + ((i * 7919) % 100) as i64 + i as i64, message }
+            LogEvent {
+                index: i,
+                timestamp_ms: 1_700_000_000_000 + ((i * 7919) % 100) as i64 + i as i64,
+                message,
+            }
         })
         .collect();
     group.throughput(Throughput::Elements(rendered.len() as u64));
     group.bench_function("split_10000", |b| {
-        b.iter_batched(|| rendered.clone(), |events| split_stream("/ecs/web", "app-firelens", events).len(), BatchSize::LargeInput)
+        b.iter_batched(
+            || rendered.clone(),
+            |events| split_stream("/ecs/web", "app-firelens", events).len(),
+            BatchSize::LargeInput,
+        )
     });
     group.finish();
 }

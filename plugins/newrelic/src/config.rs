@@ -348,7 +348,11 @@ mod tests {
                 "without compress",
             ),
             (r#"{"auth": "insert_key"}"#, "/auth", "unknown variant"),
-            (r#"{"api_key": "secret"}"#, "/api_key", "unknown field `api_key`"),
+            (
+                r#"{"api_key": "secret"}"#,
+                "/api_key",
+                "unknown field `api_key`",
+            ),
         ];
         for (json, path, message) in cases {
             let errors = NewRelic::from_json(json).unwrap_err();

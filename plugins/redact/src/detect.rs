@@ -203,7 +203,10 @@ impl Triggers {
                 continue;
             }
             // A delimiter: the token before it ends here.
-            if index - token_start == 40 && byte != b'=' && token_classes & (UPPER | LOWER | DIGIT) == UPPER | LOWER | DIGIT {
+            if index - token_start == 40
+                && byte != b'='
+                && token_classes & (UPPER | LOWER | DIGIT) == UPPER | LOWER | DIGIT
+            {
                 triggers |= SECRET_STANDALONE;
             }
             token_start = index + 1;
@@ -220,7 +223,10 @@ impl Triggers {
                         triggers |= Kind::Ipv6.trigger();
                     }
                 }
-                b'.' if index > 0 && text[index - 1].is_ascii_digit() && text.get(index + 1).is_some_and(u8::is_ascii_digit) => {
+                b'.' if index > 0
+                    && text[index - 1].is_ascii_digit()
+                    && text.get(index + 1).is_some_and(u8::is_ascii_digit) =>
+                {
                     dotted_digits += 1;
                 }
                 b'-' if looks_like_ssn_at(text, index) => triggers |= Kind::Ssn.trigger(),
@@ -228,7 +234,9 @@ impl Triggers {
             }
             index += 1;
         }
-        if len - token_start == 40 && token_classes & (UPPER | LOWER | DIGIT) == UPPER | LOWER | DIGIT {
+        if len - token_start == 40
+            && token_classes & (UPPER | LOWER | DIGIT) == UPPER | LOWER | DIGIT
+        {
             triggers |= SECRET_STANDALONE;
         }
         if colons >= 7 {
@@ -505,13 +513,18 @@ fn keyword_at(text: &[u8], index: usize, byte: u8) -> u16 {
     match byte {
         b'J' if before(2) == Some(b"ey") => found |= Kind::Jwt.trigger(),
         b'K' | b'S' | b'B' | b'C' if index > 0 && text[index - 1] == b'A' => {
-            if matches!(window(index - 1, index + 3), Some(b"AKIA" | b"ASIA" | b"ABIA" | b"ACCA")) {
+            if matches!(
+                window(index - 1, index + 3),
+                Some(b"AKIA" | b"ASIA" | b"ABIA" | b"ACCA")
+            ) {
                 found |= Kind::AwsAccessKey.trigger();
             }
         }
         _ => {}
     }
-    if matches!(byte, b'b' | b'B') && window(index + 1, index + 6).is_some_and(|rest| rest.eq_ignore_ascii_case(b"earer")) {
+    if matches!(byte, b'b' | b'B')
+        && window(index + 1, index + 6).is_some_and(|rest| rest.eq_ignore_ascii_case(b"earer"))
+    {
         found |= Kind::BearerToken.trigger();
     }
     if matches!(byte, b'c' | b'C')
