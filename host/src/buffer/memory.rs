@@ -214,6 +214,10 @@ impl MemoryReader {
         self.rx.recv().await
     }
 
+    pub(crate) fn try_pop(&mut self) -> Option<Queued> {
+        self.rx.try_recv().ok()
+    }
+
     pub(crate) fn close(&mut self) {
         self.bytes.close();
         self.rx.close();
@@ -343,6 +347,21 @@ mod tests {
         drop(original);
         // Only this test's handle is left on the read buffer: the batch no longer holds it.
         assert!(read_buffer.is_unique());
+    }
+
+    #[tokio::test]
+    async fn try_pop_takes_what_is_queued_without_waiting() {
+        let metrics = Metrics::new();
+        let (w, mut r) = memory_buffer(1 << 20, WhenFull::Block, Component::output("t"), metrics);
+        assert!(
+            r.try_pop().is_none(),
+            "empty, and the writer is still there"
+        );
+        w.push(batch(1, 10)).await.unwrap();
+        w.push(batch(2, 10)).await.unwrap();
+        assert_eq!(r.try_pop().unwrap().batch.len(), 1);
+        assert_eq!(r.pop().await.unwrap().batch.len(), 2);
+        assert!(r.try_pop().is_none());
     }
 
     #[tokio::test]

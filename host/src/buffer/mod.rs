@@ -3,8 +3,9 @@
 //! The pipeline pushes a batch into the buffer of every output whose `match` covers its tag;
 //! the input acknowledges the sender once every push returned. A buffer is either in memory
 //! ([`memory`]) or on disk ([`disk`]: append-only checksummed segments, recovered on restart).
-//! Either way, the output takes batches in order with [`BufferReader::pop`] and says when it is
-//! finished with one with [`Queued::done`]:
+//! Either way, the output takes batches in order with [`BufferReader::pop`] (or, without waiting,
+//! [`BufferReader::try_pop`]: what is ready now) and says when it is finished with one with
+//! [`Queued::done`]:
 //!
 //! - memory: the batch's bytes stay reserved until then — from the output's own `max_bytes` and
 //!   from the router-wide [`MemoryBudget`] — so the bound covers what is waiting *and* what is
@@ -133,6 +134,16 @@ impl BufferReader {
         match &mut self.0 {
             ReaderKind::Memory(r) => r.pop().await,
             ReaderKind::Disk(r) => r.pop().await,
+        }
+    }
+
+    /// The next batch in order if one is ready now, else `None` (the buffer may be empty, or a
+    /// disk buffer may have to read its next records first: [`pop`](Self::pop) does that).
+    /// Never waits.
+    pub fn try_pop(&mut self) -> Option<Queued> {
+        match &mut self.0 {
+            ReaderKind::Memory(r) => r.try_pop(),
+            ReaderKind::Disk(r) => r.try_pop(),
         }
     }
 

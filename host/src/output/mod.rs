@@ -1,22 +1,34 @@
 //! Outputs: each one drains its own buffer on its own task, so a slow or failing destination
 //! never stalls the inputs (beyond its buffer's bound) or the other outputs.
 //!
-//! The runner ([`run_output`]) takes batches from the buffer one at a time, in order, and hands
-//! each to [`Output::deliver`] until it succeeds or is given up:
+//! The runner ([`run_output`]) takes batches from the buffer in order and hands them to
+//! [`Output::deliver`] one delivery at a time, until it succeeds or is given up. A delivery is
+//! the batch taken plus the batches already waiting behind it with the same tag, merged into one
+//! [`Batch`] (their events concatenated in order), up to [`MAX_MERGED_EVENTS`] events and
+//! [`MAX_MERGED_BODY_BYTES`] bytes of bodies (a first batch larger than that goes alone). Senders
+//! like Docker's fluentd log driver send a few events per request, and without merging each of
+//! those would cost a whole round trip to the destination. The runner never waits for more
+//! batches to merge; a batch of another tag, or one that would pass a cap, starts the next
+//! delivery. Outputs split what they send by their API's limits, so a merged batch needs no care
+//! from them; the caps keep a delivery no larger than one Forward-mode request can already be
+//! (the forward input's default limit is ~6 MB). For the rules below a merged batch is one batch:
 //!
 //! - a retryable failure is retried with exponential backoff and full jitter ([`Backoff`],
 //!   `[service] retry_backoff_base` / `retry_backoff_cap`), or after the delay the destination
 //!   asked for, until the batch's deadline — `retry_until` (default 24 h) after the buffer took
-//!   it — or `retry_limit` retries if set. Then its events are counted as `retry_expired` /
-//!   `retries_exhausted` and go to the dead-letter destination;
+//!   it (the earliest of the merged batches) — or `retry_limit` retries if set. Then its events
+//!   are counted as `retry_expired` / `retries_exhausted` and go to the dead-letter destination;
 //! - a permanent failure is counted under its reason and goes to the dead-letter destination
 //!   ([`dead_letter`]); so do the events a destination rejected one by one;
 //! - at shutdown the runner delivers until the shutdown deadline (the end of `grace`). Then it
 //!   stops: what a memory buffer still holds is counted as `shutdown_undelivered`; what a disk
 //!   buffer holds stays on disk for the next start.
 //!
-//! One batch at a time keeps the order of events per output; later batches wait while one is in
-//! backoff (and the buffer absorbs what arrives meanwhile), other outputs are not affected.
+//! One delivery at a time keeps the order of events per output; later batches wait while one is
+//! in backoff (and the buffer absorbs what arrives meanwhile), other outputs are not affected.
+//! Every batch of a delivery is done with ([`Queued::done`]) together, in order, when the
+//! delivery succeeds or is given up; so after a crash a disk buffer sends the whole delivery that
+//! was in flight again (at most [`MAX_MERGED_EVENTS`] events, some of which may have arrived).
 
 pub mod aws;
 pub mod cloudwatch;
@@ -114,6 +126,13 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Most events the runner merges into one delivery (a first batch with more goes alone).
+pub const MAX_MERGED_EVENTS: usize = 10_000;
+
+/// Most bytes of event bodies the runner merges into one delivery (a first batch with more goes
+/// alone).
+pub const MAX_MERGED_BODY_BYTES: usize = 4 << 20;
+
 /// Everything the runner of one output needs besides the output and its buffer.
 pub struct OutputRunner {
     /// The output's telemetry identity.
@@ -134,6 +153,67 @@ enum Outcome {
     Finished,
     /// The shutdown deadline passed first.
     ShutdownDeadline,
+}
+
+/// Batches of one tag taken from the buffer together and delivered as one.
+struct Merged {
+    /// The events of every batch taken, in order.
+    batch: Batch,
+    /// The earliest time the buffer accepted one of them.
+    accepted_at_ns: u64,
+    /// Bytes of the bodies in `batch`.
+    body_bytes: usize,
+    /// What the buffer handed out, in order; their events were moved into `batch`.
+    taken: Vec<Queued>,
+}
+
+impl Merged {
+    fn new(mut first: Queued) -> Self {
+        let batch = Batch::new(
+            first.batch.tag.clone(),
+            std::mem::take(&mut first.batch.events),
+        );
+        Merged {
+            body_bytes: body_bytes(&batch),
+            batch,
+            accepted_at_ns: first.accepted_at_ns,
+            taken: vec![first],
+        }
+    }
+
+    /// Take the batches already waiting in `buffer` that fit; the first one that does not
+    /// (another tag, or past a cap) is returned, to start the next delivery.
+    fn gather(first: Queued, buffer: &mut BufferReader) -> (Self, Option<Queued>) {
+        let mut merged = Merged::new(first);
+        while merged.batch.len() < MAX_MERGED_EVENTS && merged.body_bytes < MAX_MERGED_BODY_BYTES {
+            let Some(mut next) = buffer.try_pop() else {
+                break;
+            };
+            let bytes = body_bytes(&next.batch);
+            if next.batch.tag != merged.batch.tag
+                || merged.batch.len() + next.batch.len() > MAX_MERGED_EVENTS
+                || merged.body_bytes + bytes > MAX_MERGED_BODY_BYTES
+            {
+                return (merged, Some(next));
+            }
+            merged.batch.events.append(&mut next.batch.events);
+            merged.body_bytes += bytes;
+            merged.accepted_at_ns = merged.accepted_at_ns.min(next.accepted_at_ns);
+            merged.taken.push(next);
+        }
+        (merged, None)
+    }
+
+    /// Delivered, or given up on and counted: the buffer may forget every batch of it.
+    fn done(self) {
+        for queued in self.taken {
+            queued.done();
+        }
+    }
+}
+
+fn body_bytes(batch: &Batch) -> usize {
+    batch.events.iter().map(|e| e.body.len()).sum()
 }
 
 /// Resolves once the shutdown deadline has passed (never, if shutdown never begins).
@@ -158,17 +238,30 @@ pub async fn run_output<O: Output>(
 ) {
     let mut deadline = runner.deadline.clone();
     let mut cut = false;
+    // A batch taken from the buffer that did not fit the last delivery: it starts the next one.
+    let mut carried: Option<Queued> = None;
     loop {
-        let next = tokio::select! {
-            biased;
-            q = buffer.pop() => q,
-            _ = shutdown_deadline(&mut deadline) => { cut = true; break; }
+        let first = match carried.take() {
+            Some(queued) => queued,
+            None => {
+                let next = tokio::select! {
+                    biased;
+                    q = buffer.pop() => q,
+                    _ = shutdown_deadline(&mut deadline) => { cut = true; break; }
+                };
+                let Some(queued) = next else { break };
+                queued
+            }
         };
-        let Some(queued) = next else { break };
-        match runner.deliver(&mut output, &queued).await {
-            Outcome::Finished => queued.done(),
+        let (merged, rest) = Merged::gather(first, &mut buffer);
+        carried = rest;
+        match runner
+            .deliver(&mut output, &merged.batch, merged.accepted_at_ns)
+            .await
+        {
+            Outcome::Finished => merged.done(),
             Outcome::ShutdownDeadline => {
-                runner.leave_at_shutdown(queued, buffer.is_durable());
+                runner.leave_at_shutdown(merged, buffer.is_durable());
                 cut = true;
                 break;
             }
@@ -176,9 +269,13 @@ pub async fn run_output<O: Output>(
     }
     if cut {
         buffer.close();
-        if !buffer.is_durable() {
+        let durable = buffer.is_durable();
+        if let Some(queued) = carried.take() {
+            runner.leave_at_shutdown(Merged::new(queued), durable);
+        }
+        if !durable {
             while let Some(queued) = buffer.pop().await {
-                runner.leave_at_shutdown(queued, false);
+                runner.leave_at_shutdown(Merged::new(queued), false);
             }
         }
     } else {
@@ -200,12 +297,15 @@ pub async fn run_output<O: Output>(
 }
 
 impl OutputRunner {
-    /// Deliver one batch with retries; give it up (counted, dead-lettered) when it cannot be.
-    async fn deliver<O: Output>(&mut self, output: &mut O, queued: &Queued) -> Outcome {
-        let batch = &queued.batch;
-        let expires_at_ns = queued
-            .accepted_at_ns
-            .saturating_add(self.retry.retry_until.as_nanos() as u64);
+    /// Deliver one batch, accepted by the buffer at `accepted_at_ns`, with retries; give it up
+    /// (counted, dead-lettered) when it cannot be.
+    async fn deliver<O: Output>(
+        &mut self,
+        output: &mut O,
+        batch: &Batch,
+        accepted_at_ns: u64,
+    ) -> Outcome {
+        let expires_at_ns = accepted_at_ns.saturating_add(self.retry.retry_until.as_nanos() as u64);
         let mut backoff = Backoff::new(self.retry.backoff_base, self.retry.backoff_cap);
         let mut retries = 0u32;
         let mut deadline = self.deadline.clone();
@@ -312,18 +412,18 @@ impl OutputRunner {
         }
     }
 
-    /// The shutdown deadline passed with `queued` undelivered.
-    fn leave_at_shutdown(&self, queued: Queued, durable: bool) {
+    /// The shutdown deadline passed with `merged` undelivered.
+    fn leave_at_shutdown(&self, merged: Merged, durable: bool) {
         if durable {
             // Not done: it stays in the disk buffer and is delivered after the next start.
-            drop(queued);
+            drop(merged);
         } else {
             self.metrics.events_dropped(
                 &self.component,
                 "shutdown_undelivered",
-                queued.batch.len() as u64,
+                merged.batch.len() as u64,
             );
-            queued.done();
+            merged.done();
         }
     }
 }

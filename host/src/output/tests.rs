@@ -1,4 +1,5 @@
-//! The runner: retries, deadlines, dead letters, shutdown, independence of outputs.
+//! The runner: retries, deadlines, dead letters, shutdown, independence of outputs, merging of
+//! the batches that wait behind a delivery.
 
 use super::*;
 use crate::buffer::{
@@ -8,6 +9,7 @@ use crate::event::Event;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use tokio::sync::oneshot;
 
 /// An output that answers from a script (then succeeds) and records what it delivered.
 struct Scripted {
@@ -59,13 +61,18 @@ fn scripted(answers: Vec<Result<(), DeliveryError>>) -> (Scripted, Delivered, Ar
 }
 
 fn batch(first: u64, n: u64) -> Batch {
+    tagged("t", first, n)
+}
+
+/// `n` events under `tag`, with times `first..first + n`.
+fn tagged(tag: &'static str, first: u64, n: u64) -> Batch {
     let events = (first..first + n)
         .map(|t| Event {
             time_ns: t,
             body: Bytes::from_static(b"\x81\xa1k\x01"),
         })
         .collect();
-    Batch::new(Bytes::from_static(b"t"), events)
+    Batch::new(Bytes::from_static(tag.as_bytes()), events)
 }
 
 fn fast_retry() -> RetryPolicy {
@@ -107,8 +114,9 @@ async fn retryable_failures_are_retried_and_order_is_kept() {
     let (w, r) = memory_buffer(1 << 20, WhenFull::Block, out.clone(), metrics.clone());
     let (output, delivered, attempts) =
         scripted(vec![retryable(), retryable(), Ok(()), retryable()]);
-    for i in 0..3 {
-        w.push(batch(i * 10, 3)).await.unwrap();
+    // Tags of their own, so that each batch is a delivery of its own.
+    for (i, tag) in ["a", "b", "c"].into_iter().enumerate() {
+        w.push(tagged(tag, i as u64 * 10, 3)).await.unwrap();
     }
     drop(w);
     run_output(
@@ -146,9 +154,10 @@ async fn permanent_failures_and_rejections_are_counted_and_dead_lettered() {
             detail: "expired".into(),
         }),
     ]);
-    w.push(batch(0, 2)).await.unwrap();
-    w.push(batch(10, 3)).await.unwrap();
-    w.push(batch(20, 1)).await.unwrap();
+    // Tags of their own, so that each batch is a delivery of its own.
+    w.push(tagged("a", 0, 2)).await.unwrap();
+    w.push(tagged("b", 10, 3)).await.unwrap();
+    w.push(tagged("c", 20, 1)).await.unwrap();
     drop(w);
     let dl = DeadLetter::File(dead_letter::DeadLetterFile::open(&path, 1 << 20).unwrap());
     run_output(
@@ -382,4 +391,407 @@ async fn an_output_in_backoff_does_not_stall_another() {
     deadline.send_replace(Some(Instant::now()));
     drop(down_w);
     down.await.unwrap();
+}
+
+/// An output whose first delivery waits until the test releases it; then it answers from a
+/// script (then succeeds). Records the batch of every attempt.
+struct Held {
+    started: Option<oneshot::Sender<()>>,
+    release: Option<oneshot::Receiver<()>>,
+    answers: VecDeque<Result<(), DeliveryError>>,
+    attempts: Arc<Mutex<Vec<Batch>>>,
+}
+
+impl Output for Held {
+    async fn deliver(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
+        if let (Some(started), Some(release)) = (self.started.take(), self.release.take()) {
+            let _ = started.send(());
+            let _ = release.await;
+        }
+        self.attempts.lock().unwrap().push(batch.clone());
+        self.answers.pop_front().unwrap_or(Ok(()))
+    }
+}
+
+/// Run an output whose first delivery (of `first`) is held while `behind` is pushed into its
+/// memory buffer, then released; returns every attempt's batch once the buffer is drained.
+async fn deliver_behind_a_held_one(
+    first: Batch,
+    behind: Vec<Batch>,
+    answers: Vec<Result<(), DeliveryError>>,
+    runner: OutputRunner,
+) -> Vec<Batch> {
+    let (w, r) = memory_buffer(
+        64 << 20,
+        WhenFull::Block,
+        runner.component.clone(),
+        runner.metrics.clone(),
+    );
+    let (started_tx, started_rx) = oneshot::channel();
+    let (release_tx, release_rx) = oneshot::channel();
+    let attempts = Arc::new(Mutex::new(Vec::new()));
+    let output = Held {
+        started: Some(started_tx),
+        release: Some(release_rx),
+        answers: answers.into(),
+        attempts: attempts.clone(),
+    };
+    w.push(first).await.unwrap();
+    let task = tokio::spawn(run_output(output, r, runner));
+    started_rx.await.unwrap();
+    for b in behind {
+        w.push(b).await.unwrap();
+    }
+    release_tx.send(()).unwrap();
+    drop(w);
+    task.await.unwrap();
+    std::mem::take(&mut *attempts.lock().unwrap())
+}
+
+fn times(batch: &Batch) -> Vec<u64> {
+    batch.events.iter().map(|e| e.time_ns).collect()
+}
+
+#[tokio::test]
+async fn batches_waiting_behind_a_delivery_go_out_as_one() {
+    let metrics = Metrics::new();
+    let (deadline, _) = watch::channel(None);
+    let out = Component::output("o");
+    let behind = (1..=50).map(|i| batch(i * 10, 2)).collect();
+    let attempts = deliver_behind_a_held_one(
+        batch(0, 2),
+        behind,
+        vec![],
+        runner("o", &metrics, &deadline, fast_retry(), None),
+    )
+    .await;
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(times(&attempts[0]), vec![0, 1]);
+    let expected: Vec<u64> = (1..=50).flat_map(|i| [i * 10, i * 10 + 1]).collect();
+    assert_eq!(times(&attempts[1]), expected);
+    assert_eq!(&attempts[1].tag[..], b"t");
+    assert_eq!(metrics.sent_events.get_or_create(&out.labels()).get(), 102);
+    assert_eq!(metrics.discarded_total(), 0);
+    assert_eq!(
+        metrics.buffer_events.get_or_create(&out.labels()).get(),
+        0,
+        "every merged batch was released"
+    );
+}
+
+#[tokio::test]
+async fn another_tag_is_not_merged_and_keeps_its_place() {
+    let metrics = Metrics::new();
+    let (deadline, _) = watch::channel(None);
+    let behind = vec![
+        tagged("t", 10, 1),
+        tagged("t", 20, 1),
+        tagged("u", 30, 1),
+        tagged("u", 40, 1),
+        tagged("t", 50, 1),
+        tagged("t", 60, 2),
+    ];
+    let attempts = deliver_behind_a_held_one(
+        batch(0, 2),
+        behind,
+        vec![],
+        runner("o", &metrics, &deadline, fast_retry(), None),
+    )
+    .await;
+    let got: Vec<(&[u8], Vec<u64>)> = attempts.iter().map(|b| (&b.tag[..], times(b))).collect();
+    assert_eq!(
+        got,
+        vec![
+            (&b"t"[..], vec![0, 1]),
+            (&b"t"[..], vec![10, 20]),
+            (&b"u"[..], vec![30, 40]),
+            (&b"t"[..], vec![50, 60, 61]),
+        ]
+    );
+    assert_eq!(
+        metrics
+            .sent_events
+            .get_or_create(&Component::output("o").labels())
+            .get(),
+        9
+    );
+}
+
+#[tokio::test]
+async fn merging_stops_at_the_event_cap() {
+    let metrics = Metrics::new();
+    let (deadline, _) = watch::channel(None);
+    let per_batch = MAX_MERGED_EVENTS as u64 / 10;
+    let mut behind: Vec<Batch> = (0..25)
+        .map(|i| batch(10 + i * per_batch, per_batch))
+        .collect();
+    let after = 10 + 25 * per_batch;
+    // Larger than the cap on its own: it goes alone, as it came.
+    behind.push(batch(after, MAX_MERGED_EVENTS as u64 + 1));
+    behind.push(batch(after + MAX_MERGED_EVENTS as u64 + 1, 1));
+    let attempts = deliver_behind_a_held_one(
+        batch(0, 2),
+        behind,
+        vec![],
+        runner("o", &metrics, &deadline, fast_retry(), None),
+    )
+    .await;
+    let sizes: Vec<usize> = attempts.iter().map(Batch::len).collect();
+    let cap = MAX_MERGED_EVENTS;
+    assert_eq!(sizes, vec![2, cap, cap, cap / 2, cap + 1, 1]);
+    let all: Vec<u64> = attempts.iter().flat_map(times).collect();
+    let expected: Vec<u64> = [0, 1]
+        .into_iter()
+        .chain(10..after + MAX_MERGED_EVENTS as u64 + 2)
+        .collect();
+    assert_eq!(all, expected, "every event once, in order");
+}
+
+#[tokio::test]
+async fn merging_stops_at_the_body_bytes_cap() {
+    let metrics = Metrics::new();
+    let (deadline, _) = watch::channel(None);
+    let body = Bytes::from(vec![0xc0; MAX_MERGED_BODY_BYTES / 4]);
+    let behind = (1..=10)
+        .map(|t| {
+            let event = Event {
+                time_ns: t,
+                body: body.clone(),
+            };
+            Batch::new(Bytes::from_static(b"t"), vec![event])
+        })
+        .collect();
+    let attempts = deliver_behind_a_held_one(
+        batch(0, 1),
+        behind,
+        vec![],
+        runner("o", &metrics, &deadline, fast_retry(), None),
+    )
+    .await;
+    let got: Vec<Vec<u64>> = attempts.iter().map(times).collect();
+    assert_eq!(
+        got,
+        vec![vec![0], vec![1, 2, 3, 4], vec![5, 6, 7, 8], vec![9, 10]]
+    );
+}
+
+/// Five batches of three events wait behind the held delivery of event 0 and are merged.
+fn fifteen_behind() -> Vec<Batch> {
+    (1..=5).map(|i| batch(i * 10, 3)).collect()
+}
+
+#[tokio::test]
+async fn a_merged_batch_is_retried_as_one() {
+    let metrics = Metrics::new();
+    let (deadline, _) = watch::channel(None);
+    let out = Component::output("o");
+    let attempts = deliver_behind_a_held_one(
+        batch(0, 1),
+        fifteen_behind(),
+        vec![Ok(()), retryable(), retryable()],
+        runner("o", &metrics, &deadline, fast_retry(), None),
+    )
+    .await;
+    let sizes: Vec<usize> = attempts.iter().map(Batch::len).collect();
+    assert_eq!(sizes, vec![1, 15, 15, 15]);
+    assert_eq!(
+        attempts[1], attempts[3],
+        "a retry hands over the same batch"
+    );
+    assert_eq!(metrics.retries.get_or_create(&out.labels()).get(), 2);
+    assert_eq!(metrics.sent_events.get_or_create(&out.labels()).get(), 16);
+    assert_eq!(metrics.discarded_total(), 0);
+}
+
+#[tokio::test]
+async fn a_merged_batch_given_up_counts_and_dead_letters_each_event_once() {
+    let metrics = Metrics::new();
+    let (deadline, _) = watch::channel(None);
+    let out = Component::output("o");
+    let (dlw, mut dlr) = memory_buffer(
+        1 << 20,
+        WhenFull::Block,
+        Component::output("backup"),
+        metrics.clone(),
+    );
+    let dead_letter = DeadLetter::Output {
+        name: "backup".into(),
+        buffer: dlw,
+    };
+    let policy = RetryPolicy {
+        retry_limit: Some(2),
+        ..fast_retry()
+    };
+    let attempts = deliver_behind_a_held_one(
+        batch(0, 1),
+        fifteen_behind(),
+        vec![Ok(()), retryable(), retryable(), retryable(), retryable()],
+        runner("o", &metrics, &deadline, policy, Some(dead_letter)),
+    )
+    .await;
+    assert_eq!(attempts.len(), 1 + 3, "one try and two retries");
+    assert_eq!(metrics.discarded(&out, "retries_exhausted"), 15);
+    assert_eq!(metrics.discarded_total(), 15);
+    assert_eq!(metrics.sent_events.get_or_create(&out.labels()).get(), 1);
+    let dead = dlr.pop().await.unwrap();
+    let expected: Vec<u64> = (1..=5).flat_map(|i| i * 10..i * 10 + 3).collect();
+    assert_eq!(times(&dead.batch), expected);
+    assert!(dlr.try_pop().is_none(), "dead-lettered once");
+}
+
+#[tokio::test]
+async fn rejections_index_into_the_merged_batch() {
+    let metrics = Metrics::new();
+    let (deadline, _) = watch::channel(None);
+    let out = Component::output("o");
+    let (dlw, mut dlr) = memory_buffer(
+        1 << 20,
+        WhenFull::Block,
+        Component::output("backup"),
+        metrics.clone(),
+    );
+    let dead_letter = DeadLetter::Output {
+        name: "backup".into(),
+        buffer: dlw,
+    };
+    deliver_behind_a_held_one(
+        batch(0, 1),
+        fifteen_behind(),
+        vec![
+            Ok(()),
+            Err(DeliveryError::Rejected {
+                events: vec![14, 0, 4],
+                reason: "too_old".into(),
+                detail: "expired".into(),
+            }),
+        ],
+        runner("o", &metrics, &deadline, fast_retry(), Some(dead_letter)),
+    )
+    .await;
+    assert_eq!(metrics.discarded(&out, "too_old"), 3);
+    assert_eq!(metrics.discarded_total(), 3);
+    assert_eq!(
+        metrics.sent_events.get_or_create(&out.labels()).get(),
+        1 + 12
+    );
+    // Indexes 0, 4 and 14 of the merged batch: the first event of its first part, the second of
+    // its second part and the last of its last part.
+    assert_eq!(times(&dlr.pop().await.unwrap().batch), vec![10, 21, 52]);
+}
+
+#[tokio::test]
+async fn a_merged_batch_keeps_the_earliest_acceptance_time() {
+    let metrics = Metrics::new();
+    let (w, mut r) = memory_buffer(
+        1 << 20,
+        WhenFull::Block,
+        Component::output("o"),
+        metrics.clone(),
+    );
+    w.push(batch(0, 1)).await.unwrap();
+    w.push(batch(10, 1)).await.unwrap();
+    w.push(tagged("u", 20, 1)).await.unwrap();
+    let first = r.pop().await.unwrap();
+    let earliest = first.accepted_at_ns;
+    let (merged, carried) = Merged::gather(first, &mut r);
+    assert_eq!(merged.accepted_at_ns, earliest);
+    assert!(merged.taken[1].accepted_at_ns >= earliest);
+    assert_eq!(times(&merged.batch), vec![0, 10]);
+    assert_eq!(merged.body_bytes, 8);
+    assert_eq!(times(&carried.unwrap().batch), vec![20]);
+    merged.done();
+}
+
+/// Open a disk buffer, waiting while the previous instance's writer thread still holds it.
+async fn open_disk(
+    opts: &DiskOptions,
+    name: &str,
+    metrics: &Arc<Metrics>,
+) -> (crate::buffer::BufferWriter, BufferReader) {
+    loop {
+        match open_buffer(
+            &BufferKind::Disk(opts.clone()),
+            &MemoryBudget::new(1 << 20),
+            Component::output(name),
+            metrics.clone(),
+        ) {
+            Ok(pair) => break pair,
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+/// The batches pushed before the runner starts: merged `t` (6 events), then `u` carried to the
+/// next delivery, then `t` again.
+async fn push_mixed_tags(w: &crate::buffer::BufferWriter) {
+    for b in [
+        tagged("t", 0, 2),
+        tagged("t", 10, 2),
+        tagged("t", 20, 2),
+        tagged("u", 30, 2),
+        tagged("t", 40, 2),
+    ] {
+        w.push(b).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn at_the_shutdown_deadline_merged_and_carried_batches_are_left_once() {
+    let metrics = Metrics::new();
+    let (deadline, _) = watch::channel(None);
+    let out = Component::output("mem");
+    let (w, r) = memory_buffer(1 << 20, WhenFull::Block, out.clone(), metrics.clone());
+    push_mixed_tags(&w).await;
+    let task = tokio::spawn(run_output(
+        Down,
+        r,
+        runner("mem", &metrics, &deadline, fast_retry(), None),
+    ));
+    deadline.send_replace(Some(Instant::now() + Duration::from_millis(50)));
+    task.await.unwrap();
+    assert_eq!(metrics.discarded(&out, "shutdown_undelivered"), 10);
+    assert_eq!(metrics.discarded_total(), 10);
+    assert_eq!(metrics.buffer_events.get_or_create(&out.labels()).get(), 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let opts = DiskOptions {
+        dir: dir.path().to_path_buf(),
+        max_bytes: 1 << 20,
+        when_full: WhenFull::Block,
+        fsync: FsyncPolicy::Never,
+        fsync_interval: Duration::from_secs(1),
+    };
+    let (deadline, _) = watch::channel(None);
+    {
+        let (w, r) = open_disk(&opts, "disk", &metrics).await;
+        push_mixed_tags(&w).await;
+        let task = tokio::spawn(run_output(
+            Down,
+            r,
+            runner("disk", &metrics, &deadline, fast_retry(), None),
+        ));
+        deadline.send_replace(Some(Instant::now() + Duration::from_millis(50)));
+        task.await.unwrap();
+    }
+    assert_eq!(
+        metrics.discarded_total(),
+        10,
+        "nothing more counted for disk"
+    );
+    // The next start delivers every event once, in order.
+    let (output, delivered, attempts) = scripted(vec![]);
+    let (w, r) = open_disk(&opts, "disk", &metrics).await;
+    drop(w);
+    let (deadline, _) = watch::channel(None);
+    run_output(
+        output,
+        r,
+        runner("disk", &metrics, &deadline, fast_retry(), None),
+    )
+    .await;
+    assert_eq!(
+        *delivered.lock().unwrap(),
+        vec![0, 1, 10, 11, 20, 21, 30, 31, 40, 41]
+    );
+    assert_eq!(*attempts.lock().unwrap(), 3, "t merged, u, t");
 }

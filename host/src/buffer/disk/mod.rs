@@ -14,8 +14,10 @@
 //! moves past it and is written to the `ack` file ([`ack`]); segments wholly before it are
 //! deleted. After a crash (even `kill -9`) the reader starts from the stored pointer, so what
 //! was delivered is not sent again — except the batches delivered after the pointer's last
-//! write: at most the one in flight when the process died (and, after a power loss, what was
-//! acked since the last sync of the `ack` file, at most one fsync interval).
+//! write: at most the delivery in flight when the process died (the output runner merges the
+//! batches waiting behind one into a single delivery: up to `MAX_MERGED_EVENTS` events) and,
+//! after a power loss, what was acked since the last sync of the `ack` file (at most one fsync
+//! interval).
 //!
 //! Bounds: `max_bytes` caps the bytes on disk. Pushes are admitted while the bytes not yet
 //! delivered stay under `max_bytes` minus one segment (the already-delivered head of the
@@ -792,6 +794,17 @@ impl DiskReader {
                 }
             }
         }
+    }
+
+    /// The next batch already read from its segment (a read window holds many), if any; never
+    /// reads nor waits: when the window is used up, the next [`pop`](Self::pop) reads on.
+    pub(crate) fn try_pop(&mut self) -> Option<Queued> {
+        while let Some(item) = self.ahead.pop_front() {
+            if let Some(queued) = self.hand_out(item) {
+                return Some(queued);
+            }
+        }
+        None
     }
 
     fn plan(&self) -> Plan {

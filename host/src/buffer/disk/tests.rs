@@ -134,6 +134,48 @@ async fn segments_rotate_and_delivered_ones_are_deleted() {
     assert_eq!(segment_files(dir.path()).len(), 1);
 }
 
+/// `try_pop` hands out, in order and without waiting, what the last read brought in; `pop`
+/// reads on. Batches taken either way are acked alike: after a crash only those not done return.
+#[tokio::test]
+async fn try_pop_takes_what_was_read_without_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Metrics::new();
+    // 64 KiB → segments of 8 KiB; each batch is ~1.2 KiB, so a read window ends with a segment.
+    let opts = options(dir.path(), 64 << 10, WhenFull::Block);
+    {
+        let (w, mut r) = open_dir(&opts, &metrics).await;
+        assert!(r.try_pop().is_none(), "nothing written yet");
+        for i in 0..30 {
+            w.push(batch(i, 100)).await.unwrap();
+        }
+        let mut taken = Vec::new();
+        let mut without_waiting = 0;
+        while taken.len() < 30 {
+            taken.push(r.pop().await.expect("a batch"));
+            while let Some(q) = r.try_pop() {
+                without_waiting += 1;
+                taken.push(q);
+            }
+        }
+        assert!(r.try_pop().is_none());
+        let seen: Vec<u64> = taken.iter().map(|q| q.batch.events[0].time_ns).collect();
+        assert_eq!(seen, (0..30).collect::<Vec<_>>());
+        assert!(without_waiting > 0, "a read window holds several batches");
+        for q in taken.drain(..20) {
+            q.done();
+        }
+        // No finish, no done for the rest: like kill -9.
+    }
+    let (w, mut r) = open_dir(&opts, &metrics).await;
+    drop(w);
+    let mut seen = Vec::new();
+    while let Some(q) = r.pop().await {
+        seen.push(q.batch.events[0].time_ns);
+        q.done();
+    }
+    assert_eq!(seen, (20..30).collect::<Vec<_>>());
+}
+
 #[tokio::test]
 async fn a_full_buffer_blocks_or_drops_and_counts() {
     let dir = tempfile::tempdir().unwrap();
