@@ -892,3 +892,38 @@ fn plugin_faults_reject_their_call_and_a_retry_after_date_is_honoured() {
         "waited {wait} for a Retry-After 4 s ahead: {retry}"
     );
 }
+
+#[test]
+fn a_large_batch_is_encoded_in_calls_of_at_most_max_call_events() {
+    let intake = Intake::start(Vec::new());
+    let extra = format!("config = {{ url = \"{}\" }}\n", intake.url("/v1/logs"));
+    let config = router_config(&wasm_output(
+        "intake",
+        wasm_router_test_artifacts::JSON_OUTPUT,
+        "*",
+        &intake.url(""),
+        &extra,
+    ));
+    let router = RouterProcess::start(&config);
+    // One request, so one batch of 2,500 events: more than one call's worth.
+    let total = 2500;
+    send_acked(&router.tcp_addr(), "app", 0, total, total, 20);
+    wait_until(
+        "every event accepted",
+        || intake.accepted().len() >= total as usize,
+        || format!("log:\n{}", router.log().join("\n")),
+    );
+    assert_exactly_once(&intake, &[], total);
+    let seen = intake.seen();
+    let max_call = wasm_router::plugin::filter::MAX_CALL_EVENTS;
+    assert!(
+        seen.len() >= (total as usize).div_ceil(max_call),
+        "{} requests",
+        seen.len()
+    );
+    assert!(
+        seen.iter().all(|s| s.seqs.len() <= max_call),
+        "a request carries more than one call's events: {:?}",
+        seen.iter().map(|s| s.seqs.len()).collect::<Vec<_>>()
+    );
+}

@@ -1,8 +1,9 @@
 //! [`WasmOutput`]: the [`Output`] that runs a plugin of world `output`.
 //!
-//! Per batch: `encode` turns the events into requests; each request is checked against
-//! `allow_hosts`, gets its secret headers and its compression, and is sent; `on-response`
-//! classifies each answer (or transport error, as status 0):
+//! Per batch: `encode` turns the events into requests (one call per [`MAX_CALL_EVENTS`]
+//! events); each request is checked against `allow_hosts`, gets its secret headers and its
+//! compression, and is sent; `on-response` classifies each answer (or transport error, as
+//! status 0):
 //!
 //! - `ok`: the request's events are delivered;
 //! - `retry(ms)`: the request waits and is sent again as is when the runner retries the batch,
@@ -30,6 +31,7 @@ use crate::ops::metrics::{Component, Metrics};
 use crate::output::{DeliveryError, Output};
 use crate::plugin::Fault;
 use crate::plugin::bindings::{Compression, Delivery, HttpRequest, HttpResponse, Method};
+use crate::plugin::filter::MAX_CALL_EVENTS;
 use crate::plugin::instance::PluginInstance;
 use crate::plugin::limits::PluginLimits;
 use crate::plugin::loader::LoadedPlugin;
@@ -467,11 +469,19 @@ impl Output for WasmOutput {
             .as_ref()
             .is_none_or(|p| p.fingerprint != fingerprint)
         {
-            let encoded = self.encode(batch, (0..batch.len()).collect()).await;
+            // One `encode` call per MAX_CALL_EVENTS events, as filters are called, so a
+            // large (merged) batch stays within the plugin's per-call limits.
+            let all: Vec<usize> = (0..batch.len()).collect();
+            let (mut pending, mut rejected) = (Vec::new(), Vec::new());
+            for chunk in all.chunks(MAX_CALL_EVENTS) {
+                let encoded = self.encode(batch, chunk.to_vec()).await;
+                pending.extend(encoded.pending);
+                rejected.extend(encoded.rejected);
+            }
             self.progress = Some(Progress {
                 fingerprint,
-                pending: encoded.pending,
-                rejected: encoded.rejected,
+                pending,
+                rejected,
             });
         }
         let mut retry = None;
