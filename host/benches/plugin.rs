@@ -112,9 +112,17 @@ fn filter_on(engine: &Arc<PluginEngine>, path: &str, config: serde_json::Value) 
     .unwrap()
 }
 
+/// A benchmarked plugin: name, component path, config, and the record it is fed.
+type BenchPlugin = (
+    &'static str,
+    &'static str,
+    serde_json::Value,
+    fn(usize) -> Vec<u8>,
+);
+
 fn boundary(c: &mut Criterion) {
     let production = PluginEngine::shared().unwrap();
-    let plugins: [(&str, &str, serde_json::Value, fn(usize) -> Vec<u8>); 4] = [
+    let plugins: [BenchPlugin; 4] = [
         (
             "keep-all",
             wasm_router_test_artifacts::KEEP_ALL,
