@@ -178,7 +178,7 @@ pub fn held_bytes(batch: &Batch) -> usize {
 const COMPACT_BLOCK: usize = 64 << 10;
 
 /// `batch` with its tag and bodies copied into blocks of exactly their size (an event larger
-/// than [`COMPACT_BLOCK`] gets a block of its own).
+/// than `COMPACT_BLOCK`, 64 KiB, gets a block of its own).
 pub fn compact(batch: Batch) -> Batch {
     let tag = Bytes::copy_from_slice(&batch.tag);
     let mut events = Vec::with_capacity(batch.events.len());
