@@ -11,8 +11,6 @@
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use wasm_router::config::ServiceConfig;
 use wasm_router::event::{Batch, Event};
 use wasm_router::ops::metrics::{Component, Metrics};
@@ -55,19 +53,15 @@ fn batch(n: usize) -> Batch {
     )
 }
 
-/// An intake on 127.0.0.1 that reads each body and answers 202; counts the bytes it read.
-async fn intake(read: Arc<AtomicU64>) -> std::net::SocketAddr {
+/// An intake on 127.0.0.1 that reads each body and answers 202.
+async fn intake() -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-        let read = read.clone();
-        async move {
-            let body = axum::body::to_bytes(request.into_body(), 64 << 20)
-                .await
-                .unwrap();
-            read.fetch_add(body.len() as u64, Ordering::Relaxed);
-            axum::http::StatusCode::ACCEPTED
-        }
+    let app = axum::Router::new().fallback(|request: axum::extract::Request| async move {
+        axum::body::to_bytes(request.into_body(), 64 << 20)
+            .await
+            .unwrap();
+        axum::http::StatusCode::ACCEPTED
     });
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
@@ -95,8 +89,7 @@ fn deliver(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let read = Arc::new(AtomicU64::new(0));
-    let addr = runtime.block_on(intake(read.clone()));
+    let addr = runtime.block_on(intake());
     let mut group = c.benchmark_group("deliver");
     for (name, gzip) in [("plain", false), ("gzip", true)] {
         let mut out = runtime.block_on(async { output(addr, gzip) });
@@ -108,11 +101,9 @@ fn deliver(c: &mut Criterion) {
             });
         }
     }
+    // Each `deliver` returns Ok only once the intake has answered 202. No check after the
+    // loop: `--list` (nextest) builds the group without running it.
     group.finish();
-    assert!(
-        read.load(Ordering::Relaxed) > 0,
-        "the intake received nothing"
-    );
 }
 
 criterion_group! {
