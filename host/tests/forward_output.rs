@@ -21,10 +21,9 @@ mod common;
 #[path = "common/delivery.rs"]
 mod delivery_support;
 
-use common::{HANG_TIMEOUT, PrintedEvent, RouterProcess};
+use common::{HANG_TIMEOUT, PrintedEvent, RouterProcess, scrape};
 use delivery_support::{free_port, send_acked};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -168,36 +167,9 @@ fn seq_counts(events: &[PrintedEvent]) -> BTreeMap<u64, usize> {
     counts
 }
 
-/// The address of the router's HTTP server, from its log.
-fn http_addr(router: &RouterProcess) -> String {
-    let line = router.wait_for_log("the HTTP server address", |l| l.contains("http_addr="));
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix("http_addr="))
-        .unwrap()
-        .to_string()
-}
-
 /// The sum of a Prometheus counter over the samples whose labels contain every `labels` pair.
 fn counter(router: &RouterProcess, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let addr = http_addr(router);
-    let mut s = std::net::TcpStream::connect(&addr).unwrap();
-    s.set_read_timeout(Some(HANG_TIMEOUT)).unwrap();
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    raw.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")))
-        .filter(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    wasm_router::ops::prometheus_text::sum(&scrape(&router.http_addr()), name, labels)
 }
 
 /// Poll `check` until it holds; panics with `what` after [`HANG_TIMEOUT`].

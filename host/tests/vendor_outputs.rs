@@ -12,13 +12,12 @@ mod common;
 #[path = "common/delivery.rs"]
 mod delivery_support;
 
-use common::{HANG_TIMEOUT, RouterProcess, router_command, run_to_end};
+use common::{HANG_TIMEOUT, RouterProcess, discarded, router_command, run_to_end, scrape};
 use delivery_support::send_acked;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
-use wasm_router::ops::prometheus_text;
 
 /// A key that must never appear in anything the router prints.
 const SECRET_VALUE: &str = "dd-secret-0123456789abcdef";
@@ -514,34 +513,6 @@ dead_letter = {{ path = "{{dir}}/dead.jsonl" }}
     )
 }
 
-fn http_addr(router: &RouterProcess) -> String {
-    let line = router.wait_for_log("the http server", |l| l.contains("http_addr="));
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix("http_addr="))
-        .unwrap()
-        .to_string()
-}
-
-/// `component_discarded_events_total{component_id=output, reason=reason}`.
-fn discarded(http: &str, output: &str, reason: &str) -> u64 {
-    use std::io::{Read as _, Write as _};
-    let mut s = std::net::TcpStream::connect(http).unwrap();
-    s.set_read_timeout(Some(HANG_TIMEOUT)).unwrap();
-    s.write_all(
-        format!("GET /metrics HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let body = raw.split_once("\r\n\r\n").unwrap().1;
-    let samples = prometheus_text::parse(body).unwrap_or_else(|e| panic!("{e}\n{body}"));
-    prometheus_text::sum(
-        &samples,
-        "component_discarded_events_total",
-        &[("component_id", output), ("reason", reason)],
-    ) as u64
-}
-
 /// The `seq` and reason of each dead-lettered event.
 fn dead_letters(path: &Path) -> Vec<(u32, String)> {
     let Ok(text) = std::fs::read_to_string(path) else {
@@ -565,7 +536,7 @@ fn dead_letters(path: &Path) -> Vec<(u32, String)> {
 /// the router's log.
 fn deliver_exactly_once(intake: &VendorIntake, output: &str, total: u32) {
     let router = RouterProcess::start(&router_config(output));
-    let http = http_addr(&router);
+    let http = router.http_addr();
     send_acked(&router.tcp_addr(), "app", 0, total, 50, 60);
     let dead_path = router.dir.path().join("dead.jsonl");
     let deadline = Instant::now() + HANG_TIMEOUT;
@@ -621,7 +592,9 @@ fn deliver_exactly_once(intake: &VendorIntake, output: &str, total: u32) {
         dead.iter().all(|(_, r)| r == "http_400" || r == "http_403"),
         "{dead:?}"
     );
-    let counted = discarded(&http, "vendor", "http_400") + discarded(&http, "vendor", "http_403");
+    let samples = scrape(&http);
+    let counted =
+        discarded(&samples, "vendor", "http_400") + discarded(&samples, "vendor", "http_403");
     assert_eq!(counted, dead.len() as u64, "refused events are counted");
     let statuses: Vec<u16> = seen.iter().map(|s| s.status).collect();
     assert_eq!(statuses[..5], [500, 429, 413, 400, 403], "{statuses:?}");
@@ -845,7 +818,7 @@ fn an_intake_outside_allow_hosts_is_refused_before_connecting_and_counted() {
         key.path().display(),
     );
     let router = RouterProcess::start(&router_config(&output));
-    let http = http_addr(&router);
+    let http = router.http_addr();
     send_acked(&router.tcp_addr(), "app", 0, 20, 10, 60);
     let dead_path = router.dir.path().join("dead.jsonl");
     let deadline = Instant::now() + HANG_TIMEOUT;
@@ -862,7 +835,7 @@ fn an_intake_outside_allow_hosts_is_refused_before_connecting_and_counted() {
         dead.iter().all(|(_, reason)| reason == "host_not_allowed"),
         "{dead:?}"
     );
-    assert_eq!(discarded(&http, "vendor", "host_not_allowed"), 20);
+    assert_eq!(discarded(&scrape(&http), "vendor", "host_not_allowed"), 20);
     let log = router.log().join("\n");
     assert!(
         log.contains("http-intake.logs.datadoghq.eu"),

@@ -13,7 +13,7 @@ mod common;
 #[path = "common/delivery.rs"]
 mod delivery_support;
 
-use common::{HANG_TIMEOUT, RouterProcess, router_command, run_to_end};
+use common::{HANG_TIMEOUT, RouterProcess, discarded, router_command, run_to_end, scrape};
 use delivery_support::{free_port, send_acked};
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
@@ -21,7 +21,7 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wasm_router::ops::prometheus_text::{self, Sample};
+use wasm_router::ops::prometheus_text;
 
 /// The secret the router injects; it must reach the intake and never the router's log.
 const SECRET: &str = "wr-test-intake-key-5c1f9e2a77";
@@ -290,36 +290,6 @@ listen = "127.0.0.1:0"
     )
 }
 
-fn http_addr(router: &RouterProcess) -> String {
-    let line = router.wait_for_log("the http server", |l| l.contains("http_addr="));
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix("http_addr="))
-        .unwrap()
-        .to_string()
-}
-
-fn scrape(http: &str) -> Vec<Sample> {
-    let mut s = std::net::TcpStream::connect(http).unwrap();
-    s.set_read_timeout(Some(HANG_TIMEOUT)).unwrap();
-    std::io::Write::write_all(
-        &mut s,
-        format!("GET /metrics HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let body = raw.split_once("\r\n\r\n").unwrap().1;
-    prometheus_text::parse(body).unwrap_or_else(|e| panic!("{e}\n{body}"))
-}
-
-fn discarded(samples: &[Sample], output: &str, reason: &str) -> u64 {
-    prometheus_text::sum(
-        samples,
-        "component_discarded_events_total",
-        &[("component_id", output), ("reason", reason)],
-    ) as u64
-}
-
 /// Poll until `done` holds; panics with `context()` after [`HANG_TIMEOUT`].
 fn wait_until(what: &str, mut done: impl FnMut() -> bool, context: impl Fn() -> String) {
     let deadline = Instant::now() + HANG_TIMEOUT;
@@ -404,7 +374,7 @@ fn scripted_answers_deliver_each_accepted_event_once_and_dead_letter_the_rest() 
         &extra,
     ));
     let router = RouterProcess::start(&config);
-    let http = http_addr(&router);
+    let http = router.http_addr();
     let total = 200;
     send_acked(&router.tcp_addr(), "app", 0, total, 50, 60);
     let dead_path = router.dir.path().join("dead.jsonl");
@@ -579,7 +549,7 @@ fn refusals_are_counted_and_explained_and_redirects_are_not_followed() {
         ),
     ];
     let router = RouterProcess::start(&router_config(&outputs.concat()));
-    let http = http_addr(&router);
+    let http = router.http_addr();
     let addr = router.tcp_addr();
     for tag in ["outside.a", "redirect.a", "nosecret.a", "down.a"] {
         send_acked(&addr, tag, 0, 10, 10, 20);
@@ -832,7 +802,7 @@ fn plugin_faults_reject_their_call_and_a_retry_after_date_is_honoured() {
         ),
     ];
     let router = RouterProcess::start(&router_config(&outputs.concat()));
-    let http = http_addr(&router);
+    let http = router.http_addr();
     let addr = router.tcp_addr();
     send_acked(&addr, "faulty.a", 0, 10, 10, 20);
     send_acked(&addr, "dated.a", 0, 10, 10, 20);

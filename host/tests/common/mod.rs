@@ -322,6 +322,15 @@ impl RouterProcess {
         listen_addrs(&self.stderr.snapshot())
     }
 
+    /// The address of its HTTP server (`[service] http_listen`; waits for it).
+    pub fn http_addr(&self) -> String {
+        let line = self.wait_for_log("the http server", |l| l.contains("http_addr="));
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix("http_addr="))
+            .unwrap()
+            .to_string()
+    }
+
     /// The first TCP address it listens on (waits for it).
     pub fn tcp_addr(&self) -> String {
         self.wait_listener("tcp://")
@@ -685,4 +694,31 @@ pub fn write_lenient(conn: &mut impl Write, bytes: &[u8]) {
             ) => {}
         Err(e) => panic!("writing to the router: {e}"),
     }
+}
+
+/// One scrape of a router's `/metrics` (at `http`, its HTTP server), parsed.
+pub fn scrape(http: &str) -> Vec<wasm_router::ops::prometheus_text::Sample> {
+    let mut s = std::net::TcpStream::connect(http).unwrap();
+    s.set_read_timeout(Some(HANG_TIMEOUT)).unwrap();
+    s.write_all(
+        format!("GET /metrics HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let body = raw.split_once("\r\n\r\n").unwrap().1;
+    wasm_router::ops::prometheus_text::parse(body).unwrap_or_else(|e| panic!("{e}\n{body}"))
+}
+
+/// Events `output` discarded under `reason`, in a scrape.
+pub fn discarded(
+    samples: &[wasm_router::ops::prometheus_text::Sample],
+    output: &str,
+    reason: &str,
+) -> u64 {
+    wasm_router::ops::prometheus_text::sum(
+        samples,
+        "component_discarded_events_total",
+        &[("component_id", output), ("reason", reason)],
+    ) as u64
 }
