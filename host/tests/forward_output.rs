@@ -21,14 +21,14 @@ mod common;
 #[path = "common/delivery.rs"]
 mod delivery_support;
 
-use common::{HANG_TIMEOUT, PrintedEvent, RouterProcess, scrape};
+use common::{HANG_TIMEOUT, PrintedEvent, RouterProcess, scrape, wait_until};
 use delivery_support::{free_port, send_acked};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const KEY: &str = "tier-key-5f2b9c";
 const SEQ_PAD: usize = 120;
@@ -172,15 +172,6 @@ fn counter(router: &RouterProcess, name: &str, labels: &[(&str, &str)]) -> f64 {
     wasm_router::ops::prometheus_text::sum(&scrape(&router.http_addr()), name, labels)
 }
 
-/// Poll `check` until it holds; panics with `what` after [`HANG_TIMEOUT`].
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + HANG_TIMEOUT;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Send `count` events through A to B and check that B printed each exactly once and that A
 /// counted them as sent.
 fn every_event_arrives_once(compress: &str, tls: bool) {
@@ -191,13 +182,17 @@ fn every_event_arrives_once(compress: &str, tls: bool) {
     let count = 2000u32;
     send_acked(&a.tcp_addr(), "app.web", 0, count, 100, SEQ_PAD);
     let printed = b.wait_for_events(count as usize);
-    eventually("A to count every event as sent", || {
-        counter(
-            &a,
-            "component_sent_events_total",
-            &[("component_id", "tier")],
-        ) == f64::from(count)
-    });
+    wait_until(
+        "A to count every event as sent",
+        || {
+            counter(
+                &a,
+                "component_sent_events_total",
+                &[("component_id", "tier")],
+            ) == f64::from(count)
+        },
+        String::new,
+    );
     a.stop();
     let printed_after = b.stop();
     assert!(printed_after.len() >= printed.len());
@@ -286,9 +281,11 @@ fn aggregator_goes_away_and_returns(kill: bool) {
         first_run.len() < total as usize,
         "B's first run printed everything; the test needs it stopped in the middle"
     );
-    eventually("B's second run to print the rest", || {
-        seq_counts(&[first_run.clone(), b2.events()].concat()).len() == total as usize
-    });
+    wait_until(
+        "B's second run to print the rest",
+        || seq_counts(&[first_run.clone(), b2.events()].concat()).len() == total as usize,
+        String::new,
+    );
     a.stop();
     let second_run = b2.stop();
     let counts = seq_counts(&[first_run.clone(), second_run.clone()].concat());
@@ -342,16 +339,22 @@ fn a_wrong_shared_key_is_refused_logged_and_retried_and_nothing_is_delivered() {
     b.wait_for_log("the refused client", |l| {
         l.contains("failed the shared-key handshake") && l.contains("app-task")
     });
-    eventually("B to refuse A at least three times", || {
-        counter(
-            &b,
-            "component_errors_total",
-            &[("component_id", "forward"), ("reason", "auth_failed")],
-        ) >= 3.0
-    });
-    eventually("A to count retries", || {
-        counter(&a, "component_retries_total", &[("component_id", "tier")]) >= 2.0
-    });
+    wait_until(
+        "B to refuse A at least three times",
+        || {
+            counter(
+                &b,
+                "component_errors_total",
+                &[("component_id", "forward"), ("reason", "auth_failed")],
+            ) >= 3.0
+        },
+        String::new,
+    );
+    wait_until(
+        "A to count retries",
+        || counter(&a, "component_retries_total", &[("component_id", "tier")]) >= 2.0,
+        String::new,
+    );
     let log = b.log();
     assert_eq!(
         log.iter()
@@ -443,9 +446,11 @@ fn npm_fluent_logger_handshakes_with_our_input() {
                 .filter(|e| e.tag == tag)
                 .collect()
         };
-        eventually("B to print the node client's events", || {
-            with_tag().len() >= count as usize
-        });
+        wait_until(
+            "B to print the node client's events",
+            || with_tag().len() >= count as usize,
+            String::new,
+        );
         let printed = with_tag();
         common::assert_events_eq(&printed, &node_expected(&tag, count));
     }

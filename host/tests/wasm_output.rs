@@ -13,14 +13,16 @@ mod common;
 #[path = "common/delivery.rs"]
 mod delivery_support;
 
-use common::{HANG_TIMEOUT, RouterProcess, discarded, router_command, run_to_end, scrape};
+use common::{
+    HANG_TIMEOUT, RouterProcess, discarded, router_command, run_to_end, scrape, wait_until,
+};
 use delivery_support::{free_port, send_acked};
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wasm_router::ops::prometheus_text;
 
 /// The secret the router injects; it must reach the intake and never the router's log.
@@ -288,19 +290,6 @@ type = "forward"
 listen = "127.0.0.1:0"
 {outputs}"#
     )
-}
-
-/// Poll until `done` holds; panics with `context()` after [`HANG_TIMEOUT`].
-fn wait_until(what: &str, mut done: impl FnMut() -> bool, context: impl Fn() -> String) {
-    let deadline = Instant::now() + HANG_TIMEOUT;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}\n{}",
-            context()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The `seq`s in a dead-letter file, with the reason and detail of each line.

@@ -722,3 +722,17 @@ pub fn discarded(
         &[("component_id", output), ("reason", reason)],
     ) as u64
 }
+
+/// Poll `done` until it holds; after [`HANG_TIMEOUT`], fail naming `what`, with `context()`
+/// (e.g. the router's log) to show why.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool, context: impl Fn() -> String) {
+    let deadline = Instant::now() + HANG_TIMEOUT;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\n{}",
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
