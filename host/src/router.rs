@@ -312,7 +312,8 @@ impl Router {
         }
         if let Some(partial) = &partial {
             for batch in partial.flush_all() {
-                pipeline.dispatch(batch).await;
+                // A refused push counted its events; the senders were acked when the pieces came.
+                let _ = pipeline.dispatch(batch).await;
             }
         }
         // The last pipeline reference closes every buffer: outputs finish what is queued.

@@ -4,13 +4,14 @@
 //! whose `match` covers its tag, in configuration order; a filter may drop, rewrite, split or
 //! re-tag events. A re-tagged batch starts the chain again under its new tag (at most
 //! [`MAX_RETAG_HOPS`] times). What comes out is pushed into the buffer of every output whose
-//! `match` covers the tag. `dispatch` returns once every push is done: that is when the input
-//! may acknowledge the sender.
+//! `match` covers the tag. `dispatch` returns once every push is done: when it returns `Ok`, the
+//! input may acknowledge the sender; when it returns [`DispatchError`], some matching buffer did
+//! not take the events (its push counted them under their reason), and the input must not ack.
 
 pub mod matcher;
 pub mod partial;
 
-use crate::buffer::BufferWriter;
+use crate::buffer::{BufferWriter, PushError};
 use crate::event::Batch;
 use crate::ops::metrics::{Component, Metrics};
 use std::sync::Arc;
@@ -78,11 +79,17 @@ impl Pipeline {
         &self.metrics
     }
 
-    /// Filter `batch` and push what remains into every matching output's buffer.
-    pub async fn dispatch(&self, batch: Batch) {
+    /// Filter `batch` and push what remains into every matching output's buffer. `Ok` means
+    /// every event is in every matching buffer (or was dropped by a filter or by a buffer's
+    /// `drop_newest` policy, counted): the sender may be acked. An error means it must not be.
+    pub async fn dispatch(&self, batch: Batch) -> Result<(), DispatchError> {
+        let mut result = Ok(());
         for batch in self.filter(batch) {
-            self.fan_out(batch).await;
+            if let Err(e) = self.fan_out(batch).await {
+                result = Err(e);
+            }
         }
+        result
     }
 
     /// Run the filter chain. Returns the batches to route, in order.
@@ -135,7 +142,7 @@ impl Pipeline {
     }
 
     /// Push `batch` into every output whose `match` covers its tag.
-    async fn fan_out(&self, batch: Batch) {
+    async fn fan_out(&self, batch: Batch) -> Result<(), DispatchError> {
         let matching: Vec<&OutputRoute> = self
             .outputs
             .iter()
@@ -144,14 +151,36 @@ impl Pipeline {
         let Some((last, others)) = matching.split_last() else {
             self.metrics
                 .events_dropped(&self.router, "no_matching_output", batch.len() as u64);
-            return;
+            return Ok(());
         };
-        // A failed push has counted its events as dropped; nothing else to do here.
+        // A failed push has counted its events as dropped. `drop_newest` dropping a batch is the
+        // configured policy (the sender is acked); any other failure withholds the ack.
+        let mut result = Ok(());
+        let mut check = |route: &OutputRoute, pushed: Result<(), PushError>| match pushed {
+            Ok(()) | Err(PushError::Full) => {}
+            Err(error) => {
+                result = Err(DispatchError {
+                    output: route.component.id.clone(),
+                    error,
+                })
+            }
+        };
         for route in others {
-            let _ = route.buffer.push(batch.clone()).await;
+            check(route, route.buffer.push(batch.clone()).await);
         }
-        let _ = last.buffer.push(batch).await;
+        check(last, last.buffer.push(batch).await);
+        result
     }
+}
+
+/// Some matching output's buffer did not take a batch: the input must not acknowledge it.
+#[derive(Debug, thiserror::Error)]
+#[error("output {output} did not queue the events: {error}")]
+pub struct DispatchError {
+    /// The output whose buffer refused.
+    pub output: String,
+    /// Why (the events were counted under the matching reason).
+    pub error: PushError,
 }
 
 #[cfg(test)]
@@ -224,8 +253,8 @@ mod tests {
             },
         ];
         let p = Pipeline::new(vec![], outputs, metrics.clone());
-        p.dispatch(batch(b"app.web", 3)).await;
-        p.dispatch(batch(b"other", 2)).await;
+        p.dispatch(batch(b"app.web", 3)).await.unwrap();
+        p.dispatch(batch(b"other", 2)).await.unwrap();
         assert_eq!(r1.pop().await.unwrap().batch.len(), 3);
         assert_eq!(r2.pop().await.unwrap().batch.len(), 3);
         assert_eq!(
@@ -234,7 +263,7 @@ mod tests {
         );
 
         let p = Pipeline::new(vec![], vec![], metrics.clone());
-        p.dispatch(batch(b"x", 4)).await;
+        p.dispatch(batch(b"x", 4)).await.unwrap();
         assert_eq!(
             metrics.discarded(
                 &Component {

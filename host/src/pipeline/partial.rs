@@ -131,7 +131,8 @@ impl PartialReassembly {
                     return;
                 };
                 for batch in expired {
-                    pipeline.dispatch(batch).await;
+                    // A refused push counted its events; the senders were acked with the pieces.
+                    let _ = pipeline.dispatch(batch).await;
                 }
             }
         })

@@ -25,7 +25,7 @@ use crate::config::{ForwardInputConfig, parse_octal_mode};
 use crate::event::Batch;
 use crate::ops::metrics::{Component, Metrics};
 use crate::ops::shutdown::Shutdown;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{DispatchError, Pipeline};
 use bytes::{Bytes, BytesMut};
 use std::collections::HashSet;
 use std::fmt;
@@ -362,6 +362,10 @@ impl ConnContext {
                 tracing::warn!(input = %self.component.id, %peer, reason = %e, "closing connection: bad input");
                 self.metrics.error(&self.component, "malformed_request");
             }
+            Err(ConnError::Dispatch(e)) => {
+                tracing::warn!(input = %self.component.id, %peer, error = %e, "closing connection without acknowledging: a buffer did not take its events (the sender retries them)");
+                self.metrics.error(&self.component, "buffer_refused");
+            }
             Err(ConnError::Io(e)) => {
                 tracing::debug!(input = %self.component.id, %peer, error = %e, "connection error");
                 self.metrics.error(&self.component, "connection_error");
@@ -430,7 +434,7 @@ impl ConnContext {
                     Ok(None) => break,
                     Err(e) => {
                         // Events decoded before the bad frame are delivered; the bad one is not acked.
-                        self.flush(&mut pending, &mut uncounted).await;
+                        self.flush(&mut pending, &mut uncounted).await?;
                         return Err(ConnError::Decode(e));
                     }
                 };
@@ -463,16 +467,16 @@ impl ConnContext {
                         p.events.extend(batch.events);
                     }
                     _ => {
-                        self.flush(&mut pending, &mut uncounted).await;
+                        self.flush(&mut pending, &mut uncounted).await?;
                         pending = Some(batch);
                     }
                 }
                 if let Some(chunk) = req.chunk {
-                    self.flush(&mut pending, &mut uncounted).await;
+                    self.flush(&mut pending, &mut uncounted).await?;
                     stream.write_all(&ack_response(&chunk)).await?;
                 }
             }
-            self.flush(&mut pending, &mut uncounted).await;
+            self.flush(&mut pending, &mut uncounted).await?;
             if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                 buf.reserve(READ_CHUNK);
             }
@@ -492,8 +496,13 @@ impl ConnContext {
         }
     }
 
-    /// Count what was decoded as received, then dispatch the pending batch.
-    async fn flush(&self, pending: &mut Option<Batch>, uncounted: &mut Uncounted) {
+    /// Count what was decoded as received, then dispatch the pending batch. An error means a
+    /// buffer refused it: the connection closes without acking what it sent since the last ack.
+    async fn flush(
+        &self,
+        pending: &mut Option<Batch>,
+        uncounted: &mut Uncounted,
+    ) -> Result<(), ConnError> {
         let Uncounted { events, bytes } = std::mem::take(uncounted);
         if events > 0 || bytes > 0 {
             self.metrics.received(&self.component, events, bytes);
@@ -501,8 +510,12 @@ impl ConnContext {
         if let Some(batch) = pending.take()
             && !batch.is_empty()
         {
-            self.pipeline.dispatch(batch).await;
+            self.pipeline
+                .dispatch(batch)
+                .await
+                .map_err(ConnError::Dispatch)?;
         }
+        Ok(())
     }
 }
 
@@ -515,6 +528,7 @@ struct Uncounted {
 
 enum ConnError {
     Decode(super::DecodeError),
+    Dispatch(DispatchError),
     Io(std::io::Error),
     Tls(std::io::Error),
     Handshake(HandshakeError),
