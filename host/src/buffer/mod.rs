@@ -100,6 +100,18 @@ impl Queued {
             Ticket::Disk(ticket) => ticket.done(),
         }
     }
+
+    /// These events of this batch (indexes into `batch.events`, ascending) reached the
+    /// destination, but the batch is not done (a delivery cut at the shutdown deadline). A disk
+    /// buffer persists this (synced per its fsync policy), so that after a restart only the
+    /// other events of the batch are read back; a memory buffer has nothing to keep. Calling it
+    /// again for the same batch adds to what was marked.
+    pub fn mark_delivered(&mut self, delivered: &[u32]) {
+        match &self.ticket {
+            Ticket::Memory(_) => {}
+            Ticket::Disk(ticket) => ticket.mark_delivered(delivered),
+        }
+    }
 }
 
 /// Why a push did not queue its batch. The events were counted as dropped.

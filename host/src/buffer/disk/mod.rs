@@ -33,6 +33,7 @@
 //! the router.
 
 pub mod ack;
+pub mod progress;
 pub mod segment;
 
 use super::{FsyncPolicy, PushError, Queued, Ticket, WhenFull};
@@ -40,6 +41,7 @@ use crate::event::{Batch, now_ns};
 use crate::ops::metrics::{Component, Metrics};
 use ack::{AckFile, Position};
 use bytes::{Bytes, BytesMut};
+use progress::{Delivered, ProgressFile};
 use segment::{Parsed, RECORD_HEADER_LEN, SEGMENT_MAGIC};
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -120,6 +122,7 @@ struct Shared {
     data: Notify,
     ack_dirty: AtomicBool,
     ack_sync: File,
+    progress_dirty: AtomicBool,
     _lock: File,
 }
 
@@ -136,6 +139,9 @@ struct State {
     outstanding: VecDeque<Outstanding>,
     next_ticket: u64,
     ack_file: AckFile,
+    progress: ProgressFile,
+    /// Events an earlier run delivered from records not yet done, by record start.
+    delivered_before: Delivered,
     writer_closed: bool,
     push_closed: bool,
 }
@@ -199,6 +205,10 @@ impl Shared {
                 "cannot write the disk buffer's ack pointer; delivered batches may be sent again after a restart");
         }
         self.ack_dirty.store(true, Ordering::Relaxed);
+        if let Err(e) = st.progress.forget_before(to) {
+            tracing::warn!(component = %self.component.id, dir = %self.dir.display(), error = %e,
+                "cannot empty the disk buffer's progress file");
+        }
         let gone: Vec<u64> = st.segments.range(..to.segment).map(|(id, _)| *id).collect();
         for id in gone {
             st.segments.remove(&id);
@@ -231,6 +241,36 @@ impl Shared {
             && let Err(e) = self.ack_sync.sync_data()
         {
             tracing::warn!(component = %self.component.id, error = %e, "cannot sync the disk buffer's ack pointer");
+        }
+        if self.progress_dirty.swap(false, Ordering::Relaxed)
+            && let Err(e) = self.state().progress.sync()
+        {
+            tracing::warn!(component = %self.component.id, error = %e, "cannot sync the disk buffer's progress file");
+        }
+    }
+
+    /// Persist that the events `delivered` (indexes into the record's events) of the record
+    /// starting at `start` reached the destination.
+    fn mark_delivered(&self, start: Position, delivered: impl IntoIterator<Item = u32>) {
+        let bitmap = progress::bitmap_of(delivered);
+        if bitmap.is_empty() {
+            return;
+        }
+        let st = &mut *self.state();
+        let result = st
+            .progress
+            .append(start, &bitmap)
+            .and_then(|()| match self.fsync {
+                FsyncPolicy::Always => st.progress.sync(),
+                FsyncPolicy::Interval => {
+                    self.progress_dirty.store(true, Ordering::Relaxed);
+                    Ok(())
+                }
+                FsyncPolicy::Never => Ok(()),
+            });
+        if let Err(e) = result {
+            tracing::warn!(component = %self.component.id, dir = %self.dir.display(), error = %e,
+                "cannot write the disk buffer's progress file; delivered events of a cut delivery may be sent again after a restart");
         }
     }
 }
@@ -267,11 +307,30 @@ pub(crate) struct DiskReader {
 pub(crate) struct DiskTicket {
     shared: Arc<Shared>,
     ticket: u64,
+    /// Where the batch's record starts.
+    start: Position,
+    /// The record's index of each event of the batch, when an earlier run delivered some of
+    /// the record's events (they are not in the batch); `None`: the batch is the whole record.
+    record_index: Option<Vec<u32>>,
 }
 
 impl DiskTicket {
     pub(crate) fn done(self) {
         self.shared.complete(self.ticket);
+    }
+
+    pub(crate) fn mark_delivered(&self, delivered: &[u32]) {
+        match &self.record_index {
+            None => self
+                .shared
+                .mark_delivered(self.start, delivered.iter().copied()),
+            Some(map) => self.shared.mark_delivered(
+                self.start,
+                delivered
+                    .iter()
+                    .filter_map(|&i| map.get(i as usize).copied()),
+            ),
+        }
     }
 }
 
@@ -376,6 +435,8 @@ pub(crate) fn open(
     }
     let ack_sync =
         std::fs::File::open(dir.join("ack")).map_err(|e| io_err("open the ack file", e))?;
+    let (progress, delivered_before) = ProgressFile::open(&dir.join("progress"), acked)
+        .map_err(|e| io_err("open the progress file", e))?;
 
     let segment_max = (options.max_bytes / 8).clamp(SEGMENT_BYTES.0, SEGMENT_BYTES.1);
     let state = State {
@@ -386,6 +447,8 @@ pub(crate) fn open(
         outstanding: VecDeque::new(),
         next_ticket: 0,
         ack_file,
+        progress,
+        delivered_before,
         writer_closed: false,
         push_closed: false,
     };
@@ -404,6 +467,7 @@ pub(crate) fn open(
         data: Notify::new(),
         ack_dirty: AtomicBool::new(false),
         ack_sync,
+        progress_dirty: AtomicBool::new(false),
         _lock: lock,
     });
     shared.update_gauge(&shared.state());
@@ -712,6 +776,7 @@ enum ReadItem {
     Record {
         batch: Batch,
         accepted_at_ns: u64,
+        start: Position,
         end: Position,
         recovered: bool,
     },
@@ -835,7 +900,29 @@ impl DiskReader {
     }
 
     /// Register `item` as outstanding; a record becomes a [`Queued`].
-    fn hand_out(&mut self, item: ReadItem) -> Option<Queued> {
+    fn hand_out(&mut self, mut item: ReadItem) -> Option<Queued> {
+        let mut record_index = None;
+        if let ReadItem::Record {
+            batch, start, end, ..
+        } = &mut item
+            && let Some(bitmap) = self.shared.state().delivered_before.remove(start)
+        {
+            let (kept, index): (Vec<_>, Vec<_>) = std::mem::take(&mut batch.events)
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| !progress::is_set(&bitmap, *i))
+                .map(|(i, event)| (event, i as u32))
+                .unzip();
+            tracing::info!(component = %self.shared.component.id, segment = start.segment, offset = start.offset,
+                delivered = batch.len() - kept.len(), left = kept.len(),
+                "disk buffer: an earlier run delivered part of this batch; reading back only the rest");
+            if kept.is_empty() {
+                item = ReadItem::Skip { end: *end };
+            } else {
+                batch.events = kept;
+                record_index = Some(index);
+            }
+        }
         let (end, events) = match &item {
             ReadItem::Record { batch, end, .. } => (*end, batch.len() as u64),
             ReadItem::Corrupt { end, .. } | ReadItem::Skip { end } => (*end, 0),
@@ -860,6 +947,7 @@ impl DiskReader {
             ReadItem::Record {
                 batch,
                 accepted_at_ns,
+                start,
                 recovered,
                 ..
             } => {
@@ -873,6 +961,8 @@ impl DiskReader {
                 let ticket = DiskTicket {
                     shared: self.shared.clone(),
                     ticket,
+                    start,
+                    record_index,
                 };
                 Some(Queued {
                     batch,
@@ -1002,6 +1092,7 @@ fn read_records(
                     items.push(ReadItem::Record {
                         batch,
                         accepted_at_ns,
+                        start: at(offset),
                         end: at(pos.offset + cur as u64),
                         recovered,
                     });
