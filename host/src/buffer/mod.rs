@@ -14,7 +14,10 @@
 //!
 //! When a bound is hit, `when_full` decides: `block` (the push waits: the forward input reads
 //! more slowly and its senders are slowed — never dropped, never disconnected) or
-//! `drop_newest` (the push drops its batch and counts it under `buffer_full`).
+//! `drop_newest` (the push drops its batch and counts it under `buffer_full`). A disk buffer
+//! that cannot write (full disk, read-only or failing directory) behaves the same: `block`
+//! waits and retries until writing works again, `drop_newest` drops and counts under
+//! `buffer_write_failed`. A push that ends because the output closed is never acknowledged.
 
 pub mod budget;
 pub mod disk;
@@ -115,17 +118,31 @@ impl Queued {
 }
 
 /// Why a push did not queue its batch. The events were counted as dropped.
+///
+/// [`Full`](Self::Full) and [`Write`](Self::Write) are the configured `drop_newest` policy at
+/// work: the sender may be acknowledged ([`PushError::dropped_by_policy`]). [`Closed`](Self::Closed)
+/// is not: the sender must not be acknowledged.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
     /// The buffer was full and its policy is `drop_newest` (counted as `buffer_full`).
     #[error("buffer full")]
     Full,
-    /// The output stopped (counted as `shutdown_undelivered` or `output_closed`).
+    /// The output stopped (counted as `shutdown_undelivered` or `output_closed`), including a
+    /// push that waited for room or for a failing disk to work again.
     #[error("output closed")]
     Closed,
-    /// A disk buffer could not write the batch (counted as `buffer_write_failed`).
+    /// A disk buffer with `drop_newest` could not write the batch (counted as
+    /// `buffer_write_failed`). With `block` a failing write waits and retries instead.
     #[error("buffer write failed: {0}")]
     Write(std::io::Error),
+}
+
+impl PushError {
+    /// True when the buffer dropped the batch by its `drop_newest` policy (counted): the
+    /// sender may be acknowledged, as for any event a configured policy drops.
+    pub fn dropped_by_policy(&self) -> bool {
+        matches!(self, PushError::Full | PushError::Write(_))
+    }
 }
 
 impl BufferWriter {

@@ -57,6 +57,8 @@ pub struct Metrics {
     pub buffer_events: Family<ComponentLabels, Gauge>,
     /// Bytes waiting in a component's buffer.
     pub buffer_bytes: Family<ComponentLabels, Gauge>,
+    /// 1 while a disk buffer cannot write (full disk, read-only or failing directory), else 0.
+    pub buffer_stalled: Family<ComponentLabels, Gauge>,
     /// Open forward-protocol connections.
     pub open_connections: Family<ComponentLabels, Gauge>,
     /// When a component last passed events on (an output: last successful delivery), Unix seconds.
@@ -78,6 +80,7 @@ impl Metrics {
             retries: Family::default(),
             buffer_events: Family::default(),
             buffer_bytes: Family::default(),
+            buffer_stalled: Family::default(),
             open_connections: Family::default(),
             last_sent_timestamp: Family::default(),
             delivery: DeliveryTracker::default(),
@@ -124,6 +127,11 @@ impl Metrics {
             "open_connections",
             "Open forward-protocol connections",
             m.open_connections.clone(),
+        );
+        registry.register(
+            "buffer_stalled",
+            "1 while a disk buffer cannot write (with when_full = block its pushes wait; with drop_newest they are dropped)",
+            m.buffer_stalled.clone(),
         );
         registry.register(
             "component_last_sent_timestamp_seconds",

@@ -157,7 +157,8 @@ impl Pipeline {
         // configured policy (the sender is acked); any other failure withholds the ack.
         let mut result = Ok(());
         let mut check = |route: &OutputRoute, pushed: Result<(), PushError>| match pushed {
-            Ok(()) | Err(PushError::Full) => {}
+            Ok(()) => {}
+            Err(error) if error.dropped_by_policy() => {}
             Err(error) => {
                 result = Err(DispatchError {
                     output: route.component.id.clone(),

@@ -45,7 +45,7 @@ use progress::{Delivered, ProgressFile};
 use segment::{Parsed, RECORD_HEADER_LEN, SEGMENT_MAGIC};
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
-use std::io::{self, Write as _};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -337,7 +337,15 @@ impl DiskTicket {
 struct Append {
     record: Vec<u8>,
     events: u64,
-    reply: oneshot::Sender<io::Result<()>>,
+    reply: oneshot::Sender<Result<(), WriteFailure>>,
+}
+
+/// Why the writer thread did not write a record.
+enum WriteFailure {
+    /// Writing failed and the policy is `drop_newest`: the batch is dropped.
+    Io(io::Error),
+    /// Writing failed with `block` and the buffer was closed before it worked again.
+    Closed,
 }
 
 /// Open (or create) the disk buffer in `options.dir`, recovering what an earlier run left.
@@ -416,18 +424,20 @@ pub(crate) fn open(
     }
     let recovered_segments = segments.len();
 
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(segment_path(&dir, active))
-        .map_err(|e| io_err("create a segment", e))?;
-    file.write_all(SEGMENT_MAGIC)
-        .map_err(|e| io_err("write a segment", e))?;
-    if options.fsync != FsyncPolicy::Never {
-        file.sync_data().map_err(|e| io_err("sync a segment", e))?;
-        sync_dir(&dir).map_err(|e| io_err("sync the directory", e))?;
-    }
-    segments.insert(active, HEADER_LEN);
+    // A directory that cannot take a new segment now (full, read-only) does not stop the
+    // router: the writer thread starts the segment once writing works (what was recovered is
+    // delivered meanwhile).
+    let file = match start_segment(&dir, active, options.fsync) {
+        Ok(file) => {
+            segments.insert(active, HEADER_LEN);
+            Some(file)
+        }
+        Err(e) => {
+            tracing::error!(component = %component.id, dir = %dir.display(), error = %e,
+                "disk buffer: cannot start a segment; pushes wait until the directory can be written (free space or make it writable)");
+            None
+        }
+    };
     if stored != Some(acked) {
         ack_file
             .store(acked)
@@ -489,6 +499,7 @@ pub(crate) fn open(
                 size: HEADER_LEN,
                 interval,
                 dirty: false,
+                failing: None,
             }
             .run(rx)
         })
@@ -546,17 +557,16 @@ impl DiskWriter {
         }
         // The writer thread now owns the reserved bytes.
         reservation.handed_over();
+        // The writer thread logs failed writes, once per episode.
         match answer.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                tracing::error!(component = %shared.component.id, dir = %shared.dir.display(), error = %e,
-                    "disk buffer: cannot write a batch");
+            Ok(Err(WriteFailure::Io(e))) => {
                 shared
                     .metrics
                     .events_dropped(&shared.component, "buffer_write_failed", events);
                 Err(PushError::Write(e))
             }
-            Err(_) => Err(self.closed(events)),
+            Ok(Err(WriteFailure::Closed)) | Err(_) => Err(self.closed(events)),
         }
     }
 
@@ -630,11 +640,35 @@ impl Drop for Reservation<'_> {
 /// The writer thread's state: the active segment.
 struct SegmentWriter {
     shared: Arc<Shared>,
-    file: File,
+    /// The active segment; `None` until it could be started (the directory could not take a
+    /// new file when the buffer opened).
+    file: Option<File>,
     segment: u64,
     size: u64,
     interval: Duration,
     dirty: bool,
+    /// Since when writing fails, while it does.
+    failing: Option<Failing>,
+}
+
+/// An episode of failed writes.
+struct Failing {
+    since: Instant,
+    attempts: u32,
+}
+
+/// Backoff between attempts while writing fails: doubling from the first to the second.
+const RETRY_BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(2));
+
+/// What went wrong in one step of [`SegmentWriter::write_group`].
+enum StepError {
+    /// Writing the front record failed; nothing of it is in the file.
+    Append(io::Error),
+    /// Syncing or rolling back what the group wrote failed: those records are not in the file
+    /// (they were truncated away) and go back to the front of the queue.
+    Commit(io::Error),
+    /// Starting the next segment failed; the front record was not written.
+    Rotate(io::Error),
 }
 
 impl SegmentWriter {
@@ -672,13 +706,19 @@ impl SegmentWriter {
         if self.shared.fsync != FsyncPolicy::Never {
             self.periodic_sync();
         }
+        if let Some(file) = &self.file {
+            // A failed write may have left a partial record after the last committed one.
+            let _ = file.set_len(self.size);
+        }
         self.shared.state().writer_closed = true;
         self.shared.data.notify_waiters();
     }
 
     fn periodic_sync(&mut self) {
-        if self.dirty {
-            if let Err(e) = self.file.sync_data() {
+        if self.dirty
+            && let Some(file) = &self.file
+        {
+            if let Err(e) = file.sync_data() {
                 tracing::warn!(component = %self.shared.component.id, error = %e, "disk buffer: fsync failed");
             }
             self.dirty = false;
@@ -686,30 +726,111 @@ impl SegmentWriter {
         self.shared.sync_ack();
     }
 
+    /// Write `group` in order. A record is answered once it is committed: in the file, synced
+    /// per the policy, and visible to the reader. When writing fails, `block` waits and
+    /// retries (in order) until it works again or the buffer is closed; `drop_newest` answers
+    /// the records that could not be written with the error (their pushes count them).
     fn write_group(&mut self, group: Vec<Append>) {
-        let mut results = Vec::with_capacity(group.len());
-        let mut committed_events = 0;
-        for append in &group {
-            let len = append.record.len() as u64;
-            let result = self.write_record(&append.record);
-            if result.is_ok() {
-                committed_events += append.events;
+        let mut queue: VecDeque<Append> = group.into();
+        // Records in the file but not committed yet, and where the first of them starts.
+        let mut written: Vec<Append> = Vec::new();
+        let mut from = self.size;
+        loop {
+            let step = match queue.front() {
+                None if written.is_empty() => break,
+                None => self.commit(&mut written, &mut from),
+                Some(a) if self.needs_rotation(a.record.len()) => self
+                    .commit(&mut written, &mut from)
+                    .and_then(|()| self.rotate().map_err(StepError::Rotate))
+                    .map(|()| from = self.size),
+                Some(a) => match self.append(&a.record) {
+                    Ok(()) => {
+                        written.push(queue.pop_front().expect("a front record"));
+                        Ok(())
+                    }
+                    Err(e) => Err(StepError::Append(e)),
+                },
+            };
+            let error = match step {
+                Ok(()) => {
+                    self.writing_again();
+                    continue;
+                }
+                Err(StepError::Commit(e)) => {
+                    while let Some(a) = written.pop() {
+                        queue.push_front(a);
+                    }
+                    e
+                }
+                Err(StepError::Append(e) | StepError::Rotate(e)) => e,
+            };
+            self.failed(&error);
+            match self.shared.when_full {
+                WhenFull::DropNewest => {
+                    // Only the record that could not be written is dropped; `written` is kept.
+                    let a = queue.pop_front().expect("a failed record");
+                    self.answer(a, Err(WriteFailure::Io(error)));
+                }
+                WhenFull::Block => {
+                    if !self.wait_to_retry() {
+                        // Closed: keep what is written if it can still be committed.
+                        if self.commit(&mut written, &mut from).is_err() {
+                            while let Some(a) = written.pop() {
+                                queue.push_front(a);
+                            }
+                        }
+                        for a in queue.drain(..) {
+                            self.answer(a, Err(WriteFailure::Closed));
+                        }
+                        return;
+                    }
+                }
             }
-            results.push((len, result));
         }
-        if self.shared.fsync == FsyncPolicy::Always
-            && let Err(e) = self.file.sync_data()
-        {
-            // The bytes are written but not known to be on the disk: report every one as failed.
-            let kind = e.kind();
-            for (_, r) in results.iter_mut().filter(|(_, r)| r.is_ok()) {
-                *r = Err(io::Error::new(kind, format!("fsync failed: {e}")));
+    }
+
+    fn needs_rotation(&self, len: usize) -> bool {
+        self.file.is_none()
+            || (self.size > HEADER_LEN && self.size + len as u64 > self.shared.segment_max)
+    }
+
+    /// Append one record after the last one; on failure nothing of it stays in the file.
+    fn append(&mut self, record: &[u8]) -> io::Result<()> {
+        let file = self.file.as_ref().expect("an active segment");
+        match file.write_all_at(record, self.size) {
+            Ok(()) => {
+                self.size += record.len() as u64;
+                self.dirty = true;
+                Ok(())
+            }
+            Err(e) => {
+                // Drop a partial write; if that fails too, the next record overwrites it, and
+                // the reader never reads past the committed size.
+                let _ = file.set_len(self.size);
+                Err(e)
             }
         }
+    }
+
+    /// Sync `written` (with `always`), publish it to the reader and answer its pushes. On a
+    /// failed sync the records are cut off the file (a failed fsync leaves their pages in an
+    /// unknown state) to be written again.
+    fn commit(&mut self, written: &mut Vec<Append>, from: &mut u64) -> Result<(), StepError> {
+        if written.is_empty() {
+            return Ok(());
+        }
+        let file = self.file.as_ref().expect("an active segment");
+        if self.shared.fsync == FsyncPolicy::Always {
+            if let Err(e) = file.sync_data() {
+                self.size = *from;
+                let _ = file.set_len(*from);
+                return Err(StepError::Commit(e));
+            }
+            self.dirty = false;
+        }
+        let events: u64 = written.iter().map(|a| a.events).sum();
         {
             let mut st = self.shared.state();
-            let total: u64 = results.iter().map(|(len, _)| len).sum();
-            st.reserved = st.reserved.saturating_sub(total);
             st.segments.insert(self.segment, self.size);
             self.shared.update_gauge(&st);
         }
@@ -717,57 +838,144 @@ impl SegmentWriter {
             .metrics
             .buffer_events
             .get_or_create(&self.shared.component.labels())
-            .inc_by(committed_events as i64);
+            .inc_by(events as i64);
+        for a in written.drain(..) {
+            self.answer(a, Ok(()));
+        }
+        *from = self.size;
         self.shared.data.notify_waiters();
+        Ok(())
+    }
+
+    /// The record leaves the writer: its reserved bytes are released and its push answered.
+    fn answer(&self, append: Append, result: Result<(), WriteFailure>) {
+        {
+            let mut st = self.shared.state();
+            st.reserved = st.reserved.saturating_sub(append.record.len() as u64);
+        }
         self.shared.space.notify_waiters();
-        for (append, (_, result)) in group.into_iter().zip(results) {
-            let _ = append.reply.send(result);
-        }
+        let _ = append.reply.send(result);
     }
 
-    fn write_record(&mut self, record: &[u8]) -> io::Result<()> {
-        if self.size > HEADER_LEN && self.size + record.len() as u64 > self.shared.segment_max {
-            self.rotate()?;
-        }
-        match self.file.write_all_at(record, self.size) {
-            Ok(()) => {
-                self.size += record.len() as u64;
-                self.dirty = true;
-                Ok(())
-            }
-            Err(e) => {
-                // Drop a partial write so the next record starts on a boundary.
-                let _ = self.file.set_len(self.size);
-                Err(e)
-            }
-        }
-    }
-
+    /// Close the active segment (synced per the policy) and start the next; or start the first
+    /// one of this run if that failed when the buffer opened.
     fn rotate(&mut self) -> io::Result<()> {
         let never = self.shared.fsync == FsyncPolicy::Never;
-        if !never {
-            self.file.sync_data()?;
-            self.dirty = false;
-        }
-        let next = self.segment + 1;
-        let path = self.shared.segment_path(next);
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        file.write_all_at(SEGMENT_MAGIC, 0)?;
-        if !never {
-            sync_dir(&self.shared.dir)?;
-        }
+        let next = match &self.file {
+            None => self.segment,
+            Some(file) => {
+                if !never {
+                    file.sync_data()?;
+                    self.dirty = false;
+                }
+                self.segment + 1
+            }
+        };
+        let file = start_segment(&self.shared.dir, next, self.shared.fsync)?;
         let mut st = self.shared.state();
-        st.segments.insert(self.segment, self.size);
+        if self.file.is_some() {
+            st.segments.insert(self.segment, self.size);
+        }
         st.segments.insert(next, HEADER_LEN);
         st.active = next;
         drop(st);
-        self.file = file;
+        self.file = Some(file);
         self.segment = next;
         self.size = HEADER_LEN;
         Ok(())
+    }
+
+    /// Writing failed: the first failure of an episode is logged and shown on the
+    /// `buffer_stalled` gauge.
+    fn failed(&mut self, error: &io::Error) {
+        match &mut self.failing {
+            Some(failing) => failing.attempts += 1,
+            None => {
+                let what = match self.shared.when_full {
+                    WhenFull::Block => {
+                        "pushes wait (the inputs stop acknowledging) and writing is retried until it works again"
+                    }
+                    WhenFull::DropNewest => {
+                        "batches that cannot be written are dropped and counted as buffer_write_failed (when_full = \"drop_newest\")"
+                    }
+                };
+                tracing::error!(component = %self.shared.component.id, dir = %self.shared.dir.display(), segment = self.segment, %error,
+                    "disk buffer: cannot write; {what}; free space or make the directory writable");
+                self.shared
+                    .metrics
+                    .error(&self.shared.component, "buffer_write_failed");
+                self.shared
+                    .metrics
+                    .buffer_stalled
+                    .get_or_create(&self.shared.component.labels())
+                    .set(1);
+                self.failing = Some(Failing {
+                    since: Instant::now(),
+                    attempts: 1,
+                });
+            }
+        }
+    }
+
+    /// A step succeeded: end the episode of failed writes, if any.
+    fn writing_again(&mut self) {
+        if let Some(failing) = self.failing.take() {
+            tracing::warn!(component = %self.shared.component.id, dir = %self.shared.dir.display(),
+                failed_for = ?failing.since.elapsed(), attempts = failing.attempts,
+                "disk buffer: writing works again");
+            self.shared
+                .metrics
+                .buffer_stalled
+                .get_or_create(&self.shared.component.labels())
+                .set(0);
+        }
+    }
+
+    /// Wait before the next attempt; false if the buffer was closed meanwhile.
+    fn wait_to_retry(&self) -> bool {
+        let attempts = self.failing.as_ref().map_or(1, |f| f.attempts);
+        let backoff = RETRY_BACKOFF
+            .0
+            .saturating_mul(1 << attempts.min(8).saturating_sub(1))
+            .min(RETRY_BACKOFF.1);
+        let until = Instant::now() + backoff;
+        loop {
+            if self.shared.state().push_closed {
+                return false;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            std::thread::sleep(left.min(RETRY_BACKOFF.0));
+        }
+    }
+}
+
+/// Create (or, after a failed attempt, reuse) segment `id` with its file header, synced per
+/// `fsync`. On failure the file is removed if possible; a file left shorter than its header
+/// holds no records, and the reader passes it over.
+fn start_segment(dir: &Path, id: u64, fsync: FsyncPolicy) -> io::Result<File> {
+    let path = segment_path(dir, id);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)?;
+    let started = file.write_all_at(SEGMENT_MAGIC, 0).and_then(|()| {
+        if fsync == FsyncPolicy::Never {
+            return Ok(());
+        }
+        file.sync_data()?;
+        sync_dir(dir)
+    });
+    match started {
+        Ok(()) => Ok(file),
+        Err(e) => {
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            Err(e)
+        }
     }
 }
 

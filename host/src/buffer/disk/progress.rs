@@ -139,8 +139,8 @@ fn decode_entry(buf: &[u8]) -> Option<(Position, Vec<u8>, usize)> {
     }
     let bits = u32::from_le_bytes(buf[20..24].try_into().ok()?) as usize;
     let len = ENTRY_FIXED + bits.div_ceil(8) + 4;
-    let body = buf.get(..len - 4)?;
-    let crc = u32::from_le_bytes(buf[len - 4..len].try_into().ok()?);
+    let (body, crc) = buf.get(..len)?.split_at(len - 4);
+    let crc = u32::from_le_bytes(crc.try_into().ok()?);
     if crc32fast::hash(body) != crc {
         return None;
     }
