@@ -216,7 +216,7 @@ impl Router {
         let mut inputs = Vec::new();
         for input in &config.inputs {
             let InputConfig::Forward(f) = input;
-            inputs.push(ForwardServer::bind(f, metrics.clone()).await?);
+            inputs.push(ForwardServer::bind(f, metrics.clone(), budget.input()).await?);
         }
         let http = match &config.service.http_listen {
             Some(listen) => Some(

@@ -191,9 +191,18 @@ pub struct ForwardInputConfig {
     /// Most bytes a compressed payload may decompress to (default: `buffer_max_size`).
     #[serde(default)]
     pub decompress_max_size: Option<ByteSize>,
-    /// Most connections open at once on this input (default 1024); more wait to be accepted.
+    /// Most TCP connections open at once on this input (default 1024). At the cap, the
+    /// longest-idle connection is closed to serve the newcomer.
     #[serde(default)]
     pub max_connections: Option<usize>,
+    /// Most unix-socket connections open at once on this input (default 256), counted apart
+    /// from TCP so neither can starve the other. At the cap, the longest-idle one is closed.
+    #[serde(default)]
+    pub max_unix_connections: Option<usize>,
+    /// Close a connection that has sent nothing for this long (default: never; long-lived quiet
+    /// log-driver connections are normal). A connection mid-request or waiting on a push is not idle.
+    #[serde(default)]
+    pub idle_timeout: Option<DurationStr>,
     /// Require the shared-key handshake on the TCP listener (reference forward-protocol.md §6).
     #[serde(default)]
     pub security: Option<crate::input::forward::handshake::SecurityConfig>,
@@ -669,6 +678,12 @@ impl Config {
             }
             if f.max_connections == Some(0) {
                 problems.push(format!("{key}.max_connections must be at least 1"));
+            }
+            if f.max_unix_connections == Some(0) {
+                problems.push(format!("{key}.max_unix_connections must be at least 1"));
+            }
+            if f.idle_timeout.is_some_and(|d| d.0.is_zero()) {
+                problems.push(format!("{key}.idle_timeout must be more than 0s; remove it to keep quiet connections open"));
             }
             crate::input::forward::server::validate(&key, f, &mut problems);
         }

@@ -1,6 +1,7 @@
 //! The Fluentd forward-protocol input: a sans-io decoder and thin TCP / unix socket servers,
 //! with the shared-key handshake and TLS on TCP.
 
+mod connections;
 pub mod decode;
 pub mod handshake;
 pub mod server;

@@ -17,10 +17,28 @@
 //! protected by its file mode, and no sender does either over it (reference §6). A client that
 //! fails authentication gets a refusing PONG and is disconnected; the failure is counted every
 //! time (`errors{reason="auth_failed"}`) and logged once per client hostname and reason.
+//!
+//! Hostile and careless clients (issue 13): what a connection holds — its read buffer with a
+//! partial request, the decoded batch, the batch being pushed — is charged to the input's share
+//! of the memory budget ([`InputBudget`]), beyond a small free allowance per connection
+//! ([`FREE_PER_CONNECTION`], enough for the few-hundred-byte requests log drivers send). A
+//! request is charged before it is decoded, at the most its decoded events can take
+//! ([`Decoder::next_held_bound`]), and the decoder refuses to take more. Without room the
+//! connection stops reading (TCP backpressure); a connection that waited
+//! [`MEMORY_EVICT_AFTER`] has the connection with the oldest incomplete request closed
+//! (`errors{reason="memory_evicted"}`; see [`super::connections`]). A request that could never
+//! fit is refused and its connection closed (`errors{reason="request_too_large"}`).
+//! TCP and unix have separate connection caps; at a cap the longest-idle connection of that kind
+//! is closed for the newcomer (`errors{reason="idle_evicted"}`). TCP keepalive reaps dead peers;
+//! `idle_timeout` (off by default) closes quiet connections (`errors{reason="idle_timeout"}`).
+//! After shutdown's drain time every wait of a connection ends: reads, ack writes, the
+//! handshake, memory waits and pushes.
 
-use super::decode::{DecodeLimits, Decoder, Frame, ack_response};
+use super::connections::{ConnState, Connections, Kind};
+use super::decode::{DecodeLimits, Decoder, Frame, SizeLimit, ack_response};
 use super::handshake::{HandshakeError, ServerSecurity};
 use super::tls::TLS_ACCEPT_TIMEOUT;
+use crate::buffer::budget::{InputBudget, InputCharge, OverBudget};
 use crate::config::{ForwardInputConfig, parse_octal_mode};
 use crate::event::Batch;
 use crate::ops::metrics::{Component, Metrics};
@@ -39,12 +57,26 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Default cap on open connections per input.
+/// Default cap on open TCP connections per input.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default cap on open unix-socket connections per input.
+pub const DEFAULT_MAX_UNIX_CONNECTIONS: usize = 256;
+/// Bytes each connection may hold outside the memory budget (its first read buffer). Bounded
+/// by the connection caps: (1024 + 256) × 4 KiB = 5 MiB at the defaults.
+pub const FREE_PER_CONNECTION: usize = 4 * 1024;
+/// How long a connection waits for input memory before the oldest incomplete request is closed.
+pub const MEMORY_EVICT_AFTER: Duration = Duration::from_secs(1);
+/// TCP keepalive: first probe after this much silence, then every interval, up to the retries:
+/// a vanished peer is reaped after about 2 minutes.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_RETRIES: u32 = 6;
 /// Most events coalesced into one batch from consecutive un-acked requests.
 const MAX_COALESCED_EVENTS: usize = 4096;
-/// Bytes reserved for each socket read.
-const READ_CHUNK: usize = 128 * 1024;
+/// Room a read buffer grows by when a request does not fit in it.
+const READ_CHUNK: usize = 64 * 1024;
+/// Least free room in the read buffer for a read.
+const MIN_READ: usize = 1024;
 /// Distinct connection failures (peer and reason) logged at warn level; later ones are debug.
 const MAX_LOGGED_FAILURES: usize = 256;
 
@@ -77,7 +109,10 @@ pub struct ForwardServer {
     listeners: Vec<Listener>,
     limits: DecodeLimits,
     tag_prefix: Option<Bytes>,
-    connections: Arc<Semaphore>,
+    tcp_slots: Arc<Semaphore>,
+    unix_slots: Arc<Semaphore>,
+    idle_timeout: Option<Duration>,
+    memory: InputBudget,
     metrics: Arc<Metrics>,
     security: Option<Arc<ServerSecurity>>,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -93,10 +128,11 @@ pub struct BindError {
 }
 
 impl ForwardServer {
-    /// Bind every listener of `config` (validated before).
+    /// Bind every listener of `config` (validated before); connections hold memory from `memory`.
     pub async fn bind(
         config: &ForwardInputConfig,
         metrics: Arc<Metrics>,
+        memory: &InputBudget,
     ) -> Result<Self, BindError> {
         let name = config.name.clone().unwrap_or_else(|| "forward".to_string());
         let bind_err = |addr: String, source| BindError {
@@ -141,9 +177,16 @@ impl ForwardServer {
             listeners,
             limits,
             tag_prefix: config.tag_prefix.clone().map(Bytes::from),
-            connections: Arc::new(Semaphore::new(
+            tcp_slots: Arc::new(Semaphore::new(
                 config.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
             )),
+            unix_slots: Arc::new(Semaphore::new(
+                config
+                    .max_unix_connections
+                    .unwrap_or(DEFAULT_MAX_UNIX_CONNECTIONS),
+            )),
+            idle_timeout: config.idle_timeout.map(|d| d.0),
+            memory: memory.clone(),
             metrics,
             security: config.security.as_ref().map(|s| Arc::new(s.settings())),
             tls,
@@ -183,11 +226,18 @@ impl ForwardServer {
             security: self.security.clone(),
             tls: self.tls.clone(),
             logged_failures: Mutex::default(),
+            connections: Arc::default(),
+            memory: self.memory.clone(),
+            idle_timeout: self.idle_timeout,
         });
         let tracker = TaskTracker::new();
         let accepting = TaskTracker::new();
         for listener in self.listeners {
-            let (ctx, sem) = (ctx.clone(), self.connections.clone());
+            let slots = match listener {
+                Listener::Tcp(_) => self.tcp_slots.clone(),
+                Listener::Unix(..) => self.unix_slots.clone(),
+            };
+            let (ctx, sem) = (ctx.clone(), slots);
             accepting.spawn(accept_loop(
                 listener,
                 ctx,
@@ -249,21 +299,38 @@ async fn accept_loop(
     mut shutdown: Shutdown,
     conns: TaskTracker,
 ) {
+    let kind = match listener {
+        Listener::Tcp(_) => Kind::Tcp,
+        Listener::Unix(..) => Kind::Unix,
+    };
     loop {
-        let permit = tokio::select! {
-            p = sem.clone().acquire_owned() => p.expect("never closed"),
-            _ = shutdown.wait() => break,
-        };
         let accepted = tokio::select! {
             a = accept(&listener) => a,
             _ = shutdown.wait() => break,
         };
         match accepted {
             Ok((stream, peer)) => {
+                // At the cap, the longest-idle connection makes room; only when every one is
+                // busy does the newcomer wait for one to finish.
+                let permit = match sem.clone().try_acquire_owned() {
+                    Ok(permit) => permit,
+                    Err(_) => {
+                        if ctx.connections.evict_idlest(kind) {
+                            ctx.metrics.error(&ctx.component, "idle_evicted");
+                            tracing::debug!(input = %ctx.component.id, %peer, "connection cap reached: closed the longest-idle connection for a new one");
+                        }
+                        tokio::select! {
+                            p = sem.clone().acquire_owned() => p.expect("never closed"),
+                            _ = shutdown.wait() => break,
+                        }
+                    }
+                };
                 let ctx = ctx.clone();
-                let tcp = matches!(listener, Listener::Tcp(_));
+                let registration = ctx.connections.register(kind);
                 conns.spawn(async move {
-                    ctx.serve(stream, peer, tcp).await;
+                    ctx.serve(stream, peer, kind == Kind::Tcp, &registration.state)
+                        .await;
+                    drop(registration);
                     drop(permit);
                 });
             }
@@ -286,6 +353,13 @@ async fn accept(listener: &Listener) -> std::io::Result<(Box<dyn Stream>, String
         Listener::Tcp(l) => {
             let (s, peer) = l.accept().await?;
             let _ = s.set_nodelay(true);
+            let keepalive = socket2::TcpKeepalive::new()
+                .with_time(KEEPALIVE_IDLE)
+                .with_interval(KEEPALIVE_INTERVAL)
+                .with_retries(KEEPALIVE_RETRIES);
+            if let Err(e) = socket2::SockRef::from(&s).set_tcp_keepalive(&keepalive) {
+                tracing::debug!(%peer, error = %e, "cannot set TCP keepalive");
+            }
             Ok((Box::new(s), peer.to_string()))
         }
         Listener::Unix(l, path) => {
@@ -307,18 +381,31 @@ struct ConnContext {
     tls: Option<tokio_rustls::TlsAcceptor>,
     /// Failures already logged at warn level: (who, reason).
     logged_failures: Mutex<HashSet<(String, String)>>,
+    connections: Arc<Connections>,
+    memory: InputBudget,
+    idle_timeout: Option<Duration>,
 }
 
 impl ConnContext {
-    async fn serve(&self, stream: Box<dyn Stream>, peer: String, tcp: bool) {
+    async fn serve(&self, stream: Box<dyn Stream>, peer: String, tcp: bool, conn: &ConnState) {
         let open = self
             .metrics
             .open_connections
             .get_or_create(&self.component.labels())
             .clone();
         open.inc();
-        match self.open_and_serve(stream, &peer, tcp).await {
+        match self.open_and_serve(stream, &peer, tcp, conn).await {
             Ok(()) => {}
+            Err(ConnError::Closed(reason)) => {
+                tracing::debug!(input = %self.component.id, %peer, reason, "connection closed");
+                if !reason.is_empty() {
+                    self.metrics.error(&self.component, reason);
+                }
+            }
+            Err(ConnError::Decode(e @ super::DecodeError::TooLarge { .. })) => {
+                tracing::warn!(input = %self.component.id, %peer, reason = %e, "closing connection: request too large, not acknowledged");
+                self.metrics.error(&self.component, "request_too_large");
+            }
             Err(ConnError::Tls(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 // Closed before the TLS handshake: a heartbeat or a port probe.
             }
@@ -393,48 +480,81 @@ impl ConnContext {
         mut stream: Box<dyn Stream>,
         peer: &str,
         tcp: bool,
+        conn: &ConnState,
     ) -> Result<(), ConnError> {
         if tcp && let Some(acceptor) = &self.tls {
-            let accepting = acceptor.accept(stream);
-            stream = match tokio::time::timeout(TLS_ACCEPT_TIMEOUT, accepting).await {
-                Ok(Ok(tls)) => Box::new(tls),
-                Ok(Err(e)) => return Err(ConnError::Tls(e)),
-                Err(_) => {
-                    return Err(ConnError::Tls(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!("no TLS handshake within {TLS_ACCEPT_TIMEOUT:?}"),
-                    )));
-                }
+            let accepting = tokio::time::timeout(TLS_ACCEPT_TIMEOUT, acceptor.accept(stream));
+            stream = tokio::select! {
+                accepted = accepting => match accepted {
+                    Ok(Ok(tls)) => Box::new(tls),
+                    Ok(Err(e)) => return Err(ConnError::Tls(e)),
+                    Err(_) => {
+                        return Err(ConnError::Tls(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("no TLS handshake within {TLS_ACCEPT_TIMEOUT:?}"),
+                        )));
+                    }
+                },
+                _ = self.close_now.cancelled() => return Ok(()),
+                _ = conn.close.cancelled() => return Err(ConnError::Closed("")),
             };
         }
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut buf = BytesMut::with_capacity(FREE_PER_CONNECTION);
         if tcp && let Some(security) = &self.security {
             tokio::select! {
                 r = security.accept(&mut stream, &mut buf) => r.map_err(ConnError::Handshake)?,
                 _ = self.close_now.cancelled() => return Ok(()),
+                _ = conn.close.cancelled() => return Err(ConnError::Closed("")),
             }
             tracing::debug!(input = %self.component.id, %peer, "handshake accepted");
         }
-        self.serve_inner(&mut stream, buf).await
+        let mut pending = Pending {
+            batch: None,
+            held: 0,
+            uncounted: Uncounted::default(),
+            memory: self.memory.charge(),
+        };
+        let result = self.serve_inner(&mut stream, buf, conn, &mut pending).await;
+        if result.is_err() {
+            // Decoded before the failure and not dispatched: never acked, the sender still owns it.
+            pending.batch = None;
+        }
+        result
     }
 
     async fn serve_inner(
         &self,
         stream: &mut Box<dyn Stream>,
         mut buf: BytesMut,
+        conn: &ConnState,
+        pending: &mut Pending,
     ) -> Result<(), ConnError> {
         let mut decoder = Decoder::new(self.limits.clone());
-        let mut pending: Option<Batch> = None;
-        let mut uncounted = Uncounted::default();
         loop {
-            // Decode every complete frame in the buffer.
+            // Decode every complete frame in the buffer, each with room for its decoded events.
             loop {
-                let frame = match decoder.decode(&mut buf) {
-                    Ok(Some(f)) => f,
+                let (frame_len, bound) = match decoder.next_held_bound(&buf) {
+                    Ok(Some(sizes)) => sizes,
                     Ok(None) => break,
                     Err(e) => {
                         // Events decoded before the bad frame are delivered; the bad one is not acked.
-                        self.flush(&mut pending, &mut uncounted).await?;
+                        self.flush(pending, conn).await?;
+                        return Err(ConnError::Decode(e));
+                    }
+                };
+                // The bound counts the request's own bytes, which are in the buffer now.
+                let others = buf.capacity().saturating_sub(frame_len);
+                let room = (self.memory.total() + FREE_PER_CONNECTION).saturating_sub(others);
+                let bound = bound.min(room);
+                if !self.try_hold(&mut pending.memory, others + pending.held + bound)? {
+                    self.flush(pending, conn).await?;
+                    self.hold(&mut pending.memory, others + bound, conn).await?;
+                }
+                let frame = match decoder.decode_within(&mut buf, bound) {
+                    Ok(Some(f)) => f,
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.flush(pending, conn).await?;
                         return Err(ConnError::Decode(e));
                     }
                 };
@@ -456,33 +576,71 @@ impl ConnContext {
                     tag.extend_from_slice(&batch.tag);
                     batch.tag = tag.freeze();
                 }
-                uncounted.events += batch.len() as u64;
-                uncounted.bytes += batch
+                pending.uncounted.events += batch.len() as u64;
+                pending.uncounted.bytes += batch
                     .events
                     .iter()
                     .map(|e| e.body.len() as u64)
                     .sum::<u64>();
-                match &mut pending {
+                match &mut pending.batch {
                     Some(p) if p.tag == batch.tag && p.len() < MAX_COALESCED_EVENTS => {
+                        let before = p.events.capacity();
                         p.events.extend(batch.events);
+                        pending.held += req.held_bytes
+                            + (p.events.capacity() - before) * size_of::<crate::event::Event>();
                     }
                     _ => {
-                        self.flush(&mut pending, &mut uncounted).await?;
-                        pending = Some(batch);
+                        self.flush(pending, conn).await?;
+                        pending.batch = Some(batch);
+                        pending.held = req.held_bytes;
                     }
                 }
+                // Down from the bound to what the request really holds (coalescing may have
+                // grown the list past it: then the charge waits at the next decode).
+                let _ = self.try_hold(&mut pending.memory, buf.capacity() + pending.held)?;
                 if let Some(chunk) = req.chunk {
-                    self.flush(&mut pending, &mut uncounted).await?;
-                    stream.write_all(&ack_response(&chunk)).await?;
+                    self.flush(pending, conn).await?;
+                    let ack = ack_response(&chunk);
+                    tokio::select! {
+                        written = stream.write_all(&ack) => written?,
+                        // The batch is in the buffers; the sender may send it again.
+                        _ = self.close_now.cancelled() => return Ok(()),
+                    }
                 }
             }
-            self.flush(&mut pending, &mut uncounted).await?;
-            if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-                buf.reserve(READ_CHUNK);
+            let flushed = pending.held;
+            self.flush(pending, conn).await?;
+            if buf.is_empty() {
+                conn.requests_complete();
             }
+            if buf.is_empty() && buf.capacity() > FREE_PER_CONNECTION {
+                buf = BytesMut::with_capacity(FREE_PER_CONNECTION);
+            } else if flushed > FREE_PER_CONNECTION {
+                // The dispatched requests shared the read buffer's allocation, which the rest
+                // of the buffer would keep alive: move the rest into an allocation of its own.
+                buf = copy_into(&buf, buf.len().max(FREE_PER_CONNECTION));
+            }
+            let _ = self.try_hold(&mut pending.memory, buf.capacity())?;
+            if buf.capacity() - buf.len() < MIN_READ {
+                let grown = (buf.len() + READ_CHUNK).max(buf.capacity() * 2);
+                let limit = self.limits.max_request_bytes + READ_CHUNK;
+                let grown = grown.min(limit.max(buf.len() + MIN_READ));
+                self.hold(&mut pending.memory, grown, conn).await?;
+                buf = copy_into(&buf, grown);
+            }
+            conn.set_held(pending.memory.held());
+            let idle_timeout = self.idle_timeout.filter(|_| buf.is_empty());
+            let idle = async {
+                match idle_timeout {
+                    Some(timeout) => tokio::time::sleep(timeout).await,
+                    None => std::future::pending().await,
+                }
+            };
             let read = tokio::select! {
                 r = stream.read_buf(&mut buf) => r?,
                 _ = self.close_now.cancelled() => return Ok(()),
+                _ = conn.close.cancelled() => return Err(ConnError::Closed("")),
+                _ = idle => return Err(ConnError::Closed("idle_timeout")),
             };
             if read == 0 {
                 if !buf.is_empty() {
@@ -493,30 +651,102 @@ impl ConnContext {
                 }
                 return Ok(());
             }
+            self.connections.received(conn);
+        }
+    }
+
+    /// Hold enough input memory for `need` bytes of this connection (beyond its free
+    /// allowance) if there is room now. A need larger than the whole pool refuses the request.
+    fn try_hold(&self, memory: &mut InputCharge, need: usize) -> Result<bool, ConnError> {
+        memory
+            .try_resize(need.saturating_sub(FREE_PER_CONNECTION))
+            .map_err(too_large)
+    }
+
+    /// [`try_hold`](Self::try_hold), waiting for room. While it waits, the oldest incomplete
+    /// request of the input is closed every [`MEMORY_EVICT_AFTER`] (possibly this one), so
+    /// connections holding part of a request never wait on one another for good.
+    async fn hold(
+        &self,
+        memory: &mut InputCharge,
+        need: usize,
+        conn: &ConnState,
+    ) -> Result<(), ConnError> {
+        if self.try_hold(memory, need)? {
+            return Ok(());
+        }
+        let bytes = need.saturating_sub(FREE_PER_CONNECTION);
+        conn.set_held(memory.held());
+        let mut evict_tick = tokio::time::interval(MEMORY_EVICT_AFTER);
+        evict_tick.tick().await;
+        loop {
+            tokio::select! {
+                held = memory.resize(bytes) => return held.map_err(too_large),
+                _ = evict_tick.tick() => {
+                    if self.connections.evict_oldest_incomplete(MEMORY_EVICT_AFTER) {
+                        self.metrics.error(&self.component, "memory_evicted");
+                    }
+                }
+                _ = conn.close.cancelled() => return Err(ConnError::Closed("")),
+                _ = self.close_now.cancelled() => return Err(ConnError::Closed("")),
+            }
         }
     }
 
     /// Count what was decoded as received, then dispatch the pending batch. An error means a
     /// buffer refused it: the connection closes without acking what it sent since the last ack.
-    async fn flush(
-        &self,
-        pending: &mut Option<Batch>,
-        uncounted: &mut Uncounted,
-    ) -> Result<(), ConnError> {
-        let Uncounted { events, bytes } = std::mem::take(uncounted);
+    /// The connection's memory for the batch is released once the push returns.
+    async fn flush(&self, pending: &mut Pending, conn: &ConnState) -> Result<(), ConnError> {
+        let Uncounted { events, bytes } = std::mem::take(&mut pending.uncounted);
         if events > 0 || bytes > 0 {
             self.metrics.received(&self.component, events, bytes);
         }
-        if let Some(batch) = pending.take()
+        let held = std::mem::take(&mut pending.held);
+        if let Some(batch) = pending.batch.take()
             && !batch.is_empty()
         {
-            self.pipeline
-                .dispatch(batch)
-                .await
-                .map_err(ConnError::Dispatch)?;
+            let events = batch.len();
+            conn.set_dispatching(true);
+            let dispatched = tokio::select! {
+                d = self.pipeline.dispatch(batch) => d,
+                _ = self.close_now.cancelled() => {
+                    conn.set_dispatching(false);
+                    tracing::warn!(input = %self.component.id, events, "drain time over while a push waited for buffer room: closing the connection without acknowledging");
+                    return Err(ConnError::Closed("shutdown_unacked"));
+                }
+            };
+            conn.set_dispatching(false);
+            dispatched.map_err(ConnError::Dispatch)?;
+        }
+        if held > 0 {
+            let rest = pending.memory.held().saturating_sub(held);
+            let _ = pending.memory.try_resize(rest);
         }
         Ok(())
     }
+}
+
+/// What a connection decoded and has not dispatched yet, and the memory it holds.
+struct Pending {
+    batch: Option<Batch>,
+    /// Bytes the batch holds ([`super::Request::held_bytes`], summed).
+    held: usize,
+    uncounted: Uncounted,
+    memory: InputCharge,
+}
+
+/// `buf`'s bytes in a new allocation of `capacity` bytes (at least their length).
+fn copy_into(buf: &BytesMut, capacity: usize) -> BytesMut {
+    let mut copy = BytesMut::with_capacity(capacity.max(buf.len()));
+    copy.extend_from_slice(buf);
+    copy
+}
+
+fn too_large(e: OverBudget) -> ConnError {
+    ConnError::Decode(super::DecodeError::TooLarge {
+        limit: e.total,
+        what: SizeLimit::Decoded,
+    })
 }
 
 /// Events and bytes decoded but not yet counted as received.
@@ -527,6 +757,9 @@ struct Uncounted {
 }
 
 enum ConnError {
+    /// Closed by the router: evicted, timed out, or cut by shutdown. The reason is counted
+    /// under `errors` (none when the party that chose to close counted it).
+    Closed(&'static str),
     Decode(super::DecodeError),
     Dispatch(DispatchError),
     Io(std::io::Error),

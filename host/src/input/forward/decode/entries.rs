@@ -111,15 +111,21 @@ fn float_time(seconds: f64) -> EntryTime {
 pub(super) struct EventSink {
     pub events: Vec<Event>,
     pub invalid: usize,
+    /// Set when the request holds more than `max_events` events: it is refused as too large.
+    pub over_limit: bool,
+    max_events: usize,
     clock: fn() -> u64,
     now: Option<u64>,
 }
 
 impl EventSink {
-    pub(super) fn new(capacity: usize, clock: fn() -> u64) -> Self {
+    /// A sink for at most `max_events` events; the event list never allocates room for more.
+    pub(super) fn new(capacity: usize, max_events: usize, clock: fn() -> u64) -> Self {
         EventSink {
-            events: Vec::with_capacity(capacity),
+            events: Vec::with_capacity(capacity.min(max_events)),
             invalid: 0,
+            over_limit: false,
+            max_events,
             clock,
             now: None,
         }
@@ -149,6 +155,16 @@ impl EventSink {
             // One clock read per request.
             EntryTime::Now => *self.now.get_or_insert_with(self.clock),
         };
+        let len = self.events.len();
+        if len == self.events.capacity() {
+            if len >= self.max_events {
+                self.over_limit = true;
+                return;
+            }
+            // Doubling, but never past the limit: the list is charged at its capacity.
+            self.events
+                .reserve_exact(len.max(64).min(self.max_events - len));
+        }
         self.events.push(Event {
             time_ns,
             body: source.slice(record),

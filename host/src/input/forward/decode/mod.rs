@@ -81,6 +81,9 @@ pub struct Request {
     pub skipped_signal: Option<i64>,
     /// The carrier mode the request used.
     pub mode: Mode,
+    /// Memory the decoded request holds: the buffers its bodies point into (the request, and
+    /// its decompressed payload) and the event list at its capacity.
+    pub held_bytes: usize,
 }
 
 /// Why the stream cannot be decoded; the connection is closed.
@@ -106,6 +109,9 @@ pub enum SizeLimit {
     Request,
     /// [`DecodeLimits::max_decompressed_bytes`].
     Decompressed,
+    /// The memory a connection may hold (the decoded events of a request are charged at
+    /// their real size, per-event overhead included).
+    Decoded,
 }
 
 impl SizeLimit {
@@ -117,6 +123,9 @@ impl SizeLimit {
             SizeLimit::Decompressed => {
                 "raise the input's decompress_max_size, or have the sender send smaller chunks"
             }
+            SizeLimit::Decoded => {
+                "raise [service] memory_budget (the inputs get a quarter of it), or have the sender send smaller chunks"
+            }
         }
     }
 }
@@ -126,6 +135,7 @@ impl std::fmt::Display for SizeLimit {
         f.write_str(match self {
             SizeLimit::Request => "request",
             SizeLimit::Decompressed => "decompressed payload",
+            SizeLimit::Decoded => "decoded request",
         })
     }
 }
@@ -135,6 +145,8 @@ impl std::fmt::Display for SizeLimit {
 pub struct Decoder {
     limits: DecodeLimits,
     scanner: FrameScanner,
+    /// The complete frame at the front of the buffer, found by [`Decoder::frame_len`].
+    ready: Option<FrameLayout>,
     clock: fn() -> u64,
 }
 
@@ -156,6 +168,7 @@ impl Decoder {
         Decoder {
             limits,
             scanner: FrameScanner::default(),
+            ready: None,
             clock,
         }
     }
@@ -165,9 +178,22 @@ impl Decoder {
     /// Between calls the caller may only append to `buf` (the scan resumes where it stopped).
     /// After an error the stream cannot be resynchronised: close the connection.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
-        let layout = match self.scanner.scan(buf, self.limits.max_request_bytes)? {
-            None => return Ok(None),
+        self.decode_within(buf, usize::MAX)
+    }
+
+    /// [`decode`](Self::decode), refusing a request whose decoded form would hold more than
+    /// `max_held` bytes ([`Request::held_bytes`]) before allocating it.
+    pub fn decode_within(
+        &mut self,
+        buf: &mut BytesMut,
+        max_held: usize,
+    ) -> Result<Option<Frame>, DecodeError> {
+        let layout = match self.ready.take() {
             Some(layout) => layout,
+            None => match self.scanner.scan(buf, self.limits.max_request_bytes)? {
+                None => return Ok(None),
+                Some(layout) => layout,
+            },
         };
         match layout {
             FrameLayout::Nil => {
@@ -176,10 +202,26 @@ impl Decoder {
             }
             FrameLayout::Array(layout) => {
                 let frame = buf.split_to(layout.len).freeze();
-                request::parse_request(frame, &layout, &self.limits, self.clock)
+                request::parse_request(frame, &layout, &self.limits, max_held, self.clock)
                     .map(|r| Some(Frame::Request(r)))
             }
         }
+    }
+
+    /// Once the frame at the front of `buf` is all there (`Ok(None)`: more bytes are needed), its
+    /// length and the most memory its request can hold once decoded ([`Request::held_bytes`]),
+    /// without taking it: the next [`decode_within`](Self::decode_within) takes it.
+    pub fn next_held_bound(
+        &mut self,
+        buf: &BytesMut,
+    ) -> Result<Option<(usize, usize)>, DecodeError> {
+        if self.ready.is_none() {
+            self.ready = self.scanner.scan(buf, self.limits.max_request_bytes)?;
+        }
+        Ok(self.ready.as_ref().map(|layout| match layout {
+            FrameLayout::Nil => (1, 0),
+            FrameLayout::Array(a) => (a.len, request::held_bound(&buf[..a.len], a, &self.limits)),
+        }))
     }
 }
 

@@ -4,8 +4,8 @@ use super::decompress::{Compression, decompress};
 use super::entries::{EventSink, read_time};
 use super::framing::ArrayLayout;
 use super::msgpack::{Head, ScanError, read_head, skip_value};
-use super::{DecodeError, DecodeLimits, Mode, Request};
-use crate::event::Batch;
+use super::{DecodeError, DecodeLimits, Mode, Request, SizeLimit};
+use crate::event::{Batch, Event};
 use bytes::Bytes;
 use std::ops::Range;
 
@@ -13,6 +13,8 @@ use std::ops::Range;
 const MIN_ENTRY_BYTES: usize = 3;
 /// First reservation for a request's events; the vector grows past it as events arrive.
 const MAX_INITIAL_EVENTS: usize = 4096;
+/// Packed payloads larger than this have their entries counted for [`held_bound`].
+const EXACT_COUNT_ABOVE: usize = 64 * 1024;
 
 /// The option map's fields the receiver acts on (reference §4). Other keys are ignored.
 #[derive(Debug, Default)]
@@ -30,6 +32,7 @@ pub(super) fn parse_request(
     frame: Bytes,
     layout: &ArrayLayout,
     limits: &DecodeLimits,
+    max_held: usize,
     clock: fn() -> u64,
 ) -> Result<Request, DecodeError> {
     let data = &frame[..];
@@ -82,14 +85,15 @@ pub(super) fn parse_request(
             let capacity = items
                 .min((second.end - header_end) / MIN_ENTRY_BYTES)
                 .min(MAX_INITIAL_EVENTS);
-            let mut sink = EventSink::new(capacity, clock);
+            let max_events = events_within(max_held, frame.len())?;
+            let mut sink = EventSink::new(capacity, max_events, clock);
             let mut pos = header_end;
             for _ in 0..items {
                 pos = sink
                     .entry(&frame, second.end, pos, 2)
                     .map_err(|e| scan_error(e, "Forward entries"))?;
             }
-            Ok(request(tag, chunk, Mode::Forward, sink))
+            request(tag, chunk, Mode::Forward, sink, frame.len(), max_held)
         }
         Head::Str { body, len } | Head::Bin { body, len } => {
             let payload = body..body + len;
@@ -106,17 +110,27 @@ pub(super) fn parse_request(
                 // Not even decompressed: the payload is cmetrics / ctraces / ..., not entries.
                 return Ok(skipped_signal(tag, chunk, options.fluent_signal, mode));
             }
-            let sink = if compression == Compression::None {
-                packed_entries(&frame, payload, clock)?
+            let (sink, source_bytes) = if compression == Compression::None {
+                let max_events = events_within(max_held, frame.len())?;
+                (
+                    packed_entries(&frame, payload, max_events, clock)?,
+                    frame.len(),
+                )
             } else {
+                let room = max_held.saturating_sub(frame.len());
                 let plain = Bytes::from(decompress(
                     compression,
                     &data[payload],
-                    limits.max_decompressed_bytes,
+                    limits.max_decompressed_bytes.min(room),
                 )?);
-                packed_entries(&plain, 0..plain.len(), clock)?
+                let source_bytes = frame.len() + plain.len();
+                let max_events = events_within(max_held, source_bytes)?;
+                (
+                    packed_entries(&plain, 0..plain.len(), max_events, clock)?,
+                    source_bytes,
+                )
             };
-            Ok(request(tag, chunk, mode, sink))
+            request(tag, chunk, mode, sink, source_bytes, max_held)
         }
         _ => {
             if options.fluent_signal != 0 {
@@ -130,20 +144,99 @@ pub(super) fn parse_request(
             let (time, _) = read_time(data, second.start, 1).map_err(|e| scan_error(e, "time"))?;
             let record = element(2);
             let is_map = matches!(data[record.start], 0x80..=0x8f | 0xde | 0xdf);
-            let mut sink = EventSink::new(1, clock);
+            let mut sink = EventSink::new(1, 1, clock);
             sink.push(&frame, time, record, is_map);
-            Ok(request(tag, chunk, Mode::Message, sink))
+            request(tag, chunk, Mode::Message, sink, frame.len(), usize::MAX)
         }
     }
 }
 
-fn request(tag: Bytes, chunk: Option<Bytes>, mode: Mode, sink: EventSink) -> Request {
-    Request {
+/// The request of `sink`'s events, whose bodies point into `source_bytes` of buffers; refused
+/// when the events did not fit in `max_held` bytes.
+fn request(
+    tag: Bytes,
+    chunk: Option<Bytes>,
+    mode: Mode,
+    sink: EventSink,
+    source_bytes: usize,
+    max_held: usize,
+) -> Result<Request, DecodeError> {
+    if sink.over_limit {
+        return Err(DecodeError::TooLarge {
+            limit: max_held,
+            what: SizeLimit::Decoded,
+        });
+    }
+    Ok(Request {
+        held_bytes: source_bytes + sink.events.capacity() * size_of::<Event>(),
         batch: Batch::new(tag, sink.events),
         chunk,
         invalid_events: sink.invalid,
         skipped_signal: None,
         mode,
+    })
+}
+
+/// The most memory the request in `frame` (complete, laid out as `layout`) can hold once decoded:
+/// the request, its decompressed payload, and one [`Event`] per possible entry (an entry takes
+/// at least [`MIN_ENTRY_BYTES`]). Cheap: reads the heads and the option map only.
+pub(super) fn held_bound(frame: &[u8], layout: &ArrayLayout, limits: &DecodeLimits) -> usize {
+    let per_event = size_of::<Event>();
+    let entries = |bytes: usize| (bytes / MIN_ENTRY_BYTES + 1).saturating_mul(per_event);
+    let Some(second) = layout.element(1) else {
+        return frame.len();
+    };
+    match read_head(frame, second.start) {
+        Ok(Head::Array { items, .. }) => frame.len().saturating_add(
+            items
+                .min(frame.len() / MIN_ENTRY_BYTES + 1)
+                .saturating_mul(per_event),
+        ),
+        Ok(Head::Str { body, len } | Head::Bin { body, len }) => {
+            let option = layout
+                .element(2)
+                .and_then(|o| parse_options(frame, o.start).ok())
+                .and_then(|o| o.compression)
+                .unwrap_or(Compression::None);
+            let payload = frame.get(body..body + len).unwrap_or_default();
+            if Compression::sniff(payload, option) == Compression::None {
+                if len <= EXACT_COUNT_ABOVE {
+                    return frame.len().saturating_add(entries(len));
+                }
+                // Large: count the entries (a scan, no allocation), so the charge is what the
+                // events will take rather than the worst case of 3-byte entries.
+                let mut count = 0usize;
+                let mut pos = 0;
+                while pos < payload.len() {
+                    match skip_value(payload, pos, 1) {
+                        Ok(end) => pos = end,
+                        Err(_) => break,
+                    }
+                    count += 1;
+                }
+                frame
+                    .len()
+                    .saturating_add((count + 1).saturating_mul(per_event))
+            } else {
+                let plain = limits.max_decompressed_bytes;
+                frame
+                    .len()
+                    .saturating_add(plain)
+                    .saturating_add(entries(plain))
+            }
+        }
+        _ => frame.len() + per_event,
+    }
+}
+
+/// How many events fit in `max_held` bytes next to `source_bytes` of request buffers.
+fn events_within(max_held: usize, source_bytes: usize) -> Result<usize, DecodeError> {
+    match max_held.checked_sub(source_bytes) {
+        Some(room) => Ok(room / size_of::<Event>()),
+        None => Err(DecodeError::TooLarge {
+            limit: max_held,
+            what: SizeLimit::Decoded,
+        }),
     }
 }
 
@@ -151,6 +244,7 @@ fn request(tag: Bytes, chunk: Option<Bytes>, mode: Mode, sink: EventSink) -> Req
 /// streams, so the payload is skipped; the request is still acked (reference §4, §10.4).
 fn skipped_signal(tag: Bytes, chunk: Option<Bytes>, signal: i64, mode: Mode) -> Request {
     Request {
+        held_bytes: 0,
         batch: Batch::new(tag, Vec::new()),
         chunk,
         invalid_events: 0,
@@ -164,9 +258,11 @@ fn skipped_signal(tag: Bytes, chunk: Option<Bytes>, signal: i64, mode: Mode) -> 
 fn packed_entries(
     source: &Bytes,
     payload: Range<usize>,
+    max_events: usize,
     clock: fn() -> u64,
 ) -> Result<EventSink, DecodeError> {
-    let mut sink = EventSink::new((payload.len() / 64).min(MAX_INITIAL_EVENTS), clock);
+    let capacity = (payload.len() / 64).min(MAX_INITIAL_EVENTS);
+    let mut sink = EventSink::new(capacity, max_events, clock);
     let mut pos = payload.start;
     while pos < payload.end {
         pos = sink.entry(source, payload.end, pos, 0).map_err(|e| match e {

@@ -678,3 +678,47 @@ fn random_bytes_never_panic() {
         while let Ok(Some(_)) = d.decode(&mut buf) {}
     }
 }
+
+/// `[tag, bin([0,{}] × n)]`: the most events per wire byte a sender can pack.
+fn tiny_entries(n: usize) -> Vec<u8> {
+    let entries: Vec<u8> = std::iter::repeat_n([0x92u8, 0x00, 0x80], n)
+        .flatten()
+        .collect();
+    let mut req = vec![0x92];
+    req.extend(mp::fixstr(b"t"));
+    req.extend(mp::bin(&entries));
+    req
+}
+
+#[test]
+fn decoded_requests_are_charged_at_their_real_size_and_refused_past_the_limit() {
+    let n = 100_000; // 300 kB on the wire
+    let wire = tiny_entries(n);
+    let mut decoder = Decoder::with_clock(DecodeLimits::default(), fixed_clock);
+    let mut buf = BytesMut::from(&wire[..]);
+    let (len, bound) = decoder.next_held_bound(&buf).unwrap().unwrap();
+    assert_eq!(len, wire.len());
+    // Counted, not guessed: 100,000 events of 40 bytes, plus the request.
+    assert_eq!(bound, wire.len() + (n + 1) * size_of::<Event>());
+    let Some(Frame::Request(req)) = decoder.decode_within(&mut buf, bound).unwrap() else {
+        panic!("a request");
+    };
+    assert_eq!(req.batch.len(), n);
+    assert!(req.held_bytes <= bound, "{} > {bound}", req.held_bytes);
+    assert!(
+        req.held_bytes >= wire.len() + n * size_of::<Event>(),
+        "amplification ~{}x counted",
+        req.held_bytes / wire.len()
+    );
+
+    // The same request with room for half its events is refused before they are allocated.
+    let mut buf = BytesMut::from(&wire[..]);
+    let limit = wire.len() + n / 2 * size_of::<Event>();
+    match decoder.decode_within(&mut buf, limit) {
+        Err(DecodeError::TooLarge {
+            limit: l,
+            what: SizeLimit::Decoded,
+        }) => assert_eq!(l, limit),
+        other => panic!("{other:?}"),
+    }
+}
