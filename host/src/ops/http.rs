@@ -12,7 +12,10 @@
 //! | `POST`/`PUT /api/v2/reload` | reload plugins and config (as Fluent Bit's hot reload) |
 //!
 //! Liveness never depends on a destination: a fleet must not be replaced because CloudWatch is
-//! slow (firelens-aws.md §4 item 12). Connections are capped at [`MAX_CONNECTIONS`].
+//! slow (firelens-aws.md §4 item 12). Nor on other clients: a connection that sends no complete
+//! request head within [`REQUEST_HEAD_TIMEOUT`] (idle after accept, idle between keep-alive
+//! requests, or trickling a request line) is closed, and when [`MAX_CONNECTIONS`] are open a new
+//! client closes the longest-idle one instead of waiting behind it.
 
 use super::delivery_health::DeliveryReport;
 use super::metrics::Metrics;
@@ -24,15 +27,21 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
 
 /// Fluent Bit's HTTP port, and ours.
 pub const DEFAULT_PORT: u16 = 2020;
@@ -40,8 +49,15 @@ pub const DEFAULT_PORT: u16 = 2020;
 /// FireLens health check runs inside the task's network namespace, so loopback is enough and
 /// exposes nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2020";
-/// Most HTTP connections served at once; more wait in the listen backlog.
+/// Most HTTP connections open at once; a new one beyond that closes the longest-idle.
 pub const MAX_CONNECTIONS: usize = 64;
+/// From when a connection is ready for a request (just accepted, or its previous response sent)
+/// until that request's head (request line and headers) has arrived; past it the connection is
+/// closed. This is both the header-read and the keep-alive idle timeout: hyper's
+/// `header_read_timeout` runs whenever the connection waits for a request head.
+pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for the requests in progress before closing their connections.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(1);
 /// How often buffer fill levels are sampled for delivery health.
 const DELIVERY_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -136,7 +152,7 @@ impl HttpServer {
     }
 
     /// Serve until `shutdown`, then finish the requests in progress.
-    pub async fn run(self, mut shutdown: Shutdown) {
+    pub async fn run(self, shutdown: Shutdown) {
         let addr = self.local_addr();
         tracing::info!(http_addr = %addr, "serving health and metrics over HTTP");
         let metrics = self.state.metrics.clone();
@@ -150,17 +166,8 @@ impl HttpServer {
                 }
             }
         });
-        let listener = BoundedListener {
-            inner: self.listener,
-            permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
-        };
         let app = routes(self.state);
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.wait().await })
-            .await;
-        if let Err(e) = served {
-            tracing::warn!(%addr, error = %e, "http server stopped");
-        }
+        serve(self.listener, app, shutdown).await;
         sampler.abort();
     }
 }
@@ -284,71 +291,196 @@ async fn reload(State(state): State<Arc<HttpState>>) -> Response {
     json_response(StatusCode::ACCEPTED, &json!({ "reload": "requested" }))
 }
 
-/// A TCP listener that holds one permit per open connection.
-struct BoundedListener {
-    inner: TcpListener,
-    permits: Arc<Semaphore>,
-}
-
-/// A connection and its permit, released when the connection closes.
-struct BoundedStream {
-    stream: TcpStream,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl axum::serve::Listener for BoundedListener {
-    type Io = BoundedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
-        loop {
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    return (
-                        BoundedStream {
-                            stream,
-                            _permit: permit,
-                        },
-                        addr,
-                    );
-                }
+/// Accept connections until `shutdown`, then give the requests in progress [`SHUTDOWN_WAIT`].
+async fn serve(listener: TcpListener, app: Router, mut shutdown: Shutdown) {
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(REQUEST_HEAD_TIMEOUT);
+    let open = Arc::new(OpenConnections::default());
+    let mut tasks = JoinSet::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: wait instead of spinning.
                     tracing::warn!(error = %e, "http server: accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.wait() => break,
+        };
+        while tasks.try_join_next().is_some() {}
+        let connection = open.admit(peer);
+        let io = TokioIo::new(TrackedStream {
+            stream,
+            activity: connection.tracked.activity.clone(),
+        });
+        let service = TowerToHyperService::new(app.clone());
+        let builder = builder.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let served = builder.serve_connection(io, service);
+            tokio::pin!(served);
+            let mut shutdown = shutdown;
+            tokio::select! {
+                result = served.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, error = %e, "http server: connection closed");
+                    }
+                }
+                _ = connection.evicted() => {}
+                _ = shutdown.wait() => {
+                    served.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(SHUTDOWN_WAIT, served).await;
                 }
             }
-        }
+            drop(connection);
+        });
     }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
+    let drained = tokio::time::timeout(SHUTDOWN_WAIT + Duration::from_millis(100), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tasks.shutdown().await;
     }
 }
 
-impl AsyncRead for BoundedStream {
+/// The connections being served, each with the time of its last byte in or out.
+struct OpenConnections {
+    started: Instant,
+    next_id: AtomicU64,
+    by_id: Mutex<HashMap<u64, Arc<Tracked>>>,
+}
+
+impl Default for OpenConnections {
+    fn default() -> Self {
+        OpenConnections {
+            started: Instant::now(),
+            next_id: AtomicU64::new(0),
+            by_id: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+struct Tracked {
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+    evict: Notify,
+}
+
+/// When a connection last moved a byte, in milliseconds since the server started.
+struct Activity {
+    started: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn touch(&self) {
+        let now = self.started.elapsed().as_millis() as u64;
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+}
+
+/// A registered connection; dropping it unregisters.
+struct Registered {
+    open: Arc<OpenConnections>,
+    id: u64,
+    tracked: Arc<Tracked>,
+}
+
+impl Registered {
+    /// Resolves when a newer client needs this connection's place.
+    async fn evicted(&self) {
+        self.tracked.evict.notified().await;
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.open.lock().remove(&self.id);
+    }
+}
+
+impl OpenConnections {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Tracked>>> {
+        self.by_id.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Register a new connection from `peer`; at [`MAX_CONNECTIONS`], close the longest-idle
+    /// one first.
+    fn admit(self: &Arc<Self>, peer: SocketAddr) -> Registered {
+        let activity = Arc::new(Activity {
+            started: self.started,
+            last_ms: AtomicU64::new(self.started.elapsed().as_millis() as u64),
+        });
+        let tracked = Arc::new(Tracked {
+            peer,
+            activity,
+            evict: Notify::new(),
+        });
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut by_id = self.lock();
+        while by_id.len() >= MAX_CONNECTIONS {
+            let Some((&oldest, _)) = by_id
+                .iter()
+                .min_by_key(|(_, c)| c.activity.last_ms.load(Ordering::Relaxed))
+            else {
+                break;
+            };
+            let evicted = by_id.remove(&oldest).expect("just found");
+            // `notify_one` keeps the wake-up if the connection's task is not waiting yet.
+            evicted.evict.notify_one();
+            tracing::warn!(
+                evicted_peer = %evicted.peer, new_peer = %peer,
+                "http server: {MAX_CONNECTIONS} connections open; closed the longest-idle one to serve a new client"
+            );
+        }
+        by_id.insert(id, tracked.clone());
+        Registered {
+            open: self.clone(),
+            id,
+            tracked,
+        }
+    }
+}
+
+/// A connection that records when it last moved a byte.
+struct TrackedStream {
+    stream: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for TrackedStream {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        polled
     }
 }
 
-impl AsyncWrite for BoundedStream {
+impl AsyncWrite for TrackedStream {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.stream).poll_flush(cx)
