@@ -1,8 +1,78 @@
 //! `${VAR}` expansion in config text, as Fluent Bit does it: before parsing, so a variable can
 //! stand anywhere. An undefined variable is an error naming the line, not an empty string.
+//!
+//! Expansion also decides which values are secrets, the one place that does: a value is
+//! registered with the log redactor ([`crate::ops::logging::register_secret`]) when the
+//! variable's name says it is one ([`is_secret_variable`]: `…KEY…`, `…TOKEN…`, `…SECRET…`,
+//! `…PASSW…`, `…CREDENTIAL…`) or when it stands in a credential option
+//! ([`is_credential_option`]: `apikey`, `password`, `shared_key`, …). Every other value
+//! (regions, group names, `${OUTPUT_PLUGIN}` in a `Name`) stays readable in the log and in
+//! config errors. Values that came from the ECS task metadata endpoint are never secret.
 
-/// Replace every `${NAME}` in `text` using `lookup`. `$${` escapes a literal `${`.
+/// Option names whose values are credentials, in either config format. A key matches when its
+/// last `.`-separated part, lower-cased, is one of these or ends with `_` and one of these
+/// (`dd_api_key`, `tls.key_passwd`, `http_passwd`).
+pub const CREDENTIAL_OPTIONS: &[&str] = &[
+    "apikey",
+    "api_key",
+    "license_key",
+    "shared_key",
+    "password",
+    "passwd",
+    "token",
+    "secret",
+    "secret_key",
+    "aws_secret_access_key",
+    "secret_access_key",
+    "session_token",
+    "client_secret",
+    "private_key",
+    "authorization",
+    "credentials",
+];
+
+/// Parts of a variable name that mark its value as a secret (compared upper-case).
+pub const SECRET_NAME_PARTS: &[&str] = &["KEY", "TOKEN", "SECRET", "PASSW", "CREDENTIAL"];
+
+/// Whether option `key` (as written, any case) holds a credential; see [`CREDENTIAL_OPTIONS`].
+pub fn is_credential_option(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    let last = key.rsplit('.').next().unwrap_or(&key);
+    CREDENTIAL_OPTIONS.iter().any(|option| {
+        last == *option
+            || last
+                .strip_suffix(option)
+                .is_some_and(|head| head.ends_with('_'))
+    })
+}
+
+/// Whether a variable's name says its value is a secret; see [`SECRET_NAME_PARTS`].
+pub fn is_secret_variable(name: &str) -> bool {
+    let name = name.to_ascii_uppercase();
+    SECRET_NAME_PARTS.iter().any(|part| name.contains(part))
+}
+
+/// Replace every `${NAME}` in TOML `text` using `lookup`. `$${` escapes a literal `${`.
+/// Secret values are registered with the log redactor (see the module docs); the option a
+/// variable stands in is the key before the nearest `=` on its line.
 pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    expand(text, toml_option_at, lookup)
+}
+
+/// Replace every `${NAME}` in one line of a Fluent Bit classic config, as [`expand_env`] does;
+/// the option a variable stands in is the line's first word (`apikey ${DD_API_KEY}`).
+pub fn expand_classic_line(
+    line: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    expand(line, classic_option_at, lookup)
+}
+
+fn expand(
+    text: &str,
+    option_at: fn(&str, usize) -> Option<&str>,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("${") {
@@ -13,7 +83,8 @@ pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
             continue;
         }
         out.push_str(&rest[..at]);
-        let line = text[..text.len() - rest.len() + at].matches('\n').count() + 1;
+        let offset = text.len() - rest.len() + at;
+        let line = text[..offset].matches('\n').count() + 1;
         let after = &rest[at + 2..];
         let end = after.find('}').ok_or_else(|| {
             format!("line {line}: `${{` without a closing `}}`; write `$${{` for a literal `${{`")
@@ -27,6 +98,11 @@ pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
         let value = lookup(name).ok_or_else(|| {
             format!("line {line}: environment variable `{name}` is not set; set it, or remove `${{{name}}}`")
         })?;
+        let line_start = text[..offset].rfind('\n').map_or(0, |n| n + 1);
+        let option = option_at(&text[line_start..], offset - line_start);
+        if is_secret(name, option) {
+            register_secret(name, &value);
+        }
         out.push_str(&value);
         rest = &after[end + 1..];
     }
@@ -34,10 +110,36 @@ pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
     Ok(out)
 }
 
+/// Whether the value of variable `name`, standing in `option`, is a secret.
+fn is_secret(name: &str, option: Option<&str>) -> bool {
+    is_secret_variable(name) || option.is_some_and(is_credential_option)
+}
+
+/// The key a TOML line assigns at byte `at`: the bare or quoted key before the last `=` before
+/// `at` (`api_key = "${X}"`, `config = { dd_api_key = "${X}" }`, `"Authorization" = …`).
+fn toml_option_at(line: &str, at: usize) -> Option<&str> {
+    let before = line[..at].rfind('=').map(|eq| line[..eq].trim_end())?;
+    let before = before.trim_end_matches(['"', '\'']);
+    let start = before
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+        .map_or(0, |i| i + 1);
+    Some(&before[start..]).filter(|k| !k.is_empty())
+}
+
+/// The key of a classic config line (`Key value`), or of `@SET key=value`.
+fn classic_option_at(line: &str, _at: usize) -> Option<&str> {
+    let line = line.trim_start();
+    let word = line.split_whitespace().next()?;
+    if word.eq_ignore_ascii_case("@set") {
+        return line[word.len()..].split('=').next().map(str::trim);
+    }
+    Some(word)
+}
+
 /// Register the value `${name}` expanded to as a secret, so the log and config errors show
 /// `${name}` instead, unless it came from the ECS task metadata endpoint
 /// ([`crate::ecs::from_task_metadata`]): those values are not secret and the log keeps them.
-pub fn register_if_secret(name: &str, value: &str) {
+fn register_secret(name: &str, value: &str) {
     if !crate::ecs::from_task_metadata(name) {
         crate::ops::logging::register_secret(name, value);
     }
@@ -46,6 +148,7 @@ pub fn register_if_secret(name: &str, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::logging::redact;
 
     fn env(name: &str) -> Option<String> {
         match name {
@@ -81,6 +184,105 @@ mod tests {
             expand_env("x = \"${A B}\"", env)
                 .unwrap_err()
                 .contains("not a variable name")
+        );
+    }
+
+    #[test]
+    fn credential_options_and_secret_names_are_recognised() {
+        for key in [
+            "apikey",
+            "ApiKey",
+            "api_key",
+            "dd_api_key",
+            "license_key",
+            "Shared_Key",
+            "security.shared_key",
+            "http_passwd",
+            "tls.key_passwd",
+            "password",
+            "token",
+            "aws_secret_access_key",
+            "Authorization",
+        ] {
+            assert!(is_credential_option(key), "{key}");
+        }
+        for key in [
+            "region",
+            "log_key",
+            "s3_key_format",
+            "http_user",
+            "name",
+            "log_group_name",
+            "tokenizer",
+            "keyword",
+        ] {
+            assert!(!is_credential_option(key), "{key}");
+        }
+        for name in [
+            "DD_API_KEY",
+            "github_token",
+            "DB_PASSWORD",
+            "AWS_CREDENTIALS",
+        ] {
+            assert!(is_secret_variable(name), "{name}");
+        }
+        for name in ["OUTPUT_PLUGIN", "AWS_REGION", "LOG_GROUP"] {
+            assert!(!is_secret_variable(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn options_are_found_in_both_formats() {
+        let at = |line: &str| line.find("${").unwrap();
+        for (line, key) in [
+            ("api_key = \"${X}\"", Some("api_key")),
+            (
+                "config = { site = \"a\", dd_api_key = \"${X}\" }",
+                Some("dd_api_key"),
+            ),
+            (
+                "headers = { \"Authorization\" = \"Bearer ${X}\" }",
+                Some("Authorization"),
+            ),
+            ("  \"${X}\",", None),
+        ] {
+            assert_eq!(toml_option_at(line, at(line)), key, "{line}");
+        }
+        for (line, key) in [
+            ("    apikey  ${X}", Some("apikey")),
+            ("Name ${X}_logs", Some("Name")),
+            ("@SET api_key=${X}", Some("api_key")),
+        ] {
+            assert_eq!(classic_option_at(line, at(line)), key, "{line}");
+        }
+    }
+
+    #[test]
+    fn only_secret_values_are_redacted_after_expansion() {
+        let lookup = |name: &str| {
+            Some(
+                match name {
+                    "WR_EXPAND_PLUGIN" => "cloudwatch_expand_test",
+                    "WR_EXPAND_DD" => "dd-value-from-option-1",
+                    "WR_EXPAND_HIDDEN_TOKEN" => "value-named-a-token-2",
+                    "WR_EXPAND_CLASSIC" => "classic-apikey-value-3",
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        };
+        expand_env(
+            "name = \"${WR_EXPAND_PLUGIN}\"\nconfig = { dd_api_key = \"${WR_EXPAND_DD}\", x = \"${WR_EXPAND_HIDDEN_TOKEN}\" }\n",
+            lookup,
+        )
+        .unwrap();
+        expand_classic_line("    Name ${WR_EXPAND_PLUGIN}_logs", lookup).unwrap();
+        expand_classic_line("    apikey ${WR_EXPAND_CLASSIC}", lookup).unwrap();
+        assert_eq!(
+            redact(
+                "cloudwatch_expand_test dd-value-from-option-1 value-named-a-token-2 classic-apikey-value-3"
+            ),
+            "cloudwatch_expand_test ${WR_EXPAND_DD} ${WR_EXPAND_HIDDEN_TOKEN} ${WR_EXPAND_CLASSIC}"
         );
     }
 }

@@ -582,19 +582,12 @@ pub fn load_any(path: &Path) -> Result<fluentbit::Mapped, ConfigError> {
 
 /// Parse TOML `text` that came from `file` (used in messages), after `${VAR}` expansion.
 pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-    // Expanded values may be secrets: register them so neither the log nor this error shows them.
+    // Expansion registers the secret values, so neither the log nor this error shows them.
     let err = |message: String| ConfigError {
         file: file.to_string(),
         message: crate::ops::logging::redact(&message).into_owned(),
     };
-    let text = expand_env(text, |name| {
-        let value = crate::ecs::var(name);
-        if let Some(v) = &value {
-            expand::register_if_secret(name, v);
-        }
-        value
-    })
-    .map_err(err)?;
+    let text = expand_env(text, crate::ecs::var).map_err(err)?;
     let config: Config = toml::from_str(&text).map_err(|e| err(describe_toml_error(&e, &text)))?;
     config.validate().map_err(err)?;
     Ok(config)

@@ -7,13 +7,22 @@
 //! - **Rate limit**: [`RateLimited`] lets through at most [`REPEATS_PER_WINDOW`] events with
 //!   the same call site and message per [`RATE_WINDOW`]; when the window is over it logs one
 //!   line `suppressed K similar messages: <message>` at the original level.
-//! - **Secrets**: every value the config took from the environment (`${VAR}`) and every secret
-//!   an output resolves (`secrets = { … = "env:…" }`) is registered with [`register_secret`];
-//!   the writer replaces each registered value with `${NAME}` in every line before it is
-//!   written, and config errors pass through [`redact`] too. Values shorter than
-//!   [`MIN_SECRET_LEN`] characters, or made only of digits, are not redacted: they would blank
-//!   out ordinary words and numbers all over the log. Nothing in the router logs a config
-//!   struct with `Debug`; new code must not either.
+//! - **Secrets**: every secret value — an output's `secrets = { … = "env:…" }`, a forward
+//!   `shared_key` / password, and each `${VAR}` value that config expansion
+//!   ([`crate::config::expand_env`]) classes as a secret — is registered with
+//!   [`register_secret`]; the writer replaces each registered value with `${NAME}` in every line
+//!   before it is written, in every form the value can take there: raw, JSON-escaped (`\"`,
+//!   `\\`, `\n`, `\u001b`, `\u00e9`), Rust-`Debug`-escaped (`\"`, `\'`, `\u{1b}`),
+//!   terminal-sanitised as the text format writes it (`\x1b`), and any two of these in turn (a
+//!   `Debug` value inside a JSON line). Config errors pass
+//!   through [`redact`] too. Values shorter than [`MIN_SECRET_LEN`] characters, or made only of
+//!   digits, are not redacted: they would blank out ordinary words and numbers all over the log.
+//!   Nothing in the router logs a config struct with `Debug`; new code must not either.
+//! - **Integrity**: after redaction the writer escapes every control character inside a line
+//!   ([`escape_controls`]: C0 and C1 controls, DEL, U+2028/U+2029 and the bidirectional
+//!   overrides) so a string from the wire — a tag, a PING hostname, a user name — can neither
+//!   start a forged log line nor send terminal escape codes. Escapes are JSON's (`\n`,
+//!   `\u001b`), so a JSON line stays valid JSON.
 
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -39,7 +48,7 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(1);
 const MAX_TRACKED_MESSAGES: usize = 1024;
 /// Shortest value treated as a secret.
 pub const MIN_SECRET_LEN: usize = 6;
-/// Most secrets registered; more are still redacted from config errors by their caller.
+/// Most secret forms registered (one per form a secret can take); more are not redacted.
 const MAX_SECRETS: usize = 4096;
 
 /// The format of the router's own log lines.
@@ -81,7 +90,7 @@ pub fn init(level: Option<&str>, format: LogFormat) -> bool {
         }),
         _ => EnvFilter::new(fallback.to_string()),
     };
-    let writer = Redacting(std::io::stderr);
+    let writer = SafeLines(std::io::stderr);
     let layer = RateLimited::new(format_layer(format, writer));
     tracing_subscriber::registry()
         .with(filter)
@@ -113,53 +122,168 @@ where
 
 // ----- secrets -----
 
+/// Each registered secret form (longest first) and the name it is replaced by.
 static SECRETS: RwLock<Vec<(String, String)>> = RwLock::new(Vec::new());
 
-/// Never print `value` in the router's log; print `${name}` in its place.
+/// Never print `value` in the router's log, in any form it can take there; print `${name}`
+/// in its place.
 pub fn register_secret(name: &str, value: &str) {
     if value.chars().count() < MIN_SECRET_LEN || value.chars().all(|c| c.is_ascii_digit()) {
         return;
     }
     let mut secrets = SECRETS.write().unwrap_or_else(|e| e.into_inner());
-    if secrets.len() >= MAX_SECRETS || secrets.iter().any(|(_, v)| v == value) {
+    if secrets.len() >= MAX_SECRETS || secrets.iter().any(|(v, _)| v == value) {
         return;
     }
-    secrets.push((name.to_string(), value.to_string()));
+    for form in logged_forms(value) {
+        if !secrets.iter().any(|(v, _)| *v == form) {
+            secrets.push((form, name.to_string()));
+        }
+    }
     // Longest first, so a secret containing another is replaced whole.
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.1.len()));
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
 }
 
-/// `text` with every registered secret replaced by `${NAME}`.
-pub fn redact(text: &str) -> Cow<'_, str> {
-    let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());
-    let mut out = Cow::Borrowed(text);
-    for (name, value) in secrets.iter() {
-        if out.contains(value.as_str()) {
-            out = Cow::Owned(out.replace(value.as_str(), &format!("${{{name}}}")));
+/// Every form `value` can take in a log line: raw, and escaped once or twice by JSON or
+/// `Debug` (a `Debug`-formatted error inside a JSON line is both).
+fn logged_forms(value: &str) -> Vec<String> {
+    let escapes: [fn(&str) -> String; 5] = [
+        json_escaped,
+        json_ascii_escaped,
+        debug_escaped,
+        debug_char_escaped,
+        terminal_sanitized,
+    ];
+    let mut forms = vec![value.to_string()];
+    let mut last = forms.clone();
+    for _ in 0..2 {
+        let mut next = Vec::new();
+        for form in &last {
+            for escape in escapes {
+                let escaped = escape(form);
+                if !forms.contains(&escaped) {
+                    forms.push(escaped.clone());
+                    next.push(escaped);
+                }
+            }
+        }
+        last = next;
+    }
+    forms
+}
+
+/// As `serde_json` writes a string, without the quotes.
+fn json_escaped(value: &str) -> String {
+    let quoted = serde_json::to_string(value).expect("a string serialises");
+    quoted[1..quoted.len() - 1].to_string()
+}
+
+/// As an ASCII-only JSON encoder writes a string (`\u00e9`, surrogate pairs), without quotes.
+fn json_ascii_escaped(value: &str) -> String {
+    let mut out = String::new();
+    for c in json_escaped(value).chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
         }
     }
     out
 }
 
-/// A [`MakeWriter`] whose writers redact secrets from each formatted line.
-pub struct Redacting<M>(pub M);
+/// As `{:?}` writes a string, without the quotes.
+fn debug_escaped(value: &str) -> String {
+    let quoted = format!("{value:?}");
+    quoted[1..quoted.len() - 1].to_string()
+}
 
-/// The writer of [`Redacting`].
-pub struct RedactingWriter<W>(W);
+/// As `{:?}` writes the string's characters one by one (`\'` escaped too).
+fn debug_char_escaped(value: &str) -> String {
+    debug_escaped(value).replace('\'', "\\'")
+}
 
-impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Redacting<M> {
-    type Writer = RedactingWriter<M::Writer>;
+/// As `tracing-subscriber`'s text format writes a value: the characters that drive a
+/// terminal as `\\x1b`, `\\x07`, `\\x08`, `\\x0c`, `\\x7f`, C1 controls as `\\u{85}`.
+fn terminal_sanitized(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\x1b' | '\x07' | '\x08' | '\x0c' | '\x7f' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            '\u{80}'..='\u{9f}' => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `text` with every registered secret, in any of its forms, replaced by `${NAME}`.
+pub fn redact(text: &str) -> Cow<'_, str> {
+    let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());
+    let mut out = Cow::Borrowed(text);
+    for (form, name) in secrets.iter() {
+        if out.contains(form.as_str()) {
+            out = Cow::Owned(out.replace(form.as_str(), &format!("${{{name}}}")));
+        }
+    }
+    out
+}
+
+/// Whether `c` must not appear raw inside a log line: C0 and C1 controls, DEL, the Unicode
+/// line and paragraph separators, and the bidirectional embeddings, overrides and isolates.
+fn is_unsafe_in_line(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `line` (one formatted event, ending in its `\n`) with every unsafe character before the end
+/// escaped as JSON escapes it: `\n`, `\r`, `\t`, else `\uXXXX`.
+pub fn escape_controls(line: &str) -> Cow<'_, str> {
+    let body = line.strip_suffix('\n').unwrap_or(line);
+    if !body.chars().any(is_unsafe_in_line) {
+        return Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len() + 16);
+    for c in body.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_unsafe_in_line(c) => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    if body.len() < line.len() {
+        out.push('\n');
+    }
+    Cow::Owned(out)
+}
+
+/// A [`MakeWriter`] whose writers redact secrets from each formatted line, then escape its
+/// control characters.
+pub struct SafeLines<M>(pub M);
+
+/// The writer of [`SafeLines`].
+pub struct SafeLineWriter<W>(W);
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for SafeLines<M> {
+    type Writer = SafeLineWriter<M::Writer>;
     fn make_writer(&'a self) -> Self::Writer {
-        RedactingWriter(self.0.make_writer())
+        SafeLineWriter(self.0.make_writer())
     }
 }
 
-impl<W: Write> Write for RedactingWriter<W> {
+impl<W: Write> Write for SafeLineWriter<W> {
     /// The formatter writes each event with one `write_all` of the whole line, so a secret
-    /// never straddles two calls.
+    /// never straddles two calls and the only line break that ends a line is the last byte.
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        self.0.write_all(redact(&text).as_bytes())?;
+        let redacted = redact(&text);
+        self.0.write_all(escape_controls(&redacted).as_bytes())?;
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -400,7 +524,7 @@ mod tests {
     }
 
     fn subscriber(format: LogFormat, out: &Captured) -> impl Subscriber + Send + Sync {
-        let layer = RateLimited::new(format_layer(format, Redacting(out.clone())));
+        let layer = RateLimited::new(format_layer(format, SafeLines(out.clone())));
         tracing_subscriber::registry()
             .with(LevelFilter::INFO)
             .with(layer)
@@ -452,6 +576,82 @@ mod tests {
             redact("key=sk-test-5f9a2c-verysecret abc 123456789"),
             "key=${WR_TEST_API_KEY} abc 123456789"
         );
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_every_escaped_form() {
+        let secret = "Zq\"Xv\\w'o\nYk-é\u{1b}";
+        register_secret("WR_TEST_ESCAPED", secret);
+        let debug = format!("{secret:?}");
+        let json = serde_json::to_string(secret).unwrap();
+        let ascii_json = json.replace('é', "\\u00e9");
+        let debug_in_json = serde_json::to_string(&debug).unwrap();
+        for shown in [
+            secret.to_string(),
+            debug.clone(),
+            json.clone(),
+            ascii_json,
+            debug.replace('\'', "\\'"),
+            debug_in_json,
+            serde_json::to_string(&json).unwrap(),
+        ] {
+            let line = format!("error: {shown} refused");
+            let redacted = redact(&line);
+            assert!(
+                redacted.contains("${WR_TEST_ESCAPED}"),
+                "{line} -> {redacted}"
+            );
+            assert!(
+                !redacted.contains("Xv") && !redacted.contains("Yk"),
+                "{line} -> {redacted}"
+            );
+        }
+
+        // Through both formatters, as a field recorded with `Debug` and inside the message.
+        for format in [LogFormat::Text, LogFormat::Json] {
+            let out = Captured::default();
+            tracing::subscriber::with_default(subscriber(format, &out), || {
+                tracing::warn!(key = secret, detail = ?secret, "cannot use {secret}");
+            });
+            let text = out.text();
+            assert_eq!(text.matches("${WR_TEST_ESCAPED}").count(), 3, "{text}");
+            assert!(!text.contains("Xv") && !text.contains("Yk"), "{text}");
+        }
+    }
+
+    #[test]
+    fn control_characters_cannot_forge_lines_or_colours() {
+        assert_eq!(escape_controls("plain line\n"), "plain line\n");
+        assert_eq!(
+            escape_controls("a\nb\r\u{1b}[31mc\u{85}d\u{2028}e\u{202e}f\u{7f}\n"),
+            "a\\nb\\r\\u001b[31mc\\u0085d\\u2028e\\u202ef\\u007f\n"
+        );
+        let forged = "web\n2026-01-01T00:00:00Z ERROR forged: disk full\u{1b}[2J";
+        for format in [LogFormat::Text, LogFormat::Json] {
+            let out = Captured::default();
+            tracing::subscriber::with_default(subscriber(format, &out), || {
+                tracing::info!(hostname = %forged, "client {forged} connected");
+                tracing::info!(tag = forged, "next");
+            });
+            let text = out.text();
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len(), 2, "{text}");
+            assert!(!text.contains('\u{1b}'), "{text}");
+            assert!(!lines.iter().any(|l| l.starts_with("2026-01-01")), "{text}");
+            if format == LogFormat::Json {
+                for line in &lines {
+                    let value: serde_json::Value = serde_json::from_str(line).unwrap();
+                    assert!(value["message"].is_string(), "{line}");
+                }
+                let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+                assert_eq!(first["hostname"], forged);
+            } else {
+                assert!(
+                    lines[0].contains("client web\\n2026-01-01T00:00:00Z ERROR forged"),
+                    "{text}"
+                );
+            }
+        }
     }
 
     #[test]

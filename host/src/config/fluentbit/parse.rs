@@ -193,15 +193,11 @@ impl<'a> Parser<'a> {
         if !line.contains("${") {
             return Ok(line.to_string());
         }
-        super::super::expand_env(line, |name| {
-            if let Some(v) = self.variables.get(name) {
-                return Some(v.clone());
-            }
-            let value = (self.env)(name);
-            if let Some(v) = &value {
-                super::super::expand::register_if_secret(name, v);
-            }
-            value
+        super::super::expand::expand_classic_line(line, |name| {
+            self.variables
+                .get(name)
+                .cloned()
+                .or_else(|| (self.env)(name))
         })
         .map(|s| s.to_string())
         .map_err(|m| {
