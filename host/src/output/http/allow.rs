@@ -7,6 +7,14 @@
 //! parsed, never as text, so `https://api.example.com.evil.net` or
 //! `https://api.example.com@evil.net` do not pass for `https://api.example.com`.
 //! Checked before any connection is made (reference wasm-plugin-hosts.md §3.4).
+//!
+//! Paths are compared normalised (RFC 3986 §6.2.2): percent-encoded unreserved characters
+//! decoded (`%61pi` is `api`, `%2e%2E` is `..`), then dot segments removed (§5.2.4), so
+//! `/api/../admin` and `/api/%2e%2e/admin` are `/admin` and escape a grant of `/api/`. What is
+//! sent is that normalised URL ([`AllowList::permit`]), so the destination sees the path that
+//! was checked. A path with an encoded `/` or `\` (`%2F`, `%5C`), a raw `\` or a broken `%`
+//! escape is refused: servers disagree on what those mean, so no grant can be said to cover
+//! them.
 
 use http::Uri;
 
@@ -58,13 +66,17 @@ impl AllowList {
         self.entries.is_empty()
     }
 
-    /// Whether a request to `uri` may be sent.
+    /// Whether a request to `uri` may be sent (see [`AllowList::permit`]).
     pub fn allows(&self, uri: &Uri) -> bool {
-        let Some((https, host, port)) = target(uri) else {
-            return false;
-        };
-        let path = uri.path();
-        self.entries.iter().any(|e| {
+        self.permit(uri).is_some()
+    }
+
+    /// The URL to send for a request to `uri`: `uri` with its path normalised, when that path
+    /// is under a grant for its scheme, host and port; `None` when no grant covers it.
+    pub fn permit(&self, uri: &Uri) -> Option<Uri> {
+        let (https, host, port) = target(uri)?;
+        let path = normalised_path(uri.path())?;
+        let granted = self.entries.iter().any(|e| {
             e.https == https
                 && e.port == port
                 && match &e.host {
@@ -73,8 +85,21 @@ impl AllowList {
                         .strip_suffix(suffix.as_str())
                         .is_some_and(|sub| !sub.is_empty()),
                 }
-                && path_under(path, &e.path)
-        })
+                && path_under(&path, &e.path)
+        });
+        if !granted {
+            return None;
+        }
+        if path == uri.path() {
+            return Some(uri.clone());
+        }
+        let path_and_query = match uri.query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path,
+        };
+        let mut parts = uri.clone().into_parts();
+        parts.path_and_query = Some(path_and_query.parse().ok()?);
+        Uri::from_parts(parts).ok()
     }
 
     /// Whether the URL prefix `url` (e.g. a plugin's requested host) is covered by a grant.
@@ -96,6 +121,71 @@ fn target(uri: &Uri) -> Option<(bool, String, u16)> {
     }
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     Some((https, host, port))
+}
+
+/// `path` in normal form (RFC 3986 §6.2.2): percent-encoded unreserved characters decoded,
+/// other escapes in upper case, dot segments removed. `None` for a path that no grant can
+/// cover: an encoded `/` or `\\`, a raw `\\`, or a `%` not followed by two hex digits.
+fn normalised_path(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut decoded = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => return None,
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                let byte = u8::from_str_radix(hex, 16).ok()?;
+                match byte {
+                    b'/' | b'\\' => return None,
+                    b if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') => {
+                        decoded.push(b as char)
+                    }
+                    b => decoded.push_str(&format!("%{b:02X}")),
+                }
+                i += 3;
+            }
+            _ => {
+                // Everything else in an `http::Uri` path is ASCII; copy it whole.
+                let run = bytes[i..]
+                    .iter()
+                    .position(|&b| b == b'%' || b == b'\\')
+                    .map_or(bytes.len(), |n| i + n);
+                decoded.push_str(&path[i..run]);
+                i = run;
+            }
+        }
+    }
+    Some(remove_dot_segments(&decoded))
+}
+
+/// RFC 3986 §5.2.4, over whole segments: `.` is dropped, `..` drops the segment before it
+/// (never above the root), and a path ending in either keeps its trailing `/`.
+fn remove_dot_segments(path: &str) -> String {
+    let mut output: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').collect();
+    let absolute = path.starts_with('/');
+    let last = segments.len() - 1;
+    for (n, segment) in segments.iter().enumerate().skip(usize::from(absolute)) {
+        match *segment {
+            "." | ".." => {
+                if *segment == ".." && !output.is_empty() {
+                    output.pop();
+                }
+                if n == last {
+                    output.push("");
+                }
+            }
+            s => output.push(s),
+        }
+    }
+    let joined = output.join("/");
+    if absolute {
+        format!("/{joined}")
+    } else {
+        joined
+    }
 }
 
 fn path_under(path: &str, prefix: &str) -> bool {
@@ -138,7 +228,12 @@ fn parse_entry(entry: &str) -> Result<AllowedPrefix, String> {
         }
         HostPattern::Exact(host)
     };
-    let path = uri.path().trim_end_matches('/').to_string();
+    let path = normalised_path(uri.path())
+        .ok_or_else(|| {
+            bad("has an encoded `/` or `\\`, a `\\` or a broken `%` escape in its path")
+        })?
+        .trim_end_matches('/')
+        .to_string();
     Ok(AllowedPrefix {
         https,
         host,
@@ -200,6 +295,74 @@ mod tests {
         assert!(allows(&l, "https://example.com/api/v2/logs"));
         assert!(!allows(&l, "https://example.com/apix"));
         assert!(!allows(&l, "https://example.com/"));
+    }
+
+    #[test]
+    fn paths_are_matched_normalised_and_sent_as_matched() {
+        let l = list(&["https://example.com/api/"]);
+        let sent = |url: &str| l.permit(&url.parse().unwrap()).map(|u| u.to_string());
+        for (url, expected) in [
+            // Escapes of the grant, plain and encoded.
+            ("https://example.com/api/../admin", None),
+            ("https://example.com/api/%2e%2e/admin", None),
+            ("https://example.com/api/%2E%2E/admin", None),
+            ("https://example.com/api/.%2e/admin", None),
+            ("https://example.com/api/./../admin", None),
+            ("https://example.com/api/v2/../../admin", None),
+            ("https://example.com/api/..", None),
+            ("https://example.com/api/../api2/x", None),
+            ("https://example.com/api/../../../api/../admin", None),
+            // Separators that servers read differently: refused, never matched literally.
+            ("https://example.com/api/..%2Fadmin", None),
+            ("https://example.com/api/%2f..%2fadmin", None),
+            ("https://example.com/api/..%5Cadmin", None),
+            ("https://example.com/api/%5c", None),
+            ("https://example.com/api/%zz", None),
+            ("https://example.com/api/%4", None),
+            // Inside the grant: sent normalised, query kept.
+            (
+                "https://example.com/api/v2/logs",
+                Some("https://example.com/api/v2/logs"),
+            ),
+            (
+                "https://example.com/api/v2/../logs?x=1",
+                Some("https://example.com/api/logs?x=1"),
+            ),
+            (
+                "https://example.com/api/./v2/./logs",
+                Some("https://example.com/api/v2/logs"),
+            ),
+            (
+                "https://example.com/x/../api/logs",
+                Some("https://example.com/api/logs"),
+            ),
+            (
+                "https://example.com/%61pi/%7Euser",
+                Some("https://example.com/api/~user"),
+            ),
+            (
+                "https://example.com/api/a%2db%3f",
+                Some("https://example.com/api/a-b%3F"),
+            ),
+            (
+                "https://example.com/api/v2/..",
+                Some("https://example.com/api/"),
+            ),
+            // Not dot segments: ordinary names.
+            (
+                "https://example.com/api/..x/.y",
+                Some("https://example.com/api/..x/.y"),
+            ),
+        ] {
+            assert_eq!(sent(url).as_deref(), expected, "{url}");
+        }
+        assert_eq!(remove_dot_segments("/a/b/c/./../../g"), "/a/g");
+        assert_eq!(remove_dot_segments("mid/content=5/../6"), "mid/6");
+        assert_eq!(remove_dot_segments("/../a/./"), "/a/");
+        let grant_with_dots = list(&["https://example.com/v1/../api/"]);
+        assert!(allows(&grant_with_dots, "https://example.com/api/x"));
+        assert!(!allows(&grant_with_dots, "https://example.com/v1/x"));
+        assert!(AllowList::parse(&["https://example.com/a%2Fb".into()]).is_err());
     }
 
     #[test]

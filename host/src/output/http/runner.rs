@@ -596,12 +596,13 @@ fn prepare(
         .url
         .parse()
         .map_err(|e| invalid(format!("URL {:?} is not valid ({e})", request.url)))?;
-    if !policy.allow.allows(&uri) {
+    // Sent as checked: with its path normalised (allow.rs).
+    let Some(uri) = policy.allow.permit(&uri) else {
         let origin = origin(&uri);
         tracing::error!(
-            plugin = %plugin_id, output = %policy.output, host = %origin,
-            "request refused: {origin} is not in this output's allow_hosts; nothing was sent. If the destination is right, add \"{origin}\" to allow_hosts of output {:?}",
-            policy.output
+            plugin = %plugin_id, output = %policy.output, host = %origin, path = %uri.path(),
+            "request refused: {origin}{} is not under this output's allow_hosts (paths are compared with `..`, `.` and %-escapes resolved); nothing was sent. If the destination is right, add \"{origin}\" to allow_hosts of output {:?}",
+            uri.path(), policy.output
         );
         return Err((
             "host_not_allowed",
@@ -609,7 +610,7 @@ fn prepare(
                 "plugin {plugin_id} sent a request to {origin}, which allow_hosts does not grant; add \"{origin}\" to allow_hosts if that destination is intended"
             ),
         ));
-    }
+    };
     let mut headers = HeaderMap::new();
     for (name, value) in &request.headers {
         let name = HeaderName::from_bytes(name.as_bytes())
