@@ -1260,6 +1260,10 @@ fn read_records(
         segment: seg,
         offset,
     };
+    if pos.offset == 0 && limit < HEADER_LEN {
+        // A segment whose start failed (full or read-only directory): it never held a record.
+        return Ok(vec![ReadItem::Skip { end: at(limit) }]);
+    }
     if pos.offset == 0 {
         let mut magic = [0u8; HEADER_LEN as usize];
         let ok = limit >= HEADER_LEN

@@ -505,3 +505,190 @@ async fn marking_a_memory_buffered_batch_changes_nothing() {
     assert_eq!(q.batch, batch(1, 3));
     q.done();
 }
+
+/// A tmpfs mounted on a fresh directory (we are root in the test environment), unmounted on
+/// drop: a real disk that fills up.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount -t tmpfs (these tests run as root)");
+        Tmpfs { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fill the file system with a ballast file, then give back `pages` 4 KiB pages.
+    fn fill_leaving(&self, pages: u64) -> PathBuf {
+        let path = self.path().join("ballast");
+        let mut f = File::create(&path).unwrap();
+        let page = [0u8; 4096];
+        let mut len = 0u64;
+        while f.write_all_at(&page, len).is_ok() {
+            len += 4096;
+        }
+        f.set_len(len.saturating_sub(pages * 4096)).unwrap();
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// 32 KiB → segments of 4 KiB, one tmpfs page each: with batches of 54 events (~1 KiB records,
+/// four per segment) the disk can only run out of space when the next segment's header is
+/// written, at rotation.
+fn one_page_segments(dir: &Path, when_full: WhenFull) -> DiskOptions {
+    options(&dir.join("buf"), 32 << 10, when_full)
+}
+
+fn stalled(metrics: &Metrics) -> i64 {
+    metrics
+        .buffer_stalled
+        .get_or_create(&Component::output("o").labels())
+        .get()
+}
+
+async fn wait_stalled(metrics: &Metrics, want: i64) {
+    for _ in 0..1000 {
+        if stalled(metrics) == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("buffer_stalled never became {want}");
+}
+
+/// The old rotation created the next segment with `create_new`: after a failed header write
+/// the empty file stayed and every later rotation failed with "File exists". Now a push waits
+/// while the disk is full, and once space is freed (without reopening) it completes and every
+/// batch is read back in order.
+#[tokio::test]
+async fn a_full_disk_at_rotation_blocks_until_space_is_freed() {
+    let fs = Tmpfs::mount("64k");
+    let metrics = Metrics::new();
+    let opts = one_page_segments(fs.path(), WhenFull::Block);
+    let (w, mut r) = open_dir(&opts, &metrics).await;
+    let ballast = fs.fill_leaving(2);
+    // Segment 1 (already there) and two more fit: 12 batches.
+    for i in 0..12 {
+        w.push(batch(i, 54)).await.unwrap();
+    }
+    let w2 = w.clone();
+    let blocked = tokio::spawn(async move { w2.push(batch(12, 54)).await });
+    wait_stalled(&metrics, 1).await;
+    assert!(
+        !blocked.is_finished(),
+        "the push waits while the disk is full"
+    );
+    // The reader keeps delivering what is written meanwhile.
+    for i in 0..12 {
+        let q = r.pop().await.unwrap();
+        assert_eq!(q.batch, batch(i, 54));
+        q.done();
+    }
+    std::fs::remove_file(ballast).unwrap();
+    blocked.await.unwrap().unwrap();
+    assert_eq!(stalled(&metrics), 0);
+    for i in 13..40 {
+        w.push(batch(i, 54)).await.unwrap();
+    }
+    drop(w);
+    for i in 12..40 {
+        let q = r.pop().await.unwrap();
+        assert_eq!(q.batch, batch(i, 54));
+        q.done();
+    }
+    assert!(r.pop().await.is_none());
+    let out = Component::output("o");
+    assert_eq!(metrics.discarded(&out, "buffer_write_failed"), 0);
+    assert_eq!(metrics.discarded(&out, "buffer_corrupt"), 0);
+}
+
+/// `drop_newest`: a batch that cannot be written is dropped and counted (the sender is acked:
+/// that is the configured policy); once space is back, pushes are written again.
+#[tokio::test]
+async fn drop_newest_drops_and_counts_what_a_full_disk_cannot_take() {
+    let fs = Tmpfs::mount("64k");
+    let metrics = Metrics::new();
+    let opts = one_page_segments(fs.path(), WhenFull::DropNewest);
+    let (w, mut r) = open_dir(&opts, &metrics).await;
+    let ballast = fs.fill_leaving(2);
+    let mut written = Vec::new();
+    for i in 0..16 {
+        match w.push(batch(i, 54)).await {
+            Ok(()) => written.push(i),
+            Err(e) => assert!(e.dropped_by_policy(), "{e}"),
+        }
+    }
+    assert_eq!(written, (0..12).collect::<Vec<_>>());
+    let out = Component::output("o");
+    assert_eq!(metrics.discarded(&out, "buffer_write_failed"), 4 * 54);
+    assert_eq!(stalled(&metrics), 1);
+    std::fs::remove_file(ballast).unwrap();
+    w.push(batch(16, 54)).await.unwrap();
+    assert_eq!(stalled(&metrics), 0);
+    drop(w);
+    let mut seen = Vec::new();
+    while let Some(q) = r.pop().await {
+        seen.push(q.batch.events[0].time_ns);
+        q.done();
+    }
+    assert_eq!(seen, [(0..12).collect::<Vec<_>>(), vec![16]].concat());
+}
+
+/// A push waiting on a full disk when the output closes (the shutdown deadline) fails with
+/// `Closed` — never acked — and its events are counted as `shutdown_undelivered`. What was
+/// written before stays for the next start, and the failed segment start left nothing behind
+/// that the next start would count as damage.
+#[tokio::test]
+async fn close_fails_a_push_waiting_on_a_full_disk() {
+    let fs = Tmpfs::mount("64k");
+    let metrics = Metrics::new();
+    let opts = one_page_segments(fs.path(), WhenFull::Block);
+    {
+        let (w, mut r) = open_dir(&opts, &metrics).await;
+        let _ballast = fs.fill_leaving(2);
+        for i in 0..12 {
+            w.push(batch(i, 54)).await.unwrap();
+        }
+        let w2 = w.clone();
+        let blocked = tokio::spawn(async move { w2.push(batch(12, 54)).await });
+        wait_stalled(&metrics, 1).await;
+        r.close();
+        assert!(matches!(blocked.await.unwrap(), Err(PushError::Closed)));
+        let out = Component::output("o");
+        assert_eq!(metrics.discarded(&out, "shutdown_undelivered"), 54);
+        r.finish();
+    }
+    std::fs::remove_file(fs.path().join("ballast")).unwrap();
+    let metrics = Metrics::new();
+    let (w, mut r) = open_dir(&opts, &metrics).await;
+    drop(w);
+    let mut seen = Vec::new();
+    while let Some(q) = r.pop().await {
+        seen.push(q.batch.events[0].time_ns);
+        q.done();
+    }
+    assert_eq!(seen, (0..12).collect::<Vec<_>>());
+    assert_eq!(
+        metrics.discarded(&Component::output("o"), "buffer_corrupt"),
+        0
+    );
+}
