@@ -14,8 +14,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use wasm_router::config::ServiceConfig;
 use wasm_router::event::{Batch, Event};
 use wasm_router::ops::metrics::{Component, Metrics};
-use wasm_router::output::Output;
 use wasm_router::output::http::{WasmOutput, WasmOutputConfig};
+use wasm_router::output::{DeliveryProgress, Output};
 
 const TAG: &[u8] = b"app-firelens-5f1c3b2e9a4d4c7b8e6f0a1b2c3d4e5f";
 const BATCH_SIZES: [usize; 3] = [16, 128, 1024];
@@ -97,7 +97,10 @@ fn deliver(c: &mut Criterion) {
             let batch = batch(n);
             group.throughput(Throughput::Elements(n as u64));
             group.bench_with_input(BenchmarkId::new(name, n), &batch, |b, batch| {
-                b.iter(|| runtime.block_on(out.deliver(batch)).unwrap());
+                b.iter(|| {
+                    let mut progress = DeliveryProgress::new(batch.len());
+                    runtime.block_on(out.deliver(batch, &mut progress)).unwrap()
+                });
             });
         }
     }

@@ -210,15 +210,12 @@ async fn aggregation_compression_and_oversize_records() {
         .map(|i| (i, json!({"log": format!("small {i}"), "drop": "me"})))
         .collect();
     events.insert(10, (10, json!({"log": "x".repeat(1_100_000)})));
-    match deliver_until_done(&mut out, &batch("app", &events), 10)
-        .await
-        .0
-    {
-        Err(wasm_router::output::DeliveryError::Rejected { events, reason, .. }) => {
-            assert_eq!((events, reason.as_str()), (vec![10], "record_too_large"));
-        }
-        other => panic!("{other:?}"),
-    }
+    let (result, _, progress) = deliver_tracked(&mut out, &batch("app", &events), 10).await;
+    result.unwrap();
+    assert_eq!(
+        rejections(&progress),
+        vec![("record_too_large".to_string(), vec![10])]
+    );
     let objects = objects(&moto.endpoint, "fh-agg", "a/").await;
     assert_eq!(objects.len(), 1, "one call");
     let text = String::from_utf8(objects[0].1.clone()).unwrap();

@@ -330,15 +330,12 @@ async fn an_object_that_keeps_failing_is_dropped_after_retry_limit_and_counted()
         .collect();
     let mut with_missing = events.clone();
     with_missing.push((BASE_NS + 99, json!({"other": 1})));
-    match deliver_until_done(&mut out, &batch("app", &with_missing), 5)
-        .await
-        .0
-    {
-        Err(wasm_router::output::DeliveryError::Rejected { events, reason, .. }) => {
-            assert_eq!((events, reason.as_str()), (vec![50], "log_key_missing"));
-        }
-        other => panic!("{other:?}"),
-    }
+    let (result, _, progress) = deliver_tracked(&mut out, &batch("app", &with_missing), 5).await;
+    result.unwrap();
+    assert_eq!(
+        rejections(&progress),
+        vec![("log_key_missing".to_string(), vec![50])]
+    );
     let mut passes = 0;
     while out.upload_pass(true).await.remaining > 0 {
         passes += 1;

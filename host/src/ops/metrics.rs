@@ -63,6 +63,8 @@ pub struct Metrics {
     pub open_connections: Family<ComponentLabels, Gauge>,
     /// When a component last passed events on (an output: last successful delivery), Unix seconds.
     pub last_sent_timestamp: Family<ComponentLabels, Gauge<f64, AtomicU64>>,
+    /// Events of an output set aside because their destination fails on its own.
+    pub set_aside_events: Family<ComponentLabels, Gauge>,
     delivery: DeliveryTracker,
     started: Instant,
 }
@@ -83,6 +85,7 @@ impl Metrics {
             buffer_stalled: Family::default(),
             open_connections: Family::default(),
             last_sent_timestamp: Family::default(),
+            set_aside_events: Family::default(),
             delivery: DeliveryTracker::default(),
             started: Instant::now(),
             registry: Mutex::new(Registry::default()),
@@ -124,19 +127,24 @@ impl Metrics {
             m.buffer_bytes.clone(),
         );
         registry.register(
-            "open_connections",
-            "Open forward-protocol connections",
-            m.open_connections.clone(),
-        );
-        registry.register(
             "buffer_stalled",
             "1 while a disk buffer cannot write (with when_full = block its pushes wait; with drop_newest they are dropped)",
             m.buffer_stalled.clone(),
         );
         registry.register(
+            "open_connections",
+            "Open forward-protocol connections",
+            m.open_connections.clone(),
+        );
+        registry.register(
             "component_last_sent_timestamp_seconds",
             "When a component last passed events on (outputs: last successful delivery), Unix seconds",
             m.last_sent_timestamp.clone(),
+        );
+        registry.register(
+            "output_set_aside_events",
+            "Events of an output set aside, with their own retry schedule, because their destination fails on its own",
+            m.set_aside_events.clone(),
         );
         registry.register(
             "wasm_router_build",

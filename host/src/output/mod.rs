@@ -13,22 +13,35 @@
 //! from them; the caps keep a delivery no larger than one Forward-mode request can already be
 //! (the forward input's default limit is ~6 MB). For the rules below a merged batch is one batch:
 //!
+//! - each attempt gets the delivery's [`DeliveryProgress`], which the runner owns: the output
+//!   marks the events each successful request carried and the events refused for good (each
+//!   under its own reason), and sends only the pending ones on the next attempt;
 //! - a retryable failure is retried with exponential backoff and full jitter ([`Backoff`],
 //!   `[service] retry_backoff_base` / `retry_backoff_cap`), or after the delay the destination
 //!   asked for, until the batch's deadline — `retry_until` (default 24 h) after the buffer took
-//!   it (the earliest of the merged batches) — or `retry_limit` retries if set. Then its events
-//!   are counted as `retry_expired` / `retries_exhausted` and go to the dead-letter destination;
+//!   it (the earliest of the merged batches) — or `retry_limit` retries if set. Then the events
+//!   not delivered (only those) are counted as `retry_expired` / `retries_exhausted` and go to
+//!   the dead-letter destination;
 //! - a permanent failure is counted under its reason and goes to the dead-letter destination
-//!   ([`dead_letter`]); so do the events a destination rejected one by one;
+//!   ([`dead_letter`]); so do the events a destination rejected one by one, each under its own
+//!   reason;
+//! - when the only events left are those of destinations failing on their own (one log group
+//!   denied, one stream not found), the delivery is set aside with its own retry schedule and
+//!   the runner goes on with the next deliveries, whose events for those destinations wait
+//!   behind it (order per destination is kept). At most [`MAX_SET_ASIDE_DELIVERIES`] deliveries
+//!   ([`MAX_SET_ASIDE_BODY_BYTES`]) are set aside; then no new batch is taken and the buffer
+//!   fills. The events set aside are the `output_set_aside_events` gauge;
 //! - at shutdown the runner delivers until the shutdown deadline (the end of `grace`). Then it
-//!   stops: what a memory buffer still holds is counted as `shutdown_undelivered`; what a disk
-//!   buffer holds stays on disk for the next start.
+//!   stops, dropping the attempt in flight but keeping its progress: what was delivered is
+//!   counted as sent; with a disk buffer, each batch is told which of its events were delivered
+//!   ([`Queued::mark_delivered`]) and the rest stays on disk for the next start; with a memory
+//!   buffer, the rest is counted as `shutdown_undelivered`.
 //!
-//! One delivery at a time keeps the order of events per output; later batches wait while one is
-//! in backoff (and the buffer absorbs what arrives meanwhile), other outputs are not affected.
-//! Every batch of a delivery is done with ([`Queued::done`]) together, in order, when the
-//! delivery succeeds or is given up; so after a crash a disk buffer sends the whole delivery that
-//! was in flight again (at most [`MAX_MERGED_EVENTS`] events, some of which may have arrived).
+//! Otherwise one delivery at a time keeps the order of events per output; later batches wait
+//! while one is in backoff (and the buffer absorbs what arrives meanwhile), other outputs are not
+//! affected. A delivery is done with ([`Queued::done`]) when it is delivered or given up; so
+//! after a crash a disk buffer sends the deliveries that were in flight again (at most
+//! [`MAX_MERGED_EVENTS`] events each, some of which may have arrived).
 
 pub mod aws;
 pub mod cloudwatch;
@@ -37,6 +50,7 @@ pub mod firehose;
 pub mod forward;
 pub mod http;
 pub mod null;
+pub mod progress;
 pub mod retry;
 pub mod s3;
 pub mod stdout;
@@ -45,17 +59,21 @@ use crate::buffer::{BufferReader, Queued};
 use crate::event::{Batch, now_ns};
 use crate::ops::metrics::{Component, Metrics};
 use dead_letter::DeadLetter;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+pub use progress::{DeliveryProgress, Rejection};
 pub use retry::Backoff;
 
 /// Why a delivery attempt failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
-    /// Worth trying again (throttling, 5xx, network), optionally not before `after`.
+    /// Worth trying again (throttling, 5xx, network), optionally not before `after`. The
+    /// events the output marked in its [`DeliveryProgress`] stay marked; the next attempt
+    /// sends only the pending ones.
     #[error("{reason} (will retry)")]
     Retryable {
         /// What went wrong.
@@ -63,22 +81,10 @@ pub enum DeliveryError {
         /// A delay the destination asked for.
         after: Option<Duration>,
     },
-    /// Trying again cannot help; the events are counted as dropped under `reason` and go to
-    /// the dead-letter destination.
+    /// Trying again cannot help; the events still pending are counted as dropped under
+    /// `reason` and go to the dead-letter destination.
     #[error("{reason}")]
     Permanent {
-        /// A short snake_case reason for the metric label.
-        reason: String,
-        /// Details for the log.
-        detail: String,
-    },
-    /// Every event of the batch was delivered except these (indexes into `batch.events`), which
-    /// the destination refused for good: they are counted under `reason` and go to the
-    /// dead-letter destination; the batch is done.
-    #[error("{reason}: {} events rejected", events.len())]
-    Rejected {
-        /// Indexes of the refused events.
-        events: Vec<usize>,
         /// A short snake_case reason for the metric label.
         reason: String,
         /// Details for the log.
@@ -88,10 +94,17 @@ pub enum DeliveryError {
 
 /// A destination for batches.
 pub trait Output: Send + 'static {
-    /// Deliver every event of `batch`, or say why not. Called again with the same batch on a
-    /// retryable error; an implementation that delivered part of it must remember what it sent.
-    /// The runner may drop the returned future at the shutdown deadline.
-    fn deliver(&mut self, batch: &Batch) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+    /// Deliver the events of `batch` that `progress` says are pending, marking in `progress`
+    /// what each request achieved: the events it delivered, the events refused for good (each
+    /// under its own reason), the events of a destination that fails on its own. `Ok(())` means
+    /// every event still pending was delivered. Called again with the same batch and progress
+    /// after a retryable error. The runner may drop the returned future at the shutdown
+    /// deadline and keeps what `progress` says by then.
+    fn deliver(
+        &mut self,
+        batch: &Batch,
+        progress: &mut DeliveryProgress,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
 
     /// Flush anything the output holds back (e.g. a partly filled file); called at shutdown.
     fn flush(&mut self) -> impl Future<Output = Result<(), DeliveryError>> + Send {
@@ -133,6 +146,15 @@ pub const MAX_MERGED_EVENTS: usize = 10_000;
 /// alone).
 pub const MAX_MERGED_BODY_BYTES: usize = 4 << 20;
 
+/// Most deliveries set aside at once for failing destinations; past it (or
+/// [`MAX_SET_ASIDE_BODY_BYTES`]) the runner takes no new batch until one of them is done, so
+/// the buffer fills and its `when_full` policy applies.
+pub const MAX_SET_ASIDE_DELIVERIES: usize = 16;
+
+/// Most bytes of event bodies held by deliveries set aside (on top of what a memory buffer
+/// already reserves for them, this bounds what a disk buffer's deliveries hold in memory).
+pub const MAX_SET_ASIDE_BODY_BYTES: usize = 4 * MAX_MERGED_BODY_BYTES;
+
 /// Everything the runner of one output needs besides the output and its buffer.
 pub struct OutputRunner {
     /// The output's telemetry identity.
@@ -147,14 +169,6 @@ pub struct OutputRunner {
     pub dead_letter: Option<DeadLetter>,
 }
 
-/// How the delivery of one batch ended.
-enum Outcome {
-    /// Delivered, or given up on and counted: the buffer may forget it.
-    Finished,
-    /// The shutdown deadline passed first.
-    ShutdownDeadline,
-}
-
 /// Batches of one tag taken from the buffer together and delivered as one.
 struct Merged {
     /// The events of every batch taken, in order.
@@ -163,8 +177,9 @@ struct Merged {
     accepted_at_ns: u64,
     /// Bytes of the bodies in `batch`.
     body_bytes: usize,
-    /// What the buffer handed out, in order; their events were moved into `batch`.
-    taken: Vec<Queued>,
+    /// What the buffer handed out, in order, with how many events each had; their events were
+    /// moved into `batch`.
+    taken: Vec<(Queued, usize)>,
 }
 
 impl Merged {
@@ -175,9 +190,9 @@ impl Merged {
         );
         Merged {
             body_bytes: body_bytes(&batch),
-            batch,
             accepted_at_ns: first.accepted_at_ns,
-            taken: vec![first],
+            taken: vec![(first, batch.len())],
+            batch,
         }
     }
 
@@ -196,24 +211,75 @@ impl Merged {
             {
                 return (merged, Some(next));
             }
+            let n = next.batch.len();
             merged.batch.events.append(&mut next.batch.events);
             merged.body_bytes += bytes;
             merged.accepted_at_ns = merged.accepted_at_ns.min(next.accepted_at_ns);
-            merged.taken.push(next);
+            merged.taken.push((next, n));
         }
         (merged, None)
     }
 
     /// Delivered, or given up on and counted: the buffer may forget every batch of it.
     fn done(self) {
-        for queued in self.taken {
+        for (queued, _) in self.taken {
             queued.done();
+        }
+    }
+
+    /// Cut at shutdown with a disk buffer: tell each batch which of its events `delivered`
+    /// (sorted indexes into the merged batch) covers, so the next start sends only the others.
+    fn keep_on_disk(self, delivered: &[usize]) {
+        let mut start = 0;
+        for (mut queued, n) in self.taken {
+            let end = start + n;
+            let from = delivered.partition_point(|&i| i < start);
+            let to = delivered.partition_point(|&i| i < end);
+            let local: Vec<u32> = delivered[from..to]
+                .iter()
+                .map(|&i| (i - start) as u32)
+                .collect();
+            if local.len() == n {
+                queued.done();
+            } else {
+                if !local.is_empty() {
+                    queued.mark_delivered(&local);
+                }
+                drop(queued);
+            }
+            start = end;
         }
     }
 }
 
 fn body_bytes(batch: &Batch) -> usize {
     batch.events.iter().map(|e| e.body.len()).sum()
+}
+
+/// One delivery from its first attempt until it is done.
+struct Delivery {
+    merged: Merged,
+    progress: DeliveryProgress,
+    backoff: Backoff,
+    retries: u32,
+    expires_at_ns: u64,
+    /// When to try again.
+    next_at: Instant,
+    /// Only events of failing destinations are left: the delivery is set aside and the runner
+    /// goes on with the next ones.
+    set_aside: bool,
+    /// Why the events still pending are given up on, when they are.
+    given_up: Option<(String, String)>,
+}
+
+/// What an attempt left the delivery in.
+enum Step {
+    /// Delivered, rejected or given up on: count it and let the buffer forget it.
+    Finished,
+    /// Try again at `next_at`.
+    Again,
+    /// The shutdown deadline passed first.
+    ShutdownDeadline,
 }
 
 /// Resolves once the shutdown deadline has passed (never, if shutdown never begins).
@@ -230,6 +296,18 @@ async fn shutdown_deadline(deadline: &mut watch::Receiver<Option<Instant>>) {
     }
 }
 
+/// The destinations held by the deliveries in `older`: younger deliveries must not send to
+/// them before these succeed.
+fn held_by(older: &[&Delivery]) -> Arc<HashSet<String>> {
+    Arc::new(
+        older
+            .iter()
+            .filter(|d| d.set_aside)
+            .flat_map(|d| d.progress.held_destinations().map(str::to_string))
+            .collect(),
+    )
+}
+
 /// Drain `buffer` into `output` until the buffer is closed and empty, or the shutdown deadline.
 pub async fn run_output<O: Output>(
     mut output: O,
@@ -238,46 +316,82 @@ pub async fn run_output<O: Output>(
 ) {
     let mut deadline = runner.deadline.clone();
     let mut cut = false;
+    let mut closed = false;
+    // Deliveries waiting for their next attempt, oldest first.
+    let mut waiting: VecDeque<Delivery> = VecDeque::new();
     // A batch taken from the buffer that did not fit the last delivery: it starts the next one.
     let mut carried: Option<Queued> = None;
     loop {
-        let first = match carried.take() {
-            Some(queued) => queued,
-            None => {
-                let next = tokio::select! {
-                    biased;
-                    q = buffer.pop() => q,
-                    _ = shutdown_deadline(&mut deadline) => { cut = true; break; }
-                };
-                let Some(queued) = next else { break };
-                queued
+        let now = Instant::now();
+        if let Some(pos) = waiting.iter().position(|d| d.next_at <= now) {
+            let blocked = held_by(&waiting.iter().take(pos).collect::<Vec<_>>());
+            let mut delivery = waiting.remove(pos).expect("position is in range");
+            match runner.attempt(&mut output, &mut delivery, blocked).await {
+                Step::Finished => runner.finish(delivery).await,
+                Step::Again => waiting.insert(pos, delivery),
+                Step::ShutdownDeadline => {
+                    waiting.insert(pos, delivery);
+                    cut = true;
+                    break;
+                }
             }
+            runner.report_set_aside(&waiting);
+            continue;
+        }
+        let set_aside_bytes: usize = waiting.iter().map(|d| d.merged.body_bytes).sum();
+        let may_take = !closed
+            && waiting.iter().all(|d| d.set_aside)
+            && waiting.len() < MAX_SET_ASIDE_DELIVERIES
+            && set_aside_bytes < MAX_SET_ASIDE_BODY_BYTES;
+        let wake = waiting.iter().map(|d| d.next_at).min();
+        if !may_take && wake.is_none() {
+            break;
+        }
+        let next = tokio::select! {
+            biased;
+            _ = shutdown_deadline(&mut deadline) => { cut = true; break; }
+            q = async {
+                match carried.take() {
+                    Some(q) => Some(q),
+                    None => buffer.pop().await,
+                }
+            }, if may_take => q,
+            _ = tokio::time::sleep_until(wake.unwrap_or(now).into()), if wake.is_some() => continue,
+        };
+        let Some(first) = next else {
+            closed = true;
+            continue;
         };
         let (merged, rest) = Merged::gather(first, &mut buffer);
         carried = rest;
-        match runner
-            .deliver(&mut output, &merged.batch, merged.accepted_at_ns)
-            .await
-        {
-            Outcome::Finished => merged.done(),
-            Outcome::ShutdownDeadline => {
-                runner.leave_at_shutdown(merged, buffer.is_durable());
+        let mut delivery = runner.start(merged);
+        let blocked = held_by(&waiting.iter().collect::<Vec<_>>());
+        match runner.attempt(&mut output, &mut delivery, blocked).await {
+            Step::Finished => runner.finish(delivery).await,
+            Step::Again => waiting.push_back(delivery),
+            Step::ShutdownDeadline => {
+                waiting.push_back(delivery);
                 cut = true;
                 break;
             }
         }
+        runner.report_set_aside(&waiting);
     }
     if cut {
         buffer.close();
         let durable = buffer.is_durable();
+        for delivery in waiting.drain(..) {
+            runner.leave_at_shutdown(delivery, durable);
+        }
         if let Some(queued) = carried.take() {
-            runner.leave_at_shutdown(Merged::new(queued), durable);
+            runner.leave_at_shutdown(runner.start(Merged::new(queued)), durable);
         }
         if !durable {
             while let Some(queued) = buffer.pop().await {
-                runner.leave_at_shutdown(Merged::new(queued), false);
+                runner.leave_at_shutdown(runner.start(Merged::new(queued)), false);
             }
         }
+        runner.report_set_aside(&waiting);
     } else {
         let flushed = tokio::select! {
             r = output.flush() => Some(r),
@@ -297,134 +411,197 @@ pub async fn run_output<O: Output>(
 }
 
 impl OutputRunner {
-    /// Deliver one batch, accepted by the buffer at `accepted_at_ns`, with retries; give it up
-    /// (counted, dead-lettered) when it cannot be.
-    async fn deliver<O: Output>(
-        &mut self,
-        output: &mut O,
-        batch: &Batch,
-        accepted_at_ns: u64,
-    ) -> Outcome {
-        let expires_at_ns = accepted_at_ns.saturating_add(self.retry.retry_until.as_nanos() as u64);
-        let mut backoff = Backoff::new(self.retry.backoff_base, self.retry.backoff_cap);
-        let mut retries = 0u32;
-        let mut deadline = self.deadline.clone();
-        loop {
-            let attempt = tokio::select! {
-                r = output.deliver(batch) => r,
-                _ = shutdown_deadline(&mut deadline) => return Outcome::ShutdownDeadline,
-            };
-            let (reason, after) = match attempt {
-                Ok(()) => {
-                    self.metrics.sent(&self.component, batch.len() as u64);
-                    return Outcome::Finished;
-                }
-                Err(DeliveryError::Permanent { reason, detail }) => {
-                    tracing::warn!(component = %self.component.id, %reason, %detail, events = batch.len(), "delivery failed permanently");
-                    self.give_up(batch, None, &reason, &detail).await;
-                    return Outcome::Finished;
-                }
-                Err(DeliveryError::Rejected {
-                    events,
-                    reason,
-                    detail,
-                }) => {
-                    let mut events = events;
-                    events.sort_unstable();
-                    events.dedup();
-                    events.retain(|&i| i < batch.len());
-                    tracing::warn!(component = %self.component.id, %reason, %detail, rejected = events.len(), "destination rejected events");
-                    self.metrics
-                        .sent(&self.component, (batch.len() - events.len()) as u64);
-                    self.give_up(batch, Some(&events), &reason, &detail).await;
-                    return Outcome::Finished;
-                }
-                Err(DeliveryError::Retryable { reason, after }) => (reason, after),
-            };
-            retries += 1;
-            self.metrics
-                .retries
-                .get_or_create(&self.component.labels())
-                .inc();
-            if self.retry.retry_limit.is_some_and(|limit| retries > limit) {
-                let detail = format!(
-                    "gave up after {} retries; last error: {reason}",
-                    retries - 1
-                );
-                tracing::warn!(component = %self.component.id, %detail, "retry limit reached");
-                self.give_up(batch, None, "retries_exhausted", &detail)
-                    .await;
-                return Outcome::Finished;
-            }
-            let now = now_ns();
-            if now >= expires_at_ns {
-                let detail = format!(
-                    "still failing {:?} after it was buffered; last error: {reason}",
-                    self.retry.retry_until
-                );
-                tracing::warn!(component = %self.component.id, %detail, "retry deadline reached");
-                self.give_up(batch, None, "retry_expired", &detail).await;
-                return Outcome::Finished;
-            }
-            let wait = after
-                .unwrap_or_else(|| backoff.next_delay())
-                .min(Duration::from_nanos(expires_at_ns - now));
-            tracing::debug!(component = %self.component.id, %reason, ?wait, retries, "retrying delivery");
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown_deadline(&mut deadline) => return Outcome::ShutdownDeadline,
-            }
+    /// A delivery of `merged`, not attempted yet.
+    fn start(&self, merged: Merged) -> Delivery {
+        Delivery {
+            expires_at_ns: merged
+                .accepted_at_ns
+                .saturating_add(self.retry.retry_until.as_nanos() as u64),
+            progress: DeliveryProgress::new(merged.batch.len()),
+            merged,
+            backoff: Backoff::new(self.retry.backoff_base, self.retry.backoff_cap),
+            retries: 0,
+            next_at: Instant::now(),
+            set_aside: false,
+            given_up: None,
         }
     }
 
-    /// Count the events of `batch` (or only those at `indexes`) as dropped under `reason`, and
-    /// hand them to the dead-letter destination.
-    async fn give_up(
+    /// One attempt of `delivery`, with the destinations in `blocked` held by older deliveries.
+    async fn attempt<O: Output>(
         &mut self,
-        batch: &Batch,
-        indexes: Option<&[usize]>,
-        reason: &str,
-        detail: &str,
-    ) {
-        let lost = indexes.map_or(batch.len(), |i| i.len()) as u64;
-        self.metrics.events_dropped(&self.component, reason, lost);
+        output: &mut O,
+        d: &mut Delivery,
+        blocked: Arc<HashSet<String>>,
+    ) -> Step {
+        d.progress.begin_attempt(blocked);
+        let mut deadline = self.deadline.clone();
+        let attempt = tokio::select! {
+            r = output.deliver(&d.merged.batch, &mut d.progress) => r,
+            _ = shutdown_deadline(&mut deadline) => return Step::ShutdownDeadline,
+        };
+        let (reason, after) = match attempt {
+            Ok(()) => {
+                d.progress.deliver_rest();
+                return Step::Finished;
+            }
+            Err(DeliveryError::Permanent { reason, detail }) => {
+                tracing::warn!(component = %self.component.id, %reason, %detail, events = d.progress.pending_count(), "delivery failed permanently");
+                d.given_up = Some((reason, detail));
+                return Step::Finished;
+            }
+            Err(DeliveryError::Retryable { reason, after }) => (reason, after),
+        };
+        if d.progress.is_settled() {
+            return Step::Finished;
+        }
+        d.retries += 1;
+        self.metrics
+            .retries
+            .get_or_create(&self.component.labels())
+            .inc();
+        if self
+            .retry
+            .retry_limit
+            .is_some_and(|limit| d.retries > limit)
+        {
+            let detail = format!(
+                "gave up after {} retries; last error: {reason}",
+                d.retries - 1
+            );
+            tracing::warn!(component = %self.component.id, %detail, undelivered = d.progress.pending_count(), delivered = d.progress.delivered_count(), "retry limit reached");
+            d.given_up = Some(("retries_exhausted".into(), detail));
+            return Step::Finished;
+        }
+        let now = now_ns();
+        if now >= d.expires_at_ns {
+            let detail = format!(
+                "still failing {:?} after it was buffered; last error: {reason}",
+                self.retry.retry_until
+            );
+            tracing::warn!(component = %self.component.id, %detail, undelivered = d.progress.pending_count(), delivered = d.progress.delivered_count(), "retry deadline reached");
+            d.given_up = Some(("retry_expired".into(), detail));
+            return Step::Finished;
+        }
+        let set_aside = d.progress.only_destinations_failed();
+        if set_aside && !d.set_aside {
+            let failing = d
+                .progress
+                .failing_destinations()
+                .iter()
+                .map(|(dest, error)| format!("{dest}: {error}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            tracing::warn!(component = %self.component.id, events = d.progress.pending_count(), %failing, "destination failing: its events are set aside and retried on their own; other destinations go on");
+        }
+        d.set_aside = set_aside;
+        let wait = after
+            .unwrap_or_else(|| d.backoff.next_delay())
+            .min(Duration::from_nanos(d.expires_at_ns - now));
+        tracing::debug!(component = %self.component.id, %reason, ?wait, retries = d.retries, set_aside, "retrying delivery");
+        d.next_at = Instant::now() + wait;
+        Step::Again
+    }
+
+    /// Count what became of a finished delivery — delivered, rejected (each under its own
+    /// reason), given up (only what was not delivered) — dead-letter what was not delivered and
+    /// let the buffer forget it.
+    async fn finish(&mut self, d: Delivery) {
+        let Delivery {
+            merged,
+            progress,
+            given_up,
+            ..
+        } = d;
+        self.metrics
+            .sent(&self.component, progress.delivered_count() as u64);
+        if !progress.rejections().is_empty() {
+            tracing::warn!(component = %self.component.id, rejected = %progress.rejection_summary(), "destination rejected events");
+        }
+        for rejection in progress.rejections() {
+            let mut events = rejection.events.clone();
+            events.sort_unstable();
+            self.give_up(&merged.batch, &events, &rejection.reason, &rejection.detail)
+                .await;
+        }
+        if let Some((reason, detail)) = given_up {
+            let pending: Vec<usize> = progress.pending().collect();
+            self.give_up(&merged.batch, &pending, &reason, &detail)
+                .await;
+        }
+        merged.done();
+    }
+
+    /// Count the events of `batch` at `indexes` as dropped under `reason`, and hand them to the
+    /// dead-letter destination.
+    async fn give_up(&mut self, batch: &Batch, indexes: &[usize], reason: &str, detail: &str) {
+        if indexes.is_empty() {
+            return;
+        }
+        self.metrics
+            .events_dropped(&self.component, reason, indexes.len() as u64);
         let Some(dead_letter) = &self.dead_letter else {
             return;
         };
-        let selected;
-        let batch = match indexes {
-            None => batch,
-            Some(indexes) => {
-                selected = Batch::new(
-                    batch.tag.clone(),
-                    indexes.iter().map(|&i| batch.events[i].clone()).collect(),
-                );
-                &selected
-            }
+        let selected = if indexes.len() == batch.len() {
+            batch.clone()
+        } else {
+            Batch::new(
+                batch.tag.clone(),
+                indexes.iter().map(|&i| batch.events[i].clone()).collect(),
+            )
         };
         let mut deadline = self.deadline.clone();
         tokio::select! {
-            _ = dead_letter.send(&self.component, batch, reason, detail, &self.metrics) => {}
+            _ = dead_letter.send(&self.component, &selected, reason, detail, &self.metrics) => {}
             _ = shutdown_deadline(&mut deadline) => {
-                tracing::warn!(component = %self.component.id, events = batch.len(), "dead-letter destination still busy at the shutdown deadline");
+                tracing::warn!(component = %self.component.id, events = selected.len(), "dead-letter destination still busy at the shutdown deadline");
                 self.metrics.error(&self.component, "dead_letter_failed");
             }
         }
     }
 
-    /// The shutdown deadline passed with `merged` undelivered.
-    fn leave_at_shutdown(&self, merged: Merged, durable: bool) {
+    /// The shutdown deadline passed with `d` not finished. What it delivered is counted and
+    /// kept; with a disk buffer the rest stays on disk (rejected events included: they are
+    /// rejected, counted and dead-lettered again after the next start), else the rest is
+    /// counted — rejected events under their reasons, the others as `shutdown_undelivered`.
+    fn leave_at_shutdown(&self, d: Delivery, durable: bool) {
+        let delivered = d.progress.delivered_count();
+        self.metrics.sent(&self.component, delivered as u64);
         if durable {
-            // Not done: it stays in the disk buffer and is delivered after the next start.
-            drop(merged);
-        } else {
+            if delivered > 0 {
+                tracing::info!(component = %self.component.id, delivered, left = d.merged.batch.len() - delivered, "delivery cut at the shutdown deadline: what it delivered is not sent again");
+            }
+            let delivered: Vec<usize> = d.progress.delivered_indexes().collect();
+            d.merged.keep_on_disk(&delivered);
+            return;
+        }
+        for rejection in d.progress.rejections() {
             self.metrics.events_dropped(
                 &self.component,
-                "shutdown_undelivered",
-                merged.batch.len() as u64,
+                &rejection.reason,
+                rejection.events.len() as u64,
             );
-            merged.done();
         }
+        self.metrics.events_dropped(
+            &self.component,
+            "shutdown_undelivered",
+            d.progress.pending_count() as u64,
+        );
+        d.merged.done();
+    }
+
+    /// Publish how many events wait in deliveries set aside for failing destinations.
+    fn report_set_aside(&self, waiting: &VecDeque<Delivery>) {
+        let events: usize = waiting
+            .iter()
+            .filter(|d| d.set_aside)
+            .map(|d| d.progress.pending_count())
+            .sum();
+        self.metrics
+            .set_aside_events
+            .get_or_create(&self.component.labels())
+            .set(events as i64);
     }
 }
 

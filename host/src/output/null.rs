@@ -1,6 +1,6 @@
 //! `null`: accepts and discards every batch (counted as sent). For benchmarks and tests.
 
-use super::{DeliveryError, Output};
+use super::{DeliveryError, DeliveryProgress, Output};
 use crate::event::Batch;
 
 /// The `null` output.
@@ -8,7 +8,11 @@ use crate::event::Batch;
 pub struct NullOutput;
 
 impl Output for NullOutput {
-    async fn deliver(&mut self, _batch: &Batch) -> Result<(), DeliveryError> {
+    async fn deliver(
+        &mut self,
+        _batch: &Batch,
+        _progress: &mut DeliveryProgress,
+    ) -> Result<(), DeliveryError> {
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! `{"tag":"app","time":"2026-11-21T04:46:02.123456789Z","time_ns":…,"record":{…}}`.
 //! Invalid UTF-8 in tags and records is rendered lossily (U+FFFD).
 
-use super::{DeliveryError, Output};
+use super::{DeliveryError, DeliveryProgress, Output};
 use crate::event::{Batch, json};
 use std::fmt::Write as _;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -101,7 +101,11 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 impl<W: AsyncWrite + Unpin + Send + 'static> Output for StdoutOutput<W> {
-    async fn deliver(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
+    async fn deliver(
+        &mut self,
+        batch: &Batch,
+        _progress: &mut DeliveryProgress,
+    ) -> Result<(), DeliveryError> {
         self.line.clear();
         render_batch(batch, &mut self.line);
         let result = async {

@@ -11,24 +11,70 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use tokio::sync::oneshot;
 
+/// One scripted attempt: mark these events in the progress, then answer `result`.
+struct Answer {
+    delivered: Vec<usize>,
+    rejected: Vec<(Vec<usize>, &'static str)>,
+    result: Result<(), DeliveryError>,
+}
+
+impl From<Result<(), DeliveryError>> for Answer {
+    fn from(result: Result<(), DeliveryError>) -> Self {
+        Answer {
+            delivered: Vec::new(),
+            rejected: Vec::new(),
+            result,
+        }
+    }
+}
+
+impl Answer {
+    /// Play this answer on `progress`; the times of the events it delivers go to `delivered`.
+    fn play(
+        self,
+        batch: &Batch,
+        progress: &mut DeliveryProgress,
+        delivered: &Mutex<Vec<u64>>,
+    ) -> Result<(), DeliveryError> {
+        let marked: Vec<usize> = self
+            .delivered
+            .iter()
+            .copied()
+            .filter(|&i| progress.is_pending(i))
+            .collect();
+        progress.delivered(marked.iter().copied());
+        for (events, reason) in self.rejected {
+            progress.reject(events, reason, || format!("{reason} detail"));
+        }
+        let mut times: Vec<usize> = marked;
+        if self.result.is_ok() {
+            times.extend(progress.pending());
+            times.sort_unstable();
+        }
+        delivered
+            .lock()
+            .unwrap()
+            .extend(times.into_iter().map(|i| batch.events[i].time_ns));
+        self.result
+    }
+}
+
 /// An output that answers from a script (then succeeds) and records what it delivered.
 struct Scripted {
-    answers: VecDeque<Result<(), DeliveryError>>,
+    answers: VecDeque<Answer>,
     delivered: Arc<Mutex<Vec<u64>>>,
     attempts: Arc<Mutex<u32>>,
 }
 
 impl Output for Scripted {
-    async fn deliver(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
+    async fn deliver(
+        &mut self,
+        batch: &Batch,
+        progress: &mut DeliveryProgress,
+    ) -> Result<(), DeliveryError> {
         *self.attempts.lock().unwrap() += 1;
-        let answer = self.answers.pop_front().unwrap_or(Ok(()));
-        if answer.is_ok() {
-            self.delivered
-                .lock()
-                .unwrap()
-                .extend(batch.events.iter().map(|e| e.time_ns));
-        }
-        answer
+        let answer = self.answers.pop_front().unwrap_or(Ok(()).into());
+        answer.play(batch, progress, &self.delivered)
     }
 }
 
@@ -36,7 +82,11 @@ impl Output for Scripted {
 struct Down;
 
 impl Output for Down {
-    async fn deliver(&mut self, _batch: &Batch) -> Result<(), DeliveryError> {
+    async fn deliver(
+        &mut self,
+        _batch: &Batch,
+        _progress: &mut DeliveryProgress,
+    ) -> Result<(), DeliveryError> {
         Err(DeliveryError::Retryable {
             reason: "connection refused".into(),
             after: None,
@@ -47,6 +97,10 @@ impl Output for Down {
 type Delivered = Arc<Mutex<Vec<u64>>>;
 
 fn scripted(answers: Vec<Result<(), DeliveryError>>) -> (Scripted, Delivered, Arc<Mutex<u32>>) {
+    scripted_answers(answers.into_iter().map(Answer::from).collect())
+}
+
+fn scripted_answers(answers: Vec<Answer>) -> (Scripted, Delivered, Arc<Mutex<u32>>) {
     let delivered = Arc::new(Mutex::new(Vec::new()));
     let attempts = Arc::new(Mutex::new(0));
     (
@@ -143,16 +197,17 @@ async fn permanent_failures_and_rejections_are_counted_and_dead_lettered() {
     let (deadline, _) = watch::channel(None);
     let out = Component::output("o");
     let (w, r) = memory_buffer(1 << 20, WhenFull::Block, out.clone(), metrics.clone());
-    let (output, delivered, _) = scripted(vec![
+    let (output, delivered, _) = scripted_answers(vec![
         Err(DeliveryError::Permanent {
             reason: "invalid_request".into(),
             detail: "400 bad".into(),
-        }),
-        Err(DeliveryError::Rejected {
-            events: vec![2, 0, 9],
-            reason: "too_old".into(),
-            detail: "expired".into(),
-        }),
+        })
+        .into(),
+        Answer {
+            delivered: vec![],
+            rejected: vec![(vec![2, 0, 9], "too_old")],
+            result: Ok(()),
+        },
     ]);
     // Tags of their own, so that each batch is a delivery of its own.
     w.push(tagged("a", 0, 2)).await.unwrap();
@@ -166,7 +221,7 @@ async fn permanent_failures_and_rejections_are_counted_and_dead_lettered() {
         runner("o", &metrics, &deadline, fast_retry(), Some(dl)),
     )
     .await;
-    assert_eq!(*delivered.lock().unwrap(), vec![20]);
+    assert_eq!(*delivered.lock().unwrap(), vec![11, 20]);
     assert_eq!(metrics.discarded(&out, "invalid_request"), 2);
     assert_eq!(
         metrics.discarded(&out, "too_old"),
@@ -398,18 +453,23 @@ async fn an_output_in_backoff_does_not_stall_another() {
 struct Held {
     started: Option<oneshot::Sender<()>>,
     release: Option<oneshot::Receiver<()>>,
-    answers: VecDeque<Result<(), DeliveryError>>,
+    answers: VecDeque<Answer>,
     attempts: Arc<Mutex<Vec<Batch>>>,
 }
 
 impl Output for Held {
-    async fn deliver(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
+    async fn deliver(
+        &mut self,
+        batch: &Batch,
+        progress: &mut DeliveryProgress,
+    ) -> Result<(), DeliveryError> {
         if let (Some(started), Some(release)) = (self.started.take(), self.release.take()) {
             let _ = started.send(());
             let _ = release.await;
         }
         self.attempts.lock().unwrap().push(batch.clone());
-        self.answers.pop_front().unwrap_or(Ok(()))
+        let answer = self.answers.pop_front().unwrap_or(Ok(()).into());
+        answer.play(batch, progress, &Mutex::default())
     }
 }
 
@@ -418,7 +478,7 @@ impl Output for Held {
 async fn deliver_behind_a_held_one(
     first: Batch,
     behind: Vec<Batch>,
-    answers: Vec<Result<(), DeliveryError>>,
+    answers: Vec<Answer>,
     runner: OutputRunner,
 ) -> Vec<Batch> {
     let (w, r) = memory_buffer(
@@ -461,7 +521,7 @@ async fn batches_waiting_behind_a_delivery_go_out_as_one() {
     let attempts = deliver_behind_a_held_one(
         batch(0, 2),
         behind,
-        vec![],
+        Vec::new(),
         runner("o", &metrics, &deadline, fast_retry(), None),
     )
     .await;
@@ -494,7 +554,7 @@ async fn another_tag_is_not_merged_and_keeps_its_place() {
     let attempts = deliver_behind_a_held_one(
         batch(0, 2),
         behind,
-        vec![],
+        Vec::new(),
         runner("o", &metrics, &deadline, fast_retry(), None),
     )
     .await;
@@ -532,7 +592,7 @@ async fn merging_stops_at_the_event_cap() {
     let attempts = deliver_behind_a_held_one(
         batch(0, 2),
         behind,
-        vec![],
+        Vec::new(),
         runner("o", &metrics, &deadline, fast_retry(), None),
     )
     .await;
@@ -564,7 +624,7 @@ async fn merging_stops_at_the_body_bytes_cap() {
     let attempts = deliver_behind_a_held_one(
         batch(0, 1),
         behind,
-        vec![],
+        Vec::new(),
         runner("o", &metrics, &deadline, fast_retry(), None),
     )
     .await;
@@ -588,7 +648,7 @@ async fn a_merged_batch_is_retried_as_one() {
     let attempts = deliver_behind_a_held_one(
         batch(0, 1),
         fifteen_behind(),
-        vec![Ok(()), retryable(), retryable()],
+        vec![Ok(()).into(), retryable().into(), retryable().into()],
         runner("o", &metrics, &deadline, fast_retry(), None),
     )
     .await;
@@ -625,7 +685,10 @@ async fn a_merged_batch_given_up_counts_and_dead_letters_each_event_once() {
     let attempts = deliver_behind_a_held_one(
         batch(0, 1),
         fifteen_behind(),
-        vec![Ok(()), retryable(), retryable(), retryable(), retryable()],
+        [Ok(()), retryable(), retryable(), retryable(), retryable()]
+            .into_iter()
+            .map(Answer::from)
+            .collect(),
         runner("o", &metrics, &deadline, policy, Some(dead_letter)),
     )
     .await;
@@ -658,12 +721,12 @@ async fn rejections_index_into_the_merged_batch() {
         batch(0, 1),
         fifteen_behind(),
         vec![
-            Ok(()),
-            Err(DeliveryError::Rejected {
-                events: vec![14, 0, 4],
-                reason: "too_old".into(),
-                detail: "expired".into(),
-            }),
+            Ok(()).into(),
+            Answer {
+                delivered: vec![],
+                rejected: vec![(vec![14, 0, 4], "too_old")],
+                result: Ok(()),
+            },
         ],
         runner("o", &metrics, &deadline, fast_retry(), Some(dead_letter)),
     )
@@ -695,7 +758,7 @@ async fn a_merged_batch_keeps_the_earliest_acceptance_time() {
     let earliest = first.accepted_at_ns;
     let (merged, carried) = Merged::gather(first, &mut r);
     assert_eq!(merged.accepted_at_ns, earliest);
-    assert!(merged.taken[1].accepted_at_ns >= earliest);
+    assert!(merged.taken[1].0.accepted_at_ns >= earliest);
     assert_eq!(times(&merged.batch), vec![0, 10]);
     assert_eq!(merged.body_bytes, 8);
     assert_eq!(times(&carried.unwrap().batch), vec![20]);
@@ -794,4 +857,392 @@ async fn at_the_shutdown_deadline_merged_and_carried_batches_are_left_once() {
         vec![0, 1, 10, 11, 20, 21, 30, 31, 40, 41]
     );
     assert_eq!(*attempts.lock().unwrap(), 3, "t merged, u, t");
+}
+
+/// A batch under `tag` with events at these times.
+fn at_times(tag: &'static str, times: &[u64]) -> Batch {
+    let events = times
+        .iter()
+        .map(|&t| Event {
+            time_ns: t,
+            body: Bytes::from_static(b"\x81\xa1k\x01"),
+        })
+        .collect();
+    Batch::new(Bytes::from_static(tag.as_bytes()), events)
+}
+
+/// The times of the events a dead-letter file holds, with their reasons.
+fn dead_lettered(path: &std::path::Path) -> Vec<(u64, String)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["time_ns"].as_u64().unwrap(),
+                v["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn each_rejected_event_is_counted_and_dead_lettered_under_its_own_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    let metrics = Metrics::new();
+    let (deadline, _) = watch::channel(None);
+    let out = Component::output("o");
+    let (w, r) = memory_buffer(1 << 20, WhenFull::Block, out.clone(), metrics.clone());
+    w.push(batch(0, 7)).await.unwrap();
+    drop(w);
+    let (output, delivered, _) = scripted_answers(vec![Answer {
+        delivered: vec![],
+        rejected: vec![
+            (vec![0], "too_old"),
+            (vec![1, 2], "too_new"),
+            (vec![3], "log_key_missing"),
+            (vec![4], "empty_message"),
+        ],
+        result: Ok(()),
+    }]);
+    let dl = DeadLetter::File(dead_letter::DeadLetterFile::open(&path, 1 << 20).unwrap());
+    run_output(
+        output,
+        r,
+        runner("o", &metrics, &deadline, fast_retry(), Some(dl)),
+    )
+    .await;
+    let counts: Vec<u64> = ["too_old", "too_new", "log_key_missing", "empty_message"]
+        .iter()
+        .map(|reason| metrics.discarded(&out, reason))
+        .collect();
+    assert_eq!(counts, vec![1, 2, 1, 1]);
+    assert_eq!(metrics.discarded_total(), 5);
+    assert_eq!(*delivered.lock().unwrap(), vec![5, 6]);
+    assert_eq!(metrics.sent_events.get_or_create(&out.labels()).get(), 2);
+    let mut dead = dead_lettered(&path);
+    dead.sort();
+    let want: Vec<(u64, String)> = [
+        (0, "too_old"),
+        (1, "too_new"),
+        (2, "too_new"),
+        (3, "log_key_missing"),
+        (4, "empty_message"),
+    ]
+    .iter()
+    .map(|(t, r)| (*t, r.to_string()))
+    .collect();
+    assert_eq!(dead, want);
+}
+
+#[tokio::test]
+async fn giving_up_after_a_partial_delivery_counts_and_dead_letters_only_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dead.jsonl");
+    let metrics = Metrics::new();
+    let (deadline, _) = watch::channel(None);
+    let out = Component::output("o");
+    let (w, r) = memory_buffer(1 << 20, WhenFull::Block, out.clone(), metrics.clone());
+    w.push(batch(0, 5)).await.unwrap();
+    drop(w);
+    // The first request delivers events 0-2, the second fails; then nothing gets through.
+    let (output, delivered, attempts) = scripted_answers(vec![
+        Answer {
+            delivered: vec![0, 1, 2],
+            rejected: vec![],
+            result: retryable(),
+        },
+        retryable().into(),
+        retryable().into(),
+    ]);
+    let policy = RetryPolicy {
+        retry_limit: Some(2),
+        ..fast_retry()
+    };
+    let dl = DeadLetter::File(dead_letter::DeadLetterFile::open(&path, 1 << 20).unwrap());
+    run_output(
+        output,
+        r,
+        runner("o", &metrics, &deadline, policy, Some(dl)),
+    )
+    .await;
+    assert_eq!(*attempts.lock().unwrap(), 3);
+    assert_eq!(*delivered.lock().unwrap(), vec![0, 1, 2]);
+    assert_eq!(metrics.sent_events.get_or_create(&out.labels()).get(), 3);
+    assert_eq!(metrics.discarded(&out, "retries_exhausted"), 2);
+    assert_eq!(metrics.discarded_total(), 2);
+    let dead: Vec<u64> = dead_lettered(&path).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(dead, vec![3, 4]);
+}
+
+/// An output whose delivery delivers the first half of what is pending and then never
+/// finishes (a slow request cut by the shutdown deadline).
+struct CutHalfway {
+    delivered: Delivered,
+}
+
+impl Output for CutHalfway {
+    async fn deliver(
+        &mut self,
+        batch: &Batch,
+        progress: &mut DeliveryProgress,
+    ) -> Result<(), DeliveryError> {
+        let pending: Vec<usize> = progress.pending().collect();
+        let half = &pending[..pending.len() / 2];
+        progress.delivered(half.iter().copied());
+        self.delivered
+            .lock()
+            .unwrap()
+            .extend(half.iter().map(|&i| batch.events[i].time_ns));
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_cut_at_the_shutdown_deadline_keeps_what_it_delivered_in_memory() {
+    let metrics = Metrics::new();
+    let (deadline, _) = watch::channel(None);
+    let out = Component::output("mem");
+    let (w, r) = memory_buffer(1 << 20, WhenFull::Block, out.clone(), metrics.clone());
+    for i in 0..3 {
+        w.push(batch(i * 10, 4)).await.unwrap();
+    }
+    let delivered = Delivered::default();
+    let task = tokio::spawn(run_output(
+        CutHalfway {
+            delivered: delivered.clone(),
+        },
+        r,
+        runner("mem", &metrics, &deadline, fast_retry(), None),
+    ));
+    deadline.send_replace(Some(Instant::now() + Duration::from_millis(100)));
+    task.await.unwrap();
+    assert_eq!(*delivered.lock().unwrap(), vec![0, 1, 2, 3, 10, 11]);
+    assert_eq!(metrics.sent_events.get_or_create(&out.labels()).get(), 6);
+    assert_eq!(metrics.discarded(&out, "shutdown_undelivered"), 6);
+    assert_eq!(metrics.discarded_total(), 6);
+    assert_eq!(metrics.buffer_events.get_or_create(&out.labels()).get(), 0);
+}
+
+#[tokio::test]
+async fn a_delivery_cut_at_the_shutdown_deadline_is_not_resent_from_disk() {
+    let metrics = Metrics::new();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = DiskOptions {
+        dir: dir.path().to_path_buf(),
+        max_bytes: 1 << 20,
+        when_full: WhenFull::Block,
+        fsync: FsyncPolicy::Never,
+        fsync_interval: Duration::from_secs(1),
+    };
+    let cut = Delivered::default();
+    {
+        let (deadline, _) = watch::channel(None);
+        let (w, r) = open_disk(&opts, "disk", &metrics).await;
+        for i in 0..3 {
+            w.push(batch(i * 10, 4)).await.unwrap();
+        }
+        let task = tokio::spawn(run_output(
+            CutHalfway {
+                delivered: cut.clone(),
+            },
+            r,
+            runner("disk", &metrics, &deadline, fast_retry(), None),
+        ));
+        deadline.send_replace(Some(Instant::now() + Duration::from_millis(100)));
+        task.await.unwrap();
+    }
+    let cut = cut.lock().unwrap().clone();
+    assert!(!cut.is_empty());
+    assert_eq!(metrics.discarded_total(), 0);
+    let (output, delivered, _) = scripted(vec![]);
+    let (w, r) = open_disk(&opts, "disk", &metrics).await;
+    drop(w);
+    let (deadline, _) = watch::channel(None);
+    run_output(
+        output,
+        r,
+        runner("disk", &metrics, &deadline, fast_retry(), None),
+    )
+    .await;
+    let mut all: Vec<u64> = cut.clone();
+    all.extend(delivered.lock().unwrap().iter());
+    all.sort_unstable();
+    let want: Vec<u64> = (0..3).flat_map(|i| i * 10..i * 10 + 4).collect();
+    assert_eq!(all, want, "every event delivered once: cut {cut:?}");
+}
+
+/// An output with two destinations: events at time ≥ 1000 go to "denied", which fails while
+/// `denied` is set; the others go to "open".
+struct TwoDestinations {
+    denied: Arc<std::sync::atomic::AtomicBool>,
+    delivered: Delivered,
+}
+
+impl Output for TwoDestinations {
+    async fn deliver(
+        &mut self,
+        batch: &Batch,
+        progress: &mut DeliveryProgress,
+    ) -> Result<(), DeliveryError> {
+        let denied = self.denied.load(std::sync::atomic::Ordering::SeqCst);
+        for i in progress.pending().collect::<Vec<_>>() {
+            let time = batch.events[i].time_ns;
+            let dest = if time >= 1000 { "denied" } else { "open" };
+            if progress.is_blocked(dest) || (dest == "denied" && denied) {
+                progress.destination_failed([i], dest, || "AccessDeniedException".into());
+            } else {
+                progress.delivered([i]);
+                self.delivered.lock().unwrap().push(time);
+            }
+        }
+        if progress.failing_destinations().is_empty() {
+            Ok(())
+        } else {
+            retryable()
+        }
+    }
+}
+
+/// Pushes batches mixing both destinations, each a delivery of its own (tags differ).
+async fn push_two_destinations(w: &crate::buffer::BufferWriter) {
+    for b in [
+        at_times("a", &[1000, 1]),
+        at_times("b", &[2]),
+        at_times("c", &[1001, 3]),
+        at_times("d", &[4, 1002]),
+        at_times("e", &[5]),
+    ] {
+        w.push(b).await.unwrap();
+    }
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_failing_destination_is_set_aside_while_the_others_flow() {
+    let metrics = Metrics::new();
+    let (deadline, _) = watch::channel(None);
+    let out = Component::output("o");
+    let (w, r) = memory_buffer(1 << 20, WhenFull::Block, out.clone(), metrics.clone());
+    let denied = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let delivered = Delivered::default();
+    let task = tokio::spawn(run_output(
+        TwoDestinations {
+            denied: denied.clone(),
+            delivered: delivered.clone(),
+        },
+        r,
+        runner("o", &metrics, &deadline, fast_retry(), None),
+    ));
+    push_two_destinations(&w).await;
+    wait_for("the open destination's events", || {
+        delivered.lock().unwrap().len() == 5
+    })
+    .await;
+    assert_eq!(*delivered.lock().unwrap(), vec![1, 2, 3, 4, 5]);
+    wait_for("the gauge", || {
+        metrics.set_aside_events.get_or_create(&out.labels()).get() == 3
+    })
+    .await;
+    assert!(metrics.retries.get_or_create(&out.labels()).get() > 0);
+    denied.store(false, std::sync::atomic::Ordering::SeqCst);
+    drop(w);
+    task.await.unwrap();
+    let got = delivered.lock().unwrap().clone();
+    let denied_order: Vec<u64> = got.iter().copied().filter(|&t| t >= 1000).collect();
+    assert_eq!(
+        denied_order,
+        vec![1000, 1001, 1002],
+        "order per destination"
+    );
+    assert_eq!(metrics.sent_events.get_or_create(&out.labels()).get(), 8);
+    assert_eq!(metrics.discarded_total(), 0);
+    assert_eq!(
+        metrics.set_aside_events.get_or_create(&out.labels()).get(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_destination_failing_past_retry_until_gives_up_only_its_own_events() {
+    let metrics = Metrics::new();
+    let (deadline, _) = watch::channel(None);
+    let out = Component::output("o");
+    let (w, r) = memory_buffer(1 << 20, WhenFull::Block, out.clone(), metrics.clone());
+    let delivered = Delivered::default();
+    push_two_destinations(&w).await;
+    drop(w);
+    let policy = RetryPolicy {
+        retry_until: Duration::from_millis(200),
+        ..fast_retry()
+    };
+    run_output(
+        TwoDestinations {
+            denied: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            delivered: delivered.clone(),
+        },
+        r,
+        runner("o", &metrics, &deadline, policy, None),
+    )
+    .await;
+    assert_eq!(*delivered.lock().unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(metrics.sent_events.get_or_create(&out.labels()).get(), 5);
+    assert_eq!(metrics.discarded(&out, "retry_expired"), 3);
+    assert_eq!(metrics.discarded_total(), 3);
+}
+
+#[tokio::test]
+async fn at_most_a_bounded_number_of_deliveries_are_set_aside() {
+    let metrics = Metrics::new();
+    let (deadline, _) = watch::channel(None);
+    let out = Component::output("o");
+    let (w, r) = memory_buffer(1 << 20, WhenFull::Block, out.clone(), metrics.clone());
+    let delivered = Delivered::default();
+    let task = tokio::spawn(run_output(
+        TwoDestinations {
+            denied: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            delivered: delivered.clone(),
+        },
+        r,
+        runner("o", &metrics, &deadline, fast_retry(), None),
+    ));
+    // Each batch a delivery of its own (alternating tags), every one for the denied destination,
+    // then one for the open destination.
+    let tags = ["x", "y"];
+    for i in 0..MAX_SET_ASIDE_DELIVERIES as u64 + 4 {
+        w.push(at_times(tags[i as usize % 2], &[1000 + i]))
+            .await
+            .unwrap();
+    }
+    w.push(at_times("z", &[1])).await.unwrap();
+    wait_for("the cap", || {
+        metrics.set_aside_events.get_or_create(&out.labels()).get()
+            == MAX_SET_ASIDE_DELIVERIES as i64
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        delivered.lock().unwrap().is_empty(),
+        "no new batch is taken past the cap"
+    );
+    assert_eq!(
+        metrics.buffer_events.get_or_create(&out.labels()).get(),
+        MAX_SET_ASIDE_DELIVERIES as i64 + 5,
+        "the buffer still holds (and bounds) every event set aside"
+    );
+    deadline.send_replace(Some(Instant::now()));
+    drop(w);
+    task.await.unwrap();
+    assert_eq!(
+        metrics.discarded(&out, "shutdown_undelivered"),
+        MAX_SET_ASIDE_DELIVERIES as u64 + 5
+    );
 }

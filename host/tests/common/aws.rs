@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use wasm_router::Batch;
-use wasm_router::output::{DeliveryError, Output};
+use wasm_router::output::{DeliveryError, DeliveryProgress, Output};
 
 /// The dummy credentials every test uses (moto accepts any).
 pub const ACCESS_KEY: &str = "testing";
@@ -274,15 +274,42 @@ pub async fn deliver_until_done<O: Output>(
     batch: &Batch,
     max_attempts: usize,
 ) -> (Result<(), DeliveryError>, usize) {
+    let (result, attempts, _) = deliver_tracked(output, batch, max_attempts).await;
+    (result, attempts)
+}
+
+/// [`deliver_until_done`], also returning the delivery's progress: what was delivered and
+/// what was rejected, under which reason.
+pub async fn deliver_tracked<O: Output>(
+    output: &mut O,
+    batch: &Batch,
+    max_attempts: usize,
+) -> (Result<(), DeliveryError>, usize, DeliveryProgress) {
+    let mut progress = DeliveryProgress::new(batch.len());
     for attempt in 1..=max_attempts {
-        match output.deliver(batch).await {
+        match output.deliver(batch, &mut progress).await {
             Err(DeliveryError::Retryable { .. }) => {
                 tokio::time::sleep(Duration::from_millis(20)).await
             }
-            other => return (other, attempt),
+            other => return (other, attempt, progress),
         }
     }
     panic!("still retrying after {max_attempts} attempts");
+}
+
+/// The rejections of `progress` as (reason, sorted indexes), sorted by reason.
+pub fn rejections(progress: &DeliveryProgress) -> Vec<(String, Vec<usize>)> {
+    let mut all: Vec<(String, Vec<usize>)> = progress
+        .rejections()
+        .iter()
+        .map(|r| {
+            let mut events = r.events.clone();
+            events.sort_unstable();
+            (r.reason.clone(), events)
+        })
+        .collect();
+    all.sort();
+    all
 }
 
 /// The msgpack of a JSON record.

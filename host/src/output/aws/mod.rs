@@ -2,12 +2,11 @@
 //! configuration (credential chain, `role_arn` assume-role, custom endpoints), the retry
 //! classification of SDK errors, typed telemetry, record → JSON rendering with the Fluent Bit
 //! options (`log_key`, `data_keys`, `time_key`, …), strftime, the ECS task metadata used in
-//! templates, and the bookkeeping that lets an output resume a half-delivered batch.
+//! templates.
 
 pub mod connection;
 pub mod ecs;
 pub mod flb_value;
-pub mod progress;
 pub mod record;
 pub mod retry;
 pub mod telemetry;
@@ -15,7 +14,6 @@ pub mod time_format;
 
 pub use connection::{AwsConnectionConfig, AwsError, AwsOverrides};
 pub use ecs::EcsMetadata;
-pub use progress::BatchFingerprint;
 pub use record::{RecordRenderer, RenderError};
 pub use retry::{ErrorClass, SdkFailure};
 

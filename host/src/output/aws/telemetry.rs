@@ -2,17 +2,16 @@
 //! that logs it (once per occurrence, never once per event) and counts it in the router's
 //! metrics (`component_errors_total{reason}`, `component_discarded_events_total{reason}`).
 //!
-//! Events given up on inside a batch the runner handed over are collected in a [`DropLedger`]
-//! and returned as [`DeliveryError::Rejected`], so the runner counts them (and dead-letters
-//! them) exactly once; [`EventsDropped`] is for drops outside a `deliver` call (S3 uploads).
+//! Events given up on inside a delivery are rejected in the runner's
+//! [`DeliveryProgress`](crate::output::DeliveryProgress), so the runner counts them (and
+//! dead-letters them) exactly once, each under its own reason; [`EventsDropped`] is for drops
+//! outside a `deliver` call (S3 uploads).
 
 use super::retry::SdkFailure;
 use crate::ops::metrics::{Component, Metrics};
-use crate::output::DeliveryError;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
 
 /// Labels of one AWS API call: the output, the operation, and how it ended (`ok` or the
@@ -197,75 +196,6 @@ impl InvalidUtf8Replaced {
     }
 }
 
-/// The events of one batch given up on, by index into `batch.events`, with their reasons.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DropLedger {
-    dropped: Vec<usize>,
-    reasons: BTreeMap<&'static str, (u64, String)>,
-}
-
-impl DropLedger {
-    /// Give up the events at `indexes` for `reason`; `detail` (what happened and the fix) is
-    /// kept once per reason.
-    pub fn drop_events(
-        &mut self,
-        indexes: impl IntoIterator<Item = usize>,
-        reason: &'static str,
-        detail: impl FnOnce() -> String,
-    ) {
-        let before = self.dropped.len();
-        self.dropped.extend(indexes);
-        let added = (self.dropped.len() - before) as u64;
-        if added == 0 {
-            return;
-        }
-        self.reasons
-            .entry(reason)
-            .or_insert_with(|| (0, detail()))
-            .0 += added;
-    }
-
-    /// How many events were given up.
-    pub fn len(&self) -> usize {
-        self.dropped.len()
-    }
-
-    /// Whether nothing was given up.
-    pub fn is_empty(&self) -> bool {
-        self.dropped.is_empty()
-    }
-
-    /// The count for one reason.
-    pub fn count(&self, reason: &str) -> u64 {
-        self.reasons.get(reason).map_or(0, |(n, _)| *n)
-    }
-
-    /// `Ok(())` when nothing was dropped, else [`DeliveryError::Rejected`] with every index.
-    /// The metric reason is the most frequent one; the detail lists all of them with counts.
-    pub fn into_result(self) -> Result<(), DeliveryError> {
-        if self.dropped.is_empty() {
-            return Ok(());
-        }
-        let reason = self
-            .reasons
-            .iter()
-            .max_by_key(|(_, (n, _))| *n)
-            .map(|(r, _)| r.to_string())
-            .unwrap_or_else(|| "rejected".into());
-        let detail = self
-            .reasons
-            .iter()
-            .map(|(r, (n, d))| format!("{n} {r}: {d}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        Err(DeliveryError::Rejected {
-            events: self.dropped,
-            reason,
-            detail,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,31 +247,5 @@ mod tests {
         }
         .emit(&metrics, &Component::output("fh"));
         assert_eq!(metrics.encode().matches("# HELP aws_requests ").count(), 1);
-    }
-
-    #[test]
-    fn ledger_reports_every_index_under_the_main_reason() {
-        assert!(DropLedger::default().into_result().is_ok());
-        let mut l = DropLedger::default();
-        l.drop_events([0, 3], "too_old", || "older than 14 days".into());
-        l.drop_events([5], "too_new", || "ahead".into());
-        l.drop_events([], "never", || unreachable!());
-        assert_eq!((l.len(), l.count("too_old"), l.count("never")), (3, 2, 0));
-        match l.into_result() {
-            Err(DeliveryError::Rejected {
-                events,
-                reason,
-                detail,
-            }) => {
-                assert_eq!(events, vec![0, 3, 5]);
-                assert_eq!(reason, "too_old");
-                assert!(
-                    detail.contains("2 too_old: older than 14 days")
-                        && detail.contains("1 too_new: ahead"),
-                    "{detail}"
-                );
-            }
-            other => panic!("{other:?}"),
-        }
     }
 }

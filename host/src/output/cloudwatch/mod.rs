@@ -2,13 +2,19 @@
 //!
 //! Per batch: every event is rendered (whole record as JSON, or `log_key`), given its group
 //! and stream from the templates, capped at `max_event_size` (truncated, counted), and dropped
-//! and counted before sending when the API would reject it (outside [now − 14 d, now + 2 h],
-//! empty, no `log_key`). Each stream's events are sorted and split at the API limits
-//! ([`batcher`]). Batches go out one by one; a retryable failure stops there and the runner
-//! calls again later with the same batch, when only the batches not yet accepted are sent.
-//! `rejectedLogEventsInfo` of an accepted call is counted as drops under the API's reason.
-//! Groups and streams are created on first use (when allowed) and remembered; a
+//! and rejected, each under its own reason, before sending when the API would reject it (outside
+//! [now − 14 d, now + 2 h], empty, no `log_key`). Each stream's events are sorted and split at
+//! the API limits ([`batcher`]). Calls go out one by one and each accepted call marks its events
+//! delivered in the runner's [`DeliveryProgress`], so a retry renders and sends only the events
+//! not delivered yet. `rejectedLogEventsInfo` of an accepted call rejects those events under the
+//! API's reason. Groups and streams are created on first use (when allowed) and remembered; a
 //! `ResourceNotFoundException` forgets them and creates them again.
+//!
+//! A failure of the whole output (throttling, 5xx, network, credentials) stops the attempt: the
+//! runner retries it. A failure of one destination — access denied for one group, a group or
+//! stream that does not exist and may not be created — only marks that stream's events
+//! ([`DeliveryProgress::destination_failed`]); the other streams are still sent, and the runner
+//! sets the failing stream's events aside with their own retry schedule.
 
 pub mod batcher;
 pub mod config;
@@ -19,16 +25,15 @@ pub use config::{CloudWatchLogsConfig, CloudWatchSettings};
 
 use crate::event::{Batch, now_ns};
 use crate::ops::metrics::{Component, Metrics};
-use crate::output::aws::progress::Resume;
 use crate::output::aws::telemetry::{
-    DropLedger, EventsTruncated, InvalidUtf8Replaced, RequestFailed, RequestSent,
+    EventsTruncated, InvalidUtf8Replaced, RequestFailed, RequestSent,
 };
 use crate::output::aws::{AwsOverrides, EcsMetadata, ErrorClass, SdkFailure};
-use crate::output::{DeliveryError, Output};
+use crate::output::{DeliveryError, DeliveryProgress, Output};
 use batcher::{LogEvent, PutBatch, TimeCheck};
 use config::{NameChoice, StreamNaming};
 use service::{CloudWatchService, Rejected};
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::Arc;
 use template::{NameKind, TemplateContext};
 
@@ -46,20 +51,15 @@ pub enum CloudWatchError {
 
 /// Why one PutLogEvents batch was not delivered.
 enum BatchFailure {
-    /// Try again later (the batch stays queued).
+    /// The whole output fails (throttling, 5xx, network, credentials): try again later.
     Retry(SdkFailure),
+    /// This group or stream fails on its own: its events are set aside, the others go on.
+    Destination(String),
     /// Give it up, counted under `reason`.
     Drop {
         reason: &'static str,
         detail: String,
     },
-}
-
-/// What is left of a batch: the calls not yet accepted, and the events given up so far.
-#[derive(Debug, Default)]
-struct Progress {
-    puts: VecDeque<PutBatch>,
-    dropped: DropLedger,
 }
 
 /// The `cloudwatch_logs` output.
@@ -71,7 +71,6 @@ pub struct CloudWatchLogsOutput {
     ecs: EcsMetadata,
     uuid: String,
     known_streams: HashSet<(String, String)>,
-    resume: Resume<Progress>,
 }
 
 impl CloudWatchLogsOutput {
@@ -100,7 +99,6 @@ impl CloudWatchLogsOutput {
             ecs: EcsMetadata::from_vars(crate::ecs::var),
             uuid: ksuid_like(),
             known_streams: HashSet::new(),
-            resume: Resume::default(),
         })
     }
 
@@ -110,8 +108,9 @@ impl CloudWatchLogsOutput {
         self
     }
 
-    /// Render, route, filter and split one batch into PutLogEvents calls.
-    fn prepare(&self, batch: &Batch) -> Progress {
+    /// Render, route, filter and split the pending events of `batch` into PutLogEvents calls;
+    /// reject in `progress` those the API would refuse.
+    fn prepare(&self, batch: &Batch, progress: &mut DeliveryProgress) -> Vec<PutBatch> {
         let tag = batch.tag_lossy();
         let ctx = TemplateContext {
             tag: &tag,
@@ -129,21 +128,23 @@ impl CloudWatchLogsOutput {
         let fixed_stream = (!per_event_stream).then(|| stream_name(&settings.stream, &ctx, &[]));
         let now_ms = (now_ns() / 1_000_000) as i64;
         let mut streams: Vec<((String, String), Vec<LogEvent>)> = Vec::new();
-        let mut dropped = DropLedger::default();
         let (mut truncated, mut lossy) = (0u64, 0u64);
         let mut message = String::new();
         for (index, event) in batch.events.iter().enumerate() {
+            if !progress.is_pending(index) {
+                continue;
+            }
             let timestamp_ms = (event.time_ns / 1_000_000) as i64;
             match batcher::check_time(timestamp_ms, now_ms) {
                 TimeCheck::Accepted => {}
                 TimeCheck::TooOld => {
-                    dropped.drop_events([index], "too_old", || {
+                    progress.reject([index], "too_old", || {
                         "older than 14 days: CloudWatch Logs would reject them".into()
                     });
                     continue;
                 }
                 TimeCheck::TooNew => {
-                    dropped.drop_events([index], "too_new", || {
+                    progress.reject([index], "too_new", || {
                         "more than 2 hours in the future: CloudWatch Logs would reject them; check the sender's clock".into()
                     });
                     continue;
@@ -153,12 +154,12 @@ impl CloudWatchLogsOutput {
             match settings.renderer.render(event, &mut message) {
                 Ok(r) => lossy += u64::from(r.invalid_utf8),
                 Err(e) => {
-                    dropped.drop_events([index], e.reason(), || e.to_string());
+                    progress.reject([index], e.reason(), || e.to_string());
                     continue;
                 }
             }
             if message.is_empty() {
-                dropped.drop_events([index], "empty_message", || {
+                progress.reject([index], "empty_message", || {
                     "CloudWatch Logs does not accept empty messages".into()
                 });
                 continue;
@@ -184,17 +185,18 @@ impl CloudWatchLogsOutput {
                 None => streams.push((key, vec![log_event])),
             }
         }
-        EventsTruncated {
-            count: truncated,
-            limit: settings.max_event_size,
+        if progress.is_first_attempt() {
+            EventsTruncated {
+                count: truncated,
+                limit: settings.max_event_size,
+            }
+            .emit(&self.metrics, &self.component);
+            InvalidUtf8Replaced { events: lossy }.emit(&self.metrics, &self.component);
         }
-        .emit(&self.metrics, &self.component);
-        InvalidUtf8Replaced { events: lossy }.emit(&self.metrics, &self.component);
-        let puts = streams
+        streams
             .into_iter()
             .flat_map(|((group, stream), events)| batcher::split_stream(&group, &stream, events))
-            .collect();
-        Progress { puts, dropped }
+            .collect()
     }
 
     /// Deliver one PutLogEvents batch, creating its group and stream as needed.
@@ -217,13 +219,9 @@ impl CloudWatchLogsOutput {
         }
         self.known_streams.remove(&key);
         if !self.settings.auto_create_stream {
-            return Err(BatchFailure::Drop {
-                reason: "log_stream_not_found",
-                detail: format!(
-                    "{failure}: group {:?} stream {:?}; set auto_create_stream = true or create the stream",
-                    batch.group, batch.stream
-                ),
-            });
+            return Err(BatchFailure::Destination(format!(
+                "{failure}: log stream not found; set auto_create_stream = true or create the stream"
+            )));
         }
         self.ensure_stream(&batch.group, &batch.stream).await?;
         match self.service.put(batch).await {
@@ -264,12 +262,9 @@ impl CloudWatchLogsOutput {
             return Err(classify(failure, "create_log_stream_failed"));
         }
         if !self.settings.auto_create_group {
-            return Err(BatchFailure::Drop {
-                reason: "log_group_not_found",
-                detail: format!(
-                    "log group {group:?} does not exist; set auto_create_group = true or create the group"
-                ),
-            });
+            return Err(BatchFailure::Destination(
+                "log group does not exist; set auto_create_group = true or create the group".into(),
+            ));
         }
         if let Err(f) = self.service.create_group(group).await {
             RequestFailed {
@@ -335,8 +330,8 @@ impl CloudWatchLogsOutput {
     }
 }
 
-/// Record what the API rejected inside an accepted call.
-fn ledger_rejected(dropped: &mut DropLedger, rejected: &Rejected, batch: &PutBatch) {
+/// Reject in `progress` what the API rejected inside an accepted call.
+fn reject_refused(progress: &mut DeliveryProgress, rejected: &Rejected, batch: &PutBatch) {
     let at = |range: &std::ops::Range<usize>| {
         batch.events[range.clone()]
             .iter()
@@ -344,61 +339,92 @@ fn ledger_rejected(dropped: &mut DropLedger, rejected: &Rejected, batch: &PutBat
             .collect::<Vec<_>>()
     };
     let place = || format!("group {:?} stream {:?}", batch.group, batch.stream);
-    dropped.drop_events(at(&rejected.too_old), "rejected_too_old", || {
+    progress.reject(at(&rejected.too_old), "rejected_too_old", || {
         format!(
             "{}: CloudWatch Logs rejected events older than 14 days (tooOldLogEventEndIndex)",
             place()
         )
     });
-    dropped.drop_events(at(&rejected.expired), "rejected_expired", || {
+    progress.reject(at(&rejected.expired), "rejected_expired", || {
         format!("{}: CloudWatch Logs rejected events older than the group's retention (expiredLogEventEndIndex)", place())
     });
-    dropped.drop_events(at(&rejected.too_new), "rejected_too_new", || {
+    progress.reject(at(&rejected.too_new), "rejected_too_new", || {
         format!("{}: CloudWatch Logs rejected events more than 2 hours ahead (tooNewLogEventStartIndex)", place())
     });
 }
 
+/// The key of a group and stream for [`DeliveryProgress::destination_failed`].
+fn destination(group: &str, stream: &str) -> String {
+    format!("group {group:?} stream {stream:?}")
+}
+
 impl Output for CloudWatchLogsOutput {
-    async fn deliver(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
-        let mut progress = match self.resume.take_for(batch) {
-            Some(left) => left,
-            None => self.prepare(batch),
-        };
-        while let Some(put) = progress.puts.front() {
-            let put = put.clone();
+    async fn deliver(
+        &mut self,
+        batch: &Batch,
+        progress: &mut DeliveryProgress,
+    ) -> Result<(), DeliveryError> {
+        let puts = self.prepare(batch, progress);
+        let total = puts.len();
+        for (n, put) in puts.into_iter().enumerate() {
+            let indexes = || put.events.iter().map(|e| e.index);
+            let dest = destination(&put.group, &put.stream);
+            if progress.is_blocked(&dest) {
+                progress.destination_failed(indexes(), &dest, || {
+                    "waiting behind earlier events of this stream".into()
+                });
+                continue;
+            }
             match self.send(&put).await {
-                Ok(rejected) => ledger_rejected(&mut progress.dropped, &rejected, &put),
+                Ok(rejected) => {
+                    reject_refused(progress, &rejected, &put);
+                    progress.delivered(indexes());
+                }
                 Err(BatchFailure::Drop { reason, detail }) => {
-                    progress.dropped.drop_events(
-                        put.events.iter().map(|e| e.index),
-                        reason,
-                        || detail,
-                    );
+                    progress.reject(indexes(), reason, || format!("{dest}: {detail}"));
+                }
+                Err(BatchFailure::Destination(error)) => {
+                    progress.destination_failed(indexes(), &dest, || error);
                 }
                 Err(BatchFailure::Retry(failure)) => {
-                    let reason = format!(
-                        "CloudWatch Logs {} for group {:?} stream {:?}: {} ({} of this batch's PutLogEvents calls left)",
-                        failure.class.reason(),
-                        put.group,
-                        put.stream,
-                        failure,
-                        progress.puts.len()
-                    );
-                    self.resume.keep(batch, progress);
                     return Err(DeliveryError::Retryable {
-                        reason,
+                        reason: format!(
+                            "CloudWatch Logs {} for {dest}: {failure} ({} of this delivery's PutLogEvents calls left)",
+                            failure.class.reason(),
+                            total - n
+                        ),
                         after: failure.retry_after,
                     });
                 }
             }
-            progress.puts.pop_front();
         }
-        progress.dropped.into_result()
+        match progress.failing_destinations() {
+            [] => Ok(()),
+            failing => Err(DeliveryError::Retryable {
+                reason: format!(
+                    "{} log stream(s) failing: {}",
+                    failing.len(),
+                    failing
+                        .iter()
+                        .map(|(d, e)| format!("{d}: {e}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                after: None,
+            }),
+        }
     }
 }
 
+/// What a failed call means for its events: access denied concerns the one group (IAM policies
+/// name log groups), anything else retryable concerns the whole output.
 fn classify(failure: SdkFailure, permanent_reason: &'static str) -> BatchFailure {
-    if failure.is_retryable() {
+    if matches!(
+        failure.code.as_deref(),
+        Some("AccessDeniedException" | "AccessDenied")
+    ) {
+        BatchFailure::Destination(failure.to_string())
+    } else if failure.is_retryable() {
         BatchFailure::Retry(failure)
     } else {
         BatchFailure::Drop {

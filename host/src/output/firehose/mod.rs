@@ -1,11 +1,12 @@
 //! `firehose` (also `kinesis_firehose`): events to an Amazon Data Firehose delivery stream
 //! with PutRecordBatch.
 //!
-//! A batch becomes records ([`records`]) and requests within the API limits. A request that
-//! fails as a whole is sent again later; one that succeeds with `FailedPutCount > 0` keeps only
-//! the records whose entry has an `ErrorCode` — records Firehose accepted are never sent again
-//! (Fluent Bit's C plugin resends the whole chunk, fluent/fluent-bit#6369). Left-over records
-//! wait in the output until the runner calls again with the same batch.
+//! The pending events of a delivery become records ([`records`]) and requests within the API
+//! limits. Every record Firehose accepted marks its events delivered in the runner's
+//! [`DeliveryProgress`], so a retry sends only the rest: a request that fails as a whole is sent
+//! again later; of one that succeeds with `FailedPutCount > 0` only the records whose entry has
+//! an `ErrorCode` are — records Firehose accepted are never sent again (Fluent Bit's C plugin
+//! resends the whole chunk, fluent/fluent-bit#6369).
 
 pub mod config;
 pub mod records;
@@ -14,16 +15,15 @@ pub use config::{FirehoseConfig, FirehoseSettings};
 
 use crate::event::Batch;
 use crate::ops::metrics::{Component, Metrics};
-use crate::output::aws::progress::Resume;
 use crate::output::aws::telemetry::{
-    DropLedger, EventsTruncated, InvalidUtf8Replaced, RequestFailed, RequestSent,
+    EventsTruncated, InvalidUtf8Replaced, RequestFailed, RequestSent,
 };
 use crate::output::aws::{AwsOverrides, SdkFailure};
-use crate::output::{DeliveryError, Output};
+use crate::output::{DeliveryError, DeliveryProgress, Output};
 use aws_sdk_firehose::types::Record;
 use aws_smithy_types::Blob;
 use records::FirehoseRecord;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Building the output failed.
@@ -34,20 +34,14 @@ pub enum FirehoseError {
     Config(String),
 }
 
-/// What is left of a batch.
-#[derive(Debug, Default)]
-struct Progress {
-    pending: VecDeque<FirehoseRecord>,
-    dropped: DropLedger,
-}
-
 /// How one PutRecordBatch call went.
 enum PutResult {
     /// Every record was accepted.
     Accepted,
-    /// These records were refused one by one (retryable) with these error codes.
+    /// These records were refused one by one (retryable) with these error codes; the others
+    /// were accepted.
     PartlyFailed {
-        failed: Vec<FirehoseRecord>,
+        failed: usize,
         codes: BTreeMap<String, usize>,
     },
     /// The call failed as a whole; none of `request` was accepted.
@@ -63,7 +57,6 @@ pub struct FirehoseOutput {
     client: aws_sdk_firehose::Client,
     component: Component,
     metrics: Arc<Metrics>,
-    resume: Resume<Progress>,
 }
 
 impl FirehoseOutput {
@@ -88,13 +81,18 @@ impl FirehoseOutput {
             settings: Arc::new(settings),
             component,
             metrics,
-            resume: Resume::default(),
         })
     }
 
-    fn prepare(&self, batch: &Batch) -> Progress {
-        let mut dropped = DropLedger::default();
-        let (pending, stats) = records::build_records(&self.settings, batch, &mut dropped);
+    fn prepare(
+        &self,
+        batch: &Batch,
+        progress: &mut DeliveryProgress,
+    ) -> std::collections::VecDeque<FirehoseRecord> {
+        let (pending, stats) = records::build_records(&self.settings, batch, progress);
+        if !progress.is_first_attempt() {
+            return pending;
+        }
         EventsTruncated {
             count: stats.truncated,
             limit: records::MAX_RECORD_BYTES,
@@ -104,7 +102,7 @@ impl FirehoseOutput {
             events: stats.invalid_utf8,
         }
         .emit(&self.metrics, &self.component);
-        Progress { pending, dropped }
+        pending
     }
 
     /// One PutRecordBatch call.
@@ -118,7 +116,12 @@ impl FirehoseOutput {
         .emit(&self.metrics, &self.component);
     }
 
-    async fn put(&self, request: Vec<FirehoseRecord>) -> PutResult {
+    /// One PutRecordBatch call; the records accepted mark their events delivered.
+    async fn put(
+        &self,
+        request: Vec<FirehoseRecord>,
+        progress: &mut DeliveryProgress,
+    ) -> PutResult {
         let total_records = request.len() as u64;
         let total_bytes: u64 = request.iter().map(|r| r.data.len() as u64).sum();
         let records = request
@@ -144,29 +147,28 @@ impl FirehoseOutput {
         };
         if out.failed_put_count() == 0 {
             self.sent(total_records, total_bytes);
+            progress.delivered(request.iter().flat_map(|r| r.events.iter().copied()));
             return PutResult::Accepted;
         }
         let entries = out.request_responses();
         let mut codes = BTreeMap::new();
-        let mut failed = Vec::new();
-        for (i, record) in request.into_iter().enumerate() {
+        let (mut failed, mut failed_bytes) = (0usize, 0u64);
+        for (i, record) in request.iter().enumerate() {
             // A missing entry cannot be told apart from a failure: resend (at-least-once).
             let code = match entries.get(i) {
                 Some(entry) if entry.error_code().is_none() && entry.record_id().is_some() => {
+                    progress.delivered(record.events.iter().copied());
                     continue;
                 }
                 Some(entry) => entry.error_code().unwrap_or("UnknownError"),
                 None => "MissingResponseEntry",
             };
             *codes.entry(code.to_string()).or_insert(0) += 1;
-            failed.push(record);
+            failed += 1;
+            failed_bytes += record.data.len() as u64;
         }
-        let failed_bytes: u64 = failed.iter().map(|r| r.data.len() as u64).sum();
-        self.sent(
-            total_records - failed.len() as u64,
-            total_bytes - failed_bytes,
-        );
-        if failed.is_empty() {
+        self.sent(total_records - failed as u64, total_bytes - failed_bytes);
+        if failed == 0 {
             PutResult::Accepted
         } else {
             PutResult::PartlyFailed { failed, codes }
@@ -175,25 +177,26 @@ impl FirehoseOutput {
 }
 
 impl Output for FirehoseOutput {
-    async fn deliver(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
-        let mut progress = match self.resume.take_for(batch) {
-            Some(left) => left,
-            None => self.prepare(batch),
-        };
-        let mut retry_later: Vec<FirehoseRecord> = Vec::new();
+    async fn deliver(
+        &mut self,
+        batch: &Batch,
+        progress: &mut DeliveryProgress,
+    ) -> Result<(), DeliveryError> {
+        let mut pending = self.prepare(batch, progress);
+        let mut refused = 0usize;
         let mut partial_codes: BTreeMap<String, usize> = BTreeMap::new();
         loop {
-            let request = records::next_request(&mut progress.pending);
+            let request = records::next_request(&mut pending);
             if request.is_empty() {
                 break;
             }
-            match self.put(request).await {
+            match self.put(request, progress).await {
                 PutResult::Accepted => {}
                 PutResult::PartlyFailed { failed, codes } => {
                     let failure = SdkFailure {
                         class: crate::output::aws::ErrorClass::Throttled,
                         code: codes.keys().next().cloned(),
-                        message: format!("{} records failed: {codes:?}", failed.len()),
+                        message: format!("{failed} records failed: {codes:?}"),
                         status: Some(200),
                         retry_after: None,
                     };
@@ -206,7 +209,7 @@ impl Output for FirehoseOutput {
                     for (code, n) in codes {
                         *partial_codes.entry(code).or_insert(0) += n;
                     }
-                    retry_later.extend(failed);
+                    refused += failed;
                 }
                 PutResult::Failed { request, failure } => {
                     RequestFailed {
@@ -216,19 +219,13 @@ impl Output for FirehoseOutput {
                     }
                     .emit(&self.metrics, &self.component);
                     if failure.is_retryable() {
-                        let left = request.len() + progress.pending.len() + retry_later.len();
-                        for record in request.into_iter().rev() {
-                            progress.pending.push_front(record);
-                        }
-                        progress.pending.extend(retry_later);
-                        let reason = format!(
-                            "Firehose {} on delivery stream {:?}: {failure} ({left} records of this batch left)",
-                            failure.class.reason(),
-                            self.settings.delivery_stream
-                        );
-                        self.resume.keep(batch, progress);
+                        let left = request.len() + pending.len() + refused;
                         return Err(DeliveryError::Retryable {
-                            reason,
+                            reason: format!(
+                                "Firehose {} on delivery stream {:?}: {failure} ({left} records of this delivery left)",
+                                failure.class.reason(),
+                                self.settings.delivery_stream
+                            ),
                             after: failure.retry_after,
                         });
                     }
@@ -242,7 +239,7 @@ impl Output for FirehoseOutput {
                         } else {
                             "rejected_by_api"
                         };
-                    progress.dropped.drop_events(
+                    progress.reject(
                         request.iter().flat_map(|r| r.events.iter().copied()),
                         reason,
                         || detail,
@@ -250,18 +247,14 @@ impl Output for FirehoseOutput {
                 }
             }
         }
-        if !retry_later.is_empty() {
-            let reason = format!(
-                "Firehose refused {} records of this batch one by one ({partial_codes:?}); only those are sent again",
-                retry_later.len()
-            );
-            progress.pending.extend(retry_later);
-            self.resume.keep(batch, progress);
+        if refused > 0 {
             return Err(DeliveryError::Retryable {
-                reason,
+                reason: format!(
+                    "Firehose refused {refused} records of this delivery one by one ({partial_codes:?}); only those are sent again"
+                ),
                 after: None,
             });
         }
-        progress.dropped.into_result()
+        Ok(())
     }
 }

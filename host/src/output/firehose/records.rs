@@ -6,7 +6,7 @@
 
 use super::config::{FirehoseSettings, Oversize};
 use crate::event::Batch;
-use crate::output::aws::telemetry::DropLedger;
+use crate::output::DeliveryProgress;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::io::Write as _;
@@ -41,11 +41,12 @@ pub struct BuildStats {
     pub invalid_utf8: u64,
 }
 
-/// Render every event of `batch` into records; events that cannot be sent go to `dropped`.
+/// Render the pending events of `batch` into records; events that cannot be sent are rejected
+/// in `progress`.
 pub fn build_records(
     settings: &FirehoseSettings,
     batch: &Batch,
-    dropped: &mut DropLedger,
+    progress: &mut DeliveryProgress,
 ) -> (VecDeque<FirehoseRecord>, BuildStats) {
     let mut stats = BuildStats::default();
     let mut records = VecDeque::new();
@@ -57,11 +58,14 @@ pub fn build_records(
     let mut aggregate: Option<(String, Vec<usize>)> = None;
     let mut line = String::new();
     for (index, event) in batch.events.iter().enumerate() {
+        if !progress.is_pending(index) {
+            continue;
+        }
         line.clear();
         match settings.renderer.render(event, &mut line) {
             Ok(r) => stats.invalid_utf8 += u64::from(r.invalid_utf8),
             Err(e) => {
-                dropped.drop_events([index], e.reason(), || e.to_string());
+                progress.reject([index], e.reason(), || e.to_string());
                 continue;
             }
         }
@@ -69,7 +73,7 @@ pub fn build_records(
         if line.len() > limit {
             match settings.oversize {
                 Oversize::Drop => {
-                    dropped.drop_events([index], "record_too_large", || {
+                    progress.reject([index], "record_too_large", || {
                         format!("an event over Firehose's {MAX_RECORD_BYTES}-byte record limit; set oversize_records = \"truncate\" to keep its start")
                     });
                     continue;
@@ -195,7 +199,7 @@ mod tests {
 
     #[test]
     fn one_record_per_event_with_a_newline() {
-        let mut dropped = DropLedger::default();
+        let mut dropped = DeliveryProgress::new(16);
         let (records, _) =
             build_records(&settings(), &batch(&["a".into(), "b".into()]), &mut dropped);
         assert_eq!(
@@ -203,14 +207,14 @@ mod tests {
             vec![&b"a\n"[..], b"b\n"]
         );
         assert_eq!(records[1].events, vec![1]);
-        assert!(dropped.is_empty());
+        assert!(dropped.rejections().is_empty());
     }
 
     #[test]
     fn twelve_hundred_records_make_three_requests() {
         let logs: Vec<String> = (0..1200).map(|i| format!("event {i}")).collect();
         let (mut records, _) =
-            build_records(&settings(), &batch(&logs), &mut DropLedger::default());
+            build_records(&settings(), &batch(&logs), &mut DeliveryProgress::new(1200));
         let sizes: Vec<usize> =
             std::iter::from_fn(|| Some(next_request(&mut records)).filter(|r| !r.is_empty()))
                 .map(|r| r.len())
@@ -222,7 +226,7 @@ mod tests {
     fn requests_stay_under_4_mib() {
         let logs: Vec<String> = (0..10).map(|_| "x".repeat(900 * 1024)).collect();
         let (mut records, _) =
-            build_records(&settings(), &batch(&logs), &mut DropLedger::default());
+            build_records(&settings(), &batch(&logs), &mut DeliveryProgress::new(16));
         let mut counts = Vec::new();
         loop {
             let r = next_request(&mut records);
@@ -241,27 +245,31 @@ mod tests {
         let (records, stats) = build_records(
             &settings(),
             &batch(std::slice::from_ref(&big)),
-            &mut DropLedger::default(),
+            &mut DeliveryProgress::new(16),
         );
         assert_eq!(stats.truncated, 1);
         let data = std::str::from_utf8(&records[0].data).unwrap();
         assert!(data.len() <= MAX_RECORD_BYTES && data.ends_with("[Truncated...]\n"));
         let exact = "y".repeat(MAX_RECORD_BYTES - 1);
-        let (records, stats) =
-            build_records(&settings(), &batch(&[exact]), &mut DropLedger::default());
+        let (records, stats) = build_records(
+            &settings(),
+            &batch(&[exact]),
+            &mut DeliveryProgress::new(16),
+        );
         assert_eq!(
             (records[0].data.len(), stats.truncated),
             (MAX_RECORD_BYTES, 0),
             "1,000 KiB including the newline fits"
         );
-        let mut dropped = DropLedger::default();
+        let mut dropped = DeliveryProgress::new(16);
         let s = FirehoseSettings {
             oversize: Oversize::Drop,
             ..settings()
         };
         let (records, _) = build_records(&s, &batch(&[big, "small".into()]), &mut dropped);
         assert_eq!(records.len(), 1);
-        assert_eq!(dropped.count("record_too_large"), 1);
+        assert_eq!(dropped.rejections()[0].reason, "record_too_large");
+        assert_eq!(dropped.rejections()[0].events, vec![0]);
     }
 
     #[test]
@@ -271,7 +279,7 @@ mod tests {
             ..settings()
         };
         let logs: Vec<String> = (0..3).map(|_| "z".repeat(400 * 1024)).collect();
-        let (records, _) = build_records(&s, &batch(&logs), &mut DropLedger::default());
+        let (records, _) = build_records(&s, &batch(&logs), &mut DeliveryProgress::new(16));
         assert_eq!(
             records.iter().map(|r| r.events.clone()).collect::<Vec<_>>(),
             vec![vec![0, 1], vec![2]]
@@ -280,7 +288,7 @@ mod tests {
         let (records, _) = build_records(
             &s,
             &batch(&["a".into(), "b".into()]),
-            &mut DropLedger::default(),
+            &mut DeliveryProgress::new(16),
         );
         assert_eq!(&records[0].data[..], b"a\nb\n");
     }
@@ -291,7 +299,11 @@ mod tests {
             gzip: true,
             ..settings()
         };
-        let (records, _) = build_records(&s, &batch(&["hello".into()]), &mut DropLedger::default());
+        let (records, _) = build_records(
+            &s,
+            &batch(&["hello".into()]),
+            &mut DeliveryProgress::new(16),
+        );
         let mut text = String::new();
         std::io::Read::read_to_string(
             &mut flate2::read::GzDecoder::new(&records[0].data[..]),

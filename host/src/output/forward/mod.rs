@@ -8,10 +8,10 @@
 //! shared-key handshake ([`handshake`]), or a unix socket.
 //! With `require_ack_response` (the default) each request carries a `chunk` id and the output
 //! waits for the receiver's `{"ack": chunk}` before the next one (§5): a connection error, an
-//! ack timeout or a wrong ack is a retryable failure, and the retry resends only the requests
-//! of the batch that were not acked — so a receiver sees a request twice only if its ack was
-//! lost, never the whole batch again. A batch counts as delivered only when every one of its
-//! requests was acked.
+//! ack timeout or a wrong ack is a retryable failure. Each acked request marks its events
+//! delivered in the runner's [`DeliveryProgress`] and the retry sends only the events not acked
+//! — so a receiver sees a request twice only if its ack was lost, never the whole batch again
+//! (nor, at a shutdown that cuts the delivery, after the next start).
 //!
 //! A failed handshake (wrong key, a receiver that does not know ours, no HELO) is retryable
 //! like any connection failure, through the delivery layer's backoff; it is logged at warn
@@ -22,13 +22,12 @@ pub mod handshake;
 pub mod request;
 pub mod tls;
 
-use super::{DeliveryError, Output};
+use super::{DeliveryError, DeliveryProgress, Output};
 use crate::event::Batch;
 use crate::input::forward::handshake::HandshakeError;
 use bytes::BytesMut;
 use config::{Endpoint, ForwardSettings};
 use request::{AckRead, Encoding};
-use std::hash::{Hash, Hasher};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -45,8 +44,6 @@ pub struct ForwardOutput {
     settings: ForwardSettings,
     conn: Option<Box<dyn Stream>>,
     replies: BytesMut,
-    /// The requests of a half-delivered batch already acked: (fingerprint of the batch, count).
-    resume: Option<(u64, usize)>,
     /// The request being sent, and gzip's input: kept so that sending allocates nothing.
     request: Vec<u8>,
     scratch: Vec<u8>,
@@ -63,7 +60,6 @@ impl ForwardOutput {
             settings,
             conn: None,
             replies: BytesMut::new(),
-            resume: None,
             request: Vec::new(),
             scratch: Vec::new(),
             keepalive: true,
@@ -230,24 +226,26 @@ fn retry(reason: String) -> DeliveryError {
     }
 }
 
-fn fingerprint(batch: &Batch) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    batch.tag.hash(&mut h);
-    batch.events.len().hash(&mut h);
-    for e in &batch.events {
-        e.time_ns.hash(&mut h);
-        e.body.hash(&mut h);
-    }
-    h.finish()
-}
-
 impl Output for ForwardOutput {
-    async fn deliver(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
-        let ranges = request::split(&batch.events, self.settings.max_request_bytes);
-        let done = match self.resume.take() {
-            Some((fp, done)) if fp == fingerprint(batch) => done,
-            _ => 0,
+    async fn deliver(
+        &mut self,
+        batch: &Batch,
+        progress: &mut DeliveryProgress,
+    ) -> Result<(), DeliveryError> {
+        // What is left of the batch: all of it on a first attempt (no copy), else the events
+        // not acked yet, with their indexes in the batch.
+        let left: Vec<usize> = progress.pending().collect();
+        let copied;
+        let events = if left.len() == batch.len() {
+            &batch.events[..]
+        } else {
+            copied = left
+                .iter()
+                .map(|&i| batch.events[i].clone())
+                .collect::<Vec<_>>();
+            &copied[..]
         };
+        let ranges = request::split(events, self.settings.max_request_bytes);
         let how = Encoding {
             time_as_integer: self.settings.time_as_integer,
             mode: self.settings.mode,
@@ -259,13 +257,13 @@ impl Output for ForwardOutput {
             .map(str::as_bytes)
             .unwrap_or(&batch.tag)
             .to_vec();
-        for (i, range) in ranges.into_iter().enumerate().skip(done) {
+        for range in ranges {
             let chunk = self.settings.require_ack.then(request::new_chunk_id);
             request::encode_request_into(
                 &mut self.request,
                 &mut self.scratch,
                 &tag,
-                &batch.events[range],
+                &events[range.clone()],
                 chunk.as_deref(),
                 how,
             );
@@ -274,12 +272,8 @@ impl Output for ForwardOutput {
                 // One oversized event: do not keep its memory.
                 (self.request, self.scratch) = (Vec::new(), Vec::new());
             }
-            if let Err(e) = sent {
-                if i > 0 {
-                    self.resume = Some((fingerprint(batch), i));
-                }
-                return Err(e);
-            }
+            sent?;
+            progress.delivered(range.map(|i| left[i]));
         }
         Ok(())
     }

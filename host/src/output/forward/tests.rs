@@ -115,8 +115,12 @@ async fn a_batch_goes_out_as_several_acked_requests_in_order() {
     let (addr, seen) = receiver(|_| Reply::Ack).await;
     let mut out = ForwardOutput::new(settings(&addr));
     let b = batch();
-    out.deliver(&b).await.unwrap();
-    out.deliver(&b).await.unwrap();
+    out.deliver(&b, &mut DeliveryProgress::new(b.len()))
+        .await
+        .unwrap();
+    out.deliver(&b, &mut DeliveryProgress::new(b.len()))
+        .await
+        .unwrap();
     let requests = seen.lock().unwrap().len();
     assert_eq!(requests, 8, "two batches of four requests");
     let bodies = flat(&seen);
@@ -135,9 +139,15 @@ async fn a_retry_resends_only_the_requests_that_were_not_acked() {
     let (addr, seen) = receiver(|n| if n == 2 { Reply::Close } else { Reply::Ack }).await;
     let mut out = ForwardOutput::new(settings(&addr));
     let b = batch();
-    let err = out.deliver(&b).await.unwrap_err();
+    let mut progress = DeliveryProgress::new(b.len());
+    let err = out.deliver(&b, &mut progress).await.unwrap_err();
     assert!(matches!(err, DeliveryError::Retryable { .. }), "{err:?}");
-    out.deliver(&b).await.unwrap();
+    assert_eq!(progress.delivered_count(), 10 - progress.pending_count());
+    assert!(
+        progress.delivered_count() > 0,
+        "the acked requests are kept"
+    );
+    out.deliver(&b, &mut progress).await.unwrap();
     let requests: Vec<usize> = seen.lock().unwrap().iter().map(|r| r.len()).collect();
     assert_eq!(
         requests.len(),
@@ -156,7 +166,7 @@ async fn a_retry_resends_only_the_requests_that_were_not_acked() {
 async fn a_missing_ack_and_a_missing_receiver_are_retryable() {
     let (addr, _seen) = receiver(|_| Reply::Silent).await;
     let mut out = ForwardOutput::new(settings(&addr));
-    match out.deliver(&batch()).await {
+    match out.deliver(&batch(), &mut DeliveryProgress::new(10)).await {
         Err(DeliveryError::Retryable { reason, .. }) => {
             assert!(reason.contains("did not ack"), "{reason}")
         }
@@ -166,7 +176,7 @@ async fn a_missing_ack_and_a_missing_receiver_are_retryable() {
     let addr = closed.local_addr().unwrap().to_string();
     drop(closed);
     let mut out = ForwardOutput::new(settings(&addr));
-    match out.deliver(&batch()).await {
+    match out.deliver(&batch(), &mut DeliveryProgress::new(10)).await {
         Err(DeliveryError::Retryable { reason, .. }) => {
             assert!(reason.contains("cannot connect"), "{reason}")
         }
@@ -204,7 +214,9 @@ async fn a_unix_socket_endpoint_and_gzip_work_too() {
     .unwrap();
     let mut out = ForwardOutput::new(cfg.settings().unwrap());
     let b = batch();
-    out.deliver(&b).await.unwrap();
+    out.deliver(&b, &mut DeliveryProgress::new(b.len()))
+        .await
+        .unwrap();
     assert_eq!(received.await.unwrap(), b.events);
 }
 
@@ -286,7 +298,7 @@ async fn a_receiver_that_sends_helo_asks_for_the_shared_key() {
         while sock.read_buf(&mut sink).await.unwrap_or(0) > 0 {}
     });
     let mut out = ForwardOutput::new(settings(&addr));
-    match out.deliver(&batch()).await {
+    match out.deliver(&batch(), &mut DeliveryProgress::new(10)).await {
         Err(DeliveryError::Retryable { reason, .. }) => {
             assert!(reason.contains("set `shared_key`"), "{reason}")
         }

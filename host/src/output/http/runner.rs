@@ -13,9 +13,11 @@
 //! - `split-and-retry`: the request's events are halved and each half encoded again and sent,
 //!   down to a single event, which is rejected as `too_large`.
 //!
-//! The batch's progress (requests still to send, events rejected) is kept across the runner's
-//! retries of the same batch, so a request that succeeded is never sent again. Requests are
-//! sent one at a time, in the order the plugin returned them.
+//! Each request that succeeded marks its events delivered, and each rejection rejects its events
+//! under its own reason, in the runner's [`DeliveryProgress`]. The requests still to send are kept
+//! across the runner's retries of the same delivery (keyed by [`DeliveryProgress::id`]), so a
+//! request that succeeded is never sent again; for another delivery only its pending events are
+//! encoded. Requests are sent one at a time, in the order the plugin returned them.
 //!
 //! Plugin calls run on tokio's blocking pool (never on an async worker) in the plugin's
 //! limits. A fault discards the instance (the next call gets a fresh one) and the events of
@@ -28,7 +30,7 @@ use super::secrets::Secrets;
 use super::telemetry::RequestTelemetry;
 use crate::event::{Batch, Event};
 use crate::ops::metrics::{Component, Metrics};
-use crate::output::{DeliveryError, Output};
+use crate::output::{DeliveryError, DeliveryProgress, Output};
 use crate::plugin::Fault;
 use crate::plugin::bindings::{Compression, Delivery, HttpRequest, HttpResponse, Method};
 use crate::plugin::filter::MAX_CALL_EVENTS;
@@ -38,7 +40,6 @@ use crate::plugin::loader::LoadedPlugin;
 use crate::plugin::state::PluginContext;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -164,32 +165,6 @@ pub(crate) fn new_instance(
     }
 }
 
-/// Identifies the batch a [`Progress`] belongs to: the runner retries the very same batch
-/// (same allocation) until it is done or given up, and a batch given up on is followed by
-/// another one, which a checksum of every event tells apart even if it reuses the memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Fingerprint {
-    events: usize,
-    len: usize,
-    checksum: u32,
-}
-
-impl Fingerprint {
-    fn of(batch: &Batch) -> Self {
-        let mut hasher = crc32fast::Hasher::new();
-        hasher.update(&batch.tag);
-        for e in &batch.events {
-            hasher.update(&e.time_ns.to_le_bytes());
-            hasher.update(&e.body);
-        }
-        Fingerprint {
-            events: batch.events.as_ptr() as usize,
-            len: batch.events.len(),
-            checksum: hasher.finalize(),
-        }
-    }
-}
-
 /// A request waiting to be sent (again).
 struct Pending {
     request: Arc<PreparedRequest>,
@@ -206,11 +181,11 @@ struct Rejection {
     detail: String,
 }
 
-/// What became of a batch so far.
+/// The requests of a delivery still to send.
 struct Progress {
-    fingerprint: Fingerprint,
+    /// The [`DeliveryProgress::id`] of the delivery.
+    delivery: u64,
     pending: Vec<Pending>,
-    rejected: Vec<Rejection>,
 }
 
 /// The requests an `encode` made, and the events it could not turn into one.
@@ -287,7 +262,13 @@ impl WasmOutput {
     }
 
     /// Send the request at `pos` and act on the plugin's classification of the answer.
-    async fn attempt(&mut self, batch: &Batch, pos: usize, retry: &mut Option<RetryNote>) {
+    async fn attempt(
+        &mut self,
+        batch: &Batch,
+        delivery: &mut DeliveryProgress,
+        pos: usize,
+        retry: &mut Option<RetryNote>,
+    ) {
         let progress = self
             .progress
             .as_mut()
@@ -303,7 +284,7 @@ impl WasmOutput {
         };
         let retry_after = received.as_ref().ok().and_then(|r| retry_after(&r.headers));
         let response = self.response(request.id, received);
-        let delivery = self
+        let answered = self
             .plugin
             .call(0, move |instance| instance.on_response(response))
             .await;
@@ -311,9 +292,10 @@ impl WasmOutput {
             .progress
             .as_mut()
             .expect("progress is set before sending");
-        match delivery {
+        match answered {
             Ok(Delivery::Ok) => {
-                progress.pending.remove(pos);
+                let done = progress.pending.remove(pos);
+                delivery.delivered(done.events);
             }
             Ok(Delivery::Retry(ms)) => {
                 self.metrics.error(&self.component, &status_label(status));
@@ -333,23 +315,29 @@ impl WasmOutput {
             }
             Ok(Delivery::FailPermanent(reason)) => {
                 let p = progress.pending.remove(pos);
-                progress.rejected.push(Rejection {
-                    events: p.events,
-                    reason: status_label(status),
-                    detail: clip(format!("{target}: {answer}: {reason}")),
-                });
+                reject(
+                    delivery,
+                    Rejection {
+                        events: p.events,
+                        reason: status_label(status),
+                        detail: clip(format!("{target}: {answer}: {reason}")),
+                    },
+                );
             }
             Ok(Delivery::SplitAndRetry) => {
                 let events = progress.pending[pos].events.clone();
                 if events.len() <= 1 {
                     let p = progress.pending.remove(pos);
-                    progress.rejected.push(Rejection {
-                        events: p.events,
-                        reason: "too_large".into(),
-                        detail: clip(format!(
-                            "{target}: {answer}: a single event is still too large for the destination"
-                        )),
-                    });
+                    reject(
+                        delivery,
+                        Rejection {
+                            events: p.events,
+                            reason: "too_large".into(),
+                            detail: clip(format!(
+                                "{target}: {answer}: a single event is still too large for the destination"
+                            )),
+                        },
+                    );
                     return;
                 }
                 let (first, second) = events.split_at(events.len() / 2);
@@ -357,25 +345,29 @@ impl WasmOutput {
                 let mut halves = self.encode(batch, first).await;
                 let more = self.encode(batch, second).await;
                 halves.pending.extend(more.pending);
-                halves.rejected.extend(more.rejected);
+                for r in halves.rejected.into_iter().chain(more.rejected) {
+                    reject(delivery, r);
+                }
                 tracing::debug!(plugin = %self.plugin.context.id, events = events.len(), requests = halves.pending.len(), "request too large: split in two");
                 let progress = self
                     .progress
                     .as_mut()
                     .expect("progress is set before sending");
                 progress.pending.splice(pos..=pos, halves.pending);
-                progress.rejected.extend(halves.rejected);
             }
             Err(fault) => {
                 let p = progress.pending.remove(pos);
-                progress.rejected.push(Rejection {
-                    events: p.events,
-                    reason: format!("plugin_fault_{}", fault.kind()),
-                    detail: clip(format!(
-                        "{target}: {answer}; on-response faulted: {}",
-                        compact(&fault)
-                    )),
-                });
+                reject(
+                    delivery,
+                    Rejection {
+                        events: p.events,
+                        reason: format!("plugin_fault_{}", fault.kind()),
+                        detail: clip(format!(
+                            "{target}: {answer}; on-response faulted: {}",
+                            compact(&fault)
+                        )),
+                    },
+                );
             }
         }
     }
@@ -412,76 +404,36 @@ impl WasmOutput {
             },
         }
     }
-
-    /// The batch is done: delivered, with what was rejected.
-    fn finish(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
-        let progress = self
-            .progress
-            .take()
-            .expect("progress is set before finishing");
-        if progress.rejected.is_empty() {
-            return Ok(());
-        }
-        let mut groups: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
-        for r in &progress.rejected {
-            let g = groups.entry(&r.reason).or_insert((0, &r.detail));
-            g.0 += r.events.len();
-        }
-        let (main, (_, main_detail)) = groups
-            .iter()
-            .max_by_key(|(_, (n, _))| *n)
-            .map(|(k, v)| (*k, *v))
-            .expect("rejected is not empty");
-        let mut detail = main_detail.to_string();
-        for (reason, (n, d)) in groups.iter().filter(|(k, _)| **k != main) {
-            detail.push_str(&format!("; also {n} event(s) {reason}: {d}"));
-        }
-        let mut events: Vec<usize> = progress
-            .rejected
-            .iter()
-            .flat_map(|r| r.events.iter().copied())
-            .collect();
-        events.sort_unstable();
-        events.dedup();
-        if events.len() >= batch.len() {
-            Err(DeliveryError::Permanent {
-                reason: main.to_string(),
-                detail,
-            })
-        } else {
-            Err(DeliveryError::Rejected {
-                events,
-                reason: main.to_string(),
-                detail,
-            })
-        }
-    }
 }
 
 impl Output for WasmOutput {
-    async fn deliver(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
+    async fn deliver(
+        &mut self,
+        batch: &Batch,
+        delivery: &mut DeliveryProgress,
+    ) -> Result<(), DeliveryError> {
         if batch.is_empty() {
             return Ok(());
         }
-        let fingerprint = Fingerprint::of(batch);
         if self
             .progress
             .as_ref()
-            .is_none_or(|p| p.fingerprint != fingerprint)
+            .is_none_or(|p| p.delivery != delivery.id())
         {
             // One `encode` call per MAX_CALL_EVENTS events, as filters are called, so a
             // large (merged) batch stays within the plugin's per-call limits.
-            let all: Vec<usize> = (0..batch.len()).collect();
-            let (mut pending, mut rejected) = (Vec::new(), Vec::new());
-            for chunk in all.chunks(MAX_CALL_EVENTS) {
+            let left: Vec<usize> = delivery.pending().collect();
+            let mut pending = Vec::new();
+            for chunk in left.chunks(MAX_CALL_EVENTS) {
                 let encoded = self.encode(batch, chunk.to_vec()).await;
                 pending.extend(encoded.pending);
-                rejected.extend(encoded.rejected);
+                for r in encoded.rejected {
+                    reject(delivery, r);
+                }
             }
             self.progress = Some(Progress {
-                fingerprint,
+                delivery: delivery.id(),
                 pending,
-                rejected,
             });
         }
         let mut retry = None;
@@ -490,11 +442,12 @@ impl Output for WasmOutput {
             .as_ref()
             .and_then(|p| p.pending.iter().position(|r| !r.deferred))
         {
-            self.attempt(batch, pos, &mut retry).await;
+            self.attempt(batch, delivery, pos, &mut retry).await;
         }
         let progress = self.progress.as_mut().expect("progress is set above");
         if progress.pending.is_empty() {
-            return self.finish(batch);
+            self.progress = None;
+            return Ok(());
         }
         for p in &mut progress.pending {
             p.deferred = false;
@@ -509,6 +462,11 @@ impl Output for WasmOutput {
             after: note.after,
         })
     }
+}
+
+/// Reject the events of `r` in `delivery` under its reason.
+fn reject(delivery: &mut DeliveryProgress, r: Rejection) {
+    delivery.reject(r.events, &r.reason, || r.detail);
 }
 
 /// The requests of one `encode`, prepared; events no request carries are rejected.

@@ -19,8 +19,8 @@ pub use config::{S3Config, S3Settings};
 use crate::event::{Batch, now_ns};
 use crate::ops::metrics::{Component, Metrics};
 use crate::output::aws::AwsOverrides;
-use crate::output::aws::telemetry::{DropLedger, InvalidUtf8Replaced};
-use crate::output::{DeliveryError, Output};
+use crate::output::aws::telemetry::InvalidUtf8Replaced;
+use crate::output::{DeliveryError, DeliveryProgress, Output};
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use key::KeyInputs;
 use std::sync::Arc;
@@ -117,25 +117,33 @@ impl Drop for S3Output {
 }
 
 impl Output for S3Output {
-    async fn deliver(&mut self, batch: &Batch) -> Result<(), DeliveryError> {
+    async fn deliver(
+        &mut self,
+        batch: &Batch,
+        progress: &mut DeliveryProgress,
+    ) -> Result<(), DeliveryError> {
         let Some(first) = batch.events.first() else {
             return Ok(());
         };
-        let mut dropped = DropLedger::default();
         let mut text = String::with_capacity(batch.byte_size() * 2);
         let mut lossy = 0u64;
         let mut events = 0u64;
         for (index, event) in batch.events.iter().enumerate() {
+            if !progress.is_pending(index) {
+                continue;
+            }
             match self.settings.renderer.render(event, &mut text) {
                 Ok(r) => {
                     lossy += u64::from(r.invalid_utf8);
                     events += 1;
                     text.push('\n');
                 }
-                Err(e) => dropped.drop_events([index], e.reason(), || e.to_string()),
+                Err(e) => progress.reject([index], e.reason(), || e.to_string()),
             }
         }
-        InvalidUtf8Replaced { events: lossy }.emit(&self.metrics, &self.component);
+        if progress.is_first_attempt() {
+            InvalidUtf8Replaced { events: lossy }.emit(&self.metrics, &self.component);
+        }
         if events > 0 {
             let data = if self.settings.gzip {
                 crate::output::firehose::records::gzip_bytes(text.as_bytes())
@@ -177,7 +185,7 @@ impl Output for S3Output {
                 }
             }
         }
-        dropped.into_result()
+        Ok(())
     }
 
     async fn flush(&mut self) -> Result<(), DeliveryError> {
