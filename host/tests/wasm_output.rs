@@ -886,3 +886,56 @@ fn a_large_batch_is_encoded_in_calls_of_at_most_max_call_events() {
         seen.iter().map(|s| s.seqs.len()).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_path_grant_is_not_escaped_with_dot_segments() {
+    let intake = Intake::start(Vec::new());
+    let grant = intake.url("/api/");
+    // (output, URL the plugin asks for, whether it stays inside the grant)
+    let cases = [
+        ("plain", "/api/../admin", false),
+        ("lower", "/api/%2e%2e/admin", false),
+        ("upper", "/api/%2E%2E/admin", false),
+        ("dotted", "/api/./../admin", false),
+        ("slash", "/api/..%2Fadmin", false),
+        ("inside", "/api/v2/../logs", true),
+    ];
+    let outputs: String = cases
+        .iter()
+        .map(|(name, path, _)| {
+            wasm_output(
+                name,
+                wasm_router_test_artifacts::JSON_OUTPUT,
+                &format!("{name}.*"),
+                &grant,
+                &format!("config = {{ url = \"{}\" }}\n", intake.url(path)),
+            )
+        })
+        .collect();
+    let router = RouterProcess::start(&router_config(&outputs));
+    let http = router.http_addr();
+    let addr = router.tcp_addr();
+    for (name, _, _) in &cases {
+        send_acked(&addr, &format!("{name}.a"), 0, 5, 5, 20);
+    }
+    wait_until(
+        "every escape refused and the inside request delivered",
+        || {
+            let samples = scrape(&http);
+            cases
+                .iter()
+                .filter(|(_, _, inside)| !inside)
+                .all(|(name, _, _)| discarded(&samples, name, "host_not_allowed") == 5)
+                && intake.accepted().len() == 5
+        },
+        || format!("{:?}\nlog:\n{}", scrape(&http), router.log().join("\n")),
+    );
+    let paths: Vec<String> = intake.seen().iter().map(|s| s.path.clone()).collect();
+    assert_eq!(paths, ["/api/logs"], "sent: {paths:?}");
+    let log = router.log().join("\n");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("request refused") && l.contains("/api/../admin")),
+        "{log}"
+    );
+}
