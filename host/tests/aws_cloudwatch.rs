@@ -447,3 +447,260 @@ async fn record_accessor_templates_fall_back_and_role_arn_is_assumed() {
         "{body}"
     );
 }
+
+/// A router with one `cloudwatch` output named `cw` (log group from the tag, stream `s`,
+/// `log_key = "log"`) sending through `proxy`, with its HTTP server on, fast retries and the
+/// output keys in `extra`.
+fn isolated_router(proxy: &FaultProxy, extra: &str) -> AwsRouter {
+    let config = format!(
+        r#"
+[service]
+grace = "1s"
+http_listen = "127.0.0.1:0"
+retry_backoff_base = "20ms"
+retry_backoff_cap = "200ms"
+
+[[inputs]]
+type = "forward"
+listen = "127.0.0.1:0"
+
+[[outputs]]
+type = "cloudwatch"
+name = "cw"
+match = "*"
+region = "{REGION}"
+endpoint = "{}"
+log_group_name = "$(tag)"
+log_stream_name = "s"
+auto_create_group = true
+log_key = "log"
+{extra}
+"#,
+        proxy.endpoint
+    );
+    AwsRouter::start(&config, &[])
+}
+
+/// `n` events of tag-free records `{"log": "<prefix><i>"}`, a millisecond apart, an hour ago.
+fn numbered(prefix: &str, n: u64) -> Vec<(u64, Value)> {
+    let start = now_ns() - HOUR_NS;
+    (0..n)
+        .map(|i| {
+            (
+                start + i * 1_000_000,
+                json!({"log": format!("{prefix}{i}")}),
+            )
+        })
+        .collect()
+}
+
+/// The messages of group `group` stream `s` in moto (none while the stream does not exist).
+async fn messages(moto: &Moto, group: &str) -> Vec<String> {
+    let streams = logs_client(&moto.endpoint)
+        .describe_log_streams()
+        .log_group_name(group)
+        .send()
+        .await;
+    if !streams.is_ok_and(|s| {
+        s.log_streams()
+            .iter()
+            .any(|s| s.log_stream_name() == Some("s"))
+    }) {
+        return Vec::new();
+    }
+    log_events(&moto.endpoint, group, "s")
+        .await
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect()
+}
+
+/// Issue 13 (accounting): a batch mixing events CloudWatch would refuse for different reasons
+/// is counted per reason, not all under the most frequent one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_refused_event_is_counted_under_its_own_reason() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let router = isolated_router(&proxy, "");
+    let now = now_ns();
+    let events = vec![
+        (now - 15 * 24 * HOUR_NS, json!({"log": "fifteen days old"})),
+        (now + 3 * HOUR_NS, json!({"log": "three hours ahead"})),
+        (now + 4 * HOUR_NS, json!({"log": "four hours ahead"})),
+        (now - HOUR_NS, json!({"msg": "no log key"})),
+        (now - HOUR_NS, json!({"log": ""})),
+        (now - HOUR_NS, json!({"log": "ok 1"})),
+        (now - HOUR_NS + 1_000_000, json!({"log": "ok 2"})),
+    ];
+    send_forward(&router.tcp_addr(), "mixed", &events, 100);
+    let http = router.http_addr();
+    let samples = eventually(Duration::from_secs(30), "the delivery", || async {
+        let samples = common::scrape(&http);
+        let sent = wasm_router::ops::prometheus_text::sum(
+            &samples,
+            "component_sent_events_total",
+            &[("component_id", "cw")],
+        );
+        (sent == 2.0).then_some(samples)
+    })
+    .await;
+    let counts: Vec<(&str, u64)> = ["too_old", "too_new", "log_key_missing", "empty_message"]
+        .into_iter()
+        .map(|reason| (reason, common::discarded(&samples, "cw", reason)))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            ("too_old", 1),
+            ("too_new", 2),
+            ("log_key_missing", 1),
+            ("empty_message", 1)
+        ]
+    );
+    assert_eq!(messages(&moto, "mixed").await, ["ok 1", "ok 2"]);
+    router.stop();
+}
+
+/// Issue 13 (accounting): a delivery of 25,000 events goes out as three PutLogEvents calls;
+/// the first is accepted, then CloudWatch throttles until the retry limit. Only the 15,000
+/// events not delivered are counted as `retries_exhausted`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn giving_up_after_a_partial_delivery_counts_only_what_was_not_delivered() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let router = isolated_router(&proxy, "retry_limit = 2");
+    proxy.inject("PutLogEvents", [Fault::Slow(Duration::ZERO)]);
+    proxy.always("PutLogEvents", Fault::Throttle);
+    send_forward(
+        &router.tcp_addr(),
+        "partial",
+        &numbered("p", 25_000),
+        25_000,
+    );
+    let http = router.http_addr();
+    let samples = eventually(Duration::from_secs(60), "the give-up", || async {
+        let samples = common::scrape(&http);
+        (common::discarded(&samples, "cw", "retries_exhausted") > 0).then_some(samples)
+    })
+    .await;
+    let sent = wasm_router::ops::prometheus_text::sum(
+        &samples,
+        "component_sent_events_total",
+        &[("component_id", "cw")],
+    );
+    assert_eq!(
+        (
+            sent as u64,
+            common::discarded(&samples, "cw", "retries_exhausted")
+        ),
+        (10_000, 15_000)
+    );
+    assert_eq!(
+        proxy.seen_op("PutLogEvents").len(),
+        1 + 3,
+        "the accepted call, then the second call three times (one try, two retries)"
+    );
+    assert_eq!(messages(&moto, "partial").await.len(), 10_000);
+    router.stop();
+}
+
+/// Issue 13 (accounting, shutdown): SIGTERM while the second of three PutLogEvents calls of a
+/// disk-buffered delivery hangs. The first call's 10,000 events are not sent again after the
+/// restart; the other 15,000 are, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_cut_by_sigterm_is_not_resent_after_the_restart() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let buffers = tempfile::tempdir().unwrap();
+    let disk = format!(
+        "buffer = {{ type = \"disk\", path = \"{}\" }}",
+        buffers.path().display()
+    );
+    proxy.inject("PutLogEvents", [Fault::Slow(Duration::ZERO), Fault::Hang]);
+    let router = isolated_router(&proxy, &disk);
+    send_forward(&router.tcp_addr(), "cut", &numbered("c", 25_000), 25_000);
+    eventually(Duration::from_secs(30), "the second call", || async {
+        (proxy.seen_op("PutLogEvents").len() == 2).then_some(())
+    })
+    .await;
+    let log = router.stop();
+    assert!(
+        log.contains("what it delivered is not sent again"),
+        "the cut is logged:\n{log}"
+    );
+    assert_eq!(messages(&moto, "cut").await.len(), 10_000);
+
+    let router = isolated_router(&proxy, &disk);
+    let got = eventually(Duration::from_secs(60), "the rest", || async {
+        let got = messages(&moto, "cut").await;
+        (got.len() >= 25_000).then_some(got)
+    })
+    .await;
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for m in &got {
+        *counts.entry(m.as_str()).or_default() += 1;
+    }
+    let duplicates = got.len() - counts.len();
+    assert_eq!((counts.len(), duplicates), (25_000, 0), "0 lost, 0 twice");
+    let forwarded: usize = proxy
+        .seen_op("PutLogEvents")
+        .iter()
+        .filter_map(|s| s.forwarded.as_deref())
+        .map(|body| cloudwatch_events(body).len())
+        .sum();
+    assert_eq!(forwarded, 25_000, "no accepted call was sent again");
+    router.stop();
+}
+
+/// Issue 13 (destination isolation): IAM denies one templated log group. Its events are set
+/// aside with their own retries while another group's events are delivered; once the group is
+/// allowed, its events follow, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_log_group_does_not_hold_up_another() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    proxy.deny_log_group("denied");
+    let router = isolated_router(&proxy, "");
+    let addr = router.tcp_addr();
+    let denied = numbered("d", 6);
+    let allowed = numbered("a", 6);
+    for (d, a) in denied.iter().zip(&allowed) {
+        send_forward(&addr, "denied", std::slice::from_ref(d), 1);
+        send_forward(&addr, "allowed", std::slice::from_ref(a), 1);
+    }
+    let want = |prefix: &str| (0..6).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>();
+    let got = eventually(Duration::from_secs(30), "the allowed group", || async {
+        let got = messages(&moto, "allowed").await;
+        (got.len() >= 6).then_some(got)
+    })
+    .await;
+    assert_eq!(got, want("a"));
+    // Delivered while the denied group is still failing.
+    let samples = common::scrape(&router.http_addr());
+    assert_eq!(
+        wasm_router::ops::prometheus_text::sum(
+            &samples,
+            "output_set_aside_events",
+            &[("component_id", "cw")]
+        ),
+        6.0,
+        "the denied group's events wait, set aside"
+    );
+    assert!(
+        proxy
+            .seen()
+            .iter()
+            .any(|s| s.fault == Some(Fault::AccessDenied)),
+        "the proxy denied the group"
+    );
+    assert_eq!(common::discarded(&samples, "cw", "retry_expired"), 0);
+
+    proxy.allow_log_group("denied");
+    let got = eventually(Duration::from_secs(30), "the denied group", || async {
+        let got = messages(&moto, "denied").await;
+        (got.len() >= 6).then_some(got)
+    })
+    .await;
+    assert_eq!(got, want("d"), "in order, once");
+    router.stop();
+}

@@ -436,6 +436,24 @@ impl AwsRouter {
         find(&self.stderr.snapshot()).unwrap()
     }
 
+    /// The address of its HTTP server (`[service] http_listen`; waits for it).
+    pub fn http_addr(&self) -> String {
+        let find = |lines: &[String]| {
+            lines.iter().find_map(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("http_addr="))
+                    .map(String::from)
+            })
+        };
+        if !self
+            .stderr
+            .wait_until(crate::common::HANG_TIMEOUT, |l| find(l).is_some())
+        {
+            panic!("wasm-router has no HTTP server; its log:\n{}", self.log());
+        }
+        find(&self.stderr.snapshot()).unwrap()
+    }
+
     /// Its log so far.
     pub fn log(&self) -> String {
         self.stderr.snapshot().join("\n")

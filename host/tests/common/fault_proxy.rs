@@ -29,6 +29,10 @@ pub enum Fault {
     Slow(Duration),
     /// Reset the connection (RST) without forwarding.
     Reset,
+    /// Never answer and never forward (a request cut by the client's shutdown).
+    Hang,
+    /// Answer `AccessDeniedException` (S3: `AccessDenied`, 403) without forwarding.
+    AccessDenied,
     /// PutRecordBatch: forward all but these record indexes; answer 200 with `FailedPutCount`
     /// and `ServiceUnavailableException` entries for them.
     FirehoseFail(Vec<usize>),
@@ -63,6 +67,8 @@ pub struct Seen {
 struct State {
     faults: HashMap<String, VecDeque<Fault>>,
     always: HashMap<String, Fault>,
+    /// CloudWatch log groups whose every request is answered `AccessDeniedException`.
+    denied_groups: std::collections::HashSet<String>,
     seen: Vec<Seen>,
 }
 
@@ -131,6 +137,22 @@ impl FaultProxy {
             .unwrap()
             .always
             .insert(operation.to_string(), fault);
+    }
+
+    /// Answer every CloudWatch Logs request for log group `group` with
+    /// `AccessDeniedException` (as IAM does for a group the role may not write to), until
+    /// [`allow_log_group`](Self::allow_log_group).
+    pub fn deny_log_group(&self, group: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .denied_groups
+            .insert(group.to_string());
+    }
+
+    /// Stop denying `group`.
+    pub fn allow_log_group(&self, group: &str) {
+        self.state.lock().unwrap().denied_groups.remove(group);
     }
 
     /// Stop applying faults to `operation`.
@@ -414,8 +436,18 @@ async fn serve(
         let operation = req.operation();
         let fault = {
             let mut s = state.lock().unwrap();
-            let queued = s.faults.get_mut(&operation).and_then(VecDeque::pop_front);
-            queued.or_else(|| s.always.get(&operation).cloned())
+            let denied = !s.denied_groups.is_empty()
+                && serde_json::from_slice::<Value>(&req.body).is_ok_and(|body| {
+                    body["logGroupName"]
+                        .as_str()
+                        .is_some_and(|g| s.denied_groups.contains(g))
+                });
+            if denied {
+                Some(Fault::AccessDenied)
+            } else {
+                let queued = s.faults.get_mut(&operation).and_then(VecDeque::pop_front);
+                queued.or_else(|| s.always.get(&operation).cloned())
+            }
         };
         let mut seen = Seen {
             operation: operation.clone(),
@@ -444,6 +476,18 @@ async fn serve(
                 let status = if req.is_json_protocol() { 400 } else { 503 };
                 error_response(&req, status, json_type, "SlowDown", "Rate exceeded")
             }
+            Some(Fault::Hang) => {
+                state.lock().unwrap().seen.push(seen);
+                std::future::pending::<()>().await;
+                unreachable!()
+            }
+            Some(Fault::AccessDenied) => error_response(
+                &req,
+                if req.is_json_protocol() { 400 } else { 403 },
+                "AccessDeniedException",
+                "AccessDenied",
+                "User is not authorized to perform this action on this resource",
+            ),
             Some(Fault::ServerError) => error_response(
                 &req,
                 500,
