@@ -4,8 +4,10 @@
 //! Expansion also decides which values are secrets, the one place that does: a value is
 //! registered with the log redactor ([`crate::ops::logging::register_secret`]) when the
 //! variable's name says it is one ([`is_secret_variable`]: `…KEY…`, `…TOKEN…`, `…SECRET…`,
-//! `…PASSW…`, `…CREDENTIAL…`) or when it stands in a credential option
-//! ([`is_credential_option`]: `apikey`, `password`, `shared_key`, …). Every other value
+//! `…PASSW…`, `…CREDENTIAL…`), when it stands in a credential option
+//! ([`is_credential_option`]: `apikey`, `password`, `shared_key`, …), or when it is the
+//! placeholder FireLens writes for a `secretOptions` entry: `role_arn ${role_arn_0}`, a variable
+//! named after its option plus `_<container index>` (firelens-aws.md §1.1). Every other value
 //! (regions, group names, `${OUTPUT_PLUGIN}` in a `Name`) stays readable in the log and in
 //! config errors. Values that came from the ECS task metadata endpoint are never secret.
 
@@ -112,7 +114,20 @@ fn expand(
 
 /// Whether the value of variable `name`, standing in `option`, is a secret.
 fn is_secret(name: &str, option: Option<&str>) -> bool {
-    is_secret_variable(name) || option.is_some_and(is_credential_option)
+    is_secret_variable(name)
+        || option.is_some_and(|option| {
+            is_credential_option(option) || is_firelens_secret_placeholder(name, option)
+        })
+}
+
+/// Whether `name` is what FireLens calls the variable of a `secretOptions` entry for `option`:
+/// `<option>_<container index>` (the ECS agent's `firelensConfigVarFmt = "%s_%d"`).
+fn is_firelens_secret_placeholder(name: &str, option: &str) -> bool {
+    name.rsplit_once('_').is_some_and(|(head, index)| {
+        head.eq_ignore_ascii_case(option)
+            && !index.is_empty()
+            && index.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 /// The key a TOML line assigns at byte `at`: the bare or quoted key before the last `=` before
@@ -229,6 +244,11 @@ mod tests {
         for name in ["OUTPUT_PLUGIN", "AWS_REGION", "LOG_GROUP"] {
             assert!(!is_secret_variable(name), "{name}");
         }
+        assert!(is_secret("role_arn_0", Some("role_arn")));
+        assert!(is_secret("Region_12", Some("region")));
+        assert!(!is_secret("role_arn", Some("role_arn")));
+        assert!(!is_secret("role_arn_x", Some("role_arn")));
+        assert!(!is_secret("OUTPUT_PLUGIN", Some("Name")));
     }
 
     #[test]
