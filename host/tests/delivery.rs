@@ -133,6 +133,55 @@ fn a_crash_in_the_middle_of_delivery_resends_at_most_the_batch_in_flight() {
     );
 }
 
+/// Issue 13: SIGTERM while a slow aggregator acks a delivery of many requests one at a time.
+/// At the shutdown deadline the runner keeps what the cut delivery achieved (the disk buffer is
+/// told which of its events were acked), so after the restart only the request in flight (read
+/// by the receiver, its ack not yet back) arrives twice — not the whole delivery — and nothing
+/// is missing.
+#[test]
+fn sigterm_during_a_slow_delivery_resends_at_most_the_request_in_flight() {
+    const EVENTS: u32 = 20_000;
+    const REQUEST_BYTES: u64 = 32 * 1024;
+    const PAD: usize = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = disk_buffered_forward(port)
+        .replace("grace = \"5s\"", "grace = \"1s\"")
+        .replace(
+            &format!("port = {port}\n"),
+            &format!("port = {port}\nmax_request_bytes = \"{REQUEST_BYTES}\"\n"),
+        );
+    // About 240 events per request and 50 ms per ack: delivering everything takes ~4 s, so the
+    // 1 s grace cuts a delivery (up to MAX_MERGED_EVENTS events) after some of its requests.
+    let receiver = CountingReceiver::start_with_ack_delay(port, EVENTS, Duration::from_millis(50));
+    let mut router = start_in(dir.path(), &config);
+    send_acked(&router.tcp_addr(), "app", 0, EVENTS, 2_000, PAD);
+    receiver.wait_events(1_000, || router.log().join("\n"));
+    router.signal("TERM");
+    let status = router.wait_exit(HANG_TIMEOUT);
+    assert!(status.success(), "{status}");
+    let delivered_at_exit = receiver.events();
+    assert!(
+        delivered_at_exit < u64::from(EVENTS),
+        "delivery finished before the deadline; slow the receiver down"
+    );
+    let log = router.log().join("\n");
+    assert!(log.contains("what it delivered is not sent again"), "{log}");
+
+    let router = start_in(dir.path(), &config);
+    receiver.wait_events(u64::from(EVENTS), || router.log().join("\n"));
+    router.stop();
+    let (missing, twice, extra) = tally(&receiver.counts());
+    eprintln!(
+        "SIGTERM test (cut after {delivered_at_exit} of {EVENTS} were delivered): {missing} missing, {twice} arrived twice ({extra} extra copies)"
+    );
+    assert_eq!(missing, 0);
+    assert!(
+        extra <= REQUEST_BYTES / PAD as u64,
+        "{extra} duplicates: more than the one request in flight"
+    );
+}
+
 // ---- Memory -----------------------------------------------------------------------------
 
 /// The fixed overhead the memory test allows above the budget, on top of the process's own RSS
