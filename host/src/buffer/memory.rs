@@ -9,7 +9,8 @@
 
 use super::budget::{BudgetPermit, MemoryBudget};
 use super::{
-    BufferReader, BufferWriter, PushError, Queued, ReaderKind, Ticket, WhenFull, WriterKind,
+    AbandonedPush, BufferReader, BufferWriter, PushError, Queued, ReaderKind, Ticket, WhenFull,
+    WriterKind,
 };
 use crate::event::{Batch, Event, now_ns};
 use crate::ops::metrics::{Component, Metrics};
@@ -100,6 +101,13 @@ pub(crate) fn open(
 
 impl MemoryWriter {
     pub(crate) async fn push(&self, batch: Batch) -> Result<(), PushError> {
+        let mut abandoned = AbandonedPush::new(&self.metrics, &self.component, batch.len() as u64);
+        let pushed = self.queue(batch).await;
+        abandoned.settled();
+        pushed
+    }
+
+    async fn queue(&self, batch: Batch) -> Result<(), PushError> {
         let events = batch.len() as u64;
         // A batch bigger than the whole bound still goes through, alone.
         let size = held_bytes(&batch).clamp(1, self.max_bytes);
@@ -362,6 +370,29 @@ mod tests {
         assert_eq!(r.try_pop().unwrap().batch.len(), 1);
         assert_eq!(r.pop().await.unwrap().batch.len(), 2);
         assert!(r.try_pop().is_none());
+    }
+
+    /// The input stops waiting (its drain time at shutdown ended): the dropped push's events
+    /// were not queued and are counted; a push that returned is not counted again.
+    #[tokio::test]
+    async fn an_abandoned_push_is_counted() {
+        let metrics = Metrics::new();
+        let out = Component::output("t");
+        let (w, mut r) = memory_buffer(1000, WhenFull::Block, out.clone(), metrics.clone());
+        w.push(batch(5, 100)).await.unwrap();
+        let w2 = w.clone();
+        let pending = tokio::spawn(async move { w2.push(batch(3, 100)).await });
+        tokio::task::yield_now().await;
+        pending.abort();
+        assert!(pending.await.unwrap_err().is_cancelled());
+        assert_eq!(metrics.discarded(&out, "shutdown_undelivered"), 3);
+        r.pop().await.unwrap().done();
+        drop(w);
+        assert!(
+            r.pop().await.is_none(),
+            "the abandoned batch was not queued"
+        );
+        assert_eq!(metrics.discarded(&out, "shutdown_undelivered"), 3);
     }
 
     #[tokio::test]

@@ -198,6 +198,42 @@ impl BufferReader {
     }
 }
 
+/// Counts a push's events as `shutdown_undelivered` if the push is dropped before its batch was
+/// queued or counted: its caller stopped waiting (the input's drain time at shutdown ended while
+/// the push waited for room), so the events are not in the buffer and their sender was not
+/// acknowledged.
+pub(crate) struct AbandonedPush<'a> {
+    metrics: &'a Metrics,
+    component: &'a Component,
+    events: u64,
+    armed: bool,
+}
+
+impl<'a> AbandonedPush<'a> {
+    pub(crate) fn new(metrics: &'a Metrics, component: &'a Component, events: u64) -> Self {
+        AbandonedPush {
+            metrics,
+            component,
+            events,
+            armed: true,
+        }
+    }
+
+    /// The batch is queued, or its fate is counted elsewhere: nothing to count on drop.
+    pub(crate) fn settled(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for AbandonedPush<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.metrics
+                .events_dropped(self.component, "shutdown_undelivered", self.events);
+        }
+    }
+}
+
 /// Open the buffer `kind` for `component`; a memory buffer draws from `budget`.
 pub fn open_buffer(
     kind: &BufferKind,

@@ -36,7 +36,7 @@ pub mod ack;
 pub mod progress;
 pub mod segment;
 
-use super::{FsyncPolicy, PushError, Queued, Ticket, WhenFull};
+use super::{AbandonedPush, FsyncPolicy, PushError, Queued, Ticket, WhenFull};
 use crate::event::{Batch, now_ns};
 use crate::ops::metrics::{Component, Metrics};
 use ack::{AckFile, Position};
@@ -529,6 +529,20 @@ impl DiskWriter {
     /// fsync policy).
     pub(crate) async fn push(&self, batch: Batch) -> Result<(), PushError> {
         let shared = &self.shared;
+        let mut abandoned =
+            AbandonedPush::new(&shared.metrics, &shared.component, batch.len() as u64);
+        let pushed = self.write(batch, &mut abandoned).await;
+        abandoned.settled();
+        pushed
+    }
+
+    /// [`push`](Self::push); once the record is handed to the writer thread, `abandoned` is
+    /// settled: the thread writes it or counts it, whether or not this push still waits.
+    async fn write(
+        &self,
+        batch: Batch,
+        abandoned: &mut AbandonedPush<'_>,
+    ) -> Result<(), PushError> {
         let events = batch.len() as u64;
         let len = segment::encoded_len(&batch) as u64;
         let reservation = self.reserve(len, events).await?;
@@ -555,18 +569,15 @@ impl DiskWriter {
         {
             return Err(self.closed(events));
         }
-        // The writer thread now owns the reserved bytes.
+        // The writer thread now owns the reserved bytes and the record's fate.
         reservation.handed_over();
-        // The writer thread logs failed writes, once per episode.
+        abandoned.settled();
+        // The writer thread logs failed writes (once per episode) and counts what it drops.
         match answer.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(WriteFailure::Io(e))) => {
-                shared
-                    .metrics
-                    .events_dropped(&shared.component, "buffer_write_failed", events);
-                Err(PushError::Write(e))
-            }
-            Ok(Err(WriteFailure::Closed)) | Err(_) => Err(self.closed(events)),
+            Ok(Err(WriteFailure::Io(e))) => Err(PushError::Write(e)),
+            Ok(Err(WriteFailure::Closed)) => Err(PushError::Closed),
+            Err(_) => Err(self.closed(events)),
         }
     }
 
@@ -847,11 +858,22 @@ impl SegmentWriter {
         Ok(())
     }
 
-    /// The record leaves the writer: its reserved bytes are released and its push answered.
+    /// The record leaves the writer: its reserved bytes are released, its events counted if it
+    /// was not written, and its push answered (if the push still waits).
     fn answer(&self, append: Append, result: Result<(), WriteFailure>) {
         {
             let mut st = self.shared.state();
             st.reserved = st.reserved.saturating_sub(append.record.len() as u64);
+        }
+        let reason = match &result {
+            Ok(()) => None,
+            Err(WriteFailure::Io(_)) => Some("buffer_write_failed"),
+            Err(WriteFailure::Closed) => Some("shutdown_undelivered"),
+        };
+        if let Some(reason) = reason {
+            self.shared
+                .metrics
+                .events_dropped(&self.shared.component, reason, append.events);
         }
         self.shared.space.notify_waiters();
         let _ = append.reply.send(result);
@@ -1115,6 +1137,7 @@ impl DiskReader {
         } = &mut item
             && let Some(bitmap) = self.shared.state().delivered_before.remove(start)
         {
+            let total = batch.len();
             let (kept, index): (Vec<_>, Vec<_>) = std::mem::take(&mut batch.events)
                 .into_iter()
                 .enumerate()
@@ -1122,7 +1145,7 @@ impl DiskReader {
                 .map(|(i, event)| (event, i as u32))
                 .unzip();
             tracing::info!(component = %self.shared.component.id, segment = start.segment, offset = start.offset,
-                delivered = batch.len() - kept.len(), left = kept.len(),
+                delivered = total - kept.len(), left = kept.len(),
                 "disk buffer: an earlier run delivered part of this batch; reading back only the rest");
             if kept.is_empty() {
                 item = ReadItem::Skip { end: *end };

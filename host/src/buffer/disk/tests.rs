@@ -692,3 +692,61 @@ async fn close_fails_a_push_waiting_on_a_full_disk() {
         0
     );
 }
+
+/// A push abandoned while it waits for room (the input's drain time ended) is counted as
+/// `shutdown_undelivered` and never written; one abandoned while a full disk stalls the writer
+/// is counted by the writer thread when the buffer closes.
+#[tokio::test]
+async fn an_abandoned_push_is_counted_once_and_not_written() {
+    let out = Component::output("o");
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Metrics::new();
+    let (w, mut r) = open_dir(&options(dir.path(), 64 << 10, WhenFull::Block), &metrics).await;
+    let mut n = 0;
+    let waiting = loop {
+        let w2 = w.clone();
+        let push = tokio::spawn(async move { w2.push(batch(n, 100)).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if !push.is_finished() {
+            break push;
+        }
+        push.await.unwrap().unwrap();
+        n += 1;
+    };
+    waiting.abort();
+    let _ = waiting.await;
+    assert_eq!(metrics.discarded(&out, "shutdown_undelivered"), 100);
+    drop(w);
+    let mut taken = 0;
+    while let Some(q) = r.pop().await {
+        taken += 1;
+        q.done();
+    }
+    assert_eq!(taken, n, "the abandoned batch was not written");
+
+    let fs = Tmpfs::mount("64k");
+    let metrics = Metrics::new();
+    let (w, mut r) = open_dir(&one_page_segments(fs.path(), WhenFull::Block), &metrics).await;
+    let _ballast = fs.fill_leaving(2);
+    for i in 0..12 {
+        w.push(batch(i, 54)).await.unwrap();
+    }
+    let w2 = w.clone();
+    let stalled_push = tokio::spawn(async move { w2.push(batch(12, 54)).await });
+    wait_stalled(&metrics, 1).await;
+    stalled_push.abort();
+    let _ = stalled_push.await;
+    assert_eq!(
+        metrics.discarded(&out, "shutdown_undelivered"),
+        0,
+        "the writer thread still holds it"
+    );
+    r.close();
+    for _ in 0..200 {
+        if metrics.discarded(&out, "shutdown_undelivered") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(metrics.discarded(&out, "shutdown_undelivered"), 54);
+}
