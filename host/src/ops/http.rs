@@ -494,6 +494,36 @@ impl AsyncWrite for TrackedStream {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_new_connection_at_the_cap_closes_the_longest_idle_one() {
+        let open = Arc::new(OpenConnections::default());
+        let peer = |n: u16| SocketAddr::from(([127, 0, 0, 1], n));
+        let mut held: Vec<Registered> = (0..MAX_CONNECTIONS as u16)
+            .map(|n| open.admit(peer(n + 1)))
+            .collect();
+        for (n, connection) in held.iter().enumerate() {
+            // Connection 7 moved its last byte longest ago; the others later, in order.
+            let last = if n == 7 { 0 } else { 1_000 + n as u64 };
+            connection
+                .tracked
+                .activity
+                .last_ms
+                .store(last, Ordering::Relaxed);
+        }
+        let newcomer = open.admit(peer(9999));
+        assert_eq!(open.lock().len(), MAX_CONNECTIONS);
+        assert!(!open.lock().contains_key(&held[7].id));
+        assert!(open.lock().contains_key(&newcomer.id));
+        tokio::time::timeout(Duration::from_secs(5), held[7].evicted())
+            .await
+            .expect("the longest-idle connection is told to close");
+        let gone = held.remove(7);
+        drop(gone);
+        assert_eq!(open.lock().len(), MAX_CONNECTIONS);
+        drop(held);
+        assert_eq!(open.lock().len(), 1);
+    }
+
     #[test]
     fn fluent_bit_service_keys_map_to_a_listen_address() {
         assert_eq!(
