@@ -323,7 +323,13 @@ pub async fn run_output<O: Output>(
     let mut carried: Option<Queued> = None;
     loop {
         let now = Instant::now();
-        if let Some(pos) = waiting.iter().position(|d| d.next_at <= now) {
+        // Deliveries younger than one that is not set aside (its whole output failed) wait
+        // for it: it may hold events of their destinations.
+        let eligible = waiting
+            .iter()
+            .position(|d| !d.set_aside)
+            .map_or(waiting.len(), |p| p + 1);
+        if let Some(pos) = waiting.iter().take(eligible).position(|d| d.next_at <= now) {
             let blocked = held_by(&waiting.iter().take(pos).collect::<Vec<_>>());
             let mut delivery = waiting.remove(pos).expect("position is in range");
             match runner.attempt(&mut output, &mut delivery, blocked).await {
@@ -343,7 +349,7 @@ pub async fn run_output<O: Output>(
             && waiting.iter().all(|d| d.set_aside)
             && waiting.len() < MAX_SET_ASIDE_DELIVERIES
             && set_aside_bytes < MAX_SET_ASIDE_BODY_BYTES;
-        let wake = waiting.iter().map(|d| d.next_at).min();
+        let wake = waiting.iter().take(eligible).map(|d| d.next_at).min();
         if !may_take && wake.is_none() {
             break;
         }
