@@ -13,8 +13,8 @@
 //! `/api/../admin` and `/api/%2e%2e/admin` are `/admin` and escape a grant of `/api/`. What is
 //! sent is that normalised URL ([`AllowList::permit`]), so the destination sees the path that
 //! was checked. A path with an encoded `/` or `\` (`%2F`, `%5C`), a raw `\` or a broken `%`
-//! escape is refused: servers disagree on what those mean, so no grant can be said to cover
-//! them.
+//! escape is refused where the grant has a path: servers disagree on what those mean, so no
+//! path grant can be said to cover them (a whole-host grant covers them, sent as written).
 
 use http::Uri;
 
@@ -75,7 +75,7 @@ impl AllowList {
     /// is under a grant for its scheme, host and port; `None` when no grant covers it.
     pub fn permit(&self, uri: &Uri) -> Option<Uri> {
         let (https, host, port) = target(uri)?;
-        let path = normalised_path(uri.path())?;
+        let normal = normalised_path(uri.path());
         let granted = self.entries.iter().any(|e| {
             e.https == https
                 && e.port == port
@@ -85,11 +85,15 @@ impl AllowList {
                         .strip_suffix(suffix.as_str())
                         .is_some_and(|sub| !sub.is_empty()),
                 }
-                && path_under(&path, &e.path)
+                && (e.path.is_empty() || normal.as_deref().is_some_and(|p| path_under(p, &e.path)))
         });
         if !granted {
             return None;
         }
+        // A whole-host grant covers any path, even one it cannot normalise: sent as written.
+        let Some(path) = normal else {
+            return Some(uri.clone());
+        };
         if path == uri.path() {
             return Some(uri.clone());
         }
@@ -124,7 +128,7 @@ fn target(uri: &Uri) -> Option<(bool, String, u16)> {
 }
 
 /// `path` in normal form (RFC 3986 §6.2.2): percent-encoded unreserved characters decoded,
-/// other escapes in upper case, dot segments removed. `None` for a path that no grant can
+/// other escapes in upper case, dot segments removed. `None` for a path no path grant can
 /// cover: an encoded `/` or `\\`, a raw `\\`, or a `%` not followed by two hex digits.
 fn normalised_path(path: &str) -> Option<String> {
     let bytes = path.as_bytes();
@@ -359,6 +363,24 @@ mod tests {
         assert_eq!(remove_dot_segments("/a/b/c/./../../g"), "/a/g");
         assert_eq!(remove_dot_segments("mid/content=5/../6"), "mid/6");
         assert_eq!(remove_dot_segments("/../a/./"), "/a/");
+        let whole_host = list(&["https://example.com"]);
+        for url in [
+            "https://example.com/projects/group%2Fname",
+            "https://example.com/a%zz",
+        ] {
+            assert_eq!(
+                whole_host
+                    .permit(&url.parse().unwrap())
+                    .map(|u| u.to_string()),
+                Some(url.to_string())
+            );
+        }
+        assert_eq!(
+            whole_host
+                .permit(&"https://example.com/a/../b".parse().unwrap())
+                .map(|u| u.to_string()),
+            Some("https://example.com/b".to_string())
+        );
         let grant_with_dots = list(&["https://example.com/v1/../api/"]);
         assert!(allows(&grant_with_dots, "https://example.com/api/x"));
         assert!(!allows(&grant_with_dots, "https://example.com/v1/x"));
