@@ -129,7 +129,7 @@ fn target(uri: &Uri) -> Option<(bool, String, u16)> {
 
 /// `path` in normal form (RFC 3986 §6.2.2): percent-encoded unreserved characters decoded,
 /// other escapes in upper case, dot segments removed. `None` for a path no path grant can
-/// cover: an encoded `/` or `\\`, a raw `\\`, or a `%` not followed by two hex digits.
+/// cover: an encoded `/` or `\`, a raw `\`, or a `%` not followed by two hex digits.
 fn normalised_path(path: &str) -> Option<String> {
     let bytes = path.as_bytes();
     let mut decoded = String::with_capacity(path.len());
