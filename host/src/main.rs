@@ -99,6 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                             tcp_discard: Vec::new(),
                             warnings: Vec::new(),
                             classic: false,
+                            origins: Default::default(),
                         },
                         "<embedded default>".into(),
                     )
@@ -154,14 +155,19 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     for warning in &mapped.warnings {
                         eprintln!("warning: {warning}");
                     }
-                    // Output plugins are loaded and initialised with their config.
+                    // Every filter and output plugin is loaded and initialised, as `run` does.
                     let (problems, warnings) =
-                        wasm_router::output::http::check_plugins(&mapped.config);
+                        wasm_router::router::check_components(&mapped.config);
                     for warning in &warnings {
-                        eprintln!("warning: {warning}");
+                        eprintln!("warning: {}", mapped.origins.describe(warning));
                     }
                     if !problems.is_empty() {
-                        eprintln!("{}: {}", config.display(), problems.join("\n"));
+                        let problems = mapped.origins.describe(&problems.join("\n"));
+                        eprintln!(
+                            "{}: {}",
+                            config.display(),
+                            wasm_router::ops::logging::redact(&problems)
+                        );
                         return Ok(std::process::ExitCode::from(1));
                     }
                     println!("{}: valid", config.display());

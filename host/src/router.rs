@@ -186,25 +186,7 @@ impl Router {
         let mut reload = RouterReload::default();
         let native_ids = crate::filter::default_ids(&config.filters);
         for (i, f) in config.filters.iter().enumerate() {
-            let built = match (f, &native_ids[i]) {
-                (FilterConfig::Wasm(w), _) => {
-                    crate::plugin::build_filter(w, &config.service, metrics.clone()).map_err(
-                        |message| BuildError::Component {
-                            component: format!("filters[{i}] ({})", w.path.display()),
-                            message,
-                        },
-                    )
-                }
-                (native, id) => {
-                    let id = id.clone().unwrap_or_else(|| native.type_name().to_string());
-                    crate::filter::build(native, &id, metrics.clone())
-                        .map(|filter| (id, filter))
-                        .map_err(|message| BuildError::Component {
-                            component: format!("filters[{i}] ({})", native.type_name()),
-                            message,
-                        })
-                }
-            }?;
+            let built = build_filter(config, i, native_ids[i].as_deref(), metrics.clone())?;
             let filter = (built.0.clone(), reload.slot(&built.0, built.1));
             filters.push(FilterStage {
                 matcher: tag_matcher(f.match_pattern(), f.match_regex()),
@@ -299,10 +281,15 @@ impl Router {
         let mut shutdown_wait = shutdown.clone();
         let mut servers = JoinSet::new();
         for input in inputs {
-            servers.spawn(input.run(pipeline.clone(), shutdown.clone(), grace * 2 / 3));
+            servers.spawn(input.run(
+                pipeline.clone(),
+                shutdown.clone(),
+                ShutdownSchedule::input_drain(grace),
+            ));
         }
         shutdown_wait.wait().await;
-        let end = Instant::now() + grace;
+        let schedule = ShutdownSchedule::starting(Instant::now(), grace);
+        let end = schedule.end;
         tracing::info!(?grace, "shutting down: draining inputs, then outputs");
         deadline.send_replace(Some(end));
         while servers.join_next().await.is_some() {}
@@ -318,7 +305,7 @@ impl Router {
         }
         // The last pipeline reference closes every buffer: outputs finish what is queued.
         drop(pipeline);
-        let finished = tokio::time::timeout_at((end + Duration::from_secs(1)).into(), async {
+        let finished = tokio::time::timeout_at(schedule.stop_outputs.into(), async {
             while outputs.join_next().await.is_some() {}
         })
         .await;
@@ -332,6 +319,96 @@ impl Router {
         }
         tracing::info!("shutdown complete");
     }
+}
+
+/// When each phase of a shutdown ends. Computed from any `grace` without overflow: the config
+/// bounds durations (`DurationStr::MAX`), and this saturates beyond that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShutdownSchedule {
+    /// Outputs deliver until then.
+    pub end: Instant,
+    /// Outputs still busy then are stopped: one second after `end`.
+    pub stop_outputs: Instant,
+}
+
+impl ShutdownSchedule {
+    /// The schedule of a shutdown that starts at `now`.
+    pub fn starting(now: Instant, grace: Duration) -> Self {
+        let end = later(now, grace);
+        ShutdownSchedule {
+            end,
+            stop_outputs: later(end, Duration::from_secs(1)),
+        }
+    }
+
+    /// How long the inputs keep reading open connections after the signal: two thirds of
+    /// `grace`, leaving the rest for the outputs.
+    pub fn input_drain(grace: Duration) -> Duration {
+        grace - grace / 3
+    }
+}
+
+/// `t + d`, or the latest instant representable within [`DurationStr::MAX`] of `t`.
+///
+/// [`DurationStr::MAX`]: crate::config::DurationStr::MAX
+fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(crate::config::DurationStr::MAX))
+        .unwrap_or(t)
+}
+
+/// Build filter `i` of `config` as the router runs it: a WASM plugin loaded, its config checked
+/// against its schema and a first instance initialised; a native filter compiled.
+/// `native_id` is its id from [`crate::filter::default_ids`].
+fn build_filter(
+    config: &Config,
+    i: usize,
+    native_id: Option<&str>,
+    metrics: Arc<Metrics>,
+) -> Result<(String, Arc<dyn crate::pipeline::Filter>), BuildError> {
+    let f = &config.filters[i];
+    let fail = |message: String| BuildError::Component {
+        component: format!("filters[{i}] ({})", f.type_name()),
+        message,
+    };
+    match f {
+        FilterConfig::Wasm(w) => {
+            crate::plugin::build_filter(w, &config.service, metrics).map_err(fail)
+        }
+        native => {
+            let id = native_id.unwrap_or(native.type_name()).to_string();
+            crate::filter::build(native, &id, metrics)
+                .map(|filter| (id, filter))
+                .map_err(fail)
+        }
+    }
+}
+
+/// What `wasm-router validate` checks beyond [`Config::validate`]: everything
+/// [`Router::build`] would refuse short of binding sockets, opening buffers or reaching AWS.
+/// Every filter is built as `run` builds it (WASM plugins loaded, schema-checked and
+/// initialised); every WASM output plugin is loaded and initialised; every forward output's
+/// settings are resolved. Returns the problems and the warnings, each starting with its
+/// component's key (`filters[0]`).
+pub fn check_components(config: &Config) -> (Vec<String>, Vec<String>) {
+    let metrics = Metrics::new();
+    let mut problems = Vec::new();
+    let native_ids = crate::filter::default_ids(&config.filters);
+    for i in 0..config.filters.len() {
+        if let Err(e) = build_filter(config, i, native_ids[i].as_deref(), metrics.clone()) {
+            problems.push(e.to_string());
+        }
+    }
+    for (i, out) in config.outputs.iter().enumerate() {
+        if let OutputConfig::Forward(f) = out
+            && let Err(message) = f.settings()
+        {
+            problems.push(format!("outputs[{i}] (forward): {message}"));
+        }
+    }
+    let (outputs, warnings) = crate::output::http::check_plugins(config);
+    problems.extend(outputs);
+    (problems, warnings)
 }
 
 /// What an output's task needs besides the output itself.

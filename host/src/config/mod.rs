@@ -5,6 +5,8 @@
 //! addresses, ranges) without building anything, so `wasm-router validate` stops there.
 
 mod expand;
+#[cfg(test)]
+mod extreme_values_tests;
 pub mod fluentbit;
 mod units;
 
@@ -577,6 +579,7 @@ pub fn load_any(path: &Path) -> Result<fluentbit::Mapped, ConfigError> {
         tcp_discard: Vec::new(),
         warnings: Vec::new(),
         classic: false,
+        origins: Default::default(),
     })
 }
 
@@ -622,8 +625,35 @@ fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
         msg.push_str("\nfix: remove the key or correct its spelling; the keys this section accepts are listed above");
     } else if msg.contains("unknown variant") {
         msg.push_str("\nfix: use one of the types listed above");
+    } else if let Some((n, key)) = refused_value_line(e, text) {
+        // A value refused inside a tagged section: the span is the section's header.
+        msg = format!("line {n}: `{key}`: {msg}");
     }
     msg
+}
+
+/// The line (1-based) and key of the value a serde error inside a `[[…]]` section quotes:
+/// `"99999999999G" is too large` or `-5: a size cannot be negative`.
+fn refused_value_line(e: &toml::de::Error, text: &str) -> Option<(usize, String)> {
+    let from = e.span()?.start;
+    if !text[from..].starts_with("[[") {
+        return None;
+    }
+    let message = e.message();
+    let value = if message.starts_with('"') {
+        &message[..message[1..].find('"')? + 2]
+    } else {
+        message.split([':', ' ']).next()?
+    };
+    let first = text[..from].matches('\n').count();
+    text.lines()
+        .enumerate()
+        .skip(first + 1)
+        .take_while(|(_, l)| !l.trim_start().starts_with('['))
+        .find_map(|(n, l)| {
+            let (key, v) = l.split_once('=')?;
+            (v.trim() == value).then(|| (n + 1, key.trim().to_string()))
+        })
 }
 
 impl Config {
@@ -642,6 +672,7 @@ impl Config {
         {
             problems.push(format!("service.log_level: {e}"));
         }
+        check_service(&self.service, &mut problems);
         if self.inputs.is_empty() {
             problems.push("no [[inputs]]: add one, e.g. `[[inputs]]\\ntype = \"forward\"\\nlisten = \"127.0.0.1:24224\"`".to_string());
         }
@@ -678,6 +709,20 @@ impl Config {
             if f.idle_timeout.is_some_and(|d| d.0.is_zero()) {
                 problems.push(format!("{key}.idle_timeout must be more than 0s; remove it to keep quiet connections open"));
             }
+            positive_size(
+                &key,
+                "buffer_max_size",
+                f.buffer_max_size,
+                "\"6M\"",
+                &mut problems,
+            );
+            positive_size(
+                &key,
+                "decompress_max_size",
+                f.decompress_max_size,
+                "\"64M\"",
+                &mut problems,
+            );
             crate::input::forward::server::validate(&key, f, &mut problems);
         }
         for (i, filter) in self.filters.iter().enumerate() {
@@ -697,7 +742,9 @@ impl Config {
             {
                 problems.push(format!("{key}.on_error = {policy:?}: use \"fail_open\", \"fail_closed\" or \"dead_letter\""));
             }
+            check_plugin_limits(&key, &w.limits, &mut problems);
         }
+        check_listeners(self, &mut problems);
         for (i, output) in self.outputs.iter().enumerate() {
             let key = format!("outputs[{i}]");
             let o = output.routing();
@@ -708,6 +755,9 @@ impl Config {
             }
             crate::output::aws::validate_output(&key, output, &mut problems);
             crate::output::http::validate_output(&key, output, &mut problems);
+            if let OutputConfig::Wasm(c) = output {
+                check_plugin_limits(&key, &c.limits, &mut problems);
+            }
         }
         if problems.is_empty() {
             Ok(())
@@ -778,6 +828,13 @@ fn check_delivery(
         ));
     }
     let Some(dl) = o.dead_letter() else { return };
+    positive_size(
+        key,
+        "dead_letter.max_bytes",
+        dl.max_bytes,
+        "\"64MiB\"",
+        problems,
+    );
     match (&dl.path, &dl.output) {
         (None, None) | (Some(_), Some(_)) => problems.push(format!(
             "{key}.dead_letter: set exactly one of `path = \"/var/lib/wasm-router/dead-letter.jsonl\"` and `output = \"<name of another output>\"`"
@@ -796,6 +853,144 @@ fn check_delivery(
         }
         (Some(_), None) => {}
     }
+}
+
+/// Smallest `retry_backoff_base`: a zero base retried a failing destination ~800 times a second.
+pub const MIN_RETRY_BACKOFF_BASE: std::time::Duration = std::time::Duration::from_millis(1);
+
+fn check_service(s: &ServiceConfig, problems: &mut Vec<String>) {
+    if s.retry_backoff_base.0 < MIN_RETRY_BACKOFF_BASE {
+        problems.push(
+            "service.retry_backoff_base must be at least \"1ms\" (a zero base retries a failing destination hundreds of times a second); e.g. \"100ms\"".to_string(),
+        );
+    }
+    if s.retry_backoff_cap.0 < s.retry_backoff_base.0 {
+        problems.push(format!(
+            "service.retry_backoff_cap ({:?}) must be at least service.retry_backoff_base ({:?}); e.g. \"30s\"",
+            s.retry_backoff_cap.0, s.retry_backoff_base.0
+        ));
+    }
+    for (name, value, example) in [
+        ("delivery_stuck_after", s.delivery_stuck_after, "\"60s\""),
+        ("partial_flush_timeout", s.partial_flush_timeout, "\"2s\""),
+    ] {
+        if value.0.is_zero() {
+            problems.push(format!(
+                "service.{name} must be more than 0, e.g. {example}"
+            ));
+        }
+    }
+    positive_size(
+        "service",
+        "memory_budget",
+        s.memory_budget,
+        "\"64MiB\"",
+        problems,
+    );
+    positive_size(
+        "service",
+        "partial_max_bytes",
+        Some(s.partial_max_bytes),
+        "\"1MiB\"",
+        problems,
+    );
+}
+
+/// `limits = { … }` of a WASM filter or output under `key`.
+fn check_plugin_limits(key: &str, limits: &PluginLimitsConfig, problems: &mut Vec<String>) {
+    positive_size(key, "limits.memory", limits.memory, "\"64MiB\"", problems);
+    if limits.deadline.is_some_and(|d| d.0.is_zero()) {
+        problems.push(format!(
+            "{key}.limits.deadline must be more than 0, e.g. \"50ms\""
+        ));
+    }
+    if limits.max_calls == Some(0) {
+        problems.push(format!(
+            "{key}.limits.max_calls must be at least 1, e.g. 100000"
+        ));
+    }
+}
+
+fn positive_size(
+    key: &str,
+    name: &str,
+    value: Option<ByteSize>,
+    example: &str,
+    problems: &mut Vec<String>,
+) {
+    if value.is_some_and(|v| v.0 == 0) {
+        problems.push(format!("{key}.{name} must be more than 0, e.g. {example}"));
+    }
+}
+
+/// One socket the router would listen on, and the key that asks for it.
+enum Listener<'a> {
+    Tcp(std::net::SocketAddr, String),
+    Unix(&'a Path, String),
+}
+
+/// Two listeners on one TCP address (an unspecified address such as `0.0.0.0` covers every
+/// address of its port) or one unix path cannot both bind: refuse them here, not at `run`.
+fn check_listeners(config: &Config, problems: &mut Vec<String>) {
+    let mut listeners = Vec::new();
+    for (i, input) in config.inputs.iter().enumerate() {
+        let InputConfig::Forward(f) = input;
+        if let Some(addr) = f.listen.as_deref().and_then(|l| l.parse().ok()) {
+            listeners.push(Listener::Tcp(addr, format!("inputs[{i}].listen")));
+        }
+        if let Some(path) = &f.unix_path {
+            listeners.push(Listener::Unix(path, format!("inputs[{i}].unix_path")));
+        }
+    }
+    if let Some(addr) = config
+        .service
+        .http_listen
+        .as_deref()
+        .and_then(|l| l.parse().ok())
+    {
+        listeners.push(Listener::Tcp(addr, "service.http_listen".to_string()));
+    }
+    for (n, later) in listeners.iter().enumerate() {
+        let clash = listeners[..n]
+            .iter()
+            .find_map(|earlier| match (earlier, later) {
+                (Listener::Tcp(a, key), Listener::Tcp(b, later_key))
+                    if tcp_addresses_clash(*a, *b) =>
+                {
+                    Some((later_key, b.to_string(), key, a.to_string()))
+                }
+                (Listener::Unix(a, key), Listener::Unix(b, later_key)) if same_path(a, b) => {
+                    Some((
+                        later_key,
+                        b.display().to_string(),
+                        key,
+                        a.display().to_string(),
+                    ))
+                }
+                _ => None,
+            });
+        if let Some((later_key, addr, earlier_key, earlier_addr)) = clash {
+            problems.push(format!(
+                "{later_key} = {addr:?} clashes with {earlier_key} = {earlier_addr:?}: only one listener can bind it; give each a distinct address or path, or remove one"
+            ));
+        }
+    }
+}
+
+fn tcp_addresses_clash(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
+    if a.port() != b.port() || a.port() == 0 {
+        return false;
+    }
+    let unspecified_v6 = |x: &std::net::SocketAddr| x.is_ipv6() && x.ip().is_unspecified();
+    a.ip() == b.ip()
+        || (a.is_ipv4() == b.is_ipv4() && (a.ip().is_unspecified() || b.ip().is_unspecified()))
+        // `[::]` also takes the IPv4 port unless the socket is IPv6-only (Linux default).
+        || unspecified_v6(&a)
+        || unspecified_v6(&b)
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+    a.components().eq(b.components())
 }
 
 fn check_match(key: &str, pattern: Option<&str>, regex: Option<&str>, problems: &mut Vec<String>) {

@@ -211,19 +211,30 @@ fn empty_info() -> PluginInfo {
     }
 }
 
-/// A component starts with `\0asm`, then version 0x0d and layer 1.
+/// A component starts with `\0asm`, then version 0x0d and layer 1. Anything else is refused
+/// with what it is: a wasmtime precompiled artifact only when wasmtime recognises it as one
+/// (whatever the file is named), any other ELF file as native code.
 fn check_is_component(path: &str, wasm: &[u8]) -> Result<(), PluginError> {
     let not = |detail: &str| PluginError::NotAComponent {
         path: path.to_string(),
         detail: detail.to_string(),
     };
     if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
-        if wasm.starts_with(b"\x7fELF") {
-            return Err(not(
-                "it is a precompiled artifact (.cwasm); configure the .wasm file it was compiled from",
-            ));
-        }
-        return Err(not("it is not a WebAssembly file"));
+        return Err(not(match wasmtime::Engine::detect_precompiled(wasm) {
+            Some(wasmtime::Precompiled::Component) => {
+                "it is a wasmtime precompiled component (.cwasm), which is native code the router only loads from its own compile cache; configure the .wasm file it was compiled from"
+            }
+            Some(wasmtime::Precompiled::Module) => {
+                "it is a wasmtime precompiled core module (.cwasm); configure the .wasm component it was compiled from"
+            }
+            None if wasm.starts_with(b"\x7fELF") => {
+                "it is a native ELF executable or library, not WebAssembly (nor a wasmtime precompiled artifact); configure the plugin's .wasm component (`cargo build --target wasm32-wasip2`)"
+            }
+            None if path.ends_with(".cwasm") => {
+                "it is named .cwasm but is neither WebAssembly nor a wasmtime precompiled artifact; configure the plugin's .wasm component"
+            }
+            None => "it is not a WebAssembly file",
+        }));
     }
     match &wasm[4..8] {
         [0x0d, 0x00, 0x01, 0x00] => Ok(()),
@@ -301,11 +312,37 @@ mod tests {
             e.contains("core module") && e.contains("wasm32-wasip2"),
             "{e}"
         );
-        let e = check_is_component("p.cwasm", b"\x7fELF\x02\x01\x01\0")
+        assert!(check_is_component("p", b"{}").is_err());
+    }
+
+    #[test]
+    fn an_elf_file_named_cwasm_is_called_native_code_not_a_cwasm() {
+        let own_binary = std::fs::read("/proc/self/exe").unwrap();
+        let e = check_is_component("plugin.cwasm", &own_binary)
             .unwrap_err()
             .to_string();
-        assert!(e.contains(".cwasm"), "{e}");
-        assert!(check_is_component("p", b"{}").is_err());
+        assert!(
+            e.contains("native ELF") && e.contains("not WebAssembly") && !e.contains("(.cwasm)"),
+            "{e}"
+        );
+        let e = check_is_component("p.cwasm", b"text, not a plugin")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("named .cwasm but is neither"), "{e}");
+    }
+
+    #[test]
+    fn a_real_precompiled_component_is_named_as_one() {
+        let engine = wasmtime::Engine::default();
+        let component = wasmtime::component::Component::new(&engine, b"\0asm\x0d\0\x01\0").unwrap();
+        let artifact = component.serialize().unwrap();
+        let e = check_is_component("p.cwasm", &artifact)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("precompiled component (.cwasm)") && e.contains("the .wasm file"),
+            "{e}"
+        );
     }
 
     #[test]

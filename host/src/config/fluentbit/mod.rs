@@ -6,7 +6,10 @@
 //! and what to do instead; harmless keys are accepted with a warning.
 
 mod filters;
+mod origins;
 pub mod parse;
+
+pub use origins::Origins;
 
 use super::{Config, ConfigError};
 use parse::{Entry, Section};
@@ -30,6 +33,9 @@ pub struct Mapped {
     pub warnings: Vec<String>,
     /// Whether the file was a classic config (reload re-reads TOML only, so it is off then).
     pub classic: bool,
+    /// Where each component was written (empty for TOML): to report later problems as
+    /// `file:line` and the classic key.
+    pub origins: Origins,
 }
 
 /// Read the classic file at `path` (and its includes), expanding `${VAR}` from the environment.
@@ -71,6 +77,7 @@ pub fn looks_classic(text: &str) -> bool {
 pub fn map(sections: &[Section]) -> Result<Mapped, String> {
     let mut m = Mapper::default();
     for s in sections {
+        let before = (m.inputs.len(), m.filters.len(), m.outputs.len());
         match s.kind.as_str() {
             "SERVICE" => m.service(s)?,
             "INPUT" => m.input(s)?,
@@ -95,6 +102,16 @@ pub fn map(sections: &[Section]) -> Result<Mapped, String> {
                 ));
             }
         }
+        let o = &mut m.origins;
+        if s.kind == "SERVICE" {
+            o.service.push(s.clone());
+        }
+        o.inputs
+            .extend((before.0..m.inputs.len()).map(|_| s.clone()));
+        o.filters
+            .extend((before.1..m.filters.len()).map(|_| s.clone()));
+        o.outputs
+            .extend((before.2..m.outputs.len()).map(|_| s.clone()));
     }
     m.finish()
 }
@@ -110,6 +127,7 @@ struct Mapper {
     storage_path: Option<String>,
     filesystem_storage: bool,
     native: filters::PendingFilters,
+    origins: Origins,
 }
 
 fn at(e: &Entry) -> String {
@@ -508,14 +526,15 @@ impl Mapper {
                 Some(e) => format!("{}: unknown key `{key}` for this output; remove it or correct its spelling\n{msg}", at(e)),
                 None => msg,
             },
-            None => msg,
+            None => self.origins.describe_value_error(&msg),
         })?;
-        config.validate()?;
+        config.validate().map_err(|p| self.origins.describe(&p))?;
         Ok(Mapped {
             config,
             tcp_discard: self.tcp_discard,
             warnings: self.warnings,
             classic: true,
+            origins: self.origins,
         })
     }
 }
