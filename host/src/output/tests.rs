@@ -1246,3 +1246,75 @@ async fn at_most_a_bounded_number_of_deliveries_are_set_aside() {
         MAX_SET_ASIDE_DELIVERIES as u64 + 5
     );
 }
+
+/// Every event goes to destination "denied", which fails until `open`; then the first attempt
+/// that carries event 1000 fails as a whole (the output is down for 200 ms).
+struct DownOnce {
+    open: Arc<std::sync::atomic::AtomicBool>,
+    failed_once: bool,
+    delivered: Delivered,
+}
+
+impl Output for DownOnce {
+    async fn deliver(
+        &mut self,
+        batch: &Batch,
+        progress: &mut DeliveryProgress,
+    ) -> Result<(), DeliveryError> {
+        let open = self.open.load(std::sync::atomic::Ordering::SeqCst);
+        for i in progress.pending().collect::<Vec<_>>() {
+            let time = batch.events[i].time_ns;
+            if open && time == 1000 && !self.failed_once {
+                self.failed_once = true;
+                return Err(DeliveryError::Retryable {
+                    reason: "connection refused".into(),
+                    after: Some(Duration::from_millis(200)),
+                });
+            }
+            if !open || progress.is_blocked("denied") {
+                progress.destination_failed([i], "denied", || "AccessDeniedException".into());
+            } else {
+                progress.delivered([i]);
+                self.delivered.lock().unwrap().push(time);
+            }
+        }
+        if progress.failing_destinations().is_empty() {
+            Ok(())
+        } else {
+            retryable()
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_set_aside_delivery_that_then_fails_as_a_whole_keeps_its_place() {
+    let metrics = Metrics::new();
+    let (deadline, _) = watch::channel(None);
+    let out = Component::output("o");
+    let (w, r) = memory_buffer(1 << 20, WhenFull::Block, out.clone(), metrics.clone());
+    let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let delivered = Delivered::default();
+    let task = tokio::spawn(run_output(
+        DownOnce {
+            open: open.clone(),
+            failed_once: false,
+            delivered: delivered.clone(),
+        },
+        r,
+        runner("o", &metrics, &deadline, fast_retry(), None),
+    ));
+    w.push(at_times("a", &[1000])).await.unwrap();
+    w.push(at_times("b", &[1001])).await.unwrap();
+    wait_for("both set aside", || {
+        metrics.set_aside_events.get_or_create(&out.labels()).get() == 2
+    })
+    .await;
+    open.store(true, std::sync::atomic::Ordering::SeqCst);
+    drop(w);
+    task.await.unwrap();
+    assert_eq!(
+        *delivered.lock().unwrap(),
+        vec![1000, 1001],
+        "the younger delivery waited for the older one of its destination"
+    );
+}
