@@ -476,3 +476,36 @@ fn dead_letter(
         buffer: writers[index].clone(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DurationStr;
+
+    #[test]
+    fn the_shutdown_schedule_splits_grace_and_never_overflows() {
+        let now = Instant::now();
+        let s = ShutdownSchedule::starting(now, Duration::from_secs(30));
+        assert_eq!(s.end, now + Duration::from_secs(30));
+        assert_eq!(s.stop_outputs, now + Duration::from_secs(31));
+        assert_eq!(
+            ShutdownSchedule::input_drain(Duration::from_secs(30)),
+            Duration::from_secs(20)
+        );
+        assert_eq!(
+            ShutdownSchedule::input_drain(Duration::ZERO),
+            Duration::ZERO
+        );
+        // `grace * 2 / 3` overflowed here; `Instant + grace` panicked.
+        for grace in [
+            DurationStr::MAX,
+            Duration::from_secs(u64::MAX),
+            Duration::MAX,
+        ] {
+            let drain = ShutdownSchedule::input_drain(grace);
+            assert!(drain <= grace && drain >= grace / 2, "{grace:?}");
+            let s = ShutdownSchedule::starting(now, grace);
+            assert!(s.end > now && s.stop_outputs >= s.end, "{grace:?}");
+        }
+    }
+}

@@ -977,7 +977,8 @@ fn check_listeners(config: &Config, problems: &mut Vec<String>) {
     }
 }
 
-fn tcp_addresses_clash(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
+/// Whether two TCP listeners cannot both bind.
+pub(crate) fn tcp_addresses_clash(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
     if a.port() != b.port() || a.port() == 0 {
         return false;
     }
@@ -1119,6 +1120,92 @@ mod tests {
         .unwrap();
         assert!(c.service.partial_reassembly, "reassembly is on by default");
         assert_eq!(c.service.memory_budget, None);
+    }
+
+    #[test]
+    fn listeners_that_cannot_both_bind_are_refused() {
+        let check = |text: &str| {
+            let c: Config = toml::from_str(text).unwrap();
+            c.validate().err().unwrap_or_default()
+        };
+        let input =
+            |listen: &str| format!("[[inputs]]\ntype = \"forward\"\nlisten = \"{listen}\"\n");
+        let out = "[[outputs]]\ntype = \"null\"\nmatch = \"*\"\n";
+        for (a, b) in [
+            ("127.0.0.1:5000", "127.0.0.1:5000"),
+            ("0.0.0.0:5000", "127.0.0.1:5000"),
+            ("127.0.0.1:5000", "0.0.0.0:5000"),
+            ("[::]:5000", "127.0.0.1:5000"),
+            ("[::1]:5000", "[::]:5000"),
+        ] {
+            let e = check(&format!("{}{}{out}", input(a), input(b)));
+            assert!(
+                e.contains("inputs[1].listen") && e.contains("clashes with inputs[0].listen"),
+                "{a} / {b}: {e}"
+            );
+        }
+        for (a, b) in [
+            ("127.0.0.1:5000", "127.0.0.1:5001"),
+            ("127.0.0.1:0", "127.0.0.1:0"),
+            ("127.0.0.1:5000", "127.0.0.2:5000"),
+            ("127.0.0.1:5000", "[::1]:5000"),
+        ] {
+            let e = check(&format!("{}{}{out}", input(a), input(b)));
+            assert!(!e.contains("clashes"), "{a} / {b}: {e}");
+        }
+        let e = check(&format!(
+            "[service]\nhttp_listen = \"0.0.0.0:2020\"\n{}{out}",
+            input("127.0.0.1:2020")
+        ));
+        assert!(
+            e.contains("service.http_listen") && e.contains("clashes with inputs[0].listen"),
+            "{e}"
+        );
+        let unix = "[[inputs]]\ntype = \"forward\"\nunix_path = \"/run/./fluent.sock\"\n[[inputs]]\ntype = \"forward\"\nunix_path = \"/run/fluent.sock\"\n";
+        let e = check(&format!("{unix}{out}"));
+        assert!(
+            e.contains("inputs[1].unix_path") && e.contains("clashes with inputs[0].unix_path"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn zero_sizes_and_durations_and_a_zero_backoff_are_refused_with_the_key_and_an_example() {
+        let e = parse(
+            "[service]\nretry_backoff_base = \"0s\"\nretry_backoff_cap = \"0s\"\ndelivery_stuck_after = 0\nmemory_budget = 0\npartial_max_bytes = 0\n\
+             [[inputs]]\ntype = \"forward\"\nlisten = \"127.0.0.1:1\"\nbuffer_max_size = 0\ndecompress_max_size = \"0M\"\n\
+             [[filters]]\ntype = \"wasm\"\nmatch = \"*\"\npath = \"p.wasm\"\nlimits = { memory = 0, deadline = \"0ms\", max_calls = 0 }\n\
+             [[outputs]]\ntype = \"null\"\nmatch = \"*\"\ndead_letter = { path = \"/tmp/dl\", max_bytes = 0 }\n",
+            "f.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        for wanted in [
+            "service.retry_backoff_base must be at least \"1ms\"",
+            "service.delivery_stuck_after must be more than 0, e.g. \"60s\"",
+            "service.memory_budget must be more than 0",
+            "service.partial_max_bytes must be more than 0",
+            "inputs[0].buffer_max_size must be more than 0, e.g. \"6M\"",
+            "inputs[0].decompress_max_size must be more than 0",
+            "filters[0].limits.memory must be more than 0",
+            "filters[0].limits.deadline must be more than 0",
+            "filters[0].limits.max_calls must be at least 1",
+            "outputs[0].dead_letter.max_bytes must be more than 0",
+        ] {
+            assert!(e.contains(wanted), "wanted {wanted:?} in {e}");
+        }
+        let e = parse(
+            "[service]\nretry_backoff_base = \"2s\"\nretry_backoff_cap = \"1s\"\n[[inputs]]\ntype = \"forward\"\nlisten = \"127.0.0.1:1\"\n[[outputs]]\ntype = \"null\"\nmatch = \"*\"\n",
+            "f.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains(
+                "service.retry_backoff_cap (1s) must be at least service.retry_backoff_base (2s)"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -77,7 +77,12 @@ pub fn looks_classic(text: &str) -> bool {
 pub fn map(sections: &[Section]) -> Result<Mapped, String> {
     let mut m = Mapper::default();
     for s in sections {
-        let before = (m.inputs.len(), m.filters.len(), m.outputs.len());
+        let before = (
+            m.inputs.len(),
+            m.filters.len(),
+            m.outputs.len(),
+            m.tcp_discard.len(),
+        );
         match s.kind.as_str() {
             "SERVICE" => m.service(s)?,
             "INPUT" => m.input(s)?,
@@ -112,6 +117,8 @@ pub fn map(sections: &[Section]) -> Result<Mapped, String> {
             .extend((before.1..m.filters.len()).map(|_| s.clone()));
         o.outputs
             .extend((before.2..m.outputs.len()).map(|_| s.clone()));
+        o.tcp_discard
+            .extend((before.3..m.tcp_discard.len()).map(|_| s.clone()));
     }
     m.finish()
 }
@@ -529,6 +536,7 @@ impl Mapper {
             None => self.origins.describe_value_error(&msg),
         })?;
         config.validate().map_err(|p| self.origins.describe(&p))?;
+        self.origins.check_tcp_discard(&config, &self.tcp_discard)?;
         Ok(Mapped {
             config,
             tcp_discard: self.tcp_discard,

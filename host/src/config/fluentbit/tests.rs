@@ -643,3 +643,27 @@ fn parser_filters_get_the_parsers_files_and_refuse_other_formats_at_their_line()
         "{e}"
     );
 }
+
+#[test]
+fn problems_found_after_mapping_name_file_line_and_the_classic_key() {
+    let e = error_of(
+        "[SERVICE]\n    HTTP_Server On\n    HTTP_Port 2020\n[INPUT]\n    Name forward\n    Listen 0.0.0.0\n    Port 2020\n    Buffer_Max_Size 0\n[OUTPUT]\n    Name null\n    Match *\n",
+    );
+    assert!(
+        e.contains("main.conf:8: buffer_max_size must be more than 0"),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "main.conf:3: http_port = \"0.0.0.0:2020\" clashes with `listen` at main.conf:6"
+        ),
+        "{e}"
+    );
+    let e = error_of(
+        "[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 8877\n[INPUT]\n    Name tcp\n    Listen 0.0.0.0\n    Port 8877\n[OUTPUT]\n    Name null\n    Match *\n",
+    );
+    assert!(
+        e.contains("main.conf:5: [INPUT] tcp on 0.0.0.0:8877 clashes with `listen` at main.conf:3"),
+        "{e}"
+    );
+}
