@@ -11,7 +11,10 @@
 //! - watches the router's process ([`procwatch`]): CPU seconds over the run, peak RSS, and RSS
 //!   over time as CSV;
 //! - shows a progress bar on a terminal, and prints the results as JSON for `scripts/bench`.
+//!
+//! With `--attack partial|amplify` it runs one of the memory attacks of [`attack`] instead.
 
+pub mod attack;
 pub mod frames;
 pub mod procwatch;
 pub mod receiver;
@@ -113,6 +116,11 @@ pub struct LoadArgs {
     /// Print the results as one JSON object on stdout (the summary still goes to stderr).
     #[arg(long)]
     json: bool,
+    /// Run a memory attack instead of sending load (see `attack`): `partial` holds incomplete
+    /// 6 MB requests open on every connection, `amplify` sends 6 MB requests of 3-byte entries.
+    /// Runs for --duration (default 20s); reports the router's VmHWM with --watch-pid.
+    #[arg(long, value_enum)]
+    attack: Option<attack::Attack>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -248,6 +256,21 @@ const MAX_POOL_GROUPS: usize = 64;
 /// Run `bench-load`.
 pub fn run(args: LoadArgs) -> anyhow::Result<std::process::ExitCode> {
     validate(&args)?;
+    if let Some(kind) = args.attack {
+        let duration = args.duration.unwrap_or(Duration::from_secs(20));
+        let report = attack::run(
+            kind,
+            &args.address,
+            args.connections,
+            duration,
+            args.watch_pid,
+        )?;
+        eprintln!("{report:?}");
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
     let load_before = procwatch::load_average();
     let watched = args
         .watch_pid

@@ -32,6 +32,8 @@ pub(super) struct Connections {
     open: Mutex<HashMap<u64, (Kind, Arc<ConnState>)>>,
     next_id: AtomicU64,
     epoch: Epoch,
+    /// When a connection was last closed for memory (ms since the epoch, +1); 0: never.
+    last_memory_eviction_ms: AtomicU64,
 }
 
 struct Epoch(Instant);
@@ -118,10 +120,16 @@ impl Connections {
     }
 
     /// Close the connection whose incomplete request started longest ago, if it started at
-    /// least `min_age` ago, holds input memory, and is not waiting on a push. False when none is.
+    /// least `min_age` ago, holds input memory, and is not waiting on a push. At most one per
+    /// `min_age` for the whole input, however many connections wait. False when none is closed.
     pub(super) fn evict_oldest_incomplete(&self, min_age: Duration) -> bool {
         let now = self.now_ms();
+        let min_age_ms = min_age.as_millis() as u64;
         let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let last = self.last_memory_eviction_ms.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last - 1) < min_age_ms {
+            return false;
+        }
         let oldest = open
             .values()
             .filter(|(_, s)| {
@@ -130,11 +138,15 @@ impl Connections {
                     && s.held.load(Ordering::Relaxed) > 0
                     && !s.closing.load(Ordering::Relaxed)
                     && !s.dispatching.load(Ordering::Relaxed)
-                    && now.saturating_sub(started - 1) >= min_age.as_millis() as u64
+                    && now.saturating_sub(started - 1) >= min_age_ms
             })
             .min_by_key(|(_, s)| s.request_started_ms.load(Ordering::Relaxed));
         match oldest {
-            Some((_, state)) => state.close_by_registry(),
+            Some((_, state)) => {
+                self.last_memory_eviction_ms
+                    .store(now + 1, Ordering::Relaxed);
+                state.close_by_registry()
+            }
             None => false,
         }
     }
@@ -245,8 +257,13 @@ mod tests {
             !conns.evict_oldest_incomplete(Duration::from_secs(60)),
             "none old enough"
         );
-        assert!(conns.evict_oldest_incomplete(Duration::ZERO));
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(conns.evict_oldest_incomplete(Duration::from_millis(5)));
         assert!(oldest.state.is_closing());
+        assert!(
+            !conns.evict_oldest_incomplete(Duration::from_millis(5)),
+            "one per min_age"
+        );
         assert!(conns.evict_oldest_incomplete(Duration::ZERO));
         assert!(newer.state.is_closing());
         assert!(!conns.evict_oldest_incomplete(Duration::ZERO));
