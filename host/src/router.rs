@@ -394,8 +394,8 @@ pub fn check_components(config: &Config) -> (Vec<String>, Vec<String>) {
     let metrics = Metrics::new();
     let mut problems = Vec::new();
     let native_ids = crate::filter::default_ids(&config.filters);
-    for i in 0..config.filters.len() {
-        if let Err(e) = build_filter(config, i, native_ids[i].as_deref(), metrics.clone()) {
+    for (i, id) in native_ids.iter().enumerate() {
+        if let Err(e) = build_filter(config, i, id.as_deref(), metrics.clone()) {
             problems.push(e.to_string());
         }
     }

@@ -640,8 +640,8 @@ fn refused_value_line(e: &toml::de::Error, text: &str) -> Option<(usize, String)
         return None;
     }
     let message = e.message();
-    let value = if message.starts_with('"') {
-        &message[..message[1..].find('"')? + 2]
+    let value = if let Some(quoted) = message.strip_prefix('"') {
+        &message[..quoted.find('"')? + 2]
     } else {
         message.split([':', ' ']).next()?
     };

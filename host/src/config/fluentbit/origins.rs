@@ -63,9 +63,7 @@ impl Origins {
     }
 
     fn describe_one(&self, problem: &str) -> String {
-        let path_len = problem
-            .find(|c: char| c == ' ' || c == ':' || c == '=')
-            .unwrap_or(problem.len());
+        let path_len = problem.find([' ', ':', '=']).unwrap_or(problem.len());
         let (path, rest) = problem.split_at(path_len);
         let (head, key) = path.split_once('.').unwrap_or((path, ""));
         let Some(section) = self.section(head) else {
