@@ -223,6 +223,7 @@ fn is_zero(value: &Value) -> bool {
 }
 
 static PANICS: AtomicUsize = AtomicUsize::new(0);
+const WORKER: &str = "extreme-values-worker";
 
 /// Build a router from `config` (binding only 127.0.0.1:0), shut it down at once, and wait for
 /// it within a bound: a panic in any task is counted by the hook, a hang is an error.
@@ -253,13 +254,21 @@ fn builds_offline(config: &Config) -> bool {
 
 #[test]
 fn every_duration_and_size_key_survives_extreme_values() {
-    std::panic::set_hook(Box::new(|info| {
-        PANICS.fetch_add(1, Ordering::SeqCst);
-        eprintln!("PANIC: {info}");
+    // Count the panics of this test's threads only (`cargo test` runs others beside it).
+    let previous = std::sync::Arc::new(std::panic::take_hook());
+    let chained = previous.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or_default();
+        if name.starts_with(WORKER) || name.contains("every_duration_and_size_key") {
+            PANICS.fetch_add(1, Ordering::SeqCst);
+        }
+        chained(info);
     }));
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name(WORKER)
         .enable_all()
         .build()
         .unwrap();
@@ -358,7 +367,10 @@ fn every_duration_and_size_key_survives_extreme_values() {
             }
         }
     }
-    let _ = std::panic::take_hook();
+    drop(std::panic::take_hook());
+    if let Ok(previous) = std::sync::Arc::try_unwrap(previous) {
+        std::panic::set_hook(previous);
+    }
     eprintln!(
         "{} keys, {accepted} values accepted ({built} built and shut down), {refused} refused:\n{}",
         keys_seen.len(),
