@@ -881,7 +881,8 @@ fn validate(path: &Path, env: &[(String, String)]) -> (bool, String) {
 }
 
 /// The in-repo copy of a file a task definition names (by file name, under configs/). Plugin
-/// paths stay as they are: `validate` checks the config, it does not load plugins.
+/// paths under `/plugins/custom/` point at the first-party plugins built for the tests, as
+/// `validate` loads and initialises every plugin.
 fn in_repo_config(reference: &str, into: &Path) -> PathBuf {
     let name = reference.rsplit('/').next().unwrap();
     let source = examples_dir().join("configs").join(name);
@@ -891,6 +892,10 @@ fn in_repo_config(reference: &str, into: &Path) -> PathBuf {
             source.display()
         )
     });
+    let built = Path::new(wasm_router_test_artifacts::REDACT)
+        .parent()
+        .unwrap();
+    let text = text.replace("/plugins/custom/", &format!("{}/", built.display()));
     let path = into.join(name);
     std::fs::write(&path, text).unwrap();
     path
