@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use wasm_router::config;
+use wasm_router::ops::logging::redact;
 
 mod cli;
 
@@ -64,10 +65,7 @@ fn main() -> std::process::ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!(
-                "error: {}",
-                wasm_router::ops::logging::redact(&format!("{e:#}"))
-            );
+            eprintln!("error: {}", redact(&format!("{e:#}")));
             std::process::ExitCode::from(1)
         }
     }
@@ -144,8 +142,10 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let ecs = wasm_router::ecs::prepare(Some(config.clone()), parsers_files)?;
             for note in &ecs.notes {
                 match note {
-                    wasm_router::ecs::StartupNote::Info(text) => eprintln!("{text}"),
-                    wasm_router::ecs::StartupNote::Warning(text) => eprintln!("warning: {text}"),
+                    wasm_router::ecs::StartupNote::Info(text) => eprintln!("{}", redact(text)),
+                    wasm_router::ecs::StartupNote::Warning(text) => {
+                        eprintln!("warning: {}", redact(text))
+                    }
                 }
             }
             wasm_router::filter::parsers::set_command_line_files(&ecs.parsers_files);
@@ -153,28 +153,24 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             match config::load_any(&config) {
                 Ok(mapped) => {
                     for warning in &mapped.warnings {
-                        eprintln!("warning: {warning}");
+                        eprintln!("warning: {}", redact(&warning.to_string()));
                     }
                     // Every filter and output plugin is loaded and initialised, as `run` does.
                     let (problems, warnings) =
                         wasm_router::router::check_components(&mapped.config);
                     for warning in &warnings {
-                        eprintln!("warning: {}", mapped.origins.describe(warning));
+                        eprintln!("warning: {}", redact(&mapped.origins.describe(warning)));
                     }
                     if !problems.is_empty() {
                         let problems = mapped.origins.describe(&problems.join("\n"));
-                        eprintln!(
-                            "{}: {}",
-                            config.display(),
-                            wasm_router::ops::logging::redact(&problems)
-                        );
+                        eprintln!("{}: {}", config.display(), redact(&problems));
                         return Ok(std::process::ExitCode::from(1));
                     }
                     println!("{}: valid", config.display());
                     Ok(std::process::ExitCode::SUCCESS)
                 }
                 Err(e) => {
-                    eprintln!("{e}");
+                    eprintln!("{}", redact(&e.to_string()));
                     Ok(std::process::ExitCode::from(1))
                 }
             }
