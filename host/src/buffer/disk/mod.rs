@@ -27,10 +27,20 @@
 //! alone), not drawn from the router's memory budget — so a memory-buffered output that holds
 //! the whole budget while its endpoint is down cannot stall a disk-buffered one.
 //!
-//! Damage: a record whose header or payload fails its checksum, a truncated tail, or a segment
-//! with a bad file header is skipped, counted as `buffer_corrupt` (with the record's event count
-//! when its header is intact, else as 1) and logged with its file and offsets. It never stops
-//! the router.
+//! Damage: a record whose header or payload fails its checksum, a truncated tail or a missing
+//! segment is skipped, counted as `buffer_corrupt` and logged with its file and offsets; a
+//! damaged segment file header holds no events (the records after it are still read). The
+//! count is per event lost: a record with an intact header counts its own events; a region
+//! whose headers are damaged counts 1 at first, and the next intact record of the same run
+//! tells, by its first event's number ([`segment::Sequence`]), how many the region held — the
+//! rest is counted then. Only damage with no intact record after it in its run (the tail the
+//! run wrote last) stays counted as 1 per region. It never stops the router.
+//!
+//! Writes that fail (full disk, read-only directory, I/O error, failed fsync) never lose an
+//! acknowledged batch: with `block` the writer thread retries in order, with backoff, until
+//! writing works or the buffer closes (one log line per episode, the `buffer_stalled` gauge);
+//! with `drop_newest` the batch is dropped and counted `buffer_write_failed`. A record cut by
+//! a failed write is truncated away; a failed rotation reuses its segment file.
 
 pub mod ack;
 pub mod progress;
@@ -42,7 +52,7 @@ use crate::ops::metrics::{Component, Metrics};
 use ack::{AckFile, Position};
 use bytes::{Bytes, BytesMut};
 use progress::{Delivered, ProgressFile};
-use segment::{Parsed, RECORD_HEADER_LEN, SEGMENT_MAGIC};
+use segment::{Parsed, RECORD_HEADER_LEN, SEGMENT_MAGIC, Sequence};
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io;
@@ -224,16 +234,26 @@ impl Shared {
         self.space.notify_waiters();
     }
 
-    fn count_corrupt(&self, segment: u64, from: u64, to: u64, events: Option<u32>, what: &str) {
+    /// Log and count damage; `events` unknown counts as 1 until a later record tells more.
+    /// Returns the events counted.
+    fn count_corrupt(
+        &self,
+        segment: u64,
+        from: u64,
+        to: u64,
+        events: Option<u32>,
+        what: &str,
+    ) -> u64 {
         let file = self.segment_path(segment);
         tracing::error!(component = %self.component.id, file = %file.display(), from, to, events = ?events,
             "disk buffer: skipping {what}");
         self.metrics.error(&self.component, "buffer_corrupt");
-        self.metrics.events_dropped(
-            &self.component,
-            "buffer_corrupt",
-            events.map_or(1, u64::from).max(1),
-        );
+        let counted = events.map_or(1, u64::from);
+        if counted > 0 {
+            self.metrics
+                .events_dropped(&self.component, "buffer_corrupt", counted);
+        }
+        counted
     }
 
     fn sync_ack(&self) {
@@ -301,6 +321,13 @@ pub(crate) struct DiskReader {
     file: Option<(u64, File)>,
     ahead: VecDeque<ReadItem>,
     pending_read: Option<tokio::task::JoinHandle<ReadOutcome>>,
+    /// The sequence the next record should have (after the last intact header read).
+    expect: Option<Sequence>,
+    /// Events counted for damage since then whose number was not known (1 per region).
+    provisional: u64,
+    /// Set when the reader passed a segment's file header since the last intact record
+    /// header: if that segment is the first of its run, its first event is number 0.
+    run_start: Option<Sequence>,
 }
 
 /// Completes a disk-buffered batch: moves the acked pointer past it.
@@ -500,6 +527,8 @@ pub(crate) fn open(
                 interval,
                 dirty: false,
                 failing: None,
+                run: active,
+                next_event: 0,
             }
             .run(rx)
         })
@@ -516,6 +545,9 @@ pub(crate) fn open(
         file: None,
         ahead: VecDeque::new(),
         pending_read: None,
+        expect: None,
+        provisional: 0,
+        run_start: None,
     };
     Ok((writer, reader))
 }
@@ -660,6 +692,9 @@ struct SegmentWriter {
     dirty: bool,
     /// Since when writing fails, while it does.
     failing: Option<Failing>,
+    /// This run (its first segment id) and the number of the next event it writes.
+    run: u64,
+    next_event: u64,
 }
 
 /// An episode of failed writes.
@@ -754,13 +789,22 @@ impl SegmentWriter {
                     .commit(&mut written, &mut from)
                     .and_then(|()| self.rotate().map_err(StepError::Rotate))
                     .map(|()| from = self.size),
-                Some(a) => match self.append(&a.record) {
-                    Ok(()) => {
-                        written.push(queue.pop_front().expect("a front record"));
-                        Ok(())
+                Some(_) => {
+                    let a = queue.front_mut().expect("a front record");
+                    let sequence = Sequence {
+                        run: self.run,
+                        first: self.next_event,
+                    };
+                    segment::set_sequence(&mut a.record, sequence);
+                    match self.append(&a.record) {
+                        Ok(()) => {
+                            self.next_event += a.events;
+                            written.push(queue.pop_front().expect("a front record"));
+                            Ok(())
+                        }
+                        Err(e) => Err(StepError::Append(e)),
                     }
-                    Err(e) => Err(StepError::Append(e)),
-                },
+                }
             };
             let error = match step {
                 Ok(()) => {
@@ -835,6 +879,7 @@ impl SegmentWriter {
             if let Err(e) = file.sync_data() {
                 self.size = *from;
                 let _ = file.set_len(*from);
+                self.next_event -= written.iter().map(|a| a.events).sum::<u64>();
                 return Err(StepError::Commit(e));
             }
             self.dirty = false;
@@ -1009,12 +1054,15 @@ enum ReadItem {
         start: Position,
         end: Position,
         recovered: bool,
+        sequence: Option<Sequence>,
     },
     Corrupt {
         segment: u64,
         from: u64,
         end: Position,
         events: Option<u32>,
+        /// Known when the damaged record's header is intact.
+        sequence: Option<Sequence>,
         what: &'static str,
     },
     /// Bytes passed over that hold no events (a segment's file header).
@@ -1131,6 +1179,24 @@ impl DiskReader {
 
     /// Register `item` as outstanding; a record becomes a [`Queued`].
     fn hand_out(&mut self, mut item: ReadItem) -> Option<Queued> {
+        if let ReadItem::Record {
+            batch,
+            start,
+            sequence,
+            ..
+        } = &item
+        {
+            self.in_sequence(*sequence, batch.len() as u64, *start);
+        }
+        if let ReadItem::Skip { end } | ReadItem::Corrupt { end, .. } = &item
+            && end.offset == HEADER_LEN
+            && self.pos.offset == 0
+        {
+            self.run_start = Some(Sequence {
+                run: end.segment,
+                first: 0,
+            });
+        }
         let mut record_index = None;
         if let ReadItem::Record {
             batch, start, end, ..
@@ -1206,10 +1272,22 @@ impl DiskReader {
                 from,
                 end,
                 events,
+                sequence,
                 what,
             } => {
-                self.shared
+                let counted = self
+                    .shared
                     .count_corrupt(segment, from, end.offset, events, what);
+                match sequence {
+                    Some(_) => {
+                        let at = Position {
+                            segment,
+                            offset: from,
+                        };
+                        self.in_sequence(sequence, counted, at);
+                    }
+                    None => self.provisional += counted,
+                }
                 self.shared.complete(ticket);
                 None
             }
@@ -1218,6 +1296,36 @@ impl DiskReader {
                 None
             }
         }
+    }
+
+    /// An intact record header at `at` (of a record or of a damaged payload) with `events`
+    /// events: if the damage read since the last intact header held more events than were
+    /// counted for it, count the rest now (the run's event numbers tell exactly how many).
+    fn in_sequence(&mut self, sequence: Option<Sequence>, events: u64, at: Position) {
+        let same_run =
+            |s: &Option<Sequence>| s.filter(|s| sequence.is_some_and(|g| g.run == s.run));
+        let expected = same_run(&self.expect).or(same_run(&self.run_start));
+        self.run_start = None;
+        if let (Some(got), Some(expected)) = (sequence, expected)
+            && got.first > expected.first
+        {
+            let lost = got.first - expected.first;
+            let uncounted = lost.saturating_sub(self.provisional);
+            if uncounted > 0 {
+                tracing::error!(component = %self.shared.component.id, segment = at.segment, offset = at.offset, lost,
+                    "disk buffer: the damage before this record held {lost} events; counting the {uncounted} not counted yet");
+                self.shared.metrics.events_dropped(
+                    &self.shared.component,
+                    "buffer_corrupt",
+                    uncounted,
+                );
+            }
+        }
+        self.provisional = 0;
+        self.expect = sequence.map(|s| Sequence {
+            run: s.run,
+            first: s.first + events,
+        });
     }
 
     /// Refuse further pushes: waiting and new pushes fail (counted as `shutdown_undelivered`).
@@ -1261,6 +1369,7 @@ fn read_segment(
                     from: pos.offset,
                     end,
                     events: None,
+                    sequence: None,
                     what: "a missing segment",
                 };
                 return (None, Ok(vec![item]));
@@ -1292,6 +1401,7 @@ fn read_records(
         let ok = limit >= HEADER_LEN
             && file.read_exact_at(&mut magic, 0).is_ok()
             && &magic == SEGMENT_MAGIC;
+        // A damaged file header holds no events; the records after it are read as usual.
         return Ok(vec![if ok {
             ReadItem::Skip {
                 end: at(HEADER_LEN),
@@ -1300,9 +1410,10 @@ fn read_records(
             ReadItem::Corrupt {
                 segment: seg,
                 from: 0,
-                end: at(limit),
-                events: None,
-                what: "a segment without a valid file header",
+                end: at(HEADER_LEN),
+                events: Some(0),
+                sequence: None,
+                what: "a damaged segment file header (the records after it are still read)",
             }
         }]);
     }
@@ -1322,6 +1433,7 @@ fn read_records(
                     batch,
                     accepted_at_ns,
                     len,
+                    sequence,
                 } => {
                     cur += len;
                     items.push(ReadItem::Record {
@@ -1330,9 +1442,14 @@ fn read_records(
                         start: at(offset),
                         end: at(pos.offset + cur as u64),
                         recovered,
+                        sequence,
                     });
                 }
-                Parsed::BadPayload { len, events } => {
+                Parsed::BadPayload {
+                    len,
+                    events,
+                    sequence,
+                } => {
                     cur += len;
                     let end = at(pos.offset + cur as u64);
                     items.push(ReadItem::Corrupt {
@@ -1340,6 +1457,7 @@ fn read_records(
                         from: offset,
                         end,
                         events: Some(events),
+                        sequence,
                         what: "a record that fails its checksum",
                     });
                 }
@@ -1355,6 +1473,7 @@ fn read_records(
                             from: offset,
                             end: at(limit),
                             events,
+                            sequence: None,
                             what: "a truncated record",
                         });
                     } else if items.is_empty() {
@@ -1380,6 +1499,7 @@ fn read_records(
                         from: offset,
                         end: at(end),
                         events: None,
+                        sequence: None,
                         what: "bytes that are not a valid record",
                     });
                     if next.is_none() {

@@ -273,15 +273,26 @@ async fn a_damaged_payload_is_skipped_with_its_event_count() {
 }
 
 #[tokio::test]
-async fn a_damaged_header_is_skipped_and_the_next_record_found() {
+async fn a_damaged_header_is_skipped_the_next_record_found_and_its_events_counted() {
     let (seen, corrupt) = damaged(|b, starts| b[starts[1] + 5] ^= 0xff).await;
     assert_eq!(seen, vec![0, 2]);
-    assert_eq!(corrupt, 1, "an unreadable header counts as one");
+    assert_eq!(
+        corrupt, 5,
+        "the next record's event number shows 5 were lost"
+    );
+    // Two damaged headers in a row: one region, still counted exactly.
+    let (seen, corrupt) = damaged(|b, starts| {
+        b[starts[0] + 5] ^= 0xff;
+        b[starts[1] + 5] ^= 0xff;
+    })
+    .await;
+    assert_eq!(seen, vec![2]);
+    assert_eq!(corrupt, 10);
 }
 
 #[tokio::test]
 async fn a_truncated_tail_is_skipped_and_counted() {
-    let (seen, corrupt) = damaged(|b, starts| b.truncate(starts[2] + 40)).await;
+    let (seen, corrupt) = damaged(|b, starts| b.truncate(starts[2] + RECORD_HEADER_LEN + 12)).await;
     assert_eq!(seen, vec![0, 1]);
     assert_eq!(corrupt, 5, "the header survived: its event count is known");
     let (seen, corrupt) = damaged(|b, starts| b.truncate(starts[2] + 10)).await;
@@ -290,10 +301,77 @@ async fn a_truncated_tail_is_skipped_and_counted() {
 }
 
 #[tokio::test]
-async fn a_segment_with_a_bad_file_header_is_skipped() {
+async fn a_damaged_segment_file_header_loses_no_record() {
     let (seen, corrupt) = damaged(|b, _| b[0] = b'X').await;
-    assert!(seen.is_empty());
-    assert_eq!(corrupt, 1);
+    assert_eq!(seen, vec![0, 1, 2]);
+    assert_eq!(corrupt, 0);
+}
+
+/// The case the issue measured (4,400 events lost, 100 counted): many records with a damaged
+/// header, and a zeroed stretch over several records, spread over segments, one of which is
+/// missing altogether. Every lost event is counted, exactly.
+#[tokio::test]
+async fn corruption_is_counted_per_event_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path(), 256 << 10, WhenFull::Block);
+    {
+        let metrics = Metrics::new();
+        let (w, _r) = open_dir(&opts, &metrics).await;
+        for i in 0..200 {
+            w.push(batch(i, 44)).await.unwrap();
+        }
+    }
+    let files = segment_files(dir.path());
+    assert!(files.len() >= 6, "{} segments", files.len());
+    // Record starts and event counts per segment.
+    let records = |bytes: &[u8]| {
+        let mut starts = Vec::new();
+        let mut at = SEGMENT_MAGIC.len();
+        while at < bytes.len() {
+            let Parsed::Record { len, .. } =
+                segment::parse_record(&Bytes::copy_from_slice(&bytes[at..]))
+            else {
+                panic!()
+            };
+            starts.push((at, len));
+            at += len;
+        }
+        starts
+    };
+    let mut lost = 0;
+    // Segment 1: every other record's header damaged.
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    for (k, (at, _)) in records(&bytes).into_iter().enumerate() {
+        if k % 2 == 1 {
+            bytes[at + 9] ^= 0x40;
+            lost += 44;
+        }
+    }
+    std::fs::write(&files[0], &bytes).unwrap();
+    // Segment 2: zeros over the middle three records (headers and payloads).
+    let mut bytes = std::fs::read(&files[1]).unwrap();
+    let recs = records(&bytes);
+    let (from, _) = recs[recs.len() / 2 - 1];
+    let (last, len) = recs[recs.len() / 2 + 1];
+    bytes[from..last + len].fill(0);
+    lost += 3 * 44;
+    std::fs::write(&files[1], &bytes).unwrap();
+    // Segment 3: gone.
+    let bytes = std::fs::read(&files[2]).unwrap();
+    lost += 44 * records(&bytes).len() as u64;
+    std::fs::remove_file(&files[2]).unwrap();
+
+    let metrics = Metrics::new();
+    let (w, mut r) = open_dir(&opts, &metrics).await;
+    drop(w);
+    let mut delivered = 0;
+    while let Some(q) = r.pop().await {
+        delivered += q.batch.len() as u64;
+        q.done();
+    }
+    let corrupt = metrics.discarded(&Component::output("o"), "buffer_corrupt");
+    assert_eq!(corrupt, lost);
+    assert_eq!(delivered + corrupt, 200 * 44);
 }
 
 #[tokio::test]
@@ -551,7 +629,7 @@ impl Drop for Tmpfs {
     }
 }
 
-/// 32 KiB → segments of 4 KiB, one tmpfs page each: with batches of 54 events (~1 KiB records,
+/// 32 KiB → segments of 4 KiB, one tmpfs page each: with batches of 53 events (~1 KiB records,
 /// four per segment) the disk can only run out of space when the next segment's header is
 /// written, at rotation.
 fn one_page_segments(dir: &Path, when_full: WhenFull) -> DiskOptions {
@@ -588,10 +666,10 @@ async fn a_full_disk_at_rotation_blocks_until_space_is_freed() {
     let ballast = fs.fill_leaving(2);
     // Segment 1 (already there) and two more fit: 12 batches.
     for i in 0..12 {
-        w.push(batch(i, 54)).await.unwrap();
+        w.push(batch(i, 53)).await.unwrap();
     }
     let w2 = w.clone();
-    let blocked = tokio::spawn(async move { w2.push(batch(12, 54)).await });
+    let blocked = tokio::spawn(async move { w2.push(batch(12, 53)).await });
     wait_stalled(&metrics, 1).await;
     assert!(
         !blocked.is_finished(),
@@ -600,19 +678,19 @@ async fn a_full_disk_at_rotation_blocks_until_space_is_freed() {
     // The reader keeps delivering what is written meanwhile.
     for i in 0..12 {
         let q = r.pop().await.unwrap();
-        assert_eq!(q.batch, batch(i, 54));
+        assert_eq!(q.batch, batch(i, 53));
         q.done();
     }
     std::fs::remove_file(ballast).unwrap();
     blocked.await.unwrap().unwrap();
     assert_eq!(stalled(&metrics), 0);
     for i in 13..40 {
-        w.push(batch(i, 54)).await.unwrap();
+        w.push(batch(i, 53)).await.unwrap();
     }
     drop(w);
     for i in 12..40 {
         let q = r.pop().await.unwrap();
-        assert_eq!(q.batch, batch(i, 54));
+        assert_eq!(q.batch, batch(i, 53));
         q.done();
     }
     assert!(r.pop().await.is_none());
@@ -632,17 +710,17 @@ async fn drop_newest_drops_and_counts_what_a_full_disk_cannot_take() {
     let ballast = fs.fill_leaving(2);
     let mut written = Vec::new();
     for i in 0..16 {
-        match w.push(batch(i, 54)).await {
+        match w.push(batch(i, 53)).await {
             Ok(()) => written.push(i),
             Err(e) => assert!(e.dropped_by_policy(), "{e}"),
         }
     }
     assert_eq!(written, (0..12).collect::<Vec<_>>());
     let out = Component::output("o");
-    assert_eq!(metrics.discarded(&out, "buffer_write_failed"), 4 * 54);
+    assert_eq!(metrics.discarded(&out, "buffer_write_failed"), 4 * 53);
     assert_eq!(stalled(&metrics), 1);
     std::fs::remove_file(ballast).unwrap();
-    w.push(batch(16, 54)).await.unwrap();
+    w.push(batch(16, 53)).await.unwrap();
     assert_eq!(stalled(&metrics), 0);
     drop(w);
     let mut seen = Vec::new();
@@ -666,15 +744,15 @@ async fn close_fails_a_push_waiting_on_a_full_disk() {
         let (w, mut r) = open_dir(&opts, &metrics).await;
         let _ballast = fs.fill_leaving(2);
         for i in 0..12 {
-            w.push(batch(i, 54)).await.unwrap();
+            w.push(batch(i, 53)).await.unwrap();
         }
         let w2 = w.clone();
-        let blocked = tokio::spawn(async move { w2.push(batch(12, 54)).await });
+        let blocked = tokio::spawn(async move { w2.push(batch(12, 53)).await });
         wait_stalled(&metrics, 1).await;
         r.close();
         assert!(matches!(blocked.await.unwrap(), Err(PushError::Closed)));
         let out = Component::output("o");
-        assert_eq!(metrics.discarded(&out, "shutdown_undelivered"), 54);
+        assert_eq!(metrics.discarded(&out, "shutdown_undelivered"), 53);
         r.finish();
     }
     std::fs::remove_file(fs.path().join("ballast")).unwrap();
@@ -729,10 +807,10 @@ async fn an_abandoned_push_is_counted_once_and_not_written() {
     let (w, mut r) = open_dir(&one_page_segments(fs.path(), WhenFull::Block), &metrics).await;
     let _ballast = fs.fill_leaving(2);
     for i in 0..12 {
-        w.push(batch(i, 54)).await.unwrap();
+        w.push(batch(i, 53)).await.unwrap();
     }
     let w2 = w.clone();
-    let stalled_push = tokio::spawn(async move { w2.push(batch(12, 54)).await });
+    let stalled_push = tokio::spawn(async move { w2.push(batch(12, 53)).await });
     wait_stalled(&metrics, 1).await;
     stalled_push.abort();
     let _ = stalled_push.await;
@@ -748,5 +826,5 @@ async fn an_abandoned_push_is_counted_once_and_not_written() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(metrics.discarded(&out, "shutdown_undelivered"), 54);
+    assert_eq!(metrics.discarded(&out, "shutdown_undelivered"), 53);
 }
