@@ -609,7 +609,7 @@ impl Tmpfs {
     /// Fill the file system with a ballast file, then give back `pages` 4 KiB pages.
     fn fill_leaving(&self, pages: u64) -> PathBuf {
         let path = self.path().join("ballast");
-        let mut f = File::create(&path).unwrap();
+        let f = File::create(&path).unwrap();
         let page = [0u8; 4096];
         let mut len = 0u64;
         while f.write_all_at(&page, len).is_ok() {
