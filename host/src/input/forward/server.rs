@@ -544,11 +544,22 @@ impl ConnContext {
                 };
                 // The bound counts the request's own bytes, which are in the buffer now.
                 let others = buf.capacity().saturating_sub(frame_len);
-                let room = (self.memory.total() + FREE_PER_CONNECTION).saturating_sub(others);
-                let bound = bound.min(room);
-                if !self.try_hold(&mut pending.memory, others + pending.held + bound)? {
+                let most = self.memory.total() + FREE_PER_CONNECTION;
+                let bound = bound.min(most.saturating_sub(others));
+                let with_pending = others + pending.held + bound;
+                if with_pending > most || !self.try_hold(&mut pending.memory, with_pending)? {
                     self.flush(pending, conn).await?;
                     self.hold(&mut pending.memory, others + bound, conn).await?;
+                }
+                // A compressed payload is decompressed in the room just held; then the charge
+                // becomes the decoded request's exact size.
+                match decoder.decompress_ready(&buf) {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => {
+                        self.flush(pending, conn).await?;
+                        return Err(ConnError::Decode(e));
+                    }
                 }
                 let frame = match decoder.decode_within(&mut buf, bound) {
                     Ok(Some(f)) => f,

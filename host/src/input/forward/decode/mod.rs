@@ -145,8 +145,10 @@ impl std::fmt::Display for SizeLimit {
 pub struct Decoder {
     limits: DecodeLimits,
     scanner: FrameScanner,
-    /// The complete frame at the front of the buffer, found by [`Decoder::frame_len`].
+    /// The complete frame at the front of the buffer, found by [`Decoder::next_held_bound`].
     ready: Option<FrameLayout>,
+    /// Its payload decompressed by [`Decoder::decompress_ready`], if it is compressed.
+    ready_plain: Option<Bytes>,
     clock: fn() -> u64,
 }
 
@@ -169,6 +171,7 @@ impl Decoder {
             limits,
             scanner: FrameScanner::default(),
             ready: None,
+            ready_plain: None,
             clock,
         }
     }
@@ -188,6 +191,7 @@ impl Decoder {
         buf: &mut BytesMut,
         max_held: usize,
     ) -> Result<Option<Frame>, DecodeError> {
+        let plain = self.ready_plain.take();
         let layout = match self.ready.take() {
             Some(layout) => layout,
             None => match self.scanner.scan(buf, self.limits.max_request_bytes)? {
@@ -202,7 +206,7 @@ impl Decoder {
             }
             FrameLayout::Array(layout) => {
                 let frame = buf.split_to(layout.len).freeze();
-                request::parse_request(frame, &layout, &self.limits, max_held, self.clock)
+                request::parse_request(frame, &layout, &self.limits, plain, max_held, self.clock)
                     .map(|r| Some(Frame::Request(r)))
             }
         }
@@ -210,7 +214,9 @@ impl Decoder {
 
     /// Once the frame at the front of `buf` is all there (`Ok(None)`: more bytes are needed), its
     /// length and the most memory its request can hold once decoded ([`Request::held_bytes`]),
-    /// without taking it: the next [`decode_within`](Self::decode_within) takes it.
+    /// without taking it: the next [`decode_within`](Self::decode_within) takes it. For a
+    /// compressed payload not yet decompressed, the bound is the room decompressing needs: hold
+    /// it, call [`decompress_ready`](Self::decompress_ready), then ask again for the exact size.
     pub fn next_held_bound(
         &mut self,
         buf: &BytesMut,
@@ -220,8 +226,25 @@ impl Decoder {
         }
         Ok(self.ready.as_ref().map(|layout| match layout {
             FrameLayout::Nil => (1, 0),
-            FrameLayout::Array(a) => (a.len, request::held_bound(&buf[..a.len], a, &self.limits)),
+            FrameLayout::Array(a) => (
+                a.len,
+                request::held_bound(&buf[..a.len], a, &self.limits, self.ready_plain.as_ref()),
+            ),
         }))
+    }
+
+    /// Decompress the payload of the frame found by [`next_held_bound`](Self::next_held_bound)
+    /// (within `max_decompressed_bytes`), once the room that bound asked for is held. Returns
+    /// whether it did: then `next_held_bound` gives the exact size of the decoded request.
+    pub fn decompress_ready(&mut self, buf: &BytesMut) -> Result<bool, DecodeError> {
+        let Some(FrameLayout::Array(layout)) = &self.ready else {
+            return Ok(false);
+        };
+        if self.ready_plain.is_some() {
+            return Ok(false);
+        }
+        self.ready_plain = request::decompress_payload(&buf[..layout.len], layout, &self.limits)?;
+        Ok(self.ready_plain.is_some())
     }
 }
 

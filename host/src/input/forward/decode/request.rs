@@ -32,6 +32,7 @@ pub(super) fn parse_request(
     frame: Bytes,
     layout: &ArrayLayout,
     limits: &DecodeLimits,
+    plain: Option<Bytes>,
     max_held: usize,
     clock: fn() -> u64,
 ) -> Result<Request, DecodeError> {
@@ -117,12 +118,17 @@ pub(super) fn parse_request(
                     frame.len(),
                 )
             } else {
-                let room = max_held.saturating_sub(frame.len());
-                let plain = Bytes::from(decompress(
-                    compression,
-                    &data[payload],
-                    limits.max_decompressed_bytes.min(room),
-                )?);
+                let plain = match plain {
+                    Some(plain) => plain,
+                    None => {
+                        let room = max_held.saturating_sub(frame.len());
+                        Bytes::from(decompress(
+                            compression,
+                            &data[payload],
+                            limits.max_decompressed_bytes.min(room),
+                        )?)
+                    }
+                };
                 let source_bytes = frame.len() + plain.len();
                 let max_events = events_within(max_held, source_bytes)?;
                 (
@@ -177,10 +183,70 @@ fn request(
     })
 }
 
+/// The packed payload of the request in `frame` and how it is compressed, if it is a
+/// PackedForward / CompressedPackedForward request.
+fn packed_payload<'a>(frame: &'a [u8], layout: &ArrayLayout) -> Option<(&'a [u8], Compression)> {
+    let second = layout.element(1)?;
+    let (Ok(Head::Str { body, len }) | Ok(Head::Bin { body, len })) =
+        read_head(frame, second.start)
+    else {
+        return None;
+    };
+    let option = layout
+        .element(2)
+        .and_then(|o| parse_options(frame, o.start).ok());
+    if option.as_ref().is_some_and(|o| o.fluent_signal != 0) {
+        return None;
+    }
+    let payload = frame.get(body..body + len).unwrap_or_default();
+    let compression = Compression::sniff(
+        payload,
+        option
+            .and_then(|o| o.compression)
+            .unwrap_or(Compression::None),
+    );
+    Some((payload, compression))
+}
+
+/// The decompressed payload of the request in `frame`, if it is a compressed packed one.
+pub(super) fn decompress_payload(
+    frame: &[u8],
+    layout: &ArrayLayout,
+    limits: &DecodeLimits,
+) -> Result<Option<Bytes>, DecodeError> {
+    match packed_payload(frame, layout) {
+        Some((payload, compression)) if compression != Compression::None => Ok(Some(Bytes::from(
+            decompress(compression, payload, limits.max_decompressed_bytes)?,
+        ))),
+        _ => Ok(None),
+    }
+}
+
+/// How many entries `payload` holds (a scan, no allocation; stops at the first broken one).
+fn count_entries(payload: &[u8]) -> usize {
+    let mut count = 0usize;
+    let mut pos = 0;
+    while pos < payload.len() {
+        match skip_value(payload, pos, 1) {
+            Ok(end) => pos = end,
+            Err(_) => break,
+        }
+        count += 1;
+    }
+    count
+}
+
 /// The most memory the request in `frame` (complete, laid out as `layout`) can hold once decoded:
 /// the request, its decompressed payload, and one [`Event`] per possible entry (an entry takes
-/// at least [`MIN_ENTRY_BYTES`]). Cheap: reads the heads and the option map only.
-pub(super) fn held_bound(frame: &[u8], layout: &ArrayLayout, limits: &DecodeLimits) -> usize {
+/// at least [`MIN_ENTRY_BYTES`]). Cheap: reads the heads and the option map only, or counts the
+/// entries of a large or decompressed (`plain`) payload. A compressed payload not yet
+/// decompressed is bounded by the room decompressing it needs.
+pub(super) fn held_bound(
+    frame: &[u8],
+    layout: &ArrayLayout,
+    limits: &DecodeLimits,
+    plain: Option<&Bytes>,
+) -> usize {
     let per_event = size_of::<Event>();
     let entries = |bytes: usize| (bytes / MIN_ENTRY_BYTES + 1).saturating_mul(per_event);
     let Some(second) = layout.element(1) else {
@@ -199,30 +265,20 @@ pub(super) fn held_bound(frame: &[u8], layout: &ArrayLayout, limits: &DecodeLimi
                 .and_then(|o| o.compression)
                 .unwrap_or(Compression::None);
             let payload = frame.get(body..body + len).unwrap_or_default();
-            if Compression::sniff(payload, option) == Compression::None {
-                if len <= EXACT_COUNT_ABOVE {
-                    return frame.len().saturating_add(entries(len));
-                }
-                // Large: count the entries (a scan, no allocation), so the charge is what the
-                // events will take rather than the worst case of 3-byte entries.
-                let mut count = 0usize;
-                let mut pos = 0;
-                while pos < payload.len() {
-                    match skip_value(payload, pos, 1) {
-                        Ok(end) => pos = end,
-                        Err(_) => break,
-                    }
-                    count += 1;
-                }
+            let counted = |payload: &[u8]| (count_entries(payload) + 1).saturating_mul(per_event);
+            if let Some(plain) = plain {
                 frame
                     .len()
-                    .saturating_add((count + 1).saturating_mul(per_event))
+                    .saturating_add(plain.len())
+                    .saturating_add(counted(plain))
+            } else if Compression::sniff(payload, option) != Compression::None {
+                frame.len().saturating_add(limits.max_decompressed_bytes)
+            } else if len <= EXACT_COUNT_ABOVE {
+                frame.len().saturating_add(entries(len))
             } else {
-                let plain = limits.max_decompressed_bytes;
-                frame
-                    .len()
-                    .saturating_add(plain)
-                    .saturating_add(entries(plain))
+                // Large: count the entries, so the charge is what the events will take rather
+                // than the worst case of 3-byte entries.
+                frame.len().saturating_add(counted(payload))
             }
         }
         _ => frame.len() + per_event,

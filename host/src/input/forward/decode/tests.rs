@@ -722,3 +722,34 @@ fn decoded_requests_are_charged_at_their_real_size_and_refused_past_the_limit() 
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_compressed_request_is_charged_for_decompressing_then_at_its_exact_size() {
+    let (blob, expected) = packed_blob(50);
+    let gz = mp::map(&[(mp::fixstr(b"compressed"), mp::fixstr(b"gzip"))]);
+    let wire = mp::fixarray(&[mp::fixstr(b"t"), mp::bin(&gzip(&blob)), gz]);
+    let limits = DecodeLimits::default();
+    let mut decoder = Decoder::with_clock(limits.clone(), fixed_clock);
+    let mut buf = BytesMut::from(&wire[..]);
+    // Before decompressing: the room decompressing may take, not the worst case of its events.
+    let (len, bound) = decoder.next_held_bound(&buf).unwrap().unwrap();
+    assert_eq!(len, wire.len());
+    assert_eq!(bound, wire.len() + limits.max_decompressed_bytes);
+    assert!(decoder.decompress_ready(&buf).unwrap());
+    assert!(
+        !decoder.decompress_ready(&buf).unwrap(),
+        "decompressed once"
+    );
+    // Then: the request, the plain payload and its 50 events (counted, not guessed).
+    let (_, exact) = decoder.next_held_bound(&buf).unwrap().unwrap();
+    assert_eq!(
+        exact,
+        wire.len() + blob.len() + (expected.len() + 1) * size_of::<Event>()
+    );
+    let Some(Frame::Request(req)) = decoder.decode_within(&mut buf, exact).unwrap() else {
+        panic!("a request");
+    };
+    assert_eq!(req.mode, Mode::CompressedPackedForward);
+    assert_eq!(req.batch.events, expected);
+    assert!(req.held_bytes <= exact, "{} > {exact}", req.held_bytes);
+}
