@@ -12,7 +12,9 @@ mod common;
 mod delivery_support;
 
 use common::{BASE_NS, HANG_TIMEOUT, RouterProcess, ack_bytes, scrape, wait_until};
-use delivery_support::{CountingReceiver, forward_request, free_port, seq_record, tally};
+use delivery_support::{
+    CountingReceiver, forward_request, free_port, seq_record, start_in_process, tally,
+};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -357,22 +359,8 @@ async fn a_push_blocked_at_the_shutdown_deadline_is_not_acked_and_is_counted() {
     let port = free_port();
     let text = config(port, &dir.path().join("buffer"), "64KiB")
         .replace("grace = \"2s\"", "grace = \"1s\"");
-    let start = |metrics: Arc<Metrics>| {
-        let config = wasm_router::config::parse(&text, "shutdown test").unwrap();
-        async move {
-            let router = wasm_router::router::Router::build(&config, metrics)
-                .await
-                .unwrap();
-            let addr = router.local_addrs()[0]
-                .to_string()
-                .trim_start_matches("tcp://")
-                .to_string();
-            let (trigger, shutdown) = wasm_router::ops::shutdown::channel();
-            (addr, trigger, tokio::spawn(router.run(shutdown)))
-        }
-    };
     let metrics = Metrics::new();
-    let (addr, trigger, running) = start(metrics.clone()).await;
+    let (addr, trigger, running) = start_in_process(&text, metrics.clone()).await;
     let sender = Sender::start(addr, EVENTS, PER_REQUEST, 100);
     // Full: the acks stop (the endpoint is down, the buffer holds 64 KiB).
     let mut last = u32::MAX;
@@ -402,7 +390,7 @@ async fn a_push_blocked_at_the_shutdown_deadline_is_not_acked_and_is_counted() {
     // The next start delivers every acked event, and none of the refused request.
     let receiver = Arc::new(CountingReceiver::start(port, EVENTS));
     let metrics = Metrics::new();
-    let (_addr, trigger, running) = start(metrics.clone()).await;
+    let (_addr, trigger, running) = start_in_process(&text, metrics.clone()).await;
     let r = receiver.clone();
     tokio::task::spawn_blocking(move || r.wait_events(u64::from(acked), String::new))
         .await

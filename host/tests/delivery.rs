@@ -21,7 +21,9 @@ mod common;
 mod delivery_support;
 
 use common::{BASE_NS, HANG_TIMEOUT, PrintedEvent, RouterProcess, message_frame, msgpack};
-use delivery_support::{CountingReceiver, free_port, rss, send_acked, seq_record, tally};
+use delivery_support::{
+    CountingReceiver, free_port, rss, send_acked, seq_record, start_in_process, tally,
+};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::net::TcpStream;
@@ -353,18 +355,9 @@ async fn drop_newest_counts_exactly_what_is_lost() {
     use wasm_router::ops::metrics::{Component, Metrics};
     const EVENTS: u32 = 64_000;
     let port = free_port();
-    let config =
-        wasm_router::config::parse(&memory_config(port, "drop_newest"), "memory test").unwrap();
     let metrics = Metrics::new();
-    let router = wasm_router::router::Router::build(&config, metrics.clone())
-        .await
-        .unwrap();
-    let addr = router.local_addrs()[0]
-        .to_string()
-        .trim_start_matches("tcp://")
-        .to_string();
-    let (trigger, shutdown) = wasm_router::ops::shutdown::channel();
-    let running = tokio::spawn(router.run(shutdown));
+    let (addr, trigger, running) =
+        start_in_process(&memory_config(port, "drop_newest"), metrics.clone()).await;
     // Acked requests: once the last ack is in, every event is either buffered or counted.
     let send =
         tokio::task::spawn_blocking(move || send_acked(&addr, "load", 0, EVENTS, 1000, 1000));
@@ -626,17 +619,8 @@ match = "*"
 port = {up}
 "#
     );
-    let config = wasm_router::config::parse(&text, "independence test").unwrap();
     let metrics = Metrics::new();
-    let router = wasm_router::router::Router::build(&config, metrics.clone())
-        .await
-        .unwrap();
-    let addr = router.local_addrs()[0]
-        .to_string()
-        .trim_start_matches("tcp://")
-        .to_string();
-    let (trigger, shutdown) = wasm_router::ops::shutdown::channel();
-    let running = tokio::spawn(router.run(shutdown));
+    let (addr, trigger, running) = start_in_process(&text, metrics.clone()).await;
     tokio::task::spawn_blocking(move || send_acked(&addr, "app", 0, EVENTS, 100, 100))
         .await
         .unwrap();

@@ -298,10 +298,9 @@ async fn shutdown_deadline(deadline: &mut watch::Receiver<Option<Instant>>) {
 
 /// The destinations held by the deliveries in `older`: younger deliveries must not send to
 /// them before these succeed.
-fn held_by(older: &[&Delivery]) -> Arc<HashSet<String>> {
+fn held_by<'a>(older: impl Iterator<Item = &'a Delivery>) -> Arc<HashSet<String>> {
     Arc::new(
         older
-            .iter()
             .filter(|d| d.set_aside)
             .flat_map(|d| d.progress.held_destinations().map(str::to_string))
             .collect(),
@@ -330,7 +329,7 @@ pub async fn run_output<O: Output>(
             .position(|d| !d.set_aside)
             .map_or(waiting.len(), |p| p + 1);
         if let Some(pos) = waiting.iter().take(eligible).position(|d| d.next_at <= now) {
-            let blocked = held_by(&waiting.iter().take(pos).collect::<Vec<_>>());
+            let blocked = held_by(waiting.iter().take(pos));
             let mut delivery = waiting.remove(pos).expect("position is in range");
             match runner.attempt(&mut output, &mut delivery, blocked).await {
                 Step::Finished => runner.finish(delivery).await,
@@ -371,7 +370,7 @@ pub async fn run_output<O: Output>(
         let (merged, rest) = Merged::gather(first, &mut buffer);
         carried = rest;
         let mut delivery = runner.start(merged);
-        let blocked = held_by(&waiting.iter().collect::<Vec<_>>());
+        let blocked = held_by(waiting.iter());
         match runner.attempt(&mut output, &mut delivery, blocked).await {
             Step::Finished => runner.finish(delivery).await,
             Step::Again => waiting.push_back(delivery),

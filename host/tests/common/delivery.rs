@@ -10,6 +10,29 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasm_router::input::forward::{Decoder, Frame, ack_response};
 
+/// A router for the TOML config `text` running in this process (so a test can read its
+/// metrics exactly after it stopped): its first input's TCP address, the trigger that stops
+/// it, and its task.
+pub async fn start_in_process(
+    text: &str,
+    metrics: Arc<wasm_router::ops::metrics::Metrics>,
+) -> (
+    String,
+    wasm_router::ops::shutdown::ShutdownTrigger,
+    tokio::task::JoinHandle<()>,
+) {
+    let config = wasm_router::config::parse(text, "in-process test").unwrap();
+    let router = wasm_router::router::Router::build(&config, metrics)
+        .await
+        .unwrap();
+    let addr = router.local_addrs()[0]
+        .to_string()
+        .trim_start_matches("tcp://")
+        .to_string();
+    let (trigger, shutdown) = wasm_router::ops::shutdown::channel();
+    (addr, trigger, tokio::spawn(router.run(shutdown)))
+}
+
 /// A TCP port on 127.0.0.1 that nothing listens on (bound, then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
