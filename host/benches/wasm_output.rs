@@ -14,7 +14,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use wasm_router::config::ServiceConfig;
 use wasm_router::event::{Batch, Event};
 use wasm_router::ops::metrics::{Component, Metrics};
-use wasm_router::output::http::{WasmOutput, WasmOutputConfig};
+use wasm_router::output::wasm::{WasmOutput, WasmOutputConfig};
 use wasm_router::output::{DeliveryProgress, Output};
 
 const TAG: &[u8] = b"app-firelens-5f1c3b2e9a4d4c7b8e6f0a1b2c3d4e5f";

@@ -151,7 +151,7 @@ impl Router {
                     task.spawn(&mut outputs, output.await.map_err(|e| fail(e.to_string()))?)
                 }
                 OutputConfig::Wasm(c) => {
-                    let output = crate::output::http::WasmOutput::build(
+                    let output = crate::output::wasm::WasmOutput::build(
                         c,
                         &format!("outputs[{i}]"),
                         &config.service,
@@ -406,7 +406,7 @@ pub fn check_components(config: &Config) -> (Vec<String>, Vec<String>) {
             problems.push(format!("outputs[{i}] (forward): {message}"));
         }
     }
-    let (outputs, warnings) = crate::output::http::check_plugins(config);
+    let (outputs, warnings) = crate::output::wasm::check_plugins(config);
     problems.extend(outputs);
     (problems, warnings)
 }

@@ -335,7 +335,7 @@ pub enum OutputConfig {
     /// S3 objects (Fluent Bit `s3`).
     S3(crate::output::s3::S3Config),
     /// A WebAssembly output plugin (world `output`): the plugin encodes, the router sends.
-    Wasm(crate::output::http::WasmOutputConfig),
+    Wasm(crate::output::wasm::WasmOutputConfig),
 }
 
 impl OutputConfig {
@@ -754,7 +754,7 @@ impl Config {
                 f.validate(&key, &mut problems);
             }
             crate::output::aws::validate_output(&key, output, &mut problems);
-            crate::output::http::validate_output(&key, output, &mut problems);
+            crate::output::wasm::validate_output(&key, output, &mut problems);
             if let OutputConfig::Wasm(c) = output {
                 check_plugin_limits(&key, &c.limits, &mut problems);
             }

@@ -48,12 +48,12 @@ pub mod cloudwatch;
 pub mod dead_letter;
 pub mod firehose;
 pub mod forward;
-pub mod http;
 pub mod null;
 pub mod progress;
 pub mod retry;
 pub mod s3;
 pub mod stdout;
+pub mod wasm;
 
 use crate::buffer::{BufferReader, Queued};
 use crate::event::{Batch, now_ns};

@@ -180,7 +180,7 @@ fn mapped_with_process_env(text: &str) -> Result<Mapped, String> {
     map(&sections)
 }
 
-fn wasm_output(m: &Mapped) -> &crate::output::http::WasmOutputConfig {
+fn wasm_output(m: &Mapped) -> &crate::output::wasm::WasmOutputConfig {
     match &m.config.outputs[1] {
         crate::config::OutputConfig::Wasm(w) => w,
         other => panic!("a wasm output, not {}", other.type_name()),
