@@ -1,11 +1,17 @@
 //! wasm-router: a log router for containers.
 //!
 //! The data path, one module per stage:
-//! [`input::forward`] (decoder + TCP/unix servers) → [`pipeline`] (tag matching, filter chain,
-//! fan-out) → [`buffer`] (bounded, per output) → [`output`] (one task per destination).
-//! [`plugin`] hosts WebAssembly filters and outputs; [`config`] reads and validates the
-//! configuration; [`ecs`] reads the ECS task metadata and the FireLens init files at startup;
-//! [`ops`] holds metrics, signals and shutdown; [`router`] assembles them.
+//! [`input`] (the forward protocol's decoder + TCP/unix servers) → [`pipeline`] (tag matching,
+//! filter chain, fan-out) → [`buffer`] (bounded, per output) → [`output`] (one task per
+//! destination). [`filter`] holds the native filters and [`plugin`] hosts WebAssembly filters
+//! and outputs. Each component owns its config, its checks and its build.
+//!
+//! Around it: [`config`] (a leaf: units, `${VAR}`, reading TOML and the Fluent Bit classic
+//! format, the keys components share); [`topology`] (the root config, the registry of component
+//! types, and the assembly of a running router, with reload); [`ecs`] (the ECS variables) and
+//! [`startup`] (the ECS start-up step that fetches them and the init files); [`ops`] (metrics,
+//! logging, the HTTP server, signals and shutdown); [`event`] (the event and its JSON form).
+//! `docs/architecture.md` draws the layout.
 
 pub mod buffer;
 pub mod config;
@@ -17,6 +23,7 @@ pub mod ops;
 pub mod output;
 pub mod pipeline;
 pub mod plugin;
-pub mod router;
+pub mod startup;
+pub mod topology;
 
 pub use event::{Batch, Event};

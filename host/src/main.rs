@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use wasm_router::config;
+use wasm_router::topology;
 use wasm_router::ops::logging::redact;
 
 mod cli;
@@ -79,20 +79,20 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             parsers_files,
         } => {
             let config = config.or_else(|| {
-                let image_default = PathBuf::from(config::fluentbit::FIRELENS_DEFAULT_CONFIG);
+                let image_default = PathBuf::from(topology::fluentbit::FIRELENS_DEFAULT_CONFIG);
                 image_default.exists().then_some(image_default)
             });
             // On ECS: task metadata for `${ECS_*}` / `$(ecs_*)`, and the init-process files.
-            let ecs = wasm_router::ecs::prepare(config, parsers_files)?;
+            let ecs = wasm_router::startup::prepare(config, parsers_files)?;
             let (config, parsers_files) = (ecs.config, ecs.parsers_files);
             // `-R` files hold [PARSER] sections for every parser filter (reloads too).
             wasm_router::filter::parsers::set_command_line_files(&parsers_files);
             let (mapped, source) = match &config {
-                Some(path) => (config::load_any(path)?, path.display().to_string()),
+                Some(path) => (topology::load_any(path)?, path.display().to_string()),
                 None => {
-                    let cfg = config::parse(config::EMBEDDED_DEFAULT, "<embedded default>")?;
+                    let cfg = topology::parse(topology::EMBEDDED_DEFAULT, "<embedded default>")?;
                     (
-                        config::fluentbit::Mapped {
+                        topology::fluentbit::Mapped {
                             config: cfg,
                             tcp_discard: Vec::new(),
                             warnings: Vec::new(),
@@ -124,7 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             cli::runtime()?
                 .block_on(async {
                     for addr in &mapped.tcp_discard {
-                        config::fluentbit::serve_tcp_discard(addr)
+                        topology::fluentbit::serve_tcp_discard(addr)
                             .await
                             .with_context(|| format!("[INPUT] tcp: cannot listen on {addr}"))?;
                     }
@@ -139,25 +139,25 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             parsers_files,
         } => {
             // The same ECS step as `run`: `${ECS_*}` from the task metadata, the init files.
-            let ecs = wasm_router::ecs::prepare(Some(config.clone()), parsers_files)?;
+            let ecs = wasm_router::startup::prepare(Some(config.clone()), parsers_files)?;
             for note in &ecs.notes {
                 match note {
-                    wasm_router::ecs::StartupNote::Info(text) => eprintln!("{}", redact(text)),
-                    wasm_router::ecs::StartupNote::Warning(text) => {
+                    wasm_router::startup::StartupNote::Info(text) => eprintln!("{}", redact(text)),
+                    wasm_router::startup::StartupNote::Warning(text) => {
                         eprintln!("warning: {}", redact(text))
                     }
                 }
             }
             wasm_router::filter::parsers::set_command_line_files(&ecs.parsers_files);
             let config = ecs.config.unwrap_or(config);
-            match config::load_any(&config) {
+            match topology::load_any(&config) {
                 Ok(mapped) => {
                     for warning in &mapped.warnings {
                         eprintln!("warning: {}", redact(&warning.to_string()));
                     }
                     // Every filter and output plugin is loaded and initialised, as `run` does.
                     let (problems, warnings) =
-                        wasm_router::router::check_components(&mapped.config);
+                        wasm_router::topology::check_components(&mapped.config);
                     for warning in &warnings {
                         eprintln!("warning: {}", redact(&mapped.origins.describe(warning)));
                     }

@@ -20,10 +20,12 @@
 //! `buffer_write_failed`. A push that ends because the output closed is never acknowledged.
 
 pub mod budget;
+pub mod config;
 pub mod disk;
 pub mod memory;
 
 pub use budget::{BudgetSource, MemoryBudget};
+pub use config::BufferConfig;
 pub use disk::{DiskError, DiskOptions};
 pub use memory::memory_buffer;
 

@@ -7,10 +7,10 @@ pub mod startup;
 pub mod test;
 pub mod top;
 
-use wasm_router::config::Config;
+use wasm_router::topology::Config;
 use wasm_router::ops::metrics::Metrics;
 use wasm_router::ops::shutdown;
-use wasm_router::router::Router;
+use wasm_router::topology::Router;
 
 /// The router's own log on stderr (stdout carries the `stdout` output): level from `RUST_LOG`
 /// or the config, text or JSON, rate-limited, secrets redacted (see `ops::logging`).
@@ -47,7 +47,7 @@ pub async fn run_router(
 ) -> anyhow::Result<()> {
     // Before the build: a plugin replaced while it compiles is then seen as changed.
     let baseline =
-        config_path.map(|path| wasm_router::ops::reload::ReloadBaseline::capture(path, &config));
+        config_path.map(|path| wasm_router::topology::reload::ReloadBaseline::capture(path, &config));
     let mut router = Router::build(&config, Metrics::new()).await?;
     if let Some(baseline) = baseline {
         router.enable_reload(baseline);

@@ -2,7 +2,7 @@
 //! stand anywhere. An undefined variable is an error naming the line, not an empty string.
 //!
 //! Expansion also decides which values are secrets, the one place that does: a value is
-//! registered with the log redactor ([`crate::ops::logging::register_secret`]) when the
+//! handed to [`Variables::secret`] (the router registers it with its log redactor) when the
 //! variable's name says it is one ([`is_secret_variable`]: `…KEY…`, `…TOKEN…`, `…SECRET…`,
 //! `…PASSW…`, `…CREDENTIAL…`), when it stands in a credential option
 //! ([`is_credential_option`]: `apikey`, `password`, `shared_key`, …), or when it is the
@@ -54,26 +54,38 @@ pub fn is_secret_variable(name: &str) -> bool {
     SECRET_NAME_PARTS.iter().any(|part| name.contains(part))
 }
 
-/// Replace every `${NAME}` in TOML `text` using `lookup`. `$${` escapes a literal `${`.
-/// Secret values are registered with the log redactor (see the module docs); the option a
+/// Where `${NAME}` values come from, and who is told of the values that are secrets.
+/// A plain `Fn(&str) -> Option<String>` is a lookup that keeps no secrets.
+pub trait Variables {
+    /// The value of `name`, if it is set.
+    fn lookup(&self, name: &str) -> Option<String>;
+    /// `value`, the value of `name`, was expanded and is a secret (see the module docs).
+    fn secret(&self, _name: &str, _value: &str) {}
+}
+
+impl<F: Fn(&str) -> Option<String>> Variables for F {
+    fn lookup(&self, name: &str) -> Option<String> {
+        self(name)
+    }
+}
+
+/// Replace every `${NAME}` in TOML `text` from `vars`. `$${` escapes a literal `${`.
+/// Secret values are handed to [`Variables::secret`] (see the module docs); the option a
 /// variable stands in is the key before the nearest `=` on its line.
-pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
-    expand(text, toml_option_at, lookup)
+pub fn expand_env(text: &str, vars: &dyn Variables) -> Result<String, String> {
+    expand(text, toml_option_at, vars)
 }
 
 /// Replace every `${NAME}` in one line of a Fluent Bit classic config, as [`expand_env`] does;
 /// the option a variable stands in is the line's first word (`apikey ${DD_API_KEY}`).
-pub fn expand_classic_line(
-    line: &str,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<String, String> {
-    expand(line, classic_option_at, lookup)
+pub fn expand_classic_line(line: &str, vars: &dyn Variables) -> Result<String, String> {
+    expand(line, classic_option_at, vars)
 }
 
 fn expand(
     text: &str,
     option_at: fn(&str, usize) -> Option<&str>,
-    lookup: impl Fn(&str) -> Option<String>,
+    vars: &dyn Variables,
 ) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -97,13 +109,13 @@ fn expand(
                 "line {line}: `${{{name}}}` is not a variable name (letters, digits and `_`)"
             ));
         }
-        let value = lookup(name).ok_or_else(|| {
+        let value = vars.lookup(name).ok_or_else(|| {
             format!("line {line}: environment variable `{name}` is not set; set it, or remove `${{{name}}}`")
         })?;
         let line_start = text[..offset].rfind('\n').map_or(0, |n| n + 1);
         let option = option_at(&text[line_start..], offset - line_start);
         if is_secret(name, option) {
-            register_secret(name, &value);
+            vars.secret(name, &value);
         }
         out.push_str(&value);
         rest = &after[end + 1..];
@@ -151,19 +163,9 @@ fn classic_option_at(line: &str, _at: usize) -> Option<&str> {
     Some(word)
 }
 
-/// Register the value `${name}` expanded to as a secret, so the log and config errors show
-/// `${name}` instead, unless it came from the ECS task metadata endpoint
-/// ([`crate::ecs::from_task_metadata`]): those values are not secret and the log keeps them.
-fn register_secret(name: &str, value: &str) {
-    if !crate::ecs::from_task_metadata(name) {
-        crate::ops::logging::register_secret(name, value);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::logging::redact;
 
     fn env(name: &str) -> Option<String> {
         match name {
@@ -176,27 +178,27 @@ mod tests {
     #[test]
     fn expands_defined_variables() {
         assert_eq!(
-            expand_env("region = \"${REGION}\"", env).unwrap(),
+            expand_env("region = \"${REGION}\"", &env).unwrap(),
             "region = \"eu-west-1\""
         );
-        assert_eq!(expand_env("a${EMPTY}b", env).unwrap(), "ab");
+        assert_eq!(expand_env("a${EMPTY}b", &env).unwrap(), "ab");
         assert_eq!(
-            expand_env("cost $5 and $${REGION}", env).unwrap(),
+            expand_env("cost $5 and $${REGION}", &env).unwrap(),
             "cost $5 and ${REGION}"
         );
     }
 
     #[test]
     fn undefined_or_malformed_variables_name_the_line() {
-        let e = expand_env("a = 1\nb = \"${NOPE}\"\n", env).unwrap_err();
+        let e = expand_env("a = 1\nb = \"${NOPE}\"\n", &env).unwrap_err();
         assert!(e.starts_with("line 2:") && e.contains("NOPE"), "{e}");
         assert!(
-            expand_env("x = \"${REGION\"", env)
+            expand_env("x = \"${REGION\"", &env)
                 .unwrap_err()
                 .contains("closing")
         );
         assert!(
-            expand_env("x = \"${A B}\"", env)
+            expand_env("x = \"${A B}\"", &env)
                 .unwrap_err()
                 .contains("not a variable name")
         );
@@ -278,31 +280,35 @@ mod tests {
     }
 
     #[test]
-    fn only_secret_values_are_redacted_after_expansion() {
-        let lookup = |name: &str| {
-            Some(
-                match name {
+    fn only_secret_values_are_handed_over_as_secrets() {
+        struct Recording(std::cell::RefCell<Vec<(String, String)>>);
+        impl Variables for Recording {
+            fn lookup(&self, name: &str) -> Option<String> {
+                let value = match name {
                     "WR_EXPAND_PLUGIN" => "cloudwatch_expand_test",
                     "WR_EXPAND_DD" => "dd-value-from-option-1",
                     "WR_EXPAND_HIDDEN_TOKEN" => "value-named-a-token-2",
                     "WR_EXPAND_CLASSIC" => "classic-apikey-value-3",
                     _ => return None,
-                }
-                .to_string(),
-            )
-        };
+                };
+                Some(value.to_string())
+            }
+            fn secret(&self, name: &str, value: &str) {
+                self.0.borrow_mut().push((name.to_string(), value.to_string()));
+            }
+        }
+        let vars = Recording(Default::default());
         expand_env(
             "name = \"${WR_EXPAND_PLUGIN}\"\nconfig = { dd_api_key = \"${WR_EXPAND_DD}\", x = \"${WR_EXPAND_HIDDEN_TOKEN}\" }\n",
-            lookup,
+            &vars,
         )
         .unwrap();
-        expand_classic_line("    Name ${WR_EXPAND_PLUGIN}_logs", lookup).unwrap();
-        expand_classic_line("    apikey ${WR_EXPAND_CLASSIC}", lookup).unwrap();
+        expand_classic_line("    Name ${WR_EXPAND_PLUGIN}_logs", &vars).unwrap();
+        expand_classic_line("    apikey ${WR_EXPAND_CLASSIC}", &vars).unwrap();
+        let names: Vec<_> = vars.0.into_inner().into_iter().map(|(n, _)| n).collect();
         assert_eq!(
-            redact(
-                "cloudwatch_expand_test dd-value-from-option-1 value-named-a-token-2 classic-apikey-value-3"
-            ),
-            "cloudwatch_expand_test ${WR_EXPAND_DD} ${WR_EXPAND_HIDDEN_TOKEN} ${WR_EXPAND_CLASSIC}"
+            names,
+            ["WR_EXPAND_DD", "WR_EXPAND_HIDDEN_TOKEN", "WR_EXPAND_CLASSIC"]
         );
     }
 }

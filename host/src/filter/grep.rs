@@ -29,15 +29,6 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrepConfig {
-    /// Tags this filter sees (Fluent Bit `Match`: `*` wildcards).
-    #[serde(rename = "match", default)]
-    pub match_: Option<String>,
-    /// Tags this filter sees, as a regular expression (Fluent Bit `Match_Regex`).
-    #[serde(default)]
-    pub match_regex: Option<String>,
-    /// A name for metrics and logs; default `grep.<n>`.
-    #[serde(default)]
-    pub name: Option<String>,
     /// The rules, in order (Fluent Bit `Regex KEY PATTERN` / `Exclude KEY PATTERN`).
     #[serde(default)]
     pub rules: Vec<GrepRuleConfig>,
@@ -46,7 +37,6 @@ pub struct GrepConfig {
     pub logical_op: LogicalOp,
 }
 
-crate::native_filter_placement!(GrepConfig);
 
 /// One rule: a key and exactly one of `regex` and `exclude`.
 #[derive(Debug, Deserialize)]
@@ -187,6 +177,22 @@ impl RecordFilter for Grep {
         } else {
             Verdict::Drop
         }
+    }
+}
+
+impl super::FilterComponent for GrepConfig {
+    fn validate(&self, key: &str, problems: &mut Vec<String>) {
+        GrepConfig::validate(self, key, problems);
+    }
+
+    fn build(
+        &self,
+        cx: super::FilterContext<'_>,
+    ) -> Result<(String, std::sync::Arc<dyn crate::pipeline::Filter>), String> {
+        let id = cx.id().to_string();
+        let id = id.as_str();
+        let filter = super::grep::Grep::new(self)?;
+        Ok((id.to_string(), std::sync::Arc::new(super::NativeFilter::new(filter, id, cx.metrics))))
     }
 }
 

@@ -12,6 +12,7 @@
 //! and what to do instead (usually: a WASM filter).
 
 pub mod accessor;
+pub mod component;
 pub mod grep;
 pub mod json_msgpack;
 pub mod modify;
@@ -21,11 +22,12 @@ pub mod record;
 pub mod record_modifier;
 pub mod time_format;
 
-use crate::config::FilterConfig;
 use crate::event::{Batch, Event};
 use crate::ops::metrics::{Component, Metrics, ReasonLabels};
 use crate::pipeline::Filter;
 use std::sync::Arc;
+
+pub use component::{FilterComponent, FilterContext};
 
 /// What a filter does with one event.
 #[derive(Debug, PartialEq, Eq)]
@@ -109,67 +111,6 @@ impl<F: RecordFilter> Filter for NativeFilter<F> {
     }
 }
 
-/// The ids of `filters` in metrics and logs: a filter's `name`, else `<type>.<n>` with `n`
-/// counting filters of that type from 0 (Fluent Bit's instance names, e.g. `grep.0`). WASM
-/// filters without a `name` are named by their plugin at build time (`None` here).
-pub fn default_ids(filters: &[FilterConfig]) -> Vec<Option<String>> {
-    let mut seen: Vec<&'static str> = Vec::new();
-    filters
-        .iter()
-        .map(|f| {
-            let kind = f.type_name();
-            let n = seen.iter().filter(|k| **k == kind).count();
-            seen.push(kind);
-            match (f.name(), f) {
-                (Some(name), _) => Some(name.to_string()),
-                (None, FilterConfig::Wasm(_)) => None,
-                (None, _) => Some(format!("{kind}.{n}")),
-            }
-        })
-        .collect()
-}
-
-/// Build the native filter `config` as component `id`. Errors say what is wrong and the fix.
-/// (`type = "wasm"` filters are built by the plugin runtime, not here.)
-pub fn build(
-    config: &FilterConfig,
-    id: &str,
-    metrics: Arc<Metrics>,
-) -> Result<Arc<dyn Filter>, String> {
-    let filter: Arc<dyn Filter> = match config {
-        FilterConfig::Wasm(_) => {
-            return Err("a WASM filter is built by the plugin runtime".to_string());
-        }
-        FilterConfig::Grep(c) => Arc::new(NativeFilter::new(grep::Grep::new(c)?, id, metrics)),
-        FilterConfig::RecordModifier(c) => Arc::new(NativeFilter::new(
-            record_modifier::RecordModifier::new(c)?,
-            id,
-            metrics,
-        )),
-        FilterConfig::Modify(c) => {
-            Arc::new(NativeFilter::new(modify::Modify::new(c)?, id, metrics))
-        }
-        FilterConfig::Parser(c) => Arc::new(NativeFilter::new(
-            parser::ParserFilter::new(c, id, metrics.clone())?,
-            id,
-            metrics,
-        )),
-    };
-    Ok(filter)
-}
-
-/// Check a native filter's own keys (everything but `match`), adding one problem per mistake,
-/// each prefixed with `key` (e.g. `filters[2]`).
-pub fn validate(key: &str, config: &FilterConfig, problems: &mut Vec<String>) {
-    match config {
-        FilterConfig::Wasm(_) => {}
-        FilterConfig::Grep(c) => c.validate(key, problems),
-        FilterConfig::RecordModifier(c) => c.validate(key, problems),
-        FilterConfig::Modify(c) => c.validate(key, problems),
-        FilterConfig::Parser(c) => c.validate(key, problems),
-    }
-}
-
 /// Compile a Fluent Bit regular expression: `/pattern/` and `/pattern/i` (case-insensitive) are
 /// accepted as Fluent Bit does; the syntax is Rust's `regex` (Onigmo's look-around and
 /// back-references are not available). The error names the pattern and the fix.
@@ -223,27 +164,6 @@ pub fn split_quoted(value: &str) -> Result<Vec<String>, String> {
         parts.push(part);
     }
     Ok(parts)
-}
-
-/// The common `match` / `match_regex` / `name` keys of a native filter config.
-#[macro_export]
-macro_rules! native_filter_placement {
-    ($t:ty) => {
-        impl $t {
-            /// `match`.
-            pub fn match_pattern(&self) -> Option<&str> {
-                self.match_.as_deref()
-            }
-            /// `match_regex`.
-            pub fn match_regex(&self) -> Option<&str> {
-                self.match_regex.as_deref()
-            }
-            /// `name`.
-            pub fn name(&self) -> Option<&str> {
-                self.name.as_deref()
-            }
-        }
-    };
 }
 
 #[cfg(test)]

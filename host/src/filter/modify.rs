@@ -33,15 +33,6 @@ use std::borrow::Cow;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModifyConfig {
-    /// Tags this filter sees (Fluent Bit `Match`: `*` wildcards).
-    #[serde(rename = "match", default)]
-    pub match_: Option<String>,
-    /// Tags this filter sees, as a regular expression (Fluent Bit `Match_Regex`).
-    #[serde(default)]
-    pub match_regex: Option<String>,
-    /// A name for metrics and logs; default `modify.<n>`.
-    #[serde(default)]
-    pub name: Option<String>,
     /// Conditions that must all hold for the rules to run (Fluent Bit `Condition …`).
     #[serde(default)]
     pub conditions: Vec<ModifyCondition>,
@@ -50,7 +41,6 @@ pub struct ModifyConfig {
     pub rules: Vec<ModifyRule>,
 }
 
-crate::native_filter_placement!(ModifyConfig);
 
 /// One rule: `{ <operation> = "KEY" }` or `{ <operation> = ["KEY", "VALUE or NEW KEY"] }`.
 #[derive(Clone, Debug, Deserialize)]
@@ -380,6 +370,22 @@ impl RecordFilter for Modify {
             }),
             None => Verdict::Keep,
         }
+    }
+}
+
+impl super::FilterComponent for ModifyConfig {
+    fn validate(&self, key: &str, problems: &mut Vec<String>) {
+        ModifyConfig::validate(self, key, problems);
+    }
+
+    fn build(
+        &self,
+        cx: super::FilterContext<'_>,
+    ) -> Result<(String, std::sync::Arc<dyn crate::pipeline::Filter>), String> {
+        let id = cx.id().to_string();
+        let id = id.as_str();
+        let filter = super::modify::Modify::new(self)?;
+        Ok((id.to_string(), std::sync::Arc::new(super::NativeFilter::new(filter, id, cx.metrics))))
     }
 }
 

@@ -29,15 +29,6 @@ use std::sync::Arc;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParserFilterConfig {
-    /// Tags this filter sees (Fluent Bit `Match`: `*` wildcards).
-    #[serde(rename = "match", default)]
-    pub match_: Option<String>,
-    /// Tags this filter sees, as a regular expression (Fluent Bit `Match_Regex`).
-    #[serde(default)]
-    pub match_regex: Option<String>,
-    /// A name for metrics and logs; default `parser.<n>`.
-    #[serde(default)]
-    pub name: Option<String>,
     /// The field to parse (Fluent Bit `Key_Name`), e.g. `"log"`.
     pub key_name: String,
     /// Parsers to try, in order (Fluent Bit `Parser`, repeatable), e.g. `["json"]`.
@@ -54,7 +45,6 @@ pub struct ParserFilterConfig {
     pub parsers_files: Vec<PathBuf>,
 }
 
-crate::native_filter_placement!(ParserFilterConfig);
 
 impl ParserFilterConfig {
     /// Check the keys and that every parser exists and runs natively; each problem names the
@@ -153,6 +143,22 @@ impl RecordFilter for ParserFilter {
             Some(new) => Verdict::Replace(new),
             None => Verdict::Keep,
         }
+    }
+}
+
+impl super::FilterComponent for ParserFilterConfig {
+    fn validate(&self, key: &str, problems: &mut Vec<String>) {
+        ParserFilterConfig::validate(self, key, problems);
+    }
+
+    fn build(
+        &self,
+        cx: super::FilterContext<'_>,
+    ) -> Result<(String, std::sync::Arc<dyn crate::pipeline::Filter>), String> {
+        let id = cx.id().to_string();
+        let id = id.as_str();
+        let filter = super::parser::ParserFilter::new(self, id, cx.metrics.clone())?;
+        Ok((id.to_string(), std::sync::Arc::new(super::NativeFilter::new(filter, id, cx.metrics))))
     }
 }
 

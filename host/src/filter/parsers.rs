@@ -14,7 +14,7 @@
 use super::json_msgpack::json_to_msgpack;
 use super::record::{RawRecord, str_only};
 use super::time_format::TimeFormat;
-use crate::config::fluentbit::parse::{Origin, Parser as ClassicParser, Section};
+use crate::config::classic::{Origin, Parser as ClassicParser, Section};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
@@ -157,7 +157,7 @@ impl JsonParser {
             Some(other) => {
                 return Err(format!(
                     "{where_}: parser `{name}` has `Format {other}`; only `Format json` runs natively — parse {other} lines with a WASM filter (see {}, plugins/parse-json is a starting point)",
-                    crate::config::fluentbit::DOCS_WASM_FILTERS
+                    crate::config::DOCS_WASM_FILTERS
                 ));
             }
             None => {
@@ -175,7 +175,7 @@ impl JsonParser {
                 "{}: `{}` of parser `{name}` is not supported; remove it, or do this step in a WASM filter (see {})",
                 at_origin(&e.origin),
                 e.key,
-                crate::config::fluentbit::DOCS_WASM_FILTERS
+                crate::config::DOCS_WASM_FILTERS
             ));
         }
         let time_offset = s.get("time_offset").map(|e| e.value.as_str());

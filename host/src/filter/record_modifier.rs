@@ -20,15 +20,6 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordModifierConfig {
-    /// Tags this filter sees (Fluent Bit `Match`: `*` wildcards).
-    #[serde(rename = "match", default)]
-    pub match_: Option<String>,
-    /// Tags this filter sees, as a regular expression (Fluent Bit `Match_Regex`).
-    #[serde(default)]
-    pub match_regex: Option<String>,
-    /// A name for metrics and logs; default `record_modifier.<n>`.
-    #[serde(default)]
-    pub name: Option<String>,
     /// Fields appended to every record, in order (Fluent Bit `Record KEY VALUE`).
     #[serde(default)]
     pub records: Vec<RecordField>,
@@ -43,7 +34,6 @@ pub struct RecordModifierConfig {
     pub uuid_key: Option<String>,
 }
 
-crate::native_filter_placement!(RecordModifierConfig);
 
 /// One appended field.
 #[derive(Debug, Deserialize)]
@@ -227,6 +217,22 @@ impl RecordFilter for RecordModifier {
             }),
             None => Verdict::Keep,
         }
+    }
+}
+
+impl super::FilterComponent for RecordModifierConfig {
+    fn validate(&self, key: &str, problems: &mut Vec<String>) {
+        RecordModifierConfig::validate(self, key, problems);
+    }
+
+    fn build(
+        &self,
+        cx: super::FilterContext<'_>,
+    ) -> Result<(String, std::sync::Arc<dyn crate::pipeline::Filter>), String> {
+        let id = cx.id().to_string();
+        let id = id.as_str();
+        let filter = super::record_modifier::RecordModifier::new(self)?;
+        Ok((id.to_string(), std::sync::Arc::new(super::NativeFilter::new(filter, id, cx.metrics))))
     }
 }
 

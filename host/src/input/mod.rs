@@ -1,3 +1,86 @@
-//! Inputs: where events enter the router.
+//! Inputs: where events enter the router. Each input type owns its config, its checks and
+//! its listeners, and is one line in the registry (`topology/registry.rs`).
 
 pub mod forward;
+
+pub use forward::ListenAddr;
+pub use forward::server::BindError;
+
+use crate::buffer::budget::InputBudget;
+use crate::ops::metrics::Metrics;
+use crate::ops::shutdown::Shutdown;
+use crate::pipeline::Pipeline;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A boxed future (inputs bind and run asynchronously).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An input type's config: its checks and how it starts listening.
+pub trait InputComponent: std::fmt::Debug + Send + Sync {
+    /// Check the keys, adding one problem per mistake, each starting with `key` (`inputs[0]`).
+    fn validate(&self, key: &str, problems: &mut Vec<String>);
+
+    /// The sockets it would listen on, each with its key (`listen`): two listeners of the
+    /// config on one socket are refused before anything binds.
+    fn listeners(&self) -> Vec<(&'static str, ListenAddr)>;
+
+    /// Bind its listeners; connections hold memory from `memory`.
+    fn bind<'a>(
+        &'a self,
+        metrics: Arc<Metrics>,
+        memory: &'a InputBudget,
+    ) -> BoxFuture<'a, Result<Box<dyn RunningInput>, BindError>>;
+}
+
+/// An input whose listeners are bound.
+pub trait RunningInput: Send {
+    /// Every address it listens on.
+    fn local_addrs(&self) -> Vec<ListenAddr>;
+
+    /// Serve until `shutdown`, then keep reading open connections for up to `drain`.
+    fn run(
+        self: Box<Self>,
+        pipeline: Arc<Pipeline>,
+        shutdown: Shutdown,
+        drain: Duration,
+    ) -> BoxFuture<'static, ()>;
+}
+
+impl InputComponent for forward::ForwardInputConfig {
+    fn validate(&self, key: &str, problems: &mut Vec<String>) {
+        forward::ForwardInputConfig::validate(self, key, problems);
+    }
+
+    fn listeners(&self) -> Vec<(&'static str, ListenAddr)> {
+        forward::ForwardInputConfig::listeners(self)
+    }
+
+    fn bind<'a>(
+        &'a self,
+        metrics: Arc<Metrics>,
+        memory: &'a InputBudget,
+    ) -> BoxFuture<'a, Result<Box<dyn RunningInput>, BindError>> {
+        Box::pin(async move {
+            let server = forward::ForwardServer::bind(self, metrics, memory).await?;
+            Ok(Box::new(server) as Box<dyn RunningInput>)
+        })
+    }
+}
+
+impl RunningInput for forward::ForwardServer {
+    fn local_addrs(&self) -> Vec<ListenAddr> {
+        forward::ForwardServer::local_addrs(self)
+    }
+
+    fn run(
+        self: Box<Self>,
+        pipeline: Arc<Pipeline>,
+        shutdown: Shutdown,
+        drain: Duration,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(forward::ForwardServer::run(*self, pipeline, shutdown, drain))
+    }
+}

@@ -23,6 +23,21 @@ use std::sync::{Arc, Mutex};
 /// Default bound of a dead-letter file.
 pub const DEFAULT_DEAD_LETTER_BYTES: u64 = 64 << 20;
 
+/// `dead_letter = { … }` of an output: exactly one of `path` and `output`.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterConfig {
+    /// A file of JSON lines, one per event: `{"time","output","reason","detail","tag","time_ns","record"}`.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// The `name` of another output; its events carry `dead_letter_reason` and `dead_letter_output`.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// Most bytes of the file (default 64MiB); beyond it events are counted as `dead_letter_full`.
+    #[serde(default)]
+    pub max_bytes: Option<crate::config::ByteSize>,
+}
+
 /// Where an output's dead letters go.
 #[derive(Clone)]
 pub enum DeadLetter {

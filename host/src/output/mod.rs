@@ -45,9 +45,11 @@
 
 pub mod aws;
 pub mod cloudwatch;
+pub mod component;
 pub mod dead_letter;
 pub mod firehose;
 pub mod forward;
+pub mod keys;
 pub mod null;
 pub mod progress;
 pub mod retry;
@@ -65,6 +67,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+pub use component::{OutputComponent, OutputContext, OutputTask, RunningOutput};
+pub use keys::OutputKeys;
 pub use progress::{DeliveryProgress, Rejection};
 pub use retry::Backoff;
 

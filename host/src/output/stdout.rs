@@ -2,10 +2,22 @@
 //! `{"tag":"app","time":"2026-11-21T04:46:02.123456789Z","time_ns":…,"record":{…}}`.
 //! Invalid UTF-8 in tags and records is rendered lossily (U+FFFD).
 
+use super::component::{BuildFuture, OutputComponent, OutputContext, OutputTask};
 use super::{DeliveryError, DeliveryProgress, Output};
 use crate::event::{Batch, json};
 use std::fmt::Write as _;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+/// `type = "stdout"`: no keys of its own.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdoutConfig {}
+
+impl OutputComponent for StdoutConfig {
+    fn build<'a>(&'a self, _cx: OutputContext<'a>, task: OutputTask) -> BuildFuture<'a> {
+        Box::pin(async move { Ok(task.run(StdoutOutput::new())) })
+    }
+}
 
 /// The `stdout` output (or any writer, for tests).
 pub struct StdoutOutput<W = tokio::io::Stdout> {

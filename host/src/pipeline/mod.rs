@@ -8,15 +8,16 @@
 //! input may acknowledge the sender; when it returns [`DispatchError`], some matching buffer did
 //! not take the events (its push counted them under their reason), and the input must not ack.
 
-pub mod matcher;
 pub mod partial;
+mod slot;
 
 use crate::buffer::{BufferWriter, PushError};
 use crate::event::Batch;
 use crate::ops::metrics::{Component, Metrics};
 use std::sync::Arc;
 
-pub use matcher::TagMatcher;
+pub use crate::config::TagMatcher;
+pub use slot::FilterSlot;
 
 /// Most times one event may be re-tagged on its way through the chain.
 pub const MAX_RETAG_HOPS: u8 = 3;

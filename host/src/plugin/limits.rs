@@ -1,7 +1,7 @@
 //! Per-instance resource limits: the memory cap (a [`ResourceLimiter`] that also records peak
 //! memory), the per-call deadline and the recycling threshold.
 
-use crate::config::PluginLimitsConfig;
+use super::config::PluginLimitsConfig;
 use std::time::Duration;
 use wasmtime::ResourceLimiter;
 

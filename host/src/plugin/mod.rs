@@ -11,6 +11,7 @@
 
 pub mod bindings;
 pub mod cache;
+pub mod config;
 pub mod engine;
 pub mod fault;
 pub mod filter;
@@ -36,7 +37,7 @@ pub use limits::PluginLimits;
 pub use loader::LoadedPlugin;
 pub use policy::OnError;
 
-use crate::config::{ServiceConfig, WasmFilterConfig};
+use config::WasmFilterConfig;
 use crate::ops::metrics::Metrics;
 use crate::pipeline::Filter;
 use schema::ConfigProblem;
@@ -161,21 +162,23 @@ fn describe_problems(problems: &[ConfigProblem]) -> String {
 /// so every problem surfaces here, at startup.
 pub fn build_filter(
     config: &WasmFilterConfig,
-    service: &ServiceConfig,
+    name: Option<&str>,
+    plugin_cache_dir: Option<&std::path::Path>,
     metrics: Arc<Metrics>,
 ) -> Result<(String, Arc<dyn Filter>), String> {
-    let filter = load_filter(config, service, metrics).map_err(|e| e.to_string())?;
+    let filter = load_filter(config, name, plugin_cache_dir, metrics).map_err(|e| e.to_string())?;
     Ok((filter.id().to_string(), Arc::new(filter)))
 }
 
 /// [`build_filter`], with the concrete type and error.
 pub fn load_filter(
     config: &WasmFilterConfig,
-    service: &ServiceConfig,
+    name: Option<&str>,
+    plugin_cache_dir: Option<&std::path::Path>,
     metrics: Arc<Metrics>,
 ) -> Result<WasmFilter, PluginError> {
     let engine = PluginEngine::shared()?;
-    let cache = ArtifactCache::from_config(service.plugin_cache_dir.as_deref());
+    let cache = ArtifactCache::from_config(plugin_cache_dir);
     let plugin = Arc::new(LoadedPlugin::load(engine, &config.path, &cache)?);
     let info = plugin.info();
     if info.kind != bindings::PluginKind::Filter {
@@ -197,7 +200,7 @@ pub fn load_filter(
     };
     let mut settings = FilterSettings::new(on_error);
     settings.limits = PluginLimits::from_config(&config.limits, PluginLimits::filter_defaults());
-    let id = config.name.clone().unwrap_or_else(|| info.name.clone());
+    let id = name.map_or_else(|| info.name.clone(), str::to_string);
     let json = schema::config_json(config.config.as_ref());
     let filter = WasmFilter::new(plugin.clone(), &id, &json, settings, metrics, false)?;
     tracing::info!(
@@ -206,4 +209,22 @@ pub fn load_filter(
         "WASM filter loaded"
     );
     Ok(filter)
+}
+
+impl crate::filter::FilterComponent for WasmFilterConfig {
+    fn validate(&self, key: &str, problems: &mut Vec<String>) {
+        WasmFilterConfig::validate(self, key, problems);
+    }
+
+    fn names_itself(&self) -> bool {
+        true
+    }
+
+    fn build(&self, cx: crate::filter::FilterContext<'_>) -> Result<(String, Arc<dyn Filter>), String> {
+        build_filter(self, cx.name, cx.plugin_cache_dir, cx.metrics)
+    }
+
+    fn plugin_path(&self) -> Option<&std::path::Path> {
+        Some(&self.path)
+    }
 }

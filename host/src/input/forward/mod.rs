@@ -1,6 +1,7 @@
 //! The Fluentd forward-protocol input: a sans-io decoder and thin TCP / unix socket servers,
 //! with the shared-key handshake and TLS on TCP.
 
+pub mod config;
 mod connections;
 pub mod decode;
 pub mod handshake;
@@ -8,4 +9,5 @@ pub mod server;
 pub mod tls;
 
 pub use decode::{DecodeError, DecodeLimits, Decoder, Frame, Request, ack_response};
+pub use config::ForwardInputConfig;
 pub use server::{ForwardServer, ListenAddr};

@@ -39,7 +39,7 @@ use super::decode::{DecodeLimits, Decoder, Frame, SizeLimit, ack_response};
 use super::handshake::{HandshakeError, ServerSecurity};
 use super::tls::TLS_ACCEPT_TIMEOUT;
 use crate::buffer::budget::{InputBudget, InputCharge, OverBudget};
-use crate::config::{ForwardInputConfig, parse_octal_mode};
+use super::config::{ForwardInputConfig, parse_octal_mode};
 use crate::event::Batch;
 use crate::ops::metrics::{Component, Metrics};
 use crate::ops::shutdown::Shutdown;
@@ -255,21 +255,6 @@ impl ForwardServer {
             ctx.close_now.cancel();
             tracker.wait().await;
         }
-    }
-}
-
-/// Check a forward input's `security` and `tls` (part of `Config::validate`).
-pub fn validate(key: &str, config: &ForwardInputConfig, problems: &mut Vec<String>) {
-    if let Some(security) = &config.security {
-        security.validate(key, problems);
-        if config.listen.is_none() {
-            problems.push(format!("{key}.security applies to the TCP listener only; add `listen = \"0.0.0.0:24224\"` or remove `security`"));
-        }
-    }
-    if config.tls.is_some() && config.listen.is_none() {
-        problems.push(format!(
-            "{key}.tls applies to the TCP listener only; add `listen = \"0.0.0.0:24224\"` or remove `tls`"
-        ));
     }
 }
 

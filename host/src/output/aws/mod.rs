@@ -17,31 +17,22 @@ pub use ecs::EcsMetadata;
 pub use record::{RecordRenderer, RenderError};
 pub use retry::{ErrorClass, SdkFailure};
 
-/// Config validation of the AWS outputs (pure; called from [`crate::config::Config::validate`]).
-/// Each problem is pushed as `outputs[i]: …`.
-pub fn validate_output(
+/// Add the problems of an AWS output's validation (`text`, one per line) as
+/// `outputs[i] (type): …`.
+pub fn report_problems(
     key: &str,
-    output: &crate::config::OutputConfig,
+    type_name: &str,
+    result: Result<(), String>,
     problems: &mut Vec<String>,
 ) {
-    use crate::config::OutputConfig;
-    let result = match output {
-        OutputConfig::CloudwatchLogs(c) => c.validate().map(drop),
-        OutputConfig::Firehose(c) => c.validate().map(drop),
-        OutputConfig::S3(c) => c.validate(crate::config::output_id(output)).map(drop),
-        _ => Ok(()),
-    };
     if let Err(text) = result {
-        problems.extend(
-            text.lines()
-                .map(|line| format!("{key} ({}): {line}", output.type_name())),
-        );
+        problems.extend(text.lines().map(|line| format!("{key} ({type_name}): {line}")));
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{OutputConfig, parse};
+    use crate::topology::{OutputConfig, parse};
 
     const INPUT: &str = "[[inputs]]\ntype = \"forward\"\nlisten = \"127.0.0.1:0\"\n";
 

@@ -3,7 +3,7 @@
 
 use super::batcher::{DEFAULT_MAX_EVENT_SIZE, MAX_EVENT_SIZE_LIMIT};
 use super::template::NameTemplate;
-use crate::config::{BufferConfig, ByteSize, DeadLetterConfig, DurationStr};
+use crate::config::ByteSize;
 use crate::output::aws::flb_value::{opt_bool, opt_i64};
 use crate::output::aws::{AwsConnectionConfig, RecordRenderer};
 use serde::Deserialize;
@@ -24,27 +24,6 @@ pub const DEFAULT_LOG_STREAM_NAME: &str = "/fluentbit-default";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CloudWatchLogsConfig {
-    /// Tags this output receives (Fluent Bit `Match`).
-    #[serde(rename = "match", default)]
-    pub match_: Option<String>,
-    /// Tags this output receives, as a regular expression (Fluent Bit `Match_Regex`).
-    #[serde(default)]
-    pub match_regex: Option<String>,
-    /// A name for metrics and logs; default `cloudwatch_logs`.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The output's buffer.
-    #[serde(default)]
-    pub buffer: BufferConfig,
-    /// How long after a batch was buffered it is retried (default `"24h"`).
-    #[serde(default)]
-    pub retry_until: Option<DurationStr>,
-    /// Most retries of one batch (Fluent Bit `Retry_Limit`); absent = until `retry_until`.
-    #[serde(default)]
-    pub retry_limit: Option<u32>,
-    /// Where events that cannot be delivered go, with the reason.
-    #[serde(default)]
-    pub dead_letter: Option<DeadLetterConfig>,
     /// AWS region (required).
     #[serde(default)]
     pub region: Option<String>,
@@ -120,7 +99,6 @@ pub struct CloudWatchLogsConfig {
     pub workers: Option<i64>,
 }
 
-crate::impl_output_routing!(CloudWatchLogsConfig, delivery);
 
 /// Where one event goes: templates tried in order, then the default.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -470,6 +470,26 @@ fn ksuid_like() -> String {
     String::from_utf8(text.to_vec()).expect("base62 is ASCII")
 }
 
+impl crate::output::OutputComponent for CloudWatchLogsConfig {
+    fn validate(&self, key: &str, _id: &str, problems: &mut Vec<String>) {
+        crate::output::aws::report_problems(key, "cloudwatch_logs", self.validate().map(drop), problems);
+    }
+
+    fn build<'a>(
+        &'a self,
+        cx: crate::output::OutputContext<'a>,
+        task: crate::output::OutputTask,
+    ) -> crate::output::component::BuildFuture<'a> {
+        Box::pin(async move {
+            let aws = crate::output::aws::AwsOverrides::default();
+            let output = CloudWatchLogsOutput::build(self, cx.component, cx.metrics, &aws)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(task.run(output))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,6 @@
 //! `type = "firehose"` (also `kinesis_firehose`): the options of the Go `firehose` plugin and
 //! Fluent Bit's C `kinesis_firehose`, validated into [`FirehoseSettings`].
 
-use crate::config::{BufferConfig, DeadLetterConfig, DurationStr};
 use crate::output::aws::flb_value::{opt_bool, opt_i64, opt_list};
 use crate::output::aws::record::{TimeField, TimeValue};
 use crate::output::aws::time_format::TimeFormat;
@@ -15,27 +14,6 @@ pub const DEFAULT_TIME_KEY_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FirehoseConfig {
-    /// Tags this output receives (Fluent Bit `Match`).
-    #[serde(rename = "match", default)]
-    pub match_: Option<String>,
-    /// Tags this output receives, as a regular expression (Fluent Bit `Match_Regex`).
-    #[serde(default)]
-    pub match_regex: Option<String>,
-    /// A name for metrics and logs; default `firehose`.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The output's buffer.
-    #[serde(default)]
-    pub buffer: BufferConfig,
-    /// How long after a batch was buffered it is retried (default `"24h"`).
-    #[serde(default)]
-    pub retry_until: Option<DurationStr>,
-    /// Most retries of one batch (Fluent Bit `Retry_Limit`); absent = until `retry_until`.
-    #[serde(default)]
-    pub retry_limit: Option<u32>,
-    /// Where events that cannot be delivered go, with the reason.
-    #[serde(default)]
-    pub dead_letter: Option<DeadLetterConfig>,
     /// AWS region (required).
     #[serde(default)]
     pub region: Option<String>,
@@ -91,7 +69,6 @@ pub struct FirehoseConfig {
     pub workers: Option<i64>,
 }
 
-crate::impl_output_routing!(FirehoseConfig, delivery);
 
 /// What happens to a record over the size limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

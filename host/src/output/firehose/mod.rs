@@ -258,3 +258,23 @@ impl Output for FirehoseOutput {
         Ok(())
     }
 }
+impl crate::output::OutputComponent for FirehoseConfig {
+    fn validate(&self, key: &str, _id: &str, problems: &mut Vec<String>) {
+        crate::output::aws::report_problems(key, "firehose", self.validate().map(drop), problems);
+    }
+
+    fn build<'a>(
+        &'a self,
+        cx: crate::output::OutputContext<'a>,
+        task: crate::output::OutputTask,
+    ) -> crate::output::component::BuildFuture<'a> {
+        Box::pin(async move {
+            let aws = crate::output::aws::AwsOverrides::default();
+            let output = FirehoseOutput::build(self, cx.component, cx.metrics, &aws)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(task.run(output))
+        })
+    }
+}
+

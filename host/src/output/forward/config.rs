@@ -8,7 +8,7 @@
 use super::handshake::ClientSecurity;
 use super::request::Mode;
 use super::tls::TlsClient;
-use crate::config::{BufferConfig, ByteSize, DeadLetterConfig, DurationStr};
+use crate::config::{ByteSize, DurationStr};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,27 +17,6 @@ use std::time::Duration;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardOutputConfig {
-    /// Tags this output receives (Fluent Bit `Match`).
-    #[serde(rename = "match", default)]
-    pub match_: Option<String>,
-    /// Tags this output receives, as a regular expression (Fluent Bit `Match_Regex`).
-    #[serde(default)]
-    pub match_regex: Option<String>,
-    /// A name for metrics and logs; default `forward`.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The output's buffer.
-    #[serde(default)]
-    pub buffer: BufferConfig,
-    /// How long after a batch was buffered it is retried (default `"24h"`).
-    #[serde(default)]
-    pub retry_until: Option<DurationStr>,
-    /// Most retries of one batch; absent = until `retry_until`.
-    #[serde(default)]
-    pub retry_limit: Option<u32>,
-    /// Where events that cannot be delivered go, with the reason.
-    #[serde(default)]
-    pub dead_letter: Option<DeadLetterConfig>,
     /// The receiver's host (default `127.0.0.1`).
     #[serde(default)]
     pub host: Option<String>,
@@ -98,7 +77,6 @@ pub struct ForwardOutputConfig {
     pub tls_server_name: Option<String>,
 }
 
-crate::impl_output_routing!(ForwardOutputConfig, delivery);
 
 /// Where a forward output connects.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -229,7 +207,7 @@ impl ForwardOutputConfig {
             return Err("max_request_bytes must be more than 0, e.g. \"2MiB\"".into());
         }
         Ok(ForwardSettings {
-            id: self.name.clone().unwrap_or_else(|| "forward".to_string()),
+            id: "forward".to_string(),
             endpoint,
             tag: self.tag.clone(),
             time_as_integer: self.time_as_integer,

@@ -286,5 +286,30 @@ impl Output for ForwardOutput {
     }
 }
 
+impl crate::output::OutputComponent for ForwardOutputConfig {
+    fn validate(&self, key: &str, _id: &str, problems: &mut Vec<String>) {
+        ForwardOutputConfig::validate(self, key, problems);
+    }
+
+    fn check(&self, cx: &crate::output::OutputContext<'_>) -> (Vec<String>, Vec<String>) {
+        let problems = self.settings().err().map(|message| format!("{} (forward): {message}", cx.key));
+        (problems.into_iter().collect(), Vec::new())
+    }
+
+    fn build<'a>(
+        &'a self,
+        cx: crate::output::OutputContext<'a>,
+        task: crate::output::OutputTask,
+    ) -> crate::output::component::BuildFuture<'a> {
+        Box::pin(async move {
+            let settings = ForwardSettings {
+                id: cx.component.id.clone(),
+                ..self.settings()?
+            };
+            Ok(task.run(ForwardOutput::new(settings)))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,7 @@
 //! `type = "s3"`: the options of Fluent Bit's `s3` output, validated into [`S3Settings`].
 
 use super::key::{DEFAULT_KEY_FORMAT, KeyFormat};
-use crate::config::{BufferConfig, ByteSize, DeadLetterConfig, DurationStr};
+use crate::config::{ByteSize, DurationStr};
 use crate::output::aws::flb_value::{opt_bool, opt_i64, opt_text};
 use crate::output::aws::record::{TimeField, TimeValue};
 use crate::output::aws::{AwsConnectionConfig, RecordRenderer};
@@ -34,31 +34,13 @@ pub const DEFAULT_UPLOAD_CHUNK_SIZE: u64 = 5_242_880;
 pub const DEFAULT_UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 /// Default `store_dir`.
 pub const DEFAULT_STORE_DIR: &str = "/tmp/fluent-bit/s3";
-/// Default `retry_limit` (upload attempts of one object before its events are dropped).
+/// Default `upload_attempts` (of one object, before its events are dropped).
 pub const DEFAULT_RETRY_LIMIT: u32 = 5;
 
 /// The options, as written in the config.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3Config {
-    /// Tags this output receives (Fluent Bit `Match`).
-    #[serde(rename = "match", default)]
-    pub match_: Option<String>,
-    /// Tags this output receives, as a regular expression (Fluent Bit `Match_Regex`).
-    #[serde(default)]
-    pub match_regex: Option<String>,
-    /// A name for metrics, logs and the folder in `store_dir`; default `s3`.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The output's buffer (in front of `store_dir`).
-    #[serde(default)]
-    pub buffer: BufferConfig,
-    /// How long after a batch was buffered storing it in `store_dir` is retried (default `"24h"`).
-    #[serde(default)]
-    pub retry_until: Option<DurationStr>,
-    /// Where events that cannot be stored go, with the reason.
-    #[serde(default)]
-    pub dead_letter: Option<DeadLetterConfig>,
     /// The bucket (required).
     #[serde(default)]
     pub bucket: Option<String>,
@@ -116,9 +98,10 @@ pub struct S3Config {
     /// Send Content-MD5 (required by buckets with Object Lock).
     #[serde(default, deserialize_with = "opt_bool")]
     pub send_content_md5: Option<bool>,
-    /// Upload attempts of one object before its events are dropped (default 5).
+    /// Upload attempts of one object before its events are dropped (default 5). Fluent Bit
+    /// calls it `Retry_Limit`; here `retry_limit` is every output's limit on retrying a batch.
     #[serde(default, deserialize_with = "opt_i64")]
-    pub retry_limit: Option<i64>,
+    pub upload_attempts: Option<i64>,
     /// Assume this role for every call.
     #[serde(default)]
     pub role_arn: Option<String>,
@@ -144,29 +127,6 @@ pub struct S3Config {
     /// Fluent Bit: output threads; no effect here (logged).
     #[serde(default, deserialize_with = "opt_i64")]
     pub workers: Option<i64>,
-}
-
-// `retry_limit` is S3's own (upload attempts per object, as in Fluent Bit), so the routing
-// keys are spelled out: the runner retries storing a batch until `retry_until`.
-impl crate::config::OutputRouting for S3Config {
-    fn match_pattern(&self) -> Option<&str> {
-        self.match_.as_deref()
-    }
-    fn match_regex(&self) -> Option<&str> {
-        self.match_regex.as_deref()
-    }
-    fn name(&self) -> Option<&str> {
-        self.name.as_deref()
-    }
-    fn buffer(&self) -> &BufferConfig {
-        &self.buffer
-    }
-    fn retry_until(&self) -> Option<DurationStr> {
-        self.retry_until
-    }
-    fn dead_letter(&self) -> Option<&DeadLetterConfig> {
-        self.dead_letter.as_ref()
-    }
 }
 
 /// The validated options.
@@ -318,11 +278,11 @@ impl S3Config {
                 "`json_date_format` = {date_format:?}: use iso8601, double, epoch, epoch_ms or java_sql_timestamp"
             ));
         }
-        let retry_limit = match self.retry_limit {
+        let retry_limit = match self.upload_attempts {
             None => DEFAULT_RETRY_LIMIT,
             Some(n) if n >= 1 => n.min(i64::from(u32::MAX)) as u32,
             Some(n) => {
-                problems.push(format!("`retry_limit` = {n}: must be at least 1"));
+                problems.push(format!("`upload_attempts` = {n}: must be at least 1"));
                 DEFAULT_RETRY_LIMIT
             }
         };

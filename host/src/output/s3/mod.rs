@@ -203,3 +203,23 @@ impl Output for S3Output {
         })
     }
 }
+impl crate::output::OutputComponent for S3Config {
+    fn validate(&self, key: &str, id: &str, problems: &mut Vec<String>) {
+        crate::output::aws::report_problems(key, "s3", self.validate(id).map(drop), problems);
+    }
+
+    fn build<'a>(
+        &'a self,
+        cx: crate::output::OutputContext<'a>,
+        task: crate::output::OutputTask,
+    ) -> crate::output::component::BuildFuture<'a> {
+        Box::pin(async move {
+            let aws = crate::output::aws::AwsOverrides::default();
+            let output = S3Output::build(self, cx.component, cx.metrics, &aws)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(task.run(output))
+        })
+    }
+}
+

@@ -3,7 +3,8 @@
 
 use super::allow::AllowList;
 use super::secrets::Secrets;
-use crate::config::{BufferConfig, ByteSize, DeadLetterConfig, DurationStr, PluginLimitsConfig};
+use crate::config::{ByteSize, DurationStr};
+use crate::plugin::config::PluginLimitsConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,27 +23,6 @@ pub const MAX_RESPONSE_BYTES_LIMIT: u64 = 16 << 20;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WasmOutputConfig {
-    /// Tags this output receives (Fluent Bit `Match`).
-    #[serde(rename = "match", default)]
-    pub match_: Option<String>,
-    /// Tags this output receives, as a regular expression (Fluent Bit `Match_Regex`).
-    #[serde(default)]
-    pub match_regex: Option<String>,
-    /// A name for metrics and logs; default `wasm` (set one per plugin output).
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The output's buffer.
-    #[serde(default)]
-    pub buffer: BufferConfig,
-    /// How long after a batch was buffered it is retried (default `"24h"`).
-    #[serde(default)]
-    pub retry_until: Option<DurationStr>,
-    /// Most retries of one batch; absent = until `retry_until`.
-    #[serde(default)]
-    pub retry_limit: Option<u32>,
-    /// Where events that cannot be delivered go, with the reason.
-    #[serde(default)]
-    pub dead_letter: Option<DeadLetterConfig>,
     /// The `.wasm` component (world `output`).
     pub path: PathBuf,
     /// The plugin's config, handed to its `init` as JSON.
@@ -70,7 +50,6 @@ pub struct WasmOutputConfig {
     pub limits: PluginLimitsConfig,
 }
 
-crate::impl_output_routing!(WasmOutputConfig, delivery);
 
 /// What a [`WasmOutputConfig`] grants, checked and resolved.
 #[derive(Clone, Debug)]

@@ -38,7 +38,6 @@ pub mod telemetry;
 pub use config::{WasmOutputConfig, WasmOutputSettings};
 pub use runner::WasmOutput;
 
-use crate::config::{Config, OutputConfig, ServiceConfig};
 use crate::ops::metrics::{Component, Metrics};
 use crate::plugin::bindings::PluginKind;
 use crate::plugin::instance::PluginInstance;
@@ -63,42 +62,45 @@ pub enum WasmOutputError {
     Client(#[from] client::ClientError),
 }
 
-/// Check the keys of a `type = "wasm"` output that need no plugin (grants, secrets,
-/// timeouts); for [`Config::validate`].
-pub fn validate_output(key: &str, output: &OutputConfig, problems: &mut Vec<String>) {
-    if let OutputConfig::Wasm(c) = output
-        && let Err(p) = c.settings(key)
-    {
-        problems.extend(p);
+impl crate::output::OutputComponent for WasmOutputConfig {
+    /// The keys that need no plugin: grants, secrets, timeouts, limits.
+    fn validate(&self, key: &str, _id: &str, problems: &mut Vec<String>) {
+        if let Err(p) = self.settings(key) {
+            problems.extend(p);
+        }
+        self.limits.validate(key, problems);
     }
-}
 
-/// Load every `type = "wasm"` output's plugin and initialise it with its config, as the
-/// router would (for `wasm-router validate`). Returns the problems, and warnings about
-/// what a plugin requests that the config does not grant.
-pub fn check_plugins(config: &Config) -> (Vec<String>, Vec<String>) {
-    let mut problems = Vec::new();
-    let mut warnings = Vec::new();
-    for (i, output) in config.outputs.iter().enumerate() {
-        let OutputConfig::Wasm(c) = output else {
-            continue;
-        };
-        let key = format!("outputs[{i}]");
-        let metrics = Metrics::new();
-        match load(c, &config.service, &metrics) {
+    /// Load the plugin and initialise it with its config, as the router would; warn about what
+    /// the plugin requests that the config does not grant.
+    fn check(&self, cx: &crate::output::OutputContext<'_>) -> (Vec<String>, Vec<String>) {
+        let key = cx.key;
+        match load(self, cx.name, cx.plugin_cache_dir, &cx.metrics) {
             Ok(loaded) => {
-                if let Ok(settings) = c.settings(&key) {
-                    warnings.extend(
-                        grant_gaps(&loaded.plugin, &settings)
-                            .into_iter()
-                            .map(|w| format!("{key}: {w}")),
-                    );
-                }
+                let warnings = match self.settings(key) {
+                    Ok(settings) => grant_gaps(&loaded.plugin, &settings)
+                        .into_iter()
+                        .map(|w| format!("{key}: {w}"))
+                        .collect(),
+                    Err(_) => Vec::new(),
+                };
+                (Vec::new(), warnings)
             }
-            Err(e) => problems.push(format!("{key} (wasm): {e}")),
+            Err(e) => (vec![format!("{key} (wasm): {e}")], Vec::new()),
         }
     }
-    (problems, warnings)
+
+    fn build<'a>(
+        &'a self,
+        cx: crate::output::OutputContext<'a>,
+        task: crate::output::OutputTask,
+    ) -> crate::output::component::BuildFuture<'a> {
+        Box::pin(async move {
+            let output = WasmOutput::build(self, &cx, cx.component.clone(), cx.metrics.clone())
+                .map_err(|e| e.to_string())?;
+            Ok(task.run(output))
+        })
+    }
 }
 
 /// A loaded, initialised output plugin.
@@ -114,11 +116,12 @@ struct Loaded {
 /// and initialise a first instance.
 fn load(
     config: &WasmOutputConfig,
-    service: &ServiceConfig,
+    name: Option<&str>,
+    plugin_cache_dir: Option<&std::path::Path>,
     metrics: &Arc<Metrics>,
 ) -> Result<Loaded, PluginError> {
     let engine = PluginEngine::shared()?;
-    let cache = ArtifactCache::from_config(service.plugin_cache_dir.as_deref());
+    let cache = ArtifactCache::from_config(plugin_cache_dir);
     let plugin = Arc::new(LoadedPlugin::load(engine, &config.path, &cache)?);
     let info = plugin.info();
     let path = config.path.display().to_string();
@@ -146,7 +149,7 @@ fn load(
             });
         }
     }
-    let id = config.name.clone().unwrap_or_else(|| info.name.clone());
+    let id = name.map_or_else(|| info.name.clone(), str::to_string);
     let context = Arc::new(PluginContext::new(
         &id,
         metrics,
@@ -222,13 +225,12 @@ impl WasmOutput {
     /// start an HTTP client: every problem surfaces here, at startup.
     pub fn build(
         config: &WasmOutputConfig,
-        key: &str,
-        service: &ServiceConfig,
+        cx: &crate::output::OutputContext<'_>,
         component: Component,
         metrics: Arc<Metrics>,
     ) -> Result<WasmOutput, WasmOutputError> {
-        let settings = config.settings(key).map_err(WasmOutputError::Settings)?;
-        let loaded = load(config, service, &metrics)?;
+        let settings = config.settings(cx.key).map_err(WasmOutputError::Settings)?;
+        let loaded = load(config, cx.name, cx.plugin_cache_dir, &metrics)?;
         let needs_tls = config
             .allow_hosts
             .iter()
@@ -269,7 +271,7 @@ impl WasmOutput {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::OutputConfig;
+    use crate::topology::OutputConfig;
 
     /// The example at the top of this module is a valid output config.
     #[test]
@@ -290,6 +292,7 @@ mod tests {
         let OutputConfig::Wasm(c) = &parsed.outputs[0] else {
             panic!("not a wasm output")
         };
+        let c = &c.options;
         assert_eq!(c.allow_hosts, ["https://http-intake.logs.datadoghq.com"]);
         assert_eq!(c.secrets["api_key"], "env:DD_API_KEY");
         assert_eq!(c.limits.deadline.map(|d| d.0.as_millis()), Some(200));

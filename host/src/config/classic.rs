@@ -3,6 +3,7 @@
 //! `@SET name=value` and `${VAR}` (from `@SET`, else the environment). Keys are case-insensitive
 //! and may repeat (`Record`); every entry keeps its file and line for messages.
 
+use super::Variables;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -71,13 +72,13 @@ pub struct ParseError {
 /// Parses classic files, following `@INCLUDE`s, with one `@SET` scope for all of them.
 pub struct Parser<'a> {
     variables: HashMap<String, String>,
-    env: &'a dyn Fn(&str) -> Option<String>,
+    env: &'a dyn Variables,
     sections: Vec<Section>,
 }
 
 impl<'a> Parser<'a> {
     /// A parser that reads `${VAR}`s not `@SET` from `env`.
-    pub fn new(env: &'a dyn Fn(&str) -> Option<String>) -> Self {
+    pub fn new(env: &'a dyn Variables) -> Self {
         Parser {
             variables: HashMap::new(),
             env,
@@ -193,17 +194,32 @@ impl<'a> Parser<'a> {
         if !line.contains("${") {
             return Ok(line.to_string());
         }
-        super::super::expand::expand_classic_line(line, |name| {
-            self.variables
-                .get(name)
-                .cloned()
-                .or_else(|| (self.env)(name))
-        })
-        .map(|s| s.to_string())
+        let vars = SetThenEnv {
+            set: &self.variables,
+            env: self.env,
+        };
+        super::expand_classic_line(line, &vars)
+            .map(|s| s.to_string())
         .map_err(|m| {
             m.split_once(": ")
                 .map_or(m.clone(), |(_, rest)| rest.to_string())
         })
+    }
+}
+
+/// `${VAR}` from `@SET`, else from the environment the parser was given.
+struct SetThenEnv<'a> {
+    set: &'a HashMap<String, String>,
+    env: &'a dyn Variables,
+}
+
+impl Variables for SetThenEnv<'_> {
+    fn lookup(&self, name: &str) -> Option<String> {
+        self.set.get(name).cloned().or_else(|| self.env.lookup(name))
+    }
+
+    fn secret(&self, name: &str, value: &str) {
+        self.env.secret(name, value);
     }
 }
 
@@ -239,7 +255,7 @@ fn resolve_include(including: &Path, arg: &str) -> Result<Vec<PathBuf>, String> 
             "@INCLUDE {arg}: `*` is supported in the file name only, not in directories"
         ));
     }
-    let pattern = crate::pipeline::TagMatcher::wildcard(&name);
+    let pattern = super::TagMatcher::wildcard(&name);
     let entries = std::fs::read_dir(dir)
         .map_err(|e| format!("@INCLUDE {arg}: cannot list {}: {e}", dir.display()))?;
     let mut files: Vec<PathBuf> = entries

@@ -7,17 +7,15 @@
 
 mod filters;
 mod origins;
-pub mod parse;
 
 pub use origins::Origins;
 
 use super::{Config, ConfigError};
-use parse::{Entry, Section};
+use crate::config::classic::{self as parse, Entry, Section};
 use std::path::Path;
 use toml::{Table, Value};
 
-/// Where the docs on replacing unsupported Fluent Bit features live.
-pub const DOCS_WASM_FILTERS: &str = "docs/plugins.md (write a WASM filter)";
+pub use crate::config::DOCS_WASM_FILTERS;
 
 /// The config the FireLens image runs when started with no `-c`.
 pub const FIRELENS_DEFAULT_CONFIG: &str = "/fluent-bit/etc/fluent-bit.conf";
@@ -40,8 +38,7 @@ pub struct Mapped {
 
 /// Read the classic file at `path` (and its includes), expanding `${VAR}` from the environment.
 pub fn load(path: &Path) -> Result<Mapped, ConfigError> {
-    let env = crate::ecs::var;
-    let sections = parse::Parser::new(&env)
+    let sections = parse::Parser::new(&super::RouterVariables)
         .parse_file(path)
         .map_err(|e| error(path, e.to_string()))?;
     map(&sections).map_err(|m| error(path, m))

@@ -2,7 +2,7 @@
 //! mapped [`Config`](crate::config::Config) (`inputs[0].buffer_max_size must be …`) is reported
 //! in the terms the user wrote: `fluent-bit.conf:12: buffer_max_size must be …`.
 
-use super::parse::{Entry, Section};
+use crate::config::classic::{Entry, Section};
 
 /// The classic section behind every mapped component, by the component's index.
 #[derive(Clone, Debug, Default)]
@@ -93,13 +93,13 @@ impl Origins {
     /// input or the HTTP server cannot both bind: refused here, at the tcp section.
     pub(super) fn check_tcp_discard(
         &self,
-        config: &crate::config::Config,
+        config: &crate::topology::Config,
         tcp_discard: &[String],
     ) -> Result<(), String> {
         let mut others = Vec::new();
         for (i, input) in config.inputs.iter().enumerate() {
-            let crate::config::InputConfig::Forward(f) = input;
-            others.push((format!("inputs[{i}].listen"), f.listen.as_deref()));
+            let crate::topology::InputConfig::Forward(f) = input;
+            others.push((format!("inputs[{i}].listen"), f.options.listen.as_deref()));
         }
         others.push((
             "service.http_listen".to_string(),
@@ -111,7 +111,7 @@ impl Origins {
             let clash = others.iter().find(|(_, other)| {
                 other
                     .and_then(|o| o.parse().ok())
-                    .is_some_and(|b| crate::config::tcp_addresses_clash(a, b))
+                    .is_some_and(|b| crate::topology::validate::tcp_addresses_clash(a, b))
             });
             if let (Some((key, _)), Some(section)) = (clash, self.tcp_discard.get(n)) {
                 problems.push(format!(

@@ -10,20 +10,19 @@
 //! buffer still holds is counted as `shutdown_undelivered`; what a disk buffer holds stays on
 //! disk and is delivered after the next start.
 
+use super::reload::{ReloadBaseline, RouterReload};
+use super::{Config, OutputConfig};
 use crate::buffer::{BudgetSource, MemoryBudget, open_buffer};
-use crate::config::{Config, FilterConfig, InputConfig, OutputConfig, output_id, tag_matcher};
-use crate::input::forward::{ForwardServer, ListenAddr};
+use crate::filter::FilterContext;
+use crate::input::{ListenAddr, RunningInput};
 use crate::ops::http::{HttpBindError, HttpServer};
 use crate::ops::metrics::{Component, Metrics};
-use crate::ops::reload::{ReloadRequests, RouterReload};
+use crate::ops::reload::ReloadRequests;
 use crate::ops::shutdown::Shutdown;
 use crate::output::dead_letter::{DEFAULT_DEAD_LETTER_BYTES, DeadLetter, DeadLetterFile};
-use crate::output::forward::ForwardOutput;
-use crate::output::{
-    Output, OutputRunner, RetryPolicy, null::NullOutput, run_output, stdout::StdoutOutput,
-};
+use crate::output::{OutputContext, OutputRunner, OutputTask, RetryPolicy};
 use crate::pipeline::partial::PartialReassembly;
-use crate::pipeline::{FilterStage, OutputRoute, Pipeline, TagMatcher};
+use crate::pipeline::{Filter, FilterStage, OutputRoute, Pipeline, TagMatcher};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,7 +34,7 @@ use tokio::task::JoinSet;
 pub enum BuildError {
     /// An input could not listen.
     #[error(transparent)]
-    Bind(#[from] crate::input::forward::server::BindError),
+    Bind(#[from] crate::input::BindError),
     /// The health and metrics server could not listen.
     #[error(transparent)]
     Http(#[from] HttpBindError),
@@ -51,7 +50,7 @@ pub enum BuildError {
 
 /// A router whose listeners are bound and whose outputs are running.
 pub struct Router {
-    inputs: Vec<ForwardServer>,
+    inputs: Vec<Box<dyn RunningInput>>,
     pipeline: Arc<Pipeline>,
     outputs: JoinSet<()>,
     deadline: watch::Sender<Option<Instant>>,
@@ -73,8 +72,8 @@ impl Router {
         // Every buffer first: a dead-letter destination may name any output.
         let mut buffers = Vec::new();
         for (i, out) in config.outputs.iter().enumerate() {
-            let component = Component::output(output_id(out));
-            let kind = out.routing().buffer().kind(&component.id);
+            let component = Component::output(out.id());
+            let kind = out.keys().buffer.kind(&component.id);
             let opened = open_buffer(&kind, &budget, component, metrics.clone()).map_err(|e| {
                 BuildError::Component {
                     component: format!("outputs[{i}] ({})", out.type_name()),
@@ -86,8 +85,13 @@ impl Router {
         let writers: Vec<_> = buffers.iter().map(|(w, _)| w.clone()).collect();
         let mut dead_letter_files = HashMap::new();
         for ((i, out), (writer, reader)) in config.outputs.iter().enumerate().zip(buffers) {
-            let routing = out.routing();
-            let component = Component::output(output_id(out));
+            let keys = out.keys();
+            let key = format!("outputs[{i}]");
+            let fail = |message: String| BuildError::Component {
+                component: format!("{key} ({})", out.type_name()),
+                message,
+            };
+            let component = Component::output(out.id());
             metrics.track_output(&component);
             let runner = OutputRunner {
                 component: component.clone(),
@@ -96,73 +100,29 @@ impl Router {
                 retry: RetryPolicy {
                     backoff_base: config.service.retry_backoff_base.0,
                     backoff_cap: config.service.retry_backoff_cap.0,
-                    retry_until: routing
-                        .retry_until()
+                    retry_until: keys
+                        .retry_until
                         .map_or(crate::output::DEFAULT_RETRY_UNTIL, |d| d.0),
-                    retry_limit: routing.retry_limit(),
+                    retry_limit: keys.retry_limit,
                 },
-                dead_letter: dead_letter(config, out, &writers, &mut dead_letter_files).map_err(
-                    |message| BuildError::Component {
-                        component: format!("outputs[{i}] ({})", out.type_name()),
-                        message,
-                    },
-                )?,
+                dead_letter: dead_letter(config, out, &writers, &mut dead_letter_files)
+                    .map_err(fail)?,
             };
-            let task = OutputTask { reader, runner };
-            let fail = |message: String| BuildError::Component {
-                component: format!("outputs[{i}] ({})", out.type_name()),
-                message,
+            let cx = OutputContext {
+                key: &key,
+                name: keys.route.name.as_deref(),
+                component: component.clone(),
+                metrics: metrics.clone(),
+                plugin_cache_dir: config.service.plugin_cache_dir.as_deref(),
             };
-            match out {
-                OutputConfig::Stdout(_) => task.spawn(&mut outputs, StdoutOutput::new()),
-                OutputConfig::Null(_) => task.spawn(&mut outputs, NullOutput),
-                OutputConfig::Forward(f) => task.spawn(
-                    &mut outputs,
-                    ForwardOutput::new(f.settings().map_err(fail)?),
-                ),
-                OutputConfig::CloudwatchLogs(c) => {
-                    let aws = crate::output::aws::AwsOverrides::default();
-                    let output = crate::output::cloudwatch::CloudWatchLogsOutput::build(
-                        c,
-                        component.clone(),
-                        metrics.clone(),
-                        &aws,
-                    );
-                    task.spawn(&mut outputs, output.await.map_err(|e| fail(e.to_string()))?)
-                }
-                OutputConfig::Firehose(c) => {
-                    let aws = crate::output::aws::AwsOverrides::default();
-                    let output = crate::output::firehose::FirehoseOutput::build(
-                        c,
-                        component.clone(),
-                        metrics.clone(),
-                        &aws,
-                    );
-                    task.spawn(&mut outputs, output.await.map_err(|e| fail(e.to_string()))?)
-                }
-                OutputConfig::S3(c) => {
-                    let aws = crate::output::aws::AwsOverrides::default();
-                    let output = crate::output::s3::S3Output::build(
-                        c,
-                        component.clone(),
-                        metrics.clone(),
-                        &aws,
-                    );
-                    task.spawn(&mut outputs, output.await.map_err(|e| fail(e.to_string()))?)
-                }
-                OutputConfig::Wasm(c) => {
-                    let output = crate::output::wasm::WasmOutput::build(
-                        c,
-                        &format!("outputs[{i}]"),
-                        &config.service,
-                        component.clone(),
-                        metrics.clone(),
-                    );
-                    task.spawn(&mut outputs, output.map_err(|e| fail(e.to_string()))?)
-                }
-            }
+            let running = out
+                .component()
+                .build(cx, OutputTask { reader, runner })
+                .await
+                .map_err(fail)?;
+            outputs.spawn(running);
             routes.push(OutputRoute {
-                matcher: tag_matcher(routing.match_pattern(), routing.match_regex()),
+                matcher: keys.route.matcher(),
                 buffer: writer,
                 component,
             });
@@ -184,21 +144,24 @@ impl Router {
             });
         }
         let mut reload = RouterReload::default();
-        let native_ids = crate::filter::default_ids(&config.filters);
+        let ids = config.filter_ids();
         for (i, f) in config.filters.iter().enumerate() {
-            let built = build_filter(config, i, native_ids[i].as_deref(), metrics.clone())?;
-            let filter = (built.0.clone(), reload.slot(&built.0, built.1));
+            let (id, filter) = build_filter(config, i, ids[i].as_deref(), metrics.clone())?;
             filters.push(FilterStage {
-                matcher: tag_matcher(f.match_pattern(), f.match_regex()),
-                component: Component::filter(filter.0),
-                filter: filter.1,
+                matcher: f.route().matcher(),
+                component: Component::filter(&id),
+                filter: reload.slot(&id, filter),
             });
         }
         let pipeline = Arc::new(Pipeline::new(filters, routes, metrics.clone()));
         let mut inputs = Vec::new();
         for input in &config.inputs {
-            let InputConfig::Forward(f) = input;
-            inputs.push(ForwardServer::bind(f, metrics.clone(), budget.input()).await?);
+            inputs.push(
+                input
+                    .component()
+                    .bind(metrics.clone(), budget.input())
+                    .await?,
+            );
         }
         let http = match &config.service.http_listen {
             Some(listen) => Some(
@@ -238,8 +201,8 @@ impl Router {
 
     /// Reload plugins and config as `baseline` (captured before [`Router::build`]) describes:
     /// on SIGHUP or `POST /api/v2/reload`, and when the files change (`[service] reload_on_change`).
-    pub fn enable_reload(&mut self, baseline: crate::ops::reload::ReloadBaseline) {
-        let builder = crate::ops::reload::plugin_runtime_builder();
+    pub fn enable_reload(&mut self, baseline: ReloadBaseline) {
+        let builder = super::reload::router_builder();
         self.reload.enable(baseline, builder, self.metrics.clone());
     }
 
@@ -357,70 +320,29 @@ fn later(t: Instant, d: Duration) -> Instant {
         .unwrap_or(t)
 }
 
-/// Build filter `i` of `config` as the router runs it: a WASM plugin loaded, its config checked
-/// against its schema and a first instance initialised; a native filter compiled.
-/// `native_id` is its id from [`crate::filter::default_ids`].
-fn build_filter(
+/// Build filter `i` of `config` as the router runs it, and as reload rebuilds it: a WASM
+/// plugin loaded, its config checked against its schema and a first instance initialised; a
+/// native filter compiled. `id` is its id from [`Config::filter_ids`] (`None`: the filter
+/// names itself). Returns its component id and the filter.
+pub fn build_filter(
     config: &Config,
     i: usize,
-    native_id: Option<&str>,
+    id: Option<&str>,
     metrics: Arc<Metrics>,
-) -> Result<(String, Arc<dyn crate::pipeline::Filter>), BuildError> {
+) -> Result<(String, Arc<dyn Filter>), BuildError> {
     let f = &config.filters[i];
-    let fail = |message: String| BuildError::Component {
-        component: format!("filters[{i}] ({})", f.type_name()),
-        message,
+    let cx = FilterContext {
+        name: f.route().name.as_deref(),
+        default_id: id.unwrap_or(f.type_name()),
+        metrics,
+        plugin_cache_dir: config.service.plugin_cache_dir.as_deref(),
     };
-    match f {
-        FilterConfig::Wasm(w) => {
-            crate::plugin::build_filter(w, &config.service, metrics).map_err(fail)
-        }
-        native => {
-            let id = native_id.unwrap_or(native.type_name()).to_string();
-            crate::filter::build(native, &id, metrics)
-                .map(|filter| (id, filter))
-                .map_err(fail)
-        }
-    }
-}
-
-/// What `wasm-router validate` checks beyond [`Config::validate`]: everything
-/// [`Router::build`] would refuse short of binding sockets, opening buffers or reaching AWS.
-/// Every filter is built as `run` builds it (WASM plugins loaded, schema-checked and
-/// initialised); every WASM output plugin is loaded and initialised; every forward output's
-/// settings are resolved. Returns the problems and the warnings, each starting with its
-/// component's key (`filters[0]`).
-pub fn check_components(config: &Config) -> (Vec<String>, Vec<String>) {
-    let metrics = Metrics::new();
-    let mut problems = Vec::new();
-    let native_ids = crate::filter::default_ids(&config.filters);
-    for (i, id) in native_ids.iter().enumerate() {
-        if let Err(e) = build_filter(config, i, id.as_deref(), metrics.clone()) {
-            problems.push(e.to_string());
-        }
-    }
-    for (i, out) in config.outputs.iter().enumerate() {
-        if let OutputConfig::Forward(f) = out
-            && let Err(message) = f.settings()
-        {
-            problems.push(format!("outputs[{i}] (forward): {message}"));
-        }
-    }
-    let (outputs, warnings) = crate::output::wasm::check_plugins(config);
-    problems.extend(outputs);
-    (problems, warnings)
-}
-
-/// What an output's task needs besides the output itself.
-struct OutputTask {
-    reader: crate::buffer::BufferReader,
-    runner: OutputRunner,
-}
-
-impl OutputTask {
-    fn spawn<O: Output>(self, tasks: &mut JoinSet<()>, output: O) {
-        tasks.spawn(run_output(output, self.reader, self.runner));
-    }
+    f.component()
+        .build(cx)
+        .map_err(|message| BuildError::Component {
+            component: format!("filters[{i}] ({})", f.type_name()),
+            message,
+        })
 }
 
 /// The router-wide memory budget of `config`, logged with where its size came from.
@@ -453,7 +375,7 @@ fn dead_letter(
     writers: &[crate::buffer::BufferWriter],
     files: &mut HashMap<std::path::PathBuf, DeadLetterFile>,
 ) -> Result<Option<DeadLetter>, String> {
-    let Some(dl) = out.routing().dead_letter() else {
+    let Some(dl) = &out.keys().dead_letter else {
         return Ok(None);
     };
     if let Some(path) = &dl.path {
@@ -469,7 +391,7 @@ fn dead_letter(
     let index = config
         .outputs
         .iter()
-        .position(|o| output_id(o) == name)
+        .position(|o| o.id() == name)
         .ok_or_else(|| format!("dead_letter.output {name:?} not found"))?;
     Ok(Some(DeadLetter::Output {
         name: name.to_string(),

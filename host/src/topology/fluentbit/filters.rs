@@ -6,7 +6,7 @@
 //! entries (relative to the file they are in) are collected wherever they appear and given to
 //! every parser filter when the whole config has been read.
 
-use super::parse::{Entry, Section};
+use crate::config::classic::{Entry, Section};
 use super::{at, on_off, unknown};
 use crate::filter::modify::{Modify, ModifyConfig};
 use crate::filter::parsers::{ParserCatalog, command_line_files};
