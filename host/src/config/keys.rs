@@ -77,6 +77,15 @@ pub struct Keyed<K, T> {
     pub options: T,
 }
 
+/// A component table reads as its type's own config; the shared keys are `.keys`.
+impl<K, T> std::ops::Deref for Keyed<K, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.options
+    }
+}
+
 impl<'de, K: SharedKeys, T: Deserialize<'de>> Deserialize<'de> for Keyed<K, T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut shared = toml::Table::new();

@@ -208,23 +208,6 @@ mod tests {
     }
 
     #[test]
-    fn filters_are_named_like_fluent_bit_instances_unless_named() {
-        let text = "[[inputs]]\ntype = \"forward\"\nlisten = \"127.0.0.1:1\"\n\
-            [[filters]]\ntype = \"grep\"\nmatch = \"*\"\nrules = [{ key = \"log\", exclude = \"x\" }]\n\
-            [[filters]]\ntype = \"record_modifier\"\nmatch = \"*\"\nrecords = [{ key = \"k\", value = \"v\" }]\n\
-            [[filters]]\ntype = \"grep\"\nmatch = \"*\"\nrules = [{ key = \"log\", regex = \"x\" }]\n\
-            [[filters]]\ntype = \"modify\"\nname = \"tidy\"\nmatch = \"*\"\nrules = [{ remove = \"x\" }]\n\
-            [[outputs]]\ntype = \"null\"\nmatch = \"*\"\n";
-        let config = crate::config::parse(text, "t.toml").unwrap();
-        let ids = default_ids(&config.filters);
-        let ids: Vec<&str> = ids.iter().map(|i| i.as_deref().unwrap()).collect();
-        assert_eq!(ids, ["grep.0", "record_modifier.0", "grep.1", "tidy"]);
-        for (filter, id) in config.filters.iter().zip(ids) {
-            build(filter, id, Metrics::new()).unwrap();
-        }
-    }
-
-    #[test]
     fn fluent_bit_regex_forms() {
         assert!(compile_regex("/^ab/i").unwrap().is_match(b"ABc"));
         assert!(compile_regex("/^ab/").unwrap().is_match(b"abc"));

@@ -7,6 +7,7 @@
 //! in any of its tasks.
 
 use super::*;
+use crate::config::{ByteSize, DurationStr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use toml::{Table, Value};
 
@@ -230,7 +231,7 @@ const WORKER: &str = "extreme-values-worker";
 fn build_and_shut_down(rt: &tokio::runtime::Runtime, config: &Config) -> Result<(), String> {
     rt.block_on(async {
         let metrics = crate::ops::metrics::Metrics::new();
-        let Ok(router) = crate::router::Router::build(config, metrics).await else {
+        let Ok(router) = crate::topology::Router::build(config, metrics).await else {
             // Refused at build (e.g. a plugin): an error, not a panic.
             return Ok(());
         };

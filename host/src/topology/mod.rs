@@ -302,7 +302,7 @@ mod tests {
     fn sizes_durations_and_env_vars() {
         // SAFETY-free: a unique variable name set only by this test.
         let text = "[service]\ngrace = \"1m30s\"\n[[inputs]]\ntype = \"forward\"\nlisten = \"${WR_TEST_LISTEN_ADDR_42}\"\nbuffer_max_size = \"1MiB\"\n[[outputs]]\ntype = \"null\"\nmatch = \"*\"\nbuffer = { max_bytes = 1024, when_full = \"drop_newest\" }\n";
-        let expanded = expand_env(text, |n| {
+        let expanded = expand_env(text, &|n: &str| {
             (n == "WR_TEST_LISTEN_ADDR_42").then(|| "127.0.0.1:9".to_string())
         })
         .unwrap();
@@ -315,7 +315,7 @@ mod tests {
         let OutputConfig::Null(o) = &c.outputs[0] else {
             panic!()
         };
-        assert_eq!(o.buffer.max_bytes.unwrap().0, 1024);
-        assert_eq!(o.buffer.when_full, WhenFull::DropNewest);
+        assert_eq!(o.keys.buffer.max_bytes.unwrap().0, 1024);
+        assert_eq!(o.keys.buffer.when_full, crate::buffer::WhenFull::DropNewest);
     }
 }

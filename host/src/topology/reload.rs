@@ -517,7 +517,8 @@ fn check_same_structure(old: &ConfigSnapshot, new: &ConfigSnapshot) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Event;
+    use crate::event::{Batch, Event};
+    use crate::topology::FilterConfig;
     use bytes::Bytes;
     use std::sync::mpsc as std_mpsc;
 
@@ -549,7 +550,10 @@ mod tests {
     /// Builds a `Marker` named after the plugin file's content; a file saying `broken` fails.
     fn file_builder() -> FilterBuilder {
         Arc::new(
-            |config: &WasmFilterConfig, _service: &ServiceConfig, _metrics, _id: &str| {
+            |config: &Config, i: usize, _id: &str, _metrics| {
+                let FilterConfig::Wasm(config) = &config.filters[i] else {
+                    return Err("not a wasm filter".to_string());
+                };
                 let content = std::fs::read_to_string(&config.path).map_err(|e| e.to_string())?;
                 let extra = config
                     .config
@@ -587,13 +591,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "a.wasm", "v1");
         let path = write_config(dir.path(), "");
-        let config = crate::config::load(&path).unwrap();
+        let config = crate::topology::load(&path).unwrap();
         let metrics = Metrics::new();
         let builder = file_builder();
-        let FilterConfig::Wasm(w) = &config.filters[0] else {
-            panic!("a wasm filter")
-        };
-        let slot = FilterSlot::new(builder(w, &config.service, metrics.clone(), "a").unwrap());
+        let slot = FilterSlot::new(builder(&config, 0, "a", metrics.clone()).unwrap());
         let filters = vec![ReloadableFilter {
             slot: slot.clone(),
             id: "a".into(),

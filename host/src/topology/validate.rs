@@ -161,3 +161,27 @@ pub(crate) fn tcp_addresses_clash(a: std::net::SocketAddr, b: std::net::SocketAd
         || unspecified_v6(&a)
         || unspecified_v6(&b)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_are_named_like_fluent_bit_instances_unless_named() {
+        let text = "[[inputs]]\ntype = \"forward\"\nlisten = \"127.0.0.1:1\"\n\
+            [[filters]]\ntype = \"grep\"\nmatch = \"*\"\nrules = [{ key = \"log\", exclude = \"x\" }]\n\
+            [[filters]]\ntype = \"record_modifier\"\nmatch = \"*\"\nrecords = [{ key = \"k\", value = \"v\" }]\n\
+            [[filters]]\ntype = \"grep\"\nmatch = \"*\"\nrules = [{ key = \"log\", regex = \"x\" }]\n\
+            [[filters]]\ntype = \"modify\"\nname = \"tidy\"\nmatch = \"*\"\nrules = [{ remove = \"x\" }]\n\
+            [[outputs]]\ntype = \"null\"\nmatch = \"*\"\n";
+        let config = crate::topology::parse(text, "t.toml").unwrap();
+        let ids = config.filter_ids();
+        let ids: Vec<&str> = ids.iter().map(|i| i.as_deref().unwrap()).collect();
+        assert_eq!(ids, ["grep.0", "record_modifier.0", "grep.1", "tidy"]);
+        for (i, id) in ids.into_iter().enumerate() {
+            let (built, _) =
+                super::super::build::build_filter(&config, i, Some(id), Metrics::new()).unwrap();
+            assert_eq!(built, id);
+        }
+    }
+}

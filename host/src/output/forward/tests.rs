@@ -62,13 +62,6 @@ async fn receiver(
 fn settings(addr: &str) -> ForwardSettings {
     let (host, port) = addr.rsplit_once(':').unwrap();
     let cfg = ForwardOutputConfig {
-        match_: Some("*".into()),
-        match_regex: None,
-        name: None,
-        buffer: Default::default(),
-        retry_until: None,
-        retry_limit: None,
-        dead_letter: None,
         host: Some(host.into()),
         port: Some(port.parse().unwrap()),
         unix_path: None,
@@ -208,7 +201,7 @@ async fn a_unix_socket_endpoint_and_gzip_work_too() {
         events
     });
     let cfg: ForwardOutputConfig = toml::from_str(&format!(
-        "match = \"*\"\nunix_path = {:?}\ncompress = \"gzip\"",
+        "unix_path = {:?}\ncompress = \"gzip\"",
         path.to_str().unwrap()
     ))
     .unwrap();
@@ -223,7 +216,7 @@ async fn a_unix_socket_endpoint_and_gzip_work_too() {
 #[test]
 fn settings_are_validated_with_the_key_and_the_fix() {
     let parse = |extra: &str| -> Result<ForwardSettings, String> {
-        let cfg: ForwardOutputConfig = toml::from_str(&format!("match = \"*\"\n{extra}")).unwrap();
+        let cfg: ForwardOutputConfig = toml::from_str(extra).unwrap();
         cfg.settings()
     };
     let s = parse("").unwrap();
@@ -309,7 +302,8 @@ async fn a_receiver_that_sends_helo_asks_for_the_shared_key() {
 /// Fluent Bit's names for the handshake and TLS, on `[INPUT] forward` and `[OUTPUT] forward`.
 #[test]
 fn classic_configs_map_shared_key_self_hostname_and_tls() {
-    use crate::config::fluentbit::{map, parse::Parser};
+    use crate::config::classic::Parser;
+    use crate::topology::fluentbit::map;
     let env = |name: &str| (name == "FORWARD_KEY").then(|| "classic-key-77".to_string());
     let text = "[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 24224\n    Shared_Key ${FORWARD_KEY}\n    Self_Hostname agg-1\n    tls on\n    tls.crt_file /certs/server.pem\n    tls.key_file /certs/server.key\n\
 [OUTPUT]\n    Name forward\n    Match *\n    Host aggregator.internal\n    Port 24224\n    Shared_Key ${FORWARD_KEY}\n    Self_Hostname app-1\n    Compress gzip\n    tls On\n    tls.verify Off\n    tls.vhost agg.example\n";
@@ -317,13 +311,13 @@ fn classic_configs_map_shared_key_self_hostname_and_tls() {
         .parse_text(text, std::path::Path::new("fluent-bit.conf"))
         .unwrap();
     let mapped = map(&sections).unwrap();
-    let crate::config::InputConfig::Forward(input) = &mapped.config.inputs[0];
+    let crate::topology::InputConfig::Forward(input) = &mapped.config.inputs[0];
     let security = input.security.as_ref().unwrap();
     assert_eq!(security.shared_key, "classic-key-77");
     assert_eq!(security.self_hostname.as_deref(), Some("agg-1"));
     let tls = input.tls.as_ref().unwrap();
     assert_eq!(tls.cert_file, std::path::PathBuf::from("/certs/server.pem"));
-    let crate::config::OutputConfig::Forward(output) = &mapped.config.outputs[0] else {
+    let crate::topology::OutputConfig::Forward(output) = &mapped.config.outputs[0] else {
         panic!("{:?}", mapped.config.outputs[0])
     };
     let s = output.settings().unwrap();

@@ -394,14 +394,14 @@ mod tests {
 
     #[test]
     fn limits_and_mistakes_are_named() {
-        let e = parse("total_file_size = \"100G\"\ns3_key_format = \"no/slash\"\njson_date_format = \"rfc\"\ncompression = \"zstd\"\nretry_limit = 0\n").unwrap_err();
+        let e = parse("total_file_size = \"100G\"\ns3_key_format = \"no/slash\"\njson_date_format = \"rfc\"\ncompression = \"zstd\"\nupload_attempts = 0\n").unwrap_err();
         for needle in [
             "`bucket` is required",
             "total_file_size",
             "start with '/'",
             "json_date_format",
             "zstd",
-            "retry_limit",
+            "upload_attempts",
         ] {
             assert!(e.contains(needle), "{needle} missing from:\n{e}");
         }

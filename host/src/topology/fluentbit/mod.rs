@@ -440,6 +440,23 @@ impl Mapper {
                 "alias" => {
                     t.insert("name".into(), e.value.clone().into());
                 }
+                // Fluent Bit's s3 output counts its own upload attempts with Retry_Limit; here
+                // that is `upload_attempts`, and `retry_limit` keeps one meaning everywhere.
+                "retry_limit" if kind == "s3" => match e.value.to_ascii_lowercase().as_str() {
+                    "no_retries" => {
+                        t.insert("upload_attempts".into(), 1.into());
+                    }
+                    "false" | "no_limits" => {}
+                    v => {
+                        let n: i64 = v.parse().map_err(|_| {
+                            format!(
+                                "{}: Retry_Limit {v:?}: use a number, False or no_limits",
+                                at(e)
+                            )
+                        })?;
+                        t.insert("upload_attempts".into(), n.into());
+                    }
+                },
                 "retry_limit" => match e.value.to_ascii_lowercase().as_str() {
                     "no_retries" => {
                         t.insert("retry_limit".into(), 0.into());

@@ -1,5 +1,5 @@
 //! Where each component of a mapped classic config was written, so that a problem found on the
-//! mapped [`Config`](crate::config::Config) (`inputs[0].buffer_max_size must be …`) is reported
+//! mapped [`Config`](crate::topology::Config) (`inputs[0].buffer_max_size must be …`) is reported
 //! in the terms the user wrote: `fluent-bit.conf:12: buffer_max_size must be …`.
 
 use crate::config::classic::{Entry, Section};

@@ -48,7 +48,7 @@ fn set_variables_and_environment_expand() {
         .parse_text(text, Path::new("m.conf"))
         .unwrap();
     let m = map(&sections).unwrap();
-    let crate::config::InputConfig::Forward(f) = &m.config.inputs[0];
+    let crate::topology::InputConfig::Forward(f) = &m.config.inputs[0];
     assert_eq!(f.listen.as_deref(), Some("127.0.0.1:24225"));
 }
 
@@ -180,9 +180,11 @@ fn mapped_with_process_env(text: &str) -> Result<Mapped, String> {
     map(&sections)
 }
 
-fn wasm_output(m: &Mapped) -> &crate::output::wasm::WasmOutputConfig {
+fn wasm_output(
+    m: &Mapped,
+) -> &crate::config::Keyed<crate::output::OutputKeys, crate::output::wasm::WasmOutputConfig> {
     match &m.config.outputs[1] {
-        crate::config::OutputConfig::Wasm(w) => w,
+        crate::topology::OutputConfig::Wasm(w) => w,
         other => panic!("a wasm output, not {}", other.type_name()),
     }
 }
@@ -198,8 +200,8 @@ fn datadog_runs_the_plugin_with_the_key_as_a_secret_of_the_router() {
     let w = wasm_output(&m);
     let dir = std::env::var(PLUGIN_DIR_VAR).unwrap_or_else(|_| DEFAULT_PLUGIN_DIR.into());
     assert_eq!(w.path, PathBuf::from(dir).join("datadog.wasm"));
-    assert_eq!(w.name.as_deref(), Some("datadog"));
-    assert_eq!(w.match_.as_deref(), Some("app-*"));
+    assert_eq!(w.keys.route.name.as_deref(), Some("datadog"));
+    assert_eq!(w.keys.route.match_.as_deref(), Some("app-*"));
     assert_eq!(w.allow_hosts, ["https://http-intake.logs.datadoghq.eu"]);
     assert_eq!(
         w.secrets.get("api_key").map(String::as_str),
@@ -333,11 +335,11 @@ fn multiline_partial_message_maps_to_reassembly_and_other_modes_are_refused() {
 #[test]
 fn wasm_filters_take_their_other_keys_as_plugin_config() {
     let m = mapped(&format!("{MINIMAL}[FILTER]\n    Name wasm\n    Match app-*\n    Path /plugins/redact.wasm\n    Alias redact\n    Fields password,token\n")).unwrap();
-    let crate::config::FilterConfig::Wasm(w) = &m.config.filters[0] else {
+    let crate::topology::FilterConfig::Wasm(w) = &m.config.filters[0] else {
         panic!("a wasm filter")
     };
     assert_eq!(w.path, PathBuf::from("/plugins/redact.wasm"));
-    assert_eq!(w.name.as_deref(), Some("redact"));
+    assert_eq!(w.keys.name.as_deref(), Some("redact"));
     assert_eq!(
         w.config.as_ref().unwrap()["fields"].as_str(),
         Some("password,token")
@@ -359,11 +361,11 @@ fn service_maps_grace_log_level_http_and_filesystem_storage() {
         ),
         (30, Some("debug"), Some("127.0.0.1:2021"))
     );
-    let o = m.config.outputs[0].routing();
-    assert_eq!(o.buffer().kind, crate::config::BufferType::Disk);
-    assert_eq!(o.buffer().path.as_deref(), Some(Path::new("/var/lib/flb")));
-    assert_eq!(o.buffer().max_bytes.unwrap().0, 1 << 30);
-    assert_eq!(o.retry_limit(), Some(5));
+    let o = m.config.outputs[0].keys();
+    assert_eq!(o.buffer.kind, crate::buffer::config::BufferType::Disk);
+    assert_eq!(o.buffer.path.as_deref(), Some(Path::new("/var/lib/flb")));
+    assert_eq!(o.buffer.max_bytes.unwrap().0, 1 << 30);
+    assert_eq!(o.retry_limit, Some(5));
     assert!(
         m.warnings
             .iter()
@@ -376,7 +378,7 @@ fn service_maps_grace_log_level_http_and_filesystem_storage() {
 #[test]
 fn numeric_looking_strings_stay_strings() {
     let m = mapped("[INPUT]\n    Name forward\n    unix_path /tmp/s\n[OUTPUT]\n    Name cloudwatch\n    Match *\n    region us-east-1\n    log_group_name 12345\n    log_stream_prefix 007\n    auto_create_group On\n").unwrap();
-    let crate::config::OutputConfig::CloudwatchLogs(c) = &m.config.outputs[0] else {
+    let crate::topology::OutputConfig::CloudwatchLogs(c) = &m.config.outputs[0] else {
         panic!()
     };
     assert_eq!(c.log_group_name.as_deref(), Some("12345"));
@@ -391,20 +393,20 @@ fn classic_text_is_recognised() {
     assert!(!looks_classic("[service]\ngrace = \"5s\"\n[[inputs]]\n"));
 }
 
-fn filter_of(m: &Mapped, i: usize) -> &crate::config::FilterConfig {
+fn filter_of(m: &Mapped, i: usize) -> &crate::topology::FilterConfig {
     &m.config.filters[i]
 }
 
 #[test]
 fn grep_filters_keep_rule_order_and_logical_op() {
-    use crate::config::FilterConfig;
+    use crate::topology::FilterConfig;
     use crate::filter::grep::LogicalOp;
     let m = mapped(&format!("{MINIMAL}[FILTER]\n    Name   grep\n    Match app-firelens*\n    Exclude log ^DEBUG\n    Regex $k['app'] web\n    Alias drop-debug\n[FILTER]\n    Name grep\n    Match *\n    Regex a 1\n    Regex b 2\n    Logical_Op AND\n")).unwrap();
     let FilterConfig::Grep(g) = filter_of(&m, 0) else {
         panic!()
     };
-    assert_eq!(g.match_.as_deref(), Some("app-firelens*"));
-    assert_eq!(g.name.as_deref(), Some("drop-debug"));
+    assert_eq!(g.keys.match_.as_deref(), Some("app-firelens*"));
+    assert_eq!(g.keys.name.as_deref(), Some("drop-debug"));
     assert_eq!(g.rules[0].key, "log");
     assert_eq!(g.rules[0].exclude.as_deref(), Some("^DEBUG"));
     assert_eq!(g.rules[1].key, "$k['app']");
@@ -482,7 +484,7 @@ fn grep_mistakes_name_the_line() {
 
 #[test]
 fn record_modifier_maps_the_firelens_metadata_filter() {
-    use crate::config::FilterConfig;
+    use crate::topology::FilterConfig;
     let m = mapped(&format!("{MINIMAL}[FILTER]\n    Name record_modifier\n    Match *\n    Record ec2_instance_id i-0abc\n    Record ecs_task_definition web:7\n    Record note two words\n    Whitelist_key log\n    Allowlist_key ecs_*\n    Uuid_key id\n")).unwrap();
     let FilterConfig::RecordModifier(r) = filter_of(&m, 0) else {
         panic!()
@@ -527,7 +529,7 @@ fn record_modifier_maps_the_firelens_metadata_filter() {
 
 #[test]
 fn modify_maps_rules_and_conditions_with_quoted_values() {
-    use crate::config::FilterConfig;
+    use crate::topology::FilterConfig;
     use crate::filter::modify::{ModifyCondition, ModifyRule};
     let m = mapped(&format!("{MINIMAL}[FILTER]\n    Name modify\n    Match *\n    Condition Key_value_matches level \"^(ERROR|WARN)$\"\n    Condition Key_exists $k['app']\n    Set message \"hello world\"\n    Rename a b\n    Remove_wildcard tmp_*\n    Add_if_not_present env prod\n")).unwrap();
     let FilterConfig::Modify(c) = filter_of(&m, 0) else {
@@ -583,7 +585,7 @@ fn modify_mistakes_name_the_line_and_the_fix() {
 
 #[test]
 fn parser_filters_get_the_parsers_files_and_refuse_other_formats_at_their_line() {
-    use crate::config::FilterConfig;
+    use crate::topology::FilterConfig;
     let dir = tempfile::tempdir().unwrap();
     let parsers = dir.path().join("parsers.conf");
     std::fs::write(
