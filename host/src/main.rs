@@ -122,15 +122,8 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 tracing::info!(parsers = %parsers.display(), "-R: its [PARSER] sections are available to parser filters (Format json runs natively)");
             }
             cli::runtime()?
-                .block_on(async {
-                    for addr in &mapped.tcp_discard {
-                        topology::fluentbit::serve_tcp_discard(addr)
-                            .await
-                            .with_context(|| format!("[INPUT] tcp: cannot listen on {addr}"))?;
-                    }
-                    // Reload reads either format again (`ops::reload`).
-                    cli::run_router(cfg, config.clone()).await
-                })
+                // Reload reads either format again (`topology::reload`).
+                .block_on(cli::run_router(cfg, config.clone(), &mapped.tcp_discard))
                 .context("router failed")?;
             Ok(std::process::ExitCode::SUCCESS)
         }

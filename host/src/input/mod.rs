@@ -2,6 +2,7 @@
 //! its listeners, and is one line in the registry (`topology/registry.rs`).
 
 pub mod forward;
+pub mod probe;
 
 pub use forward::ListenAddr;
 pub use forward::server::BindError;

@@ -633,36 +633,6 @@ fn unknown_key(msg: &str) -> Option<&str> {
     msg.split("unknown field `").nth(1)?.split('`').next()
 }
 
-/// Most probe connections served at once; more wait to be accepted.
-const TCP_DISCARD_MAX_CONNECTIONS: usize = 64;
-/// A probe connection is closed after this long even if the peer keeps it open.
-const TCP_DISCARD_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Bind `addr` and, in the background, accept connections and discard what they send
-/// (`[INPUT] Name tcp`: the FireLens `nc 127.0.0.1 8877` health probe).
-pub async fn serve_tcp_discard(addr: &str) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(TCP_DISCARD_MAX_CONNECTIONS));
-    Ok(tokio::spawn(async move {
-        loop {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return;
-            };
-            let Ok((mut stream, _)) = listener.accept().await else {
-                continue;
-            };
-            tokio::spawn(async move {
-                use tokio::io::AsyncReadExt as _;
-                let mut sink = [0u8; 4096];
-                let drain =
-                    async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} };
-                let _ = tokio::time::timeout(TCP_DISCARD_IDLE, drain).await;
-                drop(permit);
-            });
-        }
-    }))
-}
-
 // ---- Vendor outputs: the first-party WASM plugins --------------------------------------------
 
 /// Where the image installs the first-party output plugins (`datadog.wasm`, `newrelic.wasm`);
