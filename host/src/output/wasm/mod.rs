@@ -42,10 +42,9 @@ use crate::config::{Config, OutputConfig, ServiceConfig};
 use crate::ops::metrics::{Component, Metrics};
 use crate::plugin::bindings::PluginKind;
 use crate::plugin::instance::PluginInstance;
-use crate::plugin::schema::{self, ConfigProblem, SchemaError};
-use crate::plugin::state::PluginContext;
-use crate::plugin::telemetry::PluginFamilies;
-use crate::plugin::{ArtifactCache, LoadedPlugin, PluginEngine, PluginError, PluginLimits};
+use crate::plugin::schema;
+use crate::plugin::startup::{self, StartedPlugin};
+use crate::plugin::{LoadedPlugin, PluginError, PluginLimits};
 use runner::{PluginRunner, RequestPolicy};
 use std::sync::Arc;
 
@@ -85,11 +84,11 @@ pub fn check_plugins(config: &Config) -> (Vec<String>, Vec<String>) {
         };
         let key = format!("outputs[{i}]");
         let metrics = Metrics::new();
-        match load(c, &config.service, &metrics) {
-            Ok(loaded) => {
+        match start(c, &config.service, &metrics) {
+            Ok((started, _)) => {
                 if let Ok(settings) = c.settings(&key) {
                     warnings.extend(
-                        grant_gaps(&loaded.plugin, &settings)
+                        grant_gaps(&started.plugin, &settings)
                             .into_iter()
                             .map(|w| format!("{key}: {w}")),
                     );
@@ -101,95 +100,25 @@ pub fn check_plugins(config: &Config) -> (Vec<String>, Vec<String>) {
     (problems, warnings)
 }
 
-/// A loaded, initialised output plugin.
-struct Loaded {
-    plugin: Arc<LoadedPlugin>,
-    context: Arc<PluginContext>,
-    config_json: String,
-    limits: PluginLimits,
-    first: PluginInstance,
-}
-
-/// Load the plugin of `config`, check it is an output, check its config against its schema
-/// and initialise a first instance.
-fn load(
+/// Start the plugin of `config`: load it (it must be an output), check its config against its
+/// schema and initialise a first instance.
+fn start(
     config: &WasmOutputConfig,
     service: &ServiceConfig,
     metrics: &Arc<Metrics>,
-) -> Result<Loaded, PluginError> {
-    let engine = PluginEngine::shared()?;
-    let cache = ArtifactCache::from_config(service.plugin_cache_dir.as_deref());
-    let plugin = Arc::new(LoadedPlugin::load(engine, &config.path, &cache)?);
-    let info = plugin.info();
-    let path = config.path.display().to_string();
-    if info.kind != PluginKind::Output {
-        return Err(PluginError::WrongKind {
-            path,
-            plugin: info.name.clone(),
-            actual: "a filter",
-            section: "filters",
-        });
-    }
-    let json = schema::config_json(config.config.as_ref());
-    let refused = |problems: Vec<ConfigProblem>| PluginError::Config {
-        path: path.clone(),
-        plugin: info.name.clone(),
-        problems,
-    };
-    match schema::validate(&info.config_schema, &json) {
-        Ok(()) => {}
-        Err(SchemaError::Invalid { problems }) => return Err(refused(problems)),
-        Err(e @ SchemaError::BadSchema(_)) => {
-            return Err(PluginError::BadPlugin {
-                path,
-                message: e.to_string(),
-            });
-        }
-    }
-    let id = config.name.clone().unwrap_or_else(|| info.name.clone());
-    let context = Arc::new(PluginContext::new(
-        &id,
-        metrics,
-        PluginFamilies::of(metrics),
-        false,
-    ));
+) -> Result<(StartedPlugin, PluginInstance), PluginError> {
+    let plugin = startup::load(
+        &config.path,
+        PluginKind::Output,
+        service.plugin_cache_dir.as_deref(),
+    )?;
+    let id = config
+        .name
+        .clone()
+        .unwrap_or_else(|| plugin.info().name.clone());
     let limits = PluginLimits::from_config(&config.limits, PluginLimits::output_defaults());
-    let mut first = PluginInstance::new(&plugin, context.clone(), limits).map_err(|fault| {
-        PluginError::Call {
-            path: path.clone(),
-            call: "instantiate",
-            fault,
-        }
-    })?;
-    let config_json = json.to_string();
-    match first.init(&config_json) {
-        Ok(Ok(())) => {}
-        Ok(Err(errors)) => {
-            return Err(refused(
-                errors
-                    .into_iter()
-                    .map(|e| ConfigProblem {
-                        pointer: e.path,
-                        message: e.message,
-                    })
-                    .collect(),
-            ));
-        }
-        Err(fault) => {
-            return Err(PluginError::Call {
-                path,
-                call: "init",
-                fault,
-            });
-        }
-    }
-    Ok(Loaded {
-        plugin,
-        context,
-        config_json,
-        limits,
-        first,
-    })
+    let json = schema::config_json(config.config.as_ref());
+    startup::start(plugin, &id, &json, limits, metrics, false)
 }
 
 /// What the plugin asks for (`requested-hosts`, `requested-secrets`) that is not granted.
@@ -228,7 +157,7 @@ impl WasmOutput {
         metrics: Arc<Metrics>,
     ) -> Result<WasmOutput, WasmOutputError> {
         let settings = config.settings(key).map_err(WasmOutputError::Settings)?;
-        let loaded = load(config, service, &metrics)?;
+        let (started, first) = start(config, service, &metrics)?;
         let needs_tls = config
             .allow_hosts
             .iter()
@@ -239,23 +168,20 @@ impl WasmOutput {
             settings.max_response_bytes,
             needs_tls,
         )?;
-        let info = loaded.plugin.info();
+        let info = started.plugin.info();
         let plugin_name = info.name.clone();
-        for gap in grant_gaps(&loaded.plugin, &settings) {
+        for gap in grant_gaps(&started.plugin, &settings) {
             tracing::warn!(output = %component.id, "{gap}");
         }
         tracing::info!(
-            output = %component.id, plugin = %loaded.context.id, name = %info.name, version = %info.version,
-            path = %config.path.display(), compiled = ?loaded.plugin.cache_outcome(),
+            output = %component.id, plugin = %started.context.id, name = %info.name, version = %info.version,
+            path = %config.path.display(), compiled = ?started.plugin.cache_outcome(),
             allow_hosts = ?config.allow_hosts, secrets = ?settings.secrets,
             "WASM output loaded"
         );
         let runner = PluginRunner {
-            plugin: loaded.plugin,
-            context: loaded.context,
-            config_json: loaded.config_json.into(),
-            limits: loaded.limits,
-            instance: Some(loaded.first),
+            started: Arc::new(started),
+            instance: Some(first),
         };
         let policy = RequestPolicy {
             output: component.id.clone(),
