@@ -18,5 +18,6 @@ pub mod output;
 pub mod pipeline;
 pub mod plugin;
 pub mod router;
+pub mod time;
 
 pub use event::{Batch, Event};

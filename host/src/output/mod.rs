@@ -44,13 +44,13 @@
 //! [`MAX_MERGED_EVENTS`] events each, some of which may have arrived).
 
 pub mod aws;
+pub mod backoff;
 pub mod cloudwatch;
 pub mod dead_letter;
 pub mod firehose;
 pub mod forward;
 pub mod null;
 pub mod progress;
-pub mod retry;
 pub mod s3;
 pub mod stdout;
 pub mod wasm;
@@ -65,8 +65,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+pub use backoff::Backoff;
 pub use progress::{DeliveryProgress, Rejection};
-pub use retry::Backoff;
 
 /// Why a delivery attempt failed.
 #[derive(Debug, thiserror::Error)]
