@@ -24,6 +24,7 @@ pub mod output;
 pub mod pipeline;
 pub mod plugin;
 pub mod startup;
+pub mod time;
 pub mod topology;
 
 pub use event::{Batch, Event};

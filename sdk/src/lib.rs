@@ -69,7 +69,8 @@
 //! # An output
 //!
 //! Implement [`output::Output`] on the config type and put [`#[output]`](macro@output) on the
-//! impl; see the [`output`] module.
+//! impl; see the [`output`] module. Outputs that POST JSON arrays of log entries to a vendor's
+//! intake share the status classification, cutting and shortfall tally of [`vendor`].
 //!
 //! # Building
 //!
@@ -103,6 +104,7 @@ mod runtime;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 mod value;
+pub mod vendor;
 
 pub use config::{ConfigError, NoConfig, PluginConfig};
 pub use context::Ctx;

@@ -2,7 +2,10 @@
 //! (read one header, skip one value, write scalars and headers). No allocation while reading.
 //! The writers are public for plugins that build msgpack bodies themselves.
 //!
-//! Format reference: <https://github.com/msgpack/msgpack/blob/master/spec.md>.
+//! Format reference: <https://github.com/msgpack/msgpack/blob/master/spec.md>. Skipping is the
+//! router's own skipper (`msgpack_skip`), shared so both sides agree on where a value ends.
+
+use msgpack_skip::SkipError;
 
 /// A body (or a part of one) that is not well-formed msgpack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -19,6 +22,12 @@ pub enum DecodeError {
         /// The byte.
         byte: u8,
         /// Its offset.
+        offset: usize,
+    },
+    /// Containers nest deeper than [`MAX_DEPTH`] levels.
+    #[error("the msgpack value at byte {offset} nests deeper than {MAX_DEPTH} levels")]
+    TooDeep {
+        /// Offset of the value.
         offset: usize,
     },
     /// An event body is not a msgpack map.
@@ -167,23 +176,6 @@ pub fn read_head<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Head<'a>, DecodeE
     })
 }
 
-/// The whole length of the scalar or string at `pos` when its marker alone (or with a one-byte
-/// length) tells it: the values most records are made of, measured without decoding them.
-#[inline]
-fn plain_len(buf: &[u8], pos: usize) -> Option<usize> {
-    let marker = *buf.get(pos)?;
-    match marker {
-        0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => Some(1),
-        0xa0..=0xbf => Some(1 + usize::from(marker & 0x1f)),
-        0xc4 | 0xd9 => buf.get(pos + 1).map(|&len| 2 + usize::from(len)),
-        0xcc | 0xd0 => Some(2),
-        0xcd | 0xd1 => Some(3),
-        0xca | 0xce | 0xd2 => Some(5),
-        0xcb | 0xcf | 0xd3 => Some(9),
-        _ => None,
-    }
-}
-
 /// Reads a map key at `*pos`: the bytes of a string or binary key, `None` for any other key
 /// (skipped whole, containers included). With [`skip_value`], a walk over a map's entries.
 #[inline]
@@ -208,34 +200,24 @@ pub fn read_key<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>, 
     }
 }
 
-/// Skips the one value at `*pos` (containers included), advancing `*pos` past it. Iterative,
-/// so deep nesting costs no stack; a count that cannot fit in the remaining bytes fails early.
+/// Deepest container nesting [`skip_value`] accepts. The router refuses bodies nested deeper
+/// than 128 levels; this is far above, so a body the router passes is never refused here, and
+/// it bounds the stack the walk uses.
+pub const MAX_DEPTH: usize = 512;
+
+/// Skips the one value at `*pos` (containers included, nested at most [`MAX_DEPTH`] deep),
+/// advancing `*pos` past it. A count that cannot fit in the remaining bytes fails early.
 #[inline]
 pub fn skip_value(buf: &[u8], pos: &mut usize) -> Result<(), DecodeError> {
-    if let Some(len) = plain_len(buf, *pos)
-        && *pos + len <= buf.len()
-    {
-        *pos += len;
-        return Ok(());
-    }
-    skip_nested(buf, pos)
-}
-
-/// [`skip_value`] for containers, longer strings and the rest.
-fn skip_nested(buf: &[u8], pos: &mut usize) -> Result<(), DecodeError> {
     let start = *pos;
-    let mut pending: u64 = 1;
-    while pending > 0 {
-        pending -= 1;
-        match read_head(buf, pos)? {
-            Head::Array(n) => pending += u64::from(n),
-            Head::Map(n) => pending += 2 * u64::from(n),
-            _ => {}
-        }
-        if pending > (buf.len() - *pos) as u64 {
-            return Err(DecodeError::Truncated { offset: start });
-        }
-    }
+    *pos = msgpack_skip::skip_value(buf, start, MAX_DEPTH).map_err(|e| match e {
+        SkipError::Truncated => DecodeError::Truncated { offset: start },
+        SkipError::Invalid { offset } => DecodeError::InvalidMarker {
+            byte: buf[offset],
+            offset,
+        },
+        SkipError::TooDeep => DecodeError::TooDeep { offset: start },
+    })?;
     Ok(())
 }
 

@@ -7,11 +7,19 @@
 //! a golden file. For an output: the requests it would have the router send (secret headers
 //! masked) and, with `--responses`, the delivery decision for each canned response.
 //! Exits 1 on an `--expect` mismatch or a plugin fault.
+//!
+//! The run builds one [`Report`] ([`report`]), printed as text or, with `--json`, as JSON.
+
+mod report;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use report::{
+    BatchEntry, Encoded, EventEntry, EventJson, Expect, FaultEntry, FilterSummary, LogEntry,
+    MetricEntry, Mismatch, OutputSummary, PluginSummary, Report, RequestEntry, Run,
+    SecretHeaderEntry, diff, looks_secret, seconds,
+};
 use serde_json::{Map, Value, json};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wasm_router::event::json::to_json;
@@ -20,20 +28,15 @@ use wasm_router::plugin::bindings::{
     Compression, Delivery, HttpRequest, HttpResponse, Level, Method, PluginKind,
 };
 use wasm_router::plugin::filter::{EventReport, MAX_CALL_EVENTS};
-use wasm_router::plugin::instance::PluginInstance;
-use wasm_router::plugin::log::LogLine;
 use wasm_router::plugin::state::PluginContext;
-use wasm_router::plugin::telemetry::PluginFamilies;
 use wasm_router::plugin::{
     ArtifactCache, EngineOptions, FilterSettings, LoadedPlugin, OnError, PluginEngine,
-    PluginLimits, WasmFilter, schema,
+    PluginLimits, WasmFilter, schema, startup,
 };
 use wasm_router::{Batch, Event};
 
 /// Time given to events that have none: 2023-11-14T22:13:20Z, then one millisecond apart.
 const DEFAULT_TIME_NS: u64 = 1_700_000_000_000_000_000;
-/// Longest request body printed, in bytes.
-const MAX_PRINTED_BODY: usize = 16 * 1024;
 
 /// Arguments of `wasm-router test`.
 #[derive(Args)]
@@ -97,12 +100,15 @@ pub fn run(args: TestArgs) -> anyhow::Result<std::process::ExitCode> {
         &args.plugin,
         &ArtifactCache::from_config(None),
     )?);
-    schema::validate(&plugin.info().config_schema, &config)
-        .map_err(|e| anyhow::anyhow!("{}: config refused: {e}", args.plugin.display()))?;
-    let failed = match plugin.kind() {
+    let (report, failed) = match plugin.kind() {
         PluginKind::Filter => test_filter(&args, plugin, &config, &inputs)?,
         PluginKind::Output => test_output(&args, plugin, &config, &inputs)?,
     };
+    super::print_stdout(&if args.json {
+        report.json()?
+    } else {
+        report.text()
+    })?;
     Ok(if failed {
         std::process::ExitCode::from(1)
     } else {
@@ -112,12 +118,14 @@ pub fn run(args: TestArgs) -> anyhow::Result<std::process::ExitCode> {
 
 // ---- Filters ---------------------------------------------------------------------------------
 
+/// Run a filter on the events; returns the report and whether the run failed (a fault or an
+/// `--expect` mismatch).
 fn test_filter(
     args: &TestArgs,
     plugin: Arc<LoadedPlugin>,
     config: &Value,
     inputs: &[SampleEvent],
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<(Report, bool)> {
     let info = plugin.info().clone();
     let on_error = match &args.on_error {
         Some(p) => OnError::parse(p).with_context(|| {
@@ -167,300 +175,109 @@ fn test_filter(
         start = end;
     }
 
-    let logs = filter.context().log.take_captured();
-    let series = filter.context().metrics.snapshot();
     let telemetry = &filter.context().telemetry;
-    let outputs: Vec<Value> = reports
-        .iter()
-        .flat_map(|r| r.outputs.iter().map(|(t, e)| event_json(t, e)))
+    let entries: Vec<EventEntry> = reports
+        .into_iter()
+        .map(|r| {
+            let (tag, input) = &events[r.index];
+            EventEntry {
+                index: r.index,
+                outcome: r.outcome,
+                message: r.message,
+                instructions: r.instructions,
+                input: event_json(tag.as_bytes(), input),
+                outputs: r.outputs.iter().map(|(t, e)| event_json(t, e)).collect(),
+                call_events: r.call_events,
+            }
+        })
         .collect();
-    let faults = reports.iter().filter(|r| r.outcome == "fault").count();
+    let outputs: Vec<&EventJson> = entries.iter().flat_map(|e| &e.outputs).collect();
+    let faults = entries.iter().filter(|e| e.outcome == "fault").count();
     let expect = match &args.expect {
-        Some(path) => Some(compare(&outputs, &read_samples(path)?)),
+        Some(path) => {
+            let mismatches = compare(&outputs, &read_samples(path)?);
+            Some(Expect {
+                matched: mismatches.is_empty(),
+                mismatches,
+            })
+        }
         None => None,
     };
-    let instructions: Vec<u64> = reports.iter().filter_map(|r| r.instructions).collect();
-    let summary = json!({
-        "events_in": inputs.len(),
-        "events_out": outputs.len(),
-        "faults": faults,
-        "calls": telemetry.calls(),
-        "instructions_per_event": if instructions.is_empty() { Value::Null } else { json!(instructions.iter().sum::<u64>() / instructions.len() as u64) },
-        "peak_memory_bytes": telemetry.peak_memory_bytes(),
-        "memory_cap_bytes": settings.limits.memory_bytes,
-        "on_error": on_error.as_str(),
-    });
-
-    if args.json {
-        let report = json!({
-            "plugin": plugin_json(&plugin),
-            "events": reports.iter().map(|r| {
-                let input = &events[r.index];
-                json!({
-                    "index": r.index,
-                    "outcome": r.outcome,
-                    "message": r.message,
-                    "instructions": r.instructions,
-                    "input": event_json(input.0.as_bytes(), &input.1),
-                    "outputs": r.outputs.iter().map(|(t, e)| event_json(t, e)).collect::<Vec<_>>(),
-                })
-            }).collect::<Vec<_>>(),
-            "logs": logs_json(&logs),
-            "metrics": series.iter().map(|s| json!({"name": s.name, "labels": labels_json(&s.labels), "value": s.value})).collect::<Vec<_>>(),
-            "summary": summary,
-            "expect": expect.as_ref().map(|m| json!({"matched": m.is_empty(), "mismatches": m})),
-        });
-        super::print_stdout(&(serde_json::to_string_pretty(&report)? + "\n"))?;
-    } else {
-        let mut out = String::new();
-        write_plugin_header(&mut out, &plugin, Some(on_error));
-        for r in &reports {
-            write_event_report(&mut out, r, &events[r.index]);
-        }
-        write_logs(&mut out, &logs);
-        writeln!(out, "\nmetrics ({}):", series.len())?;
-        for s in &series {
-            let labels = s
-                .labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v:?}"))
-                .collect::<Vec<_>>()
-                .join(",");
-            let suffix = if s.name.ends_with("_total") || labels.is_empty() {
-                String::new()
-            } else {
-                format!("{{{labels}}}")
-            };
-            writeln!(out, "  {}{suffix} {}", s.name, s.value)?;
-        }
-        writeln!(
-            out,
-            "\nsummary: {} events in, {} out, {} fault(s), {} call(s); {} instructions/event; peak memory {} of a {} cap",
-            inputs.len(),
-            outputs.len(),
-            faults,
-            telemetry.calls(),
-            summary["instructions_per_event"]
-                .as_u64()
-                .map_or("n/a".to_string(), group_digits),
-            human_bytes(telemetry.peak_memory_bytes()),
-            human_bytes(settings.limits.memory_bytes as u64),
-        )?;
-        if telemetry.peak_memory_bytes() as usize > settings.limits.memory_bytes / 2 {
-            writeln!(
-                out,
-                "warning: peak memory is above half of the cap; the router recycles instances above 75%"
-            )?;
-        }
-        if let Some(mismatches) = &expect {
-            write_expect(&mut out, mismatches);
-        }
-        super::print_stdout(&out)?;
-    }
-    Ok(faults > 0 || expect.is_some_and(|m| !m.is_empty()))
-}
-
-fn write_event_report(out: &mut String, r: &EventReport, input: &(String, Event)) {
-    let mut head = format!("event {} [{}]", r.index + 1, r.outcome);
-    if r.outcome == "expand" {
-        let _ = write!(head, " → {} event(s)", r.outputs.len());
-    }
-    match (r.instructions, r.call_events) {
-        (Some(n), 1) => {
-            let _ = write!(head, "  ({} instructions)", group_digits(n));
-        }
-        (Some(n), events) => {
-            let _ = write!(
-                head,
-                "  (~{} instructions: the average of a call of {events} events)",
-                group_digits(n)
-            );
-        }
-        (None, _) => {}
-    }
-    let _ = writeln!(out, "{head}");
-    if let Some(message) = &r.message {
-        let fate = if r.outputs.is_empty() {
-            "dropped"
-        } else {
-            "passed on unchanged"
-        };
-        let _ = writeln!(out, "  {message} → {fate}");
-    }
-    if matches!(
-        r.outcome,
-        "keep" | "drop" | "error" | "fault" | "circuit_open"
-    ) {
-        return;
-    }
-    let before = record_json(&input.1);
-    for (i, (tag, event)) in r.outputs.iter().enumerate() {
-        if r.outputs.len() > 1 {
-            let _ = writeln!(out, "  #{}:", i + 1);
-        }
-        if tag.as_ref() != input.0.as_bytes() {
-            let _ = writeln!(
-                out,
-                "    tag: {:?} → {:?}",
-                input.0,
-                String::from_utf8_lossy(tag)
-            );
-        }
-        if event.time_ns != input.1.time_ns {
-            let _ = writeln!(
-                out,
-                "    time: {} → {}",
-                seconds(input.1.time_ns),
-                seconds(event.time_ns)
-            );
-        }
-        let changes = diff(&before, &record_json(event));
-        if changes.is_empty() {
-            let _ = writeln!(out, "    (record unchanged)");
-        }
-        for line in changes {
-            let _ = writeln!(out, "    {line}");
-        }
-    }
-}
-
-/// Field-level differences between two records: `+ added`, `- removed`, `~ changed`, by path.
-fn diff(before: &Value, after: &Value) -> Vec<String> {
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    flatten("", before, &mut a);
-    flatten("", after, &mut b);
-    let mut lines = Vec::new();
-    for (path, old) in &a {
-        match b.iter().find(|(p, _)| p == path) {
-            None => lines.push(format!("- {path}: {old}")),
-            Some((_, new)) if new != old => lines.push(format!("~ {path}: {old} → {new}")),
-            Some(_) => {}
-        }
-    }
-    for (path, new) in &b {
-        if !a.iter().any(|(p, _)| p == path) {
-            lines.push(format!("+ {path}: {new}"));
-        }
-    }
-    lines
-}
-
-fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
-    match v {
-        Value::Object(m) if !m.is_empty() => {
-            for (k, v) in m {
-                let path = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&path, v, out);
-            }
-        }
-        _ => out.push((
-            if prefix.is_empty() {
-                "(record)".into()
-            } else {
-                prefix.to_string()
-            },
-            v.clone(),
-        )),
-    }
+    let instructions: Vec<u64> = entries.iter().filter_map(|e| e.instructions).collect();
+    let summary = FilterSummary {
+        events_in: inputs.len(),
+        events_out: outputs.len(),
+        faults,
+        calls: telemetry.calls(),
+        instructions_per_event: (!instructions.is_empty())
+            .then(|| instructions.iter().sum::<u64>() / instructions.len() as u64),
+        peak_memory_bytes: telemetry.peak_memory_bytes(),
+        memory_cap_bytes: settings.limits.memory_bytes,
+        on_error: on_error.as_str(),
+    };
+    let failed = faults > 0 || expect.as_ref().is_some_and(|e| !e.matched);
+    let run = Run::Filter {
+        events: entries,
+        summary,
+        expect,
+    };
+    Ok((report(&plugin, run, filter.context()), failed))
 }
 
 /// Output events against expected ones; returns the mismatches (empty = match).
-fn compare(outputs: &[Value], expected: &[SampleEvent]) -> Vec<Value> {
+fn compare(outputs: &[&EventJson], expected: &[SampleEvent]) -> Vec<Mismatch> {
     let mut mismatches = Vec::new();
     for i in 0..outputs.len().max(expected.len()) {
         match (outputs.get(i), expected.get(i)) {
             (Some(got), Some(want)) => {
-                let mut problems = diff(&want.record, &got["record"]);
+                let mut problems = diff(&want.record, &got.record);
                 if let Some(tag) = &want.tag
-                    && got["tag"] != json!(tag)
+                    && got.tag != *tag
                 {
-                    problems.push(format!("~ tag: {tag:?} → {}", got["tag"]));
+                    problems.push(format!("~ tag: {tag:?} → {}", json!(got.tag)));
                 }
                 if let Some(t) = want.time_ns
-                    && got["time"] != seconds_json(t)
+                    && got.time != seconds_json(t)
                 {
-                    problems.push(format!("~ time: {} → {}", seconds(t), got["time"]));
+                    problems.push(format!("~ time: {} → {}", seconds(t), got.time));
                 }
                 if !problems.is_empty() {
-                    mismatches.push(json!({"output": i + 1, "expected_line": want.line, "differences": problems}));
+                    mismatches.push(Mismatch::Differs {
+                        output: i + 1,
+                        expected_line: want.line,
+                        differences: problems,
+                    });
                 }
             }
-            (Some(got), None) => mismatches.push(json!({"output": i + 1, "unexpected": got})),
-            (None, Some(want)) => {
-                mismatches.push(json!({"expected_line": want.line, "missing": want.record}))
-            }
+            (Some(got), None) => mismatches.push(Mismatch::Unexpected {
+                output: i + 1,
+                unexpected: serde_json::to_value(got).unwrap_or(Value::Null),
+            }),
+            (None, Some(want)) => mismatches.push(Mismatch::Missing {
+                expected_line: want.line,
+                missing: want.record.clone(),
+            }),
             (None, None) => {}
         }
     }
     mismatches
 }
 
-fn write_expect(out: &mut String, mismatches: &[Value]) {
-    if mismatches.is_empty() {
-        let _ = writeln!(out, "\nexpect: output matches");
-        return;
-    }
-    let _ = writeln!(out, "\nexpect: {} mismatch(es)", mismatches.len());
-    for m in mismatches {
-        if let Some(d) = m.get("differences") {
-            let _ = writeln!(
-                out,
-                "  output event {} vs expected line {}: (expected → got)",
-                m["output"], m["expected_line"]
-            );
-            for line in d.as_array().into_iter().flatten() {
-                let _ = writeln!(out, "    {}", line.as_str().unwrap_or_default());
-            }
-        } else if let Some(u) = m.get("unexpected") {
-            let _ = writeln!(out, "  output event {} was not expected: {u}", m["output"]);
-        } else {
-            let _ = writeln!(
-                out,
-                "  expected line {} was not produced: {}",
-                m["expected_line"], m["missing"]
-            );
-        }
-    }
-}
-
 // ---- Outputs ---------------------------------------------------------------------------------
 
+/// Run an output on the events (and the canned responses); returns the report and whether a
+/// call faulted.
 fn test_output(
     args: &TestArgs,
     plugin: Arc<LoadedPlugin>,
     config: &Value,
     inputs: &[SampleEvent],
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<(Report, bool)> {
     let info = plugin.info().clone();
     let metrics = Metrics::new();
-    let context = Arc::new(PluginContext::new(
-        &info.name,
-        &metrics,
-        PluginFamilies::of(&metrics),
-        true,
-    ));
     let limits = PluginLimits::output_defaults();
-    let new_instance = || -> anyhow::Result<PluginInstance> {
-        let mut instance = PluginInstance::new(&plugin, context.clone(), limits)?;
-        if let Err(problems) = instance.init(&config.to_string())? {
-            let problems: Vec<String> = problems
-                .iter()
-                .map(|p| format!("at `config{}`: {}", p.path, p.message))
-                .collect();
-            bail!(
-                "{}: plugin `{}` refused its config: {}",
-                args.plugin.display(),
-                info.name,
-                problems.join("; ")
-            );
-        }
-        Ok(instance)
-    };
-    let mut instance = new_instance()?;
+    let (started, mut instance) =
+        startup::start(plugin.clone(), &info.name, config, limits, &metrics, true)?;
     let mut responses = match &args.responses {
         Some(path) => read_responses(path)?.into_iter(),
         None => Vec::new().into_iter(),
@@ -470,202 +287,111 @@ fn test_output(
         .enumerate()
         .map(|(i, s)| to_event(s, i, &args.tag))
         .collect::<anyhow::Result<_>>()?;
-    let mut out = String::new();
-    let mut report_batches = Vec::new();
+    let mut batches = Vec::new();
     let mut faults = 0;
     let mut peak = 0usize;
-    write_plugin_header(&mut out, &plugin, None);
     for (n, chunk) in events
         .chunks(args.batch_size.min(MAX_CALL_EVENTS))
         .enumerate()
     {
         let tag = &chunk[0].0;
         let batch_events: Vec<Event> = chunk.iter().map(|(_, e)| e.clone()).collect();
-        let _ = writeln!(
-            out,
-            "batch {} ({} events, tag {tag:?}):",
-            n + 1,
-            batch_events.len()
-        );
         let encoded = instance.encode(tag, &batch_events);
         peak = peak.max(instance.peak_memory());
         let instructions = instance
             .fuel_used()
             .map(|f| f / batch_events.len().max(1) as u64);
-        let mut batch_json = json!({"batch": n + 1, "events": batch_events.len(), "instructions_per_event": instructions});
-        match encoded {
+        let encoded = match encoded {
             Err(fault) => {
                 faults += 1;
-                let _ = writeln!(out, "  fault ({}): {fault}", fault.kind());
-                batch_json["fault"] = json!({"kind": fault.kind(), "message": fault.to_string()});
-                instance = new_instance()?;
+                instance = started.new_instance()?;
+                Encoded::Fault(fault_entry(&fault))
             }
-            Ok(Err(message)) => {
-                let _ = writeln!(out, "  encode refused the batch: {message}");
-                batch_json["error"] = json!(message);
-            }
+            Ok(Err(message)) => Encoded::Error(message),
             Ok(Ok(requests)) => {
-                if let Some(n) = instructions {
-                    let _ = writeln!(out, "  {} instructions/event", group_digits(n));
-                }
-                let mut requests_json = Vec::new();
-                for request in &requests {
-                    write_request(&mut out, request, &info.requested_hosts);
-                    let mut r = request_json(request);
+                let mut entries = Vec::new();
+                for request in requests {
+                    let mut entry = request_entry(&request);
                     if let Some(canned) = responses.next() {
                         let response = HttpResponse {
                             id: request.id,
                             ..canned
                         };
-                        let _ = writeln!(
-                            out,
-                            "    response: {} ({} bytes)",
-                            status_text(&response),
-                            response.body.len()
-                        );
+                        entry.response = Some((status_text(&response), response.body.len()));
                         match instance.on_response(response) {
-                            Ok(delivery) => {
-                                let _ = writeln!(out, "    delivery: {}", delivery_text(&delivery));
-                                r["delivery"] = json!(delivery_text(&delivery));
-                            }
+                            Ok(delivery) => entry.delivery = Some(delivery_text(&delivery)),
                             Err(fault) => {
                                 faults += 1;
-                                let _ = writeln!(
-                                    out,
-                                    "    on-response fault ({}): {fault}",
-                                    fault.kind()
-                                );
-                                r["fault"] =
-                                    json!({"kind": fault.kind(), "message": fault.to_string()});
-                                instance = new_instance()?;
+                                entry.fault = Some(fault_entry(&fault));
+                                instance = started.new_instance()?;
                             }
                         }
-                    } else if args.responses.is_some() {
-                        let _ =
-                            writeln!(out, "    (no canned response left: delivery not simulated)");
                     }
-                    requests_json.push(r);
+                    entries.push(entry);
                 }
-                batch_json["requests"] = json!(requests_json);
+                Encoded::Requests(entries)
             }
-        }
-        report_batches.push(batch_json);
-    }
-    let logs = context.log.take_captured();
-    let series = context.metrics.snapshot();
-    if args.json {
-        let report = json!({
-            "plugin": plugin_json(&plugin),
-            "batches": report_batches,
-            "logs": logs_json(&logs),
-            "metrics": series.iter().map(|s| json!({"name": s.name, "labels": labels_json(&s.labels), "value": s.value})).collect::<Vec<_>>(),
-            "summary": {"events_in": inputs.len(), "faults": faults, "peak_memory_bytes": peak, "memory_cap_bytes": limits.memory_bytes},
+        };
+        batches.push(BatchEntry {
+            batch: n + 1,
+            events: batch_events.len(),
+            instructions_per_event: instructions,
+            tag: tag.clone(),
+            encoded,
         });
-        super::print_stdout(&(serde_json::to_string_pretty(&report)? + "\n"))?;
-    } else {
-        write_logs(&mut out, &logs);
-        let _ = writeln!(
-            out,
-            "\nsummary: {} events, {} fault(s); peak memory {} of a {} cap",
-            inputs.len(),
+    }
+    let run = Run::Output {
+        batches,
+        summary: OutputSummary {
+            events_in: inputs.len(),
             faults,
-            human_bytes(peak as u64),
-            human_bytes(limits.memory_bytes as u64)
-        );
-        if args.expect.is_some() {
-            let _ = writeln!(out, "note: --expect applies to filters only");
-        }
-        super::print_stdout(&out)?;
-    }
-    Ok(faults > 0)
-}
-
-/// Header names whose values are credentials: shown masked even when sent as plain headers.
-fn looks_secret(header: &str) -> bool {
-    let h = header.to_ascii_lowercase();
-    [
-        "authorization",
-        "api-key",
-        "apikey",
-        "api_key",
-        "token",
-        "secret",
-        "password",
-        "license",
-    ]
-    .iter()
-    .any(|s| h.contains(s))
-}
-
-fn write_request(out: &mut String, r: &HttpRequest, requested_hosts: &[String]) {
-    let _ = writeln!(
-        out,
-        "  request {}: {} {} ({} events, compression {})",
-        r.id,
-        method_name(r.method),
-        r.url,
-        r.events.len(),
-        compression_name(r.compression)
-    );
-    if !requested_hosts
-        .iter()
-        .any(|h| r.url.starts_with(h.as_str()))
-    {
-        let _ = writeln!(
-            out,
-            "    warning: the URL is not under any of the plugin's requested-hosts; the router refuses hosts the operator did not allow"
-        );
-    }
-    for (k, v) in &r.headers {
-        if looks_secret(k) {
-            let _ = writeln!(
-                out,
-                "    {k}: ****  (warning: a credential in a plain header; use secret-headers so the router injects it)"
-            );
-        } else {
-            let _ = writeln!(out, "    {k}: {v}");
-        }
-    }
-    for s in &r.secret_headers {
-        let _ = writeln!(
-            out,
-            "    {}: {}****  (secret `{}`, injected by the router)",
-            s.header, s.prefix, s.secret
-        );
-    }
-    let _ = writeln!(out, "    body ({} bytes):", r.body.len());
-    for line in printable_body(&r.body).lines() {
-        let _ = writeln!(out, "      {line}");
-    }
-}
-
-fn printable_body(body: &[u8]) -> String {
-    let text = match serde_json::from_slice::<Value>(body) {
-        Ok(v) => serde_json::to_string_pretty(&v).unwrap_or_default(),
-        Err(_) => String::from_utf8_lossy(body).into_owned(),
+            peak_memory_bytes: peak as u64,
+            memory_cap_bytes: limits.memory_bytes,
+        },
+        responses_given: args.responses.is_some(),
+        expect_given: args.expect.is_some(),
     };
-    if text.len() > MAX_PRINTED_BODY {
-        let mut end = MAX_PRINTED_BODY;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}\n… ({} more bytes)", &text[..end], text.len() - end)
-    } else {
-        text
+    Ok((report(&plugin, run, &started.context), faults > 0))
+}
+
+fn fault_entry(fault: &wasm_router::plugin::Fault) -> FaultEntry {
+    FaultEntry {
+        kind: fault.kind(),
+        message: fault.to_string(),
     }
 }
 
-fn request_json(r: &HttpRequest) -> Value {
-    json!({
-        "id": r.id,
-        "method": method_name(r.method),
-        "url": r.url,
-        "headers": r.headers.iter().map(|(k, v)| json!([k, if looks_secret(k) { "****" } else { v.as_str() }])).collect::<Vec<_>>(),
-        "secret_headers": r.secret_headers.iter().map(|s| json!({"header": s.header, "secret": s.secret, "value": format!("{}****", s.prefix)})).collect::<Vec<_>>(),
-        "compression": compression_name(r.compression),
-        "events": r.events,
-        "body": serde_json::from_slice::<Value>(&r.body).unwrap_or_else(|_| json!(String::from_utf8_lossy(&r.body))),
-    })
+/// A request as reported: credential-looking plain headers masked, secret headers shown by
+/// their prefix.
+fn request_entry(r: &HttpRequest) -> RequestEntry {
+    RequestEntry {
+        id: r.id,
+        method: method_name(r.method),
+        url: r.url.clone(),
+        headers: r
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let v = if looks_secret(k) { "****" } else { v.as_str() };
+                (k.clone(), v.to_string())
+            })
+            .collect(),
+        secret_headers: r
+            .secret_headers
+            .iter()
+            .map(|s| SecretHeaderEntry {
+                header: s.header.clone(),
+                secret: s.secret.clone(),
+                value: format!("{}****", s.prefix),
+            })
+            .collect(),
+        compression: compression_name(r.compression),
+        events: r.events.clone(),
+        body: r.body.clone(),
+        response: None,
+        delivery: None,
+        fault: None,
+    }
 }
 
 fn method_name(m: Method) -> &'static str {
@@ -899,8 +625,13 @@ fn record_json(event: &Event) -> Value {
         .unwrap_or(Value::Null)
 }
 
-fn event_json(tag: &[u8], event: &Event) -> Value {
-    json!({"tag": String::from_utf8_lossy(tag), "time": seconds_json(event.time_ns), "record": record_json(event)})
+fn event_json(tag: &[u8], event: &Event) -> EventJson {
+    EventJson {
+        tag: String::from_utf8_lossy(tag).into_owned(),
+        time: seconds_json(event.time_ns),
+        record: record_json(event),
+        time_ns: event.time_ns,
+    }
 }
 
 /// Seconds as JSON: an integer when whole, else a decimal with up to nanosecond digits.
@@ -912,40 +643,39 @@ fn seconds_json(ns: u64) -> Value {
     }
 }
 
-fn seconds(ns: u64) -> String {
-    let frac = ns % 1_000_000_000;
-    if frac == 0 {
-        return (ns / 1_000_000_000).to_string();
-    }
-    let digits = format!("{frac:09}");
-    format!("{}.{}", ns / 1_000_000_000, digits.trim_end_matches('0'))
-}
-
-fn plugin_json(plugin: &LoadedPlugin) -> Value {
+/// The report of a run: the plugin, what it did, its log lines and its metrics.
+fn report(plugin: &LoadedPlugin, run: Run, context: &PluginContext) -> Report {
     let info = plugin.info();
-    json!({
-        "name": info.name,
-        "version": info.version,
-        "kind": kind_name(info.kind),
-        "description": info.description,
-        "sha256": plugin.sha256(),
-    })
-}
-
-fn write_plugin_header(out: &mut String, plugin: &LoadedPlugin, on_error: Option<OnError>) {
-    let info = plugin.info();
-    let _ = writeln!(
-        out,
-        "plugin {} {} ({}): {}",
-        info.name,
-        info.version,
-        kind_name(info.kind),
-        info.description
-    );
-    if let Some(p) = on_error {
-        let _ = writeln!(out, "on_error: {}", p.as_str());
+    Report {
+        plugin: PluginSummary {
+            name: info.name.clone(),
+            version: info.version.clone(),
+            kind: kind_name(info.kind),
+            description: info.description.clone(),
+            sha256: plugin.sha256().to_string(),
+            requested_hosts: info.requested_hosts.clone(),
+        },
+        run,
+        logs: context
+            .log
+            .take_captured()
+            .into_iter()
+            .map(|l| LogEntry {
+                level: level_name(l.level),
+                message: l.message,
+            })
+            .collect(),
+        metrics: context
+            .metrics
+            .snapshot()
+            .into_iter()
+            .map(|s| MetricEntry {
+                name: s.name,
+                labels: s.labels,
+                value: s.value,
+            })
+            .collect(),
     }
-    let _ = writeln!(out);
 }
 
 /// `filter` or `output`.
@@ -954,28 +684,6 @@ pub fn kind_name(kind: PluginKind) -> &'static str {
         PluginKind::Filter => "filter",
         PluginKind::Output => "output",
     }
-}
-
-fn logs_json(logs: &[LogLine]) -> Vec<Value> {
-    logs.iter()
-        .map(|l| json!({"level": level_name(l.level), "message": l.message}))
-        .collect()
-}
-
-fn write_logs(out: &mut String, logs: &[LogLine]) {
-    let _ = writeln!(out, "\nlogs ({}):", logs.len());
-    for l in logs {
-        let _ = writeln!(
-            out,
-            "  {:<5} {}",
-            level_name(l.level).to_ascii_uppercase(),
-            l.message
-        );
-    }
-}
-
-fn labels_json(labels: &[(String, String)]) -> Value {
-    Value::Object(labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
 }
 
 fn level_name(level: Level) -> &'static str {
@@ -988,53 +696,9 @@ fn level_name(level: Level) -> &'static str {
     }
 }
 
-/// `1234567` → `1,234,567`.
-fn group_digits(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// `1536` → `1.5 KiB`.
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn diffs_name_added_removed_and_changed_paths() {
-        let a = json!({"log": "card 4111", "user": {"id": 1, "ip": "10.0.0.1"}, "gone": true});
-        let b = json!({"log": "card ****", "user": {"id": 1}, "new": [1]});
-        assert_eq!(
-            diff(&a, &b),
-            [
-                "- gone: true",
-                "~ log: \"card 4111\" → \"card ****\"",
-                "- user.ip: \"10.0.0.1\"",
-                "+ new: [1]"
-            ]
-        );
-    }
 
     #[test]
     fn set_builds_nested_values_from_json_or_text() {
@@ -1055,10 +719,7 @@ mod tests {
     }
 
     #[test]
-    fn numbers_and_times_print_readably() {
-        assert_eq!(group_digits(1234567), "1,234,567");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(seconds(1_700_000_000_001_000_000), "1700000000.001");
+    fn whole_seconds_are_json_integers() {
         assert_eq!(
             seconds_json(1_700_000_000_000_000_000),
             json!(1_700_000_000u64)

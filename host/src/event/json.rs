@@ -37,7 +37,7 @@ pub enum JsonError {
 }
 
 /// Deepest nesting rendered; deeper input is refused rather than risking the stack.
-pub const MAX_DEPTH: usize = 128;
+pub const MAX_DEPTH: usize = msgpack_skip::MAX_DEPTH;
 
 /// Append the JSON text of the single msgpack value at the start of `msgpack` to `out`.
 /// Returns the number of input bytes consumed.
@@ -70,13 +70,11 @@ pub fn write_json_stats(msgpack: &[u8], out: &mut String) -> Result<JsonStats, J
 
 /// The length in bytes of the single msgpack value at the start of `msgpack`.
 pub fn skip_value(msgpack: &[u8]) -> Result<usize, JsonError> {
-    let mut r = Reader {
-        buf: msgpack,
-        pos: 0,
-        invalid_utf8: 0,
-    };
-    r.skip(0)?;
-    Ok(r.pos)
+    msgpack_skip::skip_value(msgpack, 0, MAX_DEPTH).map_err(|e| match e {
+        msgpack_skip::SkipError::Truncated => JsonError::Truncated,
+        msgpack_skip::SkipError::Invalid { .. } => JsonError::Reserved(0xc1),
+        msgpack_skip::SkipError::TooDeep => JsonError::TooDeep,
+    })
 }
 
 /// The payload of a msgpack str or bin value (`None` for any other type).
@@ -266,46 +264,6 @@ impl<'a> Reader<'a> {
         let bytes = self.take(n)?;
         if string(out, bytes) {
             self.invalid_utf8 += 1;
-        }
-        Ok(())
-    }
-
-    /// Move past one value without rendering it.
-    fn skip(&mut self, depth: usize) -> Result<(), JsonError> {
-        if depth > MAX_DEPTH {
-            return Err(JsonError::TooDeep);
-        }
-        let (data, children) = match Marker::from_u8(self.u8()?) {
-            Marker::Null | Marker::True | Marker::False | Marker::FixPos(_) | Marker::FixNeg(_) => {
-                (0, 0)
-            }
-            Marker::U8 | Marker::I8 => (1, 0),
-            Marker::U16 | Marker::I16 => (2, 0),
-            Marker::U32 | Marker::I32 | Marker::F32 => (4, 0),
-            Marker::U64 | Marker::I64 | Marker::F64 => (8, 0),
-            Marker::FixStr(n) => (n as usize, 0),
-            Marker::Str8 | Marker::Bin8 => (self.len(1)?, 0),
-            Marker::Str16 | Marker::Bin16 => (self.len(2)?, 0),
-            Marker::Str32 | Marker::Bin32 => (self.len(4)?, 0),
-            Marker::FixArray(n) => (0, n as usize),
-            Marker::Array16 => (0, self.len(2)?),
-            Marker::Array32 => (0, self.len(4)?),
-            Marker::FixMap(n) => (0, 2 * n as usize),
-            Marker::Map16 => (0, 2 * self.len(2)?),
-            Marker::Map32 => (0, 2 * self.len(4)?),
-            Marker::FixExt1 => (2, 0),
-            Marker::FixExt2 => (3, 0),
-            Marker::FixExt4 => (5, 0),
-            Marker::FixExt8 => (9, 0),
-            Marker::FixExt16 => (17, 0),
-            Marker::Ext8 => (self.len(1)? + 1, 0),
-            Marker::Ext16 => (self.len(2)? + 1, 0),
-            Marker::Ext32 => (self.len(4)? + 1, 0),
-            Marker::Reserved => return Err(JsonError::Reserved(0xc1)),
-        };
-        self.take(data)?;
-        for _ in 0..children {
-            self.skip(depth + 1)?;
         }
         Ok(())
     }

@@ -20,7 +20,7 @@ pub mod parser;
 pub mod parsers;
 pub mod record;
 pub mod record_modifier;
-pub mod time_format;
+pub mod time_parse;
 
 use crate::event::{Batch, Event};
 use crate::ops::metrics::{Component, Metrics, ReasonLabels};

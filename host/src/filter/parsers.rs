@@ -13,7 +13,7 @@
 
 use super::json_msgpack::json_to_msgpack;
 use super::record::{RawRecord, str_only};
-use super::time_format::TimeFormat;
+use super::time_parse::TimeFormat;
 use crate::config::classic::{Origin, Parser as ClassicParser, Section};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;

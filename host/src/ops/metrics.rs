@@ -11,6 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
+use std::any::Any;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -67,6 +68,8 @@ pub struct Metrics {
     pub set_aside_events: Family<ComponentLabels, Gauge>,
     delivery: DeliveryTracker,
     started: Instant,
+    /// The metric families components share, one value per type (see [`Metrics::families`]).
+    families: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
 }
 
 impl Metrics {
@@ -89,6 +92,7 @@ impl Metrics {
             delivery: DeliveryTracker::default(),
             started: Instant::now(),
             registry: Mutex::new(Registry::default()),
+            families: Mutex::new(Vec::new()),
         };
         registry.register(
             "component_received_events",
@@ -159,6 +163,23 @@ impl Metrics {
     /// Run `f` with the registry, e.g. to register a component's own metrics.
     pub fn with_registry<R>(&self, f: impl FnOnce(&mut Registry) -> R) -> R {
         f(&mut self.registry.lock().unwrap())
+    }
+
+    /// The metric families of type `F` in this registry: built and registered by `register` on
+    /// first use, the same value afterwards. Families every instance of a component kind
+    /// shares (the plugins', the AWS outputs', the WASM outputs') live here, so each registry
+    /// holds them once and a new registry (a test, another router) gets its own.
+    pub fn families<F: Any + Send + Sync>(
+        &self,
+        register: impl FnOnce(&mut Registry) -> F,
+    ) -> Arc<F> {
+        let mut all = self.families.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = all.iter().find_map(|f| f.clone().downcast::<F>().ok()) {
+            return f;
+        }
+        let f = Arc::new(self.with_registry(register));
+        all.push(f.clone());
+        f
     }
 
     /// The registry in Prometheus text format.

@@ -14,7 +14,7 @@
 use crate::buffer::BufferWriter;
 use crate::event::{Batch, Event, json};
 use crate::ops::metrics::{Component, Metrics};
-use crate::output::stdout::rfc3339;
+use crate::time::rfc3339;
 use bytes::Bytes;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -44,6 +44,7 @@
 //! [`MAX_MERGED_EVENTS`] events each, some of which may have arrived).
 
 pub mod aws;
+pub mod backoff;
 pub mod cloudwatch;
 pub mod component;
 pub mod dead_letter;
@@ -52,7 +53,6 @@ pub mod forward;
 pub mod keys;
 pub mod null;
 pub mod progress;
-pub mod retry;
 pub mod s3;
 pub mod stdout;
 pub mod wasm;
@@ -67,10 +67,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+pub use backoff::Backoff;
 pub use component::{OutputComponent, OutputContext, OutputTask, RunningOutput};
 pub use keys::OutputKeys;
 pub use progress::{DeliveryProgress, Rejection};
-pub use retry::Backoff;
 
 /// Why a delivery attempt failed.
 #[derive(Debug, thiserror::Error)]

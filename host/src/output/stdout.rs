@@ -5,6 +5,7 @@
 use super::component::{BuildFuture, OutputComponent, OutputContext, OutputTask};
 use super::{DeliveryError, DeliveryProgress, Output};
 use crate::event::{Batch, json};
+use crate::time::rfc3339;
 use std::fmt::Write as _;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
@@ -83,35 +84,6 @@ fn msgpack_str(bytes: &[u8]) -> Vec<u8> {
     buf
 }
 
-/// `time_ns` as an RFC 3339 UTC timestamp with nanoseconds.
-pub fn rfc3339(time_ns: u64) -> String {
-    let secs = (time_ns / 1_000_000_000) as i64;
-    let nanos = time_ns % 1_000_000_000;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 → (year, month, day), after Howard Hinnant's `civil_from_days`.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 impl<W: AsyncWrite + Unpin + Send + 'static> Output for StdoutOutput<W> {
     async fn deliver(
         &mut self,
@@ -137,19 +109,6 @@ mod tests {
     use super::*;
     use crate::event::Event;
     use bytes::Bytes;
-
-    #[test]
-    fn rfc3339_known_instants() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(
-            rfc3339(1_700_000_000_123_456_789),
-            "2023-11-14T22:13:20.123456789Z"
-        );
-        assert_eq!(
-            rfc3339(951_782_400_000_000_000),
-            "2000-02-29T00:00:00.000000000Z"
-        );
-    }
 
     #[test]
     fn one_json_line_per_event_with_lossy_tag() {

@@ -441,54 +441,9 @@ fn uint_value(buf: &[u8], range: Range<usize>) -> Option<u64> {
     rmp::decode::read_int(&mut slice).ok()
 }
 
-/// The end of the value starting at `pos`.
-fn skip(buf: &[u8], mut pos: usize) -> Option<usize> {
-    let mut remaining: usize = 1;
-    while remaining > 0 {
-        remaining -= 1;
-        let marker = *buf.get(pos)?;
-        let be = |at: usize, n: usize| -> Option<usize> {
-            let b = buf.get(at..at + n)?;
-            Some(b.iter().fold(0usize, |acc, &x| (acc << 8) | usize::from(x)))
-        };
-        let (size, children) = match marker {
-            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (1, 0),
-            0x80..=0x8f => (1, 2 * usize::from(marker & 0x0f)),
-            0x90..=0x9f => (1, usize::from(marker & 0x0f)),
-            0xa0..=0xbf => (1 + usize::from(marker & 0x1f), 0),
-            0xc4 | 0xd9 => (2 + be(pos + 1, 1)?, 0),
-            0xc5 | 0xda => (3 + be(pos + 1, 2)?, 0),
-            0xc6 | 0xdb => (5 + be(pos + 1, 4)?, 0),
-            0xc7 => (3 + be(pos + 1, 1)?, 0),
-            0xc8 => (4 + be(pos + 1, 2)?, 0),
-            0xc9 => (6 + be(pos + 1, 4)?, 0),
-            0xca => (5, 0),
-            0xcb => (9, 0),
-            0xcc | 0xd0 => (2, 0),
-            0xcd | 0xd1 => (3, 0),
-            0xce | 0xd2 => (5, 0),
-            0xcf | 0xd3 => (9, 0),
-            0xd4 => (3, 0),
-            0xd5 => (4, 0),
-            0xd6 => (6, 0),
-            0xd7 => (10, 0),
-            0xd8 => (18, 0),
-            0xdc => (3, be(pos + 1, 2)?),
-            0xdd => (5, be(pos + 1, 4)?),
-            0xde => (3, 2 * be(pos + 1, 2)?),
-            0xdf => (5, 2 * be(pos + 1, 4)?),
-            0xc1 => return None,
-        };
-        if children > buf.len() {
-            return None;
-        }
-        remaining = remaining.checked_add(children)?;
-        pos = pos.checked_add(size)?;
-        if pos > buf.len() {
-            return None;
-        }
-    }
-    Some(pos)
+/// The end of the value starting at `pos` (nested at most [`msgpack_skip::MAX_DEPTH`] deep).
+fn skip(buf: &[u8], pos: usize) -> Option<usize> {
+    msgpack_skip::skip_value(buf, pos, msgpack_skip::MAX_DEPTH).ok()
 }
 
 #[cfg(test)]

@@ -30,9 +30,9 @@ use super::loader::LoadedPlugin;
 use super::msgpack::check_map;
 use super::policy::{CircuitBreaker, OnError};
 use super::pool::InstancePool;
-use super::schema::{self, ConfigProblem, SchemaError};
+use super::startup::{self, StartedPlugin};
 use super::state::PluginContext;
-use super::telemetry::{OutcomeCounts, PluginFamilies};
+use super::telemetry::OutcomeCounts;
 use crate::event::{Batch, Event, Tag};
 use crate::ops::metrics::{Component, Metrics, ReasonLabels};
 use crate::pipeline::Filter;
@@ -100,9 +100,7 @@ pub struct EventReport {
 
 /// A plugin of world `filter` as a pipeline stage.
 pub struct WasmFilter {
-    plugin: Arc<LoadedPlugin>,
-    context: Arc<PluginContext>,
-    config_json: String,
+    started: StartedPlugin,
     settings: FilterSettings,
     pool: InstancePool,
     breaker: Mutex<CircuitBreaker>,
@@ -125,82 +123,34 @@ impl WasmFilter {
         metrics: Arc<Metrics>,
         capture_logs: bool,
     ) -> Result<WasmFilter, PluginError> {
-        let path = plugin.path().display().to_string();
-        let name = plugin.info().name.clone();
-        let refused = |problems: Vec<ConfigProblem>| PluginError::Config {
-            path: path.clone(),
-            plugin: name.clone(),
-            problems,
-        };
-        match schema::validate(&plugin.info().config_schema, config) {
-            Ok(()) => {}
-            Err(SchemaError::Invalid { problems }) => return Err(refused(problems)),
-            Err(e @ SchemaError::BadSchema(_)) => {
-                return Err(PluginError::BadPlugin {
-                    path,
-                    message: e.to_string(),
-                });
-            }
-        }
-        let families = PluginFamilies::of(&metrics);
-        let context = Arc::new(PluginContext::new(id, &metrics, families, capture_logs));
+        let (started, first) =
+            startup::start(plugin, id, config, settings.limits, &metrics, capture_logs)?;
         let filter = WasmFilter {
-            config_json: config.to_string(),
             pool: InstancePool::new(settings.max_instances),
             breaker: Mutex::new(CircuitBreaker::default()),
             component: Component::filter(id),
-            context,
-            plugin,
+            started,
             settings,
             metrics,
             nanos_per_event: AtomicU64::new(INLINE_CALL_BUDGET.as_nanos() as u64),
         };
-        let mut first =
-            PluginInstance::new(&filter.plugin, filter.context.clone(), settings.limits).map_err(
-                |fault| PluginError::Call {
-                    path: path.clone(),
-                    call: "instantiate",
-                    fault,
-                },
-            )?;
-        match first.init(&filter.config_json) {
-            Ok(Ok(())) => {}
-            Ok(Err(errors)) => {
-                return Err(refused(
-                    errors
-                        .into_iter()
-                        .map(|e| ConfigProblem {
-                            pointer: e.path,
-                            message: e.message,
-                        })
-                        .collect(),
-                ));
-            }
-            Err(fault) => {
-                return Err(PluginError::Call {
-                    path,
-                    call: "init",
-                    fault,
-                });
-            }
-        }
         filter.pool.put_new(first);
         Ok(filter)
     }
 
     /// The plugin's id (in metrics and logs).
     pub fn id(&self) -> &str {
-        &self.context.id
+        &self.started.context.id
     }
 
     /// The plugin.
     pub fn plugin(&self) -> &Arc<LoadedPlugin> {
-        &self.plugin
+        &self.started.plugin
     }
 
     /// The plugin's shared log, metrics and telemetry.
     pub fn context(&self) -> &Arc<PluginContext> {
-        &self.context
+        &self.started.context
     }
 
     /// The settings it runs with.
@@ -256,7 +206,7 @@ impl WasmFilter {
         routed: &mut Routed,
         trace: Option<&mut Vec<EventReport>>,
     ) {
-        let telemetry = &self.context.telemetry;
+        let telemetry = &self.started.context.telemetry;
         let input_bytes: usize = events.iter().map(|e| e.body.len()).sum();
         self.metrics
             .received(&self.component, events.len() as u64, input_bytes as u64);
@@ -303,7 +253,7 @@ impl WasmFilter {
                     .success()
                 {
                     telemetry.circuit(false);
-                    tracing::info!(plugin = %self.context.id, "plugin call succeeded: circuit closed");
+                    tracing::info!(plugin = %self.started.context.id, "plugin call succeeded: circuit closed");
                 }
                 self.count(&applied.counts, applied.errors_passed, applied.sent);
                 if let Some(trace) = trace {
@@ -320,7 +270,7 @@ impl WasmFilter {
                 self.metrics
                     .error(&self.component, &format!("plugin_fault_{}", fault.kind()));
                 tracing::warn!(
-                    plugin = %self.context.id, kind = fault.kind(), events = events.len(), on_error = self.settings.on_error.as_str(),
+                    plugin = %self.started.context.id, kind = fault.kind(), events = events.len(), on_error = self.settings.on_error.as_str(),
                     "plugin fault, instance discarded: {fault}"
                 );
                 if self
@@ -330,7 +280,7 @@ impl WasmFilter {
                     .fault(Instant::now())
                 {
                     telemetry.circuit(true);
-                    tracing::warn!(plugin = %self.context.id, "repeated plugin faults: circuit open, the plugin is not called until a backoff has passed");
+                    tracing::warn!(plugin = %self.started.context.id, "repeated plugin faults: circuit open, the plugin is not called until a backoff has passed");
                 }
                 let kind = fault.kind();
                 self.apply_policy(
@@ -351,36 +301,21 @@ impl WasmFilter {
         &self,
         f: impl FnOnce(&mut PluginInstance) -> Result<R, Fault>,
     ) -> Result<R, Fault> {
-        let mut instance = self.pool.take(|| self.new_instance())?;
+        let mut instance = self.pool.take(|| self.started.new_instance())?;
         let result = f(&mut instance);
-        self.context.telemetry.peak_memory(instance.peak_memory());
+        self.started
+            .context
+            .telemetry
+            .peak_memory(instance.peak_memory());
         match (&result, instance.recycle_reason()) {
             (Err(_), _) => self.pool.discard(instance),
             (Ok(_), Some(reason)) => {
-                self.context.telemetry.recycled(reason);
+                self.started.context.telemetry.recycled(reason);
                 self.pool.discard(instance);
             }
             (Ok(_), None) => self.pool.give_back(instance),
         }
         result
-    }
-
-    fn new_instance(&self) -> Result<PluginInstance, Fault> {
-        let mut instance =
-            PluginInstance::new(&self.plugin, self.context.clone(), self.settings.limits)?;
-        match instance.init(&self.config_json)? {
-            Ok(()) => Ok(instance),
-            Err(errors) => Err(Fault::Instantiate {
-                message: format!(
-                    "init refused the config it accepted at startup: {}",
-                    errors
-                        .iter()
-                        .map(|e| format!("{}: {}", e.path, e.message))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ),
-            }),
-        }
     }
 
     /// `on_error` for a whole call's events; `cause` is a fault kind or `circuit_open`.
@@ -421,7 +356,7 @@ impl WasmFilter {
         }
         match self.settings.on_error {
             OnError::FailOpen => {
-                self.context.telemetry.passed_unfiltered(n);
+                self.started.context.telemetry.passed_unfiltered(n);
                 self.metrics.sent(&self.component, n);
                 routed.extend_input(events);
             }
@@ -434,7 +369,7 @@ impl WasmFilter {
                 self.metrics.events_dropped(&self.component, &reason, n);
             }
             OnError::DeadLetter => {
-                tracing::warn!(plugin = %self.context.id, events = n, "on_error = dead_letter, but the router has no dead-letter queue yet: the events are dropped");
+                tracing::warn!(plugin = %self.started.context.id, events = n, "on_error = dead_letter, but the router has no dead-letter queue yet: the events are dropped");
                 self.metrics
                     .events_dropped(&self.component, "dead_letter", n);
             }
@@ -442,7 +377,7 @@ impl WasmFilter {
     }
 
     fn count(&self, counts: &OutcomeCounts, errors_passed: u64, sent: u64) {
-        self.context.telemetry.outcomes(counts);
+        self.started.context.telemetry.outcomes(counts);
         self.metrics.sent(&self.component, sent);
         if counts.dropped > 0 {
             // Dropping is what a filter is for: counted, but not logged as a loss.

@@ -7,7 +7,9 @@
 //! - [`instance`]: one `Store` and its typed exports; [`limits`], [`fault`];
 //! - [`filter`]: the pipeline stage, with its [`pool`] of instances, [`policy`] (`on_error`,
 //!   circuit breaker), [`msgpack`] checks of returned bodies and [`telemetry`];
-//! - [`schema`]: the plugin's config, checked against its JSON Schema.
+//! - [`schema`]: the plugin's config, checked against its JSON Schema;
+//! - [`startup`]: load, config check and first `init`, for filters, outputs and
+//!   `wasm-router test` alike.
 
 pub mod bindings;
 pub mod cache;
@@ -25,6 +27,7 @@ pub mod msgpack;
 pub mod policy;
 pub mod pool;
 pub mod schema;
+pub mod startup;
 pub mod state;
 pub mod stdio;
 pub mod telemetry;
@@ -177,18 +180,12 @@ pub fn load_filter(
     plugin_cache_dir: Option<&std::path::Path>,
     metrics: Arc<Metrics>,
 ) -> Result<WasmFilter, PluginError> {
-    let engine = PluginEngine::shared()?;
-    let cache = ArtifactCache::from_config(plugin_cache_dir);
-    let plugin = Arc::new(LoadedPlugin::load(engine, &config.path, &cache)?);
+    let plugin = startup::load(
+        &config.path,
+        bindings::PluginKind::Filter,
+        plugin_cache_dir,
+    )?;
     let info = plugin.info();
-    if info.kind != bindings::PluginKind::Filter {
-        return Err(PluginError::WrongKind {
-            path: config.path.display().to_string(),
-            plugin: info.name.clone(),
-            actual: "an output",
-            section: "outputs",
-        });
-    }
     let on_error = match config.on_error.as_deref() {
         Some(policy) => OnError::parse(policy).ok_or_else(|| PluginError::BadPlugin {
             path: config.path.display().to_string(),

@@ -1,6 +1,7 @@
 //! The check a body returned by a plugin must pass: exactly one complete msgpack map, nothing
 //! after it (reference wasm-plugin-hosts.md §3.3: the host validates `replace`/`expand` bodies).
 
+use msgpack_skip::SkipError;
 use rmp::Marker;
 
 /// Deepest nesting accepted in a returned body (the same bound as the JSON renderer).
@@ -38,97 +39,15 @@ pub fn check_map(body: &[u8]) -> Result<(), BodyError> {
     ) {
         return Err(BodyError::NotAMap(first));
     }
-    let end = skip_value(body, 0, 0)?;
+    let end = msgpack_skip::skip_value(body, 0, MAX_DEPTH).map_err(|e| match e {
+        SkipError::Truncated => BodyError::Truncated,
+        SkipError::Invalid { offset } => BodyError::Reserved(offset),
+        SkipError::TooDeep => BodyError::TooDeep,
+    })?;
     if end != body.len() {
         return Err(BodyError::Trailing(body.len() - end));
     }
     Ok(())
-}
-
-fn be_len(body: &[u8], at: usize, width: usize) -> Result<(usize, usize), BodyError> {
-    let bytes = body.get(at..at + width).ok_or(BodyError::Truncated)?;
-    let n = bytes.iter().fold(0usize, |n, b| (n << 8) | *b as usize);
-    Ok((n, at + width))
-}
-
-fn skip_bytes(body: &[u8], at: usize, n: usize) -> Result<usize, BodyError> {
-    let end = at.checked_add(n).ok_or(BodyError::Truncated)?;
-    if end > body.len() {
-        Err(BodyError::Truncated)
-    } else {
-        Ok(end)
-    }
-}
-
-/// Skip the value starting at `at`; returns the offset after it.
-fn skip_value(body: &[u8], at: usize, depth: usize) -> Result<usize, BodyError> {
-    if depth > MAX_DEPTH {
-        return Err(BodyError::TooDeep);
-    }
-    let marker = *body.get(at).ok_or(BodyError::Truncated)?;
-    let at = at + 1;
-    let (items, at) = match Marker::from_u8(marker) {
-        Marker::Reserved => return Err(BodyError::Reserved(at - 1)),
-        Marker::Null | Marker::True | Marker::False | Marker::FixPos(_) | Marker::FixNeg(_) => {
-            return Ok(at);
-        }
-        Marker::U8 | Marker::I8 => return skip_bytes(body, at, 1),
-        Marker::U16 | Marker::I16 => return skip_bytes(body, at, 2),
-        Marker::U32 | Marker::I32 | Marker::F32 => return skip_bytes(body, at, 4),
-        Marker::U64 | Marker::I64 | Marker::F64 => return skip_bytes(body, at, 8),
-        Marker::FixStr(n) => return skip_bytes(body, at, n as usize),
-        Marker::Str8 | Marker::Bin8 => {
-            let (n, at) = be_len(body, at, 1)?;
-            return skip_bytes(body, at, n);
-        }
-        Marker::Str16 | Marker::Bin16 => {
-            let (n, at) = be_len(body, at, 2)?;
-            return skip_bytes(body, at, n);
-        }
-        Marker::Str32 | Marker::Bin32 => {
-            let (n, at) = be_len(body, at, 4)?;
-            return skip_bytes(body, at, n);
-        }
-        Marker::FixExt1 => return skip_bytes(body, at, 2),
-        Marker::FixExt2 => return skip_bytes(body, at, 3),
-        Marker::FixExt4 => return skip_bytes(body, at, 5),
-        Marker::FixExt8 => return skip_bytes(body, at, 9),
-        Marker::FixExt16 => return skip_bytes(body, at, 17),
-        Marker::Ext8 => {
-            let (n, at) = be_len(body, at, 1)?;
-            return skip_bytes(body, at, n + 1);
-        }
-        Marker::Ext16 => {
-            let (n, at) = be_len(body, at, 2)?;
-            return skip_bytes(body, at, n + 1);
-        }
-        Marker::Ext32 => {
-            let (n, at) = be_len(body, at, 4)?;
-            return skip_bytes(body, at, n + 1);
-        }
-        Marker::FixArray(n) => (n as usize, at),
-        Marker::Array16 => be_len(body, at, 2)?,
-        Marker::Array32 => be_len(body, at, 4)?,
-        Marker::FixMap(n) => (n as usize * 2, at),
-        Marker::Map16 => {
-            let (n, at) = be_len(body, at, 2)?;
-            (n * 2, at)
-        }
-        Marker::Map32 => {
-            let (n, at) = be_len(body, at, 4)?;
-            (n * 2, at)
-        }
-    };
-    // Every item takes at least one byte: a count larger than what is left is truncated,
-    // which also bounds the loop by the body's length.
-    if items > body.len() - at {
-        return Err(BodyError::Truncated);
-    }
-    let mut at = at;
-    for _ in 0..items {
-        at = skip_value(body, at, depth + 1)?;
-    }
-    Ok(at)
 }
 
 #[cfg(test)]

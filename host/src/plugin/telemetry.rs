@@ -11,7 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Labels naming a plugin.
@@ -62,33 +62,22 @@ pub struct PluginFamilies {
     guests: Mutex<HashMap<String, Arc<GuestMetrics>>>,
 }
 
-/// One entry per live registry; a registry's families are registered once.
-static REGISTERED: Mutex<Vec<(Weak<Metrics>, Arc<PluginFamilies>)>> = Mutex::new(Vec::new());
-
 impl PluginFamilies {
     /// The families of `metrics`, registered on first use.
     pub fn of(metrics: &Arc<Metrics>) -> Arc<PluginFamilies> {
-        let mut all = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
-        all.retain(|(m, _)| m.strong_count() > 0);
-        if let Some((_, f)) = all
-            .iter()
-            .find(|(m, _)| std::ptr::eq(m.as_ptr(), Arc::as_ptr(metrics)))
-        {
-            return f.clone();
-        }
-        let f = Arc::new(PluginFamilies {
-            calls: Family::default(),
-            events: Family::default(),
-            faults: Family::default(),
-            call_seconds: Family::new_with_constructor(call_histogram),
-            recycles: Family::default(),
-            peak_memory: Family::default(),
-            circuit_open: Family::default(),
-            log_suppressed: Family::default(),
-            series_refused: Family::default(),
-            guests: Mutex::new(HashMap::new()),
-        });
-        metrics.with_registry(|r| {
+        metrics.families(|r| {
+            let f = PluginFamilies {
+                calls: Family::default(),
+                events: Family::default(),
+                faults: Family::default(),
+                call_seconds: Family::new_with_constructor(call_histogram),
+                recycles: Family::default(),
+                peak_memory: Family::default(),
+                circuit_open: Family::default(),
+                log_suppressed: Family::default(),
+                series_refused: Family::default(),
+                guests: Mutex::new(HashMap::new()),
+            };
             r.register("wasm_plugin_calls", "Calls into a plugin", f.calls.clone());
             r.register(
                 "wasm_plugin_events",
@@ -130,9 +119,8 @@ impl PluginFamilies {
                 "Plugin metric updates refused, by reason",
                 f.series_refused.clone(),
             );
-        });
-        all.push((Arc::downgrade(metrics), f.clone()));
-        f
+            f
+        })
     }
 
     /// The metrics plugin `id` reports, shared by every filter with that id in this registry

@@ -17,34 +17,19 @@
 //! (no response) is retried.
 
 use wasm_router_sdk::output::{Delivery, Response};
+use wasm_router_sdk::vendor::Refusals;
 
-/// The bytes of the response body quoted in a failure reason.
-const QUOTED_BODY_BYTES: usize = 256;
+/// Datadog's wording of the refusals.
+const REFUSALS: Refusals<'static> = Refusals {
+    bad_payload: "Datadog refused the payload (HTTP 400 bad request)",
+    bad_key: "Datadog refused the API key",
+    key_fix: "check the secret `api_key`, the site, and that Log Management is active",
+    redirect_fix: "set `site` or `url` to the intake itself",
+};
 
 /// Classifies one response of the Logs intake.
 pub fn classify(response: &Response<'_>) -> Delivery {
-    if response.transport_error.is_some() || response.status == 0 {
-        return Delivery::Retry(None);
-    }
-    let body = || response.body_text(QUOTED_BODY_BYTES);
-    match response.status {
-        200..=299 => Delivery::Ok,
-        400 => Delivery::FailPermanent(format!(
-            "Datadog refused the payload (HTTP 400 bad request): {}",
-            body()
-        )),
-        status @ (401 | 403) => Delivery::FailPermanent(format!(
-            "Datadog refused the API key (HTTP {status}): check the secret `api_key`, the site, and that Log Management is active: {}",
-            body()
-        )),
-        408 | 429 | 500..=599 => Delivery::Retry(response.retry_after_ms()),
-        413 => Delivery::SplitAndRetry,
-        status @ 300..=399 => Delivery::FailPermanent(format!(
-            "HTTP {status} redirect to {:?}: the router does not follow redirects; set `site` or `url` to the intake itself",
-            response.header("location").unwrap_or("")
-        )),
-        status => Delivery::FailPermanent(format!("HTTP {status}: {}", body())),
-    }
+    REFUSALS.classify(response)
 }
 
 #[cfg(test)]

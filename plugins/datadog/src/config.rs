@@ -93,15 +93,7 @@ pub struct DatadogConfig {
     pub max_entries_per_request: usize,
 }
 
-/// `compress`: a switch, or Fluent Bit's value names.
-#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
-#[serde(untagged)]
-pub enum Compress {
-    /// `true` (gzip) or `false`.
-    Switch(bool),
-    /// `gzip`, `on`, `true`; `none`, `off`, `false`.
-    Name(String),
-}
+pub use wasm_router_sdk::vendor::Compress;
 
 fn default_site() -> String {
     "datadoghq.com".into()
@@ -257,21 +249,13 @@ impl Datadog {
                 None
             }
         };
-        let gzip = match &raw.compress {
-            None | Some(Compress::Switch(true)) => true,
-            Some(Compress::Switch(false)) => false,
-            Some(Compress::Name(name)) => match name.to_ascii_lowercase().as_str() {
-                "gzip" | "on" | "true" => true,
-                "none" | "off" | "false" => false,
-                _ => {
-                    errors.push(ConfigError::new(
-                        "/compress",
-                        format!("{name:?}: use gzip (or true) to compress, none (or false) not to"),
-                    ));
-                    true
-                }
-            },
-        };
+        let gzip = Compress::gzip(raw.compress.as_ref()).unwrap_or_else(|name| {
+            errors.push(ConfigError::new(
+                "/compress",
+                format!("{name:?}: use gzip (or true) to compress, none (or false) not to"),
+            ));
+            true
+        });
         for name in raw.header.keys() {
             if is_credential_header(name) {
                 errors.push(ConfigError::at(

@@ -11,6 +11,7 @@
 
 use crate::config::{Datadog, Provider};
 use wasm_router_sdk::json::{write_json_string, write_value_json};
+use wasm_router_sdk::vendor::{cut_at_char_boundary, millis};
 use wasm_router_sdk::{DecodeError, Event, Map, Value};
 
 /// Tags `provider = "ecs"` derives from FireLens's ECS metadata, as Fluent Bit's
@@ -31,11 +32,6 @@ pub enum Written {
     Whole,
     /// `message` cut to fit.
     MessageTruncated,
-}
-
-/// The event time in milliseconds, rounded half up (as Fluent Bit's `timestamp_format`).
-pub fn millis(time_ns: u64) -> u64 {
-    time_ns / 1_000_000 + u64::from(time_ns % 1_000_000 >= 500_000)
 }
 
 fn key_bytes<'a>(key: &Value<'a>) -> Option<&'a [u8]> {
@@ -222,19 +218,6 @@ pub fn write_entry(
     }
     out.push(b'}');
     Ok(written)
-}
-
-/// The first `limit` bytes of `text`, moved back to the start of a UTF-8 sequence so that no
-/// character is cut in half.
-pub fn cut_at_char_boundary(text: &[u8], limit: usize) -> &[u8] {
-    if text.len() <= limit {
-        return text;
-    }
-    let mut end = limit;
-    while end > 0 && text[end] & 0xc0 == 0x80 {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 /// The length of the `message` text of `event` (before escaping), if it is a string.

@@ -30,53 +30,15 @@ pub use config::{Datadog, DatadogConfig};
 
 use entry::{Written, message_len, write_entry};
 use limits::MAX_ENTRY_BYTES;
-use wasm_router_sdk::output::{Delivery, JsonArrayBuilder, Output, Request, Response};
-use wasm_router_sdk::{Batch, Error, log, metrics, output};
+use wasm_router_sdk::output::{Delivery, Output, Request, Response};
+use wasm_router_sdk::vendor::{EntryArrays, Tally};
+use wasm_router_sdk::{Batch, Error, output};
 
 /// The header Datadog reads the API key from.
 pub const API_KEY_HEADER: &str = "DD-API-KEY";
 
 /// The operator's secret that holds the API key.
 pub const API_KEY_SECRET: &str = "api_key";
-
-/// Events of one batch that no request carries, or carries cut.
-#[derive(Debug, Default)]
-struct Shortfall {
-    malformed: u64,
-    too_large: u64,
-    truncated: u64,
-    first_problem: Option<String>,
-}
-
-impl Shortfall {
-    fn report(&self, max_request_bytes: usize) {
-        for (name, value) in [
-            ("events_malformed", self.malformed),
-            ("entries_too_large", self.too_large),
-            ("entries_truncated", self.truncated),
-        ] {
-            if value > 0 {
-                metrics::counter_add(name, value);
-            }
-        }
-        if self.malformed + self.too_large > 0 {
-            log::warn!(
-                "{} event(s) left out: {} not a record, {} too large for a {}-byte payload; first: {}",
-                self.malformed + self.too_large,
-                self.malformed,
-                self.too_large,
-                max_request_bytes,
-                self.first_problem.as_deref().unwrap_or("")
-            );
-        }
-        if self.truncated > 0 {
-            log::info!(
-                "{} message(s) cut to Datadog's {MAX_ENTRY_BYTES}-byte entry size",
-                self.truncated
-            );
-        }
-    }
-}
 
 impl Datadog {
     fn request(&self, body: wasm_router_sdk::output::JsonChunk) -> Request {
@@ -111,38 +73,26 @@ impl Datadog {
 impl Output for Datadog {
     fn encode(&self, batch: &Batch<'_>) -> Result<Vec<Request>, Error> {
         let entry_limit = MAX_ENTRY_BYTES.min(self.max_request_bytes.saturating_sub(2));
-        let mut bodies = JsonArrayBuilder::new(self.max_request_bytes, self.max_entries);
-        let mut shortfall = Shortfall::default();
-        let mut entry = Vec::new();
+        let mut arrays = EntryArrays::new(self.max_request_bytes, self.max_entries, entry_limit);
         for event in batch.events() {
-            if let Err(error) = write_entry(self, &event, None, &mut entry) {
-                shortfall.malformed += 1;
-                shortfall
-                    .first_problem
-                    .get_or_insert_with(|| format!("event {}: {error}", event.index()));
-                continue;
-            }
-            if entry.len() > entry_limit
-                && let Some(len) = message_len(self, &event)
-            {
-                let excess = entry.len() - entry_limit;
-                if excess < len
-                    && write_entry(self, &event, Some(len - excess), &mut entry)?
-                        == Written::MessageTruncated
-                {
-                    shortfall.truncated += 1;
-                }
-            }
-            if let Err(too_large) = bodies.push_json(event.index(), &entry) {
-                shortfall.too_large += 1;
-                shortfall
-                    .first_problem
-                    .get_or_insert_with(|| too_large.to_string());
-            }
+            arrays.push(
+                event.index(),
+                |limit, out| {
+                    write_entry(self, &event, limit, out).map(|w| w == Written::MessageTruncated)
+                },
+                || message_len(self, &event),
+            )?;
         }
-        shortfall.report(self.max_request_bytes);
-        Ok(bodies
-            .finish()
+        let cut_to = format!("to Datadog's {MAX_ENTRY_BYTES}-byte entry size");
+        let tally = Tally {
+            malformed: "events_malformed",
+            too_large: "entries_too_large",
+            truncated: "entries_truncated",
+            cut_to: &cut_to,
+            payload_bytes: self.max_request_bytes,
+        };
+        Ok(arrays
+            .finish(&tally)
             .into_iter()
             .map(|body| self.request(body))
             .collect())

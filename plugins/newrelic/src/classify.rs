@@ -18,34 +18,20 @@
 //! error retries.
 
 use wasm_router_sdk::output::{Delivery, Response};
+use wasm_router_sdk::vendor::Refusals;
 
-/// The bytes of the response body quoted in a failure reason.
-const QUOTED_BODY_BYTES: usize = 256;
-
-/// Classifies one response of the Log API.
+/// Classifies one response of the Log API; `secret` is the secret that holds the key.
 pub fn classify(response: &Response<'_>, secret: &str) -> Delivery {
-    if response.transport_error.is_some() || response.status == 0 {
-        return Delivery::Retry(None);
+    let key_fix = format!(
+        "check the secret `{secret}` and `region`/`base_uri` (an EU account needs the EU endpoint)"
+    );
+    Refusals {
+        bad_payload: "New Relic refused the payload (HTTP 400)",
+        bad_key: "New Relic refused the key",
+        key_fix: &key_fix,
+        redirect_fix: "set `region` or `base_uri` to the Log API endpoint itself",
     }
-    let body = || response.body_text(QUOTED_BODY_BYTES);
-    match response.status {
-        200..=299 => Delivery::Ok,
-        400 => Delivery::FailPermanent(format!(
-            "New Relic refused the payload (HTTP 400): {}",
-            body()
-        )),
-        status @ (401 | 403) => Delivery::FailPermanent(format!(
-            "New Relic refused the key (HTTP {status}): check the secret `{secret}` and `region`/`base_uri` (an EU account needs the EU endpoint): {}",
-            body()
-        )),
-        408 | 429 | 500..=599 => Delivery::Retry(response.retry_after_ms()),
-        413 => Delivery::SplitAndRetry,
-        status @ 300..=399 => Delivery::FailPermanent(format!(
-            "HTTP {status} redirect to {:?}: the router does not follow redirects; set `region` or `base_uri` to the Log API endpoint itself",
-            response.header("location").unwrap_or("")
-        )),
-        status => Delivery::FailPermanent(format!("HTTP {status}: {}", body())),
-    }
+    .classify(response)
 }
 
 #[cfg(test)]

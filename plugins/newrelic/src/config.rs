@@ -102,15 +102,7 @@ impl Auth {
     }
 }
 
-/// `compress`: a switch, or Fluent Bit's value names.
-#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
-#[serde(untagged)]
-pub enum Compress {
-    /// `true` (gzip) or `false`.
-    Switch(bool),
-    /// `gzip`, `on`, `true`; `none`, `off`, `false`.
-    Name(String),
-}
+pub use wasm_router_sdk::vendor::Compress;
 
 fn default_region() -> String {
     "US".into()
@@ -198,21 +190,13 @@ impl NewRelic {
                 }
             },
         };
-        let gzip = match &raw.compress {
-            None | Some(Compress::Switch(true)) => true,
-            Some(Compress::Switch(false)) => false,
-            Some(Compress::Name(name)) => match name.to_ascii_lowercase().as_str() {
-                "gzip" | "on" | "true" => true,
-                "none" | "off" | "false" => false,
-                _ => {
-                    errors.push(ConfigError::new(
-                        "/compress",
-                        format!("{name:?}: use gzip (or true) to compress, false not to"),
-                    ));
-                    true
-                }
-            },
-        };
+        let gzip = Compress::gzip(raw.compress.as_ref()).unwrap_or_else(|name| {
+            errors.push(ConfigError::new(
+                "/compress",
+                format!("{name:?}: use gzip (or true) to compress, false not to"),
+            ));
+            true
+        });
         if raw.max_records == 0 || raw.max_records > MAX_RECORDS {
             errors.push(ConfigError::new(
                 "/max_records",

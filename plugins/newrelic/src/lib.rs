@@ -29,46 +29,9 @@ pub mod payload;
 pub use config::{Auth, NewRelic, NewRelicConfig};
 
 use payload::{SUFFIX, message_len, prefix, write_log};
-use wasm_router_sdk::output::{Delivery, JsonArrayBuilder, Output, Request, Response};
-use wasm_router_sdk::{Batch, Error, log, metrics, output};
-
-/// Events of one batch that no request carries, or carries cut.
-#[derive(Debug, Default)]
-struct Shortfall {
-    malformed: u64,
-    too_large: u64,
-    truncated: u64,
-    first_problem: Option<String>,
-}
-
-impl Shortfall {
-    fn report(&self, max_payload_bytes: usize) {
-        for (name, value) in [
-            ("events_malformed", self.malformed),
-            ("logs_too_large", self.too_large),
-            ("messages_truncated", self.truncated),
-        ] {
-            if value > 0 {
-                metrics::counter_add(name, value);
-            }
-        }
-        if self.malformed + self.too_large > 0 {
-            log::warn!(
-                "{} event(s) left out: {} not a record, {} too large for a {max_payload_bytes}-byte payload; first: {}",
-                self.malformed + self.too_large,
-                self.malformed,
-                self.too_large,
-                self.first_problem.as_deref().unwrap_or("")
-            );
-        }
-        if self.truncated > 0 {
-            log::info!(
-                "{} message(s) cut to fit a {max_payload_bytes}-byte payload",
-                self.truncated
-            );
-        }
-    }
-}
+use wasm_router_sdk::output::{Delivery, Output, Request, Response};
+use wasm_router_sdk::vendor::{EntryArrays, Tally};
+use wasm_router_sdk::{Batch, Error, output};
 
 #[output(
     name = "newrelic",
@@ -91,35 +54,24 @@ impl Output for NewRelic {
             )));
         };
         let log_limit = array_limit - 2;
-        let mut arrays = JsonArrayBuilder::new(array_limit, self.max_records);
-        let mut shortfall = Shortfall::default();
-        let mut log_entry = Vec::new();
+        let mut arrays = EntryArrays::new(array_limit, self.max_records, log_limit);
         for event in batch.events() {
-            if let Err(error) = write_log(self, &event, None, &mut log_entry) {
-                shortfall.malformed += 1;
-                shortfall
-                    .first_problem
-                    .get_or_insert_with(|| format!("event {}: {error}", event.index()));
-                continue;
-            }
-            if log_entry.len() > log_limit
-                && let Some(len) = message_len(self, &event)
-            {
-                let excess = log_entry.len() - log_limit;
-                if excess < len && write_log(self, &event, Some(len - excess), &mut log_entry)? {
-                    shortfall.truncated += 1;
-                }
-            }
-            if let Err(too_large) = arrays.push_json(event.index(), &log_entry) {
-                shortfall.too_large += 1;
-                shortfall
-                    .first_problem
-                    .get_or_insert_with(|| too_large.to_string());
-            }
+            arrays.push(
+                event.index(),
+                |limit, out| write_log(self, &event, limit, out),
+                || message_len(self, &event),
+            )?;
         }
-        shortfall.report(self.max_payload_bytes);
+        let cut_to = format!("to fit a {}-byte payload", self.max_payload_bytes);
+        let tally = Tally {
+            malformed: "events_malformed",
+            too_large: "logs_too_large",
+            truncated: "messages_truncated",
+            cut_to: &cut_to,
+            payload_bytes: self.max_payload_bytes,
+        };
         Ok(arrays
-            .finish()
+            .finish(&tally)
             .into_iter()
             .map(|array| {
                 let mut body = Vec::with_capacity(overhead + array.body.len());

@@ -15,12 +15,8 @@
 
 use crate::config::NewRelic;
 use wasm_router_sdk::json::{write_json_string, write_value_json};
+use wasm_router_sdk::vendor::{cut_at_char_boundary, millis};
 use wasm_router_sdk::{DecodeError, Event, Map, Value};
-
-/// The event time in milliseconds, rounded half up.
-pub fn millis(time_ns: u64) -> u64 {
-    time_ns / 1_000_000 + u64::from(time_ns % 1_000_000 >= 500_000)
-}
 
 /// The text before the array of logs (`[{"common":…,"logs":`) for a batch under `tag`.
 pub fn prefix(config: &NewRelic, tag: &str) -> Vec<u8> {
@@ -37,18 +33,6 @@ pub fn prefix(config: &NewRelic, tag: &str) -> Vec<u8> {
 
 /// The text after the array of logs.
 pub const SUFFIX: &[u8] = b"}]";
-
-/// The first `limit` bytes of `text`, moved back to the start of a UTF-8 sequence.
-pub fn cut_at_char_boundary(text: &[u8], limit: usize) -> &[u8] {
-    if text.len() <= limit {
-        return text;
-    }
-    let mut end = limit;
-    while end > 0 && text[end] & 0xc0 == 0x80 {
-        end -= 1;
-    }
-    &text[..end]
-}
 
 /// The record value that becomes `message`.
 fn message_value<'a>(config: &NewRelic, record: &Map<'a>) -> Option<(&'a [u8], Value<'a>)> {

@@ -4,7 +4,7 @@
 //! optional custom `endpoint`, as Fluent Bit's AWS outputs take them.
 //!
 //! The SDK's own retries are off: every retry decision is made by the outputs
-//! ([`super::retry`]) so that an accepted batch is never sent again and every retry is counted.
+//! ([`super::error_class`]) so that an accepted batch is never sent again and every retry is counted.
 
 use aws_config::retry::RetryConfig;
 use aws_config::sts::AssumeRoleProvider;

@@ -1,21 +1,22 @@
 //! What the three AWS outputs (`cloudwatch_logs`, `firehose`, `s3`) share: the SDK
 //! configuration (credential chain, `role_arn` assume-role, custom endpoints), the retry
 //! classification of SDK errors, typed telemetry, record → JSON rendering with the Fluent Bit
-//! options (`log_key`, `data_keys`, `time_key`, …), strftime, the ECS task metadata used in
-//! templates.
+//! options (`log_key`, `data_keys`, `time_key`, …), the ECS task metadata used in templates.
+//! (Their strftime is [`crate::time::strftime`].)
 
 pub mod connection;
 pub mod ecs;
+pub mod error_class;
 pub mod flb_value;
 pub mod record;
-pub mod retry;
 pub mod telemetry;
-pub mod time_format;
+/// strftime moved to [`crate::time::strftime`]; this path stays only for
+/// `output/firehose/config.rs`, which still imports it.
 
 pub use connection::{AwsConnectionConfig, AwsError, AwsOverrides};
 pub use ecs::EcsMetadata;
+pub use error_class::{ErrorClass, SdkFailure};
 pub use record::{RecordRenderer, RenderError};
-pub use retry::{ErrorClass, SdkFailure};
 
 /// Add the problems of an AWS output's validation (`text`, one per line) as
 /// `outputs[i] (type): …`.

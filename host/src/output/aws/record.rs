@@ -5,9 +5,9 @@
 //! or put first (`json_date_key` + `json_date_format`, S3). The JSON itself comes from
 //! [`crate::event::json`], streaming over the msgpack record.
 
-use super::time_format::TimeFormat;
 use crate::event::Event;
 use crate::event::json::{self, JsonError};
+use crate::time::strftime::TimeFormat;
 use std::fmt::Write as _;
 
 /// How a time field's value is written.

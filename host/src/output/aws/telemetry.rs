@@ -7,12 +7,12 @@
 //! dead-letters them) exactly once, each under its own reason; [`EventsDropped`] is for drops
 //! outside a `deliver` call (S3 uploads).
 
-use super::retry::SdkFailure;
+use super::error_class::SdkFailure;
 use crate::ops::metrics::{Component, Metrics};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 /// Labels of one AWS API call: the output, the operation, and how it ended (`ok` or the
 /// [`super::ErrorClass`] reason).
@@ -34,24 +34,14 @@ pub struct AwsFamilies {
     pub bytes: Family<AwsCallLabels, Counter>,
 }
 
-static REGISTERED: Mutex<Vec<(Weak<Metrics>, Arc<AwsFamilies>)>> = Mutex::new(Vec::new());
-
 impl AwsFamilies {
     /// The families of `metrics`, registered on first use.
     pub fn of(metrics: &Arc<Metrics>) -> Arc<AwsFamilies> {
-        let mut all = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
-        all.retain(|(m, _)| m.strong_count() > 0);
-        if let Some((_, f)) = all
-            .iter()
-            .find(|(m, _)| std::ptr::eq(m.as_ptr(), Arc::as_ptr(metrics)))
-        {
-            return f.clone();
-        }
-        let f = Arc::new(AwsFamilies {
-            requests: Family::default(),
-            bytes: Family::default(),
-        });
-        metrics.with_registry(|r| {
+        metrics.families(|r| {
+            let f = AwsFamilies {
+                requests: Family::default(),
+                bytes: Family::default(),
+            };
             r.register(
                 "aws_requests",
                 "AWS API calls by operation and outcome",
@@ -62,9 +52,8 @@ impl AwsFamilies {
                 "Payload bytes of AWS API calls that succeeded",
                 f.bytes.clone(),
             );
-        });
-        all.push((Arc::downgrade(metrics), f.clone()));
-        f
+            f
+        })
     }
 
     fn count(&self, component: &Component, operation: &str, outcome: &str, bytes: u64) {

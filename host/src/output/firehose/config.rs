@@ -3,7 +3,7 @@
 
 use crate::output::aws::flb_value::{opt_bool, opt_i64, opt_list};
 use crate::output::aws::record::{TimeField, TimeValue};
-use crate::output::aws::time_format::TimeFormat;
+use crate::time::strftime::TimeFormat;
 use crate::output::aws::{AwsConnectionConfig, RecordRenderer};
 use serde::Deserialize;
 

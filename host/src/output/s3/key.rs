@@ -7,7 +7,7 @@
 //! Suffix rule: with PutObject, a format without `$UUID` or `$INDEX`, and `static_file_path`
 //! off, the key ends with `-object` + 8 random characters so two objects never collide.
 
-use crate::output::aws::time_format::TimeFormat;
+use crate::time::strftime::TimeFormat;
 
 /// Longest S3 object key, in bytes.
 /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html>

@@ -41,10 +41,9 @@ pub use runner::WasmOutput;
 use crate::ops::metrics::{Component, Metrics};
 use crate::plugin::bindings::PluginKind;
 use crate::plugin::instance::PluginInstance;
-use crate::plugin::schema::{self, ConfigProblem, SchemaError};
-use crate::plugin::state::PluginContext;
-use crate::plugin::telemetry::PluginFamilies;
-use crate::plugin::{ArtifactCache, LoadedPlugin, PluginEngine, PluginError, PluginLimits};
+use crate::plugin::schema;
+use crate::plugin::startup::{self, StartedPlugin};
+use crate::plugin::{LoadedPlugin, PluginError, PluginLimits};
 use runner::{PluginRunner, RequestPolicy};
 use std::sync::Arc;
 
@@ -75,10 +74,10 @@ impl crate::output::OutputComponent for WasmOutputConfig {
     /// the plugin requests that the config does not grant.
     fn check(&self, cx: &crate::output::OutputContext<'_>) -> (Vec<String>, Vec<String>) {
         let key = cx.key;
-        match load(self, cx.name, cx.plugin_cache_dir, &cx.metrics) {
-            Ok(loaded) => {
+        match start(self, cx.name, cx.plugin_cache_dir, &cx.metrics) {
+            Ok((started, _)) => {
                 let warnings = match self.settings(key) {
-                    Ok(settings) => grant_gaps(&loaded.plugin, &settings)
+                    Ok(settings) => grant_gaps(&started.plugin, &settings)
                         .into_iter()
                         .map(|w| format!("{key}: {w}"))
                         .collect(),
@@ -103,96 +102,19 @@ impl crate::output::OutputComponent for WasmOutputConfig {
     }
 }
 
-/// A loaded, initialised output plugin.
-struct Loaded {
-    plugin: Arc<LoadedPlugin>,
-    context: Arc<PluginContext>,
-    config_json: String,
-    limits: PluginLimits,
-    first: PluginInstance,
-}
-
-/// Load the plugin of `config`, check it is an output, check its config against its schema
-/// and initialise a first instance.
-fn load(
+/// Start the plugin of `config`: load it (it must be an output), check its config against its
+/// schema and initialise a first instance.
+fn start(
     config: &WasmOutputConfig,
     name: Option<&str>,
     plugin_cache_dir: Option<&std::path::Path>,
     metrics: &Arc<Metrics>,
-) -> Result<Loaded, PluginError> {
-    let engine = PluginEngine::shared()?;
-    let cache = ArtifactCache::from_config(plugin_cache_dir);
-    let plugin = Arc::new(LoadedPlugin::load(engine, &config.path, &cache)?);
-    let info = plugin.info();
-    let path = config.path.display().to_string();
-    if info.kind != PluginKind::Output {
-        return Err(PluginError::WrongKind {
-            path,
-            plugin: info.name.clone(),
-            actual: "a filter",
-            section: "filters",
-        });
-    }
-    let json = schema::config_json(config.config.as_ref());
-    let refused = |problems: Vec<ConfigProblem>| PluginError::Config {
-        path: path.clone(),
-        plugin: info.name.clone(),
-        problems,
-    };
-    match schema::validate(&info.config_schema, &json) {
-        Ok(()) => {}
-        Err(SchemaError::Invalid { problems }) => return Err(refused(problems)),
-        Err(e @ SchemaError::BadSchema(_)) => {
-            return Err(PluginError::BadPlugin {
-                path,
-                message: e.to_string(),
-            });
-        }
-    }
-    let id = name.map_or_else(|| info.name.clone(), str::to_string);
-    let context = Arc::new(PluginContext::new(
-        &id,
-        metrics,
-        PluginFamilies::of(metrics),
-        false,
-    ));
+) -> Result<(StartedPlugin, PluginInstance), PluginError> {
+    let plugin = startup::load(&config.path, PluginKind::Output, plugin_cache_dir)?;
+    let id = name.map_or_else(|| plugin.info().name.clone(), str::to_string);
     let limits = PluginLimits::from_config(&config.limits, PluginLimits::output_defaults());
-    let mut first = PluginInstance::new(&plugin, context.clone(), limits).map_err(|fault| {
-        PluginError::Call {
-            path: path.clone(),
-            call: "instantiate",
-            fault,
-        }
-    })?;
-    let config_json = json.to_string();
-    match first.init(&config_json) {
-        Ok(Ok(())) => {}
-        Ok(Err(errors)) => {
-            return Err(refused(
-                errors
-                    .into_iter()
-                    .map(|e| ConfigProblem {
-                        pointer: e.path,
-                        message: e.message,
-                    })
-                    .collect(),
-            ));
-        }
-        Err(fault) => {
-            return Err(PluginError::Call {
-                path,
-                call: "init",
-                fault,
-            });
-        }
-    }
-    Ok(Loaded {
-        plugin,
-        context,
-        config_json,
-        limits,
-        first,
-    })
+    let json = schema::config_json(config.config.as_ref());
+    startup::start(plugin, &id, &json, limits, metrics, false)
 }
 
 /// What the plugin asks for (`requested-hosts`, `requested-secrets`) that is not granted.
@@ -230,7 +152,7 @@ impl WasmOutput {
         metrics: Arc<Metrics>,
     ) -> Result<WasmOutput, WasmOutputError> {
         let settings = config.settings(cx.key).map_err(WasmOutputError::Settings)?;
-        let loaded = load(config, cx.name, cx.plugin_cache_dir, &metrics)?;
+        let (started, first) = start(config, cx.name, cx.plugin_cache_dir, &metrics)?;
         let needs_tls = config
             .allow_hosts
             .iter()
@@ -241,23 +163,20 @@ impl WasmOutput {
             settings.max_response_bytes,
             needs_tls,
         )?;
-        let info = loaded.plugin.info();
+        let info = started.plugin.info();
         let plugin_name = info.name.clone();
-        for gap in grant_gaps(&loaded.plugin, &settings) {
+        for gap in grant_gaps(&started.plugin, &settings) {
             tracing::warn!(output = %component.id, "{gap}");
         }
         tracing::info!(
-            output = %component.id, plugin = %loaded.context.id, name = %info.name, version = %info.version,
-            path = %config.path.display(), compiled = ?loaded.plugin.cache_outcome(),
+            output = %component.id, plugin = %started.context.id, name = %info.name, version = %info.version,
+            path = %config.path.display(), compiled = ?started.plugin.cache_outcome(),
             allow_hosts = ?config.allow_hosts, secrets = ?settings.secrets,
             "WASM output loaded"
         );
         let runner = PluginRunner {
-            plugin: loaded.plugin,
-            context: loaded.context,
-            config_json: loaded.config_json.into(),
-            limits: loaded.limits,
-            instance: Some(loaded.first),
+            started: Arc::new(started),
+            instance: Some(first),
         };
         let policy = RequestPolicy {
             output: component.id.clone(),

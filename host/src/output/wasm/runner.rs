@@ -35,9 +35,7 @@ use crate::plugin::Fault;
 use crate::plugin::bindings::{Compression, Delivery, HttpRequest, HttpResponse, Method};
 use crate::plugin::filter::MAX_CALL_EVENTS;
 use crate::plugin::instance::PluginInstance;
-use crate::plugin::limits::PluginLimits;
-use crate::plugin::loader::LoadedPlugin;
-use crate::plugin::state::PluginContext;
+use crate::plugin::startup::StartedPlugin;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::sync::Arc;
@@ -83,10 +81,7 @@ pub struct WasmOutput {
 
 /// The plugin and its (one) instance; calls run on the blocking pool.
 pub(crate) struct PluginRunner {
-    pub(crate) plugin: Arc<LoadedPlugin>,
-    pub(crate) context: Arc<PluginContext>,
-    pub(crate) config_json: Arc<str>,
-    pub(crate) limits: PluginLimits,
+    pub(crate) started: Arc<StartedPlugin>,
     pub(crate) instance: Option<PluginInstance>,
 }
 
@@ -99,21 +94,18 @@ impl PluginRunner {
         f: impl FnOnce(&mut PluginInstance) -> Result<R, Fault> + Send + 'static,
     ) -> Result<R, Fault> {
         let instance = self.instance.take();
-        let plugin = self.plugin.clone();
-        let context = self.context.clone();
-        let config = self.config_json.clone();
-        let limits = self.limits;
+        let plugin = self.started.clone();
         let joined = tokio::task::spawn_blocking(move || {
             let mut instance = match instance {
                 Some(instance) => instance,
-                None => new_instance(&plugin, context, limits, &config)?,
+                None => plugin.new_instance()?,
             };
             let started = Instant::now();
             let result = f(&mut instance);
             Ok::<_, Fault>((instance, result, started.elapsed()))
         })
         .await;
-        let telemetry = &self.context.telemetry;
+        let telemetry = &self.started.context.telemetry;
         let (instance, result, elapsed) = match joined {
             Ok(Ok(done)) => done,
             Ok(Err(fault)) => {
@@ -133,35 +125,12 @@ impl PluginRunner {
         match (&result, instance.recycle_reason()) {
             (Err(fault), _) => {
                 telemetry.fault(fault.kind());
-                tracing::warn!(plugin = %self.context.id, kind = fault.kind(), "plugin fault, instance discarded: {fault}");
+                tracing::warn!(plugin = %self.started.context.id, kind = fault.kind(), "plugin fault, instance discarded: {fault}");
             }
             (Ok(_), Some(reason)) => telemetry.recycled(reason),
             (Ok(_), None) => self.instance = Some(instance),
         }
         result
-    }
-}
-
-/// A fresh instance of `plugin`, initialised with `config`.
-pub(crate) fn new_instance(
-    plugin: &LoadedPlugin,
-    context: Arc<PluginContext>,
-    limits: PluginLimits,
-    config: &str,
-) -> Result<PluginInstance, Fault> {
-    let mut instance = PluginInstance::new(plugin, context, limits)?;
-    match instance.init(config)? {
-        Ok(()) => Ok(instance),
-        Err(errors) => Err(Fault::Instantiate {
-            message: format!(
-                "init refused the config it accepted at startup: {}",
-                errors
-                    .iter()
-                    .map(|e| format!("{}: {}", e.path, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-        }),
     }
 }
 
@@ -223,7 +192,7 @@ impl WasmOutput {
 
     /// The plugin's id in logs and metrics.
     pub fn plugin_id(&self) -> &str {
-        &self.plugin.context.id
+        &self.plugin.started.context.id
     }
 
     /// Encode the events of `batch` at `subset` and prepare the requests.
@@ -348,7 +317,7 @@ impl WasmOutput {
                 for r in halves.rejected.into_iter().chain(more.rejected) {
                     reject(delivery, r);
                 }
-                tracing::debug!(plugin = %self.plugin.context.id, events = events.len(), requests = halves.pending.len(), "request too large: split in two");
+                tracing::debug!(plugin = %self.plugin.started.context.id, events = events.len(), requests = halves.pending.len(), "request too large: split in two");
                 let progress = self
                     .progress
                     .as_mut()

@@ -6,7 +6,7 @@ use crate::ops::metrics::Metrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 /// An output and the result of a request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -29,9 +29,6 @@ struct Families {
     bytes: Family<OutputLabels, Counter>,
 }
 
-/// One entry per live registry; a registry's families are registered once.
-static REGISTERED: Mutex<Vec<(Weak<Metrics>, Arc<Families>)>> = Mutex::new(Vec::new());
-
 /// The request counters of one output.
 #[derive(Clone)]
 pub struct RequestTelemetry {
@@ -43,36 +40,23 @@ pub struct RequestTelemetry {
 impl RequestTelemetry {
     /// The counters of output `output` in `metrics`.
     pub fn new(metrics: &Arc<Metrics>, output: &str) -> Self {
-        let families = {
-            let mut all = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
-            all.retain(|(m, _)| m.strong_count() > 0);
-            match all
-                .iter()
-                .find(|(m, _)| std::ptr::eq(m.as_ptr(), Arc::as_ptr(metrics)))
-            {
-                Some((_, f)) => f.clone(),
-                None => {
-                    let f = Arc::new(Families {
-                        requests: Family::default(),
-                        bytes: Family::default(),
-                    });
-                    metrics.with_registry(|r| {
-                        r.register(
-                            "wasm_output_requests",
-                            "Requests sent for WASM output plugins, by result",
-                            f.requests.clone(),
-                        );
-                        r.register(
-                            "wasm_output_request_bytes",
-                            "Request body bytes sent for WASM output plugins (after compression)",
-                            f.bytes.clone(),
-                        );
-                    });
-                    all.push((Arc::downgrade(metrics), f.clone()));
-                    f
-                }
-            }
-        };
+        let families = metrics.families(|r| {
+            let f = Families {
+                requests: Family::default(),
+                bytes: Family::default(),
+            };
+            r.register(
+                "wasm_output_requests",
+                "Requests sent for WASM output plugins, by result",
+                f.requests.clone(),
+            );
+            r.register(
+                "wasm_output_request_bytes",
+                "Request body bytes sent for WASM output plugins (after compression)",
+                f.bytes.clone(),
+            );
+            f
+        });
         let bytes = families
             .bytes
             .get_or_create(&OutputLabels {

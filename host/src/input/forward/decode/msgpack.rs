@@ -2,13 +2,14 @@
 //! value, and the few scalar reads the protocol needs. Nothing here allocates or builds values.
 //!
 //! Records are never decoded: the decoder only needs to know where each one ends, so it walks
-//! markers (`rmp::Marker`) and length prefixes. Nesting is capped at [`MAX_DEPTH`] so hostile
+//! tokens with the shared skipper (`msgpack_skip`). Nesting is capped at [`MAX_DEPTH`] so hostile
 //! input can neither exhaust the stack here nor hand deeply nested records to later stages.
 
+use msgpack_skip::SkipError;
 use rmp::Marker;
 
 /// Deepest container nesting accepted inside one request or one packed entry.
-pub const MAX_DEPTH: usize = 128;
+pub const MAX_DEPTH: usize = msgpack_skip::MAX_DEPTH;
 
 /// Why a value could not be scanned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +20,17 @@ pub(super) enum ScanError {
     Reserved(usize),
     /// Containers nested deeper than [`MAX_DEPTH`].
     TooDeep,
+}
+
+impl From<SkipError> for ScanError {
+    #[inline]
+    fn from(e: SkipError) -> Self {
+        match e {
+            SkipError::Truncated => ScanError::Truncated,
+            SkipError::Invalid { offset } => ScanError::Reserved(offset),
+            SkipError::TooDeep => ScanError::TooDeep,
+        }
+    }
 }
 
 impl ScanError {
@@ -35,90 +47,19 @@ impl ScanError {
 }
 
 /// One token: a leaf (scalar, str, bin, ext) or the header of a container.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Step {
-    /// A leaf that ends at `end` (which may lie past the bytes available).
-    Leaf { end: usize },
-    /// A container header ending at `header_end`, followed by `items` values (2 per map pair).
-    Container { header_end: usize, items: u64 },
-}
+pub(super) use msgpack_skip::Token as Step;
 
 /// Read the token at `pos`. `Truncated` only when the header itself is cut; a leaf's payload
 /// is not checked against `data.len()`, so a caller can tell how many bytes it is waiting for.
 #[inline(always)]
 pub(super) fn step(data: &[u8], pos: usize) -> Result<Step, ScanError> {
-    let marker = *data.get(pos).ok_or(ScanError::Truncated)?;
-    let p = pos + 1;
-    let leaf = |end: usize| Ok(Step::Leaf { end });
-    let container = |header_end: usize, items: u64| Ok(Step::Container { header_end, items });
-    match Marker::from_u8(marker) {
-        Marker::FixPos(_) | Marker::FixNeg(_) | Marker::Null | Marker::True | Marker::False => {
-            leaf(p)
-        }
-        Marker::FixStr(n) => leaf(p + n as usize),
-        Marker::U8 | Marker::I8 => leaf(p + 1),
-        Marker::U16 | Marker::I16 => leaf(p + 2),
-        Marker::U32 | Marker::I32 | Marker::F32 => leaf(p + 4),
-        Marker::U64 | Marker::I64 | Marker::F64 => leaf(p + 8),
-        Marker::Str8 | Marker::Bin8 => leaf(p + 1 + be_len::<1>(data, p)?),
-        Marker::Str16 | Marker::Bin16 => leaf(p + 2 + be_len::<2>(data, p)?),
-        Marker::Str32 | Marker::Bin32 => leaf(p + 4 + be_len::<4>(data, p)?),
-        Marker::FixExt1 => leaf(p + 2),
-        Marker::FixExt2 => leaf(p + 3),
-        Marker::FixExt4 => leaf(p + 5),
-        Marker::FixExt8 => leaf(p + 9),
-        Marker::FixExt16 => leaf(p + 17),
-        Marker::Ext8 => leaf(p + 2 + be_len::<1>(data, p)?),
-        Marker::Ext16 => leaf(p + 3 + be_len::<2>(data, p)?),
-        Marker::Ext32 => leaf(p + 5 + be_len::<4>(data, p)?),
-        Marker::FixArray(n) => container(p, n as u64),
-        Marker::Array16 => container(p + 2, be_len::<2>(data, p)? as u64),
-        Marker::Array32 => container(p + 4, be_len::<4>(data, p)? as u64),
-        Marker::FixMap(n) => container(p, 2 * n as u64),
-        Marker::Map16 => container(p + 2, 2 * be_len::<2>(data, p)? as u64),
-        Marker::Map32 => container(p + 4, 2 * be_len::<4>(data, p)? as u64),
-        Marker::Reserved => Err(ScanError::Reserved(pos)),
-    }
-}
-
-#[inline(always)]
-fn be_len<const N: usize>(data: &[u8], pos: usize) -> Result<usize, ScanError> {
-    let bytes: [u8; N] = data
-        .get(pos..pos + N)
-        .ok_or(ScanError::Truncated)?
-        .try_into()
-        .unwrap();
-    Ok(bytes.iter().fold(0usize, |acc, &b| (acc << 8) | b as usize))
+    msgpack_skip::token(data, pos).map_err(ScanError::from)
 }
 
 /// The end of the complete value starting at `pos`, which sits `depth` containers deep.
 #[inline]
 pub(super) fn skip_value(data: &[u8], pos: usize, depth: usize) -> Result<usize, ScanError> {
-    match step(data, pos)? {
-        Step::Leaf { end } if end <= data.len() => Ok(end),
-        Step::Leaf { .. } => Err(ScanError::Truncated),
-        Step::Container { header_end, items } => skip_items(data, header_end, items, depth + 1),
-    }
-}
-
-fn skip_items(data: &[u8], mut pos: usize, items: u64, depth: usize) -> Result<usize, ScanError> {
-    if depth > MAX_DEPTH {
-        return Err(ScanError::TooDeep);
-    }
-    // Every value takes at least one byte: a count beyond what is left cannot be satisfied.
-    if items > (data.len() - pos.min(data.len())) as u64 {
-        return Err(ScanError::Truncated);
-    }
-    for _ in 0..items {
-        pos = match step(data, pos)? {
-            Step::Leaf { end } if end <= data.len() => end,
-            Step::Leaf { .. } => return Err(ScanError::Truncated),
-            Step::Container { header_end, items } => {
-                skip_items(data, header_end, items, depth + 1)?
-            }
-        };
-    }
-    Ok(pos)
+    msgpack_skip::skip_value(data, pos, MAX_DEPTH.saturating_sub(depth)).map_err(ScanError::from)
 }
 
 /// A decoded token header, for the few places that need values (tag, time, options).

@@ -3,6 +3,7 @@
 //! the Go `firehose` plugin), `%f` microseconds (Go plugin), `%3N` / `%6N` / `%9N` / `%N`
 //! (the AWS C plugins). A specifier it does not know is kept as written, like glibc does.
 
+use super::calendar::Utc;
 use std::fmt::Write as _;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,14 +98,14 @@ impl TimeFormat {
 
     /// Append `time_ns` (nanoseconds since the epoch) formatted, in UTC, to `out`.
     pub fn write(&self, time_ns: u64, out: &mut String) {
-        let t = Civil::from_ns(time_ns);
+        let t = Utc::from_ns(time_ns);
         for item in &self.items {
             match item {
                 Item::Literal(s) => out.push_str(s),
                 Item::Fraction(3) => write!(out, "{:03}", t.nanos / 1_000_000).unwrap(),
                 Item::Fraction(6) => write!(out, "{:06}", t.nanos / 1_000).unwrap(),
                 Item::Fraction(_) => write!(out, "{:09}", t.nanos).unwrap(),
-                Item::Spec(c) => t.spec(*c, out),
+                Item::Spec(c) => spec(&t, *c, out),
             }
         }
     }
@@ -117,135 +118,72 @@ impl TimeFormat {
     }
 }
 
-/// A UTC instant broken down.
-struct Civil {
-    secs: i64,
-    nanos: u64,
-    year: i64,
-    month: u32,
-    day: u32,
-    hour: u32,
-    minute: u32,
-    second: u32,
-    weekday: u32,
-    yday: u32,
-}
-
-impl Civil {
-    fn from_ns(time_ns: u64) -> Civil {
-        let secs = (time_ns / 1_000_000_000) as i64;
-        let days = secs.div_euclid(86_400);
-        let rem = secs.rem_euclid(86_400) as u32;
-        let (year, month, day) = civil_from_days(days);
-        let yday = (days - days_from_civil(year, 1, 1)) as u32;
-        Civil {
-            secs,
-            nanos: time_ns % 1_000_000_000,
-            year,
-            month,
-            day,
-            hour: rem / 3600,
-            minute: rem % 3600 / 60,
-            second: rem % 60,
-            weekday: (days + 4).rem_euclid(7) as u32,
-            yday,
+/// Appends the conversion `c` (the character after `%`) of `t`.
+fn spec(t: &Utc, c: char, out: &mut String) {
+    let hour12 = if t.hour.is_multiple_of(12) {
+        12
+    } else {
+        t.hour % 12
+    };
+    match c {
+        'Y' => write!(out, "{}", t.year),
+        'C' => write!(out, "{:02}", t.year.div_euclid(100)),
+        'y' => write!(out, "{:02}", t.year.rem_euclid(100)),
+        'm' => write!(out, "{:02}", t.month),
+        'd' => write!(out, "{:02}", t.day),
+        'e' => write!(out, "{:2}", t.day),
+        'j' => write!(out, "{:03}", t.yday + 1),
+        'H' => write!(out, "{:02}", t.hour),
+        'k' => write!(out, "{:2}", t.hour),
+        'I' => write!(out, "{hour12:02}"),
+        'l' => write!(out, "{hour12:2}"),
+        'M' => write!(out, "{:02}", t.minute),
+        'S' => write!(out, "{:02}", t.second),
+        'p' => write!(out, "{}", if t.hour < 12 { "AM" } else { "PM" }),
+        'a' => write!(out, "{}", &WEEKDAYS[t.weekday as usize][..3]),
+        'A' => write!(out, "{}", WEEKDAYS[t.weekday as usize]),
+        'b' | 'h' => write!(out, "{}", &MONTHS[t.month as usize - 1][..3]),
+        'B' => write!(out, "{}", MONTHS[t.month as usize - 1]),
+        's' => write!(out, "{}", t.secs),
+        'u' => write!(out, "{}", if t.weekday == 0 { 7 } else { t.weekday }),
+        'w' => write!(out, "{}", t.weekday),
+        'z' => write!(out, "+0000"),
+        'Z' => write!(out, "UTC"),
+        'F' => write!(out, "{}-{:02}-{:02}", t.year, t.month, t.day),
+        'T' => write!(out, "{:02}:{:02}:{:02}", t.hour, t.minute, t.second),
+        'R' => write!(out, "{:02}:{:02}", t.hour, t.minute),
+        'r' => {
+            write!(
+                out,
+                "{hour12:02}:{:02}:{:02} {}",
+                t.minute,
+                t.second,
+                if t.hour < 12 { "AM" } else { "PM" }
+            )
         }
+        'D' => write!(
+            out,
+            "{:02}/{:02}/{:02}",
+            t.month,
+            t.day,
+            t.year.rem_euclid(100)
+        ),
+        'c' => write!(
+            out,
+            "{} {} {:2} {:02}:{:02}:{:02} {}",
+            &WEEKDAYS[t.weekday as usize][..3],
+            &MONTHS[t.month as usize - 1][..3],
+            t.day,
+            t.hour,
+            t.minute,
+            t.second,
+            t.year
+        ),
+        'n' => writeln!(out),
+        't' => write!(out, "\t"),
+        _ => write!(out, "%"),
     }
-
-    fn spec(&self, c: char, out: &mut String) {
-        let hour12 = if self.hour.is_multiple_of(12) {
-            12
-        } else {
-            self.hour % 12
-        };
-        match c {
-            'Y' => write!(out, "{}", self.year),
-            'C' => write!(out, "{:02}", self.year.div_euclid(100)),
-            'y' => write!(out, "{:02}", self.year.rem_euclid(100)),
-            'm' => write!(out, "{:02}", self.month),
-            'd' => write!(out, "{:02}", self.day),
-            'e' => write!(out, "{:2}", self.day),
-            'j' => write!(out, "{:03}", self.yday + 1),
-            'H' => write!(out, "{:02}", self.hour),
-            'k' => write!(out, "{:2}", self.hour),
-            'I' => write!(out, "{hour12:02}"),
-            'l' => write!(out, "{hour12:2}"),
-            'M' => write!(out, "{:02}", self.minute),
-            'S' => write!(out, "{:02}", self.second),
-            'p' => write!(out, "{}", if self.hour < 12 { "AM" } else { "PM" }),
-            'a' => write!(out, "{}", &WEEKDAYS[self.weekday as usize][..3]),
-            'A' => write!(out, "{}", WEEKDAYS[self.weekday as usize]),
-            'b' | 'h' => write!(out, "{}", &MONTHS[self.month as usize - 1][..3]),
-            'B' => write!(out, "{}", MONTHS[self.month as usize - 1]),
-            's' => write!(out, "{}", self.secs),
-            'u' => write!(out, "{}", if self.weekday == 0 { 7 } else { self.weekday }),
-            'w' => write!(out, "{}", self.weekday),
-            'z' => write!(out, "+0000"),
-            'Z' => write!(out, "UTC"),
-            'F' => write!(out, "{}-{:02}-{:02}", self.year, self.month, self.day),
-            'T' => write!(
-                out,
-                "{:02}:{:02}:{:02}",
-                self.hour, self.minute, self.second
-            ),
-            'R' => write!(out, "{:02}:{:02}", self.hour, self.minute),
-            'r' => {
-                write!(
-                    out,
-                    "{hour12:02}:{:02}:{:02} {}",
-                    self.minute,
-                    self.second,
-                    if self.hour < 12 { "AM" } else { "PM" }
-                )
-            }
-            'D' => write!(
-                out,
-                "{:02}/{:02}/{:02}",
-                self.month,
-                self.day,
-                self.year.rem_euclid(100)
-            ),
-            'c' => write!(
-                out,
-                "{} {} {:2} {:02}:{:02}:{:02} {}",
-                &WEEKDAYS[self.weekday as usize][..3],
-                &MONTHS[self.month as usize - 1][..3],
-                self.day,
-                self.hour,
-                self.minute,
-                self.second,
-                self.year
-            ),
-            'n' => writeln!(out),
-            't' => write!(out, "\t"),
-            _ => write!(out, "%"),
-        }
-        .unwrap();
-    }
-}
-
-/// Days since 1970-01-01 → (year, month, day), after Howard Hinnant's `civil_from_days`.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// (year, month, day) → days since 1970-01-01.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    .unwrap();
 }
 
 #[cfg(test)]

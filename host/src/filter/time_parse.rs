@@ -6,7 +6,10 @@
 //! `%b` `%h` `%B` (month names) `%a` `%A` (weekday names, skipped) `%j` `%s` (epoch seconds) `%T`
 //! `%F` `%D` `%R` `%n` `%t` `%%`. A blank in the format matches any run of blanks. Times with
 //! no zone are UTC, shifted by `Time_Offset` when the parser sets one. Other directives are
-//! refused when the parser is loaded, naming the directive.
+//! refused when the parser is loaded, naming the directive. The calendar arithmetic is
+//! [`crate::time::calendar`]'s.
+
+use crate::time::calendar::{days_from_civil, days_in_month, month_day_of};
 
 /// A compiled `Time_Format`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -335,42 +338,6 @@ impl Parsed {
         let nanos = i128::from(seconds) * 1_000_000_000 + i128::from(self.nanos);
         u64::try_from(nanos).ok()
     }
-}
-
-fn is_leap(year: i64) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-fn month_day_of(year: i64, yday: u32) -> Option<(u32, u32)> {
-    let mut left = yday;
-    for month in 1..=12 {
-        let n = days_in_month(year, month);
-        if (1..=n).contains(&left) {
-            return Some((month, left));
-        }
-        left = left.checked_sub(n)?;
-    }
-    None
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
