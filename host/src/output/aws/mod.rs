@@ -10,8 +10,6 @@ pub mod error_class;
 pub mod flb_value;
 pub mod record;
 pub mod telemetry;
-/// strftime moved to [`crate::time::strftime`]; this path stays only for
-/// `output/firehose/config.rs`, which still imports it.
 
 pub use connection::{AwsConnectionConfig, AwsError, AwsOverrides};
 pub use ecs::EcsMetadata;
