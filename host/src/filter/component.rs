@@ -2,6 +2,7 @@
 //! its build. A filter type is its module plus one line in the registry
 //! (`topology/registry.rs`).
 
+use super::{NativeFilter, RecordFilter};
 use crate::ops::metrics::Metrics;
 use crate::pipeline::Filter;
 use std::path::Path;
@@ -45,5 +46,32 @@ pub trait FilterComponent: std::fmt::Debug + Send + Sync {
     /// The plugin file it loads, if any (watched for hot reload).
     fn plugin_path(&self) -> Option<&Path> {
         None
+    }
+}
+
+/// A native filter's config (`grep`, `modify`, …): its checks and the per-event filter it
+/// compiles to. Every native config is a [`FilterComponent`] through it, run as a
+/// [`NativeFilter`] stage.
+pub trait NativeConfig: std::fmt::Debug + Send + Sync {
+    /// The per-event filter.
+    type Filter: RecordFilter + 'static;
+
+    /// Check the filter's own keys, as [`FilterComponent::validate`].
+    fn validate(&self, key: &str, problems: &mut Vec<String>);
+
+    /// Compile it for the filter component `id`. Errors say what is wrong and the fix.
+    fn compile(&self, id: &str, metrics: &Arc<Metrics>) -> Result<Self::Filter, String>;
+}
+
+impl<T: NativeConfig> FilterComponent for T {
+    fn validate(&self, key: &str, problems: &mut Vec<String>) {
+        NativeConfig::validate(self, key, problems);
+    }
+
+    fn build(&self, cx: FilterContext<'_>) -> Result<(String, Arc<dyn Filter>), String> {
+        let id = cx.id().to_string();
+        let filter = self.compile(&id, &cx.metrics)?;
+        let stage = Arc::new(NativeFilter::new(filter, &id, cx.metrics));
+        Ok((id, stage))
     }
 }

@@ -81,12 +81,6 @@ struct Rule {
 }
 
 impl GrepConfig {
-    /// Check the rules: each problem names `key.rules[i]` and the fix.
-    pub fn validate(&self, key: &str, problems: &mut Vec<String>) {
-        if let Err(e) = Grep::new(self) {
-            problems.push(format!("{key}{e}"));
-        }
-    }
 }
 
 /// The compiled filter.
@@ -180,19 +174,18 @@ impl RecordFilter for Grep {
     }
 }
 
-impl super::FilterComponent for GrepConfig {
+impl super::NativeConfig for GrepConfig {
+    type Filter = Grep;
+
+    /// Check the rules: each problem names `key.rules[i]` and the fix.
     fn validate(&self, key: &str, problems: &mut Vec<String>) {
-        GrepConfig::validate(self, key, problems);
+        if let Err(e) = Grep::new(self) {
+            problems.push(format!("{key}{e}"));
+        }
     }
 
-    fn build(
-        &self,
-        cx: super::FilterContext<'_>,
-    ) -> Result<(String, std::sync::Arc<dyn crate::pipeline::Filter>), String> {
-        let id = cx.id().to_string();
-        let id = id.as_str();
-        let filter = super::grep::Grep::new(self)?;
-        Ok((id.to_string(), std::sync::Arc::new(super::NativeFilter::new(filter, id, cx.metrics))))
+    fn compile(&self, _id: &str, _metrics: &std::sync::Arc<crate::ops::metrics::Metrics>) -> Result<Self::Filter, String> {
+        super::grep::Grep::new(self)
     }
 }
 

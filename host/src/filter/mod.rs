@@ -27,7 +27,7 @@ use crate::ops::metrics::{Component, Metrics, ReasonLabels};
 use crate::pipeline::Filter;
 use std::sync::Arc;
 
-pub use component::{FilterComponent, FilterContext};
+pub use component::{FilterComponent, FilterContext, NativeConfig};
 
 /// What a filter does with one event.
 #[derive(Debug, PartialEq, Eq)]

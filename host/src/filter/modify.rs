@@ -97,12 +97,6 @@ pub enum ModifyCondition {
 }
 
 impl ModifyConfig {
-    /// Check the rules and conditions: each problem names the key and the fix.
-    pub fn validate(&self, key: &str, problems: &mut Vec<String>) {
-        if let Err(e) = Modify::new(self) {
-            problems.push(format!("{key}{e}"));
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -373,19 +367,18 @@ impl RecordFilter for Modify {
     }
 }
 
-impl super::FilterComponent for ModifyConfig {
+impl super::NativeConfig for ModifyConfig {
+    type Filter = Modify;
+
+    /// Check the rules and conditions: each problem names the key and the fix.
     fn validate(&self, key: &str, problems: &mut Vec<String>) {
-        ModifyConfig::validate(self, key, problems);
+        if let Err(e) = Modify::new(self) {
+            problems.push(format!("{key}{e}"));
+        }
     }
 
-    fn build(
-        &self,
-        cx: super::FilterContext<'_>,
-    ) -> Result<(String, std::sync::Arc<dyn crate::pipeline::Filter>), String> {
-        let id = cx.id().to_string();
-        let id = id.as_str();
-        let filter = super::modify::Modify::new(self)?;
-        Ok((id.to_string(), std::sync::Arc::new(super::NativeFilter::new(filter, id, cx.metrics))))
+    fn compile(&self, _id: &str, _metrics: &std::sync::Arc<crate::ops::metrics::Metrics>) -> Result<Self::Filter, String> {
+        super::modify::Modify::new(self)
     }
 }
 

@@ -47,13 +47,6 @@ pub struct ParserFilterConfig {
 
 
 impl ParserFilterConfig {
-    /// Check the keys and that every parser exists and runs natively; each problem names the
-    /// key (and the parser's `file:line`) and the fix.
-    pub fn validate(&self, key: &str, problems: &mut Vec<String>) {
-        if let Err(e) = self.parsers() {
-            problems.push(format!("{key}{e}"));
-        }
-    }
 
     fn parsers(&self) -> Result<Vec<JsonParser>, String> {
         if self.key_name.is_empty() {
@@ -146,19 +139,19 @@ impl RecordFilter for ParserFilter {
     }
 }
 
-impl super::FilterComponent for ParserFilterConfig {
+impl super::NativeConfig for ParserFilterConfig {
+    type Filter = ParserFilter;
+
+    /// Check the keys and that every parser exists and runs natively; each problem names the
+    /// key (and the parser's `file:line`) and the fix.
     fn validate(&self, key: &str, problems: &mut Vec<String>) {
-        ParserFilterConfig::validate(self, key, problems);
+        if let Err(e) = self.parsers() {
+            problems.push(format!("{key}{e}"));
+        }
     }
 
-    fn build(
-        &self,
-        cx: super::FilterContext<'_>,
-    ) -> Result<(String, std::sync::Arc<dyn crate::pipeline::Filter>), String> {
-        let id = cx.id().to_string();
-        let id = id.as_str();
-        let filter = super::parser::ParserFilter::new(self, id, cx.metrics.clone())?;
-        Ok((id.to_string(), std::sync::Arc::new(super::NativeFilter::new(filter, id, cx.metrics))))
+    fn compile(&self, id: &str, metrics: &std::sync::Arc<crate::ops::metrics::Metrics>) -> Result<Self::Filter, String> {
+        super::parser::ParserFilter::new(self, id, metrics.clone())
     }
 }
 

@@ -46,12 +46,6 @@ pub struct RecordField {
 }
 
 impl RecordModifierConfig {
-    /// Check the keys: each problem names the key and the fix.
-    pub fn validate(&self, key: &str, problems: &mut Vec<String>) {
-        if let Err(e) = RecordModifier::new(self) {
-            problems.push(format!("{key}{e}"));
-        }
-    }
 }
 
 /// A `remove_keys` / `allowlist_keys` entry.
@@ -220,19 +214,18 @@ impl RecordFilter for RecordModifier {
     }
 }
 
-impl super::FilterComponent for RecordModifierConfig {
+impl super::NativeConfig for RecordModifierConfig {
+    type Filter = RecordModifier;
+
+    /// Check the keys: each problem names the key and the fix.
     fn validate(&self, key: &str, problems: &mut Vec<String>) {
-        RecordModifierConfig::validate(self, key, problems);
+        if let Err(e) = RecordModifier::new(self) {
+            problems.push(format!("{key}{e}"));
+        }
     }
 
-    fn build(
-        &self,
-        cx: super::FilterContext<'_>,
-    ) -> Result<(String, std::sync::Arc<dyn crate::pipeline::Filter>), String> {
-        let id = cx.id().to_string();
-        let id = id.as_str();
-        let filter = super::record_modifier::RecordModifier::new(self)?;
-        Ok((id.to_string(), std::sync::Arc::new(super::NativeFilter::new(filter, id, cx.metrics))))
+    fn compile(&self, _id: &str, _metrics: &std::sync::Arc<crate::ops::metrics::Metrics>) -> Result<Self::Filter, String> {
+        super::record_modifier::RecordModifier::new(self)
     }
 }
 

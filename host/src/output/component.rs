@@ -44,6 +44,22 @@ impl OutputTask {
     pub fn run<O: Output>(self, output: O) -> RunningOutput {
         Box::pin(run_output(output, self.reader, self.runner))
     }
+
+    /// [`OutputComponent::build`] for an output built by an async `build`: build it, then run
+    /// it over this task's buffer.
+    pub fn run_built<'a, O, E>(
+        self,
+        build: impl Future<Output = Result<O, E>> + Send + 'a,
+    ) -> BuildFuture<'a>
+    where
+        O: Output,
+        E: std::fmt::Display,
+    {
+        Box::pin(async move {
+            let output = build.await.map_err(|e| e.to_string())?;
+            Ok(self.run(output))
+        })
+    }
 }
 
 /// An output type's config: its checks and its build.

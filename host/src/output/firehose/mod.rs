@@ -268,13 +268,8 @@ impl crate::output::OutputComponent for FirehoseConfig {
         cx: crate::output::OutputContext<'a>,
         task: crate::output::OutputTask,
     ) -> crate::output::component::BuildFuture<'a> {
-        Box::pin(async move {
-            let aws = crate::output::aws::AwsOverrides::default();
-            let output = FirehoseOutput::build(self, cx.component, cx.metrics, &aws)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(task.run(output))
-        })
+        let aws = crate::output::aws::AwsOverrides::default();
+        task.run_built(async move { FirehoseOutput::build(self, cx.component, cx.metrics, &aws).await })
     }
 }
 

@@ -301,13 +301,13 @@ impl crate::output::OutputComponent for ForwardOutputConfig {
         cx: crate::output::OutputContext<'a>,
         task: crate::output::OutputTask,
     ) -> crate::output::component::BuildFuture<'a> {
-        Box::pin(async move {
-            let settings = ForwardSettings {
+        let output = self.settings().map(|settings| {
+            ForwardOutput::new(ForwardSettings {
                 id: cx.component.id.clone(),
-                ..self.settings()?
-            };
-            Ok(task.run(ForwardOutput::new(settings)))
-        })
+                ..settings
+            })
+        });
+        task.run_built(std::future::ready(output))
     }
 }
 

@@ -94,11 +94,8 @@ impl crate::output::OutputComponent for WasmOutputConfig {
         cx: crate::output::OutputContext<'a>,
         task: crate::output::OutputTask,
     ) -> crate::output::component::BuildFuture<'a> {
-        Box::pin(async move {
-            let output = WasmOutput::build(self, &cx, cx.component.clone(), cx.metrics.clone())
-                .map_err(|e| e.to_string())?;
-            Ok(task.run(output))
-        })
+        let output = WasmOutput::build(self, &cx, cx.component.clone(), cx.metrics.clone());
+        task.run_built(std::future::ready(output))
     }
 }
 

@@ -44,6 +44,21 @@ pub fn load(path: &Path) -> Result<Mapped, ConfigError> {
     map(&sections).map_err(|m| error(path, m))
 }
 
+/// The value of `Retry_Limit`: a number, `no_retries` (0) or `False` / `no_limits` (none: until
+/// `retry_until`).
+fn retry_limit(e: &Entry) -> Result<Option<i64>, String> {
+    match e.value.to_ascii_lowercase().as_str() {
+        "no_retries" => Ok(Some(0)),
+        "false" | "no_limits" => Ok(None),
+        v => v.parse().map(Some).map_err(|_| {
+            format!(
+                "{}: Retry_Limit {v:?}: use a number, False or no_limits",
+                at(e)
+            )
+        }),
+    }
+}
+
 fn error(path: &Path, message: String) -> ConfigError {
     ConfigError {
         file: path.display().to_string(),
@@ -441,37 +456,14 @@ impl Mapper {
                     t.insert("name".into(), e.value.clone().into());
                 }
                 // Fluent Bit's s3 output counts its own upload attempts with Retry_Limit; here
-                // that is `upload_attempts`, and `retry_limit` keeps one meaning everywhere.
-                "retry_limit" if kind == "s3" => match e.value.to_ascii_lowercase().as_str() {
-                    "no_retries" => {
-                        t.insert("upload_attempts".into(), 1.into());
+                // that is `upload_attempts` (Retry_Limit no_retries: one attempt), and
+                // `retry_limit` keeps one meaning everywhere.
+                "retry_limit" => {
+                    let key = if kind == "s3" { "upload_attempts" } else { "retry_limit" };
+                    if let Some(n) = retry_limit(e)? {
+                        t.insert(key.into(), (if kind == "s3" { n.max(1) } else { n }).into());
                     }
-                    "false" | "no_limits" => {}
-                    v => {
-                        let n: i64 = v.parse().map_err(|_| {
-                            format!(
-                                "{}: Retry_Limit {v:?}: use a number, False or no_limits",
-                                at(e)
-                            )
-                        })?;
-                        t.insert("upload_attempts".into(), n.into());
-                    }
-                },
-                "retry_limit" => match e.value.to_ascii_lowercase().as_str() {
-                    "no_retries" => {
-                        t.insert("retry_limit".into(), 0.into());
-                    }
-                    "false" | "no_limits" => {}
-                    v => {
-                        let n: i64 = v.parse().map_err(|_| {
-                            format!(
-                                "{}: Retry_Limit {v:?}: use a number, False or no_limits",
-                                at(e)
-                            )
-                        })?;
-                        t.insert("retry_limit".into(), n.into());
-                    }
-                },
+                }
                 "storage.total_limit_size" => {
                     buffer(&mut t).insert("max_bytes".into(), e.value.clone().into());
                 }
@@ -741,18 +733,11 @@ impl Mapper {
                 (_, "match" | "match_regex") => {
                     t.insert(key.into(), text(e));
                 }
-                (_, "retry_limit") => match e.value.to_ascii_lowercase().as_str() {
-                    "no_retries" => {
-                        t.insert("retry_limit".into(), 0.into());
-                    }
-                    "false" | "no_limits" => {}
-                    v => {
-                        let n: i64 = v.parse().map_err(|_| {
-                            format!("{}: Retry_Limit {v:?}: use a number, False or no_limits", at(e))
-                        })?;
+                (_, "retry_limit") => {
+                    if let Some(n) = retry_limit(e)? {
                         t.insert("retry_limit".into(), n.into());
                     }
-                },
+                }
                 (_, "storage.total_limit_size") => {
                     buffer(&mut t).insert("max_bytes".into(), text(e));
                 }
