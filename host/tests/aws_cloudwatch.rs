@@ -4,11 +4,9 @@
 //! 500s, resets, slow responses) lose nothing and duplicate nothing; what the API rejects is
 //! reported per event.
 
-#[path = "common/aws.rs"]
-mod aws;
-mod common;
-#[path = "common/fault_proxy.rs"]
-mod fault_proxy;
+use crate::common;
+use crate::common::aws;
+use crate::common::fault_proxy;
 
 use aws::*;
 use fault_proxy::{Fault, FaultProxy, cloudwatch_events};
@@ -84,7 +82,7 @@ log_retention_days = 7
 "#,
         proxy.endpoint
     );
-    let router = AwsRouter::start(&config, &[("ECS_TASK_ARN", TASK_ARN)]);
+    let router = start_router(&config, &[("ECS_TASK_ARN", TASK_ARN)]);
     let addr = router.tcp_addr();
 
     let now = now_ns() - HOUR_NS / 60;
@@ -127,29 +125,12 @@ log_retention_days = 7
         ("span", &span_case),
     ] {
         let stream = format!("0123abcd/{case}");
-        let got = eventually(
+        let got = wait_for_log_events(
+            &moto.endpoint,
+            "/ecs/web",
+            &stream,
+            sent.len(),
             Duration::from_secs(120),
-            &format!("{} events in {stream}", sent.len()),
-            || {
-                let endpoint = moto.endpoint.clone();
-                let stream = stream.clone();
-                let want = sent.len();
-                async move {
-                    let streams = logs_client(&endpoint)
-                        .describe_log_streams()
-                        .log_group_name("/ecs/web")
-                        .send()
-                        .await
-                        .ok()?;
-                    streams
-                        .log_streams()
-                        .iter()
-                        .any(|s| s.log_stream_name() == Some(&stream))
-                        .then_some(())?;
-                    let events = log_events(&endpoint, "/ecs/web", &stream).await;
-                    (events.len() >= want).then_some(events)
-                }
-            },
         )
         .await;
         assert_eq!(
@@ -451,7 +432,7 @@ async fn record_accessor_templates_fall_back_and_role_arn_is_assumed() {
 /// A router with one `cloudwatch` output named `cw` (log group from the tag, stream `s`,
 /// `log_key = "log"`) sending through `proxy`, with its HTTP server on, fast retries and the
 /// output keys in `extra`.
-fn isolated_router(proxy: &FaultProxy, extra: &str) -> AwsRouter {
+fn isolated_router(proxy: &FaultProxy, extra: &str) -> common::RouterProcess {
     let config = format!(
         r#"
 [service]
@@ -478,7 +459,7 @@ log_key = "log"
 "#,
         proxy.endpoint
     );
-    AwsRouter::start(&config, &[])
+    start_router(&config, &[])
 }
 
 /// `n` events of tag-free records `{"log": "<prefix><i>"}`, a millisecond apart, an hour ago.
@@ -617,13 +598,14 @@ async fn a_delivery_cut_by_sigterm_is_not_resent_after_the_restart() {
         buffers.path().display()
     );
     proxy.inject("PutLogEvents", [Fault::Slow(Duration::ZERO), Fault::Hang]);
-    let router = isolated_router(&proxy, &disk);
+    let mut router = isolated_router(&proxy, &disk);
     send_forward(&router.tcp_addr(), "cut", &numbered("c", 25_000), 25_000);
     eventually(Duration::from_secs(30), "the second call", || async {
         (proxy.seen_op("PutLogEvents").len() == 2).then_some(())
     })
     .await;
-    let log = router.stop();
+    router.terminate();
+    let log = router.log_text();
     assert!(
         log.contains("what it delivered is not sent again"),
         "the cut is logged:\n{log}"

@@ -3,11 +3,8 @@
 //! most; on partial failures only the failed records are sent again, so every event is in S3
 //! exactly once; throttling, 500s and resets lose nothing.
 
-#[path = "common/aws.rs"]
-mod aws;
-mod common;
-#[path = "common/fault_proxy.rs"]
-mod fault_proxy;
+use crate::common::aws;
+use crate::common::fault_proxy;
 
 use aws::*;
 use fault_proxy::{Fault, FaultProxy, firehose_records};
@@ -64,7 +61,7 @@ time_key_format = "%Y-%m-%dT%H:%M:%S.%L"
 "#,
         proxy.endpoint
     );
-    let router = AwsRouter::start(&config, &[]);
+    let router = start_router(&config, &[]);
     let addr = router.tcp_addr();
     // 2023-11-14T22:13:20.123Z + i ms
     let base = 1_700_000_000_123_000_000u64;

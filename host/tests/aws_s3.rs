@@ -4,11 +4,8 @@
 //! faults on every call lose and duplicate nothing; an object that keeps failing is dropped
 //! after `retry_limit` attempts and counted.
 
-#[path = "common/aws.rs"]
-mod aws;
-mod common;
-#[path = "common/fault_proxy.rs"]
-mod fault_proxy;
+use crate::common::aws;
+use crate::common::fault_proxy;
 
 use aws::*;
 use fault_proxy::{Fault, FaultProxy};
@@ -108,7 +105,7 @@ s3_key_format_tag_delimiters = ".-"
 "#,
         moto.endpoint
     );
-    let router = AwsRouter::start(&config, &[]);
+    let router = start_router(&config, &[]);
     let addr = router.tcp_addr();
     let events: Vec<_> = (0..2_000u64)
         .map(|i| {

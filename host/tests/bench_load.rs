@@ -3,7 +3,7 @@
 //! stdout output, the router's process is watched, and startup runs are timed. Only behaviour
 //! is asserted, never speed (figures belong to `scripts/bench`).
 
-mod common;
+use crate::common;
 
 use common::{RouterProcess, TCP_AND_UNIX_TO_STDOUT, router_command, run_to_end};
 use serde_json::Value;
@@ -21,14 +21,6 @@ fn bench_load(args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("bench-load --json prints one JSON object")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
@@ -118,7 +110,7 @@ fn every_mode_arrives_intact_and_acked_over_tcp_and_unix() {
 
 #[test]
 fn latency_is_read_back_from_the_stdout_output() {
-    let port = free_port();
+    let port = common::free_port();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("router.toml");
     let text = format!(
@@ -182,7 +174,7 @@ fn latency_is_read_back_from_the_stdout_output() {
 
 #[test]
 fn startup_runs_are_timed_and_a_cleared_directory_is_removed_each_time() {
-    let port = free_port();
+    let port = common::free_port();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("router.toml");
     std::fs::write(
@@ -242,7 +234,7 @@ fn a_router_that_never_listens_fails_the_startup_run_with_its_log() {
             .args([
                 "bench-startup",
                 "-a",
-                &format!("127.0.0.1:{}", free_port()),
+                &format!("127.0.0.1:{}", common::free_port()),
                 "--runs",
                 "1",
                 "--warmup",

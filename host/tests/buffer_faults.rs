@@ -7,14 +7,11 @@
 //! freed or the directory is writable again, without restarting the router — and nothing is
 //! counted as dropped while the buffer waits for the disk.
 
-mod common;
-#[path = "common/delivery.rs"]
-mod delivery_support;
+use crate::common;
 
+use common::delivery::{CountingReceiver, forward_request, seq_record, start_in_process, tally};
+use common::free_port;
 use common::{BASE_NS, HANG_TIMEOUT, RouterProcess, ack_bytes, scrape, wait_until};
-use delivery_support::{
-    CountingReceiver, forward_request, free_port, seq_record, start_in_process, tally,
-};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! `cat --ack`, and shutdown on SIGTERM / SIGINT (stop accepting, deliver what was received,
 //! exit 0 within `grace`).
 
-mod common;
+use crate::common;
 
 use common::{
     BASE_NS, HANG_TIMEOUT, PrintedEvent, RouterProcess, assert_events_eq, router_command,
@@ -97,6 +97,7 @@ fn validate_reports_a_missing_file() {
 /// something else on this machine holds the port.
 #[test]
 fn run_without_a_config_listens_on_24224_and_prints_what_cat_sends() {
+    let _port = common::fixed_port_24224();
     if let Err(e) = std::net::TcpListener::bind("127.0.0.1:24224") {
         eprintln!(
             "SKIPPED: 127.0.0.1:24224 is in use on this machine ({e}); the embedded default needs it"
@@ -183,11 +184,7 @@ fn cat_with_ack_reads_stdin_and_waits_for_every_ack_over_tcp_and_unix() {
 #[test]
 fn cat_fails_clearly_when_nothing_listens() {
     // A port that was free a moment ago: bind, read its number, release it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let address = format!("127.0.0.1:{port}");
     let out = run_to_end(
         router_command().args(["cat", "--address", &address, r#"{"a":1}"#]),

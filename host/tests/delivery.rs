@@ -16,14 +16,11 @@
 //! The aggregator the `forward` output sends to is a receiver in this test (it acks each
 //! request and counts every numbered event), see common/delivery.rs.
 
-mod common;
-#[path = "common/delivery.rs"]
-mod delivery_support;
+use crate::common;
 
+use common::delivery::{CountingReceiver, rss, send_acked, seq_record, start_in_process, tally};
+use common::free_port;
 use common::{BASE_NS, HANG_TIMEOUT, PrintedEvent, RouterProcess, message_frame, msgpack};
-use delivery_support::{
-    CountingReceiver, free_port, rss, send_acked, seq_record, start_in_process, tally,
-};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::net::TcpStream;
@@ -38,8 +35,7 @@ const MIB: u64 = 1 << 20;
 /// Start the binary on `config` (TOML, `{dir}` replaced by `dir`) kept in `dir`, which
 /// outlives the process so that a restart finds its disk buffer.
 fn start_in(dir: &Path, config: &str) -> RouterProcess {
-    let path = dir.join("router.toml");
-    std::fs::write(&path, config.replace("{dir}", dir.to_str().unwrap())).unwrap();
+    let path = common::write_config(dir, config);
     RouterProcess::start_with_args(
         &["run", "-c", path.to_str().unwrap()],
         tempfile::tempdir().unwrap(),
@@ -235,7 +231,7 @@ impl RequestStream {
         let entries: Vec<(u64, Vec<u8>)> = (0..EVENTS_PER_REQUEST)
             .map(|_| (BASE_NS, seq_record(0, 1000)))
             .collect();
-        let template = delivery_support::forward_request("load", &entries, None);
+        let template = common::delivery::forward_request("load", &entries, None);
         let marker = [0x82, 0xa3, b's', b'e', b'q', 0xce];
         let seq_offsets: Vec<usize> = template
             .windows(6)

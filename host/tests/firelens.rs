@@ -12,17 +12,14 @@
 //! free port) and, for the metadata config, the path of the image's parse-json.conf. Moto is
 //! reached through `AWS_ENDPOINT_URL` in the environment, so no [OUTPUT] line changes.
 
-#[path = "common/aws.rs"]
-mod aws;
-mod common;
+use crate::common::{self, RouterProcess, aws};
 
-#[path = "common/fault_proxy.rs"]
-mod fault_proxy;
+use crate::common::fault_proxy;
 
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const ROLE: &str = "arn:aws:iam::111122223333:role/logs";
@@ -33,26 +30,10 @@ fn example(mode: &str) -> PathBuf {
         .join(format!("{mode}.conf"))
 }
 
-fn validate(path: &Path, env: &[(&str, &str)]) -> (bool, String) {
-    let out = common::router_command()
-        .args(["validate", "-c", path.to_str().unwrap()])
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 #[test]
 fn the_generated_configs_of_all_three_network_modes_validate() {
     for mode in ["bridge", "awsvpc", "host"] {
-        let (ok, out) = validate(&example(mode), &[("role_arn_0", ROLE)]);
+        let (ok, out) = common::validate(&example(mode), &[("role_arn_0", ROLE)]);
         assert!(ok, "{mode}: {out}");
         assert!(out.contains("valid"), "{mode}: {out}");
         assert_eq!(
@@ -65,7 +46,7 @@ fn the_generated_configs_of_all_three_network_modes_validate() {
 
 #[test]
 fn a_missing_secret_names_the_file_line_and_variable() {
-    let (ok, out) = validate(&example("awsvpc"), &[]);
+    let (ok, out) = common::validate(&example("awsvpc"), &[]);
     assert!(!ok, "{out}");
     assert!(
         out.contains("awsvpc.conf:") && out.contains("role_arn_0"),
@@ -77,7 +58,7 @@ fn a_missing_secret_names_the_file_line_and_variable() {
 /// missing `-R` parsers file stops `run` naming the flag and the file.
 #[test]
 fn the_command_line_prints_loader_warnings_and_refuses_a_missing_parsers_file() {
-    let (ok, out) = validate(&example("bridge"), &[("role_arn_0", ROLE)]);
+    let (ok, out) = common::validate(&example("bridge"), &[("role_arn_0", ROLE)]);
     assert!(ok, "{out}");
     for expected in [
         "warning: ",
@@ -99,48 +80,6 @@ fn the_command_line_prints_loader_warnings_and_refuses_a_missing_parsers_file() 
         stderr.contains("-R /nonexistent/parsers.conf: cannot read the parsers file"),
         "{stderr}"
     );
-}
-
-struct Router {
-    child: Child,
-    stderr: std::sync::Arc<common::Lines>,
-}
-
-impl Router {
-    fn log(&self) -> String {
-        self.stderr.snapshot().join("\n")
-    }
-
-    /// The address of its first `scheme` listener (`tcp://`, `unix://`), once it is up.
-    fn listener(&self, scheme: &str) -> String {
-        let find = |lines: &[String]| {
-            common::listen_addrs(lines)
-                .into_iter()
-                .find_map(|a| a.strip_prefix(scheme).map(String::from))
-        };
-        assert!(
-            self.stderr
-                .wait_until(common::HANG_TIMEOUT, |l| find(l).is_some()),
-            "no {scheme} listener:\n{}",
-            self.log()
-        );
-        find(&self.stderr.snapshot()).unwrap()
-    }
-}
-
-impl Drop for Router {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One of the generated configs of examples/firelens.
@@ -249,7 +188,7 @@ async fn runs_end_to_end(generated: Generated) {
     let moto = aws::Moto::start();
     let proxy = fault_proxy::FaultProxy::start(&moto.endpoint);
     let dir = tempfile::tempdir().unwrap();
-    let probe_port = free_port();
+    let probe_port = common::free_port();
     let original = std::fs::read_to_string(example(file)).unwrap();
     let socket = dir.path().join("fluent.sock");
     let parse_json = dir.path().join("parse-json.conf");
@@ -286,37 +225,33 @@ async fn runs_end_to_end(generated: Generated) {
     let path = dir.path().join("fluent-bit.conf");
     std::fs::write(&path, &text).unwrap();
 
-    let mut child = common::router_command()
-        .args([
-            "-e",
-            "/fluent-bit/firehose.so",
-            "-e",
-            "/fluent-bit/cloudwatch.so",
-            "-e",
-            "/fluent-bit/kinesis.so",
-            "-c",
-            path.to_str().unwrap(),
-        ])
-        .envs(aws::aws_env())
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-        .env("role_arn_0", ROLE_IN_MOTO)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = common::Lines::collect(child.stderr.take().unwrap());
-    let router = Router { child, stderr };
-    let unix = router.listener("unix://");
-    assert_eq!(Path::new(&unix), socket, "{}", router.log());
-    let mut senders = vec![format!("unix://{unix}")];
+    let router = RouterProcess::spawn(
+        common::router_command()
+            .args([
+                "-e",
+                "/fluent-bit/firehose.so",
+                "-e",
+                "/fluent-bit/cloudwatch.so",
+                "-e",
+                "/fluent-bit/kinesis.so",
+                "-c",
+                path.to_str().unwrap(),
+            ])
+            .envs(aws::aws_env())
+            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+            .env("role_arn_0", ROLE_IN_MOTO),
+        dir,
+    );
+    let unix = router.unix_path();
+    assert_eq!(unix, socket, "{}", router.log_text());
+    let mut senders = vec![format!("unix://{}", unix.display())];
     if network {
-        let tcp = router.listener("tcp://");
+        let tcp = router.tcp_addr();
         let port = tcp.rsplit_once(':').unwrap().1;
         // bridge listens on 0.0.0.0, awsvpc on 127.0.0.1; the app reaches either on loopback.
         senders.push(format!("127.0.0.1:{port}"));
     }
-    let log = router.log();
+    let log = router.log_text();
     assert!(
         log.contains("fluent-bit.conf:4: `mem_buf_limit` is accepted"),
         "{file}: the loader's warnings are logged with file:line:\n{log}"
@@ -364,36 +299,17 @@ async fn runs_end_to_end(generated: Generated) {
         send_with_fluent_logger(address, &records);
     }
     let stream = format!("web-{TAG}");
-    let endpoint = moto.endpoint.clone();
-    let mut got: Vec<Value> = aws::eventually(
+    let mut got: Vec<Value> = aws::wait_for_log_events(
+        &moto.endpoint,
+        "/ecs/web",
+        &stream,
+        want.len(),
         Duration::from_secs(90),
-        &format!("{file}: {} events in /ecs/web {stream}", want.len()),
-        || {
-            let (endpoint, stream, count) = (endpoint.clone(), stream.clone(), want.len());
-            async move {
-                // Until the output has created the group (auto_create_group), it does not exist.
-                let streams = aws::logs_client(&endpoint)
-                    .describe_log_streams()
-                    .log_group_name("/ecs/web")
-                    .send()
-                    .await
-                    .ok()?;
-                streams
-                    .log_streams()
-                    .iter()
-                    .any(|s| s.log_stream_name() == Some(stream.as_str()))
-                    .then_some(())?;
-                let events = aws::log_events(&endpoint, "/ecs/web", &stream).await;
-                (events.len() >= count).then(|| {
-                    events
-                        .iter()
-                        .map(|(_, m)| serde_json::from_str(m).unwrap())
-                        .collect()
-                })
-            }
-        },
     )
-    .await;
+    .await
+    .iter()
+    .map(|(_, m)| serde_json::from_str(m).unwrap())
+    .collect();
     let key = |v: &Value| v.to_string();
     got.sort_by_key(key);
     want.sort_by_key(key);
@@ -405,7 +321,7 @@ async fn runs_end_to_end(generated: Generated) {
     let body = String::from_utf8_lossy(&assumed[0].body);
     assert!(body.contains("role%2Flogs"), "{body}");
     assert!(
-        !router.log().contains(ROLE_IN_MOTO),
+        !router.log_text().contains(ROLE_IN_MOTO),
         "{file}: the secret is not logged"
     );
     drop(router);

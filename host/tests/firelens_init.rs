@@ -7,16 +7,13 @@
 //! definition in examples/ecs is checked against the ECS schema, rendered into the config
 //! FireLens would generate for it, and validated.
 
-#[path = "common/aws.rs"]
-mod aws;
-mod common;
+use crate::common::intake::{Reply, ScriptedIntake};
+use crate::common::{self, RouterProcess, aws};
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Command;
 use std::time::Duration;
 
 const TASK_ID: &str = "5b1e5e4c0a8d4b6c9d3e2f1a0b9c8d7e";
@@ -89,101 +86,34 @@ fn task_metadata() -> Value {
 struct MetadataServer {
     /// `http://127.0.0.1:<port>/v4/<id>`, what ECS puts in `ECS_CONTAINER_METADATA_URI_V4`.
     uri: String,
-    task_requests: Arc<AtomicUsize>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    intake: ScriptedIntake<()>,
 }
 
 impl MetadataServer {
-    async fn start() -> MetadataServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let task_requests = Arc::new(AtomicUsize::new(0));
-        let counter = task_requests.clone();
-        let app = axum::Router::new().route(
-            "/v4/{container}/task",
-            axum::routing::get(move || {
-                counter.fetch_add(1, Ordering::SeqCst);
-                async {
-                    (
-                        [(axum::http::header::CONTENT_TYPE, "application/json")],
-                        task_metadata().to_string(),
-                    )
-                }
-            }),
-        );
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
+    fn start() -> MetadataServer {
+        let intake = ScriptedIntake::start([], None, |request, _| {
+            let path: Vec<&str> = request.path.split('/').collect();
+            if request.method == "GET" && matches!(path[..], ["", "v4", _, "task"]) {
+                Reply::status(200)
+                    .header("content-type", "application/json")
+                    .body(task_metadata().to_string())
+            } else {
+                Reply::status(404)
+            }
         });
         MetadataServer {
-            uri: format!("http://127.0.0.1:{port}/v4/a1b2c3d4-log_router"),
-            task_requests,
-            stop: Some(stop),
-        }
-    }
-}
-
-impl Drop for MetadataServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-/// A `wasm-router` child, killed on drop.
-struct Router {
-    child: Child,
-    stdout: Arc<common::Lines>,
-    stderr: Arc<common::Lines>,
-}
-
-impl Router {
-    fn spawn(cmd: &mut Command) -> Router {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting wasm-router");
-        let stdout = common::Lines::collect(child.stdout.take().unwrap());
-        let stderr = common::Lines::collect(child.stderr.take().unwrap());
-        Router {
-            child,
-            stdout,
-            stderr,
+            uri: intake.url("/v4/a1b2c3d4-log_router"),
+            intake,
         }
     }
 
-    fn log(&self) -> String {
-        self.stderr.snapshot().join("\n")
-    }
-
-    fn tcp_addr(&self) -> String {
-        let find = |lines: &[String]| {
-            common::listen_addrs(lines)
-                .into_iter()
-                .find_map(|a| a.strip_prefix("tcp://").map(String::from))
-        };
-        assert!(
-            self.stderr
-                .wait_until(common::HANG_TIMEOUT, |l| find(l).is_some()),
-            "wasm-router did not listen; its log:\n{}",
-            self.log()
-        );
-        find(&self.stderr.snapshot()).unwrap()
-    }
-}
-
-impl Drop for Router {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// How many times the task metadata was served.
+    fn task_requests(&self) -> usize {
+        self.intake
+            .exchanges()
+            .iter()
+            .filter(|exchange| exchange.status == 200)
+            .count()
     }
 }
 
@@ -213,28 +143,11 @@ logger.close()
 
 /// The records of a stream once it holds `count` events.
 async fn stream_records(endpoint: &str, group: &str, stream: &str, count: usize) -> Vec<Value> {
-    let what = format!("{count} events in {group} / {stream}");
-    aws::eventually(Duration::from_secs(60), &what, || async {
-        let streams = aws::logs_client(endpoint)
-            .describe_log_streams()
-            .log_group_name(group)
-            .send()
-            .await
-            .ok()?;
-        streams
-            .log_streams()
-            .iter()
-            .any(|s| s.log_stream_name() == Some(stream))
-            .then_some(())?;
-        let events = aws::log_events(endpoint, group, stream).await;
-        (events.len() >= count).then(|| {
-            events
-                .iter()
-                .map(|(_, m)| serde_json::from_str(m).unwrap())
-                .collect()
-        })
-    })
-    .await
+    aws::wait_for_log_events(endpoint, group, stream, count, Duration::from_secs(60))
+        .await
+        .iter()
+        .map(|(_, m)| serde_json::from_str(m).unwrap())
+        .collect()
 }
 
 async fn put_object(endpoint: &str, key: &str, body: &str) {
@@ -263,7 +176,7 @@ fn generated_config(dir: &Path) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_files_from_s3_and_disk_and_the_task_metadata_shape_delivery_to_cloudwatch() {
     let moto = aws::Moto::start();
-    let metadata = MetadataServer::start().await;
+    let metadata = MetadataServer::start();
     let dir = tempfile::tempdir().unwrap();
     aws::create_bucket(&moto.endpoint, CONFIG_BUCKET).await;
     // init 1 (S3): an [OUTPUT] whose group comes from `${}` and stream from `$(ecs_*)`.
@@ -287,7 +200,7 @@ async fn init_files_from_s3_and_disk_and_the_task_metadata_shape_delivery_to_clo
     let original = generated_config(dir.path());
     let init_dir = dir.path().join("init");
 
-    let router = Router::spawn(
+    let router = RouterProcess::spawn(
         common::router_command()
             .args(["-e", "/fluent-bit/cloudwatch.so", "-c"])
             .arg(&original)
@@ -305,9 +218,10 @@ async fn init_files_from_s3_and_disk_and_the_task_metadata_shape_delivery_to_clo
                 format!("arn:aws:s3:::{CONFIG_BUCKET}/team/parsers.conf"),
             )
             .env("aws_fluent_bit_init_file_1", &local),
+        tempfile::tempdir().unwrap(),
     );
     let addr = router.tcp_addr();
-    assert!(metadata.task_requests.load(Ordering::SeqCst) >= 1);
+    assert!(metadata.task_requests() >= 1);
 
     // The generated main config includes the original, then the config files in name order;
     // the parsers file went to -R instead.
@@ -328,7 +242,7 @@ async fn init_files_from_s3_and_disk_and_the_task_metadata_shape_delivery_to_clo
     );
     let parsers_path = init_dir.join("s3/aws_fluent_bit_init_s3_2/parsers.conf");
     assert_eq!(std::fs::read_to_string(&parsers_path).unwrap(), parsers);
-    let log = router.log();
+    let log = router.log_text();
     assert!(
         log.lines().any(
             |l| l.contains(" -R") && l.contains(&format!("parsers={}", parsers_path.display()))
@@ -364,27 +278,24 @@ async fn init_files_from_s3_and_disk_and_the_task_metadata_shape_delivery_to_clo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_metadata_endpoint_is_a_warning_and_the_router_still_starts() {
     let dir = tempfile::tempdir().unwrap();
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed_port = common::free_port();
     let config = dir.path().join("fluent-bit.conf");
     std::fs::write(
         &config,
         "[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n\n[OUTPUT]\n    Name stdout\n    Match *\n",
     )
     .unwrap();
-    let router = Router::spawn(
+    let router = RouterProcess::spawn(
         common::router_command()
             .args(["-c", config.to_str().unwrap()])
             .env(
                 "ECS_CONTAINER_METADATA_URI_V4",
                 format!("http://127.0.0.1:{closed_port}/v4/x"),
             ),
+        tempfile::tempdir().unwrap(),
     );
     router.tcp_addr();
-    let log = router.log();
+    let log = router.log_text();
     assert!(
         log.contains("ECS task metadata unavailable")
             && log.contains(&format!("127.0.0.1:{closed_port}/v4/x/task")),
@@ -397,8 +308,7 @@ async fn an_unreachable_metadata_endpoint_is_a_warning_and_the_router_still_star
 /// an init parsers file resolves); without the endpoint the first `${ECS_*}` is missing.
 #[test]
 fn validate_reads_the_task_metadata_and_the_init_files_like_run() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let metadata = runtime.block_on(MetadataServer::start());
+    let metadata = MetadataServer::start();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("fluent-bit.conf");
     std::fs::write(
@@ -442,7 +352,7 @@ fn validate_reads_the_task_metadata_and_the_init_files_like_run() {
             && stderr.contains("aws_fluent_bit_init_file_1, aws_fluent_bit_init_file_2"),
         "{stderr}"
     );
-    assert_eq!(metadata.task_requests.load(Ordering::SeqCst), 1);
+    assert_eq!(metadata.task_requests(), 1);
 
     let (ok, stdout, stderr) = run(false);
     assert!(!ok, "{stdout}{stderr}");
@@ -458,8 +368,7 @@ fn validate_reads_the_task_metadata_and_the_init_files_like_run() {
 /// the environment are redacted to `${NAME}`).
 #[test]
 fn the_startup_log_shows_the_task_id_a_config_expanded_from_the_metadata() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let metadata = runtime.block_on(MetadataServer::start());
+    let metadata = MetadataServer::start();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("fluent-bit.conf");
     std::fs::write(
@@ -467,23 +376,17 @@ fn the_startup_log_shows_the_task_id_a_config_expanded_from_the_metadata() {
         "[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n    Tag_Prefix ${ECS_TASK_ID}.\n\n[OUTPUT]\n    Name  stdout\n    Match *\n",
     )
     .unwrap();
-    let router = Router::spawn(
+    let router = RouterProcess::spawn(
         common::router_command()
             .args(["-c", config.to_str().unwrap()])
             .env("ECS_CONTAINER_METADATA_URI_V4", &metadata.uri),
+        tempfile::tempdir().unwrap(),
     );
     let addr = router.tcp_addr();
     aws::send_forward(&addr, "app", &[(aws::now_ns(), json!({"log": "x"}))], 1);
-    assert!(
-        router
-            .stdout
-            .wait_until(common::HANG_TIMEOUT, |lines| !lines.is_empty()),
-        "nothing printed; log:\n{}",
-        router.log()
-    );
-    let event = common::PrintedEvent::parse(&router.stdout.snapshot()[0]);
+    let event = router.wait_for_events(1).remove(0);
     assert_eq!(event.tag, format!("{TASK_ID}.app"));
-    let log = router.log();
+    let log = router.log_text();
     assert!(
         log.contains(&format!("task \"{TASK_ID}\"")) && !log.contains("${ECS_TASK_ID}"),
         "{log}"
@@ -493,8 +396,7 @@ fn the_startup_log_shows_the_task_id_a_config_expanded_from_the_metadata() {
 
 #[test]
 fn the_task_metadata_fills_config_variables_unless_the_environment_sets_them() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let metadata = runtime.block_on(MetadataServer::start());
+    let metadata = MetadataServer::start();
     let dir = tempfile::tempdir().unwrap();
     // The tag the `stdout` output prints shows what `${}` became.
     let config = dir.path().join("fluent-bit.conf");
@@ -504,30 +406,24 @@ fn the_task_metadata_fills_config_variables_unless_the_environment_sets_them() {
     )
     .unwrap();
     let printed_tag = |extra: &[(&str, &str)]| {
-        let router = Router::spawn(
+        let router = RouterProcess::spawn(
             common::router_command()
                 .args(["-c", config.to_str().unwrap()])
                 .env("ECS_CONTAINER_METADATA_URI_V4", &metadata.uri)
                 .envs(extra.iter().copied()),
+            tempfile::tempdir().unwrap(),
         );
         let addr = router.tcp_addr();
         aws::send_forward(&addr, "app", &[(aws::now_ns(), json!({"log": "x"}))], 1);
-        assert!(
-            router
-                .stdout
-                .wait_until(common::HANG_TIMEOUT, |lines| !lines.is_empty()),
-            "nothing printed; log:\n{}",
-            router.log()
-        );
-        let event = common::PrintedEvent::parse(&router.stdout.snapshot()[0]);
-        (event.tag, router.log())
+        let event = router.wait_for_events(1).remove(0);
+        (event.tag, router.log_text())
     };
     let (tag, _) = printed_tag(&[]);
     assert_eq!(tag, "prod.web:7.us-east-1.app");
     let (tag, log) = printed_tag(&[("ECS_CLUSTER", "staging")]);
     assert_eq!(tag, "staging.web:7.us-east-1.app");
     assert!(log.contains("the environment's ECS_CLUSTER win"), "{log}");
-    assert_eq!(metadata.task_requests.load(Ordering::SeqCst), 2);
+    assert_eq!(metadata.task_requests(), 2);
     drop(metadata);
 }
 
@@ -863,23 +759,6 @@ fn firelens_config(task: &Value, external: Option<&Path>) -> (String, Vec<String
     (text, secrets)
 }
 
-fn validate(path: &Path, env: &[(String, String)]) -> (bool, String) {
-    let out = common::run_to_end(
-        common::router_command()
-            .args(["validate", "-c", path.to_str().unwrap()])
-            .envs(env.iter().map(|(k, v)| (k, v))),
-        "wasm-router validate",
-    );
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 /// The in-repo copy of a file a task definition names (by file name, under configs/). Plugin
 /// paths under `/plugins/custom/` point at the first-party plugins built for the tests, as
 /// `validate` loads and initialises every plugin.
@@ -930,7 +809,8 @@ fn every_ecs_example_is_a_valid_task_definition_whose_firelens_config_validates(
         let (text, env) = render_with_init(&task, router, external.as_deref(), dir.path());
         let generated = dir.path().join(name.replace(".json", ".conf"));
         std::fs::write(&generated, &text).unwrap();
-        let (ok, out) = validate(&generated, &env);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let (ok, out) = common::validate(&generated, &env);
         assert!(
             ok,
             "{name}: the FireLens config does not validate:\n{out}\n{text}"

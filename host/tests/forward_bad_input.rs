@@ -5,7 +5,7 @@
 //! fluent-logger-golang, acks on) keeps one connection open across the bad input, sending
 //! throughout, and every one of its events is delivered exactly once.
 
-mod common;
+use crate::common;
 
 use common::{
     BASE_NS, HANG_TIMEOUT, Lines, PrintedEvent, RouterProcess, STEP_NS, assert_events_eq,

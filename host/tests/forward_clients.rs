@@ -11,7 +11,7 @@
 //! npm `fluent-logger`'s shared-key handshake (`security`), plain and over TLS, is tested with
 //! the forward output's handshake in `forward_output.rs`.
 
-mod common;
+use crate::common;
 
 use common::{
     BASE_NS, PrintedEvent, RouterProcess, STEP_NS, TCP_AND_UNIX_TO_STDOUT, assert_events_eq,

@@ -3,7 +3,7 @@
 //! whatever the clients do. Real sockets against the router binary; what the router decided is
 //! read from its `/metrics` (`component_errors_total{reason=…}`), never from timings or RSS.
 
-mod common;
+use crate::common;
 
 use common::{RouterProcess, closed_by_peer, expect_ack, message_frame, msgpack, scrape};
 use serde_json::json;

@@ -17,12 +17,11 @@
 //! Certificates are generated for each test with rcgen: a CA and a `localhost` / 127.0.0.1
 //! server certificate signed by it.
 
-mod common;
-#[path = "common/delivery.rs"]
-mod delivery_support;
+use crate::common;
 
+use common::delivery::send_acked;
+use common::free_port;
 use common::{HANG_TIMEOUT, PrintedEvent, RouterProcess, scrape, wait_until};
-use delivery_support::{free_port, send_acked};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;

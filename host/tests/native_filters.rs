@@ -8,11 +8,11 @@
 //!   custom parser from `-R`, followed by a `modify` filter with a condition;
 //! - `wasm-router validate` refuses what the native filters cannot do, naming `file:line`.
 
-mod common;
+use crate::common;
 
 use common::{PrintedEvent, RouterProcess, assert_events_eq, with_tag};
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Send `events` (tag, time in ns, record) with PyPI `fluent-logger`, EventTime, one
@@ -52,20 +52,28 @@ for logger in loggers.values():
     common::assert_success(&out, "fluent-logger sender");
 }
 
-/// Run `wasm-router run -c <dir>/fluent-bit.conf EXTRA…` on the classic `config`, in which
-/// `{dir}` is the test's temporary directory.
-fn start_classic(config: &str, files: &[(&str, &str)], extra: &[&str]) -> RouterProcess {
+/// A temporary directory holding the classic `config` as `fluent-bit.conf` and `files` beside
+/// it, `{dir}` in each replaced by the directory; and the config's path.
+fn classic_dir(config: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap().to_string();
+    let d = dir.path().to_str().unwrap();
     for (name, text) in files {
-        std::fs::write(dir.path().join(name), text.replace("{dir}", &d)).unwrap();
+        std::fs::write(dir.path().join(name), text.replace("{dir}", d)).unwrap();
     }
     let path = dir.path().join("fluent-bit.conf");
-    std::fs::write(&path, config.replace("{dir}", &d)).unwrap();
-    let mut args = vec!["-c".to_string(), path.to_str().unwrap().to_string()];
-    args.extend(extra.iter().map(|a| a.replace("{dir}", &d)));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    RouterProcess::start_with_args(&args, dir)
+    std::fs::write(&path, config.replace("{dir}", d)).unwrap();
+    (dir, path)
+}
+
+/// Run `wasm-router run -c <dir>/fluent-bit.conf EXTRA…` on the classic `config` (see
+/// [`classic_dir`]); `{dir}` in `extra` is the directory too.
+fn start_classic(config: &str, files: &[(&str, &str)], extra: &[&str]) -> RouterProcess {
+    let (dir, path) = classic_dir(config, files);
+    let d = dir.path().to_str().unwrap();
+    let mut cmd = common::router_command();
+    cmd.arg("-c").arg(&path);
+    cmd.args(extra.iter().map(|a| a.replace("{dir}", d)));
+    RouterProcess::spawn(&mut cmd, dir)
 }
 
 const BASE_NS: u64 = 1_700_000_000_000_000_000;
@@ -232,26 +240,10 @@ fn parse_json_with_a_parser_from_minus_r_then_modify() {
     assert_events_eq(&router.stop(), &expected);
 }
 
+/// `validate` of the classic `config`, with `files` beside it (see [`classic_dir`]).
 fn validate(config: &str, files: &[(&str, &str)]) -> (bool, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap().to_string();
-    for (name, text) in files {
-        std::fs::write(dir.path().join(name), text.replace("{dir}", &d)).unwrap();
-    }
-    let path = dir.path().join("fluent-bit.conf");
-    std::fs::write(&path, config.replace("{dir}", &d)).unwrap();
-    let out = common::router_command()
-        .args(["validate", "-c", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let (_dir, path) = classic_dir(config, files);
+    common::validate(&path, &[])
 }
 
 const INPUT: &str = "[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n[OUTPUT]\n    Name null\n    Match *\n";

@@ -6,166 +6,20 @@
 //! Nothing here sleeps for a fixed time to make a result appear: every wait polls until the
 //! expected state shows up and fails only after the hang timeout.
 
-mod common;
+use crate::common;
 
-use common::{HANG_TIMEOUT, Lines, PrintedEvent, listen_addrs, message_frame, msgpack};
+use common::{HANG_TIMEOUT, RouterProcess, message_frame, msgpack, write_config};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use wasm_router::ops::prometheus_text::{self, Sample};
 
 // ---- helpers -----------------------------------------------------------------------------
-
-/// A process under test (the router, or the entrypoint that execs it), killed on drop.
-struct Proc {
-    child: Child,
-    stdout: Arc<Lines>,
-    stderr: Arc<Lines>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Proc {
-    fn spawn(cmd: &mut Command, dir: Option<tempfile::TempDir>) -> Proc {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-        let stdout = Lines::collect(child.stdout.take().unwrap());
-        let stderr = Lines::collect(child.stderr.take().unwrap());
-        Proc {
-            child,
-            stdout,
-            stderr,
-            _dir: dir,
-        }
-    }
-
-    /// `wasm-router run -c <dir>/router.toml`, `{dir}` in `config` replaced by a fresh directory.
-    fn router(config: &str) -> Proc {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write_config(dir.path(), config);
-        Proc::spawn(
-            common::router_command().arg("run").arg("-c").arg(path),
-            Some(dir),
-        )
-    }
-
-    fn log(&self) -> String {
-        self.stderr.snapshot().join("\n")
-    }
-
-    /// The first log line satisfying `pred`, waiting for it.
-    fn wait_log(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let found = self
-            .stderr
-            .wait_until(HANG_TIMEOUT, |lines| lines.iter().any(|l| pred(l)));
-        assert!(found, "never logged {what}; log:\n{}", self.log());
-        self.stderr
-            .snapshot()
-            .into_iter()
-            .find(|l| pred(l))
-            .unwrap()
-    }
-
-    /// The forward input's TCP address.
-    fn forward_addr(&self) -> String {
-        self.wait_log("a tcp listener", |l| {
-            listen_addrs(&[l.to_string()])
-                .iter()
-                .any(|a| a.starts_with("tcp://"))
-        });
-        listen_addrs(&self.stderr.snapshot())
-            .into_iter()
-            .find_map(|a| a.strip_prefix("tcp://").map(String::from))
-            .unwrap()
-    }
-
-    /// The health and metrics server's address.
-    fn http_addr(&self) -> String {
-        let line = self.wait_log("the http server", |l| l.contains("http_addr="));
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix("http_addr="))
-            .unwrap()
-            .to_string()
-    }
-
-    fn events(&self) -> Vec<PrintedEvent> {
-        self.stdout
-            .snapshot()
-            .iter()
-            .filter(|l| l.starts_with('{'))
-            .map(|l| PrintedEvent::parse(l))
-            .collect()
-    }
-
-    fn wait_events(&self, n: usize) -> Vec<PrintedEvent> {
-        let ok = self.stdout.wait_until(HANG_TIMEOUT, |lines| {
-            lines.iter().filter(|l| l.starts_with('{')).count() >= n
-        });
-        assert!(
-            ok,
-            "{} of {n} events printed; log:\n{}",
-            self.events().len(),
-            self.log()
-        );
-        self.events()
-    }
-
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    /// SIGTERM; asserts a clean exit; every event printed.
-    fn stop(mut self) -> Vec<PrintedEvent> {
-        self.signal("TERM");
-        let deadline = Instant::now() + HANG_TIMEOUT;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still running after SIGTERM; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(
-            status.success(),
-            "exited with {status}; log:\n{}",
-            self.log()
-        );
-        self.stdout.wait_closed(HANG_TIMEOUT);
-        self.events()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn write_config(dir: &Path, config: &str) -> PathBuf {
-    let path = dir.join("router.toml");
-    std::fs::write(&path, config.replace("{dir}", dir.to_str().unwrap())).unwrap();
-    path
-}
 
 /// `GET http://addr/path` → (status, body).
 fn http_get(addr: &str, path: &str) -> (u16, String) {
@@ -274,8 +128,8 @@ match = "app.*"
 
 #[test]
 fn metrics_move_with_traffic_and_drops() {
-    let router = Proc::router(METRICS_CONFIG);
-    let (addr, http) = (router.forward_addr(), router.http_addr());
+    let router = RouterProcess::start(METRICS_CONFIG);
+    let (addr, http) = (router.tcp_addr(), router.http_addr());
 
     let input = [("component_kind", "input"), ("component_id", "forward")];
     let output = [("component_kind", "output"), ("component_id", "stdout")];
@@ -298,7 +152,7 @@ fn metrics_move_with_traffic_and_drops() {
         .map(|i| json!({"log": format!("line {i}")}))
         .collect();
     send_acked(&addr, "app.web", &records);
-    router.wait_events(5);
+    router.wait_for_events(5);
     let after = scrape_until(&http, "5 events sent by stdout", |s| {
         metric(s, "component_sent_events_total", &output) == 5.0
     });
@@ -395,14 +249,14 @@ match = "*"
         keep_all = wasm_router_test_artifacts::KEEP_ALL,
         trap = wasm_router_test_artifacts::TRAP,
     );
-    let router = Proc::router(&config);
-    let (addr, http) = (router.forward_addr(), router.http_addr());
+    let router = RouterProcess::start(&config);
+    let (addr, http) = (router.tcp_addr(), router.http_addr());
     let records: Vec<Value> = (0..4)
         .map(|i| json!({"log": format!("line {i}")}))
         .collect();
     send_acked(&addr, "app.web", &records);
     send_acked(&addr, "trap.web", &records);
-    router.wait_events(8);
+    router.wait_for_events(8);
     let keeper = [("plugin", "keeper")];
     let trapper = [("plugin", "trapper")];
     let samples = scrape_until(&http, "plugin calls and faults", |s| {
@@ -441,12 +295,8 @@ match = "*"
 #[test]
 fn delivery_health_flips_when_an_output_is_stuck_and_recovers() {
     // A port nothing listens on yet: the aggregator this router forwards to is down.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let router = Proc::router(&format!(
+    let port = common::free_port();
+    let router = RouterProcess::start(&format!(
         r#"
 [service]
 grace = "2s"
@@ -467,7 +317,7 @@ host = "127.0.0.1"
 port = {port}
 "#
     ));
-    let (addr, http) = (router.forward_addr(), router.http_addr());
+    let (addr, http) = (router.tcp_addr(), router.http_addr());
     assert_eq!(
         http_get(&http, "/api/v1/health/delivery").0,
         200,
@@ -504,10 +354,10 @@ port = {port}
     );
 
     // The aggregator comes up (another wasm-router on that port): delivery resumes.
-    let aggregator = Proc::router(&format!(
+    let aggregator = RouterProcess::start(&format!(
         "[service]\ngrace = \"2s\"\n[[inputs]]\ntype = \"forward\"\nlisten = \"127.0.0.1:{port}\"\n[[outputs]]\ntype = \"stdout\"\nmatch = \"*\"\n"
     ));
-    let received = aggregator.wait_events(1);
+    let received = aggregator.wait_for_events(1);
     assert_eq!(
         received[0].record,
         json!({"log": "waits for the aggregator"})
@@ -539,7 +389,7 @@ fn reload_under_load_loses_nothing_and_refuses_a_broken_plugin() {
     let dir = tempfile::tempdir().unwrap();
     let plugin = dir.path().join("plugin.wasm");
     replace_file(wasm_router_test_artifacts::KEEP_ALL, &plugin);
-    let router = Proc::router(&format!(
+    let router = RouterProcess::start(&format!(
         r#"
 [service]
 grace = "10s"
@@ -563,7 +413,7 @@ match = "*"
         cache = dir.path().join("cache").display(),
         plugin = plugin.display(),
     ));
-    let (addr, http) = (router.forward_addr(), router.http_addr());
+    let (addr, http) = (router.tcp_addr(), router.http_addr());
 
     // One sender, acked requests back to back, until told to stop.
     let stop = Arc::new(AtomicBool::new(false));
@@ -594,16 +444,14 @@ match = "*"
     };
     let wait_for_more = |what: &str| {
         let target = router.events().len() + 20;
-        let ok = router
-            .stdout
-            .wait_until(HANG_TIMEOUT, |lines| lines.len() >= target);
-        assert!(ok, "events stopped flowing {what}; log:\n{}", router.log());
+        eprintln!("waiting for events to flow {what}");
+        router.wait_for_events(target);
     };
     wait_for_more("before any reload");
 
     // 1. A broken plugin (its `init` refuses the config): refused, the old one keeps running.
     replace_file(wasm_router_test_artifacts::INIT_FAILS, &plugin);
-    let refused = router.wait_log("the broken plugin refused", |l| {
+    let refused = router.wait_for_log("the broken plugin refused", |l| {
         l.contains("reload refused")
     });
     assert!(
@@ -614,7 +462,7 @@ match = "*"
 
     // 2. A good plugin again: swapped in while events flow.
     replace_file(wasm_router_test_artifacts::KEEP_ALL, &plugin);
-    router.wait_log("the good plugin swapped in", |l| {
+    router.wait_for_log("the good plugin swapped in", |l| {
         l.contains("plugin reloaded")
     });
     wait_for_more("after the reload");
@@ -677,19 +525,19 @@ fn plugins_of_a_fluent_bit_classic_config_reload_too() {
         .arg("-c")
         .arg(&conf)
         .env("XDG_CACHE_HOME", dir.path().join("cache"));
-    let router = Proc::spawn(&mut cmd, None);
-    let (addr, http) = (router.forward_addr(), router.http_addr());
+    let router = RouterProcess::spawn(&mut cmd, tempfile::tempdir().unwrap());
+    let (addr, http) = (router.tcp_addr(), router.http_addr());
 
     router.signal("HUP");
-    router.wait_log("the SIGHUP reload", |l| {
+    router.wait_for_log("the SIGHUP reload", |l| {
         l.contains("reload done") && l.contains("reloaded_plugins=1")
     });
     replace_file(wasm_router_test_artifacts::INIT_FAILS, &plugin);
-    router.wait_log("the broken plugin refused", |l| {
+    router.wait_for_log("the broken plugin refused", |l| {
         l.contains("reload refused")
     });
     send_acked(&addr, "app", &[json!({"log": "still flowing"})]);
-    router.wait_events(1);
+    router.wait_for_events(1);
     let reloads = scrape(&http);
     assert_eq!(
         metric(&reloads, "config_reloads_total", &[("result", "ok")]),
@@ -809,8 +657,8 @@ match = "app.*"
 #[test]
 fn top_shows_components_and_numbers_that_move() {
     let cache = tempfile::tempdir().unwrap();
-    let router = Proc::router(&top_config(cache.path()));
-    let (addr, http) = (router.forward_addr(), router.http_addr());
+    let router = RouterProcess::start(&top_config(cache.path()));
+    let (addr, http) = (router.tcp_addr(), router.http_addr());
 
     // Traffic: `wasm-router cat` in a loop until the test ends.
     let stop = Arc::new(AtomicBool::new(false));
@@ -895,11 +743,7 @@ fn top_shows_components_and_numbers_that_move() {
 #[test]
 fn top_says_when_the_router_is_unreachable() {
     // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let command = format!(
         "{} top --url http://127.0.0.1:{port}/metrics --interval 200",
         router_bin().display()
@@ -952,7 +796,7 @@ fn entrypoint_runs_the_config_given_with_c_ignoring_fluent_bit_plugin_flags() {
     let config = write_config(dir.path(), NATIVE);
     let parsers = dir.path().join("parsers.conf");
     std::fs::write(&parsers, "[PARSER]\n    Name json\n    Format json\n").unwrap();
-    let router = Proc::spawn(
+    let router = RouterProcess::spawn(
         entrypoint_command(dir.path())
             .args([
                 "-e",
@@ -964,10 +808,10 @@ fn entrypoint_runs_the_config_given_with_c_ignoring_fluent_bit_plugin_flags() {
             .arg(&config)
             .arg("-R")
             .arg(&parsers),
-        None,
+        tempfile::tempdir().unwrap(),
     );
-    let addr = router.forward_addr();
-    let log = router.log();
+    let addr = router.tcp_addr();
+    let log = router.log_text();
     assert!(
         log.contains(&format!("wasm-router {}", env!("CARGO_PKG_VERSION"))),
         "version first:\n{log}"
@@ -982,7 +826,7 @@ fn entrypoint_runs_the_config_given_with_c_ignoring_fluent_bit_plugin_flags() {
         "-R is passed on to the router:\n{log}"
     );
     send_acked(&addr, "app", &[json!({"log": "via entrypoint"})]);
-    router.wait_events(1);
+    router.wait_for_events(1);
     // The script execs the router: SIGTERM to the process we started is a graceful shutdown.
     let events = router.stop();
     assert_eq!(events[0].record, json!({"log": "via entrypoint"}));
@@ -993,6 +837,7 @@ const FLUENT_BIT_CONF: &str = "[SERVICE]\n    Grace 5\n\n[INPUT]\n    Name forwa
 
 #[test]
 fn entrypoint_prefers_the_mounted_native_config_then_fluent_bit_conf_then_the_default() {
+    let _port = common::fixed_port_24224();
     // The native config mounted at $WASM_ROUTER_CONFIG wins over FireLens's file.
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("etc")).unwrap();
@@ -1000,9 +845,12 @@ fn entrypoint_prefers_the_mounted_native_config_then_fluent_bit_conf_then_the_de
     std::fs::write(dir.path().join("etc/router.toml"), NATIVE).unwrap();
     let fluent_bit_conf = dir.path().join("fluent-bit/etc/fluent-bit.conf");
     std::fs::write(&fluent_bit_conf, FLUENT_BIT_CONF).unwrap();
-    let router = Proc::spawn(&mut entrypoint_command(dir.path()), None);
-    router.forward_addr();
-    assert!(router.log().contains(&format!(
+    let router = RouterProcess::spawn(
+        &mut entrypoint_command(dir.path()),
+        tempfile::tempdir().unwrap(),
+    );
+    router.tcp_addr();
+    assert!(router.log_text().contains(&format!(
         "running with {}",
         dir.path().join("etc/router.toml").display()
     )));
@@ -1010,28 +858,34 @@ fn entrypoint_prefers_the_mounted_native_config_then_fluent_bit_conf_then_the_de
 
     // Only FireLens's fluent-bit.conf: the router runs it.
     std::fs::remove_file(dir.path().join("etc/router.toml")).unwrap();
-    let router = Proc::spawn(&mut entrypoint_command(dir.path()), None);
-    let addr = router.forward_addr();
+    let router = RouterProcess::spawn(
+        &mut entrypoint_command(dir.path()),
+        tempfile::tempdir().unwrap(),
+    );
+    let addr = router.tcp_addr();
     assert!(
         router
-            .log()
+            .log_text()
             .contains(&format!("running with {}", fluent_bit_conf.display())),
         "{}",
-        router.log()
+        router.log_text()
     );
     send_acked(&addr, "app-firelens-0123", &[json!({"log": "classic"})]);
-    router.wait_events(1);
+    router.wait_for_events(1);
     router.stop();
 
     // Neither: the embedded default.
     std::fs::remove_file(&fluent_bit_conf).unwrap();
-    let router = Proc::spawn(&mut entrypoint_command(dir.path()), None);
-    router.wait_log("the embedded default", |l| {
+    let router = RouterProcess::spawn(
+        &mut entrypoint_command(dir.path()),
+        tempfile::tempdir().unwrap(),
+    );
+    router.wait_for_log("the embedded default", |l| {
         l.contains("config=<embedded default>")
     });
     assert!(
         router
-            .log()
+            .log_text()
             .contains("running the embedded default configuration")
     );
 }
@@ -1103,8 +957,8 @@ fn the_binary_runs_from_an_empty_directory_with_only_the_mounted_files() {
     let mut run = Command::new(&bin);
     run.args(["run", "-c"]).arg(&config);
     isolated(&mut run);
-    let router = Proc::spawn(&mut run, None);
-    let (addr, http) = (router.forward_addr(), router.http_addr());
+    let router = RouterProcess::spawn(&mut run, tempfile::tempdir().unwrap());
+    let (addr, http) = (router.tcp_addr(), router.http_addr());
 
     let mut cat = Command::new(&bin);
     cat.args([
@@ -1124,7 +978,7 @@ fn the_binary_runs_from_an_empty_directory_with_only_the_mounted_files() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    router.wait_events(2);
+    router.wait_for_events(2);
     assert_eq!(http_get(&http, "/api/v1/health").0, 200);
     let events = router.stop();
     assert_eq!(

@@ -12,7 +12,7 @@
 //!
 //! Nothing here asserts a duration except as a generous bound that only catches a hang.
 
-mod common;
+use crate::common;
 
 use common::{RouterProcess, closed_by_peer, router_command, run_to_end};
 use std::io::{Read, Write};

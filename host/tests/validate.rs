@@ -4,7 +4,7 @@
 //! the format the user wrote: TOML key path, or classic `file:line` and key) and the fix. And a
 //! config that validates runs: a `grace` at the bound starts and stops without a panic.
 
-mod common;
+use crate::common;
 
 use common::{HANG_TIMEOUT, RouterProcess, router_command, run_to_end};
 use std::path::Path;

@@ -8,15 +8,15 @@
 //! FireLens-style classic config (`[OUTPUT] Name datadog` / `newrelic`, the key from
 //! `${VARIABLE}`, the plugin from `WASM_ROUTER_PLUGIN_DIR`).
 
-mod common;
-#[path = "common/delivery.rs"]
-mod delivery_support;
+use crate::common;
 
+use common::delivery::{dead_letters, send_acked};
+use common::intake::{Reply, Request, ScriptedIntake};
 use common::{HANG_TIMEOUT, RouterProcess, discarded, router_command, run_to_end, scrape};
-use delivery_support::send_acked;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A key that must never appear in anything the router prints.
@@ -337,23 +337,16 @@ struct Seen {
     status: u16,
 }
 
-#[derive(Default)]
-struct IntakeState {
-    script: std::collections::VecDeque<(u16, Option<&'static str>)>,
-    seen: Vec<Seen>,
-    accepted: std::collections::BTreeMap<u32, u32>,
-    /// Every request the vendor would refuse for its form (method, path, key, encoding,
-    /// shape, limits): must stay empty.
-    problems: Vec<String>,
-}
-
 /// A vendor's intake on 127.0.0.1:0: checks each request as the vendor would, then answers
 /// from its script (status, optional Retry-After), then 202.
 struct VendorIntake {
+    vendor: Vendor,
     max_records: usize,
     addr: std::net::SocketAddr,
-    state: std::sync::Arc<std::sync::Mutex<IntakeState>>,
-    _runtime: tokio::runtime::Runtime,
+    intake: ScriptedIntake<(u16, Option<&'static str>)>,
+    /// Every request the vendor would refuse for its form (method, path, key, encoding,
+    /// shape, limits): must stay empty.
+    problems: Arc<Mutex<Vec<String>>>,
 }
 
 impl VendorIntake {
@@ -362,133 +355,101 @@ impl VendorIntake {
         max_records: usize,
         script: &[(u16, Option<&'static str>)],
     ) -> VendorIntake {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let state = std::sync::Arc::new(std::sync::Mutex::new(IntakeState {
-            script: script.iter().copied().collect(),
-            ..Default::default()
-        }));
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let handler_state = state.clone();
-        let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-            let state = handler_state.clone();
-            async move { answer(vendor, max_records, &state, request).await }
+        let problems = Arc::new(Mutex::new(Vec::new()));
+        let refused = problems.clone();
+        let intake = ScriptedIntake::start(script.to_vec(), None, move |request, next| {
+            if let Err((status, problem)) = check(vendor, max_records, request) {
+                refused.lock().unwrap().push(problem);
+                return Reply::status(status);
+            }
+            let (status, retry_after) = next().unwrap_or((202, None));
+            let mut reply = Reply::status(status).body(format!("{{\"status\":{status}}}"));
+            if let Some(seconds) = retry_after {
+                reply = reply.header("retry-after", seconds);
+            }
+            reply
         });
-        runtime.spawn(async move { axum::serve(listener, app).await });
         VendorIntake {
+            vendor,
             max_records,
-            addr,
-            state,
-            _runtime: runtime,
+            addr: intake.addr,
+            intake,
+            problems,
         }
     }
 
     fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.intake.url("")
     }
 
+    /// The requests that passed the vendor's checks, with their answers.
     fn seen(&self) -> Vec<Seen> {
-        self.state.lock().unwrap().seen.clone()
+        self.intake
+            .exchanges()
+            .iter()
+            .filter(|exchange| exchange.scripted)
+            .map(|exchange| Seen {
+                seqs: check(self.vendor, self.max_records, &exchange.request).unwrap(),
+                status: exchange.status,
+            })
+            .collect()
     }
 
+    /// How many times each `seq` was accepted (answered 2xx).
     fn accepted(&self) -> std::collections::BTreeMap<u32, u32> {
-        self.state.lock().unwrap().accepted.clone()
+        let mut accepted = std::collections::BTreeMap::new();
+        for seen in self.seen() {
+            if (200..300).contains(&seen.status) {
+                for seq in seen.seqs {
+                    *accepted.entry(seq).or_default() += 1;
+                }
+            }
+        }
+        accepted
     }
 
     fn problems(&self) -> Vec<String> {
-        self.state.lock().unwrap().problems.clone()
+        self.problems.lock().unwrap().clone()
     }
 }
 
-async fn answer(
-    vendor: Vendor,
-    max_records: usize,
-    state: &std::sync::Mutex<IntakeState>,
-    request: axum::extract::Request,
-) -> axum::response::Response {
-    use std::io::Read as _;
-    let (parts, body) = request.into_parts();
-    let raw = axum::body::to_bytes(body, 64 << 20).await.unwrap();
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string()
-    };
-    let refuse = |status: u16, problem: String| {
-        state.lock().unwrap().problems.push(problem);
-        axum::response::Response::builder()
-            .status(status)
-            .body(axum::body::Body::empty())
-            .unwrap()
-    };
-    if parts.method != axum::http::Method::POST || parts.uri.path() != vendor.path() {
-        return refuse(404, format!("{} {}", parts.method, parts.uri));
+/// The `seq`s of a request the vendor accepts for its form, or the status and the reason it
+/// would refuse it with.
+fn check(vendor: Vendor, max_records: usize, request: &Request) -> Result<Vec<u32>, (u16, String)> {
+    if request.method != "POST" || request.path != vendor.path() {
+        return Err((404, format!("{} {}", request.method, request.path)));
     }
-    if header(vendor.key_header()) != SECRET_VALUE {
-        return refuse(
-            403,
-            format!(
-                "{} is {:?}",
-                vendor.key_header(),
-                header(vendor.key_header())
-            ),
-        );
+    let key = request.header(vendor.key_header());
+    if key != SECRET_VALUE {
+        return Err((403, format!("{} is {key:?}", vendor.key_header())));
     }
-    if header("content-type") != "application/json" || header("content-encoding") != "gzip" {
-        return refuse(
+    let (content_type, encoding) = (
+        request.header("content-type"),
+        request.header("content-encoding"),
+    );
+    if content_type != "application/json" || encoding != "gzip" {
+        return Err((
             400,
-            format!(
-                "content-type {:?}, content-encoding {:?}",
-                header("content-type"),
-                header("content-encoding")
-            ),
-        );
+            format!("content-type {content_type:?}, content-encoding {encoding:?}"),
+        ));
     }
     let compressed_limit = match vendor {
         Vendor::Datadog => usize::MAX,
         Vendor::NewRelic => 1_000_000,
     };
-    if raw.len() > compressed_limit {
-        return refuse(413, format!("{} compressed bytes", raw.len()));
+    if request.body.len() > compressed_limit {
+        return Err((413, format!("{} compressed bytes", request.body.len())));
     }
-    let mut text = Vec::new();
-    if let Err(e) = flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut text) {
-        return refuse(400, format!("not gzip: {e}"));
-    }
+    let text = request
+        .decoded_body()
+        .map_err(|e| (400, format!("not gzip: {e}")))?;
     if vendor == Vendor::Datadog && text.len() > 5_000_000 {
-        return refuse(413, format!("{} uncompressed bytes", text.len()));
+        return Err((413, format!("{} uncompressed bytes", text.len())));
     }
-    let seqs = match serde_json::from_slice::<Value>(&text)
+    serde_json::from_slice::<Value>(&text)
         .map_err(|e| e.to_string())
         .and_then(|body| vendor.seqs(&body, max_records))
-    {
-        Ok(seqs) => seqs,
-        Err(problem) => return refuse(400, problem),
-    };
-    let mut state = state.lock().unwrap();
-    let (status, retry_after) = state.script.pop_front().unwrap_or((202, None));
-    if (200..300).contains(&status) {
-        for &seq in &seqs {
-            *state.accepted.entry(seq).or_default() += 1;
-        }
-    }
-    state.seen.push(Seen { seqs, status });
-    let mut response = axum::response::Response::builder().status(status);
-    if let Some(seconds) = retry_after {
-        response = response.header("retry-after", seconds);
-    }
-    response
-        .body(axum::body::Body::from(format!("{{\"status\":{status}}}")))
-        .unwrap()
+        .map_err(|problem| (400, problem))
 }
 
 fn router_config(output: &str) -> String {
@@ -511,22 +472,6 @@ dead_letter = {{ path = "{{dir}}/dead.jsonl" }}
 {output}
 "#
     )
-}
-
-/// The `seq` and reason of each dead-lettered event.
-fn dead_letters(path: &Path) -> Vec<(u32, String)> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .map(|v| {
-            (
-                v["record"]["seq"].as_u64().expect("a seq record") as u32,
-                v["reason"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
 }
 
 /// Sends `total` numbered events through the router to `intake`, whose script answers the
@@ -558,7 +503,7 @@ fn deliver_exactly_once(intake: &VendorIntake, output: &str, total: u32) {
     let mut all: Vec<u32> = accepted
         .keys()
         .copied()
-        .chain(dead.iter().map(|(seq, _)| *seq))
+        .chain(dead.iter().map(|(seq, _, _)| *seq))
         .collect();
     all.sort_unstable();
     let unique = {
@@ -576,7 +521,7 @@ fn deliver_exactly_once(intake: &VendorIntake, output: &str, total: u32) {
         .flat_map(|s| s.seqs.iter().copied())
         .collect();
     refused.sort_unstable();
-    let mut dead_seqs: Vec<u32> = dead.iter().map(|(seq, _)| *seq).collect();
+    let mut dead_seqs: Vec<u32> = dead.iter().map(|(seq, _, _)| *seq).collect();
     dead_seqs.sort_unstable();
     assert_eq!(
         dead_seqs, refused,
@@ -589,7 +534,8 @@ fn deliver_exactly_once(intake: &VendorIntake, output: &str, total: u32) {
     // The router gives one reason per batch (the one most of its refused events have), so an
     // event answered 400 may carry its batch's `http_403`; each is one of the two.
     assert!(
-        dead.iter().all(|(_, r)| r == "http_400" || r == "http_403"),
+        dead.iter()
+            .all(|(_, r, _)| r == "http_400" || r == "http_403"),
         "{dead:?}"
     );
     let samples = scrape(&http);
@@ -653,54 +599,17 @@ fn new_relic_intake_receives_every_accepted_event_once() {
 
 // ---- End to end from a FireLens-style classic config ----------------------------------------
 
-/// The router run on a classic (Fluent Bit) config with its own environment; killed on drop.
-struct ClassicRouter {
-    child: std::process::Child,
-    stderr: std::sync::Arc<common::Lines>,
-    _dir: tempfile::TempDir,
-}
-
-impl ClassicRouter {
-    fn start(classic: &str, env: &[(&str, &str)]) -> ClassicRouter {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("fluent-bit.conf");
-        std::fs::write(&path, classic).unwrap();
-        let mut child = router_command()
-            .args(["run", "-c", path.to_str().unwrap()])
-            .envs(env.iter().copied())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("starting wasm-router");
-        let stderr = common::Lines::collect(child.stderr.take().unwrap());
-        ClassicRouter {
-            child,
-            stderr,
-            _dir: dir,
-        }
-    }
-
-    fn tcp_addr(&self) -> String {
-        let find = |lines: &[String]| {
-            common::listen_addrs(lines)
-                .into_iter()
-                .find_map(|a| a.strip_prefix("tcp://").map(String::from))
-        };
-        let found = self.stderr.wait_until(HANG_TIMEOUT, |lines| {
-            find(lines).is_some() || lines.iter().any(|l| l.contains("ERROR"))
-        });
-        let lines = self.stderr.snapshot();
-        assert!(found, "the router did not listen:\n{}", lines.join("\n"));
-        find(&lines).unwrap_or_else(|| panic!("the router failed:\n{}", lines.join("\n")))
-    }
-}
-
-impl Drop for ClassicRouter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The router run on a classic (Fluent Bit) config with its own environment.
+fn start_classic(classic: &str, env: &[(&str, &str)]) -> RouterProcess {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fluent-bit.conf");
+    std::fs::write(&path, classic).unwrap();
+    let mut cmd = router_command();
+    cmd.arg("run")
+        .arg("-c")
+        .arg(&path)
+        .envs(env.iter().copied());
+    RouterProcess::spawn(&mut cmd, dir)
 }
 
 /// A plugin directory holding the built plugins under the names the classic loader expects.
@@ -723,7 +632,7 @@ fn classic_delivers(intake: &VendorIntake, output: &str, key_variable: &str, tot
     let classic = format!(
         "[SERVICE]\n    Grace 5\n[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n{output}"
     );
-    let router = ClassicRouter::start(
+    let router = start_classic(
         &classic,
         &[
             (key_variable, SECRET_VALUE),
@@ -737,7 +646,7 @@ fn classic_delivers(intake: &VendorIntake, output: &str, key_variable: &str, tot
             Instant::now() < deadline,
             "events still missing; seen {:?}\nlog:\n{}",
             intake.seen(),
-            router.stderr.snapshot().join("\n")
+            router.log_text()
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -748,7 +657,7 @@ fn classic_delivers(intake: &VendorIntake, output: &str, key_variable: &str, tot
         intake.accepted()
     );
     assert_eq!(intake.seen()[0].status, 500);
-    let log = router.stderr.snapshot().join("\n");
+    let log = router.log_text();
     assert!(
         !log.contains(SECRET_VALUE),
         "the key is in the router's log"
@@ -832,7 +741,8 @@ fn an_intake_outside_allow_hosts_is_refused_before_connecting_and_counted() {
     }
     let dead = dead_letters(&dead_path);
     assert!(
-        dead.iter().all(|(_, reason)| reason == "host_not_allowed"),
+        dead.iter()
+            .all(|(_, reason, _)| reason == "host_not_allowed"),
         "{dead:?}"
     );
     assert_eq!(discarded(&scrape(&http), "vendor", "host_not_allowed"), 20);

@@ -2,8 +2,8 @@
 //! `.test-deps/venv`) started on a random loopback port per test, SDK clients to read back what
 //! the outputs wrote, a PackedForward sender with acks, and a delivery loop that retries like
 //! the output runner.
-#![allow(dead_code)]
 
+use super::RouterProcess;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -218,6 +218,34 @@ pub fn gunzip_if_gzip(raw: &[u8]) -> Vec<u8> {
     }
 }
 
+/// [`log_events`] of a stream once it exists (an output with `auto_create_group` creates it)
+/// and holds at least `count` events; fails after `timeout`.
+pub async fn wait_for_log_events(
+    endpoint: &str,
+    group: &str,
+    stream: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<(i64, String)> {
+    let what = format!("{count} events in {group} / {stream}");
+    eventually(timeout, &what, || async {
+        let streams = logs_client(endpoint)
+            .describe_log_streams()
+            .log_group_name(group)
+            .send()
+            .await
+            .ok()?;
+        streams
+            .log_streams()
+            .iter()
+            .any(|s| s.log_stream_name() == Some(stream))
+            .then_some(())?;
+        let events = log_events(endpoint, group, stream).await;
+        (events.len() >= count).then_some(events)
+    })
+    .await
+}
+
 /// Every `(timestamp ms, message)` of a stream, in order (all pages).
 pub async fn log_events(endpoint: &str, group: &str, stream: &str) -> Vec<(i64, String)> {
     let client = logs_client(endpoint);
@@ -390,105 +418,10 @@ where
     }
 }
 
-/// A `wasm-router run` child with AWS test credentials in its environment.
-pub struct AwsRouter {
-    child: Child,
-    /// Holds the config.
-    pub dir: tempfile::TempDir,
-    stderr: std::sync::Arc<crate::common::Lines>,
-}
-
-impl AwsRouter {
-    /// Run the router on `config` (TOML; `{dir}` = a fresh temporary directory) with `env`
-    /// added to [`aws_env`].
-    pub fn start(config: &str, env: &[(&str, &str)]) -> AwsRouter {
-        let dir = tempfile::tempdir().unwrap();
-        let text = config.replace("{dir}", dir.path().to_str().unwrap());
-        let path = dir.path().join("router.toml");
-        std::fs::write(&path, text).unwrap();
-        let mut cmd = crate::common::router_command();
-        cmd.args(["run", "-c", path.to_str().unwrap()])
-            .envs(aws_env())
-            .envs(env.iter().copied());
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting wasm-router");
-        let stderr = crate::common::Lines::collect(child.stderr.take().unwrap());
-        AwsRouter { child, dir, stderr }
-    }
-
-    /// The first TCP address it listens on.
-    pub fn tcp_addr(&self) -> String {
-        let find = |lines: &[String]| {
-            crate::common::listen_addrs(lines)
-                .into_iter()
-                .find_map(|a| a.strip_prefix("tcp://").map(String::from))
-        };
-        if !self
-            .stderr
-            .wait_until(crate::common::HANG_TIMEOUT, |l| find(l).is_some())
-        {
-            panic!("wasm-router did not listen; its log:\n{}", self.log());
-        }
-        find(&self.stderr.snapshot()).unwrap()
-    }
-
-    /// The address of its HTTP server (`[service] http_listen`; waits for it).
-    pub fn http_addr(&self) -> String {
-        let find = |lines: &[String]| {
-            lines.iter().find_map(|l| {
-                l.split_whitespace()
-                    .find_map(|w| w.strip_prefix("http_addr="))
-                    .map(String::from)
-            })
-        };
-        if !self
-            .stderr
-            .wait_until(crate::common::HANG_TIMEOUT, |l| find(l).is_some())
-        {
-            panic!("wasm-router has no HTTP server; its log:\n{}", self.log());
-        }
-        find(&self.stderr.snapshot()).unwrap()
-    }
-
-    /// Its log so far.
-    pub fn log(&self) -> String {
-        self.stderr.snapshot().join("\n")
-    }
-
-    /// SIGTERM and wait for a successful exit; returns the log.
-    pub fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let deadline = Instant::now() + crate::common::HANG_TIMEOUT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "wasm-router did not exit; its log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(
-            status.success(),
-            "wasm-router exited with {status}; its log:\n{}",
-            self.log()
-        );
-        self.log()
-    }
-}
-
-impl Drop for AwsRouter {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// A `wasm-router run` on `config` (TOML; `{dir}` = a fresh temporary directory) with the AWS
+/// test credentials of [`aws_env`] and `env` in its environment.
+pub fn start_router(config: &str, env: &[(&str, &str)]) -> RouterProcess {
+    let mut all: Vec<(&str, String)> = aws_env();
+    all.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
+    RouterProcess::start_with_env(config, &all)
 }

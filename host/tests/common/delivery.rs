@@ -1,7 +1,6 @@
 //! Helpers for the delivery tests (host/tests/delivery.rs): a forward-protocol sender that
 //! streams pre-encoded requests and reads acks, numbered records, a counting receiver that
 //! stands in for an aggregator, free ports, and the peak RSS of a process.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -31,15 +30,6 @@ pub async fn start_in_process(
         .to_string();
     let (trigger, shutdown) = wasm_router::ops::shutdown::channel();
     (addr, trigger, tokio::spawn(router.run(shutdown)))
-}
-
-/// A TCP port on 127.0.0.1 that nothing listens on (bound, then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The msgpack record `{"seq": <u32>, "log": "<pad bytes of text>"}`; `seq` is always a
@@ -252,4 +242,22 @@ pub fn tally(counts: &[u32]) -> (usize, usize, u64) {
         .map(|&c| u64::from(c - 1))
         .sum();
     (missing, twice, extra)
+}
+
+/// The `seq` of each record in a dead-letter file (of [`seq_record`] events), with the
+/// reason and detail of its line.
+pub fn dead_letters(path: &std::path::Path) -> Vec<(u32, String, String)> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| {
+            (
+                v["record"]["seq"].as_u64().expect("a seq record") as u32,
+                v["reason"].as_str().unwrap_or("").to_string(),
+                v["detail"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
 }

@@ -6,7 +6,6 @@
 //! Faults are queued per API operation (`PutLogEvents`, `PutRecordBatch`, `UploadPart`, …);
 //! each matching request takes the next one. What reached moto is recorded, so tests can count
 //! every record that was accepted — and prove none was sent twice.
-#![allow(dead_code)]
 
 use base64::Engine as _;
 use serde_json::{Value, json};

@@ -5,13 +5,19 @@
 //!
 //! Readiness comes from the router's own log (one `listening … addr=…` line per listener), so
 //! no test sleeps: everything is polled with a generous timeout that only catches hangs.
-#![allow(dead_code)]
+
+pub mod aws;
+pub mod delivery;
+pub mod fault_proxy;
+pub mod intake;
+mod router;
+
+pub use router::{Lines, RouterProcess, router_command, write_config};
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long any wait may take before the test fails as hung.
@@ -32,94 +38,6 @@ unix_path = "{dir}/fluent.sock"
 type = "stdout"
 match = "*"
 "#;
-
-/// Lines a child process printed, shared with the thread that reads them.
-#[derive(Default)]
-pub struct Lines {
-    state: Mutex<(Vec<String>, bool)>,
-    changed: Condvar,
-}
-
-impl Lines {
-    /// Read `source` line by line on a new thread until it ends.
-    pub fn collect(source: impl Read + Send + 'static) -> Arc<Lines> {
-        let lines = Arc::new(Lines::default());
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(source);
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                match reader.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        let line = strip_ansi(&String::from_utf8_lossy(&buf));
-                        let mut state = sink.state.lock().unwrap();
-                        state
-                            .0
-                            .push(line.trim_end_matches(['\n', '\r']).to_string());
-                        sink.changed.notify_all();
-                    }
-                }
-            }
-            sink.state.lock().unwrap().1 = true;
-            sink.changed.notify_all();
-        });
-        lines
-    }
-
-    /// Every line so far.
-    pub fn snapshot(&self) -> Vec<String> {
-        self.state.lock().unwrap().0.clone()
-    }
-
-    /// Wait until `done` holds for the lines so far, or the stream ends, or `timeout`.
-    /// Returns whether `done` held.
-    pub fn wait_until(&self, timeout: Duration, mut done: impl FnMut(&[String]) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.state.lock().unwrap();
-        loop {
-            if done(&state.0) {
-                return true;
-            }
-            let now = Instant::now();
-            if state.1 || now >= deadline {
-                return false;
-            }
-            state = self.changed.wait_timeout(state, deadline - now).unwrap().0;
-        }
-    }
-
-    /// Wait until the stream ends (the process closed it); returns every line.
-    pub fn wait_closed(&self, timeout: Duration) -> Vec<String> {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.state.lock().unwrap();
-        while !state.1 {
-            let now = Instant::now();
-            assert!(now < deadline, "output still open after {timeout:?}");
-            state = self.changed.wait_timeout(state, deadline - now).unwrap().0;
-        }
-        state.0.clone()
-    }
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI: ESC [ params final-byte
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
 
 /// One event as the `stdout` output prints it.
 #[derive(Clone, Debug, PartialEq)]
@@ -249,237 +167,6 @@ pub fn with_tag(events: &[PrintedEvent], tag: &str) -> Vec<PrintedEvent> {
     events.iter().filter(|e| e.tag == tag).cloned().collect()
 }
 
-/// A running `wasm-router` process. Killed on drop if still running.
-pub struct RouterProcess {
-    child: Child,
-    /// The temporary directory holding the config (and any unix socket of the test).
-    pub dir: tempfile::TempDir,
-    stdout: Arc<Lines>,
-    stderr: Arc<Lines>,
-}
-
-impl RouterProcess {
-    /// `wasm-router run -c <config>`, where `config` is TOML in which `{dir}` stands for a fresh
-    /// temporary directory (put unix sockets there).
-    pub fn start(config: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let text = config.replace("{dir}", dir.path().to_str().unwrap());
-        let path = dir.path().join("router.toml");
-        std::fs::write(&path, text).unwrap();
-        Self::start_with_args(&["run", "-c", path.to_str().unwrap()], dir)
-    }
-
-    /// [`RouterProcess::start`] with extra environment variables (e.g. for `${VAR}` secrets).
-    pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let text = config.replace("{dir}", dir.path().to_str().unwrap());
-        let path = dir.path().join("router.toml");
-        std::fs::write(&path, text).unwrap();
-        Self::spawn(&["run", "-c", path.to_str().unwrap()], env, dir)
-    }
-
-    /// `wasm-router ARGS…` with `dir` kept alive as long as the process.
-    pub fn start_with_args(args: &[&str], dir: tempfile::TempDir) -> Self {
-        Self::spawn(args, &[], dir)
-    }
-
-    fn spawn(args: &[&str], env: &[(&str, &str)], dir: tempfile::TempDir) -> Self {
-        let mut child = router_command()
-            .args(args)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting wasm-router");
-        let stdout = Lines::collect(child.stdout.take().unwrap());
-        let stderr = Lines::collect(child.stderr.take().unwrap());
-        RouterProcess {
-            child,
-            dir,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Every listener address the router logged (`tcp://…`, `unix://…`), waiting until
-    /// `wanted` of them are up. Panics with the router's log if it exits first.
-    pub fn listening(&self, wanted: usize) -> Vec<String> {
-        let found = self
-            .stderr
-            .wait_until(HANG_TIMEOUT, |lines| listen_addrs(lines).len() >= wanted);
-        if !found {
-            panic!(
-                "wasm-router did not log {wanted} listener(s); its log:\n{}",
-                self.stderr.snapshot().join("\n")
-            );
-        }
-        listen_addrs(&self.stderr.snapshot())
-    }
-
-    /// The address of its HTTP server (`[service] http_listen`; waits for it).
-    pub fn http_addr(&self) -> String {
-        let line = self.wait_for_log("the http server", |l| l.contains("http_addr="));
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix("http_addr="))
-            .unwrap()
-            .to_string()
-    }
-
-    /// The first TCP address it listens on (waits for it).
-    pub fn tcp_addr(&self) -> String {
-        self.wait_listener("tcp://")
-    }
-
-    /// The first unix socket it listens on (waits for it).
-    pub fn unix_path(&self) -> PathBuf {
-        PathBuf::from(self.wait_listener("unix://"))
-    }
-
-    fn wait_listener(&self, scheme: &str) -> String {
-        let find = |lines: &[String]| {
-            listen_addrs(lines)
-                .into_iter()
-                .find_map(|a| a.strip_prefix(scheme).map(String::from))
-        };
-        if !self
-            .stderr
-            .wait_until(HANG_TIMEOUT, |lines| find(lines).is_some())
-        {
-            panic!(
-                "wasm-router did not log a {scheme} listener; its log:\n{}",
-                self.stderr.snapshot().join("\n")
-            );
-        }
-        find(&self.stderr.snapshot()).unwrap()
-    }
-
-    /// The router's log so far.
-    pub fn log(&self) -> Vec<String> {
-        self.stderr.snapshot()
-    }
-
-    /// Wait until a log line satisfies `pred`; returns it. Panics with the log on timeout.
-    pub fn wait_for_log(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let ok = self
-            .stderr
-            .wait_until(HANG_TIMEOUT, |lines| lines.iter().any(|l| pred(l)));
-        let log = self.stderr.snapshot();
-        match log.iter().find(|l| pred(l)) {
-            Some(line) if ok => line.clone(),
-            _ => panic!(
-                "wasm-router never logged {what}; its log:\n{}",
-                log.join("\n")
-            ),
-        }
-    }
-
-    /// Wait until the `stdout` output printed at least `n` events; returns those printed so far.
-    pub fn wait_for_events(&self, n: usize) -> Vec<PrintedEvent> {
-        if !self
-            .stdout
-            .wait_until(HANG_TIMEOUT, |lines| lines.len() >= n)
-        {
-            panic!(
-                "wasm-router printed {} of {n} events; its log:\n{}",
-                self.stdout.snapshot().len(),
-                self.stderr.snapshot().join("\n")
-            );
-        }
-        self.events()
-    }
-
-    /// Every event printed so far.
-    pub fn events(&self) -> Vec<PrintedEvent> {
-        self.stdout
-            .snapshot()
-            .iter()
-            .map(|l| PrintedEvent::parse(l))
-            .collect()
-    }
-
-    /// Send a signal (`"TERM"`, `"INT"`, …) to the router.
-    pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.pid().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{name} {} failed", self.pid());
-    }
-
-    /// Wait up to `timeout` for the process to exit.
-    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "wasm-router still running {timeout:?} later; its log:\n{}",
-                    self.stderr.snapshot().join("\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// SIGTERM, wait for a successful exit, and return every event it printed.
-    pub fn stop(mut self) -> Vec<PrintedEvent> {
-        self.signal("TERM");
-        let status = self.wait_exit(HANG_TIMEOUT);
-        assert!(
-            status.success(),
-            "wasm-router exited with {status}; its log:\n{}",
-            self.stderr.snapshot().join("\n")
-        );
-        self.events_after_exit()
-    }
-
-    /// Every event printed, once the process has exited and its stdout is read to the end.
-    pub fn events_after_exit(&self) -> Vec<PrintedEvent> {
-        self.stdout
-            .wait_closed(HANG_TIMEOUT)
-            .iter()
-            .map(|l| PrintedEvent::parse(l))
-            .collect()
-    }
-}
-
-impl Drop for RouterProcess {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// The addresses of the `listening` lines of the router's log, in order.
-pub fn listen_addrs(log: &[String]) -> Vec<String> {
-    log.iter()
-        .filter(|l| l.contains("listening"))
-        .filter_map(|l| {
-            l.split_whitespace()
-                .find_map(|w| w.strip_prefix("addr="))
-                .map(String::from)
-        })
-        .collect()
-}
-
-/// A command for the `wasm-router` binary under test, logging without colours.
-pub fn router_command() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasm-router"));
-    cmd.env("NO_COLOR", "1").env_remove("RUST_LOG");
-    cmd
-}
-
 /// Run `cmd` to completion with no stdin; panics (with what it printed) if it hangs.
 pub fn run_to_end(cmd: &mut Command, what: &str) -> Output {
     let child = cmd
@@ -508,6 +195,26 @@ pub fn wait_output(child: Child, what: &str) -> Output {
             panic!("{what} still running after {HANG_TIMEOUT:?}; killed");
         }
     }
+}
+
+/// `wasm-router validate -c <path>` with `env` added: whether it succeeded, and what it
+/// printed (stdout then stderr).
+pub fn validate(path: &Path, env: &[(&str, &str)]) -> (bool, String) {
+    let out = run_to_end(
+        router_command()
+            .args(["validate", "-c"])
+            .arg(path)
+            .envs(env.iter().copied()),
+        "wasm-router validate",
+    );
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 /// Assert that a client exited 0, showing what it printed otherwise.
@@ -694,6 +401,23 @@ pub fn write_lenient(conn: &mut impl Write, bytes: &[u8]) {
             ) => {}
         Err(e) => panic!("writing to the router: {e}"),
     }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Held by every test that runs a router on the fixed port 127.0.0.1:24224 (the embedded
+/// default), so that they take turns under `cargo test` too, where the tests of this binary
+/// share one process (nextest runs each in its own and groups them in scripts/nextest.toml).
+pub fn fixed_port_24224() -> std::sync::MutexGuard<'static, ()> {
+    static PORT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    PORT.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// One scrape of a router's `/metrics` (at `http`, its HTTP server), parsed.

@@ -1,7 +1,7 @@
 //! `wasm-router test`, `plugin inspect` and `plugin compile`, run as the real binary.
 
-use super::common::{router_command, run_to_end};
 use super::support::cache_dir;
+use crate::common::{router_command, run_to_end};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};

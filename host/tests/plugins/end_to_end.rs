@@ -1,7 +1,7 @@
 //! Forward protocol in → WASM filters → stdout out, through the real `wasm-router` binary.
 
-use super::common::{self, RouterProcess};
 use super::support::cache_dir;
+use crate::common::{self, RouterProcess};
 use serde_json::json;
 use std::io::Write;
 

@@ -5,8 +5,8 @@
 //! and the file hash left out). After a deliberate change to a plugin, rewrite them with
 //! `UPDATE_GOLDEN=1 cargo test -p wasm-router --test plugins golden` and review the diff.
 
-use super::common::{router_command, run_to_end};
 use super::support::cache_dir;
+use crate::common::{router_command, run_to_end};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,28 @@
+//! The integration tests of `wasm-router`, in one test binary: one module per area (its path is
+//! the test-name prefix, e.g. `cli::` or `plugins::filter::`), all sharing `common/`. One binary
+//! links wasmtime and the AWS SDK once instead of once per area. Run one area with a name
+//! filter: `cargo nextest run -p wasm-router --test main -E 'test(/^cli::/)'`.
+
+mod common;
+
+mod aws_cloudwatch;
+mod aws_firehose;
+mod aws_s3;
+mod bench_load;
+mod buffer_faults;
+mod cli;
+mod delivery;
+mod firelens;
+mod firelens_init;
+mod forward_bad_input;
+mod forward_clients;
+mod forward_golden;
+mod forward_limits;
+mod forward_output;
+mod native_filters;
+mod ops;
+mod plugins;
+mod security;
+mod validate;
+mod vendor_outputs;
+mod wasm_output;
