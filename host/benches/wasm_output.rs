@@ -11,7 +11,6 @@
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use wasm_router::config::ServiceConfig;
 use wasm_router::event::{Batch, Event};
 use wasm_router::ops::metrics::{Component, Metrics};
 use wasm_router::output::wasm::{WasmOutput, WasmOutputConfig};
@@ -69,18 +68,18 @@ async fn intake() -> std::net::SocketAddr {
 
 fn output(addr: std::net::SocketAddr, gzip: bool) -> WasmOutput {
     let text = format!(
-        "match = \"*\"\npath = \"{}\"\nallow_hosts = [\"http://{addr}\"]\nconfig = {{ url = \"http://{addr}/v1/logs\", gzip = {gzip} }}\n",
+        "path = \"{}\"\nallow_hosts = [\"http://{addr}\"]\nconfig = {{ url = \"http://{addr}/v1/logs\", gzip = {gzip} }}\n",
         wasm_router_test_artifacts::JSON_OUTPUT
     );
     let config: WasmOutputConfig = toml::from_str(&text).unwrap();
-    WasmOutput::build(
-        &config,
-        "outputs[0]",
-        &ServiceConfig::default(),
-        Component::output("bench"),
-        Metrics::new(),
-    )
-    .unwrap()
+    let cx = wasm_router::output::OutputContext {
+        key: "outputs[0]",
+        name: None,
+        component: Component::output("bench"),
+        metrics: Metrics::new(),
+        plugin_cache_dir: None,
+    };
+    WasmOutput::build(&config, cx).unwrap()
 }
 
 fn deliver(c: &mut Criterion) {

@@ -2,7 +2,7 @@
 //! newline-delimited JSON lines equal to the records; multipart uploads with parts of at least
 //! 5 MiB; data in `store_dir` survives a restart (unfinished multipart uploads are completed);
 //! faults on every call lose and duplicate nothing; an object that keeps failing is dropped
-//! after `retry_limit` attempts and counted.
+//! after `upload_attempts` attempts and counted.
 
 use crate::common::aws;
 use crate::common::fault_proxy;
@@ -169,7 +169,7 @@ async fn multipart_uploads_survive_faults_without_duplicate_parts() {
     let proxy = FaultProxy::start(&moto.endpoint);
     create_bucket(&moto.endpoint, "logs").await;
     let store = tempfile::tempdir().unwrap();
-    let extra = "total_file_size = \"12M\"\nupload_chunk_size = \"5M\"\nupload_timeout = \"1h\"\nretry_limit = 10\njson_date_key = false\nsend_content_md5 = true\ns3_key_format = \"/mp/$TAG/$INDEX.ndjson\"\n";
+    let extra = "total_file_size = \"12M\"\nupload_chunk_size = \"5M\"\nupload_timeout = \"1h\"\nupload_attempts = 10\njson_date_key = false\nsend_content_md5 = true\ns3_key_format = \"/mp/$TAG/$INDEX.ndjson\"\n";
     let mut out = output(&proxy.endpoint, store.path(), extra, Metrics::new()).await;
     proxy.inject(
         "UploadPart",
@@ -313,13 +313,13 @@ async fn a_restart_completes_what_the_previous_run_left() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_object_that_keeps_failing_is_dropped_after_retry_limit_and_counted() {
+async fn an_object_that_keeps_failing_is_dropped_after_upload_attempts_and_counted() {
     let moto = Moto::start();
     let proxy = FaultProxy::start(&moto.endpoint);
     create_bucket(&moto.endpoint, "logs").await;
     let store = tempfile::tempdir().unwrap();
     let metrics = Metrics::new();
-    let extra = "total_file_size = \"1M\"\nupload_timeout = \"1h\"\nuse_put_object = true\nretry_limit = 3\nlog_key = \"log\"\n";
+    let extra = "total_file_size = \"1M\"\nupload_timeout = \"1h\"\nuse_put_object = true\nupload_attempts = 3\nlog_key = \"log\"\n";
     let mut out = output(&proxy.endpoint, store.path(), extra, metrics.clone()).await;
     proxy.always("PutObject", Fault::ServerError);
     let events: Vec<_> = (0..50u64)
@@ -338,7 +338,7 @@ async fn an_object_that_keeps_failing_is_dropped_after_retry_limit_and_counted()
         passes += 1;
         assert!(passes < 10);
     }
-    assert_eq!(proxy.seen_op("PutObject").len(), 3, "retry_limit attempts");
+    assert_eq!(proxy.seen_op("PutObject").len(), 3, "upload_attempts attempts");
     assert_eq!(
         metrics.discarded(&Component::output("s3"), "s3_upload_failed"),
         50

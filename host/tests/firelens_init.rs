@@ -835,11 +835,11 @@ fn render_with_init(
         }
         let path = in_repo_config(value, dir);
         let body = std::fs::read_to_string(&path).unwrap();
-        match wasm_router::ecs::init::file_role(&body) {
-            wasm_router::ecs::init::FileRole::Config => {
+        match wasm_router::startup::init_files::file_role(&body) {
+            wasm_router::startup::init_files::FileRole::Config => {
                 text.push_str(&format!("\n@INCLUDE {}\n", path.display()));
             }
-            wasm_router::ecs::init::FileRole::Parsers => {
+            wasm_router::startup::init_files::FileRole::Parsers => {
                 assert!(value.ends_with("parsers.conf"), "{value} is a parsers file");
             }
         }

@@ -20,8 +20,8 @@ pub async fn start_in_process(
     wasm_router::ops::shutdown::ShutdownTrigger,
     tokio::task::JoinHandle<()>,
 ) {
-    let config = wasm_router::config::parse(text, "in-process test").unwrap();
-    let router = wasm_router::router::Router::build(&config, metrics)
+    let config = wasm_router::topology::parse(text, "in-process test").unwrap();
+    let router = wasm_router::topology::Router::build(&config, metrics)
         .await
         .unwrap();
     let addr = router.local_addrs()[0]

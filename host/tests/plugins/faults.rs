@@ -229,7 +229,7 @@ fn init_errors_name_the_plugin_file_and_the_config_keys() {
         json!({"fields": [1]}),
         None,
     );
-    let err = wasm_router::plugin::load_filter(&config, &service(), Metrics::new())
+    let err = wasm_router::plugin::load_filter(&config, None, Some(&cache_dir()), Metrics::new())
         .err()
         .expect("init fails");
     let message = err.to_string();

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
-use wasm_router::config::{PluginLimitsConfig, ServiceConfig, WasmFilterConfig};
+use wasm_router::plugin::config::{PluginLimitsConfig, WasmFilterConfig};
 use wasm_router::ops::metrics::Metrics;
 use wasm_router::plugin::WasmFilter;
 use wasm_router::{Batch, Event};
@@ -16,9 +16,6 @@ pub fn filter_config(path: &str, config: Value, on_error: Option<&str>) -> WasmF
         _ => None,
     };
     WasmFilterConfig {
-        match_: Some("*".into()),
-        match_regex: None,
-        name: None,
         path: path.into(),
         on_error: on_error.map(str::to_string),
         config: table,
@@ -31,17 +28,9 @@ pub fn cache_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")
 }
 
-/// A service config with the shared compile cache.
-pub fn service() -> ServiceConfig {
-    ServiceConfig {
-        plugin_cache_dir: Some(cache_dir()),
-        ..ServiceConfig::default()
-    }
-}
-
-/// Load the filter of `config` into `metrics`.
+/// Load the filter of `config` into `metrics`, compiled through the shared cache.
 pub fn load(config: &WasmFilterConfig, metrics: &Arc<Metrics>) -> WasmFilter {
-    wasm_router::plugin::load_filter(config, &service(), metrics.clone())
+    wasm_router::plugin::load_filter(config, None, Some(&cache_dir()), metrics.clone())
         .unwrap_or_else(|e| panic!("{e}"))
 }
 

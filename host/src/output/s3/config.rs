@@ -35,7 +35,7 @@ pub const DEFAULT_UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 /// Default `store_dir`.
 pub const DEFAULT_STORE_DIR: &str = "/tmp/fluent-bit/s3";
 /// Default `upload_attempts` (of one object, before its events are dropped).
-pub const DEFAULT_RETRY_LIMIT: u32 = 5;
+pub const DEFAULT_UPLOAD_ATTEMPTS: u32 = 5;
 
 /// The options, as written in the config.
 #[derive(Debug, Deserialize)]
@@ -165,7 +165,7 @@ pub struct S3Settings {
     /// Content-MD5 on uploads.
     pub send_content_md5: bool,
     /// Upload attempts before giving up.
-    pub retry_limit: u32,
+    pub upload_attempts: u32,
     /// Notes for the startup log.
     pub notes: Vec<String>,
 }
@@ -278,12 +278,12 @@ impl S3Config {
                 "`json_date_format` = {date_format:?}: use iso8601, double, epoch, epoch_ms or java_sql_timestamp"
             ));
         }
-        let retry_limit = match self.upload_attempts {
-            None => DEFAULT_RETRY_LIMIT,
+        let upload_attempts = match self.upload_attempts {
+            None => DEFAULT_UPLOAD_ATTEMPTS,
             Some(n) if n >= 1 => n.min(i64::from(u32::MAX)) as u32,
             Some(n) => {
                 problems.push(format!("`upload_attempts` = {n}: must be at least 1"));
-                DEFAULT_RETRY_LIMIT
+                DEFAULT_UPLOAD_ATTEMPTS
             }
         };
         for (key, set) in [
@@ -346,7 +346,7 @@ impl S3Config {
                 ..Default::default()
             },
             send_content_md5: self.send_content_md5.unwrap_or(false),
-            retry_limit,
+            upload_attempts,
             notes,
         })
     }
@@ -373,7 +373,7 @@ mod tests {
         assert_eq!(s.connection.region, "us-east-1");
         assert!(!s.use_put_object && !s.gzip);
         assert_eq!(s.store_dir, PathBuf::from("/tmp/fluent-bit/s3/logs/s3"));
-        assert_eq!(s.retry_limit, 5);
+        assert_eq!(s.upload_attempts, 5);
         assert_eq!(s.renderer.leading_time.as_ref().unwrap().key, "date");
     }
 

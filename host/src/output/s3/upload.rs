@@ -4,7 +4,7 @@
 //! (≥ `upload_chunk_size`, the last one may be smaller), CompleteMultipartUpload. Every accepted
 //! part is recorded in the store before its file is deleted, so a restart resumes where S3
 //! left off. An object that keeps failing is retried with backoff and jitter up to
-//! `retry_limit` attempts; then its multipart upload is aborted and its events are counted as
+//! `upload_attempts` attempts; then its multipart upload is aborted and its events are counted as
 //! dropped.
 
 use super::config::{MAX_PARTS, S3Settings};
@@ -163,7 +163,7 @@ impl Uploader {
                         next_at: now,
                     });
                     entry.failures += 1;
-                    if !e.retryable() || entry.failures >= self.settings.retry_limit {
+                    if !e.retryable() || entry.failures >= self.settings.upload_attempts {
                         let failures = entry.failures;
                         attempts.remove(&id);
                         self.give_up(shared, id, &e, failures).await;
@@ -316,7 +316,7 @@ impl Uploader {
             _ => "s3_upload_failed",
         };
         let detail = format!(
-            "object {:?} in bucket {:?} not uploaded after {attempts} attempt(s): {error}; raise retry_limit to keep trying longer",
+            "object {:?} in bucket {:?} not uploaded after {attempts} attempt(s): {error}; raise upload_attempts to keep trying longer",
             meta.key, self.settings.bucket
         );
         EventsDropped {

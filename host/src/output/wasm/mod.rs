@@ -38,7 +38,7 @@ pub mod telemetry;
 pub use config::{WasmOutputConfig, WasmOutputSettings};
 pub use runner::WasmOutput;
 
-use crate::ops::metrics::{Component, Metrics};
+use crate::ops::metrics::Metrics;
 use crate::plugin::bindings::PluginKind;
 use crate::plugin::instance::PluginInstance;
 use crate::plugin::schema;
@@ -94,7 +94,7 @@ impl crate::output::OutputComponent for WasmOutputConfig {
         cx: crate::output::OutputContext<'a>,
         task: crate::output::OutputTask,
     ) -> crate::output::component::BuildFuture<'a> {
-        let output = WasmOutput::build(self, &cx, cx.component.clone(), cx.metrics.clone());
+        let output = WasmOutput::build(self, cx);
         task.run_built(std::future::ready(output))
     }
 }
@@ -140,16 +140,21 @@ fn grant_gaps(plugin: &LoadedPlugin, settings: &WasmOutputSettings) -> Vec<Strin
 }
 
 impl WasmOutput {
-    /// Load the plugin of `config` (output `key`, e.g. `outputs[2]`), resolve its grants and
-    /// start an HTTP client: every problem surfaces here, at startup.
+    /// Load the plugin of `config` (the output `cx.key`, e.g. `outputs[2]`), resolve its grants
+    /// and start an HTTP client: every problem surfaces here, at startup.
     pub fn build(
         config: &WasmOutputConfig,
-        cx: &crate::output::OutputContext<'_>,
-        component: Component,
-        metrics: Arc<Metrics>,
+        cx: crate::output::OutputContext<'_>,
     ) -> Result<WasmOutput, WasmOutputError> {
-        let settings = config.settings(cx.key).map_err(WasmOutputError::Settings)?;
-        let (started, first) = start(config, cx.name, cx.plugin_cache_dir, &metrics)?;
+        let crate::output::OutputContext {
+            key,
+            name,
+            component,
+            metrics,
+            plugin_cache_dir,
+        } = cx;
+        let settings = config.settings(key).map_err(WasmOutputError::Settings)?;
+        let (started, first) = start(config, name, plugin_cache_dir, &metrics)?;
         let needs_tls = config
             .allow_hosts
             .iter()
