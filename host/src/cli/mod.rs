@@ -1,17 +1,18 @@
 //! What the subcommands do beyond parsing: logging setup, the runtime, signals.
 
 pub mod cat;
+pub mod format;
 pub mod loadgen;
 pub mod plugin;
 pub mod startup;
 pub mod test;
 pub mod top;
 
-use wasm_router::topology::Config;
 use anyhow::Context as _;
 use wasm_router::input::probe::ProbeListener;
 use wasm_router::ops::metrics::Metrics;
 use wasm_router::ops::shutdown;
+use wasm_router::topology::Config;
 use wasm_router::topology::Router;
 
 /// The router's own log on stderr (stdout carries the `stdout` output): level from `RUST_LOG`
@@ -59,8 +60,8 @@ pub async fn run_router(
         );
     }
     // Before the build: a plugin replaced while it compiles is then seen as changed.
-    let baseline =
-        config_path.map(|path| wasm_router::topology::reload::ReloadBaseline::capture(path, &config));
+    let baseline = config_path
+        .map(|path| wasm_router::topology::reload::ReloadBaseline::capture(path, &config));
     let mut router = Router::build(&config, Metrics::new()).await?;
     if let Some(baseline) = baseline {
         router.enable_reload(baseline);

@@ -6,6 +6,7 @@
 //! plugins the call latency (p50 / p99 over the last interval, from the histogram buckets) and
 //! faults. `q`, `Esc` or `Ctrl-C` quits.
 
+use crate::cli::format::bytes;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
@@ -534,21 +535,6 @@ fn per_second(rate: Option<f64>) -> String {
         None => "-".into(),
         Some(r) if r >= 10_000.0 => format!("{:.1}k", r / 1000.0),
         Some(r) => format!("{r:.1}"),
-    }
-}
-
-fn bytes(b: f64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut v = b;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{v:.0} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
     }
 }
 

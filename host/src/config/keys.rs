@@ -106,6 +106,22 @@ struct SplitKeys<'a, D> {
     names: &'static [&'static str],
 }
 
+impl<'de, D: Deserializer<'de>> SplitKeys<'_, D> {
+    /// Read the map, the type's keys (`fields`, when known) through `visitor`.
+    fn split<V: Visitor<'de>>(
+        self,
+        visitor: V,
+        fields: Option<&'static [&'static str]>,
+    ) -> Result<V::Value, D::Error> {
+        self.inner.deserialize_map(SplitVisitor {
+            visitor,
+            shared: self.shared,
+            names: self.names,
+            fields,
+        })
+    }
+}
+
 impl<'de, D: Deserializer<'de>> Deserializer<'de> for SplitKeys<'_, D> {
     type Error = D::Error;
 
@@ -114,12 +130,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for SplitKeys<'_, D> {
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-        self.inner.deserialize_map(SplitVisitor {
-            visitor,
-            shared: self.shared,
-            names: self.names,
-            fields: None,
-        })
+        self.split(visitor, None)
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -128,12 +139,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for SplitKeys<'_, D> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, D::Error> {
-        self.inner.deserialize_map(SplitVisitor {
-            visitor,
-            shared: self.shared,
-            names: self.names,
-            fields: Some(fields),
-        })
+        self.split(visitor, Some(fields))
     }
 
     serde::forward_to_deserialize_any! {
@@ -265,9 +271,15 @@ mod tests {
     #[test]
     fn a_wrong_value_of_either_set_is_refused() {
         let e = parse("[entry]\ntype = \"s3\"\nmatch = 5\nbucket = \"b\"\n").unwrap_err();
-        assert!(e.contains("invalid type: integer `5`, expected a string"), "{e}");
+        assert!(
+            e.contains("invalid type: integer `5`, expected a string"),
+            "{e}"
+        );
         let e = parse("[entry]\ntype = \"s3\"\nmatch = \"*\"\nbucket = 5\n").unwrap_err();
-        assert!(e.contains("invalid type: integer `5`, expected a string"), "{e}");
+        assert!(
+            e.contains("invalid type: integer `5`, expected a string"),
+            "{e}"
+        );
         let e = parse("[entry]\ntype = \"s3\"\nmatch = \"*\"\n").unwrap_err();
         assert!(e.contains("missing field `bucket`"), "{e}");
     }

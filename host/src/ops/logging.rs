@@ -494,6 +494,23 @@ where
     }
 }
 
+/// An error and its sources on one line, each source added unless the text already says it
+/// (`client error (Connect): tcp connect error: Connection refused (os error 111)`): top-level
+/// messages alone ("dispatch failure") do not say what happened.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,9 +15,9 @@
 //! [`reject`]: DeliveryProgress::reject
 //! [`destination_failed`]: DeliveryProgress::destination_failed
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What became of one event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +46,6 @@ pub struct Rejection {
 /// The progress of one delivery (see the module documentation).
 #[derive(Debug)]
 pub struct DeliveryProgress {
-    id: u64,
     states: Vec<EventState>,
     rejections: Vec<Rejection>,
     /// Destinations that failed in the current attempt, with the last error.
@@ -54,27 +53,44 @@ pub struct DeliveryProgress {
     /// Destinations held by older deliveries that are set aside: their events wait.
     blocked: Arc<HashSet<String>>,
     attempts: u32,
+    /// What the output has yet to send of this delivery, kept for its next attempt.
+    requests: KeptRequests,
 }
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+/// An output's requests kept between attempts of one delivery (of the output's own type).
+#[derive(Default)]
+struct KeptRequests(Option<Box<dyn Any + Send + Sync>>);
+
+impl std::fmt::Debug for KeptRequests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "kept" } else { "none" })
+    }
+}
 
 impl DeliveryProgress {
     /// Nothing delivered yet of a delivery of `events` events.
     pub fn new(events: usize) -> Self {
         DeliveryProgress {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             states: vec![EventState::Pending; events],
             rejections: Vec::new(),
             failing: Vec::new(),
             blocked: Arc::default(),
             attempts: 0,
+            requests: KeptRequests::default(),
         }
     }
 
-    /// Unique per delivery: an output that keeps per-request state between attempts keys it
-    /// with this (never with a hash of the batch).
-    pub fn id(&self) -> u64 {
-        self.id
+    /// Keep `requests`, what the output has yet to send of this delivery (encoded requests, say),
+    /// for its next attempt. The runner owns them with the rest of the progress: they live as
+    /// long as the delivery, set aside or not, and go with it when it is done or given up.
+    pub fn keep_requests<T: Any + Send + Sync>(&mut self, requests: T) {
+        self.requests = KeptRequests(Some(Box::new(requests)));
+    }
+
+    /// The requests the last attempt kept, if it kept any of type `T`.
+    pub fn take_requests<T: Any + Send + Sync>(&mut self) -> Option<T> {
+        let kept = self.requests.0.take()?;
+        kept.downcast().ok().map(|b| *b)
     }
 
     /// Whether this is the first attempt (so per-event warnings such as truncation are counted

@@ -21,6 +21,7 @@ pub mod receiver;
 pub mod records;
 pub mod sender;
 
+use crate::cli::format::thousands;
 use anyhow::{Context, bail};
 use clap::Args;
 use frames::{Compression, FrameEncoder, Mode};
@@ -571,19 +572,6 @@ fn write_rss_csv(path: &std::path::Path, samples: &[RssSample]) -> std::io::Resu
         ));
     }
     std::fs::write(path, text)
-}
-
-/// `1234567` → `1,234,567`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn duration_us(us: f64) -> String {

@@ -2,6 +2,7 @@
 //! (`--json`, through serde) or as text for a person ([`Report::text`]). Fields only the text
 //! needs (a call's size, the canned response's status) are skipped in JSON.
 
+use crate::cli::format::{bytes, thousands};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -272,8 +273,8 @@ impl Report {
                     "\nsummary: {} events, {} fault(s); peak memory {} of a {} cap",
                     summary.events_in,
                     summary.faults,
-                    human_bytes(summary.peak_memory_bytes),
-                    human_bytes(summary.memory_cap_bytes as u64)
+                    bytes(summary.peak_memory_bytes as f64),
+                    bytes(summary.memory_cap_bytes as f64)
                 );
                 if *expect_given {
                     let _ = writeln!(out, "note: --expect applies to filters only");
@@ -316,13 +317,13 @@ fn write_event(out: &mut String, r: &EventEntry) {
     }
     match (r.instructions, r.call_events) {
         (Some(n), 1) => {
-            let _ = write!(head, "  ({} instructions)", group_digits(n));
+            let _ = write!(head, "  ({} instructions)", thousands(n));
         }
         (Some(n), events) => {
             let _ = write!(
                 head,
                 "  (~{} instructions: the average of a call of {events} events)",
-                group_digits(n)
+                thousands(n)
             );
         }
         (None, _) => {}
@@ -377,9 +378,9 @@ fn write_filter_summary(out: &mut String, s: &FilterSummary) {
         s.faults,
         s.calls,
         s.instructions_per_event
-            .map_or("n/a".to_string(), group_digits),
-        human_bytes(s.peak_memory_bytes),
-        human_bytes(s.memory_cap_bytes as u64),
+            .map_or("n/a".to_string(), thousands),
+        bytes(s.peak_memory_bytes as f64),
+        bytes(s.memory_cap_bytes as f64),
     );
     if s.peak_memory_bytes as usize > s.memory_cap_bytes / 2 {
         let _ = writeln!(
@@ -444,7 +445,7 @@ fn write_batch(out: &mut String, b: &BatchEntry, requested_hosts: &[String], res
         }
         Encoded::Requests(requests) => {
             if let Some(n) = b.instructions_per_event {
-                let _ = writeln!(out, "  {} instructions/event", group_digits(n));
+                let _ = writeln!(out, "  {} instructions/event", thousands(n));
             }
             for r in requests {
                 write_request(out, r, requested_hosts);
@@ -585,35 +586,6 @@ pub fn seconds(ns: u64) -> String {
     format!("{}.{}", ns / 1_000_000_000, digits.trim_end_matches('0'))
 }
 
-/// `1234567` → `1,234,567`.
-fn group_digits(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// `1536` → `1.5 KiB`.
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -636,8 +608,8 @@ mod tests {
 
     #[test]
     fn numbers_and_times_print_readably() {
-        assert_eq!(group_digits(1234567), "1,234,567");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(bytes(1536 as f64), "1.5 KiB");
         assert_eq!(seconds(1_700_000_000_001_000_000), "1700000000.001");
     }
 

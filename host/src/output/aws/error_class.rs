@@ -136,7 +136,7 @@ impl SdkFailure {
     {
         match err {
             SdkError::ConstructionFailure(_) => {
-                let message = error_chain(err);
+                let message = crate::ops::logging::error_chain(err);
                 // The orchestrator reports a credential chain that found nothing (or failed to
                 // reach IMDS/STS) here.
                 let class = if message.to_ascii_lowercase().contains("credential")
@@ -154,21 +154,26 @@ impl SdkFailure {
                     retry_after: None,
                 }
             }
-            SdkError::TimeoutError(_) => SdkFailure::bare(ErrorClass::Timeout, error_chain(err)),
+            SdkError::TimeoutError(_) => {
+                SdkFailure::bare(ErrorClass::Timeout, crate::ops::logging::error_chain(err))
+            }
             SdkError::DispatchFailure(d) => {
                 let class = if d.is_timeout() {
                     ErrorClass::Timeout
                 } else {
                     ErrorClass::Network
                 };
-                SdkFailure::bare(class, error_chain(err))
+                SdkFailure::bare(class, crate::ops::logging::error_chain(err))
             }
             SdkError::ResponseError(r) => {
                 let status = r.raw().status().as_u16();
                 SdkFailure {
                     class: class_of_status(status).unwrap_or(ErrorClass::Network),
                     code: None,
-                    message: format!("unreadable response (HTTP {status}): {}", error_chain(err)),
+                    message: format!(
+                        "unreadable response (HTTP {status}): {}",
+                        crate::ops::logging::error_chain(err)
+                    ),
                     status: Some(status),
                     retry_after: retry_after(r.raw()),
                 }
@@ -184,7 +189,7 @@ impl SdkFailure {
                 let message = match (s.err().code(), s.err().message()) {
                     (Some(c), Some(m)) => format!("{c}: {m} (HTTP {status})"),
                     (Some(c), None) => format!("{c} (HTTP {status})"),
-                    _ => format!("{} (HTTP {status})", error_chain(err)),
+                    _ => format!("{} (HTTP {status})", crate::ops::logging::error_chain(err)),
                 };
                 SdkFailure {
                     class,
@@ -194,7 +199,7 @@ impl SdkFailure {
                     retry_after: retry_after(s.raw()),
                 }
             }
-            _ => SdkFailure::bare(ErrorClass::Network, error_chain(err)),
+            _ => SdkFailure::bare(ErrorClass::Network, crate::ops::logging::error_chain(err)),
         }
     }
 
@@ -256,22 +261,6 @@ pub fn class_of_status(status: u16) -> Option<ErrorClass> {
 fn retry_after(raw: &HttpResponse) -> Option<Duration> {
     let secs: u64 = raw.headers().get("retry-after")?.trim().parse().ok()?;
     Some(Duration::from_secs(secs.min(300)))
-}
-
-/// The error and its sources, joined: the SDK's top-level messages alone ("dispatch failure")
-/// do not say what happened.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -106,13 +106,13 @@ impl HttpClient {
         }
         let http_request = builder
             .body(Full::new(request.body.clone()))
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| crate::ops::logging::error_chain(&e))?;
         let exchange = async {
             let response = self
                 .client
                 .request(http_request)
                 .await
-                .map_err(|e| describe(&e))?;
+                .map_err(|e| crate::ops::logging::error_chain(&e))?;
             let status = response.status().as_u16();
             let headers = response
                 .headers()
@@ -137,7 +137,7 @@ impl HttpClient {
                     }
                     // The status is the answer; a body cut short is only less detail.
                     Some(Err(e)) => {
-                        tracing::debug!(error = %describe(&e), "response body cut short");
+                        tracing::debug!(error = %crate::ops::logging::error_chain(&e), "response body cut short");
                         break;
                     }
                 }
@@ -179,22 +179,6 @@ fn tls_config(needs_tls: bool) -> Result<rustls::ClientConfig, ClientError> {
         .map_err(|e| ClientError::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth())
-}
-
-/// An error and its sources, on one line (`client error (Connect): tcp connect error:
-/// Connection refused (os error 111)`).
-fn describe(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let next = s.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

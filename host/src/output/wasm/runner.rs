@@ -15,9 +15,9 @@
 //!
 //! Each request that succeeded marks its events delivered, and each rejection rejects its events
 //! under its own reason, in the runner's [`DeliveryProgress`]. The requests still to send are kept
-//! across the runner's retries of the same delivery (keyed by [`DeliveryProgress::id`]), so a
-//! request that succeeded is never sent again; for another delivery only its pending events are
-//! encoded. Requests are sent one at a time, in the order the plugin returned them.
+//! in that progress across the runner's retries of the delivery
+//! ([`DeliveryProgress::keep_requests`]), so a request that succeeded is never sent again; a
+//! delivery without kept requests has only its pending events encoded. Requests are sent one at a time, in the order the plugin returned them.
 //!
 //! Plugin calls run on tokio's blocking pool (never on an async worker) in the plugin's
 //! limits. A fault discards the instance (the next call gets a fresh one) and the events of
@@ -76,7 +76,6 @@ pub struct WasmOutput {
     component: Component,
     metrics: Arc<Metrics>,
     requests: RequestTelemetry,
-    progress: Option<Progress>,
 }
 
 /// The plugin and its (one) instance; calls run on the blocking pool.
@@ -150,13 +149,6 @@ struct Rejection {
     detail: String,
 }
 
-/// The requests of a delivery still to send.
-struct Progress {
-    /// The [`DeliveryProgress::id`] of the delivery.
-    delivery: u64,
-    pending: Vec<Pending>,
-}
-
 /// The requests an `encode` made, and the events it could not turn into one.
 #[derive(Default)]
 struct Encoded {
@@ -186,7 +178,6 @@ impl WasmOutput {
             client,
             component,
             metrics,
-            progress: None,
         }
     }
 
@@ -235,14 +226,11 @@ impl WasmOutput {
         &mut self,
         batch: &Batch,
         delivery: &mut DeliveryProgress,
+        pending: &mut Vec<Pending>,
         pos: usize,
         retry: &mut Option<RetryNote>,
     ) {
-        let progress = self
-            .progress
-            .as_mut()
-            .expect("progress is set before sending");
-        let request = progress.pending[pos].request.clone();
+        let request = pending[pos].request.clone();
         let received = self.client.send(&request).await;
         let status = received.as_ref().map_or(0, |r| r.status);
         self.requests.request(request.body.len(), status);
@@ -257,18 +245,14 @@ impl WasmOutput {
             .plugin
             .call(0, move |instance| instance.on_response(response))
             .await;
-        let progress = self
-            .progress
-            .as_mut()
-            .expect("progress is set before sending");
         match answered {
             Ok(Delivery::Ok) => {
-                let done = progress.pending.remove(pos);
+                let done = pending.remove(pos);
                 delivery.delivered(done.events);
             }
             Ok(Delivery::Retry(ms)) => {
                 self.metrics.error(&self.component, &status_label(status));
-                progress.pending[pos].deferred = true;
+                pending[pos].deferred = true;
                 let after = ms
                     .map(|ms| Duration::from_millis(u64::from(ms)))
                     .or(retry_after)
@@ -283,7 +267,7 @@ impl WasmOutput {
                 note.waiting += 1;
             }
             Ok(Delivery::FailPermanent(reason)) => {
-                let p = progress.pending.remove(pos);
+                let p = pending.remove(pos);
                 reject(
                     delivery,
                     Rejection {
@@ -294,9 +278,9 @@ impl WasmOutput {
                 );
             }
             Ok(Delivery::SplitAndRetry) => {
-                let events = progress.pending[pos].events.clone();
+                let events = pending[pos].events.clone();
                 if events.len() <= 1 {
-                    let p = progress.pending.remove(pos);
+                    let p = pending.remove(pos);
                     reject(
                         delivery,
                         Rejection {
@@ -318,14 +302,10 @@ impl WasmOutput {
                     reject(delivery, r);
                 }
                 tracing::debug!(plugin = %self.plugin.started.context.id, events = events.len(), requests = halves.pending.len(), "request too large: split in two");
-                let progress = self
-                    .progress
-                    .as_mut()
-                    .expect("progress is set before sending");
-                progress.pending.splice(pos..=pos, halves.pending);
+                pending.splice(pos..=pos, halves.pending);
             }
             Err(fault) => {
-                let p = progress.pending.remove(pos);
+                let p = pending.remove(pos);
                 reject(
                     delivery,
                     Rejection {
@@ -384,45 +364,37 @@ impl Output for WasmOutput {
         if batch.is_empty() {
             return Ok(());
         }
-        if self
-            .progress
-            .as_ref()
-            .is_none_or(|p| p.delivery != delivery.id())
-        {
-            // One `encode` call per MAX_CALL_EVENTS events, as filters are called, so a
-            // large (merged) batch stays within the plugin's per-call limits.
-            let left: Vec<usize> = delivery.pending().collect();
-            let mut pending = Vec::new();
-            for chunk in left.chunks(MAX_CALL_EVENTS) {
-                let encoded = self.encode(batch, chunk.to_vec()).await;
-                pending.extend(encoded.pending);
-                for r in encoded.rejected {
-                    reject(delivery, r);
+        let mut pending = match delivery.take_requests::<Vec<Pending>>() {
+            Some(kept) => kept,
+            None => {
+                // One `encode` call per MAX_CALL_EVENTS events, as filters are called, so a
+                // large (merged) batch stays within the plugin's per-call limits.
+                let left: Vec<usize> = delivery.pending().collect();
+                let mut pending = Vec::new();
+                for chunk in left.chunks(MAX_CALL_EVENTS) {
+                    let encoded = self.encode(batch, chunk.to_vec()).await;
+                    pending.extend(encoded.pending);
+                    for r in encoded.rejected {
+                        reject(delivery, r);
+                    }
                 }
+                pending
             }
-            self.progress = Some(Progress {
-                delivery: delivery.id(),
-                pending,
-            });
-        }
+        };
         let mut retry = None;
-        while let Some(pos) = self
-            .progress
-            .as_ref()
-            .and_then(|p| p.pending.iter().position(|r| !r.deferred))
-        {
-            self.attempt(batch, delivery, pos, &mut retry).await;
+        while let Some(pos) = pending.iter().position(|r| !r.deferred) {
+            self.attempt(batch, delivery, &mut pending, pos, &mut retry)
+                .await;
         }
-        let progress = self.progress.as_mut().expect("progress is set above");
-        if progress.pending.is_empty() {
-            self.progress = None;
+        if pending.is_empty() {
             return Ok(());
         }
-        for p in &mut progress.pending {
+        for p in &mut pending {
             p.deferred = false;
         }
         let note = retry.expect("a request waits only after a retry answer");
-        let total = progress.pending.len();
+        let total = pending.len();
+        delivery.keep_requests(pending);
         Err(DeliveryError::Retryable {
             reason: format!(
                 "{} ({} of the batch's requests waiting, {total} in all)",
