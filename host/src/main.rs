@@ -3,8 +3,8 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use wasm_router::topology;
 use wasm_router::ops::logging::redact;
+use wasm_router::topology;
 
 mod cli;
 

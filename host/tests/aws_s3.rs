@@ -338,7 +338,11 @@ async fn an_object_that_keeps_failing_is_dropped_after_upload_attempts_and_count
         passes += 1;
         assert!(passes < 10);
     }
-    assert_eq!(proxy.seen_op("PutObject").len(), 3, "upload_attempts attempts");
+    assert_eq!(
+        proxy.seen_op("PutObject").len(),
+        3,
+        "upload_attempts attempts"
+    );
     assert_eq!(
         metrics.discarded(&Component::output("s3"), "s3_upload_failed"),
         50

@@ -101,6 +101,8 @@ impl BufferConfig {
 
     /// The disk directory this buffer's segments go under, for outputs with a disk buffer.
     pub fn disk_path(&self) -> Option<&PathBuf> {
-        (self.kind == BufferType::Disk).then_some(self.path.as_ref()).flatten()
+        (self.kind == BufferType::Disk)
+            .then_some(self.path.as_ref())
+            .flatten()
     }
 }

@@ -200,10 +200,10 @@ impl<'a> Parser<'a> {
         };
         super::expand_classic_line(line, &vars)
             .map(|s| s.to_string())
-        .map_err(|m| {
-            m.split_once(": ")
-                .map_or(m.clone(), |(_, rest)| rest.to_string())
-        })
+            .map_err(|m| {
+                m.split_once(": ")
+                    .map_or(m.clone(), |(_, rest)| rest.to_string())
+            })
     }
 }
 
@@ -215,7 +215,10 @@ struct SetThenEnv<'a> {
 
 impl Variables for SetThenEnv<'_> {
     fn lookup(&self, name: &str) -> Option<String> {
-        self.set.get(name).cloned().or_else(|| self.env.lookup(name))
+        self.set
+            .get(name)
+            .cloned()
+            .or_else(|| self.env.lookup(name))
     }
 
     fn secret(&self, name: &str, value: &str) {

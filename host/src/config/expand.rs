@@ -294,7 +294,9 @@ mod tests {
                 Some(value.to_string())
             }
             fn secret(&self, name: &str, value: &str) {
-                self.0.borrow_mut().push((name.to_string(), value.to_string()));
+                self.0
+                    .borrow_mut()
+                    .push((name.to_string(), value.to_string()));
             }
         }
         let vars = Recording(Default::default());
@@ -308,7 +310,11 @@ mod tests {
         let names: Vec<_> = vars.0.into_inner().into_iter().map(|(n, _)| n).collect();
         assert_eq!(
             names,
-            ["WR_EXPAND_DD", "WR_EXPAND_HIDDEN_TOKEN", "WR_EXPAND_CLASSIC"]
+            [
+                "WR_EXPAND_DD",
+                "WR_EXPAND_HIDDEN_TOKEN",
+                "WR_EXPAND_CLASSIC"
+            ]
         );
     }
 }

@@ -120,4 +120,3 @@ fn refused_value_line(e: &toml::de::Error, text: &str) -> Option<(usize, String)
             (v.trim() == value).then(|| (n + 1, key.trim().to_string()))
         })
 }
-

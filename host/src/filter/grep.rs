@@ -37,7 +37,6 @@ pub struct GrepConfig {
     pub logical_op: LogicalOp,
 }
 
-
 /// One rule: a key and exactly one of `regex` and `exclude`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -80,8 +79,7 @@ struct Rule {
     pattern: regex::bytes::Regex,
 }
 
-impl GrepConfig {
-}
+impl GrepConfig {}
 
 /// The compiled filter.
 #[derive(Debug)]
@@ -184,7 +182,11 @@ impl super::NativeConfig for GrepConfig {
         }
     }
 
-    fn compile(&self, _id: &str, _metrics: &std::sync::Arc<crate::ops::metrics::Metrics>) -> Result<Self::Filter, String> {
+    fn compile(
+        &self,
+        _id: &str,
+        _metrics: &std::sync::Arc<crate::ops::metrics::Metrics>,
+    ) -> Result<Self::Filter, String> {
         super::grep::Grep::new(self)
     }
 }

@@ -41,7 +41,6 @@ pub struct ModifyConfig {
     pub rules: Vec<ModifyRule>,
 }
 
-
 /// One rule: `{ <operation> = "KEY" }` or `{ <operation> = ["KEY", "VALUE or NEW KEY"] }`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -96,8 +95,7 @@ pub enum ModifyCondition {
     MatchingKeysDoNotHaveMatchingValues(String, String),
 }
 
-impl ModifyConfig {
-}
+impl ModifyConfig {}
 
 #[derive(Debug)]
 enum Rule {
@@ -377,7 +375,11 @@ impl super::NativeConfig for ModifyConfig {
         }
     }
 
-    fn compile(&self, _id: &str, _metrics: &std::sync::Arc<crate::ops::metrics::Metrics>) -> Result<Self::Filter, String> {
+    fn compile(
+        &self,
+        _id: &str,
+        _metrics: &std::sync::Arc<crate::ops::metrics::Metrics>,
+    ) -> Result<Self::Filter, String> {
         super::modify::Modify::new(self)
     }
 }

@@ -45,9 +45,7 @@ pub struct ParserFilterConfig {
     pub parsers_files: Vec<PathBuf>,
 }
 
-
 impl ParserFilterConfig {
-
     fn parsers(&self) -> Result<Vec<JsonParser>, String> {
         if self.key_name.is_empty() {
             return Err(".key_name is empty; e.g. `key_name = \"log\"`".into());
@@ -150,7 +148,11 @@ impl super::NativeConfig for ParserFilterConfig {
         }
     }
 
-    fn compile(&self, id: &str, metrics: &std::sync::Arc<crate::ops::metrics::Metrics>) -> Result<Self::Filter, String> {
+    fn compile(
+        &self,
+        id: &str,
+        metrics: &std::sync::Arc<crate::ops::metrics::Metrics>,
+    ) -> Result<Self::Filter, String> {
         super::parser::ParserFilter::new(self, id, metrics.clone())
     }
 }

@@ -34,7 +34,6 @@ pub struct RecordModifierConfig {
     pub uuid_key: Option<String>,
 }
 
-
 /// One appended field.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,8 +44,7 @@ pub struct RecordField {
     pub value: String,
 }
 
-impl RecordModifierConfig {
-}
+impl RecordModifierConfig {}
 
 /// A `remove_keys` / `allowlist_keys` entry.
 #[derive(Debug)]
@@ -224,7 +222,11 @@ impl super::NativeConfig for RecordModifierConfig {
         }
     }
 
-    fn compile(&self, _id: &str, _metrics: &std::sync::Arc<crate::ops::metrics::Metrics>) -> Result<Self::Filter, String> {
+    fn compile(
+        &self,
+        _id: &str,
+        _metrics: &std::sync::Arc<crate::ops::metrics::Metrics>,
+    ) -> Result<Self::Filter, String> {
         super::record_modifier::RecordModifier::new(self)
     }
 }

@@ -82,6 +82,8 @@ impl RunningInput for forward::ForwardServer {
         shutdown: Shutdown,
         drain: Duration,
     ) -> BoxFuture<'static, ()> {
-        Box::pin(forward::ForwardServer::run(*self, pipeline, shutdown, drain))
+        Box::pin(forward::ForwardServer::run(
+            *self, pipeline, shutdown, drain,
+        ))
     }
 }

@@ -46,7 +46,8 @@ impl ProbeListener {
             };
             tokio::spawn(async move {
                 let mut sink = [0u8; 4096];
-                let drain = async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} };
+                let drain =
+                    async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} };
                 let _ = tokio::time::timeout(IDLE, drain).await;
                 drop(permit);
             });

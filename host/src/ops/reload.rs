@@ -24,4 +24,3 @@ pub fn reload_channel() -> (ReloadRequests, mpsc::Receiver<()>) {
     let (tx, rx) = mpsc::channel(1);
     (ReloadRequests(tx), rx)
 }
-

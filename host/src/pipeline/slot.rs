@@ -43,4 +43,3 @@ impl Filter for FilterSlot {
         self.current().process(batch)
     }
 }
-

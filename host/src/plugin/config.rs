@@ -30,7 +30,9 @@ impl WasmFilterConfig {
         if let Some(policy) = &self.on_error
             && !["fail_open", "fail_closed", "dead_letter"].contains(&policy.as_str())
         {
-            problems.push(format!("{key}.on_error = {policy:?}: use \"fail_open\", \"fail_closed\" or \"dead_letter\""));
+            problems.push(format!(
+                "{key}.on_error = {policy:?}: use \"fail_open\", \"fail_closed\" or \"dead_letter\""
+            ));
         }
         self.limits.validate(key, problems);
     }

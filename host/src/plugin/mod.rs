@@ -40,9 +40,9 @@ pub use limits::PluginLimits;
 pub use loader::LoadedPlugin;
 pub use policy::OnError;
 
-use config::WasmFilterConfig;
 use crate::ops::metrics::Metrics;
 use crate::pipeline::Filter;
+use config::WasmFilterConfig;
 use schema::ConfigProblem;
 use std::sync::Arc;
 
@@ -180,11 +180,7 @@ pub fn load_filter(
     plugin_cache_dir: Option<&std::path::Path>,
     metrics: Arc<Metrics>,
 ) -> Result<WasmFilter, PluginError> {
-    let plugin = startup::load(
-        &config.path,
-        bindings::PluginKind::Filter,
-        plugin_cache_dir,
-    )?;
+    let plugin = startup::load(&config.path, bindings::PluginKind::Filter, plugin_cache_dir)?;
     let info = plugin.info();
     let on_error = match config.on_error.as_deref() {
         Some(policy) => OnError::parse(policy).ok_or_else(|| PluginError::BadPlugin {
@@ -217,7 +213,10 @@ impl crate::filter::FilterComponent for WasmFilterConfig {
         true
     }
 
-    fn build(&self, cx: crate::filter::FilterContext<'_>) -> Result<(String, Arc<dyn Filter>), String> {
+    fn build(
+        &self,
+        cx: crate::filter::FilterContext<'_>,
+    ) -> Result<(String, Arc<dyn Filter>), String> {
         build_filter(self, cx.name, cx.plugin_cache_dir, cx.metrics)
     }
 

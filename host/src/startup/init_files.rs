@@ -358,7 +358,8 @@ fn is_toml(path: &Path) -> bool {
     if path.extension().is_some_and(|e| e == "conf") {
         return false;
     }
-    std::fs::read_to_string(path).is_ok_and(|text| !crate::topology::fluentbit::looks_classic(&text))
+    std::fs::read_to_string(path)
+        .is_ok_and(|text| !crate::topology::fluentbit::looks_classic(&text))
 }
 
 fn read_bounded(source: &InitSource, path: &Path) -> Result<String, InitError> {

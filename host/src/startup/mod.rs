@@ -143,4 +143,3 @@ pub fn prepare(
         Ok::<_, StartupError>(startup)
     })
 }
-

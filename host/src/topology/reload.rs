@@ -44,8 +44,9 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Builds a started filter (compiled, `init` done) for filter `i` of a config, under the
 /// component id the running one has, so its metrics continue.
-pub type FilterBuilder =
-    Arc<dyn Fn(&Config, usize, &str, Arc<Metrics>) -> Result<Arc<dyn Filter>, String> + Send + Sync>;
+pub type FilterBuilder = Arc<
+    dyn Fn(&Config, usize, &str, Arc<Metrics>) -> Result<Arc<dyn Filter>, String> + Send + Sync,
+>;
 
 /// A running filter the reloader may replace.
 pub struct ReloadableFilter {
@@ -378,14 +379,16 @@ impl RouterReload {
 /// The builder the router itself uses ([`super::build::build_filter`]), as a [`FilterBuilder`]:
 /// a filter is built the same way at start and at reload.
 pub fn router_builder() -> FilterBuilder {
-    Arc::new(|config: &Config, i: usize, id: &str, metrics: Arc<Metrics>| {
-        super::build::build_filter(config, i, Some(id), metrics)
-            .map(|(_, filter)| filter)
-            .map_err(|e| match e {
-                super::BuildError::Component { message, .. } => message,
-                other => other.to_string(),
-            })
-    })
+    Arc::new(
+        |config: &Config, i: usize, id: &str, metrics: Arc<Metrics>| {
+            super::build::build_filter(config, i, Some(id), metrics)
+                .map(|(_, filter)| filter)
+                .map_err(|e| match e {
+                    super::BuildError::Component { message, .. } => message,
+                    other => other.to_string(),
+                })
+        },
+    )
 }
 
 /// Read and check the new config, and build (compile + canary) every filter that changed.
@@ -415,10 +418,10 @@ fn prepare(
             let filter = builder(&config, i, &ids[i], metrics.clone()).map_err(|message| {
                 ReloadError::Plugin {
                     index: i,
-                    path: f.component().plugin_path().map_or_else(
-                        || f.type_name().to_string(),
-                        |p| p.display().to_string(),
-                    ),
+                    path: f
+                        .component()
+                        .plugin_path()
+                        .map_or_else(|| f.type_name().to_string(), |p| p.display().to_string()),
                     message,
                 }
             })?;
@@ -439,7 +442,12 @@ fn filter_paths(config: &Config) -> Vec<PathBuf> {
     config
         .filters
         .iter()
-        .map(|f| f.component().plugin_path().map(Path::to_path_buf).unwrap_or_default())
+        .map(|f| {
+            f.component()
+                .plugin_path()
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+        })
         .collect()
 }
 
@@ -549,23 +557,21 @@ mod tests {
 
     /// Builds a `Marker` named after the plugin file's content; a file saying `broken` fails.
     fn file_builder() -> FilterBuilder {
-        Arc::new(
-            |config: &Config, i: usize, _id: &str, _metrics| {
-                let FilterConfig::Wasm(config) = &config.filters[i] else {
-                    return Err("not a wasm filter".to_string());
-                };
-                let content = std::fs::read_to_string(&config.path).map_err(|e| e.to_string())?;
-                let extra = config
-                    .config
-                    .as_ref()
-                    .map(|c| format!("+{c}"))
-                    .unwrap_or_default();
-                match content.trim() {
-                    "broken" => Err("init refused its config".to_string()),
-                    name => Ok(Arc::new(Marker(format!("{name}{extra}"))) as Arc<dyn Filter>),
-                }
-            },
-        )
+        Arc::new(|config: &Config, i: usize, _id: &str, _metrics| {
+            let FilterConfig::Wasm(config) = &config.filters[i] else {
+                return Err("not a wasm filter".to_string());
+            };
+            let content = std::fs::read_to_string(&config.path).map_err(|e| e.to_string())?;
+            let extra = config
+                .config
+                .as_ref()
+                .map(|c| format!("+{c}"))
+                .unwrap_or_default();
+            match content.trim() {
+                "broken" => Err("init refused its config".to_string()),
+                name => Ok(Arc::new(Marker(format!("{name}{extra}"))) as Arc<dyn Filter>),
+            }
+        })
     }
 
     const CONFIG: &str = "[[inputs]]\ntype = \"forward\"\nlisten = \"127.0.0.1:1\"\n\n[[filters]]\ntype = \"wasm\"\nmatch = \"*\"\npath = \"{dir}/a.wasm\"\n{extra}\n[[outputs]]\ntype = \"null\"\nmatch = \"*\"\n";

@@ -105,7 +105,6 @@ impl Default for ServiceConfig {
     }
 }
 
-
 /// Smallest `retry_backoff_base`: a zero base retried a failing destination ~800 times a second.
 pub const MIN_RETRY_BACKOFF_BASE: std::time::Duration = std::time::Duration::from_millis(1);
 
@@ -137,7 +136,11 @@ impl ServiceConfig {
         }
         for (name, value, example) in [
             ("delivery_stuck_after", self.delivery_stuck_after, "\"60s\""),
-            ("partial_flush_timeout", self.partial_flush_timeout, "\"2s\""),
+            (
+                "partial_flush_timeout",
+                self.partial_flush_timeout,
+                "\"2s\"",
+            ),
         ] {
             if value.0.is_zero() {
                 problems.push(format!(
@@ -145,7 +148,13 @@ impl ServiceConfig {
                 ));
             }
         }
-        positive_size("service", "memory_budget", self.memory_budget, "\"64MiB\"", problems);
+        positive_size(
+            "service",
+            "memory_budget",
+            self.memory_budget,
+            "\"64MiB\"",
+            problems,
+        );
         positive_size(
             "service",
             "partial_max_bytes",

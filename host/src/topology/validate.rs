@@ -23,7 +23,9 @@ impl Config {
             );
         }
         for (i, input) in self.inputs.iter().enumerate() {
-            input.component().validate(&format!("inputs[{i}]"), &mut problems);
+            input
+                .component()
+                .validate(&format!("inputs[{i}]"), &mut problems);
         }
         for (i, filter) in self.filters.iter().enumerate() {
             let key = format!("filters[{i}]");
@@ -41,8 +43,12 @@ impl Config {
             .collect();
         for (i, output) in self.outputs.iter().enumerate() {
             let key = format!("outputs[{i}]");
-            output.keys().validate(&key, output.id(), &peers, &mut problems);
-            output.component().validate(&key, output.id(), &mut problems);
+            output
+                .keys()
+                .validate(&key, output.id(), &peers, &mut problems);
+            output
+                .component()
+                .validate(&key, output.id(), &mut problems);
         }
         if problems.is_empty() {
             Ok(())
@@ -122,7 +128,9 @@ fn check_listeners(config: &Config, problems: &mut Vec<String>) {
         listeners.push((ListenAddr::Tcp(addr), "service.http_listen".to_string()));
     }
     for (n, (later, later_key)) in listeners.iter().enumerate() {
-        let clash = listeners[..n].iter().find(|(earlier, _)| clash(earlier, later));
+        let clash = listeners[..n]
+            .iter()
+            .find(|(earlier, _)| clash(earlier, later));
         if let Some((earlier, earlier_key)) = clash {
             problems.push(format!(
                 "{later_key} = {:?} clashes with {earlier_key} = {:?}: only one listener can bind it; give each a distinct address or path, or remove one",

@@ -4,9 +4,9 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
-use wasm_router::plugin::config::{PluginLimitsConfig, WasmFilterConfig};
 use wasm_router::ops::metrics::Metrics;
 use wasm_router::plugin::WasmFilter;
+use wasm_router::plugin::config::{PluginLimitsConfig, WasmFilterConfig};
 use wasm_router::{Batch, Event};
 
 /// A `[[filters]]` entry for the plugin at `path`.

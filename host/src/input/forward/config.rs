@@ -75,9 +75,17 @@ impl ForwardInputConfig {
             problems.push(format!("{key}.max_unix_connections must be at least 1"));
         }
         if self.idle_timeout.is_some_and(|d| d.0.is_zero()) {
-            problems.push(format!("{key}.idle_timeout must be more than 0s; remove it to keep quiet connections open"));
+            problems.push(format!(
+                "{key}.idle_timeout must be more than 0s; remove it to keep quiet connections open"
+            ));
         }
-        positive_size(key, "buffer_max_size", self.buffer_max_size, "\"6M\"", problems);
+        positive_size(
+            key,
+            "buffer_max_size",
+            self.buffer_max_size,
+            "\"6M\"",
+            problems,
+        );
         positive_size(
             key,
             "decompress_max_size",

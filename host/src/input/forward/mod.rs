@@ -8,6 +8,6 @@ pub mod handshake;
 pub mod server;
 pub mod tls;
 
-pub use decode::{DecodeError, DecodeLimits, Decoder, Frame, Request, ack_response};
 pub use config::ForwardInputConfig;
+pub use decode::{DecodeError, DecodeLimits, Decoder, Frame, Request, ack_response};
 pub use server::{ForwardServer, ListenAddr};

@@ -34,12 +34,12 @@
 //! After shutdown's drain time every wait of a connection ends: reads, ack writes, the
 //! handshake, memory waits and pushes.
 
+use super::config::{ForwardInputConfig, parse_octal_mode};
 use super::connections::{ConnState, Connections, Kind};
 use super::decode::{DecodeLimits, Decoder, Frame, SizeLimit, ack_response};
 use super::handshake::{HandshakeError, ServerSecurity};
 use super::tls::TLS_ACCEPT_TIMEOUT;
 use crate::buffer::budget::{InputBudget, InputCharge, OverBudget};
-use super::config::{ForwardInputConfig, parse_octal_mode};
 use crate::event::Batch;
 use crate::ops::metrics::{Component, Metrics};
 use crate::ops::shutdown::Shutdown;

@@ -25,7 +25,10 @@ pub fn report_problems(
     problems: &mut Vec<String>,
 ) {
     if let Err(text) = result {
-        problems.extend(text.lines().map(|line| format!("{key} ({type_name}): {line}")));
+        problems.extend(
+            text.lines()
+                .map(|line| format!("{key} ({type_name}): {line}")),
+        );
     }
 }
 

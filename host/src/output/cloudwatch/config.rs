@@ -99,7 +99,6 @@ pub struct CloudWatchLogsConfig {
     pub workers: Option<i64>,
 }
 
-
 /// Where one event goes: templates tried in order, then the default.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NameChoice {

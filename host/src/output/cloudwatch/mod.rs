@@ -472,7 +472,12 @@ fn ksuid_like() -> String {
 
 impl crate::output::OutputComponent for CloudWatchLogsConfig {
     fn validate(&self, key: &str, _id: &str, problems: &mut Vec<String>) {
-        crate::output::aws::report_problems(key, "cloudwatch_logs", self.validate().map(drop), problems);
+        crate::output::aws::report_problems(
+            key,
+            "cloudwatch_logs",
+            self.validate().map(drop),
+            problems,
+        );
     }
 
     fn build<'a>(
@@ -481,7 +486,9 @@ impl crate::output::OutputComponent for CloudWatchLogsConfig {
         task: crate::output::OutputTask,
     ) -> crate::output::component::BuildFuture<'a> {
         let aws = crate::output::aws::AwsOverrides::default();
-        task.run_built(async move { CloudWatchLogsOutput::build(self, cx.component, cx.metrics, &aws).await })
+        task.run_built(async move {
+            CloudWatchLogsOutput::build(self, cx.component, cx.metrics, &aws).await
+        })
     }
 }
 

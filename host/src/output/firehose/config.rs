@@ -3,8 +3,8 @@
 
 use crate::output::aws::flb_value::{opt_bool, opt_i64, opt_list};
 use crate::output::aws::record::{TimeField, TimeValue};
-use crate::time::strftime::TimeFormat;
 use crate::output::aws::{AwsConnectionConfig, RecordRenderer};
+use crate::time::strftime::TimeFormat;
 use serde::Deserialize;
 
 /// The default `time_key_format` of both plugins.
@@ -68,7 +68,6 @@ pub struct FirehoseConfig {
     #[serde(default, deserialize_with = "opt_i64")]
     pub workers: Option<i64>,
 }
-
 
 /// What happens to a record over the size limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

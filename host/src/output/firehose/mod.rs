@@ -269,7 +269,8 @@ impl crate::output::OutputComponent for FirehoseConfig {
         task: crate::output::OutputTask,
     ) -> crate::output::component::BuildFuture<'a> {
         let aws = crate::output::aws::AwsOverrides::default();
-        task.run_built(async move { FirehoseOutput::build(self, cx.component, cx.metrics, &aws).await })
+        task.run_built(
+            async move { FirehoseOutput::build(self, cx.component, cx.metrics, &aws).await },
+        )
     }
 }
-

@@ -77,7 +77,6 @@ pub struct ForwardOutputConfig {
     pub tls_server_name: Option<String>,
 }
 
-
 /// Where a forward output connects.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint {

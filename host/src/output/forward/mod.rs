@@ -292,7 +292,10 @@ impl crate::output::OutputComponent for ForwardOutputConfig {
     }
 
     fn check(&self, cx: &crate::output::OutputContext<'_>) -> (Vec<String>, Vec<String>) {
-        let problems = self.settings().err().map(|message| format!("{} (forward): {message}", cx.key));
+        let problems = self
+            .settings()
+            .err()
+            .map(|message| format!("{} (forward): {message}", cx.key));
         (problems.into_iter().collect(), Vec::new())
     }
 

@@ -217,4 +217,3 @@ impl crate::output::OutputComponent for S3Config {
         task.run_built(async move { S3Output::build(self, cx.component, cx.metrics, &aws).await })
     }
 }
-

@@ -50,7 +50,6 @@ pub struct WasmOutputConfig {
     pub limits: PluginLimitsConfig,
 }
 
-
 /// What a [`WasmOutputConfig`] grants, checked and resolved.
 #[derive(Clone, Debug)]
 pub struct WasmOutputSettings {

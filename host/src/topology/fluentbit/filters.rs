@@ -6,8 +6,8 @@
 //! entries (relative to the file they are in) are collected wherever they appear and given to
 //! every parser filter when the whole config has been read.
 
-use crate::config::classic::{Entry, Section};
 use super::{at, on_off, unknown};
+use crate::config::classic::{Entry, Section};
 use crate::filter::modify::{Modify, ModifyConfig};
 use crate::filter::parsers::{ParserCatalog, command_line_files};
 use crate::filter::{accessor::RecordAccessor, compile_regex, split_quoted};

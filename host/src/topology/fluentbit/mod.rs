@@ -459,7 +459,11 @@ impl Mapper {
                 // that is `upload_attempts` (Retry_Limit no_retries: one attempt), and
                 // `retry_limit` keeps one meaning everywhere.
                 "retry_limit" => {
-                    let key = if kind == "s3" { "upload_attempts" } else { "retry_limit" };
+                    let key = if kind == "s3" {
+                        "upload_attempts"
+                    } else {
+                        "retry_limit"
+                    };
                     if let Some(n) = retry_limit(e)? {
                         t.insert(key.into(), (if kind == "s3" { n.max(1) } else { n }).into());
                     }

@@ -399,8 +399,8 @@ fn filter_of(m: &Mapped, i: usize) -> &crate::topology::FilterConfig {
 
 #[test]
 fn grep_filters_keep_rule_order_and_logical_op() {
-    use crate::topology::FilterConfig;
     use crate::filter::grep::LogicalOp;
+    use crate::topology::FilterConfig;
     let m = mapped(&format!("{MINIMAL}[FILTER]\n    Name   grep\n    Match app-firelens*\n    Exclude log ^DEBUG\n    Regex $k['app'] web\n    Alias drop-debug\n[FILTER]\n    Name grep\n    Match *\n    Regex a 1\n    Regex b 2\n    Logical_Op AND\n")).unwrap();
     let FilterConfig::Grep(g) = filter_of(&m, 0) else {
         panic!()
@@ -529,8 +529,8 @@ fn record_modifier_maps_the_firelens_metadata_filter() {
 
 #[test]
 fn modify_maps_rules_and_conditions_with_quoted_values() {
-    use crate::topology::FilterConfig;
     use crate::filter::modify::{ModifyCondition, ModifyRule};
+    use crate::topology::FilterConfig;
     let m = mapped(&format!("{MINIMAL}[FILTER]\n    Name modify\n    Match *\n    Condition Key_value_matches level \"^(ERROR|WARN)$\"\n    Condition Key_exists $k['app']\n    Set message \"hello world\"\n    Rename a b\n    Remove_wildcard tmp_*\n    Add_if_not_present env prod\n")).unwrap();
     let FilterConfig::Modify(c) = filter_of(&m, 0) else {
         panic!()
