@@ -22,7 +22,7 @@ const HOUR_NS: u64 = 3_600_000_000_000;
 const TASK_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:task/prod/0123abcd";
 
 async fn output(endpoint: &str, extra: &str) -> CloudWatchLogsOutput {
-    let text = format!("match = \"*\"\nregion = \"{REGION}\"\nendpoint = \"{endpoint}\"\n{extra}");
+    let text = format!("region = \"{REGION}\"\nendpoint = \"{endpoint}\"\n{extra}");
     let config: CloudWatchLogsConfig = toml::from_str(&text).unwrap();
     let metrics = Metrics::new();
     CloudWatchLogsOutput::build(

@@ -124,7 +124,7 @@ async fn partial_failures_resend_only_the_failed_records() {
     create_bucket(&moto.endpoint, "fh-partial").await;
     create_delivery_stream(&moto.endpoint, "partial", "fh-partial", "p/").await;
     let config: FirehoseConfig = toml::from_str(&format!(
-        "match = \"*\"\nregion = \"{REGION}\"\ndelivery_stream = \"partial\"\nendpoint = \"{}\"\nlog_key = \"log\"\n",
+        "region = \"{REGION}\"\ndelivery_stream = \"partial\"\nendpoint = \"{}\"\nlog_key = \"log\"\n",
         proxy.endpoint
     ))
     .unwrap();
@@ -190,7 +190,7 @@ async fn aggregation_compression_and_oversize_records() {
     create_bucket(&moto.endpoint, "fh-agg").await;
     create_delivery_stream(&moto.endpoint, "agg", "fh-agg", "a/").await;
     let text = format!(
-        "match = \"*\"\nregion = \"{REGION}\"\ndelivery_stream = \"agg\"\nendpoint = \"{}\"\nsimple_aggregation = true\ncompression = \"gzip\"\noversize_records = \"drop\"\ndata_keys = \"log\"\n",
+        "region = \"{REGION}\"\ndelivery_stream = \"agg\"\nendpoint = \"{}\"\nsimple_aggregation = true\ncompression = \"gzip\"\noversize_records = \"drop\"\ndata_keys = \"log\"\n",
         moto.endpoint
     );
     let config: FirehoseConfig = toml::from_str(&text).unwrap();

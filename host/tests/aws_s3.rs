@@ -24,7 +24,7 @@ const BASE_NS: u64 = 1_700_000_000_123_456_789;
 
 async fn output(endpoint: &str, store: &Path, extra: &str, metrics: Arc<Metrics>) -> S3Output {
     let text = format!(
-        "match = \"*\"\nbucket = \"logs\"\nregion = \"{REGION}\"\nendpoint = \"{endpoint}\"\nstore_dir = \"{}\"\n{extra}",
+        "bucket = \"logs\"\nregion = \"{REGION}\"\nendpoint = \"{endpoint}\"\nstore_dir = \"{}\"\n{extra}",
         store.display()
     );
     let config: S3Config = toml::from_str(&text).unwrap();
