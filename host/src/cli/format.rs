@@ -28,3 +28,24 @@ pub fn bytes(b: f64) -> String {
         format!("{v:.1} {}", UNITS[unit])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(4_500_000), "4,500,000");
+    }
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(bytes(512.0), "512 B");
+        assert_eq!(bytes(1536.0), "1.5 KiB");
+        assert_eq!(bytes(10.0 * 1024.0 * 1024.0), "10.0 MiB");
+    }
+}

@@ -664,14 +664,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn thousands_separators() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(4_500_000), "4,500,000");
-    }
-
-    #[test]
     fn groups_end_at_the_ack_interval() {
         assert_eq!(sender::frames_per_group(Mode::PackedForward, 1000, 1000), 1);
         assert_eq!(sender::frames_per_group(Mode::PackedForward, 4096, 1000), 1);
