@@ -56,16 +56,21 @@ pub trait NativeConfig: std::fmt::Debug + Send + Sync {
     /// The per-event filter.
     type Filter: RecordFilter + 'static;
 
-    /// Check the filter's own keys, as [`FilterComponent::validate`].
-    fn validate(&self, key: &str, problems: &mut Vec<String>);
-
-    /// Compile it for the filter component `id`. Errors say what is wrong and the fix.
+    /// Compile it for the filter component `id`. An error names the key under the filter
+    /// (`.rules[0].regex: …`) and the fix.
     fn compile(&self, id: &str, metrics: &Arc<Metrics>) -> Result<Self::Filter, String>;
+
+    /// Check its keys without running it (default: compile it); errors as [`compile`](Self::compile)'s.
+    fn check(&self) -> Result<(), String> {
+        self.compile("check", &Metrics::new()).map(drop)
+    }
 }
 
 impl<T: NativeConfig> FilterComponent for T {
     fn validate(&self, key: &str, problems: &mut Vec<String>) {
-        NativeConfig::validate(self, key, problems);
+        if let Err(e) = self.check() {
+            problems.push(format!("{key}{e}"));
+        }
     }
 
     fn build(&self, cx: FilterContext<'_>) -> Result<(String, Arc<dyn Filter>), String> {

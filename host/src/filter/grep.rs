@@ -23,7 +23,9 @@ use super::accessor::RecordAccessor;
 use super::record::str_only;
 use super::{RecordFilter, Verdict, compile_regex};
 use crate::event::Event;
+use crate::ops::metrics::Metrics;
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// `type = "grep"` under `[[filters]]`.
 #[derive(Debug, Deserialize)]
@@ -175,19 +177,8 @@ impl RecordFilter for Grep {
 impl super::NativeConfig for GrepConfig {
     type Filter = Grep;
 
-    /// Check the rules: each problem names `key.rules[i]` and the fix.
-    fn validate(&self, key: &str, problems: &mut Vec<String>) {
-        if let Err(e) = Grep::new(self) {
-            problems.push(format!("{key}{e}"));
-        }
-    }
-
-    fn compile(
-        &self,
-        _id: &str,
-        _metrics: &std::sync::Arc<crate::ops::metrics::Metrics>,
-    ) -> Result<Self::Filter, String> {
-        super::grep::Grep::new(self)
+    fn compile(&self, _id: &str, _metrics: &Arc<Metrics>) -> Result<Grep, String> {
+        Grep::new(self)
     }
 }
 

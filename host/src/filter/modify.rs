@@ -24,10 +24,12 @@ use super::accessor::RecordAccessor;
 use super::record::{RawRecord, as_bool, encode_str, str_only, str_or_bin};
 use super::{RecordFilter, Verdict, compile_regex};
 use crate::event::Event;
+use crate::ops::metrics::Metrics;
 use bytes::Bytes;
 use regex::bytes::Regex;
 use serde::Deserialize;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// `type = "modify"` under `[[filters]]`.
 #[derive(Debug, Deserialize)]
@@ -368,19 +370,8 @@ impl RecordFilter for Modify {
 impl super::NativeConfig for ModifyConfig {
     type Filter = Modify;
 
-    /// Check the rules and conditions: each problem names the key and the fix.
-    fn validate(&self, key: &str, problems: &mut Vec<String>) {
-        if let Err(e) = Modify::new(self) {
-            problems.push(format!("{key}{e}"));
-        }
-    }
-
-    fn compile(
-        &self,
-        _id: &str,
-        _metrics: &std::sync::Arc<crate::ops::metrics::Metrics>,
-    ) -> Result<Self::Filter, String> {
-        super::modify::Modify::new(self)
+    fn compile(&self, _id: &str, _metrics: &Arc<Metrics>) -> Result<Modify, String> {
+        Modify::new(self)
     }
 }
 

@@ -140,20 +140,13 @@ impl RecordFilter for ParserFilter {
 impl super::NativeConfig for ParserFilterConfig {
     type Filter = ParserFilter;
 
-    /// Check the keys and that every parser exists and runs natively; each problem names the
-    /// key (and the parser's `file:line`) and the fix.
-    fn validate(&self, key: &str, problems: &mut Vec<String>) {
-        if let Err(e) = self.parsers() {
-            problems.push(format!("{key}{e}"));
-        }
+    fn compile(&self, id: &str, metrics: &Arc<Metrics>) -> Result<ParserFilter, String> {
+        ParserFilter::new(self, id, metrics.clone())
     }
 
-    fn compile(
-        &self,
-        id: &str,
-        metrics: &std::sync::Arc<crate::ops::metrics::Metrics>,
-    ) -> Result<Self::Filter, String> {
-        super::parser::ParserFilter::new(self, id, metrics.clone())
+    /// Every parser exists and runs natively (its `file:line` in the message).
+    fn check(&self) -> Result<(), String> {
+        self.parsers().map(drop)
     }
 }
 

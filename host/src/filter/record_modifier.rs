@@ -12,9 +12,11 @@
 use super::record::{RawRecord, write_map_len, write_str};
 use super::{RecordFilter, Verdict};
 use crate::event::Event;
+use crate::ops::metrics::Metrics;
 use bytes::Bytes;
 use rmp::Marker;
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// `type = "record_modifier"` under `[[filters]]`.
 #[derive(Debug, Deserialize)]
@@ -215,19 +217,8 @@ impl RecordFilter for RecordModifier {
 impl super::NativeConfig for RecordModifierConfig {
     type Filter = RecordModifier;
 
-    /// Check the keys: each problem names the key and the fix.
-    fn validate(&self, key: &str, problems: &mut Vec<String>) {
-        if let Err(e) = RecordModifier::new(self) {
-            problems.push(format!("{key}{e}"));
-        }
-    }
-
-    fn compile(
-        &self,
-        _id: &str,
-        _metrics: &std::sync::Arc<crate::ops::metrics::Metrics>,
-    ) -> Result<Self::Filter, String> {
-        super::record_modifier::RecordModifier::new(self)
+    fn compile(&self, _id: &str, _metrics: &Arc<Metrics>) -> Result<RecordModifier, String> {
+        RecordModifier::new(self)
     }
 }
 

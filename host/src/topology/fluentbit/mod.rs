@@ -6,8 +6,8 @@
 //! and what to do instead; harmless keys are accepted with a warning.
 
 mod filters;
-mod vendors;
 mod origins;
+mod vendors;
 
 pub use origins::Origins;
 
