@@ -94,7 +94,6 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     (
                         topology::fluentbit::Mapped {
                             config: cfg,
-                            tcp_discard: Vec::new(),
                             warnings: Vec::new(),
                             classic: false,
                             origins: Default::default(),
@@ -123,7 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
             cli::runtime()?
                 // Reload reads either format again (`topology::reload`).
-                .block_on(cli::run_router(cfg, config.clone(), &mapped.tcp_discard))
+                .block_on(cli::run_router(cfg, config.clone()))
                 .context("router failed")?;
             Ok(std::process::ExitCode::SUCCESS)
         }

@@ -36,10 +36,15 @@ fn the_generated_configs_of_all_three_network_modes_validate() {
         let (ok, out) = common::validate(&example(mode), &[("role_arn_0", ROLE)]);
         assert!(ok, "{mode}: {out}");
         assert!(out.contains("valid"), "{mode}: {out}");
+        let text = std::fs::read_to_string(example(mode)).unwrap();
         assert_eq!(
-            out.contains("8877"),
+            text.contains("Name tcp") && text.contains("8877"),
             mode != "host",
-            "{mode}: the health probe is in bridge/awsvpc only: {out}"
+            "{mode}: the health probe is in bridge/awsvpc only"
+        );
+        assert!(
+            !out.contains("discard"),
+            "{mode}: the tcp input keeps what it receives: {out}"
         );
     }
 }
@@ -63,7 +68,6 @@ fn the_command_line_prints_loader_warnings_and_refuses_a_missing_parsers_file() 
     for expected in [
         "warning: ",
         "bridge.conf:4: `mem_buf_limit` is accepted; memory is bounded by [service] memory_budget",
-        "bridge.conf:12: [INPUT] tcp on 127.0.0.1:8877 accepts and discards",
     ] {
         assert!(out.contains(expected), "no {expected:?} in:\n{out}");
     }
@@ -246,7 +250,13 @@ async fn runs_end_to_end(generated: Generated) {
     assert_eq!(unix, socket, "{}", router.log_text());
     let mut senders = vec![format!("unix://{}", unix.display())];
     if network {
-        let tcp = router.tcp_addr();
+        // The forward listener, beside the tcp input of the health probe.
+        let listening = router.listening(3);
+        let tcp = listening
+            .iter()
+            .filter_map(|a| a.strip_prefix("tcp://"))
+            .find(|a| !a.ends_with(&format!(":{probe_port}")))
+            .unwrap_or_else(|| panic!("{file}: no forward listener in {listening:?}"));
         let port = tcp.rsplit_once(':').unwrap().1;
         // bridge listens on 0.0.0.0, awsvpc on 127.0.0.1; the app reaches either on loopback.
         senders.push(format!("127.0.0.1:{port}"));
@@ -276,13 +286,14 @@ async fn runs_end_to_end(generated: Generated) {
             .read_to_end(&mut rest)
             .expect("the probe connection is closed by the router");
         assert!(rest.is_empty());
-        assert!(log.contains(&format!(
-            "tcp on 127.0.0.1:{probe_port} accepts and discards"
-        )));
+        assert!(
+            log.contains(&format!("tcp://127.0.0.1:{probe_port}")),
+            "{file}: the tcp input listens on the probe's port:\n{log}"
+        );
     } else {
         assert!(!original.contains("8877") && !original.contains("Port"));
         assert!(
-            !log.contains("accepts and discards") && !log.contains("tcp://"),
+            !log.contains("tcp://"),
             "{file}: host mode has neither the probe nor a TCP forward listener:\n{log}"
         );
     }

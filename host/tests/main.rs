@@ -23,6 +23,7 @@ mod native_filters;
 mod ops;
 mod plugins;
 mod security;
+mod tcp_input;
 mod validate;
 mod vendor_outputs;
 mod wasm_output;

@@ -8,8 +8,6 @@ pub mod startup;
 pub mod test;
 pub mod top;
 
-use anyhow::Context as _;
-use wasm_router::input::probe::ProbeListener;
 use wasm_router::ops::metrics::Metrics;
 use wasm_router::ops::shutdown;
 use wasm_router::topology::Config;
@@ -44,21 +42,11 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 /// Run the router until SIGTERM or SIGINT, then shut down within the configured grace.
 /// With the path of the config file, SIGHUP reloads plugins and config (see
-/// `topology::reload`). `probes` are the health-probe listeners of a classic config
-/// (`[INPUT] Name tcp`), served until shutdown.
+/// `topology::reload`).
 pub async fn run_router(
     config: Config,
     config_path: Option<std::path::PathBuf>,
-    probes: &[String],
 ) -> anyhow::Result<()> {
-    let mut listeners = Vec::new();
-    for addr in probes {
-        listeners.push(
-            ProbeListener::bind(addr)
-                .await
-                .with_context(|| format!("[INPUT] tcp: cannot listen on {addr}"))?,
-        );
-    }
     // Before the build: a plugin replaced while it compiles is then seen as changed.
     let baseline = config_path
         .map(|path| wasm_router::topology::reload::ReloadBaseline::capture(path, &config));
@@ -68,9 +56,6 @@ pub async fn run_router(
     }
     let reload = router.reload_requests();
     let (trigger, shutdown) = shutdown::channel();
-    for probe in listeners {
-        tokio::spawn(probe.run(shutdown.clone()));
-    }
     tokio::spawn(async move {
         wait_for_signal(&reload).await;
         tracing::info!("signal received");

@@ -1,11 +1,11 @@
 //! Inputs: where events enter the router. Each input type owns its config, its checks and
 //! its listeners, and is one line in the registry (`topology/registry.rs`).
 
+pub(crate) mod connections;
 pub mod forward;
-pub mod probe;
+pub mod tcp;
 
 pub use forward::ListenAddr;
-pub use forward::server::BindError;
 
 use crate::buffer::budget::InputBudget;
 use crate::ops::metrics::Metrics;
@@ -15,6 +15,18 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Why an input could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("input {input}: cannot listen on {addr}: {source}")]
+pub struct BindError {
+    /// The input's name.
+    pub input: String,
+    /// The address or path it could not listen on.
+    pub addr: String,
+    /// Why.
+    pub source: std::io::Error,
+}
 
 /// A boxed future (inputs bind and run asynchronously).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -50,40 +62,47 @@ pub trait RunningInput: Send {
     ) -> BoxFuture<'static, ()>;
 }
 
-impl InputComponent for forward::ForwardInputConfig {
-    fn validate(&self, key: &str, problems: &mut Vec<String>) {
-        forward::ForwardInputConfig::validate(self, key, problems);
-    }
+/// The component impls of an input type: its config's `validate` and `listeners`, its server's
+/// `bind`, `local_addrs` and `run`.
+macro_rules! input_type {
+    ($config:ty => $server:ty) => {
+        impl InputComponent for $config {
+            fn validate(&self, key: &str, problems: &mut Vec<String>) {
+                <$config>::validate(self, key, problems);
+            }
 
-    fn listeners(&self) -> Vec<(&'static str, ListenAddr)> {
-        forward::ForwardInputConfig::listeners(self)
-    }
+            fn listeners(&self) -> Vec<(&'static str, ListenAddr)> {
+                <$config>::listeners(self)
+            }
 
-    fn bind<'a>(
-        &'a self,
-        metrics: Arc<Metrics>,
-        memory: &'a InputBudget,
-    ) -> BoxFuture<'a, Result<Box<dyn RunningInput>, BindError>> {
-        Box::pin(async move {
-            let server = forward::ForwardServer::bind(self, metrics, memory).await?;
-            Ok(Box::new(server) as Box<dyn RunningInput>)
-        })
-    }
+            fn bind<'a>(
+                &'a self,
+                metrics: Arc<Metrics>,
+                memory: &'a InputBudget,
+            ) -> BoxFuture<'a, Result<Box<dyn RunningInput>, BindError>> {
+                Box::pin(async move {
+                    let server = <$server>::bind(self, metrics, memory).await?;
+                    Ok(Box::new(server) as Box<dyn RunningInput>)
+                })
+            }
+        }
+
+        impl RunningInput for $server {
+            fn local_addrs(&self) -> Vec<ListenAddr> {
+                <$server>::local_addrs(self)
+            }
+
+            fn run(
+                self: Box<Self>,
+                pipeline: Arc<Pipeline>,
+                shutdown: Shutdown,
+                drain: Duration,
+            ) -> BoxFuture<'static, ()> {
+                Box::pin(<$server>::run(*self, pipeline, shutdown, drain))
+            }
+        }
+    };
 }
 
-impl RunningInput for forward::ForwardServer {
-    fn local_addrs(&self) -> Vec<ListenAddr> {
-        forward::ForwardServer::local_addrs(self)
-    }
-
-    fn run(
-        self: Box<Self>,
-        pipeline: Arc<Pipeline>,
-        shutdown: Shutdown,
-        drain: Duration,
-    ) -> BoxFuture<'static, ()> {
-        Box::pin(forward::ForwardServer::run(
-            *self, pipeline, shutdown, drain,
-        ))
-    }
-}
+input_type!(forward::ForwardInputConfig => forward::ForwardServer);
+input_type!(tcp::TcpInputConfig => tcp::TcpServer);

@@ -99,7 +99,6 @@ pub fn load_any(path: &Path) -> Result<fluentbit::Mapped, ConfigError> {
     let config = parse(&text, &path.display().to_string())?;
     Ok(fluentbit::Mapped {
         config,
-        tcp_discard: Vec::new(),
         warnings: Vec::new(),
         classic: false,
         origins: Default::default(),
@@ -309,7 +308,9 @@ mod tests {
         let c: Config = toml::from_str(&expanded).unwrap();
         c.validate().unwrap();
         assert_eq!(c.service.grace.0.as_secs(), 90);
-        let InputConfig::Forward(f) = &c.inputs[0];
+        let InputConfig::Forward(f) = &c.inputs[0] else {
+            panic!("a forward input")
+        };
         assert_eq!(f.listen.as_deref(), Some("127.0.0.1:9"));
         assert_eq!(f.buffer_max_size.unwrap().0, 1 << 20);
         let OutputConfig::Null(o) = &c.outputs[0] else {

@@ -69,6 +69,8 @@ registry! {
     pub enum InputConfig => dyn InputComponent with InputKeys {
         /// The Fluentd forward protocol over TCP and/or a unix socket.
         Forward(crate::input::forward::ForwardInputConfig) = "forward",
+        /// Records over plain TCP: JSON objects or text lines (Fluent Bit `tcp`).
+        Tcp(crate::input::tcp::TcpInputConfig) = "tcp",
     }
 }
 

@@ -2,7 +2,6 @@
 //! with the shared-key handshake and TLS on TCP.
 
 pub mod config;
-mod connections;
 pub mod decode;
 pub mod handshake;
 pub mod server;

@@ -24,10 +24,10 @@
 //! ([`FREE_PER_CONNECTION`], enough for the few-hundred-byte requests log drivers send). A
 //! request is charged before it is decoded, at the most its decoded events can take
 //! ([`Decoder::next_held_bound`]), and the decoder refuses to take more. Without room the
-//! connection stops reading (TCP backpressure); a connection that waited
-//! [`MEMORY_EVICT_AFTER`] has the connection with the oldest incomplete request closed
-//! (`errors{reason="memory_evicted"}`; see [`super::connections`]). A request that could never
-//! fit is refused and its connection closed (`errors{reason="request_too_large"}`).
+//! connection stops reading (TCP backpressure); a connection that waited a second has the
+//! connection with the oldest incomplete request closed (`errors{reason="memory_evicted"}`; see
+//! [`crate::input::connections`]). A request that could never fit is refused and its connection
+//! closed (`errors{reason="request_too_large"}`).
 //! TCP and unix have separate connection caps; at a cap the longest-idle connection of that kind
 //! is closed for the newcomer (`errors{reason="idle_evicted"}`). TCP keepalive reaps dead peers;
 //! `idle_timeout` (off by default) closes quiet connections (`errors{reason="idle_timeout"}`).
@@ -35,12 +35,13 @@
 //! handshake, memory waits and pushes.
 
 use super::config::{ForwardInputConfig, parse_octal_mode};
-use super::connections::{ConnState, Connections, Kind};
 use super::decode::{DecodeLimits, Decoder, Frame, SizeLimit, ack_response};
 use super::handshake::{HandshakeError, ServerSecurity};
 use super::tls::TLS_ACCEPT_TIMEOUT;
 use crate::buffer::budget::{InputBudget, InputCharge, OverBudget};
 use crate::event::Batch;
+use crate::input::BindError;
+use crate::input::connections::{ConnState, Connections, FREE_PER_CONNECTION, Kind};
 use crate::ops::metrics::{Component, Metrics};
 use crate::ops::shutdown::Shutdown;
 use crate::pipeline::{DispatchError, Pipeline};
@@ -61,11 +62,6 @@ use tokio_util::task::TaskTracker;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Default cap on open unix-socket connections per input.
 pub const DEFAULT_MAX_UNIX_CONNECTIONS: usize = 256;
-/// Bytes each connection may hold outside the memory budget (its first read buffer). Bounded
-/// by the connection caps: (1024 + 256) × 4 KiB = 5 MiB at the defaults.
-pub const FREE_PER_CONNECTION: usize = 4 * 1024;
-/// How long a connection waits for input memory before the oldest incomplete request is closed.
-pub const MEMORY_EVICT_AFTER: Duration = Duration::from_secs(1);
 /// TCP keepalive: first probe after this much silence, then every interval, up to the retries:
 /// a vanished peer is reaped after about 2 minutes.
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
@@ -116,15 +112,6 @@ pub struct ForwardServer {
     metrics: Arc<Metrics>,
     security: Option<Arc<ServerSecurity>>,
     tls: Option<tokio_rustls::TlsAcceptor>,
-}
-
-/// Why an input could not start.
-#[derive(Debug, thiserror::Error)]
-#[error("input {input}: cannot listen on {addr}: {source}")]
-pub struct BindError {
-    input: String,
-    addr: String,
-    source: std::io::Error,
 }
 
 impl ForwardServer {
@@ -659,33 +646,24 @@ impl ConnContext {
             .map_err(too_large)
     }
 
-    /// [`try_hold`](Self::try_hold), waiting for room. While it waits, the oldest incomplete
-    /// request of the input is closed every [`MEMORY_EVICT_AFTER`] (possibly this one), so
-    /// connections holding part of a request never wait on one another for good.
+    /// [`try_hold`](Self::try_hold), waiting for room (see `Connections::hold`: the oldest
+    /// incomplete request of the input is closed every second meanwhile, possibly this one).
     async fn hold(
         &self,
         memory: &mut InputCharge,
         need: usize,
         conn: &ConnState,
     ) -> Result<(), ConnError> {
-        if self.try_hold(memory, need)? {
-            return Ok(());
-        }
         let bytes = need.saturating_sub(FREE_PER_CONNECTION);
-        conn.set_held(memory.held());
-        let mut evict_tick = tokio::time::interval(MEMORY_EVICT_AFTER);
-        evict_tick.tick().await;
-        loop {
-            tokio::select! {
-                held = memory.resize(bytes) => return held.map_err(too_large),
-                _ = evict_tick.tick() => {
-                    if self.connections.evict_oldest_incomplete(MEMORY_EVICT_AFTER) {
-                        self.metrics.error(&self.component, "memory_evicted");
-                    }
-                }
-                _ = conn.close.cancelled() => return Err(ConnError::Closed("")),
-                _ = self.close_now.cancelled() => return Err(ConnError::Closed("")),
-            }
+        let counted = (&*self.metrics, &self.component);
+        match self
+            .connections
+            .hold(memory, bytes, conn, &self.close_now, counted)
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ConnError::Closed("")),
+            Err(e) => Err(too_large(e)),
         }
     }
 

@@ -311,7 +311,9 @@ fn classic_configs_map_shared_key_self_hostname_and_tls() {
         .parse_text(text, std::path::Path::new("fluent-bit.conf"))
         .unwrap();
     let mapped = map(&sections).unwrap();
-    let crate::topology::InputConfig::Forward(input) = &mapped.config.inputs[0];
+    let crate::topology::InputConfig::Forward(input) = &mapped.config.inputs[0] else {
+        panic!("a forward input")
+    };
     let security = input.security.as_ref().unwrap();
     assert_eq!(security.shared_key, "classic-key-77");
     assert_eq!(security.self_hostname.as_deref(), Some("agg-1"));

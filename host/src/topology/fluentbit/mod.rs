@@ -19,6 +19,9 @@ use toml::{Table, Value};
 pub use crate::config::DOCS_WASM_FILTERS;
 pub use vendors::{DEFAULT_PLUGIN_DIR, PLUGIN_DIR_VAR};
 
+/// Why `storage.pause_on_chunks_overlimit` needs no setting here.
+const PAUSE_ALWAYS: &str = "is accepted; an input always pauses (TCP backpressure) while an output's buffer is full and `when_full` is `block`";
+
 /// The config the FireLens image runs when started with no `-c`.
 pub const FIRELENS_DEFAULT_CONFIG: &str = "/fluent-bit/etc/fluent-bit.conf";
 
@@ -27,8 +30,6 @@ pub const FIRELENS_DEFAULT_CONFIG: &str = "/fluent-bit/etc/fluent-bit.conf";
 pub struct Mapped {
     /// The router config.
     pub config: Config,
-    /// `[INPUT] Name tcp` listeners (the FireLens 8877 health probe): accept and discard.
-    pub tcp_discard: Vec<String>,
     /// Harmless things that were ignored, each naming `file:line`.
     pub warnings: Vec<String>,
     /// Whether the file was a classic config (reload re-reads TOML only, so it is off then).
@@ -91,12 +92,7 @@ pub fn looks_classic(text: &str) -> bool {
 pub fn map(sections: &[Section]) -> Result<Mapped, String> {
     let mut m = Mapper::default();
     for s in sections {
-        let before = (
-            m.inputs.len(),
-            m.filters.len(),
-            m.outputs.len(),
-            m.tcp_discard.len(),
-        );
+        let before = (m.inputs.len(), m.filters.len(), m.outputs.len());
         match s.kind.as_str() {
             "SERVICE" => m.service(s)?,
             "INPUT" => m.input(s)?,
@@ -131,8 +127,6 @@ pub fn map(sections: &[Section]) -> Result<Mapped, String> {
             .extend((before.1..m.filters.len()).map(|_| s.clone()));
         o.outputs
             .extend((before.2..m.outputs.len()).map(|_| s.clone()));
-        o.tcp_discard
-            .extend((before.3..m.tcp_discard.len()).map(|_| s.clone()));
     }
     m.finish()
 }
@@ -143,7 +137,6 @@ struct Mapper {
     inputs: Vec<Value>,
     filters: Vec<Value>,
     outputs: Vec<(Table, Vec<Entry>)>,
-    tcp_discard: Vec<String>,
     warnings: Vec<String>,
     storage_path: Option<String>,
     filesystem_storage: bool,
@@ -256,6 +249,7 @@ impl Mapper {
                         "mem_buf_limit" | "buffer_chunk_size" | "threaded" => {
                             self.warn(e, "is accepted; memory is bounded by [service] memory_budget and each output's buffer")
                         }
+                        "storage.pause_on_chunks_overlimit" => self.warn(e, PAUSE_ALWAYS),
                         "storage.type" => self.filesystem_storage |= e.value.eq_ignore_ascii_case("filesystem"),
                         _ => return Err(unknown(e, "[INPUT] forward", "unix_path, unix_perm, Listen, Port, Mem_Buf_Limit, Tag_Prefix, Buffer_Chunk_Size, Buffer_Max_Size, Shared_Key, Self_Hostname, tls, tls.crt_file, tls.key_file")),
                     }
@@ -288,31 +282,58 @@ impl Mapper {
                 self.inputs.push(Value::Table(t));
             }
             "tcp" => {
+                // Fluent Bit's in_tcp: Listen 0.0.0.0 and Port 5170 by default.
                 let (mut listen, mut port) = ("0.0.0.0".to_string(), "5170".to_string());
+                let mut t = Table::new();
+                t.insert("type".into(), "tcp".into());
                 for e in &s.entries {
-                    match e.key.as_str() {
-                        "name" | "tag" | "alias" | "format" | "separator" | "chunk_size"
-                        | "buffer_size" => {}
-                        "listen" => listen = e.value.clone(),
-                        "port" => port = e.value.clone(),
+                    let key = match e.key.as_str() {
+                        "name" => continue,
+                        "listen" => {
+                            listen = e.value.clone();
+                            continue;
+                        }
+                        "port" => {
+                            port = e.value.clone();
+                            continue;
+                        }
+                        "alias" => "name",
+                        "tag" | "format" | "separator" | "chunk_size" | "buffer_size"
+                        | "source_address_key" => e.key.as_str(),
+                        "mem_buf_limit" | "threaded" => {
+                            self.warn(e, "is accepted; memory is bounded by [service] memory_budget and each output's buffer");
+                            continue;
+                        }
+                        "storage.type" => {
+                            self.filesystem_storage |= e.value.eq_ignore_ascii_case("filesystem");
+                            continue;
+                        }
+                        "storage.pause_on_chunks_overlimit" => {
+                            self.warn(e, PAUSE_ALWAYS);
+                            continue;
+                        }
                         _ => {
                             return Err(unknown(
                                 e,
                                 "[INPUT] tcp",
-                                "Listen, Port, Tag (the input accepts and discards: it answers health probes)",
+                                "Listen, Port, Tag, Format, Separator, Chunk_Size, Buffer_Size, Source_Address_Key, Alias, Mem_Buf_Limit, storage.type",
                             ));
                         }
-                    }
+                    };
+                    let value = match key {
+                        // Fluent Bit's sizes are in KB when written as a bare number.
+                        "chunk_size" | "buffer_size"
+                            if e.value.bytes().all(|b| b.is_ascii_digit()) =>
+                        {
+                            format!("{}KiB", e.value)
+                        }
+                        "format" => e.value.to_ascii_lowercase(),
+                        _ => e.value.clone(),
+                    };
+                    t.insert(key.into(), value.into());
                 }
-                let addr = format!("{listen}:{port}");
-                if addr.parse::<std::net::SocketAddr>().is_err() {
-                    return Err(format!(
-                        "{}: [INPUT] tcp Listen/Port {addr:?} is not `ip:port`",
-                        s.origin
-                    ));
-                }
-                self.warnings.push(format!("{}: [INPUT] tcp on {addr} accepts and discards what it receives (the FireLens health probe)", s.origin));
-                self.tcp_discard.push(addr);
+                t.insert("listen".into(), format!("{listen}:{port}").into());
+                self.inputs.push(Value::Table(t));
             }
             other => {
                 return Err(format!(
@@ -548,10 +569,8 @@ impl Mapper {
             None => self.origins.describe_value_error(&msg),
         })?;
         config.validate().map_err(|p| self.origins.describe(&p))?;
-        self.origins.check_tcp_discard(&config, &self.tcp_discard)?;
         Ok(Mapped {
             config,
-            tcp_discard: self.tcp_discard,
             warnings: self.warnings,
             classic: true,
             origins: self.origins,

@@ -11,7 +11,6 @@ pub struct Origins {
     pub(super) inputs: Vec<Section>,
     pub(super) filters: Vec<Section>,
     pub(super) outputs: Vec<Section>,
-    pub(super) tcp_discard: Vec<Section>,
 }
 
 /// Classic keys that map onto a differently named key.
@@ -89,45 +88,6 @@ impl Origins {
 }
 
 impl Origins {
-    /// `[INPUT] tcp` listeners (the health probe, `tcp_discard`) that collide with a forward
-    /// input or the HTTP server cannot both bind: refused here, at the tcp section.
-    pub(super) fn check_tcp_discard(
-        &self,
-        config: &crate::topology::Config,
-        tcp_discard: &[String],
-    ) -> Result<(), String> {
-        let mut others = Vec::new();
-        for (i, input) in config.inputs.iter().enumerate() {
-            let crate::topology::InputConfig::Forward(f) = input;
-            others.push((format!("inputs[{i}].listen"), f.options.listen.as_deref()));
-        }
-        others.push((
-            "service.http_listen".to_string(),
-            config.service.http_listen.as_deref(),
-        ));
-        let mut problems = Vec::new();
-        for (n, addr) in tcp_discard.iter().enumerate() {
-            let Ok(a) = addr.parse() else { continue };
-            let clash = others.iter().find(|(_, other)| {
-                other
-                    .and_then(|o| o.parse().ok())
-                    .is_some_and(|b| crate::topology::validate::tcp_addresses_clash(a, b))
-            });
-            if let (Some((key, _)), Some(section)) = (clash, self.tcp_discard.get(n)) {
-                problems.push(format!(
-                    "{}: [INPUT] tcp on {addr} clashes with {}: only one listener can bind it; give each a distinct Port",
-                    section.origin,
-                    self.references(key)
-                ));
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("\n"))
-        }
-    }
-
     /// The section behind `inputs[3]`, `service`, ….
     fn section(&self, head: &str) -> Option<&Section> {
         match component(head)? {
@@ -207,7 +167,6 @@ mod tests {
             inputs: of("INPUT"),
             filters: of("FILTER"),
             outputs: of("OUTPUT"),
-            ..Origins::default()
         }
     }
 

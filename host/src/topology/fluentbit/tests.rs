@@ -48,7 +48,9 @@ fn set_variables_and_environment_expand() {
         .parse_text(text, Path::new("m.conf"))
         .unwrap();
     let m = map(&sections).unwrap();
-    let crate::topology::InputConfig::Forward(f) = &m.config.inputs[0];
+    let crate::topology::InputConfig::Forward(f) = &m.config.inputs[0] else {
+        panic!("a forward input")
+    };
     assert_eq!(f.listen.as_deref(), Some("127.0.0.1:24225"));
 }
 
@@ -665,7 +667,43 @@ fn problems_found_after_mapping_name_file_line_and_the_classic_key() {
         "[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 8877\n[INPUT]\n    Name tcp\n    Listen 0.0.0.0\n    Port 8877\n[OUTPUT]\n    Name null\n    Match *\n",
     );
     assert!(
-        e.contains("main.conf:5: [INPUT] tcp on 0.0.0.0:8877 clashes with `listen` at main.conf:3"),
+        e.contains("main.conf:7: listen = \"0.0.0.0:8877\" clashes with `listen` at main.conf:3"),
         "{e}"
+    );
+}
+
+/// `[INPUT] tcp` is Fluent Bit's in_tcp, not a discarding probe: its records are routed.
+#[test]
+fn the_tcp_input_maps_with_its_fluent_bit_options() {
+    let m = mapped(&format!(
+        "{MINIMAL}[INPUT]\n    Name tcp\n    Alias emf\n    Listen 127.0.0.1\n    Port 25888\n    Tag emf-logs\n    Format none\n    Separator \\r\\n\n    Chunk_Size 64\n    Buffer_Size 1M\n    Source_Address_Key peer\n    Mem_Buf_Limit 10MB\n[INPUT]\n    Name tcp\n"
+    ))
+    .unwrap();
+    let crate::topology::InputConfig::Tcp(t) = &m.config.inputs[1] else {
+        panic!("{:?}", m.config.inputs[1])
+    };
+    assert_eq!(t.listen, "127.0.0.1:25888");
+    assert_eq!(t.name.as_deref(), Some("emf"));
+    assert_eq!(t.tag.as_deref(), Some("emf-logs"));
+    assert_eq!(t.format, crate::input::tcp::config::TcpFormat::None);
+    assert_eq!(t.separator_bytes(), b"\r\n");
+    assert_eq!(t.sizes(), (64 * 1024, 1 << 20));
+    assert_eq!(t.source_address_key.as_deref(), Some("peer"));
+    let crate::topology::InputConfig::Tcp(d) = &m.config.inputs[2] else {
+        panic!("{:?}", m.config.inputs[2])
+    };
+    assert_eq!(d.listen, "0.0.0.0:5170");
+    assert_eq!(d.format, crate::input::tcp::config::TcpFormat::Json);
+    assert!(
+        m.warnings
+            .iter()
+            .any(|w| w.starts_with("main.conf:18:") && w.contains("mem_buf_limit")),
+        "{:?}",
+        m.warnings
+    );
+    assert!(
+        !m.warnings.iter().any(|w| w.contains("discard")),
+        "{:?}",
+        m.warnings
     );
 }

@@ -217,29 +217,15 @@ fn forward_unknown_key() {
 }
 
 #[test]
-fn tcp_input_only_discards() {
-    warned(
-        "[INPUT]\n    Name tcp\n    Tag firelens-healthcheck\n    Listen 127.0.0.1\n    Port 8877\n",
-        7,
-        &[
-            "[INPUT] tcp",
-            "127.0.0.1:8877",
-            "accepts and discards",
-            "health probe",
-        ],
-    );
-}
-
-#[test]
 fn tcp_input_unknown_key() {
     refused(
-        "[INPUT]\n    Name tcp\n    Port 8877\n    Source_Address_Key addr\n",
+        "[INPUT]\n    Name tcp\n    Port 8877\n    Keepalive on\n",
         10,
         &[
-            "`source_address_key`",
+            "`keepalive`",
             "in [INPUT] tcp",
             "remove it",
-            "Listen, Port, Tag",
+            "Listen, Port, Tag, Format",
         ],
     );
 }

@@ -1,4 +1,4 @@
-//! The open connections of one forward input, and which one to close when room is needed.
+//! The open connections of one input (forward, tcp), and which one to close when room is needed.
 //!
 //! Two kinds of room run out under hostile or careless clients:
 //! - connection slots: TCP and unix have separate caps ([`Kind`]), so neither can starve the
@@ -13,22 +13,30 @@
 //! A connection mid-request or waiting on a push is never "idle", and one waiting on a push
 //! is never closed for memory (its bytes return once the push does).
 
+use crate::buffer::budget::{InputCharge, OverBudget};
+use crate::ops::metrics::{Component, Metrics};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+/// Bytes each connection may hold outside the memory budget (its first read buffer). Bounded
+/// by the connection caps: (1024 + 256) × 4 KiB = 5 MiB at the forward input's defaults.
+pub const FREE_PER_CONNECTION: usize = 4 * 1024;
+/// How long a connection waits for input memory before the oldest incomplete request is closed.
+pub const MEMORY_EVICT_AFTER: Duration = Duration::from_secs(1);
+
 /// Which listener a connection came from; each has its own cap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     Tcp,
     Unix,
 }
 
 /// The registry of one input's open connections.
 #[derive(Default)]
-pub(super) struct Connections {
+pub(crate) struct Connections {
     open: Mutex<HashMap<u64, (Kind, Arc<ConnState>)>>,
     next_id: AtomicU64,
     epoch: Epoch,
@@ -45,7 +53,7 @@ impl Default for Epoch {
 }
 
 /// What the registry knows of one connection, updated by the connection itself.
-pub(super) struct ConnState {
+pub(crate) struct ConnState {
     /// Cancelled to close the connection (it stops at its next wait and counts why).
     pub close: CancellationToken,
     /// Milliseconds since the registry's epoch when the last bytes arrived.
@@ -61,7 +69,7 @@ pub(super) struct ConnState {
 }
 
 /// A connection's place in the registry; leaves it when dropped.
-pub(super) struct Registration {
+pub(crate) struct Registration {
     id: u64,
     connections: Arc<Connections>,
     /// Shared with the registry.
@@ -84,7 +92,7 @@ impl Connections {
     }
 
     /// Enter a new connection of `kind`.
-    pub(super) fn register(self: &Arc<Self>, kind: Kind) -> Registration {
+    pub(crate) fn register(self: &Arc<Self>, kind: Kind) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let state = Arc::new(ConnState {
             close: CancellationToken::new(),
@@ -107,7 +115,7 @@ impl Connections {
 
     /// Close the connection of `kind` that has been idle longest (nothing received, no request
     /// under way, no push waiting). False when every one of them is busy.
-    pub(super) fn evict_idlest(&self, kind: Kind) -> bool {
+    pub(crate) fn evict_idlest(&self, kind: Kind) -> bool {
         let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let idlest = open
             .values()
@@ -122,7 +130,7 @@ impl Connections {
     /// Close the connection whose incomplete request started longest ago, if it started at
     /// least `min_age` ago, holds input memory, and is not waiting on a push. At most one per
     /// `min_age` for the whole input, however many connections wait. False when none is closed.
-    pub(super) fn evict_oldest_incomplete(&self, min_age: Duration) -> bool {
+    pub(crate) fn evict_oldest_incomplete(&self, min_age: Duration) -> bool {
         let now = self.now_ms();
         let min_age_ms = min_age.as_millis() as u64;
         let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
@@ -151,8 +159,41 @@ impl Connections {
         }
     }
 
+    /// Hold `bytes` of input memory in `memory` for the connection `conn`, waiting for room. While
+    /// it waits, the oldest incomplete request of the input is closed every
+    /// [`MEMORY_EVICT_AFTER`] (possibly this connection's; counted as `memory_evicted` errors of
+    /// `input`), so connections holding part of a request never wait on one another for good.
+    /// `Ok(false)`: the connection was closed (by the registry or `stop`) while it waited.
+    pub(crate) async fn hold(
+        &self,
+        memory: &mut InputCharge,
+        bytes: usize,
+        conn: &ConnState,
+        stop: &CancellationToken,
+        (metrics, input): (&Metrics, &Component),
+    ) -> Result<bool, OverBudget> {
+        if memory.try_resize(bytes)? {
+            return Ok(true);
+        }
+        conn.set_held(memory.held());
+        let mut evict_tick = tokio::time::interval(MEMORY_EVICT_AFTER);
+        evict_tick.tick().await;
+        loop {
+            tokio::select! {
+                held = memory.resize(bytes) => return held.map(|()| true),
+                _ = evict_tick.tick() => {
+                    if self.evict_oldest_incomplete(MEMORY_EVICT_AFTER) {
+                        metrics.error(input, "memory_evicted");
+                    }
+                }
+                _ = conn.close.cancelled() => return Ok(false),
+                _ = stop.cancelled() => return Ok(false),
+            }
+        }
+    }
+
     /// Bytes arrived on `state`'s connection: a request is under way, or goes on.
-    pub(super) fn received(&self, state: &ConnState) {
+    pub(crate) fn received(&self, state: &ConnState) {
         let now = self.now_ms();
         state.last_active_ms.store(now, Ordering::Relaxed);
         if state.request_started_ms.load(Ordering::Relaxed) == 0 {
@@ -170,17 +211,17 @@ impl Connections {
 
 impl ConnState {
     /// Every request received so far was taken off the read buffer.
-    pub(super) fn requests_complete(&self) {
+    pub(crate) fn requests_complete(&self) {
         self.request_started_ms.store(0, Ordering::Relaxed);
     }
 
     /// The input memory the connection holds now.
-    pub(super) fn set_held(&self, bytes: usize) {
+    pub(crate) fn set_held(&self, bytes: usize) {
         self.held.store(bytes, Ordering::Relaxed);
     }
 
     /// Mark the connection as waiting on a push (true) or done with it (false).
-    pub(super) fn set_dispatching(&self, dispatching: bool) {
+    pub(crate) fn set_dispatching(&self, dispatching: bool) {
         self.dispatching.store(dispatching, Ordering::Relaxed);
     }
 
