@@ -4,6 +4,7 @@
 
 use crate::common::{self, RouterProcess};
 use serde_json::json;
+use std::io::Write as _;
 use std::process::Command;
 
 /// Send `payload` (Python bytes literal) from Python's `socket` over `connections` connections.
@@ -134,4 +135,26 @@ fn text_lines_bad_json_and_oversized_records_are_each_accounted_for() {
         },
         || router.log_text(),
     );
+}
+
+/// A sender still inside a record when shutdown's drain time is over: its connection is closed
+/// and the cut-off record is counted, not lost without a word.
+#[test]
+fn a_record_cut_off_at_shutdown_is_counted() {
+    let (port, http) = (common::free_port(), common::free_port());
+    let mut router = RouterProcess::start(
+        &config(port, http, "").replace("[service]\n", "[service]\ngrace = \"1s\"\n"),
+    );
+    let addr = router.tcp_addr();
+    let mut sender = std::net::TcpStream::connect(&addr).unwrap();
+    sender.write_all(b"{\"whole\": 1}\n{\"cut\": ").unwrap();
+    router.wait_for_events(1);
+    router.terminate();
+    let log = router.log_text();
+    assert!(
+        log.lines().any(|l| l.contains("events dropped")
+            && l.contains("reason=\"connection_closed_mid_record\"")),
+        "the cut-off record is counted:\n{log}"
+    );
+    drop(sender);
 }

@@ -4,8 +4,9 @@
 //! time it arrives, tagged `tag`.
 //!
 //! There is no acknowledgement in this protocol, so nothing a sender wrote is ever dropped
-//! silently: a record the pipeline refused, one too large (`record_too_large`) and text that is
-//! not a JSON object (`invalid_json`) are each counted. Bounded like the forward input: at most
+//! silently: a record the pipeline refused, one too large (`record_too_large`), text that is not
+//! a JSON object (`invalid_json`) and a record cut off when the router closes a connection
+//! (`connection_closed_mid_record`) are each counted. Bounded like the forward input: at most
 //! `max_connections` at once (at the cap the longest-idle one is closed for a newcomer), a
 //! connection's buffer beyond a small free allowance is charged to the inputs' memory budget and
 //! never exceeds the largest record, and a connection waits (TCP backpressure) while the
@@ -178,42 +179,48 @@ impl ConnContext {
         let mut memory = self.memory.charge();
         let mut buf = BytesMut::new();
         let mut taken = Vec::new();
-        loop {
+        let closed_by_sender = loop {
             // Room for one more read on top of what waits for the end of its record.
             let need = (buf.len() + chunk).saturating_sub(FREE_PER_CONNECTION);
             if !self.hold(&mut memory, need, conn).await {
-                break;
+                break false;
             }
             buf.reserve(chunk);
             let read = tokio::select! {
                 read = stream.read_buf(&mut buf) => read,
-                _ = conn.close.cancelled() => break,
-                _ = self.close_now.cancelled() => break,
+                _ = conn.close.cancelled() => break false,
+                _ = self.close_now.cancelled() => break false,
             };
             match read {
                 Ok(0) => {
                     splitter.finish(&mut buf, &mut taken);
                     self.dispatch(&mut taken, pipeline, conn).await;
-                    break;
+                    break true;
                 }
                 Ok(_) => {
                     self.connections.received(conn);
                     splitter.split(&mut buf, &mut taken);
-                    if buf.is_empty() {
-                        conn.requests_complete();
-                    }
                     self.dispatch(&mut taken, pipeline, conn).await;
                 }
                 Err(e) => {
                     tracing::debug!(input = %self.component.id, %peer, error = %e, "connection error");
                     self.metrics.error(&self.component, "connection_error");
-                    break;
+                    break false;
                 }
             }
-            // Keep only the memory the unfinished record holds.
-            buf = BytesMut::from(&buf[..]);
+            if buf.is_empty() {
+                // Between records: give the allocation back.
+                buf = BytesMut::new();
+                conn.requests_complete();
+            }
             let _ = memory.try_resize(buf.len().saturating_sub(FREE_PER_CONNECTION));
             conn.set_held(memory.held());
+        };
+        if !closed_by_sender && !buf.is_empty() {
+            // Closed by the router (memory, the drain deadline) or broken inside a record.
+            self.metrics.received(&self.component, 1, buf.len() as u64);
+            self.metrics
+                .events_dropped(&self.component, "connection_closed_mid_record", 1);
         }
     }
 
