@@ -12,6 +12,7 @@ mod bench_load;
 mod buffer_faults;
 mod cli;
 mod delivery;
+mod dummy_input;
 mod firelens;
 mod firelens_init;
 mod forward_bad_input;

@@ -2,6 +2,7 @@
 //! its listeners, and is one line in the registry (`topology/registry.rs`).
 
 pub(crate) mod connections;
+pub mod dummy;
 pub mod forward;
 pub mod tcp;
 
@@ -106,3 +107,39 @@ macro_rules! input_type {
 
 input_type!(forward::ForwardInputConfig => forward::ForwardServer);
 input_type!(tcp::TcpInputConfig => tcp::TcpServer);
+
+impl InputComponent for dummy::DummyInputConfig {
+    fn validate(&self, key: &str, problems: &mut Vec<String>) {
+        dummy::DummyInputConfig::validate(self, key, problems);
+    }
+
+    fn listeners(&self) -> Vec<(&'static str, ListenAddr)> {
+        Vec::new()
+    }
+
+    fn bind<'a>(
+        &'a self,
+        metrics: Arc<Metrics>,
+        _memory: &'a InputBudget,
+    ) -> BoxFuture<'a, Result<Box<dyn RunningInput>, BindError>> {
+        let input = dummy::DummyInput::new(self, metrics);
+        Box::pin(std::future::ready(Ok(
+            Box::new(input) as Box<dyn RunningInput>
+        )))
+    }
+}
+
+impl RunningInput for dummy::DummyInput {
+    fn local_addrs(&self) -> Vec<ListenAddr> {
+        Vec::new()
+    }
+
+    fn run(
+        self: Box<Self>,
+        pipeline: Arc<Pipeline>,
+        shutdown: Shutdown,
+        _drain: Duration,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(dummy::DummyInput::run(*self, pipeline, shutdown))
+    }
+}

@@ -71,6 +71,8 @@ registry! {
         Forward(crate::input::forward::ForwardInputConfig) = "forward",
         /// Records over plain TCP: JSON objects or text lines (Fluent Bit `tcp`).
         Tcp(crate::input::tcp::TcpInputConfig) = "tcp",
+        /// A fixed record, generated (Fluent Bit `dummy`).
+        Dummy(crate::input::dummy::DummyInputConfig) = "dummy",
     }
 }
 

@@ -281,6 +281,37 @@ impl Mapper {
                 }
                 self.inputs.push(Value::Table(t));
             }
+            "dummy" => {
+                let mut t = Table::new();
+                t.insert("type".into(), "dummy".into());
+                for e in &s.entries {
+                    let key = match e.key.as_str() {
+                        "name" => continue,
+                        "alias" => "name",
+                        "tag" | "dummy" => e.key.as_str(),
+                        "rate" | "copies" | "samples" => {
+                            let n: i64 = e.value.parse().map_err(|_| {
+                                format!("{}: {} {:?}: use a whole number", at(e), e.key, e.value)
+                            })?;
+                            t.insert(e.key.clone(), n.into());
+                            continue;
+                        }
+                        "mem_buf_limit" | "threaded" => {
+                            self.warn(e, "is accepted; memory is bounded by [service] memory_budget and each output's buffer");
+                            continue;
+                        }
+                        _ => {
+                            return Err(unknown(
+                                e,
+                                "[INPUT] dummy",
+                                "Tag, Dummy, Rate, Copies, Samples, Alias",
+                            ));
+                        }
+                    };
+                    t.insert(key.into(), e.value.clone().into());
+                }
+                self.inputs.push(Value::Table(t));
+            }
             "tcp" => {
                 // Fluent Bit's in_tcp: Listen 0.0.0.0 and Port 5170 by default.
                 let (mut listen, mut port) = ("0.0.0.0".to_string(), "5170".to_string());
@@ -337,7 +368,7 @@ impl Mapper {
             }
             other => {
                 return Err(format!(
-                    "{}: input `{other}` is not supported; FireLens sends with `forward` (unix_path or Listen/Port) — use that",
+                    "{}: input `{other}` is not supported yet; the inputs are forward, tcp and dummy (an application can send to `tcp` or `forward` instead)",
                     s.origin
                 ));
             }

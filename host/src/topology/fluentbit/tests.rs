@@ -707,3 +707,26 @@ fn the_tcp_input_maps_with_its_fluent_bit_options() {
         m.warnings
     );
 }
+
+/// `[INPUT] dummy` makes its record; its numbers stay numbers.
+#[test]
+fn the_dummy_input_maps_with_its_fluent_bit_options() {
+    let m = mapped(&format!(
+        "{MINIMAL}[INPUT]\n    Name dummy\n    Tag dummy.data\n    Dummy {{\"data\":\"100 0.5 true This is Demo\"}}\n    Rate 5\n    Samples 10\n"
+    ))
+    .unwrap();
+    let crate::topology::InputConfig::Dummy(d) = &m.config.inputs[1] else {
+        panic!("{:?}", m.config.inputs[1])
+    };
+    assert_eq!(d.tag.as_deref(), Some("dummy.data"));
+    assert_eq!((d.rate, d.samples, d.copies), (Some(5), Some(10), None));
+    let record: serde_json::Value = rmp_serde::from_slice(&d.record().unwrap()).unwrap();
+    assert_eq!(record["data"], "100 0.5 true This is Demo");
+    let e = error_of(&format!(
+        "{MINIMAL}[INPUT]\n    Name dummy\n    Rate fast\n"
+    ));
+    assert!(
+        e.contains("main.conf:9: rate \"fast\": use a whole number"),
+        "{e}"
+    );
+}

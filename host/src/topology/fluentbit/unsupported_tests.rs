@@ -235,7 +235,11 @@ fn unsupported_input() {
     refused(
         "[INPUT]\n    Name tail\n    Path /var/log/*.log\n",
         7,
-        &["input `tail`", "not supported", "use that", "`forward`"],
+        &[
+            "input `tail`",
+            "not supported yet",
+            "forward, tcp and dummy",
+        ],
     );
 }
 
