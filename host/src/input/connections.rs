@@ -170,7 +170,8 @@ impl Connections {
         bytes: usize,
         conn: &ConnState,
         stop: &CancellationToken,
-        (metrics, input): (&Metrics, &Component),
+        metrics: &Metrics,
+        input: &Component,
     ) -> Result<bool, OverBudget> {
         if memory.try_resize(bytes)? {
             return Ok(true);

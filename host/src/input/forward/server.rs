@@ -655,10 +655,16 @@ impl ConnContext {
         conn: &ConnState,
     ) -> Result<(), ConnError> {
         let bytes = need.saturating_sub(FREE_PER_CONNECTION);
-        let counted = (&*self.metrics, &self.component);
         match self
             .connections
-            .hold(memory, bytes, conn, &self.close_now, counted)
+            .hold(
+                memory,
+                bytes,
+                conn,
+                &self.close_now,
+                &self.metrics,
+                &self.component,
+            )
             .await
         {
             Ok(true) => Ok(()),

@@ -47,7 +47,15 @@ struct ConnContext {
     component: Component,
     metrics: Arc<Metrics>,
     tag: Bytes,
-    config: Arc<TcpInputConfig>,
+    format: config::TcpFormat,
+    /// What ends a text record (`format = "none"`).
+    separator: Vec<u8>,
+    /// Bytes read at a time.
+    chunk: usize,
+    /// The largest record.
+    max_record: usize,
+    /// The key of the sender's address in each record, if any.
+    source_address_key: Option<String>,
     connections: Arc<Connections>,
     memory: InputBudget,
     close_now: CancellationToken,
@@ -72,6 +80,7 @@ impl TcpServer {
             .max_connections
             .unwrap_or(config::DEFAULT_MAX_CONNECTIONS);
         let tag = config.tag.clone().unwrap_or_else(|| "tcp".to_string());
+        let (chunk, max_record) = config.sizes();
         Ok(TcpServer {
             listener,
             slots: Arc::new(Semaphore::new(max)),
@@ -79,17 +88,11 @@ impl TcpServer {
                 component: Component::input(name),
                 metrics,
                 tag: Bytes::from(tag),
-                config: Arc::new(TcpInputConfig {
-                    name: config.name.clone(),
-                    listen: config.listen.clone(),
-                    tag: config.tag.clone(),
-                    format: config.format,
-                    separator: config.separator.clone(),
-                    chunk_size: config.chunk_size,
-                    buffer_size: config.buffer_size,
-                    source_address_key: config.source_address_key.clone(),
-                    max_connections: config.max_connections,
-                }),
+                format: config.format,
+                separator: config.separator_bytes(),
+                chunk,
+                max_record,
+                source_address_key: config.source_address_key.clone(),
                 connections: Arc::default(),
                 memory: memory.clone(),
                 close_now: CancellationToken::new(),
@@ -164,18 +167,13 @@ impl ConnContext {
         conn: &ConnState,
         pipeline: &Pipeline,
     ) {
-        let (chunk, max) = self.config.sizes();
+        let chunk = self.chunk;
         let source = self
-            .config
             .source_address_key
             .clone()
             .map(|key| (key, format!("tcp://{peer}")));
-        let mut splitter = Splitter::new(
-            self.config.format,
-            self.config.separator_bytes(),
-            max,
-            source,
-        );
+        let mut splitter =
+            Splitter::new(self.format, self.separator.clone(), self.max_record, source);
         let mut memory = self.memory.charge();
         let mut buf = BytesMut::new();
         let mut taken = Vec::new();
@@ -227,10 +225,16 @@ impl ConnContext {
     /// Hold `bytes` of input memory for the connection; false when it was closed meanwhile or
     /// the read could never fit the input's memory.
     async fn hold(&self, memory: &mut InputCharge, bytes: usize, conn: &ConnState) -> bool {
-        let counted = (&*self.metrics, &self.component);
         match self
             .connections
-            .hold(memory, bytes, conn, &self.close_now, counted)
+            .hold(
+                memory,
+                bytes,
+                conn,
+                &self.close_now,
+                &self.metrics,
+                &self.component,
+            )
             .await
         {
             Ok(held) => held,
