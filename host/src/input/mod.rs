@@ -4,6 +4,7 @@
 pub(crate) mod connections;
 pub mod dummy;
 pub mod forward;
+pub mod tail;
 pub mod tcp;
 
 pub use forward::ListenAddr;
@@ -141,5 +142,49 @@ impl RunningInput for dummy::DummyInput {
         _drain: Duration,
     ) -> BoxFuture<'static, ()> {
         Box::pin(dummy::DummyInput::run(*self, pipeline, shutdown))
+    }
+}
+
+impl InputComponent for tail::TailInputConfig {
+    fn validate(&self, key: &str, problems: &mut Vec<String>) {
+        tail::TailInputConfig::validate(self, key, problems);
+    }
+
+    fn listeners(&self) -> Vec<(&'static str, ListenAddr)> {
+        Vec::new()
+    }
+
+    /// Reads its offsets file (`db`): one this router cannot use stops the start here.
+    fn bind<'a>(
+        &'a self,
+        metrics: Arc<Metrics>,
+        _memory: &'a InputBudget,
+    ) -> BoxFuture<'a, Result<Box<dyn RunningInput>, BindError>> {
+        let input = tail::TailInput::new(self, metrics).map_err(|e| BindError {
+            input: self.name().to_string(),
+            addr: self
+                .db
+                .as_ref()
+                .map_or_else(String::new, |p| p.display().to_string()),
+            source: std::io::Error::other(e.to_string()),
+        });
+        Box::pin(std::future::ready(
+            input.map(|i| Box::new(i) as Box<dyn RunningInput>),
+        ))
+    }
+}
+
+impl RunningInput for tail::TailInput {
+    fn local_addrs(&self) -> Vec<ListenAddr> {
+        Vec::new()
+    }
+
+    fn run(
+        self: Box<Self>,
+        pipeline: Arc<Pipeline>,
+        shutdown: Shutdown,
+        drain: Duration,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(tail::TailInput::run(*self, pipeline, shutdown, drain))
     }
 }

@@ -73,6 +73,8 @@ registry! {
         Tcp(crate::input::tcp::TcpInputConfig) = "tcp",
         /// A fixed record, generated (Fluent Bit `dummy`).
         Dummy(crate::input::dummy::DummyInputConfig) = "dummy",
+        /// Lines of files, followed through rotation (Fluent Bit `tail`).
+        Tail(crate::input::tail::TailInputConfig) = "tail",
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod filters;
 mod origins;
+mod tail;
 mod vendors;
 
 pub use origins::Origins;
@@ -141,6 +142,7 @@ struct Mapper {
     storage_path: Option<String>,
     filesystem_storage: bool,
     native: filters::PendingFilters,
+    tail: tail::PendingTail,
     origins: Origins,
 }
 
@@ -366,9 +368,14 @@ impl Mapper {
                 t.insert("listen".into(), format!("{listen}:{port}").into());
                 self.inputs.push(Value::Table(t));
             }
+            "tail" => {
+                let m = tail::map(s, self.inputs.len(), &mut self.tail, &mut self.warnings)?;
+                self.filesystem_storage |= m.filesystem_storage;
+                self.inputs.push(Value::Table(m.table));
+            }
             other => {
                 return Err(format!(
-                    "{}: input `{other}` is not supported yet; the inputs are forward, tcp and dummy (an application can send to `tcp` or `forward` instead)",
+                    "{}: input `{other}` is not supported yet; the inputs are forward, tcp, tail and dummy (an application can send to `tcp` or `forward` instead)",
                     s.origin
                 ));
             }
@@ -572,6 +579,7 @@ impl Mapper {
 
     fn finish(mut self) -> Result<Mapped, String> {
         self.native.finish(&mut self.filters)?;
+        self.tail.finish(&mut self.inputs, self.native.files())?;
         if self.filesystem_storage
             && let Some(path) = &self.storage_path
         {

@@ -298,10 +298,54 @@ fn vendor_keys_must_come_from_the_environment() {
 }
 
 #[test]
-fn unsupported_inputs_outputs_and_filters_say_what_to_use() {
-    let e = error_of("[INPUT]\n    Name tail\n    Path /var/log/*.log\n");
+fn tail_maps_fluent_bit_names_units_and_parsers_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let parsers = dir.path().join("parsers.conf");
+    std::fs::write(&parsers, "[PARSER]\n    Name app\n    Format json\n").unwrap();
+    let text = format!(
+        "[SERVICE]\n    Parsers_File {}\n[INPUT]\n    Name tail\n    Alias app_logs\n    Path /var/log/app/*.log, /var/log/other.log\n    Exclude_Path *.gz,*.zip\n    Tag app.*\n    Path_Key file\n    Offset_Key off\n    Key message\n    Parser app\n    Refresh_Interval 5\n    Rotate_Wait 10\n    Read_from_Head On\n    Skip_Long_Lines On\n    Skip_Empty_Lines On\n    Buffer_Chunk_Size 64k\n    Buffer_Max_Size 1M\n    DB /var/lib/tail.db\n    DB.sync full\n    Mem_Buf_Limit 5MB\n    storage.type filesystem\n[OUTPUT]\n    Name null\n    Match *\n",
+        parsers.display()
+    );
+    let m = mapped(&text).unwrap();
+    let input = format!("{:?}", m.config.inputs[0]);
+    for needle in [
+        "Tail(",
+        "name: Some(\"app_logs\")",
+        "path: [\"/var/log/app/*.log\", \"/var/log/other.log\"]",
+        "exclude_path: [\"*.gz\", \"*.zip\"]",
+        "tag: Some(\"app.*\")",
+        "key: Some(\"message\")",
+        "path_key: Some(\"file\")",
+        "offset_key: Some(\"off\")",
+        "parser: Some(\"app\")",
+        "refresh_interval: Some(DurationStr(5s))",
+        "rotate_wait: Some(DurationStr(10s))",
+        "read_from_head: true",
+        "skip_long_lines: true",
+        "skip_empty_lines: true",
+        "buffer_chunk_size: Some(ByteSize(64000))",
+        "buffer_max_size: Some(ByteSize(1000000))",
+        "db: Some(\"/var/lib/tail.db\")",
+        "db_sync: Full",
+    ] {
+        assert!(input.contains(needle), "{needle} missing from {input}");
+    }
     assert!(
-        e.starts_with("main.conf:1:") && e.contains("`tail`") && e.contains("forward"),
+        input.contains(&format!("parsers_files: [{:?}]", parsers)),
+        "{input}"
+    );
+    assert!(
+        m.warnings.iter().any(|w| w.contains("`mem_buf_limit`")),
+        "{:?}",
+        m.warnings
+    );
+}
+
+#[test]
+fn unsupported_inputs_outputs_and_filters_say_what_to_use() {
+    let e = error_of("[INPUT]\n    Name systemd\n");
+    assert!(
+        e.starts_with("main.conf:1:") && e.contains("`systemd`") && e.contains("forward"),
         "{e}"
     );
     let e = error_of(&format!("{MINIMAL}[OUTPUT]\n    Name kafka\n    Match *\n"));

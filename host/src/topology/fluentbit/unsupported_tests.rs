@@ -233,13 +233,63 @@ fn tcp_input_unknown_key() {
 #[test]
 fn unsupported_input() {
     refused(
-        "[INPUT]\n    Name tail\n    Path /var/log/*.log\n",
+        "[INPUT]\n    Name systemd\n",
         7,
         &[
-            "input `tail`",
+            "input `systemd`",
             "not supported yet",
-            "forward, tcp and dummy",
+            "forward, tcp, tail and dummy",
         ],
+    );
+}
+
+#[test]
+fn tail_multiline_parser_is_not_yet_supported() {
+    refused(
+        "[INPUT]\n    Name tail\n    Path /var/log/*.log\n    multiline.parser docker, cri\n",
+        10,
+        &["multiline.parser", "not yet supported", "remove it"],
+    );
+}
+
+#[test]
+fn tail_docker_mode_is_refused() {
+    refused(
+        "[INPUT]\n    Name tail\n    Path /var/log/*.log\n    Docker_Mode On\n",
+        10,
+        &["`docker_mode`", "not supported", "Parser docker"],
+    );
+}
+
+#[test]
+fn tail_unknown_key() {
+    refused(
+        "[INPUT]\n    Name tail\n    Path /var/log/*.log\n    Tag_Regex (?<x>.*)\n",
+        10,
+        &[
+            "`tag_regex`",
+            "in [INPUT] tail",
+            "remove it",
+            "Path, Exclude_Path",
+        ],
+    );
+}
+
+#[test]
+fn tail_sqlite_options_are_accepted_and_ignored() {
+    warned(
+        "[INPUT]\n    Name tail\n    Path /var/log/*.log\n    DB.locking true\n",
+        10,
+        &["`db.locking`", "accepted and ignored", "SQLite"],
+    );
+}
+
+#[test]
+fn tail_parser_must_exist() {
+    refused(
+        "[INPUT]\n    Name tail\n    Path /var/log/*.log\n    Parser nope\n",
+        10,
+        &["Parser nope", "not defined"],
     );
 }
 
