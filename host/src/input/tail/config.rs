@@ -147,6 +147,12 @@ impl TailInputConfig {
                 "{key}.buffer_max_size must be at most 64MiB (one line is held whole), e.g. \"1MiB\""
             ));
         }
+        let (chunk, max) = self.sizes();
+        if chunk > max {
+            problems.push(format!(
+                "{key}.buffer_max_size ({max} bytes) must be at least buffer_chunk_size ({chunk} bytes, default 32KiB), as in Fluent Bit; raise buffer_max_size or lower buffer_chunk_size"
+            ));
+        }
         if self.key.as_deref() == Some("") {
             problems.push(format!("{key}.key must not be empty; remove it for `log`"));
         }
@@ -184,8 +190,7 @@ impl TailInputConfig {
         ParserCatalog::load(&files)?.resolve(name).map(Some)
     }
 
-    /// `buffer_chunk_size` and `buffer_max_size` in bytes (the longest line never below a
-    /// chunk).
+    /// `buffer_chunk_size` and `buffer_max_size` in bytes.
     pub fn sizes(&self) -> (usize, usize) {
         let chunk = self
             .buffer_chunk_size
@@ -195,7 +200,7 @@ impl TailInputConfig {
             .buffer_max_size
             .map_or(DEFAULT_CHUNK, |b| b.0)
             .min(MAX_LINE);
-        (chunk as usize, max.max(chunk) as usize)
+        (chunk as usize, max as usize)
     }
 
     /// The input's name.
@@ -213,11 +218,16 @@ mod tests {
     }
 
     #[test]
-    fn sizes_default_to_fluent_bits_and_the_line_is_never_below_a_chunk() {
+    fn sizes_default_to_fluent_bits_and_a_line_is_never_below_a_chunk() {
         let c = parse("path = [\"/var/log/*.log\"]\n");
         assert_eq!(c.sizes(), (32 * 1024, 32 * 1024));
         let c = parse("path = [\"/l\"]\nbuffer_chunk_size = \"64KiB\"\nbuffer_max_size = 1000\n");
-        assert_eq!(c.sizes(), (64 * 1024, 64 * 1024));
+        let mut problems = Vec::new();
+        c.validate("inputs[0]", &mut problems);
+        assert!(
+            problems[0].contains("inputs[0].buffer_max_size (1000 bytes) must be at least buffer_chunk_size (65536 bytes"),
+            "{problems:?}"
+        );
     }
 
     #[test]

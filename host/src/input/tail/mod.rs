@@ -84,6 +84,8 @@ pub struct TailInput {
     /// Files found by the first look at the globs but not opened yet (over `max_open_files`):
     /// they are read like files found at start when they open.
     found_at_start: HashSet<FileId>,
+    /// Files stopped for a line longer than `buffer_max_size`: not opened again.
+    stopped: HashSet<FileId>,
     buf: Vec<u8>,
 }
 
@@ -174,6 +176,7 @@ impl TailInput {
             db,
             files: HashMap::new(),
             found_at_start: HashSet::new(),
+            stopped: HashSet::new(),
             buf: Vec::new(),
         })
     }
@@ -319,7 +322,7 @@ impl TailInput {
                     continue;
                 };
                 let id = FileId::of(&meta);
-                if !meta.is_file() || self.files.contains_key(&id) {
+                if !meta.is_file() || self.files.contains_key(&id) || self.stopped.contains(&id) {
                     continue;
                 }
                 if self.files.len() >= self.max_open {
@@ -417,6 +420,7 @@ impl TailInput {
                     return false;
                 }
                 Turn::Stop => {
+                    self.stopped.insert(id);
                     self.close(file, "stopped: a line is longer than buffer_max_size");
                     continue;
                 }

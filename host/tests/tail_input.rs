@@ -1,0 +1,296 @@
+//! The `tail` input end to end: real files on disk are written, appended, renamed, truncated
+//! and deleted while a real router runs; every line is found at the `stdout` output exactly
+//! once, across rotation and across restarts (graceful and `kill -9`) from the offsets file.
+
+use crate::common::{self, PrintedEvent, RouterProcess};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+/// A router with one tail input of `options` (TOML lines), `stdout` for every tag, and its
+/// HTTP server; started once its first look at the globs is done.
+fn start(http: u16, options: &str) -> RouterProcess {
+    let router = RouterProcess::start(&format!(
+        "[service]\nhttp_listen = \"127.0.0.1:{http}\"\ngrace = \"5s\"\n\
+         [[inputs]]\ntype = \"tail\"\n{options}\n\
+         [[outputs]]\ntype = \"stdout\"\nmatch = \"*\"\n"
+    ));
+    router.wait_for_log("the tail input started", |l| l.contains("tailing"));
+    router
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// `n` numbered lines `prefix-<i>` from `from`.
+fn numbered(prefix: &str, from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("{prefix}-{i}\n"))
+        .collect()
+}
+
+/// How many times each `log` value was printed.
+fn counts(events: &[PrintedEvent]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for e in events {
+        *counts
+            .entry(e.record["log"].as_str().unwrap_or("").to_string())
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Every line of `expected` printed exactly once, and nothing else.
+fn assert_exactly_once(events: &[PrintedEvent], expected: &[String]) {
+    let counts = counts(events);
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(twice.is_empty(), "printed more than once: {twice:?}");
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|l| !counts.contains_key(*l))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "missing {} lines, e.g. {missing:?}",
+        expected.len() - counts.len()
+    );
+    assert_eq!(counts.len(), expected.len(), "unexpected lines printed");
+}
+
+fn lines(prefix: &str, from: usize, n: usize) -> Vec<String> {
+    (from..from + n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+#[test]
+fn lines_arrive_tagged_by_path_with_path_key_excluding_and_skipping_existing_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    append(&d.join("app.log"), "written before the start\n");
+    append(&d.join("skip.log"), "");
+    let http = common::free_port();
+    let router = start(
+        http,
+        &format!(
+            "path = [\"{0}/*.log\"]\nexclude_path = [\"*/skip.*\"]\ntag = \"files.*\"\npath_key = \"file\"\noffset_key = \"offset\"\n",
+            d.display()
+        ),
+    );
+    append(&d.join("app.log"), "first\nsecond\r\n");
+    append(&d.join("skip.log"), "excluded\n");
+    // A file created after the start is read from its start.
+    append(&d.join("new.log"), "in a new file\n");
+    router.wait_for_events(3);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut events = router.events();
+    events.sort_by_key(|e| e.record["offset"].as_u64());
+    let app = d.join("app.log").display().to_string();
+    let new = d.join("new.log").display().to_string();
+    let tag_of = |path: &str| {
+        format!("files.{}", path.trim_start_matches('/').replace('/', ".")).replace("..", ".")
+    };
+    let got: Vec<_> = events
+        .iter()
+        .map(|e| (e.tag.clone(), e.record.clone()))
+        .collect();
+    let before = "written before the start\n".len() as u64;
+    let mut expected = vec![
+        (
+            tag_of(&app),
+            json!({"log": "first", "file": app, "offset": before + 6}),
+        ),
+        (
+            tag_of(&app),
+            json!({"log": "second", "file": app, "offset": before + 14}),
+        ),
+        (
+            tag_of(&new),
+            json!({"log": "in a new file", "file": new, "offset": 14}),
+        ),
+    ];
+    expected.sort_by_key(|(_, r)| r["offset"].as_u64());
+    assert_eq!(got, expected, "{events:?}");
+}
+
+#[test]
+fn rotation_by_rename_and_by_copytruncate_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (app, ct) = (d.join("app.log"), d.join("ct.log"));
+    append(&app, "");
+    append(&ct, "");
+    let http = common::free_port();
+    let router = start(
+        http,
+        &format!(
+            "path = [\"{0}/app.log\", \"{0}/ct.log\"]\nrotate_wait = \"2s\"\nrefresh_interval = \"1s\"\n",
+            d.display()
+        ),
+    );
+    let mut expected = Vec::new();
+    // Rename: the writer keeps writing to the renamed file a moment, then opens a new one.
+    let mut writer = std::fs::OpenOptions::new().append(true).open(&app).unwrap();
+    writer.write_all(numbered("a", 0, 500).as_bytes()).unwrap();
+    expected.extend(lines("a", 0, 500));
+    std::fs::rename(&app, d.join("app.log.1")).unwrap();
+    writer
+        .write_all(numbered("a", 500, 100).as_bytes())
+        .unwrap();
+    expected.extend(lines("a", 500, 100));
+    drop(writer);
+    append(&app, &numbered("a", 600, 200));
+    expected.extend(lines("a", 600, 200));
+    // copytruncate: copy, truncate in place, the writer goes on from 0.
+    append(&ct, &numbered("c", 0, 300));
+    expected.extend(lines("c", 0, 300));
+    router.wait_for_events(800 + 300 - 200);
+    common::wait_until(
+        "the lines before the truncation",
+        || counts(&router.events()).contains_key("c-299"),
+        || router.log_text(),
+    );
+    std::fs::copy(&ct, d.join("ct.log.1")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&ct)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    append(&ct, &numbered("c", 300, 50));
+    expected.extend(lines("c", 300, 50));
+    router.wait_for_events(expected.len());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_exactly_once(&router.events(), &expected);
+    router.wait_for_log("the rotated file closed", |l| {
+        l.contains("closing: rotated") && l.contains("app.log")
+    });
+    let samples = common::scrape(&router.http_addr());
+    let truncated = wasm_router::ops::prometheus_text::sum(
+        &samples,
+        "component_errors_total",
+        &[("component_id", "tail"), ("reason", "file_truncated")],
+    );
+    assert_eq!(truncated, 1.0);
+}
+
+#[test]
+fn a_restart_resumes_from_the_offsets_file_with_no_loss_and_no_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let log = d.join("app.log");
+    append(&log, &numbered("l", 0, 1000));
+    let options = format!(
+        "path = [\"{0}/app.log\"]\nread_from_head = true\ndb = \"{0}/tail.db\"\n",
+        d.display()
+    );
+    let mut printed = Vec::new();
+
+    // Run 1: everything there is, then kill -9 once it was printed and saved.
+    let router = start(common::free_port(), &options);
+    router.wait_for_events(1000);
+    std::thread::sleep(Duration::from_millis(500));
+    router.signal("KILL");
+    printed.extend(router.events_after_exit());
+    drop(router);
+
+    // While no router runs, more lines.
+    append(&log, &numbered("l", 1000, 500));
+
+    // Run 2: only the new lines; then a graceful stop while a writer appends.
+    let mut router = start(common::free_port(), &options);
+    router.wait_for_events(500);
+    let writer = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for i in 0..20 {
+                append(&log, &numbered("l", 1500 + i * 100, 100));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    router.terminate();
+    printed.extend(router.events_after_exit());
+    writer.join().unwrap();
+    drop(router);
+
+    // Run 3: the rest, once.
+    let router = start(common::free_port(), &options);
+    let expected = lines("l", 0, 3500);
+    common::wait_until(
+        "every line",
+        || printed.len() + router.events().len() >= expected.len(),
+        || router.log_text(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    printed.extend(router.events());
+    assert_exactly_once(&printed, &expected);
+}
+
+#[test]
+fn long_lines_are_skipped_and_counted_or_stop_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let http = common::free_port();
+    let router = start(
+        http,
+        &format!(
+            "path = [\"{0}/skip.log\"]\nskip_long_lines = true\nbuffer_max_size = \"1KiB\"\nbuffer_chunk_size = \"256\"\n\
+             [[inputs]]\ntype = \"tail\"\nname = \"strict\"\npath = [\"{0}/strict.log\"]\nbuffer_max_size = \"1KiB\"\nbuffer_chunk_size = \"1KiB\"\n",
+            d.display()
+        ),
+    );
+    let long = "x".repeat(5000);
+    append(&d.join("skip.log"), &format!("before\n{long}\nafter\n"));
+    append(
+        &d.join("strict.log"),
+        &format!("kept\n{long}\nnever read\n"),
+    );
+    router.wait_for_events(3);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut got: Vec<String> = counts(&router.events()).into_keys().collect();
+    got.sort();
+    assert_eq!(got, ["after", "before", "kept"]);
+    let http = router.http_addr();
+    common::wait_until(
+        "the long lines counted",
+        || {
+            let samples = common::scrape(&http);
+            common::discarded(&samples, "tail", "line_too_long") == 1
+                && common::discarded(&samples, "strict", "line_too_long") == 1
+        },
+        || router.log_text(),
+    );
+    router.wait_for_log("the strict file stopped", |l| {
+        l.contains("no longer reading the file") && l.contains("strict.log")
+    });
+}
+
+#[test]
+fn a_fluent_bit_db_is_refused_naming_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("flb.db");
+    std::fs::write(&db, b"SQLite format 3\0....").unwrap();
+    let conf = common::write_config(
+        dir.path(),
+        &format!(
+            "[[inputs]]\ntype = \"tail\"\npath = [\"/tmp/*.nothing\"]\ndb = \"{}\"\n[[outputs]]\ntype = \"null\"\nmatch = \"*\"\n",
+            db.display()
+        ),
+    );
+    let (ok, text) = common::validate(&conf, &[]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("inputs[0].db") && text.contains("Fluent Bit SQLite database"),
+        "{text}"
+    );
+}
