@@ -197,10 +197,8 @@ impl TailInput {
         }
         self.watch(&mut watcher, &mut watched);
         tracing::info!(input = %self.component.id, files = self.files.len(), "tailing");
-        let mut check = tokio::time::interval(CHECK_EVERY);
-        let mut refresh = tokio::time::interval(self.refresh);
-        refresh.reset();
-        let (mut last_scan, mut last_save) = (Instant::now(), Instant::now());
+        let now = Instant::now();
+        let (mut last_check, mut last_scan, mut last_save) = (now, now, now);
         let mut wait_for_shutdown = shutdown.clone();
         loop {
             let more = self.read_all(&pipeline, &shutdown, drain).await;
@@ -213,28 +211,30 @@ impl TailInput {
                 self.save();
                 last_save = Instant::now();
             }
-            if more {
-                tokio::task::yield_now().await;
-                continue;
-            }
-            let checking = tokio::select! {
-                _ = wake.notified() => false,
-                _ = check.tick() => true,
-                _ = refresh.tick() => {
-                    names_changed.store(true, Ordering::Relaxed);
-                    last_scan = Instant::now() - self.refresh;
-                    true
-                }
-                _ = wait_for_shutdown.wait() => break,
-            };
-            if checking || names_changed.load(Ordering::Relaxed) {
+            // Renames and deletions are looked for every second, and as soon as inotify reports
+            // one; the globs every refresh_interval, and at most every second when inotify
+            // reports new names. Also while lines keep coming.
+            let names = names_changed.load(Ordering::Relaxed);
+            if names || last_check.elapsed() >= CHECK_EVERY {
+                last_check = Instant::now();
                 self.check_files();
             }
-            if names_changed.load(Ordering::Relaxed) && last_scan.elapsed() >= CHECK_EVERY {
+            if (names && last_scan.elapsed() >= CHECK_EVERY) || last_scan.elapsed() >= self.refresh
+            {
                 names_changed.store(false, Ordering::Relaxed);
                 last_scan = Instant::now();
                 self.scan(false);
                 self.watch(&mut watcher, &mut watched);
+            }
+            if more {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let next_check = tokio::time::Instant::from_std(last_check + CHECK_EVERY);
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep_until(next_check) => {}
+                _ = wait_for_shutdown.wait() => break,
             }
         }
         if self.db.as_ref().is_some_and(OffsetDb::dirty) {
