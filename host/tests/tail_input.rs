@@ -173,6 +173,11 @@ fn rotation_by_rename_and_by_copytruncate_lose_nothing() {
     router.wait_for_log("the rotated file closed", |l| {
         l.contains("closing: rotated") && l.contains("app.log")
     });
+    // A deleted file is closed once read to its end.
+    std::fs::remove_file(&ct).unwrap();
+    router.wait_for_log("the deleted file closed", |l| {
+        l.contains("closing: deleted") && l.contains("ct.log")
+    });
     let samples = common::scrape(&router.http_addr());
     let truncated = wasm_router::ops::prometheus_text::sum(
         &samples,
@@ -234,6 +239,40 @@ fn a_restart_resumes_from_the_offsets_file_with_no_loss_and_no_duplicate() {
     std::thread::sleep(Duration::from_millis(500));
     printed.extend(router.events());
     assert_exactly_once(&printed, &expected);
+}
+
+/// Six files and room for two open: idle files are closed to give the others a turn, and a
+/// closed file is read on from its offset when it opens again.
+#[test]
+fn more_files_than_may_be_open_each_get_a_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut expected = Vec::new();
+    for f in 0..6 {
+        append(
+            &d.join(format!("f{f}.log")),
+            &numbered(&format!("f{f}"), 0, 10),
+        );
+        expected.extend(lines(&format!("f{f}"), 0, 10));
+    }
+    let router = start(
+        common::free_port(),
+        &format!(
+            "path = [\"{0}/*.log\"]\nread_from_head = true\nmax_open_files = 2\nrefresh_interval = \"1s\"\n",
+            d.display()
+        ),
+    );
+    router.wait_for_events(60);
+    for f in 0..6 {
+        append(
+            &d.join(format!("f{f}.log")),
+            &numbered(&format!("f{f}"), 10, 5),
+        );
+        expected.extend(lines(&format!("f{f}"), 10, 5));
+    }
+    router.wait_for_events(expected.len());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_exactly_once(&router.events(), &expected);
 }
 
 #[test]

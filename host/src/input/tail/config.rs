@@ -84,7 +84,8 @@ pub struct TailInputConfig {
     /// (also fsynced: they survive the machine losing power); `off` is `normal`.
     #[serde(default)]
     pub db_sync: DbSync,
-    /// Most files open at once (default 1024); more matching files wait for one to close.
+    /// Most files open at once (default 1024); when more match, files idle for
+    /// `refresh_interval` are closed (their offsets kept) to give the others a turn.
     #[serde(default)]
     pub max_open_files: Option<usize>,
     /// Wake on inotify events (default true); without it, open files are checked every second.

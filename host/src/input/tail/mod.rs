@@ -17,7 +17,8 @@
 //! start; a file renamed to another matching name is simply followed; a file whose size falls
 //! below its offset was truncated (copytruncate) and is read again from 0
 //! (`component_errors_total{reason="file_truncated"}`); a deleted file is read to its end and
-//! closed. At most `max_open_files` are open; the others wait for the next look at the globs.
+//! closed. At most `max_open_files` are open; when more match, files idle for
+//! `refresh_interval` are closed (their offsets kept) to give the others a turn.
 //!
 //! Bounded: one read buffer for the whole input, at most `buffer_max_size` + 1 bytes for a line.
 //! A longer line is skipped with `skip_long_lines` (counted dropped, `line_too_long`); without
@@ -81,9 +82,14 @@ pub struct TailInput {
     inotify: bool,
     db: Option<OffsetDb>,
     files: HashMap<FileId, TailedFile>,
-    /// Files found by the first look at the globs but not opened yet (over `max_open_files`):
-    /// they are read like files found at start when they open.
-    found_at_start: HashSet<FileId>,
+    /// Files found by the first look at the globs but not opened yet (over `max_open_files`),
+    /// with their size then: they are read like files found at start when they open.
+    found_at_start: HashMap<FileId, u64>,
+    /// Matching files the last look at the globs left closed (over `max_open_files`).
+    waiting: usize,
+    /// Files closed while idle to make room: their offset, whether it is inside a long line
+    /// being skipped, and when they were closed.
+    parked: HashMap<FileId, (u64, bool, Instant)>,
     /// Files stopped for a line longer than `buffer_max_size`: not opened again.
     stopped: HashSet<FileId>,
     buf: Vec<u8>,
@@ -109,6 +115,8 @@ struct TailedFile {
     retry_at: Option<Instant>,
     /// A long line was reported.
     warned_long: bool,
+    /// When a line was last taken from it (or it was opened).
+    last_read: Instant,
 }
 
 /// What one turn at a file found.
@@ -175,7 +183,9 @@ impl TailInput {
             inotify: config.inotify_watcher.unwrap_or(true),
             db,
             files: HashMap::new(),
-            found_at_start: HashSet::new(),
+            found_at_start: HashMap::new(),
+            waiting: 0,
+            parked: HashMap::new(),
             stopped: HashSet::new(),
             buf: Vec::new(),
         })
@@ -188,12 +198,14 @@ impl TailInput {
         let names_changed = Arc::new(AtomicBool::new(false));
         let mut watcher = self.watcher(&wake, &names_changed);
         let mut watched = HashSet::new();
+        // The globs' directories first, so no file created during the first look is missed.
+        self.watch(&mut watcher, &mut watched);
         self.scan(true);
         if let Some(db) = &mut self.db {
             // Entries of files no glob matches any more (Fluent Bit deletes them too): an inode
             // reused by a new file must not inherit an old offset.
             let (files, waiting) = (&self.files, &self.found_at_start);
-            db.retain(|id| files.contains_key(&id) || waiting.contains(&id));
+            db.retain(|id| files.contains_key(&id) || waiting.contains_key(&id));
         }
         self.watch(&mut watcher, &mut watched);
         tracing::info!(input = %self.component.id, files = self.files.len(), "tailing");
@@ -219,7 +231,9 @@ impl TailInput {
                 last_check = Instant::now();
                 self.check_files();
             }
-            if (names && last_scan.elapsed() >= CHECK_EVERY) || last_scan.elapsed() >= self.refresh
+            let room = self.waiting > 0 && self.files.len() < self.max_open;
+            if ((names || room) && last_scan.elapsed() >= CHECK_EVERY)
+                || last_scan.elapsed() >= self.refresh
             {
                 names_changed.store(false, Ordering::Relaxed);
                 last_scan = Instant::now();
@@ -277,7 +291,8 @@ impl TailInput {
         }
     }
 
-    /// Watch the directory of each glob and of each open file (not recursively).
+    /// Watch the directory of each glob and of each open file (not recursively), and of the file
+    /// a matching symbolic link points to (Kubernetes' `/var/log/containers/*.log`).
     fn watch(
         &self,
         watcher: &mut Option<notify::RecommendedWatcher>,
@@ -285,11 +300,16 @@ impl TailInput {
     ) {
         use notify::Watcher;
         let Some(watcher) = watcher else { return };
-        let dirs = self.globs.iter().map(|g| glob_dir(g)).chain(
-            self.files
-                .values()
-                .filter_map(|f| f.path.parent().map(Path::to_path_buf)),
-        );
+        let dirs = self
+            .globs
+            .iter()
+            .map(|g| glob_dir(g))
+            .chain(self.files.values().flat_map(|f| {
+                [Some(f.path.clone()), current_name(&f.file)]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p.parent().map(Path::to_path_buf))
+            }));
         for dir in dirs {
             if !watched.contains(&dir)
                 && watcher
@@ -307,11 +327,18 @@ impl TailInput {
             && !self.exclude.iter().any(|p| p.matches_path(path))
     }
 
-    /// Look at the globs: open the matching files not open yet (up to `max_open_files`).
+    /// Look at the globs: open the matching files not open yet (up to `max_open_files`). When
+    /// more match, files idle for `refresh_interval` are closed (their offsets kept) so the
+    /// others get a turn at the next look; files never opened go before those closed so.
     fn scan(&mut self, at_start: bool) {
-        let mut over_cap = 0usize;
-        for pattern in &self.globs.clone() {
-            let Ok(paths) = glob::glob(pattern) else {
+        // As glob(3): a `*` does not match a leading dot.
+        let options = glob::MatchOptions {
+            require_literal_leading_dot: true,
+            ..Default::default()
+        };
+        let mut found = Vec::new();
+        for pattern in &self.globs {
+            let Ok(paths) = glob::glob_with(pattern, options) else {
                 continue;
             };
             for path in paths.flatten() {
@@ -322,28 +349,61 @@ impl TailInput {
                     continue;
                 };
                 let id = FileId::of(&meta);
-                if !meta.is_file() || self.files.contains_key(&id) || self.stopped.contains(&id) {
-                    continue;
+                if meta.is_file() && !self.files.contains_key(&id) && !self.stopped.contains(&id) {
+                    found.push((path, id, meta.len()));
                 }
-                if self.files.len() >= self.max_open {
-                    if at_start {
-                        self.found_at_start.insert(id);
-                    }
-                    over_cap += 1;
-                    continue;
-                }
-                let from_start = at_start || self.found_at_start.remove(&id);
-                self.open(path, id, meta.len(), from_start);
             }
         }
-        if over_cap > 0 {
-            tracing::warn!(input = %self.component.id, waiting = over_cap, max_open_files = self.max_open, "more files match than may be open; the others are read as open files close");
+        let seen: HashSet<FileId> = found.iter().map(|(_, id, _)| *id).collect();
+        self.parked.retain(|id, _| seen.contains(id));
+        // Files never opened first, then those closed longest ago.
+        found.sort_by_key(|(_, id, _)| self.parked.get(id).map(|p| p.2));
+        let room = self
+            .max_open
+            .saturating_sub(self.files.len())
+            .min(found.len());
+        let waiting = found.split_off(room);
+        for (path, id, size) in found {
+            let end_at_start = match self.found_at_start.remove(&id) {
+                Some(size) => Some(size),
+                None => at_start.then_some(size),
+            };
+            self.open(path, id, end_at_start);
+        }
+        let before = std::mem::replace(&mut self.waiting, waiting.len());
+        if waiting.is_empty() {
+            return;
+        }
+        if at_start {
+            self.found_at_start
+                .extend(waiting.iter().map(|(_, id, size)| (*id, *size)));
+        }
+        let idle: Vec<FileId> = self
+            .files
+            .values()
+            .filter(|f| {
+                f.rotated_at.is_none()
+                    && !f.deleted
+                    && f.retry_at.is_none()
+                    && f.last_read.elapsed() >= self.refresh
+            })
+            .map(|f| f.id)
+            .take(waiting.len())
+            .collect();
+        for id in &idle {
+            let f = self.files.remove(id).expect("listed from the open files");
+            self.parked
+                .insert(f.id, (f.offset, f.cutter.skipping(), Instant::now()));
+        }
+        if waiting.len() != before {
+            tracing::info!(input = %self.component.id, waiting = waiting.len(), max_open_files = self.max_open, "more files match than may be open; idle files are closed to give the others a turn");
         }
     }
 
     /// Open the file at `path` and decide where to read it from: its saved offset, else its
-    /// end for a file found at start (unless `read_from_head`), else its start.
-    fn open(&mut self, path: PathBuf, id: FileId, size: u64, found_at_start: bool) {
+    /// end for a file found at start (`end_at_start`: its size then; unless `read_from_head`),
+    /// else its start.
+    fn open(&mut self, path: PathBuf, id: FileId, end_at_start: Option<u64>) {
         let file = match File::open(&path) {
             Ok(file) => file,
             Err(e) => {
@@ -353,7 +413,11 @@ impl TailInput {
             }
         };
         let name = path.to_string_lossy().into_owned();
-        let saved = self.db.as_ref().and_then(|db| db.get(id)).map(|s| s.offset);
+        let size = file.metadata().map_or(0, |m| m.len());
+        let parked = self.parked.remove(&id);
+        let saved = parked
+            .map(|(offset, _, _)| offset)
+            .or_else(|| self.db.as_ref().and_then(|db| db.get(id)).map(|s| s.offset));
         let offset = match saved {
             Some(offset) if offset > size => {
                 tracing::info!(input = %self.component.id, path = %name, offset, size, "the file is shorter than its saved offset (truncated while stopped); reading it from the start");
@@ -361,10 +425,15 @@ impl TailInput {
                 0
             }
             Some(offset) => offset,
-            None if found_at_start && !self.read_from_head => size,
-            None => 0,
+            None => match end_at_start {
+                Some(end) if !self.read_from_head => end,
+                _ => 0,
+            },
         };
         tracing::debug!(input = %self.component.id, path = %name, offset, "following");
+        let mut cutter =
+            LineCutter::new(self.max_line, self.skip_long_lines, self.skip_empty_lines);
+        cutter.restore(parked.is_some_and(|(_, skipping, _)| skipping) && offset > 0);
         let tag = Bytes::from(expand_tag(&self.tag, &name));
         if let Some(db) = &mut self.db {
             db.set(id, &name, offset);
@@ -378,11 +447,12 @@ impl TailInput {
                 name,
                 tag,
                 offset,
-                cutter: LineCutter::new(self.max_line, self.skip_long_lines, self.skip_empty_lines),
+                cutter,
                 rotated_at: None,
                 deleted: false,
                 retry_at: None,
                 warned_long: false,
+                last_read: Instant::now(),
             },
         );
     }
@@ -513,6 +583,9 @@ impl TailInput {
                 self.long_lines(f, cut.too_long, "skipping them (skip_long_lines)");
             }
             f.offset += cut.consumed as u64;
+            if cut.consumed > 0 {
+                f.last_read = Instant::now();
+            }
             if cut.stopped {
                 self.long_lines(f, 1, "no longer reading the file; set skip_long_lines on to skip such lines, or raise buffer_max_size");
                 return Turn::Stop;
