@@ -241,6 +241,28 @@ fn a_restart_resumes_from_the_offsets_file_with_no_loss_and_no_duplicate() {
     assert_exactly_once(&printed, &expected);
 }
 
+/// Without inotify (`Inotify_Watcher Off`, or a file system that has none) the files are polled:
+/// new lines every second, new files every `refresh_interval`.
+#[test]
+fn without_inotify_the_files_are_polled() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    append(&d.join("a.log"), "");
+    let router = start(
+        common::free_port(),
+        &format!(
+            "path = [\"{0}/*.log\"]\ninotify_watcher = false\nrefresh_interval = \"1s\"\n",
+            d.display()
+        ),
+    );
+    append(&d.join("a.log"), &numbered("a", 0, 3));
+    append(&d.join("b.log"), &numbered("b", 0, 2));
+    router.wait_for_events(5);
+    let mut expected = lines("a", 0, 3);
+    expected.extend(lines("b", 0, 2));
+    assert_exactly_once(&router.events(), &expected);
+}
+
 /// Six files and room for two open: idle files are closed to give the others a turn, and a
 /// closed file is read on from its offset when it opens again.
 #[test]
