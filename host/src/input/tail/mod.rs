@@ -254,7 +254,7 @@ impl TailInput {
         if self.db.as_ref().is_some_and(OffsetDb::dirty) {
             self.save();
         }
-        tracing::info!(input = %self.component.id, "stopped; offsets saved");
+        tracing::info!(input = %self.component.id, "stopped");
     }
 
     /// An inotify watcher that wakes the loop (and notes new or removed names); none when
