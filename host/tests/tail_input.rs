@@ -10,14 +10,28 @@ use std::path::Path;
 use std::time::Duration;
 
 /// A router with one tail input of `options` (TOML lines), `stdout` for every tag, and its
-/// HTTP server; started once its first look at the globs is done.
+/// HTTP server (`options` may add more tail inputs); started once every tail input's first look
+/// at the globs is done.
 fn start(http: u16, options: &str) -> RouterProcess {
-    let router = RouterProcess::start(&format!(
+    let config = format!(
         "[service]\nhttp_listen = \"127.0.0.1:{http}\"\ngrace = \"5s\"\n\
          [[inputs]]\ntype = \"tail\"\n{options}\n\
          [[outputs]]\ntype = \"stdout\"\nmatch = \"*\"\n"
-    ));
-    router.wait_for_log("the tail input started", |l| l.contains("tailing"));
+    );
+    let inputs = config.matches("type = \"tail\"").count();
+    let router = RouterProcess::start(&config);
+    common::wait_until(
+        "every tail input started",
+        || {
+            router
+                .log()
+                .iter()
+                .filter(|l| l.contains("tailing"))
+                .count()
+                == inputs
+        },
+        || router.log_text(),
+    );
     router
 }
 
@@ -334,6 +348,76 @@ fn long_lines_are_skipped_and_counted_or_stop_the_file() {
     router.wait_for_log("the strict file stopped", |l| {
         l.contains("no longer reading the file") && l.contains("strict.log")
     });
+}
+
+/// An output that cannot keep up (its stdout not read) fills its buffer: the input waits, and
+/// every line arrives once the output drains, none dropped.
+#[test]
+fn a_full_buffer_holds_the_input_back_without_dropping_a_line() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let log = d.join("app.log");
+    append(&log, &numbered("l", 0, 20_000));
+    let http = common::free_port();
+    let config = common::write_config(
+        d,
+        &format!(
+            "[service]\nhttp_listen = \"127.0.0.1:{http}\"\n\
+             [[inputs]]\ntype = \"tail\"\npath = [\"{0}/app.log\"]\nread_from_head = true\ndb = \"{0}/tail.db\"\n\
+             [[outputs]]\ntype = \"stdout\"\nmatch = \"*\"\nbuffer = {{ max_bytes = \"64KiB\", when_full = \"block\" }}\n",
+            d.display()
+        ),
+    );
+    let mut child = common::router_command()
+        .arg("run")
+        .arg("-c")
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{http}");
+    let received = || {
+        std::net::TcpStream::connect(&addr).ok()?;
+        let samples = common::scrape(&addr);
+        Some(wasm_router::ops::prometheus_text::sum(
+            &samples,
+            "component_received_events_total",
+            &[("component_id", "tail")],
+        ))
+    };
+    // Nobody reads the router's stdout: the input takes lines until the buffer is full, then
+    // waits.
+    let mut held_at = None;
+    for _ in 0..200 {
+        std::thread::sleep(Duration::from_millis(50));
+        if let Some(n) = received()
+            && n > 0.0
+        {
+            std::thread::sleep(Duration::from_millis(500));
+            held_at = received();
+            break;
+        }
+    }
+    let held_at = held_at.expect("the router took some lines");
+    assert!(held_at < 20_000.0, "the input was not held back: {held_at}");
+    let samples = common::scrape(&addr);
+    let dropped =
+        wasm_router::ops::prometheus_text::sum(&samples, "component_discarded_events_total", &[]);
+    assert_eq!(dropped, 0.0);
+    // Now read: every line arrives, once.
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut printed = Vec::new();
+    for line in stdout.lines() {
+        printed.push(PrintedEvent::parse(&line.unwrap()));
+        if printed.len() == 20_000 {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_exactly_once(&printed, &lines("l", 0, 20_000));
 }
 
 #[test]
