@@ -120,11 +120,11 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 })?;
                 tracing::info!(parsers = %parsers.display(), "-R: its [PARSER] sections are available to parser filters (Format json runs natively)");
             }
-            cli::runtime()?
+            let code = cli::runtime()?
                 // Reload reads either format again (`topology::reload`).
                 .block_on(cli::run_router(cfg, config.clone()))
                 .context("router failed")?;
-            Ok(std::process::ExitCode::SUCCESS)
+            Ok(std::process::ExitCode::from(code))
         }
         Command::Validate {
             config,

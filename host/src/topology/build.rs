@@ -14,7 +14,7 @@ use super::reload::{ReloadBaseline, RouterReload};
 use super::{Config, OutputConfig};
 use crate::buffer::{BudgetSource, MemoryBudget, open_buffer};
 use crate::filter::FilterContext;
-use crate::input::{ListenAddr, RunningInput};
+use crate::input::{InputEnd, ListenAddr, RunningInput};
 use crate::ops::http::{HttpBindError, HttpServer};
 use crate::ops::metrics::{Component, Metrics};
 use crate::ops::reload::ReloadRequests;
@@ -221,8 +221,9 @@ impl Router {
         &self.budget
     }
 
-    /// Serve until `shutdown`, then drain within `grace`.
-    pub async fn run(self, shutdown: Shutdown) {
+    /// Serve until `shutdown` (or until an input asks the router to exit), then drain within
+    /// `grace`. Returns the process exit code: 0, or the one an input asked for.
+    pub async fn run(self, shutdown: Shutdown) -> u8 {
         let Router {
             inputs,
             pipeline,
@@ -240,17 +241,33 @@ impl Router {
         // Health and metrics stay up while the router drains; they stop last.
         let (http_stop, http_shutdown) = crate::ops::shutdown::channel();
         let http_task = http.map(|server| tokio::spawn(server.run(http_shutdown)));
-        let _reloads = reload.spawn(shutdown.clone());
-        let mut shutdown_wait = shutdown.clone();
+        // The signal, or an input that ends the router (exec's `exit_after_oneshot`), stops
+        // every task through `stopping`.
+        let (stop, stopping) = crate::ops::shutdown::channel();
+        let _reloads = reload.spawn(stopping.clone());
+        let mut shutdown_wait = shutdown;
         let mut servers = JoinSet::new();
         for input in inputs {
             servers.spawn(input.run(
                 pipeline.clone(),
-                shutdown.clone(),
+                stopping.clone(),
                 ShutdownSchedule::input_drain(grace),
             ));
         }
-        shutdown_wait.wait().await;
+        let mut exit_code = 0;
+        loop {
+            tokio::select! {
+                _ = shutdown_wait.wait() => break,
+                Some(ended) = servers.join_next() => {
+                    if let Ok(InputEnd::ExitRouter(code)) = ended {
+                        tracing::info!(exit_code = code, "an input asked the router to exit");
+                        exit_code = code;
+                        break;
+                    }
+                }
+            }
+        }
+        stop.trigger();
         let schedule = ShutdownSchedule::starting(Instant::now(), grace);
         let end = schedule.end;
         tracing::info!(?grace, "shutting down: draining inputs, then outputs");
@@ -281,6 +298,7 @@ impl Router {
             let _ = task.await;
         }
         tracing::info!("shutdown complete");
+        exit_code
     }
 }
 

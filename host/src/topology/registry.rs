@@ -73,6 +73,10 @@ registry! {
         Tcp(crate::input::tcp::TcpInputConfig) = "tcp",
         /// A fixed record, generated (Fluent Bit `dummy`).
         Dummy(crate::input::dummy::DummyInputConfig) = "dummy",
+        /// Records posted over HTTP: JSON or form bodies (Fluent Bit `http`).
+        Http(crate::input::http::HttpInputConfig) = "http",
+        /// The lines a command prints, on an interval or once (Fluent Bit `exec`).
+        Exec(crate::input::exec::ExecInputConfig) = "exec",
     }
 }
 

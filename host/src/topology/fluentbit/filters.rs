@@ -34,6 +34,11 @@ impl PendingFilters {
         self.parsers_files.push(path);
     }
 
+    /// The `[SERVICE] Parsers_File`s noted so far.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.parsers_files
+    }
+
     /// Give every parser filter the `Parsers_File`s, and check that each parser it names exists
     /// and runs natively, naming the `Parser` line when not.
     pub fn finish(&self, filters: &mut [Value]) -> Result<(), String> {

@@ -6,6 +6,7 @@
 //! and what to do instead; harmless keys are accepted with a warning.
 
 mod filters;
+mod inputs;
 mod origins;
 mod vendors;
 
@@ -366,9 +367,11 @@ impl Mapper {
                 t.insert("listen".into(), format!("{listen}:{port}").into());
                 self.inputs.push(Value::Table(t));
             }
+            "http" => inputs::http(self, s)?,
+            "exec" => inputs::exec(self, s)?,
             other => {
                 return Err(format!(
-                    "{}: input `{other}` is not supported yet; the inputs are forward, tcp and dummy (an application can send to `tcp` or `forward` instead)",
+                    "{}: input `{other}` is not supported yet; the inputs are forward, tcp, http, exec and dummy (an application can send to `tcp`, `http` or `forward` instead)",
                     s.origin
                 ));
             }
@@ -572,6 +575,7 @@ impl Mapper {
 
     fn finish(mut self) -> Result<Mapped, String> {
         self.native.finish(&mut self.filters)?;
+        inputs::finish(&mut self.inputs, self.native.files());
         if self.filesystem_storage
             && let Some(path) = &self.storage_path
         {

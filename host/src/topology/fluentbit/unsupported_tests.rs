@@ -238,7 +238,7 @@ fn unsupported_input() {
         &[
             "input `tail`",
             "not supported yet",
-            "forward, tcp and dummy",
+            "forward, tcp, http, exec and dummy",
         ],
     );
 }
