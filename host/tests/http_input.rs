@@ -201,3 +201,62 @@ fn a_classic_http_input_serves_on_its_port() {
     assert_eq!(events[0].tag, "dev.test");
     assert_eq!(events[0].record, json!({"hello": "firelens"}));
 }
+
+/// Idle clients cannot lock others out: at `max_connections` the longest-idle connection is
+/// closed for a newcomer, which is served.
+#[test]
+fn idle_connections_at_the_cap_make_room_for_a_client() {
+    let (port, http) = (common::free_port(), common::free_port());
+    let router = RouterProcess::start(&config(port, http, "max_connections = 2"));
+    router.listening(1);
+    let idle: Vec<_> = (0..3)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    assert_eq!(
+        curl(
+            &format!("http://127.0.0.1:{port}/"),
+            r#"{"after":"idle"}"#,
+            &["-H", JSON]
+        ),
+        201
+    );
+    let events = router.wait_for_events(1);
+    assert_eq!(events[0].record, json!({"after": "idle"}));
+    let evicted = wasm_router::ops::prometheus_text::sum(
+        &common::scrape(&router.http_addr()),
+        "component_errors_total",
+        &[("component_id", "http"), ("reason", "idle_evicted")],
+    );
+    assert!(evicted >= 2.0, "{evicted}");
+    drop(idle);
+}
+
+/// `tls = { cert_file, key_file }`: the input serves HTTPS; curl verifies the certificate.
+#[test]
+fn tls_serves_https() {
+    let (port, http) = (common::free_port(), common::free_port());
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let pem = tempfile::tempdir().unwrap();
+    let (cert, key) = (pem.path().join("cert.pem"), pem.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let router = RouterProcess::start(&config(
+        port,
+        http,
+        &format!("tls = {{ cert_file = {cert:?}, key_file = {key:?} }}"),
+    ));
+    router.listening(1);
+    let cacert = cert.to_str().unwrap();
+    assert_eq!(
+        curl(
+            &format!("https://127.0.0.1:{port}/secure"),
+            r#"{"over":"tls"}"#,
+            &["-H", JSON, "--cacert", cacert]
+        ),
+        201
+    );
+    let events = router.stop();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].tag, "secure");
+    assert_eq!(events[0].record, json!({"over": "tls"}));
+}

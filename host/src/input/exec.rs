@@ -237,7 +237,7 @@ impl ExecInput {
         let mut buf = BytesMut::new();
         let mut kill_at: Option<Instant> = None;
         loop {
-            buf.reserve(self.max_line.min(64 * 1024).max(4096));
+            buf.reserve(self.max_line.clamp(4096, 64 * 1024));
             let read = tokio::select! {
                 read = stdout.read_buf(&mut buf) => read,
                 _ = shutdown.wait(), if kill_at.is_none() => {
