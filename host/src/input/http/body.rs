@@ -84,18 +84,62 @@ pub fn is_gzip(content_encoding: Option<&str>) -> Result<bool, Refusal> {
     }
 }
 
-/// `body` gunzipped, refused once it would be over `max` bytes: a small bomb cannot grow into
-/// the router's memory.
-pub fn gunzip(body: &[u8], max: usize) -> Result<Vec<u8>, Refusal> {
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(body)
-        .take(max as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| Refusal::bad_request("invalid_gzip", format!("error: bad gzip body: {e}")))?;
-    if out.len() > max {
-        return Err(Refusal::too_large(max));
+/// A gzip body undone a step at a time, so that the caller can charge memory before each step;
+/// refused once the output is over `max` bytes: a small bomb cannot grow into the router's
+/// memory.
+pub struct Gunzip<'a> {
+    decoder: flate2::read::MultiGzDecoder<&'a [u8]>,
+    out: Vec<u8>,
+    max: usize,
+}
+
+impl<'a> Gunzip<'a> {
+    /// Start undoing `body`.
+    pub fn new(body: &'a [u8], max: usize) -> Self {
+        Gunzip {
+            decoder: flate2::read::MultiGzDecoder::new(body),
+            out: Vec::new(),
+            max,
+        }
     }
-    Ok(out)
+
+    /// The bytes made so far.
+    pub fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Whether nothing was made yet.
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
+    /// Make up to `step` more bytes; `Ok(true)` once the body is done.
+    pub fn step(&mut self, step: usize) -> Result<bool, Refusal> {
+        let before = self.out.len();
+        (&mut self.decoder)
+            .take(step.max(1) as u64)
+            .read_to_end(&mut self.out)
+            .map_err(|e| {
+                Refusal::bad_request("invalid_gzip", format!("error: bad gzip body: {e}"))
+            })?;
+        if self.out.len() > self.max {
+            return Err(Refusal::too_large(self.max));
+        }
+        Ok(self.out.len() == before)
+    }
+
+    /// The whole body, undone.
+    pub fn finish(self) -> Vec<u8> {
+        self.out
+    }
+}
+
+/// `body` gunzipped in one go, within `max` bytes.
+#[cfg(test)]
+fn gunzip(body: &[u8], max: usize) -> Result<Vec<u8>, Refusal> {
+    let mut g = Gunzip::new(body, max);
+    while !g.step(4096)? {}
+    Ok(g.finish())
 }
 
 /// The tag a request path gives: `None` for `/`, else the path without its leading slash, each

@@ -301,10 +301,7 @@ impl RequestContext {
                 message: format!("error: the body did not arrive within {BODY_TIMEOUT:?}"),
             })??;
         let text = if gzip {
-            // The decompressed body is held too: charge it before it is made.
-            self.hold(&mut memory, received.len() + ctx.max_body)
-                .await?;
-            body::gunzip(&received, ctx.max_body)?
+            self.gunzip(&received, &mut memory).await?
         } else {
             received
         };
@@ -337,11 +334,27 @@ impl RequestContext {
             }
             if received.len() + data.len() > memory.held() + FREE_PER_CONNECTION {
                 let want = (received.len() + data.len() + ctx.chunk).min(ctx.max_body);
-                self.hold(memory, want).await?;
+                self.hold(memory, want.saturating_sub(FREE_PER_CONNECTION))
+                    .await?;
             }
             received.extend_from_slice(&data);
         }
         Ok(received)
+    }
+
+    /// `received` gunzipped, its output charged a chunk ahead of what is made (on top of the
+    /// compressed body, held until it is done).
+    async fn gunzip(&self, received: &[u8], memory: &mut InputCharge) -> Result<Vec<u8>, Refusal> {
+        let ctx = &self.ctx;
+        let mut gunzip = body::Gunzip::new(received, ctx.max_body);
+        loop {
+            let want = received.len() + (gunzip.len() + ctx.chunk).min(ctx.max_body + 1);
+            self.hold(memory, want.saturating_sub(FREE_PER_CONNECTION))
+                .await?;
+            if gunzip.step(ctx.chunk)? {
+                return Ok(gunzip.finish());
+            }
+        }
     }
 
     /// Hold `bytes` of input memory; the connection is answered 503 when it cannot.
