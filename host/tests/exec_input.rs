@@ -170,10 +170,12 @@ fn a_classic_oneshot_exec_exits_zero_after_delivering() {
 
 #[test]
 fn shutdown_stops_a_running_command_and_what_it_started() {
+    // The second command closes its stdout and goes on: shutdown stops it all the same.
     let http = common::free_port();
     let mut router = RouterProcess::start(&config(
         http,
-        "[[inputs]]\ntype = \"exec\"\noneshot = true\ncommand = \"echo $$; sleep 1000; echo never\"\n",
+        "[[inputs]]\ntype = \"exec\"\noneshot = true\ncommand = \"echo $$; sleep 1000; echo never\"\n\
+         [[inputs]]\ntype = \"exec\"\nname = \"quiet\"\noneshot = true\ncommand = \"exec >/dev/null; sleep 1000\"\n",
     ));
     let events = router.wait_for_events(1);
     let group = events[0].record["exec"].as_str().unwrap().to_string();
@@ -194,4 +196,24 @@ fn shutdown_stops_a_running_command_and_what_it_started() {
     );
     let events = router.events_after_exit();
     assert_eq!(events.len(), 1);
+}
+
+/// A command that ignores SIGTERM is killed once the input's drain time is over.
+#[test]
+fn a_command_ignoring_sigterm_is_killed_after_the_drain_time() {
+    let http = common::free_port();
+    let mut router = RouterProcess::start(
+        &config(
+            http,
+            "[[inputs]]\ntype = \"exec\"\noneshot = true\ncommand = \"trap '' TERM; echo started; sleep 1000\"\n",
+        )
+        .replace("grace = \"5s\"", "grace = \"1500ms\""),
+    );
+    router.wait_for_events(1);
+    router.terminate();
+    assert!(
+        router.log_text().contains("killing it"),
+        "{}",
+        router.log_text()
+    );
 }

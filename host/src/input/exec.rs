@@ -223,33 +223,23 @@ impl ExecInput {
                 return SPAWN_FAILED_CODE;
             }
         };
-        let group = child
-            .id()
-            .and_then(|id| rustix::process::Pid::from_raw(id as i32));
-        let signal_group = |signal| {
-            if let Some(group) = group {
-                // The group may be gone already.
-                let _ = rustix::process::kill_process_group(group, signal);
-            }
+        let mut stopper = Stopper {
+            group: child
+                .id()
+                .and_then(|id| rustix::process::Pid::from_raw(id as i32)),
+            kill_at: None,
+            drain,
+            input: &self.component,
         };
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = LineSplitter::new(self.max_line);
         let mut buf = BytesMut::new();
-        let mut kill_at: Option<Instant> = None;
         loop {
             buf.reserve(self.max_line.clamp(4096, 64 * 1024));
             let read = tokio::select! {
                 read = stdout.read_buf(&mut buf) => read,
-                _ = shutdown.wait(), if kill_at.is_none() => {
-                    signal_group(rustix::process::Signal::TERM);
-                    kill_at = Some(Instant::now() + drain);
-                    continue;
-                }
-                _ = tokio::time::sleep_until(kill_at.unwrap_or_else(Instant::now)), if kill_at.is_some() => {
-                    tracing::warn!(input = %self.component.id, "the command did not exit within the drain time after SIGTERM; killing it");
-                    signal_group(rustix::process::Signal::KILL);
-                    break;
-                }
+                // After SIGTERM the command's last lines are still read, until SIGKILL.
+                () = stopper.stop(shutdown) => if stopper.killed() { break } else { continue },
             };
             match read {
                 Ok(0) => {
@@ -264,13 +254,20 @@ impl ExecInput {
                 Err(e) => {
                     tracing::warn!(input = %self.component.id, error = %e, "cannot read the command's output");
                     self.metrics.error(&self.component, "read_failed");
-                    signal_group(rustix::process::Signal::KILL);
+                    stopper.signal(rustix::process::Signal::KILL);
                     break;
                 }
             }
         }
         drop(stdout);
-        match child.wait().await {
+        // A command may close its stdout and go on running: shutdown stops it here too.
+        let waited = loop {
+            tokio::select! {
+                waited = child.wait() => break waited,
+                () = stopper.stop(shutdown) => {}
+            }
+        };
+        match waited {
             Ok(status) => self.exited(status),
             Err(e) => {
                 tracing::warn!(input = %self.component.id, error = %e, "cannot wait for the command");
@@ -357,6 +354,49 @@ impl ExecInput {
                     body: Bytes::from(body),
                 })
             }
+        }
+    }
+}
+
+/// Stops a running command at shutdown: SIGTERM to its process group (as Fluent Bit does),
+/// then SIGKILL once the drain time has passed.
+struct Stopper<'a> {
+    group: Option<rustix::process::Pid>,
+    /// When SIGKILL follows, once SIGTERM was sent.
+    kill_at: Option<Instant>,
+    drain: Duration,
+    input: &'a Component,
+}
+
+impl Stopper<'_> {
+    fn signal(&self, signal: rustix::process::Signal) {
+        if let Some(group) = self.group {
+            // The group may be gone already.
+            let _ = rustix::process::kill_process_group(group, signal);
+        }
+    }
+
+    /// Whether SIGKILL was sent.
+    fn killed(&self) -> bool {
+        self.kill_at.is_some() && self.group.is_none()
+    }
+
+    /// Resolves when shutdown sent SIGTERM, and again when the drain time is over and SIGKILL
+    /// was sent; then never again.
+    async fn stop(&mut self, shutdown: &mut Shutdown) {
+        match self.kill_at {
+            None => {
+                shutdown.wait().await;
+                self.signal(rustix::process::Signal::TERM);
+                self.kill_at = Some(Instant::now() + self.drain);
+            }
+            Some(at) if self.group.is_some() => {
+                tokio::time::sleep_until(at).await;
+                tracing::warn!(input = %self.input.id, "the command did not exit within the drain time after SIGTERM; killing it");
+                self.signal(rustix::process::Signal::KILL);
+                self.group = None;
+            }
+            Some(_) => std::future::pending().await,
         }
     }
 }
