@@ -1,9 +1,10 @@
 //! Assembles a running router from a validated [`Config`]: outputs with their buffers and
 //! tasks, the pipeline, and the inputs; and shuts it down within `grace`.
 //!
-//! Shutdown (SIGTERM) within `grace` (default 30 s, inside the ECS stop timeout): stop
-//! accepting connections, but keep reading the open ones while their senders are still
-//! connected — an app container's last lines arrive after the signal — for up to two thirds of
+//! Shutdown (SIGTERM, or an input that ends the router: the exec input's `exit_after_oneshot`,
+//! whose exit code the process then exits with) within `grace` (default 30 s, inside the ECS
+//! stop timeout): stop accepting connections, but keep reading the open ones while their
+//! senders are still connected — an app container's last lines arrive after the signal — for up to two thirds of
 //! `grace`. Outputs keep delivering meanwhile. Once the inputs are done, lines still waiting for
 //! their other pieces in partial reassembly are passed on (marked), the buffers are closed, and
 //! every output delivers what is buffered until `grace` is over. Then it stops: what a memory
