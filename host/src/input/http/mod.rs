@@ -15,9 +15,9 @@
 //!
 //! Bounded like the tcp and forward inputs (`super::connections`): at most `max_connections`
 //! connections (at the cap the longest-idle one is closed for a newcomer), a request head must
-//! arrive within [`REQUEST_HEAD_TIMEOUT`] and its body within [`BODY_TIMEOUT`], and a body is
-//! charged to the inputs' memory budget as it arrives, `buffer_chunk_size` at a time, never past
-//! `buffer_max_size`. HTTP/1.1 only; HTTPS with `tls = { cert_file, key_file }`.
+//! arrive within [`REQUEST_HEAD_TIMEOUT`] (and fit [`READ_BUFFER_MAX`]) and its body within
+//! [`BODY_TIMEOUT`], and a body is charged to the inputs' memory budget as it arrives,
+//! `buffer_chunk_size` at a time, never past `buffer_max_size`. HTTP/1.1 only; HTTPS with `tls = { cert_file, key_file }`.
 
 pub mod body;
 pub mod config;
@@ -57,6 +57,10 @@ use tokio_util::task::TaskTracker;
 pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request's body may take to arrive; past it the request is answered 408.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// hyper's read buffer limit per connection (the request head, and body bytes not yet taken;
+/// a read may overshoot it once, so a connection holds under twice this): under 128 MiB at the
+/// default 1024 connections, outside the memory budget. A longer head is answered 431.
+pub const READ_BUFFER_MAX: usize = 64 * 1024;
 
 /// A bound http input.
 pub struct HttpServer {
@@ -249,7 +253,8 @@ impl RequestContext {
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(REQUEST_HEAD_TIMEOUT);
+            .header_read_timeout(REQUEST_HEAD_TIMEOUT)
+            .max_buf_size(READ_BUFFER_MAX);
         let service = TowerToHyperService::new(handle.with_state(self));
         let served = builder.serve_connection(TokioIo::new(stream), service);
         tokio::pin!(served);
