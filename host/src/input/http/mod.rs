@@ -58,9 +58,9 @@ pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request's body may take to arrive; past it the request is answered 408.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// hyper's read buffer limit per connection (the request head, and body bytes not yet taken;
-/// a read may overshoot it once, so a connection holds under twice this): under 128 MiB at the
+/// a read may overshoot it once, so a connection holds under twice this): under 32 MiB at the
 /// default 1024 connections, outside the memory budget. A longer head is answered 431.
-pub const READ_BUFFER_MAX: usize = 64 * 1024;
+pub const READ_BUFFER_MAX: usize = 16 * 1024;
 
 /// A bound http input.
 pub struct HttpServer {
