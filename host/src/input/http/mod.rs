@@ -265,11 +265,12 @@ impl RequestContext {
                 }
                 return;
             }
-            _ = conn.close.cancelled() => return,
             _ = ctx.close_now.cancelled() => return,
+            _ = conn.close.cancelled() => {}
             _ = shutdown.wait() => {}
         }
-        // Shutdown: finish the request in progress, take no other.
+        // Closed by the registry (the request in progress, if any, is answered 503) or
+        // shutdown: finish the request in progress, take no other.
         served.as_mut().graceful_shutdown();
         tokio::select! {
             _ = served => {}
@@ -298,7 +299,19 @@ impl RequestContext {
             return Err(Refusal::too_large(ctx.max_body));
         }
         let mut memory = ctx.memory.charge();
-        let received = tokio::time::timeout(BODY_TIMEOUT, self.read_body(body, &mut memory))
+        let read = async {
+            // A declared body is charged whole before it is read: requests waiting for memory
+            // then hold none, and cannot each hold part of what they need.
+            if let Some(len) = declared {
+                self.hold(
+                    &mut memory,
+                    (len as usize).saturating_sub(FREE_PER_CONNECTION),
+                )
+                .await?;
+            }
+            self.read_body(body, &mut memory).await
+        };
+        let received = tokio::time::timeout(BODY_TIMEOUT, read)
             .await
             .map_err(|_| Refusal {
                 status: StatusCode::REQUEST_TIMEOUT,
@@ -326,7 +339,15 @@ impl RequestContext {
     ) -> Result<Vec<u8>, Refusal> {
         let ctx = &self.ctx;
         let mut received: Vec<u8> = Vec::new();
-        while let Some(frame) = body.frame().await {
+        loop {
+            let frame = tokio::select! {
+                frame = body.frame() => frame,
+                // Closed for memory while it waits for the client: answer, then close.
+                _ = self.conn.close.cancelled() => return Err(memory_unavailable(
+                    "the router needed this request's memory for others",
+                )),
+            };
+            let Some(frame) = frame else { break };
             let frame = frame.map_err(|e| {
                 Refusal::bad_request("connection_error", format!("error: reading the body: {e}"))
             })?;
@@ -365,11 +386,6 @@ impl RequestContext {
     /// Hold `bytes` of input memory; the connection is answered 503 when it cannot.
     async fn hold(&self, memory: &mut InputCharge, bytes: usize) -> Result<(), Refusal> {
         let ctx = &self.ctx;
-        let unavailable = |why: &str| Refusal {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            reason: "memory_unavailable",
-            message: format!("error: {why}; retry later"),
-        };
         let held = ctx
             .connections
             .hold(
@@ -386,10 +402,14 @@ impl RequestContext {
                 self.conn.set_held(memory.held());
                 Ok(())
             }
-            Ok(false) => Err(unavailable("the router closed the connection")),
+            Ok(false) => Err(memory_unavailable(
+                "the router needed this request's memory for others",
+            )),
             Err(e) => {
                 tracing::warn!(input = %ctx.component.id, error = %e, "a body cannot fit the inputs' memory budget; lower buffer_max_size");
-                Err(unavailable("the body cannot fit the router's input memory"))
+                Err(memory_unavailable(
+                    "the body cannot fit the router's input memory",
+                ))
             }
         }
     }
@@ -462,6 +482,15 @@ async fn handle(State(request_ctx): State<RequestContext>, request: Request) -> 
             ctx.metrics.error(&ctx.component, refusal.reason);
             (refusal.status, format!("{}\n", refusal.message)).into_response()
         }
+    }
+}
+
+/// A 503: the request's memory was not available (the client should retry).
+fn memory_unavailable(why: &str) -> Refusal {
+    Refusal {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        reason: "memory_unavailable",
+        message: format!("error: {why}; retry later"),
     }
 }
 
