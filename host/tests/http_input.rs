@@ -9,6 +9,10 @@ use std::process::Command;
 
 /// `curl` a POST of `body` to `url` with `args`; the status code.
 fn curl(url: &str, body: &str, args: &[&str]) -> u16 {
+    // From a file: a body can be longer than one command-line argument may be.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), body).unwrap();
+    let body = format!("@{}", file.path().display());
     let out = Command::new("curl")
         .args([
             "-sS",
@@ -20,7 +24,7 @@ fn curl(url: &str, body: &str, args: &[&str]) -> u16 {
             "20",
         ])
         .args(args)
-        .args(["--data-binary", body, url])
+        .args(["--data-binary", &body, url])
         .output()
         .unwrap();
     assert!(
@@ -259,4 +263,27 @@ fn tls_serves_https() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].tag, "secure");
     assert_eq!(events[0].record, json!({"over": "tls"}));
+}
+
+/// A body that cannot fit the inputs' share of the memory budget is answered 503 (counted),
+/// not read into memory; a small one still goes through.
+#[test]
+fn a_body_over_the_input_memory_is_answered_503() {
+    let (port, http) = (common::free_port(), common::free_port());
+    let router = RouterProcess::start(
+        &config(port, http, "").replace("[service]\n", "[service]\nmemory_budget = \"2MiB\"\n"),
+    );
+    router.listening(1);
+    let url = format!("http://127.0.0.1:{port}/t");
+    let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(1 << 20));
+    assert_eq!(curl(&url, &big, &["-H", JSON]), 503);
+    assert_eq!(curl(&url, r#"{"small":1}"#, &["-H", JSON]), 201);
+    let events = router.wait_for_events(1);
+    assert_eq!(events[0].record, json!({"small": 1}));
+    let unavailable = wasm_router::ops::prometheus_text::sum(
+        &common::scrape(&router.http_addr()),
+        "component_errors_total",
+        &[("component_id", "http"), ("reason", "memory_unavailable")],
+    );
+    assert_eq!(unavailable, 1.0);
 }
