@@ -7,17 +7,26 @@
 //! The answer tells the client what happened to its records, so it can retry:
 //! - `successful_response_code` (201) only once every record is in every matching output's
 //!   buffer (`pipeline.dispatch` returned `Ok`);
-//! - 503 when a buffer refused them (`buffer_refused`): the client should send again;
+//! - 503 when a buffer refused them (`buffer_refused`) or the body's memory was not available
+//!   (`memory_unavailable`), 408 when the body took longer than [`BODY_TIMEOUT`]
+//!   (`body_timeout`): the client should send again;
 //! - 400 for a body that cannot be read (`invalid_json`, `invalid_form`, `invalid_gzip`,
 //!   `invalid_content_type`, `invalid_content_encoding`, `empty_body`, `invalid_method`) and
 //!   413 for one over `buffer_max_size`, sent or decompressed (`request_too_large`); nothing of
-//!   such a request is kept. Each is counted in `component_errors_total{reason}`.
+//!   such a request is kept.
+//!
+//! Each refusal is counted in `component_errors_total{reason}`. A batch refused by a buffer
+//! after others of the same request were taken (records with different `tag_key` tags) makes
+//! the client send those again too.
 //!
 //! Bounded like the tcp and forward inputs (`super::connections`): at most `max_connections`
 //! connections (at the cap the longest-idle one is closed for a newcomer), a request head must
-//! arrive within [`REQUEST_HEAD_TIMEOUT`] (and fit [`READ_BUFFER_MAX`]) and its body within
-//! [`BODY_TIMEOUT`], and a body is charged to the inputs' memory budget as it arrives,
-//! `buffer_chunk_size` at a time, never past `buffer_max_size`. HTTP/1.1 only; HTTPS with `tls = { cert_file, key_file }`.
+//! arrive within [`REQUEST_HEAD_TIMEOUT`] (and fit [`READ_BUFFER_MAX`]), and a body is charged
+//! to the inputs' memory budget before it is read (whole when its length is declared, else
+//! `buffer_chunk_size` at a time), never past `buffer_max_size`; gzip output is charged a chunk
+//! at a time as it is made. When requests wait for memory, the registry answers the oldest
+//! incomplete one 503 to free its share. HTTP/1.1 only; HTTPS with `tls = { cert_file,
+//! key_file }`.
 
 pub mod body;
 pub mod config;
