@@ -42,7 +42,8 @@ pub struct HttpInputConfig {
     /// 413 and counted (`request_too_large`).
     #[serde(default)]
     pub buffer_max_size: Option<ByteSize>,
-    /// How much memory a body takes at a time while it arrives (default 512KiB).
+    /// How much memory a body without a declared length (chunked) takes at a time while it
+    /// arrives (default 512KiB).
     #[serde(default)]
     pub buffer_chunk_size: Option<ByteSize>,
     /// The status of a request whose records are in the buffers: 201 (default), 200 or 204.
