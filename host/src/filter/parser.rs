@@ -14,7 +14,7 @@
 //! `parsers_files` of the filter (the classic loader puts `[SERVICE] Parsers_File` there) and
 //! the `-R` files of the command line.
 
-use super::parsers::{JsonParser, ParserCatalog, command_line_files};
+use super::parsers::{Parser, ParserCatalog, command_line_files};
 use super::record::{RawRecord, str_or_bin};
 use super::{RecordFilter, Verdict};
 use crate::event::Event;
@@ -46,7 +46,7 @@ pub struct ParserFilterConfig {
 }
 
 impl ParserFilterConfig {
-    fn parsers(&self) -> Result<Vec<JsonParser>, String> {
+    fn parsers(&self) -> Result<Vec<Parser>, String> {
         if self.key_name.is_empty() {
             return Err(".key_name is empty; e.g. `key_name = \"log\"`".into());
         }
@@ -71,7 +71,7 @@ impl ParserFilterConfig {
 /// The compiled filter.
 pub struct ParserFilter {
     key: Vec<u8>,
-    parsers: Vec<JsonParser>,
+    parsers: Vec<Parser>,
     reserve_data: bool,
     preserve_key: bool,
     component: Component,

@@ -77,31 +77,57 @@ impl TimeFormat {
 
     /// Nanoseconds since the Unix epoch of `text`, or `None` when it does not fit the format.
     pub fn parse(&self, text: &[u8]) -> Option<u64> {
+        self.parse_with(text, Fit::Whole)
+    }
+
+    /// As [`TimeFormat::parse`], but text after the format's end is ignored, as `strptime`
+    /// does (a parser's time with the default `Time_Strict On`).
+    pub fn parse_prefix(&self, text: &[u8]) -> Option<u64> {
+        self.parse_with(text, Fit::Prefix)
+    }
+
+    /// The time of as much of the format as `text` fits (a parser's `Time_Strict Off`); still
+    /// `None` without a year and month.
+    pub fn parse_partial(&self, text: &[u8]) -> Option<u64> {
+        self.parse_with(text, Fit::Partial)
+    }
+
+    fn parse_with(&self, text: &[u8], fit: Fit) -> Option<u64> {
         let mut p = Parsed::default();
         let mut at = 0usize;
         for item in &self.items {
-            match item {
-                Item::Blank => {
-                    while text.get(at).is_some_and(|b| b.is_ascii_whitespace()) {
-                        at += 1;
-                    }
-                }
+            let used = match item {
+                Item::Blank => Some(
+                    text[at..]
+                        .iter()
+                        .take_while(|b| b.is_ascii_whitespace())
+                        .count(),
+                ),
                 Item::Literal(c) => {
                     let mut buf = [0u8; 4];
                     let lit = c.encode_utf8(&mut buf).as_bytes();
-                    if !text.get(at..)?.starts_with(lit) {
-                        return None;
-                    }
-                    at += lit.len();
+                    text[at..].starts_with(lit).then_some(lit.len())
                 }
-                Item::Directive(d) => at += p.directive(*d, text.get(at..)?)?,
+                Item::Directive(d) => p.directive(*d, &text[at..]),
+            };
+            match (used, fit) {
+                (Some(n), _) => at += n,
+                (None, Fit::Partial) => break,
+                (None, _) => return None,
             }
         }
-        if at != text.len() && !text[at..].iter().all(u8::is_ascii_whitespace) {
+        if fit == Fit::Whole && !text[at..].iter().all(u8::is_ascii_whitespace) {
             return None;
         }
         p.to_nanos(self.offset_seconds)
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fit {
+    Whole,
+    Prefix,
+    Partial,
 }
 
 #[derive(Default)]
@@ -394,6 +420,14 @@ mod tests {
         assert_eq!(at(f, "2024-01-01T00:00:00Z"), None);
         assert_eq!(at("%Y-%m-%d", "2023-02-29"), None);
         assert_eq!(at("%Y-%m-%d", "2023-02-28 trailing"), None);
+        let f = TimeFormat::new("%Y-%m-%d %H:%M", None).unwrap();
+        assert_eq!(
+            f.parse_prefix(b"2023-02-28 01:02Z trailing"),
+            Some((1_677_542_400 + 3720) * SEC)
+        );
+        assert_eq!(f.parse_prefix(b"2023-02-28"), None);
+        assert_eq!(f.parse_partial(b"2023-02-28"), Some(1_677_542_400 * SEC));
+        assert_eq!(f.parse_partial(b"2023"), None, "no month");
         assert_eq!(at("%H:%M", "25:00"), None);
         let e = TimeFormat::new("%Y %Q", None).unwrap_err();
         assert!(e.contains("%Q") && e.contains("WASM"), "{e}");

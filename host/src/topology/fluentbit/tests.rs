@@ -586,13 +586,13 @@ fn modify_mistakes_name_the_line_and_the_fix() {
 }
 
 #[test]
-fn parser_filters_get_the_parsers_files_and_refuse_other_formats_at_their_line() {
+fn parser_filters_get_the_parsers_files_and_refuse_bad_parsers_at_their_line() {
     use crate::topology::FilterConfig;
     let dir = tempfile::tempdir().unwrap();
     let parsers = dir.path().join("parsers.conf");
     std::fs::write(
         &parsers,
-        "[PARSER]\n    Name app\n    Format json\n    Time_Key ts\n    Time_Format %s\n\n[PARSER]\n    Name nginx\n    Format regex\n    Regex ^(?<remote>[^ ]*)\n",
+        "[PARSER]\n    Name app\n    Format json\n    Time_Key ts\n    Time_Format %s\n\n[PARSER]\n    Name nginx\n    Format regex\n    Regex ^(?<remote>[^ ]*)\n\n[PARSER]\n    Name broken\n    Format regex\n    Regex ^(?<c>\\X)$\n",
     )
     .unwrap();
     let service = format!("[SERVICE]\n    Parsers_File {}\n", parsers.display());
@@ -608,14 +608,19 @@ fn parser_filters_get_the_parsers_files_and_refuse_other_formats_at_their_line()
     let m = mapped(&format!("[SERVICE]\n    Parsers_File /fluent-bit/parsers/parsers.conf\n{MINIMAL}[FILTER]\n    Name parser\n    Match *\n    Key_Name log\n    Parser json\n    Reserve_Data True\n")).unwrap();
     assert!(matches!(filter_of(&m, 0), FilterConfig::Parser(_)));
 
-    let e = error_of(&format!(
+    // Every format runs (a regex parser here); a pattern that cannot is refused at its line.
+    let m = mapped(&format!(
         "{MINIMAL}[FILTER]\n    Name parser\n    Match *\n    Key_Name log\n    Parser nginx\n{service}"
+    ))
+    .unwrap();
+    assert!(matches!(filter_of(&m, 0), FilterConfig::Parser(_)));
+    let e = error_of(&format!(
+        "{MINIMAL}[FILTER]\n    Name parser\n    Match *\n    Key_Name log\n    Parser broken\n{service}"
     ));
     assert!(
-        e.starts_with("main.conf:11: Parser nginx:")
-            && e.contains(&format!("{}:7", parsers.display()))
-            && e.contains("Format regex")
-            && e.contains("WASM filter"),
+        e.starts_with("main.conf:11: Parser broken:")
+            && e.contains(&format!("{}:15: parser `broken`: Regex", parsers.display()))
+            && e.contains("Rewrite"),
         "{e}"
     );
     let e = error_of(&format!(
