@@ -2,7 +2,8 @@
 //! mapped onto their `[[filters]]` tables (see [`crate::filter`]).
 //!
 //! Each key is checked where it is written, so a bad pattern, a rule with the wrong number of
-//! arguments or a parser that cannot run names its `file:line`. `[SERVICE] Parsers_File`
+//! arguments or a parser with a mistake (a `Regex` neither engine runs, an unknown `Types`
+//! type or decoder, …) names its `file:line`. `[SERVICE] Parsers_File`
 //! entries (relative to the file they are in) are collected wherever they appear and given to
 //! every parser filter when the whole config has been read.
 
