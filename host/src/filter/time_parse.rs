@@ -5,7 +5,8 @@
 //! Bit's extension; `%f` is the same) `%z` (`Z`, `+hh`, `+hhmm`, `+hh:mm`) `%Z` (`UTC`/`GMT`/`Z`)
 //! `%b` `%h` `%B` (month names) `%a` `%A` (weekday names, skipped) `%j` `%s` (epoch seconds) `%T`
 //! `%F` `%D` `%R` `%n` `%t` `%%`. A blank in the format matches any run of blanks. Times with
-//! no zone are UTC, shifted by `Time_Offset` when the parser sets one. Other directives are
+//! no zone are UTC, shifted by `Time_Offset` when the parser sets one, or in the zone given with
+//! [`TimeFormat::in_zone`] (the system's or a named one, through `jiff`). Other directives are
 //! refused when the parser is loaded, naming the directive. The calendar arithmetic is
 //! [`crate::time::calendar`]'s.
 
@@ -17,6 +18,9 @@ pub struct TimeFormat {
     items: Vec<Item>,
     /// Seconds east of UTC applied when the text has no zone (`Time_Offset`).
     offset_seconds: i64,
+    /// The zone of times written without one, when it is not a fixed offset
+    /// (`Time_System_Timezone`, `Time_Zone`).
+    local_zone: Option<jiff::tz::TimeZone>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,7 +76,14 @@ impl TimeFormat {
         Ok(TimeFormat {
             items,
             offset_seconds,
+            local_zone: None,
         })
+    }
+
+    /// Read times written without a zone in `zone` (instead of UTC or `Time_Offset`).
+    pub fn in_zone(mut self, zone: jiff::tz::TimeZone) -> TimeFormat {
+        self.local_zone = Some(zone);
+        self
     }
 
     /// Nanoseconds since the Unix epoch of `text`, or `None` when it does not fit the format.
@@ -119,7 +130,7 @@ impl TimeFormat {
         if fit == Fit::Whole && !text[at..].iter().all(u8::is_ascii_whitespace) {
             return None;
         }
-        p.to_nanos(self.offset_seconds)
+        p.to_nanos(self.offset_seconds, self.local_zone.as_ref())
     }
 }
 
@@ -329,7 +340,11 @@ impl Parsed {
         }
     }
 
-    fn to_nanos(&self, default_offset: i64) -> Option<u64> {
+    fn to_nanos(
+        &self,
+        default_offset: i64,
+        local_zone: Option<&jiff::tz::TimeZone>,
+    ) -> Option<u64> {
         let seconds = match self.epoch {
             Some(epoch) => epoch,
             None => {
@@ -358,7 +373,25 @@ impl Parsed {
                     + i64::from(hour) * 3600
                     + i64::from(self.minute) * 60
                     + i64::from(self.second);
-                local - self.zone.unwrap_or(default_offset)
+                match (self.zone, local_zone) {
+                    (Some(zone), _) => local - zone,
+                    (None, None) => local - default_offset,
+                    (None, Some(tz)) => {
+                        let dt = jiff::civil::DateTime::new(
+                            i16::try_from(year).ok()?,
+                            month as i8,
+                            day as i8,
+                            hour as i8,
+                            self.minute as i8,
+                            self.second.min(59) as i8,
+                            0,
+                        )
+                        .ok()?;
+                        // A leap second (`:60`) is the next second, as in the arithmetic above.
+                        tz.to_ambiguous_timestamp(dt).compatible().ok()?.as_second()
+                            + i64::from(self.second.saturating_sub(59))
+                    }
+                }
             }
         };
         let nanos = i128::from(seconds) * 1_000_000_000 + i128::from(self.nanos);
@@ -443,5 +476,15 @@ mod tests {
             Some(1_704_067_200 * SEC)
         );
         assert!(TimeFormat::new("%s", Some("nine")).is_err());
+        let paris = jiff::tz::TimeZone::get("Europe/Paris").unwrap();
+        let f = TimeFormat::new("%Y-%m-%d %H:%M:%S", None)
+            .unwrap()
+            .in_zone(paris);
+        assert_eq!(f.parse(b"2024-01-01 01:00:00"), Some(1_704_067_200 * SEC));
+        assert_eq!(
+            f.parse(b"2024-07-01 02:00:00"),
+            Some(1_719_792_000 * SEC),
+            "summer time"
+        );
     }
 }

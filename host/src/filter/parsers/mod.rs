@@ -17,7 +17,8 @@
 //! Bit: json keeps the field and the event's time, regex drops the field and keeps the event's
 //! time (both flagged [`ParsedRecord::invalid_time`]), logfmt and ltsv fail the line.
 //! `Types` applies to regex, logfmt and ltsv values (Fluent Bit ignores it for json).
-//! `Time_System_Timezone On` and `Time_Zone` are refused (use `Time_Offset`). A parser with a
+//! `Time_System_Timezone On` (the `TZ` / `/etc/localtime` zone) or `Time_Zone` (an IANA name)
+//! replace `Time_Offset` for zone-less times. A parser with a
 //! mistake is refused when a filter names it, at its `file:line`; parsers no filter uses are
 //! never looked at.
 
@@ -30,7 +31,6 @@ use super::json_msgpack::json_to_msgpack;
 use super::record::{RawRecord, encode_str, str_only, write_map_len};
 use super::time_parse::TimeFormat;
 use crate::config::classic::{Entry, Origin, Parser as ClassicParser, Section};
-use crate::time::calendar::civil_from_days;
 use decode::{Decoders, Types};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -199,6 +199,8 @@ struct TimeRule {
     format: TimeFormat,
     /// The format has no year: the current one is put in front (`%Y ` + format).
     add_year: bool,
+    /// The zone of zone-less times, when not UTC + `Time_Offset` (its current year too).
+    zone: Option<jiff::tz::TimeZone>,
     keep: bool,
     strict: bool,
 }
@@ -207,10 +209,9 @@ impl TimeRule {
     fn parse(&self, text: &[u8]) -> Option<u64> {
         let with_year;
         let text = if self.add_year {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            let (year, _, _) = civil_from_days(now.div_euclid(86_400));
+            let year = jiff::Timestamp::now()
+                .to_zoned(self.zone.clone().unwrap_or(jiff::tz::TimeZone::UTC))
+                .year();
             with_year = [format!("{year} ").as_bytes(), text].concat();
             &with_year[..]
         } else {
@@ -253,6 +254,33 @@ fn on_off(e: &Entry, name: &str) -> Result<bool, String> {
     }
 }
 
+/// The zone of zone-less times: `Time_Zone NAME` (an IANA name), or the system's with
+/// `Time_System_Timezone On`; `None` for UTC shifted by `Time_Offset`.
+fn local_zone(s: &Section, name: &str, system: bool) -> Result<Option<jiff::tz::TimeZone>, String> {
+    let Some(e) = s.get("time_zone") else {
+        return Ok(system.then(jiff::tz::TimeZone::system));
+    };
+    let conflict = if s.get("time_format").is_none() {
+        Some("needs a `Time_Format`")
+    } else if system {
+        Some("cannot be combined with `Time_System_Timezone On`; keep one")
+    } else if s.get("time_offset").is_some() {
+        Some("cannot be combined with `Time_Offset`; keep one")
+    } else {
+        None
+    };
+    let at = at_origin(&e.origin);
+    if let Some(why) = conflict {
+        return Err(format!("{at}: parser `{name}`: `Time_Zone` {why}"));
+    }
+    jiff::tz::TimeZone::get(&e.value).map(Some).map_err(|err| {
+        format!(
+            "{at}: parser `{name}`: Time_Zone `{}` is not a known time zone ({err}); use an IANA name such as `Europe/Paris`",
+            e.value
+        )
+    })
+}
+
 impl Parser {
     fn from_section(name: &str, s: &Section) -> Result<Parser, String> {
         let where_ = at_origin(&s.origin);
@@ -261,7 +289,7 @@ impl Parser {
             return Err(here(
                 e,
                 format!(
-                    "`{}` is not a parser key; remove it (keys: Name, Format, Regex, Time_Key, Time_Format, Time_Offset, Time_Keep, Time_Strict, Skip_Empty_Values, Logfmt_No_Bare_Keys, Types, Decode_Field, Decode_Field_As)",
+                    "`{}` is not a parser key; remove it (keys: Name, Format, Regex, Time_Key, Time_Format, Time_Offset, Time_Keep, Time_Strict, Time_System_Timezone, Time_Zone, Skip_Empty_Values, Logfmt_No_Bare_Keys, Types, Decode_Field, Decode_Field_As)",
                     e.key
                 ),
             ));
@@ -304,23 +332,16 @@ impl Parser {
                 }
             },
         };
-        for key in ["time_system_timezone", "time_zone"] {
-            if let Some(e) = s.get(key)
-                && (key == "time_zone" || on_off(e, name)?)
-            {
-                return Err(here(
-                    e,
-                    format!(
-                        "`{}` is not supported; give the zone as a fixed `Time_Offset`, e.g. `Time_Offset +0900`",
-                        e.key
-                    ),
-                ));
-            }
-        }
+        let zone = local_zone(s, name, flag("time_system_timezone", false)?)?;
         let time = match s.get("time_format") {
             None => None,
             Some(e) => {
-                let offset = s.get("time_offset").map(|o| o.value.as_str());
+                // The system zone or Time_Zone replace Time_Offset (Fluent Bit ignores the
+                // offset with the system zone and refuses it with Time_Zone, see local_zone).
+                let offset = s
+                    .get("time_offset")
+                    .filter(|_| zone.is_none())
+                    .map(|o| o.value.as_str());
                 let f = e.value.as_str();
                 let add_year = !(f.contains("%Y") || f.contains("%y") || f.contains("%s"));
                 let full = if add_year {
@@ -328,13 +349,17 @@ impl Parser {
                 } else {
                     f.to_string()
                 };
-                let format = TimeFormat::new(&full, offset).map_err(|m| here(e, m))?;
+                let mut format = TimeFormat::new(&full, offset).map_err(|m| here(e, m))?;
+                if let Some(zone) = &zone {
+                    format = format.in_zone(zone.clone());
+                }
                 Some(TimeRule {
                     key: s
                         .get("time_key")
                         .map_or(b"time".to_vec(), |k| k.value.as_bytes().to_vec()),
                     format,
                     add_year,
+                    zone,
                     keep: flag("time_keep", false)?,
                     strict: flag("time_strict", true)?,
                 })
@@ -487,6 +512,7 @@ impl Parser {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::calendar::civil_from_days;
     use crate::filter::record::tests::json;
 
     fn catalog(text: &str) -> (tempfile::TempDir, ParserCatalog) {
@@ -534,7 +560,7 @@ mod tests {
     #[test]
     fn file_parsers_override_built_ins_and_mistakes_are_refused_where_written() {
         let (_dir, c) = catalog(
-            "[PARSER]\n    Name json\n    Format json\n\n[PARSER]\n    Name bad_regex\n    Format regex\n    Regex ^(?<a>x\n\n[PARSER]\n    Name typed\n    Format logfmt\n    Types a:number\n\n[PARSER]\n    Name odd\n    Format csv\n\n[PARSER]\n    Name zoned\n    Format json\n    Time_Format %H\n    Time_System_Timezone On\n\n[PARSER]\n    Name noregex\n    Format regex\n\n[MULTILINE_PARSER]\n    name ml\n    type regex\n",
+            "[PARSER]\n    Name json\n    Format json\n\n[PARSER]\n    Name bad_regex\n    Format regex\n    Regex ^(?<a>x\n\n[PARSER]\n    Name typed\n    Format logfmt\n    Types a:number\n\n[PARSER]\n    Name odd\n    Format csv\n\n[PARSER]\n    Name zoned\n    Format json\n    Time_Format %H\n    Time_Zone Mars/Olympus\n\n[PARSER]\n    Name noregex\n    Format regex\n\n[MULTILINE_PARSER]\n    name ml\n    type regex\n",
         );
         let p = c
             .resolve("json")
@@ -566,7 +592,7 @@ mod tests {
         );
         let e = c.resolve("zoned").unwrap_err();
         assert!(
-            e.contains("parsers.conf:23") && e.contains("Time_Offset"),
+            e.contains("parsers.conf:23") && e.contains("`Mars/Olympus` is not a known time zone"),
             "{e}"
         );
         let e = c.resolve("noregex").unwrap_err();
@@ -588,6 +614,30 @@ mod tests {
         let e = c.resolve("custom").unwrap_err();
         assert!(
             e.contains("could not read /nonexistent/parsers.conf"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn time_zone_and_the_system_zone() {
+        let (_dir, c) = catalog(
+            "[PARSER]\n    Name tokyo\n    Format json\n    Time_Format %Y-%m-%d %H:%M:%S\n    Time_Zone Asia/Tokyo\n\n[PARSER]\n    Name local\n    Format json\n    Time_Format %Y-%m-%d %H:%M:%S\n    Time_Offset +0500\n    Time_System_Timezone On\n\n[PARSER]\n    Name both\n    Format json\n    Time_Format %H\n    Time_Offset +0100\n    Time_Zone UTC\n",
+        );
+        let line = br#"{"time":"2024-01-01 09:00:00"}"#;
+        let p = c.resolve("tokyo").unwrap().parse(line).unwrap();
+        assert_eq!(p.time_ns, Some(1_704_067_200 * SEC));
+        // The system zone wins over Time_Offset, as in Fluent Bit.
+        let p = c.resolve("local").unwrap().parse(line).unwrap();
+        let dt = jiff::civil::date(2024, 1, 1).at(9, 0, 0, 0);
+        let expected = jiff::tz::TimeZone::system()
+            .to_ambiguous_timestamp(dt)
+            .compatible()
+            .unwrap()
+            .as_second();
+        assert_eq!(p.time_ns, Some(expected as u64 * SEC));
+        let e = c.resolve("both").unwrap_err();
+        assert!(
+            e.contains("parsers.conf:19") && e.contains("cannot be combined with `Time_Offset`"),
             "{e}"
         );
     }
