@@ -512,8 +512,8 @@ impl Parser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::calendar::civil_from_days;
     use crate::filter::record::tests::json;
+    use crate::time::calendar::civil_from_days;
 
     fn catalog(text: &str) -> (tempfile::TempDir, ParserCatalog) {
         let dir = tempfile::tempdir().unwrap();
@@ -760,14 +760,13 @@ mod tests {
         assert_eq!(json(&p.body), r#"{"payload":{"k":[1,2]},"x":true}"#);
     }
 
-    /// Every parser of Fluent Bit's stock `parsers.conf` loads and parses a line of its format.
-    #[test]
-    fn fluent_bits_stock_parsers_conf() {
-        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("src/filter/parsers/testdata/fluent-bit-parsers.conf");
-        let c = ParserCatalog::load(&[file]).unwrap();
-        let names: Vec<&str> = c.names().skip(2).collect();
-        let samples: &[(&str, &str, &str, Option<u64>)] = &[
+    /// A parser's name, a line of its format, the fields it yields (JSON) and its time in
+    /// seconds (`None`: no time, or a year-less one checked apart).
+    type Sample = (&'static str, &'static str, &'static str, Option<u64>);
+
+    /// Samples for the parsers of the FireLens image's `parsers.conf`, in file order.
+    fn stock_samples() -> Vec<Sample> {
+        vec![
             (
                 "apache",
                 r#"192.168.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326 "http://example.com/start.html" "Mozilla/4.08""#,
@@ -858,7 +857,17 @@ mod tests {
                 r#"{"tag":"kube","pod_name":"web-1","namespace_name":"default","container_name":"app","docker_id":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}"#,
                 None,
             ),
-        ];
+        ]
+    }
+
+    /// Load `file` and check that its parsers are exactly those of `samples`, each parsing its
+    /// line into its fields and time.
+    fn check_samples(file: &str, samples: &[Sample]) -> ParserCatalog {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/filter/parsers/testdata")
+            .join(file);
+        let c = ParserCatalog::load(&[file]).unwrap();
+        let names: Vec<&str> = c.names().skip(2).collect();
         let tested: Vec<&str> = samples.iter().map(|s| s.0).collect();
         assert_eq!(names, tested, "every stock parser has a sample");
         for (name, line, fields, seconds) in samples {
@@ -872,6 +881,15 @@ mod tests {
                 assert_eq!(p.time_ns.map(|ns| ns / SEC), Some(*s), "{name}");
             }
         }
+        c
+    }
+
+    /// Every parser of Fluent Bit's stock `parsers.conf` (the FireLens image's copy) loads and
+    /// parses a line of its format.
+    #[test]
+    fn fluent_bits_stock_parsers_conf() {
+        let samples = stock_samples();
+        let c = check_samples("fluent-bit-parsers.conf", &samples);
         // The year-less syslog times take the current year: checked by month and day only.
         for (name, line, month_day) in [
             ("syslog-rfc3164-local", samples[9].1, (10, 10)),
@@ -888,5 +906,89 @@ mod tests {
             assert_eq!((m, d), month_day, "{name}");
             assert_eq!(ns / SEC % 86_400, 20 * 3600 + 55 * 60 + 36, "{name}");
         }
+    }
+
+    /// The same for the newest upstream `parsers.conf`, which adds `logfmt`, `envoy`,
+    /// `istio-envoy-proxy` and `kmsg-netfilter-log` and changes a few definitions.
+    #[test]
+    fn fluent_bits_upstream_parsers_conf() {
+        let changed: Vec<Sample> = vec![
+            (
+                "k8s-nginx-ingress",
+                r#"10.1.0.5 - - [10/Oct/2000:20:55:36 +0000] "GET /healthz HTTP/1.1" 200 2 "-" "kube-probe/1.29" 118 0.001 [default-web-80] [] 10.2.0.7:8080 2 0.001 200 3f2a9c"#,
+                r#"{"host":"10.1.0.5","user":"-","method":"GET","path":"/healthz","code":"200","size":"2","referer":"-","agent":"kube-probe/1.29","request_length":"118","request_time":"0.001","proxy_upstream_name":"default-web-80","upstream_addr":"10.2.0.7:8080","upstream_response_length":"2","upstream_response_time":"0.001","upstream_status":"200","reg_id":"3f2a9c"}"#,
+                Some(971_211_336),
+            ),
+            (
+                "logfmt",
+                r#"level=info msg="started server" port=8080 tls"#,
+                r#"{"level":"info","msg":"started server","port":"8080","tls":true}"#,
+                None,
+            ),
+            (
+                "envoy",
+                r#"[2016-04-15T20:17:00.310Z] "POST /api/v1/locations HTTP/2" 204 - 154 0 226 100 "10.0.35.28" "nsq2http" "cc21d9b0-cf5c-432b-8c7e-98aeb7988cd2" "locations" "tcp://10.0.2.1:80""#,
+                r#"{"start_time":"2016-04-15T20:17:00.310Z","method":"POST","path":"/api/v1/locations","protocol":"HTTP/2","code":"204","response_flags":"-","bytes_received":"154","bytes_sent":"0","duration":"226","x_envoy_upstream_service_time":"100","x_forwarded_for":"10.0.35.28","user_agent":"nsq2http","request_id":"cc21d9b0-cf5c-432b-8c7e-98aeb7988cd2","authority":"locations","upstream_host":"tcp://10.0.2.1:80"}"#,
+                Some(1_460_751_420),
+            ),
+            (
+                "istio-envoy-proxy",
+                r#"[2020-05-13T14:53:21.133Z] "GET /productpage HTTP/1.1" 200 - via_upstream - "-" 0 5183 43 41 "-" "curl/7.64" "2b5a2f2b-8f4e-4b77-8b21-0f2c7b3f1a1e" "productpage:9080" "10.1.2.3:9080" outbound|9080||productpage.default.svc.cluster.local 10.1.2.4:52000 10.0.0.5:9080 10.1.2.4:41234 - default"#,
+                r#"{"start_time":"2020-05-13T14:53:21.133Z","method":"GET","path":"/productpage","protocol":"HTTP/1.1","response_code":"200","response_flags":"-","response_code_details":"via_upstream","connection_termination_details":"-","upstream_transport_failure_reason":"-","bytes_received":"0","bytes_sent":"5183","duration":"43","x_envoy_upstream_service_time":"41","x_forwarded_for":"-","user_agent":"curl/7.64","x_request_id":"2b5a2f2b-8f4e-4b77-8b21-0f2c7b3f1a1e","authority":"productpage:9080","upstream_host":"10.1.2.3:9080","upstream_cluster":"outbound|9080||productpage.default.svc.cluster.local","upstream_local_address":"10.1.2.4:52000","downstream_local_address":"10.0.0.5:9080","downstream_remote_address":"10.1.2.4:41234","requested_server_name":"-","route_name":"default"}"#,
+                Some(1_589_381_601),
+            ),
+            (
+                "cri",
+                "2000-10-10T20:55:36.5+00:00 stderr F panic: boom",
+                r#"{"time":"2000-10-10T20:55:36.5+00:00","stream":"stderr","logtag":"F","message":"panic: boom"}"#,
+                Some(971_211_336),
+            ),
+            (
+                "kmsg-netfilter-log",
+                "<4>1 2000-10-10T20:55:36.000+00:00 myhost kernel - - - [12345.678] IPTABLES-DROP: IN=eth0 OUT= MAC=00:11:22:33:44:55:66:77:88:99:aa:bb:08:00 SRC=10.0.0.1 DST=10.0.0.2 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=54321 DF PROTO=TCP SPT=12345 DPT=80 WINDOW=29200 RES=0x00 SYN URGP=0",
+                r#"{"pri":"4","host":"myhost","logprefix":"IPTABLES-DROP:","in":"eth0","macsrc":"00:11:22:33:44:55","macdst":"66:77:88:99:aa:bb","ethtype":"08:00","saddr":"10.0.0.1","daddr":"10.0.0.2","len":"60","tos":"0x00","prec":"0x00","ttl":"64","id":"54321","proto":"TCP","sport":"12345","dport":"80","window":"29200","res":"0x00","flag":"SYN","urgp":"0"}"#,
+                Some(971_211_336),
+            ),
+        ];
+        let order = [
+            "apache",
+            "apache2",
+            "apache_error",
+            "nginx",
+            "k8s-nginx-ingress",
+            "json",
+            "logfmt",
+            "docker",
+            "docker-daemon",
+            "syslog-rfc5424",
+            "syslog-rfc3164-local",
+            "syslog-rfc3164",
+            "mongodb",
+            "envoy",
+            "istio-envoy-proxy",
+            "cri",
+            "kube-custom",
+            "kmsg-netfilter-log",
+        ];
+        let stock = stock_samples();
+        let samples: Vec<Sample> = order
+            .iter()
+            .map(|name| {
+                let docker = (
+                    "docker",
+                    r#"{"log":"say \\\"hi\\\"","time":"2000-10-10T20:55:36.5Z"}"#,
+                    r#"{"log":"say \\\"hi\\\"","time":"2000-10-10T20:55:36.5Z"}"#,
+                    Some(971_211_336),
+                );
+                changed
+                    .iter()
+                    .chain(std::iter::once(&docker))
+                    .chain(&stock)
+                    .find(|s| s.0 == *name)
+                    .copied()
+                    .unwrap()
+            })
+            .collect();
+        check_samples("fluent-bit-parsers-upstream.conf", &samples);
     }
 }
