@@ -31,7 +31,7 @@ pub enum Cast {
 }
 
 /// The `Types` of a parser: key → cast.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Types(Vec<(Vec<u8>, Cast)>);
 
 impl Types {
@@ -161,7 +161,7 @@ enum Action {
     DoNext,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Rule {
     /// `Decode_Field_As` (replace the value) rather than `Decode_Field` (add the keys).
     replace: bool,
@@ -170,7 +170,7 @@ struct Rule {
 }
 
 /// The `Decode_Field` / `Decode_Field_As` rules of a parser, grouped by key.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Decoders(Vec<(Vec<u8>, Vec<Rule>)>);
 
 enum Decoded {

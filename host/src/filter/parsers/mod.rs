@@ -152,7 +152,7 @@ impl ParserCatalog {
 }
 
 /// A parser, ready to run on one text.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Parser {
     name: String,
     format: Format,
@@ -161,7 +161,7 @@ pub struct Parser {
     decoders: Decoders,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Format {
     Json,
     Regex {
@@ -193,7 +193,7 @@ pub struct ParsedRecord {
 }
 
 /// `Time_Key` with `Time_Format` and the keys that go with them.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct TimeRule {
     key: Vec<u8>,
     format: TimeFormat,
@@ -764,6 +764,12 @@ mod tests {
     /// seconds (`None`: no time, or a year-less one checked apart).
     type Sample = (&'static str, &'static str, &'static str, Option<u64>);
 
+    #[test]
+    fn a_parser_can_be_shared_across_tasks() {
+        fn shared<T: Send + Sync + Clone>() {}
+        shared::<Parser>();
+    }
+
     /// Samples for the parsers of the FireLens image's `parsers.conf`, in file order.
     fn stock_samples() -> Vec<Sample> {
         vec![
@@ -974,6 +980,7 @@ mod tests {
         let samples: Vec<Sample> = order
             .iter()
             .map(|name| {
+                // Upstream's docker parser has no decoders: the escapes stay.
                 let docker = (
                     "docker",
                     r#"{"log":"say \\\"hi\\\"","time":"2000-10-10T20:55:36.5Z"}"#,

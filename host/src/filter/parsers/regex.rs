@@ -14,14 +14,14 @@ use fancy_regex::RegexBuilder as FancyBuilder;
 use regex::bytes::RegexBuilder;
 
 /// A compiled `Regex`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Pattern {
     engine: Engine,
     /// The named groups in the order they open: name and group index.
     names: Vec<(String, usize)>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Engine {
     Linear(regex::bytes::Regex),
     Backtracking(fancy_regex::Regex),
