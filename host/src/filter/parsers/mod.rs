@@ -8,19 +8,21 @@
 //!
 //! Every format of Fluent Bit runs: `json`, `regex` ([`regex`]: named groups, Onigmo syntax),
 //! `logfmt` ([`logfmt`]) and `ltsv` ([`ltsv`]), with `Types` and `Decode_Field(_As)`
-//! ([`decode`]), `Skip_Empty_Values` (regex; default On) and `Logfmt_No_Bare_Keys`. Time keys
-//! apply to every format: `Time_Key` (default `time`) is read with `Time_Format`
-//! ([`super::time_parse`]; a format without a year takes the current one, as Fluent Bit does),
-//! `Time_Offset` for zone-less times, `Time_Keep` to keep the field; text after the format is
-//! ignored (as `strptime` does: Docker's `…T00:00:00.123Z` fits `%Y-%m-%dT%H:%M:%S.%L`), and
-//! `Time_Strict Off` takes as much of the format as fits. A time that does not fit is handled per format as in Fluent
-//! Bit: json keeps the field and the event's time, regex drops the field and keeps the event's
-//! time (both flagged [`ParsedRecord::invalid_time`]), logfmt and ltsv fail the line.
-//! `Types` applies to regex, logfmt and ltsv values (Fluent Bit ignores it for json).
-//! `Time_System_Timezone On` (the `TZ` / `/etc/localtime` zone) or `Time_Zone` (an IANA name)
-//! replace `Time_Offset` for zone-less times. A parser with a
-//! mistake is refused when a filter names it, at its `file:line`; parsers no filter uses are
-//! never looked at.
+//! ([`decode`]), `Skip_Empty_Values` (regex; default On) and `Logfmt_No_Bare_Keys`. `Types`
+//! applies to regex, logfmt and ltsv values (Fluent Bit ignores it for json).
+//!
+//! Time keys apply to every format: `Time_Key` (default `time`) is read with `Time_Format`
+//! ([`super::time_parse`]; a format without a year takes the current one, as Fluent Bit does).
+//! Text after the format is ignored, as `strptime` does (Docker's `…T00:00:00.123Z` fits
+//! `%Y-%m-%dT%H:%M:%S.%L`); `Time_Strict Off` takes as much of the format as fits. Zone-less
+//! times are UTC shifted by `Time_Offset`, or in the system zone (`Time_System_Timezone On`:
+//! `TZ`, `/etc/localtime`) or an IANA one (`Time_Zone`). `Time_Keep On` keeps the field. A time
+//! that does not fit is handled per format as in Fluent Bit: json keeps the field and the
+//! event's time, regex drops the field and keeps the event's time (both flagged
+//! [`ParsedRecord::invalid_time`]), logfmt and ltsv fail the line.
+//!
+//! A parser with a mistake is refused when something names it, at its `file:line`; parsers
+//! nothing uses are never looked at.
 
 pub mod decode;
 pub mod logfmt;
