@@ -24,6 +24,7 @@ mod native_filters;
 mod ops;
 mod plugins;
 mod security;
+mod stream_tasks;
 mod tcp_input;
 mod validate;
 mod vendor_outputs;

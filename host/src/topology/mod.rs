@@ -62,6 +62,10 @@ pub struct Config {
     /// Where events go; every output whose `match` covers a tag gets a copy.
     #[serde(default)]
     pub outputs: Vec<OutputConfig>,
+    /// Stream tasks: SQL that selects records into new streams, routed under their own tag
+    /// (Fluent Bit `[STREAM_TASK]`).
+    #[serde(default)]
+    pub stream_tasks: Vec<crate::stream::StreamTaskConfig>,
 }
 
 /// The router's variables: the environment, else what the ECS task metadata exported at

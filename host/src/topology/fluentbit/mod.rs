@@ -7,6 +7,7 @@
 
 mod filters;
 mod origins;
+mod streams;
 mod vendors;
 
 pub use origins::Origins;
@@ -98,12 +99,7 @@ pub fn map(sections: &[Section]) -> Result<Mapped, String> {
             "INPUT" => m.input(s)?,
             "FILTER" => m.filter(s)?,
             "OUTPUT" => m.output(s)?,
-            "STREAM_TASK" => {
-                return Err(format!(
-                    "{}: [STREAM_TASK] is not supported; use a WASM filter (see {DOCS_WASM_FILTERS})",
-                    s.origin
-                ));
-            }
+            "STREAM_TASK" => m.stream_task(s)?,
             "PARSER" | "MULTILINE_PARSER" => {
                 return Err(format!(
                     "{}: [{}] is not allowed in the main config; put it in a parsers file and pass it with `-R <file>` or [SERVICE] Parsers_File",
@@ -137,6 +133,7 @@ struct Mapper {
     inputs: Vec<Value>,
     filters: Vec<Value>,
     outputs: Vec<(Table, Vec<Entry>)>,
+    stream_tasks: Vec<Value>,
     warnings: Vec<String>,
     storage_path: Option<String>,
     filesystem_storage: bool,
@@ -200,9 +197,10 @@ impl Mapper {
                     self.warn(e, "is accepted and ignored: /api/v1/health reports per-output delivery instead")
                 }
                 "parsers_file" => self.native.parsers_file(e),
+                "streams_file" => self.streams_file(e)?,
                 "storage.path" => self.storage_path = Some(e.value.clone()),
                 k if k.starts_with("storage.") => self.warn(e, "is accepted and ignored: disk buffers are tuned per output"),
-                _ => return Err(unknown(e, "[SERVICE]", "Flush, Grace, Log_Level, HTTP_Server, HTTP_Listen, HTTP_Port, Health_Check, Parsers_File, storage.*")),
+                _ => return Err(unknown(e, "[SERVICE]", "Flush, Grace, Log_Level, HTTP_Server, HTTP_Listen, HTTP_Port, Health_Check, Parsers_File, Streams_File, storage.*")),
             }
         }
         if http_on {
@@ -592,6 +590,7 @@ impl Mapper {
             entries.extend(e);
         }
         root.insert("outputs".into(), Value::Array(outputs));
+        root.insert("stream_tasks".into(), Value::Array(self.stream_tasks));
         let config = deserialize_with_fallback(root).map_err(|msg| match unknown_key(&msg) {
             Some(key) => match entries.iter().find(|e| e.key == key) {
                 Some(e) => format!("{}: unknown key `{key}` for this output; remove it or correct its spelling\n{msg}", at(e)),

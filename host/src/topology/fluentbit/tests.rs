@@ -121,14 +121,57 @@ fn a_missing_include_names_the_including_line() {
 }
 
 #[test]
-fn stream_task_is_not_supported_and_points_to_wasm() {
+fn stream_tasks_come_from_the_streams_file_and_the_main_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("streams.conf"),
+        "[STREAM_TASK]\n    Name debug\n    Exec CREATE STREAM debug WITH (tag='logs.debug') AS SELECT * FROM TAG:'app*' WHERE level = 'debug';\n[PARSER]\n    Name ignored\n",
+    )
+    .unwrap();
+    let main = dir.path().join("main.conf");
+    let text = format!(
+        "[SERVICE]\n    Streams_File streams.conf\n{MINIMAL}[STREAM_TASK]\n    Name all\n    Exec CREATE STREAM all WITH (tag='all') AS SELECT * FROM TAG:'*';\n"
+    );
+    let sections = Parser::new(&no_env).parse_text(&text, &main).unwrap();
+    let m = map(&sections).unwrap();
+    let tasks: Vec<_> = m
+        .config
+        .stream_tasks
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(tasks, ["debug", "all"]);
+    assert!(m.config.stream_tasks[0].exec.contains("level = 'debug'"));
+}
+
+#[test]
+fn a_stream_task_that_cannot_run_names_its_exec_line() {
     let e = error_of(&format!(
-        "{MINIMAL}[STREAM_TASK]\n    Name t\n    Exec SELECT 1;\n"
+        "{MINIMAL}[STREAM_TASK]\n    Name t\n    Exec SELECT AVG(size) FROM TAG:'x' WINDOW TUMBLING (5 SECOND);\n"
     ));
     assert!(
-        e.starts_with("main.conf:7:")
-            && e.contains("not supported; use a WASM filter")
-            && e.contains("docs/"),
+        e.starts_with("main.conf:9: Exec:")
+            && e.contains("aggregations")
+            && e.contains("at character 8"),
+        "{e}"
+    );
+    let e = error_of(&format!(
+        "{MINIMAL}[STREAM_TASK]\n    Name t\n    Exec CREATE STREAM s AS SELECT * FROM STREAM:apache;\n"
+    ));
+    assert!(
+        e.starts_with("main.conf:9:")
+            && e.contains("no task creates stream `apache`")
+            && e.contains("FROM TAG:"),
+        "{e}"
+    );
+    let e = error_of(&format!("{MINIMAL}[STREAM_TASK]\n    Name t\n"));
+    assert!(
+        e.starts_with("main.conf:7:") && e.contains("no `Exec`"),
+        "{e}"
+    );
+    let e = error_of("[SERVICE]\n    Streams_File /nonexistent/streams.conf\n");
+    assert!(
+        e.starts_with("main.conf:2:") && e.contains("/nonexistent/streams.conf"),
         "{e}"
     );
 }
