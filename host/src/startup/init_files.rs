@@ -345,6 +345,9 @@ pub async fn run(
         .into_iter()
         .chain(outcome.included.iter().map(PathBuf::as_path))
     {
+        // The generated config lives in `dir`: a relative path (`-c fluent-bit.conf`) must
+        // not be read from there.
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         main.push_str(&format!("@INCLUDE {}\n", path.display()));
     }
     write_private(&outcome.main_config, main.as_bytes())?;

@@ -26,16 +26,11 @@ pub struct PendingFilters {
 impl PendingFilters {
     /// Note a `[SERVICE] Parsers_File` entry.
     pub fn parsers_file(&mut self, e: &Entry) {
-        let path = PathBuf::from(&e.value);
-        let path = match (path.is_absolute(), e.origin.file.parent()) {
-            (false, Some(dir)) => dir.join(path),
-            _ => path,
-        };
-        self.parsers_files.push(path);
+        self.parsers_files.push(super::relative_to(e));
     }
 
     /// Give every parser filter the `Parsers_File`s, and check that each parser it names exists
-    /// and runs natively, naming the `Parser` line when not.
+    /// and runs natively, naming the `Parser` line when not (every such line, one per line).
     pub fn finish(&self, filters: &mut [Value]) -> Result<(), String> {
         if self.parser_filters.is_empty() {
             return Ok(());
@@ -48,17 +43,22 @@ impl PendingFilters {
         let mut all = self.parsers_files.clone();
         all.extend(command_line_files());
         let catalog = ParserCatalog::load(&all)?;
+        let mut problems = Vec::new();
         for (index, parsers) in &self.parser_filters {
             if let Some(Value::Table(t)) = filters.get_mut(*index) {
                 t.insert("parsers_files".into(), Value::Array(files.clone()));
             }
             for e in parsers {
-                catalog
-                    .resolve(&e.value)
-                    .map_err(|m| format!("{}: Parser {}: {m}", at(e), e.value))?;
+                if let Err(m) = catalog.resolve(&e.value) {
+                    problems.push(format!("{}: Parser {}: {m}", at(e), e.value));
+                }
             }
         }
-        Ok(())
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
     }
 }
 

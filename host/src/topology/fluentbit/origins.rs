@@ -69,6 +69,13 @@ impl Origins {
     }
 
     fn describe_one(&self, problem: &str) -> String {
+        // The config-wide problems, in classic terms.
+        if problem.starts_with("no [[inputs]]") {
+            return "no [INPUT] section: add one, e.g. `[INPUT]` with `Name forward` and `unix_path /var/run/fluent.sock`".into();
+        }
+        if problem.starts_with("no [[outputs]]") {
+            return "no [OUTPUT] section: add one, e.g. `[OUTPUT]` with `Name stdout` and `Match *`".into();
+        }
         let path_len = problem.find([' ', ':', '=']).unwrap_or(problem.len());
         let (path, rest) = problem.split_at(path_len);
         let (head, key) = path.split_once('.').unwrap_or((path, ""));

@@ -2,9 +2,8 @@
 //! `[[stream_tasks]]` (see [`crate::stream`]). Each task's SQL is parsed where it is written, so
 //! a statement the stream processor cannot run names its `Exec` line.
 
-use super::{Mapper, at, unknown};
+use super::{Mapper, at, relative_to, unknown};
 use crate::config::classic::{self as parse, Entry, Section};
-use std::path::PathBuf;
 use toml::{Table, Value};
 
 impl Mapper {
@@ -12,11 +11,7 @@ impl Mapper {
     /// ignored, as Fluent Bit does). A relative path is taken from the directory of the file it
     /// is written in.
     pub(super) fn streams_file(&mut self, e: &Entry) -> Result<(), String> {
-        let path = PathBuf::from(&e.value);
-        let path = match (path.is_absolute(), e.origin.file.parent()) {
-            (false, Some(dir)) => dir.join(path),
-            _ => path,
-        };
+        let path = relative_to(e);
         if let Err(error) = std::fs::metadata(&path) {
             return Err(format!(
                 "{}: Streams_File {}: {error}; give the path of the file with the [STREAM_TASK] sections",

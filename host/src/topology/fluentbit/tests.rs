@@ -773,3 +773,64 @@ fn the_dummy_input_maps_with_its_fluent_bit_options() {
         "{e}"
     );
 }
+
+#[test]
+fn every_problem_of_a_classic_config_is_reported_each_at_its_line() {
+    let e = error_of(
+        "[INPUT]\n    Name forward\n    Bogus 1\n[INPUT]\n    Name: tail\n[FILTER]\n    Name nope\n    Match *\n[OUTPUT]\n    Name null\n    Match *\n",
+    );
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 3, "{e}");
+    assert!(
+        lines[0].starts_with("main.conf:3:") && lines[0].contains("`bogus`"),
+        "{e}"
+    );
+    assert!(
+        lines[1].starts_with("main.conf:5:")
+            && lines[1].contains("not a colon")
+            && lines[1].contains("`name tail`"),
+        "{e}"
+    );
+    assert!(
+        lines[2].starts_with("main.conf:6:") && lines[2].contains("nope"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_classic_config_without_inputs_or_outputs_gets_classic_advice() {
+    let e = error_of("[SERVICE]\n    Flush 1\n");
+    assert!(
+        e.contains("no [INPUT] section: add one")
+            && e.contains("no [OUTPUT] section: add one")
+            && !e.contains("[[inputs]]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn plugins_file_go_plugins_are_built_in_and_others_not_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("plugins.conf"),
+        "[PLUGINS]\n    Path /etc/td-agent-bit/cloudwatch.so\n    Path /opt/custom/out_gstdout.so\n",
+    )
+    .unwrap();
+    let main = dir.path().join("main.conf");
+    let text = format!("[SERVICE]\n    Plugins_File plugins.conf\n{MINIMAL}");
+    let sections = Parser::new(&no_env).parse_text(&text, &main).unwrap();
+    let m = map(&sections).unwrap();
+    let w = m.warnings.join("\n");
+    assert!(w.contains("plugins.conf:2: `path` is not loaded: the `cloudwatch` output is built into wasm-router"), "{w}");
+    assert!(
+        w.contains(
+            "plugins.conf:3: `path` is not loaded: wasm-router does not load Fluent Bit .so plugins"
+        ),
+        "{w}"
+    );
+    let e = error_of("[SERVICE]\n    Plugins_File /nonexistent/plugins.conf\n");
+    assert!(
+        e.starts_with("main.conf:2:") && e.contains("/nonexistent/plugins.conf"),
+        "{e}"
+    );
+}

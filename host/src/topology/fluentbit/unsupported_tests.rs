@@ -93,7 +93,7 @@ fn unknown_section() {
         &[
             "[UPSTREAM]",
             "unknown section",
-            "use [SERVICE], [INPUT], [FILTER] or [OUTPUT]",
+            "use [SERVICE], [INPUT], [FILTER], [OUTPUT] or [STREAM_TASK]",
         ],
     );
 }
