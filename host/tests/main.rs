@@ -11,6 +11,7 @@ mod aws_s3;
 mod bench_load;
 mod buffer_faults;
 mod cli;
+mod corpus;
 mod delivery;
 mod dummy_input;
 mod firelens;
