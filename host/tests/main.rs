@@ -30,3 +30,4 @@ mod tcp_input;
 mod validate;
 mod vendor_outputs;
 mod wasm_output;
+mod yaml_config;

@@ -90,9 +90,13 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse(&crate::config::read(path)?, &path.display().to_string())
 }
 
-/// Read a config in either format: TOML, or Fluent Bit classic (extension `.conf`, or a file
-/// whose first line is `[SERVICE]`, `[INPUT]`, `[FILTER]`, `[OUTPUT]` or an `@` directive).
+/// Read a config in any format: TOML, Fluent Bit YAML (extension `.yaml` or `.yml`), or Fluent
+/// Bit classic (extension `.conf`, or a file whose first line is `[SERVICE]`, `[INPUT]`,
+/// `[FILTER]`, `[OUTPUT]` or an `@` directive).
 pub fn load_any(path: &Path) -> Result<fluentbit::Mapped, ConfigError> {
+    if crate::config::yaml::is_yaml(path) {
+        return fluentbit::load_yaml(path);
+    }
     let text = crate::config::read(path)?;
     let is_toml = path.extension().is_some_and(|e| e == "toml");
     if !is_toml

@@ -29,6 +29,13 @@ impl PendingFilters {
         self.parsers_files.push(super::relative_to(e));
     }
 
+    /// Note a YAML config file that defines parsers inline (`parsers:`).
+    pub fn inline_parsers(&mut self, file: &std::path::Path) {
+        if !self.parsers_files.iter().any(|f| f == file) {
+            self.parsers_files.push(file.to_path_buf());
+        }
+    }
+
     /// Give every parser filter the `Parsers_File`s, and check that each parser it names exists
     /// and runs natively, naming the `Parser` line when not (every such line, one per line).
     pub fn finish(&self, filters: &mut [Value]) -> Result<(), String> {

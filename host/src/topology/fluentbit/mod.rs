@@ -48,6 +48,13 @@ pub fn load(path: &Path) -> Result<Mapped, ConfigError> {
     map(&sections).map_err(|m| error(path, m))
 }
 
+/// Read Fluent Bit's YAML config at `path` (and its includes) and map it as a classic one.
+pub fn load_yaml(path: &Path) -> Result<Mapped, ConfigError> {
+    let sections = crate::config::yaml::parse_file(path, &super::RouterVariables)
+        .map_err(|e| error(path, e.to_string()))?;
+    map(&sections).map_err(|m| error(path, m))
+}
+
 /// The value of `Retry_Limit`: a number, `no_retries` (0) or `False` / `no_limits` (none: until
 /// `retry_until`).
 fn retry_limit(e: &Entry) -> Result<Option<i64>, String> {
@@ -102,6 +109,11 @@ pub fn map(sections: &[Section]) -> Result<Mapped, String> {
             "FILTER" => m.filter(s),
             "OUTPUT" => m.output(s),
             "STREAM_TASK" => m.stream_task(s),
+            // Fluent Bit's YAML format holds parsers inline: the file is a parsers file too.
+            "PARSER" | "MULTILINE_PARSER" if crate::config::yaml::is_yaml(&s.origin.file) => {
+                m.native.inline_parsers(&s.origin.file);
+                Ok(())
+            }
             "PARSER" | "MULTILINE_PARSER" => Err(format!(
                 "{}: [{}] is not allowed in the main config; put it in a parsers file and pass it with `-R <file>` or [SERVICE] Parsers_File",
                 s.origin, s.kind

@@ -834,3 +834,34 @@ fn plugins_file_go_plugins_are_built_in_and_others_not_loaded() {
         "{e}"
     );
 }
+
+#[test]
+fn a_yaml_config_maps_as_the_classic_one_with_its_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fluent-bit.yaml");
+    std::fs::write(
+        &path,
+        "service:\n  flush: 1\npipeline:\n  inputs:\n    - name: forward\n      listen: 127.0.0.1\n      port: 24224\n  filters:\n    - name: grep\n      match: 'app*'\n      exclude: log ^DEBUG\n  outputs:\n    - name: stdout\n      match: '*'\nstream_processor:\n  - name: errors\n    exec: \"CREATE STREAM e WITH (tag='errors') AS SELECT * FROM TAG:'app*' WHERE level = 'error';\"\n",
+    )
+    .unwrap();
+    let m = crate::topology::load_any(&path).unwrap();
+    assert!(m.classic);
+    assert_eq!(m.config.inputs.len(), 1);
+    assert_eq!(m.config.filters.len(), 1);
+    assert_eq!(m.config.stream_tasks[0].name, "errors");
+    assert!(
+        m.warnings
+            .iter()
+            .any(|w| w.contains("fluent-bit.yaml:2:") && w.contains("`flush`")),
+        "{:?}",
+        m.warnings
+    );
+
+    std::fs::write(
+        &path,
+        "pipeline:\n  inputs:\n    - name: forward\n      bogus: 1\n  outputs:\n    - name: cloudwatch_logs\n      match: '*'\n",
+    )
+    .unwrap();
+    let e = crate::topology::load_any(&path).unwrap_err().to_string();
+    assert!(e.contains("fluent-bit.yaml:4: unknown key `bogus`"), "{e}");
+}
