@@ -5,6 +5,7 @@
 //! [`Config::validate`] apply. Anything we cannot honour is an error naming `file:line`, the key
 //! and what to do instead; harmless keys are accepted with a warning.
 
+mod aws;
 mod filters;
 mod origins;
 mod vendors;
@@ -464,6 +465,7 @@ impl Mapper {
                     s.origin
                 ));
             }
+            "aws" => self.filters.push(Value::Table(aws::map(s)?)),
             "grep" | "record_modifier" | "modify" | "parser" => {
                 let t = filters::map(
                     &name,
