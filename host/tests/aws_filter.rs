@@ -5,6 +5,8 @@
 //! SDKs do; nothing but loopback is contacted.
 //! - forwarded records gain the instance's keys and tags, read once, not per record;
 //! - with the service down, records pass on unchanged and the failure is logged;
+//! - the `ecs` filter's `ADD` templates render the task metadata read at startup from a
+//!   stand-in `ECS_CONTAINER_METADATA_URI_V4` (the same server);
 //! - the corpus case 21's `cloudwatch` output names its stream
 //!   `/logs/app/$(ec2_instance_id)-$(ecs_task_id)` from the key the filter adds (moto).
 
@@ -36,6 +38,8 @@ ITEMS = {
     "/latest/meta-data/tags/instance/Name": "web-1",
     "/latest/meta-data/tags/instance/team": "payments",
 }
+# The ECS task metadata endpoint (ECS_CONTAINER_METADATA_URI_V4 = <server>/v4/abc).
+TASK = '{"Cluster": "arn:aws:ecs:us-west-2:111122223333:cluster/prod", "TaskARN": "arn:aws:ecs:us-west-2:111122223333:task/prod/0123456789abcdef0123456789abcdef", "Family": "web", "Revision": "7", "Containers": []}'
 log = open(sys.argv[1], "a", buffering=1)
 tokens = set()
 
@@ -61,6 +65,8 @@ class Imds(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         log.write(f"GET {self.path}\n")
+        if self.path == "/v4/abc/task":
+            return self.reply(200, TASK)
         if self.headers.get("X-aws-ec2-metadata-token") not in tokens:
             return self.reply(401)
         text = ITEMS.get(self.path.rstrip("/"))
@@ -317,4 +323,42 @@ async fn the_corpus_stream_template_takes_the_instance_id_the_filter_adds() {
     let first: Value = serde_json::from_str(&events[0].1).unwrap();
     assert_eq!(first["ec2_instance_id"], INSTANCE_ID, "{first}");
     assert_eq!(first["az"], "us-west-2a", "{first}");
+}
+
+#[test]
+fn the_ecs_filter_adds_keys_from_the_task_metadata_read_at_startup() {
+    let imds = StandIn::start();
+    let config = format!(
+        "{FORWARD_IN}
+[FILTER]
+    Name ecs
+    Match *
+    ADD ecs_cluster $ClusterName
+    ADD ecs_task $TaskDefinitionFamily:$TaskDefinitionVersion/$TaskID
+
+[OUTPUT]
+    Name stdout
+    Match *
+"
+    );
+    let metadata_uri = format!("{}/v4/abc", imds.endpoint);
+    let router = start_classic(
+        tempfile::tempdir().unwrap(),
+        &config,
+        &[("ECS_CONTAINER_METADATA_URI_V4", metadata_uri.as_str())],
+    );
+    let sent = records(3);
+    aws::send_forward(&router.tcp_addr(), "app", &sent, 3);
+    let expected: Vec<PrintedEvent> = sent
+        .iter()
+        .map(|(t, r)| {
+            let mut r = r.as_object().unwrap().clone();
+            r.insert("ecs_cluster".into(), json!("prod"));
+            r.insert("ecs_task".into(), json!(format!("web:7/{TASK_ID}")));
+            PrintedEvent::new("app", *t, Value::Object(r))
+        })
+        .collect();
+    router.wait_for_events(expected.len());
+    assert_events_eq(&router.stop(), &expected);
+    assert_eq!(imds.requests(), ["GET /v4/abc/task"]);
 }

@@ -91,6 +91,8 @@ registry! {
         Parser(crate::filter::parser::ParserFilterConfig) = "parser",
         /// Append EC2 instance metadata (Fluent Bit `aws`).
         Aws(crate::filter::aws::AwsFilterConfig) = "aws",
+        /// Append keys from the ECS task metadata (Fluent Bit `ecs`).
+        Ecs(crate::filter::ecs::EcsFilterConfig) = "ecs",
     }
 }
 

@@ -466,6 +466,9 @@ impl Mapper {
                 ));
             }
             "aws" => self.filters.push(Value::Table(aws::map(s)?)),
+            "ecs" => self
+                .filters
+                .push(Value::Table(aws::map_ecs(s, &mut self.warnings)?)),
             "grep" | "record_modifier" | "modify" | "parser" => {
                 let t = filters::map(
                     &name,
