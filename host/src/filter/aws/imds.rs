@@ -182,7 +182,24 @@ impl ImdsClient {
         }
         let url = format!("{}{TOKEN_PATH}", self.base);
         let ttl = TOKEN_TTL.as_secs().to_string();
-        let (status, body) = self.send(Method::PUT, &url, Some(&ttl)).await?;
+        let (status, body) = self
+            .send(Method::PUT, &url, Some(&ttl))
+            .await
+            .map_err(|e| match e {
+                // What Fluent Bit warns about too: the token answer is dropped one hop short.
+                ImdsError::Transport {
+                    method,
+                    url,
+                    detail,
+                } => ImdsError::Transport {
+                    method,
+                    url,
+                    detail: format!(
+                        "{detail} (in a container, the instance's `HttpPutResponseHopLimit` must be 2 or more for IMDSv2; or set `imds_version v1` if the instance allows it)"
+                    ),
+                },
+                other => other,
+            })?;
         if status != StatusCode::OK {
             return Err(ImdsError::Status {
                 method: Method::PUT,

@@ -301,6 +301,19 @@ async fn a_failing_service_leaves_records_unchanged_and_counted_until_a_retry_re
     assert_eq!(apply(&filter, json!({"log": "b"})), r#"{"log":"b"}"#);
     assert_eq!(metrics_errors(&metrics, MISSING_REASON), 2);
     assert!(metrics_errors(&metrics, "imds_request_failed") >= 1);
+    // A token that never comes says why it may not (the hop limit in containers).
+    let e = ImdsClient::new(&closed, ImdsVersion::V2)
+        .unwrap()
+        .get("/latest/meta-data/instance-id")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("PUT ")
+            && e.contains("/latest/api/token")
+            && e.contains("HttpPutResponseHopLimit"),
+        "{e}"
+    );
 
     // Answers 500 three times (the PUT succeeds; az, instance-id, then az again fail), then
     // everything: the second round (after 1 s) reads the rest.
