@@ -12,7 +12,7 @@
 //! `retry_interval_s` seconds (Fluent Bit: 300) until it is; meanwhile records pass on with the
 //! items already read and without the others — not held back, not dropped — and each such
 //! record is counted as `component_errors_total{reason="ec2_metadata_missing"}`; each failed
-//! round is logged once. When `AWS_EC2_METADATA_DISABLED=true`, nothing is asked and records
+//! request as `{reason="imds_request_failed"}`, and each failed round is logged once. When `AWS_EC2_METADATA_DISABLED=true`, nothing is asked and records
 //! pass unchanged. `wasm-router validate` checks the keys without asking the service.
 
 pub mod imds;
@@ -448,7 +448,6 @@ async fn fetch_until_complete(
     loop {
         let failures = known.read_missing(&wanted, &mut client).await;
         let current = Arc::new(known.additions(&wanted));
-        let complete = current.complete;
         *additions
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = current;
@@ -458,9 +457,6 @@ async fn fetch_until_complete(
         };
         for _ in &failures {
             metrics.error(&component, "imds_request_failed");
-        }
-        if complete {
-            return;
         }
         tracing::warn!(
             filter = %id,
