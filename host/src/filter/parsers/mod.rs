@@ -86,7 +86,8 @@ pub struct ParserCatalog {
 }
 
 impl ParserCatalog {
-    /// The built-in parsers and those of `files` (later definitions win). A file that cannot be
+    /// The built-in parsers and those of `files` (classic, or YAML with `parsers:`; later
+    /// definitions win). A file that cannot be
     /// read is noted and only reported if a parser is then missing; a file that does not parse
     /// is an error naming its line.
     pub fn load(files: &[PathBuf]) -> Result<ParserCatalog, String> {
@@ -100,9 +101,13 @@ impl ParserCatalog {
                 unreadable.push(format!("{}: {e}", file.display()));
                 continue;
             }
-            let parsed = ClassicParser::new(&env)
-                .parse_file(file)
-                .map_err(|e| format!("parsers file {}: {e}", file.display()))?;
+            // A YAML config holds its parsers inline (`parsers:`), so it is a parsers file too.
+            let parsed = if crate::config::yaml::is_yaml(file) {
+                crate::config::yaml::parse_file(file, &env)
+            } else {
+                ClassicParser::new(&env).parse_file(file)
+            }
+            .map_err(|e| format!("parsers file {}: {e}", file.display()))?;
             sections.extend(parsed);
         }
         sections.retain(|s| s.kind == "PARSER");
@@ -607,6 +612,22 @@ mod tests {
             e.contains("`nope` is not defined") && e.contains("-R"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn yaml_files_define_parsers_inline() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fluent-bit.yaml");
+        std::fs::write(
+            &file,
+            "parsers:\n  - name: kv\n    format: logfmt\n    types: n:integer\n  - name: bad\n    format: regex\n    regex: '(?<a>\\X)'\n",
+        )
+        .unwrap();
+        let c = ParserCatalog::load(std::slice::from_ref(&file)).unwrap();
+        let p = c.resolve("kv").unwrap().parse(b"n=5 ok").unwrap();
+        assert_eq!(json(&p.body), r#"{"n":5,"ok":true}"#);
+        let e = c.resolve("bad").unwrap_err();
+        assert!(e.contains("fluent-bit.yaml:7: parser `bad`: Regex"), "{e}");
     }
 
     #[test]
