@@ -28,7 +28,7 @@ enum Command {
         /// Fluent Bit `-e plugin.so`: accepted and ignored (the outputs are built in).
         #[arg(short = 'e', value_name = "SO")]
         external_plugins: Vec<PathBuf>,
-        /// Fluent Bit `-R parsers.conf`: [PARSER] sections for parser filters (`Format json`).
+        /// Fluent Bit `-R parsers.conf`: [PARSER] sections for parser filters.
         #[arg(short = 'R', value_name = "PARSERS")]
         parsers_files: Vec<PathBuf>,
     },
@@ -118,7 +118,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 std::fs::metadata(parsers).with_context(|| {
                     format!("-R {}: cannot read the parsers file", parsers.display())
                 })?;
-                tracing::info!(parsers = %parsers.display(), "-R: its [PARSER] sections are available to parser filters (Format json runs natively)");
+                tracing::info!(parsers = %parsers.display(), "-R: its [PARSER] sections are available to parser filters");
             }
             let code = cli::runtime()?
                 // Reload reads either format again (`topology::reload`).

@@ -6,11 +6,13 @@
 mod common;
 
 mod aws_cloudwatch;
+mod aws_filter;
 mod aws_firehose;
 mod aws_s3;
 mod bench_load;
 mod buffer_faults;
 mod cli;
+mod corpus;
 mod delivery;
 mod dummy_input;
 mod exec_input;
@@ -26,7 +28,9 @@ mod native_filters;
 mod ops;
 mod plugins;
 mod security;
+mod stream_tasks;
 mod tcp_input;
 mod validate;
 mod vendor_outputs;
 mod wasm_output;
+mod yaml_config;

@@ -11,6 +11,7 @@ mod expand;
 pub mod keys;
 mod matcher;
 mod units;
+pub mod yaml;
 
 pub use expand::{
     Variables, expand_classic_line, expand_env, is_credential_option, is_secret_variable,

@@ -5,7 +5,8 @@
 //! Bit's extension; `%f` is the same) `%z` (`Z`, `+hh`, `+hhmm`, `+hh:mm`) `%Z` (`UTC`/`GMT`/`Z`)
 //! `%b` `%h` `%B` (month names) `%a` `%A` (weekday names, skipped) `%j` `%s` (epoch seconds) `%T`
 //! `%F` `%D` `%R` `%n` `%t` `%%`. A blank in the format matches any run of blanks. Times with
-//! no zone are UTC, shifted by `Time_Offset` when the parser sets one. Other directives are
+//! no zone are UTC, shifted by `Time_Offset` when the parser sets one, or in the zone given with
+//! [`TimeFormat::in_zone`] (the system's or a named one, through `jiff`). Other directives are
 //! refused when the parser is loaded, naming the directive. The calendar arithmetic is
 //! [`crate::time::calendar`]'s.
 
@@ -17,6 +18,9 @@ pub struct TimeFormat {
     items: Vec<Item>,
     /// Seconds east of UTC applied when the text has no zone (`Time_Offset`).
     offset_seconds: i64,
+    /// The zone of times written without one, when it is not a fixed offset
+    /// (`Time_System_Timezone`, `Time_Zone`).
+    local_zone: Option<jiff::tz::TimeZone>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,36 +76,69 @@ impl TimeFormat {
         Ok(TimeFormat {
             items,
             offset_seconds,
+            local_zone: None,
         })
+    }
+
+    /// Read times written without a zone in `zone` (instead of UTC or `Time_Offset`).
+    pub fn in_zone(mut self, zone: jiff::tz::TimeZone) -> TimeFormat {
+        self.local_zone = Some(zone);
+        self
     }
 
     /// Nanoseconds since the Unix epoch of `text`, or `None` when it does not fit the format.
     pub fn parse(&self, text: &[u8]) -> Option<u64> {
+        self.parse_with(text, Fit::Whole)
+    }
+
+    /// As [`TimeFormat::parse`], but text after the format's end is ignored, as `strptime`
+    /// does (a parser's time with the default `Time_Strict On`).
+    pub fn parse_prefix(&self, text: &[u8]) -> Option<u64> {
+        self.parse_with(text, Fit::Prefix)
+    }
+
+    /// The time of as much of the format as `text` fits (a parser's `Time_Strict Off`); still
+    /// `None` without a year and month.
+    pub fn parse_partial(&self, text: &[u8]) -> Option<u64> {
+        self.parse_with(text, Fit::Partial)
+    }
+
+    fn parse_with(&self, text: &[u8], fit: Fit) -> Option<u64> {
         let mut p = Parsed::default();
         let mut at = 0usize;
         for item in &self.items {
-            match item {
-                Item::Blank => {
-                    while text.get(at).is_some_and(|b| b.is_ascii_whitespace()) {
-                        at += 1;
-                    }
-                }
+            let used = match item {
+                Item::Blank => Some(
+                    text[at..]
+                        .iter()
+                        .take_while(|b| b.is_ascii_whitespace())
+                        .count(),
+                ),
                 Item::Literal(c) => {
                     let mut buf = [0u8; 4];
                     let lit = c.encode_utf8(&mut buf).as_bytes();
-                    if !text.get(at..)?.starts_with(lit) {
-                        return None;
-                    }
-                    at += lit.len();
+                    text[at..].starts_with(lit).then_some(lit.len())
                 }
-                Item::Directive(d) => at += p.directive(*d, text.get(at..)?)?,
+                Item::Directive(d) => p.directive(*d, &text[at..]),
+            };
+            match (used, fit) {
+                (Some(n), _) => at += n,
+                (None, Fit::Partial) => break,
+                (None, _) => return None,
             }
         }
-        if at != text.len() && !text[at..].iter().all(u8::is_ascii_whitespace) {
+        if fit == Fit::Whole && !text[at..].iter().all(u8::is_ascii_whitespace) {
             return None;
         }
-        p.to_nanos(self.offset_seconds)
+        p.to_nanos(self.offset_seconds, self.local_zone.as_ref())
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fit {
+    Whole,
+    Prefix,
+    Partial,
 }
 
 #[derive(Default)]
@@ -303,7 +340,11 @@ impl Parsed {
         }
     }
 
-    fn to_nanos(&self, default_offset: i64) -> Option<u64> {
+    fn to_nanos(
+        &self,
+        default_offset: i64,
+        local_zone: Option<&jiff::tz::TimeZone>,
+    ) -> Option<u64> {
         let seconds = match self.epoch {
             Some(epoch) => epoch,
             None => {
@@ -332,7 +373,25 @@ impl Parsed {
                     + i64::from(hour) * 3600
                     + i64::from(self.minute) * 60
                     + i64::from(self.second);
-                local - self.zone.unwrap_or(default_offset)
+                match (self.zone, local_zone) {
+                    (Some(zone), _) => local - zone,
+                    (None, None) => local - default_offset,
+                    (None, Some(tz)) => {
+                        let dt = jiff::civil::DateTime::new(
+                            i16::try_from(year).ok()?,
+                            month as i8,
+                            day as i8,
+                            hour as i8,
+                            self.minute as i8,
+                            self.second.min(59) as i8,
+                            0,
+                        )
+                        .ok()?;
+                        // A leap second (`:60`) is the next second, as in the arithmetic above.
+                        tz.to_ambiguous_timestamp(dt).compatible().ok()?.as_second()
+                            + i64::from(self.second.saturating_sub(59))
+                    }
+                }
             }
         };
         let nanos = i128::from(seconds) * 1_000_000_000 + i128::from(self.nanos);
@@ -394,6 +453,14 @@ mod tests {
         assert_eq!(at(f, "2024-01-01T00:00:00Z"), None);
         assert_eq!(at("%Y-%m-%d", "2023-02-29"), None);
         assert_eq!(at("%Y-%m-%d", "2023-02-28 trailing"), None);
+        let f = TimeFormat::new("%Y-%m-%d %H:%M", None).unwrap();
+        assert_eq!(
+            f.parse_prefix(b"2023-02-28 01:02Z trailing"),
+            Some((1_677_542_400 + 3720) * SEC)
+        );
+        assert_eq!(f.parse_prefix(b"2023-02-28"), None);
+        assert_eq!(f.parse_partial(b"2023-02-28"), Some(1_677_542_400 * SEC));
+        assert_eq!(f.parse_partial(b"2023"), None, "no month");
         assert_eq!(at("%H:%M", "25:00"), None);
         let e = TimeFormat::new("%Y %Q", None).unwrap_err();
         assert!(e.contains("%Q") && e.contains("WASM"), "{e}");
@@ -409,5 +476,15 @@ mod tests {
             Some(1_704_067_200 * SEC)
         );
         assert!(TimeFormat::new("%s", Some("nine")).is_err());
+        let paris = jiff::tz::TimeZone::get("Europe/Paris").unwrap();
+        let f = TimeFormat::new("%Y-%m-%d %H:%M:%S", None)
+            .unwrap()
+            .in_zone(paris);
+        assert_eq!(f.parse(b"2024-01-01 01:00:00"), Some(1_704_067_200 * SEC));
+        assert_eq!(
+            f.parse(b"2024-07-01 02:00:00"),
+            Some(1_719_792_000 * SEC),
+            "summer time"
+        );
     }
 }

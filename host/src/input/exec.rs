@@ -21,7 +21,7 @@
 use super::{BindError, InputEnd};
 use crate::config::{ByteSize, DurationStr, positive_size};
 use crate::event::{Batch, Event, now_ns};
-use crate::filter::parsers::{JsonParser, ParserCatalog, command_line_files};
+use crate::filter::parsers::{Parser, ParserCatalog, command_line_files};
 use crate::filter::record::{write_map_len, write_str};
 use crate::ops::metrics::{Component, Metrics};
 use crate::ops::shutdown::Shutdown;
@@ -62,8 +62,8 @@ pub struct ExecInputConfig {
     /// `Interval_NSec`). A run still going at the next start delays it.
     #[serde(default)]
     pub interval: Option<DurationStr>,
-    /// Parse each line with this parser (Fluent Bit `Parser`; `Format json` parsers run
-    /// natively) instead of making it `{"exec": "<line>"}`.
+    /// Parse each line with this parser (Fluent Bit `Parser`, any format) instead of making it
+    /// `{"exec": "<line>"}`.
     #[serde(default)]
     pub parser: Option<String>,
     /// Files with `[PARSER]` sections (besides the built-in `json` and `docker` and the
@@ -115,7 +115,7 @@ impl ExecInputConfig {
     }
 
     /// The parser named by `parser`, if any.
-    fn resolve_parser(&self) -> Result<Option<JsonParser>, String> {
+    fn resolve_parser(&self) -> Result<Option<Parser>, String> {
         let Some(name) = &self.parser else {
             return Ok(None);
         };
@@ -136,7 +136,7 @@ pub struct ExecInput {
     command: String,
     tag: Bytes,
     every: Duration,
-    parser: Option<JsonParser>,
+    parser: Option<Parser>,
     max_line: usize,
     oneshot: bool,
     exit_after_oneshot: bool,
