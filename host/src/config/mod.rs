@@ -8,6 +8,7 @@
 
 pub mod classic;
 mod expand;
+pub mod fluent_bit;
 pub mod keys;
 mod matcher;
 mod units;

@@ -7,6 +7,11 @@
 //! `match` covers the tag. `dispatch` returns once every push is done: when it returns `Ok`, the
 //! input may acknowledge the sender; when it returns [`DispatchError`], some matching buffer did
 //! not take the events (its push counted them under their reason), and the input must not ack.
+//!
+//! A filter may hold events across batches (partial lines, multiline groups). The pipeline
+//! asks such filters for what has waited long enough ([`Pipeline::start_expiry_timer`]) and for
+//! everything at shutdown ([`Pipeline::flush_held`]); what they pass on continues down the chain
+//! after them. Their senders were acked when the events arrived.
 
 pub mod partial;
 mod slot;
@@ -15,6 +20,7 @@ use crate::buffer::{BufferWriter, PushError};
 use crate::event::Batch;
 use crate::ops::metrics::{Component, Metrics};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub use crate::config::TagMatcher;
 pub use slot::FilterSlot;
@@ -27,6 +33,22 @@ pub trait Filter: Send + Sync {
     /// Process one batch. Returns the batches that continue, in order: usually one with the
     /// same tag; a filter that re-tags returns batches under their new tags.
     fn process(&self, batch: Batch) -> Vec<Batch>;
+
+    /// How often [`expire`](Filter::expire) should be asked, for a filter that holds events
+    /// across batches; `None` (the default): it holds none.
+    fn expiry_tick(&self) -> Option<Duration> {
+        None
+    }
+
+    /// The events it holds that waited long enough by `now`, passed on.
+    fn expire(&self, _now: Instant) -> Vec<Batch> {
+        Vec::new()
+    }
+
+    /// Every event it holds, passed on now (shutdown).
+    fn flush_held(&self) -> Vec<Batch> {
+        Vec::new()
+    }
 }
 
 /// A filter with the tags it applies to.
@@ -95,12 +117,17 @@ impl Pipeline {
 
     /// Run the filter chain. Returns the batches to route, in order.
     pub fn filter(&self, batch: Batch) -> Vec<Batch> {
-        if self.filters.is_empty() {
+        self.filter_from(batch, 0)
+    }
+
+    /// Run the filter chain from filter `first` on (re-tagged batches start again at 0).
+    fn filter_from(&self, batch: Batch, first: usize) -> Vec<Batch> {
+        if self.filters.len() <= first {
             return vec![batch];
         }
         let mut done = Vec::new();
         // (batch, index of the next filter, re-tag hops so far); a stack keeps batch order.
-        let mut work = vec![(batch, 0usize, 0u8)];
+        let mut work = vec![(batch, first, 0u8)];
         while let Some((mut batch, mut next, hops)) = work.pop() {
             while let Some(stage) = self.filters.get(next) {
                 next += 1;
@@ -140,6 +167,60 @@ impl Pipeline {
             }
         }
         done
+    }
+
+    /// Pass on `batch`, released by filter `stage`: through the filters after it, then into the
+    /// matching outputs' buffers. A refused push counted its events.
+    async fn dispatch_after(&self, stage: usize, batch: Batch) {
+        for batch in self.filter_from(batch, stage + 1) {
+            let _ = self.fan_out(batch).await;
+        }
+    }
+
+    /// How often the filters that hold events want to be asked for expired ones (the shortest),
+    /// or `None` when none holds events.
+    pub fn expiry_tick(&self) -> Option<Duration> {
+        self.filters
+            .iter()
+            .filter_map(|s| s.filter.expiry_tick())
+            .min()
+    }
+
+    /// Pass on what every filter holds that waited long enough by `now`.
+    pub async fn expire_held(&self, now: Instant) {
+        for (i, stage) in self.filters.iter().enumerate() {
+            for batch in stage.filter.expire(now) {
+                self.dispatch_after(i, batch).await;
+            }
+        }
+    }
+
+    /// Pass on everything the filters hold, in chain order (what an earlier filter releases
+    /// may be held by a later one, which releases it in turn). At shutdown, after the inputs.
+    pub async fn flush_held(&self) {
+        for (i, stage) in self.filters.iter().enumerate() {
+            for batch in stage.filter.flush_held() {
+                self.dispatch_after(i, batch).await;
+            }
+        }
+    }
+
+    /// Start the task that passes on expired held events, if any filter holds events. It
+    /// stops when the pipeline is dropped or the handle is aborted.
+    pub fn start_expiry_timer(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        let mut tick = self.expiry_tick()?;
+        let pipeline = Arc::downgrade(self);
+        Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(tick).await;
+                let Some(pipeline) = pipeline.upgrade() else {
+                    return;
+                };
+                pipeline.expire_held(Instant::now()).await;
+                // A reload may have changed a filter's timeout.
+                tick = pipeline.expiry_tick().unwrap_or(tick);
+            }
+        }))
     }
 
     /// Push `batch` into every output whose `match` covers its tag.
