@@ -19,6 +19,7 @@ pub mod ecs;
 pub mod event;
 pub mod filter;
 pub mod input;
+pub mod multiline;
 pub mod ops;
 pub mod output;
 pub mod pipeline;
