@@ -1,5 +1,6 @@
 //! Native filters with Fluent Bit's semantics, for the filters FireLens-generated and typical
-//! user configs use: [`grep`], [`record_modifier`], [`modify`] and [`parser`] (json format).
+//! user configs use: [`grep`], [`record_modifier`], [`modify`], [`parser`] (json format) and
+//! [`multiline`].
 //!
 //! Each works on the record's msgpack bytes directly ([`record::RawRecord`]): the keys it looks
 //! at are found by scanning the top-level map, and values it does not change are copied as they
@@ -15,6 +16,7 @@ pub mod accessor;
 pub mod component;
 pub mod grep;
 pub mod modify;
+pub mod multiline;
 pub mod parser;
 pub mod parsers;
 pub mod record;

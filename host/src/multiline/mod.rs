@@ -78,6 +78,7 @@ pub struct MultilineParser {
 pub struct ParserChain {
     parsers: Vec<Arc<MultilineParser>>,
     key_content: Option<String>,
+    fallback_key: Option<String>,
 }
 
 impl ParserChain {
@@ -87,7 +88,15 @@ impl ParserChain {
         ParserChain {
             parsers,
             key_content,
+            fallback_key: None,
         }
+    }
+
+    /// The key for parsers that name none (`go`, `java`, …) when the user set none either: the
+    /// `multiline` filter reads `log`; without one, such parsers read bare text lines.
+    pub fn with_fallback_key(mut self, key: &str) -> ParserChain {
+        self.fallback_key = Some(key.to_string());
+        self
     }
 
     /// The parsers, in order.
@@ -109,6 +118,7 @@ impl ParserChain {
         self.key_content
             .as_deref()
             .or(self.parsers[i].key_content.as_deref())
+            .or(self.fallback_key.as_deref())
     }
 }
 

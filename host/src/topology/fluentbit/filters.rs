@@ -21,6 +21,8 @@ pub struct PendingFilters {
     parsers_files: Vec<PathBuf>,
     /// For each parser filter: its index in `[[filters]]` and its `Parser` entries.
     parser_filters: Vec<(usize, Vec<Entry>)>,
+    /// For each multiline filter: its index and its `multiline.parser` entries.
+    multiline_filters: Vec<(usize, Vec<Entry>)>,
 }
 
 impl PendingFilters {
@@ -34,10 +36,15 @@ impl PendingFilters {
         self.parsers_files.push(path);
     }
 
-    /// Give every parser filter the `Parsers_File`s, and check that each parser it names exists
-    /// and runs natively, naming the `Parser` line when not.
+    /// Note a multiline filter at `index` in `[[filters]]` with its `multiline.parser` entries.
+    pub fn multiline_filter(&mut self, index: usize, parsers: Vec<Entry>) {
+        self.multiline_filters.push((index, parsers));
+    }
+
+    /// Give every parser and multiline filter the `Parsers_File`s, and check that each parser
+    /// it names exists and runs natively, naming the `Parser` line when not.
     pub fn finish(&self, filters: &mut [Value]) -> Result<(), String> {
-        if self.parser_filters.is_empty() {
+        if self.parser_filters.is_empty() && self.multiline_filters.is_empty() {
             return Ok(());
         }
         let files: Vec<Value> = self
@@ -48,6 +55,12 @@ impl PendingFilters {
         let mut all = self.parsers_files.clone();
         all.extend(command_line_files());
         let catalog = ParserCatalog::load(&all)?;
+        for (index, parsers) in &self.multiline_filters {
+            if let Some(Value::Table(t)) = filters.get_mut(*index) {
+                t.insert("parsers_files".into(), Value::Array(files.clone()));
+            }
+            super::multiline::check_parsers(parsers, &all, &catalog)?;
+        }
         for (index, parsers) in &self.parser_filters {
             if let Some(Value::Table(t)) = filters.get_mut(*index) {
                 t.insert("parsers_files".into(), Value::Array(files.clone()));
