@@ -17,7 +17,7 @@ use std::process::Command;
 
 /// Send `events` (tag, time in ns, record) with PyPI `fluent-logger`, EventTime, one
 /// connection per tag, in order.
-fn send(addr: &str, events: &[(&str, u64, Value)]) {
+pub(crate) fn send(addr: &str, events: &[(&str, u64, Value)]) {
     const SCRIPT: &str = r#"
 import json, sys
 from fluent import sender
@@ -67,7 +67,7 @@ fn classic_dir(config: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, Path
 
 /// Run `wasm-router run -c <dir>/fluent-bit.conf EXTRA…` on the classic `config` (see
 /// [`classic_dir`]); `{dir}` in `extra` is the directory too.
-fn start_classic(config: &str, files: &[(&str, &str)], extra: &[&str]) -> RouterProcess {
+pub(crate) fn start_classic(config: &str, files: &[(&str, &str)], extra: &[&str]) -> RouterProcess {
     let (dir, path) = classic_dir(config, files);
     let d = dir.path().to_str().unwrap();
     let mut cmd = common::router_command();
