@@ -85,3 +85,38 @@ impl Filter for FilterSlot {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    /// Holds every batch until flushed.
+    #[derive(Default)]
+    struct Holding(Mutex<Vec<Batch>>);
+    impl Filter for Holding {
+        fn process(&self, batch: Batch) -> Vec<Batch> {
+            self.0.lock().unwrap().push(batch);
+            Vec::new()
+        }
+        fn expiry_tick(&self) -> Option<Duration> {
+            Some(Duration::from_secs(1))
+        }
+        fn flush_held(&self) -> Vec<Batch> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+    }
+
+    #[test]
+    fn a_replaced_filter_that_holds_events_is_flushed_at_the_next_tick() {
+        let slot = FilterSlot::new(Arc::new(Holding::default()));
+        slot.process(Batch::new(Bytes::from_static(b"old"), Vec::new()));
+        drop(slot.replace(Arc::new(Holding::default())));
+        slot.process(Batch::new(Bytes::from_static(b"new"), Vec::new()));
+        let released = slot.expire(Instant::now());
+        assert_eq!(released.len(), 1);
+        assert_eq!(released[0].tag, Bytes::from_static(b"old"));
+        assert!(slot.expire(Instant::now()).is_empty(), "flushed once");
+        assert_eq!(slot.flush_held()[0].tag, Bytes::from_static(b"new"));
+    }
+}
