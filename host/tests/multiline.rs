@@ -3,7 +3,8 @@
 //! `multiline.parser` and a `[MULTILINE_PARSER]` from `Parsers_File`): a Java stack trace, a
 //! Python traceback and a custom-rule trace from three containers, interleaved on one tag, each
 //! arrive at the output as one record with the first line's keys and time; lines no parser takes
-//! pass as they came; a trace nothing ends is passed on by the flush timer after `flush_ms`.
+//! pass as they came; a trace nothing ends is passed on by the flush timer after `flush_ms`, or
+//! at shutdown when the timer is far off.
 
 use crate::common;
 use crate::native_filters::{send, start_classic};
@@ -104,5 +105,34 @@ fn java_python_and_custom_traces_arrive_joined() {
         single(12),
     ];
     router.wait_for_events(expected.len());
+    assert_events_eq(&router.stop(), &expected);
+}
+
+#[test]
+fn an_open_trace_is_passed_on_at_shutdown() {
+    let config = CONFIG.replace("flush_ms              300", "flush_ms              600000");
+    let router = start_classic(&config, &[("parsers_multiline.conf", PARSERS)], &[]);
+    let tag = "app-firelens-0123";
+    let trace = [
+        "java.lang.IllegalStateException: stopping",
+        "\tat com.example.App.stop(App.java:9)",
+    ];
+    let mut sent: Vec<(&str, u64, Value)> = trace
+        .iter()
+        .enumerate()
+        .map(|(i, log)| {
+            (
+                tag,
+                BASE_NS + i as u64,
+                json!({"source": "stdout", "log": log}),
+            )
+        })
+        .collect();
+    send(&router.tcp_addr(), &sent);
+    let expected = [PrintedEvent::new(
+        tag,
+        BASE_NS,
+        json!({"source": "stdout", "log": trace.join("\n")}),
+    )];
     assert_events_eq(&router.stop(), &expected);
 }
