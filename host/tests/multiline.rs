@@ -128,11 +128,19 @@ fn an_open_trace_is_passed_on_at_shutdown() {
             )
         })
         .collect();
+    // A line of another stream after the trace, on the same connection: once it is out, the
+    // trace is in the filter.
+    let other = json!({"source": "stderr", "log": "INFO other stream"});
+    sent.push((tag, BASE_NS + 9, other.clone()));
     send(&router.tcp_addr(), &sent);
-    let expected = [PrintedEvent::new(
-        tag,
-        BASE_NS,
-        json!({"source": "stdout", "log": trace.join("\n")}),
-    )];
+    router.wait_for_events(1);
+    let expected = [
+        PrintedEvent::new(tag, BASE_NS + 9, other),
+        PrintedEvent::new(
+            tag,
+            BASE_NS,
+            json!({"source": "stdout", "log": trace.join("\n")}),
+        ),
+    ];
     assert_events_eq(&router.stop(), &expected);
 }
