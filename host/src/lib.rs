@@ -26,6 +26,7 @@ pub mod output;
 pub mod pipeline;
 pub mod plugin;
 pub mod startup;
+pub mod stream;
 pub mod time;
 pub mod topology;
 

@@ -7,9 +7,9 @@
 //! at shutdown when the timer is far off.
 
 use crate::common;
-use crate::native_filters::{send, start_classic};
+use crate::native_filters::start_classic;
 
-use common::{PrintedEvent, assert_events_eq};
+use common::{PrintedEvent, assert_events_eq, fluent_logger_send as send};
 use serde_json::{Value, json};
 
 const PARSERS: &str = r#"

@@ -10,47 +10,10 @@
 
 use crate::common;
 
-use common::{PrintedEvent, RouterProcess, assert_events_eq, with_tag};
+use common::{PrintedEvent, RouterProcess, assert_events_eq, fluent_logger_send as send, with_tag};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// Send `events` (tag, time in ns, record) with PyPI `fluent-logger`, EventTime, one
-/// connection per tag, in order.
-pub(crate) fn send(addr: &str, events: &[(&str, u64, Value)]) {
-    const SCRIPT: &str = r#"
-import json, sys
-from fluent import sender
-host, port = sys.argv[1].rsplit(":", 1)
-loggers = {}
-for tag, time_ns, record in json.load(sys.stdin):
-    if tag not in loggers:
-        loggers[tag] = sender.FluentSender(tag, host=host, port=int(port), nanosecond_precision=True, timeout=10.0)
-    logger = loggers[tag]
-    if not logger.emit_with_time(None, sender.EventTime.from_unix_nano(time_ns), record):
-        sys.exit(f"{tag}: {logger.last_error!r}")
-for logger in loggers.values():
-    logger.close()
-"#;
-    let payload = serde_json::to_vec(
-        &events
-            .iter()
-            .map(|(tag, t, r)| json!([tag, t, r]))
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
-    let mut child = Command::new(common::python())
-        .args(["-c", SCRIPT, addr])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child.stdin.take().unwrap().write_all(&payload).unwrap();
-    let out = common::wait_output(child, "fluent-logger sender");
-    common::assert_success(&out, "fluent-logger sender");
-}
 
 /// A temporary directory holding the classic `config` as `fluent-bit.conf` and `files` beside
 /// it, `{dir}` in each replaced by the directory; and the config's path.

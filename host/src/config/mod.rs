@@ -13,6 +13,7 @@ pub mod fluent_bit;
 pub mod keys;
 mod matcher;
 mod units;
+pub mod yaml;
 
 pub use expand::{
     Variables, expand_classic_line, expand_env, is_credential_option, is_secret_variable,

@@ -37,7 +37,8 @@ pub struct MultilineCatalog {
 }
 
 impl MultilineCatalog {
-    /// The `[MULTILINE_PARSER]` sections of `files` (later ones win). A file that cannot be read
+    /// The `[MULTILINE_PARSER]` sections of `files` (later ones win; a YAML file's
+    /// `multiline_parsers`). A file that cannot be read
     /// is noted and reported only if a parser is then missing; one that does not parse is an
     /// error naming its line.
     pub fn load(files: &[PathBuf]) -> Result<MultilineCatalog, String> {
@@ -49,9 +50,12 @@ impl MultilineCatalog {
                 unreadable.push(format!("{}: {e}", file.display()));
                 continue;
             }
-            let parsed = ClassicParser::new(&env)
-                .parse_file(file)
-                .map_err(|e| format!("parsers file {}: {e}", file.display()))?;
+            let parsed = if crate::config::yaml::is_yaml(file) {
+                crate::config::yaml::parse_file(file, &env)
+            } else {
+                ClassicParser::new(&env).parse_file(file)
+            }
+            .map_err(|e| format!("parsers file {}: {e}", file.display()))?;
             sections.extend(parsed);
         }
         Ok(Self::from_sections(sections, files, unreadable))

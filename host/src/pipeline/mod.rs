@@ -4,7 +4,8 @@
 //! whose `match` covers its tag, in configuration order; a filter may drop, rewrite, split or
 //! re-tag events. A re-tagged batch starts the chain again under its new tag (at most
 //! [`MAX_RETAG_HOPS`] times). What comes out is pushed into the buffer of every output whose
-//! `match` covers the tag. `dispatch` returns once every push is done: when it returns `Ok`, the
+//! `match` covers the tag. Stream tasks ([`crate::stream`]) read each batch that leaves the chain;
+//! their results start the chain again under their own tag. `dispatch` returns once every push is done: when it returns `Ok`, the
 //! input may acknowledge the sender; when it returns [`DispatchError`], some matching buffer did
 //! not take the events (its push counted them under their reason), and the input must not ack.
 //!
@@ -19,6 +20,7 @@ mod slot;
 use crate::buffer::{BufferWriter, PushError};
 use crate::event::Batch;
 use crate::ops::metrics::{Component, Metrics};
+use crate::stream::StreamProcessor;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -75,6 +77,7 @@ pub struct OutputRoute {
 pub struct Pipeline {
     filters: Vec<FilterStage>,
     outputs: Vec<OutputRoute>,
+    streams: StreamProcessor,
     metrics: Arc<Metrics>,
     router: Component,
 }
@@ -89,12 +92,19 @@ impl Pipeline {
         Pipeline {
             filters,
             outputs,
+            streams: StreamProcessor::default(),
             metrics,
             router: Component {
                 kind: "router",
                 id: "router".into(),
             },
         }
+    }
+
+    /// The same pipeline with stream tasks reading what leaves its filter chain.
+    pub fn with_streams(mut self, streams: StreamProcessor) -> Self {
+        self.streams = streams;
+        self
     }
 
     /// The metrics registry this pipeline counts into.
@@ -115,20 +125,35 @@ impl Pipeline {
         result
     }
 
-    /// Run the filter chain. Returns the batches to route, in order.
+    /// Run the filter chain, and the stream tasks on what leaves it. Returns the batches to
+    /// route, in order.
     pub fn filter(&self, batch: Batch) -> Vec<Batch> {
         self.filter_from(batch, 0)
     }
 
-    /// Run the filter chain from filter `first` on (re-tagged batches start again at 0).
+    /// [`filter`](Self::filter) from filter `first` on (re-tagged batches and stream results
+    /// start again at 0).
     fn filter_from(&self, batch: Batch, first: usize) -> Vec<Batch> {
-        if self.filters.len() <= first {
+        if self.filters.len() <= first && self.streams.is_empty() {
             return vec![batch];
         }
         let mut done = Vec::new();
-        // (batch, index of the next filter, re-tag hops so far); a stack keeps batch order.
-        let mut work = vec![(batch, first, 0u8)];
-        while let Some((mut batch, mut next, hops)) = work.pop() {
+        // A stack keeps batch order.
+        let mut work = vec![Work {
+            batch,
+            next: first,
+            hops: 0,
+            rounds: 0,
+            from_task: None,
+        }];
+        while let Some(Work {
+            mut batch,
+            mut next,
+            hops,
+            rounds,
+            from_task,
+        }) = work.pop()
+        {
             while let Some(stage) = self.filters.get(next) {
                 next += 1;
                 if batch.is_empty() || !stage.matcher.matches(&batch.tag) {
@@ -147,7 +172,13 @@ impl Pipeline {
                         self.metrics
                             .events_dropped(&stage.component, "retag_loop", b.len() as u64);
                     } else {
-                        work.push((b, 0, hops + 1));
+                        work.push(Work {
+                            batch: b,
+                            next: 0,
+                            hops: hops + 1,
+                            rounds,
+                            from_task: None,
+                        });
                     }
                 }
                 batch = match outs.len() {
@@ -162,8 +193,28 @@ impl Pipeline {
                     }
                 };
             }
-            if !batch.is_empty() {
-                done.push(batch);
+            if batch.is_empty() {
+                continue;
+            }
+            let derived = if self.streams.is_empty() {
+                Vec::new()
+            } else {
+                self.streams.process(&batch, from_task)
+            };
+            done.push(batch);
+            for (b, task) in derived.into_iter().rev() {
+                if rounds >= crate::stream::MAX_ROUNDS {
+                    self.metrics
+                        .events_dropped(&self.router, "stream_loop", b.len() as u64);
+                } else {
+                    work.push(Work {
+                        batch: b,
+                        next: 0,
+                        hops: 0,
+                        rounds: rounds + 1,
+                        from_task: Some(task),
+                    });
+                }
             }
         }
         done
@@ -254,6 +305,19 @@ impl Pipeline {
         check(last, last.buffer.push(batch).await);
         result
     }
+}
+
+/// A batch on its way through the filter chain.
+struct Work {
+    batch: Batch,
+    /// The index of the next filter.
+    next: usize,
+    /// Re-tags by filters so far.
+    hops: u8,
+    /// Rounds of stream tasks so far.
+    rounds: u8,
+    /// The stream task that made it, if one did.
+    from_task: Option<usize>,
 }
 
 /// Some matching output's buffer did not take a batch: the input must not acknowledge it.
@@ -441,5 +505,51 @@ mod tests {
                 + metrics.discarded(&Component::filter("b"), "retag_loop"),
             5
         );
+    }
+
+    fn tasks(execs: &[&str]) -> StreamProcessor {
+        let configs: Vec<_> = execs
+            .iter()
+            .enumerate()
+            .map(|(i, exec)| crate::stream::StreamTaskConfig {
+                name: format!("t{i}"),
+                exec: exec.to_string(),
+            })
+            .collect();
+        StreamProcessor::new("stream_tasks", &configs).unwrap()
+    }
+
+    #[test]
+    fn stream_results_run_the_filter_chain_again_under_their_tag() {
+        let metrics = Metrics::new();
+        // Results tagged `copy` go through the chain: the filter matching `copy` drops them,
+        // while the task's other results (`kept`) and the original batch go on.
+        let p = Pipeline::new(vec![stage("copy", DropAll)], vec![], metrics.clone()).with_streams(
+            tasks(&[
+                "CREATE STREAM c WITH (tag='copy') AS SELECT * FROM TAG:'app';",
+                "CREATE STREAM k WITH (tag='kept') AS SELECT * FROM TAG:'app';",
+            ]),
+        );
+        let out = p.filter(batch(b"app", 2));
+        let tags: Vec<_> = out.iter().map(|b| (b.tag.clone(), b.len())).collect();
+        assert_eq!(
+            tags,
+            [
+                (Bytes::from_static(b"app"), 2),
+                (Bytes::from_static(b"kept"), 2)
+            ]
+        );
+
+        // A task reading its own results loops: bounded, counted.
+        let p = Pipeline::new(vec![], vec![], metrics.clone()).with_streams(tasks(&[
+            "CREATE STREAM again WITH (tag='app') AS SELECT * FROM TAG:'app';",
+        ]));
+        let out = p.filter(batch(b"app", 3));
+        assert_eq!(out.len(), 1 + crate::stream::MAX_ROUNDS as usize);
+        let router = Component {
+            kind: "router",
+            id: "router".into(),
+        };
+        assert_eq!(metrics.discarded(&router, "stream_loop"), 3);
     }
 }

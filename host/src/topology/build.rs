@@ -23,6 +23,7 @@ use crate::output::dead_letter::{DEFAULT_DEAD_LETTER_BYTES, DeadLetter, DeadLett
 use crate::output::{OutputContext, OutputRunner, OutputTask, RetryPolicy};
 use crate::pipeline::partial::PartialReassembly;
 use crate::pipeline::{Filter, FilterStage, OutputRoute, Pipeline, TagMatcher};
+use crate::stream::StreamProcessor;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -152,7 +153,17 @@ impl Router {
                 filter: reload.slot(&id, filter),
             });
         }
-        let pipeline = Arc::new(Pipeline::new(filters, routes, metrics.clone()));
+        let streams = StreamProcessor::new("stream_tasks", &config.stream_tasks).map_err(|p| {
+            BuildError::Component {
+                component: "stream_tasks".into(),
+                message: p.join("; "),
+            }
+        })?;
+        for warning in streams.warnings() {
+            tracing::warn!("{warning}");
+        }
+        let pipeline =
+            Arc::new(Pipeline::new(filters, routes, metrics.clone()).with_streams(streams));
         let mut inputs = Vec::new();
         for input in &config.inputs {
             inputs.push(

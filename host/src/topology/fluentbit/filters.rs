@@ -4,7 +4,7 @@
 //! Each key is checked where it is written, so a bad pattern, a rule with the wrong number of
 //! arguments or a parser that cannot run names its `file:line`. `[SERVICE] Parsers_File`
 //! entries (relative to the file they are in) are collected wherever they appear and given to
-//! every parser filter when the whole config has been read.
+//! every parser and multiline filter when the whole config has been read.
 
 use super::{at, on_off, unknown};
 use crate::config::classic::{Entry, Section};
@@ -28,12 +28,14 @@ pub struct PendingFilters {
 impl PendingFilters {
     /// Note a `[SERVICE] Parsers_File` entry.
     pub fn parsers_file(&mut self, e: &Entry) {
-        let path = PathBuf::from(&e.value);
-        let path = match (path.is_absolute(), e.origin.file.parent()) {
-            (false, Some(dir)) => dir.join(path),
-            _ => path,
-        };
-        self.parsers_files.push(path);
+        self.parsers_files.push(super::relative_to(e));
+    }
+
+    /// Note a YAML config file that defines parsers inline (`parsers:`).
+    pub fn inline_parsers(&mut self, file: &std::path::Path) {
+        if !self.parsers_files.iter().any(|f| f == file) {
+            self.parsers_files.push(file.to_path_buf());
+        }
     }
 
     /// Note a multiline filter at `index` in `[[filters]]` with its `multiline.parser` entries.
@@ -42,7 +44,8 @@ impl PendingFilters {
     }
 
     /// Give every parser and multiline filter the `Parsers_File`s, and check that each parser
-    /// it names exists and runs natively, naming the `Parser` line when not.
+    /// it names exists and runs natively, naming the `Parser` / `multiline.parser` line when not
+    /// (every such line, one per line).
     pub fn finish(&self, filters: &mut [Value]) -> Result<(), String> {
         if self.parser_filters.is_empty() && self.multiline_filters.is_empty() {
             return Ok(());
@@ -55,23 +58,30 @@ impl PendingFilters {
         let mut all = self.parsers_files.clone();
         all.extend(command_line_files());
         let catalog = ParserCatalog::load(&all)?;
+        let mut problems = Vec::new();
         for (index, parsers) in &self.multiline_filters {
             if let Some(Value::Table(t)) = filters.get_mut(*index) {
                 t.insert("parsers_files".into(), Value::Array(files.clone()));
             }
-            super::multiline::check_parsers(parsers, &all, &catalog)?;
+            if let Err(m) = super::multiline::check_parsers(parsers, &all, &catalog) {
+                problems.push(m);
+            }
         }
         for (index, parsers) in &self.parser_filters {
             if let Some(Value::Table(t)) = filters.get_mut(*index) {
                 t.insert("parsers_files".into(), Value::Array(files.clone()));
             }
             for e in parsers {
-                catalog
-                    .resolve(&e.value)
-                    .map_err(|m| format!("{}: Parser {}: {m}", at(e), e.value))?;
+                if let Err(m) = catalog.resolve(&e.value) {
+                    problems.push(format!("{}: Parser {}: {m}", at(e), e.value));
+                }
             }
         }
-        Ok(())
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
     }
 }
 

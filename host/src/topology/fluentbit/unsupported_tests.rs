@@ -50,15 +50,11 @@ fn warned(section: &str, line: usize, parts: &[&str]) {
 // ----- sections and directives -----
 
 #[test]
-fn stream_task_section() {
+fn stream_task_unknown_key() {
     refused(
-        "[STREAM_TASK]\n    Name t\n    Exec SELECT 1;\n",
-        7,
-        &[
-            "[STREAM_TASK]",
-            "not supported; use a WASM filter",
-            DOCS_WASM_FILTERS,
-        ],
+        "[STREAM_TASK]\n    Name t\n    Exec SELECT * FROM TAG:'x';\n    Tag x\n",
+        10,
+        &["unknown key `tag` in [STREAM_TASK]", "Name, Exec"],
     );
 }
 
@@ -97,7 +93,7 @@ fn unknown_section() {
         &[
             "[UPSTREAM]",
             "unknown section",
-            "use [SERVICE], [INPUT], [FILTER] or [OUTPUT]",
+            "use [SERVICE], [INPUT], [FILTER], [OUTPUT] or [STREAM_TASK]",
         ],
     );
 }
