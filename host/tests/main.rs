@@ -6,6 +6,7 @@
 mod common;
 
 mod aws_cloudwatch;
+mod aws_filter;
 mod aws_firehose;
 mod aws_s3;
 mod bench_load;

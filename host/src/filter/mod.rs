@@ -1,6 +1,6 @@
 //! Native filters with Fluent Bit's semantics, for the filters FireLens-generated and typical
-//! user configs use: [`grep`], [`record_modifier`], [`modify`], [`parser`] (json format) and
-//! [`multiline`].
+//! user configs use: [`grep`], [`record_modifier`], [`modify`], [`parser`] (json format),
+//! [`multiline`], [`aws`] (EC2 instance metadata) and [`ecs`] (ECS task metadata).
 //!
 //! Each works on the record's msgpack bytes directly ([`record::RawRecord`]): the keys it looks
 //! at are found by scanning the top-level map, and values it does not change are copied as they
@@ -13,7 +13,9 @@
 //! and what to do instead (usually: a WASM filter).
 
 pub mod accessor;
+pub mod aws;
 pub mod component;
+pub mod ecs;
 pub mod grep;
 pub mod modify;
 pub mod multiline;

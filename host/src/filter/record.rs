@@ -91,6 +91,27 @@ pub fn write_map_len(out: &mut Vec<u8>, len: usize) {
     let _ = rmp::encode::write_map_len(out, len as u32);
 }
 
+/// `(entries, header length)` of the msgpack map at the start of `body`.
+pub fn map_header(body: &[u8]) -> Option<(usize, usize)> {
+    match Marker::from_u8(*body.first()?) {
+        Marker::FixMap(n) => Some((n as usize, 1)),
+        Marker::Map16 => Some((be(body.get(1..3)?), 3)),
+        Marker::Map32 => Some((be(body.get(1..5)?), 5)),
+        _ => None,
+    }
+}
+
+/// The map `body` with `count` encoded key/value pairs `entries` appended after its own, without
+/// decoding it; `None` when `body` is not a msgpack map.
+pub fn append_entries(body: &[u8], entries: &[u8], count: usize) -> Option<Vec<u8>> {
+    let (own, header) = map_header(body)?;
+    let mut out = Vec::with_capacity(body.len() + entries.len() + 5);
+    write_map_len(&mut out, own + count);
+    out.extend_from_slice(&body[header..]);
+    out.extend_from_slice(entries);
+    Some(out)
+}
+
 /// Append a msgpack array header of `len` items to `out`.
 pub fn write_array_len(out: &mut Vec<u8>, len: usize) {
     let _ = rmp::encode::write_array_len(out, len as u32);

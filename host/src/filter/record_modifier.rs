@@ -9,12 +9,11 @@
 //! appends a random UUID v4 to each record. Records that only gain keys are not decoded: the
 //! map header is rewritten and the new entries appended to the original bytes.
 
-use super::record::{RawRecord, write_map_len, write_str};
+use super::record::{RawRecord, map_header, write_map_len, write_str};
 use super::{RecordFilter, Verdict};
 use crate::event::Event;
 use crate::ops::metrics::Metrics;
 use bytes::Bytes;
-use rmp::Marker;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -172,17 +171,6 @@ impl RecordModifier {
             write_str(&mut out, uuid_v4().as_bytes());
         }
         Some(out)
-    }
-}
-
-/// `(entries, header length)` of the msgpack map at the start of `body`.
-fn map_header(body: &[u8]) -> Option<(usize, usize)> {
-    let be = |b: &[u8]| b.iter().fold(0usize, |n, x| (n << 8) | *x as usize);
-    match Marker::from_u8(*body.first()?) {
-        Marker::FixMap(n) => Some((n as usize, 1)),
-        Marker::Map16 => Some((be(body.get(1..3)?), 3)),
-        Marker::Map32 => Some((be(body.get(1..5)?), 5)),
-        _ => None,
     }
 }
 

@@ -91,6 +91,10 @@ registry! {
         Parser(crate::filter::parser::ParserFilterConfig) = "parser",
         /// Join the lines of stack traces and split lines (Fluent Bit `multiline`).
         Multiline(crate::filter::multiline::MultilineFilterConfig) = "multiline",
+        /// Append EC2 instance metadata (Fluent Bit `aws`).
+        Aws(crate::filter::aws::AwsFilterConfig) = "aws",
+        /// Append keys from the ECS task metadata (Fluent Bit `ecs`).
+        Ecs(crate::filter::ecs::EcsFilterConfig) = "ecs",
     }
 }
 

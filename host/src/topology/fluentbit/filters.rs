@@ -85,7 +85,9 @@ impl PendingFilters {
     }
 }
 
-fn placement(t: &mut Table, e: &Entry) -> bool {
+/// The keys every `[FILTER]` has (`Name`, `Match`, `Match_Regex`, `Alias`) put in place in `t`;
+/// whether `e` was one.
+pub(super) fn placement(t: &mut Table, e: &Entry) -> bool {
     match e.key.as_str() {
         "name" => true,
         "match" | "match_regex" => {

@@ -5,6 +5,7 @@
 //! [`Config::validate`] apply. Anything we cannot honour is an error naming `file:line`, the key
 //! and what to do instead; harmless keys are accepted with a warning.
 
+mod aws;
 mod filters;
 mod multiline;
 mod origins;
@@ -492,6 +493,10 @@ impl Mapper {
                     s.origin
                 ));
             }
+            "aws" => self.filters.push(Value::Table(aws::map(s)?)),
+            "ecs" => self
+                .filters
+                .push(Value::Table(aws::map_ecs(s, &mut self.warnings)?)),
             "grep" | "record_modifier" | "modify" | "parser" => {
                 let t = filters::map(
                     &name,
