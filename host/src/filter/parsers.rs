@@ -74,9 +74,12 @@ impl ParserCatalog {
                 unreadable.push(format!("{}: {e}", file.display()));
                 continue;
             }
-            let parsed = ClassicParser::new(&env)
-                .parse_file(file)
-                .map_err(|e| format!("parsers file {}: {e}", file.display()))?;
+            let parsed = if crate::config::yaml::is_yaml(file) {
+                crate::config::yaml::parse_file(file, &env)
+            } else {
+                ClassicParser::new(&env).parse_file(file)
+            }
+            .map_err(|e| format!("parsers file {}: {e}", file.display()))?;
             sections.extend(parsed);
         }
         sections.retain(|s| s.kind == "PARSER");

@@ -284,6 +284,23 @@ mod tests {
     }
 
     #[test]
+    fn a_yaml_file_s_multiline_parsers_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fluent-bit.yaml");
+        std::fs::write(
+            &file,
+            "multiline_parsers:\n  - name: ml\n    type: regex\n    rules:\n      - {state: start_state, regex: '/^\\d/', next_state: cont}\n      - {state: cont, regex: '/^\\s+/', next_state: cont}\n",
+        )
+        .unwrap();
+        let c = MultilineCatalog::load(&[file]).unwrap();
+        let Kind::Regex(rules) = c.resolve("ml", &no_parsers).unwrap().kind else {
+            panic!("regex")
+        };
+        assert_eq!(rules.start(b"1 first"), Some(0));
+        assert_eq!(rules.continuation(0, b"  more"), Some(1));
+    }
+
+    #[test]
     fn mistakes_are_reported_at_their_line() {
         let cases = [
             (
