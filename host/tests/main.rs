@@ -22,6 +22,7 @@ mod forward_clients;
 mod forward_golden;
 mod forward_limits;
 mod forward_output;
+mod multiline;
 mod native_filters;
 mod ops;
 mod plugins;

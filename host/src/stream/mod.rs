@@ -431,7 +431,7 @@ fn map_of(pairs: &[(&str, serde_json::Value)]) -> Vec<u8> {
     crate::filter::record::write_map_len(&mut out, pairs.len());
     for (k, v) in pairs {
         out.extend(encode_str(k.as_bytes()));
-        out.extend(crate::filter::json_msgpack::json_to_msgpack(v.to_string().as_bytes()).unwrap());
+        out.extend(crate::event::json_msgpack::json_to_msgpack(v.to_string().as_bytes()).unwrap());
     }
     out
 }
