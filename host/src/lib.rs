@@ -4,7 +4,8 @@
 //! [`input`] (the forward protocol's decoder + TCP/unix servers) → [`pipeline`] (tag matching,
 //! filter chain, fan-out) → [`buffer`] (bounded, per output) → [`output`] (one task per
 //! destination). [`filter`] holds the native filters and [`plugin`] hosts WebAssembly filters
-//! and outputs. Each component owns its config, its checks and its build.
+//! and outputs; [`multiline`] holds the multiline parsers filters and inputs share. Each
+//! component owns its config, its checks and its build.
 //!
 //! Around it: [`config`] (a leaf: units, `${VAR}`, reading TOML and the Fluent Bit classic
 //! format, the keys components share); [`topology`] (the root config, the registry of component
@@ -19,6 +20,7 @@ pub mod ecs;
 pub mod event;
 pub mod filter;
 pub mod input;
+pub mod multiline;
 pub mod ops;
 pub mod output;
 pub mod pipeline;

@@ -31,7 +31,7 @@ fn classic_dir(config: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, Path
 
 /// Run `wasm-router run -c <dir>/fluent-bit.conf EXTRA…` on the classic `config` (see
 /// [`classic_dir`]); `{dir}` in `extra` is the directory too.
-fn start_classic(config: &str, files: &[(&str, &str)], extra: &[&str]) -> RouterProcess {
+pub(crate) fn start_classic(config: &str, files: &[(&str, &str)], extra: &[&str]) -> RouterProcess {
     let (dir, path) = classic_dir(config, files);
     let d = dir.path().to_str().unwrap();
     let mut cmd = common::router_command();

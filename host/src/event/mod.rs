@@ -6,6 +6,7 @@
 //! (tag matching, filter chains, fan-out) is decided once per batch, not once per event.
 
 pub mod json;
+pub mod json_msgpack;
 
 use bytes::Bytes;
 

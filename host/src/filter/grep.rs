@@ -21,7 +21,8 @@
 
 use super::accessor::RecordAccessor;
 use super::record::str_only;
-use super::{RecordFilter, Verdict, compile_regex};
+use super::{RecordFilter, Verdict};
+use crate::config::fluent_bit::compile_regex;
 use crate::event::Event;
 use crate::ops::metrics::Metrics;
 use serde::Deserialize;

@@ -22,7 +22,8 @@
 
 use super::accessor::RecordAccessor;
 use super::record::{RawRecord, as_bool, encode_str, str_only, str_or_bin};
-use super::{RecordFilter, Verdict, compile_regex};
+use super::{RecordFilter, Verdict};
+use crate::config::fluent_bit::compile_regex;
 use crate::event::Event;
 use crate::ops::metrics::Metrics;
 use bytes::Bytes;

@@ -8,6 +8,11 @@
 //! their results start the chain again under their own tag. `dispatch` returns once every push is done: when it returns `Ok`, the
 //! input may acknowledge the sender; when it returns [`DispatchError`], some matching buffer did
 //! not take the events (its push counted them under their reason), and the input must not ack.
+//!
+//! A filter may hold events across batches (partial lines, multiline groups). The pipeline
+//! asks such filters for what has waited long enough ([`Pipeline::start_expiry_timer`]) and for
+//! everything at shutdown ([`Pipeline::flush_held`]); what they pass on continues down the chain
+//! after them. Their senders were acked when the events arrived.
 
 pub mod partial;
 mod slot;
@@ -17,6 +22,7 @@ use crate::event::Batch;
 use crate::ops::metrics::{Component, Metrics};
 use crate::stream::StreamProcessor;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub use crate::config::TagMatcher;
 pub use slot::FilterSlot;
@@ -29,6 +35,22 @@ pub trait Filter: Send + Sync {
     /// Process one batch. Returns the batches that continue, in order: usually one with the
     /// same tag; a filter that re-tags returns batches under their new tags.
     fn process(&self, batch: Batch) -> Vec<Batch>;
+
+    /// How often [`expire`](Filter::expire) should be asked, for a filter that holds events
+    /// across batches; `None` (the default): it holds none.
+    fn expiry_tick(&self) -> Option<Duration> {
+        None
+    }
+
+    /// The events it holds that waited long enough by `now`, passed on.
+    fn expire(&self, _now: Instant) -> Vec<Batch> {
+        Vec::new()
+    }
+
+    /// Every event it holds, passed on now (shutdown).
+    fn flush_held(&self) -> Vec<Batch> {
+        Vec::new()
+    }
 }
 
 /// A filter with the tags it applies to.
@@ -106,14 +128,20 @@ impl Pipeline {
     /// Run the filter chain, and the stream tasks on what leaves it. Returns the batches to
     /// route, in order.
     pub fn filter(&self, batch: Batch) -> Vec<Batch> {
-        if self.filters.is_empty() && self.streams.is_empty() {
+        self.filter_from(batch, 0)
+    }
+
+    /// [`filter`](Self::filter) from filter `first` on (re-tagged batches and stream results
+    /// start again at 0).
+    fn filter_from(&self, batch: Batch, first: usize) -> Vec<Batch> {
+        if self.filters.len() <= first && self.streams.is_empty() {
             return vec![batch];
         }
         let mut done = Vec::new();
         // A stack keeps batch order.
         let mut work = vec![Work {
             batch,
-            next: 0,
+            next: first,
             hops: 0,
             rounds: 0,
             from_task: None,
@@ -190,6 +218,60 @@ impl Pipeline {
             }
         }
         done
+    }
+
+    /// Pass on `batch`, released by filter `stage`: through the filters after it, then into the
+    /// matching outputs' buffers. A refused push counted its events.
+    async fn dispatch_after(&self, stage: usize, batch: Batch) {
+        for batch in self.filter_from(batch, stage + 1) {
+            let _ = self.fan_out(batch).await;
+        }
+    }
+
+    /// How often the filters that hold events want to be asked for expired ones (the shortest),
+    /// or `None` when none holds events.
+    pub fn expiry_tick(&self) -> Option<Duration> {
+        self.filters
+            .iter()
+            .filter_map(|s| s.filter.expiry_tick())
+            .min()
+    }
+
+    /// Pass on what every filter holds that waited long enough by `now`.
+    pub async fn expire_held(&self, now: Instant) {
+        for (i, stage) in self.filters.iter().enumerate() {
+            for batch in stage.filter.expire(now) {
+                self.dispatch_after(i, batch).await;
+            }
+        }
+    }
+
+    /// Pass on everything the filters hold, in chain order (what an earlier filter releases
+    /// may be held by a later one, which releases it in turn). At shutdown, after the inputs.
+    pub async fn flush_held(&self) {
+        for (i, stage) in self.filters.iter().enumerate() {
+            for batch in stage.filter.flush_held() {
+                self.dispatch_after(i, batch).await;
+            }
+        }
+    }
+
+    /// Start the task that passes on expired held events, if any filter holds events. It
+    /// stops when the pipeline is dropped or the handle is aborted.
+    pub fn start_expiry_timer(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        let mut tick = self.expiry_tick()?;
+        let pipeline = Arc::downgrade(self);
+        Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(tick).await;
+                let Some(pipeline) = pipeline.upgrade() else {
+                    return;
+                };
+                pipeline.expire_held(Instant::now()).await;
+                // A reload may have changed a filter's timeout.
+                tick = pipeline.expiry_tick().unwrap_or(tick);
+            }
+        }))
     }
 
     /// Push `batch` into every output whose `match` covers its tag.
@@ -339,6 +421,58 @@ mod tests {
             ),
             4
         );
+    }
+
+    /// Holds the batches of tag `hold` until asked; passes the others.
+    struct HoldTag(std::sync::Mutex<Vec<Batch>>);
+    impl Filter for HoldTag {
+        fn process(&self, batch: Batch) -> Vec<Batch> {
+            if batch.tag == Bytes::from_static(b"hold") {
+                self.0.lock().unwrap().push(batch);
+                return Vec::new();
+            }
+            vec![batch]
+        }
+        fn expiry_tick(&self) -> Option<Duration> {
+            Some(Duration::from_millis(7))
+        }
+        fn expire(&self, _now: Instant) -> Vec<Batch> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+    }
+
+    #[tokio::test]
+    async fn held_events_continue_after_the_filter_that_held_them() {
+        let metrics = Metrics::new();
+        let (w, mut r) = memory_buffer(
+            1 << 20,
+            WhenFull::Block,
+            Component::output("a"),
+            metrics.clone(),
+        );
+        let outputs = vec![OutputRoute {
+            matcher: TagMatcher::wildcard("*"),
+            buffer: w,
+            component: Component::output("a"),
+        }];
+        let p = Arc::new(Pipeline::new(
+            vec![
+                stage("*", HoldTag(Default::default())),
+                stage("hold", Retag(b"done")),
+            ],
+            outputs,
+            metrics,
+        ));
+        assert_eq!(p.expiry_tick(), Some(Duration::from_millis(7)));
+        p.dispatch(batch(b"hold", 2)).await.unwrap();
+        p.expire_held(Instant::now()).await;
+        // Not held again by the first filter; re-tagged by the second.
+        assert_eq!(
+            r.pop().await.unwrap().batch.tag,
+            Bytes::from_static(b"done")
+        );
+        let p = Pipeline::new(vec![stage("*", Retag(b"x"))], vec![], Metrics::new());
+        assert_eq!(p.expiry_tick(), None);
     }
 
     #[test]

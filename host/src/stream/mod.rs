@@ -24,7 +24,7 @@ pub mod sql;
 
 use crate::config::TagMatcher;
 use crate::event::{Batch, Event};
-use crate::filter::record::{RawRecord, encode_str, map_get, str_only};
+use crate::filter::record::{RawEntry, RawRecord, encode_str, map_get, str_only};
 use serde::Deserialize;
 use sql::{Comparison, Expr, Function, Literal, Query, SelectKey, Source};
 use std::borrow::Cow;
@@ -195,7 +195,7 @@ impl Task {
         if self.query.keys == [SelectKey::All] {
             return Some(event.clone());
         }
-        let mut entries: Vec<(Cow<'_, [u8]>, Cow<'_, [u8]>)> = Vec::new();
+        let mut entries: Vec<RawEntry<'_>> = Vec::new();
         for key in &self.query.keys {
             match key {
                 SelectKey::All => entries.extend(record.entries.iter().cloned()),
@@ -431,7 +431,7 @@ fn map_of(pairs: &[(&str, serde_json::Value)]) -> Vec<u8> {
     crate::filter::record::write_map_len(&mut out, pairs.len());
     for (k, v) in pairs {
         out.extend(encode_str(k.as_bytes()));
-        out.extend(crate::filter::json_msgpack::json_to_msgpack(v.to_string().as_bytes()).unwrap());
+        out.extend(crate::event::json_msgpack::json_to_msgpack(v.to_string().as_bytes()).unwrap());
     }
     out
 }

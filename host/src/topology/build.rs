@@ -6,7 +6,7 @@
 //! stop timeout): stop accepting connections, but keep reading the open ones while their
 //! senders are still connected — an app container's last lines arrive after the signal — for up to two thirds of
 //! `grace`. Outputs keep delivering meanwhile. Once the inputs are done, lines still waiting for
-//! their other pieces in partial reassembly are passed on (marked), the buffers are closed, and
+//! their other pieces in partial reassembly and multiline groups are passed on, the buffers are closed, and
 //! every output delivers what is buffered until `grace` is over. Then it stops: what a memory
 //! buffer still holds is counted as `shutdown_undelivered`; what a disk buffer holds stays on
 //! disk and is delivered after the next start.
@@ -60,7 +60,6 @@ pub struct Router {
     metrics: Arc<Metrics>,
     http: Option<HttpServer>,
     reload: RouterReload,
-    partial: Option<Arc<PartialReassembly>>,
     budget: MemoryBudget,
 }
 
@@ -196,7 +195,6 @@ impl Router {
             metrics,
             http,
             reload,
-            partial,
             budget,
         })
     }
@@ -244,12 +242,9 @@ impl Router {
             grace,
             http,
             reload,
-            partial,
             ..
         } = self;
-        let partial_timer = partial
-            .as_ref()
-            .map(|p| p.start_timer(Arc::downgrade(&pipeline)));
+        let expiry_timer = pipeline.start_expiry_timer();
         // Health and metrics stay up while the router drains; they stop last.
         let (http_stop, http_shutdown) = crate::ops::shutdown::channel();
         let http_task = http.map(|server| tokio::spawn(server.run(http_shutdown)));
@@ -285,16 +280,12 @@ impl Router {
         tracing::info!(?grace, "shutting down: draining inputs, then outputs");
         deadline.send_replace(Some(end));
         while servers.join_next().await.is_some() {}
-        if let Some(timer) = partial_timer {
+        if let Some(timer) = expiry_timer {
             timer.abort();
             let _ = timer.await;
         }
-        if let Some(partial) = &partial {
-            for batch in partial.flush_all() {
-                // A refused push counted its events; the senders were acked when the pieces came.
-                let _ = pipeline.dispatch(batch).await;
-            }
-        }
+        // Partial lines and multiline groups still held; their senders were acked.
+        pipeline.flush_held().await;
         // The last pipeline reference closes every buffer: outputs finish what is queued.
         drop(pipeline);
         let finished = tokio::time::timeout_at(schedule.stop_outputs.into(), async {

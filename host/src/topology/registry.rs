@@ -93,6 +93,8 @@ registry! {
         Modify(crate::filter::modify::ModifyConfig) = "modify",
         /// Parse a field with a `json` parser (Fluent Bit `parser`).
         Parser(crate::filter::parser::ParserFilterConfig) = "parser",
+        /// Join the lines of stack traces and split lines (Fluent Bit `multiline`).
+        Multiline(crate::filter::multiline::MultilineFilterConfig) = "multiline",
         /// Append EC2 instance metadata (Fluent Bit `aws`).
         Aws(crate::filter::aws::AwsFilterConfig) = "aws",
         /// Append keys from the ECS task metadata (Fluent Bit `ecs`).

@@ -16,7 +16,7 @@
 //! run on it.
 
 use crate::config::classic::{Entry, Section};
-use crate::filter::json_msgpack::json_to_msgpack;
+use crate::event::json_msgpack::json_to_msgpack;
 use crate::filter::record::{RawRecord, encode_str, str_only};
 use std::borrow::Cow;
 

@@ -12,7 +12,7 @@
 //! applies to regex, logfmt and ltsv values (Fluent Bit ignores it for json).
 //!
 //! Time keys apply to every format: `Time_Key` (default `time`) is read with `Time_Format`
-//! ([`super::time_parse`]; a format without a year takes the current one, as Fluent Bit does).
+//! ([`crate::time::parse`]; a format without a year takes the current one, as Fluent Bit does).
 //! Text after the format is ignored, as `strptime` does (Docker's `…T00:00:00.123Z` fits
 //! `%Y-%m-%dT%H:%M:%S.%L`); `Time_Strict Off` takes as much of the format as fits. Zone-less
 //! times are UTC shifted by `Time_Offset`, or in the system zone (`Time_System_Timezone On`:
@@ -29,10 +29,10 @@ pub mod logfmt;
 pub mod ltsv;
 pub mod regex;
 
-use super::json_msgpack::json_to_msgpack;
 use super::record::{RawRecord, encode_str, str_only, write_map_len};
-use super::time_parse::TimeFormat;
 use crate::config::classic::{Entry, Origin, Parser as ClassicParser, Section};
+use crate::event::json_msgpack::json_to_msgpack;
+use crate::time::parse::TimeFormat;
 use decode::{Decoders, Types};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};

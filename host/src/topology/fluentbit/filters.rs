@@ -5,13 +5,14 @@
 //! arguments or a parser with a mistake (a `Regex` neither engine runs, an unknown `Types`
 //! type or decoder, …) names its `file:line`. `[SERVICE] Parsers_File`
 //! entries (relative to the file they are in) are collected wherever they appear and given to
-//! every parser filter when the whole config has been read.
+//! every parser and multiline filter when the whole config has been read.
 
 use super::{at, on_off, unknown};
 use crate::config::classic::{Entry, Section};
+use crate::config::fluent_bit::{compile_regex, split_quoted};
+use crate::filter::accessor::RecordAccessor;
 use crate::filter::modify::{Modify, ModifyConfig};
 use crate::filter::parsers::{ParserCatalog, command_line_files};
-use crate::filter::{accessor::RecordAccessor, compile_regex, split_quoted};
 use std::path::PathBuf;
 use toml::{Table, Value};
 
@@ -22,6 +23,8 @@ pub struct PendingFilters {
     parsers_files: Vec<PathBuf>,
     /// For each parser filter: its index in `[[filters]]` and its `Parser` entries.
     parser_filters: Vec<(usize, Vec<Entry>)>,
+    /// For each multiline filter: its index and its `multiline.parser` entries.
+    multiline_filters: Vec<(usize, Vec<Entry>)>,
 }
 
 impl PendingFilters {
@@ -42,10 +45,16 @@ impl PendingFilters {
         &self.parsers_files
     }
 
-    /// Give every parser filter the `Parsers_File`s, and check that each parser it names exists
-    /// and runs natively, naming the `Parser` line when not (every such line, one per line).
+    /// Note a multiline filter at `index` in `[[filters]]` with its `multiline.parser` entries.
+    pub fn multiline_filter(&mut self, index: usize, parsers: Vec<Entry>) {
+        self.multiline_filters.push((index, parsers));
+    }
+
+    /// Give every parser and multiline filter the `Parsers_File`s, and check that each parser
+    /// it names exists and runs natively, naming the `Parser` / `multiline.parser` line when not
+    /// (every such line, one per line).
     pub fn finish(&self, filters: &mut [Value]) -> Result<(), String> {
-        if self.parser_filters.is_empty() {
+        if self.parser_filters.is_empty() && self.multiline_filters.is_empty() {
             return Ok(());
         }
         let files: Vec<Value> = self
@@ -57,6 +66,14 @@ impl PendingFilters {
         all.extend(command_line_files());
         let catalog = ParserCatalog::load(&all)?;
         let mut problems = Vec::new();
+        for (index, parsers) in &self.multiline_filters {
+            if let Some(Value::Table(t)) = filters.get_mut(*index) {
+                t.insert("parsers_files".into(), Value::Array(files.clone()));
+            }
+            if let Err(m) = super::multiline::check_parsers(parsers, &all, &catalog) {
+                problems.push(m);
+            }
+        }
         for (index, parsers) in &self.parser_filters {
             if let Some(Value::Table(t)) = filters.get_mut(*index) {
                 t.insert("parsers_files".into(), Value::Array(files.clone()));

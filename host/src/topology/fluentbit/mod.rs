@@ -8,6 +8,7 @@
 mod aws;
 mod filters;
 mod inputs;
+mod multiline;
 mod origins;
 mod streams;
 mod vendors;
@@ -485,54 +486,9 @@ impl Mapper {
                 self.filters.push(Value::Table(t));
             }
             "multiline" => {
-                for e in &s.entries {
-                    match e.key.as_str() {
-                        "name"
-                        | "match"
-                        | "match_regex"
-                        | "alias"
-                        | "multiline.key_content"
-                        | "buffer"
-                        | "emitter_name"
-                        | "emitter_storage.type"
-                        | "emitter_mem_buf_limit" => {}
-                        "mode" if e.value.eq_ignore_ascii_case("partial_message") => {}
-                        "mode" => {
-                            return Err(format!(
-                                "{}: multiline `mode {}` is not supported; only `mode partial_message` (Docker's 16 KiB splits) is, for other multiline logic use a WASM filter (see {DOCS_WASM_FILTERS})",
-                                at(e),
-                                e.value
-                            ));
-                        }
-                        "flush_ms" => {
-                            self.service.insert(
-                                "partial_flush_timeout".into(),
-                                format!("{}ms", e.value).into(),
-                            );
-                        }
-                        "multiline.parser" => {
-                            return Err(format!(
-                                "{}: multiline.parser is not supported; use `mode partial_message`, or a WASM filter for stack traces (see {DOCS_WASM_FILTERS})",
-                                at(e)
-                            ));
-                        }
-                        _ => {
-                            return Err(unknown(
-                                e,
-                                "[FILTER] multiline",
-                                "Mode partial_message, flush_ms",
-                            ));
-                        }
-                    }
-                }
-                if s.get("mode").is_none() {
-                    return Err(format!(
-                        "{}: [FILTER] multiline needs `mode partial_message`",
-                        s.origin
-                    ));
-                }
-                self.service
-                    .insert("partial_reassembly".into(), true.into());
+                let (t, parsers) = multiline::map(s, &mut self.service, &mut self.warnings)?;
+                self.native.multiline_filter(self.filters.len(), parsers);
+                self.filters.push(Value::Table(t));
             }
             "lua" => {
                 return Err(format!(

@@ -21,6 +21,9 @@ const RENAMED: &[(&str, &[&str])] = &[
     ("name", &["alias"]),
     ("tls.cert_file", &["tls.crt_file"]),
     ("partial_flush_timeout", &["flush_ms"]),
+    ("flush_timeout", &["flush_ms"]),
+    ("multiline_parser", &["multiline.parser"]),
+    ("key_content", &["multiline.key_content"]),
 ];
 
 impl Origins {

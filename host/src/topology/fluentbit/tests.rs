@@ -362,18 +362,34 @@ fn unsupported_inputs_outputs_and_filters_say_what_to_use() {
 }
 
 #[test]
-fn multiline_partial_message_maps_to_reassembly_and_other_modes_are_refused() {
+fn multiline_maps_onto_the_multiline_filter() {
     let m = mapped(&format!("{MINIMAL}[FILTER]\n    Name multiline\n    Match *\n    Mode partial_message\n    flush_ms 500\n")).unwrap();
     assert!(m.config.service.partial_reassembly);
     assert_eq!(m.config.service.partial_flush_timeout.0.as_millis(), 500);
-    let e = error_of(&format!(
-        "{MINIMAL}[FILTER]\n    Name multiline\n    Match *\n    multiline.parser java\n"
-    ));
+    let crate::topology::FilterConfig::Multiline(f) = &m.config.filters[0] else {
+        panic!("a multiline filter")
+    };
+    assert_eq!(
+        f.options.mode,
+        crate::filter::multiline::MultilineMode::PartialMessage
+    );
+    let m = mapped(&format!(
+        "{MINIMAL}[FILTER]\n    Name multiline\n    Match app-*\n    multiline.key_content message\n    multiline.parser go, java\n    multiline.parser python\n    flush_ms 1500\n    buffer off\n    emitter_name ml_emitter\n"
+    ))
+    .unwrap();
+    let crate::topology::FilterConfig::Multiline(f) = &m.config.filters[0] else {
+        panic!("a multiline filter")
+    };
+    assert_eq!(f.options.multiline_parser, ["go", "java", "python"]);
+    assert_eq!(f.options.key_content.as_deref(), Some("message"));
+    assert_eq!(f.options.flush_timeout.0.as_millis(), 1500);
+    assert!(!f.options.buffer);
     assert!(
-        e.starts_with("main.conf:10:")
-            && e.contains("multiline.parser")
-            && e.contains("WASM filter"),
-        "{e}"
+        m.warnings
+            .iter()
+            .any(|w| w.contains(":15:") && w.contains("emitter_name")),
+        "{:?}",
+        m.warnings
     );
 }
 

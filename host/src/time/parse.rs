@@ -10,7 +10,7 @@
 //! refused when the parser is loaded, naming the directive. The calendar arithmetic is
 //! [`crate::time::calendar`]'s.
 
-use crate::time::calendar::{days_from_civil, days_in_month, month_day_of};
+use super::calendar::{days_from_civil, days_in_month, month_day_of};
 
 /// A compiled `Time_Format`.
 #[derive(Clone, Debug, PartialEq, Eq)]

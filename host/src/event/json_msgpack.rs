@@ -56,7 +56,8 @@ impl<'de> Visitor<'de> for Transcode<'_> {
     }
 
     fn visit_str<E: Error>(self, v: &str) -> Result<(), E> {
-        super::record::write_str(self.0, v.as_bytes());
+        let _ = rmp::encode::write_str_len(self.0, v.len() as u32);
+        self.0.extend_from_slice(v.as_bytes());
         Ok(())
     }
 
@@ -71,7 +72,7 @@ impl<'de> Visitor<'de> for Transcode<'_> {
         while seq.next_element_seed(Transcode(&mut items))?.is_some() {
             count += 1;
         }
-        super::record::write_array_len(self.0, count);
+        let _ = rmp::encode::write_array_len(self.0, count as u32);
         self.0.extend_from_slice(&items);
         Ok(())
     }
@@ -83,7 +84,7 @@ impl<'de> Visitor<'de> for Transcode<'_> {
             map.next_value_seed(Transcode(&mut entries))?;
             count += 1;
         }
-        super::record::write_map_len(self.0, count);
+        let _ = rmp::encode::write_map_len(self.0, count as u32);
         self.0.extend_from_slice(&entries);
         Ok(())
     }
