@@ -86,7 +86,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let ecs = wasm_router::startup::prepare(config, parsers_files)?;
             let (config, parsers_files) = (ecs.config, ecs.parsers_files);
             // `-R` files hold [PARSER] sections for every parser filter (reloads too).
-            wasm_router::filter::parsers::set_command_line_files(&parsers_files);
+            wasm_router::parsers::set_command_line_files(&parsers_files);
             let (mapped, source) = match &config {
                 Some(path) => (topology::load_any(path)?, path.display().to_string()),
                 None => {
@@ -140,7 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     }
                 }
             }
-            wasm_router::filter::parsers::set_command_line_files(&ecs.parsers_files);
+            wasm_router::parsers::set_command_line_files(&ecs.parsers_files);
             let config = ecs.config.unwrap_or(config);
             match topology::load_any(&config) {
                 Ok(mapped) => {

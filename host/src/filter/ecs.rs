@@ -24,9 +24,9 @@
 //! records pass on unchanged — Fluent Bit does the same without the agent — and each is counted
 //! as `component_errors_total{reason="ecs_metadata_missing"}`; the build logs it once.
 
-use super::record::{append_entries, write_str};
 use super::{RecordFilter, Verdict};
 use crate::event::Event;
+use crate::event::record::{append_entries, write_str};
 use crate::ops::metrics::{Metrics, ReasonLabels};
 use bytes::Bytes;
 use prometheus_client::metrics::counter::Counter;
@@ -246,8 +246,8 @@ impl super::NativeConfig for EcsFilterConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::record::tests::{body, json};
     use crate::filter::NativeConfig as _;
-    use crate::filter::record::tests::{body, json};
     use serde_json::json;
 
     const ARN: &str = "arn:aws:ecs:us-west-2:111122223333:task/prod/5b1e5e4c";

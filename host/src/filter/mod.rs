@@ -13,7 +13,6 @@
 //! Anything else a Fluent Bit config may ask of these filters is refused at startup with the key
 //! and what to do instead (usually: a WASM filter).
 
-pub mod accessor;
 pub mod aws;
 pub mod component;
 pub mod ecs;
@@ -21,8 +20,6 @@ pub mod grep;
 pub mod modify;
 pub mod multiline;
 pub mod parser;
-pub mod parsers;
-pub mod record;
 pub mod record_modifier;
 
 use crate::event::{Batch, Event};

@@ -23,12 +23,12 @@
 //! Lines held here were already acknowledged to their sender: a crash loses at most the messages
 //! open at that moment (normally the last lines of each stream's current stack trace).
 
-use super::parsers::{Parser, ParserCatalog, command_line_files};
 use crate::config::{ByteSize, DurationStr};
 use crate::event::json::{map_entries, str_payload};
 use crate::event::{Batch, Event};
 use crate::multiline::{JoinLimits, Joiner, MultilineCatalog, ParserChain, PreParser};
 use crate::ops::metrics::{Component, Metrics};
+use crate::parsers::{Parser, ParserCatalog, command_line_files};
 use crate::pipeline::Filter;
 use crate::pipeline::partial::PartialReassembly;
 use bytes::Bytes;

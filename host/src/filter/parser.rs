@@ -10,15 +10,15 @@
 //! as it was. A time that does not fit `Time_Format` (json, regex) is counted as
 //! `component_errors_total{reason="invalid_time"}` and the event keeps its time.
 //!
-//! Parser definitions come from [`super::parsers`]: built-in `json` and `docker`, the
+//! Parser definitions come from [`crate::parsers`]: built-in `json` and `docker`, the
 //! `parsers_files` of the filter (the classic loader puts `[SERVICE] Parsers_File` there) and
 //! the `-R` files of the command line.
 
-use super::parsers::{Parser, ParserCatalog, command_line_files};
-use super::record::{RawRecord, str_or_bin};
 use super::{RecordFilter, Verdict};
 use crate::event::Event;
+use crate::event::record::{RawRecord, str_or_bin};
 use crate::ops::metrics::{Component, Metrics};
+use crate::parsers::{Parser, ParserCatalog, command_line_files};
 use bytes::Bytes;
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -153,7 +153,7 @@ impl super::NativeConfig for ParserFilterConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filter::record::tests::{body, json};
+    use crate::event::record::tests::{body, json};
     use serde_json::json;
 
     fn filter(toml_text: &str) -> Result<ParserFilter, String> {

@@ -9,9 +9,9 @@
 //! appends a random UUID v4 to each record. Records that only gain keys are not decoded: the
 //! map header is rewritten and the new entries appended to the original bytes.
 
-use super::record::{RawRecord, map_header, write_map_len, write_str};
 use super::{RecordFilter, Verdict};
 use crate::event::Event;
+use crate::event::record::{RawRecord, map_header, write_map_len, write_str};
 use crate::ops::metrics::Metrics;
 use bytes::Bytes;
 use serde::Deserialize;
@@ -213,7 +213,7 @@ impl super::NativeConfig for RecordModifierConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filter::record::tests::{body, json};
+    use crate::event::record::tests::{body, json};
     use serde_json::json;
 
     fn modifier(toml_text: &str) -> Result<RecordModifier, String> {

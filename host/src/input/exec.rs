@@ -20,11 +20,11 @@
 
 use super::{BindError, InputEnd};
 use crate::config::{ByteSize, DurationStr, positive_size};
+use crate::event::record::{write_map_len, write_str};
 use crate::event::{Batch, Event, now_ns};
-use crate::filter::parsers::{Parser, ParserCatalog, command_line_files};
-use crate::filter::record::{write_map_len, write_str};
 use crate::ops::metrics::{Component, Metrics};
 use crate::ops::shutdown::Shutdown;
+use crate::parsers::{Parser, ParserCatalog, command_line_files};
 use crate::pipeline::Pipeline;
 use bytes::{Bytes, BytesMut};
 use serde::Deserialize;

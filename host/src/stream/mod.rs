@@ -23,8 +23,8 @@
 pub mod sql;
 
 use crate::config::TagMatcher;
+use crate::event::record::{RawEntry, RawRecord, encode_str, map_get, str_only};
 use crate::event::{Batch, Event};
-use crate::filter::record::{RawEntry, RawRecord, encode_str, map_get, str_only};
 use serde::Deserialize;
 use sql::{Comparison, Expr, Function, Literal, Query, SelectKey, Source};
 use std::borrow::Cow;
@@ -428,7 +428,7 @@ fn compare(left: Option<Value>, op: Comparison, right: Option<Value>) -> bool {
 #[cfg(test)]
 fn map_of(pairs: &[(&str, serde_json::Value)]) -> Vec<u8> {
     let mut out = Vec::new();
-    crate::filter::record::write_map_len(&mut out, pairs.len());
+    crate::event::record::write_map_len(&mut out, pairs.len());
     for (k, v) in pairs {
         out.extend(encode_str(k.as_bytes()));
         out.extend(crate::event::json_msgpack::json_to_msgpack(v.to_string().as_bytes()).unwrap());

@@ -17,9 +17,9 @@
 
 pub mod imds;
 
-use super::record::{append_entries, write_str};
 use super::{RecordFilter, Verdict};
 use crate::event::Event;
+use crate::event::record::{append_entries, write_str};
 use crate::ops::metrics::{Metrics, ReasonLabels};
 use bytes::Bytes;
 use imds::{ImdsClient, ImdsError, ImdsVersion};

@@ -3,8 +3,8 @@
 //! 404 for what it does not have).
 
 use super::*;
+use crate::event::record::tests::{body, json};
 use crate::filter::NativeConfig as _;
-use crate::filter::record::tests::{body, json};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Mutex;

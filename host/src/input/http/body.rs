@@ -2,9 +2,9 @@
 //! `Content-Type` and `Content-Encoding` say, and the body's records as msgpack maps. Every
 //! refusal carries the status to answer and the reason it is counted under.
 
+use crate::event::accessor::RecordAccessor;
 use crate::event::json_msgpack::json_to_msgpack;
-use crate::filter::accessor::RecordAccessor;
-use crate::filter::record::{str_only, write_map_len, write_str};
+use crate::event::record::{str_only, write_map_len, write_str};
 use axum::http::StatusCode;
 use std::io::Read;
 

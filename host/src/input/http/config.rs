@@ -1,7 +1,7 @@
 //! `type = "http"` under `[[inputs]]`: Fluent Bit's `in_http`, its config and its checks.
 
 use crate::config::{ByteSize, positive_size};
-use crate::filter::accessor::RecordAccessor;
+use crate::event::accessor::RecordAccessor;
 use crate::input::ListenAddr;
 use crate::input::forward::tls::ListenerTlsConfig;
 use serde::Deserialize;

@@ -10,9 +10,9 @@
 use super::{at, on_off, unknown};
 use crate::config::classic::{Entry, Section};
 use crate::config::fluent_bit::{compile_regex, split_quoted};
-use crate::filter::accessor::RecordAccessor;
+use crate::event::accessor::RecordAccessor;
 use crate::filter::modify::{Modify, ModifyConfig};
-use crate::filter::parsers::{ParserCatalog, command_line_files};
+use crate::parsers::{ParserCatalog, command_line_files};
 use std::path::PathBuf;
 use toml::{Table, Value};
 

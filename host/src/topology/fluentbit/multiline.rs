@@ -12,8 +12,8 @@
 
 use super::{at, on_off, unknown};
 use crate::config::classic::{Entry, Section};
-use crate::filter::parsers::ParserCatalog;
 use crate::multiline::{MultilineCatalog, PreParser};
+use crate::parsers::ParserCatalog;
 use std::path::PathBuf;
 use std::sync::Arc;
 use toml::{Table, Value};

@@ -92,8 +92,8 @@ impl RecordAccessor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filter::record::tests::body;
-    use crate::filter::record::{str_only, str_or_bin};
+    use crate::event::record::tests::body;
+    use crate::event::record::{str_only, str_or_bin};
     use serde_json::json;
 
     #[test]

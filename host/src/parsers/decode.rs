@@ -17,7 +17,7 @@
 
 use crate::config::classic::{Entry, Section};
 use crate::event::json_msgpack::json_to_msgpack;
-use crate::filter::record::{RawRecord, encode_str, str_only};
+use crate::event::record::{RawRecord, encode_str, str_only};
 use std::borrow::Cow;
 
 /// A `Types` cast.
@@ -500,7 +500,7 @@ fn mysql_unquote(text: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::config::classic::Parser as ClassicParser;
-    use crate::filter::record::tests::{body, json};
+    use crate::event::record::tests::{body, json};
     use std::path::Path;
 
     fn section(text: &str) -> Section {
@@ -522,8 +522,8 @@ mod tests {
         let v = |k: &str, t: &str| {
             json(&{
                 let mut m = Vec::new();
-                crate::filter::record::write_map_len(&mut m, 1);
-                crate::filter::record::write_str(&mut m, b"v");
+                crate::event::record::write_map_len(&mut m, 1);
+                crate::event::record::write_str(&mut m, b"v");
                 m.extend(types.value(k.as_bytes(), t.as_bytes()));
                 m
             })

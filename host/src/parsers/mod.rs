@@ -29,9 +29,9 @@ pub mod logfmt;
 pub mod ltsv;
 pub mod regex;
 
-use super::record::{RawRecord, encode_str, str_only, write_map_len};
 use crate::config::classic::{Entry, Origin, Parser as ClassicParser, Section};
 use crate::event::json_msgpack::json_to_msgpack;
+use crate::event::record::{RawRecord, encode_str, str_only, write_map_len};
 use crate::time::parse::TimeFormat;
 use decode::{Decoders, Types};
 use std::borrow::Cow;
@@ -519,7 +519,7 @@ impl Parser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filter::record::tests::json;
+    use crate::event::record::tests::json;
     use crate::time::calendar::civil_from_days;
 
     fn catalog(text: &str) -> (tempfile::TempDir, ParserCatalog) {
@@ -893,7 +893,7 @@ mod tests {
     /// line into its fields and time.
     fn check_samples(file: &str, samples: &[Sample]) -> ParserCatalog {
         let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("src/filter/parsers/testdata")
+            .join("src/parsers/testdata")
             .join(file);
         let c = ParserCatalog::load(&[file]).unwrap();
         let names: Vec<&str> = c.names().skip(2).collect();
