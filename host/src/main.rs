@@ -28,7 +28,7 @@ enum Command {
         /// Fluent Bit `-e plugin.so`: accepted and ignored (the outputs are built in).
         #[arg(short = 'e', value_name = "SO")]
         external_plugins: Vec<PathBuf>,
-        /// Fluent Bit `-R parsers.conf`: [PARSER] sections for parser filters (`Format json`).
+        /// Fluent Bit `-R parsers.conf`: [PARSER] sections for parser filters.
         #[arg(short = 'R', value_name = "PARSERS")]
         parsers_files: Vec<PathBuf>,
     },
@@ -86,7 +86,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let ecs = wasm_router::startup::prepare(config, parsers_files)?;
             let (config, parsers_files) = (ecs.config, ecs.parsers_files);
             // `-R` files hold [PARSER] sections for every parser filter (reloads too).
-            wasm_router::filter::parsers::set_command_line_files(&parsers_files);
+            wasm_router::parsers::set_command_line_files(&parsers_files);
             let (mapped, source) = match &config {
                 Some(path) => (topology::load_any(path)?, path.display().to_string()),
                 None => {
@@ -118,13 +118,13 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 std::fs::metadata(parsers).with_context(|| {
                     format!("-R {}: cannot read the parsers file", parsers.display())
                 })?;
-                tracing::info!(parsers = %parsers.display(), "-R: its [PARSER] sections are available to parser filters (Format json runs natively)");
+                tracing::info!(parsers = %parsers.display(), "-R: its [PARSER] sections are available to parser filters");
             }
-            cli::runtime()?
+            let code = cli::runtime()?
                 // Reload reads either format again (`topology::reload`).
                 .block_on(cli::run_router(cfg, config.clone()))
                 .context("router failed")?;
-            Ok(std::process::ExitCode::SUCCESS)
+            Ok(std::process::ExitCode::from(code))
         }
         Command::Validate {
             config,
@@ -140,7 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     }
                 }
             }
-            wasm_router::filter::parsers::set_command_line_files(&ecs.parsers_files);
+            wasm_router::parsers::set_command_line_files(&ecs.parsers_files);
             let config = ecs.config.unwrap_or(config);
             match topology::load_any(&config) {
                 Ok(mapped) => {

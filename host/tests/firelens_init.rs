@@ -360,6 +360,23 @@ fn validate_reads_the_task_metadata_and_the_init_files_like_run() {
         stderr.contains("fluent-bit.conf:10:") && stderr.contains("ECS_FAMILY"),
         "{stderr}"
     );
+
+    // Relative paths, as a user types them in the config's folder: the generated main config
+    // in the init folder must still find `-c fluent-bit.conf` and `extra.conf`.
+    let mut cmd = common::router_command();
+    cmd.current_dir(dir.path())
+        .args(["validate", "-c", "fluent-bit.conf"])
+        .env("aws_fluent_bit_init_file_1", "extra.conf")
+        .env("aws_fluent_bit_init_file_2", "parsers.conf")
+        .env("WASM_ROUTER_INIT_DIR", &init_dir)
+        .env("ECS_CONTAINER_METADATA_URI_V4", &metadata.uri);
+    let out = common::run_to_end(&mut cmd, "wasm-router validate");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(metadata);
 }
 

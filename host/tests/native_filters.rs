@@ -6,51 +6,15 @@
 //!   metadata fields, times and order are kept (key order is checked by the unit tests);
 //! - the image's `parse-json.conf` (`[SERVICE] Parsers_File` + `[FILTER] parser`) with a
 //!   custom parser from `-R`, followed by a `modify` filter with a condition;
+//! - `regex` (with `Types` and a time) and `logfmt` parsers from `-R` tried in turn;
 //! - `wasm-router validate` refuses what the native filters cannot do, naming `file:line`.
 
 use crate::common;
 
-use common::{PrintedEvent, RouterProcess, assert_events_eq, with_tag};
+use common::{PrintedEvent, RouterProcess, assert_events_eq, fluent_logger_send as send, with_tag};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// Send `events` (tag, time in ns, record) with PyPI `fluent-logger`, EventTime, one
-/// connection per tag, in order.
-fn send(addr: &str, events: &[(&str, u64, Value)]) {
-    const SCRIPT: &str = r#"
-import json, sys
-from fluent import sender
-host, port = sys.argv[1].rsplit(":", 1)
-loggers = {}
-for tag, time_ns, record in json.load(sys.stdin):
-    if tag not in loggers:
-        loggers[tag] = sender.FluentSender(tag, host=host, port=int(port), nanosecond_precision=True, timeout=10.0)
-    logger = loggers[tag]
-    if not logger.emit_with_time(None, sender.EventTime.from_unix_nano(time_ns), record):
-        sys.exit(f"{tag}: {logger.last_error!r}")
-for logger in loggers.values():
-    logger.close()
-"#;
-    let payload = serde_json::to_vec(
-        &events
-            .iter()
-            .map(|(tag, t, r)| json!([tag, t, r]))
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
-    let mut child = Command::new(common::python())
-        .args(["-c", SCRIPT, addr])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child.stdin.take().unwrap().write_all(&payload).unwrap();
-    let out = common::wait_output(child, "fluent-logger sender");
-    common::assert_success(&out, "fluent-logger sender");
-}
 
 /// A temporary directory holding the classic `config` as `fluent-bit.conf` and `files` beside
 /// it, `{dir}` in each replaced by the directory; and the config's path.
@@ -67,7 +31,7 @@ fn classic_dir(config: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, Path
 
 /// Run `wasm-router run -c <dir>/fluent-bit.conf EXTRA…` on the classic `config` (see
 /// [`classic_dir`]); `{dir}` in `extra` is the directory too.
-fn start_classic(config: &str, files: &[(&str, &str)], extra: &[&str]) -> RouterProcess {
+pub(crate) fn start_classic(config: &str, files: &[(&str, &str)], extra: &[&str]) -> RouterProcess {
     let (dir, path) = classic_dir(config, files);
     let d = dir.path().to_str().unwrap();
     let mut cmd = common::router_command();
@@ -240,6 +204,78 @@ fn parse_json_with_a_parser_from_minus_r_then_modify() {
     assert_events_eq(&router.stop(), &expected);
 }
 
+#[test]
+fn regex_and_logfmt_parsers_with_types_and_time() {
+    let parsers = r#"[PARSER]
+    Name   access
+    Format regex
+    Regex  ^(?<host>[^ ]*) [^ ]* (?<user>[^ ]*) \[(?<time>[^\]]*)\] "(?<method>\S+) (?<path>[^ ]*) [^"]*" (?<code>[^ ]*) (?<size>[^ ]*)$
+    Time_Key time
+    Time_Format %d/%b/%Y:%H:%M:%S %z
+    Types code:integer size:integer
+
+[PARSER]
+    Name   kv
+    Format logfmt
+    Time_Key ts
+    Time_Format %s
+"#;
+    let config = "
+[INPUT]
+    Name forward
+    Listen 127.0.0.1
+    Port 0
+
+[FILTER]
+    Name parser
+    Match *
+    Key_Name log
+    Parser access
+    Parser kv
+    Reserve_Data On
+
+[OUTPUT]
+    Name stdout
+    Match *
+";
+    let router = start_classic(
+        config,
+        &[("parsers.conf", parsers)],
+        &["-R", "{dir}/parsers.conf"],
+    );
+    let addr = router.tcp_addr();
+    let tag = "web";
+    let sent = vec![
+        (
+            tag,
+            BASE_NS,
+            json!({"log": "10.0.0.1 - bob [10/Oct/2000:13:55:36 -0700] \"GET /index.html HTTP/1.1\" 200 512", "source": "stdout"}),
+        ),
+        (
+            tag,
+            BASE_NS + 1,
+            json!({"log": "ts=1700000000 level=warn msg=\"disk \\\"full\\\"\" retry", "source": "stderr"}),
+        ),
+        (tag, BASE_NS + 2, json!({"log": "   "})),
+    ];
+    send(&addr, &sent);
+    let expected = vec![
+        PrintedEvent::new(
+            tag,
+            971_211_336_000_000_000,
+            json!({"host": "10.0.0.1", "user": "bob", "method": "GET", "path": "/index.html", "code": 200, "size": 512, "source": "stdout"}),
+        ),
+        PrintedEvent::new(
+            tag,
+            1_700_000_000_000_000_000,
+            json!({"level": "warn", "msg": "disk \"full\"", "retry": true, "source": "stderr"}),
+        ),
+        PrintedEvent::new(tag, BASE_NS + 2, json!({"log": "   "})),
+    ];
+    router.wait_for_events(expected.len());
+    assert_events_eq(&router.stop(), &expected);
+}
+
 /// `validate` of the classic `config`, with `files` beside it (see [`classic_dir`]).
 fn validate(config: &str, files: &[(&str, &str)]) -> (bool, String) {
     let (_dir, path) = classic_dir(config, files);
@@ -250,22 +286,21 @@ const INPUT: &str = "[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0
 
 #[test]
 fn what_the_native_filters_cannot_do_is_refused_with_the_line_and_the_fix() {
-    // A regex parser: its definition's line, and a WASM filter as the way out.
+    // A parser Regex that neither engine runs (`\X` is Onigmo's alone): the Regex line.
     let (ok, out) = validate(
         &format!(
             "[SERVICE]\n    Parsers_File {{dir}}/parsers.conf\n{INPUT}[FILTER]\n    Name parser\n    Match *\n    Key_Name log\n    Parser access\n"
         ),
         &[(
             "parsers.conf",
-            "[PARSER]\n    Name access\n    Format regex\n    Regex ^(?<host>[^ ]*)\n",
+            "[PARSER]\n    Name access\n    Format regex\n    Regex ^(?<host>\\X)\n",
         )],
     );
     assert!(!ok, "{out}");
     assert!(
         out.contains("fluent-bit.conf:14: Parser access")
-            && out.contains("parsers.conf:1")
-            && out.contains("Format regex")
-            && out.contains("WASM filter"),
+            && out.contains("parsers.conf:4: parser `access`: Regex")
+            && out.contains("Rewrite"),
         "{out}"
     );
     // Onigmo-only syntax in a grep pattern.

@@ -40,13 +40,13 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// Run the router until SIGTERM or SIGINT, then shut down within the configured grace.
-/// With the path of the config file, SIGHUP reloads plugins and config (see
-/// `topology::reload`).
+/// Run the router until SIGTERM or SIGINT (or an input that ends it), then shut down within
+/// the configured grace; returns the process exit code. With the path of the config file,
+/// SIGHUP reloads plugins and config (see `topology::reload`).
 pub async fn run_router(
     config: Config,
     config_path: Option<std::path::PathBuf>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<u8> {
     // Before the build: a plugin replaced while it compiles is then seen as changed.
     let baseline = config_path
         .map(|path| wasm_router::topology::reload::ReloadBaseline::capture(path, &config));
@@ -61,8 +61,7 @@ pub async fn run_router(
         tracing::info!("signal received");
         trigger.trigger();
     });
-    router.run(shutdown).await;
-    Ok(())
+    Ok(router.run(shutdown).await)
 }
 
 /// Wait for SIGTERM or SIGINT; each SIGHUP meanwhile requests a reload.

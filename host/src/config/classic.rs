@@ -208,9 +208,9 @@ impl<'a> Parser<'a> {
 }
 
 /// `${VAR}` from `@SET`, else from the environment the parser was given.
-struct SetThenEnv<'a> {
-    set: &'a HashMap<String, String>,
-    env: &'a dyn Variables,
+pub(super) struct SetThenEnv<'a> {
+    pub(super) set: &'a HashMap<String, String>,
+    pub(super) env: &'a dyn Variables,
 }
 
 impl Variables for SetThenEnv<'_> {
@@ -235,7 +235,7 @@ fn split_key(line: &str) -> (&str, &str) {
 
 /// The files an `@INCLUDE` names: relative to the including file's directory; a `*` in the
 /// file name matches any run of characters (sorted, as Fluent Bit's glob does).
-fn resolve_include(including: &Path, arg: &str) -> Result<Vec<PathBuf>, String> {
+pub(super) fn resolve_include(including: &Path, arg: &str) -> Result<Vec<PathBuf>, String> {
     if arg.is_empty() {
         return Err("@INCLUDE needs a file".to_string());
     }

@@ -1,6 +1,7 @@
 //! Configuration primitives every component uses: units ([`ByteSize`], [`DurationStr`]),
 //! `${VAR}` expansion ([`expand_env`]), reading a TOML text into a type with errors that name the
-//! file, line, key and fix ([`from_toml`]), and the keys components share ([`keys`]).
+//! file, line, key and fix ([`from_toml`]), Fluent Bit's value syntax ([`fluent_bit`]), and the
+//! keys components share ([`keys`]).
 //!
 //! This module is a leaf: it knows no component. Each component owns its config type, its
 //! validation and its build; [`crate::topology`] holds the root `Config` and the registry of
@@ -8,9 +9,11 @@
 
 pub mod classic;
 mod expand;
+pub mod fluent_bit;
 pub mod keys;
 mod matcher;
 mod units;
+pub mod yaml;
 
 pub use expand::{
     Variables, expand_classic_line, expand_env, is_credential_option, is_secret_variable,

@@ -5,7 +5,10 @@
 //! Forward-protocol requests carry one tag each, so the tag lives on the [`Batch`], and routing
 //! (tag matching, filter chains, fan-out) is decided once per batch, not once per event.
 
+pub mod accessor;
 pub mod json;
+pub mod json_msgpack;
+pub mod record;
 
 use bytes::Bytes;
 

@@ -19,10 +19,11 @@
 //!
 //! Events dropped are counted as `component_discarded_events_total{reason="grep_excluded"}`.
 
-use super::accessor::RecordAccessor;
-use super::record::str_only;
-use super::{RecordFilter, Verdict, compile_regex};
+use super::{RecordFilter, Verdict};
+use crate::config::fluent_bit::compile_regex;
 use crate::event::Event;
+use crate::event::accessor::RecordAccessor;
+use crate::event::record::str_only;
 use crate::ops::metrics::Metrics;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -185,7 +186,7 @@ impl super::NativeConfig for GrepConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filter::record::tests::body;
+    use crate::event::record::tests::body;
     use serde_json::json;
 
     fn grep(toml_text: &str) -> Result<Grep, String> {

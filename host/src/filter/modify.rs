@@ -20,10 +20,11 @@
 //! `matching_keys_have_matching_values R1 R2` and `matching_keys_do_not_have_matching_values R1
 //! R2`. A value matches a pattern when it is a string (or a boolean, as `true`/`false`).
 
-use super::accessor::RecordAccessor;
-use super::record::{RawRecord, as_bool, encode_str, str_only, str_or_bin};
-use super::{RecordFilter, Verdict, compile_regex};
+use super::{RecordFilter, Verdict};
+use crate::config::fluent_bit::compile_regex;
 use crate::event::Event;
+use crate::event::accessor::RecordAccessor;
+use crate::event::record::{RawRecord, as_bool, encode_str, str_only, str_or_bin};
 use crate::ops::metrics::Metrics;
 use bytes::Bytes;
 use regex::bytes::Regex;
@@ -378,7 +379,7 @@ impl super::NativeConfig for ModifyConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filter::record::tests::{body, json};
+    use crate::event::record::tests::{body, json};
     use serde_json::json;
 
     fn modify(toml_text: &str) -> Result<Modify, String> {

@@ -1,24 +1,24 @@
-//! `parser`: parse one field of the record with a `json` parser and make its keys the record's
-//! (Fluent Bit `filter_parser`; the FireLens image's `parse-json.conf` is `Key_Name log`,
-//! `Parser json`, `Reserve_Data True`).
+//! `parser`: parse one field of the record with Fluent Bit parsers (`json`, `regex`, `logfmt`,
+//! `ltsv`) and make the parsed keys the record's (Fluent Bit `filter_parser`; the FireLens
+//! image's `parse-json.conf` is `Key_Name log`, `Parser json`, `Reserve_Data True`).
 //!
 //! The first `key_name` entry holding a string is parsed with each of `parser` in turn; the
 //! first that succeeds wins. The new record is the parsed keys, then — with `reserve_data` —
 //! the record's other keys in their order; `preserve_key` also keeps `key_name` itself. When
 //! the parser reads a time (`Time_Key` + `Time_Format`), it becomes the event's time. A value
-//! no parser accepts (not JSON, not an object) leaves the record as it was. A time that does
-//! not fit `Time_Format` is counted as `component_errors_total{reason="invalid_time"}` and the
-//! event keeps its time.
+//! no parser accepts (not a JSON object, no regex match, no logfmt/ltsv field) leaves the record
+//! as it was. A time that does not fit `Time_Format` (json, regex) is counted as
+//! `component_errors_total{reason="invalid_time"}` and the event keeps its time.
 //!
-//! Parser definitions come from [`super::parsers`]: built-in `json` and `docker`, the
+//! Parser definitions come from [`crate::parsers`]: built-in `json` and `docker`, the
 //! `parsers_files` of the filter (the classic loader puts `[SERVICE] Parsers_File` there) and
 //! the `-R` files of the command line.
 
-use super::parsers::{JsonParser, ParserCatalog, command_line_files};
-use super::record::{RawRecord, str_or_bin};
 use super::{RecordFilter, Verdict};
 use crate::event::Event;
+use crate::event::record::{RawRecord, str_or_bin};
 use crate::ops::metrics::{Component, Metrics};
+use crate::parsers::{Parser, ParserCatalog, command_line_files};
 use bytes::Bytes;
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -46,7 +46,7 @@ pub struct ParserFilterConfig {
 }
 
 impl ParserFilterConfig {
-    fn parsers(&self) -> Result<Vec<JsonParser>, String> {
+    fn parsers(&self) -> Result<Vec<Parser>, String> {
         if self.key_name.is_empty() {
             return Err(".key_name is empty; e.g. `key_name = \"log\"`".into());
         }
@@ -71,7 +71,7 @@ impl ParserFilterConfig {
 /// The compiled filter.
 pub struct ParserFilter {
     key: Vec<u8>,
-    parsers: Vec<JsonParser>,
+    parsers: Vec<Parser>,
     reserve_data: bool,
     preserve_key: bool,
     component: Component,
@@ -153,7 +153,7 @@ impl super::NativeConfig for ParserFilterConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filter::record::tests::{body, json};
+    use crate::event::record::tests::{body, json};
     use serde_json::json;
 
     fn filter(toml_text: &str) -> Result<ParserFilter, String> {

@@ -9,12 +9,11 @@
 //! appends a random UUID v4 to each record. Records that only gain keys are not decoded: the
 //! map header is rewritten and the new entries appended to the original bytes.
 
-use super::record::{RawRecord, write_map_len, write_str};
 use super::{RecordFilter, Verdict};
 use crate::event::Event;
+use crate::event::record::{RawRecord, map_header, write_map_len, write_str};
 use crate::ops::metrics::Metrics;
 use bytes::Bytes;
-use rmp::Marker;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -175,17 +174,6 @@ impl RecordModifier {
     }
 }
 
-/// `(entries, header length)` of the msgpack map at the start of `body`.
-fn map_header(body: &[u8]) -> Option<(usize, usize)> {
-    let be = |b: &[u8]| b.iter().fold(0usize, |n, x| (n << 8) | *x as usize);
-    match Marker::from_u8(*body.first()?) {
-        Marker::FixMap(n) => Some((n as usize, 1)),
-        Marker::Map16 => Some((be(body.get(1..3)?), 3)),
-        Marker::Map32 => Some((be(body.get(1..5)?), 5)),
-        _ => None,
-    }
-}
-
 /// A random UUID v4, lower-case hex with dashes (what Fluent Bit's `Uuid_key` writes).
 fn uuid_v4() -> String {
     let mut b: [u8; 16] = fastrand::u128(..).to_le_bytes();
@@ -225,7 +213,7 @@ impl super::NativeConfig for RecordModifierConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filter::record::tests::{body, json};
+    use crate::event::record::tests::{body, json};
     use serde_json::json;
 
     fn modifier(toml_text: &str) -> Result<RecordModifier, String> {

@@ -3,7 +3,9 @@
 
 pub(crate) mod connections;
 pub mod dummy;
+pub mod exec;
 pub mod forward;
+pub mod http;
 pub mod tail;
 pub mod tcp;
 
@@ -50,6 +52,16 @@ pub trait InputComponent: std::fmt::Debug + Send + Sync {
     ) -> BoxFuture<'a, Result<Box<dyn RunningInput>, BindError>>;
 }
 
+/// How an input's `run` ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputEnd {
+    /// It stopped (shutdown, or it had nothing more to make); the router goes on.
+    Stopped,
+    /// The router shuts down as on SIGTERM and the process exits with this code (the exec
+    /// input's `exit_after_oneshot`).
+    ExitRouter(u8),
+}
+
 /// An input whose listeners are bound.
 pub trait RunningInput: Send {
     /// Every address it listens on.
@@ -61,7 +73,7 @@ pub trait RunningInput: Send {
         pipeline: Arc<Pipeline>,
         shutdown: Shutdown,
         drain: Duration,
-    ) -> BoxFuture<'static, ()>;
+    ) -> BoxFuture<'static, InputEnd>;
 }
 
 /// The component impls of an input type: its config's `validate` and `listeners`, its server's
@@ -99,8 +111,11 @@ macro_rules! input_type {
                 pipeline: Arc<Pipeline>,
                 shutdown: Shutdown,
                 drain: Duration,
-            ) -> BoxFuture<'static, ()> {
-                Box::pin(<$server>::run(*self, pipeline, shutdown, drain))
+            ) -> BoxFuture<'static, InputEnd> {
+                Box::pin(async move {
+                    <$server>::run(*self, pipeline, shutdown, drain).await;
+                    InputEnd::Stopped
+                })
             }
         }
     };
@@ -108,6 +123,7 @@ macro_rules! input_type {
 
 input_type!(forward::ForwardInputConfig => forward::ForwardServer);
 input_type!(tcp::TcpInputConfig => tcp::TcpServer);
+input_type!(http::HttpInputConfig => http::HttpServer);
 
 impl InputComponent for dummy::DummyInputConfig {
     fn validate(&self, key: &str, problems: &mut Vec<String>) {
@@ -140,8 +156,47 @@ impl RunningInput for dummy::DummyInput {
         pipeline: Arc<Pipeline>,
         shutdown: Shutdown,
         _drain: Duration,
-    ) -> BoxFuture<'static, ()> {
-        Box::pin(dummy::DummyInput::run(*self, pipeline, shutdown))
+    ) -> BoxFuture<'static, InputEnd> {
+        Box::pin(async move {
+            dummy::DummyInput::run(*self, pipeline, shutdown).await;
+            InputEnd::Stopped
+        })
+    }
+}
+
+impl InputComponent for exec::ExecInputConfig {
+    fn validate(&self, key: &str, problems: &mut Vec<String>) {
+        exec::ExecInputConfig::validate(self, key, problems);
+    }
+
+    fn listeners(&self) -> Vec<(&'static str, ListenAddr)> {
+        Vec::new()
+    }
+
+    fn bind<'a>(
+        &'a self,
+        metrics: Arc<Metrics>,
+        _memory: &'a InputBudget,
+    ) -> BoxFuture<'a, Result<Box<dyn RunningInput>, BindError>> {
+        let input = exec::ExecInput::new(self, metrics);
+        Box::pin(std::future::ready(
+            input.map(|i| Box::new(i) as Box<dyn RunningInput>),
+        ))
+    }
+}
+
+impl RunningInput for exec::ExecInput {
+    fn local_addrs(&self) -> Vec<ListenAddr> {
+        Vec::new()
+    }
+
+    fn run(
+        self: Box<Self>,
+        pipeline: Arc<Pipeline>,
+        shutdown: Shutdown,
+        drain: Duration,
+    ) -> BoxFuture<'static, InputEnd> {
+        Box::pin(exec::ExecInput::run(*self, pipeline, shutdown, drain))
     }
 }
 
@@ -184,7 +239,10 @@ impl RunningInput for tail::TailInput {
         pipeline: Arc<Pipeline>,
         shutdown: Shutdown,
         drain: Duration,
-    ) -> BoxFuture<'static, ()> {
-        Box::pin(tail::TailInput::run(*self, pipeline, shutdown, drain))
+    ) -> BoxFuture<'static, InputEnd> {
+        Box::pin(async move {
+            tail::TailInput::run(*self, pipeline, shutdown, drain).await;
+            InputEnd::Stopped
+        })
     }
 }

@@ -4,9 +4,15 @@
 //! whose `match` covers its tag, in configuration order; a filter may drop, rewrite, split or
 //! re-tag events. A re-tagged batch starts the chain again under its new tag (at most
 //! [`MAX_RETAG_HOPS`] times). What comes out is pushed into the buffer of every output whose
-//! `match` covers the tag. `dispatch` returns once every push is done: when it returns `Ok`, the
+//! `match` covers the tag. Stream tasks ([`crate::stream`]) read each batch that leaves the chain;
+//! their results start the chain again under their own tag. `dispatch` returns once every push is done: when it returns `Ok`, the
 //! input may acknowledge the sender; when it returns [`DispatchError`], some matching buffer did
 //! not take the events (its push counted them under their reason), and the input must not ack.
+//!
+//! A filter may hold events across batches (partial lines, multiline groups). The pipeline
+//! asks such filters for what has waited long enough ([`Pipeline::start_expiry_timer`]) and for
+//! everything at shutdown ([`Pipeline::flush_held`]); what they pass on continues down the chain
+//! after them. Their senders were acked when the events arrived.
 
 pub mod partial;
 mod slot;
@@ -14,7 +20,9 @@ mod slot;
 use crate::buffer::{BufferWriter, PushError};
 use crate::event::Batch;
 use crate::ops::metrics::{Component, Metrics};
+use crate::stream::StreamProcessor;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub use crate::config::TagMatcher;
 pub use slot::FilterSlot;
@@ -27,6 +35,22 @@ pub trait Filter: Send + Sync {
     /// Process one batch. Returns the batches that continue, in order: usually one with the
     /// same tag; a filter that re-tags returns batches under their new tags.
     fn process(&self, batch: Batch) -> Vec<Batch>;
+
+    /// How often [`expire`](Filter::expire) should be asked, for a filter that holds events
+    /// across batches; `None` (the default): it holds none.
+    fn expiry_tick(&self) -> Option<Duration> {
+        None
+    }
+
+    /// The events it holds that waited long enough by `now`, passed on.
+    fn expire(&self, _now: Instant) -> Vec<Batch> {
+        Vec::new()
+    }
+
+    /// Every event it holds, passed on now (shutdown).
+    fn flush_held(&self) -> Vec<Batch> {
+        Vec::new()
+    }
 }
 
 /// A filter with the tags it applies to.
@@ -53,6 +77,7 @@ pub struct OutputRoute {
 pub struct Pipeline {
     filters: Vec<FilterStage>,
     outputs: Vec<OutputRoute>,
+    streams: StreamProcessor,
     metrics: Arc<Metrics>,
     router: Component,
 }
@@ -67,12 +92,19 @@ impl Pipeline {
         Pipeline {
             filters,
             outputs,
+            streams: StreamProcessor::default(),
             metrics,
             router: Component {
                 kind: "router",
                 id: "router".into(),
             },
         }
+    }
+
+    /// The same pipeline with stream tasks reading what leaves its filter chain.
+    pub fn with_streams(mut self, streams: StreamProcessor) -> Self {
+        self.streams = streams;
+        self
     }
 
     /// The metrics registry this pipeline counts into.
@@ -93,15 +125,35 @@ impl Pipeline {
         result
     }
 
-    /// Run the filter chain. Returns the batches to route, in order.
+    /// Run the filter chain, and the stream tasks on what leaves it. Returns the batches to
+    /// route, in order.
     pub fn filter(&self, batch: Batch) -> Vec<Batch> {
-        if self.filters.is_empty() {
+        self.filter_from(batch, 0)
+    }
+
+    /// [`filter`](Self::filter) from filter `first` on (re-tagged batches and stream results
+    /// start again at 0).
+    fn filter_from(&self, batch: Batch, first: usize) -> Vec<Batch> {
+        if self.filters.len() <= first && self.streams.is_empty() {
             return vec![batch];
         }
         let mut done = Vec::new();
-        // (batch, index of the next filter, re-tag hops so far); a stack keeps batch order.
-        let mut work = vec![(batch, 0usize, 0u8)];
-        while let Some((mut batch, mut next, hops)) = work.pop() {
+        // A stack keeps batch order.
+        let mut work = vec![Work {
+            batch,
+            next: first,
+            hops: 0,
+            rounds: 0,
+            from_task: None,
+        }];
+        while let Some(Work {
+            mut batch,
+            mut next,
+            hops,
+            rounds,
+            from_task,
+        }) = work.pop()
+        {
             while let Some(stage) = self.filters.get(next) {
                 next += 1;
                 if batch.is_empty() || !stage.matcher.matches(&batch.tag) {
@@ -120,7 +172,13 @@ impl Pipeline {
                         self.metrics
                             .events_dropped(&stage.component, "retag_loop", b.len() as u64);
                     } else {
-                        work.push((b, 0, hops + 1));
+                        work.push(Work {
+                            batch: b,
+                            next: 0,
+                            hops: hops + 1,
+                            rounds,
+                            from_task: None,
+                        });
                     }
                 }
                 batch = match outs.len() {
@@ -135,11 +193,85 @@ impl Pipeline {
                     }
                 };
             }
-            if !batch.is_empty() {
-                done.push(batch);
+            if batch.is_empty() {
+                continue;
+            }
+            let derived = if self.streams.is_empty() {
+                Vec::new()
+            } else {
+                self.streams.process(&batch, from_task)
+            };
+            done.push(batch);
+            for (b, task) in derived.into_iter().rev() {
+                if rounds >= crate::stream::MAX_ROUNDS {
+                    self.metrics
+                        .events_dropped(&self.router, "stream_loop", b.len() as u64);
+                } else {
+                    work.push(Work {
+                        batch: b,
+                        next: 0,
+                        hops: 0,
+                        rounds: rounds + 1,
+                        from_task: Some(task),
+                    });
+                }
             }
         }
         done
+    }
+
+    /// Pass on `batch`, released by filter `stage`: through the filters after it, then into the
+    /// matching outputs' buffers. A refused push counted its events.
+    async fn dispatch_after(&self, stage: usize, batch: Batch) {
+        for batch in self.filter_from(batch, stage + 1) {
+            let _ = self.fan_out(batch).await;
+        }
+    }
+
+    /// How often the filters that hold events want to be asked for expired ones (the shortest),
+    /// or `None` when none holds events.
+    pub fn expiry_tick(&self) -> Option<Duration> {
+        self.filters
+            .iter()
+            .filter_map(|s| s.filter.expiry_tick())
+            .min()
+    }
+
+    /// Pass on what every filter holds that waited long enough by `now`.
+    pub async fn expire_held(&self, now: Instant) {
+        for (i, stage) in self.filters.iter().enumerate() {
+            for batch in stage.filter.expire(now) {
+                self.dispatch_after(i, batch).await;
+            }
+        }
+    }
+
+    /// Pass on everything the filters hold, in chain order (what an earlier filter releases
+    /// may be held by a later one, which releases it in turn). At shutdown, after the inputs.
+    pub async fn flush_held(&self) {
+        for (i, stage) in self.filters.iter().enumerate() {
+            for batch in stage.filter.flush_held() {
+                self.dispatch_after(i, batch).await;
+            }
+        }
+    }
+
+    /// Start the task that passes on expired held events, if any filter holds events. It
+    /// stops when the pipeline is dropped or the handle is aborted.
+    pub fn start_expiry_timer(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        let mut tick = self.expiry_tick()?;
+        let pipeline = Arc::downgrade(self);
+        Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(tick).await;
+                let Some(pipeline) = pipeline.upgrade() else {
+                    return;
+                };
+                pipeline.expire_held(Instant::now()).await;
+                // A reload may have changed a filter's timeout.
+                tick = pipeline.expiry_tick().unwrap_or(tick);
+            }
+        }))
     }
 
     /// Push `batch` into every output whose `match` covers its tag.
@@ -173,6 +305,19 @@ impl Pipeline {
         check(last, last.buffer.push(batch).await);
         result
     }
+}
+
+/// A batch on its way through the filter chain.
+struct Work {
+    batch: Batch,
+    /// The index of the next filter.
+    next: usize,
+    /// Re-tags by filters so far.
+    hops: u8,
+    /// Rounds of stream tasks so far.
+    rounds: u8,
+    /// The stream task that made it, if one did.
+    from_task: Option<usize>,
 }
 
 /// Some matching output's buffer did not take a batch: the input must not acknowledge it.
@@ -278,6 +423,58 @@ mod tests {
         );
     }
 
+    /// Holds the batches of tag `hold` until asked; passes the others.
+    struct HoldTag(std::sync::Mutex<Vec<Batch>>);
+    impl Filter for HoldTag {
+        fn process(&self, batch: Batch) -> Vec<Batch> {
+            if batch.tag == Bytes::from_static(b"hold") {
+                self.0.lock().unwrap().push(batch);
+                return Vec::new();
+            }
+            vec![batch]
+        }
+        fn expiry_tick(&self) -> Option<Duration> {
+            Some(Duration::from_millis(7))
+        }
+        fn expire(&self, _now: Instant) -> Vec<Batch> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+    }
+
+    #[tokio::test]
+    async fn held_events_continue_after_the_filter_that_held_them() {
+        let metrics = Metrics::new();
+        let (w, mut r) = memory_buffer(
+            1 << 20,
+            WhenFull::Block,
+            Component::output("a"),
+            metrics.clone(),
+        );
+        let outputs = vec![OutputRoute {
+            matcher: TagMatcher::wildcard("*"),
+            buffer: w,
+            component: Component::output("a"),
+        }];
+        let p = Arc::new(Pipeline::new(
+            vec![
+                stage("*", HoldTag(Default::default())),
+                stage("hold", Retag(b"done")),
+            ],
+            outputs,
+            metrics,
+        ));
+        assert_eq!(p.expiry_tick(), Some(Duration::from_millis(7)));
+        p.dispatch(batch(b"hold", 2)).await.unwrap();
+        p.expire_held(Instant::now()).await;
+        // Not held again by the first filter; re-tagged by the second.
+        assert_eq!(
+            r.pop().await.unwrap().batch.tag,
+            Bytes::from_static(b"done")
+        );
+        let p = Pipeline::new(vec![stage("*", Retag(b"x"))], vec![], Metrics::new());
+        assert_eq!(p.expiry_tick(), None);
+    }
+
     #[test]
     fn retag_restarts_the_chain_and_loops_are_bounded() {
         let metrics = Metrics::new();
@@ -308,5 +505,51 @@ mod tests {
                 + metrics.discarded(&Component::filter("b"), "retag_loop"),
             5
         );
+    }
+
+    fn tasks(execs: &[&str]) -> StreamProcessor {
+        let configs: Vec<_> = execs
+            .iter()
+            .enumerate()
+            .map(|(i, exec)| crate::stream::StreamTaskConfig {
+                name: format!("t{i}"),
+                exec: exec.to_string(),
+            })
+            .collect();
+        StreamProcessor::new("stream_tasks", &configs).unwrap()
+    }
+
+    #[test]
+    fn stream_results_run_the_filter_chain_again_under_their_tag() {
+        let metrics = Metrics::new();
+        // Results tagged `copy` go through the chain: the filter matching `copy` drops them,
+        // while the task's other results (`kept`) and the original batch go on.
+        let p = Pipeline::new(vec![stage("copy", DropAll)], vec![], metrics.clone()).with_streams(
+            tasks(&[
+                "CREATE STREAM c WITH (tag='copy') AS SELECT * FROM TAG:'app';",
+                "CREATE STREAM k WITH (tag='kept') AS SELECT * FROM TAG:'app';",
+            ]),
+        );
+        let out = p.filter(batch(b"app", 2));
+        let tags: Vec<_> = out.iter().map(|b| (b.tag.clone(), b.len())).collect();
+        assert_eq!(
+            tags,
+            [
+                (Bytes::from_static(b"app"), 2),
+                (Bytes::from_static(b"kept"), 2)
+            ]
+        );
+
+        // A task reading its own results loops: bounded, counted.
+        let p = Pipeline::new(vec![], vec![], metrics.clone()).with_streams(tasks(&[
+            "CREATE STREAM again WITH (tag='app') AS SELECT * FROM TAG:'app';",
+        ]));
+        let out = p.filter(batch(b"app", 3));
+        assert_eq!(out.len(), 1 + crate::stream::MAX_ROUNDS as usize);
+        let router = Component {
+            kind: "router",
+            id: "router".into(),
+        };
+        assert_eq!(metrics.discarded(&router, "stream_loop"), 3);
     }
 }

@@ -13,8 +13,8 @@
 //! `partial_incomplete: true`, `partial_reason` and keeping `partial_id`:
 //! - `timeout`: no piece of the line arrived for `partial_flush_timeout` (Docker sends a line's
 //!   final piece with `partial_last: "false"` when the stream ends mid-line). Since
-//!   [`crate::pipeline::Filter::process`] only runs when a batch arrives, a background task
-//!   ([`PartialReassembly::start_timer`]) passes timed-out lines back into the pipeline;
+//!   [`crate::pipeline::Filter::process`] only runs when a batch arrives, the pipeline's expiry
+//!   timer ([`crate::pipeline::Pipeline::start_expiry_timer`]) passes timed-out lines on;
 //! - `superseded`: a record of the same stream that does not continue the line arrived (the
 //!   sender moved on; keeping the order of the stream means the held pieces go first);
 //! - `size_cap`: the line grew past `partial_max_bytes`; it is passed on in pieces of that size;
@@ -23,16 +23,20 @@
 //!   at once; the oldest goes first;
 //! - `shutdown`: the router is stopping ([`PartialReassembly::flush_all`]).
 //!
+//! The same reassembly is the `multiline` filter's `mode = "partial_message"`
+//! ([`PartialReassembly::for_filter`]): there it joins the filter's `key_content` for the tags the
+//! filter matches.
+//!
 //! Pieces held here were already acknowledged to their sender: a crash loses at most the lines
 //! open at that moment (normally the pieces of one read).
 
 use crate::event::{Batch, Event};
 use crate::ops::metrics::{Component, Metrics};
-use crate::pipeline::{Filter, Pipeline};
+use crate::pipeline::Filter;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Most lines held open at once (over all streams).
@@ -44,13 +48,14 @@ const KEY_PARTIAL_MESSAGE: &[u8] = b"partial_message";
 const KEY_PARTIAL_ID: &[u8] = b"partial_id";
 const KEY_PARTIAL_ORDINAL: &[u8] = b"partial_ordinal";
 const KEY_PARTIAL_LAST: &[u8] = b"partial_last";
-const KEY_LOG: &[u8] = b"log";
 const KEY_CONTAINER_ID: &[u8] = b"container_id";
 const KEY_SOURCE: &[u8] = b"source";
 
 /// The built-in reassembly filter.
 pub struct PartialReassembly {
     open: Mutex<OpenLines>,
+    /// The key whose pieces are joined (`log`).
+    key: Bytes,
     timeout: Duration,
     max_line_bytes: usize,
     max_held_bytes: usize,
@@ -94,12 +99,30 @@ struct Piece<'a> {
 impl PartialReassembly {
     /// A filter that flushes lines after `timeout` and caps joined lines at `max_line_bytes`.
     pub fn new(timeout: Duration, max_line_bytes: usize, metrics: Arc<Metrics>) -> Arc<Self> {
+        Self::for_filter(
+            "partial_reassembly",
+            "log",
+            timeout,
+            max_line_bytes,
+            metrics,
+        )
+    }
+
+    /// The reassembly as the filter component `id`, joining the pieces of `key`.
+    pub fn for_filter(
+        id: &str,
+        key: &str,
+        timeout: Duration,
+        max_line_bytes: usize,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         Arc::new(PartialReassembly {
             open: Mutex::default(),
+            key: Bytes::copy_from_slice(key.as_bytes()),
             timeout,
             max_line_bytes: max_line_bytes.max(1),
             max_held_bytes: MAX_HELD_BYTES.max(2 * max_line_bytes),
-            component: Component::filter("partial_reassembly"),
+            component: Component::filter(id),
             metrics,
         })
     }
@@ -111,31 +134,6 @@ impl PartialReassembly {
 
     fn lock(&self) -> MutexGuard<'_, OpenLines> {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Start the task that passes timed-out lines into `pipeline`. It stops when the pipeline
-    /// is dropped or the returned handle is aborted.
-    pub fn start_timer(self: &Arc<Self>, pipeline: Weak<Pipeline>) -> tokio::task::JoinHandle<()> {
-        let me = self.clone();
-        let tick = (self.timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(tick);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                interval.tick().await;
-                let expired = me.expire(Instant::now());
-                if expired.is_empty() {
-                    continue;
-                }
-                let Some(pipeline) = pipeline.upgrade() else {
-                    return;
-                };
-                for batch in expired {
-                    // A refused push counted its events; the senders were acked with the pieces.
-                    let _ = pipeline.dispatch(batch).await;
-                }
-            }
-        })
     }
 
     /// Lines whose last piece came `timeout` or longer before `now`, as incomplete records.
@@ -181,7 +179,7 @@ impl PartialReassembly {
             self.metrics
                 .error(&self.component, &format!("partial_{reason}"));
         }
-        let body = joined_record(&line.first, &line.log, reason, &line.partial_id);
+        let body = joined_record(&line.first, &self.key, &line.log, reason, &line.partial_id);
         Event {
             time_ns: line.time_ns,
             body,
@@ -231,7 +229,7 @@ impl PartialReassembly {
             last: get(KEY_PARTIAL_LAST)
                 .and_then(|v| str_value(body, v))
                 .is_some_and(|v| v == b"true"),
-            log: get(KEY_LOG)
+            log: get(&self.key)
                 .and_then(|v| str_value(body, v))
                 .unwrap_or_default(),
         };
@@ -319,11 +317,29 @@ impl Filter for PartialReassembly {
         }
         vec![Batch::new(tag, events)]
     }
+
+    fn expiry_tick(&self) -> Option<Duration> {
+        Some((self.timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)))
+    }
+
+    fn expire(&self, now: Instant) -> Vec<Batch> {
+        PartialReassembly::expire(self, now)
+    }
+
+    fn flush_held(&self) -> Vec<Batch> {
+        self.flush_all()
+    }
 }
 
-/// The joined record: `first`'s fields without `partial_*`, with `log` = `log`; when
+/// The joined record: `first`'s fields without `partial_*`, with `key` (`log`) = `log`; when
 /// `incomplete` is set, also `partial_id`, `partial_incomplete: true` and `partial_reason`.
-fn joined_record(first: &Bytes, log: &[u8], incomplete: Option<&str>, partial_id: &[u8]) -> Bytes {
+fn joined_record(
+    first: &Bytes,
+    key: &[u8],
+    log: &[u8],
+    incomplete: Option<&str>,
+    partial_id: &[u8],
+) -> Bytes {
     let Some(fields) = map_fields(first) else {
         return first.clone();
     };
@@ -340,17 +356,18 @@ fn joined_record(first: &Bytes, log: &[u8], incomplete: Option<&str>, partial_id
         .iter()
         .filter(|f| !is_partial_key(&first[f.key.clone()]))
         .collect();
-    let has_log = kept.iter().any(|f| &first[f.key.clone()] == KEY_LOG);
+    let has_log = kept.iter().any(|f| &first[f.key.clone()] == key);
     let extra = usize::from(!has_log) + if incomplete.is_some() { 3 } else { 0 };
     let mut out = Vec::with_capacity(first.len() + log.len() + 64);
     rmp::encode::write_map_len(&mut out, (kept.len() + extra) as u32).unwrap();
     let write_log = |out: &mut Vec<u8>| {
-        rmp::encode::write_str(out, "log").unwrap();
+        rmp::encode::write_str_len(out, key.len() as u32).unwrap();
+        out.extend_from_slice(key);
         rmp::encode::write_str_len(out, log.len() as u32).unwrap();
         out.extend_from_slice(log);
     };
     for f in kept {
-        if &first[f.key.clone()] == KEY_LOG {
+        if &first[f.key.clone()] == key {
             write_log(&mut out);
         } else {
             out.extend_from_slice(&first[f.key_with_header.start..f.value.end]);

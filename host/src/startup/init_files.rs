@@ -179,9 +179,9 @@ pub enum InitError {
         /// Its value.
         value: String,
     },
-    /// The main config is TOML: Fluent Bit files cannot be included into it.
+    /// The main config is TOML or YAML: classic files cannot be included into it.
     #[error(
-        "{variables} add Fluent Bit config files, but the main config {config} is TOML; run a Fluent Bit classic (.conf) main config, or put their contents into the TOML config and remove the variables"
+        "{variables} add Fluent Bit classic config files, but the main config {config} is not classic (TOML or YAML) and cannot @INCLUDE them; run a Fluent Bit classic (.conf) main config, or put their contents into the main config and remove the variables"
     )]
     TomlMainConfig {
         /// The init variables, comma-separated.
@@ -345,6 +345,9 @@ pub async fn run(
         .into_iter()
         .chain(outcome.included.iter().map(PathBuf::as_path))
     {
+        // The generated config lives in `dir`: a relative path (`-c fluent-bit.conf`) must
+        // not be read from there.
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         main.push_str(&format!("@INCLUDE {}\n", path.display()));
     }
     write_private(&outcome.main_config, main.as_bytes())?;
@@ -352,7 +355,7 @@ pub async fn run(
 }
 
 fn is_toml(path: &Path) -> bool {
-    if path.extension().is_some_and(|e| e == "toml") {
+    if path.extension().is_some_and(|e| e == "toml") || crate::config::yaml::is_yaml(path) {
         return true;
     }
     if path.extension().is_some_and(|e| e == "conf") {
@@ -694,6 +697,13 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        assert!(e.contains("router.toml is TOML"), "{e}");
+        assert!(e.contains("router.toml is not classic"), "{e}");
+        let yaml = dir.path().join("fluent-bit.yaml");
+        std::fs::write(&yaml, "pipeline:\n").unwrap();
+        let e = run(&missing, Some(&yaml), dir.path(), None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("fluent-bit.yaml is not classic"), "{e}");
     }
 }

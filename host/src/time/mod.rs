@@ -1,9 +1,10 @@
 //! Time as the router writes it, in UTC: the calendar arithmetic every time conversion uses
-//! ([`calendar`]), strftime for the formats users configure ([`strftime`]), and the RFC 3339
-//! timestamps of `stdout` and dead-letter files ([`rfc3339`]). Reading a record's time with a
-//! parser's `Time_Format` is the parser filter's (`filter/time_parse.rs`), on [`calendar`].
+//! ([`calendar`]), strftime for the formats users configure ([`strftime`]), reading a time with
+//! a parser's `Time_Format` ([`parse`], strptime's subset), and the RFC 3339 timestamps of
+//! `stdout` and dead-letter files ([`rfc3339`]).
 
 pub mod calendar;
+pub mod parse;
 pub mod strftime;
 
 /// `time_ns` as an RFC 3339 UTC timestamp with nanoseconds.

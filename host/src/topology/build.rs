@@ -1,11 +1,12 @@
 //! Assembles a running router from a validated [`Config`]: outputs with their buffers and
 //! tasks, the pipeline, and the inputs; and shuts it down within `grace`.
 //!
-//! Shutdown (SIGTERM) within `grace` (default 30 s, inside the ECS stop timeout): stop
-//! accepting connections, but keep reading the open ones while their senders are still
-//! connected — an app container's last lines arrive after the signal — for up to two thirds of
+//! Shutdown (SIGTERM, or an input that ends the router: the exec input's `exit_after_oneshot`,
+//! whose exit code the process then exits with) within `grace` (default 30 s, inside the ECS
+//! stop timeout): stop accepting connections, but keep reading the open ones while their
+//! senders are still connected — an app container's last lines arrive after the signal — for up to two thirds of
 //! `grace`. Outputs keep delivering meanwhile. Once the inputs are done, lines still waiting for
-//! their other pieces in partial reassembly are passed on (marked), the buffers are closed, and
+//! their other pieces in partial reassembly and multiline groups are passed on, the buffers are closed, and
 //! every output delivers what is buffered until `grace` is over. Then it stops: what a memory
 //! buffer still holds is counted as `shutdown_undelivered`; what a disk buffer holds stays on
 //! disk and is delivered after the next start.
@@ -14,7 +15,7 @@ use super::reload::{ReloadBaseline, RouterReload};
 use super::{Config, OutputConfig};
 use crate::buffer::{BudgetSource, MemoryBudget, open_buffer};
 use crate::filter::FilterContext;
-use crate::input::{ListenAddr, RunningInput};
+use crate::input::{InputEnd, ListenAddr, RunningInput};
 use crate::ops::http::{HttpBindError, HttpServer};
 use crate::ops::metrics::{Component, Metrics};
 use crate::ops::reload::ReloadRequests;
@@ -23,6 +24,7 @@ use crate::output::dead_letter::{DEFAULT_DEAD_LETTER_BYTES, DeadLetter, DeadLett
 use crate::output::{OutputContext, OutputRunner, OutputTask, RetryPolicy};
 use crate::pipeline::partial::PartialReassembly;
 use crate::pipeline::{Filter, FilterStage, OutputRoute, Pipeline, TagMatcher};
+use crate::stream::StreamProcessor;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,7 +60,6 @@ pub struct Router {
     metrics: Arc<Metrics>,
     http: Option<HttpServer>,
     reload: RouterReload,
-    partial: Option<Arc<PartialReassembly>>,
     budget: MemoryBudget,
 }
 
@@ -153,7 +154,17 @@ impl Router {
                 filter: reload.slot(&id, filter),
             });
         }
-        let pipeline = Arc::new(Pipeline::new(filters, routes, metrics.clone()));
+        let streams = StreamProcessor::new("stream_tasks", &config.stream_tasks).map_err(|p| {
+            BuildError::Component {
+                component: "stream_tasks".into(),
+                message: p.join("; "),
+            }
+        })?;
+        for warning in streams.warnings() {
+            tracing::warn!("{warning}");
+        }
+        let pipeline =
+            Arc::new(Pipeline::new(filters, routes, metrics.clone()).with_streams(streams));
         let mut inputs = Vec::new();
         for input in &config.inputs {
             inputs.push(
@@ -184,7 +195,6 @@ impl Router {
             metrics,
             http,
             reload,
-            partial,
             budget,
         })
     }
@@ -221,8 +231,9 @@ impl Router {
         &self.budget
     }
 
-    /// Serve until `shutdown`, then drain within `grace`.
-    pub async fn run(self, shutdown: Shutdown) {
+    /// Serve until `shutdown` (or until an input asks the router to exit), then drain within
+    /// `grace`. Returns the process exit code: 0, or the one an input asked for.
+    pub async fn run(self, shutdown: Shutdown) -> u8 {
         let Router {
             inputs,
             pipeline,
@@ -231,41 +242,50 @@ impl Router {
             grace,
             http,
             reload,
-            partial,
             ..
         } = self;
-        let partial_timer = partial
-            .as_ref()
-            .map(|p| p.start_timer(Arc::downgrade(&pipeline)));
+        let expiry_timer = pipeline.start_expiry_timer();
         // Health and metrics stay up while the router drains; they stop last.
         let (http_stop, http_shutdown) = crate::ops::shutdown::channel();
         let http_task = http.map(|server| tokio::spawn(server.run(http_shutdown)));
-        let _reloads = reload.spawn(shutdown.clone());
-        let mut shutdown_wait = shutdown.clone();
+        // The signal, or an input that ends the router (exec's `exit_after_oneshot`), stops
+        // every task through `stopping`.
+        let (stop, stopping) = crate::ops::shutdown::channel();
+        let _reloads = reload.spawn(stopping.clone());
+        let mut shutdown_wait = shutdown;
         let mut servers = JoinSet::new();
         for input in inputs {
             servers.spawn(input.run(
                 pipeline.clone(),
-                shutdown.clone(),
+                stopping.clone(),
                 ShutdownSchedule::input_drain(grace),
             ));
         }
-        shutdown_wait.wait().await;
+        let mut exit_code = 0;
+        loop {
+            tokio::select! {
+                _ = shutdown_wait.wait() => break,
+                Some(ended) = servers.join_next() => {
+                    if let Ok(InputEnd::ExitRouter(code)) = ended {
+                        tracing::info!(exit_code = code, "an input asked the router to exit");
+                        exit_code = code;
+                        break;
+                    }
+                }
+            }
+        }
+        stop.trigger();
         let schedule = ShutdownSchedule::starting(Instant::now(), grace);
         let end = schedule.end;
         tracing::info!(?grace, "shutting down: draining inputs, then outputs");
         deadline.send_replace(Some(end));
         while servers.join_next().await.is_some() {}
-        if let Some(timer) = partial_timer {
+        if let Some(timer) = expiry_timer {
             timer.abort();
             let _ = timer.await;
         }
-        if let Some(partial) = &partial {
-            for batch in partial.flush_all() {
-                // A refused push counted its events; the senders were acked when the pieces came.
-                let _ = pipeline.dispatch(batch).await;
-            }
-        }
+        // Partial lines and multiline groups still held; their senders were acked.
+        pipeline.flush_held().await;
         // The last pipeline reference closes every buffer: outputs finish what is queued.
         drop(pipeline);
         let finished = tokio::time::timeout_at(schedule.stop_outputs.into(), async {
@@ -281,6 +301,7 @@ impl Router {
             let _ = task.await;
         }
         tracing::info!("shutdown complete");
+        exit_code
     }
 }
 

@@ -239,6 +239,7 @@ fn build_and_shut_down(rt: &tokio::runtime::Runtime, config: &Config) -> Result<
         trigger.trigger();
         tokio::time::timeout(std::time::Duration::from_secs(20), router.run(shutdown))
             .await
+            .map(drop)
             .map_err(|_| "shutdown did not finish within 20s".to_string())
     })
 }

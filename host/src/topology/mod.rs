@@ -62,6 +62,10 @@ pub struct Config {
     /// Where events go; every output whose `match` covers a tag gets a copy.
     #[serde(default)]
     pub outputs: Vec<OutputConfig>,
+    /// Stream tasks: SQL that selects records into new streams, routed under their own tag
+    /// (Fluent Bit `[STREAM_TASK]`).
+    #[serde(default)]
+    pub stream_tasks: Vec<crate::stream::StreamTaskConfig>,
 }
 
 /// The router's variables: the environment, else what the ECS task metadata exported at
@@ -86,9 +90,13 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse(&crate::config::read(path)?, &path.display().to_string())
 }
 
-/// Read a config in either format: TOML, or Fluent Bit classic (extension `.conf`, or a file
-/// whose first line is `[SERVICE]`, `[INPUT]`, `[FILTER]`, `[OUTPUT]` or an `@` directive).
+/// Read a config in any format: TOML, Fluent Bit YAML (extension `.yaml` or `.yml`), or Fluent
+/// Bit classic (extension `.conf`, or a file whose first line is `[SERVICE]`, `[INPUT]`,
+/// `[FILTER]`, `[OUTPUT]` or an `@` directive).
 pub fn load_any(path: &Path) -> Result<fluentbit::Mapped, ConfigError> {
+    if crate::config::yaml::is_yaml(path) {
+        return fluentbit::load_yaml(path);
+    }
     let text = crate::config::read(path)?;
     let is_toml = path.extension().is_some_and(|e| e == "toml");
     if !is_toml

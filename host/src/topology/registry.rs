@@ -75,6 +75,10 @@ registry! {
         Dummy(crate::input::dummy::DummyInputConfig) = "dummy",
         /// Lines of files, followed through rotation (Fluent Bit `tail`).
         Tail(crate::input::tail::TailInputConfig) = "tail",
+        /// Records posted over HTTP: JSON or form bodies (Fluent Bit `http`).
+        Http(crate::input::http::HttpInputConfig) = "http",
+        /// The lines a command prints, on an interval or once (Fluent Bit `exec`).
+        Exec(crate::input::exec::ExecInputConfig) = "exec",
     }
 }
 
@@ -91,6 +95,12 @@ registry! {
         Modify(crate::filter::modify::ModifyConfig) = "modify",
         /// Parse a field with a `json` parser (Fluent Bit `parser`).
         Parser(crate::filter::parser::ParserFilterConfig) = "parser",
+        /// Join the lines of stack traces and split lines (Fluent Bit `multiline`).
+        Multiline(crate::filter::multiline::MultilineFilterConfig) = "multiline",
+        /// Append EC2 instance metadata (Fluent Bit `aws`).
+        Aws(crate::filter::aws::AwsFilterConfig) = "aws",
+        /// Append keys from the ECS task metadata (Fluent Bit `ecs`).
+        Ecs(crate::filter::ecs::EcsFilterConfig) = "ecs",
     }
 }
 

@@ -32,6 +32,9 @@ impl Config {
             filter.route().validate(&key, &mut problems);
             filter.component().validate(&key, &mut problems);
         }
+        if let Err(p) = crate::stream::StreamProcessor::new("stream_tasks", &self.stream_tasks) {
+            problems.extend(p);
+        }
         check_listeners(self, &mut problems);
         let peers: Vec<Peer<'_>> = self
             .outputs

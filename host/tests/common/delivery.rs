@@ -18,7 +18,7 @@ pub async fn start_in_process(
 ) -> (
     String,
     wasm_router::ops::shutdown::ShutdownTrigger,
-    tokio::task::JoinHandle<()>,
+    tokio::task::JoinHandle<u8>,
 ) {
     let config = wasm_router::topology::parse(text, "in-process test").unwrap();
     let router = wasm_router::topology::Router::build(&config, metrics)

@@ -460,3 +460,39 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool, context: impl Fn()
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Send `events` (tag, time in ns, record) with PyPI `fluent-logger`, EventTime, one
+/// connection per tag, in order.
+pub fn fluent_logger_send(addr: &str, events: &[(&str, u64, Value)]) {
+    const SCRIPT: &str = r#"
+import json, sys
+from fluent import sender
+host, port = sys.argv[1].rsplit(":", 1)
+loggers = {}
+for tag, time_ns, record in json.load(sys.stdin):
+    if tag not in loggers:
+        loggers[tag] = sender.FluentSender(tag, host=host, port=int(port), nanosecond_precision=True, timeout=10.0)
+    logger = loggers[tag]
+    if not logger.emit_with_time(None, sender.EventTime.from_unix_nano(time_ns), record):
+        sys.exit(f"{tag}: {logger.last_error!r}")
+for logger in loggers.values():
+    logger.close()
+"#;
+    let payload = serde_json::to_vec(
+        &events
+            .iter()
+            .map(|(tag, t, r)| serde_json::json!([tag, t, r]))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let mut child = Command::new(python())
+        .args(["-c", SCRIPT, addr])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&payload).unwrap();
+    let out = wait_output(child, "fluent-logger sender");
+    assert_success(&out, "fluent-logger sender");
+}

@@ -338,8 +338,12 @@ pub fn write_config(dir: &Path, config: &str) -> PathBuf {
 }
 
 /// A command for the `wasm-router` binary under test, logging without colours.
+/// `WASM_ROUTER_TEST_BIN` names another binary to test (e.g. a copy, when several checkouts
+/// share one target directory and its `target/debug/wasm-router`).
 pub fn router_command() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasm-router"));
+    let bin = std::env::var_os("WASM_ROUTER_TEST_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_wasm-router").into());
+    let mut cmd = Command::new(bin);
     cmd.env("NO_COLOR", "1").env_remove("RUST_LOG");
     cmd
 }

@@ -1,7 +1,7 @@
 //! `type = "tail"` under `[[inputs]]`: Fluent Bit's `in_tail`, its config and its checks.
 
 use crate::config::{ByteSize, DurationStr, positive_size};
-use crate::filter::parsers::{JsonParser, ParserCatalog, command_line_files};
+use crate::parsers::{Parser, ParserCatalog, command_line_files};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,10 +24,13 @@ pub struct TailInputConfig {
     /// A name for metrics and logs; default `tail`.
     #[serde(default)]
     pub name: Option<String>,
-    /// Shell globs of the files to read (Fluent Bit `Path`, comma-separated there).
+    /// Shell globs of the files to read: a list, or one string of comma-separated globs as
+    /// Fluent Bit's `Path`.
+    #[serde(deserialize_with = "globs")]
     pub path: Vec<String>,
-    /// Shell globs of files not to read, matched against the whole path (`Exclude_Path`).
-    #[serde(default)]
+    /// Shell globs of files not to read, matched against the whole path (`Exclude_Path`); a
+    /// list or a comma-separated string.
+    #[serde(default, deserialize_with = "globs")]
     pub exclude_path: Vec<String>,
     /// The tag of every record (default `tail`); a `*` in it is replaced by the file's path
     /// with `/` turned into `.` (`kube.*` → `kube.var.log.app.log`).
@@ -108,6 +111,25 @@ pub enum DbSync {
     Off,
 }
 
+/// A list of globs, or one string of comma-separated globs.
+fn globs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Globs {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Globs::deserialize(d)? {
+        Globs::One(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .map(String::from)
+            .collect(),
+        Globs::Many(globs) => globs,
+    })
+}
+
 impl TailInputConfig {
     /// Check the keys, adding one problem per mistake, each starting with `key` (`inputs[0]`).
     pub fn validate(&self, key: &str, problems: &mut Vec<String>) {
@@ -182,7 +204,7 @@ impl TailInputConfig {
     }
 
     /// The parser named by `parser`, if any.
-    pub fn line_parser(&self) -> Result<Option<JsonParser>, String> {
+    pub fn line_parser(&self) -> Result<Option<Parser>, String> {
         let Some(name) = &self.parser else {
             return Ok(None);
         };
@@ -222,6 +244,9 @@ mod tests {
     fn sizes_default_to_fluent_bits_and_a_line_is_never_below_a_chunk() {
         let c = parse("path = [\"/var/log/*.log\"]\n");
         assert_eq!(c.sizes(), (32 * 1024, 32 * 1024));
+        let c = parse("path = \"/var/log/a/*.log, /var/log/b.log\"\nexclude_path = \"*.gz\"\n");
+        assert_eq!(c.path, ["/var/log/a/*.log", "/var/log/b.log"]);
+        assert_eq!(c.exclude_path, ["*.gz"]);
         let c = parse("path = [\"/l\"]\nbuffer_chunk_size = \"64KiB\"\nbuffer_max_size = 1000\n");
         let mut problems = Vec::new();
         c.validate("inputs[0]", &mut problems);

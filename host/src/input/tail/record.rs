@@ -5,7 +5,7 @@
 //! come, join lines before this step.)
 
 use crate::event::{Event, now_ns};
-use crate::filter::parsers::JsonParser;
+use crate::parsers::Parser;
 use bytes::Bytes;
 
 /// How a line becomes a record.
@@ -17,7 +17,7 @@ pub struct LineRecords {
     /// The key of the offset after the line, if any.
     pub offset_key: Option<String>,
     /// The parser applied to each line, if any.
-    pub parser: Option<JsonParser>,
+    pub parser: Option<Parser>,
 }
 
 /// A record made from one line.
@@ -132,7 +132,7 @@ mod tests {
             v,
             serde_json::json!({"log": "hello \u{fffd}", "file": "/var/log/a.log", "offset": 12})
         );
-        let catalog = crate::filter::parsers::ParserCatalog::load(&[]).unwrap();
+        let catalog = crate::parsers::ParserCatalog::load(&[]).unwrap();
         let records = LineRecords {
             key: "log".into(),
             path_key: Some("file".into()),

@@ -2,15 +2,17 @@
 //! mapped onto their `[[filters]]` tables (see [`crate::filter`]).
 //!
 //! Each key is checked where it is written, so a bad pattern, a rule with the wrong number of
-//! arguments or a parser that cannot run names its `file:line`. `[SERVICE] Parsers_File`
+//! arguments or a parser with a mistake (a `Regex` neither engine runs, an unknown `Types`
+//! type or decoder, …) names its `file:line`. `[SERVICE] Parsers_File`
 //! entries (relative to the file they are in) are collected wherever they appear and given to
-//! every parser filter when the whole config has been read.
+//! every parser and multiline filter when the whole config has been read.
 
 use super::{at, on_off, unknown};
 use crate::config::classic::{Entry, Section};
+use crate::config::fluent_bit::{compile_regex, split_quoted};
+use crate::event::accessor::RecordAccessor;
 use crate::filter::modify::{Modify, ModifyConfig};
-use crate::filter::parsers::{ParserCatalog, command_line_files};
-use crate::filter::{accessor::RecordAccessor, compile_regex, split_quoted};
+use crate::parsers::{ParserCatalog, command_line_files};
 use std::path::PathBuf;
 use toml::{Table, Value};
 
@@ -21,17 +23,21 @@ pub struct PendingFilters {
     parsers_files: Vec<PathBuf>,
     /// For each parser filter: its index in `[[filters]]` and its `Parser` entries.
     parser_filters: Vec<(usize, Vec<Entry>)>,
+    /// For each multiline filter: its index and its `multiline.parser` entries.
+    multiline_filters: Vec<(usize, Vec<Entry>)>,
 }
 
 impl PendingFilters {
     /// Note a `[SERVICE] Parsers_File` entry.
     pub fn parsers_file(&mut self, e: &Entry) {
-        let path = PathBuf::from(&e.value);
-        let path = match (path.is_absolute(), e.origin.file.parent()) {
-            (false, Some(dir)) => dir.join(path),
-            _ => path,
-        };
-        self.parsers_files.push(path);
+        self.parsers_files.push(super::relative_to(e));
+    }
+
+    /// Note a YAML config file that defines parsers inline (`parsers:`).
+    pub fn inline_parsers(&mut self, file: &std::path::Path) {
+        if !self.parsers_files.iter().any(|f| f == file) {
+            self.parsers_files.push(file.to_path_buf());
+        }
     }
 
     /// The `[SERVICE] Parsers_File`s noted so far.
@@ -39,10 +45,16 @@ impl PendingFilters {
         &self.parsers_files
     }
 
-    /// Give every parser filter the `Parsers_File`s, and check that each parser it names exists
-    /// and runs natively, naming the `Parser` line when not.
+    /// Note a multiline filter at `index` in `[[filters]]` with its `multiline.parser` entries.
+    pub fn multiline_filter(&mut self, index: usize, parsers: Vec<Entry>) {
+        self.multiline_filters.push((index, parsers));
+    }
+
+    /// Give every parser and multiline filter the `Parsers_File`s, and check that each parser
+    /// it names exists and runs natively, naming the `Parser` / `multiline.parser` line when not
+    /// (every such line, one per line).
     pub fn finish(&self, filters: &mut [Value]) -> Result<(), String> {
-        if self.parser_filters.is_empty() {
+        if self.parser_filters.is_empty() && self.multiline_filters.is_empty() {
             return Ok(());
         }
         let files: Vec<Value> = self
@@ -53,21 +65,36 @@ impl PendingFilters {
         let mut all = self.parsers_files.clone();
         all.extend(command_line_files());
         let catalog = ParserCatalog::load(&all)?;
+        let mut problems = Vec::new();
+        for (index, parsers) in &self.multiline_filters {
+            if let Some(Value::Table(t)) = filters.get_mut(*index) {
+                t.insert("parsers_files".into(), Value::Array(files.clone()));
+            }
+            if let Err(m) = super::multiline::check_parsers(parsers, &all, &catalog) {
+                problems.push(m);
+            }
+        }
         for (index, parsers) in &self.parser_filters {
             if let Some(Value::Table(t)) = filters.get_mut(*index) {
                 t.insert("parsers_files".into(), Value::Array(files.clone()));
             }
             for e in parsers {
-                catalog
-                    .resolve(&e.value)
-                    .map_err(|m| format!("{}: Parser {}: {m}", at(e), e.value))?;
+                if let Err(m) = catalog.resolve(&e.value) {
+                    problems.push(format!("{}: Parser {}: {m}", at(e), e.value));
+                }
             }
         }
-        Ok(())
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
     }
 }
 
-fn placement(t: &mut Table, e: &Entry) -> bool {
+/// The keys every `[FILTER]` has (`Name`, `Match`, `Match_Regex`, `Alias`) put in place in `t`;
+/// whether `e` was one.
+pub(super) fn placement(t: &mut Table, e: &Entry) -> bool {
     match e.key.as_str() {
         "name" => true,
         "match" | "match_regex" => {

@@ -5,8 +5,12 @@
 //! [`Config::validate`] apply. Anything we cannot honour is an error naming `file:line`, the key
 //! and what to do instead; harmless keys are accepted with a warning.
 
+mod aws;
 mod filters;
+mod inputs;
+mod multiline;
 mod origins;
+mod streams;
 mod tail;
 mod vendors;
 
@@ -44,6 +48,13 @@ pub struct Mapped {
 pub fn load(path: &Path) -> Result<Mapped, ConfigError> {
     let sections = parse::Parser::new(&super::RouterVariables)
         .parse_file(path)
+        .map_err(|e| error(path, e.to_string()))?;
+    map(&sections).map_err(|m| error(path, m))
+}
+
+/// Read Fluent Bit's YAML config at `path` (and its includes) and map it as a classic one.
+pub fn load_yaml(path: &Path) -> Result<Mapped, ConfigError> {
+    let sections = crate::config::yaml::parse_file(path, &super::RouterVariables)
         .map_err(|e| error(path, e.to_string()))?;
     map(&sections).map_err(|m| error(path, m))
 }
@@ -92,31 +103,37 @@ pub fn looks_classic(text: &str) -> bool {
 /// Map parsed sections onto a validated [`Config`].
 pub fn map(sections: &[Section]) -> Result<Mapped, String> {
     let mut m = Mapper::default();
+    // Every section is mapped, so that one run reports every problem of the config.
+    let mut problems = Vec::new();
     for s in sections {
         let before = (m.inputs.len(), m.filters.len(), m.outputs.len());
-        match s.kind.as_str() {
-            "SERVICE" => m.service(s)?,
-            "INPUT" => m.input(s)?,
-            "FILTER" => m.filter(s)?,
-            "OUTPUT" => m.output(s)?,
-            "STREAM_TASK" => {
-                return Err(format!(
-                    "{}: [STREAM_TASK] is not supported; use a WASM filter (see {DOCS_WASM_FILTERS})",
-                    s.origin
-                ));
+        let mapped = match s.kind.as_str() {
+            "SERVICE" => m.service(s),
+            "INPUT" => m.input(s),
+            "FILTER" => m.filter(s),
+            "OUTPUT" => m.output(s),
+            "STREAM_TASK" => m.stream_task(s),
+            // Fluent Bit's YAML format holds parsers inline: the file is a parsers file too.
+            "PARSER" | "MULTILINE_PARSER" if crate::config::yaml::is_yaml(&s.origin.file) => {
+                m.native.inline_parsers(&s.origin.file);
+                Ok(())
             }
-            "PARSER" | "MULTILINE_PARSER" => {
-                return Err(format!(
-                    "{}: [{}] is not allowed in the main config; put it in a parsers file and pass it with `-R <file>` or [SERVICE] Parsers_File",
-                    s.origin, s.kind
-                ));
-            }
-            other => {
-                return Err(format!(
-                    "{}: unknown section [{other}]; use [SERVICE], [INPUT], [FILTER] or [OUTPUT]",
-                    s.origin
-                ));
-            }
+            "PARSER" | "MULTILINE_PARSER" => Err(format!(
+                "{}: [{}] is not allowed in the main config; put it in a parsers file and pass it with `-R <file>` or [SERVICE] Parsers_File",
+                s.origin, s.kind
+            )),
+            other => Err(format!(
+                "{}: unknown section [{other}]; use [SERVICE], [INPUT], [FILTER], [OUTPUT] or [STREAM_TASK]",
+                s.origin
+            )),
+        };
+        if let Err(problem) = mapped {
+            problems.push(problem);
+            // The partly mapped section is left out; the others are still checked.
+            m.inputs.truncate(before.0);
+            m.filters.truncate(before.1);
+            m.outputs.truncate(before.2);
+            continue;
         }
         let o = &mut m.origins;
         if s.kind == "SERVICE" {
@@ -129,6 +146,9 @@ pub fn map(sections: &[Section]) -> Result<Mapped, String> {
         o.outputs
             .extend((before.2..m.outputs.len()).map(|_| s.clone()));
     }
+    if !problems.is_empty() {
+        return Err(problems.join("\n"));
+    }
     m.finish()
 }
 
@@ -138,6 +158,7 @@ struct Mapper {
     inputs: Vec<Value>,
     filters: Vec<Value>,
     outputs: Vec<(Table, Vec<Entry>)>,
+    stream_tasks: Vec<Value>,
     warnings: Vec<String>,
     storage_path: Option<String>,
     filesystem_storage: bool,
@@ -151,14 +172,29 @@ fn at(e: &Entry) -> String {
 }
 
 fn name_of(s: &Section) -> Result<String, String> {
-    s.get("name")
-        .map(|e| e.value.to_ascii_lowercase())
-        .ok_or_else(|| {
-            format!(
-                "{}: [{}] has no `Name`; add e.g. `Name forward`",
-                s.origin, s.kind
-            )
-        })
+    if let Some(e) = s.get("name") {
+        return Ok(e.value.to_ascii_lowercase());
+    }
+    if let Some(e) = s.get("name:") {
+        return Err(colon_key(e));
+    }
+    Err(format!(
+        "{}: [{}] has no `Name`; add e.g. `Name forward`",
+        s.origin, s.kind
+    ))
+}
+
+/// `Name: tail`: Fluent Bit's classic format reads the key `Name:` (a key ends at the first
+/// space), so Fluent Bit refuses this too.
+fn colon_key(e: &Entry) -> String {
+    let key = e.key.trim_end_matches(':');
+    format!(
+        "{}: `{}` is not a key: the classic format separates a key from its value with spaces, not a colon (Fluent Bit reads the key `{}` and refuses it too); write `{key} {}`, or write the file in Fluent Bit's YAML format",
+        at(e),
+        e.key,
+        e.key,
+        e.value
+    )
 }
 
 fn on_off(e: &Entry) -> Result<bool, String> {
@@ -166,6 +202,15 @@ fn on_off(e: &Entry) -> Result<bool, String> {
         "on" | "true" | "yes" | "1" => Ok(true),
         "off" | "false" | "no" | "0" => Ok(false),
         v => Err(format!("{}: {} = {v:?} is not On/Off", at(e), e.key)),
+    }
+}
+
+/// The path of entry `e`'s value, relative to the directory of the file `e` is written in.
+fn relative_to(e: &Entry) -> std::path::PathBuf {
+    let path = Path::new(&e.value);
+    match (path.is_absolute(), e.origin.file.parent()) {
+        (false, Some(dir)) => dir.join(path),
+        _ => path.to_path_buf(),
     }
 }
 
@@ -181,6 +226,34 @@ fn seconds(e: &Entry) -> String {
 impl Mapper {
     fn warn(&mut self, e: &Entry, what: &str) {
         self.warnings.push(format!("{}: `{}` {what}", at(e), e.key));
+    }
+
+    /// `[SERVICE] Plugins_File`: the `[PLUGINS]` `Path`s of Fluent Bit `.so` plugins. None is
+    /// loaded: the Go outputs they usually are (`cloudwatch`, `firehose`, `kinesis`) are built
+    /// in, and an input or output of another one is refused where a section names it.
+    fn plugins_file(&mut self, e: &Entry) -> Result<(), String> {
+        let path = relative_to(e);
+        let sections = parse::Parser::new(&super::RouterVariables)
+            .parse_file(&path)
+            .map_err(|error| format!("{}: Plugins_File {}: {error}", at(e), path.display()))?;
+        for plugin in sections
+            .iter()
+            .filter(|s| s.kind == "PLUGINS")
+            .flat_map(|s| s.all("path"))
+        {
+            let name = Path::new(&plugin.value)
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            let what = match name.as_str() {
+                "cloudwatch" | "firehose" | "kinesis" => format!(
+                    "is not loaded: the `{name}` output is built into wasm-router (Fluent Bit's Go plugins are not needed)"
+                ),
+                _ => "is not loaded: wasm-router does not load Fluent Bit .so plugins (plugins are WASM components, see docs/plugins.md); a section naming one of its inputs or outputs is refused".to_string(),
+            };
+            self.warn(plugin, &what);
+        }
+        Ok(())
     }
 
     fn service(&mut self, s: &Section) -> Result<(), String> {
@@ -202,9 +275,11 @@ impl Mapper {
                     self.warn(e, "is accepted and ignored: /api/v1/health reports per-output delivery instead")
                 }
                 "parsers_file" => self.native.parsers_file(e),
+                "streams_file" => self.streams_file(e)?,
+                "plugins_file" => self.plugins_file(e)?,
                 "storage.path" => self.storage_path = Some(e.value.clone()),
                 k if k.starts_with("storage.") => self.warn(e, "is accepted and ignored: disk buffers are tuned per output"),
-                _ => return Err(unknown(e, "[SERVICE]", "Flush, Grace, Log_Level, HTTP_Server, HTTP_Listen, HTTP_Port, Health_Check, Parsers_File, storage.*")),
+                _ => return Err(unknown(e, "[SERVICE]", "Flush, Grace, Log_Level, HTTP_Server, HTTP_Listen, HTTP_Port, Health_Check, Parsers_File, Streams_File, Plugins_File, storage.*")),
             }
         }
         if http_on {
@@ -373,9 +448,11 @@ impl Mapper {
                 self.filesystem_storage |= m.filesystem_storage;
                 self.inputs.push(Value::Table(m.table));
             }
+            "http" => inputs::http(self, s)?,
+            "exec" => inputs::exec(self, s)?,
             other => {
                 return Err(format!(
-                    "{}: input `{other}` is not supported yet; the inputs are forward, tcp, tail and dummy (an application can send to `tcp` or `forward` instead)",
+                    "{}: input `{other}` is not supported yet; the inputs are forward, tcp, tail, http, exec and dummy (an application can send to `tcp`, `http` or `forward` instead)",
                     s.origin
                 ));
             }
@@ -416,54 +493,9 @@ impl Mapper {
                 self.filters.push(Value::Table(t));
             }
             "multiline" => {
-                for e in &s.entries {
-                    match e.key.as_str() {
-                        "name"
-                        | "match"
-                        | "match_regex"
-                        | "alias"
-                        | "multiline.key_content"
-                        | "buffer"
-                        | "emitter_name"
-                        | "emitter_storage.type"
-                        | "emitter_mem_buf_limit" => {}
-                        "mode" if e.value.eq_ignore_ascii_case("partial_message") => {}
-                        "mode" => {
-                            return Err(format!(
-                                "{}: multiline `mode {}` is not supported; only `mode partial_message` (Docker's 16 KiB splits) is, for other multiline logic use a WASM filter (see {DOCS_WASM_FILTERS})",
-                                at(e),
-                                e.value
-                            ));
-                        }
-                        "flush_ms" => {
-                            self.service.insert(
-                                "partial_flush_timeout".into(),
-                                format!("{}ms", e.value).into(),
-                            );
-                        }
-                        "multiline.parser" => {
-                            return Err(format!(
-                                "{}: multiline.parser is not supported; use `mode partial_message`, or a WASM filter for stack traces (see {DOCS_WASM_FILTERS})",
-                                at(e)
-                            ));
-                        }
-                        _ => {
-                            return Err(unknown(
-                                e,
-                                "[FILTER] multiline",
-                                "Mode partial_message, flush_ms",
-                            ));
-                        }
-                    }
-                }
-                if s.get("mode").is_none() {
-                    return Err(format!(
-                        "{}: [FILTER] multiline needs `mode partial_message`",
-                        s.origin
-                    ));
-                }
-                self.service
-                    .insert("partial_reassembly".into(), true.into());
+                let (t, parsers) = multiline::map(s, &mut self.service, &mut self.warnings)?;
+                self.native.multiline_filter(self.filters.len(), parsers);
+                self.filters.push(Value::Table(t));
             }
             "lua" => {
                 return Err(format!(
@@ -471,6 +503,10 @@ impl Mapper {
                     s.origin
                 ));
             }
+            "aws" => self.filters.push(Value::Table(aws::map(s)?)),
+            "ecs" => self
+                .filters
+                .push(Value::Table(aws::map_ecs(s, &mut self.warnings)?)),
             "grep" | "record_modifier" | "modify" | "parser" => {
                 let t = filters::map(
                     &name,
@@ -578,8 +614,9 @@ impl Mapper {
     }
 
     fn finish(mut self) -> Result<Mapped, String> {
-        self.native.finish(&mut self.filters)?;
-        self.tail.finish(&mut self.inputs, self.native.files())?;
+        let parsers = self.native.finish(&mut self.filters);
+        inputs::finish(&mut self.inputs, self.native.files());
+        let tail_parsers = self.tail.finish(&mut self.inputs, self.native.files());
         if self.filesystem_storage
             && let Some(path) = &self.storage_path
         {
@@ -600,6 +637,7 @@ impl Mapper {
             entries.extend(e);
         }
         root.insert("outputs".into(), Value::Array(outputs));
+        root.insert("stream_tasks".into(), Value::Array(self.stream_tasks));
         let config = deserialize_with_fallback(root).map_err(|msg| match unknown_key(&msg) {
             Some(key) => match entries.iter().find(|e| e.key == key) {
                 Some(e) => format!("{}: unknown key `{key}` for this output; remove it or correct its spelling\n{msg}", at(e)),
@@ -607,7 +645,17 @@ impl Mapper {
             },
             None => self.origins.describe_value_error(&msg),
         })?;
-        config.validate().map_err(|p| self.origins.describe(&p))?;
+        let problems: Vec<String> = [
+            parsers.err(),
+            tail_parsers.err(),
+            config.validate().err().map(|p| self.origins.describe(&p)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !problems.is_empty() {
+            return Err(problems.join("\n"));
+        }
         Ok(Mapped {
             config,
             warnings: self.warnings,
@@ -625,6 +673,9 @@ fn buffer(t: &mut Table) -> &mut Table {
 }
 
 fn unknown(e: &Entry, section: &str, known: &str) -> String {
+    if e.key.ends_with(':') {
+        return colon_key(e);
+    }
     format!(
         "{}: unknown key `{}` in {section}; remove it (accepted keys: {known})",
         at(e),

@@ -11,6 +11,7 @@ pub struct Origins {
     pub(super) inputs: Vec<Section>,
     pub(super) filters: Vec<Section>,
     pub(super) outputs: Vec<Section>,
+    pub(super) stream_tasks: Vec<Section>,
 }
 
 /// Classic keys that map onto a differently named key.
@@ -20,6 +21,9 @@ const RENAMED: &[(&str, &[&str])] = &[
     ("name", &["alias"]),
     ("tls.cert_file", &["tls.crt_file"]),
     ("partial_flush_timeout", &["flush_ms"]),
+    ("flush_timeout", &["flush_ms"]),
+    ("multiline_parser", &["multiline.parser"]),
+    ("key_content", &["multiline.key_content"]),
 ];
 
 impl Origins {
@@ -48,7 +52,13 @@ impl Origins {
                 return described;
             }
         }
-        let all = [&self.service, &self.inputs, &self.filters, &self.outputs];
+        let all = [
+            &self.service,
+            &self.inputs,
+            &self.filters,
+            &self.outputs,
+            &self.stream_tasks,
+        ];
         let entry = all
             .iter()
             .flat_map(|sections| sections.iter())
@@ -62,6 +72,13 @@ impl Origins {
     }
 
     fn describe_one(&self, problem: &str) -> String {
+        // The config-wide problems, in classic terms.
+        if problem.starts_with("no [[inputs]]") {
+            return "no [INPUT] section: add one, e.g. `[INPUT]` with `Name forward` and `unix_path /var/run/fluent.sock`".into();
+        }
+        if problem.starts_with("no [[outputs]]") {
+            return "no [OUTPUT] section: add one, e.g. `[OUTPUT]` with `Name stdout` and `Match *`".into();
+        }
         let path_len = problem.find([' ', ':', '=']).unwrap_or(problem.len());
         let (path, rest) = problem.split_at(path_len);
         let (head, key) = path.split_once('.').unwrap_or((path, ""));
@@ -95,6 +112,7 @@ impl Origins {
             ("inputs", Some(i)) => self.inputs.get(i),
             ("filters", Some(i)) => self.filters.get(i),
             ("outputs", Some(i)) => self.outputs.get(i),
+            ("stream_tasks", Some(i)) => self.stream_tasks.get(i),
             _ => None,
         }
     }
@@ -103,7 +121,7 @@ impl Origins {
     /// as the classic key and its `file:line`.
     fn references(&self, text: &str) -> String {
         let paths = regex::Regex::new(
-            r"\b(service|(?:inputs|filters|outputs)\[\d+\])(?:\.([A-Za-z0-9_.]*[A-Za-z0-9_]))?",
+            r"\b(service|(?:inputs|filters|outputs|stream_tasks)\[\d+\])(?:\.([A-Za-z0-9_.]*[A-Za-z0-9_]))?",
         )
         .expect("a valid regex");
         paths
@@ -167,6 +185,7 @@ mod tests {
             inputs: of("INPUT"),
             filters: of("FILTER"),
             outputs: of("OUTPUT"),
+            stream_tasks: of("STREAM_TASK"),
         }
     }
 

@@ -4,7 +4,7 @@
 
 use super::{PAUSE_ALWAYS, at, on_off, seconds, unknown};
 use crate::config::classic::{Entry, Section};
-use crate::filter::parsers::{ParserCatalog, command_line_files};
+use crate::parsers::{ParserCatalog, command_line_files};
 use std::path::PathBuf;
 use toml::{Table, Value};
 

@@ -121,14 +121,57 @@ fn a_missing_include_names_the_including_line() {
 }
 
 #[test]
-fn stream_task_is_not_supported_and_points_to_wasm() {
+fn stream_tasks_come_from_the_streams_file_and_the_main_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("streams.conf"),
+        "[STREAM_TASK]\n    Name debug\n    Exec CREATE STREAM debug WITH (tag='logs.debug') AS SELECT * FROM TAG:'app*' WHERE level = 'debug';\n[PARSER]\n    Name ignored\n",
+    )
+    .unwrap();
+    let main = dir.path().join("main.conf");
+    let text = format!(
+        "[SERVICE]\n    Streams_File streams.conf\n{MINIMAL}[STREAM_TASK]\n    Name all\n    Exec CREATE STREAM all WITH (tag='all') AS SELECT * FROM TAG:'*';\n"
+    );
+    let sections = Parser::new(&no_env).parse_text(&text, &main).unwrap();
+    let m = map(&sections).unwrap();
+    let tasks: Vec<_> = m
+        .config
+        .stream_tasks
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(tasks, ["debug", "all"]);
+    assert!(m.config.stream_tasks[0].exec.contains("level = 'debug'"));
+}
+
+#[test]
+fn a_stream_task_that_cannot_run_names_its_exec_line() {
     let e = error_of(&format!(
-        "{MINIMAL}[STREAM_TASK]\n    Name t\n    Exec SELECT 1;\n"
+        "{MINIMAL}[STREAM_TASK]\n    Name t\n    Exec SELECT AVG(size) FROM TAG:'x' WINDOW TUMBLING (5 SECOND);\n"
     ));
     assert!(
-        e.starts_with("main.conf:7:")
-            && e.contains("not supported; use a WASM filter")
-            && e.contains("docs/"),
+        e.starts_with("main.conf:9: Exec:")
+            && e.contains("aggregations")
+            && e.contains("at character 8"),
+        "{e}"
+    );
+    let e = error_of(&format!(
+        "{MINIMAL}[STREAM_TASK]\n    Name t\n    Exec CREATE STREAM s AS SELECT * FROM STREAM:apache;\n"
+    ));
+    assert!(
+        e.starts_with("main.conf:9:")
+            && e.contains("no task creates stream `apache`")
+            && e.contains("FROM TAG:"),
+        "{e}"
+    );
+    let e = error_of(&format!("{MINIMAL}[STREAM_TASK]\n    Name t\n"));
+    assert!(
+        e.starts_with("main.conf:7:") && e.contains("no `Exec`"),
+        "{e}"
+    );
+    let e = error_of("[SERVICE]\n    Streams_File /nonexistent/streams.conf\n");
+    assert!(
+        e.starts_with("main.conf:2:") && e.contains("/nonexistent/streams.conf"),
         "{e}"
     );
 }
@@ -363,18 +406,34 @@ fn unsupported_inputs_outputs_and_filters_say_what_to_use() {
 }
 
 #[test]
-fn multiline_partial_message_maps_to_reassembly_and_other_modes_are_refused() {
+fn multiline_maps_onto_the_multiline_filter() {
     let m = mapped(&format!("{MINIMAL}[FILTER]\n    Name multiline\n    Match *\n    Mode partial_message\n    flush_ms 500\n")).unwrap();
     assert!(m.config.service.partial_reassembly);
     assert_eq!(m.config.service.partial_flush_timeout.0.as_millis(), 500);
-    let e = error_of(&format!(
-        "{MINIMAL}[FILTER]\n    Name multiline\n    Match *\n    multiline.parser java\n"
-    ));
+    let crate::topology::FilterConfig::Multiline(f) = &m.config.filters[0] else {
+        panic!("a multiline filter")
+    };
+    assert_eq!(
+        f.options.mode,
+        crate::filter::multiline::MultilineMode::PartialMessage
+    );
+    let m = mapped(&format!(
+        "{MINIMAL}[FILTER]\n    Name multiline\n    Match app-*\n    multiline.key_content message\n    multiline.parser go, java\n    multiline.parser python\n    flush_ms 1500\n    buffer off\n    emitter_name ml_emitter\n"
+    ))
+    .unwrap();
+    let crate::topology::FilterConfig::Multiline(f) = &m.config.filters[0] else {
+        panic!("a multiline filter")
+    };
+    assert_eq!(f.options.multiline_parser, ["go", "java", "python"]);
+    assert_eq!(f.options.key_content.as_deref(), Some("message"));
+    assert_eq!(f.options.flush_timeout.0.as_millis(), 1500);
+    assert!(!f.options.buffer);
     assert!(
-        e.starts_with("main.conf:10:")
-            && e.contains("multiline.parser")
-            && e.contains("WASM filter"),
-        "{e}"
+        m.warnings
+            .iter()
+            .any(|w| w.contains(":15:") && w.contains("emitter_name")),
+        "{:?}",
+        m.warnings
     );
 }
 
@@ -630,13 +689,13 @@ fn modify_mistakes_name_the_line_and_the_fix() {
 }
 
 #[test]
-fn parser_filters_get_the_parsers_files_and_refuse_other_formats_at_their_line() {
+fn parser_filters_get_the_parsers_files_and_refuse_bad_parsers_at_their_line() {
     use crate::topology::FilterConfig;
     let dir = tempfile::tempdir().unwrap();
     let parsers = dir.path().join("parsers.conf");
     std::fs::write(
         &parsers,
-        "[PARSER]\n    Name app\n    Format json\n    Time_Key ts\n    Time_Format %s\n\n[PARSER]\n    Name nginx\n    Format regex\n    Regex ^(?<remote>[^ ]*)\n",
+        "[PARSER]\n    Name app\n    Format json\n    Time_Key ts\n    Time_Format %s\n\n[PARSER]\n    Name nginx\n    Format regex\n    Regex ^(?<remote>[^ ]*)\n\n[PARSER]\n    Name broken\n    Format regex\n    Regex ^(?<c>\\X)$\n",
     )
     .unwrap();
     let service = format!("[SERVICE]\n    Parsers_File {}\n", parsers.display());
@@ -652,14 +711,19 @@ fn parser_filters_get_the_parsers_files_and_refuse_other_formats_at_their_line()
     let m = mapped(&format!("[SERVICE]\n    Parsers_File /fluent-bit/parsers/parsers.conf\n{MINIMAL}[FILTER]\n    Name parser\n    Match *\n    Key_Name log\n    Parser json\n    Reserve_Data True\n")).unwrap();
     assert!(matches!(filter_of(&m, 0), FilterConfig::Parser(_)));
 
-    let e = error_of(&format!(
+    // Every format runs (a regex parser here); a pattern that cannot is refused at its line.
+    let m = mapped(&format!(
         "{MINIMAL}[FILTER]\n    Name parser\n    Match *\n    Key_Name log\n    Parser nginx\n{service}"
+    ))
+    .unwrap();
+    assert!(matches!(filter_of(&m, 0), FilterConfig::Parser(_)));
+    let e = error_of(&format!(
+        "{MINIMAL}[FILTER]\n    Name parser\n    Match *\n    Key_Name log\n    Parser broken\n{service}"
     ));
     assert!(
-        e.starts_with("main.conf:11: Parser nginx:")
-            && e.contains(&format!("{}:7", parsers.display()))
-            && e.contains("Format regex")
-            && e.contains("WASM filter"),
+        e.starts_with("main.conf:11: Parser broken:")
+            && e.contains(&format!("{}:15: parser `broken`: Regex", parsers.display()))
+            && e.contains("Rewrite"),
         "{e}"
     );
     let e = error_of(&format!(
@@ -773,4 +837,96 @@ fn the_dummy_input_maps_with_its_fluent_bit_options() {
         e.contains("main.conf:9: rate \"fast\": use a whole number"),
         "{e}"
     );
+}
+
+#[test]
+fn every_problem_of_a_classic_config_is_reported_each_at_its_line() {
+    let e = error_of(
+        "[INPUT]\n    Name forward\n    Bogus 1\n[INPUT]\n    Name: tail\n[FILTER]\n    Name nope\n    Match *\n[OUTPUT]\n    Name null\n    Match *\n",
+    );
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 3, "{e}");
+    assert!(
+        lines[0].starts_with("main.conf:3:") && lines[0].contains("`bogus`"),
+        "{e}"
+    );
+    assert!(
+        lines[1].starts_with("main.conf:5:")
+            && lines[1].contains("not a colon")
+            && lines[1].contains("`name tail`"),
+        "{e}"
+    );
+    assert!(
+        lines[2].starts_with("main.conf:6:") && lines[2].contains("nope"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_classic_config_without_inputs_or_outputs_gets_classic_advice() {
+    let e = error_of("[SERVICE]\n    Flush 1\n");
+    assert!(
+        e.contains("no [INPUT] section: add one")
+            && e.contains("no [OUTPUT] section: add one")
+            && !e.contains("[[inputs]]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn plugins_file_go_plugins_are_built_in_and_others_not_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("plugins.conf"),
+        "[PLUGINS]\n    Path /etc/td-agent-bit/cloudwatch.so\n    Path /opt/custom/out_gstdout.so\n",
+    )
+    .unwrap();
+    let main = dir.path().join("main.conf");
+    let text = format!("[SERVICE]\n    Plugins_File plugins.conf\n{MINIMAL}");
+    let sections = Parser::new(&no_env).parse_text(&text, &main).unwrap();
+    let m = map(&sections).unwrap();
+    let w = m.warnings.join("\n");
+    assert!(w.contains("plugins.conf:2: `path` is not loaded: the `cloudwatch` output is built into wasm-router"), "{w}");
+    assert!(
+        w.contains(
+            "plugins.conf:3: `path` is not loaded: wasm-router does not load Fluent Bit .so plugins"
+        ),
+        "{w}"
+    );
+    let e = error_of("[SERVICE]\n    Plugins_File /nonexistent/plugins.conf\n");
+    assert!(
+        e.starts_with("main.conf:2:") && e.contains("/nonexistent/plugins.conf"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_yaml_config_maps_as_the_classic_one_with_its_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fluent-bit.yaml");
+    std::fs::write(
+        &path,
+        "service:\n  flush: 1\npipeline:\n  inputs:\n    - name: forward\n      listen: 127.0.0.1\n      port: 24224\n  filters:\n    - name: grep\n      match: 'app*'\n      exclude: log ^DEBUG\n  outputs:\n    - name: stdout\n      match: '*'\nstream_processor:\n  - name: errors\n    exec: \"CREATE STREAM e WITH (tag='errors') AS SELECT * FROM TAG:'app*' WHERE level = 'error';\"\n",
+    )
+    .unwrap();
+    let m = crate::topology::load_any(&path).unwrap();
+    assert!(m.classic);
+    assert_eq!(m.config.inputs.len(), 1);
+    assert_eq!(m.config.filters.len(), 1);
+    assert_eq!(m.config.stream_tasks[0].name, "errors");
+    assert!(
+        m.warnings
+            .iter()
+            .any(|w| w.contains("fluent-bit.yaml:2:") && w.contains("`flush`")),
+        "{:?}",
+        m.warnings
+    );
+
+    std::fs::write(
+        &path,
+        "pipeline:\n  inputs:\n    - name: forward\n      bogus: 1\n  outputs:\n    - name: cloudwatch_logs\n      match: '*'\n",
+    )
+    .unwrap();
+    let e = crate::topology::load_any(&path).unwrap_err().to_string();
+    assert!(e.contains("fluent-bit.yaml:4: unknown key `bogus`"), "{e}");
 }

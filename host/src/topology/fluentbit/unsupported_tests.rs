@@ -50,15 +50,11 @@ fn warned(section: &str, line: usize, parts: &[&str]) {
 // ----- sections and directives -----
 
 #[test]
-fn stream_task_section() {
+fn stream_task_unknown_key() {
     refused(
-        "[STREAM_TASK]\n    Name t\n    Exec SELECT 1;\n",
-        7,
-        &[
-            "[STREAM_TASK]",
-            "not supported; use a WASM filter",
-            DOCS_WASM_FILTERS,
-        ],
+        "[STREAM_TASK]\n    Name t\n    Exec SELECT * FROM TAG:'x';\n    Tag x\n",
+        10,
+        &["unknown key `tag` in [STREAM_TASK]", "Name, Exec"],
     );
 }
 
@@ -97,7 +93,7 @@ fn unknown_section() {
         &[
             "[UPSTREAM]",
             "unknown section",
-            "use [SERVICE], [INPUT], [FILTER] or [OUTPUT]",
+            "use [SERVICE], [INPUT], [FILTER], [OUTPUT] or [STREAM_TASK]",
         ],
     );
 }
@@ -238,7 +234,7 @@ fn unsupported_input() {
         &[
             "input `systemd`",
             "not supported yet",
-            "forward, tcp, tail and dummy",
+            "forward, tcp, tail, http, exec and dummy",
         ],
     );
 }
@@ -305,32 +301,34 @@ fn wasm_filter_without_path() {
 }
 
 #[test]
-fn multiline_mode_other_than_partial_message() {
+fn multiline_unknown_mode() {
     refused(
-        "[FILTER]\n    Name multiline\n    Match *\n    Mode parser\n",
+        "[FILTER]\n    Name multiline\n    Match *\n    Mode lines\n",
+        10,
+        &["Mode \"lines\"", "use `parser` or `partial_message`"],
+    );
+}
+
+#[test]
+fn multiline_unknown_parser() {
+    refused(
+        "[FILTER]\n    Name multiline\n    Match *\n    multiline.parser java, nodejs\n",
         10,
         &[
-            "`mode parser`",
-            "not supported",
-            "mode partial_message",
-            "WASM filter",
-            DOCS_WASM_FILTERS,
+            "multiline.parser nodejs",
+            "`nodejs` is not defined",
+            "docker, cri, go, python, java, ruby",
+            "Parsers_File",
         ],
     );
 }
 
 #[test]
-fn multiline_parser_option() {
+fn multiline_parser_with_partial_message() {
     refused(
-        "[FILTER]\n    Name multiline\n    Match *\n    multiline.parser java\n",
-        10,
-        &[
-            "multiline.parser",
-            "not supported",
-            "mode partial_message",
-            "WASM filter",
-            DOCS_WASM_FILTERS,
-        ],
+        "[FILTER]\n    Name multiline\n    Match *\n    Mode partial_message\n    multiline.parser java\n",
+        11,
+        &["multiline.parser cannot be used with `Mode partial_message`"],
     );
 }
 
@@ -343,17 +341,30 @@ fn multiline_unknown_key() {
             "`key_content`",
             "in [FILTER] multiline",
             "remove it",
+            "multiline.key_content",
+        ],
+    );
+}
+
+#[test]
+fn multiline_without_parser() {
+    refused(
+        "[FILTER]\n    Name multiline\n    Match *\n",
+        7,
+        &[
+            "[FILTER] multiline",
+            "needs `multiline.parser`",
             "Mode partial_message",
         ],
     );
 }
 
 #[test]
-fn multiline_without_mode() {
-    refused(
-        "[FILTER]\n    Name multiline\n    Match *\n",
-        7,
-        &["[FILTER] multiline", "needs `mode partial_message`"],
+fn multiline_emitter_keys_are_accepted() {
+    warned(
+        "[FILTER]\n    Name multiline\n    Match *\n    Mode partial_message\n    emitter_mem_buf_limit 10M\n",
+        11,
+        &["emitter_mem_buf_limit", "accepted and ignored"],
     );
 }
 
