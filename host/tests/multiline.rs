@@ -7,7 +7,7 @@
 //! at shutdown when the timer is far off.
 
 use crate::common;
-use crate::native_filters::start_classic;
+use crate::common::start_classic;
 
 use common::{PrintedEvent, assert_events_eq, fluent_logger_send as send};
 use serde_json::{Value, json};

@@ -11,34 +11,13 @@
 
 use crate::common;
 
-use common::{PrintedEvent, RouterProcess, assert_events_eq, fluent_logger_send as send, with_tag};
+use common::{
+    PrintedEvent, RouterProcess, assert_events_eq, classic_dir, fluent_logger_send as send,
+    start_classic, with_tag,
+};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// A temporary directory holding the classic `config` as `fluent-bit.conf` and `files` beside
-/// it, `{dir}` in each replaced by the directory; and the config's path.
-fn classic_dir(config: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap();
-    for (name, text) in files {
-        std::fs::write(dir.path().join(name), text.replace("{dir}", d)).unwrap();
-    }
-    let path = dir.path().join("fluent-bit.conf");
-    std::fs::write(&path, config.replace("{dir}", d)).unwrap();
-    (dir, path)
-}
-
-/// Run `wasm-router run -c <dir>/fluent-bit.conf EXTRA…` on the classic `config` (see
-/// [`classic_dir`]); `{dir}` in `extra` is the directory too.
-pub(crate) fn start_classic(config: &str, files: &[(&str, &str)], extra: &[&str]) -> RouterProcess {
-    let (dir, path) = classic_dir(config, files);
-    let d = dir.path().to_str().unwrap();
-    let mut cmd = common::router_command();
-    cmd.arg("-c").arg(&path);
-    cmd.args(extra.iter().map(|a| a.replace("{dir}", d)));
-    RouterProcess::spawn(&mut cmd, dir)
-}
 
 const BASE_NS: u64 = 1_700_000_000_000_000_000;
 const TASK_ARN: &str =

@@ -5,24 +5,10 @@
 
 use crate::common;
 
-use common::{RouterProcess, fluent_logger_send as send};
+use common::{fluent_logger_send as send, start_classic};
 use serde_json::json;
 
 const BASE_NS: u64 = 1_700_000_000_000_000_000;
-
-/// Run the classic `config` with `files` beside it (`{dir}` replaced by their directory).
-fn start(config: &str, files: &[(&str, &str)]) -> RouterProcess {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap().to_string();
-    for (name, text) in files {
-        std::fs::write(dir.path().join(name), text.replace("{dir}", &d)).unwrap();
-    }
-    let path = dir.path().join("fluent-bit.conf");
-    std::fs::write(&path, config.replace("{dir}", &d)).unwrap();
-    let mut cmd = common::router_command();
-    cmd.arg("-c").arg(&path);
-    RouterProcess::spawn(&mut cmd, dir)
-}
 
 /// The amazon-ecs-firelens-examples `splitting-log-streams` config, with stdout in place of
 /// CloudWatch and a TCP forward input on a free port.
@@ -60,7 +46,7 @@ const STREAMS: &str = "
 
 #[test]
 fn the_splitting_log_streams_example_routes_each_level_to_its_tag() {
-    let router = start(
+    let router = start_classic(
         SPLITTING,
         &[
             (
@@ -69,6 +55,7 @@ fn the_splitting_log_streams_example_routes_each_level_to_its_tag() {
             ),
             ("stream_processing.conf", STREAMS),
         ],
+        &[],
     );
     let lines = [
         ("debug", "starting"),
@@ -146,7 +133,7 @@ fn containers_split_by_name_and_a_copy_of_everything_route_as_fluent_bit() {
     Name containers
     Exec CREATE STREAM containers WITH (tag='containers') AS SELECT * FROM TAG:'*-firelens-*';
 ";
-    let router = start(config, &[("streams.conf", streams)]);
+    let router = start_classic(config, &[("streams.conf", streams)], &[]);
     let events: Vec<_> = ["laravel", "nginx", "redis", "laravel"]
         .iter()
         .enumerate()
