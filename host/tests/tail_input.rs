@@ -614,3 +614,32 @@ fn a_restart_in_the_middle_of_a_trace_loses_nothing() {
         ]
     );
 }
+
+/// A file deleted in the middle of a message passes it on when it is closed, long before the
+/// flush timeout of its `[MULTILINE_PARSER]` (from `parsers_files`).
+#[test]
+fn a_deleted_file_passes_on_its_open_message_when_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let parsers = d.join("parsers.conf");
+    std::fs::write(
+        &parsers,
+        "[MULTILINE_PARSER]\n    name          slow\n    type          regex\n    flush_timeout 600000\n    rule      \"start_state\"   \"/^Exception/\"   \"cont\"\n    rule      \"cont\"          \"/^\\s+at .*/\"   \"cont\"\n",
+    )
+    .unwrap();
+    let log = d.join("app.log");
+    let router = start(
+        common::free_port(),
+        &format!(
+            "path = [\"{0}/app.log\"]\nmultiline_parser = [\"slow\"]\nparsers_files = [\"{1}\"]\n",
+            d.display(),
+            parsers.display()
+        ),
+    );
+    append(&log, "Exception boom\n    at a\n    at b\n");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(router.events().is_empty(), "the message is still open");
+    std::fs::remove_file(&log).unwrap();
+    let events = router.wait_for_events(1);
+    assert_eq!(logs(&events), ["Exception boom\n    at a\n    at b\n"]);
+}

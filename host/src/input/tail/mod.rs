@@ -5,8 +5,9 @@
 //! Delivery: a file's offset moves past a line only once the pipeline took it (every matching
 //! output's buffer holds it); the offsets are saved in `db` (see [`db`]) when the input is idle,
 //! at least every second while busy, and at shutdown, so a restart resumes where the pipeline
-//! stopped taking lines: nothing lost, nothing read twice. While the buffers are full the input
-//! waits; a batch a buffer refuses is read again later, never dropped.
+//! stopped taking lines: nothing lost, nothing read twice (with multiline parsers: nothing lost,
+//! see below). While the buffers are full the input waits; a batch a buffer refuses is read again
+//! later, never dropped.
 //!
 //! Files: found by the globs at start (read from their end, or their start with
 //! `read_from_head`, or from their saved offset) and every `refresh_interval` or as soon as
@@ -19,6 +20,27 @@
 //! (`component_errors_total{reason="file_truncated"}`); a deleted file is read to its end and
 //! closed. At most `max_open_files` are open; when more match, files idle for
 //! `refresh_interval` are closed (their offsets kept) to give the others a turn.
+//!
+//! Multiline (`multiline_parser`, Fluent Bit `multiline.parser`): each file's lines go, as raw
+//! text, through one [`Joiner`] of the named [multiline parsers](crate::multiline) per file (so
+//! `docker` and `cri` parse the runtime's line format themselves); what comes out gets `path_key`
+//! and `offset_key` (the offset after the line whose reading released it) and goes into the
+//! pipeline like other lines; `parser` and `key` are not applied (text is under `log`, as in
+//! Fluent Bit). An open message is passed on after the chain's flush timeout (the longest of its
+//! parsers', e.g. 4s), checked at each wake-up (at least every second); when its file is closed
+//! (deleted, rotated away, stopped); and at shutdown (within `drain`). Records a buffer refuses
+//! wait with their file (`pending`) and are sent before its next lines: never dropped. Messages
+//! cut at the joiner's limits (2MiB, 10000 lines) are counted
+//! `component_errors_total{reason="multiline_size_cap"|"multiline_line_cap"}`; when the joiners of
+//! all files hold more than [`MAX_HELD_BYTES`], the file being read passes its messages on early
+//! (`multiline_held_cap`).
+//!
+//! Multiline delivery: a line in a joiner (or in a pending record) has left the file but not
+//! reached the pipeline, so the offset saved for a file is `min(offset, where the oldest held or
+//! pending line starts)` ([`Joiner::oldest_held_at`]; conservatively, a line starts where the
+//! line before it ended). After a crash the open messages are read again whole: no line is
+//! lost, though lines of a message passed on just before the crash may be read twice (duplicates,
+//! never loss). A graceful stop passes on the open messages and saves the offset past them.
 //!
 //! Bounded: one read buffer for the whole input, at most `buffer_max_size` + 1 bytes for a line.
 //! A longer line is skipped with `skip_long_lines` (counted dropped, `line_too_long`); without
@@ -618,15 +640,15 @@ impl TailInput {
                 self.check_truncated(f);
             }
             if f.joiner.is_some() {
-                match self.join(f, &cut, pipeline, shutdown, drain).await {
-                    Turn::More => {}
-                    other => return other,
-                }
+                let turn = self.join(f, &cut, pipeline, shutdown, drain).await;
                 if cut.too_long > 0 {
                     self.long_lines(f, cut.too_long, "skipping them (skip_long_lines)");
                 }
                 if cut.consumed > 0 {
                     f.last_read = Instant::now();
+                }
+                if turn != Turn::More {
+                    return turn;
                 }
                 if cut.stopped {
                     self.long_lines(f, 1, "no longer reading the file; set skip_long_lines on to skip such lines, or raise buffer_max_size");
@@ -876,13 +898,15 @@ impl TailInput {
         shutdown: &Shutdown,
         drain: Duration,
     ) {
+        let deadline = Instant::now() + drain;
         let ids: Vec<FileId> = self.files.keys().copied().collect();
         for id in ids {
             let Some(mut f) = self.files.remove(&id) else {
                 continue;
             };
             if f.holds() {
-                self.release(&mut f, None, pipeline, shutdown, drain).await;
+                let left = deadline.saturating_duration_since(Instant::now());
+                self.release(&mut f, None, pipeline, shutdown, left).await;
             }
             if let Some(db) = &mut self.db {
                 db.set(id, &f.name, f.saved_offset());
