@@ -151,6 +151,9 @@ struct TailedFile {
     joiner: Option<Joiner>,
     /// Joined records a buffer refused (or shutdown abandoned): sent before anything else.
     pending: Option<Pending>,
+    /// Bytes of lines the joiner took whose records have not gone yet (counted received with
+    /// the next records that go).
+    unsent_bytes: u64,
 }
 
 /// Records of a file made from lines already read, waiting for room in the pipeline.
@@ -525,6 +528,7 @@ impl TailInput {
                     .as_ref()
                     .map(|c| Joiner::new(c.clone(), JoinLimits::default())),
                 pending: None,
+                unsent_bytes: 0,
             },
         );
     }
@@ -727,7 +731,7 @@ impl TailInput {
         let held_before = joiner.held_bytes();
         let (now, time_ns) = (Instant::now(), now_ns());
         let (mut events, mut out) = (Vec::new(), Vec::new());
-        let mut bytes = 0;
+        let mut bytes = f.unsent_bytes;
         // Each line starts where the one before it ended (or earlier, after skipped lines).
         let mut start = 0;
         for (range, end) in &cut.lines {
@@ -756,8 +760,10 @@ impl TailInput {
         self.count_cuts(f);
         if events.is_empty() {
             // Lines the joiner holds are counted received when their record goes.
+            f.unsent_bytes = bytes;
             return Turn::More;
         }
+        f.unsent_bytes = 0;
         let batch = Batch::new(f.tag.clone(), events);
         self.send(f, Pending { batch, bytes, from }, pipeline, shutdown, drain)
             .await
@@ -799,7 +805,7 @@ impl TailInput {
         let batch = Batch::new(f.tag.clone(), events);
         let pending = Pending {
             batch,
-            bytes: 0,
+            bytes: std::mem::take(&mut f.unsent_bytes),
             from,
         };
         self.send(f, pending, pipeline, shutdown, drain).await == Turn::More
