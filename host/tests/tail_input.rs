@@ -439,3 +439,207 @@ fn a_fluent_bit_db_is_refused_naming_the_fix() {
         "{text}"
     );
 }
+
+/// The `log` values printed, in order.
+fn logs(events: &[PrintedEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e.record["log"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// Docker's json-file splits a long line into JSON lines whose `log` ends without `\n` but the
+/// last: `multiline.parser docker` joins them back, per stream, with `path_key` added.
+#[test]
+fn docker_json_pieces_arrive_joined_with_multiline_parser_docker() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let log = d.join("c.log");
+    let line = |log: &str, stream: &str| {
+        format!(
+            "{}\n",
+            json!({"log": log, "stream": stream, "time": "2024-01-01T00:00:00.000000001Z"})
+        )
+    };
+    let router = start(
+        common::free_port(),
+        &format!(
+            "path = [\"{0}/*.log\"]\nmultiline_parser = [\"docker\"]\npath_key = \"file\"\n",
+            d.display()
+        ),
+    );
+    append(
+        &log,
+        &[
+            line("part1 ", "stdout"),
+            line("err alone\n", "stderr"),
+            line("part2 ", "stdout"),
+        ]
+        .concat(),
+    );
+    append(&log, &line("end\n", "stdout"));
+    router.wait_for_events(2);
+    std::thread::sleep(Duration::from_millis(300));
+    let events = router.events();
+    assert_eq!(logs(&events), ["err alone\n", "part1 part2 end\n"]);
+    assert_eq!(events[1].record["stream"], "stdout");
+    assert_eq!(events[1].record["file"], log.display().to_string());
+    assert_eq!(
+        events[1].time_ns, 1_704_067_200_000_000_001,
+        "Docker's time"
+    );
+}
+
+/// CRI's `P` pieces join up to the `F` line with `multiline.parser cri`.
+#[test]
+fn cri_pieces_arrive_joined_with_multiline_parser_cri() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let log = d.join("c.log");
+    append(
+        &log,
+        "2024-01-01T00:00:00.000000001Z stdout F written before\n",
+    );
+    let router = start(
+        common::free_port(),
+        &format!(
+            "path = [\"{0}/*.log\"]\nread_from_head = true\nmultiline_parser = [\"docker\", \"cri\"]\n",
+            d.display()
+        ),
+    );
+    append(
+        &log,
+        "2024-01-01T00:00:00.000000001Z stdout P part1 \n2024-01-01T00:00:00.000000002Z stdout P part2 \n2024-01-01T00:00:00.000000003Z stdout F end\n",
+    );
+    router.wait_for_events(2);
+    std::thread::sleep(Duration::from_millis(300));
+    let events = router.events();
+    assert_eq!(logs(&events), ["written before", "part1 part2 end"]);
+    assert_eq!(events[1].record["stream"], "stdout");
+    assert_eq!(
+        events[1].time_ns, 1_704_067_200_000_000_001,
+        "the first piece's time"
+    );
+}
+
+const TRACE: [&str; 4] = [
+    "Exception in thread \"main\" java.lang.IllegalStateException: boom",
+    "    at com.example.App.load(App.java:38)",
+    "    at com.example.App.main(App.java:14)",
+    "    ... 1 more",
+];
+
+/// A Java stack trace is one record; the last one, which no line follows, goes after the flush
+/// timeout (4s for `java`).
+#[test]
+fn java_stack_traces_arrive_as_one_record_the_last_after_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let log = d.join("app.log");
+    let router = start(
+        common::free_port(),
+        &format!(
+            "path = [\"{0}/app.log\"]\nmultiline_parser = [\"java\"]\noffset_key = \"offset\"\n",
+            d.display()
+        ),
+    );
+    let trace = format!("{}\n", TRACE.join("\n"));
+    append(&log, &format!("starting\n{trace}between\n{trace}"));
+    router.wait_for_events(3);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        router.events().len(),
+        3,
+        "the last trace waits for its next line"
+    );
+    let events = router.wait_for_events(4);
+    assert_eq!(logs(&events), ["starting\n", &trace, "between\n", &trace]);
+    let size = std::fs::metadata(&log).unwrap().len();
+    assert_eq!(
+        events[3].record["offset"], size,
+        "the offset after its last line"
+    );
+}
+
+/// Restarts in the middle of an open stack trace lose no line: after `kill -9` the trace is read
+/// again from its start (the saved offset never passes a line the joiner holds); a graceful
+/// stop passes on what is open.
+#[test]
+fn a_restart_in_the_middle_of_a_trace_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let log = d.join("app.log");
+    let options = format!(
+        "path = [\"{0}/app.log\"]\nread_from_head = true\nmultiline_parser = [\"java\"]\ndb = \"{0}/tail.db\"\n",
+        d.display()
+    );
+    let mut printed = Vec::new();
+
+    // Run 1: a line and half a trace, then kill -9 once the line was printed and saved.
+    append(&log, &format!("before\n{}\n{}\n", TRACE[0], TRACE[1]));
+    let router = start(common::free_port(), &options);
+    router.wait_for_events(1);
+    std::thread::sleep(Duration::from_millis(1500));
+    router.signal("KILL");
+    printed.extend(router.events_after_exit());
+    drop(router);
+
+    // Run 2: the rest of the trace arrives; it is read whole again; then half a second trace
+    // and a graceful stop, which passes it on.
+    append(&log, &format!("{}\n{}\nafter\n", TRACE[2], TRACE[3]));
+    let mut router = start(common::free_port(), &options);
+    router.wait_for_events(2);
+    append(&log, &format!("{}\n{}\n", TRACE[0], TRACE[1]));
+    std::thread::sleep(Duration::from_millis(1500));
+    router.terminate();
+    printed.extend(router.events_after_exit());
+    drop(router);
+
+    // Run 3: the end of the second trace, then a line.
+    append(&log, &format!("{}\nlast\n", TRACE[2]));
+    let router = start(common::free_port(), &options);
+    router.wait_for_events(2);
+    std::thread::sleep(Duration::from_millis(500));
+    printed.extend(router.events());
+    let trace = format!("{}\n", TRACE.join("\n"));
+    assert_eq!(
+        logs(&printed),
+        [
+            "before\n".to_string(),
+            trace,
+            "after\n".into(),
+            format!("{}\n{}\n", TRACE[0], TRACE[1]),
+            format!("{}\n", TRACE[2]),
+            "last\n".into(),
+        ]
+    );
+}
+
+/// A file deleted in the middle of a message passes it on when it is closed, long before the
+/// flush timeout of its `[MULTILINE_PARSER]` (from `parsers_files`).
+#[test]
+fn a_deleted_file_passes_on_its_open_message_when_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let parsers = d.join("parsers.conf");
+    std::fs::write(
+        &parsers,
+        "[MULTILINE_PARSER]\n    name          slow\n    type          regex\n    flush_timeout 600000\n    rule      \"start_state\"   \"/^Exception/\"   \"cont\"\n    rule      \"cont\"          \"/^\\s+at .*/\"   \"cont\"\n",
+    )
+    .unwrap();
+    let log = d.join("app.log");
+    let router = start(
+        common::free_port(),
+        &format!(
+            "path = [\"{0}/app.log\"]\nmultiline_parser = [\"slow\"]\nparsers_files = [\"{1}\"]\n",
+            d.display(),
+            parsers.display()
+        ),
+    );
+    append(&log, "Exception boom\n    at a\n    at b\n");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(router.events().is_empty(), "the message is still open");
+    std::fs::remove_file(&log).unwrap();
+    let events = router.wait_for_events(1);
+    assert_eq!(logs(&events), ["Exception boom\n    at a\n    at b\n"]);
+}

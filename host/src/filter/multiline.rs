@@ -26,9 +26,9 @@
 use crate::config::{ByteSize, DurationStr};
 use crate::event::json::{map_entries, str_payload};
 use crate::event::{Batch, Event};
-use crate::multiline::{JoinLimits, Joiner, MultilineCatalog, ParserChain, PreParser};
+use crate::multiline::{JoinLimits, Joiner, ParserChain, resolve_names};
 use crate::ops::metrics::{Component, Metrics};
-use crate::parsers::{Parser, ParserCatalog, command_line_files};
+use crate::parsers::command_line_files;
 use crate::pipeline::Filter;
 use crate::pipeline::partial::PartialReassembly;
 use bytes::Bytes;
@@ -116,25 +116,7 @@ impl MultilineFilterConfig {
         }
         let mut files = self.parsers_files.clone();
         files.extend(command_line_files());
-        let catalog = MultilineCatalog::load(&files).map_err(|e| format!(".parsers_files: {e}"))?;
-        let parsers_catalog =
-            ParserCatalog::load(&files).map_err(|e| format!(".parsers_files: {e}"))?;
-        let pre_parser = |name: &str| -> Result<Arc<dyn PreParser>, String> {
-            parsers_catalog
-                .resolve(name)
-                .map(|p| Arc::new(p) as Arc<dyn PreParser>)
-        };
-        let parsers = self
-            .multiline_parser
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                catalog
-                    .resolve(name, &pre_parser)
-                    .map(Arc::new)
-                    .map_err(|e| format!(".multiline_parser[{i}]: {e}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let parsers = resolve_names(&self.multiline_parser, &files)?;
         Ok(ParserChain::new(parsers, self.key_content.clone()).with_fallback_key("log"))
     }
 
@@ -192,13 +174,6 @@ impl crate::filter::FilterComponent for MultilineFilterConfig {
             )),
         };
         Ok((id, filter))
-    }
-}
-
-impl PreParser for Parser {
-    fn parse(&self, text: &[u8]) -> Option<(Vec<u8>, Option<u64>)> {
-        let parsed = Parser::parse(self, text)?;
-        Some((parsed.body, parsed.time_ns))
     }
 }
 

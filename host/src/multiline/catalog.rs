@@ -21,6 +21,7 @@ use super::rules::{RuleDef, Rules};
 use super::{DEFAULT_FLUSH_TIMEOUT, Kind, MultilineParser, PreParser, builtin};
 use crate::config::classic::{Entry, Parser as ClassicParser, Section};
 use crate::config::fluent_bit::split_quoted;
+use crate::parsers::{Parser, ParserCatalog};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,6 +114,52 @@ impl MultilineCatalog {
                 builtin::NAMES.join(", ")
             )
         })
+    }
+}
+
+impl MultilineCatalog {
+    /// The parser `name`, a section's `parser` key resolved among the `[PARSER]`s of `parsers`.
+    pub fn resolve_with(
+        &self,
+        name: &str,
+        parsers: &ParserCatalog,
+    ) -> Result<MultilineParser, String> {
+        let pre_parser = |name: &str| -> Result<Arc<dyn PreParser>, String> {
+            parsers
+                .resolve(name)
+                .map(|p| Arc::new(p) as Arc<dyn PreParser>)
+        };
+        self.resolve(name, &pre_parser)
+    }
+}
+
+/// The multiline parsers `names` (a `multiline_parser` list), in order: the `[MULTILINE_PARSER]`
+/// sections of `files` (their `parser` key among the `[PARSER]`s of the same files), else the
+/// built-ins. What the `multiline` filter and the `tail` input both name; an error starts with
+/// the key (`.parsers_files: …`, `.multiline_parser[1]: …`).
+pub fn resolve_names(
+    names: &[String],
+    files: &[PathBuf],
+) -> Result<Vec<Arc<MultilineParser>>, String> {
+    let catalog = MultilineCatalog::load(files).map_err(|e| format!(".parsers_files: {e}"))?;
+    let parsers = ParserCatalog::load(files).map_err(|e| format!(".parsers_files: {e}"))?;
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            catalog
+                .resolve_with(name, &parsers)
+                .map(Arc::new)
+                .map_err(|e| format!(".multiline_parser[{i}]: {e}"))
+        })
+        .collect()
+}
+
+/// A `[PARSER]` as a multiline parser's pre-parser.
+impl PreParser for Parser {
+    fn parse(&self, text: &[u8]) -> Option<(Vec<u8>, Option<u64>)> {
+        let parsed = Parser::parse(self, text)?;
+        Some((parsed.body, parsed.time_ns))
     }
 }
 

@@ -66,6 +66,8 @@ pub struct Joiner {
     last_parser: Option<usize>,
     held_bytes: usize,
     cuts: Cuts,
+    /// Where the line being offered starts (see [`Joiner::push_text`]).
+    line_at: u64,
 }
 
 #[derive(Debug)]
@@ -81,6 +83,8 @@ struct Group {
     /// A bare text line: joined by and ending with `\n`.
     bare: bool,
     last_line_at: Instant,
+    /// Where its first line starts (`push_text`'s `at`).
+    first_at: u64,
 }
 
 impl Group {
@@ -122,19 +126,30 @@ impl Joiner {
             last_parser: None,
             held_bytes: 0,
             cuts: Cuts::default(),
+            line_at: 0,
         }
     }
 
     /// Offer a record; what is complete is appended to `out`, in order.
     pub fn push_record(&mut self, event: Event, now: Instant, out: &mut Vec<Event>) {
+        self.line_at = 0;
         if !self.offer(Line::Record(&event.body), event.time_ns, now, out) {
             self.flush_all(out);
             out.push(event);
         }
     }
 
-    /// Offer a line of text read at `time_ns` (an input that reads files).
-    pub fn push_text(&mut self, text: &[u8], time_ns: u64, now: Instant, out: &mut Vec<Event>) {
+    /// Offer a line of text read at `time_ns` (an input that reads files), which starts at `at`
+    /// in its file: [`Joiner::oldest_held_at`] reports it back while the line is held.
+    pub fn push_text(
+        &mut self,
+        text: &[u8],
+        at: u64,
+        time_ns: u64,
+        now: Instant,
+        out: &mut Vec<Event>,
+    ) {
+        self.line_at = at;
         if !self.offer(Line::Text(text), time_ns, now, out) {
             self.flush_all(out);
             let key = self.chain.key_content(0);
@@ -188,6 +203,17 @@ impl Joiner {
             .flatten()
             .filter(|g| !g.is_empty())
             .map(|g| g.last_line_at)
+            .min()
+    }
+
+    /// Where the first line of the oldest open message starts (`push_text`'s `at`): no line
+    /// before it is held.
+    pub fn oldest_held_at(&self) -> Option<u64> {
+        self.groups
+            .iter()
+            .flatten()
+            .filter(|g| !g.is_empty())
+            .map(|g| g.first_at)
             .min()
     }
 
@@ -300,6 +326,7 @@ impl Joiner {
             first: None,
             bare: false,
             last_line_at: now,
+            first_at: 0,
         });
         Some(groups.len() - 1)
     }
@@ -329,11 +356,13 @@ impl Joiner {
             }
         }
         let key_is_none = self.chain.key_content(p).is_none();
+        let line_at = self.line_at;
         let group = &mut self.groups[p][g];
         let before = group.bytes();
         if group.first.is_none() {
             group.first = Some((parsed.time_ns, parsed.record.clone()));
             group.bare = parsed.record.is_none() && key_is_none;
+            group.first_at = line_at;
         }
         let separate = (as_line || group.bare) && !group.text.is_empty();
         if separate && group.text.last() != Some(&b'\n') {

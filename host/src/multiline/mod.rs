@@ -12,15 +12,16 @@
 //!   records out, with the flush timeout and the caps. The `multiline` filter keeps one per tag,
 //!   container and source; an input that reads files can keep one per file.
 //!
-//! This module imports only the leaves (`config`, `event`, `time`), so inputs and filters can
-//! both use it.
+//! [`catalog::resolve_names`] turns a `multiline_parser` list into parsers, for the filter and
+//! the `tail` input alike. This module imports only the leaves (`config`, `event`, `time`) and
+//! [`crate::parsers`] (a `[MULTILINE_PARSER]`'s `parser`), so inputs and filters can both use it.
 
 pub mod builtin;
 pub mod catalog;
 mod joiner;
 pub mod rules;
 
-pub use catalog::MultilineCatalog;
+pub use catalog::{MultilineCatalog, resolve_names};
 pub use joiner::{Cuts, JoinLimits, Joiner};
 
 use std::fmt;

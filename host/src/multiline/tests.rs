@@ -216,11 +216,22 @@ fn cri_partial_lines_join_per_stream_at_f() {
     // Text lines (an input reading a file) work the same, with the line's time.
     let mut j = Joiner::new(chain(&["cri"], None), JoinLimits::default());
     let mut out = Vec::new();
-    for l in &cri[..2] {
-        j.push_text(l.as_bytes(), 7, Instant::now(), &mut out);
+    assert_eq!(j.oldest_held_at(), None);
+    for (at, l) in [100, 200].into_iter().zip(&cri[..2]) {
+        j.push_text(l.as_bytes(), at, 7, Instant::now(), &mut out);
     }
-    j.push_text(cri[3].as_bytes(), 7, Instant::now(), &mut out);
+    assert_eq!(
+        j.oldest_held_at(),
+        Some(100),
+        "where the open message began"
+    );
+    j.push_text(cri[3].as_bytes(), 300, 7, Instant::now(), &mut out);
     assert_eq!(out.len(), 1);
+    assert_eq!(
+        j.oldest_held_at(),
+        None,
+        "nothing held once the message ended"
+    );
     assert_eq!(out[0].time_ns, 1_557_255_470_904_275_087, "the CRI time");
 }
 
@@ -242,7 +253,7 @@ fn bare_text_lines_end_with_a_line_break_as_in_fluent_bit() {
     let mut j = Joiner::new(chain(&["java"], None), JoinLimits::default());
     let mut out = Vec::new();
     for l in JAVA {
-        j.push_text(l.as_bytes(), 1, Instant::now(), &mut out);
+        j.push_text(l.as_bytes(), 0, 1, Instant::now(), &mut out);
     }
     let got: Vec<Value> = out.iter().map(value).collect();
     assert_eq!(

@@ -1,6 +1,7 @@
 //! `type = "tail"` under `[[inputs]]`: Fluent Bit's `in_tail`, its config and its checks.
 
 use crate::config::{ByteSize, DurationStr, positive_size};
+use crate::multiline::{ParserChain, resolve_names};
 use crate::parsers::{Parser, ParserCatalog, command_line_files};
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -45,14 +46,18 @@ pub struct TailInputConfig {
     /// Add the file offset after the line to each record under this key.
     #[serde(default)]
     pub offset_key: Option<String>,
-    /// A `json` parser (built in, or from `parsers_files` / `-R`) applied to each line; a line
-    /// it does not parse is kept as `{key: line}`.
+    /// A parser (built in, or from `parsers_files` / `-R`) applied to each line; a line it does
+    /// not parse is kept as `{key: line}`. Not with `multiline_parser`.
     #[serde(default)]
     pub parser: Option<String>,
-    /// Files with `[PARSER]` sections for `parser`.
+    /// Files with `[PARSER]` and `[MULTILINE_PARSER]` sections for `parser` and
+    /// `multiline_parser`.
     #[serde(default)]
     pub parsers_files: Vec<PathBuf>,
-    /// Fluent Bit's multiline parsers (`multiline.parser`): not yet supported here.
+    /// Multiline parsers (Fluent Bit `multiline.parser`), tried in order, joining the lines of
+    /// each file: built-in `docker`, `cri`, `go`, `python`, `java`, `ruby`, or a
+    /// `[MULTILINE_PARSER]` of `parsers_files` / `-R`. A joined record's text is under `log`
+    /// (as in Fluent Bit; `key` and `parser` are not applied then).
     #[serde(default)]
     pub multiline_parser: Vec<String>,
     /// How often the globs are looked at again for new files (default 60s); open files are
@@ -187,10 +192,12 @@ impl TailInputConfig {
         if self.max_open_files == Some(0) {
             problems.push(format!("{key}.max_open_files must be at least 1"));
         }
-        if !self.multiline_parser.is_empty() {
+        if let Err(e) = self.multiline_chain() {
+            problems.push(format!("{key}{e}"));
+        }
+        if !self.multiline_parser.is_empty() && self.parser.is_some() {
             problems.push(format!(
-                "{key}.multiline_parser is not yet supported by the tail input; remove it (each line is one record), or join lines in a WASM filter (see {})",
-                crate::config::DOCS_WASM_FILTERS
+                "{key}.parser is not applied when multiline_parser is set (Fluent Bit ignores it then); remove one of them, or name a [MULTILINE_PARSER] whose `parser` parses each line"
             ));
         }
         if let Some(db) = &self.db
@@ -211,6 +218,18 @@ impl TailInputConfig {
         let mut files = self.parsers_files.clone();
         files.extend(command_line_files());
         ParserCatalog::load(&files)?.resolve(name).map(Some)
+    }
+
+    /// The multiline parsers of `multiline_parser`, if any; an error starts with the key
+    /// (`.multiline_parser[0]: …`).
+    pub fn multiline_chain(&self) -> Result<Option<ParserChain>, String> {
+        if self.multiline_parser.is_empty() {
+            return Ok(None);
+        }
+        let mut files = self.parsers_files.clone();
+        files.extend(command_line_files());
+        let parsers = resolve_names(&self.multiline_parser, &files)?;
+        Ok(Some(ParserChain::new(parsers, None)))
     }
 
     /// `buffer_chunk_size` and `buffer_max_size` in bytes.
@@ -259,7 +278,7 @@ mod tests {
     #[test]
     fn mistakes_name_the_key_and_the_fix() {
         let c = parse(
-            "path = [\"logs/*.log\", \"/a/[\"]\nexclude_path = [\"[\"]\nbuffer_max_size = \"1GiB\"\nmax_open_files = 0\nmultiline_parser = [\"java\"]\nparser = \"nope\"\nrefresh_interval = \"0s\"\n",
+            "path = [\"logs/*.log\", \"/a/[\"]\nexclude_path = [\"[\"]\nbuffer_max_size = \"1GiB\"\nmax_open_files = 0\nmultiline_parser = [\"java\", \"nope\"]\nparser = \"nope\"\nrefresh_interval = \"0s\"\n",
         );
         let mut problems = Vec::new();
         c.validate("inputs[3]", &mut problems);
@@ -270,7 +289,8 @@ mod tests {
             "inputs[3].exclude_path[0] = \"[\" is not a glob",
             "inputs[3].buffer_max_size must be at most 64MiB",
             "inputs[3].max_open_files must be at least 1",
-            "inputs[3].multiline_parser is not yet supported",
+            "inputs[3].multiline_parser[1]: multiline parser `nope` is not defined",
+            "inputs[3].parser is not applied when multiline_parser is set",
             "inputs[3].parser: parser `nope` is not defined",
             "inputs[3].refresh_interval must be more than 0",
         ] {
@@ -278,6 +298,8 @@ mod tests {
         }
         let mut problems = Vec::new();
         parse("path = [\"/var/log/*.log\"]\nparser = \"json\"\n").validate("i", &mut problems);
+        parse("path = [\"/var/log/*.log\"]\nmultiline_parser = [\"docker\", \"cri\"]\n")
+            .validate("i", &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
     }
 }

@@ -5,8 +5,9 @@
 //! Delivery: a file's offset moves past a line only once the pipeline took it (every matching
 //! output's buffer holds it); the offsets are saved in `db` (see [`db`]) when the input is idle,
 //! at least every second while busy, and at shutdown, so a restart resumes where the pipeline
-//! stopped taking lines: nothing lost, nothing read twice. While the buffers are full the input
-//! waits; a batch a buffer refuses is read again later, never dropped.
+//! stopped taking lines: nothing lost, nothing read twice (with multiline parsers: nothing lost,
+//! see below). While the buffers are full the input waits; a batch a buffer refuses is read again
+//! later, never dropped.
 //!
 //! Files: found by the globs at start (read from their end, or their start with
 //! `read_from_head`, or from their saved offset) and every `refresh_interval` or as soon as
@@ -19,6 +20,27 @@
 //! (`component_errors_total{reason="file_truncated"}`); a deleted file is read to its end and
 //! closed. At most `max_open_files` are open; when more match, files idle for
 //! `refresh_interval` are closed (their offsets kept) to give the others a turn.
+//!
+//! Multiline (`multiline_parser`, Fluent Bit `multiline.parser`): each file's lines go, as raw
+//! text, through one [`Joiner`] of the named [multiline parsers](crate::multiline) per file (so
+//! `docker` and `cri` parse the runtime's line format themselves); what comes out gets `path_key`
+//! and `offset_key` (the offset after the line whose reading released it) and goes into the
+//! pipeline like other lines; `parser` and `key` are not applied (text is under `log`, as in
+//! Fluent Bit). An open message is passed on after the chain's flush timeout (the longest of its
+//! parsers', e.g. 4s), checked at each wake-up (at least every second); when its file is closed
+//! (deleted, rotated away, stopped); and at shutdown (within `drain`). Records a buffer refuses
+//! wait with their file (`pending`) and are sent before its next lines: never dropped. Messages
+//! cut at the joiner's limits (2MiB, 10000 lines) are counted
+//! `component_errors_total{reason="multiline_size_cap"|"multiline_line_cap"}`; when the joiners of
+//! all files hold more than [`MAX_HELD_BYTES`], the file being read passes its messages on early
+//! (`multiline_held_cap`).
+//!
+//! Multiline delivery: a line in a joiner (or in a pending record) has left the file but not
+//! reached the pipeline, so the offset saved for a file is `min(offset, where the oldest held or
+//! pending line starts)` ([`Joiner::oldest_held_at`]; conservatively, a line starts where the
+//! line before it ended). After a crash the open messages are read again whole: no line is
+//! lost, though lines of a message passed on just before the crash may be read twice (duplicates,
+//! never loss). A graceful stop passes on the open messages and saves the offset past them.
 //!
 //! Bounded: one read buffer for the whole input, at most `buffer_max_size` + 1 bytes for a line.
 //! A longer line is skipped with `skip_long_lines` (counted dropped, `line_too_long`); without
@@ -33,7 +55,8 @@ mod record;
 
 pub use config::TailInputConfig;
 
-use crate::event::Batch;
+use crate::event::{Batch, now_ns};
+use crate::multiline::{JoinLimits, Joiner, ParserChain};
 use crate::ops::metrics::{Component, Metrics};
 use crate::ops::shutdown::Shutdown;
 use crate::pipeline::Pipeline;
@@ -61,6 +84,9 @@ const MIN_READ: usize = 128 * 1024;
 const BATCHES_PER_TURN: usize = 8;
 /// How long a batch a buffer refused waits before it is read again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Most bytes the multiline joiners of all files hold at once, at least: past it, the file being
+/// read passes on its open messages early (`multiline_held_cap`).
+const MAX_HELD_BYTES: usize = 16 << 20;
 
 /// A started tail input.
 pub struct TailInput {
@@ -93,6 +119,10 @@ pub struct TailInput {
     /// Files stopped for a line longer than `buffer_max_size`: not opened again.
     stopped: HashSet<FileId>,
     buf: Vec<u8>,
+    /// The multiline parsers (`multiline_parser`): each file gets a joiner of them.
+    chain: Option<Arc<ParserChain>>,
+    /// Bytes held by the joiners of all files.
+    held: usize,
 }
 
 /// One open file.
@@ -117,6 +147,41 @@ struct TailedFile {
     warned_long: bool,
     /// When a line was last taken from it (or it was opened).
     last_read: Instant,
+    /// Its multiline state (with `multiline_parser`).
+    joiner: Option<Joiner>,
+    /// Joined records a buffer refused (or shutdown abandoned): sent before anything else.
+    pending: Option<Pending>,
+    /// Bytes of lines the joiner took whose records have not gone yet (counted received with
+    /// the next records that go).
+    unsent_bytes: u64,
+}
+
+/// Records of a file made from lines already read, waiting for room in the pipeline.
+struct Pending {
+    batch: Batch,
+    /// Bytes of the lines read for them.
+    bytes: u64,
+    /// No line of theirs starts before this offset.
+    from: u64,
+}
+
+impl TailedFile {
+    /// The offset to save: its offset, or where the oldest line whose record is not delivered
+    /// yet starts (held by the joiner, or pending), if earlier.
+    fn saved_offset(&self) -> u64 {
+        let held = self.joiner.as_ref().and_then(Joiner::oldest_held_at);
+        let pending = self.pending.as_ref().map(|p| p.from);
+        [Some(self.offset), held, pending]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(self.offset)
+    }
+
+    /// Whether records of read lines wait (held by the joiner, or pending).
+    fn holds(&self) -> bool {
+        self.pending.is_some() || self.joiner.as_ref().is_some_and(|j| !j.is_empty())
+    }
 }
 
 /// What one turn at a file found.
@@ -188,6 +253,8 @@ impl TailInput {
             parked: HashMap::new(),
             stopped: HashSet::new(),
             buf: Vec::new(),
+            chain: config.multiline_chain().ok().flatten().map(Arc::new),
+            held: 0,
         })
     }
 
@@ -217,6 +284,7 @@ impl TailInput {
             if shutdown.is_triggered() {
                 break;
             }
+            self.flush_expired(&pipeline, &shutdown, drain).await;
             if self.db.as_ref().is_some_and(OffsetDb::dirty)
                 && (!more || last_save.elapsed() >= SAVE_EVERY)
             {
@@ -251,6 +319,7 @@ impl TailInput {
                 _ = wait_for_shutdown.wait() => break,
             }
         }
+        self.flush_at_shutdown(&pipeline, &shutdown, drain).await;
         if self.db.as_ref().is_some_and(OffsetDb::dirty) {
             self.save();
         }
@@ -385,6 +454,7 @@ impl TailInput {
                 f.rotated_at.is_none()
                     && !f.deleted
                     && f.retry_at.is_none()
+                    && !f.holds()
                     && f.last_read.elapsed() >= self.refresh
             })
             .map(|f| f.id)
@@ -453,6 +523,12 @@ impl TailInput {
                 retry_at: None,
                 warned_long: false,
                 last_read: Instant::now(),
+                joiner: self
+                    .chain
+                    .as_ref()
+                    .map(|c| Joiner::new(c.clone(), JoinLimits::default())),
+                pending: None,
+                unsent_bytes: 0,
             },
         );
     }
@@ -480,7 +556,7 @@ impl TailInput {
             file.retry_at = None;
             let turn = self.turn(&mut file, pipeline, shutdown, drain).await;
             if let Some(db) = &mut self.db {
-                db.set(id, &file.name, file.offset);
+                db.set(id, &file.name, file.saved_offset());
             }
             match turn {
                 Turn::More => more = true,
@@ -490,6 +566,14 @@ impl TailInput {
                     return false;
                 }
                 Turn::Stop => {
+                    if !self
+                        .release(&mut file, None, pipeline, shutdown, drain)
+                        .await
+                    {
+                        file.retry_at = Some(Instant::now() + RETRY_AFTER);
+                        self.files.insert(id, file);
+                        continue;
+                    }
                     self.stopped.insert(id);
                     self.close(file, "stopped: a line is longer than buffer_max_size");
                     continue;
@@ -499,6 +583,14 @@ impl TailInput {
                         .rotated_at
                         .is_some_and(|t| t.elapsed() >= self.rotate_wait);
                     if file.deleted || rotated_long_ago {
+                        if !self
+                            .release(&mut file, None, pipeline, shutdown, drain)
+                            .await
+                        {
+                            file.retry_at = Some(Instant::now() + RETRY_AFTER);
+                            self.files.insert(id, file);
+                            continue;
+                        }
                         let why = if file.deleted { "deleted" } else { "rotated" };
                         self.close(file, why);
                         continue;
@@ -518,6 +610,12 @@ impl TailInput {
         shutdown: &Shutdown,
         drain: Duration,
     ) -> Turn {
+        if let Some(p) = f.pending.take() {
+            match self.send(f, p, pipeline, shutdown, drain).await {
+                Turn::More => {}
+                other => return other,
+            }
+        }
         for _ in 0..BATCHES_PER_TURN {
             let before = f.cutter.skipping();
             let mut want = self.read_size.min(self.max_line + 1);
@@ -544,6 +642,26 @@ impl TailInput {
             let at_end = self.buf.len() < want;
             if at_end && self.buf.is_empty() {
                 self.check_truncated(f);
+            }
+            if f.joiner.is_some() {
+                let turn = self.join(f, &cut, pipeline, shutdown, drain).await;
+                if cut.too_long > 0 {
+                    self.long_lines(f, cut.too_long, "skipping them (skip_long_lines)");
+                }
+                if cut.consumed > 0 {
+                    f.last_read = Instant::now();
+                }
+                if turn != Turn::More {
+                    return turn;
+                }
+                if cut.stopped {
+                    self.long_lines(f, 1, "no longer reading the file; set skip_long_lines on to skip such lines, or raise buffer_max_size");
+                    return Turn::Stop;
+                }
+                if at_end {
+                    return Turn::AtEnd;
+                }
+                continue;
             }
             let mut events = Vec::with_capacity(cut.lines.len());
             let mut bytes = 0;
@@ -595,6 +713,212 @@ impl TailInput {
             }
         }
         Turn::More
+    }
+
+    /// Offer the lines of `cut` (read into `buf` from `f.offset`) to `f`'s joiner and send what
+    /// it passes on; `f.offset` moves past the lines either way (a record the pipeline refuses
+    /// waits in `f.pending`). `More` when all went.
+    async fn join(
+        &mut self,
+        f: &mut TailedFile,
+        cut: &lines::Cut,
+        pipeline: &Pipeline,
+        shutdown: &Shutdown,
+        drain: Duration,
+    ) -> Turn {
+        let from = f.saved_offset();
+        let joiner = f.joiner.as_mut().expect("called with a joiner");
+        let held_before = joiner.held_bytes();
+        let (now, time_ns) = (Instant::now(), now_ns());
+        let (mut events, mut out) = (Vec::new(), Vec::new());
+        let mut bytes = f.unsent_bytes;
+        // Each line starts where the one before it ended (or earlier, after skipped lines).
+        let mut start = 0;
+        for (range, end) in &cut.lines {
+            let line = &self.buf[range.clone()];
+            bytes += line.len() as u64;
+            joiner.push_text(line, f.offset + start as u64, time_ns, now, &mut out);
+            let offset = f.offset + *end as u64;
+            events.extend(
+                out.drain(..)
+                    .map(|e| self.records.add_keys(e, &f.name, offset)),
+            );
+            start = *end;
+        }
+        f.offset += cut.consumed as u64;
+        self.held = self.held + joiner.held_bytes() - held_before;
+        if self.held > MAX_HELD_BYTES && !joiner.is_empty() {
+            self.metrics.error(&self.component, "multiline_held_cap");
+            self.held -= joiner.held_bytes();
+            joiner.flush_all(&mut out);
+            let offset = f.offset;
+            events.extend(
+                out.drain(..)
+                    .map(|e| self.records.add_keys(e, &f.name, offset)),
+            );
+        }
+        self.count_cuts(f);
+        if events.is_empty() {
+            // Lines the joiner holds are counted received when their record goes.
+            f.unsent_bytes = bytes;
+            return Turn::More;
+        }
+        f.unsent_bytes = 0;
+        let batch = Batch::new(f.tag.clone(), events);
+        self.send(f, Pending { batch, bytes, from }, pipeline, shutdown, drain)
+            .await
+    }
+
+    /// Pass on `f`'s open messages (those that waited `timeout`, or all with `None`) and any
+    /// pending records. True when nothing is left waiting.
+    async fn release(
+        &mut self,
+        f: &mut TailedFile,
+        timeout: Option<Duration>,
+        pipeline: &Pipeline,
+        shutdown: &Shutdown,
+        drain: Duration,
+    ) -> bool {
+        if let Some(p) = f.pending.take()
+            && self.send(f, p, pipeline, shutdown, drain).await != Turn::More
+        {
+            return false;
+        }
+        let from = f.saved_offset();
+        let Some(joiner) = f.joiner.as_mut() else {
+            return true;
+        };
+        let held_before = joiner.held_bytes();
+        let mut events = Vec::new();
+        match timeout {
+            Some(t) => joiner.flush_expired(Instant::now(), t, &mut events),
+            None => joiner.flush_all(&mut events),
+        }
+        self.held = self.held + joiner.held_bytes() - held_before;
+        if events.is_empty() {
+            return true;
+        }
+        let events = events
+            .into_iter()
+            .map(|e| self.records.add_keys(e, &f.name, f.offset))
+            .collect();
+        let batch = Batch::new(f.tag.clone(), events);
+        let pending = Pending {
+            batch,
+            bytes: std::mem::take(&mut f.unsent_bytes),
+            from,
+        };
+        self.send(f, pending, pipeline, shutdown, drain).await == Turn::More
+    }
+
+    /// Dispatch joined records of `f`: `More` when the pipeline took them; else they wait in
+    /// `f.pending` (`Refused`, or `Abandoned` at shutdown).
+    async fn send(
+        &mut self,
+        f: &mut TailedFile,
+        p: Pending,
+        pipeline: &Pipeline,
+        shutdown: &Shutdown,
+        drain: Duration,
+    ) -> Turn {
+        let n = p.batch.len() as u64;
+        let mut abandon = shutdown.clone();
+        let dispatched = tokio::select! {
+            r = pipeline.dispatch(p.batch.clone()) => Some(r),
+            _ = async { abandon.wait().await; tokio::time::sleep(drain).await } => None,
+        };
+        match dispatched {
+            Some(Ok(())) => {
+                self.metrics.received(&self.component, n, p.bytes);
+                Turn::More
+            }
+            Some(Err(e)) => {
+                tracing::warn!(input = %self.component.id, path = %f.name, error = %e, "a buffer refused joined records of this file; sending them again in a second");
+                self.metrics.error(&self.component, "buffer_refused");
+                f.pending = Some(p);
+                Turn::Refused
+            }
+            None => {
+                f.pending = Some(p);
+                Turn::Abandoned
+            }
+        }
+    }
+
+    /// Count the messages `f`'s joiner passed on in pieces (size or line cap).
+    fn count_cuts(&self, f: &mut TailedFile) {
+        let Some(joiner) = f.joiner.as_mut() else {
+            return;
+        };
+        let cuts = joiner.take_cuts();
+        for (reason, n) in [
+            ("multiline_size_cap", cuts.size_cap),
+            ("multiline_line_cap", cuts.line_cap),
+        ] {
+            for _ in 0..n {
+                self.metrics.error(&self.component, reason);
+            }
+        }
+    }
+
+    /// Pass on the open messages that waited the chain's flush timeout for their next line.
+    async fn flush_expired(&mut self, pipeline: &Pipeline, shutdown: &Shutdown, drain: Duration) {
+        let Some(timeout) = self.chain.as_ref().map(|c| c.flush_timeout()) else {
+            return;
+        };
+        let now = Instant::now();
+        let due: Vec<FileId> = self
+            .files
+            .values()
+            .filter(|f| {
+                f.pending.is_none()
+                    && f.joiner
+                        .as_ref()
+                        .and_then(Joiner::oldest_line_at)
+                        .is_some_and(|t| now.saturating_duration_since(t) >= timeout)
+            })
+            .map(|f| f.id)
+            .collect();
+        for id in due {
+            let Some(mut f) = self.files.remove(&id) else {
+                continue;
+            };
+            if !self
+                .release(&mut f, Some(timeout), pipeline, shutdown, drain)
+                .await
+            {
+                f.retry_at = Some(Instant::now() + RETRY_AFTER);
+            }
+            if let Some(db) = &mut self.db {
+                db.set(id, &f.name, f.saved_offset());
+            }
+            self.files.insert(id, f);
+        }
+    }
+
+    /// At shutdown, pass on every open message (for up to `drain` while buffers are full); what
+    /// is not taken is read again after a restart (the saved offset stays before it).
+    async fn flush_at_shutdown(
+        &mut self,
+        pipeline: &Pipeline,
+        shutdown: &Shutdown,
+        drain: Duration,
+    ) {
+        let deadline = Instant::now() + drain;
+        let ids: Vec<FileId> = self.files.keys().copied().collect();
+        for id in ids {
+            let Some(mut f) = self.files.remove(&id) else {
+                continue;
+            };
+            if f.holds() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                self.release(&mut f, None, pipeline, shutdown, left).await;
+            }
+            if let Some(db) = &mut self.db {
+                db.set(id, &f.name, f.saved_offset());
+            }
+            self.files.insert(id, f);
+        }
     }
 
     /// Count `n` lines of `f` longer than `buffer_max_size`, and log it once per file (`what`
@@ -676,7 +1000,7 @@ impl TailInput {
         if let Some(db) = &mut self.db {
             if why.starts_with("stopped") {
                 // Keep the offset: a restart with a larger buffer_max_size resumes there.
-                db.set(f.id, &f.name, f.offset);
+                db.set(f.id, &f.name, f.saved_offset());
             } else {
                 db.remove(f.id);
             }

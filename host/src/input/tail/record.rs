@@ -1,8 +1,8 @@
 //! From a line to a record, and from a file's path to its tag.
 //!
 //! [`LineRecords::record`] is the one step that turns a line into an event: `{key: line}`, or
-//! what `parser` made of it, plus `path_key` and `offset_key`. (Multiline parsers, when they
-//! come, join lines before this step.)
+//! what `parser` made of it, plus `path_key` and `offset_key`. With multiline parsers the
+//! file's joiner makes the record and [`LineRecords::add_keys`] adds those two.
 
 use crate::event::{Event, now_ns};
 use crate::parsers::Parser;
@@ -51,20 +51,44 @@ impl LineRecords {
                 write_str(&mut body, line);
             }
         }
-        if let Some(key) = &self.path_key {
-            write_str(&mut body, key.as_bytes());
-            write_str(&mut body, path.as_bytes());
-        }
-        if let Some(key) = &self.offset_key {
-            write_str(&mut body, key.as_bytes());
-            rmp::encode::write_uint(&mut body, offset).expect("a Vec takes writes");
-        }
+        self.write_keys(&mut body, path, offset);
         LineRecord {
             event: Event {
                 time_ns: time_ns.unwrap_or_else(now_ns),
                 body: Bytes::from(body),
             },
             invalid_time,
+        }
+    }
+}
+
+impl LineRecords {
+    /// `event` (a joined record, a msgpack map) with `path_key` and `offset_key` added.
+    pub fn add_keys(&self, mut event: Event, path: &str, offset: u64) -> Event {
+        let extra = u32::from(self.path_key.is_some()) + u32::from(self.offset_key.is_some());
+        if extra == 0 {
+            return event;
+        }
+        let mut rest = &event.body[..];
+        let Ok(len) = rmp::decode::read_map_len(&mut rest) else {
+            return event;
+        };
+        let mut body = Vec::with_capacity(event.body.len() + path.len() + 32);
+        rmp::encode::write_map_len(&mut body, len + extra).expect("a Vec takes writes");
+        body.extend_from_slice(rest);
+        self.write_keys(&mut body, path, offset);
+        event.body = Bytes::from(body);
+        event
+    }
+
+    fn write_keys(&self, body: &mut Vec<u8>, path: &str, offset: u64) {
+        if let Some(key) = &self.path_key {
+            write_str(body, key.as_bytes());
+            write_str(body, path.as_bytes());
+        }
+        if let Some(key) = &self.offset_key {
+            write_str(body, key.as_bytes());
+            rmp::encode::write_uint(body, offset).expect("a Vec takes writes");
         }
     }
 }
@@ -148,5 +172,15 @@ mod tests {
         let r = records.record(b"not json", "/a", 8);
         let v: serde_json::Value = rmp_serde::from_slice(&r.event.body).unwrap();
         assert_eq!(v, serde_json::json!({"log": "not json", "file": "/a"}));
+        // A joined record gets the same keys.
+        let joined = Event {
+            time_ns: 1,
+            body: Bytes::from(
+                rmp_serde::to_vec_named(&serde_json::json!({"log": "a\nb"})).unwrap(),
+            ),
+        };
+        let v: serde_json::Value =
+            rmp_serde::from_slice(&records.add_keys(joined, "/a", 9).body).unwrap();
+        assert_eq!(v, serde_json::json!({"log": "a\nb", "file": "/a"}));
     }
 }

@@ -12,10 +12,9 @@
 
 use super::{at, on_off, unknown};
 use crate::config::classic::{Entry, Section};
-use crate::multiline::{MultilineCatalog, PreParser};
+use crate::multiline::MultilineCatalog;
 use crate::parsers::ParserCatalog;
 use std::path::PathBuf;
-use std::sync::Arc;
 use toml::{Table, Value};
 
 /// The keys of `[FILTER] multiline`.
@@ -146,15 +145,10 @@ pub fn check_parsers(
     catalog: &ParserCatalog,
 ) -> Result<(), String> {
     let multiline = MultilineCatalog::load(files)?;
-    let pre_parser = |name: &str| -> Result<Arc<dyn PreParser>, String> {
-        catalog
-            .resolve(name)
-            .map(|p| Arc::new(p) as Arc<dyn PreParser>)
-    };
     for e in entries {
         for name in e.value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             multiline
-                .resolve(name, &pre_parser)
+                .resolve_with(name, catalog)
                 .map_err(|m| format!("{}: multiline.parser {name}: {m}", at(e)))?;
         }
     }

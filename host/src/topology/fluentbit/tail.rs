@@ -1,6 +1,11 @@
 //! `[INPUT] tail` mapped onto a `type = "tail"` input (see [`crate::input::tail`]), with Fluent
 //! Bit's option names and units: sizes are bytes when bare and `K`/`M`/`G` are powers of 1000;
 //! times are seconds when bare.
+//!
+//! `multiline.parser` (a comma list, repeatable) joins each file's lines (see
+//! [`crate::input::tail`]); the parsers named are checked once every `Parsers_File` is known, at
+//! their line. With it, `Parser` is accepted with a warning and not applied, as Fluent Bit
+//! ignores it then.
 
 use super::{PAUSE_ALWAYS, at, on_off, seconds, unknown};
 use crate::config::classic::{Entry, Section};
@@ -8,13 +13,16 @@ use crate::parsers::{ParserCatalog, command_line_files};
 use std::path::PathBuf;
 use toml::{Table, Value};
 
-const KNOWN: &str = "Path, Exclude_Path, Tag, Key, Path_Key, Offset_Key, Parser, Refresh_Interval, Rotate_Wait, Read_from_Head, Skip_Long_Lines, Skip_Empty_Lines, Buffer_Chunk_Size, Buffer_Max_Size, DB, DB.sync, DB.locking, DB.journal_mode, Inotify_Watcher, Mem_Buf_Limit, storage.type, Alias";
+const KNOWN: &str = "Path, Exclude_Path, Tag, Key, Path_Key, Offset_Key, Parser, Refresh_Interval, Rotate_Wait, Read_from_Head, Skip_Long_Lines, Skip_Empty_Lines, Buffer_Chunk_Size, Buffer_Max_Size, DB, DB.sync, DB.locking, DB.journal_mode, Inotify_Watcher, Mem_Buf_Limit, storage.type, Alias, multiline.parser";
 
-/// What the tail inputs need once every section has been read: the `Parser` of each.
+/// What the tail inputs need once every section has been read: the `Parser` of each and their
+/// `multiline.parser` entries.
 #[derive(Default)]
 pub struct PendingTail {
     /// Each tail input's index in `[[inputs]]` and its `Parser` entry.
     parsers: Vec<(usize, Entry)>,
+    /// Each tail input's index and its `multiline.parser` entries.
+    multiline: Vec<(usize, Vec<Entry>)>,
 }
 
 /// What the mapping of one section says besides its table.
@@ -29,7 +37,7 @@ impl PendingTail {
     /// Give each tail input with a `Parser` the `Parsers_File`s, and check the parser runs,
     /// naming its `Parser` line when not.
     pub fn finish(&self, inputs: &mut [Value], parsers_files: &[PathBuf]) -> Result<(), String> {
-        if self.parsers.is_empty() {
+        if self.parsers.is_empty() && self.multiline.is_empty() {
             return Ok(());
         }
         let mut all = parsers_files.to_vec();
@@ -47,6 +55,12 @@ impl PendingTail {
                 .resolve(&e.value)
                 .map_err(|m| format!("{}: Parser {}: {m}", at(e), e.value))?;
         }
+        for (index, entries) in &self.multiline {
+            if let Some(Value::Table(t)) = inputs.get_mut(*index) {
+                t.insert("parsers_files".into(), Value::Array(files.clone()));
+            }
+            super::multiline::check_parsers(entries, &all, &catalog)?;
+        }
         Ok(())
     }
 }
@@ -61,6 +75,8 @@ pub fn map(
     let mut t = Table::new();
     t.insert("type".into(), "tail".into());
     let mut filesystem_storage = false;
+    let (mut multiline, mut names) = (Vec::new(), Vec::new());
+    let mut parser = None;
     let mut warn = |e: &Entry, what: &str| warnings.push(format!("{}: `{}` {what}", at(e), e.key));
     for e in &s.entries {
         let value: Value = match e.key.as_str() {
@@ -79,8 +95,8 @@ pub fn map(
             ),
             "tag" | "key" | "path_key" | "offset_key" | "db" => e.value.clone().into(),
             "parser" => {
-                pending.parsers.push((index, e.clone()));
-                e.value.clone().into()
+                parser = Some(e);
+                continue;
             }
             "refresh_interval" | "rotate_wait" => seconds(e).into(),
             "read_from_head" | "skip_long_lines" | "skip_empty_lines" | "inotify_watcher" => {
@@ -123,17 +139,28 @@ pub fn map(
                 continue;
             }
             "multiline.parser" => {
-                return Err(format!(
-                    "{}: multiline.parser is not yet supported by [INPUT] tail; remove it (each line is then one record)",
-                    at(e)
-                ));
+                let list: Vec<&str> = e
+                    .value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .collect();
+                if list.is_empty() {
+                    return Err(format!(
+                        "{}: multiline.parser is empty; name a parser, e.g. `multiline.parser docker, cri`",
+                        at(e)
+                    ));
+                }
+                names.extend(list.into_iter().map(|n| Value::String(n.to_string())));
+                multiline.push(e.clone());
+                continue;
             }
             "docker_mode" | "docker_mode_flush" | "docker_mode_parser" => {
                 if e.key == "docker_mode" && !on_off(e)? {
                     continue;
                 }
                 return Err(format!(
-                    "{}: `{}` (the old Docker_Mode, which joins the JSON lines Docker splits at 16 KiB) is not supported; its replacement `multiline.parser docker` is not yet either: remove it (each JSON line is then one record; parse it with `Parser docker`)",
+                    "{}: `{}` (the old Docker_Mode, which joins the JSON lines Docker splits at 16 KiB) is not supported; use its replacement `multiline.parser docker` instead",
                     at(e),
                     e.key
                 ));
@@ -143,7 +170,7 @@ pub fn map(
                     continue;
                 }
                 return Err(format!(
-                    "{}: `{}` (the old multiline mode) is not supported; remove it (each line is then one record)",
+                    "{}: `{}` (the old multiline mode) is not supported; use `multiline.parser` instead (built in: docker, cri, go, python, java, ruby, or a [MULTILINE_PARSER] of a Parsers_File)",
                     at(e),
                     e.key
                 ));
@@ -158,6 +185,21 @@ pub fn map(
             _ => return Err(unknown(e, "[INPUT] tail", KNOWN)),
         };
         t.insert(e.key.clone(), value);
+    }
+    match parser {
+        Some(e) if !multiline.is_empty() => warnings.push(format!(
+            "{}: `Parser` is accepted and not applied: with `multiline.parser` set, Fluent Bit ignores it (a [MULTILINE_PARSER] can parse each line with its own `parser`)",
+            at(e)
+        )),
+        Some(e) => {
+            pending.parsers.push((index, e.clone()));
+            t.insert("parser".into(), e.value.clone().into());
+        }
+        None => {}
+    }
+    if !multiline.is_empty() {
+        t.insert("multiline_parser".into(), Value::Array(names));
+        pending.multiline.push((index, multiline));
     }
     if !t.contains_key("path") {
         return Err(format!(

@@ -385,6 +385,24 @@ fn tail_maps_fluent_bit_names_units_and_parsers_files() {
 }
 
 #[test]
+fn tail_multiline_parser_is_a_list_and_parser_is_then_ignored() {
+    let m = mapped("[INPUT]\n    Name tail\n    Path /var/log/*.log\n    Parser json\n    multiline.parser docker, cri\n    multiline.parser java\n[OUTPUT]\n    Name null\n    Match *\n").unwrap();
+    let input = format!("{:?}", m.config.inputs[0]);
+    assert!(
+        input.contains("multiline_parser: [\"docker\", \"cri\", \"java\"]")
+            && input.contains("parser: None"),
+        "{input}"
+    );
+    assert!(
+        m.warnings
+            .iter()
+            .any(|w| w.contains("main.conf:4:") && w.contains("not applied")),
+        "{:?}",
+        m.warnings
+    );
+}
+
+#[test]
 fn unsupported_inputs_outputs_and_filters_say_what_to_use() {
     let e = error_of("[INPUT]\n    Name systemd\n");
     assert!(

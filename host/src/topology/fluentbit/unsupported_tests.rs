@@ -240,11 +240,15 @@ fn unsupported_input() {
 }
 
 #[test]
-fn tail_multiline_parser_is_not_yet_supported() {
+fn tail_unknown_multiline_parser() {
     refused(
-        "[INPUT]\n    Name tail\n    Path /var/log/*.log\n    multiline.parser docker, cri\n",
+        "[INPUT]\n    Name tail\n    Path /var/log/*.log\n    multiline.parser docker, nodejs\n",
         10,
-        &["multiline.parser", "not yet supported", "remove it"],
+        &[
+            "multiline.parser nodejs",
+            "`nodejs` is not defined",
+            "docker, cri, go, python, java, ruby",
+        ],
     );
 }
 
@@ -253,7 +257,7 @@ fn tail_docker_mode_is_refused() {
     refused(
         "[INPUT]\n    Name tail\n    Path /var/log/*.log\n    Docker_Mode On\n",
         10,
-        &["`docker_mode`", "not supported", "Parser docker"],
+        &["`docker_mode`", "not supported", "multiline.parser docker"],
     );
 }
 
