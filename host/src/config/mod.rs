@@ -12,6 +12,7 @@ mod expand;
 pub mod fluent_bit;
 pub mod keys;
 mod matcher;
+pub mod parsers_files;
 mod units;
 pub mod yaml;
 

@@ -19,8 +19,9 @@
 
 use super::rules::{RuleDef, Rules};
 use super::{DEFAULT_FLUSH_TIMEOUT, Kind, MultilineParser, PreParser, builtin};
-use crate::config::classic::{Entry, Parser as ClassicParser, Section};
+use crate::config::classic::{Entry, Section};
 use crate::config::fluent_bit::split_quoted;
+use crate::config::parsers_files::Definitions;
 use crate::parsers::{Parser, ParserCatalog};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,47 +33,27 @@ pub type ResolvePreParser<'a> = &'a dyn Fn(&str) -> Result<Arc<dyn PreParser>, S
 /// The `[MULTILINE_PARSER]` sections known, with the built-ins behind them.
 #[derive(Debug, Default)]
 pub struct MultilineCatalog {
-    sections: Vec<Section>,
-    files: Vec<PathBuf>,
-    unreadable: Vec<String>,
+    definitions: Definitions,
 }
 
 impl MultilineCatalog {
     /// The `[MULTILINE_PARSER]` sections of `files` (later ones win; a YAML file's
-    /// `multiline_parsers`). A file that cannot be read
-    /// is noted and reported only if a parser is then missing; one that does not parse is an
-    /// error naming its line.
+    /// `multiline_parsers`). A file that cannot be read is noted and reported only if a parser
+    /// is then missing; one that does not parse is an error naming its line.
     pub fn load(files: &[PathBuf]) -> Result<MultilineCatalog, String> {
-        let env = |name: &str| std::env::var(name).ok();
-        let mut sections = Vec::new();
-        let mut unreadable = Vec::new();
-        for file in files {
-            if let Err(e) = std::fs::metadata(file) {
-                unreadable.push(format!("{}: {e}", file.display()));
-                continue;
-            }
-            let parsed = if crate::config::yaml::is_yaml(file) {
-                crate::config::yaml::parse_file(file, &env)
-            } else {
-                ClassicParser::new(&env).parse_file(file)
-            }
-            .map_err(|e| format!("parsers file {}: {e}", file.display()))?;
-            sections.extend(parsed);
-        }
-        Ok(Self::from_sections(sections, files, unreadable))
+        Ok(MultilineCatalog {
+            definitions: Definitions::load("MULTILINE_PARSER", "", files)?,
+        })
     }
 
     /// A catalog of the `[MULTILINE_PARSER]` sections among `sections` (read from `files`).
     pub fn from_sections(
-        mut sections: Vec<Section>,
+        sections: Vec<Section>,
         files: &[PathBuf],
         unreadable: Vec<String>,
     ) -> MultilineCatalog {
-        sections.retain(|s| s.kind == "MULTILINE_PARSER");
         MultilineCatalog {
-            sections,
-            files: files.to_vec(),
-            unreadable,
+            definitions: Definitions::new("MULTILINE_PARSER", sections, files, unreadable),
         }
     }
 
@@ -83,35 +64,14 @@ impl MultilineCatalog {
         name: &str,
         pre_parser: ResolvePreParser<'_>,
     ) -> Result<MultilineParser, String> {
-        let section = self
-            .sections
-            .iter()
-            .rev()
-            .find(|s| s.get("name").is_some_and(|e| e.value == name));
-        if let Some(section) = section {
+        if let Some(section) = self.definitions.get(name) {
             return from_section(name, section, pre_parser);
         }
         builtin::get(name).ok_or_else(|| {
-            let files = if self.files.is_empty() {
-                "no parsers file was given".to_string()
-            } else {
-                format!(
-                    "parsers files: {}",
-                    self.files
-                        .iter()
-                        .map(|f| f.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            };
-            let unreadable = if self.unreadable.is_empty() {
-                String::new()
-            } else {
-                format!(" (could not read {})", self.unreadable.join("; "))
-            };
             format!(
-                "multiline parser `{name}` is not defined: not built in ({}) and not a [MULTILINE_PARSER] in the {files}{unreadable}; define it in a parsers file passed with `-R <file>` or `[SERVICE] Parsers_File`",
-                builtin::NAMES.join(", ")
+                "multiline parser `{name}` is not defined: not built in ({}), no [MULTILINE_PARSER] of that name ({}); define it in a parsers file passed with `-R <file>` or `[SERVICE] Parsers_File`",
+                builtin::NAMES.join(", "),
+                self.definitions.looked_in()
             )
         })
     }

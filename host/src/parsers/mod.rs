@@ -29,7 +29,8 @@ pub mod logfmt;
 pub mod ltsv;
 pub mod regex;
 
-use crate::config::classic::{Entry, Origin, Parser as ClassicParser, Section};
+use crate::config::classic::{Entry, Origin, Section};
+use crate::config::parsers_files::Definitions;
 use crate::event::json_msgpack::json_to_msgpack;
 use crate::event::record::{RawRecord, encode_str, str_only, write_map_len};
 use crate::time::parse::TimeFormat;
@@ -78,80 +79,32 @@ const KEYS: [&str; 15] = [
     "decode_field_as",
 ];
 
-/// Every `[PARSER]` known to a filter.
+/// Every `[PARSER]` known to a filter or input.
 pub struct ParserCatalog {
-    sections: Vec<Section>,
-    files: Vec<PathBuf>,
-    unreadable: Vec<String>,
+    definitions: Definitions,
 }
 
 impl ParserCatalog {
     /// The built-in parsers and those of `files` (classic, or YAML with `parsers:`; later
-    /// definitions win). A file that cannot be
-    /// read is noted and only reported if a parser is then missing; a file that does not parse
-    /// is an error naming its line.
+    /// definitions win). A file that cannot be read is noted and only reported if a parser is
+    /// then missing; a file that does not parse is an error naming its line.
     pub fn load(files: &[PathBuf]) -> Result<ParserCatalog, String> {
-        let env = |name: &str| std::env::var(name).ok();
-        let mut sections = ClassicParser::new(&env)
-            .parse_text(BUILT_IN, Path::new("<built-in parsers>"))
-            .map_err(|e| e.to_string())?;
-        let mut unreadable = Vec::new();
-        for file in files {
-            if let Err(e) = std::fs::metadata(file) {
-                unreadable.push(format!("{}: {e}", file.display()));
-                continue;
-            }
-            // A YAML config holds its parsers inline (`parsers:`), so it is a parsers file too.
-            let parsed = if crate::config::yaml::is_yaml(file) {
-                crate::config::yaml::parse_file(file, &env)
-            } else {
-                ClassicParser::new(&env).parse_file(file)
-            }
-            .map_err(|e| format!("parsers file {}: {e}", file.display()))?;
-            sections.extend(parsed);
-        }
-        sections.retain(|s| s.kind == "PARSER");
         Ok(ParserCatalog {
-            sections,
-            files: files.to_vec(),
-            unreadable,
+            definitions: Definitions::load("PARSER", BUILT_IN, files)?,
         })
     }
 
     /// The names of the parsers defined, in definition order (built-ins first).
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.sections
-            .iter()
-            .filter_map(|s| s.get("name").map(|e| e.value.as_str()))
+        self.definitions.names()
     }
 
     /// The runnable parser called `name` (case-sensitive, as in Fluent Bit).
     pub fn resolve(&self, name: &str) -> Result<Parser, String> {
-        let Some(section) = self
-            .sections
-            .iter()
-            .rev()
-            .find(|s| s.get("name").is_some_and(|e| e.value == name))
-        else {
-            let files = if self.files.is_empty() {
-                "no parsers file was given".to_string()
-            } else {
-                format!(
-                    "parsers files: {}",
-                    self.files
-                        .iter()
-                        .map(|f| f.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            };
-            let unreadable = if self.unreadable.is_empty() {
-                String::new()
-            } else {
-                format!(" (could not read {})", self.unreadable.join("; "))
-            };
+        let Some(section) = self.definitions.get(name) else {
             return Err(format!(
-                "parser `{name}` is not defined: not built in (json, docker) and not in the {files}{unreadable}; define it in a [PARSER] section of a file passed with `-R <file>` or `[SERVICE] Parsers_File`"
+                "parser `{name}` is not defined: not built in (json, docker), {}; define it in a [PARSER] section of a file passed with `-R <file>` or `[SERVICE] Parsers_File`",
+                self.definitions.looked_in()
             ));
         };
         Parser::from_section(name, section)
