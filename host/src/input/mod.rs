@@ -125,124 +125,115 @@ input_type!(forward::ForwardInputConfig => forward::ForwardServer);
 input_type!(tcp::TcpInputConfig => tcp::TcpServer);
 input_type!(http::HttpInputConfig => http::HttpServer);
 
-impl InputComponent for dummy::DummyInputConfig {
-    fn validate(&self, key: &str, problems: &mut Vec<String>) {
-        dummy::DummyInputConfig::validate(self, key, problems);
-    }
+/// An input without listeners: it reads files, runs a command or generates records.
+trait LocalInput: Sized + Send + 'static {
+    /// Its config.
+    type Config;
 
-    fn listeners(&self) -> Vec<(&'static str, ListenAddr)> {
-        Vec::new()
-    }
+    /// Prepare it (nothing is read or run yet).
+    fn start(config: &Self::Config, metrics: Arc<Metrics>) -> Result<Self, BindError>;
 
-    fn bind<'a>(
-        &'a self,
-        metrics: Arc<Metrics>,
-        _memory: &'a InputBudget,
-    ) -> BoxFuture<'a, Result<Box<dyn RunningInput>, BindError>> {
-        let input = dummy::DummyInput::new(self, metrics);
-        Box::pin(std::future::ready(Ok(
-            Box::new(input) as Box<dyn RunningInput>
-        )))
-    }
-}
-
-impl RunningInput for dummy::DummyInput {
-    fn local_addrs(&self) -> Vec<ListenAddr> {
-        Vec::new()
-    }
-
+    /// Run until `shutdown`, then finish what is under way for up to `drain`.
     fn run(
-        self: Box<Self>,
-        pipeline: Arc<Pipeline>,
-        shutdown: Shutdown,
-        _drain: Duration,
-    ) -> BoxFuture<'static, InputEnd> {
-        Box::pin(async move {
-            dummy::DummyInput::run(*self, pipeline, shutdown).await;
-            InputEnd::Stopped
-        })
-    }
-}
-
-impl InputComponent for exec::ExecInputConfig {
-    fn validate(&self, key: &str, problems: &mut Vec<String>) {
-        exec::ExecInputConfig::validate(self, key, problems);
-    }
-
-    fn listeners(&self) -> Vec<(&'static str, ListenAddr)> {
-        Vec::new()
-    }
-
-    fn bind<'a>(
-        &'a self,
-        metrics: Arc<Metrics>,
-        _memory: &'a InputBudget,
-    ) -> BoxFuture<'a, Result<Box<dyn RunningInput>, BindError>> {
-        let input = exec::ExecInput::new(self, metrics);
-        Box::pin(std::future::ready(
-            input.map(|i| Box::new(i) as Box<dyn RunningInput>),
-        ))
-    }
-}
-
-impl RunningInput for exec::ExecInput {
-    fn local_addrs(&self) -> Vec<ListenAddr> {
-        Vec::new()
-    }
-
-    fn run(
-        self: Box<Self>,
+        self,
         pipeline: Arc<Pipeline>,
         shutdown: Shutdown,
         drain: Duration,
-    ) -> BoxFuture<'static, InputEnd> {
-        Box::pin(exec::ExecInput::run(*self, pipeline, shutdown, drain))
+    ) -> impl Future<Output = InputEnd> + Send + 'static;
+}
+
+/// The component impls of an input without listeners, from its [`LocalInput`] impl.
+macro_rules! local_input {
+    ($config:ty => $input:ty) => {
+        impl InputComponent for $config {
+            fn validate(&self, key: &str, problems: &mut Vec<String>) {
+                <$config>::validate(self, key, problems);
+            }
+
+            fn listeners(&self) -> Vec<(&'static str, ListenAddr)> {
+                Vec::new()
+            }
+
+            fn bind<'a>(
+                &'a self,
+                metrics: Arc<Metrics>,
+                _memory: &'a InputBudget,
+            ) -> BoxFuture<'a, Result<Box<dyn RunningInput>, BindError>> {
+                let input = <$input as LocalInput>::start(self, metrics);
+                Box::pin(std::future::ready(
+                    input.map(|i| Box::new(i) as Box<dyn RunningInput>),
+                ))
+            }
+        }
+
+        impl RunningInput for $input {
+            fn local_addrs(&self) -> Vec<ListenAddr> {
+                Vec::new()
+            }
+
+            fn run(
+                self: Box<Self>,
+                pipeline: Arc<Pipeline>,
+                shutdown: Shutdown,
+                drain: Duration,
+            ) -> BoxFuture<'static, InputEnd> {
+                Box::pin(LocalInput::run(*self, pipeline, shutdown, drain))
+            }
+        }
+    };
+}
+
+local_input!(dummy::DummyInputConfig => dummy::DummyInput);
+local_input!(exec::ExecInputConfig => exec::ExecInput);
+local_input!(tail::TailInputConfig => tail::TailInput);
+
+impl LocalInput for dummy::DummyInput {
+    type Config = dummy::DummyInputConfig;
+
+    fn start(config: &Self::Config, metrics: Arc<Metrics>) -> Result<Self, BindError> {
+        Ok(dummy::DummyInput::new(config, metrics))
+    }
+
+    async fn run(self, pipeline: Arc<Pipeline>, shutdown: Shutdown, _drain: Duration) -> InputEnd {
+        dummy::DummyInput::run(self, pipeline, shutdown).await;
+        InputEnd::Stopped
     }
 }
 
-impl InputComponent for tail::TailInputConfig {
-    fn validate(&self, key: &str, problems: &mut Vec<String>) {
-        tail::TailInputConfig::validate(self, key, problems);
+impl LocalInput for exec::ExecInput {
+    type Config = exec::ExecInputConfig;
+
+    fn start(config: &Self::Config, metrics: Arc<Metrics>) -> Result<Self, BindError> {
+        exec::ExecInput::new(config, metrics)
     }
 
-    fn listeners(&self) -> Vec<(&'static str, ListenAddr)> {
-        Vec::new()
+    fn run(
+        self,
+        pipeline: Arc<Pipeline>,
+        shutdown: Shutdown,
+        drain: Duration,
+    ) -> impl Future<Output = InputEnd> + Send + 'static {
+        exec::ExecInput::run(self, pipeline, shutdown, drain)
     }
+}
+
+impl LocalInput for tail::TailInput {
+    type Config = tail::TailInputConfig;
 
     /// Reads its offsets file (`db`): one this router cannot use stops the start here.
-    fn bind<'a>(
-        &'a self,
-        metrics: Arc<Metrics>,
-        _memory: &'a InputBudget,
-    ) -> BoxFuture<'a, Result<Box<dyn RunningInput>, BindError>> {
-        let input = tail::TailInput::new(self, metrics).map_err(|e| BindError {
-            input: self.name().to_string(),
-            addr: self
+    fn start(config: &Self::Config, metrics: Arc<Metrics>) -> Result<Self, BindError> {
+        tail::TailInput::new(config, metrics).map_err(|e| BindError {
+            input: config.name().to_string(),
+            addr: config
                 .db
                 .as_ref()
                 .map_or_else(String::new, |p| p.display().to_string()),
             source: std::io::Error::other(e.to_string()),
-        });
-        Box::pin(std::future::ready(
-            input.map(|i| Box::new(i) as Box<dyn RunningInput>),
-        ))
-    }
-}
-
-impl RunningInput for tail::TailInput {
-    fn local_addrs(&self) -> Vec<ListenAddr> {
-        Vec::new()
-    }
-
-    fn run(
-        self: Box<Self>,
-        pipeline: Arc<Pipeline>,
-        shutdown: Shutdown,
-        drain: Duration,
-    ) -> BoxFuture<'static, InputEnd> {
-        Box::pin(async move {
-            tail::TailInput::run(*self, pipeline, shutdown, drain).await;
-            InputEnd::Stopped
         })
+    }
+
+    async fn run(self, pipeline: Arc<Pipeline>, shutdown: Shutdown, drain: Duration) -> InputEnd {
+        tail::TailInput::run(self, pipeline, shutdown, drain).await;
+        InputEnd::Stopped
     }
 }
