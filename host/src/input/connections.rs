@@ -15,10 +15,12 @@
 
 use crate::buffer::budget::{InputCharge, OverBudget};
 use crate::ops::metrics::{Component, Metrics};
+use crate::ops::shutdown::Shutdown;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// Bytes each connection may hold outside the memory budget (its first read buffer). Bounded
@@ -111,6 +113,34 @@ impl Connections {
             connections: self.clone(),
             state,
         }
+    }
+
+    /// Admit a new connection of `kind` under the cap `slots`: at the cap the longest-idle
+    /// connection of `kind` is closed to make room (counted `idle_evicted`), and the newcomer
+    /// waits only while every one is busy. Its slot and its place in the registry, or `None`
+    /// when `shutdown` comes first.
+    pub(crate) async fn admit(
+        self: &Arc<Self>,
+        kind: Kind,
+        slots: &Arc<Semaphore>,
+        metrics: &Metrics,
+        component: &Component,
+        shutdown: &mut Shutdown,
+    ) -> Option<(OwnedSemaphorePermit, Registration)> {
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if self.evict_idlest(kind) {
+                    metrics.error(component, "idle_evicted");
+                    tracing::debug!(input = %component.id, "connection cap reached: closed the longest-idle connection for a new one");
+                }
+                tokio::select! {
+                    p = slots.clone().acquire_owned() => p.expect("never closed"),
+                    _ = shutdown.wait() => return None,
+                }
+            }
+        };
+        Some((permit, self.register(kind)))
     }
 
     /// Close the connection of `kind` that has been idle longest (nothing received, no request

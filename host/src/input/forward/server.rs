@@ -284,21 +284,13 @@ async fn accept_loop(
             Ok((stream, peer)) => {
                 // At the cap, the longest-idle connection makes room; only when every one is
                 // busy does the newcomer wait for one to finish.
-                let permit = match sem.clone().try_acquire_owned() {
-                    Ok(permit) => permit,
-                    Err(_) => {
-                        if ctx.connections.evict_idlest(kind) {
-                            ctx.metrics.error(&ctx.component, "idle_evicted");
-                            tracing::debug!(input = %ctx.component.id, %peer, "connection cap reached: closed the longest-idle connection for a new one");
-                        }
-                        tokio::select! {
-                            p = sem.clone().acquire_owned() => p.expect("never closed"),
-                            _ = shutdown.wait() => break,
-                        }
-                    }
+                let admitted =
+                    ctx.connections
+                        .admit(kind, &sem, &ctx.metrics, &ctx.component, &mut shutdown);
+                let Some((permit, registration)) = admitted.await else {
+                    break;
                 };
                 let ctx = ctx.clone();
-                let registration = ctx.connections.register(kind);
                 conns.spawn(async move {
                     ctx.serve(stream, peer, kind == Kind::Tcp, &registration.state)
                         .await;

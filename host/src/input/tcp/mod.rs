@@ -128,19 +128,16 @@ impl TcpServer {
                 },
                 _ = shutdown.wait() => break,
             };
-            let permit = match self.slots.clone().try_acquire_owned() {
-                Ok(permit) => permit,
-                Err(_) => {
-                    if ctx.connections.evict_idlest(Kind::Tcp) {
-                        ctx.metrics.error(&ctx.component, "idle_evicted");
-                    }
-                    tokio::select! {
-                        p = self.slots.clone().acquire_owned() => p.expect("never closed"),
-                        _ = shutdown.wait() => break,
-                    }
-                }
+            let admitted = ctx.connections.admit(
+                Kind::Tcp,
+                &self.slots,
+                &ctx.metrics,
+                &ctx.component,
+                &mut shutdown,
+            );
+            let Some((permit, registration)) = admitted.await else {
+                break;
             };
-            let registration = ctx.connections.register(Kind::Tcp);
             let (ctx, pipeline) = (ctx.clone(), pipeline.clone());
             tracker.spawn(async move {
                 ctx.serve(stream, peer, &registration.state, &pipeline)
