@@ -12,11 +12,11 @@
 use crate::common;
 
 use common::{
-    PrintedEvent, RouterProcess, assert_events_eq, classic_dir, fluent_logger_send as send,
-    start_classic, with_tag,
+    PrintedEvent, assert_events_eq, classic_dir, fluent_logger_send as send, start_classic,
+    with_tag,
 };
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const BASE_NS: u64 = 1_700_000_000_000_000_000;
