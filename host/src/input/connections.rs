@@ -70,6 +70,27 @@ pub(crate) struct ConnState {
     held: AtomicUsize,
 }
 
+/// The next connection of `listener`, or `None` when `shutdown` comes first. A failed accept
+/// (out of file descriptors, say) is logged and tried again after a pause.
+pub(crate) async fn accept_tcp(
+    listener: &tokio::net::TcpListener,
+    component: &Component,
+    shutdown: &mut Shutdown,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => return Some(accepted),
+                Err(e) => {
+                    tracing::warn!(input = %component.id, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.wait() => return None,
+        }
+    }
+}
+
 /// A connection's place in the registry; leaves it when dropped.
 pub(crate) struct Registration {
     id: u64,

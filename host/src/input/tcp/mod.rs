@@ -18,7 +18,7 @@ mod records;
 
 pub use config::TcpInputConfig;
 
-use super::connections::{ConnState, Connections, FREE_PER_CONNECTION, Kind};
+use super::connections::{ConnState, Connections, FREE_PER_CONNECTION, Kind, accept_tcp};
 use super::{BindError, ListenAddr};
 use crate::buffer::budget::{InputBudget, InputCharge};
 use crate::event::{Batch, Event, now_ns};
@@ -117,16 +117,10 @@ impl TcpServer {
         }
         let tracker = TaskTracker::new();
         loop {
-            let (stream, peer) = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        tracing::warn!(input = %ctx.component.id, error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                _ = shutdown.wait() => break,
+            let Some((stream, peer)) =
+                accept_tcp(&self.listener, &ctx.component, &mut shutdown).await
+            else {
+                break;
             };
             let admitted = ctx.connections.admit(
                 Kind::Tcp,

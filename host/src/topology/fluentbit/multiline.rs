@@ -42,19 +42,7 @@ pub fn map(
                 t.insert("name".into(), e.value.clone().into());
             }
             "multiline.parser" => {
-                let list: Vec<&str> = e
-                    .value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|n| !n.is_empty())
-                    .collect();
-                if list.is_empty() {
-                    return Err(format!(
-                        "{}: multiline.parser is empty; name a parser, e.g. `multiline.parser java`",
-                        at(e)
-                    ));
-                }
-                names.extend(list.into_iter().map(|n| Value::String(n.to_string())));
+                names.extend(parser_names(e, "java")?);
                 parsers.push(e.clone());
             }
             "multiline.key_content" => {
@@ -135,6 +123,25 @@ pub fn map(
         t.insert("multiline_parser".into(), Value::Array(names));
     }
     Ok((t, parsers))
+}
+
+/// The names of a `multiline.parser` entry (a comma list, repeatable), e.g. for the message
+/// `multiline.parser java`: at least one.
+pub fn parser_names(e: &Entry, example: &str) -> Result<Vec<Value>, String> {
+    let names: Vec<Value> = e
+        .value
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| Value::String(n.to_string()))
+        .collect();
+    if names.is_empty() {
+        return Err(format!(
+            "{}: multiline.parser is empty; name a parser, e.g. `multiline.parser {example}`",
+            at(e)
+        ));
+    }
+    Ok(names)
 }
 
 /// Check that every parser the `multiline.parser` entries name exists and builds, with the

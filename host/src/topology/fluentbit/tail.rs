@@ -139,19 +139,7 @@ pub fn map(
                 continue;
             }
             "multiline.parser" => {
-                let list: Vec<&str> = e
-                    .value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|n| !n.is_empty())
-                    .collect();
-                if list.is_empty() {
-                    return Err(format!(
-                        "{}: multiline.parser is empty; name a parser, e.g. `multiline.parser docker, cri`",
-                        at(e)
-                    ));
-                }
-                names.extend(list.into_iter().map(|n| Value::String(n.to_string())));
+                names.extend(super::multiline::parser_names(e, "docker, cri")?);
                 multiline.push(e.clone());
                 continue;
             }
