@@ -712,6 +712,11 @@ fn validate_loads_the_vendor_plugin_of_a_classic_config() {
     };
     let (ok, all) = validate("http-intake.logs.datadoghq.eu");
     assert!(ok, "{all}");
+    // The config uses one site and grants it: no warning about the seven it does not use.
+    assert!(
+        !all.contains("allow_hosts") && !all.contains("datadoghq.com"),
+        "{all}"
+    );
     let (ok, all) = validate("http-intake.logs.datadoghq.org");
     assert!(!ok, "{all}");
     assert!(all.contains("unknown Datadog site"), "{all}");
