@@ -253,7 +253,7 @@ compress = '${WR_TEST_TOKEN}'
     let classic = dir.path().join("fluent-bit.conf");
     std::fs::write(
         &classic,
-        "[INPUT]\n    Name   forward\n    Listen 127.0.0.1\n    Port   0\n\n[OUTPUT]\n    Name  ${OUTPUT_PLUGIN}\n    Match *\n    Retry_Limit ${DD_API_KEY}\n",
+        "[INPUT]\n    Name   forward\n    Listen 127.0.0.1\n    Port   0\n\n[OUTPUT]\n    Name  ${OUTPUT_PLUGIN}\n    Match *\n    storage.total_limit_size ${DD_API_KEY}\n",
     )
     .unwrap();
     let env = [("OUTPUT_PLUGIN", "stdout"), ("DD_API_KEY", api_key)];
@@ -261,7 +261,7 @@ compress = '${WR_TEST_TOKEN}'
         let (code, stderr) = run_config(command, &classic, &env);
         assert_eq!(code, 1, "{command}: {stderr}");
         assert!(
-            stderr.contains("Retry_Limit \"${DD_API_KEY}\""),
+            stderr.contains("storage.total_limit_size: \"${DD_API_KEY}\""),
             "{command}: {stderr}"
         );
         assert!(!stderr.contains("se\\\\cret"), "{command}: {stderr}");

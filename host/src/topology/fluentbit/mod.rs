@@ -59,18 +59,32 @@ pub fn load_yaml(path: &Path) -> Result<Mapped, ConfigError> {
     map(&sections).map_err(|m| error(path, m))
 }
 
-/// The value of `Retry_Limit`: a number, `no_retries` (0) or `False` / `no_limits` (none: until
-/// `retry_until`).
-fn retry_limit(e: &Entry) -> Result<Option<i64>, String> {
-    match e.value.to_ascii_lowercase().as_str() {
-        "no_retries" => Ok(Some(0)),
-        "false" | "no_limits" => Ok(None),
-        v => v.parse().map(Some).map_err(|_| {
-            format!(
-                "{}: Retry_Limit {v:?}: use a number, False or no_limits",
-                at(e)
-            )
-        }),
+/// The value of `Retry_Limit` as Fluent Bit reads it (`flb_output.c`): `no_limits`, `False`
+/// or `Off` (none: until `retry_until`), `no_retries` (0), else the number at the start of the
+/// value (C's `atoi`); one that is not above 0 is Fluent Bit's default, 1, with a warning.
+fn retry_limit(e: &Entry) -> (Option<i64>, Option<String>) {
+    let value = e.value.to_ascii_lowercase();
+    match value.as_str() {
+        "no_retries" => return (Some(0), None),
+        "false" | "no_limits" | "off" => return (None, None),
+        _ => {}
+    }
+    let digits: String = value
+        .trim_start()
+        .char_indices()
+        .take_while(|&(i, c)| c.is_ascii_digit() || (i == 0 && (c == '-' || c == '+')))
+        .map(|(_, c)| c)
+        .collect();
+    match digits.parse::<i64>() {
+        Ok(n) if n > 0 => (Some(n), None),
+        _ => (
+            Some(1),
+            Some(format!(
+                "{}: Retry_Limit {:?} is not a positive number, no_limits, False, Off or no_retries; like Fluent Bit, the router uses its default, 1",
+                at(e),
+                e.value
+            )),
+        ),
     }
 }
 
@@ -561,7 +575,9 @@ impl Mapper {
                     } else {
                         "retry_limit"
                     };
-                    if let Some(n) = retry_limit(e)? {
+                    let (limit, warning) = retry_limit(e);
+                    self.warnings.extend(warning);
+                    if let Some(n) = limit {
                         t.insert(key.into(), (if kind == "s3" { n.max(1) } else { n }).into());
                     }
                 }

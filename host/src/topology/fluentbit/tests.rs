@@ -948,3 +948,30 @@ fn a_yaml_config_maps_as_the_classic_one_with_its_lines() {
     let e = crate::topology::load_any(&path).unwrap_err().to_string();
     assert!(e.contains("fluent-bit.yaml:4: unknown key `bogus`"), "{e}");
 }
+
+#[test]
+fn retry_limit_values_are_read_as_fluent_bit_reads_them() {
+    let limit = |value: &str| {
+        let m = mapped(&format!(
+            "{MINIMAL}[OUTPUT]\n    Name null\n    Match *\n    Retry_Limit {value}\n"
+        ))
+        .unwrap();
+        let o = m.config.outputs[1].keys();
+        (
+            o.retry_limit,
+            m.warnings
+                .iter()
+                .any(|w| w.contains("main.conf:10: Retry_Limit")),
+        )
+    };
+    assert_eq!(limit("7"), (Some(7), false));
+    assert_eq!(limit("no_retries"), (Some(0), false));
+    for unlimited in ["no_limits", "False", "off", "OFF"] {
+        assert_eq!(limit(unlimited), (None, false), "{unlimited}");
+    }
+    // C's atoi: leading digits count; what is not above 0 is the default, 1, with a warning.
+    assert_eq!(limit("3x"), (Some(3), false));
+    assert_eq!(limit("0"), (Some(1), true));
+    assert_eq!(limit("-2"), (Some(1), true));
+    assert_eq!(limit("many"), (Some(1), true));
+}

@@ -112,7 +112,9 @@ impl Mapper {
                     t.insert(key.into(), text(e));
                 }
                 (_, "retry_limit") => {
-                    if let Some(n) = retry_limit(e)? {
+                    let (limit, warning) = retry_limit(e);
+                    self.warnings.extend(warning);
+                    if let Some(n) = limit {
                         t.insert("retry_limit".into(), n.into());
                     }
                 }
