@@ -601,6 +601,11 @@ impl Mapper {
                     }
                     t.insert(key.into(), value);
                 }
+                // Every output plugin of Fluent Bit has these two (`flb_output.c`).
+                "log_level" | "log_suppress_interval" => self.warn(
+                    e,
+                    "is accepted and ignored: the router logs at one level for every component, [SERVICE] Log_Level",
+                ),
                 k if k.starts_with("net.")
                     || k.starts_with("tls")
                     || k == "workers" && kind != "cloudwatch_logs" =>

@@ -685,3 +685,17 @@ fn datadog_intake_without_tls() {
         ],
     );
 }
+
+#[test]
+fn output_log_level_and_log_suppress_interval_are_ignored() {
+    warned(
+        "[OUTPUT]\n    Name null\n    Match *\n    Log_Level debug\n",
+        10,
+        &["`log_level` is accepted and ignored", "[SERVICE] Log_Level"],
+    );
+    warned(
+        "[OUTPUT]\n    Name null\n    Match *\n    log_suppress_interval 10s\n",
+        10,
+        &["`log_suppress_interval` is accepted and ignored"],
+    );
+}
