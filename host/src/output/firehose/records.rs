@@ -69,6 +69,14 @@ pub fn build_records(
                 continue;
             }
         }
+        // An empty `log_key` value or an empty record is not sent, as in Fluent Bit's
+        // kinesis_firehose (which discards a rendering of two bytes or less); here it is counted.
+        if line.is_empty() || line == "{}" {
+            progress.reject([index], "empty_record", || {
+                "an empty record (an empty log_key value or record); Firehose is not sent empty records".into()
+            });
+            continue;
+        }
         line.push('\n');
         if line.len() > limit {
             match settings.oversize {
@@ -208,6 +216,26 @@ mod tests {
         );
         assert_eq!(records[1].events, vec![1]);
         assert!(dropped.rejections().is_empty());
+    }
+
+    #[test]
+    fn empty_records_are_not_sent_but_counted() {
+        let mut progress = DeliveryProgress::new(3);
+        let (records, _) = build_records(
+            &settings(),
+            &batch(&["a".into(), String::new(), "b".into()]),
+            &mut progress,
+        );
+        assert_eq!(
+            records.iter().map(|r| &r.data[..]).collect::<Vec<_>>(),
+            vec![&b"a\n"[..], b"b\n"]
+        );
+        let rejected = progress.rejections();
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(
+            (rejected[0].reason.as_str(), &rejected[0].events[..]),
+            ("empty_record", &[1][..])
+        );
     }
 
     #[test]
