@@ -18,8 +18,9 @@ pub const MAX_BATCH_SPAN_MS: i64 = 24 * 3600 * 1000;
 pub const MAX_EVENT_AGE_MS: i64 = 14 * 24 * 3600 * 1000;
 /// Events more than 2 hours in the future are rejected by the API.
 pub const MAX_EVENT_FUTURE_MS: i64 = 2 * 3600 * 1000;
-/// Default cap of one message: 256 KiB − 26, what Fluent Bit 1.9 and the Go plugin allow.
-pub const DEFAULT_MAX_EVENT_SIZE: usize = 262_144 - EVENT_OVERHEAD_BYTES;
+/// Default cap of one message: AWS's limit, 1 MiB − 26 ("each log event can be no larger than
+/// 1 MB", PutLogEvents; Fluent Bit follows it since 4.2.2 — before, 256 KiB − 26).
+pub const DEFAULT_MAX_EVENT_SIZE: usize = MAX_EVENT_SIZE_LIMIT;
 /// The largest `max_event_size` the API allows (1 MiB per event including the overhead).
 pub const MAX_EVENT_SIZE_LIMIT: usize = MAX_BATCH_BYTES - EVENT_OVERHEAD_BYTES;
 /// Appended to a message cut to the size cap (the Go plugin's marker).
@@ -250,6 +251,6 @@ mod tests {
         assert_eq!(m.len(), DEFAULT_MAX_EVENT_SIZE);
         let mut short = "fine".to_string();
         assert!(!truncate_message(&mut short, 4));
-        assert_eq!(DEFAULT_MAX_EVENT_SIZE, 262_118);
+        assert_eq!(DEFAULT_MAX_EVENT_SIZE, 1_048_550);
     }
 }

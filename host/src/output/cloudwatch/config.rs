@@ -87,7 +87,8 @@ pub struct CloudWatchLogsConfig {
     /// The shared-config profile of the credential chain.
     #[serde(default)]
     pub profile: Option<String>,
-    /// Longest message sent (default 262,118 bytes = 256 KiB − 26); longer ones are truncated.
+    /// Longest message sent (default 1,048,550 bytes = 1 MiB − 26, AWS's limit); longer ones are
+    /// truncated.
     #[serde(default)]
     pub max_event_size: Option<ByteSize>,
     /// Fluent Bit C: one immediate retry on network errors. Every failure is retried with
@@ -360,7 +361,7 @@ mod tests {
                 ("env".into(), "prod".into())
             ]
         );
-        assert_eq!(s.max_event_size, 262_118);
+        assert_eq!(s.max_event_size, 1_048_550);
         assert_eq!(s.group.default, "fluentbit-default");
     }
 
