@@ -70,6 +70,7 @@ const PIPELINE: &str = "\
     HTTP_Server On
     HTTP_Listen 127.0.0.1
     HTTP_Port   0
+    storage.metrics on
 
 [INPUT]
     Name   forward
@@ -201,6 +202,20 @@ fn records_of_a_forward_client_are_counted_under_fluent_bit_names() {
         ours.contains("component_received_events_total{component_kind=\"input\",component_id=\"forward\"} 1010"),
         "{ours}"
     );
+    // storage.metrics on: each output's buffer, under Fluent Bit's names.
+    let (status, storage) = http_get(&http, "/api/v1/storage");
+    assert_eq!(status, 200, "{storage}");
+    let storage: Value = serde_json::from_str(&storage).unwrap();
+    assert_eq!(
+        storage["output_buffers"]["unmatched"],
+        json!({"events": 0, "bytes": 0, "stalled": false}),
+        "{storage}"
+    );
+    assert!(
+        storage["output_buffers"]["null.0"]["bytes"].is_u64(),
+        "{storage}"
+    );
+
     // Health_Check is off: /api/v1/health is liveness.
     assert_eq!(http_get(&http, "/api/v1/health"), (200, "ok\n".to_string()));
 }
@@ -236,6 +251,8 @@ fn health_check_turns_to_error_on_a_retry_failure_and_back_after_the_period() {
     let forward = router.tcp_addr();
     let http = router.http_addr();
     assert_eq!(http_get(&http, "/api/v1/health"), (200, "ok\n".to_string()));
+    // Without storage.metrics, no storage endpoint (as Fluent Bit).
+    assert_eq!(http_get(&http, "/api/v1/storage").0, 404);
 
     fluent_logger_send(
         &forward,

@@ -293,6 +293,44 @@ impl Serialize for Snapshot {
     }
 }
 
+/// Fluent Bit's `/api/v1/storage` (with `storage.metrics on`), in what maps here: Fluent Bit
+/// buffers in chunks per input, we buffer per output, so instead of `storage_layer` and
+/// `input_chunks` it shows each output's buffer under the output's Fluent Bit name:
+/// `{"output_buffers": {"cloudwatch_logs.0": {"events": n, "bytes": n, "stalled": false}}}`
+/// (`stalled`: a disk buffer that cannot write).
+pub fn storage(metrics: &Metrics, instances: &Instances) -> serde_json::Value {
+    let samples = prometheus_text::parse(&metrics.encode()).unwrap_or_default();
+    let mut buffers = serde_json::Map::new();
+    for (n, i) in instances.all().iter().enumerate() {
+        if i.kind != "output" {
+            continue;
+        }
+        let first = !instances.all()[..n]
+            .iter()
+            .any(|o| o.kind == i.kind && o.component_id == i.component_id);
+        let gauge = |name: &str| {
+            let labels = [
+                ("component_kind", "output"),
+                ("component_id", i.component_id.as_str()),
+            ];
+            if first {
+                prometheus_text::sum(&samples, name, &labels) as u64
+            } else {
+                0
+            }
+        };
+        buffers.insert(
+            i.name.clone(),
+            serde_json::json!({
+                "events": gauge("buffer_events"),
+                "bytes": gauge("buffer_bytes"),
+                "stalled": gauge("buffer_stalled") > 0,
+            }),
+        );
+    }
+    serde_json::json!({ "output_buffers": buffers })
+}
+
 /// `[service.health_check]` (classic: `[SERVICE] Health_Check On` with `HC_Errors_Count`,
 /// `HC_Retry_Failure_Count`, `HC_Period`): `/api/v1/health` answers `500 error` while, within
 /// the last `period` seconds, the outputs had more than `errors_count` errors or more than
@@ -465,6 +503,21 @@ mod tests {
             text.matches("# TYPE fluentbit_input_records_total counter")
                 .count(),
             1
+        );
+    }
+
+    #[test]
+    fn storage_shows_each_outputs_buffer_under_its_fluent_bit_name() {
+        let metrics = Metrics::new();
+        let labels = Component::output("null").labels();
+        metrics.buffer_events.get_or_create(&labels).set(3);
+        metrics.buffer_bytes.get_or_create(&labels).set(300);
+        assert_eq!(
+            storage(&metrics, &instances()),
+            serde_json::json!({"output_buffers": {
+                "cloudwatch_logs.0": {"events": 0, "bytes": 0, "stalled": false},
+                "discard": {"events": 3, "bytes": 300, "stalled": false},
+            }})
         );
     }
 

@@ -9,6 +9,7 @@
 //! | `GET /api/v1/uptime` | `{"uptime_sec":…,"uptime_hr":…}` as Fluent Bit |
 //! | `GET /api/v1/metrics` | Fluent Bit's JSON: per-instance counts under Fluent Bit's instance names |
 //! | `GET /api/v1/metrics/prometheus` | Fluent Bit's `fluentbit_input_*`, `fluentbit_filter_*`, `fluentbit_output_*` series |
+//! | `GET /api/v1/storage` | with `storage_metrics` (`storage.metrics on`): each output's buffer, under Fluent Bit's names |
 //! | `GET /metrics` | every metric of ours, Prometheus text |
 //! | `POST`/`PUT /api/v2/reload` | reload plugins and config (as Fluent Bit's hot reload) |
 //!
@@ -19,7 +20,7 @@
 //! client closes the longest-idle one instead of waiting behind it.
 
 use super::delivery_health::DeliveryReport;
-use super::fluent_bit_api::{HealthCheck, HealthCheckConfig, Instances, Snapshot};
+use super::fluent_bit_api::{self, HealthCheck, HealthCheckConfig, Instances, Snapshot};
 use super::metrics::Metrics;
 use super::reload::ReloadRequests;
 use super::shutdown::Shutdown;
@@ -115,6 +116,7 @@ struct HttpState {
     reload: Option<ReloadRequests>,
     instances: Instances,
     health_check: Option<HealthCheck>,
+    storage_metrics: bool,
 }
 
 impl HttpServer {
@@ -138,6 +140,7 @@ impl HttpServer {
                 reload: None,
                 instances: Instances::default(),
                 health_check: None,
+                storage_metrics: false,
             }),
         })
     }
@@ -149,15 +152,18 @@ impl HttpServer {
         self
     }
 
-    /// Serve Fluent Bit's API for `instances`, with its health check when `health_check` is set.
+    /// Serve Fluent Bit's API for `instances`, with its health check when `health_check` is set
+    /// and `/api/v1/storage` when `storage_metrics` is.
     pub fn with_fluent_bit(
         mut self,
         instances: Instances,
         health_check: Option<HealthCheckConfig>,
+        storage_metrics: bool,
     ) -> Self {
         let state = Arc::get_mut(&mut self.state).expect("not running yet");
         state.instances = instances;
         state.health_check = health_check.map(HealthCheck::new);
+        state.storage_metrics = storage_metrics;
         self
     }
 
@@ -197,6 +203,7 @@ fn routes(state: Arc<HttpState>) -> Router {
         .route("/api/v1/uptime", get(uptime))
         .route("/api/v1/metrics", get(metrics_json))
         .route("/api/v1/metrics/prometheus", get(fluent_bit_prometheus))
+        .route("/api/v1/storage", get(storage))
         .route("/metrics", get(prometheus))
         .route("/api/v2/reload", post(reload).put(reload))
         .with_state(state)
@@ -273,6 +280,17 @@ async fn metrics_json(State(state): State<Arc<HttpState>>) -> Response {
     json_response(
         StatusCode::OK,
         &Snapshot::read(&state.metrics, &state.instances),
+    )
+}
+
+/// Fluent Bit's `/api/v1/storage`: `404` unless `storage.metrics` is on, as Fluent Bit.
+async fn storage(State(state): State<Arc<HttpState>>) -> Response {
+    if !state.storage_metrics {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    json_response(
+        StatusCode::OK,
+        &fluent_bit_api::storage(&state.metrics, &state.instances),
     )
 }
 

@@ -198,9 +198,11 @@ impl Router {
                 let alias = out.keys().route.name.as_deref();
                 instances.push("output", out.id(), out.type_name(), alias);
             }
-            server
-                .with_reload(reload.requests())
-                .with_fluent_bit(instances, config.service.health_check.clone())
+            server.with_reload(reload.requests()).with_fluent_bit(
+                instances,
+                config.service.health_check.clone(),
+                config.service.storage_metrics,
+            )
         });
         Ok(Router {
             inputs,

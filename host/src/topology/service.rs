@@ -60,6 +60,9 @@ pub struct ServiceConfig {
     /// `/api/v1/health` is liveness only.
     #[serde(default)]
     pub health_check: Option<crate::ops::fluent_bit_api::HealthCheckConfig>,
+    /// Serve `/api/v1/storage` (Fluent Bit's `storage.metrics on`): each output's buffer.
+    #[serde(default)]
+    pub storage_metrics: bool,
 }
 
 fn default_retry_backoff_base() -> DurationStr {
@@ -107,6 +110,7 @@ impl Default for ServiceConfig {
             partial_flush_timeout: default_partial_flush_timeout(),
             partial_max_bytes: default_partial_max_bytes(),
             health_check: None,
+            storage_metrics: false,
         }
     }
 }

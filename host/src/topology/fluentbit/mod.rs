@@ -290,6 +290,9 @@ impl Mapper {
                 "streams_file" => self.streams_file(e)?,
                 "plugins_file" => self.plugins_file(e)?,
                 "storage.path" => self.storage_path = Some(e.value.clone()),
+                "storage.metrics" => {
+                    self.service.insert("storage_metrics".into(), on_off(e)?.into());
+                }
                 k if k.starts_with("storage.") => self.warn(e, "is accepted and ignored: disk buffers are tuned per output"),
                 _ => return Err(unknown(e, "[SERVICE]", "Flush, Grace, Log_Level, HTTP_Server, HTTP_Listen, HTTP_Port, Health_Check, Parsers_File, Streams_File, Plugins_File, storage.*")),
             }

@@ -157,6 +157,14 @@ fn service_health_check_maps_with_its_limits_and_period() {
     );
     let off = load(&format!("{MINIMAL}[SERVICE]\n    HC_Errors_Count 3\n")).unwrap();
     assert_eq!(off.config.service.health_check, None);
+    assert!(!off.config.service.storage_metrics);
+}
+
+#[test]
+fn service_storage_metrics_serves_the_storage_endpoint() {
+    let on = load(&format!("{MINIMAL}[SERVICE]\n    storage.metrics On\n")).unwrap();
+    assert!(on.config.service.storage_metrics);
+    assert!(on.warnings.is_empty(), "{:?}", on.warnings);
 }
 
 #[test]
