@@ -78,11 +78,14 @@ impl Instances {
     }
 }
 
+/// One instance's counts: its Fluent Bit name and `(field, value)` in Fluent Bit's order.
+pub type InstanceCounts = (String, Vec<(&'static str, u64)>);
+
 /// The counts of every instance, in Fluent Bit's `/api/v1/metrics` shape.
 #[derive(Debug, Default, PartialEq)]
 pub struct Snapshot {
-    /// `(name, [(field, value)])` per kind, in config order.
-    pub sections: [(&'static str, Vec<(String, Vec<(&'static str, u64)>)>); 3],
+    /// The instances of each kind (`input`, `filter`, `output`), in config order.
+    pub sections: [(&'static str, Vec<InstanceCounts>); 3],
 }
 
 const KINDS: [&str; 3] = ["input", "filter", "output"];
@@ -275,7 +278,7 @@ impl Serialize for Snapshot {
                 map.end()
             }
         }
-        struct Section<'a>(&'a [(String, Vec<(&'static str, u64)>)]);
+        struct Section<'a>(&'a [InstanceCounts]);
         impl Serialize for Section<'_> {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 let mut map = serializer.serialize_map(Some(self.0.len()))?;
