@@ -18,6 +18,7 @@ mod dummy_input;
 mod exec_input;
 mod firelens;
 mod firelens_init;
+mod fluent_bit_api;
 mod forward_bad_input;
 mod forward_clients;
 mod forward_golden;

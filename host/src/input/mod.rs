@@ -40,6 +40,9 @@ pub trait InputComponent: std::fmt::Debug + Send + Sync {
     /// Check the keys, adding one problem per mistake, each starting with `key` (`inputs[0]`).
     fn validate(&self, key: &str, problems: &mut Vec<String>);
 
+    /// Its `name` (Fluent Bit's `Alias`): its id in metrics and logs, else its type is.
+    fn name(&self) -> Option<&str>;
+
     /// The sockets it would listen on, each with its key (`listen`): two listeners of the
     /// config on one socket are refused before anything binds.
     fn listeners(&self) -> Vec<(&'static str, ListenAddr)>;
@@ -81,6 +84,10 @@ pub trait RunningInput: Send {
 macro_rules! input_type {
     ($config:ty => $server:ty) => {
         impl InputComponent for $config {
+            fn name(&self) -> Option<&str> {
+                self.name.as_deref()
+            }
+
             fn validate(&self, key: &str, problems: &mut Vec<String>) {
                 <$config>::validate(self, key, problems);
             }
@@ -146,6 +153,10 @@ trait LocalInput: Sized + Send + 'static {
 macro_rules! local_input {
     ($config:ty => $input:ty) => {
         impl InputComponent for $config {
+            fn name(&self) -> Option<&str> {
+                self.name.as_deref()
+            }
+
             fn validate(&self, key: &str, problems: &mut Vec<String>) {
                 <$config>::validate(self, key, problems);
             }

@@ -4,11 +4,13 @@
 //! | path | answers |
 //! |---|---|
 //! | `GET /` | `{"wasm-router":{"version":…}}` |
-//! | `GET /api/v1/health` | liveness: `200 ok` while the process serves requests |
+//! | `GET /api/v1/health` | liveness: `200 ok` while the process serves requests; with `[service.health_check]` (`Health_Check On`) Fluent Bit's check: `500 error` after too many output errors or retry failures in the period (see [`fluent_bit_api`](super::fluent_bit_api)) |
 //! | `GET /api/v1/health/delivery` | delivery health (see [`delivery_health`](super::delivery_health)): `200` or `503` with JSON per output |
 //! | `GET /api/v1/uptime` | `{"uptime_sec":…,"uptime_hr":…}` as Fluent Bit |
-//! | `GET /api/v1/metrics` | per-component counts as JSON, shaped like Fluent Bit's |
-//! | `GET /api/v1/metrics/prometheus`, `GET /metrics` | every metric, Prometheus text |
+//! | `GET /api/v1/metrics` | Fluent Bit's JSON: per-instance counts under Fluent Bit's instance names |
+//! | `GET /api/v1/metrics/prometheus` | Fluent Bit's `fluentbit_input_*`, `fluentbit_filter_*`, `fluentbit_output_*` series |
+//! | `GET /api/v1/storage` | with `storage_metrics` (`storage.metrics on`): each output's buffer, under Fluent Bit's names |
+//! | `GET /metrics` | every metric of ours, Prometheus text |
 //! | `POST`/`PUT /api/v2/reload` | reload plugins and config (as Fluent Bit's hot reload) |
 //!
 //! Liveness never depends on a destination: a fleet must not be replaced because CloudWatch is
@@ -18,8 +20,8 @@
 //! client closes the longest-idle one instead of waiting behind it.
 
 use super::delivery_health::DeliveryReport;
+use super::fluent_bit_api::{self, HealthCheck, HealthCheckConfig, Instances, Snapshot};
 use super::metrics::Metrics;
-use super::prometheus_text;
 use super::reload::ReloadRequests;
 use super::shutdown::Shutdown;
 use axum::Router;
@@ -30,7 +32,7 @@ use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -112,6 +114,9 @@ struct HttpState {
     metrics: Arc<Metrics>,
     stuck_after: Duration,
     reload: Option<ReloadRequests>,
+    instances: Instances,
+    health_check: Option<HealthCheck>,
+    storage_metrics: bool,
 }
 
 impl HttpServer {
@@ -133,6 +138,9 @@ impl HttpServer {
                 metrics,
                 stuck_after,
                 reload: None,
+                instances: Instances::default(),
+                health_check: None,
+                storage_metrics: false,
             }),
         })
     }
@@ -141,6 +149,21 @@ impl HttpServer {
     pub fn with_reload(mut self, reload: ReloadRequests) -> Self {
         let state = Arc::get_mut(&mut self.state).expect("not running yet");
         state.reload = Some(reload);
+        self
+    }
+
+    /// Serve Fluent Bit's API for `instances`, with its health check when `health_check` is set
+    /// and `/api/v1/storage` when `storage_metrics` is.
+    pub fn with_fluent_bit(
+        mut self,
+        instances: Instances,
+        health_check: Option<HealthCheckConfig>,
+        storage_metrics: bool,
+    ) -> Self {
+        let state = Arc::get_mut(&mut self.state).expect("not running yet");
+        state.instances = instances;
+        state.health_check = health_check.map(HealthCheck::new);
+        state.storage_metrics = storage_metrics;
         self
     }
 
@@ -155,13 +178,13 @@ impl HttpServer {
     pub async fn run(self, shutdown: Shutdown) {
         let addr = self.local_addr();
         tracing::info!(http_addr = %addr, "serving health and metrics over HTTP");
-        let metrics = self.state.metrics.clone();
+        let state = self.state.clone();
         let mut sampler_stop = shutdown.clone();
         let sampler = tokio::spawn(async move {
             let mut tick = tokio::time::interval(DELIVERY_SAMPLE_INTERVAL);
             loop {
                 tokio::select! {
-                    _ = tick.tick() => metrics.delivery().sample(&metrics),
+                    _ = tick.tick() => state.sample(),
                     _ = sampler_stop.wait() => return,
                 }
             }
@@ -175,11 +198,12 @@ impl HttpServer {
 fn routes(state: Arc<HttpState>) -> Router {
     Router::new()
         .route("/", get(build_info))
-        .route("/api/v1/health", get(liveness))
+        .route("/api/v1/health", get(health))
         .route("/api/v1/health/delivery", get(delivery_health))
         .route("/api/v1/uptime", get(uptime))
         .route("/api/v1/metrics", get(metrics_json))
-        .route("/api/v1/metrics/prometheus", get(prometheus))
+        .route("/api/v1/metrics/prometheus", get(fluent_bit_prometheus))
+        .route("/api/v1/storage", get(storage))
         .route("/metrics", get(prometheus))
         .route("/api/v2/reload", post(reload).put(reload))
         .with_state(state)
@@ -205,8 +229,24 @@ async fn build_info() -> Response {
     )
 }
 
-async fn liveness() -> &'static str {
-    "ok\n"
+impl HttpState {
+    /// Each second: buffer fill levels for delivery health, and the health check's sample.
+    fn sample(&self) {
+        self.metrics.delivery().sample(&self.metrics);
+        if let Some(check) = &self.health_check {
+            check.sample(&Snapshot::read(&self.metrics, &self.instances));
+        }
+    }
+}
+
+/// Liveness, or Fluent Bit's health check when it is on (`200 ok` / `500 error`, as Fluent Bit).
+async fn health(State(state): State<Arc<HttpState>>) -> Response {
+    match &state.health_check {
+        Some(check) if !check.healthy() => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "error\n").into_response()
+        }
+        _ => (StatusCode::OK, "ok\n").into_response(),
+    }
 }
 
 async fn delivery_health(State(state): State<Arc<HttpState>>) -> Response {
@@ -235,37 +275,38 @@ async fn uptime(State(state): State<Arc<HttpState>>) -> Response {
     )
 }
 
-/// Per-component counts in the shape of Fluent Bit's `/api/v1/metrics`.
+/// Fluent Bit's `/api/v1/metrics`.
 async fn metrics_json(State(state): State<Arc<HttpState>>) -> Response {
-    let samples = prometheus_text::parse(&state.metrics.encode()).unwrap_or_default();
-    let mut sections: Map<String, Value> = Map::new();
-    let field = |name: &str| match name {
-        "component_received_events_total" => Some("records"),
-        "component_received_bytes_total" => Some("bytes"),
-        "component_sent_events_total" => Some("proc_records"),
-        "component_discarded_events_total" => Some("dropped_records"),
-        "component_errors_total" => Some("errors"),
-        "component_retries_total" => Some("retries"),
-        _ => None,
-    };
-    for s in &samples {
-        let Some(key) = field(&s.name) else { continue };
-        let section = sections
-            .entry(s.label("component_kind").to_string())
-            .or_insert_with(|| json!({}));
-        let component = section
-            .as_object_mut()
-            .expect("sections are objects")
-            .entry(s.label("component_id").to_string())
-            .or_insert_with(|| json!({}));
-        let entry = component
-            .as_object_mut()
-            .expect("components are objects")
-            .entry(key)
-            .or_insert(json!(0u64));
-        *entry = json!(entry.as_u64().unwrap_or(0) + s.value as u64);
+    json_response(
+        StatusCode::OK,
+        &Snapshot::read(&state.metrics, &state.instances),
+    )
+}
+
+/// Fluent Bit's `/api/v1/storage`: `404` unless `storage.metrics` is on, as Fluent Bit.
+async fn storage(State(state): State<Arc<HttpState>>) -> Response {
+    if !state.storage_metrics {
+        return StatusCode::NOT_FOUND.into_response();
     }
-    json_response(StatusCode::OK, &sections)
+    json_response(
+        StatusCode::OK,
+        &fluent_bit_api::storage(&state.metrics, &state.instances),
+    )
+}
+
+/// Fluent Bit's `/api/v1/metrics/prometheus` (Prometheus text 0.0.4, as Fluent Bit).
+async fn fluent_bit_prometheus(State(state): State<Arc<HttpState>>) -> Response {
+    let text = Snapshot::read(&state.metrics, &state.instances)
+        .prometheus(state.metrics.uptime().as_secs());
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn prometheus(State(state): State<Arc<HttpState>>) -> Response {

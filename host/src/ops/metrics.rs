@@ -54,6 +54,11 @@ pub struct Metrics {
     pub errors: Family<ReasonLabels, Counter>,
     /// Delivery attempts that were retried.
     pub retries: Family<ComponentLabels, Counter>,
+    /// Events of the delivery attempts that were retried: each retry scheduled adds the events it will resend.
+    pub retried_events: Family<ComponentLabels, Counter>,
+    /// Deliveries (batches) an output gave up on: `permanent`, `retries_exhausted`,
+    /// `retry_expired`.
+    pub deliveries_failed: Family<ReasonLabels, Counter>,
     /// Events waiting in a component's buffer.
     pub buffer_events: Family<ComponentLabels, Gauge>,
     /// Bytes waiting in a component's buffer.
@@ -83,6 +88,8 @@ impl Metrics {
             discarded_events: Family::default(),
             errors: Family::default(),
             retries: Family::default(),
+            retried_events: Family::default(),
+            deliveries_failed: Family::default(),
             buffer_events: Family::default(),
             buffer_bytes: Family::default(),
             buffer_stalled: Family::default(),
@@ -119,6 +126,16 @@ impl Metrics {
             "component_retries",
             "Delivery attempts that were retried",
             m.retries.clone(),
+        );
+        registry.register(
+            "component_retried_events",
+            "Events of the delivery attempts that were retried, once per retry",
+            m.retried_events.clone(),
+        );
+        registry.register(
+            "component_deliveries_failed",
+            "Deliveries (batches) an output gave up on, by reason: permanent, retries_exhausted, retry_expired",
+            m.deliveries_failed.clone(),
         );
         registry.register(
             "buffer_events",
@@ -307,7 +324,8 @@ impl Component {
             component_id: self.id.clone(),
         }
     }
-    fn with_reason(&self, reason: &str) -> ReasonLabels {
+    /// Prometheus labels for this component and `reason`.
+    pub fn with_reason(&self, reason: &str) -> ReasonLabels {
         ReasonLabels {
             component_kind: self.kind,
             component_id: self.id.clone(),

@@ -2,6 +2,7 @@
 //! signals, shutdown and reload.
 
 pub mod delivery_health;
+pub mod fluent_bit_api;
 pub mod http;
 pub mod logging;
 pub mod metrics;

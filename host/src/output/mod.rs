@@ -456,6 +456,7 @@ impl OutputRunner {
             }
             Err(DeliveryError::Permanent { reason, detail }) => {
                 tracing::warn!(component = %self.component.id, %reason, %detail, events = d.progress.pending_count(), "delivery failed permanently");
+                self.delivery_failed("permanent");
                 d.given_up = Some((reason, detail));
                 return Step::Finished;
             }
@@ -479,6 +480,7 @@ impl OutputRunner {
                 d.retries - 1
             );
             tracing::warn!(component = %self.component.id, %detail, undelivered = d.progress.pending_count(), delivered = d.progress.delivered_count(), "retry limit reached");
+            self.delivery_failed("retries_exhausted");
             d.given_up = Some(("retries_exhausted".into(), detail));
             return Step::Finished;
         }
@@ -489,9 +491,14 @@ impl OutputRunner {
                 self.retry.retry_until
             );
             tracing::warn!(component = %self.component.id, %detail, undelivered = d.progress.pending_count(), delivered = d.progress.delivered_count(), "retry deadline reached");
+            self.delivery_failed("retry_expired");
             d.given_up = Some(("retry_expired".into(), detail));
             return Step::Finished;
         }
+        self.metrics
+            .retried_events
+            .get_or_create(&self.component.labels())
+            .inc_by(d.progress.pending_count() as u64);
         let set_aside = d.progress.only_destinations_failed();
         if set_aside && !d.set_aside {
             let failing = d
@@ -539,6 +546,15 @@ impl OutputRunner {
                 .await;
         }
         merged.done();
+    }
+
+    /// Count one delivery given up under `reason` (`permanent`, `retries_exhausted`,
+    /// `retry_expired`); its events are counted by [`give_up`](Self::give_up).
+    fn delivery_failed(&self, reason: &str) {
+        self.metrics
+            .deliveries_failed
+            .get_or_create(&self.component.with_reason(reason))
+            .inc();
     }
 
     /// Count the events of `batch` at `indexes` as dropped under `reason`, and hand them to the

@@ -16,6 +16,7 @@ use super::{Config, OutputConfig};
 use crate::buffer::{BudgetSource, MemoryBudget, open_buffer};
 use crate::filter::FilterContext;
 use crate::input::{InputEnd, ListenAddr, RunningInput};
+use crate::ops::fluent_bit_api::Instances;
 use crate::ops::http::{HttpBindError, HttpServer};
 use crate::ops::metrics::{Component, Metrics};
 use crate::ops::reload::ReloadRequests;
@@ -145,9 +146,16 @@ impl Router {
             });
         }
         let mut reload = RouterReload::default();
+        let mut instances = Instances::default();
+        for input in &config.inputs {
+            let alias = input.component().name();
+            let id = alias.unwrap_or(input.type_name());
+            instances.push("input", id, input.type_name(), alias);
+        }
         let ids = config.filter_ids();
         for (i, f) in config.filters.iter().enumerate() {
             let (id, filter) = build_filter(config, i, ids[i].as_deref(), metrics.clone())?;
+            instances.push("filter", &id, f.type_name(), f.route().name.as_deref());
             filters.push(FilterStage {
                 matcher: f.route().matcher(),
                 component: Component::filter(&id),
@@ -185,7 +193,17 @@ impl Router {
             ),
             None => None,
         }
-        .map(|server| server.with_reload(reload.requests()));
+        .map(|server| {
+            for out in &config.outputs {
+                let alias = out.keys().route.name.as_deref();
+                instances.push("output", out.id(), out.type_name(), alias);
+            }
+            server.with_reload(reload.requests()).with_fluent_bit(
+                instances,
+                config.service.health_check.clone(),
+                config.service.storage_metrics,
+            )
+        });
         Ok(Router {
             inputs,
             pipeline,

@@ -55,6 +55,14 @@ pub struct ServiceConfig {
     /// `partial_incomplete` (default `"1MiB"`).
     #[serde(default = "default_partial_max_bytes")]
     pub partial_max_bytes: ByteSize,
+    /// Fluent Bit's health check (`[SERVICE] Health_Check On`): `/api/v1/health` answers
+    /// `500 error` after too many output errors or retry failures within a period. Without it,
+    /// `/api/v1/health` is liveness only.
+    #[serde(default)]
+    pub health_check: Option<crate::ops::fluent_bit_api::HealthCheckConfig>,
+    /// Serve `/api/v1/storage` (Fluent Bit's `storage.metrics on`): each output's buffer.
+    #[serde(default)]
+    pub storage_metrics: bool,
 }
 
 fn default_retry_backoff_base() -> DurationStr {
@@ -101,6 +109,8 @@ impl Default for ServiceConfig {
             partial_reassembly: true,
             partial_flush_timeout: default_partial_flush_timeout(),
             partial_max_bytes: default_partial_max_bytes(),
+            health_check: None,
+            storage_metrics: false,
         }
     }
 }

@@ -273,6 +273,7 @@ impl Mapper {
     fn service(&mut self, s: &Section) -> Result<(), String> {
         let (mut http_on, mut http_listen, mut http_port) =
             (false, "0.0.0.0".to_string(), "2020".to_string());
+        let (mut health_on, mut health, mut health_keys) = (false, Table::new(), Vec::new());
         for e in &s.entries {
             match e.key.as_str() {
                 "flush" => self.warn(e, "is accepted and ignored: each output sends when its batch is full or after its own interval"),
@@ -285,15 +286,37 @@ impl Mapper {
                 "http_server" => http_on = on_off(e)?,
                 "http_listen" => http_listen = e.value.clone(),
                 "http_port" => http_port = e.value.clone(),
-                "health_check" | "hc_errors_count" | "hc_retry_failure_count" | "hc_period" | "daemon" => {
-                    self.warn(e, "is accepted and ignored: /api/v1/health reports per-output delivery instead")
+                "health_check" => health_on = on_off(e)?,
+                "hc_errors_count" | "hc_retry_failure_count" | "hc_period" => {
+                    let n: u64 = e.value.trim().parse().map_err(|_| {
+                        format!("{}: {} {:?}: use a whole number (0 or more)", at(e), e.key, e.value)
+                    })?;
+                    let key = match e.key.as_str() {
+                        "hc_errors_count" => "errors_count",
+                        "hc_retry_failure_count" => "retry_failure_count",
+                        _ => "period",
+                    };
+                    health.insert(key.into(), (n as i64).into());
+                    health_keys.push(e);
                 }
+                "daemon" => self.warn(e, "is accepted and ignored: the router runs in the foreground"),
                 "parsers_file" => self.native.parsers_file(e),
                 "streams_file" => self.streams_file(e)?,
                 "plugins_file" => self.plugins_file(e)?,
                 "storage.path" => self.storage_path = Some(e.value.clone()),
+                "storage.metrics" => {
+                    self.service.insert("storage_metrics".into(), on_off(e)?.into());
+                }
                 k if k.starts_with("storage.") => self.warn(e, "is accepted and ignored: disk buffers are tuned per output"),
                 _ => return Err(unknown(e, "[SERVICE]", "Flush, Grace, Log_Level, HTTP_Server, HTTP_Listen, HTTP_Port, Health_Check, Parsers_File, Streams_File, Plugins_File, storage.*")),
+            }
+        }
+        if health_on {
+            self.service
+                .insert("health_check".into(), Value::Table(health));
+        } else {
+            for e in health_keys {
+                self.warn(e, "is ignored: Health_Check is off; add `Health_Check On` to the [SERVICE] section to use it");
             }
         }
         if http_on {

@@ -142,24 +142,58 @@ fn service_flush_is_ignored() {
 }
 
 #[test]
-fn service_health_check_keys_are_ignored() {
-    for key in [
-        "Health_Check",
-        "HC_Errors_Count",
-        "HC_Retry_Failure_Count",
-        "HC_Period",
-        "Daemon",
-    ] {
+fn service_health_check_maps_with_its_limits_and_period() {
+    let mapped = load(&format!(
+        "{MINIMAL}[SERVICE]\n    Health_Check On\n    HC_Errors_Count 3\n    HC_Period 10\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        mapped.config.service.health_check,
+        Some(crate::ops::fluent_bit_api::HealthCheckConfig {
+            errors_count: 3,
+            retry_failure_count: 5,
+            period: 10,
+        })
+    );
+    let off = load(&format!("{MINIMAL}[SERVICE]\n    HC_Errors_Count 3\n")).unwrap();
+    assert_eq!(off.config.service.health_check, None);
+    assert!(!off.config.service.storage_metrics);
+}
+
+#[test]
+fn service_storage_metrics_serves_the_storage_endpoint() {
+    let on = load(&format!("{MINIMAL}[SERVICE]\n    storage.metrics On\n")).unwrap();
+    assert!(on.config.service.storage_metrics);
+    assert!(on.warnings.is_empty(), "{:?}", on.warnings);
+}
+
+#[test]
+fn service_health_check_keys_without_health_check_are_ignored() {
+    for key in ["HC_Errors_Count", "HC_Retry_Failure_Count", "HC_Period"] {
         warned(
-            &format!("[SERVICE]\n    {key} on\n"),
+            &format!("[SERVICE]\n    {key} 2\n"),
             8,
             &[
                 &format!("`{}`", key.to_ascii_lowercase()),
-                "accepted and ignored",
-                "/api/v1/health reports per-output delivery instead",
+                "is ignored: Health_Check is off",
+                "Health_Check On",
             ],
         );
     }
+    warned(
+        "[SERVICE]\n    Daemon off\n",
+        8,
+        &["`daemon`", "ignored", "foreground"],
+    );
+}
+
+#[test]
+fn a_health_check_count_that_is_not_a_number_is_refused() {
+    refused(
+        "[SERVICE]\n    Health_Check On\n    HC_Errors_Count five\n",
+        9,
+        &["hc_errors_count", "\"five\"", "whole number"],
+    );
 }
 
 #[test]
