@@ -9,6 +9,7 @@
 
 use crate::date::DateFormat;
 use wasm_router_sdk::ConfigError;
+use wasm_router_sdk::output::Method;
 
 pub use wasm_router_sdk::vendor::Compress;
 
@@ -45,6 +46,12 @@ pub struct HttpConfig {
     /// `Content-Type` here replaces the format's.
     #[serde(default)]
     pub header: Vec<String>,
+    /// A header that carries the batch's tag, e.g. `FLUENT-TAG` (Fluent Bit's `header_tag`).
+    #[serde(default)]
+    pub header_tag: Option<String>,
+    /// `POST` (default) or `PUT`.
+    #[serde(default = "default_method")]
+    pub http_method: String,
     /// Send every configured header even when a name repeats (default `true`); `false`: the
     /// last value of a name wins.
     #[serde(default = "default_true")]
@@ -101,6 +108,10 @@ fn default_format() -> String {
     "json".into()
 }
 
+fn default_method() -> String {
+    "POST".into()
+}
+
 fn default_true() -> bool {
     true
 }
@@ -153,6 +164,10 @@ pub struct Http {
     pub date: Option<(String, DateFormat)>,
     /// Headers in order (the format's `Content-Type` first unless configured).
     pub headers: Vec<(String, String)>,
+    /// `POST` or `PUT`.
+    pub method: Method,
+    /// The header carrying the tag.
+    pub header_tag: Option<String>,
     /// Send the secret `basic_auth` as `Authorization: Basic …`.
     pub basic_auth: bool,
     /// gzip the body.
@@ -279,6 +294,27 @@ impl Http {
             }
             headers.push((name.to_string(), value.to_string()));
         }
+        let method = match raw.http_method.to_ascii_uppercase().as_str() {
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            _ => {
+                errors.push(ConfigError::new(
+                    "/http_method",
+                    format!("{:?}: use POST or PUT", raw.http_method),
+                ));
+                Method::Post
+            }
+        };
+        if raw
+            .header_tag
+            .as_deref()
+            .is_some_and(|name| name.is_empty() || name.contains(char::is_whitespace))
+        {
+            errors.push(ConfigError::new(
+                "/header_tag",
+                "name the header, e.g. \"FLUENT-TAG\"",
+            ));
+        }
         if raw.max_request_bytes < 1024 {
             errors.push(ConfigError::new(
                 "/max_request_bytes",
@@ -309,6 +345,8 @@ impl Http {
             format,
             date,
             headers,
+            method,
+            header_tag: raw.header_tag,
             basic_auth: raw.basic_auth,
             gzip,
             log_response_payload: raw.log_response_payload,
@@ -423,6 +461,7 @@ mod tests {
             (r#"{"compress": "zstd"}"#, "/compress", "gzip"),
             (r#"{"host": "https://x"}"#, "/host", "not a host name"),
             (r#"{"header": ["NoValue"]}"#, "/header/0", "a space"),
+            (r#"{"http_method": "GET"}"#, "/http_method", "POST or PUT"),
             (r#"{"http_passwd": "x"}"#, "", "unknown field `http_passwd`"),
         ] {
             let found = Http::from_json(json).unwrap_err();

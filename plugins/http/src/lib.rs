@@ -63,11 +63,14 @@ impl Output for Http {
             .finish()
             .into_iter()
             .map(|body| {
-                let mut request = Request::post(&self.url)
+                let mut request = Request::new(self.method, &self.url)
                     .body(body.bytes)
                     .events(body.events);
                 for (name, value) in &self.headers {
                     request = request.header(name, value);
+                }
+                if let Some(name) = &self.header_tag {
+                    request = request.header(name, batch.tag());
                 }
                 if self.basic_auth {
                     request = request.secret_header("Authorization", BASIC_AUTH_SECRET, "Basic ");

@@ -7,6 +7,7 @@
 
 mod aws;
 mod filters;
+mod http_output;
 mod inputs;
 mod multiline;
 mod origins;
@@ -534,9 +535,10 @@ impl Mapper {
             "firehose" | "kinesis_firehose" => "firehose",
             "s3" | "forward" | "stdout" | "null" => name.as_str(),
             "datadog" | "newrelic" | "nrlogs" => return self.vendor_output(s, &name),
+            "http" => return self.http_output(s),
             other => {
                 return Err(format!(
-                    "{}: output `{other}` is not supported; use cloudwatch_logs, firehose, s3, forward, stdout or null",
+                    "{}: output `{other}` is not supported; use cloudwatch_logs, firehose, s3, forward, http, datadog, newrelic, stdout or null",
                     s.origin
                 ));
             }
