@@ -24,6 +24,7 @@ mod forward_golden;
 mod forward_limits;
 mod forward_output;
 mod http_input;
+mod http_output;
 mod multiline;
 mod native_filters;
 mod ops;
