@@ -11,6 +11,20 @@ use toml::{Table, Value};
 /// The keys the mapping knows, for the unknown-key error.
 const KNOWN: &str = "Host, Port, URI, TLS, Format, Header, Header_Tag, HTTP_Method, HTTP_User, HTTP_Passwd, compress, json_date_key, json_date_format, allow_duplicated_headers, log_response_payload, Match, Match_Regex, Alias, Retry_Limit, storage.total_limit_size";
 
+/// A DNS name, an IPv4 address, or an IPv6 address in brackets.
+fn is_host_name(host: &str) -> bool {
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 impl Mapper {
     /// `[OUTPUT] Name http`: a `type = "wasm"` output running `http.wasm` from the plugin
     /// directory.
@@ -47,7 +61,16 @@ impl Mapper {
                 "storage.total_limit_size" => {
                     buffer(&mut t).insert("max_bytes".into(), e.value.clone().into());
                 }
-                "host" => host = e.value.trim().to_string(),
+                "host" => {
+                    host = e.value.trim().to_string();
+                    if !is_host_name(&host) {
+                        return Err(format!(
+                            "{}: Host {:?} is not a host name or address (a placeholder left from an example?); write the endpoint's host alone, e.g. `Host logs.example.com` (the path goes in URI)",
+                            at(e),
+                            e.value
+                        ));
+                    }
+                }
                 "port" => {
                     port = Some(e.value.trim().parse().map_err(|_| {
                         format!("{}: Port {:?}: use a port number", at(e), e.value)

@@ -373,6 +373,11 @@ fn http_runs_the_plugin_granted_exactly_its_endpoint() {
         ),
         ("oauth2.enable on\n", "not supported yet"),
         ("Hots x\n", "unknown key `hots`"),
+        (
+            "Host {your-environment-id}.live.dynatrace.com\n",
+            "main.conf:10: Host \"{your-environment-id}.live.dynatrace.com\" is not a host name",
+        ),
+        ("Host <endpoint>\n", "a placeholder left from an example?"),
     ] {
         let e = error_of(&format!(
             "{MINIMAL}[OUTPUT]\n    Name http\n    Match *\n    {section}"
