@@ -125,6 +125,12 @@ const GUESTS: &[Guest] = &[
         library: "http",
         doc: "Output (plugins/http): Fluent Bit's http output (json, json_lines, json_stream, msgpack; headers; basic auth from the secret `basic_auth`; gzip); 2xx ok, 408/429/5xx retry, other 4xx permanent, 413 split.",
     },
+    Guest {
+        constant: "LOKI",
+        package: "wasm-router-plugin-loki",
+        library: "loki",
+        doc: "Output (plugins/loki): Loki push API JSON (labels, label_keys, remove_keys, line_format, drop_single_key, `X-Scope-OrgID`, basic auth from the secret `basic_auth`); 2xx ok, 408/429/5xx retry, 413 split, other statuses permanent.",
+    },
 ];
 
 fn main() {
