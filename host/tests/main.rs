@@ -25,6 +25,7 @@ mod forward_limits;
 mod forward_output;
 mod http_input;
 mod http_output;
+mod loki_output;
 mod multiline;
 mod native_filters;
 mod ops;

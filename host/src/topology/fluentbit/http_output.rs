@@ -11,8 +11,34 @@ use toml::{Table, Value};
 /// The keys the mapping knows, for the unknown-key error.
 const KNOWN: &str = "Host, Port, URI, TLS, Format, Header, Header_Tag, HTTP_Method, HTTP_User, HTTP_Passwd, compress, json_date_key, json_date_format, allow_duplicated_headers, log_response_payload, Match, Match_Regex, Alias, Retry_Limit, storage.total_limit_size";
 
+/// `HTTP_User` and `HTTP_Passwd ${VARIABLE}` as the secret reference
+/// `basic:USER:env:VARIABLE`; `None` without either; an error at the line of a lone one.
+pub(super) fn basic_auth_secret(
+    user: Option<&Entry>,
+    password: Option<&Entry>,
+) -> Result<Option<String>, String> {
+    match (user, password) {
+        (None, None) => Ok(None),
+        (Some(user), Some(password)) => {
+            if user.value.contains(':') || user.value.is_empty() {
+                return Err(format!(
+                    "{}: HTTP_User {:?}: basic auth cannot carry an empty user or a `:` in it",
+                    at(user),
+                    user.value
+                ));
+            }
+            let reference = key_from_environment(password, &["HTTP_PASSWD"], "HTTP_PASSWD")?;
+            Ok(Some(format!("basic:{}:{reference}", user.value)))
+        }
+        (Some(e), None) | (None, Some(e)) => Err(format!(
+            "{}: basic auth needs both HTTP_User and HTTP_Passwd (the password from an environment variable, e.g. `HTTP_Passwd ${{HTTP_PASSWD}}`)",
+            at(e)
+        )),
+    }
+}
+
 /// A DNS name, an IPv4 address, or an IPv6 address in brackets.
-fn is_host_name(host: &str) -> bool {
+pub(super) fn is_host_name(host: &str) -> bool {
     if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         return v6.parse::<std::net::Ipv6Addr>().is_ok();
     }
@@ -134,29 +160,9 @@ impl Mapper {
             }
         }
         let mut secrets = Table::new();
-        match (&user, &password) {
-            (None, None) => {}
-            (Some(user), Some(password)) => {
-                if user.value.contains(':') || user.value.is_empty() {
-                    return Err(format!(
-                        "{}: HTTP_User {:?}: basic auth cannot carry an empty user or a `:` in it",
-                        at(user),
-                        user.value
-                    ));
-                }
-                let reference = key_from_environment(password, &["HTTP_PASSWD"], "HTTP_PASSWD")?;
-                secrets.insert(
-                    "basic_auth".into(),
-                    format!("basic:{}:{reference}", user.value).into(),
-                );
-                config.insert("basic_auth".into(), true.into());
-            }
-            (Some(e), None) | (None, Some(e)) => {
-                return Err(format!(
-                    "{}: basic auth needs both HTTP_User and HTTP_Passwd (the password from an environment variable, e.g. `HTTP_Passwd ${{HTTP_PASSWD}}`)",
-                    at(e)
-                ));
-            }
+        if let Some(secret) = basic_auth_secret(user.as_ref(), password.as_ref())? {
+            secrets.insert("basic_auth".into(), secret.into());
+            config.insert("basic_auth".into(), true.into());
         }
         config.insert("host".into(), host.clone().into());
         config.insert("tls".into(), tls.into());

@@ -9,6 +9,7 @@ mod aws;
 mod filters;
 mod http_output;
 mod inputs;
+mod loki_output;
 mod multiline;
 mod origins;
 mod streams;
@@ -536,9 +537,10 @@ impl Mapper {
             "s3" | "forward" | "stdout" | "null" => name.as_str(),
             "datadog" | "newrelic" | "nrlogs" => return self.vendor_output(s, &name),
             "http" => return self.http_output(s),
+            "loki" => return self.loki_output(s),
             other => {
                 return Err(format!(
-                    "{}: output `{other}` is not supported; use cloudwatch_logs, firehose, s3, forward, http, datadog, newrelic, stdout or null",
+                    "{}: output `{other}` is not supported; use cloudwatch_logs, firehose, s3, forward, http, loki, datadog, newrelic, stdout or null",
                     s.origin
                 ));
             }

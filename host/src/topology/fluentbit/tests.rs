@@ -387,6 +387,57 @@ fn http_runs_the_plugin_granted_exactly_its_endpoint() {
 }
 
 #[test]
+fn loki_runs_the_plugin_granted_exactly_its_endpoint() {
+    let password = std::env::var("PATH").unwrap();
+    let m = mapped_with_process_env(&format!(
+        "{MINIMAL}[OUTPUT]\n    Name loki\n    Match app-*\n    Host logs-prod-us-west2.grafana.net\n    port 443\n    tls on\n    tls.verify on\n    http_user 123456\n    http_passwd ${{PATH}}\n    labels job=firelens, $container_name\n    remove_keys container_id\n    line_format key_value\n    tenant_id team-a\n"
+    ))
+    .unwrap();
+    let w = wasm_output(&m);
+    assert!(w.path.ends_with("loki.wasm"));
+    assert_eq!(w.allow_hosts, ["https://logs-prod-us-west2.grafana.net"]);
+    assert_eq!(
+        w.secrets.get("basic_auth").map(String::as_str),
+        Some("basic:123456:env:PATH")
+    );
+    let config = w.config.as_ref().unwrap();
+    assert!(
+        !config.to_string().contains(&password),
+        "the password is in the plugin's config"
+    );
+    assert_eq!(
+        config["labels"].as_str(),
+        Some("job=firelens, $container_name")
+    );
+    assert_eq!(config["line_format"].as_str(), Some("key_value"));
+    assert_eq!(config["tenant_id"].as_str(), Some("team-a"));
+    assert_eq!(config["port"].as_integer(), Some(443));
+
+    let local =
+        mapped_with_process_env(&format!("{MINIMAL}[OUTPUT]\n    Name loki\n    Match *\n"))
+            .unwrap();
+    assert_eq!(wasm_output(&local).allow_hosts, ["http://127.0.0.1:3100"]);
+
+    for (section, wanted) in [
+        (
+            "auto_kubernetes_labels on\n",
+            "main.conf:10: auto_kubernetes_labels is not supported yet",
+        ),
+        (
+            "bearer_token abc\n",
+            "main.conf:10: `bearer_token` is not supported yet",
+        ),
+        ("http_passwd x\n", "needs both HTTP_User and HTTP_Passwd"),
+        ("lables a=b\n", "unknown key `lables`"),
+    ] {
+        let e = error_of(&format!(
+            "{MINIMAL}[OUTPUT]\n    Name loki\n    Match *\n    {section}"
+        ));
+        assert!(e.contains(wanted), "{section}: {e}");
+    }
+}
+
+#[test]
 fn vendor_keys_must_come_from_the_environment() {
     // `@SET` variables are not in the router's environment: the router could not read them.
     let e = error_of(&format!(
