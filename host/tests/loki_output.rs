@@ -15,8 +15,11 @@ use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "glc-loki-token-0123456789abcdef";
 
-/// `(labels, seq, line)` of each entry of a push Loki would accept, or why it would not.
-fn entries(request: &Request) -> Result<Vec<(BTreeMap<String, String>, u64, Value)>, String> {
+/// One entry of a push: its stream's labels, the record's `seq`, and the line as JSON.
+type Entry = (BTreeMap<String, String>, u64, Value);
+
+/// The entries of a push Loki would accept, or why it would not.
+fn entries(request: &Request) -> Result<Vec<Entry>, String> {
     if request.method != "POST" || request.path != "/loki/api/v1/push" {
         return Err(format!("{} {}", request.method, request.path));
     }

@@ -25,14 +25,15 @@ pub fn line(config: &Loki, event: &Event<'_>) -> Result<Vec<u8>, DecodeError> {
     let body = record.to_msgpack()?;
     let map = Map::from_msgpack(&body)?;
     let mut out = Vec::new();
-    if config.drop_single_key != DropSingleKey::Off && map.len() == 1 {
-        if let Some((_, value)) = map.iter().next() {
-            match (config.drop_single_key, value) {
-                (DropSingleKey::Raw, Value::Str(_)) => plain(value, &mut out),
-                _ => write_value_json(&mut out, value),
-            }
-            return Ok(out);
+    if config.drop_single_key != DropSingleKey::Off
+        && map.len() == 1
+        && let Some((_, value)) = map.iter().next()
+    {
+        match (config.drop_single_key, value) {
+            (DropSingleKey::Raw, Value::Str(_)) => plain(value, &mut out),
+            _ => write_value_json(&mut out, value),
         }
+        return Ok(out);
     }
     if config.key_value {
         for (i, (key, value)) in map.iter().enumerate() {
