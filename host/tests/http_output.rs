@@ -355,3 +355,43 @@ fn classic_http_output_delivers_through_the_plugin() {
         "the password is in the log"
     );
 }
+
+#[test]
+fn test_shows_the_request_with_the_credentials_masked_and_no_host_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"tag\": \"app\", \"time\": 1700000000, \"record\": {\"log\": \"hello\"}}\n",
+    )
+    .unwrap();
+    let mut cmd = router_command();
+    cmd.args([
+        "test",
+        wasm_router_test_artifacts::HTTP,
+        "--input",
+        input.to_str().unwrap(),
+        "--set",
+        "host=logs.example.com",
+        "--set",
+        "tls=true",
+        "--set",
+        "format=json_lines",
+        "--set",
+        "basic_auth=true",
+        "--set",
+        "json_date_format=iso8601",
+    ]);
+    let out = common::run_to_end(&mut cmd, "wasm-router test http.wasm");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    for wanted in [
+        "POST https://logs.example.com/ (1 events, compression none)",
+        "Content-Type: application/x-ndjson",
+        "Authorization: Basic ****  (secret `basic_auth`, injected by the router)",
+        "\"date\": \"2023-11-14T22:13:20.000000Z\"",
+    ] {
+        assert!(shown.contains(wanted), "{wanted:?} in\n{shown}");
+    }
+    assert!(!shown.contains("warning"), "{shown}");
+}
