@@ -25,6 +25,8 @@ mod forward_golden;
 mod forward_limits;
 mod forward_output;
 mod http_input;
+mod http_output;
+mod loki_output;
 mod multiline;
 mod native_filters;
 mod ops;

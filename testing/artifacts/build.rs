@@ -119,6 +119,18 @@ const GUESTS: &[Guest] = &[
         library: "newrelic",
         doc: "Output (plugins/newrelic): New Relic Log API detailed payload, `Api-Key` / `X-License-Key` from the secret `api_key` / `license_key`, gzip; 400/401/403 permanent, 408/429/5xx retry, 413 split.",
     },
+    Guest {
+        constant: "HTTP",
+        package: "wasm-router-plugin-http",
+        library: "http",
+        doc: "Output (plugins/http): Fluent Bit's http output (json, json_lines, json_stream, msgpack; headers; basic auth from the secret `basic_auth`; gzip); 2xx ok, 408/429/5xx retry, other 4xx permanent, 413 split.",
+    },
+    Guest {
+        constant: "LOKI",
+        package: "wasm-router-plugin-loki",
+        library: "loki",
+        doc: "Output (plugins/loki): Loki push API JSON (labels, label_keys, remove_keys, line_format, drop_single_key, `X-Scope-OrgID`, basic auth from the secret `basic_auth`); 2xx ok, 408/429/5xx retry, 413 split, other statuses permanent.",
+    },
 ];
 
 fn main() {

@@ -16,7 +16,7 @@ pub struct Request {
     pub method: String,
     /// The path of the request target.
     pub path: String,
-    /// The headers, names in lower case.
+    /// The headers, names in lower case (a repeated header's values joined with `, `).
     pub headers: BTreeMap<String, String>,
     /// The body as sent.
     pub body: Vec<u8>,
@@ -179,16 +179,18 @@ async fn handle<T>(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, 64 << 20).await.unwrap().to_vec();
-    let headers = parts
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                v.to_str().unwrap_or("?").to_string(),
-            )
-        })
-        .collect();
+    // A repeated header's values joined with ", ", as HTTP allows (RFC 9110 §5.3).
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in &parts.headers {
+        let value = v.to_str().unwrap_or("?");
+        headers
+            .entry(k.as_str().to_string())
+            .and_modify(|joined| {
+                joined.push_str(", ");
+                joined.push_str(value);
+            })
+            .or_insert_with(|| value.to_string());
+    }
     let request = Request {
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),

@@ -28,7 +28,7 @@ pub struct PluginSummary {
     pub kind: &'static str,
     pub description: String,
     pub sha256: String,
-    /// Its `requested-hosts`: a request elsewhere gets a warning.
+    /// Its `requested-hosts`: a request elsewhere gets a warning (none requested: no warning).
     #[serde(skip)]
     pub requested_hosts: Vec<String>,
 }
@@ -484,9 +484,11 @@ fn write_request(out: &mut String, r: &RequestEntry, requested_hosts: &[String])
         r.events.len(),
         r.compression
     );
-    if !requested_hosts
-        .iter()
-        .any(|h| r.url.starts_with(h.as_str()))
+    // A plugin that requests no host (`http`, `loki`) goes where the operator's config says.
+    if !requested_hosts.is_empty()
+        && !requested_hosts
+            .iter()
+            .any(|h| r.url.starts_with(h.as_str()))
     {
         let _ = writeln!(
             out,

@@ -1,6 +1,8 @@
 //! `secrets = { api_key = "env:DD_API_KEY", license = "file:/run/secrets/nr" }`: values the
 //! router puts into the headers an output plugin names (`secret-headers`), so that API keys
-//! never enter guest memory (reference wasm-plugin-hosts.md §3.5).
+//! never enter guest memory (reference wasm-plugin-hosts.md §3.5). `basic:USER:REFERENCE`
+//! is HTTP basic credentials (RFC 7617): the value is `base64(USER:password)` with the
+//! password read from `REFERENCE`, for a plugin to send after `Basic ` in `Authorization`.
 //!
 //! Resolved once, when the config is loaded: a variable that is not set, a file that cannot be
 //! read, or an empty value is a config error naming the key and the fix. Every value is
@@ -20,14 +22,35 @@ pub enum SecretSource {
     Env(String),
     /// `file:/path`: a file's content, without its trailing newline.
     File(PathBuf),
+    /// `basic:USER:REFERENCE`: `base64(USER:password)`, the password from `REFERENCE`.
+    Basic {
+        /// The user name (without `:`, which basic credentials cannot carry).
+        user: String,
+        /// Where the password comes from (`env:` or `file:`).
+        password: Box<SecretSource>,
+    },
 }
 
 impl SecretSource {
-    /// Parse `env:NAME` or `file:/path`.
+    /// Parse `env:NAME`, `file:/path` or `basic:USER:env:NAME` / `basic:USER:file:/path`.
     pub fn parse(text: &str) -> Result<SecretSource, String> {
         match text.split_once(':') {
             Some(("env", name)) if !name.is_empty() => Ok(SecretSource::Env(name.to_string())),
             Some(("file", path)) if !path.is_empty() => Ok(SecretSource::File(path.into())),
+            Some(("basic", rest)) => match rest.split_once(':') {
+                Some((user, reference))
+                    if !reference.starts_with("basic:")
+                        && SecretSource::parse(reference).is_ok() =>
+                {
+                    Ok(SecretSource::Basic {
+                        user: user.to_string(),
+                        password: Box::new(SecretSource::parse(reference)?),
+                    })
+                }
+                _ => Err(format!(
+                    "{text:?} is not basic credentials; write \"basic:USER:env:VARIABLE\" or \"basic:USER:file:/run/secrets/name\" (the password from the variable or file)"
+                )),
+            },
             _ => Err(format!(
                 "{text:?} is not a secret reference; write \"env:VARIABLE\" or \"file:/run/secrets/name\""
             )),
@@ -36,6 +59,12 @@ impl SecretSource {
 
     fn read(&self) -> Result<String, String> {
         let value = match self {
+            SecretSource::Basic { user, password } => {
+                use base64::Engine as _;
+                let password = password.read()?;
+                crate::ops::logging::register_secret(&format!("password of {user}"), &password);
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+            }
             SecretSource::Env(name) => std::env::var(name).map_err(|e| match e {
                 std::env::VarError::NotPresent => format!(
                     "the environment variable {name} is not set; set it in the router's environment (on ECS, a `secrets` entry of the container definition) or use \"file:/path\""
@@ -64,6 +93,7 @@ impl SecretSource {
             return Err(match self {
                 SecretSource::Env(name) => format!("the environment variable {name} is empty"),
                 SecretSource::File(path) => format!("{} is empty", path.display()),
+                SecretSource::Basic { user, .. } => format!("the credentials of {user} are empty"),
             });
         }
         if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
@@ -199,5 +229,29 @@ mod tests {
         let mut body = b"{\"echo\":\"s3cr3t-value\",\"again\":\"s3cr3t-value!\"}".to_vec();
         s.scrub(&mut body);
         assert_eq!(body, b"{\"echo\":\"****\",\"again\":\"****!\"}");
+    }
+
+    #[test]
+    fn basic_credentials_encode_user_and_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("password");
+        std::fs::write(&file, "open sesame\n").unwrap();
+        let config = BTreeMap::from([(
+            "basic_auth".to_string(),
+            format!("basic:Aladdin:file:{}", file.display()),
+        )]);
+        let resolved = Secrets::resolve("o", &config).unwrap();
+        // RFC 7617 §2's example.
+        assert_eq!(
+            resolved.get("basic_auth"),
+            Some("QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
+        );
+        for wrong in ["basic:alice", "basic:alice:plain", "basic:a:basic:b:env:X"] {
+            let problem = SecretSource::parse(wrong).unwrap_err();
+            assert!(
+                problem.contains("basic:USER:env:VARIABLE"),
+                "{wrong}: {problem}"
+            );
+        }
     }
 }

@@ -7,7 +7,9 @@
 
 mod aws;
 mod filters;
+mod http_output;
 mod inputs;
+mod loki_output;
 mod multiline;
 mod origins;
 mod streams;
@@ -571,9 +573,11 @@ impl Mapper {
             "firehose" | "kinesis_firehose" => "firehose",
             "s3" | "forward" | "stdout" | "null" => name.as_str(),
             "datadog" | "newrelic" | "nrlogs" => return self.vendor_output(s, &name),
+            "http" => return self.http_output(s),
+            "loki" => return self.loki_output(s),
             other => {
                 return Err(format!(
-                    "{}: output `{other}` is not supported; use cloudwatch_logs, firehose, s3, forward, stdout or null",
+                    "{}: output `{other}` is not supported; use cloudwatch_logs, firehose, s3, forward, http, loki, datadog, newrelic, stdout or null",
                     s.origin
                 ));
             }

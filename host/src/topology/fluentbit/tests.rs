@@ -315,6 +315,129 @@ fn newrelic_maps_endpoint_key_and_limits() {
 }
 
 #[test]
+fn http_runs_the_plugin_granted_exactly_its_endpoint() {
+    let password = std::env::var("PATH").unwrap();
+    let m = mapped_with_process_env(&format!(
+        "{MINIMAL}[OUTPUT]\n    Name http\n    Match app-*\n    Host logs.example.com\n    Port 443\n    TLS on\n    tls.verify off\n    URI /bulk\n    Format json_lines\n    Header X-A 1\n    Header X-A 2\n    Json_Date_Key timestamp\n    Json_Date_Format iso8601\n    compress gzip\n    Allow_Duplicated_Headers false\n    HTTP_User ingest\n    HTTP_Passwd ${{PATH}}\n    aws_region us-east-1\n"
+    ))
+    .unwrap();
+    let w = wasm_output(&m);
+    assert!(w.path.ends_with("http.wasm"));
+    assert_eq!(w.keys.route.match_.as_deref(), Some("app-*"));
+    assert_eq!(w.allow_hosts, ["https://logs.example.com"]);
+    assert_eq!(
+        w.secrets.get("basic_auth").map(String::as_str),
+        Some("basic:ingest:env:PATH")
+    );
+    let config = w.config.as_ref().unwrap();
+    assert!(
+        !config.to_string().contains(&password),
+        "the password is in the plugin's config"
+    );
+    assert_eq!(config["host"].as_str(), Some("logs.example.com"));
+    assert_eq!(config["port"].as_integer(), Some(443));
+    assert_eq!(config["tls"].as_bool(), Some(true));
+    assert_eq!(config["uri"].as_str(), Some("/bulk"));
+    assert_eq!(config["format"].as_str(), Some("json_lines"));
+    assert_eq!(config["json_date_format"].as_str(), Some("iso8601"));
+    assert_eq!(config["allow_duplicated_headers"].as_bool(), Some(false));
+    assert_eq!(config["basic_auth"].as_bool(), Some(true));
+    assert_eq!(config["header"].as_array().map(Vec::len), Some(2));
+    assert!(
+        m.warnings.iter().any(|w| w.contains("tls.verify")),
+        "{:?}",
+        m.warnings
+    );
+
+    let plain = mapped_with_process_env(&format!(
+        "{MINIMAL}[OUTPUT]\n    Name http\n    Match *\n    Host 127.0.0.1\n    Port 8090\n"
+    ))
+    .unwrap();
+    let w = wasm_output(&plain);
+    assert_eq!(w.allow_hosts, ["http://127.0.0.1:8090"]);
+    assert!(w.secrets.is_empty());
+
+    for (section, wanted) in [
+        (
+            "aws_auth On\n    aws_region us-west-2\n",
+            "main.conf:10: aws_auth (SigV4-signed requests) is not supported yet",
+        ),
+        (
+            "Format gelf\n",
+            "main.conf:10: Format gelf is not supported yet",
+        ),
+        ("HTTP_User alice\n", "needs both HTTP_User and HTTP_Passwd"),
+        (
+            "HTTP_User alice\n    HTTP_Passwd secret\n",
+            "environment variable",
+        ),
+        ("oauth2.enable on\n", "not supported yet"),
+        ("Hots x\n", "unknown key `hots`"),
+        (
+            "Host {your-environment-id}.live.dynatrace.com\n",
+            "main.conf:10: Host \"{your-environment-id}.live.dynatrace.com\" is not a host name",
+        ),
+        ("Host <endpoint>\n", "a placeholder left from an example?"),
+    ] {
+        let e = error_of(&format!(
+            "{MINIMAL}[OUTPUT]\n    Name http\n    Match *\n    {section}"
+        ));
+        assert!(e.contains(wanted), "{section}: {e}");
+    }
+}
+
+#[test]
+fn loki_runs_the_plugin_granted_exactly_its_endpoint() {
+    let password = std::env::var("PATH").unwrap();
+    let m = mapped_with_process_env(&format!(
+        "{MINIMAL}[OUTPUT]\n    Name loki\n    Match app-*\n    Host logs-prod-us-west2.grafana.net\n    port 443\n    tls on\n    tls.verify on\n    http_user 123456\n    http_passwd ${{PATH}}\n    labels job=firelens, $container_name\n    remove_keys container_id\n    line_format key_value\n    tenant_id team-a\n"
+    ))
+    .unwrap();
+    let w = wasm_output(&m);
+    assert!(w.path.ends_with("loki.wasm"));
+    assert_eq!(w.allow_hosts, ["https://logs-prod-us-west2.grafana.net"]);
+    assert_eq!(
+        w.secrets.get("basic_auth").map(String::as_str),
+        Some("basic:123456:env:PATH")
+    );
+    let config = w.config.as_ref().unwrap();
+    assert!(
+        !config.to_string().contains(&password),
+        "the password is in the plugin's config"
+    );
+    assert_eq!(
+        config["labels"].as_str(),
+        Some("job=firelens, $container_name")
+    );
+    assert_eq!(config["line_format"].as_str(), Some("key_value"));
+    assert_eq!(config["tenant_id"].as_str(), Some("team-a"));
+    assert_eq!(config["port"].as_integer(), Some(443));
+
+    let local =
+        mapped_with_process_env(&format!("{MINIMAL}[OUTPUT]\n    Name loki\n    Match *\n"))
+            .unwrap();
+    assert_eq!(wasm_output(&local).allow_hosts, ["http://127.0.0.1:3100"]);
+
+    for (section, wanted) in [
+        (
+            "auto_kubernetes_labels on\n",
+            "main.conf:10: auto_kubernetes_labels is not supported yet",
+        ),
+        (
+            "bearer_token abc\n",
+            "main.conf:10: `bearer_token` is not supported yet",
+        ),
+        ("http_passwd x\n", "needs both HTTP_User and HTTP_Passwd"),
+        ("lables a=b\n", "unknown key `lables`"),
+    ] {
+        let e = error_of(&format!(
+            "{MINIMAL}[OUTPUT]\n    Name loki\n    Match *\n    {section}"
+        ));
+        assert!(e.contains(wanted), "{section}: {e}");
+    }
+}
+
+#[test]
 fn vendor_keys_must_come_from_the_environment() {
     // `@SET` variables are not in the router's environment: the router could not read them.
     let e = error_of(&format!(

@@ -569,7 +569,7 @@ fn unsupported_output() {
         &[
             "output `kafka`",
             "not supported",
-            "use cloudwatch_logs, firehose, s3, forward, stdout or null",
+            "use cloudwatch_logs, firehose, s3, forward, http, loki, datadog, newrelic, stdout or null",
         ],
     );
 }

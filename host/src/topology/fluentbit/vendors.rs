@@ -23,7 +23,7 @@ const NEW_RELIC_REGIONS: [(&str, &str); 3] = [
 ];
 
 /// `scheme://host[:port]` of an `http(s)` URL (what `allow_hosts` grants).
-fn url_origin(url: &str) -> Option<String> {
+pub(super) fn url_origin(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
     let authority = rest.split(['/', '?', '#']).next()?;
     (matches!(scheme, "http" | "https") && !authority.is_empty())
@@ -33,7 +33,11 @@ fn url_origin(url: &str) -> Option<String> {
 /// The `env:NAME` secret reference for a key given as `${NAME}`: the environment variable
 /// holding exactly the (expanded) value, `preferred` names first. The key itself never goes
 /// into the config, so it reaches only the router's secrets table, not the plugin.
-fn key_from_environment(e: &Entry, preferred: &[&str], example: &str) -> Result<String, String> {
+pub(super) fn key_from_environment(
+    e: &Entry,
+    preferred: &[&str],
+    example: &str,
+) -> Result<String, String> {
     let wanted = std::ffi::OsStr::new(&e.value);
     let found = preferred
         .iter()
@@ -56,6 +60,24 @@ fn key_from_environment(e: &Entry, preferred: &[&str], example: &str) -> Result<
     }
 }
 
+/// A `type = "wasm"` output named `plugin` running `plugin.wasm` from the plugin directory.
+pub(super) fn plugin_output(plugin: &str) -> Table {
+    let dir = std::env::var_os(PLUGIN_DIR_VAR)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| DEFAULT_PLUGIN_DIR.into());
+    let mut t = Table::new();
+    t.insert("type".into(), "wasm".into());
+    t.insert("name".into(), plugin.into());
+    t.insert(
+        "path".into(),
+        dir.join(format!("{plugin}.wasm"))
+            .display()
+            .to_string()
+            .into(),
+    );
+    t
+}
+
 impl Mapper {
     /// `[OUTPUT] Name datadog`, `newrelic` (newrelic-fluent-bit-output) or `nrlogs`: a
     /// `type = "wasm"` output running the first-party plugin from the plugin directory, its
@@ -67,19 +89,7 @@ impl Mapper {
         } else {
             "newrelic"
         };
-        let dir = std::env::var_os(PLUGIN_DIR_VAR)
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| DEFAULT_PLUGIN_DIR.into());
-        let mut t = Table::new();
-        t.insert("type".into(), "wasm".into());
-        t.insert("name".into(), vendor.into());
-        t.insert(
-            "path".into(),
-            dir.join(format!("{vendor}.wasm"))
-                .display()
-                .to_string()
-                .into(),
-        );
+        let mut t = plugin_output(vendor);
         let mut config = Table::new();
         let mut secrets = Table::new();
         let mut headers = Table::new();

@@ -1,0 +1,123 @@
+//! `[OUTPUT] Name loki` of a classic config, mapped onto the first-party WASM output plugin
+//! `loki.wasm` (plugins/loki): Fluent Bit's options key for key, `allow_hosts` granting exactly
+//! the configured Loki, and `HTTP_User` + `HTTP_Passwd ${VARIABLE}` as the secret
+//! `basic_auth = "basic:USER:env:VARIABLE"`, so the password never enters the plugin.
+
+use super::http_output::{basic_auth_secret, is_host_name};
+use super::vendors::{plugin_output, url_origin};
+use super::{Mapper, at, buffer, coerce, retry_limit, unknown};
+use crate::config::classic::{Entry, Section};
+use toml::{Table, Value};
+
+/// The keys the mapping knows, for the unknown-key error.
+const KNOWN: &str = "Host, Port, URI, TLS, labels, label_keys, remove_keys, line_format, drop_single_key, tenant_id, HTTP_User, HTTP_Passwd, compress, auto_kubernetes_labels (off), Match, Match_Regex, Alias, Retry_Limit, storage.total_limit_size";
+
+/// Fluent Bit's `loki` port when none is given.
+const DEFAULT_PORT: u16 = 3100;
+
+impl Mapper {
+    /// `[OUTPUT] Name loki`: a `type = "wasm"` output running `loki.wasm` from the plugin
+    /// directory.
+    pub(super) fn loki_output(&mut self, s: &Section) -> Result<(), String> {
+        let mut t = plugin_output("loki");
+        let mut config = Table::new();
+        let (mut user, mut password) = (None::<Entry>, None::<Entry>);
+        let (mut host, mut port, mut tls) = ("127.0.0.1".to_string(), DEFAULT_PORT, false);
+        let switch = |e: &Entry| match coerce(&e.value) {
+            Value::Boolean(b) => Ok(b),
+            _ => Err(format!(
+                "{}: `{}` {:?}: use on or off",
+                at(e),
+                e.key,
+                e.value
+            )),
+        };
+        for e in &s.entries {
+            let key = e.key.as_str();
+            match key {
+                "name" => {}
+                "alias" => {
+                    t.insert("name".into(), e.value.clone().into());
+                }
+                "match" | "match_regex" => {
+                    t.insert(key.into(), e.value.clone().into());
+                }
+                "retry_limit" => {
+                    if let Some(n) = retry_limit(e)? {
+                        t.insert("retry_limit".into(), n.into());
+                    }
+                }
+                "storage.total_limit_size" => {
+                    buffer(&mut t).insert("max_bytes".into(), e.value.clone().into());
+                }
+                "host" => {
+                    host = e.value.trim().to_string();
+                    if !is_host_name(&host) {
+                        return Err(format!(
+                            "{}: Host {:?} is not a host name or address (a placeholder left from an example?); write Loki's host alone, e.g. `Host logs-prod-us-west2.grafana.net`",
+                            at(e),
+                            e.value
+                        ));
+                    }
+                }
+                "port" => {
+                    port = e.value.trim().parse().map_err(|_| {
+                        format!("{}: Port {:?}: use a port number", at(e), e.value)
+                    })?
+                }
+                "tls" => tls = switch(e)?,
+                "uri" | "labels" | "label_keys" | "remove_keys" | "line_format"
+                | "drop_single_key" | "tenant_id" | "compress" => {
+                    config.insert(key.into(), e.value.clone().into());
+                }
+                "http_user" => user = Some(e.clone()),
+                "http_passwd" => password = Some(e.clone()),
+                "auto_kubernetes_labels" => {
+                    if switch(e)? {
+                        return Err(format!(
+                            "{}: auto_kubernetes_labels is not supported yet (ECS records carry no kubernetes map); name the labels in `labels` or `label_keys`",
+                            at(e)
+                        ));
+                    }
+                }
+                "bearer_token" | "tenant_id_key" | "label_map_path" | "structured_metadata"
+                | "structured_metadata_map_keys" | "structured_metadata_map_keys_values" => {
+                    return Err(format!(
+                        "{}: `{}` is not supported yet by the loki output; remove it (for credentials, use HTTP_User/HTTP_Passwd)",
+                        at(e),
+                        e.key
+                    ));
+                }
+                "workers" => self.warn(e, "is accepted and ignored: the router sends each output's requests concurrently"),
+                k if k.starts_with("net.") || k.starts_with("tls.") || k.starts_with("http.") => self.warn(
+                    e,
+                    "is accepted and ignored: connections, timeouts and TLS (with the system's root certificates) are the router's",
+                ),
+                _ => return Err(unknown(e, "[OUTPUT] loki", KNOWN)),
+            }
+        }
+        let mut secrets = Table::new();
+        if let Some(secret) = basic_auth_secret(user.as_ref(), password.as_ref())? {
+            secrets.insert("basic_auth".into(), secret.into());
+            config.insert("basic_auth".into(), true.into());
+        }
+        config.insert("host".into(), host.clone().into());
+        config.insert("port".into(), i64::from(port).into());
+        config.insert("tls".into(), tls.into());
+        let scheme = if tls { "https" } else { "http" };
+        let url = if port == if tls { 443 } else { 80 } {
+            format!("{scheme}://{host}")
+        } else {
+            format!("{scheme}://{host}:{port}")
+        };
+        let allow = url_origin(&url)
+            .ok_or_else(|| format!("{}: Host {host:?} is not a host name", s.origin))?;
+        t.insert("allow_hosts".into(), Value::Array(vec![allow.into()]));
+        if !secrets.is_empty() {
+            t.insert("secrets".into(), Value::Table(secrets));
+        }
+        t.insert("config".into(), Value::Table(config));
+        self.outputs.push((t, Vec::new()));
+        Ok(())
+    }
+}
