@@ -4,7 +4,7 @@
 //! `basic_auth = "basic:USER:env:VARIABLE"`, so the password never enters the plugin.
 
 use super::vendors::{key_from_environment, plugin_output, url_origin};
-use super::{Mapper, at, buffer, coerce, retry_limit, unknown};
+use super::{Mapper, at, buffer, coerce, unknown};
 use crate::config::classic::{Entry, Section};
 use toml::{Table, Value};
 
@@ -79,11 +79,7 @@ impl Mapper {
                 "match" | "match_regex" => {
                     t.insert(key.into(), e.value.clone().into());
                 }
-                "retry_limit" => {
-                    if let Some(n) = retry_limit(e)? {
-                        t.insert("retry_limit".into(), n.into());
-                    }
-                }
+                "retry_limit" => self.retry_limit_into(&mut t, "retry_limit", e),
                 "storage.total_limit_size" => {
                     buffer(&mut t).insert("max_bytes".into(), e.value.clone().into());
                 }

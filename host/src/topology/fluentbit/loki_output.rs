@@ -5,7 +5,7 @@
 
 use super::http_output::{basic_auth_secret, is_host_name};
 use super::vendors::{plugin_output, url_origin};
-use super::{Mapper, at, buffer, coerce, retry_limit, unknown};
+use super::{Mapper, at, buffer, coerce, unknown};
 use crate::config::classic::{Entry, Section};
 use toml::{Table, Value};
 
@@ -42,11 +42,7 @@ impl Mapper {
                 "match" | "match_regex" => {
                     t.insert(key.into(), e.value.clone().into());
                 }
-                "retry_limit" => {
-                    if let Some(n) = retry_limit(e)? {
-                        t.insert("retry_limit".into(), n.into());
-                    }
-                }
+                "retry_limit" => self.retry_limit_into(&mut t, "retry_limit", e),
                 "storage.total_limit_size" => {
                     buffer(&mut t).insert("max_bytes".into(), e.value.clone().into());
                 }

@@ -244,6 +244,16 @@ impl Mapper {
         self.warnings.push(format!("{}: `{}` {what}", at(e), e.key));
     }
 
+    /// `Retry_Limit` of an output, as [`retry_limit`] reads it, into `key` of `t` (nothing for
+    /// no limit); a value Fluent Bit would replace by its default is warned about.
+    fn retry_limit_into(&mut self, t: &mut Table, key: &str, e: &Entry) {
+        let (limit, warning) = retry_limit(e);
+        self.warnings.extend(warning);
+        if let Some(n) = limit {
+            t.insert(key.into(), n.into());
+        }
+    }
+
     /// `[SERVICE] Plugins_File`: the `[PLUGINS]` `Path`s of Fluent Bit `.so` plugins. None is
     /// loaded: the Go outputs they usually are (`cloudwatch`, `firehose`, `kinesis`) are built
     /// in, and an input or output of another one is refused where a section names it.
@@ -602,10 +612,12 @@ impl Mapper {
                     } else {
                         "retry_limit"
                     };
-                    let (limit, warning) = retry_limit(e);
-                    self.warnings.extend(warning);
-                    if let Some(n) = limit {
-                        t.insert(key.into(), (if kind == "s3" { n.max(1) } else { n }).into());
+                    self.retry_limit_into(&mut t, key, e);
+                    // s3's attempts count the first upload: no_retries is one attempt.
+                    if kind == "s3"
+                        && let Some(Value::Integer(n)) = t.get_mut(key)
+                    {
+                        *n = (*n).max(1);
                     }
                 }
                 "storage.total_limit_size" => {

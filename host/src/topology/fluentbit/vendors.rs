@@ -1,7 +1,7 @@
 //! `[OUTPUT] datadog` and `[OUTPUT] newrelic` / `nrlogs` of a classic config, mapped onto the
 //! first-party WASM output plugins (`datadog.wasm`, `newrelic.wasm`) with the grants they need.
 
-use super::{Mapper, at, buffer, coerce, retry_limit, unknown};
+use super::{Mapper, at, buffer, coerce, unknown};
 use crate::config::classic::{Entry, Section};
 use toml::{Table, Value};
 
@@ -121,13 +121,7 @@ impl Mapper {
                 (_, "match" | "match_regex") => {
                     t.insert(key.into(), text(e));
                 }
-                (_, "retry_limit") => {
-                    let (limit, warning) = retry_limit(e);
-                    self.warnings.extend(warning);
-                    if let Some(n) = limit {
-                        t.insert("retry_limit".into(), n.into());
-                    }
-                }
+                (_, "retry_limit") => self.retry_limit_into(&mut t, "retry_limit", e),
                 (_, "storage.total_limit_size") => {
                     buffer(&mut t).insert("max_bytes".into(), text(e));
                 }
