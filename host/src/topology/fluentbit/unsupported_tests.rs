@@ -535,7 +535,7 @@ fn unsupported_output() {
         &[
             "output `kafka`",
             "not supported",
-            "use cloudwatch_logs, firehose, s3, forward, stdout or null",
+            "use cloudwatch_logs, firehose, kinesis_streams, s3, forward, stdout or null",
         ],
     );
 }
@@ -683,5 +683,19 @@ fn datadog_intake_without_tls() {
             "Datadog's intake is always reached over TLS",
             "remove the key",
         ],
+    );
+}
+
+#[test]
+fn kinesis_aggregation_is_refused_at_its_line() {
+    refused(
+        "[OUTPUT]\n    Name kinesis\n    Match *\n    region us-east-1\n    stream s\n    aggregation true\n",
+        12,
+        &["`aggregation`", "not supported yet", "remove it or set it off"],
+    );
+    refused(
+        "[OUTPUT]\n    Name kinesis_streams\n    Match *\n    region us-east-1\n    stream s\n    compression zstd\n",
+        12,
+        &["`compression`", "\"zstd\"", "use \"gzip\" or \"zlib\""],
     );
 }
