@@ -10,6 +10,7 @@ use crate::event::json;
 use crate::output::DeliveryProgress;
 use bytes::Bytes;
 use std::collections::VecDeque;
+use std::io::Write as _;
 
 /// Most records in one PutRecords call.
 pub const MAX_RECORDS_PER_REQUEST: usize = 500;
@@ -141,20 +142,16 @@ fn lookup<'a>(map: &'a [u8], key: &str) -> Option<&'a [u8]> {
 }
 
 fn compress(compression: Compression, data: &[u8]) -> Bytes {
-    fn finish<W: std::io::Write>(mut w: W, data: &[u8]) -> W {
-        w.write_all(data).expect("writing to a Vec cannot fail");
-        w
-    }
     match compression {
         Compression::None => Bytes::copy_from_slice(data),
         Compression::Gzip => Bytes::from(crate::output::firehose::records::gzip_bytes(data)),
         Compression::Zlib => {
-            let w = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-            Bytes::from(
-                finish(w, data)
-                    .finish()
-                    .expect("writing to a Vec cannot fail"),
-            )
+            let mut encoder =
+                flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder
+                .write_all(data)
+                .expect("writing to a Vec cannot fail");
+            Bytes::from(encoder.finish().expect("writing to a Vec cannot fail"))
         }
     }
 }
