@@ -8,6 +8,7 @@ mod common;
 mod aws_cloudwatch;
 mod aws_filter;
 mod aws_firehose;
+mod aws_kinesis;
 mod aws_s3;
 mod bench_load;
 mod buffer_faults;

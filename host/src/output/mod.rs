@@ -50,6 +50,7 @@ pub mod component;
 pub mod dead_letter;
 pub mod firehose;
 pub mod forward;
+pub mod kinesis;
 pub mod keys;
 pub mod null;
 pub mod progress;

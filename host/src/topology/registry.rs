@@ -117,6 +117,8 @@ registry! {
         CloudwatchLogs(crate::output::cloudwatch::CloudWatchLogsConfig) = "cloudwatch_logs" | "cloudwatch",
         /// Amazon Data Firehose (the Go `firehose`, Fluent Bit `kinesis_firehose`).
         Firehose(crate::output::firehose::FirehoseConfig) = "firehose" | "kinesis_firehose",
+        /// Amazon Kinesis Data Streams (Fluent Bit `kinesis_streams`, the Go `kinesis`).
+        KinesisStreams(crate::output::kinesis::KinesisConfig) = "kinesis_streams",
         /// S3 objects (Fluent Bit `s3`).
         S3(crate::output::s3::S3Config) = "s3",
         /// A WebAssembly output plugin (world `output`): the plugin encodes, the router sends.

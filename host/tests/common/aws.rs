@@ -138,6 +138,92 @@ pub fn firehose_client(endpoint: &str) -> aws_sdk_firehose::Client {
     aws_sdk_firehose::Client::new(&sdk_config(endpoint))
 }
 
+/// A Kinesis Data Streams client for moto.
+pub fn kinesis_client(endpoint: &str) -> aws_sdk_kinesis::Client {
+    aws_sdk_kinesis::Client::new(&sdk_config(endpoint))
+}
+
+/// Create the data stream `name` with `shards` shards and wait until it is ACTIVE.
+pub async fn create_data_stream(endpoint: &str, name: &str, shards: i32) {
+    let client = kinesis_client(endpoint);
+    client
+        .create_stream()
+        .stream_name(name)
+        .shard_count(shards)
+        .send()
+        .await
+        .expect("CreateStream");
+    for _ in 0..100 {
+        let d = client
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .expect("DescribeStreamSummary");
+        if d.stream_description_summary()
+            .map(|s| s.stream_status().as_str())
+            == Some("ACTIVE")
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("stream {name} never became ACTIVE");
+}
+
+/// Every record of every shard of `stream`, read from the start: shard id → `(partition key,
+/// data)` in shard order.
+pub async fn stream_records(
+    endpoint: &str,
+    stream: &str,
+) -> std::collections::BTreeMap<String, Vec<(String, Vec<u8>)>> {
+    let client = kinesis_client(endpoint);
+    let shards = client
+        .list_shards()
+        .stream_name(stream)
+        .send()
+        .await
+        .expect("ListShards");
+    let mut all = std::collections::BTreeMap::new();
+    for shard in shards.shards() {
+        let mut iterator = client
+            .get_shard_iterator()
+            .stream_name(stream)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("GetShardIterator")
+            .shard_iterator
+            .expect("a shard iterator");
+        let mut records = Vec::new();
+        loop {
+            let out = client
+                .get_records()
+                .shard_iterator(&iterator)
+                .limit(10_000)
+                .send()
+                .await
+                .expect("GetRecords");
+            if out.records().is_empty() {
+                break;
+            }
+            records.extend(out.records().iter().map(|r| {
+                (
+                    r.partition_key().unwrap_or_default().to_string(),
+                    r.data().as_ref().to_vec(),
+                )
+            }));
+            match out.next_shard_iterator {
+                Some(next) => iterator = next,
+                None => break,
+            }
+        }
+        all.insert(shard.shard_id().to_string(), records);
+    }
+    all
+}
+
 /// Create `bucket`.
 pub async fn create_bucket(endpoint: &str, bucket: &str) {
     s3_client(endpoint)

@@ -1,6 +1,6 @@
 //! A small HTTP/1.1 proxy between an AWS output and moto that records every request and injects
 //! the faults AWS produces: throttling, 500s, slow responses, connection resets, Firehose
-//! partial failures and CloudWatch `rejectedLogEventsInfo`. Outputs point their `endpoint` at
+//! and Kinesis partial failures and CloudWatch `rejectedLogEventsInfo`. Outputs point their `endpoint` at
 //! it; it forwards to moto (one connection per request) unless a fault answers first.
 //!
 //! Faults are queued per API operation (`PutLogEvents`, `PutRecordBatch`, `UploadPart`, …);
@@ -35,6 +35,9 @@ pub enum Fault {
     /// PutRecordBatch: forward all but these record indexes; answer 200 with `FailedPutCount`
     /// and `ServiceUnavailableException` entries for them.
     FirehoseFail(Vec<usize>),
+    /// PutRecords (Kinesis Data Streams): forward all but these record indexes; answer 200
+    /// with `FailedRecordCount` and `ProvisionedThroughputExceededException` entries for them.
+    KinesisFail(Vec<usize>),
     /// PutLogEvents: drop the first `too_old` and the last `too_new` events before forwarding
     /// and report them in `rejectedLogEventsInfo`, as CloudWatch does.
     CloudWatchReject {
@@ -469,6 +472,8 @@ async fn serve(
             Some(Fault::Throttle) => {
                 let json_type = if operation == "PutRecordBatch" {
                     "ServiceUnavailableException"
+                } else if operation == "PutRecords" {
+                    "ProvisionedThroughputExceededException"
                 } else {
                     "ThrottlingException"
                 };
@@ -506,6 +511,13 @@ async fn serve(
                 resp.body = firehose_merge(&resp.body, &failed);
                 resp
             }
+            Some(Fault::KinesisFail(indexes)) => {
+                let (body, failed) = firehose_subset(&req.body, indexes);
+                seen.forwarded = Some(body.clone());
+                let mut resp = forward(upstream, &req, &body).await?;
+                resp.body = kinesis_merge(&resp.body, &failed);
+                resp
+            }
             Some(Fault::CloudWatchReject { too_old, too_new }) => {
                 let (body, total) = cloudwatch_subset(&req.body, *too_old, *too_new);
                 seen.forwarded = Some(body.clone());
@@ -533,7 +545,8 @@ async fn serve(
     Ok(())
 }
 
-/// The PutRecordBatch body without the records at `indexes`; and those indexes (in range).
+/// The PutRecordBatch (or PutRecords: both list `Records`) body without the records at
+/// `indexes`; and those indexes (in range).
 fn firehose_subset(body: &[u8], indexes: &[usize]) -> (Vec<u8>, Vec<usize>) {
     let mut v: Value = serde_json::from_slice(body).expect("PutRecordBatch body is JSON");
     let records = v["Records"].as_array().cloned().unwrap_or_default();
@@ -576,6 +589,54 @@ fn firehose_merge(body: &[u8], failed: &[usize]) -> Vec<u8> {
     v["RequestResponses"] = Value::Array(entries);
     v["FailedPutCount"] = json!(failed.len());
     v.to_string().into_bytes()
+}
+
+/// moto's PutRecords answer for the kept records, with failure entries put back at the failed
+/// indexes.
+fn kinesis_merge(body: &[u8], failed: &[usize]) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(body).unwrap_or_else(|_| json!({"Records": []}));
+    let mut accepted = v["Records"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter();
+    let total = accepted.len() + failed.len();
+    let entries: Vec<Value> = (0..total)
+        .map(|i| {
+            if failed.contains(&i) {
+                json!({"ErrorCode": "ProvisionedThroughputExceededException", "ErrorMessage": "Rate exceeded for shard shardId-000000000000."})
+            } else {
+                accepted
+                    .next()
+                    .unwrap_or_else(|| json!({"SequenceNumber": "0", "ShardId": "missing"}))
+            }
+        })
+        .collect();
+    v["Records"] = Value::Array(entries);
+    v["FailedRecordCount"] = json!(failed.len());
+    v.to_string().into_bytes()
+}
+
+/// The `(partition key, data)` records of a PutRecords body, data base64-decoded.
+pub fn kinesis_records(body: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let v: Value = serde_json::from_slice(body).expect("PutRecords body is JSON");
+    v["Records"]
+        .as_array()
+        .map(|records| {
+            records
+                .iter()
+                .map(|r| {
+                    let data = base64::engine::general_purpose::STANDARD
+                        .decode(r["Data"].as_str().unwrap_or_default())
+                        .unwrap();
+                    (
+                        r["PartitionKey"].as_str().unwrap_or_default().to_string(),
+                        data,
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The PutLogEvents body without the first `too_old` and last `too_new` events; and how many

@@ -73,6 +73,8 @@ const THROTTLING_CODES: &[&str] = &[
     "SlowDown",
     "PriorRequestNotComplete",
     "OperationAbortedException",
+    // Kinesis Data Streams: the stream's KMS key is being called too often.
+    "KMSThrottlingException",
     // Firehose: "the service is unavailable … throughput limits may have been exceeded".
     "ServiceUnavailableException",
 ];

@@ -1,4 +1,4 @@
-//! What the three AWS outputs (`cloudwatch_logs`, `firehose`, `s3`) share: the SDK
+//! What the AWS outputs (`cloudwatch_logs`, `firehose`, `kinesis_streams`, `s3`) share: the SDK
 //! configuration (credential chain, `role_arn` assume-role, custom endpoints), the retry
 //! classification of SDK errors, typed telemetry, record → JSON rendering with the Fluent Bit
 //! options (`log_key`, `data_keys`, `time_key`, …), the ECS task metadata used in templates.

@@ -32,6 +32,9 @@ pub struct AwsFamilies {
     pub requests: Family<AwsCallLabels, Counter>,
     /// `aws_request_bytes_total{component_id, operation, outcome="ok"}`: payload bytes accepted.
     pub bytes: Family<AwsCallLabels, Counter>,
+    /// `aws_records_failed_total{component_id, operation, outcome=<error code>}`: records a
+    /// call that succeeded refused one by one (PutRecords, PutRecordBatch), each sent again.
+    pub records_failed: Family<AwsCallLabels, Counter>,
 }
 
 impl AwsFamilies {
@@ -41,6 +44,7 @@ impl AwsFamilies {
             let f = AwsFamilies {
                 requests: Family::default(),
                 bytes: Family::default(),
+                records_failed: Family::default(),
             };
             r.register(
                 "aws_requests",
@@ -51,6 +55,11 @@ impl AwsFamilies {
                 "aws_request_bytes",
                 "Payload bytes of AWS API calls that succeeded",
                 f.bytes.clone(),
+            );
+            r.register(
+                "aws_records_failed",
+                "Records refused one by one in a call that succeeded, by error code (each is sent again)",
+                f.records_failed.clone(),
             );
             f
         })
@@ -86,6 +95,33 @@ impl RequestSent<'_> {
     pub fn emit(&self, metrics: &Arc<Metrics>, component: &Component) {
         AwsFamilies::of(metrics).count(component, self.operation, "ok", self.bytes);
         tracing::trace!(component_id = %component.id, operation = self.operation, events = self.events, bytes = self.bytes, target = self.target, "AWS call succeeded");
+    }
+}
+
+/// Records a call that succeeded refused one by one, by error code.
+pub struct RecordsFailed<'a> {
+    /// The API operation.
+    pub operation: &'static str,
+    /// Error code → records.
+    pub codes: &'a std::collections::BTreeMap<String, usize>,
+}
+
+impl RecordsFailed<'_> {
+    /// Count them (`aws_records_failed_total{outcome=<code>}`); logged by the caller's
+    /// [`RequestFailed`].
+    pub fn emit(&self, metrics: &Arc<Metrics>, component: &Component) {
+        let families = AwsFamilies::of(metrics);
+        for (code, n) in self.codes {
+            let labels = AwsCallLabels {
+                component_id: component.id.clone(),
+                operation: self.operation.to_string(),
+                outcome: code.clone(),
+            };
+            families
+                .records_failed
+                .get_or_create(&labels)
+                .inc_by(*n as u64);
+        }
     }
 }
 

@@ -581,13 +581,14 @@ impl Mapper {
         let kind = match name.as_str() {
             "cloudwatch" | "cloudwatch_logs" => "cloudwatch_logs",
             "firehose" | "kinesis_firehose" => "firehose",
+            "kinesis" | "kinesis_streams" => "kinesis_streams",
             "s3" | "forward" | "stdout" | "null" => name.as_str(),
             "datadog" | "newrelic" | "nrlogs" => return self.vendor_output(s, &name),
             "http" => return self.http_output(s),
             "loki" => return self.loki_output(s),
             other => {
                 return Err(format!(
-                    "{}: output `{other}` is not supported; use cloudwatch_logs, firehose, s3, forward, http, loki, datadog, newrelic, stdout or null",
+                    "{}: output `{other}` is not supported; use cloudwatch_logs, firehose, kinesis_streams, s3, forward, http, loki, datadog, newrelic, stdout or null",
                     s.origin
                 ));
             }
@@ -659,6 +660,11 @@ impl Mapper {
                     entries.push(e.clone());
                 }
             }
+        }
+        // The Go `kinesis` plugin ends records with `\n` only with `append_newline`; the C
+        // `kinesis_streams` always does (the option's default).
+        if name == "kinesis" && !t.contains_key("append_newline") {
+            t.insert("append_newline".into(), Value::Boolean(false));
         }
         if t.get("tls") != Some(&Value::Boolean(true)) {
             for (key, e) in tls_options {

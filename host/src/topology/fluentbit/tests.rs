@@ -1098,3 +1098,25 @@ fn retry_limit_values_are_read_as_fluent_bit_reads_them() {
     assert_eq!(limit("-2"), (Some(1), true));
     assert_eq!(limit("many"), (Some(1), true));
 }
+
+#[test]
+fn kinesis_streams_and_the_go_kinesis_map_onto_one_output() {
+    let m = mapped("[INPUT]\n    Name forward\n    unix_path /tmp/s\n[OUTPUT]\n    Name kinesis_streams\n    Match *\n    region us-west-2\n    stream s\n    auto_retry_requests true\n[OUTPUT]\n    Name kinesis\n    Match *\n    region us-west-2\n    stream s\n    partition_key container_id\n    data_keys log,source\n    experimental_concurrency 4\n[OUTPUT]\n    Name kinesis\n    Match *\n    region us-west-2\n    stream s\n    append_newline true\n").unwrap();
+    let newline: Vec<bool> = m
+        .config
+        .outputs
+        .iter()
+        .map(|o| {
+            let crate::topology::OutputConfig::KinesisStreams(k) = o else {
+                panic!("a kinesis_streams output")
+            };
+            k.validate().unwrap().append_newline
+        })
+        .collect();
+    assert_eq!(newline, [true, false, true], "C always, Go only when asked");
+    let crate::topology::OutputConfig::KinesisStreams(k) = &m.config.outputs[1] else {
+        panic!()
+    };
+    assert_eq!(k.partition_key.as_deref(), Some("container_id"));
+    assert_eq!(k.experimental_concurrency, Some(4));
+}

@@ -569,7 +569,7 @@ fn unsupported_output() {
         &[
             "output `kafka`",
             "not supported",
-            "use cloudwatch_logs, firehose, s3, forward, http, loki, datadog, newrelic, stdout or null",
+            "use cloudwatch_logs, firehose, kinesis_streams, s3, forward, http, loki, datadog, newrelic, stdout or null",
         ],
     );
 }
@@ -731,5 +731,23 @@ fn output_log_level_and_log_suppress_interval_are_ignored() {
         "[OUTPUT]\n    Name null\n    Match *\n    log_suppress_interval 10s\n",
         10,
         &["`log_suppress_interval` is accepted and ignored"],
+    );
+}
+
+#[test]
+fn kinesis_aggregation_is_refused_at_its_line() {
+    refused(
+        "[OUTPUT]\n    Name kinesis\n    Match *\n    region us-east-1\n    stream s\n    aggregation true\n",
+        12,
+        &[
+            "`aggregation`",
+            "not supported yet",
+            "remove it or set it off",
+        ],
+    );
+    refused(
+        "[OUTPUT]\n    Name kinesis_streams\n    Match *\n    region us-east-1\n    stream s\n    compression zstd\n",
+        12,
+        &["`compression`", "\"zstd\"", "use \"gzip\" or \"zlib\""],
     );
 }
