@@ -3,8 +3,8 @@
 //! the configured endpoint, and `HTTP_Passwd ${VARIABLE}` as the secret
 //! `basic_auth = "basic:USER:env:VARIABLE"`, so the password never enters the plugin.
 
-use super::vendors::{key_from_environment, plugin_output, url_origin};
-use super::{Mapper, at, buffer, coerce, unknown};
+use super::vendors::{key_from_environment, plugin_output, switch, url_origin};
+use super::{Mapper, at, unknown};
 use crate::config::classic::{Entry, Section};
 use toml::{Table, Value};
 
@@ -60,29 +60,10 @@ impl Mapper {
         let mut headers = Vec::new();
         let (mut user, mut password) = (None::<Entry>, None::<Entry>);
         let (mut host, mut port, mut tls) = ("127.0.0.1".to_string(), None::<u16>, false);
-        let switch = |e: &Entry| match coerce(&e.value) {
-            Value::Boolean(b) => Ok(b),
-            _ => Err(format!(
-                "{}: `{}` {:?}: use on or off",
-                at(e),
-                e.key,
-                e.value
-            )),
-        };
         for e in &s.entries {
             let key = e.key.as_str();
             match key {
-                "name" => {}
-                "alias" => {
-                    t.insert("name".into(), e.value.clone().into());
-                }
-                "match" | "match_regex" => {
-                    t.insert(key.into(), e.value.clone().into());
-                }
-                "retry_limit" => self.retry_limit_into(&mut t, "retry_limit", e),
-                "storage.total_limit_size" => {
-                    buffer(&mut t).insert("max_bytes".into(), e.value.clone().into());
-                }
+                _ if self.plugin_output_key(&mut t, e) => {}
                 "host" => {
                     host = e.value.trim().to_string();
                     if !is_host_name(&host) {

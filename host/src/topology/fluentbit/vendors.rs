@@ -60,6 +60,42 @@ pub(super) fn key_from_environment(
     }
 }
 
+/// An on/off option of a plugin output (`On`, `true`, `yes` or their opposites).
+pub(super) fn switch(e: &Entry) -> Result<bool, String> {
+    match coerce(&e.value) {
+        Value::Boolean(b) => Ok(b),
+        _ => Err(format!(
+            "{}: `{}` {:?}: use on or off",
+            at(e),
+            e.key,
+            e.value
+        )),
+    }
+}
+
+impl Mapper {
+    /// The keys every plugin output shares with Fluent Bit's outputs — `Name`, `Alias`,
+    /// `Match`, `Match_Regex`, `Retry_Limit`, `storage.total_limit_size` — into `t`. False when
+    /// `e` is none of them.
+    pub(super) fn plugin_output_key(&mut self, t: &mut Table, e: &Entry) -> bool {
+        match e.key.as_str() {
+            "name" => {}
+            "alias" => {
+                t.insert("name".into(), e.value.clone().into());
+            }
+            "match" | "match_regex" => {
+                t.insert(e.key.clone(), e.value.clone().into());
+            }
+            "retry_limit" => self.retry_limit_into(t, "retry_limit", e),
+            "storage.total_limit_size" => {
+                buffer(t).insert("max_bytes".into(), e.value.clone().into());
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
 /// A `type = "wasm"` output named `plugin` running `plugin.wasm` from the plugin directory.
 pub(super) fn plugin_output(plugin: &str) -> Table {
     let dir = std::env::var_os(PLUGIN_DIR_VAR)
@@ -96,15 +132,6 @@ impl Mapper {
         let (mut host, mut port, mut tls) = (None::<String>, None::<u16>, None::<(bool, Entry)>);
         let mut endpoint = None::<String>;
         let text = |e: &Entry| Value::String(e.value.clone());
-        let switch = |e: &Entry| match coerce(&e.value) {
-            Value::Boolean(b) => Ok(b),
-            _ => Err(format!(
-                "{}: `{}` {:?}: use on or off",
-                at(e),
-                e.key,
-                e.value
-            )),
-        };
         let number = |e: &Entry| {
             e.value
                 .parse::<i64>()
@@ -114,17 +141,7 @@ impl Mapper {
         for e in &s.entries {
             let key = e.key.as_str();
             match (vendor, key) {
-                (_, "name") => {}
-                (_, "alias") => {
-                    t.insert("name".into(), text(e));
-                }
-                (_, "match" | "match_regex") => {
-                    t.insert(key.into(), text(e));
-                }
-                (_, "retry_limit") => self.retry_limit_into(&mut t, "retry_limit", e),
-                (_, "storage.total_limit_size") => {
-                    buffer(&mut t).insert("max_bytes".into(), text(e));
-                }
+                _ if self.plugin_output_key(&mut t, e) => {}
                 (_, "proxy") => {
                     return Err(format!(
                         "{}: `proxy` is not supported: the router connects to the intake itself; point the output at the proxy instead ({})",
