@@ -58,8 +58,9 @@ impl Default for Epoch {
 pub(crate) struct ConnState {
     /// Cancelled to close the connection (it stops at its next wait and counts why).
     pub close: CancellationToken,
-    /// Milliseconds since the registry's epoch when the last bytes arrived.
-    last_active_ms: AtomicU64,
+    /// Microseconds since the registry's epoch when the last bytes arrived (finer than the
+    /// request clock: two connections active within one millisecond keep their order).
+    last_active_us: AtomicU64,
     /// When the request now being received started (ms since the epoch, +1); 0: none.
     request_started_ms: AtomicU64,
     /// True while a batch is being pushed (the connection waits on the buffers).
@@ -114,12 +115,16 @@ impl Connections {
         self.epoch.0.elapsed().as_millis() as u64
     }
 
+    fn now_us(&self) -> u64 {
+        self.epoch.0.elapsed().as_micros() as u64
+    }
+
     /// Enter a new connection of `kind`.
     pub(crate) fn register(self: &Arc<Self>, kind: Kind) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let state = Arc::new(ConnState {
             close: CancellationToken::new(),
-            last_active_ms: AtomicU64::new(self.now_ms()),
+            last_active_us: AtomicU64::new(self.now_us()),
             request_started_ms: AtomicU64::new(0),
             dispatching: AtomicBool::new(false),
             closing: AtomicBool::new(false),
@@ -169,11 +174,12 @@ impl Connections {
     pub(crate) fn evict_idlest(&self, kind: Kind) -> bool {
         let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let idlest = open
-            .values()
-            .filter(|(k, s)| *k == kind && s.is_idle())
-            .min_by_key(|(_, s)| s.last_active_ms.load(Ordering::Relaxed));
+            .iter()
+            .filter(|(_, (k, s))| *k == kind && s.is_idle())
+            // Equal times go to the older registration, not to the map's hash order.
+            .min_by_key(|(id, (_, s))| (s.last_active_us.load(Ordering::Relaxed), **id));
         match idlest {
-            Some((_, state)) => state.close_by_registry(),
+            Some((_, (_, state))) => state.close_by_registry(),
             None => false,
         }
     }
@@ -247,7 +253,7 @@ impl Connections {
     /// Bytes arrived on `state`'s connection: a request is under way, or goes on.
     pub(crate) fn received(&self, state: &ConnState) {
         let now = self.now_ms();
-        state.last_active_ms.store(now, Ordering::Relaxed);
+        state.last_active_us.store(self.now_us(), Ordering::Relaxed);
         if state.request_started_ms.load(Ordering::Relaxed) == 0 {
             state.request_started_ms.store(now + 1, Ordering::Relaxed);
         }
