@@ -686,3 +686,45 @@ async fn a_denied_log_group_does_not_hold_up_another() {
     assert_eq!(got, want("d"), "in order, once");
     router.stop();
 }
+
+/// Issue 16 (AWS parity): with `auto_create_group false` a missing log group is not dropped at
+/// once. As in Fluent Bit, its events are retried `Retry_Limit` times — each attempt tries to
+/// create the stream again, in case someone created the group — and then counted as
+/// `retries_exhausted`; the output's other group is delivered meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_group_is_retried_per_retry_limit_then_counted() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    logs_client(&moto.endpoint)
+        .create_log_group()
+        .log_group_name("present")
+        .send()
+        .await
+        .unwrap();
+    let router = start_classic_router(&format!(
+        "[SERVICE]\n    Grace 1\n    HTTP_Server On\n    HTTP_Listen 127.0.0.1\n    HTTP_Port 0\n\n\
+         [INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n\n\
+         [OUTPUT]\n    Name cloudwatch\n    Alias cw\n    Match *\n    region {REGION}\n    endpoint {}\n    \
+         log_group_name $(tag)\n    log_stream_name s\n    auto_create_group false\n    log_key log\n    Retry_Limit 2\n",
+        proxy.endpoint
+    ));
+    let addr = router.tcp_addr();
+    send_forward(&addr, "missing", &numbered("m", 3), 3);
+    send_forward(&addr, "present", &numbered("p", 3), 3);
+    let http = router.http_addr();
+    let samples = eventually(Duration::from_secs(30), "the give-up", || async {
+        let samples = common::scrape(&http);
+        (common::discarded(&samples, "cw", "retries_exhausted") > 0).then_some(samples)
+    })
+    .await;
+    assert_eq!(common::discarded(&samples, "cw", "retries_exhausted"), 3);
+    let creates = proxy
+        .seen_op("CreateLogStream")
+        .iter()
+        .filter(|s| String::from_utf8_lossy(&s.body).contains("\"missing\""))
+        .count();
+    assert_eq!(creates, 3, "one try and two retries (Retry_Limit 2)");
+    assert!(proxy.seen_op("CreateLogGroup").is_empty());
+    assert_eq!(messages(&moto, "present").await, ["p0", "p1", "p2"]);
+    router.stop();
+}

@@ -223,3 +223,84 @@ async fn aggregation_compression_and_oversize_records() {
         "data_keys keeps only `log`"
     );
 }
+
+/// Issue 16 (AWS parity): a Fluent Bit config keeps each plugin's behaviour. `kinesis_firehose`
+/// (C) writes keys in record order, reads `time_key_format`'s `%L` as nanoseconds and drops a
+/// record over 1,000 KiB (counted as `record_too_large`); `firehose` (Go) sorts the keys (the
+/// time key among them), reads `%L` as milliseconds and truncates that record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_c_and_go_plugin_names_keep_their_plugins_behaviour() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    create_bucket(&moto.endpoint, "fh-names").await;
+    create_delivery_stream(&moto.endpoint, "c-stream", "fh-names", "c/").await;
+    create_delivery_stream(&moto.endpoint, "go-stream", "fh-names", "go/").await;
+    let output = |name: &str, alias: &str, stream: &str| {
+        format!(
+            "[OUTPUT]\n    Name {name}\n    Alias {alias}\n    Match *\n    region {REGION}\n    endpoint {}\n    \
+             delivery_stream {stream}\n    time_key time\n    time_key_format %Y-%m-%dT%H:%M:%S.%L\n\n",
+            proxy.endpoint
+        )
+    };
+    let router = start_classic_router(&format!(
+        "[SERVICE]\n    Grace 1\n    HTTP_Server On\n    HTTP_Listen 127.0.0.1\n    HTTP_Port 0\n\n\
+         [INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n\n{}{}",
+        output("kinesis_firehose", "c", "c-stream"),
+        output("firehose", "go", "go-stream")
+    ));
+    // 2023-11-14T22:13:20.123456789Z. (`json!` maps are sorted already: the time key, last in
+    // the C plugin's record order and among the keys in the Go plugin's, tells them apart;
+    // aws::record's unit tests have records out of order.)
+    let t = 1_700_000_000_123_456_789u64;
+    let events = vec![
+        (t, json!({"z": 1, "a": {"y": 2, "b": 3}, "log": "small"})),
+        (t, json!({"log": "x".repeat(1_100_000)})),
+    ];
+    send_forward(&router.tcp_addr(), "app", &events, 2);
+    let http = router.http_addr();
+    eventually(Duration::from_secs(30), "both deliveries", || async {
+        let samples = crate::common::scrape(&http);
+        let sent = |id: &str| {
+            wasm_router::ops::prometheus_text::sum(
+                &samples,
+                "component_sent_events_total",
+                &[("component_id", id)],
+            ) as u64
+        };
+        (sent("c") == 1
+            && sent("go") == 2
+            && crate::common::discarded(&samples, "c", "record_too_large") == 1)
+            .then_some(())
+    })
+    .await;
+    router.stop();
+
+    let sent_to = |stream: &str| -> Vec<Vec<u8>> {
+        proxy
+            .seen_op("PutRecordBatch")
+            .iter()
+            .filter(|s| s.forwarded.is_some())
+            .filter(|s| {
+                serde_json::from_slice::<Value>(&s.body).unwrap()["DeliveryStreamName"] == stream
+            })
+            .flat_map(|s| firehose_records(&s.body))
+            .collect()
+    };
+    let c = sent_to("c-stream");
+    assert_eq!(
+        c,
+        vec![
+            b"{\"a\":{\"b\":3,\"y\":2},\"log\":\"small\",\"z\":1,\"time\":\"2023-11-14T22:13:20.123456789\"}\n"
+                .to_vec()
+        ],
+        "record order, %L in nanoseconds, the oversize record dropped"
+    );
+    let go = sent_to("go-stream");
+    assert_eq!(go.len(), 2);
+    assert_eq!(
+        go[0],
+        b"{\"a\":{\"b\":3,\"y\":2},\"log\":\"small\",\"time\":\"2023-11-14T22:13:20.123\",\"z\":1}\n"
+    );
+    assert_eq!(go[1].len(), 1_000 * 1024);
+    assert!(go[1].ends_with(b"[Truncated...]\n"));
+}

@@ -498,7 +498,7 @@ fn invalid_utf8_record() -> Vec<u8> {
 }
 
 #[test]
-fn invalid_utf8_in_tag_keys_and_values_is_delivered_lossily() {
+fn invalid_utf8_in_tag_keys_and_values_is_delivered_mapped() {
     let mut bytes =
         common::message_frame(b"utf8.bad\xff", BASE_NS + 1, &invalid_utf8_record(), None);
     bytes.extend(common::message_frame(
@@ -507,10 +507,10 @@ fn invalid_utf8_in_tag_keys_and_values_is_delivered_lossily() {
         &invalid_utf8_record(),
         Some("utf8-ack"),
     ));
-    let lossy = json!({"k\u{FFFD}": "v\u{FFFD}", "log": "a\u{FFFD}(b"});
+    let mapped = json!({"k\u{E0FE}": "v\u{E0FF}", "log": "a\u{E0C3}(b"});
     let events = vec![
-        PrintedEvent::new("utf8.bad\u{FFFD}", BASE_NS + 1, lossy.clone()),
-        PrintedEvent::new("utf8.bad\u{FFFD}", BASE_NS + 2, lossy),
+        PrintedEvent::new("utf8.bad\u{E0FF}", BASE_NS + 1, mapped.clone()),
+        PrintedEvent::new("utf8.bad\u{E0FF}", BASE_NS + 2, mapped),
     ];
     check(
         Transport::Tcp,
@@ -523,7 +523,7 @@ fn invalid_utf8_in_tag_keys_and_values_is_delivered_lossily() {
 }
 
 #[test]
-fn invalid_utf8_over_the_unix_socket_is_delivered_lossily() {
+fn invalid_utf8_over_the_unix_socket_is_delivered_mapped() {
     let bytes = common::message_frame(
         b"utf8.unix\xc0",
         BASE_NS + 3,
@@ -531,9 +531,9 @@ fn invalid_utf8_over_the_unix_socket_is_delivered_lossily() {
         Some("utf8-unix"),
     );
     let events = vec![PrintedEvent::new(
-        "utf8.unix\u{FFFD}",
+        "utf8.unix\u{E0C0}",
         BASE_NS + 3,
-        json!({"k\u{FFFD}": "v\u{FFFD}", "log": "a\u{FFFD}(b"}),
+        json!({"k\u{E0FE}": "v\u{E0FF}", "log": "a\u{E0C3}(b"}),
     )];
     check(
         Transport::Unix,

@@ -113,8 +113,8 @@ fn python_expected(time: Time, count: u64) -> impl Fn(&str) -> Vec<PrintedEvent>
                     "seq": i,
                     "msg": format!("python event {i}"),
                     "level": "info",
-                    // b"\xff\xfe" + "bin <i>": msgpack bin, rendered lossily.
-                    "raw": format!("\u{FFFD}\u{FFFD}bin {i}"),
+                    // b"\xff\xfe" + "bin <i>": msgpack bin, invalid bytes mapped to U+E0xx.
+                    "raw": format!("\u{E0FF}\u{E0FE}bin {i}"),
                     "nested": {"a": [1, 2.5, true, null], "n": -(i as i64)},
                 });
                 PrintedEvent::new(tag, time.of(i), record)

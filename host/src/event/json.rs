@@ -1,6 +1,7 @@
 //! msgpack → JSON, streaming: one pass over the record's bytes, no intermediate values.
 //!
-//! Strings and binaries become JSON strings with invalid UTF-8 replaced by U+FFFD; map keys that
+//! Strings and binaries become JSON strings with each byte of invalid UTF-8 mapped to a private-use
+//! code point, U+E000 + the byte ([`push_utf8_mapped`]), as Fluent Bit does; map keys that
 //! are not strings are written as their JSON text in a string; non-finite floats become `null`;
 //! an EventTime ext becomes fractional seconds; other extension types become `null`.
 //!
@@ -8,10 +9,15 @@
 //! same value: same keys in the same order, bin values as strings, nested maps and arrays as
 //! is, integer-valued floats with a `.0`. The differences are only where Fluent Bit's text is
 //! not valid JSON or loses data: non-ASCII text stays UTF-8 instead of `\uXXXX` escapes (1.9
-//! writes 5-digit escapes above U+FFFF), invalid UTF-8 becomes U+FFFD instead of cutting the
-//! string short, `\a`/`\v` become `\u0007`/`\u000b`, non-string keys are quoted, and an
-//! EventTime is a number instead of `"\x00…"`. [`write_json_stats`] reports the strings that
-//! needed U+FFFD so callers can count them.
+//! writes 5-digit escapes above U+FFFF), a truncated UTF-8 sequence at the end of a string is
+//! mapped like any other invalid byte instead of being dropped, `\a`/`\v` become
+//! `\u0007`/`\u000b`, non-string keys are quoted, and an EventTime is a number instead of
+//! `"\x00…"`. [`write_json_stats`] reports the strings that held invalid UTF-8 so callers can
+//! count them.
+//!
+//! The mapping is Fluent Bit's (`flb_utils_write_str`, `FLB_UTILS_FRAGMENT_PRIVATE_BLOCK_DESCRIPTOR`
+//! 0xE0): byte 0xFF becomes U+E0FF, so the original bytes can be recovered from the JSON
+//! ([`unmap_utf8`]), unlike with U+FFFD.
 //!
 //! [`map_entries`], [`skip_value`] and [`str_payload`] let callers pick single keys of a record
 //! (`log_key`, `data_keys`, templates) without decoding the rest.
@@ -50,11 +56,12 @@ pub fn write_json(msgpack: &[u8], out: &mut String) -> Result<usize, JsonError> 
 pub struct JsonStats {
     /// Input bytes consumed (the length of the msgpack value).
     pub consumed: usize,
-    /// Strings, binaries and keys that held invalid UTF-8 (rendered with U+FFFD).
+    /// Strings, binaries and keys that held invalid UTF-8 (rendered with the private-use
+    /// mapping).
     pub invalid_utf8_strings: usize,
 }
 
-/// [`write_json`], also reporting how many strings needed U+FFFD replacements.
+/// [`write_json`], also reporting how many strings held invalid UTF-8.
 pub fn write_json_stats(msgpack: &[u8], out: &mut String) -> Result<JsonStats, JsonError> {
     let mut r = Reader {
         buf: msgpack,
@@ -116,6 +123,57 @@ pub fn map_entries(msgpack: &[u8]) -> Result<MapEntries<'_>, JsonError> {
     })
 }
 
+/// The items of the msgpack array at the start of `msgpack`, as raw msgpack slices in order.
+/// `None` if the value is not an array; the iterator yields an error (and then stops) if an item
+/// is malformed.
+pub fn array_items(msgpack: &[u8]) -> Option<ArrayItems<'_>> {
+    let mut r = Reader {
+        buf: msgpack,
+        pos: 0,
+        invalid_utf8: 0,
+    };
+    let n = match Marker::from_u8(r.u8().ok()?) {
+        Marker::FixArray(n) => n as usize,
+        Marker::Array16 => r.len(2).ok()?,
+        Marker::Array32 => r.len(4).ok()?,
+        _ => return None,
+    };
+    Some(ArrayItems {
+        buf: msgpack,
+        pos: r.pos,
+        left: n,
+    })
+}
+
+/// Iterator of [`array_items`].
+pub struct ArrayItems<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    left: usize,
+}
+
+impl<'a> Iterator for ArrayItems<'a> {
+    type Item = Result<&'a [u8], JsonError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        match skip_value(rest) {
+            Ok(n) => {
+                self.pos += n;
+                Some(Ok(&rest[..n]))
+            }
+            Err(e) => {
+                self.left = 0;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
 /// Iterator of [`map_entries`].
 pub struct MapEntries<'a> {
     buf: &'a [u8],
@@ -146,8 +204,8 @@ impl<'a> Iterator for MapEntries<'a> {
     }
 }
 
-/// Append `bytes` to `out` as a JSON string (quoted, escaped, invalid UTF-8 replaced).
-/// Returns whether anything had to be replaced.
+/// Append `bytes` to `out` as a JSON string (quoted, escaped, invalid UTF-8 mapped).
+/// Returns whether anything had to be mapped.
 pub fn write_json_string(out: &mut String, bytes: &[u8]) -> bool {
     string(out, bytes)
 }
@@ -325,19 +383,56 @@ fn float(out: &mut String, v: f64) {
     }
 }
 
-/// Write `bytes` as a JSON string, replacing invalid UTF-8; true if anything was replaced.
-fn string(out: &mut String, bytes: &[u8]) -> bool {
-    out.push('"');
-    let mut replaced = false;
+/// The first code point of the private-use block invalid UTF-8 bytes are mapped into.
+pub const INVALID_BYTE_BASE: u32 = 0xE000;
+
+/// The code point an invalid UTF-8 byte is written as: U+E000 + the byte (U+E080…U+E0FF).
+pub fn invalid_byte_char(byte: u8) -> char {
+    char::from_u32(INVALID_BYTE_BASE | u32::from(byte)).expect("U+E000..U+E0FF are chars")
+}
+
+/// Append `bytes` to `out` as text, unescaped, each byte of invalid UTF-8 mapped to
+/// [`invalid_byte_char`]. Returns whether anything was mapped.
+pub fn push_utf8_mapped(out: &mut String, bytes: &[u8]) -> bool {
+    let mut mapped = false;
     for chunk in bytes.utf8_chunks() {
-        escape(out, chunk.valid());
-        if !chunk.invalid().is_empty() {
-            out.push('\u{FFFD}');
-            replaced = true;
+        out.push_str(chunk.valid());
+        mapped |= map_invalid(out, chunk.invalid());
+    }
+    mapped
+}
+
+/// The bytes `text` was written from by [`push_utf8_mapped`] or a JSON string of this module:
+/// U+E080…U+E0FF back to the bytes 0x80…0xFF. (Text that held those code points itself cannot
+/// be told apart, as with Fluent Bit.)
+pub fn unmap_utf8(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        match u32::from(c) {
+            n @ 0xE080..=0xE0FF => out.push((n - INVALID_BYTE_BASE) as u8),
+            _ => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
         }
     }
+    out
+}
+
+fn map_invalid(out: &mut String, invalid: &[u8]) -> bool {
+    for b in invalid {
+        out.push(invalid_byte_char(*b));
+    }
+    !invalid.is_empty()
+}
+
+/// Write `bytes` as a JSON string, mapping invalid UTF-8; true if anything was mapped.
+fn string(out: &mut String, bytes: &[u8]) -> bool {
     out.push('"');
-    replaced
+    let mut mapped = false;
+    for chunk in bytes.utf8_chunks() {
+        escape(out, chunk.valid());
+        mapped |= map_invalid(out, chunk.invalid());
+    }
+    out.push('"');
+    mapped
 }
 
 fn escape(out: &mut String, s: &str) {
@@ -403,14 +498,31 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_is_replaced_not_fatal() {
+    fn invalid_utf8_is_mapped_to_private_use_code_points_reversibly() {
         // {"log": <str with 0xff>} and a bin value
         let bytes = [
             0x82, 0xa3, b'l', b'o', b'g', 0xa3, b'a', 0xff, b'b', 0xa1, b'k', 0xc4, 0x02, 0xfe,
             b'x',
         ];
         let json = to_json(&bytes).unwrap();
-        assert_eq!(json, "{\"log\":\"a\u{FFFD}b\",\"k\":\"\u{FFFD}x\"}");
+        assert_eq!(json, "{\"log\":\"a\u{E0FF}b\",\"k\":\"\u{E0FE}x\"}");
+        // As Fluent Bit: each byte of a broken sequence (here a lead byte and one continuation
+        // byte cut short by 'A'), an overlong encoding, a lone continuation byte and a sequence
+        // cut by the end of the string.
+        let raw: &[u8] = b"\xe2\x82A\xc0\x80 \x80\xf0\x9f\x98";
+        let mut out = String::new();
+        assert!(push_utf8_mapped(&mut out, raw));
+        assert_eq!(
+            out,
+            "\u{E0E2}\u{E082}A\u{E0C0}\u{E080} \u{E080}\u{E0F0}\u{E09F}\u{E098}"
+        );
+        assert_eq!(unmap_utf8(&out), raw);
+        let text = "é and 😀 are kept";
+        let mut out = String::new();
+        assert!(!push_utf8_mapped(&mut out, text.as_bytes()));
+        assert_eq!(out, text);
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(unmap_utf8(back["log"].as_str().unwrap()), b"a\xffb");
     }
 
     #[test]

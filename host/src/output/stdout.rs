@@ -1,6 +1,7 @@
 //! `stdout`: one JSON line per event —
 //! `{"tag":"app","time":"2026-11-21T04:46:02.123456789Z","time_ns":…,"record":{…}}`.
-//! Invalid UTF-8 in tags and records is rendered lossily (U+FFFD).
+//! Invalid UTF-8 in tags and records is mapped reversibly: each bad byte becomes U+E000 + the
+//! byte ([`crate::event::json`]).
 
 use super::component::{BuildFuture, OutputComponent, OutputContext, OutputTask};
 use super::{DeliveryError, DeliveryProgress, Output};
@@ -111,7 +112,7 @@ mod tests {
     use bytes::Bytes;
 
     #[test]
-    fn one_json_line_per_event_with_lossy_tag() {
+    fn one_json_line_per_event_with_mapped_tag() {
         let body = Bytes::from_static(&[0x81, 0xa3, b'l', b'o', b'g', 0xa2, b'h', b'i']);
         let batch = Batch::new(
             Bytes::from_static(b"app\xff"),
@@ -124,7 +125,10 @@ mod tests {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0]["tag"], "app\u{FFFD}");
+        assert_eq!(
+            lines[0]["tag"], "app\u{E0FF}",
+            "invalid UTF-8 mapped as Fluent Bit does"
+        );
         assert_eq!(lines[0]["time_ns"], 5);
         assert_eq!(lines[0]["record"]["log"], "hi");
     }

@@ -504,6 +504,15 @@ where
     }
 }
 
+/// `wasm-router -c fluent-bit.conf` on the Fluent Bit classic `config` (`{dir}` = a fresh
+/// temporary directory) with the AWS test credentials of [`aws_env`] in its environment.
+pub fn start_classic_router(config: &str) -> RouterProcess {
+    let (dir, path) = crate::common::classic_dir(config, &[]);
+    let mut cmd = crate::common::router_command();
+    cmd.arg("-c").arg(&path).envs(aws_env());
+    RouterProcess::spawn(&mut cmd, dir)
+}
+
 /// A `wasm-router run` on `config` (TOML; `{dir}` = a fresh temporary directory) with the AWS
 /// test credentials of [`aws_env`] and `env` in its environment.
 pub fn start_router(config: &str, env: &[(&str, &str)]) -> RouterProcess {

@@ -42,7 +42,7 @@ match = "*"
 /// One event as the `stdout` output prints it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PrintedEvent {
-    /// The tag (invalid UTF-8 replaced by U+FFFD).
+    /// The tag (each byte of invalid UTF-8 as U+E000 + the byte).
     pub tag: String,
     /// Nanoseconds since the epoch.
     pub time_ns: u64,
@@ -304,8 +304,8 @@ pub fn go_record(i: u64) -> Value {
             let head = format!("long {i} ");
             format!("{head}{}", "x".repeat(16384 - head.len()))
         }
-        // "bad utf8 \xff\xfe <i>": invalid UTF-8 inside a msgpack str, rendered lossily.
-        13 => format!("bad utf8 \u{FFFD}\u{FFFD} {i}"),
+        // "bad utf8 \xff\xfe <i>": invalid UTF-8 inside a msgpack str, mapped to U+E0xx.
+        13 => format!("bad utf8 \u{E0FF}\u{E0FE} {i}"),
         _ => format!("line {i}: GET /health 200 - the quick brown fox"),
     };
     serde_json::json!({

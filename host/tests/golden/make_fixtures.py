@@ -19,6 +19,7 @@ Run from the repository root with the test venv:
     .test-deps/venv/bin/python host/tests/golden/make_fixtures.py [--built-only]
 """
 
+import codecs
 import gzip
 import json
 import os
@@ -114,12 +115,21 @@ def lossy(b):
     return b.decode("utf-8", "replace")
 
 
+# Each byte of invalid UTF-8 as the private-use code point U+E000 + the byte, as Fluent Bit
+# (flb_utils_write_str) and the router's JSON (host/src/event/json.rs) write it.
+codecs.register_error("fluent_bit_private_use", lambda e: ("".join(chr(0xE000 | b) for b in e.object[e.start:e.end]), e.end))
+
+
+def mapped(b):
+    return b.decode("utf-8", "fluent_bit_private_use")
+
+
 def json_value(v):
     """A msgpack value as the router renders it in JSON (host/src/event/json.rs)."""
     if isinstance(v, (bytes, bytearray)):
-        return lossy(bytes(v))
+        return mapped(bytes(v))
     if isinstance(v, dict):
-        return {(lossy(k) if isinstance(k, bytes) else json.dumps(json_value(k))): json_value(x) for k, x in v.items()}
+        return {(mapped(k) if isinstance(k, bytes) else json.dumps(json_value(k))): json_value(x) for k, x in v.items()}
     if isinstance(v, list):
         return [json_value(x) for x in v]
     if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):

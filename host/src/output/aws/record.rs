@@ -102,7 +102,8 @@ impl RenderError {
 /// What rendering one event noticed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rendered {
-    /// Some string needed U+FFFD replacements.
+    /// Some string held invalid UTF-8 (written with the private-use mapping of
+    /// [`json::push_utf8_mapped`]).
     pub invalid_utf8: bool,
 }
 
@@ -113,12 +114,22 @@ pub struct RecordRenderer {
     pub log_key: Option<String>,
     /// `data_keys`.
     pub data_keys: Option<Vec<String>>,
-    /// `replace_dots`: the replacement for `.` in key names.
+    /// `replace_dots`: the replacement for `.` in key names (of the record and of the maps
+    /// nested in it, not of maps inside arrays, as the Go plugins do).
     pub replace_dots: Option<String>,
+    /// Write the keys of every map sorted, as the Go plugins' JSON encoder does (`time_key`
+    /// included); otherwise in record order, as the C plugins do.
+    pub sort_keys: bool,
     /// A field put before the record's own keys (S3 `json_date_key`).
     pub leading_time: Option<TimeField>,
     /// A field put after the record's own keys (Firehose `time_key`).
     pub trailing_time: Option<TimeField>,
+}
+
+/// One `"key":value` of a map being written sorted.
+struct Member {
+    key: String,
+    text: String,
 }
 
 impl RecordRenderer {
@@ -146,101 +157,138 @@ impl RecordRenderer {
             if json::str_payload(k) != Some(key.as_bytes()) {
                 continue;
             }
-            return Ok(match json::str_payload(v) {
-                Some(text) => {
-                    let lossy = String::from_utf8_lossy(text);
-                    out.push_str(&lossy);
-                    Rendered {
-                        invalid_utf8: matches!(lossy, std::borrow::Cow::Owned(_)),
-                    }
-                }
-                None => Rendered {
-                    invalid_utf8: json::write_json_stats(v, out)?.invalid_utf8_strings > 0,
-                },
-            });
+            let invalid_utf8 = match json::str_payload(v) {
+                Some(text) => json::push_utf8_mapped(out, text),
+                None => self.write_value(v, out, 0, true)?,
+            };
+            return Ok(Rendered { invalid_utf8 });
         }
         Err(RenderError::LogKeyMissing(key.to_string()))
     }
 
     fn render_object(&self, event: &Event, out: &mut String) -> Result<Rendered, RenderError> {
-        let mut invalid = false;
-        out.push('{');
-        let mut first = true;
-        if let Some(field) = &self.leading_time {
-            time_field(field, event.time_ns, out);
-            first = false;
-        }
-        for entry in json::map_entries(&event.body)? {
-            let (k, v) = entry?;
-            if let Some(keep) = &self.data_keys
-                && !json::str_payload(k)
-                    .is_some_and(|name| keep.iter().any(|d| d.as_bytes() == name))
-            {
-                continue;
-            }
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            invalid |= self.write_entry(k, v, out, 0)?;
-        }
-        if let Some(field) = &self.trailing_time {
-            if !first {
-                out.push(',');
-            }
-            time_field(field, event.time_ns, out);
-        }
-        out.push('}');
-        Ok(Rendered {
-            invalid_utf8: invalid,
-        })
+        let entries =
+            json::map_entries(&event.body)?.filter(|entry| match (entry, &self.data_keys) {
+                (Ok((k, _)), Some(keep)) => json::str_payload(k)
+                    .is_some_and(|name| keep.iter().any(|d| d.as_bytes() == name)),
+                _ => true,
+            });
+        let invalid_utf8 = self.write_map(entries, out, 0, true, Some(event.time_ns))?;
+        Ok(Rendered { invalid_utf8 })
     }
 
-    /// Write `key:value`; with `replace_dots`, nested maps are walked to rename their keys too.
-    fn write_entry(
+    /// Write one value: maps and arrays are walked when keys are renamed or sorted (renaming
+    /// stops at arrays), anything else is written by [`json`].
+    fn write_value(
         &self,
-        key: &[u8],
         value: &[u8],
         out: &mut String,
         depth: usize,
+        rename: bool,
     ) -> Result<bool, JsonError> {
-        let mut invalid = self.write_key(key, out)?;
-        out.push(':');
-        let nested = self.replace_dots.is_some() && json::map_entries(value).is_ok();
-        if nested {
+        let walk_maps = self.sort_keys || (rename && self.replace_dots.is_some());
+        if walk_maps && let Ok(entries) = json::map_entries(value) {
+            return self.write_map(entries, out, depth + 1, rename, None);
+        }
+        if self.sort_keys
+            && let Some(items) = json::array_items(value)
+        {
             if depth >= json::MAX_DEPTH {
                 return Err(JsonError::TooDeep);
             }
-            out.push('{');
-            for (i, entry) in json::map_entries(value)?.enumerate() {
-                let (k, v) = entry?;
+            let mut invalid = false;
+            out.push('[');
+            for (i, item) in items.enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                invalid |= self.write_entry(k, v, out, depth + 1)?;
+                invalid |= self.write_value(item?, out, depth + 1, false)?;
             }
-            out.push('}');
-        } else {
-            invalid |= json::write_json_stats(value, out)?.invalid_utf8_strings > 0;
+            out.push(']');
+            return Ok(invalid);
         }
+        Ok(json::write_json_stats(value, out)?.invalid_utf8_strings > 0)
+    }
+
+    /// Write a map from its entries; at the top (`time_ns` given) with the time fields.
+    fn write_map<'a>(
+        &self,
+        entries: impl Iterator<Item = Result<(&'a [u8], &'a [u8]), JsonError>>,
+        out: &mut String,
+        depth: usize,
+        rename: bool,
+        time_ns: Option<u64>,
+    ) -> Result<bool, JsonError> {
+        if depth > json::MAX_DEPTH {
+            return Err(JsonError::TooDeep);
+        }
+        let mut invalid = false;
+        out.push('{');
+        let mut first = true;
+        if let (Some(field), Some(t)) = (&self.leading_time, time_ns) {
+            time_field(field, t, out);
+            first = false;
+        }
+        let trailing = self.trailing_time.as_ref().zip(time_ns);
+        if self.sort_keys {
+            let mut members = Vec::new();
+            for entry in entries {
+                let (k, v) = entry?;
+                let mut text = String::new();
+                let key = self.key_text(k, rename, &mut invalid)?;
+                json::write_json_string(&mut text, key.as_bytes());
+                text.push(':');
+                invalid |= self.write_value(v, &mut text, depth, rename)?;
+                members.push(Member { key, text });
+            }
+            if let Some((field, t)) = trailing {
+                let mut text = String::new();
+                time_field(field, t, &mut text);
+                members.push(Member {
+                    key: field.key.clone(),
+                    text,
+                });
+            }
+            members.sort_by(|a, b| a.key.cmp(&b.key));
+            for m in members {
+                if !std::mem::take(&mut first) {
+                    out.push(',');
+                }
+                out.push_str(&m.text);
+            }
+        } else {
+            for entry in entries {
+                let (k, v) = entry?;
+                if !std::mem::take(&mut first) {
+                    out.push(',');
+                }
+                let key = self.key_text(k, rename, &mut invalid)?;
+                json::write_json_string(out, key.as_bytes());
+                out.push(':');
+                invalid |= self.write_value(v, out, depth, rename)?;
+            }
+            if let Some((field, t)) = trailing {
+                if !first {
+                    out.push(',');
+                }
+                time_field(field, t, out);
+            }
+        }
+        out.push('}');
         Ok(invalid)
     }
 
-    fn write_key(&self, key: &[u8], out: &mut String) -> Result<bool, JsonError> {
-        match (json::str_payload(key), &self.replace_dots) {
-            (Some(name), Some(replacement)) if name.contains(&b'.') => {
-                let lossy = String::from_utf8_lossy(name);
-                let renamed = lossy.replace('.', replacement);
-                json::write_json_string(out, renamed.as_bytes());
-                Ok(matches!(lossy, std::borrow::Cow::Owned(_)))
-            }
-            (Some(name), _) => Ok(json::write_json_string(out, name)),
-            (None, _) => {
-                let mut text = String::new();
-                let stats = json::write_json_stats(key, &mut text)?;
-                json::write_json_string(out, text.as_bytes());
-                Ok(stats.invalid_utf8_strings > 0)
-            }
+    /// A key's text: a string key (invalid UTF-8 mapped, dots replaced when renaming), or the
+    /// JSON text of another key type.
+    fn key_text(&self, key: &[u8], rename: bool, invalid: &mut bool) -> Result<String, JsonError> {
+        let mut text = String::new();
+        match json::str_payload(key) {
+            Some(name) => *invalid |= json::push_utf8_mapped(&mut text, name),
+            None => *invalid |= json::write_json_stats(key, &mut text)?.invalid_utf8_strings > 0,
+        }
+        match (&self.replace_dots, rename) {
+            (Some(replacement), true) if text.contains('.') => Ok(text.replace('.', replacement)),
+            _ => Ok(text),
         }
     }
 }
@@ -289,13 +337,66 @@ mod tests {
     }
 
     #[test]
-    fn whole_record_keeps_order_and_renders_bin_lossily() {
+    fn whole_record_keeps_order_and_maps_invalid_utf8_reversibly() {
         let (text, rendered) = render(&RecordRenderer::default(), &event(firelens_record()));
         assert_eq!(
             text,
-            "{\"container_id\":\"abc\",\"source\":\"stdout\",\"log\":\"GET / 200\",\"k8s.pod\":{\"a.b\":1},\"raw\":\"bin\u{FFFD}val\"}"
+            "{\"container_id\":\"abc\",\"source\":\"stdout\",\"log\":\"GET / 200\",\"k8s.pod\":{\"a.b\":1},\"raw\":\"bin\u{E0FF}val\"}"
         );
         assert!(rendered.invalid_utf8);
+        let r = RecordRenderer {
+            log_key: Some("raw".into()),
+            ..Default::default()
+        };
+        let (text, rendered) = render(&r, &event(firelens_record()));
+        assert_eq!(json::unmap_utf8(&text), b"bin\xffval");
+        assert!(rendered.invalid_utf8);
+    }
+
+    #[test]
+    fn sorted_keys_as_the_go_plugins_write_them() {
+        let record = V::Map(vec![
+            (V::from("log"), V::from("x")),
+            (
+                V::from("b.c"),
+                V::Map(vec![
+                    (V::from("z"), V::from(1)),
+                    (V::from("a.a"), V::from(2)),
+                ]),
+            ),
+            (
+                V::from("arr"),
+                V::Array(vec![V::Map(vec![
+                    (V::from("y.y"), V::from(1)),
+                    (V::from("x"), V::Nil),
+                ])]),
+            ),
+            (V::from("a"), V::from(true)),
+        ]);
+        let r = RecordRenderer {
+            sort_keys: true,
+            replace_dots: Some("_".into()),
+            trailing_time: Some(TimeField {
+                key: "time".into(),
+                value: TimeValue::Epoch,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            render(&r, &event(record.clone())).0,
+            "{\"a\":true,\"arr\":[{\"x\":null,\"y.y\":1}],\"b_c\":{\"a_a\":2,\"z\":1},\"log\":\"x\",\"time\":1700000000}"
+        );
+        let r = RecordRenderer {
+            log_key: Some("b.c".into()),
+            sort_keys: true,
+            ..Default::default()
+        };
+        assert_eq!(render(&r, &event(record.clone())).0, "{\"a.a\":2,\"z\":1}");
+        assert_eq!(
+            render(&RecordRenderer::default(), &event(record)).0,
+            "{\"log\":\"x\",\"b.c\":{\"z\":1,\"a.a\":2},\"arr\":[{\"y.y\":1,\"x\":null}],\"a\":true}",
+            "record order otherwise"
+        );
     }
 
     #[test]

@@ -203,7 +203,8 @@ impl EventsTruncated {
     }
 }
 
-/// Strings whose invalid UTF-8 was replaced by U+FFFD while rendering JSON.
+/// Events with strings of invalid UTF-8, written with the private-use mapping (each bad byte as
+/// U+E000 + the byte, as Fluent Bit does) while rendering JSON.
 pub struct InvalidUtf8Replaced {
     /// How many events had at least one such string.
     pub events: u64,
@@ -216,7 +217,7 @@ impl InvalidUtf8Replaced {
             metrics.error(component, "invalid_utf8_replaced");
         }
         if self.events > 0 {
-            tracing::debug!(component_id = %component.id, events = self.events, "invalid UTF-8 replaced by U+FFFD");
+            tracing::debug!(component_id = %component.id, events = self.events, "invalid UTF-8 mapped to private-use code points U+E080..U+E0FF");
         }
     }
 }

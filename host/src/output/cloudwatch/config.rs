@@ -51,6 +51,10 @@ pub struct CloudWatchLogsConfig {
     /// Send only this key's value (a string raw, anything else as JSON).
     #[serde(default)]
     pub log_key: Option<String>,
+    /// Write record keys sorted (the Go plugin's JSON encoder) instead of in record order (the
+    /// C plugin); a classic `Name cloudwatch` sets it.
+    #[serde(default, deserialize_with = "opt_bool")]
+    pub sort_keys: Option<bool>,
     /// Sent as the `x-amzn-logs-format` header, e.g. `json/emf`.
     #[serde(default)]
     pub log_format: Option<String>,
@@ -98,6 +102,25 @@ pub struct CloudWatchLogsConfig {
     /// Fluent Bit: output threads. Requests are asynchronous here; no effect (logged).
     #[serde(default, deserialize_with = "opt_i64")]
     pub workers: Option<i64>,
+    /// Text Fluent Bit appends to its User-Agent (reserved for AWS-vended configs); no effect
+    /// (logged).
+    #[serde(default)]
+    pub extra_user_agent: Option<String>,
+    /// Fluent Bit C: the EMF namespace of records from its metrics inputs (`cpu`, `mem`, …),
+    /// which wasm-router does not have; no effect (logged).
+    #[serde(default)]
+    pub metric_namespace: Option<String>,
+    /// Fluent Bit C: the EMF dimensions of records from its metrics inputs; no effect (logged).
+    #[serde(default)]
+    pub metric_dimensions: Option<String>,
+    /// Fluent Bit C (4.x): attach the entity built from Kubernetes metadata to PutLogEvents;
+    /// ECS records carry none, so no effect (logged).
+    #[serde(default, deserialize_with = "opt_bool")]
+    pub add_entity: Option<bool>,
+    /// Go plugin: an HTTP URL returning credentials; refused with the environment variable that
+    /// does the same.
+    #[serde(default)]
+    pub credentials_endpoint: Option<String>,
 }
 
 /// Where one event goes: templates tried in order, then the default.
@@ -287,8 +310,21 @@ impl CloudWatchLogsConfig {
         if self.auto_retry_requests.is_some() {
             ignored_options.push("auto_retry_requests");
         }
-        if self.workers.is_some() {
-            ignored_options.push("workers");
+        for (set, name) in [
+            (self.workers.is_some(), "workers"),
+            (self.extra_user_agent.is_some(), "extra_user_agent"),
+            (self.metric_namespace.is_some(), "metric_namespace"),
+            (self.metric_dimensions.is_some(), "metric_dimensions"),
+            (self.add_entity.is_some(), "add_entity"),
+        ] {
+            if set {
+                ignored_options.push(name);
+            }
+        }
+        if let Some(url) = &self.credentials_endpoint {
+            problems.push(format!(
+                "`credentials_endpoint` is not supported; remove it and set AWS_CONTAINER_CREDENTIALS_FULL_URI={url} in the router's environment (the SDK reads the same JSON credentials from it)"
+            ));
         }
         if !problems.is_empty() {
             return Err(problems.join("\n"));
@@ -305,6 +341,7 @@ impl CloudWatchLogsConfig {
             stream: stream.expect("set when there are no problems"),
             renderer: RecordRenderer {
                 log_key: self.log_key.clone(),
+                sort_keys: self.sort_keys.unwrap_or(false),
                 ..Default::default()
             },
             log_format: self.log_format.clone(),
@@ -398,10 +435,31 @@ mod tests {
             e.contains("log_stream_name") && e.contains("closing"),
             "{e}"
         );
-        let e = toml::from_str::<CloudWatchLogsConfig>("metric_namespace = \"x\"")
+        let e = toml::from_str::<CloudWatchLogsConfig>("metric_namespaces = \"x\"")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("metric_namespace"), "{e}");
+        assert!(e.contains("metric_namespaces"), "{e}");
+        let e = parse("region = \"r\"\nlog_group_name = \"g\"\nlog_stream_name = \"s\"\ncredentials_endpoint = \"http://127.0.0.1:9/creds\"\n").unwrap_err();
+        assert!(
+            e.contains("AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:9/creds"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_documented_option_of_both_plugins_is_accepted() {
+        let s = parse("region = \"r\"\nlog_group_name = \"g\"\nlog_stream_name = \"s\"\nextra_user_agent = \"ecs\"\nmetric_namespace = \"ns\"\nmetric_dimensions = \"a,b;c\"\nadd_entity = \"false\"\nsort_keys = \"On\"\nauto_retry_requests = true\nprofile = \"p\"\nlog_group_class = \"STANDARD\"\n").unwrap();
+        assert_eq!(
+            s.ignored_options,
+            vec![
+                "auto_retry_requests",
+                "extra_user_agent",
+                "metric_namespace",
+                "metric_dimensions",
+                "add_entity"
+            ]
+        );
+        assert!(s.renderer.sort_keys);
     }
 
     #[test]

@@ -30,9 +30,10 @@ pub struct FirehoseConfig {
     #[serde(default)]
     pub time_key: Option<String>,
     /// strftime for `time_key` (`%L` ms, `%f` µs, `%3N`/`%6N`/`%9N`); default `%Y-%m-%dT%H:%M:%S`.
+    /// A classic `Name kinesis_firehose` reads `%L` as nanoseconds, as the C plugin does.
     #[serde(default)]
     pub time_key_format: Option<String>,
-    /// `gzip`: compress each record (Firehose stores it as sent).
+    /// `gzip` or `zstd`: compress each record (Firehose stores it as sent).
     #[serde(default)]
     pub compression: Option<String>,
     /// Pack several newline-terminated events into one Firehose record (up to 1,000 KiB).
@@ -41,8 +42,12 @@ pub struct FirehoseConfig {
     /// Replace `.` in key names with this (nested keys too).
     #[serde(default)]
     pub replace_dots: Option<String>,
+    /// Write record keys sorted (the Go plugin's JSON encoder) instead of in record order (the
+    /// C plugin); a classic `Name firehose` sets it.
+    #[serde(default, deserialize_with = "opt_bool")]
+    pub sort_keys: Option<bool>,
     /// What to do with a record over 1,000 KiB: `truncate` (Go plugin, the default) or `drop`
-    /// (C plugin). Either way it is counted.
+    /// (C plugin; a classic `Name kinesis_firehose` sets it). Either way it is counted.
     #[serde(default)]
     pub oversize_records: Option<String>,
     /// Assume this role for every call.
@@ -69,6 +74,15 @@ pub struct FirehoseConfig {
     pub workers: Option<i64>,
 }
 
+/// How each record is compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordCompression {
+    /// gzip.
+    Gzip,
+    /// zstd (Fluent Bit 2+).
+    Zstd,
+}
+
 /// What happens to a record over the size limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Oversize {
@@ -87,8 +101,8 @@ pub struct FirehoseSettings {
     pub delivery_stream: String,
     /// Record → bytes.
     pub renderer: RecordRenderer,
-    /// Compress each record with gzip.
-    pub gzip: bool,
+    /// Compress each record.
+    pub compression: Option<RecordCompression>,
     /// Pack events into records.
     pub simple_aggregation: bool,
     /// Oversize records.
@@ -117,19 +131,20 @@ impl FirehoseConfig {
             problems
                 .push("`delivery_stream` is required, e.g. delivery_stream = \"my-stream\"".into());
         }
-        let gzip = match self
+        let compression = match self
             .compression
             .as_deref()
             .map(str::to_ascii_lowercase)
             .as_deref()
         {
-            None | Some("") | Some("none") => false,
-            Some("gzip") => true,
+            None | Some("") | Some("none") => None,
+            Some("gzip") => Some(RecordCompression::Gzip),
+            Some("zstd") => Some(RecordCompression::Zstd),
             Some(other) => {
                 problems.push(format!(
-                    "`compression` = {other:?} is not supported; use \"gzip\" or leave it out"
+                    "`compression` = {other:?} is not supported; use \"gzip\" or \"zstd\", or leave it out"
                 ));
-                false
+                None
             }
         };
         let oversize = match self
@@ -179,10 +194,11 @@ impl FirehoseConfig {
                 log_key: self.log_key.clone(),
                 data_keys: self.data_keys.clone(),
                 replace_dots: self.replace_dots.clone(),
+                sort_keys: self.sort_keys.unwrap_or(false),
                 leading_time: None,
                 trailing_time,
             },
-            gzip,
+            compression,
             simple_aggregation: self.simple_aggregation.unwrap_or(false),
             oversize,
             ignored_options,
@@ -208,7 +224,7 @@ mod tests {
             s.renderer.data_keys,
             Some(vec!["log".into(), "source".into()])
         );
-        assert!(s.simple_aggregation && !s.gzip);
+        assert!(s.simple_aggregation && s.compression.is_none());
         assert_eq!(s.oversize, Oversize::Truncate);
         assert_eq!(s.renderer.trailing_time.unwrap().key, "ts");
     }
@@ -216,13 +232,13 @@ mod tests {
     #[test]
     fn mistakes_are_named() {
         let e = parse(
-            "compression = \"zstd\"\noversize_records = \"keep\"\ntime_key_format = \"%s\"\n",
+            "compression = \"snappy\"\noversize_records = \"keep\"\ntime_key_format = \"%s\"\n",
         )
         .unwrap_err();
         for needle in [
             "`region` is required",
             "`delivery_stream` is required",
-            "zstd",
+            "snappy",
             "oversize_records",
             "time_key_format",
         ] {
@@ -234,7 +250,9 @@ mod tests {
         assert!(e.contains("log_key"), "{e}");
         let s =
             parse("region = \"r\"\ndelivery_stream = \"d\"\ncompression = \"gzip\"\noversize_records = \"drop\"\n").unwrap();
-        assert!(s.gzip);
+        assert_eq!(s.compression, Some(RecordCompression::Gzip));
         assert_eq!(s.oversize, Oversize::Drop);
+        let s = parse("region = \"r\"\ndelivery_stream = \"d\"\ncompression = \"zstd\"\n").unwrap();
+        assert_eq!(s.compression, Some(RecordCompression::Zstd));
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! Limits: <https://docs.aws.amazon.com/firehose/latest/APIReference/API_PutRecordBatch.html>
 
-use super::config::{FirehoseSettings, Oversize};
+use super::config::{FirehoseSettings, Oversize, RecordCompression};
 use crate::event::Batch;
 use crate::output::DeliveryProgress;
 use bytes::Bytes;
@@ -17,8 +17,8 @@ pub const MAX_RECORDS_PER_REQUEST: usize = 500;
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 /// Most bytes in one record (before base64): 1,000 KiB.
 pub const MAX_RECORD_BYTES: usize = 1_000 * 1024;
-/// Room kept free in an aggregated record that is then gzipped (gzip can grow incompressible
-/// data by a few bytes per 16 KiB block plus its header).
+/// Room kept free in an aggregated record that is then compressed (gzip and zstd can grow
+/// incompressible data by a few bytes per block plus their headers).
 pub const GZIP_HEADROOM: usize = 1024;
 /// Ends a record cut to [`MAX_RECORD_BYTES`] (the Go plugin's marker), before the newline.
 pub const TRUNCATION_MARKER: &str = "[Truncated...]";
@@ -50,7 +50,7 @@ pub fn build_records(
 ) -> (VecDeque<FirehoseRecord>, BuildStats) {
     let mut stats = BuildStats::default();
     let mut records = VecDeque::new();
-    let limit = if settings.gzip {
+    let limit = if settings.compression.is_some() {
         MAX_RECORD_BYTES - GZIP_HEADROOM
     } else {
         MAX_RECORD_BYTES
@@ -93,35 +93,42 @@ pub fn build_records(
             }
         }
         if !settings.simple_aggregation {
-            push_record(&mut records, settings.gzip, line.as_bytes(), vec![index]);
+            push_record(
+                &mut records,
+                settings.compression,
+                line.as_bytes(),
+                vec![index],
+            );
             continue;
         }
         if let Some((text, _)) = &aggregate
             && text.len() + line.len() > limit
         {
             let (text, events) = aggregate.take().expect("checked");
-            push_record(&mut records, settings.gzip, text.as_bytes(), events);
+            push_record(&mut records, settings.compression, text.as_bytes(), events);
         }
         let (text, events) = aggregate.get_or_insert_with(|| (String::new(), Vec::new()));
         text.push_str(&line);
         events.push(index);
     }
     if let Some((text, events)) = aggregate {
-        push_record(&mut records, settings.gzip, text.as_bytes(), events);
+        push_record(&mut records, settings.compression, text.as_bytes(), events);
     }
     (records, stats)
 }
 
 fn push_record(
     records: &mut VecDeque<FirehoseRecord>,
-    gzip: bool,
+    compression: Option<RecordCompression>,
     data: &[u8],
     events: Vec<usize>,
 ) {
-    let data = if gzip {
-        Bytes::from(gzip_bytes(data))
-    } else {
-        Bytes::copy_from_slice(data)
+    let data = match compression {
+        Some(RecordCompression::Gzip) => Bytes::from(gzip_bytes(data)),
+        Some(RecordCompression::Zstd) => {
+            Bytes::from(zstd::bulk::compress(data, 0).expect("compressing in memory cannot fail"))
+        }
+        None => Bytes::copy_from_slice(data),
     };
     records.push_back(FirehoseRecord { data, events });
 }
@@ -181,7 +188,7 @@ mod tests {
                 log_key: Some("log".into()),
                 ..Default::default()
             },
-            gzip: false,
+            compression: None,
             simple_aggregation: false,
             oversize: Oversize::Truncate,
             ignored_options: vec![],
@@ -324,7 +331,7 @@ mod tests {
     #[test]
     fn gzip_compresses_each_record() {
         let s = FirehoseSettings {
-            gzip: true,
+            compression: Some(RecordCompression::Gzip),
             ..settings()
         };
         let (records, _) = build_records(

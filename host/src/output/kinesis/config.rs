@@ -27,14 +27,22 @@ pub struct KinesisConfig {
     /// Keep only these top-level keys (`a,b` or an array).
     #[serde(default, deserialize_with = "opt_list")]
     pub data_keys: Option<Vec<String>>,
+    /// Go plugin: replace `.` in key names with this (nested keys too).
+    #[serde(default)]
+    pub replace_dots: Option<String>,
+    /// Write record keys sorted (the Go plugin's JSON encoder) instead of in record order (the
+    /// C plugin); a classic `Name kinesis` sets it.
+    #[serde(default, deserialize_with = "opt_bool")]
+    pub sort_keys: Option<bool>,
     /// Send only this key's value (a string raw, anything else as JSON).
     #[serde(default)]
     pub log_key: Option<String>,
     /// Add the event time under this key.
     #[serde(default)]
     pub time_key: Option<String>,
-    /// strftime for `time_key`; `%L` is milliseconds as in the `firehose` output (`%3N`,
-    /// `%6N`, `%9N` for explicit digits); default `%Y-%m-%dT%H:%M:%S`.
+    /// strftime for `time_key`; `%L` is milliseconds as in the Go plugin (`%3N`, `%6N`, `%9N`
+    /// for explicit digits); default `%Y-%m-%dT%H:%M:%S`. A classic `Name kinesis_streams`
+    /// reads `%L` as nanoseconds, as the C plugin does.
     #[serde(default)]
     pub time_key_format: Option<String>,
     /// End each record with `\n` (default on: the C plugin always does; the classic `Name
@@ -205,7 +213,8 @@ impl KinesisConfig {
             renderer: RecordRenderer {
                 log_key: self.log_key.clone(),
                 data_keys: self.data_keys.clone(),
-                replace_dots: None,
+                replace_dots: self.replace_dots.clone(),
+                sort_keys: self.sort_keys.unwrap_or(false),
                 leading_time: None,
                 trailing_time,
             },

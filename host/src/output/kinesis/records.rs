@@ -50,7 +50,7 @@ pub struct BuildStats {
 }
 
 /// Render the pending events of `batch` into records; events that cannot be sent are rejected
-/// in `progress` (`record_too_large`, and the renderer's reasons).
+/// in `progress` (`record_too_large`, `empty_record`, and the renderer's reasons).
 pub fn build_records(
     settings: &KinesisSettings,
     batch: &Batch,
@@ -70,6 +70,14 @@ pub fn build_records(
                 progress.reject([index], e.reason(), || e.to_string());
                 continue;
             }
+        }
+        // As Fluent Bit's kinesis_streams (which discards a rendering of two bytes or less), an
+        // empty `log_key` value or an empty record is not sent; here it is counted.
+        if line.is_empty() || line == "{}" {
+            progress.reject([index], "empty_record", || {
+                "an empty record (an empty log_key value or record); Kinesis is not sent empty records".into()
+            });
+            continue;
         }
         if settings.append_newline {
             line.push('\n');
@@ -272,6 +280,22 @@ mod tests {
         assert_eq!(records[0].event, 1);
         assert_eq!(progress.rejections()[0].reason, "record_too_large");
         assert_eq!(progress.rejections()[0].events, vec![0]);
+    }
+
+    #[test]
+    fn empty_records_are_not_sent_but_counted() {
+        let mut progress = DeliveryProgress::new(3);
+        let (records, _) = build_records(
+            &settings(),
+            &batch(&["a".into(), String::new(), "b".into()]),
+            &mut progress,
+        );
+        assert_eq!(
+            records.iter().map(|r| r.event).collect::<Vec<_>>(),
+            vec![0, 2]
+        );
+        assert_eq!(progress.rejections()[0].reason, "empty_record");
+        assert_eq!(progress.rejections()[0].events, vec![1]);
     }
 
     #[test]

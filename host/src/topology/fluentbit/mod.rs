@@ -6,6 +6,7 @@
 //! and what to do instead; harmless keys are accepted with a warning.
 
 mod aws;
+mod aws_outputs;
 mod filters;
 mod http_output;
 mod inputs;
@@ -661,11 +662,7 @@ impl Mapper {
                 }
             }
         }
-        // The Go `kinesis` plugin ends records with `\n` only with `append_newline`; the C
-        // `kinesis_streams` always does (the option's default).
-        if name == "kinesis" && !t.contains_key("append_newline") {
-            t.insert("append_newline".into(), Value::Boolean(false));
-        }
+        aws_outputs::per_plugin_defaults(&name, &mut t);
         if t.get("tls") != Some(&Value::Boolean(true)) {
             for (key, e) in tls_options {
                 t.remove(key);
