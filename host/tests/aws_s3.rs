@@ -351,3 +351,138 @@ async fn an_object_that_keeps_failing_is_dropped_after_upload_attempts_and_count
     out.flush().await.unwrap();
     assert!(objects(&moto.endpoint, "logs", "").await.is_empty());
 }
+
+/// The `(uploadId, partNumber, bytes)` of every UploadPart the proxy forwarded to moto.
+fn forwarded_parts(proxy: &FaultProxy) -> BTreeMap<String, BTreeMap<u32, usize>> {
+    let mut uploads: BTreeMap<String, BTreeMap<u32, usize>> = BTreeMap::new();
+    for seen in proxy.seen_op("UploadPart") {
+        let Some(body) = &seen.forwarded else {
+            continue;
+        };
+        let query = |key: &str| {
+            seen.target
+                .split(['?', '&'])
+                .find_map(|p| p.strip_prefix(key))
+                .unwrap()
+                .to_string()
+        };
+        uploads
+            .entry(query("uploadId="))
+            .or_default()
+            .insert(query("partNumber=").parse().unwrap(), body.len());
+    }
+    uploads
+}
+
+/// The raw bodies of the objects under `prefix`, in key order (not decoded).
+async fn raw_objects(endpoint: &str, prefix: &str) -> Vec<Vec<u8>> {
+    let client = s3_client(endpoint);
+    let list = client
+        .list_objects_v2()
+        .bucket("logs")
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    let mut keys: Vec<String> = list
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .collect();
+    keys.sort_by_key(|k| k.rsplit('/').next().unwrap().parse::<u64>().unwrap());
+    let mut out = Vec::new();
+    for key in keys {
+        let obj = client
+            .get_object()
+            .bucket("logs")
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        out.push(obj.body.collect().await.unwrap().into_bytes().to_vec());
+    }
+    out
+}
+
+/// Issue 16 (AWS parity): 30 MB delivered in 3 MB batches with `total_file_size 12M` and
+/// `upload_chunk_size 5M` make objects of at most 12 MiB — each closed only because the next
+/// line would not fit — uploaded in parts of exactly 5 MiB (the last one smaller). With gzip an
+/// object is one gzip stream (Fluent Bit: one stream per object), its parts slices of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn total_file_size_and_upload_chunk_size_are_honoured_to_the_byte() {
+    let moto = Moto::start();
+    create_bucket(&moto.endpoint, "logs").await;
+    let all = records(30_000, 1_000);
+    let expected: Vec<Value> = all.iter().map(|(_, v)| v.clone()).collect();
+    for compression in ["none", "gzip"] {
+        let proxy = FaultProxy::start(&moto.endpoint);
+        let store = tempfile::tempdir().unwrap();
+        let extra = format!(
+            "total_file_size = \"12M\"\nupload_chunk_size = \"5M\"\nupload_timeout = \"1h\"\njson_date_key = false\ncompression = \"{compression}\"\ns3_key_format = \"/{compression}/$TAG/$INDEX\"\n"
+        );
+        let mut out = output(&proxy.endpoint, store.path(), &extra, Metrics::new()).await;
+        for chunk in all.chunks(3_000) {
+            deliver_until_done(&mut out, &batch("app", chunk), 5)
+                .await
+                .0
+                .unwrap();
+            out.upload_pass(false).await;
+        }
+        finish(&out).await;
+
+        let (limit, chunk) = (12 * 1024 * 1024, 5 * 1024 * 1024);
+        let bodies = raw_objects(&moto.endpoint, &format!("{compression}/")).await;
+        assert!(bodies.len() >= 3, "{compression}: {} objects", bodies.len());
+        let mut texts = Vec::new();
+        for raw in &bodies {
+            if compression == "gzip" {
+                let mut decoder = flate2::bufread::GzDecoder::new(&raw[..]);
+                let mut text = Vec::new();
+                std::io::Read::read_to_end(&mut decoder, &mut text).unwrap();
+                assert!(
+                    decoder.into_inner().is_empty(),
+                    "one gzip stream per object, nothing after it"
+                );
+                texts.push(text);
+            } else {
+                texts.push(raw.clone());
+            }
+        }
+        for (i, text) in texts.iter().enumerate() {
+            assert!(
+                text.len() <= limit,
+                "{compression}: object {i} has {} bytes",
+                text.len()
+            );
+            if let Some(next) = texts.get(i + 1) {
+                let next_line = next.iter().position(|b| *b == b'\n').unwrap() + 1;
+                assert!(
+                    text.len() + next_line > limit,
+                    "{compression}: object {i} ({} bytes) was closed although the next line fitted",
+                    text.len()
+                );
+            }
+        }
+        let got: Vec<Value> = texts.iter().flat_map(|t| lines(t)).collect();
+        assert_eq!(got, expected, "{compression}: every line once, in order");
+
+        let uploads = forwarded_parts(&proxy);
+        assert!(!uploads.is_empty(), "{compression}: multipart uploads");
+        for parts in uploads.values() {
+            let sizes: Vec<usize> = parts.values().copied().collect();
+            let (last, full) = sizes.split_last().unwrap();
+            assert!(
+                full.iter().all(|n| *n == chunk) && *last <= chunk,
+                "{compression}: parts of exactly upload_chunk_size, the last one smaller: {sizes:?}"
+            );
+        }
+        if compression == "gzip" {
+            assert!(
+                proxy
+                    .seen_op("CreateMultipartUpload")
+                    .iter()
+                    .all(|s| s.header("content-encoding") == Some("gzip"))
+            );
+        }
+    }
+}

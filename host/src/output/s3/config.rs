@@ -6,6 +6,7 @@ use crate::output::aws::flb_value::{opt_bool, opt_i64, opt_text};
 use crate::output::aws::record::{TimeField, TimeValue};
 use crate::output::aws::{AwsConnectionConfig, RecordRenderer};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -74,9 +75,52 @@ pub struct S3Config {
     /// Do not add the random `-object…` suffix in PutObject mode.
     #[serde(default, deserialize_with = "opt_bool")]
     pub static_file_path: Option<bool>,
-    /// `gzip` to compress objects.
+    /// `gzip` or `zstd`: each object is one compressed stream.
     #[serde(default)]
     pub compression: Option<String>,
+    /// `json_lines` (the default, and the only one): one JSON record (or `log_key` value) per
+    /// line.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Fluent Bit 3+: what happens to data whose retries are exhausted: `delete` (here: the
+    /// object's events are counted as dropped, and its files removed) or `quarantine` (kept in
+    /// `store_dir/quarantine`).
+    #[serde(default)]
+    pub retry_exhausted_action: Option<String>,
+    /// Most bytes kept in `store_dir/quarantine` (0 = no limit); past it a quarantined object
+    /// is deleted instead.
+    #[serde(default)]
+    pub quarantine_dir_limit_size: Option<ByteSize>,
+    /// Fluent Bit blob uploads: `blob_database_file`, refused (see [`S3Config::blob_options`]).
+    #[serde(default)]
+    pub blob_database_file: Option<IgnoredAny>,
+    /// Fluent Bit blob uploads: `part_size`, refused (see [`S3Config::blob_options`]).
+    #[serde(default)]
+    pub part_size: Option<IgnoredAny>,
+    /// Fluent Bit blob uploads: `file_delivery_attempt_limit`, refused (see [`S3Config::blob_options`]).
+    #[serde(default)]
+    pub file_delivery_attempt_limit: Option<IgnoredAny>,
+    /// Fluent Bit blob uploads: `part_delivery_attempt_limit`, refused (see [`S3Config::blob_options`]).
+    #[serde(default)]
+    pub part_delivery_attempt_limit: Option<IgnoredAny>,
+    /// Fluent Bit blob uploads: `upload_parts_timeout`, refused (see [`S3Config::blob_options`]).
+    #[serde(default)]
+    pub upload_parts_timeout: Option<IgnoredAny>,
+    /// Fluent Bit blob uploads: `upload_part_freshness_limit`, refused (see [`S3Config::blob_options`]).
+    #[serde(default)]
+    pub upload_part_freshness_limit: Option<IgnoredAny>,
+    /// Fluent Bit blob uploads: `authorization_endpoint_url`, refused (see [`S3Config::blob_options`]).
+    #[serde(default)]
+    pub authorization_endpoint_url: Option<IgnoredAny>,
+    /// Fluent Bit blob uploads: `authorization_endpoint_username`, refused (see [`S3Config::blob_options`]).
+    #[serde(default)]
+    pub authorization_endpoint_username: Option<IgnoredAny>,
+    /// Fluent Bit blob uploads: `authorization_endpoint_password`, refused (see [`S3Config::blob_options`]).
+    #[serde(default)]
+    pub authorization_endpoint_password: Option<IgnoredAny>,
+    /// Fluent Bit blob uploads: `authorization_endpoint_bearer_token`, refused (see [`S3Config::blob_options`]).
+    #[serde(default)]
+    pub authorization_endpoint_bearer_token: Option<IgnoredAny>,
     /// The objects' Content-Type.
     #[serde(default)]
     pub content_type: Option<String>,
@@ -129,6 +173,55 @@ pub struct S3Config {
     pub workers: Option<i64>,
 }
 
+/// How objects are compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// Plain NDJSON.
+    None,
+    /// One gzip stream per object (`Content-Encoding: gzip`).
+    Gzip,
+    /// One zstd frame per object (`Content-Encoding: zstd`).
+    Zstd,
+}
+
+impl Compression {
+    /// The `Content-Encoding` of compressed objects.
+    pub fn content_encoding(self) -> Option<&'static str> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some("gzip"),
+            Compression::Zstd => Some("zstd"),
+        }
+    }
+
+    /// Compress everything `input` yields into `out`, as one stream.
+    pub fn encode(
+        self,
+        input: &mut dyn std::io::Read,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        match self {
+            Compression::None => std::io::copy(input, out).map(drop),
+            Compression::Gzip => {
+                let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+                std::io::copy(input, &mut enc)?;
+                enc.finish().map(drop)
+            }
+            Compression::Zstd => zstd::stream::copy_encode(input, out, 0),
+        }
+    }
+}
+
+/// What happens to an object whose upload attempts are exhausted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExhaustedAction {
+    /// Its files are removed; its events are counted as dropped.
+    Delete,
+    /// Its files are moved to `store_dir/quarantine` (up to this many bytes there, 0 = no
+    /// limit); its events are counted as dropped.
+    Quarantine(u64),
+}
+
 /// The validated options.
 #[derive(Clone, Debug)]
 pub struct S3Settings {
@@ -152,8 +245,10 @@ pub struct S3Settings {
     pub use_put_object: bool,
     /// No random suffix.
     pub static_file_path: bool,
-    /// gzip objects.
-    pub gzip: bool,
+    /// Object compression.
+    pub compression: Compression,
+    /// After the last upload attempt.
+    pub exhausted: ExhaustedAction,
     /// Content-Type.
     pub content_type: Option<String>,
     /// `x-amz-acl`.
@@ -170,7 +265,73 @@ pub struct S3Settings {
     pub notes: Vec<String>,
 }
 
+impl S3Settings {
+    /// The most bytes (before compression) an object holds: `total_file_size`, and in
+    /// multipart uploads at most [`MAX_PARTS`] parts (one part less with compression, which may
+    /// grow incompressible data by a few bytes).
+    pub fn object_limit(&self) -> u64 {
+        let parts = match (self.use_put_object, self.compression) {
+            (true, _) => return self.total_file_size,
+            (false, Compression::None) => u64::from(MAX_PARTS),
+            (false, _) => u64::from(MAX_PARTS) - 1,
+        };
+        self.total_file_size.min(self.upload_chunk_size * parts)
+    }
+
+    /// The size of the part files in `store_dir`: the upload parts themselves in multipart
+    /// uploads without compression; otherwise one file per object.
+    pub fn part_file_bytes(&self) -> u64 {
+        if self.use_put_object || self.compression != Compression::None {
+            u64::MAX
+        } else {
+            self.upload_chunk_size
+        }
+    }
+}
+
 impl S3Config {
+    /// The options of Fluent Bit's blob uploads (files announced by its `blob` input) that are
+    /// set: wasm-router has no counterpart, so each is refused with what to do.
+    pub fn blob_options(&self) -> Vec<&'static str> {
+        [
+            ("blob_database_file", self.blob_database_file.is_some()),
+            ("part_size", self.part_size.is_some()),
+            (
+                "file_delivery_attempt_limit",
+                self.file_delivery_attempt_limit.is_some(),
+            ),
+            (
+                "part_delivery_attempt_limit",
+                self.part_delivery_attempt_limit.is_some(),
+            ),
+            ("upload_parts_timeout", self.upload_parts_timeout.is_some()),
+            (
+                "upload_part_freshness_limit",
+                self.upload_part_freshness_limit.is_some(),
+            ),
+            (
+                "authorization_endpoint_url",
+                self.authorization_endpoint_url.is_some(),
+            ),
+            (
+                "authorization_endpoint_username",
+                self.authorization_endpoint_username.is_some(),
+            ),
+            (
+                "authorization_endpoint_password",
+                self.authorization_endpoint_password.is_some(),
+            ),
+            (
+                "authorization_endpoint_bearer_token",
+                self.authorization_endpoint_bearer_token.is_some(),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| name)
+        .collect()
+    }
+
     /// Check everything that can be checked without AWS; `output_name` names the store folder.
     pub fn validate(&self, output_name: &str) -> Result<S3Settings, String> {
         let mut problems = Vec::new();
@@ -245,21 +406,56 @@ impl S3Config {
             .s3_key_format_tag_delimiters
             .clone()
             .unwrap_or_else(|| ".".into());
-        let gzip = match self
+        let compression = match self
             .compression
             .as_deref()
             .map(str::to_ascii_lowercase)
             .as_deref()
         {
-            None | Some("") | Some("none") => false,
-            Some("gzip") => true,
+            None | Some("") | Some("none") => Compression::None,
+            Some("gzip") => Compression::Gzip,
+            Some("zstd") => Compression::Zstd,
+            Some(columnar @ ("arrow" | "parquet")) => {
+                problems.push(format!(
+                    "`compression` = {columnar:?}: columnar objects are not supported; remove it (objects are JSON lines) or use \"gzip\" or \"zstd\""
+                ));
+                Compression::None
+            }
             Some(other) => {
                 problems.push(format!(
-                    "`compression` = {other:?} is not supported; use \"gzip\" or leave it out"
+                    "`compression` = {other:?} is not supported; use \"gzip\" or \"zstd\", or leave it out"
                 ));
-                false
+                Compression::None
             }
         };
+        match self.format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("json_lines") => {}
+            Some(other) => problems.push(format!(
+                "`format` = {other:?} is not supported; objects are JSON lines: remove it or set format = \"json_lines\""
+            )),
+        }
+        let exhausted = match self
+            .retry_exhausted_action
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("delete") => ExhaustedAction::Delete,
+            Some("quarantine") => {
+                ExhaustedAction::Quarantine(self.quarantine_dir_limit_size.map_or(0, |s| s.0))
+            }
+            Some(other) => {
+                problems.push(format!(
+                    "`retry_exhausted_action` = {other:?}: use \"delete\" or \"quarantine\""
+                ));
+                ExhaustedAction::Delete
+            }
+        };
+        for key in self.blob_options() {
+            problems.push(format!(
+                "`{key}` configures Fluent Bit's blob uploads (files announced by its `blob` input), which wasm-router does not have; remove it (log records are uploaded with total_file_size and upload_chunk_size)"
+            ));
+        }
         let date_key = match self.json_date_key.as_deref() {
             None => Some("date".to_string()),
             Some(k)
@@ -330,7 +526,8 @@ impl S3Config {
             key_format: KeyFormat::new(&format, &delimiters),
             use_put_object,
             static_file_path: self.static_file_path.unwrap_or(false),
-            gzip,
+            compression,
+            exhausted,
             content_type: self.content_type.clone(),
             canned_acl: self.canned_acl.clone(),
             storage_class: self.storage_class.clone(),
@@ -371,7 +568,9 @@ mod tests {
         );
         assert_eq!(s.upload_timeout, Duration::from_secs(600));
         assert_eq!(s.connection.region, "us-east-1");
-        assert!(!s.use_put_object && !s.gzip);
+        assert!(!s.use_put_object);
+        assert_eq!(s.compression, Compression::None);
+        assert_eq!(s.exhausted, ExhaustedAction::Delete);
         assert_eq!(s.store_dir, PathBuf::from("/tmp/fluent-bit/s3/logs/s3"));
         assert_eq!(s.upload_attempts, 5);
         assert_eq!(s.renderer.leading_time.as_ref().unwrap().key, "date");
@@ -386,6 +585,15 @@ mod tests {
     }
 
     #[test]
+    fn every_documented_value_of_the_newer_options() {
+        let s = parse("bucket = \"b\"\nformat = \"json_lines\"\ncompression = \"zstd\"\nretry_exhausted_action = \"quarantine\"\nquarantine_dir_limit_size = \"1M\"\n").unwrap();
+        assert_eq!(s.compression, Compression::Zstd);
+        assert_eq!(s.exhausted, ExhaustedAction::Quarantine(1 << 20));
+        let e = parse("bucket = \"b\"\ncompression = \"arrow\"\n").unwrap_err();
+        assert!(e.contains("columnar objects are not supported"), "{e}");
+    }
+
+    #[test]
     fn small_files_force_put_object() {
         let s = parse("bucket = \"b\"\ntotal_file_size = \"5M\"\n").unwrap();
         assert!(s.use_put_object);
@@ -394,14 +602,17 @@ mod tests {
 
     #[test]
     fn limits_and_mistakes_are_named() {
-        let e = parse("total_file_size = \"100G\"\ns3_key_format = \"no/slash\"\njson_date_format = \"rfc\"\ncompression = \"zstd\"\nupload_attempts = 0\n").unwrap_err();
+        let e = parse("total_file_size = \"100G\"\ns3_key_format = \"no/slash\"\njson_date_format = \"rfc\"\ncompression = \"snappy\"\nupload_attempts = 0\nformat = \"parquet\"\nretry_exhausted_action = \"keep\"\npart_size = \"25M\"\n").unwrap_err();
         for needle in [
             "`bucket` is required",
             "total_file_size",
             "start with '/'",
             "json_date_format",
-            "zstd",
+            "snappy",
             "upload_attempts",
+            "`format` = \"parquet\"",
+            "retry_exhausted_action",
+            "`part_size` configures Fluent Bit's blob uploads",
         ] {
             assert!(e.contains(needle), "{needle} missing from:\n{e}");
         }

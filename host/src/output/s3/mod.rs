@@ -3,11 +3,14 @@
 //!
 //! `deliver` renders a batch, appends it to the tag's open object in `store_dir` and fsyncs:
 //! from then on the data is durable, as with Fluent Bit (which also reports success once the
-//! data is in its store). The uploader ([`upload`]) completes objects on size, part count or
-//! `upload_timeout`, on its own timer. With gzip each batch is appended as one gzip member, so
-//! the object — any concatenation of parts — is one valid gzip stream, and part sizes are known
-//! exactly (S3 wants ≥ 5 MiB per part, compressed). At shutdown every object is completed;
-//! what cannot be stays in `store_dir` for the next start.
+//! data is in its store). An object is closed as soon as the next line would take it past
+//! `total_file_size` (or past 10,000 parts of `upload_chunk_size`), so no object is larger —
+//! only a single line larger than that makes an object of its own. The uploader ([`upload`])
+//! uploads parts of exactly `upload_chunk_size` (the last one smaller) and completes objects when
+//! closed or after `upload_timeout`, on its own timer. With compression an object is compressed
+//! as one stream once it is closed, and its parts are slices of that stream
+//! (`total_file_size` counts the bytes before compression, as Fluent Bit's does). At shutdown
+//! every object is completed; what cannot be stays in `store_dir` for the next start.
 
 pub mod config;
 pub mod key;
@@ -127,7 +130,8 @@ impl Output for S3Output {
         };
         let mut text = String::with_capacity(batch.byte_size() * 2);
         let mut lossy = 0u64;
-        let mut events = 0u64;
+        // Where each line ends in `text`.
+        let mut ends = Vec::with_capacity(batch.events.len());
         for (index, event) in batch.events.iter().enumerate() {
             if !progress.is_pending(index) {
                 continue;
@@ -135,8 +139,8 @@ impl Output for S3Output {
             match self.settings.renderer.render(event, &mut text) {
                 Ok(r) => {
                     lossy += u64::from(r.invalid_utf8);
-                    events += 1;
                     text.push('\n');
+                    ends.push(text.len());
                 }
                 Err(e) => progress.reject([index], e.reason(), || e.to_string()),
             }
@@ -144,48 +148,30 @@ impl Output for S3Output {
         if progress.is_first_attempt() {
             InvalidUtf8Replaced { events: lossy }.emit(&self.metrics, &self.component);
         }
-        if events > 0 {
-            let data = if self.settings.gzip {
-                crate::output::firehose::records::gzip_bytes(text.as_bytes())
-            } else {
-                text.into_bytes()
-            };
-            let tag = batch.tag_lossy();
-            let settings = &self.settings;
-            let appended = self.shared.store.lock().expect("store lock").append(
-                &tag,
-                &data,
-                events,
-                now_ns(),
-                settings.key_format.uses_index(),
-                |index| {
-                    settings.key_format.render(&KeyInputs {
-                        tag: &tag,
-                        time_ns: first.time_ns,
-                        index,
-                        put_object: settings.use_put_object,
-                        static_file_path: settings.static_file_path,
-                    })
-                },
-            );
-            match appended {
-                Ok(a) => {
-                    let part_due = !settings.use_put_object
-                        && a.current_part_bytes >= settings.upload_chunk_size;
-                    if part_due || a.object_bytes >= settings.total_file_size {
-                        self.shared.wake.notify_one();
-                    }
+        if ends.is_empty() {
+            return Ok(());
+        }
+        let tag = batch.tag_lossy();
+        let settings = &self.settings;
+        let stored = {
+            let mut store = self.shared.store.lock().expect("store lock");
+            store_lines(&mut store, settings, &tag, &text, &ends, first.time_ns)
+        };
+        match stored {
+            Ok(wake) => {
+                if wake {
+                    self.shared.wake.notify_one();
                 }
-                Err(e) => {
-                    self.metrics.error(&self.component, "store_failed");
-                    return Err(DeliveryError::Retryable {
-                        reason: format!("cannot store the batch for S3 upload: {e}"),
-                        after: None,
-                    });
-                }
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.error(&self.component, "store_failed");
+                Err(DeliveryError::Retryable {
+                    reason: format!("cannot store the batch for S3 upload: {e}"),
+                    after: None,
+                })
             }
         }
-        Ok(())
     }
 
     async fn flush(&mut self) -> Result<(), DeliveryError> {
@@ -203,6 +189,66 @@ impl Output for S3Output {
         })
     }
 }
+/// Append the lines of `text` (ending at `ends`) to the open objects of `tag`, closing an object
+/// when the next line would take it past its limit. Returns whether the uploader has work now
+/// (a part or an object closed).
+fn store_lines(
+    store: &mut Store,
+    settings: &S3Settings,
+    tag: &str,
+    text: &str,
+    ends: &[usize],
+    first_time_ns: u64,
+) -> Result<bool, StoreError> {
+    let limit = settings.object_limit();
+    let part_bytes = settings.part_file_bytes();
+    let mut wake = false;
+    let mut start = 0;
+    let mut line = 0;
+    while line < ends.len() {
+        let open = store.open_bytes(tag);
+        let room = limit.saturating_sub(open);
+        // The lines that fit; at least one in an empty object.
+        let mut end = line;
+        while end < ends.len() && (ends[end] - start) as u64 <= room {
+            end += 1;
+        }
+        if end == line {
+            if open > 0 {
+                store.seal_open(tag)?;
+                wake = true;
+                continue;
+            }
+            end = line + 1;
+        }
+        let appended = store.append(
+            tag,
+            &text.as_bytes()[start..ends[end - 1]],
+            (end - line) as u64,
+            now_ns(),
+            settings.key_format.uses_index(),
+            part_bytes,
+            |index| {
+                settings.key_format.render(&KeyInputs {
+                    tag,
+                    time_ns: first_time_ns,
+                    index,
+                    put_object: settings.use_put_object,
+                    static_file_path: settings.static_file_path,
+                })
+            },
+        )?;
+        wake |= part_bytes != u64::MAX && appended.object_bytes >= part_bytes;
+        if appended.object_bytes >= limit {
+            store.seal_open(tag)?;
+            wake = true;
+        }
+        start = ends[end - 1];
+        line = end;
+    }
+    Ok(wake)
+}
+
 impl crate::output::OutputComponent for S3Config {
     fn validate(&self, key: &str, id: &str, problems: &mut Vec<String>) {
         crate::output::aws::report_problems(key, "s3", self.validate(id).map(drop), problems);

@@ -1,12 +1,16 @@
 //! The durable side of the `s3` output: `store_dir` holds, per object being built, a metadata
 //! file (`<id>.json`: tag, key, counts, the multipart upload id and the parts S3 accepted) and
-//! its data as part files (`<id>.<part>.data`, the object's bytes in order, already gzipped when
-//! compression is on). Appends are fsynced before `deliver` returns, so what the router
-//! acknowledged survives a crash; on restart every object found is completed (unfinished
-//! multipart uploads are resumed from their recorded parts, or aborted if that fails).
+//! its data as part files (`<id>.<part>.data`, the object's bytes in order, each at most the
+//! part size given to [`Store::append`]). With compression, the part files hold the plain lines
+//! and the object is compressed as one stream into `<id>.z` when it is complete
+//! ([`Store::compress`]); its parts are then ranges of that file. Appends are fsynced before
+//! `deliver` returns, so what the router acknowledged survives a crash; on restart every object
+//! found is completed (unfinished multipart uploads are resumed from their recorded parts, or
+//! aborted if that fails).
 //!
 //! The metadata is written before the first byte of data (temp file + rename), so data never
-//! exists without a key; a part file whose part S3 already accepted is deleted on recovery.
+//! exists without a key; a part file whose part S3 already accepted is deleted on recovery, and
+//! so are the part files of an object already compressed.
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -48,12 +52,20 @@ pub struct ObjectMeta {
     pub current_part: u32,
     /// No more appends: it is being completed.
     pub sealed: bool,
+    /// The size of `<id>.z`, the compressed object, once it is made.
+    #[serde(default)]
+    pub compressed: Option<u64>,
 }
 
 impl ObjectMeta {
     /// Bytes not yet accepted by S3.
     pub fn pending_bytes(&self) -> u64 {
-        self.bytes - self.parts.iter().map(|p| p.bytes).sum::<u64>()
+        self.compressed.unwrap_or(self.bytes) - self.uploaded_bytes()
+    }
+
+    /// Bytes S3 accepted.
+    pub fn uploaded_bytes(&self) -> u64 {
+        self.parts.iter().map(|p| p.bytes).sum()
     }
 }
 
@@ -143,6 +155,7 @@ impl Store {
             store.index = text.trim().parse().unwrap_or(0);
         }
         let mut data_files: Vec<(u64, u32, PathBuf, u64)> = Vec::new();
+        let mut compressed_files: Vec<(u64, PathBuf, u64)> = Vec::new();
         for entry in fs::read_dir(dir).map_err(io("reading", dir))? {
             let entry = entry.map_err(io("reading", dir))?;
             let path = entry.path();
@@ -174,15 +187,27 @@ impl Store {
             {
                 let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
                 data_files.push((id, part, path, len));
+            } else if let Some(id) = name.strip_suffix(".z").and_then(|s| s.parse::<u64>().ok()) {
+                let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                compressed_files.push((id, path, len));
             } else if name.ends_with(".tmp") {
                 let _ = fs::remove_file(&path);
             }
         }
+        for (id, path, len) in compressed_files {
+            match store.objects.get(&id).and_then(|o| o.meta.compressed) {
+                Some(size) if size == len => store.used_bytes += len,
+                // Compressed before a crash that kept the metadata from saying so: the part
+                // files are still there, and it is compressed again.
+                _ => {
+                    let _ = fs::remove_file(&path);
+                }
+            }
+        }
         for (id, part, path, len) in data_files {
-            let uploaded = store
-                .objects
-                .get(&id)
-                .map(|o| o.meta.parts.iter().any(|p| p.number == part));
+            let uploaded = store.objects.get(&id).map(|o| {
+                o.meta.compressed.is_some() || o.meta.parts.iter().any(|p| p.number == part)
+            });
             match uploaded {
                 Some(false) if len > 0 => {
                     store.used_bytes += len;
@@ -245,9 +270,27 @@ impl Store {
         fs::rename(&tmp, &path).map_err(io("renaming", &path))
     }
 
+    /// Bytes in the open object of `tag` (0 when it has none).
+    pub fn open_bytes(&self, tag: &str) -> u64 {
+        self.active
+            .get(tag)
+            .and_then(|id| self.objects.get(id))
+            .map_or(0, |o| o.meta.bytes)
+    }
+
+    /// Seal the open object of `tag`, if any (the next append starts a new object).
+    pub fn seal_open(&mut self, tag: &str) -> Result<(), StoreError> {
+        match self.active.get(tag).copied() {
+            Some(id) => self.seal_object(id),
+            None => Ok(()),
+        }
+    }
+
     /// Append `data` (the rendered lines of `events` events with tag `tag`) to the tag's open
     /// object, creating it first with the key `make_key(index)` (`index` advanced when
-    /// `uses_index`). Fsynced before returning.
+    /// `uses_index`). Part files are filled to `part_bytes` exactly; a full one is closed and
+    /// the rest goes to the next. Fsynced before returning.
+    #[allow(clippy::too_many_arguments)]
     pub fn append(
         &mut self,
         tag: &str,
@@ -255,6 +298,7 @@ impl Store {
         events: u64,
         now_ns: u64,
         uses_index: bool,
+        part_bytes: u64,
         make_key: impl FnOnce(u64) -> String,
     ) -> Result<Appended, StoreError> {
         let incoming = data.len() as u64;
@@ -286,6 +330,7 @@ impl Store {
                     parts: Vec::new(),
                     current_part: 1,
                     sealed: false,
+                    compressed: None,
                 };
                 self.persist(&meta)?;
                 self.objects.insert(
@@ -299,29 +344,148 @@ impl Store {
                 id
             }
         };
-        let part = self.objects[&id].meta.current_part;
-        let path = self.part_path(id, part);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io("opening", &path))?;
-        file.write_all(data).map_err(io("writing", &path))?;
-        file.sync_data().map_err(io("syncing", &path))?;
+        let part_bytes = part_bytes.max(1);
+        let mut rest = data;
+        while !rest.is_empty() {
+            let object = self.objects.get_mut(&id).expect("present");
+            let part = object.meta.current_part;
+            let have = object.part_files.get(&part).copied().unwrap_or(0);
+            let take = (part_bytes.saturating_sub(have) as usize).min(rest.len());
+            let path = self.dir.join(format!("{id}.{part}.data"));
+            let mut file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(io("opening", &path))?;
+            file.write_all(&rest[..take])
+                .map_err(io("writing", &path))?;
+            file.sync_data().map_err(io("syncing", &path))?;
+            *object.part_files.entry(part).or_insert(0) += take as u64;
+            if have + take as u64 >= part_bytes {
+                object.meta.current_part += 1;
+            }
+            rest = &rest[take..];
+        }
         self.used_bytes += incoming;
         let object = self.objects.get_mut(&id).expect("present");
         object.meta.events += events;
         object.meta.bytes += incoming;
-        let current = object.part_files.entry(part).or_insert(0);
-        *current += incoming;
         let appended = Appended {
             id,
-            current_part_bytes: *current,
+            current_part_bytes: object
+                .part_files
+                .get(&object.meta.current_part)
+                .copied()
+                .unwrap_or(0),
             object_bytes: object.meta.bytes,
         };
         let meta = object.meta.clone();
         self.persist(&meta)?;
         Ok(appended)
+    }
+
+    /// What compressing `id` takes: its part files in order, and the temporary file to write
+    /// (`None` when it is compressed already, or unknown). Run it with [`CompressJob::run`]
+    /// outside the store's lock, then [`Store::compressed`].
+    pub fn compress_job(&self, id: u64) -> Option<CompressJob> {
+        let object = self.objects.get(&id)?;
+        if object.meta.compressed.is_some() {
+            return None;
+        }
+        Some(CompressJob {
+            inputs: object
+                .part_files
+                .keys()
+                .map(|part| self.part_path(id, *part))
+                .collect(),
+            output: self.dir.join(format!("{id}.z.tmp")),
+        })
+    }
+
+    /// The [`CompressJob`] of `id` ran: its output becomes `<id>.z` and the part files go.
+    /// Returns the compressed size.
+    pub fn compressed(&mut self, id: u64) -> Result<u64, StoreError> {
+        let tmp = self.dir.join(format!("{id}.z.tmp"));
+        let path = self.compressed_path(id);
+        let size = fs::metadata(&tmp).map_err(io("reading", &tmp))?.len();
+        fs::rename(&tmp, &path).map_err(io("renaming", &path))?;
+        let Some(object) = self.objects.get_mut(&id) else {
+            let _ = fs::remove_file(&path);
+            return Ok(0);
+        };
+        object.meta.compressed = Some(size);
+        let parts = std::mem::take(&mut object.part_files);
+        let meta = object.meta.clone();
+        self.persist(&meta)?;
+        self.used_bytes += size;
+        for (part, bytes) in parts {
+            self.used_bytes -= bytes;
+            let _ = fs::remove_file(self.part_path(id, part));
+        }
+        Ok(size)
+    }
+
+    /// Move the files of `id` to `store_dir/quarantine` and forget it, unless that would take
+    /// the quarantine past `limit` bytes (0 = no limit): then it is removed. Returns whether
+    /// it was quarantined.
+    pub fn quarantine(&mut self, id: u64, limit: u64) -> Result<bool, StoreError> {
+        let Some(object) = self.objects.get(&id) else {
+            return Ok(false);
+        };
+        let dir = self.dir.join("quarantine");
+        let held: u64 = fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        let size = object.meta.compressed.unwrap_or(object.meta.bytes);
+        if limit > 0 && held + size > limit {
+            self.remove(id);
+            return Ok(false);
+        }
+        fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
+        let mut files: Vec<PathBuf> = object
+            .part_files
+            .keys()
+            .map(|part| self.part_path(id, *part))
+            .collect();
+        if object.meta.compressed.is_some() {
+            files.push(self.compressed_path(id));
+        }
+        files.push(self.meta_path(id));
+        for path in files {
+            let name = path.file_name().expect("a file name");
+            fs::rename(&path, dir.join(name)).map_err(io("quarantining", &path))?;
+        }
+        let object = self.objects.remove(&id).expect("present");
+        if self.active.get(&object.meta.tag) == Some(&id) {
+            self.active.remove(&object.meta.tag);
+        }
+        self.used_bytes -=
+            object.part_files.values().sum::<u64>() + object.meta.compressed.unwrap_or(0);
+        Ok(true)
+    }
+
+    /// `len` bytes at `offset` of the compressed object `id`.
+    pub fn read_compressed(&self, id: u64, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+        use std::io::{Read as _, Seek as _};
+        let path = self.compressed_path(id);
+        let mut file = File::open(&path).map_err(io("opening", &path))?;
+        file.seek(std::io::SeekFrom::Start(offset))
+            .map_err(io("reading", &path))?;
+        let mut buf = Vec::with_capacity(len as usize);
+        file.take(len)
+            .read_to_end(&mut buf)
+            .map_err(io("reading", &path))?;
+        Ok(buf)
+    }
+
+    /// The path of the compressed object `id`.
+    pub fn compressed_path(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("{id}.z"))
     }
 
     /// Close the current part of `id` (appends go to the next part number); returns the closed
@@ -370,13 +534,20 @@ impl Store {
         self.persist(&meta)
     }
 
-    /// S3 accepted `part` of `id`: record it, then delete its file.
-    pub fn part_uploaded(&mut self, id: u64, part: u32, etag: String) -> Result<(), StoreError> {
+    /// S3 accepted `part` of `id` (`bytes` long): record it, then delete its file (a part of a
+    /// compressed object has none).
+    pub fn part_uploaded(
+        &mut self,
+        id: u64,
+        part: u32,
+        etag: String,
+        bytes: u64,
+    ) -> Result<(), StoreError> {
         let path = self.part_path(id, part);
         let Some(object) = self.objects.get_mut(&id) else {
             return Ok(());
         };
-        let bytes = object.part_files.remove(&part).unwrap_or(0);
+        let file_bytes = object.part_files.remove(&part).unwrap_or(0);
         object.meta.parts.retain(|p| p.number != part);
         object.meta.parts.push(UploadedPart {
             number: part,
@@ -386,8 +557,10 @@ impl Store {
         object.meta.parts.sort_by_key(|p| p.number);
         let meta = object.meta.clone();
         self.persist(&meta)?;
-        self.used_bytes -= bytes;
-        let _ = fs::remove_file(path);
+        self.used_bytes -= file_bytes;
+        if file_bytes > 0 {
+            let _ = fs::remove_file(path);
+        }
         Ok(())
     }
 
@@ -402,6 +575,10 @@ impl Store {
         for (part, bytes) in &object.part_files {
             self.used_bytes -= bytes;
             let _ = fs::remove_file(self.part_path(id, *part));
+        }
+        if let Some(size) = object.meta.compressed {
+            self.used_bytes -= size;
+            let _ = fs::remove_file(self.compressed_path(id));
         }
         let _ = fs::remove_file(self.meta_path(id));
     }
@@ -426,6 +603,37 @@ impl Store {
     }
 }
 
+/// Compressing one object: its part files, read in order, into `output`.
+#[derive(Clone, Debug)]
+pub struct CompressJob {
+    /// The part files.
+    pub inputs: Vec<PathBuf>,
+    /// The file to write (renamed by [`Store::compressed`]).
+    pub output: PathBuf,
+}
+
+impl CompressJob {
+    /// Write the part files through `encode` (input → compressed output) into the output
+    /// file, synced.
+    pub fn run(
+        &self,
+        encode: impl FnOnce(&mut dyn std::io::Read, &mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        let mut input: Box<dyn std::io::Read> = Box::new(std::io::empty());
+        for path in &self.inputs {
+            let file = File::open(path).map_err(io("opening", path))?;
+            input = Box::new(std::io::Read::chain(input, file));
+        }
+        let out = File::create(&self.output).map_err(io("creating", &self.output))?;
+        let mut writer = std::io::BufWriter::new(out);
+        encode(&mut input, &mut writer).map_err(io("compressing into", &self.output))?;
+        let out = writer
+            .into_inner()
+            .map_err(|e| io("writing", &self.output)(e.into_error()))?;
+        out.sync_all().map_err(io("syncing", &self.output))
+    }
+}
+
 /// Whether `file` exists (for tests and recovery checks).
 pub fn exists(path: &Path) -> bool {
     File::open(path).is_ok()
@@ -440,15 +648,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path(), 0).unwrap();
         let a = store
-            .append("app", b"one\n", 1, 10, true, |i| format!("k/{i}"))
+            .append("app", b"one\n", 1, 10, true, u64::MAX, |i| format!("k/{i}"))
             .unwrap();
         let b = store
-            .append("app", b"two\n", 1, 11, true, |_| unreachable!())
+            .append("app", b"two\n", 1, 11, true, u64::MAX, |_| unreachable!())
             .unwrap();
         assert_eq!(a.id, b.id);
         assert_eq!((b.current_part_bytes, b.object_bytes), (8, 8));
         let other = store
-            .append("db", b"x\n", 1, 12, true, |i| format!("k/{i}"))
+            .append("db", b"x\n", 1, 12, true, u64::MAX, |i| format!("k/{i}"))
             .unwrap();
         assert_ne!(other.id, a.id);
         assert_eq!(store.get(other.id).unwrap().meta.key, "k/2");
@@ -471,11 +679,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path(), 0).unwrap();
         let a = store
-            .append("app", b"part one", 1, 1, false, |_| "key".into())
+            .append("app", b"part one", 1, 1, false, u64::MAX, |_| "key".into())
             .unwrap();
         assert_eq!(store.seal_part(a.id).unwrap(), Some(1));
         store
-            .append("app", b"part two", 1, 2, false, |_| unreachable!())
+            .append(
+                "app",
+                b"part two",
+                1,
+                2,
+                false,
+                u64::MAX,
+                |_| unreachable!(),
+            )
             .unwrap();
         assert_eq!(
             store.sealed_parts(a.id),
@@ -485,7 +701,7 @@ mod tests {
         store.set_upload_id(a.id, Some("up-1".into())).unwrap();
         // Crash between "S3 accepted part 1" being recorded and its file being deleted.
         let part1 = store.read_part(a.id, 1).unwrap();
-        store.part_uploaded(a.id, 1, "etag-1".into()).unwrap();
+        store.part_uploaded(a.id, 1, "etag-1".into(), 8).unwrap();
         fs::write(store.part_path(a.id, 1), part1).unwrap();
         drop(store);
 
@@ -510,19 +726,89 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path(), 10).unwrap();
         let a = store
-            .append("app", b"12345", 1, 1, false, |_| "a".into())
+            .append("app", b"12345", 1, 1, false, u64::MAX, |_| "a".into())
             .unwrap();
         store.seal_object(a.id).unwrap();
         let b = store
-            .append("app", b"678", 1, 2, false, |_| "b".into())
+            .append("app", b"678", 1, 2, false, u64::MAX, |_| "b".into())
             .unwrap();
         assert_ne!(a.id, b.id);
         assert!(matches!(
-            store.append("app", b"too much", 1, 3, false, |_| "c".into()),
+            store.append("app", b"too much", 1, 3, false, u64::MAX, |_| "c".into()),
             Err(StoreError::Full { .. })
         ));
         store.remove(a.id);
         assert_eq!(store.used_bytes(), 3);
         assert!(!exists(&store.part_path(a.id, 1)));
+    }
+
+    #[test]
+    fn parts_are_filled_to_the_byte_and_objects_compress_as_one_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path(), 0).unwrap();
+        let a = store
+            .append("app", b"0123456", 1, 1, false, 3, |_| "k".into())
+            .unwrap();
+        store
+            .append("app", b"789", 1, 2, false, 3, |_| unreachable!())
+            .unwrap();
+        let sizes: Vec<u64> = store
+            .get(a.id)
+            .unwrap()
+            .part_files
+            .values()
+            .copied()
+            .collect();
+        assert_eq!(
+            sizes,
+            vec![3, 3, 3, 1],
+            "parts of exactly 3 bytes, the last one open"
+        );
+        assert_eq!(store.sealed_parts(a.id), vec![1, 2, 3]);
+        assert_eq!(store.open_bytes("app"), 10);
+        store.seal_open("app").unwrap();
+        assert_eq!(store.open_bytes("app"), 0);
+        store
+            .compress_job(a.id)
+            .unwrap()
+            .run(|input, out| {
+                let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+                std::io::copy(input, &mut enc)?;
+                enc.finish().map(drop)
+            })
+            .unwrap();
+        let size = store.compressed(a.id).unwrap();
+        assert!(store.compress_job(a.id).is_none(), "compressed once");
+        assert!(store.get(a.id).unwrap().part_files.is_empty());
+        assert_eq!(store.used_bytes(), size);
+        let gz = store.read_compressed(a.id, 0, size).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text)
+            .unwrap();
+        assert_eq!(text, "0123456789");
+        assert_eq!(store.read_compressed(a.id, 2, 3).unwrap(), gz[2..5]);
+        drop(store);
+        let mut store = Store::open(dir.path(), 0).unwrap();
+        assert_eq!(store.get(a.id).unwrap().meta.compressed, Some(size));
+        assert_eq!(
+            store.used_bytes(),
+            size,
+            "the compressed file is kept on recovery"
+        );
+        assert!(store.quarantine(a.id, 0).unwrap());
+        assert_eq!(store.used_bytes(), 0);
+        assert!(!exists(&store.compressed_path(a.id)));
+        assert!(exists(
+            &dir.path().join("quarantine").join(format!("{}.z", a.id))
+        ));
+        let b = store
+            .append("app", b"more", 1, 3, false, 3, |_| "k2".into())
+            .unwrap();
+        assert!(
+            !store.quarantine(b.id, 1).unwrap(),
+            "past the limit: removed"
+        );
+        assert_eq!(store.used_bytes(), 0);
+        assert!(store.objects().is_empty());
     }
 }

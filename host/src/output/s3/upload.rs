@@ -1,13 +1,16 @@
-//! Moving objects from the store to S3, on the output's own timer (objects complete on size or
-//! `upload_timeout`, not only when events arrive): PutObject for small objects and
-//! `use_put_object`; otherwise CreateMultipartUpload, one UploadPart per sealed part file
-//! (≥ `upload_chunk_size`, the last one may be smaller), CompleteMultipartUpload. Every accepted
-//! part is recorded in the store before its file is deleted, so a restart resumes where S3
-//! left off. An object that keeps failing is retried with backoff and jitter up to
-//! `upload_attempts` attempts; then its multipart upload is aborted and its events are counted as
-//! dropped.
+//! Moving objects from the store to S3, on the output's own timer (objects complete when
+//! `deliver` closed them at `total_file_size`, or after `upload_timeout`, not only when events
+//! arrive): PutObject for small objects and `use_put_object`; otherwise CreateMultipartUpload,
+//! one UploadPart per part of exactly `upload_chunk_size` (the last one may be smaller),
+//! CompleteMultipartUpload. Without compression the parts are the store's part files, uploaded
+//! as soon as each is full; with compression the closed object is compressed as one stream and
+//! the parts are slices of it. Every accepted part is recorded in the store before its file is
+//! deleted, so a restart resumes where S3 left off. An object that keeps failing is retried with
+//! backoff and jitter up to `upload_attempts` attempts; then its multipart upload is aborted, its
+//! events are counted as dropped and its files removed or, with `retry_exhausted_action =
+//! "quarantine"`, moved to `store_dir/quarantine`.
 
-use super::config::{MAX_PARTS, S3Settings};
+use super::config::{Compression, ExhaustedAction, MAX_PARTS, S3Settings};
 use super::store::{Store, StoreError};
 use crate::event::now_ns;
 use crate::ops::metrics::{Component, Metrics};
@@ -196,15 +199,8 @@ impl Uploader {
                 || meta.bytes >= s.total_file_size
                 || now.saturating_sub(meta.created_ns) >= s.upload_timeout.as_nanos() as u64
                 || (!s.use_put_object && parts_used >= MAX_PARTS as usize);
-            let current = object
-                .part_files
-                .get(&meta.current_part)
-                .copied()
-                .unwrap_or(0);
             if complete {
                 store.seal_object(id)?;
-            } else if !s.use_put_object && current >= s.upload_chunk_size {
-                store.seal_part(id)?;
             }
             if !store.sealed_parts(id).is_empty() || store.get(id).is_some_and(|o| o.meta.sealed) {
                 due.push(id);
@@ -215,6 +211,9 @@ impl Uploader {
 
     /// Upload what is sealed of `id`; `Ok(true)` when the object is complete in S3.
     async fn advance(&self, shared: &Shared, id: u64) -> Result<bool, UploadError> {
+        if self.settings.compression != Compression::None {
+            return self.advance_compressed(shared, id).await;
+        }
         let (meta, parts) = {
             let store = shared.store.lock().expect("store lock");
             let Some(object) = store.get(id) else {
@@ -256,12 +255,13 @@ impl Uploader {
                 .lock()
                 .expect("store lock")
                 .read_part(id, part)?;
+            let bytes = body.len() as u64;
             let etag = self.upload_part(&meta.key, &upload_id, part, body).await?;
             shared
                 .store
                 .lock()
                 .expect("store lock")
-                .part_uploaded(id, part, etag)?;
+                .part_uploaded(id, part, etag, bytes)?;
         }
         if !meta.sealed {
             return Ok(false);
@@ -277,6 +277,91 @@ impl Uploader {
             .await?;
         shared.store.lock().expect("store lock").remove(id);
         Ok(true)
+    }
+
+    /// [`advance`](Self::advance) of a compressed object: once it is closed, compress it as one
+    /// stream, then upload it whole (PutObject) when it fits one part, or in slices of
+    /// `upload_chunk_size`.
+    async fn advance_compressed(&self, shared: &Shared, id: u64) -> Result<bool, UploadError> {
+        let Some(meta) = shared
+            .store
+            .lock()
+            .expect("store lock")
+            .get(id)
+            .map(|o| o.meta.clone())
+        else {
+            return Ok(false);
+        };
+        if !meta.sealed {
+            return Ok(false);
+        }
+        let size = match meta.compressed {
+            Some(size) => size,
+            None => self.compress(shared, id).await?,
+        };
+        let chunk = self.settings.upload_chunk_size;
+        let read = |offset: u64, len: u64| {
+            shared
+                .store
+                .lock()
+                .expect("store lock")
+                .read_compressed(id, offset, len)
+        };
+        if meta.upload_id.is_none() && (self.settings.use_put_object || size <= chunk) {
+            self.put_object(&meta.key, read(0, size)?).await?;
+            shared.store.lock().expect("store lock").remove(id);
+            return Ok(true);
+        }
+        let upload_id = match &meta.upload_id {
+            Some(u) => u.clone(),
+            None => {
+                let u = self.create_upload(&meta.key).await?;
+                shared
+                    .store
+                    .lock()
+                    .expect("store lock")
+                    .set_upload_id(id, Some(u.clone()))?;
+                u
+            }
+        };
+        let mut offset = meta.uploaded_bytes();
+        let mut part = meta.parts.len() as u32 + 1;
+        while offset < size {
+            let len = chunk.min(size - offset);
+            let etag = self
+                .upload_part(&meta.key, &upload_id, part, read(offset, len)?)
+                .await?;
+            shared
+                .store
+                .lock()
+                .expect("store lock")
+                .part_uploaded(id, part, etag, len)?;
+            offset += len;
+            part += 1;
+        }
+        let uploaded = shared
+            .store
+            .lock()
+            .expect("store lock")
+            .get(id)
+            .map(|o| o.meta.parts.clone())
+            .unwrap_or_default();
+        self.complete_upload(&meta.key, &upload_id, &uploaded)
+            .await?;
+        shared.store.lock().expect("store lock").remove(id);
+        Ok(true)
+    }
+
+    /// Compress the closed object `id` (on a blocking thread, outside the store's lock).
+    async fn compress(&self, shared: &Shared, id: u64) -> Result<u64, UploadError> {
+        let job = shared.store.lock().expect("store lock").compress_job(id);
+        if let Some(job) = job {
+            let compression = self.settings.compression;
+            tokio::task::spawn_blocking(move || job.run(|i, o| compression.encode(i, o)))
+                .await
+                .expect("compression does not panic")?;
+        }
+        Ok(shared.store.lock().expect("store lock").compressed(id)?)
     }
 
     async fn give_up(&self, shared: &Shared, id: u64, error: &UploadError, attempts: u32) {
@@ -315,8 +400,27 @@ impl Uploader {
             }
             _ => "s3_upload_failed",
         };
+        let kept = {
+            let mut store = shared.store.lock().expect("store lock");
+            match self.settings.exhausted {
+                ExhaustedAction::Delete => {
+                    store.remove(id);
+                    Ok(false)
+                }
+                ExhaustedAction::Quarantine(limit) => store.quarantine(id, limit),
+            }
+        };
+        let fate = match kept {
+            Ok(true) => "its files are in store_dir/quarantine",
+            Ok(false) => "its files are removed",
+            Err(e) => {
+                tracing::warn!(component_id = %self.component.id, error = %e, "cannot quarantine an S3 object");
+                shared.store.lock().expect("store lock").remove(id);
+                "its files are removed"
+            }
+        };
         let detail = format!(
-            "object {:?} in bucket {:?} not uploaded after {attempts} attempt(s): {error}; raise upload_attempts to keep trying longer",
+            "object {:?} in bucket {:?} not uploaded after {attempts} attempt(s): {error}; {fate}; raise upload_attempts to keep trying longer",
             meta.key, self.settings.bucket
         );
         EventsDropped {
@@ -325,7 +429,6 @@ impl Uploader {
             detail: &detail,
         }
         .emit(&self.metrics, &self.component);
-        shared.store.lock().expect("store lock").remove(id);
     }
 
     fn md5(&self, body: &[u8]) -> Option<String> {
@@ -344,7 +447,7 @@ impl Uploader {
             .key(key)
             .set_content_md5(self.md5(&body))
             .set_content_type(s.content_type.clone())
-            .set_content_encoding(s.gzip.then(|| "gzip".to_string()))
+            .set_content_encoding(s.compression.content_encoding().map(str::to_string))
             .set_acl(s.canned_acl.as_deref().map(ObjectCannedAcl::from))
             .set_storage_class(s.storage_class.as_deref().map(StorageClass::from))
             .body(ByteStream::from(body));
@@ -362,7 +465,7 @@ impl Uploader {
             .bucket(&s.bucket)
             .key(key)
             .set_content_type(s.content_type.clone())
-            .set_content_encoding(s.gzip.then(|| "gzip".to_string()))
+            .set_content_encoding(s.compression.content_encoding().map(str::to_string))
             .set_acl(s.canned_acl.as_deref().map(ObjectCannedAcl::from))
             .set_storage_class(s.storage_class.as_deref().map(StorageClass::from))
             .send()
