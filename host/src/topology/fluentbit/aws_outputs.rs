@@ -33,6 +33,22 @@ pub fn per_plugin_defaults(name: &str, t: &mut Table) {
     }
 }
 
+/// The `upload_attempts` of an `s3` output for `Retry_Limit` as [`super::retry_limit`] read it
+/// (`None`: no limit), as Fluent Bit 2+ counts them: an object is given up when its failures
+/// pass the limit, so `Retry_Limit 3` is 4 attempts and `no_retries` one; no limit is capped at
+/// 5 retries, with Fluent Bit's warning.
+pub fn s3_upload_attempts(limit: Option<i64>) -> (i64, Option<&'static str>) {
+    match limit {
+        Some(n) => (n.max(0) + 1, None),
+        None => (
+            6,
+            Some(
+                "is unlimited; like Fluent Bit, the s3 output caps it at 5 retries (6 upload attempts)",
+            ),
+        ),
+    }
+}
+
 /// `format` with `%L` written as `%9N` (nanoseconds), as the C plugins read it; `%%` stays a
 /// literal percent sign.
 pub fn l_as_nanoseconds(format: &str) -> String {
@@ -84,6 +100,19 @@ mod tests {
             Some("%s.%L")
         );
         assert_eq!(mapped("kinesis")["time_key_format"].as_str(), Some("%s.%L"));
+    }
+
+    #[test]
+    fn s3_reads_retry_limit_as_fluent_bit_does() {
+        assert_eq!(
+            s3_upload_attempts(Some(0)),
+            (1, None),
+            "no_retries: one attempt"
+        );
+        assert_eq!(s3_upload_attempts(Some(3)), (4, None));
+        let (attempts, warning) = s3_upload_attempts(None);
+        assert_eq!(attempts, 6, "False / no_limits / Off: capped at 5 retries");
+        assert!(warning.unwrap().contains("caps it at 5 retries"));
     }
 
     #[test]

@@ -606,22 +606,18 @@ impl Mapper {
                     t.insert("name".into(), e.value.clone().into());
                 }
                 // Fluent Bit's s3 output counts its own upload attempts with Retry_Limit; here
-                // that is `upload_attempts` (Retry_Limit no_retries: one attempt), and
+                // that is `upload_attempts` (aws_outputs::s3_upload_attempts), and
                 // `retry_limit` keeps one meaning everywhere.
-                "retry_limit" => {
-                    let key = if kind == "s3" {
-                        "upload_attempts"
-                    } else {
-                        "retry_limit"
-                    };
-                    self.retry_limit_into(&mut t, key, e);
-                    // s3's attempts count the first upload: no_retries is one attempt.
-                    if kind == "s3"
-                        && let Some(Value::Integer(n)) = t.get_mut(key)
-                    {
-                        *n = (*n).max(1);
+                "retry_limit" if kind == "s3" => {
+                    let (limit, warning) = retry_limit(e);
+                    self.warnings.extend(warning);
+                    let (attempts, warning) = aws_outputs::s3_upload_attempts(limit);
+                    if let Some(w) = warning {
+                        self.warn(e, w);
                     }
+                    t.insert("upload_attempts".into(), attempts.into());
                 }
+                "retry_limit" => self.retry_limit_into(&mut t, "retry_limit", e),
                 "storage.total_limit_size" => {
                     buffer(&mut t).insert("max_bytes".into(), e.value.clone().into());
                 }

@@ -1100,6 +1100,33 @@ fn retry_limit_values_are_read_as_fluent_bit_reads_them() {
 }
 
 #[test]
+fn s3_retry_limit_values_become_upload_attempts_as_fluent_bit_counts_them() {
+    let attempts = |value: &str| {
+        let m = mapped(&format!(
+            "{MINIMAL}[OUTPUT]\n    Name s3\n    Match *\n    bucket b\n    Retry_Limit {value}\n"
+        ))
+        .unwrap();
+        let crate::topology::OutputConfig::S3(s3) = &m.config.outputs[1] else {
+            panic!("an s3 output")
+        };
+        let warned = m
+            .warnings
+            .iter()
+            .any(|w| w.contains("main.conf:11: `retry_limit` is unlimited"));
+        (
+            s3.upload_attempts,
+            m.config.outputs[1].keys().retry_limit,
+            warned,
+        )
+    };
+    assert_eq!(attempts("no_retries"), (Some(1), None, false));
+    assert_eq!(attempts("2"), (Some(3), None, false));
+    for unlimited in ["no_limits", "False", "Off"] {
+        assert_eq!(attempts(unlimited), (Some(6), None, true), "{unlimited}");
+    }
+}
+
+#[test]
 fn kinesis_streams_and_the_go_kinesis_map_onto_one_output() {
     let m = mapped("[INPUT]\n    Name forward\n    unix_path /tmp/s\n[OUTPUT]\n    Name kinesis_streams\n    Match *\n    region us-west-2\n    stream s\n    auto_retry_requests true\n[OUTPUT]\n    Name kinesis\n    Match *\n    region us-west-2\n    stream s\n    partition_key container_id\n    data_keys log,source\n    experimental_concurrency 4\n[OUTPUT]\n    Name kinesis\n    Match *\n    region us-west-2\n    stream s\n    append_newline true\n").unwrap();
     let newline: Vec<bool> = m
