@@ -400,9 +400,10 @@ fn every_duration_and_size_key_survives_extreme_values() {
     );
     // Zero is refused wherever it makes no sense; where it means something it is listed here.
     let zero_means_something = [
-        "service.grace",                  // stop at once, deliver nothing more
-        "outputs.0.store_dir_limit_size", // s3, as in Fluent Bit: no limit
-        "outputs.0.max_response_bytes",   // wasm output: the plugin gets no response body
+        "service.grace",                       // stop at once, deliver nothing more
+        "outputs.0.store_dir_limit_size",      // s3, as in Fluent Bit: no limit
+        "outputs.0.quarantine_dir_limit_size", // s3, as in Fluent Bit: no limit
+        "outputs.0.max_response_bytes",        // wasm output: the plugin gets no response body
     ];
     for key in &zero_accepted {
         assert!(

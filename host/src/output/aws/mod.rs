@@ -16,8 +16,9 @@ pub use ecs::EcsMetadata;
 pub use error_class::{ErrorClass, SdkFailure};
 pub use record::{RecordRenderer, RenderError};
 
-/// Add the problems of an AWS output's validation (`text`, one per line) as
-/// `outputs[i] (type): …`.
+/// Add the problems of an AWS output's validation (`text`, one per line): each one at the key
+/// it names first (`outputs[1].part_size: …`), so a classic config reports it at that key's
+/// `file:line`, else as `outputs[i] (type): …`.
 pub fn report_problems(
     key: &str,
     type_name: &str,
@@ -25,10 +26,12 @@ pub fn report_problems(
     problems: &mut Vec<String>,
 ) {
     if let Err(text) = result {
-        problems.extend(
-            text.lines()
-                .map(|line| format!("{key} ({type_name}): {line}")),
-        );
+        problems.extend(text.lines().map(|line| {
+            match line.strip_prefix('`').and_then(|rest| rest.split_once('`')) {
+                Some((name, _)) => format!("{key}.{name}: {line}"),
+                None => format!("{key} ({type_name}): {line}"),
+            }
+        }));
     }
 }
 
@@ -57,16 +60,13 @@ mod tests {
              [[outputs]]\ntype = \"s3\"\nmatch = \"*\"\nbucket = \"b\"\ns3_key_format = \"no-slash\"\n"
         );
         let e = parse(&text, "router.toml").unwrap_err().to_string();
+        assert!(e.contains("outputs[0].region: `region` is required"), "{e}");
         assert!(
-            e.contains("outputs[0] (cloudwatch_logs): `region` is required"),
+            e.contains("outputs[0].log_group_name: `log_group_name` is required"),
             "{e}"
         );
         assert!(
-            e.contains("outputs[0] (cloudwatch_logs): `log_group_name` is required"),
-            "{e}"
-        );
-        assert!(
-            e.contains("outputs[1] (s3): `s3_key_format` must start with '/'"),
+            e.contains("outputs[1].s3_key_format: `s3_key_format` must start with '/'"),
             "{e}"
         );
     }

@@ -256,18 +256,13 @@ impl Output for KinesisOutput {
 }
 
 impl crate::output::OutputComponent for KinesisConfig {
-    /// Each problem at the key it names first (`outputs[1].aggregation: …`), so a classic
-    /// config reports it at that key's `file:line`.
     fn validate(&self, key: &str, _id: &str, problems: &mut Vec<String>) {
-        let Err(text) = self.validate() else {
-            return;
-        };
-        problems.extend(text.lines().map(|line| {
-            match line.strip_prefix('`').and_then(|rest| rest.split_once('`')) {
-                Some((name, _)) => format!("{key}.{name}: {line}"),
-                None => format!("{key} (kinesis_streams): {line}"),
-            }
-        }));
+        crate::output::aws::report_problems(
+            key,
+            "kinesis_streams",
+            self.validate().map(drop),
+            problems,
+        );
     }
 
     fn build<'a>(

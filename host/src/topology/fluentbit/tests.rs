@@ -1100,6 +1100,21 @@ fn retry_limit_values_are_read_as_fluent_bit_reads_them() {
 }
 
 #[test]
+fn refused_aws_options_are_reported_at_their_line_with_what_to_do() {
+    let e = error_of(&format!(
+        "{MINIMAL}[OUTPUT]\n    Name s3\n    Match *\n    bucket b\n    format json_lines\n    part_size 25M\n    compression parquet\n[OUTPUT]\n    Name cloudwatch\n    Match *\n    region us-east-1\n    log_group_name g\n    log_stream_name s\n    credentials_endpoint http://127.0.0.1:9/creds\n"
+    ));
+    for needle in [
+        "main.conf:12: part_size: `part_size` configures Fluent Bit's blob uploads",
+        "main.conf:13: compression: `compression` = \"parquet\": columnar objects are not supported",
+        "main.conf:20: credentials_endpoint: `credentials_endpoint` is not supported; remove it and set AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ] {
+        assert!(e.contains(needle), "{needle} missing from:\n{e}");
+    }
+    assert!(!e.contains("format"), "format json_lines is accepted:\n{e}");
+}
+
+#[test]
 fn s3_retry_limit_values_become_upload_attempts_as_fluent_bit_counts_them() {
     let attempts = |value: &str| {
         let m = mapped(&format!(
