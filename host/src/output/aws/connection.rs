@@ -38,6 +38,60 @@ pub struct AwsConnectionConfig {
     pub profile: Option<String>,
 }
 
+/// Declares the config struct of an AWS output: its own keys as written, then the connection
+/// keys every AWS output takes with Fluent Bit's names (`region`, `endpoint`, `role_arn`,
+/// `external_id`, `sts_endpoint`, `profile`), and `connection()`, which makes them an
+/// [`AwsConnectionConfig`]. One declaration for the four outputs (a `#[serde(flatten)]` struct
+/// would not work with `deny_unknown_fields`).
+macro_rules! aws_output_config {
+    ($(#[$meta:meta])* pub struct $name:ident { $($fields:tt)* }) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($fields)*
+            /// AWS region (required, except by `s3`: `us-east-1`).
+            #[serde(default)]
+            pub region: Option<String>,
+            /// A custom endpoint of the service: a URL, or a host name (`https://` is assumed).
+            #[serde(default)]
+            pub endpoint: Option<String>,
+            /// Assume this role for every call.
+            #[serde(default)]
+            pub role_arn: Option<String>,
+            /// External id for `role_arn`.
+            #[serde(default)]
+            pub external_id: Option<String>,
+            /// STS endpoint for `role_arn`.
+            #[serde(default)]
+            pub sts_endpoint: Option<String>,
+            /// The shared-config profile of the credential chain.
+            #[serde(default)]
+            pub profile: Option<String>,
+        }
+
+        impl $name {
+            /// The connection keys, `region` defaulting to `default_region`.
+            pub fn connection(
+                &self,
+                default_region: Option<&str>,
+            ) -> $crate::output::aws::AwsConnectionConfig {
+                $crate::output::aws::AwsConnectionConfig {
+                    region: self
+                        .region
+                        .clone()
+                        .or_else(|| default_region.map(str::to_string))
+                        .unwrap_or_default(),
+                    endpoint: self.endpoint.clone(),
+                    role_arn: self.role_arn.clone(),
+                    external_id: self.external_id.clone(),
+                    sts_endpoint: self.sts_endpoint.clone(),
+                    profile: self.profile.clone(),
+                }
+            }
+        }
+    };
+}
+pub(crate) use aws_output_config;
+
 /// Programmatic overrides that have no config key (tests, embedding).
 #[derive(Clone, Debug, Default)]
 pub struct AwsOverrides {

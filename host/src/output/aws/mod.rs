@@ -8,6 +8,7 @@ pub mod connection;
 pub mod ecs;
 pub mod error_class;
 pub mod flb_value;
+pub mod put_records;
 pub mod record;
 pub mod telemetry;
 

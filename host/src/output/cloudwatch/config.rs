@@ -20,13 +20,11 @@ pub const DEFAULT_LOG_GROUP_NAME: &str = "fluentbit-default";
 /// The Go plugin's fallback stream when a template cannot be rendered.
 pub const DEFAULT_LOG_STREAM_NAME: &str = "/fluentbit-default";
 
+crate::output::aws::connection::aws_output_config! {
 /// The options, as written in the config.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CloudWatchLogsConfig {
-    /// AWS region (required).
-    #[serde(default)]
-    pub region: Option<String>,
     /// The log group; may hold a template (`$(tag)`, `$TAG[1]`, `$(ecs_cluster)`, …).
     #[serde(default)]
     pub log_group_name: Option<String>,
@@ -73,24 +71,9 @@ pub struct CloudWatchLogsConfig {
     /// Class of the groups this output creates: `STANDARD` or `INFREQUENT_ACCESS`.
     #[serde(default)]
     pub log_group_class: Option<String>,
-    /// Assume this role for every call.
-    #[serde(default)]
-    pub role_arn: Option<String>,
-    /// External id for `role_arn`.
-    #[serde(default)]
-    pub external_id: Option<String>,
-    /// STS endpoint for `role_arn`.
-    #[serde(default)]
-    pub sts_endpoint: Option<String>,
-    /// A custom CloudWatch Logs endpoint.
-    #[serde(default)]
-    pub endpoint: Option<String>,
     /// Fluent Bit C: the port of `endpoint` when it has none.
     #[serde(default, deserialize_with = "opt_i64")]
     pub port: Option<i64>,
-    /// The shared-config profile of the credential chain.
-    #[serde(default)]
-    pub profile: Option<String>,
     /// Longest message sent (default 1,048,550 bytes = 1 MiB − 26, AWS's limit); longer ones are
     /// truncated.
     #[serde(default)]
@@ -121,6 +104,7 @@ pub struct CloudWatchLogsConfig {
     /// does the same.
     #[serde(default)]
     pub credentials_endpoint: Option<String>,
+}
 }
 
 /// Where one event goes: templates tried in order, then the default.
@@ -195,12 +179,8 @@ impl CloudWatchLogsConfig {
             (e, _) => e.clone(),
         };
         let connection = AwsConnectionConfig {
-            region: self.region.clone().unwrap_or_default(),
             endpoint,
-            role_arn: self.role_arn.clone(),
-            external_id: self.external_id.clone(),
-            sts_endpoint: self.sts_endpoint.clone(),
-            profile: self.profile.clone(),
+            ..self.connection(None)
         };
         if let Err(e) = connection.validate() {
             problems.push(e.to_string());

@@ -10,13 +10,11 @@ use serde::Deserialize;
 /// The default `time_key_format` of both plugins.
 pub const DEFAULT_TIME_KEY_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
 
+crate::output::aws::connection::aws_output_config! {
 /// The options, as written in the config.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FirehoseConfig {
-    /// AWS region (required).
-    #[serde(default)]
-    pub region: Option<String>,
     /// The delivery stream (required).
     #[serde(default)]
     pub delivery_stream: Option<String>,
@@ -50,21 +48,6 @@ pub struct FirehoseConfig {
     /// (C plugin; a classic `Name kinesis_firehose` sets it). Either way it is counted.
     #[serde(default)]
     pub oversize_records: Option<String>,
-    /// Assume this role for every call.
-    #[serde(default)]
-    pub role_arn: Option<String>,
-    /// External id for `role_arn`.
-    #[serde(default)]
-    pub external_id: Option<String>,
-    /// STS endpoint for `role_arn`.
-    #[serde(default)]
-    pub sts_endpoint: Option<String>,
-    /// A custom Firehose endpoint.
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    /// The shared-config profile of the credential chain.
-    #[serde(default)]
-    pub profile: Option<String>,
     /// Fluent Bit C: one immediate retry on network errors; every failure is retried with
     /// backoff here, so this has no effect (logged at startup).
     #[serde(default, deserialize_with = "opt_bool")]
@@ -72,6 +55,7 @@ pub struct FirehoseConfig {
     /// Fluent Bit: output threads; no effect here (logged).
     #[serde(default, deserialize_with = "opt_i64")]
     pub workers: Option<i64>,
+}
 }
 
 /// How each record is compressed.
@@ -115,14 +99,7 @@ impl FirehoseConfig {
     /// Check everything that can be checked without AWS.
     pub fn validate(&self) -> Result<FirehoseSettings, String> {
         let mut problems = Vec::new();
-        let connection = AwsConnectionConfig {
-            region: self.region.clone().unwrap_or_default(),
-            endpoint: self.endpoint.clone(),
-            role_arn: self.role_arn.clone(),
-            external_id: self.external_id.clone(),
-            sts_endpoint: self.sts_endpoint.clone(),
-            profile: self.profile.clone(),
-        };
+        let connection = self.connection(None);
         if let Err(e) = connection.validate() {
             problems.push(e.to_string());
         }

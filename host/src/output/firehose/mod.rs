@@ -1,12 +1,12 @@
 //! `firehose` (also `kinesis_firehose`): events to an Amazon Data Firehose delivery stream
 //! with PutRecordBatch.
 //!
-//! The pending events of a delivery become records ([`records`]) and requests within the API
-//! limits. Every record Firehose accepted marks its events delivered in the runner's
-//! [`DeliveryProgress`], so a retry sends only the rest: a request that fails as a whole is sent
-//! again later; of one that succeeds with `FailedPutCount > 0` only the records whose entry has
-//! an `ErrorCode` are — records Firehose accepted are never sent again (Fluent Bit's C plugin
-//! resends the whole chunk, fluent/fluent-bit#6369).
+//! The pending events of a delivery become records ([`records`]), sent by the loop the record
+//! APIs share ([`put_records`]): every record Firehose accepted marks its events delivered in
+//! the runner's [`DeliveryProgress`], so a retry sends only the rest: a request that fails as a
+//! whole is sent again later; of one that succeeds with `FailedPutCount > 0` only the records
+//! whose entry has an `ErrorCode` are — records Firehose accepted are never sent again (Fluent
+//! Bit's C plugin resends the whole chunk, fluent/fluent-bit#6369).
 
 pub mod config;
 pub mod records;
@@ -15,15 +15,13 @@ pub use config::{FirehoseConfig, FirehoseSettings};
 
 use crate::event::Batch;
 use crate::ops::metrics::{Component, Metrics};
-use crate::output::aws::telemetry::{
-    EventsTruncated, InvalidUtf8Replaced, RequestFailed, RequestSent,
-};
-use crate::output::aws::{AwsOverrides, SdkFailure};
+use crate::output::aws::put_records::{self, PutRecord, RecordApi, Telemetry};
+use crate::output::aws::telemetry::{EventsTruncated, InvalidUtf8Replaced};
+use crate::output::aws::{AwsOverrides, ErrorClass, SdkFailure};
 use crate::output::{DeliveryError, DeliveryProgress, Output};
 use aws_sdk_firehose::types::Record;
 use aws_smithy_types::Blob;
 use records::FirehoseRecord;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Building the output failed.
@@ -32,23 +30,6 @@ pub enum FirehoseError {
     /// The options are wrong.
     #[error("{0}")]
     Config(String),
-}
-
-/// How one PutRecordBatch call went.
-enum PutResult {
-    /// Every record was accepted.
-    Accepted,
-    /// These records were refused one by one (retryable) with these error codes; the others
-    /// were accepted.
-    PartlyFailed {
-        failed: usize,
-        codes: BTreeMap<String, usize>,
-    },
-    /// The call failed as a whole; none of `request` was accepted.
-    Failed {
-        request: Vec<FirehoseRecord>,
-        failure: SdkFailure,
-    },
 }
 
 /// The `firehose` output.
@@ -104,75 +85,68 @@ impl FirehoseOutput {
         .emit(&self.metrics, &self.component);
         pending
     }
+}
 
-    /// One PutRecordBatch call.
-    fn sent(&self, records: u64, bytes: u64) {
-        RequestSent {
-            operation: "PutRecordBatch",
-            events: records,
-            bytes,
-            target: &self.settings.delivery_stream,
-        }
-        .emit(&self.metrics, &self.component);
+impl PutRecord for FirehoseRecord {
+    fn events(&self) -> &[usize] {
+        &self.events
     }
 
-    /// One PutRecordBatch call; the records accepted mark their events delivered.
-    async fn put(
-        &self,
-        request: Vec<FirehoseRecord>,
-        progress: &mut DeliveryProgress,
-    ) -> PutResult {
-        let total_records = request.len() as u64;
-        let total_bytes: u64 = request.iter().map(|r| r.data.len() as u64).sum();
+    fn size(&self) -> usize {
+        self.data.len()
+    }
+}
+
+impl RecordApi for FirehoseOutput {
+    type Record = FirehoseRecord;
+    const OPERATION: &'static str = "PutRecordBatch";
+    const SERVICE: &'static str = "Firehose";
+    const KIND: &'static str = "delivery stream";
+    const MAX_RECORDS: usize = records::MAX_RECORDS_PER_REQUEST;
+    const MAX_BYTES: usize = records::MAX_REQUEST_BYTES;
+
+    fn target(&self) -> &str {
+        &self.settings.delivery_stream
+    }
+
+    fn refused(&self, failure: &SdkFailure) -> (&'static str, String) {
+        let reason = if failure.class == ErrorClass::ResourceNotFound {
+            "delivery_stream_not_found"
+        } else {
+            "rejected_by_api"
+        };
+        let detail = format!(
+            "delivery stream {:?}: {failure}; check that the stream exists in region {:?} and accepts direct PUT",
+            self.settings.delivery_stream, self.settings.connection.region
+        );
+        (reason, detail)
+    }
+
+    async fn call(&self, request: &[FirehoseRecord]) -> Result<Vec<Option<String>>, SdkFailure> {
         let records = request
             .iter()
             .map(|r| Record::builder().data(Blob::new(r.data.to_vec())).build())
             .collect::<Result<Vec<_>, _>>()
             .expect("data is always set");
-        let sent = self
+        let out = self
             .client
             .put_record_batch()
             .delivery_stream_name(&self.settings.delivery_stream)
             .set_records(Some(records))
             .send()
-            .await;
-        let out = match sent {
-            Ok(out) => out,
-            Err(e) => {
-                return PutResult::Failed {
-                    request,
-                    failure: SdkFailure::classify(&e),
-                };
-            }
-        };
+            .await
+            .map_err(|e| SdkFailure::classify(&e))?;
         if out.failed_put_count() == 0 {
-            self.sent(total_records, total_bytes);
-            progress.delivered(request.iter().flat_map(|r| r.events.iter().copied()));
-            return PutResult::Accepted;
+            return Ok(vec![None; request.len()]);
         }
-        let entries = out.request_responses();
-        let mut codes = BTreeMap::new();
-        let (mut failed, mut failed_bytes) = (0usize, 0u64);
-        for (i, record) in request.iter().enumerate() {
-            // A missing entry cannot be told apart from a failure: resend (at-least-once).
-            let code = match entries.get(i) {
-                Some(entry) if entry.error_code().is_none() && entry.record_id().is_some() => {
-                    progress.delivered(record.events.iter().copied());
-                    continue;
-                }
-                Some(entry) => entry.error_code().unwrap_or("UnknownError"),
-                None => "MissingResponseEntry",
-            };
-            *codes.entry(code.to_string()).or_insert(0) += 1;
-            failed += 1;
-            failed_bytes += record.data.len() as u64;
-        }
-        self.sent(total_records - failed as u64, total_bytes - failed_bytes);
-        if failed == 0 {
-            PutResult::Accepted
-        } else {
-            PutResult::PartlyFailed { failed, codes }
-        }
+        Ok(out
+            .request_responses()
+            .iter()
+            .map(|entry| match (entry.error_code(), entry.record_id()) {
+                (None, Some(_)) => None,
+                (code, _) => Some(code.unwrap_or("UnknownError").to_string()),
+            })
+            .collect())
     }
 }
 
@@ -182,82 +156,15 @@ impl Output for FirehoseOutput {
         batch: &Batch,
         progress: &mut DeliveryProgress,
     ) -> Result<(), DeliveryError> {
-        let mut pending = self.prepare(batch, progress);
-        let mut refused = 0usize;
-        let mut partial_codes: BTreeMap<String, usize> = BTreeMap::new();
-        loop {
-            let request = records::next_request(&mut pending);
-            if request.is_empty() {
-                break;
-            }
-            match self.put(request, progress).await {
-                PutResult::Accepted => {}
-                PutResult::PartlyFailed { failed, codes } => {
-                    let failure = SdkFailure {
-                        class: crate::output::aws::ErrorClass::Throttled,
-                        code: codes.keys().next().cloned(),
-                        message: format!("{failed} records failed: {codes:?}"),
-                        status: Some(200),
-                        retry_after: None,
-                    };
-                    RequestFailed {
-                        operation: "PutRecordBatch",
-                        failure: &failure,
-                        target: &self.settings.delivery_stream,
-                    }
-                    .emit(&self.metrics, &self.component);
-                    for (code, n) in codes {
-                        *partial_codes.entry(code).or_insert(0) += n;
-                    }
-                    refused += failed;
-                }
-                PutResult::Failed { request, failure } => {
-                    RequestFailed {
-                        operation: "PutRecordBatch",
-                        failure: &failure,
-                        target: &self.settings.delivery_stream,
-                    }
-                    .emit(&self.metrics, &self.component);
-                    if failure.is_retryable() {
-                        let left = request.len() + pending.len() + refused;
-                        return Err(DeliveryError::Retryable {
-                            reason: format!(
-                                "Firehose {} on delivery stream {:?}: {failure} ({left} records of this delivery left)",
-                                failure.class.reason(),
-                                self.settings.delivery_stream
-                            ),
-                            after: failure.retry_after,
-                        });
-                    }
-                    let detail = format!(
-                        "delivery stream {:?}: {failure}; check that the stream exists in region {:?} and accepts direct PUT",
-                        self.settings.delivery_stream, self.settings.connection.region
-                    );
-                    let reason =
-                        if failure.class == crate::output::aws::ErrorClass::ResourceNotFound {
-                            "delivery_stream_not_found"
-                        } else {
-                            "rejected_by_api"
-                        };
-                    progress.reject(
-                        request.iter().flat_map(|r| r.events.iter().copied()),
-                        reason,
-                        || detail,
-                    );
-                }
-            }
-        }
-        if refused > 0 {
-            return Err(DeliveryError::Retryable {
-                reason: format!(
-                    "Firehose refused {refused} records of this delivery one by one ({partial_codes:?}); only those are sent again"
-                ),
-                after: None,
-            });
-        }
-        Ok(())
+        let pending = self.prepare(batch, progress);
+        let telemetry = Telemetry {
+            metrics: &self.metrics,
+            component: &self.component,
+        };
+        put_records::deliver(&*self, pending, progress, telemetry).await
     }
 }
+
 impl crate::output::OutputComponent for FirehoseConfig {
     fn validate(&self, key: &str, _id: &str, problems: &mut Vec<String>) {
         crate::output::aws::report_problems(key, "firehose", self.validate().map(drop), problems);

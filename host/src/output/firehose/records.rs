@@ -159,18 +159,11 @@ pub fn truncate_line(line: &mut String, limit: usize) {
 /// Take the next request's records from the front of `pending`: at most
 /// [`MAX_RECORDS_PER_REQUEST`] records and [`MAX_REQUEST_BYTES`] bytes.
 pub fn next_request(pending: &mut VecDeque<FirehoseRecord>) -> Vec<FirehoseRecord> {
-    let mut request = Vec::new();
-    let mut bytes = 0;
-    while let Some(record) = pending.front() {
-        if request.len() == MAX_RECORDS_PER_REQUEST
-            || (!request.is_empty() && bytes + record.data.len() > MAX_REQUEST_BYTES)
-        {
-            break;
-        }
-        bytes += record.data.len();
-        request.push(pending.pop_front().expect("checked"));
-    }
-    request
+    crate::output::aws::put_records::take_request(
+        pending,
+        MAX_RECORDS_PER_REQUEST,
+        MAX_REQUEST_BYTES,
+    )
 }
 
 #[cfg(test)]

@@ -10,13 +10,11 @@ use crate::output::firehose::config::DEFAULT_TIME_KEY_FORMAT;
 use crate::time::strftime::TimeFormat;
 use serde::Deserialize;
 
+crate::output::aws::connection::aws_output_config! {
 /// The options, as written in the config.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KinesisConfig {
-    /// AWS region (required).
-    #[serde(default)]
-    pub region: Option<String>,
     /// The data stream (required).
     #[serde(default)]
     pub stream: Option<String>,
@@ -66,21 +64,6 @@ pub struct KinesisConfig {
     /// `retry_until` apply.
     #[serde(default, deserialize_with = "opt_i64")]
     pub experimental_concurrency_retries: Option<i64>,
-    /// Assume this role for every call.
-    #[serde(default)]
-    pub role_arn: Option<String>,
-    /// External id for `role_arn`.
-    #[serde(default)]
-    pub external_id: Option<String>,
-    /// STS endpoint for `role_arn`.
-    #[serde(default)]
-    pub sts_endpoint: Option<String>,
-    /// A custom Kinesis endpoint.
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    /// The shared-config profile of the credential chain.
-    #[serde(default)]
-    pub profile: Option<String>,
     /// Fluent Bit C: one immediate retry on network errors; every failure is retried with
     /// backoff here, so this has no effect (logged at startup).
     #[serde(default, deserialize_with = "opt_bool")]
@@ -88,6 +71,7 @@ pub struct KinesisConfig {
     /// Fluent Bit: output threads; no effect here (logged).
     #[serde(default, deserialize_with = "opt_i64")]
     pub workers: Option<i64>,
+}
 }
 
 /// Per-record compression.
@@ -124,14 +108,7 @@ impl KinesisConfig {
     /// Check everything that can be checked without AWS.
     pub fn validate(&self) -> Result<KinesisSettings, String> {
         let mut problems = Vec::new();
-        let connection = AwsConnectionConfig {
-            region: self.region.clone().unwrap_or_default(),
-            endpoint: self.endpoint.clone(),
-            role_arn: self.role_arn.clone(),
-            external_id: self.external_id.clone(),
-            sts_endpoint: self.sts_endpoint.clone(),
-            profile: self.profile.clone(),
-        };
+        let connection = self.connection(None);
         if let Err(e) = connection.validate() {
             problems.push(e.to_string());
         }

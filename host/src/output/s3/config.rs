@@ -38,6 +38,7 @@ pub const DEFAULT_STORE_DIR: &str = "/tmp/fluent-bit/s3";
 /// Default `upload_attempts` (of one object, before its events are dropped).
 pub const DEFAULT_UPLOAD_ATTEMPTS: u32 = 5;
 
+crate::output::aws::connection::aws_output_config! {
 /// The options, as written in the config.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,9 +46,6 @@ pub struct S3Config {
     /// The bucket (required).
     #[serde(default)]
     pub bucket: Option<String>,
-    /// AWS region (default `us-east-1`).
-    #[serde(default)]
-    pub region: Option<String>,
     /// Complete an object at this size (default 100,000,000 bytes).
     #[serde(default)]
     pub total_file_size: Option<ByteSize>,
@@ -146,21 +144,6 @@ pub struct S3Config {
     /// calls it `Retry_Limit`; here `retry_limit` is every output's limit on retrying a batch.
     #[serde(default, deserialize_with = "opt_i64")]
     pub upload_attempts: Option<i64>,
-    /// Assume this role for every call.
-    #[serde(default)]
-    pub role_arn: Option<String>,
-    /// External id for `role_arn`.
-    #[serde(default)]
-    pub external_id: Option<String>,
-    /// STS endpoint for `role_arn`.
-    #[serde(default)]
-    pub sts_endpoint: Option<String>,
-    /// A custom S3 endpoint (path-style addressing is used with it).
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    /// The shared-config profile of the credential chain.
-    #[serde(default)]
-    pub profile: Option<String>,
     /// Fluent Bit: keep order across retries. Objects here are completed in order already; no
     /// effect (logged).
     #[serde(default, deserialize_with = "opt_bool")]
@@ -171,6 +154,7 @@ pub struct S3Config {
     /// Fluent Bit: output threads; no effect here (logged).
     #[serde(default, deserialize_with = "opt_i64")]
     pub workers: Option<i64>,
+}
 }
 
 /// How objects are compressed.
@@ -336,14 +320,7 @@ impl S3Config {
     pub fn validate(&self, output_name: &str) -> Result<S3Settings, String> {
         let mut problems = Vec::new();
         let mut notes = Vec::new();
-        let connection = AwsConnectionConfig {
-            region: self.region.clone().unwrap_or_else(|| "us-east-1".into()),
-            endpoint: self.endpoint.clone(),
-            role_arn: self.role_arn.clone(),
-            external_id: self.external_id.clone(),
-            sts_endpoint: self.sts_endpoint.clone(),
-            profile: self.profile.clone(),
-        };
+        let connection = self.connection(Some("us-east-1"));
         if let Err(e) = connection.validate() {
             problems.push(e.to_string());
         }
