@@ -374,36 +374,6 @@ fn forwarded_parts(proxy: &FaultProxy) -> BTreeMap<String, BTreeMap<u32, usize>>
     uploads
 }
 
-/// The raw bodies of the objects under `prefix`, in key order (not decoded).
-async fn raw_objects(endpoint: &str, prefix: &str) -> Vec<Vec<u8>> {
-    let client = s3_client(endpoint);
-    let list = client
-        .list_objects_v2()
-        .bucket("logs")
-        .prefix(prefix)
-        .send()
-        .await
-        .unwrap();
-    let mut keys: Vec<String> = list
-        .contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_string))
-        .collect();
-    keys.sort_by_key(|k| k.rsplit('/').next().unwrap().parse::<u64>().unwrap());
-    let mut out = Vec::new();
-    for key in keys {
-        let obj = client
-            .get_object()
-            .bucket("logs")
-            .key(&key)
-            .send()
-            .await
-            .unwrap();
-        out.push(obj.body.collect().await.unwrap().into_bytes().to_vec());
-    }
-    out
-}
-
 /// Issue 16 (AWS parity): 30 MB delivered in 3 MB batches with `total_file_size 12M` and
 /// `upload_chunk_size 5M` make objects of at most 12 MiB — each closed only because the next
 /// line would not fit — uploaded in parts of exactly 5 MiB (the last one smaller). With gzip an
@@ -431,7 +401,10 @@ async fn total_file_size_and_upload_chunk_size_are_honoured_to_the_byte() {
         finish(&out).await;
 
         let (limit, chunk) = (12 * 1024 * 1024, 5 * 1024 * 1024);
-        let bodies = raw_objects(&moto.endpoint, &format!("{compression}/")).await;
+        // Keys end with $INDEX: in the order the objects were made.
+        let mut objects = raw_objects(&moto.endpoint, "logs", &format!("{compression}/")).await;
+        objects.sort_by_key(|(k, _)| k.rsplit('/').next().unwrap().parse::<u64>().unwrap());
+        let bodies: Vec<Vec<u8>> = objects.into_iter().map(|(_, b)| b).collect();
         assert!(bodies.len() >= 3, "{compression}: {} objects", bodies.len());
         let mut texts = Vec::new();
         for raw in &bodies {

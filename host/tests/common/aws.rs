@@ -253,6 +253,15 @@ pub async fn create_delivery_stream(endpoint: &str, name: &str, bucket: &str, pr
 
 /// Every `(key, body)` under `prefix`, in key order; gzip bodies are decoded (all members).
 pub async fn objects(endpoint: &str, bucket: &str, prefix: &str) -> Vec<(String, Vec<u8>)> {
+    raw_objects(endpoint, bucket, prefix)
+        .await
+        .into_iter()
+        .map(|(key, raw)| (key, gunzip_if_gzip(&raw)))
+        .collect()
+}
+
+/// Every `(key, body)` under `prefix`, in key order, as stored.
+pub async fn raw_objects(endpoint: &str, bucket: &str, prefix: &str) -> Vec<(String, Vec<u8>)> {
     let client = s3_client(endpoint);
     let mut keys = Vec::new();
     let mut token = None;
@@ -286,7 +295,7 @@ pub async fn objects(endpoint: &str, bucket: &str, prefix: &str) -> Vec<(String,
             .await
             .unwrap();
         let raw = obj.body.collect().await.unwrap().into_bytes().to_vec();
-        out.push((key, gunzip_if_gzip(&raw)));
+        out.push((key, raw));
     }
     out
 }

@@ -237,18 +237,7 @@ impl Uploader {
             shared.store.lock().expect("store lock").remove(id);
             return Ok(true);
         }
-        let upload_id = match &meta.upload_id {
-            Some(u) => u.clone(),
-            None => {
-                let u = self.create_upload(&meta.key).await?;
-                shared
-                    .store
-                    .lock()
-                    .expect("store lock")
-                    .set_upload_id(id, Some(u.clone()))?;
-                u
-            }
-        };
+        let upload_id = self.upload_id(shared, &meta).await?;
         for part in parts {
             let body = shared
                 .store
@@ -266,17 +255,7 @@ impl Uploader {
         if !meta.sealed {
             return Ok(false);
         }
-        let uploaded = shared
-            .store
-            .lock()
-            .expect("store lock")
-            .get(id)
-            .map(|o| o.meta.parts.clone())
-            .unwrap_or_default();
-        self.complete_upload(&meta.key, &upload_id, &uploaded)
-            .await?;
-        shared.store.lock().expect("store lock").remove(id);
-        Ok(true)
+        self.complete(shared, id, &meta.key, &upload_id).await
     }
 
     /// [`advance`](Self::advance) of a compressed object: once it is closed, compress it as one
@@ -312,18 +291,7 @@ impl Uploader {
             shared.store.lock().expect("store lock").remove(id);
             return Ok(true);
         }
-        let upload_id = match &meta.upload_id {
-            Some(u) => u.clone(),
-            None => {
-                let u = self.create_upload(&meta.key).await?;
-                shared
-                    .store
-                    .lock()
-                    .expect("store lock")
-                    .set_upload_id(id, Some(u.clone()))?;
-                u
-            }
-        };
+        let upload_id = self.upload_id(shared, &meta).await?;
         let mut offset = meta.uploaded_bytes();
         let mut part = meta.parts.len() as u32 + 1;
         while offset < size {
@@ -339,6 +307,35 @@ impl Uploader {
             offset += len;
             part += 1;
         }
+        self.complete(shared, id, &meta.key, &upload_id).await
+    }
+
+    /// The multipart upload of the object `meta`, created (and recorded) if it has none yet.
+    async fn upload_id(
+        &self,
+        shared: &Shared,
+        meta: &super::store::ObjectMeta,
+    ) -> Result<String, UploadError> {
+        if let Some(u) = &meta.upload_id {
+            return Ok(u.clone());
+        }
+        let u = self.create_upload(&meta.key).await?;
+        shared
+            .store
+            .lock()
+            .expect("store lock")
+            .set_upload_id(meta.id, Some(u.clone()))?;
+        Ok(u)
+    }
+
+    /// Complete the multipart upload of `id` with the parts the store recorded, and forget it.
+    async fn complete(
+        &self,
+        shared: &Shared,
+        id: u64,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<bool, UploadError> {
         let uploaded = shared
             .store
             .lock()
@@ -346,8 +343,7 @@ impl Uploader {
             .get(id)
             .map(|o| o.meta.parts.clone())
             .unwrap_or_default();
-        self.complete_upload(&meta.key, &upload_id, &uploaded)
-            .await?;
+        self.complete_upload(key, upload_id, &uploaded).await?;
         shared.store.lock().expect("store lock").remove(id);
         Ok(true)
     }
