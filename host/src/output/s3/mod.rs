@@ -125,13 +125,14 @@ impl Output for S3Output {
         batch: &Batch,
         progress: &mut DeliveryProgress,
     ) -> Result<(), DeliveryError> {
-        let Some(first) = batch.events.first() else {
+        if batch.events.is_empty() {
             return Ok(());
-        };
+        }
         let mut text = String::with_capacity(batch.byte_size() * 2);
         let mut lossy = 0u64;
-        // Where each line ends in `text`.
+        // Where each line ends in `text`, and its event's time.
         let mut ends = Vec::with_capacity(batch.events.len());
+        let mut times = Vec::with_capacity(batch.events.len());
         for (index, event) in batch.events.iter().enumerate() {
             if !progress.is_pending(index) {
                 continue;
@@ -141,6 +142,7 @@ impl Output for S3Output {
                     lossy += u64::from(r.invalid_utf8);
                     text.push('\n');
                     ends.push(text.len());
+                    times.push(event.time_ns);
                 }
                 Err(e) => progress.reject([index], e.reason(), || e.to_string()),
             }
@@ -155,7 +157,7 @@ impl Output for S3Output {
         let settings = &self.settings;
         let stored = {
             let mut store = self.shared.store.lock().expect("store lock");
-            store_lines(&mut store, settings, &tag, &text, &ends, first.time_ns)
+            store_lines(&mut store, settings, &tag, &text, &ends, &times)
         };
         match stored {
             Ok(wake) => {
@@ -189,16 +191,17 @@ impl Output for S3Output {
         })
     }
 }
-/// Append the lines of `text` (ending at `ends`) to the open objects of `tag`, closing an object
-/// when the next line would take it past its limit. Returns whether the uploader has work now
-/// (a part or an object closed).
+/// Append the lines of `text` (ending at `ends`, of events at `times`) to the open objects of
+/// `tag`, closing an object when the next line would take it past its limit; a new object's key
+/// has the time of its first line. Returns whether the uploader has work now (a part or an
+/// object closed).
 fn store_lines(
     store: &mut Store,
     settings: &S3Settings,
     tag: &str,
     text: &str,
     ends: &[usize],
-    first_time_ns: u64,
+    times: &[u64],
 ) -> Result<bool, StoreError> {
     let limit = settings.object_limit();
     let part_bytes = settings.part_file_bytes();
@@ -231,7 +234,7 @@ fn store_lines(
             |index| {
                 settings.key_format.render(&KeyInputs {
                     tag,
-                    time_ns: first_time_ns,
+                    time_ns: times[line],
                     index,
                     put_object: settings.use_put_object,
                     static_file_path: settings.static_file_path,
@@ -261,5 +264,74 @@ impl crate::output::OutputComponent for S3Config {
     ) -> crate::output::component::BuildFuture<'a> {
         let aws = crate::output::aws::AwsOverrides::default();
         task.run_built(async move { S3Output::build(self, cx.component, cx.metrics, &aws).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(text: &str) -> S3Settings {
+        toml::from_str::<S3Config>(text)
+            .unwrap()
+            .validate("s3")
+            .unwrap()
+    }
+
+    /// `lines` of these lengths (newline included), as `deliver` hands them over.
+    fn text_of(lengths: &[usize]) -> (String, Vec<usize>) {
+        let mut text = String::new();
+        let mut ends = Vec::new();
+        for (i, n) in lengths.iter().enumerate() {
+            let c = char::from(b'a' + i as u8);
+            text.extend(std::iter::repeat_n(c, n - 1));
+            text.push('\n');
+            ends.push(text.len());
+        }
+        (text, ends)
+    }
+
+    #[test]
+    fn objects_close_before_the_line_that_would_pass_total_file_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings(&format!(
+            "bucket = \"b\"\ntotal_file_size = \"1M\"\nstore_dir = \"{}\"\ns3_key_format = \"/%s/$INDEX\"\n",
+            dir.path().display()
+        ));
+        let mut store = Store::open(&s.store_dir, 0).unwrap();
+        let mib = 1 << 20;
+        // Two that fit together exactly, one that does not fit with them, one larger than the
+        // limit (an object of its own), a small one.
+        let (text, ends) = text_of(&[mib / 2, mib / 2, 10, mib + 5, 7]);
+        let times = [
+            1_000_000_000,
+            2_000_000_000,
+            3_000_000_000,
+            4_000_000_000,
+            5_000_000_000,
+        ];
+        assert!(store_lines(&mut store, &s, "app", &text, &ends, &times).unwrap());
+        let objects: Vec<(u64, u64, String, bool)> = store
+            .objects()
+            .values()
+            .map(|o| {
+                (
+                    o.meta.bytes,
+                    o.meta.events,
+                    o.meta.key.clone(),
+                    o.meta.sealed,
+                )
+            })
+            .collect();
+        assert_eq!(
+            objects,
+            vec![
+                (mib as u64, 2, "1/1".into(), true),
+                (10, 1, "3/2".into(), true),
+                (mib as u64 + 5, 1, "4/3".into(), true),
+                (7, 1, "5/4".into(), false),
+            ],
+            "(bytes, events, key with the time of its first line, closed)"
+        );
     }
 }
