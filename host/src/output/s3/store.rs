@@ -613,6 +613,18 @@ pub struct CompressJob {
 }
 
 impl CompressJob {
+    /// Whether the data is gzip already: a store written by an earlier version, which gzipped
+    /// each batch as it came. (JSON lines never start with the gzip magic bytes.) Such an object
+    /// is uploaded as it is, a series of gzip members.
+    pub fn already_gzip(&self) -> bool {
+        let mut magic = [0u8; 2];
+        self.inputs.first().is_some_and(|path| {
+            File::open(path).is_ok_and(|mut f| {
+                std::io::Read::read_exact(&mut f, &mut magic).is_ok() && magic == [0x1f, 0x8b]
+            })
+        })
+    }
+
     /// Write the part files through `encode` (input → compressed output) into the output
     /// file, synced.
     pub fn run(
@@ -779,6 +791,17 @@ mod tests {
             .unwrap();
         let size = store.compressed(a.id).unwrap();
         assert!(store.compress_job(a.id).is_none(), "compressed once");
+        let elsewhere = tempfile::tempdir().unwrap();
+        let gz_part = elsewhere.path().join("1.1.data");
+        fs::write(&gz_part, store.read_compressed(a.id, 0, 2).unwrap()).unwrap();
+        let legacy = CompressJob {
+            inputs: vec![gz_part],
+            output: elsewhere.path().join("1.z.tmp"),
+        };
+        assert!(
+            legacy.already_gzip(),
+            "a part file of an earlier version, gzipped per batch"
+        );
         assert!(store.get(a.id).unwrap().part_files.is_empty());
         assert_eq!(store.used_bytes(), size);
         let gz = store.read_compressed(a.id, 0, size).unwrap();

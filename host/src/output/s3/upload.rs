@@ -352,7 +352,11 @@ impl Uploader {
     async fn compress(&self, shared: &Shared, id: u64) -> Result<u64, UploadError> {
         let job = shared.store.lock().expect("store lock").compress_job(id);
         if let Some(job) = job {
-            let compression = self.settings.compression;
+            let compression = if job.already_gzip() {
+                Compression::None
+            } else {
+                self.settings.compression
+            };
             tokio::task::spawn_blocking(move || job.run(|i, o| compression.encode(i, o)))
                 .await
                 .expect("compression does not panic")?;
