@@ -76,6 +76,20 @@ pub enum Oversize {
     Drop,
 }
 
+impl Oversize {
+    /// `oversize_records` as written (`truncate` or `drop`, any case), `default` when unset.
+    pub fn parse(value: Option<&str>, default: Oversize) -> Result<Oversize, String> {
+        match value.map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(default),
+            Some("truncate") => Ok(Oversize::Truncate),
+            Some("drop") => Ok(Oversize::Drop),
+            Some(other) => Err(format!(
+                "`oversize_records` = {other:?}: use \"truncate\" or \"drop\""
+            )),
+        }
+    }
+}
+
 /// The validated options.
 #[derive(Clone, Debug)]
 pub struct FirehoseSettings {
@@ -124,21 +138,11 @@ impl FirehoseConfig {
                 None
             }
         };
-        let oversize = match self
-            .oversize_records
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("truncate") => Oversize::Truncate,
-            Some("drop") => Oversize::Drop,
-            Some(other) => {
-                problems.push(format!(
-                    "`oversize_records` = {other:?}: use \"truncate\" or \"drop\""
-                ));
+        let oversize = Oversize::parse(self.oversize_records.as_deref(), Oversize::Truncate)
+            .unwrap_or_else(|e| {
+                problems.push(e);
                 Oversize::Truncate
-            }
-        };
+            });
         if self.time_key_format.is_some() && self.time_key.is_none() {
             problems
                 .push("`time_key_format` needs `time_key` (the key to put the time under)".into());

@@ -6,7 +6,7 @@
 use crate::output::aws::flb_value::{opt_bool, opt_i64, opt_list};
 use crate::output::aws::record::{TimeField, TimeValue};
 use crate::output::aws::{AwsConnectionConfig, RecordRenderer};
-use crate::output::firehose::config::DEFAULT_TIME_KEY_FORMAT;
+use crate::output::firehose::config::{DEFAULT_TIME_KEY_FORMAT, Oversize};
 use crate::time::strftime::TimeFormat;
 use serde::Deserialize;
 
@@ -50,6 +50,11 @@ pub struct KinesisConfig {
     /// `gzip` or `zlib`: compress each record.
     #[serde(default)]
     pub compression: Option<String>,
+    /// What to do with a record over 1 MiB (with its partition key): `drop` (the C plugin, the
+    /// default) or `truncate` (the Go plugin; a classic `Name kinesis` sets it). Either way it
+    /// is counted.
+    #[serde(default)]
+    pub oversize_records: Option<String>,
     /// Go plugin: KPL aggregation; only `false` is accepted.
     #[serde(default, deserialize_with = "opt_bool")]
     pub aggregation: Option<bool>,
@@ -100,6 +105,8 @@ pub struct KinesisSettings {
     pub append_newline: bool,
     /// Compress each record.
     pub compression: Compression,
+    /// Records over the size limit.
+    pub oversize: Oversize,
     /// Options accepted for compatibility that change nothing.
     pub ignored_options: Vec<&'static str>,
 }
@@ -132,6 +139,11 @@ impl KinesisConfig {
                 Compression::None
             }
         };
+        let oversize = Oversize::parse(self.oversize_records.as_deref(), Oversize::Drop)
+            .unwrap_or_else(|e| {
+                problems.push(e);
+                Oversize::Drop
+            });
         if self.aggregation == Some(true) {
             problems.push("`aggregation` (KPL aggregated records) is not supported yet; remove it or set it off: each event is sent as its own record".into());
         }
@@ -197,6 +209,7 @@ impl KinesisConfig {
             },
             append_newline: self.append_newline.unwrap_or(true),
             compression,
+            oversize,
             ignored_options,
         })
     }

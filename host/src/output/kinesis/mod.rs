@@ -18,7 +18,7 @@ pub use config::{KinesisConfig, KinesisSettings};
 use crate::event::Batch;
 use crate::ops::metrics::{Component, Metrics};
 use crate::output::aws::put_records::{self, PutRecord, RecordApi, Telemetry};
-use crate::output::aws::telemetry::InvalidUtf8Replaced;
+use crate::output::aws::telemetry::{EventsTruncated, InvalidUtf8Replaced};
 use crate::output::aws::{AwsOverrides, ErrorClass, SdkFailure};
 use crate::output::{DeliveryError, DeliveryProgress, Output};
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
@@ -75,6 +75,11 @@ impl KinesisOutput {
         }
         InvalidUtf8Replaced {
             events: stats.invalid_utf8,
+        }
+        .emit(&self.metrics, &self.component);
+        EventsTruncated {
+            count: stats.truncated,
+            limit: records::MAX_RECORD_BYTES,
         }
         .emit(&self.metrics, &self.component);
         if stats.random_keys > 0 {

@@ -8,6 +8,8 @@ use super::config::{Compression, KinesisSettings};
 use crate::event::Batch;
 use crate::event::json;
 use crate::output::DeliveryProgress;
+use crate::output::firehose::config::Oversize;
+use crate::output::firehose::records::TRUNCATION_MARKER;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::io::Write as _;
@@ -42,8 +44,10 @@ impl KinesisRecord {
 /// What building the records noticed, for telemetry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BuildStats {
-    /// Events with invalid UTF-8 replaced.
+    /// Events with invalid UTF-8 mapped.
     pub invalid_utf8: u64,
+    /// Events cut to the record size limit (`oversize_records = "truncate"`).
+    pub truncated: u64,
     /// Events that got a random partition key although `partition_key` is set (the record has
     /// no such string or number).
     pub random_keys: u64,
@@ -89,13 +93,26 @@ pub fn build_records(
                 random_key()
             }),
         };
-        let data = compress(settings.compression, line.as_bytes());
-        let size = data.len() + partition_key.len();
-        if size > MAX_RECORD_BYTES {
-            progress.reject([index], "record_too_large", || {
-                format!("an event of {size} bytes (data and partition key) is over Kinesis' {MAX_RECORD_BYTES}-byte record limit")
-            });
-            continue;
+        let max_data = MAX_RECORD_BYTES - partition_key.len();
+        let mut data = compress(settings.compression, line.as_bytes());
+        if data.len() > max_data {
+            let cut = match settings.oversize {
+                Oversize::Truncate => truncate_to_fit(settings.compression, &line, max_data),
+                Oversize::Drop => None,
+            };
+            match cut {
+                Some(cut) => {
+                    data = cut;
+                    stats.truncated += 1;
+                }
+                None => {
+                    let size = data.len() + partition_key.len();
+                    progress.reject([index], "record_too_large", || {
+                        format!("an event of {size} bytes (data and partition key) is over Kinesis' {MAX_RECORD_BYTES}-byte record limit")
+                    });
+                    continue;
+                }
+            }
         }
         records.push_back(KinesisRecord {
             data,
@@ -149,6 +166,32 @@ fn lookup<'a>(map: &'a [u8], key: &str) -> Option<&'a [u8]> {
         .map(|(_, v)| v)
 }
 
+/// `line` cut so that its record fits `max` bytes, ending with [`TRUNCATION_MARKER`], as the Go
+/// plugin does: uncompressed, cut to the limit (on a UTF-8 boundary); compressed, cut to 90 %
+/// and compressed again, at most 10 times (`None` if it still does not fit).
+fn truncate_to_fit(compression: Compression, line: &str, max: usize) -> Option<Bytes> {
+    let cut = |text: &str, at: usize| {
+        let mut at = at.min(text.len());
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        format!("{}{TRUNCATION_MARKER}", &text[..at])
+    };
+    if compression == Compression::None {
+        let text = cut(line, max.saturating_sub(TRUNCATION_MARKER.len()));
+        return Some(Bytes::from(text.into_bytes()));
+    }
+    let mut keep = line.len();
+    for _ in 0..10 {
+        keep = keep * 9 / 10;
+        let data = compress(compression, cut(line, keep).as_bytes());
+        if data.len() <= max {
+            return Some(data);
+        }
+    }
+    None
+}
+
 fn compress(compression: Compression, data: &[u8]) -> Bytes {
     match compression {
         Compression::None => Bytes::copy_from_slice(data),
@@ -193,6 +236,7 @@ mod tests {
             },
             append_newline: true,
             compression: Compression::None,
+            oversize: Oversize::Drop,
             ignored_options: vec![],
         }
     }
@@ -273,6 +317,36 @@ mod tests {
         assert_eq!(records[0].event, 1);
         assert_eq!(progress.rejections()[0].reason, "record_too_large");
         assert_eq!(progress.rejections()[0].events, vec![0]);
+    }
+
+    #[test]
+    fn oversize_records_are_truncated_as_the_go_plugin_does() {
+        let s = KinesisSettings {
+            oversize: Oversize::Truncate,
+            ..settings()
+        };
+        let big = "é".repeat(MAX_RECORD_BYTES);
+        let mut progress = DeliveryProgress::new(2);
+        let (records, stats) = build_records(&s, &batch(&[big.clone()]), &mut progress);
+        assert!(progress.rejections().is_empty());
+        assert_eq!(stats.truncated, 1);
+        assert!(records[0].size() <= MAX_RECORD_BYTES);
+        let text = std::str::from_utf8(&records[0].data).unwrap();
+        assert!(
+            text.ends_with(TRUNCATION_MARKER),
+            "the newline is cut off, as in Go"
+        );
+        // Compressed: hard to compress text, cut until the compressed record fits.
+        let noise: String = (0..MAX_RECORD_BYTES * 2)
+            .map(|_| char::from(b'!' + fastrand::u8(..90)))
+            .collect();
+        let s = KinesisSettings {
+            compression: Compression::Gzip,
+            ..s
+        };
+        let (records, stats) = build_records(&s, &batch(&[noise]), &mut progress);
+        assert_eq!(stats.truncated, 1);
+        assert!(records[0].size() <= MAX_RECORD_BYTES);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! - `time_key_format`: `%L` is nanoseconds in the C plugins (`flb_aws_strftime_precision`),
 //!   milliseconds in the Go ones (lestrrat-go/strftime `WithMilliseconds('L')`);
 //! - record keys: sorted by the Go plugins' JSON encoder, in record order in the C plugins;
-//! - a Firehose record over 1,000 KiB: dropped by `kinesis_firehose`, truncated by `firehose`;
+//! - a record over the size limit: dropped by `kinesis_firehose` and `kinesis_streams`,
+//!   truncated by `firehose` and `kinesis`;
 //! - `kinesis` ends records with `\n` only with `append_newline`; `kinesis_streams` always does.
 
 use toml::{Table, Value};
@@ -22,6 +23,7 @@ pub fn per_plugin_defaults(name: &str, t: &mut Table) {
         "kinesis" => {
             default("sort_keys", Value::Boolean(true));
             default("append_newline", Value::Boolean(false));
+            default("oversize_records", Value::String("truncate".into()));
         }
         "kinesis_firehose" => default("oversize_records", Value::String("drop".into())),
         _ => {}
@@ -128,7 +130,14 @@ mod tests {
         assert_eq!(keys("cloudwatch_logs"), Vec::<String>::new());
         assert_eq!(keys("firehose"), ["sort_keys=true"]);
         assert_eq!(keys("kinesis_firehose"), ["oversize_records=\"drop\""]);
-        assert_eq!(keys("kinesis"), ["append_newline=false", "sort_keys=true"]);
+        assert_eq!(
+            keys("kinesis"),
+            [
+                "append_newline=false",
+                "oversize_records=\"truncate\"",
+                "sort_keys=true"
+            ]
+        );
         assert_eq!(keys("kinesis_streams"), Vec::<String>::new());
         let mut t = Table::new();
         t.insert("oversize_records".into(), "truncate".into());
