@@ -327,7 +327,7 @@ mod tests {
         };
         let big = "é".repeat(MAX_RECORD_BYTES);
         let mut progress = DeliveryProgress::new(2);
-        let (records, stats) = build_records(&s, &batch(&[big.clone()]), &mut progress);
+        let (records, stats) = build_records(&s, &batch(std::slice::from_ref(&big)), &mut progress);
         assert!(progress.rejections().is_empty());
         assert_eq!(stats.truncated, 1);
         assert!(records[0].size() <= MAX_RECORD_BYTES);
