@@ -262,8 +262,16 @@ impl RecordRenderer {
                 if !std::mem::take(&mut first) {
                     out.push(',');
                 }
-                let key = self.key_text(k, rename, &mut invalid)?;
-                json::write_json_string(out, key.as_bytes());
+                match json::str_payload(k) {
+                    // The common case, without a copy of the key.
+                    Some(name) if !(rename && self.replace_dots.is_some()) => {
+                        invalid |= json::write_json_string(out, name);
+                    }
+                    _ => {
+                        let key = self.key_text(k, rename, &mut invalid)?;
+                        json::write_json_string(out, key.as_bytes());
+                    }
+                }
                 out.push(':');
                 invalid |= self.write_value(v, out, depth, rename)?;
             }
