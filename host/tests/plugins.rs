@@ -9,6 +9,8 @@ mod filter;
 
 mod faults;
 
+mod poison_events;
+
 mod end_to_end;
 
 mod cli;

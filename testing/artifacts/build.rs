@@ -48,6 +48,12 @@ const GUESTS: &[Guest] = &[
         doc: "Filter: `process` panics (a trap).",
     },
     Guest {
+        constant: "POISON",
+        package: "guest-poison",
+        library: "guest_poison",
+        doc: "Filter: keeps every event; panics on an event whose record has a `poison` field.",
+    },
+    Guest {
         constant: "WRONG_LENGTH",
         package: "guest-wrong-length",
         library: "guest_wrong_length",

@@ -1,6 +1,9 @@
 //! `wasm-router plugin inspect FILE` (what a plugin says about itself, what it imports and
-//! exports) and `wasm-router plugin compile FILE [-o OUT]` (fill the compile cache ahead of
-//! time, e.g. while building an image, or write the precompiled artifact).
+//! exports), `wasm-router plugin compile FILE [-o OUT]` (fill the compile cache ahead of
+//! time, e.g. while building an image, or write the precompiled artifact) and
+//! `wasm-router plugin new NAME --kind filter|output` ([`new`]: write a plugin project).
+
+pub mod new;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -20,6 +23,21 @@ pub struct PluginArgs {
 
 #[derive(Subcommand)]
 enum PluginCommand {
+    /// Write a new plugin project (from the repository's templates) that builds and passes
+    /// `wasm-router test` as written.
+    New {
+        /// The plugin's name: its package, its `.wasm` file and its id in the router.
+        name: String,
+        /// A filter or an output plugin.
+        #[arg(long, value_enum)]
+        kind: new::Kind,
+        /// The project's language.
+        #[arg(long, value_enum, default_value_t)]
+        lang: new::Lang,
+        /// Where to write it (default: `./NAME`); must not exist yet.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Show a plugin's name, version, kind, description, config schema, requested hosts and
     /// secrets, and the component's imports and exports.
     Inspect {
@@ -48,6 +66,12 @@ enum PluginCommand {
 /// Run `wasm-router plugin …`.
 pub fn run(args: PluginArgs) -> anyhow::Result<std::process::ExitCode> {
     match args.command {
+        PluginCommand::New {
+            name,
+            kind,
+            lang,
+            dir,
+        } => new::run(&name, kind, lang, dir),
         PluginCommand::Inspect { file, json } => inspect(file, json),
         PluginCommand::Compile {
             file,

@@ -7,17 +7,17 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 /// `wasm-router ARGS…` with the shared compile cache, run to the end.
-fn run(args: &[&str]) -> Output {
+pub(super) fn run(args: &[&str]) -> Output {
     let mut cmd: Command = router_command();
     cmd.env("XDG_CACHE_HOME", cache_dir()).args(args);
     run_to_end(&mut cmd, &format!("wasm-router {}", args.join(" ")))
 }
 
-fn stdout(out: &Output) -> String {
+pub(super) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> String {
+pub(super) fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path.display().to_string()

@@ -1,0 +1,166 @@
+//! Poison-event isolation: a call that traps because of one event is narrowed down by calling
+//! halves of its events alone, so `on_error` applies to the poisoned event only and the others'
+//! outcomes pass — in the pipeline and in `wasm-router test`, which names the event.
+
+use super::cli::{run, stdout, write};
+use super::support::*;
+use serde_json::{Value, json};
+use wasm_router::ops::metrics::{Component, Metrics};
+use wasm_router::pipeline::Filter;
+use wasm_router::plugin::{FilterSettings, OnError};
+
+/// Index (from 0) of the poisoned event among [`EVENTS`].
+const POISONED: usize = 700;
+/// Events in the batch: one full call.
+const EVENTS: usize = 1024;
+
+/// `records(EVENTS)` with the one at [`POISONED`] marked.
+fn poisoned_records() -> Vec<Value> {
+    let mut records = records(EVENTS);
+    records[POISONED]["poison"] = json!(true);
+    records
+}
+
+#[test]
+fn one_poisoned_event_in_1024_is_dropped_alone_and_1023_pass() {
+    let metrics = Metrics::new();
+    let filter = load_capturing(
+        wasm_router_test_artifacts::POISON,
+        json!({}),
+        FilterSettings::new(OnError::FailClosed),
+        &metrics,
+    );
+    let records = poisoned_records();
+    let out = filter.process(batch("app", &records));
+    assert_eq!(out.len(), 1);
+    let mut want = records.clone();
+    want.remove(POISONED);
+    assert_eq!(json_records(&out[0]), want, "the others pass, in order");
+    assert_eq!(
+        metrics.discarded(&Component::filter("poison"), "plugin_fault_trap"),
+        1
+    );
+    let id = "{plugin=\"poison\"}";
+    assert_eq!(
+        metric(&metrics, &format!("wasm_plugin_isolated_events_total{id}")),
+        1.0
+    );
+    // Two calls per halving: 2·log2(1024).
+    assert_eq!(
+        metric(&metrics, &format!("wasm_plugin_split_calls_total{id}")),
+        20.0
+    );
+    assert_eq!(
+        metric(&metrics, &format!("wasm_plugin_calls_total{id}")),
+        21.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "wasm_plugin_events_total{plugin=\"poison\",outcome=\"in\"}"
+        ),
+        EVENTS as f64,
+        "split calls do not count their events in again"
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "wasm_plugin_events_total{plugin=\"poison\",outcome=\"kept\"}"
+        ),
+        (EVENTS - 1) as f64
+    );
+    // The breaker counted one faulting event, not 11 faulted calls.
+    assert_eq!(
+        metric(
+            &metrics,
+            "wasm_plugin_faults_total{plugin=\"poison\",reason=\"trap\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(&metrics, &format!("wasm_plugin_circuit_open{id}")),
+        0.0
+    );
+}
+
+#[test]
+fn with_fail_open_the_poisoned_event_passes_unfiltered_and_the_next_batch_is_called() {
+    let metrics = Metrics::new();
+    let filter = load_capturing(
+        wasm_router_test_artifacts::POISON,
+        json!({}),
+        FilterSettings::new(OnError::FailOpen),
+        &metrics,
+    );
+    let records = poisoned_records();
+    let out = filter.process(batch("app", &records));
+    assert_eq!(json_records(&out[0]), records);
+    assert_eq!(
+        metric(
+            &metrics,
+            "wasm_plugin_events_total{plugin=\"poison\",outcome=\"passed_unfiltered\"}"
+        ),
+        1.0
+    );
+    let clean = batch("app", &records(5));
+    assert_eq!(filter.process(clean.clone()), vec![clean]);
+}
+
+#[test]
+fn test_names_the_poisoned_event_and_the_others_match_the_expected_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = |records: &[Value]| {
+        records
+            .iter()
+            .map(|r| r.to_string() + "\n")
+            .collect::<String>()
+    };
+    let records = poisoned_records();
+    let input = write(dir.path(), "in.jsonl", &lines(&records));
+    let mut kept = records.clone();
+    kept.remove(POISONED);
+    let expected = write(dir.path(), "expected.jsonl", &lines(&kept));
+    let out = run(&[
+        "test",
+        wasm_router_test_artifacts::POISON,
+        "--input",
+        &input,
+        "--expect",
+        &expected,
+        "--on-error",
+        "fail_closed",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "a fault fails the run");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let events = report["events"].as_array().unwrap();
+    let faulted: Vec<u64> = events
+        .iter()
+        .filter(|e| e["outcome"] == "fault")
+        .map(|e| e["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(faulted, [POISONED as u64]);
+    assert!(
+        events[POISONED]["message"]
+            .as_str()
+            .unwrap()
+            .contains("marked poison"),
+        "{}",
+        events[POISONED]
+    );
+    assert_eq!(report["expect"]["matched"], true, "{}", report["expect"]);
+
+    let out = run(&[
+        "test",
+        wasm_router_test_artifacts::POISON,
+        "--input",
+        &input,
+        "--on-error",
+        "fail_closed",
+    ]);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("event {} [fault]", POISONED + 1)),
+        "{text}"
+    );
+}
