@@ -92,9 +92,9 @@ fn with_fail_open_the_poisoned_event_passes_unfiltered_and_the_next_batch_is_cal
         FilterSettings::new(OnError::FailOpen),
         &metrics,
     );
-    let records = poisoned_records();
-    let out = filter.process(batch("app", &records));
-    assert_eq!(json_records(&out[0]), records);
+    let poisoned = poisoned_records();
+    let out = filter.process(batch("app", &poisoned));
+    assert_eq!(json_records(&out[0]), poisoned);
     assert_eq!(
         metric(
             &metrics,
@@ -144,10 +144,12 @@ fn test_names_the_poisoned_event_and_the_others_match_the_expected_output() {
         events[POISONED]["message"]
             .as_str()
             .unwrap()
-            .contains("marked poison"),
+            .contains("the plugin trapped"),
         "{}",
         events[POISONED]
     );
+    let logs = report["logs"].to_string();
+    assert!(logs.contains("marked poison"), "the panic is in the log: {logs}");
     assert_eq!(report["expect"]["matched"], true, "{}", report["expect"]);
 
     let out = run(&[
