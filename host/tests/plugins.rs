@@ -11,6 +11,8 @@ mod faults;
 
 mod poison_events;
 
+mod projects;
+
 mod end_to_end;
 
 mod cli;

@@ -149,7 +149,10 @@ fn test_names_the_poisoned_event_and_the_others_match_the_expected_output() {
         events[POISONED]
     );
     let logs = report["logs"].to_string();
-    assert!(logs.contains("marked poison"), "the panic is in the log: {logs}");
+    assert!(
+        logs.contains("marked poison"),
+        "the panic is in the log: {logs}"
+    );
     assert_eq!(report["expect"]["matched"], true, "{}", report["expect"]);
 
     let out = run(&[
