@@ -103,6 +103,16 @@ fn inspect(file: PathBuf, as_json: bool) -> anyhow::Result<std::process::ExitCod
                 .map(|i| json!({"name": i.name, "kind": i.kind, "members": i.members}))
                 .collect::<Vec<_>>()
         };
+        let imports: Vec<Value> = imports
+            .iter()
+            .zip(items(&imports))
+            .map(|(i, mut item)| {
+                let (access, note) = inspect::access(&i.name);
+                item["access"] = json!(access.as_str());
+                item["access_note"] = json!(note);
+                item
+            })
+            .collect();
         let report = json!({
             "file": file.display().to_string(),
             "size_bytes": size,
@@ -114,7 +124,7 @@ fn inspect(file: PathBuf, as_json: bool) -> anyhow::Result<std::process::ExitCod
             "config_schema": schema,
             "requested_hosts": info.requested_hosts,
             "requested_secrets": info.requested_secrets,
-            "imports": items(&imports),
+            "imports": imports,
             "exports": items(&exports),
         });
         super::print_stdout(&(serde_json::to_string_pretty(&report)? + "\n"))?;
@@ -151,7 +161,18 @@ fn inspect(file: PathBuf, as_json: bool) -> anyhow::Result<std::process::ExitCod
     for (title, items) in [("imports", &imports), ("exports", &exports)] {
         writeln!(out, "{title} ({}):", items.len())?;
         for item in items.iter() {
-            writeln!(out, "  {} ({})", item.name, item.kind)?;
+            if title == "imports" {
+                let (access, note) = inspect::access(&item.name);
+                writeln!(
+                    out,
+                    "  {} ({}) [{}: {note}]",
+                    item.name,
+                    item.kind,
+                    access.as_str()
+                )?;
+            } else {
+                writeln!(out, "  {} ({})", item.name, item.kind)?;
+            }
             for member in &item.members {
                 writeln!(out, "    {member}")?;
             }

@@ -211,6 +211,17 @@ fn inspect_shows_metadata_schema_imports_and_exports() {
         imports.contains(&"wasm-router:plugin/log@0.1.0"),
         "{imports:?}"
     );
+    // A plugin that loads has every import granted (or denied at call); each says what it gets.
+    for import in report["imports"].as_array().unwrap() {
+        assert_eq!(import["access"], "granted", "{import}");
+        assert!(!import["access_note"].as_str().unwrap().is_empty());
+    }
+    let out = run(&["plugin", "inspect", wasm_router_test_artifacts::KEEP_ALL]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("wasm-router:plugin/log@0.1.0 (instance) [granted: the plugin contract]"),
+        "{text}"
+    );
     let exports: Vec<&str> = report["exports"]
         .as_array()
         .unwrap()
