@@ -139,25 +139,6 @@ pub fn exports(engine: &Engine, component: &Component) -> Vec<Item> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn imports_are_granted_denied_at_call_or_refused() {
-        let of = |name| access(name).0;
-        assert_eq!(of("wasm-router:plugin/log@0.1.0"), Access::Granted);
-        assert_eq!(of("wasm-router:plugin/log@0.2.0"), Access::Refused);
-        assert_eq!(of("wasi:cli/stdout@0.2.6"), Access::Granted);
-        assert_eq!(of("wasi:clocks/wall-clock@0.2.0"), Access::Granted);
-        assert_eq!(of("wasi:sockets/tcp@0.2.0"), Access::DeniedAtCall);
-        assert_eq!(of("wasi:http/outgoing-handler@0.2.3"), Access::DeniedAtCall);
-        assert_eq!(of("wasi:cli/stdout@0.3.0"), Access::Refused);
-        assert_eq!(of("wasi:keyvalue/store@0.2.0"), Access::Refused);
-        assert_eq!(of("acme:db/query"), Access::Refused);
-    }
-}
-
 fn describe(engine: &Engine, name: &str, item: &ComponentItem) -> Item {
     let (kind, members) = match item {
         ComponentItem::ComponentFunc(f) => ("func", vec![signature(name, f)]),
@@ -251,5 +232,24 @@ pub fn type_name(t: &Type) -> String {
         Type::Future(_) => "future".into(),
         Type::Stream(_) => "stream".into(),
         Type::ErrorContext => "error-context".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_are_granted_denied_at_call_or_refused() {
+        let of = |name| access(name).0;
+        assert_eq!(of("wasm-router:plugin/log@0.1.0"), Access::Granted);
+        assert_eq!(of("wasm-router:plugin/log@0.2.0"), Access::Refused);
+        assert_eq!(of("wasi:cli/stdout@0.2.6"), Access::Granted);
+        assert_eq!(of("wasi:clocks/wall-clock@0.2.0"), Access::Granted);
+        assert_eq!(of("wasi:sockets/tcp@0.2.0"), Access::DeniedAtCall);
+        assert_eq!(of("wasi:http/outgoing-handler@0.2.3"), Access::DeniedAtCall);
+        assert_eq!(of("wasi:cli/stdout@0.3.0"), Access::Refused);
+        assert_eq!(of("wasi:keyvalue/store@0.2.0"), Access::Refused);
+        assert_eq!(of("acme:db/query"), Access::Refused);
     }
 }

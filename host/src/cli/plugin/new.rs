@@ -31,36 +31,29 @@ pub enum Lang {
 /// One file of a template: its path in the project and its text.
 type TemplateFile = (&'static str, &'static str);
 
-/// `include_str!` of a file of `examples/<template>/`.
-macro_rules! template {
-    ($dir:literal, $($file:literal),+ $(,)?) => {
+/// The files of `examples/<template>/`, embedded: those every Rust template has, and `extra`
+/// (what `wasm-router test` checks it with).
+macro_rules! rust_template {
+    ($dir:literal, $extra:literal) => {
+        rust_template!(
+            @files $dir,
+            $extra,
+            "Cargo.toml",
+            "README.md",
+            ".gitignore",
+            "src/lib.rs",
+            "tests/sample.rs",
+            "sample.jsonl",
+            "sample-config.json"
+        )
+    };
+    (@files $dir:literal, $($file:literal),+) => {
         &[$(($file, include_str!(concat!("../../../../examples/", $dir, "/", $file)))),+]
     };
 }
 
-const RUST_FILTER: &[TemplateFile] = template!(
-    "plugin-template",
-    "Cargo.toml",
-    "README.md",
-    ".gitignore",
-    "src/lib.rs",
-    "tests/sample.rs",
-    "sample.jsonl",
-    "sample-config.json",
-    "expected.jsonl",
-);
-
-const RUST_OUTPUT: &[TemplateFile] = template!(
-    "output-template",
-    "Cargo.toml",
-    "README.md",
-    ".gitignore",
-    "src/lib.rs",
-    "tests/sample.rs",
-    "sample.jsonl",
-    "sample-config.json",
-    "responses.jsonl",
-);
+const RUST_FILTER: &[TemplateFile] = rust_template!("plugin-template", "expected.jsonl");
+const RUST_OUTPUT: &[TemplateFile] = rust_template!("output-template", "responses.jsonl");
 
 impl Lang {
     /// The template of `kind` in this language, and the name it is written with.
