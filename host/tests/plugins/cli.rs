@@ -232,6 +232,58 @@ fn inspect_shows_metadata_schema_imports_and_exports() {
 }
 
 #[test]
+fn test_takes_limits_and_a_fault_says_which_limit_to_raise_and_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.jsonl", "{\"log\": \"a\"}\n");
+    let out = run(&[
+        "test",
+        wasm_router_test_artifacts::INFINITE_LOOP,
+        "--input",
+        &input,
+        "--limit",
+        "deadline=20ms,memory=32MiB",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for wanted in [
+        "past its 20ms deadline",
+        "limits = { deadline = \"200ms\" }",
+        "[[filters]] or [[outputs]]",
+        "--limit deadline=",
+        "of a 32.0 MiB cap",
+    ] {
+        assert!(text.contains(wanted), "{wanted:?} in\n{text}");
+    }
+    let out = run(&[
+        "test",
+        wasm_router_test_artifacts::MEMORY_BOMB,
+        "--input",
+        &input,
+        "--limit",
+        "memory=8MiB",
+        "--limit",
+        "deadline=10s",
+    ]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("memory cap of 8388608 bytes") && text.contains("--limit memory="),
+        "{text}"
+    );
+    let out = run(&[
+        "test",
+        wasm_router_test_artifacts::KEEP_ALL,
+        "--input",
+        &input,
+        "--limit",
+        "speed=1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("use deadline, memory, fuel or max_calls")
+    );
+}
+
+#[test]
 fn compile_fills_the_cache_or_writes_an_artifact() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache").display().to_string();

@@ -14,10 +14,10 @@ const POISONED: usize = 700;
 /// Events in the batch: one full call.
 const EVENTS: usize = 1024;
 
-/// `records(EVENTS)` with the one at [`POISONED`] marked.
-fn poisoned_records() -> Vec<Value> {
+/// `records(EVENTS)` with the one at [`POISONED`] marked `"poison": how` (`panic`, `refuse`).
+fn poisoned_records(how: &str) -> Vec<Value> {
     let mut records = records(EVENTS);
-    records[POISONED]["poison"] = json!(true);
+    records[POISONED]["poison"] = json!(how);
     records
 }
 
@@ -30,7 +30,7 @@ fn one_poisoned_event_in_1024_is_dropped_alone_and_1023_pass() {
         FilterSettings::new(OnError::FailClosed),
         &metrics,
     );
-    let records = poisoned_records();
+    let records = poisoned_records("panic");
     let out = filter.process(batch("app", &records));
     assert_eq!(out.len(), 1);
     let mut want = records.clone();
@@ -84,6 +84,43 @@ fn one_poisoned_event_in_1024_is_dropped_alone_and_1023_pass() {
 }
 
 #[test]
+fn a_batch_refused_because_of_one_event_is_narrowed_down_to_that_event() {
+    let metrics = Metrics::new();
+    let filter = load_capturing(
+        wasm_router_test_artifacts::POISON,
+        json!({}),
+        FilterSettings::new(OnError::FailClosed),
+        &metrics,
+    );
+    let records = poisoned_records("refuse");
+    let out = filter.process(batch("app", &records));
+    let mut want = records.clone();
+    want.remove(POISONED);
+    assert_eq!(json_records(&out[0]), want);
+    assert_eq!(
+        metrics.discarded(&Component::filter("poison"), "plugin_event_error"),
+        1,
+        "only the refusing event gets on_error"
+    );
+    let id = "{plugin=\"poison\"}";
+    assert_eq!(
+        metric(&metrics, &format!("wasm_plugin_isolated_events_total{id}")),
+        1.0
+    );
+    assert_eq!(
+        metric(&metrics, &format!("wasm_plugin_split_calls_total{id}")),
+        20.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "wasm_plugin_events_total{plugin=\"poison\",outcome=\"errors\"}"
+        ),
+        1.0
+    );
+}
+
+#[test]
 fn with_fail_open_the_poisoned_event_passes_unfiltered_and_the_next_batch_is_called() {
     let metrics = Metrics::new();
     let filter = load_capturing(
@@ -92,7 +129,7 @@ fn with_fail_open_the_poisoned_event_passes_unfiltered_and_the_next_batch_is_cal
         FilterSettings::new(OnError::FailOpen),
         &metrics,
     );
-    let poisoned = poisoned_records();
+    let poisoned = poisoned_records("panic");
     let out = filter.process(batch("app", &poisoned));
     assert_eq!(json_records(&out[0]), poisoned);
     assert_eq!(
@@ -115,7 +152,7 @@ fn test_names_the_poisoned_event_and_the_others_match_the_expected_output() {
             .map(|r| r.to_string() + "\n")
             .collect::<String>()
     };
-    let records = poisoned_records();
+    let records = poisoned_records("panic");
     let input = write(dir.path(), "in.jsonl", &lines(&records));
     let mut kept = records.clone();
     kept.remove(POISONED);
