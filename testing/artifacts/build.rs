@@ -51,7 +51,7 @@ const GUESTS: &[Guest] = &[
         constant: "POISON",
         package: "guest-poison",
         library: "guest_poison",
-        doc: "Filter: keeps every event; panics on an event whose record has a `poison` field.",
+        doc: "Filter (per batch): keeps every event; panics on an event with `\"poison\": \"panic\"`, refuses the whole batch (the same error for every event) for `\"poison\": \"refuse\"`.",
     },
     Guest {
         constant: "WRONG_LENGTH",

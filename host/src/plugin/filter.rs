@@ -269,7 +269,8 @@ impl WasmFilter {
     /// (a trap, a memory cap, fuel), or that returned the same `error` for every event, is
     /// narrowed down: the events are split in halves and each half is called alone, until the
     /// events that fault alone are found, so `on_error` applies to those events only and the
-    /// others' outcomes pass. One faulting event in `n` costs about 2·log2(n) extra calls;
+    /// others' outcomes pass (a refusal that both halves repeat is left as it is: see
+    /// [`Self::split`]). One faulting event in `n` costs about 2·log2(n) extra calls;
     /// at most [`MAX_SPLIT_CALLS`] per call, after which the parts not yet narrowed down get
     /// `on_error` as a whole. The circuit breaker counts each faulting event (or part), not
     /// the split calls.
@@ -294,7 +295,7 @@ impl WasmFilter {
                 .is_open();
         match result {
             Ok(called) if can_split && errs_for_every_event(&called.outcomes) => {
-                self.split(tag, events, first_index, split, routed, trace);
+                self.split(tag, events, first_index, true, split, routed, trace);
             }
             Ok(called) => {
                 if narrowing
@@ -307,7 +308,7 @@ impl WasmFilter {
             }
             Err(fault) if can_split && fault.may_be_one_event() => {
                 tracing::debug!(plugin = %self.started.context.id, kind = fault.kind(), events = events.len(), "plugin fault: calling each half of the events alone to find the events that fault");
-                self.split(tag, events, first_index, split, routed, trace);
+                self.split(tag, events, first_index, false, split, routed, trace);
             }
             Err(fault) => {
                 let kind = fault.kind();
@@ -336,30 +337,49 @@ impl WasmFilter {
         }
     }
 
-    /// Call each half of `events` alone and settle it.
+    /// Call each half of `events` alone and settle it. When the call `refused` the whole
+    /// batch (the same `error` for every event) and both halves are refused whole as well, the
+    /// refusal is no one event's doing (a plugin that errs on every event alike): the errors
+    /// stand as they are, without more calls.
+    #[allow(clippy::too_many_arguments)]
     fn split(
         &self,
         tag: &str,
         mut events: Vec<Event>,
         first_index: usize,
+        refused: bool,
         split: &mut Split,
         routed: &mut Routed,
         mut trace: Option<&mut Vec<EventReport>>,
     ) {
         let right = events.split_off(events.len() / 2);
         let middle = first_index + events.len();
-        for (part, first) in [(events, first_index), (right, middle)] {
+        let parts = [(events, first_index), (right, middle)];
+        let results = parts.each_ref().map(|(part, _)| {
             split.calls_left -= 1;
-            let result = self.call(tag, &part, true);
-            self.settle(
-                tag,
-                part,
-                first,
-                result,
-                split,
-                routed,
-                trace.as_deref_mut(),
-            );
+            self.call(tag, part, true)
+        });
+        let alike = refused
+            && results
+                .iter()
+                .all(|r| r.as_ref().is_ok_and(|c| errs_for_every_event(&c.outcomes)));
+        for ((part, first), result) in parts.into_iter().zip(results) {
+            match result {
+                Ok(called) if alike => {
+                    self.apply_called(tag, part, first, called, routed, trace.as_deref_mut());
+                }
+                result => {
+                    self.settle(
+                        tag,
+                        part,
+                        first,
+                        result,
+                        split,
+                        routed,
+                        trace.as_deref_mut(),
+                    );
+                }
+            }
         }
     }
 

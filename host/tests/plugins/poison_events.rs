@@ -121,6 +121,35 @@ fn a_batch_refused_because_of_one_event_is_narrowed_down_to_that_event() {
 }
 
 #[test]
+fn a_refusal_both_halves_repeat_stands_after_two_split_calls() {
+    let metrics = Metrics::new();
+    let filter = load_capturing(
+        wasm_router_test_artifacts::POISON,
+        json!({}),
+        FilterSettings::new(OnError::FailClosed),
+        &metrics,
+    );
+    let mut refusing = records(EVENTS);
+    for r in &mut refusing {
+        r["poison"] = json!("refuse");
+    }
+    assert!(filter.process(batch("app", &refusing)).is_empty());
+    assert_eq!(
+        metrics.discarded(&Component::filter("poison"), "plugin_event_error"),
+        EVENTS as u64
+    );
+    let id = "{plugin=\"poison\"}";
+    assert_eq!(
+        metric(&metrics, &format!("wasm_plugin_split_calls_total{id}")),
+        2.0
+    );
+    assert_eq!(
+        metric(&metrics, &format!("wasm_plugin_isolated_events_total{id}")),
+        0.0
+    );
+}
+
+#[test]
 fn with_fail_open_the_poisoned_event_passes_unfiltered_and_the_next_batch_is_called() {
     let metrics = Metrics::new();
     let filter = load_capturing(
