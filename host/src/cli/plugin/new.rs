@@ -40,7 +40,6 @@ macro_rules! rust_template {
             $extra,
             "Cargo.toml",
             "README.md",
-            ".gitignore",
             "src/lib.rs",
             "tests/sample.rs",
             "sample.jsonl",
@@ -52,6 +51,10 @@ macro_rules! rust_template {
     };
 }
 
+/// The `.gitignore` of a Rust project. (The templates' own also ignore `Cargo.lock`, which
+/// the repository does not keep for them; a plugin's repository should commit it.)
+const RUST_GITIGNORE: TemplateFile = (".gitignore", "/target\n");
+
 const RUST_FILTER: &[TemplateFile] = rust_template!("plugin-template", "expected.jsonl");
 const RUST_OUTPUT: &[TemplateFile] = rust_template!("output-template", "responses.jsonl");
 
@@ -61,6 +64,13 @@ impl Lang {
         match (self, kind) {
             (Lang::Rust, Kind::Filter) => (RUST_FILTER, "my-filter"),
             (Lang::Rust, Kind::Output) => (RUST_OUTPUT, "my-output"),
+        }
+    }
+
+    /// Files the language's projects get besides the template's.
+    fn extra_files(self) -> &'static [TemplateFile] {
+        match self {
+            Lang::Rust => std::slice::from_ref(&RUST_GITIGNORE),
         }
     }
 
@@ -99,7 +109,7 @@ pub fn run(
         );
     }
     let (files, template_name) = lang.files(kind);
-    for (path, text) in files {
+    for (path, text) in files.iter().chain(lang.extra_files()) {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)
