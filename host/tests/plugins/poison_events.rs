@@ -5,9 +5,10 @@
 use super::cli::{run, stdout, write};
 use super::support::*;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use wasm_router::ops::metrics::{Component, Metrics};
 use wasm_router::pipeline::Filter;
-use wasm_router::plugin::{FilterSettings, OnError};
+use wasm_router::plugin::{FilterSettings, OnError, WasmFilter};
 
 /// Index (from 0) of the poisoned event among [`EVENTS`].
 const POISONED: usize = 700;
@@ -21,15 +22,29 @@ fn poisoned_records(how: &str) -> Vec<Value> {
     records
 }
 
-#[test]
-fn one_poisoned_event_in_1024_is_dropped_alone_and_1023_pass() {
+/// The poison guest under `on_error`, with fresh metrics.
+fn poison_filter(on_error: OnError) -> (WasmFilter, Arc<Metrics>) {
     let metrics = Metrics::new();
     let filter = load_capturing(
         wasm_router_test_artifacts::POISON,
         json!({}),
-        FilterSettings::new(OnError::FailClosed),
+        FilterSettings::new(on_error),
         &metrics,
     );
+    (filter, metrics)
+}
+
+/// `wasm_plugin_<name>_total` of the poison guest.
+fn counter(metrics: &Metrics, name: &str) -> f64 {
+    metric(
+        metrics,
+        &format!("wasm_plugin_{name}_total{{plugin=\"poison\"}}"),
+    )
+}
+
+#[test]
+fn one_poisoned_event_in_1024_is_dropped_alone_and_1023_pass() {
+    let (filter, metrics) = poison_filter(OnError::FailClosed);
     let records = poisoned_records("panic");
     let out = filter.process(batch("app", &records));
     assert_eq!(out.len(), 1);
@@ -40,20 +55,10 @@ fn one_poisoned_event_in_1024_is_dropped_alone_and_1023_pass() {
         metrics.discarded(&Component::filter("poison"), "plugin_fault_trap"),
         1
     );
-    let id = "{plugin=\"poison\"}";
-    assert_eq!(
-        metric(&metrics, &format!("wasm_plugin_isolated_events_total{id}")),
-        1.0
-    );
+    assert_eq!(counter(&metrics, "isolated_events"), 1.0);
     // Two calls per halving: 2·log2(1024).
-    assert_eq!(
-        metric(&metrics, &format!("wasm_plugin_split_calls_total{id}")),
-        20.0
-    );
-    assert_eq!(
-        metric(&metrics, &format!("wasm_plugin_calls_total{id}")),
-        21.0
-    );
+    assert_eq!(counter(&metrics, "split_calls"), 20.0);
+    assert_eq!(counter(&metrics, "calls"), 21.0);
     assert_eq!(
         metric(
             &metrics,
@@ -78,20 +83,14 @@ fn one_poisoned_event_in_1024_is_dropped_alone_and_1023_pass() {
         1.0
     );
     assert_eq!(
-        metric(&metrics, &format!("wasm_plugin_circuit_open{id}")),
+        metric(&metrics, "wasm_plugin_circuit_open{plugin=\"poison\"}"),
         0.0
     );
 }
 
 #[test]
 fn a_batch_refused_because_of_one_event_is_narrowed_down_to_that_event() {
-    let metrics = Metrics::new();
-    let filter = load_capturing(
-        wasm_router_test_artifacts::POISON,
-        json!({}),
-        FilterSettings::new(OnError::FailClosed),
-        &metrics,
-    );
+    let (filter, metrics) = poison_filter(OnError::FailClosed);
     let records = poisoned_records("refuse");
     let out = filter.process(batch("app", &records));
     let mut want = records.clone();
@@ -102,15 +101,8 @@ fn a_batch_refused_because_of_one_event_is_narrowed_down_to_that_event() {
         1,
         "only the refusing event gets on_error"
     );
-    let id = "{plugin=\"poison\"}";
-    assert_eq!(
-        metric(&metrics, &format!("wasm_plugin_isolated_events_total{id}")),
-        1.0
-    );
-    assert_eq!(
-        metric(&metrics, &format!("wasm_plugin_split_calls_total{id}")),
-        20.0
-    );
+    assert_eq!(counter(&metrics, "isolated_events"), 1.0);
+    assert_eq!(counter(&metrics, "split_calls"), 20.0);
     assert_eq!(
         metric(
             &metrics,
@@ -122,13 +114,7 @@ fn a_batch_refused_because_of_one_event_is_narrowed_down_to_that_event() {
 
 #[test]
 fn a_refusal_both_halves_repeat_stands_after_two_split_calls() {
-    let metrics = Metrics::new();
-    let filter = load_capturing(
-        wasm_router_test_artifacts::POISON,
-        json!({}),
-        FilterSettings::new(OnError::FailClosed),
-        &metrics,
-    );
+    let (filter, metrics) = poison_filter(OnError::FailClosed);
     let mut refusing = records(EVENTS);
     for r in &mut refusing {
         r["poison"] = json!("refuse");
@@ -138,26 +124,13 @@ fn a_refusal_both_halves_repeat_stands_after_two_split_calls() {
         metrics.discarded(&Component::filter("poison"), "plugin_event_error"),
         EVENTS as u64
     );
-    let id = "{plugin=\"poison\"}";
-    assert_eq!(
-        metric(&metrics, &format!("wasm_plugin_split_calls_total{id}")),
-        2.0
-    );
-    assert_eq!(
-        metric(&metrics, &format!("wasm_plugin_isolated_events_total{id}")),
-        0.0
-    );
+    assert_eq!(counter(&metrics, "split_calls"), 2.0);
+    assert_eq!(counter(&metrics, "isolated_events"), 0.0);
 }
 
 #[test]
 fn with_fail_open_the_poisoned_event_passes_unfiltered_and_the_next_batch_is_called() {
-    let metrics = Metrics::new();
-    let filter = load_capturing(
-        wasm_router_test_artifacts::POISON,
-        json!({}),
-        FilterSettings::new(OnError::FailOpen),
-        &metrics,
-    );
+    let (filter, metrics) = poison_filter(OnError::FailOpen);
     let poisoned = poisoned_records("panic");
     let out = filter.process(batch("app", &poisoned));
     assert_eq!(json_records(&out[0]), poisoned);
