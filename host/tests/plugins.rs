@@ -9,6 +9,10 @@ mod filter;
 
 mod faults;
 
+mod poison_events;
+
+mod projects;
+
 mod end_to_end;
 
 mod cli;

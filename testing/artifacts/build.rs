@@ -48,6 +48,12 @@ const GUESTS: &[Guest] = &[
         doc: "Filter: `process` panics (a trap).",
     },
     Guest {
+        constant: "POISON",
+        package: "guest-poison",
+        library: "guest_poison",
+        doc: "Filter (per batch): keeps every event; panics on an event with `\"poison\": \"panic\"`, refuses the whole batch (the same error for every event) for `\"poison\": \"refuse\"`.",
+    },
+    Guest {
         constant: "WRONG_LENGTH",
         package: "guest-wrong-length",
         library: "guest_wrong_length",

@@ -1,6 +1,9 @@
 //! `wasm-router plugin inspect FILE` (what a plugin says about itself, what it imports and
-//! exports) and `wasm-router plugin compile FILE [-o OUT]` (fill the compile cache ahead of
-//! time, e.g. while building an image, or write the precompiled artifact).
+//! exports), `wasm-router plugin compile FILE [-o OUT]` (fill the compile cache ahead of
+//! time, e.g. while building an image, or write the precompiled artifact) and
+//! `wasm-router plugin new NAME --kind filter|output` ([`new`]: write a plugin project).
+
+pub mod new;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -20,6 +23,21 @@ pub struct PluginArgs {
 
 #[derive(Subcommand)]
 enum PluginCommand {
+    /// Write a new plugin project (from the repository's templates) that builds and passes
+    /// `wasm-router test` as written.
+    New {
+        /// The plugin's name: its package, its `.wasm` file and its id in the router.
+        name: String,
+        /// A filter or an output plugin.
+        #[arg(long, value_enum)]
+        kind: new::Kind,
+        /// The project's language.
+        #[arg(long, value_enum, default_value_t)]
+        lang: new::Lang,
+        /// Where to write it (default: `./NAME`); must not exist yet.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Show a plugin's name, version, kind, description, config schema, requested hosts and
     /// secrets, and the component's imports and exports.
     Inspect {
@@ -48,6 +66,12 @@ enum PluginCommand {
 /// Run `wasm-router plugin …`.
 pub fn run(args: PluginArgs) -> anyhow::Result<std::process::ExitCode> {
     match args.command {
+        PluginCommand::New {
+            name,
+            kind,
+            lang,
+            dir,
+        } => new::run(&name, kind, lang, dir),
         PluginCommand::Inspect { file, json } => inspect(file, json),
         PluginCommand::Compile {
             file,
@@ -79,6 +103,16 @@ fn inspect(file: PathBuf, as_json: bool) -> anyhow::Result<std::process::ExitCod
                 .map(|i| json!({"name": i.name, "kind": i.kind, "members": i.members}))
                 .collect::<Vec<_>>()
         };
+        let imports: Vec<Value> = imports
+            .iter()
+            .zip(items(&imports))
+            .map(|(i, mut item)| {
+                let (access, note) = inspect::access(&i.name);
+                item["access"] = json!(access.as_str());
+                item["access_note"] = json!(note);
+                item
+            })
+            .collect();
         let report = json!({
             "file": file.display().to_string(),
             "size_bytes": size,
@@ -90,7 +124,7 @@ fn inspect(file: PathBuf, as_json: bool) -> anyhow::Result<std::process::ExitCod
             "config_schema": schema,
             "requested_hosts": info.requested_hosts,
             "requested_secrets": info.requested_secrets,
-            "imports": items(&imports),
+            "imports": imports,
             "exports": items(&exports),
         });
         super::print_stdout(&(serde_json::to_string_pretty(&report)? + "\n"))?;
@@ -127,7 +161,18 @@ fn inspect(file: PathBuf, as_json: bool) -> anyhow::Result<std::process::ExitCod
     for (title, items) in [("imports", &imports), ("exports", &exports)] {
         writeln!(out, "{title} ({}):", items.len())?;
         for item in items.iter() {
-            writeln!(out, "  {} ({})", item.name, item.kind)?;
+            if title == "imports" {
+                let (access, note) = inspect::access(&item.name);
+                writeln!(
+                    out,
+                    "  {} ({}) [{}: {note}]",
+                    item.name,
+                    item.kind,
+                    access.as_str()
+                )?;
+            } else {
+                writeln!(out, "  {} ({})", item.name, item.kind)?;
+            }
             for member in &item.members {
                 writeln!(out, "    {member}")?;
             }

@@ -72,6 +72,28 @@ pub struct TestArgs {
     /// The failure policy (`fail_open`, `fail_closed`, `dead_letter`); default: the plugin's.
     #[arg(long)]
     on_error: Option<String>,
+    /// Resource limits of each call, `KEY=VALUE[,KEY=VALUE…]`: `deadline` (default 50ms for a
+    /// filter, 200ms for an output), `memory` (64MiB), `fuel` (10000000000 instructions per
+    /// call), `max_calls` (100000). Repeatable. The router takes the same limits from
+    /// `limits = { … }` in the plugin's config entry.
+    #[arg(long = "limit", value_name = "KEY=VALUE,…")]
+    limit: Vec<String>,
+}
+
+impl TestArgs {
+    /// `defaults` with every `--limit` applied.
+    fn limits(&self, defaults: PluginLimits) -> anyhow::Result<PluginLimits> {
+        let mut limits = defaults;
+        for pair in self.limit.iter().flat_map(|l| l.split(',')) {
+            let (key, value) = pair.split_once('=').with_context(|| {
+                format!("--limit {pair:?}: use KEY=VALUE, e.g. --limit deadline=2s,memory=256MiB")
+            })?;
+            limits
+                .set(key.trim(), value.trim())
+                .map_err(|e| anyhow::anyhow!("--limit: {e}"))?;
+        }
+        Ok(limits)
+    }
 }
 
 /// One event from `--input` or `--expect`.
@@ -133,9 +155,11 @@ fn test_filter(
         })?,
         None => OnError::default_for(&info.name, &info.description, &info.config_schema),
     };
+    let defaults = FilterSettings::new(on_error);
     let settings = FilterSettings {
         max_instances: 1,
-        ..FilterSettings::new(on_error)
+        limits: args.limits(defaults.limits)?,
+        ..defaults
     };
     let metrics = Metrics::new();
     let filter = WasmFilter::new(
@@ -275,7 +299,7 @@ fn test_output(
 ) -> anyhow::Result<(Report, bool)> {
     let info = plugin.info().clone();
     let metrics = Metrics::new();
-    let limits = PluginLimits::output_defaults();
+    let limits = args.limits(PluginLimits::output_defaults())?;
     let (started, mut instance) =
         startup::start(plugin.clone(), &info.name, config, limits, &metrics, true)?;
     let mut responses = match &args.responses {

@@ -10,17 +10,21 @@ use std::time::Duration;
 pub enum Fault {
     /// The call ran past its deadline and was interrupted.
     #[error(
-        "the call ran past its {deadline:?} deadline and was interrupted; raise `limits.deadline` or make the plugin faster"
+        "the call ran past its {deadline:?} deadline and was interrupted; raise the plugin's deadline (router config: `limits = {{ deadline = \"200ms\" }}` in its [[filters]] or [[outputs]] entry; `wasm-router test`: `--limit deadline=200ms`), send fewer events per call (`wasm-router test --batch-size`), or make the plugin faster"
     )]
     Deadline {
         /// The deadline.
         deadline: Duration,
     },
     /// The plugin asked for more memory than its cap.
-    #[error("{0}; raise `limits.memory` or make the plugin use less")]
+    #[error(
+        "{0}; raise the plugin's memory cap (router config: `limits = {{ memory = \"256MiB\" }}` in its [[filters]] or [[outputs]] entry; `wasm-router test`: `--limit memory=256MiB`) or make the plugin use less"
+    )]
     Memory(String),
     /// The call used up its fuel (`wasm-router test` only).
-    #[error("the call used up its fuel budget of {budget} instructions")]
+    #[error(
+        "the call used up its fuel budget of {budget} instructions; raise it with `wasm-router test --limit fuel=…`"
+    )]
     OutOfFuel {
         /// The budget.
         budget: u64,
@@ -94,6 +98,18 @@ impl Fault {
             Fault::Expansion { .. } => "expansion",
             Fault::Instantiate { .. } => "instantiate",
         }
+    }
+
+    /// Can one event of a batch cause this fault, so that calling parts of the batch alone
+    /// finds it? A trap, the memory cap and fuel: yes. Not the deadline (it is the whole
+    /// call's time, and halves would each wait for it again), not a fresh instance that
+    /// cannot start, not a result the plugin gets wrong for every batch (length, bodies,
+    /// tags, expansion, which name their event or apply to the call).
+    pub fn may_be_one_event(&self) -> bool {
+        matches!(
+            self,
+            Fault::Trap { .. } | Fault::Memory(_) | Fault::OutOfFuel { .. }
+        )
     }
 
     /// Classify the error of a failed call.

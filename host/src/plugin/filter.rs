@@ -11,8 +11,11 @@
 //!
 //! A fault (trap, deadline, memory cap, wrong result length, invalid body or tag, expansion
 //! past [`MAX_EXPANSION`]×) discards the instance — the next call gets a fresh one from the
-//! `InstancePre` — and applies `on_error` to the whole call's events. More than five faults in
-//! a minute open the circuit: calls are skipped (and `on_error` applied) until a backoff has
+//! `InstancePre` — and applies `on_error` to the call's events. A fault one event can cause
+//! (trap, memory cap, fuel), and the same `error` for every event of a call, are first
+//! narrowed down by calling halves of the events alone (at most [`MAX_SPLIT_CALLS`] calls),
+//! so `on_error` applies to the events that fault alone and the others pass. More than five
+//! faulting events in a minute open the circuit: calls are skipped (and `on_error` applied) until a backoff has
 //! passed, then one probe call decides. An instance is also replaced after `max_calls` calls
 //! or when its memory passes 75% of its cap.
 //!
@@ -57,6 +60,9 @@ pub const MAX_TAG_BYTES: usize = 1024;
 /// hand-off that costs tens of microseconds per call (`perf` under `wasm-router bench-load`).
 /// The expectation is the plugin's recent time per event times the call's events.
 pub const INLINE_CALL_BUDGET: Duration = Duration::from_micros(200);
+/// Most extra calls made to narrow one faulted call down to the events that fault: one
+/// faulting event among 1,024 takes 2·log2(1024) = 20.
+pub const MAX_SPLIT_CALLS: usize = 64;
 
 /// How a [`WasmFilter`] runs its plugin.
 #[derive(Clone, Copy, Debug)]
@@ -197,7 +203,8 @@ impl WasmFilter {
         routed.into_batches()
     }
 
-    /// One call: the plugin's outcomes applied, or the policy on a fault / open circuit.
+    /// One call: the plugin's outcomes applied, or the policy on a fault / open circuit. A
+    /// fault that one event can cause is narrowed down first ([`Self::settle`]).
     fn run_call(
         &self,
         tag: &str,
@@ -206,7 +213,6 @@ impl WasmFilter {
         routed: &mut Routed,
         trace: Option<&mut Vec<EventReport>>,
     ) {
-        let telemetry = &self.started.context.telemetry;
         let input_bytes: usize = events.iter().map(|e| e.body.len()).sum();
         self.metrics
             .received(&self.component, events.len() as u64, input_bytes as u64);
@@ -219,70 +225,106 @@ impl WasmFilter {
             self.apply_policy(events, "circuit_open", None, first_index, routed, trace);
             return;
         }
+        let result = self.call(tag, &events, false);
+        let mut split = Split {
+            calls_left: MAX_SPLIT_CALLS,
+            faults: 0,
+        };
+        let failed = result.is_err();
+        self.settle(tag, events, first_index, result, &mut split, routed, trace);
+        if failed && split.faults == 0 {
+            // Every part passed when called alone (a fault no single event causes): the
+            // breaker still counts the one fault.
+            self.breaker_fault();
+        }
+    }
+
+    /// One call into the plugin on `events`: its checked outcomes and the fuel it used. A
+    /// `split` call (one of those that narrow a fault down) counts as a call but does not
+    /// count its events in again.
+    fn call(&self, tag: &str, events: &[Event], split: bool) -> Result<Called, Fault> {
+        let telemetry = &self.started.context.telemetry;
         let started = Instant::now();
-        let traced = trace.is_some();
         let mut fuel = None;
         let result = self.with_instance(|instance| {
-            let outcomes = instance.process(tag, &events)?;
+            let outcomes = instance.process(tag, events)?;
             fuel = instance.fuel_used();
-            check_outcomes(tag, &events, &outcomes, self.settings.on_error)?;
+            check_outcomes(tag, events, &outcomes, self.settings.on_error)?;
             Ok(outcomes)
         });
         let elapsed = started.elapsed();
-        telemetry.call(events.len() as u64, elapsed);
+        let n = if split { 0 } else { events.len() as u64 };
+        telemetry.call(n, elapsed);
+        if split {
+            telemetry.split_call();
+        }
         let per_event = (elapsed.as_nanos() / events.len().max(1) as u128) as u64;
         let average = self.nanos_per_event.load(Ordering::Relaxed);
         self.nanos_per_event
             .store(average - average / 8 + per_event / 8, Ordering::Relaxed);
+        result.map(|outcomes| Called { outcomes, fuel })
+    }
+
+    /// Apply what a call on `events` gave. A call that faulted in a way one event can cause
+    /// (a trap, a memory cap, fuel), or that returned the same `error` for every event, is
+    /// narrowed down: the events are split in halves and each half is called alone, until the
+    /// events that fault alone are found, so `on_error` applies to those events only and the
+    /// others' outcomes pass (a refusal that both halves repeat is left as it is: see
+    /// [`Self::split`]). One faulting event in `n` costs about 2·log2(n) extra calls;
+    /// at most [`MAX_SPLIT_CALLS`] per call, after which the parts not yet narrowed down get
+    /// `on_error` as a whole. The circuit breaker counts each faulting event (or part), not
+    /// the split calls.
+    #[allow(clippy::too_many_arguments)]
+    fn settle(
+        &self,
+        tag: &str,
+        events: Vec<Event>,
+        first_index: usize,
+        result: Result<Called, Fault>,
+        split: &mut Split,
+        routed: &mut Routed,
+        trace: Option<&mut Vec<EventReport>>,
+    ) {
+        let narrowing = split.calls_left < MAX_SPLIT_CALLS;
+        let can_split = events.len() > 1
+            && split.calls_left >= 2
+            && !self
+                .breaker
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_open();
         match result {
-            Ok(outcomes) => {
-                let call_events = events.len();
-                let applied = apply_outcomes(
-                    &routed.input_tag,
-                    tag,
-                    events,
-                    outcomes,
-                    self.settings.on_error,
-                    first_index,
-                    traced,
-                );
-                if self
-                    .breaker
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .success()
+            Ok(called) if can_split && errs_for_every_event(&called.outcomes) => {
+                self.split(tag, events, first_index, true, split, routed, trace);
+            }
+            Ok(called) => {
+                if narrowing
+                    && events.len() == 1
+                    && matches!(called.outcomes.first(), Some(Outcome::Error(_)))
                 {
-                    telemetry.circuit(false);
-                    tracing::info!(plugin = %self.started.context.id, "plugin call succeeded: circuit closed");
+                    self.started.context.telemetry.isolated(1);
                 }
-                self.count(&applied.counts, applied.errors_passed, applied.sent);
-                if let Some(trace) = trace {
-                    let per_event = fuel.map(|f| f / call_events.max(1) as u64);
-                    trace.extend(applied.reports.into_iter().map(|r| EventReport {
-                        instructions: per_event,
-                        ..r
-                    }));
-                }
-                routed.merge(applied.routed);
+                self.apply_called(tag, events, first_index, called, routed, trace);
+            }
+            Err(fault) if can_split && fault.may_be_one_event() => {
+                tracing::debug!(plugin = %self.started.context.id, kind = fault.kind(), events = events.len(), "plugin fault: calling each half of the events alone to find the events that fault");
+                self.split(tag, events, first_index, false, split, routed, trace);
             }
             Err(fault) => {
-                telemetry.fault(fault.kind());
-                self.metrics
-                    .error(&self.component, &format!("plugin_fault_{}", fault.kind()));
-                tracing::warn!(
-                    plugin = %self.started.context.id, kind = fault.kind(), events = events.len(), on_error = self.settings.on_error.as_str(),
-                    "plugin fault, instance discarded: {fault}"
-                );
-                if self
-                    .breaker
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .fault(Instant::now())
-                {
-                    telemetry.circuit(true);
-                    tracing::warn!(plugin = %self.started.context.id, "repeated plugin faults: circuit open, the plugin is not called until a backoff has passed");
-                }
                 let kind = fault.kind();
+                self.started.context.telemetry.fault(kind);
+                self.metrics
+                    .error(&self.component, &format!("plugin_fault_{kind}"));
+                let last = first_index + events.len();
+                tracing::warn!(
+                    plugin = %self.started.context.id, kind, events = events.len(), on_error = self.settings.on_error.as_str(),
+                    "plugin fault on events {}..{last} of the batch, instance discarded: {fault}", first_index + 1
+                );
+                if narrowing && events.len() == 1 {
+                    self.started.context.telemetry.isolated(1);
+                }
+                split.faults += 1;
+                self.breaker_fault();
                 self.apply_policy(
                     events,
                     kind,
@@ -292,6 +334,105 @@ impl WasmFilter {
                     trace,
                 );
             }
+        }
+    }
+
+    /// Call each half of `events` alone and settle it. When the call `refused` the whole
+    /// batch (the same `error` for every event) and both halves are refused whole as well, the
+    /// refusal is no one event's doing (a plugin that errs on every event alike): the errors
+    /// stand as they are, without more calls.
+    #[allow(clippy::too_many_arguments)]
+    fn split(
+        &self,
+        tag: &str,
+        mut events: Vec<Event>,
+        first_index: usize,
+        refused: bool,
+        split: &mut Split,
+        routed: &mut Routed,
+        mut trace: Option<&mut Vec<EventReport>>,
+    ) {
+        let right = events.split_off(events.len() / 2);
+        let middle = first_index + events.len();
+        let parts = [(events, first_index), (right, middle)];
+        let results = parts.each_ref().map(|(part, _)| {
+            split.calls_left -= 1;
+            self.call(tag, part, true)
+        });
+        let alike = refused
+            && results
+                .iter()
+                .all(|r| r.as_ref().is_ok_and(|c| errs_for_every_event(&c.outcomes)));
+        for ((part, first), result) in parts.into_iter().zip(results) {
+            match result {
+                Ok(called) if alike => {
+                    self.apply_called(tag, part, first, called, routed, trace.as_deref_mut());
+                }
+                result => {
+                    self.settle(
+                        tag,
+                        part,
+                        first,
+                        result,
+                        split,
+                        routed,
+                        trace.as_deref_mut(),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Apply a call's checked outcomes.
+    fn apply_called(
+        &self,
+        tag: &str,
+        events: Vec<Event>,
+        first_index: usize,
+        called: Called,
+        routed: &mut Routed,
+        trace: Option<&mut Vec<EventReport>>,
+    ) {
+        let call_events = events.len();
+        let applied = apply_outcomes(
+            &routed.input_tag,
+            tag,
+            events,
+            called.outcomes,
+            self.settings.on_error,
+            first_index,
+            trace.is_some(),
+        );
+        if self
+            .breaker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .success()
+        {
+            self.started.context.telemetry.circuit(false);
+            tracing::info!(plugin = %self.started.context.id, "plugin call succeeded: circuit closed");
+        }
+        self.count(&applied.counts, applied.errors_passed, applied.sent);
+        if let Some(trace) = trace {
+            let per_event = called.fuel.map(|f| f / call_events.max(1) as u64);
+            trace.extend(applied.reports.into_iter().map(|r| EventReport {
+                instructions: per_event,
+                ..r
+            }));
+        }
+        routed.merge(applied.routed);
+    }
+
+    /// Count one fault in the circuit breaker (which may open the circuit).
+    fn breaker_fault(&self) {
+        if self
+            .breaker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .fault(Instant::now())
+        {
+            self.started.context.telemetry.circuit(true);
+            tracing::warn!(plugin = %self.started.context.id, "repeated plugin faults: circuit open, the plugin is not called until a backoff has passed");
         }
     }
 
@@ -512,6 +653,33 @@ fn append(mine: &mut Vec<Event>, events: Vec<Event>) {
     } else {
         mine.extend(events);
     }
+}
+
+/// The checked outcomes of one call, and the fuel it used (metering engine only).
+struct Called {
+    outcomes: Vec<Outcome>,
+    fuel: Option<u64>,
+}
+
+/// The narrowing down of one faulted call.
+struct Split {
+    /// Split calls it may still make.
+    calls_left: usize,
+    /// Faults counted in the circuit breaker (faulting events, or parts given up on).
+    faults: usize,
+}
+
+/// True when a call of more than one event returned the same `error` for every event: the
+/// batch as a whole was refused (an SDK `batch` filter returning `Err`), which one event can
+/// cause.
+fn errs_for_every_event(outcomes: &[Outcome]) -> bool {
+    let Some(Outcome::Error(first)) = outcomes.first() else {
+        return false;
+    };
+    outcomes.len() > 1
+        && outcomes
+            .iter()
+            .all(|o| matches!(o, Outcome::Error(m) if m == first))
 }
 
 /// A call's outcomes, applied.

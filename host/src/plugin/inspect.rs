@@ -1,5 +1,5 @@
 //! What a plugin component imports and exports, from wasmtime's component type introspection
-//! (for `wasm-router plugin inspect`).
+//! (for `wasm-router plugin inspect`), and how the router treats each import ([`access`]).
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -14,6 +14,110 @@ pub struct Item {
     pub kind: &'static str,
     /// For a function its signature; for an instance the signatures of its functions.
     pub members: Vec<String>,
+}
+
+/// How the router treats one import of a plugin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Linked and usable (perhaps inert, see the note).
+    Granted,
+    /// Linked so the plugin loads, but every call is denied (a permission error).
+    DeniedAtCall,
+    /// The plugin does not load with it.
+    Refused,
+}
+
+impl Access {
+    /// `granted`, `denied-at-call` or `refused`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Granted => "granted",
+            Access::DeniedAtCall => "denied-at-call",
+            Access::Refused => "refused",
+        }
+    }
+}
+
+/// How the router treats the import `name` (`wasi:cli/stdout@0.2.6`,
+/// `wasm-router:plugin/log@0.1.0`), and what the plugin gets from it: the one place that
+/// classifies imports for `plugin inspect` (keep it in step with the loader's checks and the
+/// linker, `loader.rs` and `engine.rs`).
+pub fn access(name: &str) -> (Access, &'static str) {
+    use super::loader::{CONTRACT_PACKAGE, CONTRACT_VERSION};
+    let (interface, version) = name.split_once('@').unwrap_or((name, ""));
+    if let Some(rest) = interface.strip_prefix(CONTRACT_PACKAGE) {
+        let (major_minor, _) = CONTRACT_VERSION.rsplit_once('.').unwrap_or_default();
+        return if version.starts_with(&format!("{major_minor}.")) && rest.starts_with('/') {
+            (Access::Granted, "the plugin contract")
+        } else {
+            (
+                Access::Refused,
+                "another version of the plugin contract: rebuild the plugin against the router's wit/plugin.wit",
+            )
+        };
+    }
+    const NETWORK: &str = "no network: every call fails with a permission error (an output plugin returns request descriptors that the router sends)";
+    let table: &[(&str, Access, &str)] = &[
+        ("wasi:sockets/", Access::DeniedAtCall, NETWORK),
+        ("wasi:http/", Access::DeniedAtCall, NETWORK),
+        (
+            "wasi:cli/environment",
+            Access::Granted,
+            "no variables, no arguments, no working directory",
+        ),
+        (
+            "wasi:cli/exit",
+            Access::Granted,
+            "exit ends the call as a trap (a fault)",
+        ),
+        (
+            "wasi:cli/stdin",
+            Access::Granted,
+            "closed: reads return end-of-stream",
+        ),
+        (
+            "wasi:cli/stdout",
+            Access::Granted,
+            "lines go to the plugin's log (info)",
+        ),
+        (
+            "wasi:cli/stderr",
+            Access::Granted,
+            "lines go to the plugin's log (warn)",
+        ),
+        ("wasi:cli/terminal-", Access::Granted, "not a terminal"),
+        (
+            "wasi:clocks/",
+            Access::Granted,
+            "frozen: the wall clock reads 1970-01-01T00:00:00Z, the monotonic clock 0; use the events' times",
+        ),
+        (
+            "wasi:io/poll",
+            Access::Granted,
+            "pollables only: poll and pollable.block trap (a plugin may not block)",
+        ),
+        ("wasi:io/", Access::Granted, "only the stdio streams"),
+        ("wasi:random/", Access::Granted, "random bytes"),
+        (
+            "wasi:filesystem/",
+            Access::Granted,
+            "no preopened directories: nothing can be opened",
+        ),
+    ];
+    match table
+        .iter()
+        .find(|(prefix, _, _)| interface.starts_with(prefix))
+    {
+        Some(_) if !version.is_empty() && !version.starts_with("0.2.") => (
+            Access::Refused,
+            "only WASI 0.2 is linked: build for wasm32-wasip2",
+        ),
+        Some((_, access, note)) => (*access, note),
+        None => (
+            Access::Refused,
+            "the router provides no such import: the component does not link",
+        ),
+    }
 }
 
 /// The imports of `component`, sorted by name.
@@ -128,5 +232,24 @@ pub fn type_name(t: &Type) -> String {
         Type::Future(_) => "future".into(),
         Type::Stream(_) => "stream".into(),
         Type::ErrorContext => "error-context".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_are_granted_denied_at_call_or_refused() {
+        let of = |name| access(name).0;
+        assert_eq!(of("wasm-router:plugin/log@0.1.0"), Access::Granted);
+        assert_eq!(of("wasm-router:plugin/log@0.2.0"), Access::Refused);
+        assert_eq!(of("wasi:cli/stdout@0.2.6"), Access::Granted);
+        assert_eq!(of("wasi:clocks/wall-clock@0.2.0"), Access::Granted);
+        assert_eq!(of("wasi:sockets/tcp@0.2.0"), Access::DeniedAtCall);
+        assert_eq!(of("wasi:http/outgoing-handler@0.2.3"), Access::DeniedAtCall);
+        assert_eq!(of("wasi:cli/stdout@0.3.0"), Access::Refused);
+        assert_eq!(of("wasi:keyvalue/store@0.2.0"), Access::Refused);
+        assert_eq!(of("acme:db/query"), Access::Refused);
     }
 }

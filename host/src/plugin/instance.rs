@@ -15,8 +15,6 @@ use std::sync::Arc;
 use wasmtime::Store;
 use wasmtime::component::TypedFunc;
 
-/// Fuel each call gets on a metering engine (`wasm-router test`): ten billion instructions.
-pub const FUEL_PER_CALL: u64 = 10_000_000_000;
 /// Column buffers larger than this are shrunk back after a call.
 const KEEP_COLUMN_BYTES: usize = 4 << 20;
 
@@ -64,7 +62,7 @@ impl PluginInstance {
         );
         store.limiter(|state| &mut state.limiter);
         let deadline_ticks = PluginEngine::deadline_ticks(limits.deadline);
-        let fuel_budget = engine.options().fuel.then_some(FUEL_PER_CALL);
+        let fuel_budget = engine.options().fuel.then_some(limits.fuel);
         store.set_epoch_deadline(deadline_ticks);
         if let Some(fuel) = fuel_budget {
             store.set_fuel(fuel).map_err(|e| Fault::Instantiate {

@@ -2,6 +2,7 @@
 //! memory), the per-call deadline and the recycling threshold.
 
 use super::config::PluginLimitsConfig;
+use crate::config::{ByteSize, DurationStr};
 use std::time::Duration;
 use wasmtime::ResourceLimiter;
 
@@ -15,6 +16,8 @@ pub const DEFAULT_OUTPUT_DEADLINE: Duration = Duration::from_millis(200);
 pub const DEFAULT_MAX_CALLS: u64 = 100_000;
 /// An instance whose memory passes this share of its cap is replaced after its call.
 pub const RECYCLE_MEMORY_SHARE: f64 = 0.75;
+/// Default fuel of one call on a metering engine (`wasm-router test`): ten billion instructions.
+pub const DEFAULT_FUEL_PER_CALL: u64 = 10_000_000_000;
 /// Most table elements an instance may hold (Rust guests use a few hundred).
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
@@ -27,6 +30,9 @@ pub struct PluginLimits {
     pub deadline: Duration,
     /// Replace an instance after this many calls.
     pub max_calls: u64,
+    /// Instructions one call may run on a metering engine (`wasm-router test`); unused
+    /// elsewhere.
+    pub fuel: u64,
 }
 
 impl PluginLimits {
@@ -36,6 +42,7 @@ impl PluginLimits {
             memory_bytes: DEFAULT_MEMORY_BYTES,
             deadline: DEFAULT_FILTER_DEADLINE,
             max_calls: DEFAULT_MAX_CALLS,
+            fuel: DEFAULT_FUEL_PER_CALL,
         }
     }
 
@@ -55,7 +62,51 @@ impl PluginLimits {
             }),
             deadline: config.deadline.map_or(defaults.deadline, |d| d.0),
             max_calls: config.max_calls.unwrap_or(defaults.max_calls).max(1),
+            fuel: defaults.fuel,
         }
+    }
+
+    /// Set one limit from text, as `wasm-router test --limit KEY=VALUE` writes it: `deadline`
+    /// (`"200ms"`, `"2s"`), `memory` (`"256MiB"`), `fuel` (instructions per call) or
+    /// `max_calls`.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let positive = |what: &str| format!("{key}={value}: {what} must be more than 0");
+        match key {
+            "deadline" => {
+                let d = DurationStr::parse(value)?.0;
+                if d.is_zero() {
+                    return Err(positive("the deadline"));
+                }
+                self.deadline = d;
+            }
+            "memory" => {
+                let b = ByteSize::parse(value)?.0;
+                if b == 0 {
+                    return Err(positive("the memory cap"));
+                }
+                self.memory_bytes = usize::try_from(b).unwrap_or(usize::MAX);
+            }
+            "fuel" | "max_calls" => {
+                let n: u64 = value
+                    .replace('_', "")
+                    .parse()
+                    .map_err(|_| format!("{key}={value}: not a whole number"))?;
+                if n == 0 {
+                    return Err(positive(key));
+                }
+                if key == "fuel" {
+                    self.fuel = n;
+                } else {
+                    self.max_calls = n;
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unknown limit {other:?}: use deadline, memory, fuel or max_calls"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Memory above which an instance is recycled after its call.
@@ -164,5 +215,23 @@ mod tests {
         assert_eq!(l.deadline, DEFAULT_FILTER_DEADLINE);
         assert_eq!(l.max_calls, 1);
         assert_eq!(l.recycle_memory_bytes(), 786_432);
+    }
+
+    #[test]
+    fn limits_are_set_from_text() {
+        let mut l = PluginLimits::filter_defaults();
+        l.set("deadline", "2s").unwrap();
+        l.set("memory", "256MiB").unwrap();
+        l.set("fuel", "1_000_000").unwrap();
+        assert_eq!(l.deadline, Duration::from_secs(2));
+        assert_eq!(l.memory_bytes, 256 << 20);
+        assert_eq!(l.fuel, 1_000_000);
+        assert!(l.set("deadline", "0s").unwrap_err().contains("more than 0"));
+        assert!(
+            l.set("speed", "1")
+                .unwrap_err()
+                .contains("deadline, memory")
+        );
+        assert!(l.set("memory", "lots").is_err());
     }
 }

@@ -59,6 +59,8 @@ pub struct PluginFamilies {
     circuit_open: Family<PluginLabels, Gauge>,
     log_suppressed: Family<PluginLabels, Counter>,
     series_refused: Family<PluginReasonLabels, Counter>,
+    split_calls: Family<PluginLabels, Counter>,
+    isolated_events: Family<PluginLabels, Counter>,
     guests: Mutex<HashMap<String, Arc<GuestMetrics>>>,
 }
 
@@ -76,6 +78,8 @@ impl PluginFamilies {
                 circuit_open: Family::default(),
                 log_suppressed: Family::default(),
                 series_refused: Family::default(),
+                split_calls: Family::default(),
+                isolated_events: Family::default(),
                 guests: Mutex::new(HashMap::new()),
             };
             r.register("wasm_plugin_calls", "Calls into a plugin", f.calls.clone());
@@ -86,7 +90,7 @@ impl PluginFamilies {
             );
             r.register(
                 "wasm_plugin_faults",
-                "Plugin faults by kind (the instance was discarded)",
+                "Plugin faults by kind (each discarded the instance); a call narrowed down counts each event that faults alone",
                 f.faults.clone(),
             );
             r.register(
@@ -118,6 +122,16 @@ impl PluginFamilies {
                 "wasm_plugin_metric_series_refused",
                 "Plugin metric updates refused, by reason",
                 f.series_refused.clone(),
+            );
+            r.register(
+                "wasm_plugin_split_calls",
+                "Calls made on parts of a faulted call to find the events that fault",
+                f.split_calls.clone(),
+            );
+            r.register(
+                "wasm_plugin_isolated_events",
+                "Events found to fault (or be refused) alone, given on_error without the rest of their call",
+                f.isolated_events.clone(),
             );
             f
         })
@@ -156,6 +170,8 @@ pub struct PluginTelemetry {
     peak_memory: Gauge,
     circuit_open: Gauge,
     log_suppressed: Counter,
+    split_calls: Counter,
+    isolated_events: Counter,
 }
 
 /// What became of the events of one call.
@@ -202,6 +218,8 @@ impl PluginTelemetry {
             peak_memory: families.peak_memory.get_or_create(&labels).clone(),
             circuit_open: families.circuit_open.get_or_create(&labels).clone(),
             log_suppressed: families.log_suppressed.get_or_create(&labels).clone(),
+            split_calls: families.split_calls.get_or_create(&labels).clone(),
+            isolated_events: families.isolated_events.get_or_create(&labels).clone(),
         }
     }
 
@@ -215,6 +233,16 @@ impl PluginTelemetry {
         self.calls.inc();
         self.events_in.inc_by(events);
         self.call_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    /// One call on part of a faulted call's events (also counted by [`Self::call`]).
+    pub fn split_call(&self) {
+        self.split_calls.inc();
+    }
+
+    /// `events` found to fault alone.
+    pub fn isolated(&self, events: u64) {
+        self.isolated_events.inc_by(events);
     }
 
     /// What became of a call's events.

@@ -7,17 +7,17 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 /// `wasm-router ARGS…` with the shared compile cache, run to the end.
-fn run(args: &[&str]) -> Output {
+pub(super) fn run(args: &[&str]) -> Output {
     let mut cmd: Command = router_command();
     cmd.env("XDG_CACHE_HOME", cache_dir()).args(args);
     run_to_end(&mut cmd, &format!("wasm-router {}", args.join(" ")))
 }
 
-fn stdout(out: &Output) -> String {
+pub(super) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> String {
+pub(super) fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
@@ -211,6 +211,17 @@ fn inspect_shows_metadata_schema_imports_and_exports() {
         imports.contains(&"wasm-router:plugin/log@0.1.0"),
         "{imports:?}"
     );
+    // A plugin that loads has every import granted (or denied at call); each says what it gets.
+    for import in report["imports"].as_array().unwrap() {
+        assert_eq!(import["access"], "granted", "{import}");
+        assert!(!import["access_note"].as_str().unwrap().is_empty());
+    }
+    let out = run(&["plugin", "inspect", wasm_router_test_artifacts::KEEP_ALL]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("wasm-router:plugin/log@0.1.0 (instance) [granted: the plugin contract]"),
+        "{text}"
+    );
     let exports: Vec<&str> = report["exports"]
         .as_array()
         .unwrap()
@@ -218,6 +229,58 @@ fn inspect_shows_metadata_schema_imports_and_exports() {
         .map(|i| i["name"].as_str().unwrap())
         .collect();
     assert_eq!(exports, ["info", "init", "process"]);
+}
+
+#[test]
+fn test_takes_limits_and_a_fault_says_which_limit_to_raise_and_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.jsonl", "{\"log\": \"a\"}\n");
+    let out = run(&[
+        "test",
+        wasm_router_test_artifacts::INFINITE_LOOP,
+        "--input",
+        &input,
+        "--limit",
+        "deadline=20ms,memory=32MiB",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for wanted in [
+        "past its 20ms deadline",
+        "limits = { deadline = \"200ms\" }",
+        "[[filters]] or [[outputs]]",
+        "--limit deadline=",
+        "of a 32.0 MiB cap",
+    ] {
+        assert!(text.contains(wanted), "{wanted:?} in\n{text}");
+    }
+    let out = run(&[
+        "test",
+        wasm_router_test_artifacts::MEMORY_BOMB,
+        "--input",
+        &input,
+        "--limit",
+        "memory=8MiB",
+        "--limit",
+        "deadline=10s",
+    ]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("memory cap of 8388608 bytes") && text.contains("--limit memory="),
+        "{text}"
+    );
+    let out = run(&[
+        "test",
+        wasm_router_test_artifacts::KEEP_ALL,
+        "--input",
+        &input,
+        "--limit",
+        "speed=1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("use deadline, memory, fuel or max_calls")
+    );
 }
 
 #[test]
