@@ -177,6 +177,13 @@ impl FirehoseOutput {
 }
 
 impl Output for FirehoseOutput {
+    fn request_limits(&self) -> crate::output::RequestLimits {
+        crate::output::RequestLimits {
+            events: records::MAX_RECORDS_PER_REQUEST,
+            body_bytes: records::MAX_REQUEST_BYTES,
+        }
+    }
+
     async fn deliver(
         &mut self,
         batch: &Batch,
@@ -193,6 +200,7 @@ impl Output for FirehoseOutput {
             match self.put(request, progress).await {
                 PutResult::Accepted => {}
                 PutResult::PartlyFailed { failed, codes } => {
+                    progress.throttled();
                     let failure = SdkFailure {
                         class: crate::output::aws::ErrorClass::Throttled,
                         code: codes.keys().next().cloned(),
@@ -218,6 +226,9 @@ impl Output for FirehoseOutput {
                         target: &self.settings.delivery_stream,
                     }
                     .emit(&self.metrics, &self.component);
+                    if failure.class == crate::output::aws::ErrorClass::Throttled {
+                        progress.throttled();
+                    }
                     if failure.is_retryable() {
                         let left = request.len() + pending.len() + refused;
                         return Err(DeliveryError::Retryable {
@@ -259,6 +270,10 @@ impl Output for FirehoseOutput {
     }
 }
 impl crate::output::OutputComponent for FirehoseConfig {
+    fn default_batch_timeout(&self) -> std::time::Duration {
+        crate::output::window::PER_REQUEST_BATCH_TIMEOUT
+    }
+
     fn validate(&self, key: &str, _id: &str, problems: &mut Vec<String>) {
         crate::output::aws::report_problems(key, "firehose", self.validate().map(drop), problems);
     }

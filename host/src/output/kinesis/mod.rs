@@ -184,6 +184,13 @@ impl KinesisOutput {
 }
 
 impl Output for KinesisOutput {
+    fn request_limits(&self) -> crate::output::RequestLimits {
+        crate::output::RequestLimits {
+            events: records::MAX_RECORDS_PER_REQUEST,
+            body_bytes: records::MAX_REQUEST_BYTES,
+        }
+    }
+
     async fn deliver(
         &mut self,
         batch: &Batch,
@@ -200,6 +207,7 @@ impl Output for KinesisOutput {
             match self.put(request, progress).await {
                 PutResult::Accepted => {}
                 PutResult::PartlyFailed { failed, codes } => {
+                    progress.throttled();
                     RecordsFailed {
                         operation: "PutRecords",
                         codes: &codes,
@@ -219,6 +227,9 @@ impl Output for KinesisOutput {
                 }
                 PutResult::Failed { request, failure } => {
                     self.failed(&failure);
+                    if failure.class == ErrorClass::Throttled {
+                        progress.throttled();
+                    }
                     if failure.is_retryable() {
                         let left = request.len() + pending.len() + refused;
                         return Err(DeliveryError::Retryable {
@@ -256,6 +267,10 @@ impl Output for KinesisOutput {
 }
 
 impl crate::output::OutputComponent for KinesisConfig {
+    fn default_batch_timeout(&self) -> std::time::Duration {
+        crate::output::window::PER_REQUEST_BATCH_TIMEOUT
+    }
+
     /// Each problem at the key it names first (`outputs[1].aggregation: …`), so a classic
     /// config reports it at that key's `file:line`.
     fn validate(&self, key: &str, _id: &str, problems: &mut Vec<String>) {
