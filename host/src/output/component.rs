@@ -76,6 +76,12 @@ pub trait OutputComponent: std::fmt::Debug + Send + Sync {
         (Vec::new(), Vec::new())
     }
 
+    /// The flush window when neither the output nor `[service]` sets `batch_timeout`: zero
+    /// (send at once) unless the output's destination charges per request.
+    fn default_batch_timeout(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// Build the output and return the future draining `task`'s buffer into it.
     fn build<'a>(&'a self, cx: OutputContext<'a>, task: OutputTask) -> BuildFuture<'a>;
 }

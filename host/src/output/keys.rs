@@ -26,6 +26,11 @@ pub struct OutputKeys {
     /// Where events that cannot be delivered go, with the reason.
     #[serde(default)]
     pub dead_letter: Option<DeadLetterConfig>,
+    /// How long the first event taken waits for others to share its requests (the flush
+    /// window, Fluent Bit's `Flush`); `"0s"` sends at once. Default: `[service] batch_timeout`,
+    /// else the output type's own (1 s for the AWS and plugin outputs, 0 s for the others).
+    #[serde(default)]
+    pub batch_timeout: Option<DurationStr>,
 }
 
 impl SharedKeys for OutputKeys {
@@ -37,6 +42,7 @@ impl SharedKeys for OutputKeys {
         "retry_until",
         "retry_limit",
         "dead_letter",
+        "batch_timeout",
     ];
 }
 

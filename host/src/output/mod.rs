@@ -1,17 +1,18 @@
 //! Outputs: each one drains its own buffer on its own task, so a slow or failing destination
 //! never stalls the inputs (beyond its buffer's bound) or the other outputs.
 //!
-//! The runner ([`run_output`]) takes batches from the buffer in order and hands them to
-//! [`Output::deliver`] one delivery at a time, until it succeeds or is given up. A delivery is
-//! the batch taken plus the batches already waiting behind it with the same tag, merged into one
-//! [`Batch`] (their events concatenated in order), up to [`MAX_MERGED_EVENTS`] events and
-//! [`MAX_MERGED_BODY_BYTES`] bytes of bodies (a first batch larger than that goes alone). Senders
-//! like Docker's fluentd log driver send a few events per request, and without merging each of
-//! those would cost a whole round trip to the destination. The runner never waits for more
-//! batches to merge; a batch of another tag, or one that would pass a cap, starts the next
-//! delivery. Outputs split what they send by their API's limits, so a merged batch needs no care
-//! from them; the caps keep a delivery no larger than one Forward-mode request can already be
-//! (the forward input's default limit is ~6 MB). For the rules below a merged batch is one batch:
+//! The runner ([`run_output`]) takes batches from the buffer in order into a flush window
+//! ([`window`]): the first batch taken waits up to the output's `batch_timeout` (1 s for the AWS
+//! and plugin outputs, Fluent Bit's `Flush`) for the batches behind it, so that a destination
+//! gets one request per window rather than one per batch — senders like Docker's fluentd log
+//! driver send one event per message, and a fleet of sidecars sending each as it came would make
+//! one API call per log line. A window closes early when one tag has a request's worth of events
+//! ([`Output::request_limits`]), when it holds [`MAX_MERGED_EVENTS`] events or
+//! [`MAX_MERGED_BODY_BYTES`] bytes of bodies, when the buffer closes, or when shutdown begins.
+//! The window's batches of one tag are merged into one [`Batch`] (their events concatenated in
+//! order) and handed to [`Output::deliver`] as one delivery, tag after tag, one delivery at a
+//! time, until it succeeds or is given up. Outputs split what they send by their API's limits,
+//! so a merged batch needs no care from them. For the rules below a merged batch is one batch:
 //!
 //! - each attempt gets the delivery's [`DeliveryProgress`], which the runner owns: the output
 //!   marks the events each successful request carried and the events refused for good (each
@@ -37,11 +38,15 @@
 //!   ([`Queued::mark_delivered`]) and the rest stays on disk for the next start; with a memory
 //!   buffer, the rest is counted as `shutdown_undelivered`.
 //!
-//! Otherwise one delivery at a time keeps the order of events per output; later batches wait
+//! Otherwise one delivery at a time keeps the order of events per tag; later batches wait
 //! while one is in backoff (and the buffer absorbs what arrives meanwhile), other outputs are not
-//! affected. A delivery is done with ([`Queued::done`]) when it is delivered or given up; so
-//! after a crash a disk buffer sends the deliveries that were in flight again (at most
-//! [`MAX_MERGED_EVENTS`] events each, some of which may have arrived).
+//! affected. A destination that throttles stretches the output's window ([`WindowLength`]),
+//! so the output sends less often until it fits the quota. A delivery is done with
+//! ([`Queued::done`]) when it is delivered or given up; so after a crash a disk buffer sends
+//! the deliveries that were in flight again (at most [`MAX_MERGED_EVENTS`] events each, some of
+//! which may have arrived). While a window runs, its batches are acknowledged already (they are
+//! in the buffer, on disk with a disk buffer) and a memory buffer counts them against its bound
+//! and the router's memory budget until they are delivered.
 
 pub mod aws;
 pub mod backoff;
@@ -54,9 +59,11 @@ pub mod keys;
 pub mod kinesis;
 pub mod null;
 pub mod progress;
+pub mod requests;
 pub mod s3;
 pub mod stdout;
 pub mod wasm;
+pub mod window;
 
 use crate::buffer::{BufferReader, Queued};
 use crate::event::{Batch, now_ns};
@@ -72,6 +79,8 @@ pub use backoff::Backoff;
 pub use component::{OutputComponent, OutputContext, OutputTask, RunningOutput};
 pub use keys::OutputKeys;
 pub use progress::{DeliveryProgress, Rejection};
+use window::Window;
+pub use window::{RequestLimits, WindowLength};
 
 /// Why a delivery attempt failed.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +119,12 @@ pub trait Output: Send + 'static {
         batch: &Batch,
         progress: &mut DeliveryProgress,
     ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+
+    /// A request's worth of events for the destination's API: the flush window of a tag whose
+    /// events reach it closes at once (see [`window`]).
+    fn request_limits(&self) -> RequestLimits {
+        RequestLimits::default()
+    }
 
     /// Flush anything the output holds back (e.g. a partly filled file); called at shutdown.
     fn flush(&mut self) -> impl Future<Output = Result<(), DeliveryError>> + Send {
@@ -172,6 +187,9 @@ pub struct OutputRunner {
     pub retry: RetryPolicy,
     /// Where events that are given up on go, if anywhere.
     pub dead_letter: Option<DeadLetter>,
+    /// How long batches wait for the ones behind them (`batch_timeout`), stretched by
+    /// throttling.
+    pub window: WindowLength,
 }
 
 /// Batches of one tag taken from the buffer together and delivered as one.
@@ -201,28 +219,13 @@ impl Merged {
         }
     }
 
-    /// Take the batches already waiting in `buffer` that fit; the first one that does not
-    /// (another tag, or past a cap) is returned, to start the next delivery.
-    fn gather(first: Queued, buffer: &mut BufferReader) -> (Self, Option<Queued>) {
-        let mut merged = Merged::new(first);
-        while merged.batch.len() < MAX_MERGED_EVENTS && merged.body_bytes < MAX_MERGED_BODY_BYTES {
-            let Some(mut next) = buffer.try_pop() else {
-                break;
-            };
-            let bytes = body_bytes(&next.batch);
-            if next.batch.tag != merged.batch.tag
-                || merged.batch.len() + next.batch.len() > MAX_MERGED_EVENTS
-                || merged.body_bytes + bytes > MAX_MERGED_BODY_BYTES
-            {
-                return (merged, Some(next));
-            }
-            let n = next.batch.len();
-            merged.batch.events.append(&mut next.batch.events);
-            merged.body_bytes += bytes;
-            merged.accepted_at_ns = merged.accepted_at_ns.min(next.accepted_at_ns);
-            merged.taken.push((next, n));
-        }
-        (merged, None)
+    /// Add the events of `next` (of the same tag) after the others.
+    fn push(&mut self, mut next: Queued) {
+        let n = next.batch.len();
+        self.body_bytes += body_bytes(&next.batch);
+        self.batch.events.append(&mut next.batch.events);
+        self.accepted_at_ns = self.accepted_at_ns.min(next.accepted_at_ns);
+        self.taken.push((next, n));
     }
 
     /// Delivered, or given up on and counted: the buffer may forget every batch of it.
@@ -269,7 +272,8 @@ struct Delivery {
     retries: u32,
     expires_at_ns: u64,
     /// When to try again.
-    next_at: Instant,
+    /// When to try again (tokio's clock, like every timer of the runner).
+    next_at: tokio::time::Instant,
     /// Only events of failing destinations are left: the delivery is set aside and the runner
     /// goes on with the next ones.
     set_aside: bool,
@@ -312,21 +316,39 @@ fn held_by<'a>(older: impl Iterator<Item = &'a Delivery>) -> Arc<HashSet<String>
     )
 }
 
+/// Resolves once shutdown has begun (never, if it never begins).
+async fn shutdown_begins(deadline: &mut watch::Receiver<Option<Instant>>) {
+    loop {
+        if deadline.borrow_and_update().is_some() {
+            return;
+        }
+        if deadline.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// Drain `buffer` into `output` until the buffer is closed and empty, or the shutdown deadline.
 pub async fn run_output<O: Output>(
     mut output: O,
     mut buffer: BufferReader,
     mut runner: OutputRunner,
 ) {
+    let limits = output.request_limits();
     let mut deadline = runner.deadline.clone();
+    let mut begun = runner.deadline.clone();
     let mut cut = false;
     let mut closed = false;
     // Deliveries waiting for their next attempt, oldest first.
     let mut waiting: VecDeque<Delivery> = VecDeque::new();
-    // A batch taken from the buffer that did not fit the last delivery: it starts the next one.
+    // The batches of the flush window that runs, if one does.
+    let mut window: Option<Window> = None;
+    // The groups of the last window closed, not attempted yet, in order.
+    let mut fresh: VecDeque<Merged> = VecDeque::new();
+    // A batch taken from the buffer that did not fit the last window: it starts the next one.
     let mut carried: Option<Queued> = None;
     loop {
-        let now = Instant::now();
+        let now = tokio::time::Instant::now();
         // Deliveries younger than one that is not set aside (its whole output failed) wait
         // for it: it may hold events of their destinations.
         let eligible = waiting
@@ -349,49 +371,80 @@ pub async fn run_output<O: Output>(
             continue;
         }
         let set_aside_bytes: usize = waiting.iter().map(|d| d.merged.body_bytes).sum();
-        let may_take = !closed
-            && waiting.iter().all(|d| d.set_aside)
+        let may_start = waiting.iter().all(|d| d.set_aside)
             && waiting.len() < MAX_SET_ASIDE_DELIVERIES
             && set_aside_bytes < MAX_SET_ASIDE_BODY_BYTES;
+        if may_start && let Some(merged) = fresh.pop_front() {
+            let mut delivery = runner.start(merged);
+            let blocked = held_by(waiting.iter());
+            match runner.attempt(&mut output, &mut delivery, blocked).await {
+                Step::Finished => runner.finish(delivery).await,
+                Step::Again => waiting.push_back(delivery),
+                Step::ShutdownDeadline => {
+                    waiting.push_back(delivery);
+                    cut = true;
+                    break;
+                }
+            }
+            runner.report_set_aside(&waiting);
+            continue;
+        }
+        let stopping = closed || begun.borrow().is_some();
+        if may_start
+            && window.as_ref().is_some_and(|w| {
+                stopping || carried.is_some() || w.is_full(limits) || w.closes_at <= now
+            })
+        {
+            fresh.extend(window.take().expect("checked").into_groups());
+            continue;
+        }
+        if may_start
+            && window.is_none()
+            && let Some(first) = carried.take()
+        {
+            let (opened, rest) = Window::open(first, &runner.window, &mut buffer);
+            window = Some(opened);
+            carried = rest;
+            continue;
+        }
+        let may_take = may_start && !closed;
+        let closes_at = window.as_ref().filter(|_| may_start).map(|w| w.closes_at);
         let wake = waiting.iter().take(eligible).map(|d| d.next_at).min();
-        if !may_take && wake.is_none() {
+        if !may_take && wake.is_none() && closes_at.is_none() {
             break;
         }
         let next = tokio::select! {
             biased;
             _ = shutdown_deadline(&mut deadline) => { cut = true; break; }
-            q = async {
-                match carried.take() {
-                    Some(q) => Some(q),
-                    None => buffer.pop().await,
-                }
-            }, if may_take => q,
-            _ = tokio::time::sleep_until(wake.unwrap_or(now).into()), if wake.is_some() => continue,
+            _ = shutdown_begins(&mut begun), if window.is_some() && !stopping => continue,
+            q = buffer.pop(), if may_take => q,
+            _ = tokio::time::sleep_until(closes_at.unwrap_or(now)), if closes_at.is_some() => continue,
+            _ = tokio::time::sleep_until(wake.unwrap_or(now)), if wake.is_some() => continue,
         };
-        let Some(first) = next else {
+        let Some(next) = next else {
             closed = true;
             continue;
         };
-        let (merged, rest) = Merged::gather(first, &mut buffer);
-        carried = rest;
-        let mut delivery = runner.start(merged);
-        let blocked = held_by(waiting.iter());
-        match runner.attempt(&mut output, &mut delivery, blocked).await {
-            Step::Finished => runner.finish(delivery).await,
-            Step::Again => waiting.push_back(delivery),
-            Step::ShutdownDeadline => {
-                waiting.push_back(delivery);
-                cut = true;
-                break;
+        match &mut window {
+            Some(w) => {
+                carried = w.push_or_return(next).or_else(|| w.take_ready(&mut buffer));
+            }
+            None => {
+                let (opened, rest) = Window::open(next, &runner.window, &mut buffer);
+                window = Some(opened);
+                carried = rest;
             }
         }
-        runner.report_set_aside(&waiting);
     }
     if cut {
         buffer.close();
         let durable = buffer.is_durable();
         for delivery in waiting.drain(..) {
             runner.leave_at_shutdown(delivery, durable);
+        }
+        let unsent = window.take().map(Window::into_groups).unwrap_or_default();
+        for merged in fresh.drain(..).chain(unsent) {
+            runner.leave_at_shutdown(runner.start(merged), durable);
         }
         if let Some(queued) = carried.take() {
             runner.leave_at_shutdown(runner.start(Merged::new(queued)), durable);
@@ -431,7 +484,7 @@ impl OutputRunner {
             merged,
             backoff: Backoff::new(self.retry.backoff_base, self.retry.backoff_cap),
             retries: 0,
-            next_at: Instant::now(),
+            next_at: tokio::time::Instant::now(),
             set_aside: false,
             given_up: None,
         }
@@ -450,6 +503,12 @@ impl OutputRunner {
             r = output.deliver(&d.merged.batch, &mut d.progress) => r,
             _ = shutdown_deadline(&mut deadline) => return Step::ShutdownDeadline,
         };
+        if d.progress.was_throttled() {
+            self.window.throttled();
+            tracing::debug!(component = %self.component.id, window = ?self.window.current(), "destination throttled: flush window stretched");
+        } else if attempt.is_ok() {
+            self.window.relaxed();
+        }
         let (reason, after) = match attempt {
             Ok(()) => {
                 d.progress.deliver_rest();
@@ -516,7 +575,7 @@ impl OutputRunner {
             .unwrap_or_else(|| d.backoff.next_delay())
             .min(Duration::from_nanos(d.expires_at_ns - now));
         tracing::debug!(component = %self.component.id, %reason, ?wait, retries = d.retries, set_aside, "retrying delivery");
-        d.next_at = Instant::now() + wait;
+        d.next_at = tokio::time::Instant::now() + wait;
         Step::Again
     }
 

@@ -53,6 +53,8 @@ pub struct DeliveryProgress {
     /// Destinations held by older deliveries that are set aside: their events wait.
     blocked: Arc<HashSet<String>>,
     attempts: u32,
+    /// Whether the destination throttled a request of the current attempt.
+    throttled: bool,
     /// What the output has yet to send of this delivery, kept for its next attempt.
     requests: KeptRequests,
 }
@@ -76,6 +78,7 @@ impl DeliveryProgress {
             failing: Vec::new(),
             blocked: Arc::default(),
             attempts: 0,
+            throttled: false,
             requests: KeptRequests::default(),
         }
     }
@@ -193,6 +196,18 @@ impl DeliveryProgress {
         }
     }
 
+    /// The destination throttled a request of this attempt (a throttling error, HTTP 429, or
+    /// records refused for exceeding its throughput): the runner stretches the output's flush
+    /// window so that it sends less often ([`crate::output::window`]).
+    pub fn throttled(&mut self) {
+        self.throttled = true;
+    }
+
+    /// Whether the destination throttled a request of the last attempt.
+    pub fn was_throttled(&self) -> bool {
+        self.throttled
+    }
+
     /// The destinations that failed in the last attempt, with their errors.
     pub fn failing_destinations(&self) -> &[(String, String)] {
         &self.failing
@@ -216,6 +231,7 @@ impl DeliveryProgress {
     pub(crate) fn begin_attempt(&mut self, blocked: Arc<HashSet<String>>) {
         self.attempts += 1;
         self.blocked = blocked;
+        self.throttled = false;
         if self.failing.is_empty() {
             return;
         }

@@ -150,6 +150,7 @@ fn runner(
         deadline: deadline.subscribe(),
         retry,
         dead_letter,
+        window: WindowLength::new(Duration::ZERO),
     }
 }
 
@@ -540,7 +541,7 @@ async fn batches_waiting_behind_a_delivery_go_out_as_one() {
 }
 
 #[tokio::test]
-async fn another_tag_is_not_merged_and_keeps_its_place() {
+async fn each_tag_is_merged_into_its_own_delivery_in_order() {
     let metrics = Metrics::new();
     let (deadline, _) = watch::channel(None);
     let behind = vec![
@@ -563,9 +564,8 @@ async fn another_tag_is_not_merged_and_keeps_its_place() {
         got,
         vec![
             (&b"t"[..], vec![0, 1]),
-            (&b"t"[..], vec![10, 20]),
+            (&b"t"[..], vec![10, 20, 50, 60, 61]),
             (&b"u"[..], vec![30, 40]),
-            (&b"t"[..], vec![50, 60, 61]),
         ]
     );
     assert_eq!(
@@ -756,13 +756,18 @@ async fn a_merged_batch_keeps_the_earliest_acceptance_time() {
     w.push(tagged("u", 20, 1)).await.unwrap();
     let first = r.pop().await.unwrap();
     let earliest = first.accepted_at_ns;
-    let (merged, carried) = Merged::gather(first, &mut r);
+    let (window, carried) = Window::open(first, &WindowLength::new(Duration::ZERO), &mut r);
+    assert!(carried.is_none());
+    let mut groups = window.into_groups().into_iter();
+    let merged = groups.next().unwrap();
     assert_eq!(merged.accepted_at_ns, earliest);
     assert!(merged.taken[1].0.accepted_at_ns >= earliest);
     assert_eq!(times(&merged.batch), vec![0, 10]);
     assert_eq!(merged.body_bytes, 8);
-    assert_eq!(times(&carried.unwrap().batch), vec![20]);
+    let other = groups.next().unwrap();
+    assert_eq!(times(&other.batch), vec![20]);
     merged.done();
+    other.done();
 }
 
 /// Open a disk buffer, waiting while the previous instance's writer thread still holds it.
@@ -784,8 +789,8 @@ async fn open_disk(
     }
 }
 
-/// The batches pushed before the runner starts: merged `t` (6 events), then `u` carried to the
-/// next delivery, then `t` again.
+/// The batches pushed before the runner starts: `t` (8 events, merged) and `u` (2), in one
+/// window.
 async fn push_mixed_tags(w: &crate::buffer::BufferWriter) {
     for b in [
         tagged("t", 0, 2),
@@ -854,9 +859,9 @@ async fn at_the_shutdown_deadline_merged_and_carried_batches_are_left_once() {
     .await;
     assert_eq!(
         *delivered.lock().unwrap(),
-        vec![0, 1, 10, 11, 20, 21, 30, 31, 40, 41]
+        vec![0, 1, 10, 11, 20, 21, 40, 41, 30, 31]
     );
-    assert_eq!(*attempts.lock().unwrap(), 3, "t merged, u, t");
+    assert_eq!(*attempts.lock().unwrap(), 2, "t merged, then u");
 }
 
 /// A batch under `tag` with events at these times.
@@ -1214,13 +1219,11 @@ async fn at_most_a_bounded_number_of_deliveries_are_set_aside() {
         r,
         runner("o", &metrics, &deadline, fast_retry(), None),
     ));
-    // Each batch a delivery of its own (alternating tags), every one for the denied destination,
+    // Each batch a delivery of its own (a tag of its own), every one for the denied destination,
     // then one for the open destination.
-    let tags = ["x", "y"];
     for i in 0..MAX_SET_ASIDE_DELIVERIES as u64 + 4 {
-        w.push(at_times(tags[i as usize % 2], &[1000 + i]))
-            .await
-            .unwrap();
+        let tag: &'static str = Box::leak(format!("t{i}").into_boxed_str());
+        w.push(at_times(tag, &[1000 + i])).await.unwrap();
     }
     w.push(at_times("z", &[1])).await.unwrap();
     wait_for("the cap", || {
@@ -1317,4 +1320,211 @@ async fn a_set_aside_delivery_that_then_fails_as_a_whole_keeps_its_place() {
         vec![1000, 1001],
         "the younger delivery waited for the older one of its destination"
     );
+}
+
+/// An output with its own request limits that records when each attempt came and its batch,
+/// and throttles its first `throttle` attempts.
+struct Timed {
+    limits: RequestLimits,
+    throttle: u32,
+    attempts: Arc<Mutex<Vec<(tokio::time::Instant, Batch)>>>,
+}
+
+impl Output for Timed {
+    fn request_limits(&self) -> RequestLimits {
+        self.limits
+    }
+
+    async fn deliver(
+        &mut self,
+        batch: &Batch,
+        progress: &mut DeliveryProgress,
+    ) -> Result<(), DeliveryError> {
+        let now = tokio::time::Instant::now();
+        self.attempts.lock().unwrap().push((now, batch.clone()));
+        if self.throttle > 0 {
+            self.throttle -= 1;
+            progress.throttled();
+            return retryable();
+        }
+        Ok(())
+    }
+}
+
+type Attempts = Arc<Mutex<Vec<(tokio::time::Instant, Batch)>>>;
+
+/// A [`Timed`] output under a runner with a flush window of `window`, over a memory buffer.
+fn timed(
+    window: Duration,
+    limits: RequestLimits,
+    throttle: u32,
+    deadline: &watch::Sender<Option<Instant>>,
+) -> (
+    crate::buffer::BufferWriter,
+    tokio::task::JoinHandle<()>,
+    Attempts,
+    Arc<Metrics>,
+) {
+    let metrics = Metrics::new();
+    let (w, r) = memory_buffer(
+        1 << 20,
+        WhenFull::Block,
+        Component::output("o"),
+        metrics.clone(),
+    );
+    let attempts = Attempts::default();
+    let output = Timed {
+        limits,
+        throttle,
+        attempts: attempts.clone(),
+    };
+    let mut runner = runner("o", &metrics, deadline, fast_retry(), None);
+    runner.window = WindowLength::new(window);
+    (
+        w,
+        tokio::spawn(run_output(output, r, runner)),
+        attempts,
+        metrics,
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_window_gathers_what_arrives_within_it_into_one_delivery() {
+    let (deadline, _) = watch::channel(None);
+    let start = tokio::time::Instant::now();
+    let (w, task, attempts, metrics) = timed(
+        Duration::from_secs(1),
+        RequestLimits::default(),
+        0,
+        &deadline,
+    );
+    // 20 events a second for 3 seconds, one per batch, as Docker's log driver sends them.
+    for i in 0..60 {
+        w.push(batch(i, 1)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(w);
+    task.await.unwrap();
+    let attempts = attempts.lock().unwrap();
+    assert!(
+        (3..=4).contains(&attempts.len()),
+        "one delivery per window of about a second, not one per event: {}",
+        attempts.len()
+    );
+    let first = attempts[0].0 - start;
+    assert!(
+        first >= Duration::from_millis(900) && first <= Duration::from_secs(1),
+        "the first event waited the window less its jitter: {first:?}"
+    );
+    let all: Vec<u64> = attempts.iter().flat_map(|(_, b)| times(b)).collect();
+    assert_eq!(
+        all,
+        (0..60).collect::<Vec<u64>>(),
+        "every event once, in order"
+    );
+    assert_eq!(
+        metrics
+            .sent_events
+            .get_or_create(&Component::output("o").labels())
+            .get(),
+        60
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_worth_of_events_goes_out_without_waiting_for_the_window() {
+    let (deadline, _) = watch::channel(None);
+    let start = tokio::time::Instant::now();
+    let limits = RequestLimits {
+        events: 5,
+        body_bytes: 1 << 20,
+    };
+    let (w, task, attempts, _) = timed(Duration::from_secs(3600), limits, 0, &deadline);
+    for i in 0..5 {
+        w.push(batch(i, 1)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    w.push(batch(5, 1)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let seen: Vec<(Duration, Vec<u64>)> = attempts
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(at, b)| (*at - start, times(b)))
+        .collect();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].0 < Duration::from_millis(100), "{seen:?}");
+    assert_eq!(seen[0].1, vec![0, 1, 2, 3, 4]);
+    // The sixth waits for its window; closing the buffer sends it at once.
+    drop(w);
+    task.await.unwrap();
+    let (at, last) = attempts
+        .lock()
+        .unwrap()
+        .last()
+        .map(|(at, b)| (*at - start, times(b)))
+        .unwrap();
+    assert_eq!(last, vec![5]);
+    assert!(at < Duration::from_secs(1), "{at:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_sends_every_window_at_once() {
+    let (deadline, _) = watch::channel(None);
+    let start = tokio::time::Instant::now();
+    let (w, task, attempts, metrics) = timed(
+        Duration::from_secs(3600),
+        RequestLimits::default(),
+        0,
+        &deadline,
+    );
+    for (i, tag) in ["a", "b", "a"].into_iter().enumerate() {
+        w.push(tagged(tag, i as u64, 1)).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert!(attempts.lock().unwrap().is_empty(), "the window is open");
+    deadline.send_replace(Some(Instant::now() + Duration::from_secs(30)));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let seen: Vec<(Duration, Vec<u64>)> = attempts
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(at, b)| (*at - start, times(b)))
+        .collect();
+    assert_eq!(
+        seen.iter().map(|s| s.1.clone()).collect::<Vec<_>>(),
+        vec![vec![0, 2], vec![1]]
+    );
+    assert!(
+        seen.iter().all(|s| s.0 < Duration::from_secs(1)),
+        "{seen:?}"
+    );
+    drop(w);
+    task.await.unwrap();
+    assert_eq!(metrics.discarded_total(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttling_stretches_the_window_of_the_next_deliveries() {
+    let (deadline, _) = watch::channel(None);
+    let (w, task, attempts, _) = timed(
+        Duration::from_secs(1),
+        RequestLimits::default(),
+        2,
+        &deadline,
+    );
+    w.push(batch(0, 1)).await.unwrap();
+    // Throttled twice (window 4 s), then delivered (window 3 s).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(attempts.lock().unwrap().len(), 3);
+    let pushed = tokio::time::Instant::now();
+    w.push(batch(1, 1)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let waited = attempts.lock().unwrap()[3].0 - pushed;
+    assert!(
+        waited >= Duration::from_millis(2700) && waited <= Duration::from_secs(3),
+        "the next window is stretched: {waited:?}"
+    );
+    drop(w);
+    task.await.unwrap();
 }

@@ -22,7 +22,7 @@ use crate::ops::metrics::{Component, Metrics};
 use crate::ops::reload::ReloadRequests;
 use crate::ops::shutdown::Shutdown;
 use crate::output::dead_letter::{DEFAULT_DEAD_LETTER_BYTES, DeadLetter, DeadLetterFile};
-use crate::output::{OutputContext, OutputRunner, OutputTask, RetryPolicy};
+use crate::output::{OutputContext, OutputRunner, OutputTask, RetryPolicy, WindowLength};
 use crate::pipeline::partial::PartialReassembly;
 use crate::pipeline::{Filter, FilterStage, OutputRoute, Pipeline, TagMatcher};
 use crate::stream::StreamProcessor;
@@ -109,6 +109,11 @@ impl Router {
                 },
                 dead_letter: dead_letter(config, out, &writers, &mut dead_letter_files)
                     .map_err(fail)?,
+                window: WindowLength::new(
+                    keys.batch_timeout
+                        .or(config.service.batch_timeout)
+                        .map_or_else(|| out.component().default_batch_timeout(), |d| d.0),
+                ),
             };
             let cx = OutputContext {
                 key: &key,

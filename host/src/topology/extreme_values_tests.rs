@@ -404,6 +404,8 @@ fn every_duration_and_size_key_survives_extreme_values() {
         "outputs.0.store_dir_limit_size",      // s3, as in Fluent Bit: no limit
         "outputs.0.quarantine_dir_limit_size", // s3, as in Fluent Bit: no limit
         "outputs.0.max_response_bytes",        // wasm output: the plugin gets no response body
+        "outputs.0.batch_timeout",             // send at once, no flush window
+        "service.batch_timeout",               // every output sends at once
     ];
     for key in &zero_accepted {
         assert!(

@@ -43,6 +43,10 @@ pub struct ServiceConfig {
     /// Largest retry delay (Fluent Bit `scheduler.cap`; default `"30s"`).
     #[serde(default = "default_retry_backoff_cap")]
     pub retry_backoff_cap: DurationStr,
+    /// Every output's flush window unless it sets its own `batch_timeout` (classic `[SERVICE]
+    /// Flush`); absent = each output type's default.
+    #[serde(default)]
+    pub batch_timeout: Option<DurationStr>,
     /// Join lines that Docker / Fargate split at 16 KiB (records with `partial_message`) before
     /// any filter sees them (default `true`).
     #[serde(default = "default_true")]
@@ -106,6 +110,7 @@ impl Default for ServiceConfig {
             memory_budget: None,
             retry_backoff_base: default_retry_backoff_base(),
             retry_backoff_cap: default_retry_backoff_cap(),
+            batch_timeout: None,
             partial_reassembly: true,
             partial_flush_timeout: default_partial_flush_timeout(),
             partial_max_bytes: default_partial_max_bytes(),

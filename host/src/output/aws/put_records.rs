@@ -105,6 +105,9 @@ pub async fn deliver<A: RecordApi>(
             Ok(answers) => answers,
             Err(failure) => {
                 failed(&failure);
+                if failure.class == ErrorClass::Throttled {
+                    progress.throttled();
+                }
                 if failure.is_retryable() {
                     let left = request.len() + pending.len() + refused;
                     return Err(DeliveryError::Retryable {
@@ -149,6 +152,8 @@ pub async fn deliver<A: RecordApi>(
         if codes.is_empty() {
             continue;
         }
+        // Records refused one by one are over the stream's throughput.
+        progress.throttled();
         let failures = request.len() - accepted as usize;
         RecordsFailed {
             operation: A::OPERATION,

@@ -9,6 +9,7 @@
 
 use super::error_class::SdkFailure;
 use crate::ops::metrics::{Component, Metrics};
+use crate::output::requests;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -78,6 +79,11 @@ impl AwsFamilies {
     }
 }
 
+/// The operations that deliver events, one request per call: counted per destination in
+/// `output_requests_total` ([`crate::output::requests`]). S3's calls are not: an object's key is
+/// new every time, and its requests follow its own upload sizes, not the flush window.
+const DELIVERY_OPERATIONS: [&str; 3] = ["PutLogEvents", "PutRecordBatch", "PutRecords"];
+
 /// An API call succeeded.
 pub struct RequestSent<'a> {
     /// The API operation.
@@ -94,6 +100,9 @@ impl RequestSent<'_> {
     /// Count it (`aws_requests_total{outcome="ok"}`, `aws_request_bytes_total`); log at TRACE.
     pub fn emit(&self, metrics: &Arc<Metrics>, component: &Component) {
         AwsFamilies::of(metrics).count(component, self.operation, "ok", self.bytes);
+        if DELIVERY_OPERATIONS.contains(&self.operation) {
+            requests::request_accepted(metrics, component, self.target, self.events);
+        }
         tracing::trace!(component_id = %component.id, operation = self.operation, events = self.events, bytes = self.bytes, target = self.target, "AWS call succeeded");
     }
 }
@@ -141,6 +150,10 @@ impl RequestFailed<'_> {
     pub fn emit(&self, metrics: &Arc<Metrics>, component: &Component) {
         metrics.error(component, self.failure.class.reason());
         AwsFamilies::of(metrics).count(component, self.operation, self.failure.class.reason(), 0);
+        // A call answered 200 with records refused one by one was counted by its RequestSent.
+        if DELIVERY_OPERATIONS.contains(&self.operation) && self.failure.status != Some(200) {
+            requests::request_failed(metrics, component, self.target);
+        }
         if self.failure.is_retryable() {
             tracing::info!(
                 component_id = %component.id,

@@ -359,6 +359,13 @@ fn destination(group: &str, stream: &str) -> String {
 }
 
 impl Output for CloudWatchLogsOutput {
+    fn request_limits(&self) -> crate::output::RequestLimits {
+        crate::output::RequestLimits {
+            events: batcher::MAX_EVENTS_PER_BATCH,
+            body_bytes: batcher::MAX_BATCH_BYTES,
+        }
+    }
+
     async fn deliver(
         &mut self,
         batch: &Batch,
@@ -387,6 +394,9 @@ impl Output for CloudWatchLogsOutput {
                     progress.destination_failed(indexes(), &dest, || error);
                 }
                 Err(BatchFailure::Retry(failure)) => {
+                    if failure.class == ErrorClass::Throttled {
+                        progress.throttled();
+                    }
                     return Err(DeliveryError::Retryable {
                         reason: format!(
                             "CloudWatch Logs {} for {dest}: {failure} ({} of this delivery's PutLogEvents calls left)",
@@ -471,6 +481,10 @@ fn ksuid_like() -> String {
 }
 
 impl crate::output::OutputComponent for CloudWatchLogsConfig {
+    fn default_batch_timeout(&self) -> std::time::Duration {
+        crate::output::window::PER_REQUEST_BATCH_TIMEOUT
+    }
+
     fn validate(&self, key: &str, _id: &str, problems: &mut Vec<String>) {
         crate::output::aws::report_problems(
             key,

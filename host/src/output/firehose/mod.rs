@@ -151,6 +151,13 @@ impl RecordApi for FirehoseOutput {
 }
 
 impl Output for FirehoseOutput {
+    fn request_limits(&self) -> crate::output::RequestLimits {
+        crate::output::RequestLimits {
+            events: records::MAX_RECORDS_PER_REQUEST,
+            body_bytes: records::MAX_REQUEST_BYTES,
+        }
+    }
+
     async fn deliver(
         &mut self,
         batch: &Batch,
@@ -166,6 +173,10 @@ impl Output for FirehoseOutput {
 }
 
 impl crate::output::OutputComponent for FirehoseConfig {
+    fn default_batch_timeout(&self) -> std::time::Duration {
+        crate::output::window::PER_REQUEST_BATCH_TIMEOUT
+    }
+
     fn validate(&self, key: &str, _id: &str, problems: &mut Vec<String>) {
         crate::output::aws::report_problems(key, "firehose", self.validate().map(drop), problems);
     }

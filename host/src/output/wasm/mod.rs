@@ -62,6 +62,10 @@ pub enum WasmOutputError {
 }
 
 impl crate::output::OutputComponent for WasmOutputConfig {
+    fn default_batch_timeout(&self) -> std::time::Duration {
+        crate::output::window::PER_REQUEST_BATCH_TIMEOUT
+    }
+
     /// The keys that need no plugin: grants, secrets, timeouts, limits.
     fn validate(&self, key: &str, _id: &str, problems: &mut Vec<String>) {
         if let Err(p) = self.settings(key) {

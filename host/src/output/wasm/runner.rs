@@ -30,7 +30,7 @@ use super::secrets::Secrets;
 use super::telemetry::RequestTelemetry;
 use crate::event::{Batch, Event};
 use crate::ops::metrics::{Component, Metrics};
-use crate::output::{DeliveryError, DeliveryProgress, Output};
+use crate::output::{DeliveryError, DeliveryProgress, Output, requests};
 use crate::plugin::Fault;
 use crate::plugin::bindings::{Compression, Delivery, HttpRequest, HttpResponse, Method};
 use crate::plugin::filter::MAX_CALL_EVENTS;
@@ -245,6 +245,13 @@ impl WasmOutput {
             .plugin
             .call(0, move |instance| instance.on_response(response))
             .await;
+        let destination = origin(&request.uri);
+        if matches!(answered, Ok(Delivery::Ok)) {
+            let events = pending[pos].events.len() as u64;
+            requests::request_accepted(&self.metrics, &self.component, &destination, events);
+        } else {
+            requests::request_failed(&self.metrics, &self.component, &destination);
+        }
         match answered {
             Ok(Delivery::Ok) => {
                 let done = pending.remove(pos);
@@ -252,6 +259,9 @@ impl WasmOutput {
             }
             Ok(Delivery::Retry(ms)) => {
                 self.metrics.error(&self.component, &status_label(status));
+                if status == 429 {
+                    delivery.throttled();
+                }
                 pending[pos].deferred = true;
                 let after = ms
                     .map(|ms| Duration::from_millis(u64::from(ms)))

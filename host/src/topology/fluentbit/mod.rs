@@ -240,6 +240,21 @@ fn seconds(e: &Entry) -> String {
     }
 }
 
+/// `[SERVICE] Flush`: seconds, fractions allowed (Fluent Bit reads a double), as a
+/// `batch_timeout` in milliseconds.
+fn flush_interval(e: &Entry) -> Result<String, String> {
+    match e.value.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && (0.0..=86_400.0).contains(&s) => {
+            Ok(format!("{}ms", (s * 1000.0).round() as u64))
+        }
+        _ => Err(format!(
+            "{}: Flush {:?}: use seconds between 0 and 86400, e.g. `Flush 1` or `Flush 0.5` (how long events wait to share a request)",
+            at(e),
+            e.value
+        )),
+    }
+}
+
 impl Mapper {
     fn warn(&mut self, e: &Entry, what: &str) {
         self.warnings.push(format!("{}: `{}` {what}", at(e), e.key));
@@ -289,12 +304,16 @@ impl Mapper {
         let (mut health_on, mut health, mut health_keys) = (false, Table::new(), Vec::new());
         for e in &s.entries {
             match e.key.as_str() {
-                "flush" => self.warn(e, "is accepted and ignored: each output sends when its batch is full or after its own interval"),
+                "flush" => {
+                    self.service
+                        .insert("batch_timeout".into(), flush_interval(e)?.into());
+                }
                 "grace" => {
                     self.service.insert("grace".into(), seconds(e).into());
                 }
                 "log_level" => {
-                    self.service.insert("log_level".into(), e.value.to_ascii_lowercase().into());
+                    self.service
+                        .insert("log_level".into(), e.value.to_ascii_lowercase().into());
                 }
                 "http_server" => http_on = on_off(e)?,
                 "http_listen" => http_listen = e.value.clone(),
@@ -302,7 +321,12 @@ impl Mapper {
                 "health_check" => health_on = on_off(e)?,
                 "hc_errors_count" | "hc_retry_failure_count" | "hc_period" => {
                     let n: u64 = e.value.trim().parse().map_err(|_| {
-                        format!("{}: {} {:?}: use a whole number (0 or more)", at(e), e.key, e.value)
+                        format!(
+                            "{}: {} {:?}: use a whole number (0 or more)",
+                            at(e),
+                            e.key,
+                            e.value
+                        )
                     })?;
                     let key = match e.key.as_str() {
                         "hc_errors_count" => "errors_count",
@@ -312,16 +336,29 @@ impl Mapper {
                     health.insert(key.into(), (n as i64).into());
                     health_keys.push(e);
                 }
-                "daemon" => self.warn(e, "is accepted and ignored: the router runs in the foreground"),
+                "daemon" => self.warn(
+                    e,
+                    "is accepted and ignored: the router runs in the foreground",
+                ),
                 "parsers_file" => self.native.parsers_file(e),
                 "streams_file" => self.streams_file(e)?,
                 "plugins_file" => self.plugins_file(e)?,
                 "storage.path" => self.storage_path = Some(e.value.clone()),
                 "storage.metrics" => {
-                    self.service.insert("storage_metrics".into(), on_off(e)?.into());
+                    self.service
+                        .insert("storage_metrics".into(), on_off(e)?.into());
                 }
-                k if k.starts_with("storage.") => self.warn(e, "is accepted and ignored: disk buffers are tuned per output"),
-                _ => return Err(unknown(e, "[SERVICE]", "Flush, Grace, Log_Level, HTTP_Server, HTTP_Listen, HTTP_Port, Health_Check, Parsers_File, Streams_File, Plugins_File, storage.*")),
+                k if k.starts_with("storage.") => self.warn(
+                    e,
+                    "is accepted and ignored: disk buffers are tuned per output",
+                ),
+                _ => {
+                    return Err(unknown(
+                        e,
+                        "[SERVICE]",
+                        "Flush, Grace, Log_Level, HTTP_Server, HTTP_Listen, HTTP_Port, Health_Check, Parsers_File, Streams_File, Plugins_File, storage.*",
+                    ));
+                }
             }
         }
         if health_on {
@@ -685,6 +722,11 @@ impl Mapper {
                 b.insert("path".into(), path.clone().into());
             }
         }
+        // Fluent Bit flushes every output once per `Flush` (default 1 s): so does each
+        // output's flush window.
+        self.service
+            .entry("batch_timeout")
+            .or_insert_with(|| "1s".into());
         let mut root = Table::new();
         root.insert("service".into(), Value::Table(self.service));
         root.insert("inputs".into(), Value::Array(self.inputs));

@@ -4,6 +4,7 @@
 use super::parse::Parser;
 use super::*;
 use std::path::PathBuf;
+use std::time::Duration;
 
 fn no_env(_: &str) -> Option<String> {
     None
@@ -595,8 +596,8 @@ fn wasm_filters_take_their_other_keys_as_plugin_config() {
 }
 
 #[test]
-fn service_maps_grace_log_level_http_and_filesystem_storage() {
-    let text = "[SERVICE]\n    Flush 1\n    Grace 30\n    Log_Level debug\n    HTTP_Server On\n    HTTP_Listen 127.0.0.1\n    HTTP_Port 2021\n    storage.path /var/lib/flb\n[INPUT]\n    Name forward\n    unix_path /tmp/s\n    storage.type filesystem\n[OUTPUT]\n    Name null\n    Match *\n    storage.total_limit_size 1G\n    Retry_Limit 5\n";
+fn service_maps_flush_grace_log_level_http_and_filesystem_storage() {
+    let text = "[SERVICE]\n    Flush 2.5\n    Grace 30\n    Log_Level debug\n    HTTP_Server On\n    HTTP_Listen 127.0.0.1\n    HTTP_Port 2021\n    storage.path /var/lib/flb\n[INPUT]\n    Name forward\n    unix_path /tmp/s\n    storage.type filesystem\n[OUTPUT]\n    Name null\n    Match *\n    storage.total_limit_size 1G\n    Retry_Limit 5\n";
     let m = mapped(text).unwrap();
     let s = &m.config.service;
     assert_eq!(
@@ -612,13 +613,33 @@ fn service_maps_grace_log_level_http_and_filesystem_storage() {
     assert_eq!(o.buffer.path.as_deref(), Some(Path::new("/var/lib/flb")));
     assert_eq!(o.buffer.max_bytes.unwrap().0, 1 << 30);
     assert_eq!(o.retry_limit, Some(5));
-    assert!(
-        m.warnings
-            .iter()
-            .any(|w| w.starts_with("main.conf:2:") && w.contains("flush")),
-        "{:?}",
-        m.warnings
+    assert_eq!(
+        s.batch_timeout.map(|d| d.0),
+        Some(Duration::from_millis(2500))
     );
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+}
+
+#[test]
+fn flush_is_the_flush_window_one_second_by_default() {
+    let m = mapped(MINIMAL).unwrap();
+    assert_eq!(
+        m.config.service.batch_timeout.map(|d| d.0),
+        Some(Duration::from_secs(1)),
+        "Fluent Bit's default Flush"
+    );
+    let m = mapped(&format!("[SERVICE]\n    Flush 0\n{MINIMAL}")).unwrap();
+    assert_eq!(
+        m.config.service.batch_timeout.map(|d| d.0),
+        Some(Duration::ZERO)
+    );
+    for bad in ["soon", "-1", "1e9"] {
+        let e = error_of(&format!("[SERVICE]\n    Flush {bad}\n{MINIMAL}"));
+        assert!(
+            e.starts_with("main.conf:2:") && e.contains("Flush 0.5"),
+            "{e}"
+        );
+    }
 }
 
 #[test]
@@ -1055,12 +1076,9 @@ fn a_yaml_config_maps_as_the_classic_one_with_its_lines() {
     assert_eq!(m.config.inputs.len(), 1);
     assert_eq!(m.config.filters.len(), 1);
     assert_eq!(m.config.stream_tasks[0].name, "errors");
-    assert!(
-        m.warnings
-            .iter()
-            .any(|w| w.contains("fluent-bit.yaml:2:") && w.contains("`flush`")),
-        "{:?}",
-        m.warnings
+    assert_eq!(
+        m.config.service.batch_timeout.map(|d| d.0),
+        Some(Duration::from_secs(1))
     );
 
     std::fs::write(

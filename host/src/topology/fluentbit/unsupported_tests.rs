@@ -129,19 +129,6 @@ fn key_outside_any_section() {
 // ----- [SERVICE] -----
 
 #[test]
-fn service_flush_is_ignored() {
-    warned(
-        "[SERVICE]\n    Flush 5\n",
-        8,
-        &[
-            "`flush`",
-            "accepted and ignored",
-            "each output sends when its batch is full",
-        ],
-    );
-}
-
-#[test]
 fn service_health_check_maps_with_its_limits_and_period() {
     let mapped = load(&format!(
         "{MINIMAL}[SERVICE]\n    Health_Check On\n    HC_Errors_Count 3\n    HC_Period 10\n"
