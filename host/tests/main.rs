@@ -20,6 +20,7 @@ mod exec_input;
 mod firelens;
 mod firelens_init;
 mod fluent_bit_api;
+mod flush_window;
 mod forward_bad_input;
 mod forward_clients;
 mod forward_golden;

@@ -2,9 +2,10 @@
 //!
 //! It scrapes the router's Prometheus endpoint (`[service] http_listen`, default
 //! `http://127.0.0.1:2020/metrics`) every interval and shows, per component: events in and out
-//! (totals and per second), drops, errors, retries, what waits in the buffer, and for WASM
-//! plugins the call latency (p50 / p99 over the last interval, from the histogram buckets) and
-//! faults. `q`, `Esc` or `Ctrl-C` quits.
+//! (totals and per second), drops, errors, retries, an output's events per request (from
+//! `output_request_events`: how well its flush window batches), what waits in the buffer, and
+//! for WASM plugins the call latency (p50 / p99 over the last interval, from the histogram
+//! buckets) and faults. `q`, `Esc` or `Ctrl-C` quits.
 
 use crate::cli::format::bytes;
 use anyhow::{Context as _, bail};
@@ -210,6 +211,9 @@ struct ComponentTotals {
     buffered_events: f64,
     buffered_bytes: f64,
     plugin_faults: f64,
+    /// Events carried by the requests an output's destinations accepted, and those requests.
+    request_events: f64,
+    requests: f64,
     /// `(upper bound, cumulative count)` of the plugin call-latency histogram.
     latency_buckets: Vec<(f64, f64)>,
 }
@@ -247,6 +251,15 @@ impl Snapshot {
                 }
                 "component_retries_total" => {
                     snap.components.entry(component()).or_default().retries += s.value
+                }
+                "output_request_events_sum" => {
+                    snap.components
+                        .entry(component())
+                        .or_default()
+                        .request_events += s.value
+                }
+                "output_request_events_count" => {
+                    snap.components.entry(component()).or_default().requests += s.value
                 }
                 "buffer_events" => {
                     snap.components
@@ -356,6 +369,8 @@ struct ComponentRow {
     latency_p50: Option<f64>,
     latency_p99: Option<f64>,
     plugin_faults: f64,
+    /// Mean events per accepted request: over the last interval, else since the start.
+    events_per_request: Option<f64>,
 }
 
 impl TopView {
@@ -417,6 +432,15 @@ impl TopView {
                         .then(|| latency_quantile(prev_buckets, &c.latency_buckets, 0.99))
                         .flatten(),
                     plugin_faults: c.plugin_faults,
+                    events_per_request: {
+                        let (events, requests) = match before {
+                            Some(b) if c.requests > b.requests => {
+                                (c.request_events - b.request_events, c.requests - b.requests)
+                            }
+                            _ => (c.request_events, c.requests),
+                        };
+                        (requests > 0.0).then(|| events / requests)
+                    },
                 }
             })
             .collect()
@@ -472,6 +496,7 @@ impl TopView {
             "DROPPED",
             "ERRORS",
             "RETRIES",
+            "EV/REQ",
             "BUFFERED",
             "P50",
             "P99",
@@ -490,6 +515,8 @@ impl TopView {
                 count(r.discarded),
                 count(r.errors),
                 count(r.retries),
+                r.events_per_request
+                    .map_or_else(|| "-".into(), |e| format!("{e:.1}")),
                 if r.buffered_events > 0.0 {
                     format!("{} / {}", count(r.buffered_events), bytes(r.buffered_bytes))
                 } else {
@@ -514,6 +541,7 @@ impl TopView {
             Constraint::Length(8),
             Constraint::Length(7),
             Constraint::Length(8),
+            Constraint::Length(7),
             Constraint::Length(16),
             Constraint::Length(8),
             Constraint::Length(8),
@@ -566,12 +594,15 @@ mod tests {
              component_sent_events_total{{component_kind=\"output\",component_id=\"cw\"}} {sent}\n\
              component_discarded_events_total{{component_kind=\"output\",component_id=\"cw\",reason=\"buffer_full\"}} {dropped}\n\
              buffer_events{{component_kind=\"output\",component_id=\"cw\"}} 7\n\
+             output_request_events_sum{{component_kind=\"output\",component_id=\"cw\"}} {sent}\n\
+             output_request_events_count{{component_kind=\"output\",component_id=\"cw\"}} {}\n\
              buffer_bytes{{component_kind=\"output\",component_id=\"cw\"}} 2048\n\
              wasm_plugin_call_seconds_bucket{{plugin=\"redact\",le=\"0.001\"}} {calls_fast}\n\
              wasm_plugin_call_seconds_bucket{{plugin=\"redact\",le=\"0.01\"}} {}\n\
              wasm_plugin_call_seconds_bucket{{plugin=\"redact\",le=\"+Inf\"}} {}\n\
              wasm_plugin_faults_total{{plugin=\"redact\",reason=\"trap\"}} 2\n\
              process_resident_memory_bytes 10485760\n",
+            sent / 10,
             calls_fast + calls_slow,
             calls_fast + calls_slow
         );
@@ -600,8 +631,13 @@ mod tests {
         assert!(rows[1].latency_p50.unwrap() <= 0.001);
         assert!(rows[1].latency_p99.unwrap() > 0.001);
         assert_eq!(rows[1].plugin_faults, 2.0);
+        assert_eq!(
+            rows[2].events_per_request,
+            Some(10.0),
+            "160 events in 16 requests"
+        );
 
-        let mut terminal = Terminal::new(TestBackend::new(140, 10)).unwrap();
+        let mut terminal = Terminal::new(TestBackend::new(150, 10)).unwrap();
         terminal.draw(|f| view.render(f)).unwrap();
         let screen: String = terminal
             .backend()
@@ -618,6 +654,8 @@ mod tests {
             "80.0",
             "RSS 10.0 MiB",
             "7 / 2.0 KiB",
+            "EV/REQ",
+            "10.0",
         ] {
             assert!(
                 screen.contains(expected),

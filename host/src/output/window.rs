@@ -49,7 +49,7 @@ impl Default for RequestLimits {
 pub const PER_REQUEST_BATCH_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Most a window is stretched by throttling, as a multiple of its configured length.
-pub const MAX_STRETCH: u32 = 16;
+pub const MAX_STRETCH: u32 = 8;
 
 /// The length of an output's flush window: the configured `batch_timeout`, doubled after each
 /// attempt the destination throttled (up to [`MAX_STRETCH`] times) and shortened by a quarter
@@ -190,11 +190,11 @@ mod tests {
     #[test]
     fn throttling_stretches_the_window_and_success_brings_it_back() {
         let mut w = WindowLength::new(Duration::from_secs(1));
-        for expected in [2, 4, 8, 16, 16] {
+        for expected in [2, 4, 8, 8] {
             w.throttled();
             assert_eq!(w.current(), Duration::from_secs(expected));
         }
-        for expected_ms in [12_000, 9_000, 6_750] {
+        for expected_ms in [6_000, 4_500, 3_375] {
             w.relaxed();
             assert_eq!(w.current(), Duration::from_millis(expected_ms));
         }
