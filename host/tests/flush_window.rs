@@ -89,6 +89,28 @@ async fn all_delivered_once(moto: &Moto, group: &str, n: u64) {
     assert_eq!(lines, want, "every event once");
 }
 
+/// A scrape of `router`'s metrics once its output `cw` counted `n` events sent (the router
+/// counts a call when its answer arrives, after moto stored the events).
+fn scrape_after(
+    router: &common::RouterProcess,
+    n: u64,
+) -> Vec<wasm_router::ops::prometheus_text::Sample> {
+    let http = router.http_addr();
+    let sent = |samples: &[wasm_router::ops::prometheus_text::Sample]| {
+        wasm_router::ops::prometheus_text::sum(
+            samples,
+            "component_sent_events_total",
+            &[("component_id", "cw")],
+        ) as u64
+    };
+    common::wait_until(
+        "the router to count every event sent",
+        || sent(&common::scrape(&http)) >= n,
+        || router.log_text(),
+    );
+    common::scrape(&http)
+}
+
 /// PutLogEvents calls that reached moto, and the events they carried.
 fn puts(proxy: &FaultProxy) -> (usize, usize) {
     let seen = proxy.seen_op("PutLogEvents");
@@ -117,7 +139,7 @@ async fn single_events_at_20_a_second_share_one_put_log_events_per_window() {
         calls <= 13,
         "{calls} PutLogEvents calls for 200 events over 10 s"
     );
-    let samples = common::scrape(&router.http_addr());
+    let samples = scrape_after(&router, 200);
     let requests = wasm_router::ops::prometheus_text::sum(
         &samples,
         "output_requests_total",
@@ -173,7 +195,7 @@ async fn under_throttling_every_event_is_delivered_once_in_few_calls() {
         accepted <= 9,
         "{accepted} accepted PutLogEvents calls for 160 events over 8 s"
     );
-    let samples = common::scrape(&router.http_addr());
+    let samples = scrape_after(&router, 160);
     let requests = wasm_router::ops::prometheus_text::sum(
         &samples,
         "output_requests_total",
