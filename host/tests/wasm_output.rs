@@ -632,7 +632,11 @@ fn plugin_faults_reject_their_call_and_a_retry_after_date_is_honoured() {
             wasm_router_test_artifacts::JSON_OUTPUT,
             "dated.*",
             &dated.url(""),
-            &format!("config = {{ url = \"{}\" }}\n", dated.url("/v1/logs")),
+            // Sent at once: the wait measured is the Retry-After date's alone.
+            &format!(
+                "config = {{ url = \"{}\" }}\nbatch_timeout = \"0s\"\n",
+                dated.url("/v1/logs")
+            ),
         ),
     ];
     let router = RouterProcess::start(&router_config(&outputs.concat()));
