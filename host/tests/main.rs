@@ -31,6 +31,7 @@ mod loki_output;
 mod multiline;
 mod native_filters;
 mod ops;
+mod opensearch_output;
 mod plugins;
 mod security;
 mod stream_tasks;
