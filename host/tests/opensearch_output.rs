@@ -178,7 +178,9 @@ impl BulkStandIn {
         for request in self.requests() {
             for item in request["items"].as_array().into_iter().flatten() {
                 if item["status"].as_u64().unwrap() < 300 {
-                    *stored.entry(item["doc"]["seq"].as_u64().unwrap()).or_default() += 1;
+                    *stored
+                        .entry(item["doc"]["seq"].as_u64().unwrap())
+                        .or_default() += 1;
                 }
             }
         }
@@ -272,7 +274,9 @@ config = {{ host = "127.0.0.1", port = {port}, basic_auth = true, compress = "gz
     for request in standin.requests() {
         assert_eq!(request["headers"]["content-encoding"], "gzip");
         for item in request["items"].as_array().unwrap() {
-            *sent.entry(item["doc"]["seq"].as_u64().unwrap()).or_default() += 1;
+            *sent
+                .entry(item["doc"]["seq"].as_u64().unwrap())
+                .or_default() += 1;
             assert_eq!(item["op"], "create");
             assert_eq!(item["meta"]["_index"], "app-2023.11.14");
             assert!(item["meta"].get("_type").is_none(), "{item}");
@@ -287,7 +291,11 @@ config = {{ host = "127.0.0.1", port = {port}, basic_auth = true, compress = "gz
         }
     }
     for (seq, n) in &sent {
-        assert_eq!(*n, if seq % 10 == 7 { 2 } else { 1 }, "seq {seq} sent {n} times");
+        assert_eq!(
+            *n,
+            if seq % 10 == 7 { 2 } else { 1 },
+            "seq {seq} sent {n} times"
+        );
     }
     let metrics = scrape(&router.http_addr());
     assert_eq!(
@@ -345,9 +353,14 @@ fn classic_amazon_opensearch_signed_with_sigv4_end_to_end() {
     let secret: BTreeMap<&str, String> = aws_env().into_iter().collect();
     let (router, _plugins) = classic_opensearch(standin.port, &secret["AWS_SECRET_ACCESS_KEY"]);
     send_acked(&router.tcp_addr(), "app-firelens-1", 0, 50, 10, 20);
-    wait_for(&router, "events still missing", || standin.stored().len() >= 50);
+    wait_for(&router, "events still missing", || {
+        standin.stored().len() >= 50
+    });
     let stored = standin.stored();
-    assert_eq!(stored.keys().copied().collect::<Vec<_>>(), (0..50).collect::<Vec<u64>>());
+    assert_eq!(
+        stored.keys().copied().collect::<Vec<_>>(),
+        (0..50).collect::<Vec<u64>>()
+    );
     assert!(stored.values().all(|n| *n == 1), "{stored:?}");
     for request in standin.requests() {
         assert!(request.get("refused").is_none(), "{request}");
@@ -399,7 +412,10 @@ config = {{ host = "127.0.0.1", port = {port} }}
             .all(|(_, reason, detail)| reason == "http_403" && detail.contains("aws_sigv4")),
         "{dead:?}"
     );
-    assert_eq!(discarded(&scrape(&router.http_addr()), "os", "http_403"), 20);
+    assert_eq!(
+        discarded(&scrape(&router.http_addr()), "os", "http_403"),
+        20
+    );
     let requests = standin.requests();
     assert!(!requests.is_empty());
     assert!(

@@ -23,10 +23,10 @@ wasmtime::component::bindgen!({
     world: "wasm-router:host/plugin-imports",
 });
 
+pub use self::wasm_router::plugin::delivery_items::{ItemFailure, ItemOutcome, ItemResult};
 pub use self::wasm_router::plugin::http_types::{
     Compression, Delivery, HttpRequest, HttpResponse, Method, SecretHeader,
 };
-pub use self::wasm_router::plugin::delivery_items::{ItemFailure, ItemOutcome, ItemResult};
 pub use self::wasm_router::plugin::log::Level;
 pub use self::wasm_router::plugin::types::{
     Batch, ConfigError, EventPatch, Outcome, PluginInfo, PluginKind,

@@ -115,7 +115,8 @@ pub fn classify(response: &Response<'_>, operation: WriteOperation) -> Verdict {
                     reason: text("type").unwrap_or_else(|| format!("item_http_{status}")),
                     detail: format!(
                         "item status {status}: {}",
-                        text("reason").unwrap_or_else(|| error.map(Value::to_string).unwrap_or_default())
+                        text("reason")
+                            .unwrap_or_else(|| error.map(Value::to_string).unwrap_or_default())
                     ),
                 }
             }
@@ -158,16 +159,28 @@ mod tests {
     #[test]
     fn requests_without_errors_are_delivered_whole() {
         assert_eq!(
-            verdict(200, r#"{"took":3,"errors":false,"items":[{"create":{"status":201}}]}"#, 1),
+            verdict(
+                200,
+                r#"{"took":3,"errors":false,"items":[{"create":{"status":201}}]}"#,
+                1
+            ),
             Verdict::whole(Delivery::Ok)
         );
         // Cut short by the router's bound: the start still says there was no error.
         assert_eq!(
-            verdict(200, r#"{"took":3, "errors": false, "items":[{"create":{"sta"#, 1),
+            verdict(
+                200,
+                r#"{"took":3, "errors": false, "items":[{"create":{"sta"#,
+                1
+            ),
             Verdict::whole(Delivery::Ok)
         );
         assert_eq!(
-            verdict(200, r#"{"took":3,"errors":true,"items":[{"create":{"sta"#, 1),
+            verdict(
+                200,
+                r#"{"took":3,"errors":true,"items":[{"create":{"sta"#,
+                1
+            ),
             Verdict::whole(Delivery::Retry(None))
         );
     }
@@ -185,7 +198,11 @@ mod tests {
         // Only a document without an item would follow the request's retry.
         assert_eq!(v.delivery, Delivery::Retry(None));
         assert_eq!((v.failed, v.retried), (1, 2));
-        let outcomes: Vec<_> = v.items.iter().map(|i| (i.position, i.outcome.clone())).collect();
+        let outcomes: Vec<_> = v
+            .items
+            .iter()
+            .map(|i| (i.position, i.outcome.clone()))
+            .collect();
         assert_eq!(
             outcomes,
             [
@@ -202,18 +219,35 @@ mod tests {
                 (4, ItemOutcome::Retry),
             ]
         );
-        let v = verdict(200, r#"{"errors":true,"items":[{"index":{"status":400}}]}"#, 3);
-        assert!(matches!(&v.items[0].outcome, ItemOutcome::Fail { reason, .. } if reason == "item_http_400"));
+        let v = verdict(
+            200,
+            r#"{"errors":true,"items":[{"index":{"status":400}}]}"#,
+            3,
+        );
+        assert!(
+            matches!(&v.items[0].outcome, ItemOutcome::Fail { reason, .. } if reason == "item_http_400")
+        );
     }
 
     #[test]
     fn request_statuses() {
         assert_eq!(verdict(413, "", 1).delivery, Delivery::SplitAndRetry);
         assert_eq!(verdict(503, "", 1).delivery, Delivery::Retry(None));
-        let Delivery::FailPermanent(why) = verdict(403, "{\"message\":\"The request signature we calculated does not match\"}", 1).delivery else {
+        let Delivery::FailPermanent(why) = verdict(
+            403,
+            "{\"message\":\"The request signature we calculated does not match\"}",
+            1,
+        )
+        .delivery
+        else {
             panic!()
         };
-        assert!(why.contains("aws_sigv4") && why.contains("signature"), "{why}");
-        assert!(matches!(verdict(404, "no such index", 1).delivery, Delivery::FailPermanent(w) if w.contains("404")));
+        assert!(
+            why.contains("aws_sigv4") && why.contains("signature"),
+            "{why}"
+        );
+        assert!(
+            matches!(verdict(404, "no such index", 1).delivery, Delivery::FailPermanent(w) if w.contains("404"))
+        );
     }
 }

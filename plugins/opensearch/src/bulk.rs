@@ -4,8 +4,8 @@
 //! - The action line: `{"create":{"_index":"…","_type":"_doc","_id":"…"}}` (`_type` unless
 //!   `suppress_type_name`, `_id` with `generate_id` or `id_key`); `update` and `upsert` are
 //!   the `update` action.
-//! - The document: the time key first (`time_key_format` + `.` + milliseconds, or nanoseconds,
-//!   + `Z`), then the tag key (`include_tag_key`), then the record's keys in order (dots
+//! - The document: the time key first (`time_key_format`, `.`, milliseconds or nanoseconds,
+//!   `Z`), then the tag key (`include_tag_key`), then the record's keys in order (dots
 //!   replaced with `replace_dots`); `update` wraps it as `{"doc":…}`, `upsert` as
 //!   `{"doc_as_upsert":true,"doc":…}`. As in Fluent Bit, a record that has the time key already
 //!   gets it twice (OpenSearch refuses such a document: rename the key, or set `time_key`).
@@ -58,17 +58,30 @@ pub fn write_entry(os: &OpenSearch, event: &Event<'_>, out: &mut Vec<u8>) -> Res
         write_value(&mut doc, value, os.replace_dots);
     }
     doc.push(b'}');
-    let id = match os.id_key.as_ref().and_then(|path| event.get(path.as_slice())) {
+    let id = match os
+        .id_key
+        .as_ref()
+        .and_then(|path| event.get(path.as_slice()))
+    {
         Some(Value::Str(text)) if safe_in_action_line(&String::from_utf8_lossy(text)) => {
             Some(String::from_utf8_lossy(text).into_owned())
         }
         _ if os.generate_id => Some(hash_id(&doc)),
         _ => None,
     };
-    if id.is_none() && matches!(os.operation, WriteOperation::Update | WriteOperation::Upsert) {
+    if id.is_none()
+        && matches!(
+            os.operation,
+            WriteOperation::Update | WriteOperation::Upsert
+        )
+    {
         return Err(format!(
             "no string at id_key, which {} needs",
-            if os.operation == WriteOperation::Update { "update" } else { "upsert" }
+            if os.operation == WriteOperation::Update {
+                "update"
+            } else {
+                "upsert"
+            }
         ));
     }
     out.extend_from_slice(b"{\"");
@@ -90,7 +103,10 @@ pub fn write_entry(os: &OpenSearch, event: &Event<'_>, out: &mut Vec<u8>) -> Res
         WriteOperation::Index | WriteOperation::Create => {}
     }
     out.extend_from_slice(&doc);
-    if matches!(os.operation, WriteOperation::Update | WriteOperation::Upsert) {
+    if matches!(
+        os.operation,
+        WriteOperation::Update | WriteOperation::Upsert
+    ) {
         out.push(b'}');
     }
     out.push(b'\n');
@@ -292,7 +308,10 @@ mod tests {
             serde_json::json!({"ns": "a\"b"}),
         )
         .unwrap();
-        assert!(line.starts_with("{\"create\":{\"_index\":\"logstash-202311\",\"_type\":\"_doc\"}}\n"), "{line}");
+        assert!(
+            line.starts_with("{\"create\":{\"_index\":\"logstash-202311\",\"_type\":\"_doc\"}}\n"),
+            "{line}"
+        );
     }
 
     #[test]
@@ -302,13 +321,26 @@ mod tests {
         let c = entry(r#"{"generate_id": true}"#, serde_json::json!({"log": "y"})).unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
-        let id = a.split("\"_id\":\"").nth(1).unwrap().split('"').next().unwrap();
+        let id = a
+            .split("\"_id\":\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
         assert_eq!(id.len(), 36);
         assert_eq!(id.matches('-').count(), 4);
-        let own = entry(r#"{"generate_id": true, "id_key": "rid", "write_operation": "upsert"}"#, serde_json::json!({"rid": "r-1"})).unwrap();
+        let own = entry(
+            r#"{"generate_id": true, "id_key": "rid", "write_operation": "upsert"}"#,
+            serde_json::json!({"rid": "r-1"}),
+        )
+        .unwrap();
         assert!(own.starts_with("{\"update\":{\"_index\":\"fluent-bit\",\"_type\":\"_doc\",\"_id\":\"r-1\"}}\n{\"doc_as_upsert\":true,\"doc\":{"), "{own}");
         assert!(own.ends_with("}}\n"), "{own}");
-        let missing = entry(r#"{"id_key": "rid", "write_operation": "update"}"#, serde_json::json!({"rid": 5}));
+        let missing = entry(
+            r#"{"id_key": "rid", "write_operation": "update"}"#,
+            serde_json::json!({"rid": 5}),
+        );
         assert!(missing.unwrap_err().contains("id_key"));
     }
 

@@ -258,13 +258,19 @@ impl OpenSearch {
             ));
         }
         if raw.port == Some(0) {
-            errors.push(ConfigError::new("/port", "0 is not a port: use 1 ..= 65535"));
+            errors.push(ConfigError::new(
+                "/port",
+                "0 is not a port: use 1 ..= 65535",
+            ));
         }
         let path = raw.path.trim().trim_end_matches('/');
         if path.contains([' ', '#', '?']) || (!path.is_empty() && !path.starts_with('/')) {
             errors.push(ConfigError::new(
                 "/path",
-                format!("{:?}: give a path prefix starting with `/`, e.g. \"/es\"", raw.path),
+                format!(
+                    "{:?}: give a path prefix starting with `/`, e.g. \"/es\"",
+                    raw.path
+                ),
             ));
         }
         if let Some(pipeline) = &raw.pipeline
@@ -300,7 +306,15 @@ impl OpenSearch {
             IndexName::Fixed(raw.index.clone())
         };
         let index = match (index, &raw.logstash_prefix_key) {
-            (IndexName::Logstash { prefix, separator, date, .. }, Some(key)) => {
+            (
+                IndexName::Logstash {
+                    prefix,
+                    separator,
+                    date,
+                    ..
+                },
+                Some(key),
+            ) => {
                 let prefix_key = record_path(key);
                 if prefix_key.is_none() {
                     errors.push(ConfigError::new(
@@ -308,7 +322,12 @@ impl OpenSearch {
                         format!("{key:?}: name a record key, e.g. \"$kubernetes['namespace_name']\" or \"service\""),
                     ));
                 }
-                IndexName::Logstash { prefix, separator, prefix_key, date }
+                IndexName::Logstash {
+                    prefix,
+                    separator,
+                    prefix_key,
+                    date,
+                }
             }
             (index, _) => index,
         };
@@ -338,7 +357,10 @@ impl OpenSearch {
             _ => {
                 errors.push(ConfigError::new(
                     "/write_operation",
-                    format!("{:?}: use create, index, update or upsert", raw.write_operation),
+                    format!(
+                        "{:?}: use create, index, update or upsert",
+                        raw.write_operation
+                    ),
                 ));
                 WriteOperation::Create
             }
@@ -350,7 +372,9 @@ impl OpenSearch {
                 if path.is_none() {
                     errors.push(ConfigError::new(
                         "/id_key",
-                        format!("{key:?}: name a record key, e.g. \"request_id\" or \"$ids['doc']\""),
+                        format!(
+                            "{key:?}: name a record key, e.g. \"request_id\" or \"$ids['doc']\""
+                        ),
                     ));
                 }
                 path
@@ -362,7 +386,10 @@ impl OpenSearch {
         {
             errors.push(ConfigError::new(
                 "/write_operation",
-                format!("{} needs a document id: set id_key (or generate_id)", raw.write_operation),
+                format!(
+                    "{} needs a document id: set id_key (or generate_id)",
+                    raw.write_operation
+                ),
             ));
         }
         let gzip = Compress::gzip(Some(
@@ -460,11 +487,23 @@ mod tests {
     #[test]
     fn problems_point_at_their_option() {
         for (json, path, message) in [
-            (r#"{"write_operation": "delete"}"#, "/write_operation", "create, index"),
-            (r#"{"write_operation": "update"}"#, "/write_operation", "id_key"),
+            (
+                r#"{"write_operation": "delete"}"#,
+                "/write_operation",
+                "create, index",
+            ),
+            (
+                r#"{"write_operation": "update"}"#,
+                "/write_operation",
+                "id_key",
+            ),
             (r#"{"time_key_format": "%Q"}"#, "/time_key_format", "%Q"),
             (r#"{"index": "a\"b"}"#, "/index", "quote"),
-            (r#"{"logstash_format": true, "logstash_prefix_key": "$a[b]"}"#, "/logstash_prefix_key", "record key"),
+            (
+                r#"{"logstash_format": true, "logstash_prefix_key": "$a[b]"}"#,
+                "/logstash_prefix_key",
+                "record key",
+            ),
             (r#"{"compress": "zstd"}"#, "/compress", "gzip"),
             (r#"{"path": "es"}"#, "/path", "starting with"),
             (r#"{"http_passwd": "x"}"#, "", "unknown field `http_passwd`"),

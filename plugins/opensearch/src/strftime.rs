@@ -7,11 +7,27 @@ use std::fmt::Write as _;
 use wasm_router_sdk::vendor::civil_from_days;
 
 const WEEKDAYS: [&str; 7] = [
-    "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
 ];
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 const KNOWN: &str = "YCymdejHIMSpaAbhBFTDRsuwzZnt%";
 
@@ -115,8 +131,14 @@ mod tests {
         let f = |text: &str| TimeFormat::parse(text).unwrap().format(t);
         assert_eq!(f("%Y-%m-%dT%H:%M:%S"), "2023-11-14T22:13:20");
         assert_eq!(f("%Y.%m.%d"), "2023.11.14");
-        assert_eq!(f("%j %a %A %b %B %I%p %u %w %y %C %e"), "318 Tue Tuesday Nov November 10PM 2 2 23 20 14");
-        assert_eq!(f("%F %T %D %R %s %z %Z 100%%"), "2023-11-14 22:13:20 11/14/23 22:13 1700000000 +0000 UTC 100%");
+        assert_eq!(
+            f("%j %a %A %b %B %I%p %u %w %y %C %e"),
+            "318 Tue Tuesday Nov November 10PM 2 2 23 20 14"
+        );
+        assert_eq!(
+            f("%F %T %D %R %s %z %Z 100%%"),
+            "2023-11-14 22:13:20 11/14/23 22:13 1700000000 +0000 UTC 100%"
+        );
         assert_eq!(TimeFormat::parse("%Y").unwrap().format(951_782_400), "2000");
         assert_eq!(TimeFormat::parse("%j").unwrap().format(951_782_400), "060");
         assert_eq!(TimeFormat::parse("%j").unwrap().format(0), "001");

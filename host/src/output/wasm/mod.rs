@@ -190,9 +190,9 @@ impl WasmOutput {
             plugin: plugin_name,
             allow: settings.allow,
             secrets: settings.secrets,
-            signer: settings
-                .aws_sigv4
-                .map(|c| sigv4::Signer::new(c, crate::output::aws::connection::AwsOverrides::default())),
+            signer: settings.aws_sigv4.map(|c| {
+                sigv4::Signer::new(c, crate::output::aws::connection::AwsOverrides::default())
+            }),
         };
         Ok(WasmOutput::new(runner, policy, client, component, metrics))
     }

@@ -13,6 +13,13 @@
 //! - `split-and-retry`: the request's events are halved and each half encoded again and sent,
 //!   down to a single event, which is rejected as `too_large`.
 //!
+//! A plugin may also report per-event results during `on-response` (`delivery-items.report`,
+//! by position in the request's events): each reported event is delivered, rejected under the
+//! plugin's reason, or encoded again with the other events to retry into new requests sent on
+//! the next attempt; the returned delivery then applies to the events left unreported (a retry
+//! or a split encodes those again too, since the request itself is never resent once some of
+//! its events are settled).
+//!
 //! Each request that succeeded marks its events delivered, and each rejection rejects its events
 //! under its own reason, in the runner's [`DeliveryProgress`]. The requests still to send are kept
 //! in that progress across the runner's retries of the delivery
@@ -234,6 +241,7 @@ fn reason_label(reason: &str) -> String {
     }
 }
 
+/// The events of `request` by their reported results, the unreported ones by `rest`.
 fn split_items(request: &Pending, items: Vec<ItemResult>, rest: Delivery) -> ItemSplit {
     let mut outcomes: Vec<Option<ItemOutcome>> = vec![None; request.events.len()];
     let mut split = ItemSplit::default();
@@ -375,8 +383,10 @@ impl WasmOutput {
                     target,
                     retry_after,
                 };
-                self.apply_items(batch, delivery, answered, items, pending, pos, retry, answer)
-                    .await;
+                self.apply_items(
+                    batch, delivery, answered, items, pending, pos, retry, answer,
+                )
+                .await;
                 return;
             }
             other => other.map(|(delivery, _)| delivery),
@@ -488,8 +498,10 @@ impl WasmOutput {
         if split.retry.is_empty() {
             return;
         }
-        self.metrics
-            .error(&self.component, &format!("{}_items", status_label(answer.status)));
+        self.metrics.error(
+            &self.component,
+            &format!("{}_items", status_label(answer.status)),
+        );
         let waiting = split.retry.len();
         let mut again = self.encode(batch, split.retry).await;
         for r in again.rejected {
@@ -956,6 +968,58 @@ mod tests {
         );
         assert_eq!(e.rejected[0].reason, "invalid_request");
         assert_eq!(e.rejected[0].events, subset);
+    }
+
+    #[test]
+    fn item_results_sort_the_requests_events_and_the_rest_follows_the_delivery() {
+        use crate::plugin::bindings::ItemFailure;
+        let p = policy();
+        let encoded = prepare_all(
+            &p,
+            vec![request("https://intake.example.com/", vec![0, 1, 2, 3, 4])],
+            &[10, 11, 12, 13, 14],
+        );
+        let request = &encoded.pending[0];
+        let item = |position, outcome| ItemResult { position, outcome };
+        let fail = |reason: &str| {
+            ItemOutcome::Fail(ItemFailure {
+                reason: reason.into(),
+                detail: "failed to parse".into(),
+            })
+        };
+        let split = split_items(
+            request,
+            vec![
+                item(0, ItemOutcome::Delivered),
+                item(1, ItemOutcome::Retry),
+                item(2, fail("Mapper Parsing-Exception")),
+                item(0, ItemOutcome::Retry), // the first result for a position counts
+                item(9, ItemOutcome::Delivered),
+            ],
+            Delivery::Retry(Some(250)),
+        );
+        assert_eq!(split.delivered, [10]);
+        assert_eq!(split.retry, [11, 13, 14]);
+        assert_eq!(split.retry_ms, Some(250));
+        assert_eq!(split.unknown, 1);
+        let failed: Vec<_> = split.failed.iter().collect();
+        assert_eq!(
+            failed,
+            [(
+                &ItemReason::Plugin("mapper_parsing_exception".into()),
+                &(vec![12], "failed to parse".to_string())
+            )]
+        );
+
+        let split = split_items(
+            request,
+            vec![item(4, ItemOutcome::Delivered)],
+            Delivery::FailPermanent("HTTP 200: refused".into()),
+        );
+        assert_eq!(split.delivered, [14]);
+        assert_eq!(split.failed[&ItemReason::Status].0, [10, 11, 12, 13]);
+        assert_eq!(reason_label(""), "rejected");
+        assert_eq!(reason_label(&"x".repeat(100)).len(), MAX_REASON_LEN);
     }
 
     #[test]

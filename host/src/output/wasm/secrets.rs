@@ -51,9 +51,9 @@ impl SecretSource {
                         password: Box::new(SecretSource::parse(reference)?),
                     })
                 }
-                _ if !rest.starts_with("basic:") && SecretSource::parse(rest).is_ok() => {
-                    Ok(SecretSource::BasicPair(Box::new(SecretSource::parse(rest)?)))
-                }
+                _ if !rest.starts_with("basic:") && SecretSource::parse(rest).is_ok() => Ok(
+                    SecretSource::BasicPair(Box::new(SecretSource::parse(rest)?)),
+                ),
                 _ => Err(format!(
                     "{text:?} is not basic credentials; write \"basic:USER:env:VARIABLE\" or \"basic:USER:file:/run/secrets/name\" (the password from the variable or file), or \"basic:env:VARIABLE\" with USER:PASSWORD in the variable"
                 )),

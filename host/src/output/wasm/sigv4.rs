@@ -154,12 +154,7 @@ impl Signer {
     /// `request` with the SigV4 headers added (the `Host` header set to what is signed).
     pub async fn sign(&self, request: &PreparedRequest) -> Result<PreparedRequest, String> {
         let credentials = self.credentials().await?;
-        sign_with(
-            &self.config,
-            &credentials,
-            request,
-            SystemTime::now(),
-        )
+        sign_with(&self.config, &credentials, request, SystemTime::now())
     }
 }
 
@@ -259,7 +254,10 @@ mod tests {
         };
         let problems = bad.validate("outputs[0]").unwrap_err();
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[0].contains("outputs[0].aws_sigv4.service"), "{problems:?}");
+        assert!(
+            problems[0].contains("outputs[0].aws_sigv4.service"),
+            "{problems:?}"
+        );
         assert!(problems[1].contains("region"), "{problems:?}");
     }
 
@@ -267,7 +265,10 @@ mod tests {
     fn hosts_carry_only_non_default_ports() {
         let h = |u: &str| host_header(&u.parse().unwrap()).unwrap();
         assert_eq!(h("https://search.example.com/_bulk"), "search.example.com");
-        assert_eq!(h("https://search.example.com:443/_bulk"), "search.example.com");
+        assert_eq!(
+            h("https://search.example.com:443/_bulk"),
+            "search.example.com"
+        );
         assert_eq!(h("http://127.0.0.1:9200/_bulk"), "127.0.0.1:9200");
     }
 
@@ -283,7 +284,10 @@ mod tests {
             "test",
         );
         let mut headers = HeaderMap::new();
-        headers.insert("content-type", HeaderValue::from_static("application/x-ndjson"));
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static("application/x-ndjson"),
+        );
         let request = PreparedRequest {
             id: 1,
             method: Method::POST,
@@ -309,6 +313,9 @@ mod tests {
         assert!(signed.headers["authorization"].is_sensitive());
         // Signing is deterministic for one time: the same request signs the same.
         let again = sign_with(&config(), &credentials, &request, at).unwrap();
-        assert_eq!(again.headers["authorization"], signed.headers["authorization"]);
+        assert_eq!(
+            again.headers["authorization"],
+            signed.headers["authorization"]
+        );
     }
 }

@@ -75,7 +75,10 @@ impl AwsAuthKeys {
             Some((true, e)) => e.clone(),
             _ => {
                 for e in others.into_iter().flatten() {
-                    mapper.warn(e, "is accepted and ignored: it only applies with AWS_Auth On");
+                    mapper.warn(
+                        e,
+                        "is accepted and ignored: it only applies with AWS_Auth On",
+                    );
                 }
                 return Ok(None);
             }
@@ -176,7 +179,8 @@ impl Mapper {
         let mut t = plugin_output("opensearch");
         t.insert("name".into(), name.into());
         let mut config = Table::new();
-        let (mut user, mut password, mut cloud_auth) = (None::<Entry>, None::<Entry>, None::<Entry>);
+        let (mut user, mut password, mut cloud_auth) =
+            (None::<Entry>, None::<Entry>, None::<Entry>);
         let (mut host, mut port, mut tls, mut cloud) = (None::<String>, None::<u16>, false, None);
         let mut aws = AwsAuthKeys::default();
         for e in &s.entries {

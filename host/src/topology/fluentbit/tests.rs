@@ -436,11 +436,17 @@ fn es_and_opensearch_run_the_opensearch_plugin() {
     assert!(w.path.ends_with("opensearch.wasm"));
     assert_eq!(w.allow_hosts, ["https://vpc-x.us-west-2.es.amazonaws.com"]);
     let grant = w.aws_sigv4.clone().unwrap();
-    assert_eq!((grant.service.as_str(), grant.region.as_str()), ("aoss", "us-west-2"));
+    assert_eq!(
+        (grant.service.as_str(), grant.region.as_str()),
+        ("aoss", "us-west-2")
+    );
     let config = w.config.as_ref().unwrap();
     assert_eq!(config["index"].as_str(), Some("my_index"));
     assert_eq!(config["suppress_type_name"].as_bool(), Some(true));
-    assert_eq!(config["logstash_prefix_key"].as_str(), Some("$kubernetes['ns']"));
+    assert_eq!(
+        config["logstash_prefix_key"].as_str(),
+        Some("$kubernetes['ns']")
+    );
     assert_eq!(config["port"].as_integer(), Some(443));
     assert_eq!(config["compress"].as_str(), Some("gzip"));
 
@@ -458,7 +464,10 @@ fn es_and_opensearch_run_the_opensearch_plugin() {
     .unwrap();
     let w = wasm_output(&basic);
     assert_eq!(w.secrets["basic_auth"], "basic:elastic:env:PATH");
-    assert_eq!(w.config.as_ref().unwrap()["basic_auth"].as_bool(), Some(true));
+    assert_eq!(
+        w.config.as_ref().unwrap()["basic_auth"].as_bool(),
+        Some(true)
+    );
     // Cloud_ID `name:base64("us-east-1.aws.found.io:9243$abc$def")`.
     let cloud = mapped_with_process_env(&format!(
         "{MINIMAL}[OUTPUT]\n    Name es\n    Match *\n    Cloud_ID logs:dXMtZWFzdC0xLmF3cy5mb3VuZC5pbzo5MjQzJGFiYyRkZWY=\n    Cloud_Auth ${{PATH}}\n"
@@ -470,9 +479,18 @@ fn es_and_opensearch_run_the_opensearch_plugin() {
     assert_eq!(w.secrets["basic_auth"], "basic:env:PATH");
 
     for (section, wanted) in [
-        ("Cloud_ID <elastic_cloud_id>\n", "main.conf:10: Cloud_ID \"<elastic_cloud_id>\" is not an Elastic Cloud ID"),
-        ("AWS_Auth On\n", "main.conf:10: AWS_Auth On needs the region"),
-        ("Current_Time_Index On\n", "main.conf:10: Current_Time_Index On is not supported"),
+        (
+            "Cloud_ID <elastic_cloud_id>\n",
+            "main.conf:10: Cloud_ID \"<elastic_cloud_id>\" is not an Elastic Cloud ID",
+        ),
+        (
+            "AWS_Auth On\n",
+            "main.conf:10: AWS_Auth On needs the region",
+        ),
+        (
+            "Current_Time_Index On\n",
+            "main.conf:10: Current_Time_Index On is not supported",
+        ),
         ("HTTP_API_Key abc\n", "not supported yet"),
         ("Indexx x\n", "unknown key `indexx` in [OUTPUT] es"),
         ("Host <endpoint>\n", "a placeholder left from an example?"),
