@@ -308,31 +308,39 @@ config = {{ host = "127.0.0.1", port = {port}, basic_auth = true, compress = "gz
     );
 }
 
-/// A classic config like the corpus's Amazon OpenSearch case, into the stand-in.
-fn classic_opensearch(port: u16, secret_key: &str) -> (RouterProcess, tempfile::TempDir) {
-    let plugins = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        wasm_router_test_artifacts::OPENSEARCH,
-        plugins.path().join("opensearch.wasm"),
-    )
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("fluent-bit.conf");
-    std::fs::write(
-        &path,
-        format!(
-            "[SERVICE]\n    Grace 5\n[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n[OUTPUT]\n    Name opensearch\n    Match app-firelens*\n    Aws_Auth On\n    Aws_Region us-west-2\n    Host 127.0.0.1\n    Index my_index\n    Port {port}\n    Suppress_Type_Name On\n    Retry_Limit 2\n    tls Off\n"
-        ),
-    )
-    .unwrap();
+/// `wasm-router run` on the classic `config`, with the first-party plugin `artifact` as
+/// `file` in its plugin directory and the AWS test credentials (`secret_key` as the secret).
+fn classic_with_plugin(
+    artifact: &str,
+    file: &str,
+    config: &str,
+    secret_key: &str,
+) -> RouterProcess {
+    let (dir, path) = common::classic_dir(config, &[]);
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(artifact, plugins.join(file)).unwrap();
     let mut cmd = router_command();
     cmd.arg("run")
         .arg("-c")
         .arg(&path)
         .envs(aws_env())
         .env("AWS_SECRET_ACCESS_KEY", secret_key)
-        .env("WASM_ROUTER_PLUGIN_DIR", plugins.path());
-    (RouterProcess::spawn(&mut cmd, dir), plugins)
+        .env("WASM_ROUTER_PLUGIN_DIR", &plugins);
+    RouterProcess::spawn(&mut cmd, dir)
+}
+
+/// The classic input every test here sends to.
+const CLASSIC_INPUT: &str =
+    "[SERVICE]\n    Grace 5\n[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n";
+
+/// The test credentials' secret key.
+fn secret_key() -> String {
+    aws_env()
+        .into_iter()
+        .find(|(k, _)| *k == "AWS_SECRET_ACCESS_KEY")
+        .unwrap()
+        .1
 }
 
 fn sigv4_standin(service: &str) -> BulkStandIn {
@@ -350,8 +358,16 @@ fn sigv4_standin(service: &str) -> BulkStandIn {
 #[test]
 fn classic_amazon_opensearch_signed_with_sigv4_end_to_end() {
     let standin = sigv4_standin("es");
-    let secret: BTreeMap<&str, String> = aws_env().into_iter().collect();
-    let (router, _plugins) = classic_opensearch(standin.port, &secret["AWS_SECRET_ACCESS_KEY"]);
+    // As the corpus's Amazon OpenSearch case (12-ex-amazon-opensearch), into the stand-in.
+    let router = classic_with_plugin(
+        wasm_router_test_artifacts::OPENSEARCH,
+        "opensearch.wasm",
+        &format!(
+            "{CLASSIC_INPUT}[OUTPUT]\n    Name opensearch\n    Match app-firelens*\n    Aws_Auth On\n    Aws_Region us-west-2\n    Host 127.0.0.1\n    Index my_index\n    Port {}\n    Suppress_Type_Name On\n    Retry_Limit 2\n    tls Off\n",
+            standin.port
+        ),
+        &secret_key(),
+    );
     send_acked(&router.tcp_addr(), "app-firelens-1", 0, 50, 10, 20);
     wait_for(&router, "events still missing", || {
         standin.stored().len() >= 50
@@ -434,29 +450,16 @@ config = {{ host = "127.0.0.1", port = {port} }}
 #[test]
 fn classic_http_output_with_aws_auth_is_signed() {
     let standin = sigv4_standin("my-service");
-    let plugins = tempfile::tempdir().unwrap();
-    std::fs::copy(
+    // As the corpus's SigV4 http case (75-afb-dev-http-sigv4), into the stand-in.
+    let router = classic_with_plugin(
         wasm_router_test_artifacts::HTTP,
-        plugins.path().join("http.wasm"),
-    )
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("fluent-bit.conf");
-    std::fs::write(
-        &path,
-        format!(
-            "[SERVICE]\n    Grace 5\n[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n[OUTPUT]\n    Name http\n    Match *\n    Host 127.0.0.1\n    Port {}\n    URI /\n    Format json_lines\n    aws_auth true\n    aws_region us-west-2\n    aws_service my-service\n",
+        "http.wasm",
+        &format!(
+            "{CLASSIC_INPUT}[OUTPUT]\n    Name http\n    Match *\n    Host 127.0.0.1\n    Port {}\n    URI /\n    Format json_lines\n    aws_auth true\n    aws_region us-west-2\n    aws_service my-service\n",
             standin.port
         ),
-    )
-    .unwrap();
-    let mut cmd = router_command();
-    cmd.arg("run")
-        .arg("-c")
-        .arg(&path)
-        .envs(aws_env())
-        .env("WASM_ROUTER_PLUGIN_DIR", plugins.path());
-    let router = RouterProcess::spawn(&mut cmd, dir);
+        &secret_key(),
+    );
     send_acked(&router.tcp_addr(), "app", 0, 30, 10, 20);
     let lines = || -> usize {
         standin

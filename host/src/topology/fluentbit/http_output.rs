@@ -39,6 +39,31 @@ pub(super) fn basic_auth_secret(
     }
 }
 
+/// `host`, `port` and `tls` into a plugin's `config`, and into the output `t` an `allow_hosts`
+/// granting exactly `scheme://host[:port]` (the port only when it is not the scheme's).
+pub(super) fn grant_endpoint(
+    t: &mut Table,
+    config: &mut Table,
+    s: &Section,
+    host: &str,
+    port: u16,
+    tls: bool,
+) -> Result<(), String> {
+    config.insert("host".into(), host.into());
+    config.insert("port".into(), i64::from(port).into());
+    config.insert("tls".into(), tls.into());
+    let scheme = if tls { "https" } else { "http" };
+    let url = if port == if tls { 443 } else { 80 } {
+        format!("{scheme}://{host}")
+    } else {
+        format!("{scheme}://{host}:{port}")
+    };
+    let allow = url_origin(&url)
+        .ok_or_else(|| format!("{}: Host {host:?} is not a host name", s.origin))?;
+    t.insert("allow_hosts".into(), Value::Array(vec![allow.into()]));
+    Ok(())
+}
+
 /// A DNS name, an IPv4 address, or an IPv6 address in brackets.
 pub(super) fn is_host_name(host: &str) -> bool {
     if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {

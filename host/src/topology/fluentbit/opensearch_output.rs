@@ -5,8 +5,8 @@
 //! with its `AWS_*` keys as the router's `aws_sigv4` grant ([`AwsAuthKeys`], shared with the
 //! `http` output), so neither a password nor AWS credentials enter the plugin.
 
-use super::http_output::{basic_auth_secret, is_host_name};
-use super::vendors::{key_from_environment, plugin_output, switch, url_origin};
+use super::http_output::{basic_auth_secret, grant_endpoint, is_host_name};
+use super::vendors::{key_from_environment, plugin_output, switch};
 use super::{Mapper, at, unknown};
 use crate::config::classic::{Entry, Section};
 use toml::{Table, Value};
@@ -281,18 +281,7 @@ impl Mapper {
             (None, None) => "127.0.0.1".into(),
         };
         let port = port.unwrap_or(DEFAULT_PORT);
-        config.insert("host".into(), host.clone().into());
-        config.insert("port".into(), i64::from(port).into());
-        config.insert("tls".into(), tls.into());
-        let scheme = if tls { "https" } else { "http" };
-        let url = if port == if tls { 443 } else { 80 } {
-            format!("{scheme}://{host}")
-        } else {
-            format!("{scheme}://{host}:{port}")
-        };
-        let allow = url_origin(&url)
-            .ok_or_else(|| format!("{}: Host {host:?} is not a host name", s.origin))?;
-        t.insert("allow_hosts".into(), Value::Array(vec![allow.into()]));
+        grant_endpoint(&mut t, &mut config, s, &host, port, tls)?;
         t.insert("max_response_bytes".into(), MAX_RESPONSE_BYTES.into());
         if let Some(grant) = aws.grant(self, "AWS_Service_Name", Some("es"))? {
             t.insert("aws_sigv4".into(), Value::Table(grant));
