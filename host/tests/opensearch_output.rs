@@ -208,20 +208,11 @@ fn wait_for(router: &RouterProcess, what: &str, mut done: impl FnMut() -> bool) 
     }
 }
 
-const ES_PASSWORD: &str = "es-passwd-0123456789abcdef";
-
-#[test]
-fn bulk_items_are_retried_or_dead_lettered_each_on_its_own() {
-    use base64::Engine as _;
-    let basic = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("elastic:{ES_PASSWORD}"))
-    );
-    let standin = BulkStandIn::start(serde_json::json!({
-        "basic": basic, "fail_every": 10, "fail_at": 3, "busy_at": 7,
-    }));
-    let port = standin.port;
-    let config = format!(
+/// A router config: forward in, the opensearch plugin out as output `os` into the stand-in on
+/// `port` (dead letters in `{dir}/os.dead.jsonl`), with `grants` (TOML lines) and `config`
+/// (fields of the plugin's config table after host and port).
+fn os_output_config(port: u16, grants: &str, config: &str) -> String {
+    format!(
         r#"
 [service]
 grace = "5s"
@@ -239,12 +230,32 @@ name = "os"
 match = "*"
 path = "{}"
 allow_hosts = ["http://127.0.0.1:{port}"]
-max_response_bytes = "16MiB"
-secrets = {{ basic_auth = "basic:elastic:env:ES_PASSWORD" }}
+{grants}
 dead_letter = {{ path = "{{dir}}/os.dead.jsonl" }}
-config = {{ host = "127.0.0.1", port = {port}, basic_auth = true, compress = "gzip", generate_id = true, suppress_type_name = true, logstash_format = true, logstash_prefix = "app" }}
+config = {{ host = "127.0.0.1", port = {port}{config} }}
 "#,
         wasm_router_test_artifacts::OPENSEARCH
+    )
+}
+
+const ES_PASSWORD: &str = "es-passwd-0123456789abcdef";
+
+#[test]
+fn bulk_items_are_retried_or_dead_lettered_each_on_its_own() {
+    use base64::Engine as _;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("elastic:{ES_PASSWORD}"))
+    );
+    let standin = BulkStandIn::start(serde_json::json!({
+        "basic": basic, "fail_every": 10, "fail_at": 3, "busy_at": 7,
+    }));
+    let port = standin.port;
+    let config = os_output_config(
+        port,
+        r#"max_response_bytes = "16MiB"
+secrets = { basic_auth = "basic:elastic:env:ES_PASSWORD" }"#,
+        r#", basic_auth = true, compress = "gzip", generate_id = true, suppress_type_name = true, logstash_format = true, logstash_prefix = "app""#,
     );
     let router = RouterProcess::start_with_env(&config, &[("ES_PASSWORD", ES_PASSWORD)]);
     let total = 100u32;
@@ -391,27 +402,10 @@ fn classic_amazon_opensearch_signed_with_sigv4_end_to_end() {
 fn a_wrong_secret_key_is_refused_and_counted() {
     let standin = sigv4_standin("es");
     let port = standin.port;
-    let config = format!(
-        r#"
-[service]
-grace = "5s"
-http_listen = "127.0.0.1:0"
-
-[[inputs]]
-type = "forward"
-listen = "127.0.0.1:0"
-
-[[outputs]]
-type = "wasm"
-name = "os"
-match = "*"
-path = "{}"
-allow_hosts = ["http://127.0.0.1:{port}"]
-aws_sigv4 = {{ service = "es", region = "us-west-2" }}
-dead_letter = {{ path = "{{dir}}/os.dead.jsonl" }}
-config = {{ host = "127.0.0.1", port = {port} }}
-"#,
-        wasm_router_test_artifacts::OPENSEARCH
+    let config = os_output_config(
+        port,
+        r#"aws_sigv4 = { service = "es", region = "us-west-2" }"#,
+        "",
     );
     let mut env = aws_env();
     env.retain(|(k, _)| *k != "AWS_SECRET_ACCESS_KEY");
