@@ -31,6 +31,7 @@ mod http_output;
 mod loki_output;
 mod multiline;
 mod native_filters;
+mod opensearch_output;
 mod ops;
 mod plugins;
 mod security;

@@ -38,3 +38,27 @@ pub mod output_types {
         },
     });
 }
+
+/// The `delivery-items` import (per-event results of a request), generated on its own so that
+/// only a plugin that calls [`crate::output::report_items`] imports it: a component carries
+/// only the imports its code uses, and older routers refuse components importing what they
+/// do not provide.
+#[allow(missing_docs, unsafe_code, clippy::all)]
+pub mod delivery_items {
+    wit_bindgen::generate!({
+        inline: "
+            package wasm-router:sdk-items;
+
+            world items {
+                import wasm-router:plugin/delivery-items@0.1.0;
+            }
+        ",
+        path: "wit",
+        world: "wasm-router:sdk-items/items",
+        runtime_path: "wasm_router_sdk::__private::wit_bindgen::rt",
+        generate_unused_types: true,
+        with: {
+            "wasm-router:plugin/delivery-items@0.1.0": generate,
+        },
+    });
+}

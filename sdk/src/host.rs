@@ -1,4 +1,4 @@
-//! The router's imports (`log`, `metrics`) as the SDK calls them: the real imports inside a
+//! The router's imports (`log`, `metrics`, `delivery-items`) as the SDK calls them: the real imports inside a
 //! component, and in-memory stand-ins on native targets, where plugin logic runs under
 //! `cargo test` (read them back through [`crate::testing`]).
 
@@ -34,6 +34,24 @@ mod imports {
     pub(crate) fn gauge_set(name: &str, value: f64, labels: &[(&str, &str)]) {
         metrics::gauge_set(name, value, &owned(labels));
     }
+
+    pub(crate) fn report_items(results: Vec<crate::output::ItemResult>) {
+        use crate::bindings::delivery_items::wasm_router::plugin::delivery_items as wit;
+        let results: Vec<wit::ItemResult> = results
+            .into_iter()
+            .map(|r| wit::ItemResult {
+                position: r.position,
+                outcome: match r.outcome {
+                    crate::output::ItemOutcome::Delivered => wit::ItemOutcome::Delivered,
+                    crate::output::ItemOutcome::Retry => wit::ItemOutcome::Retry,
+                    crate::output::ItemOutcome::Fail { reason, detail } => {
+                        wit::ItemOutcome::Fail(wit::ItemFailure { reason, detail })
+                    }
+                },
+            })
+            .collect();
+        wit::report(&results);
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -54,6 +72,7 @@ pub(crate) mod imports {
         pub(crate) logs: std::collections::VecDeque<(Level, String)>,
         pub(crate) counters: BTreeMap<Series, u64>,
         pub(crate) gauges: BTreeMap<Series, f64>,
+        pub(crate) items: Vec<crate::output::ItemResult>,
     }
 
     thread_local! {
@@ -96,6 +115,10 @@ pub(crate) mod imports {
                 .insert(series(name, labels), value);
         });
     }
+
+    pub(crate) fn report_items(results: Vec<crate::output::ItemResult>) {
+        RECORDED.with(|recorded| recorded.borrow_mut().items.extend(results));
+    }
 }
 
-pub(crate) use imports::{counter_add, gauge_set, log};
+pub(crate) use imports::{counter_add, gauge_set, log, report_items};

@@ -112,7 +112,7 @@ pub use error::{Error, Result};
 pub use event::{Batch, BatchError, Event};
 pub use msgpack::DecodeError;
 pub use outcome::{IntoOutcome, IntoOutcomes, Outcome, Patch};
-pub use record::{AsPath, Record, RecordError};
+pub use record::{AsPath, Record, RecordError, parse_accessor};
 /// `serde_json`, as the SDK uses it (config schemas are `serde_json::Value`s).
 pub use serde_json;
 pub use value::{Array, ArrayIter, Map, MapIter, Value};

@@ -237,6 +237,49 @@ pub enum Delivery {
     SplitAndRetry,
 }
 
+/// What became of one event of a request, for destinations that accept or refuse each event
+/// on its own (a bulk API's per-item results). See [`report_items`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemOutcome {
+    /// The destination has the event (or already had it).
+    Delivered,
+    /// Send the event again later: the router encodes the events to retry into new requests.
+    Retry,
+    /// Never send it again: counted and dead-lettered under `reason`.
+    Fail {
+        /// A short reason for metrics and dead letters (e.g. `mapper_parsing_exception`); the
+        /// router keeps ASCII letters, digits and `_`, lowercased, at most 64.
+        reason: String,
+        /// What the destination said about the event.
+        detail: String,
+    },
+}
+
+/// The result for one event of the request being classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemResult {
+    /// Where the event is in the request's [`Request::events`] (0 for the first): the position
+    /// of its item in a bulk answer.
+    pub position: u32,
+    /// What became of it.
+    pub outcome: ItemOutcome,
+}
+
+/// Reports per-event results of the request being classified; call it from
+/// [`Output::on_response`]. The router applies each result to its event, and the
+/// [`Delivery`] that `on_response` returns to the request's events left unreported (with a
+/// `Retry` or `SplitAndRetry`, those are encoded again into new requests: the request itself is
+/// never sent twice once some of its events are reported). The first result for a position
+/// counts; positions past the request's events are ignored.
+///
+/// A plugin that calls this imports `delivery-items` from the router: routers before that
+/// import refuse to load it (a plugin that never calls it does not import it).
+pub fn report_items(results: Vec<ItemResult>) {
+    if !results.is_empty() {
+        crate::host::report_items(results);
+    }
+}
+
 /// A JSON array body and the events it carries, made by [`JsonArrayBuilder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonChunk {

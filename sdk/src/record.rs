@@ -5,6 +5,27 @@
 use crate::msgpack::{self, DecodeError, Head};
 use crate::value::{Value, lazy_map_get};
 
+/// A Fluent Bit record accessor without array indexes — `$key`, `$key['sub']["sub2"]` — as
+/// its path of keys, outermost first; `None` for anything else.
+pub fn parse_accessor(text: &str) -> Option<Vec<String>> {
+    let rest = text.trim().strip_prefix('$')?;
+    let end = rest.find('[').unwrap_or(rest.len());
+    let (first, mut rest) = rest.split_at(end);
+    if first.is_empty() {
+        return None;
+    }
+    let mut path = vec![first.to_string()];
+    while !rest.is_empty() {
+        let inner = rest.strip_prefix('[')?;
+        let quote = inner.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+        let inner = &inner[1..];
+        let close = inner.find(quote)?;
+        path.push(inner[..close].to_string());
+        rest = inner[close + 1..].strip_prefix(']')?;
+    }
+    Some(path)
+}
+
 /// Where a value sits in a record: a dotted path or a list of keys.
 ///
 /// - `"log"`: the top-level key `log`.

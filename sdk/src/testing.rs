@@ -318,7 +318,13 @@ pub fn gauge(name: &str) -> Option<f64> {
     })
 }
 
-/// Forgets the log lines and metrics recorded on this thread.
+/// Takes the per-event results reported on this thread so far
+/// ([`crate::output::report_items`]).
+pub fn take_item_results() -> Vec<crate::output::ItemResult> {
+    RECORDED.with(|recorded| std::mem::take(&mut recorded.borrow_mut().items))
+}
+
+/// Forgets the log lines, metrics and per-event results recorded on this thread.
 pub fn reset() {
     RECORDED.with(|recorded| *recorded.borrow_mut() = Default::default());
 }

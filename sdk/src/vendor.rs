@@ -8,7 +8,8 @@
 //!   limits, an over-long entry written again with its message cut to fit;
 //! - [`Shortfall`]: what no request carries (or carries cut), counted and logged once per
 //!   batch;
-//! - [`Compress`], [`millis`] and [`cut_at_char_boundary`]: the small pieces such outputs share.
+//! - [`Compress`], [`millis`], [`civil_from_days`] and [`cut_at_char_boundary`]: the small
+//!   pieces such outputs share.
 //!
 //! ```
 //! use wasm_router_sdk::output::{Delivery, Request, Response};
@@ -276,6 +277,20 @@ pub fn cut_at_char_boundary(text: &[u8], limit: usize) -> &[u8] {
         end -= 1;
     }
     &text[..end]
+}
+
+/// Days since 1970-01-01 → (year, month, day), UTC: Howard Hinnant's `civil_from_days`, as the
+/// router's `time::calendar` (a guest cannot link the host crate).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]

@@ -137,6 +137,12 @@ const GUESTS: &[Guest] = &[
         library: "loki",
         doc: "Output (plugins/loki): Loki push API JSON (labels, label_keys, remove_keys, line_format, drop_single_key, `X-Scope-OrgID`, basic auth from the secret `basic_auth`); 2xx ok, 408/429/5xx retry, 413 split, other statuses permanent.",
     },
+    Guest {
+        constant: "OPENSEARCH",
+        package: "wasm-router-plugin-opensearch",
+        library: "opensearch",
+        doc: "Output (plugins/opensearch): Fluent Bit's es/opensearch outputs (Bulk API NDJSON; index/logstash; time and tag keys; generate_id/id_key; create/index/update/upsert); per-item results through delivery-items: 429/5xx items retried, others failed under their error type, 409 under create delivered.",
+    },
 ];
 
 fn main() {

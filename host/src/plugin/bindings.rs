@@ -1,5 +1,5 @@
 //! The one `bindgen!` of the host: Rust types for `wit/plugin.wit` and the traits for the
-//! imports every plugin gets (`log`, `metrics`).
+//! imports every plugin gets (`log`, `metrics`, and for outputs `delivery-items`).
 //!
 //! Both worlds (`filter` and `output`) share their imports and types, so the bindings are
 //! generated once, for a host-side world that imports everything the contract defines. The
@@ -17,11 +17,13 @@ wasmtime::component::bindgen!({
             import wasm-router:plugin/http-types@0.1.0;
             import wasm-router:plugin/log@0.1.0;
             import wasm-router:plugin/metrics@0.1.0;
+            import wasm-router:plugin/delivery-items@0.1.0;
         }
     ",
     world: "wasm-router:host/plugin-imports",
 });
 
+pub use self::wasm_router::plugin::delivery_items::{ItemFailure, ItemOutcome, ItemResult};
 pub use self::wasm_router::plugin::http_types::{
     Compression, Delivery, HttpRequest, HttpResponse, Method, SecretHeader,
 };

@@ -3,7 +3,7 @@
 //! any failure into a [`Fault`]; after a fault the instance must be discarded.
 
 use super::bindings::{
-    Batch, ConfigError, Delivery, HttpRequest, HttpResponse, Outcome, PluginInfo,
+    Batch, ConfigError, Delivery, HttpRequest, HttpResponse, ItemResult, Outcome, PluginInfo,
 };
 use super::engine::PluginEngine;
 use super::fault::Fault;
@@ -180,7 +180,14 @@ impl PluginInstance {
         };
         let f = *on_response;
         self.calls += 1;
+        self.store.data_mut().collect_items();
         self.call(|store| f.call(store, (response,))).map(|(d,)| d)
+    }
+
+    /// The per-event results the last `on-response` reported (`delivery-items.report`), in
+    /// the order reported; empty for a plugin that reports none.
+    pub fn take_item_results(&mut self) -> Vec<ItemResult> {
+        self.store.data_mut().take_items()
     }
 
     /// Batch calls (`process`, `encode`, `on-response`) made on this instance; `info` and

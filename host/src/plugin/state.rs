@@ -77,6 +77,9 @@ pub struct PluginState {
     /// The memory cap, and the peak it recorded.
     pub limiter: MemoryLimiter,
     context: Arc<PluginContext>,
+    /// Per-event results the plugin reports during `on-response` (`delivery-items.report`);
+    /// `None` outside `on-response`.
+    items: Option<Vec<bindings::ItemResult>>,
 }
 
 impl PluginState {
@@ -87,7 +90,18 @@ impl PluginState {
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_bytes),
             context,
+            items: None,
         }
+    }
+
+    /// Start collecting per-event results (before `on-response`).
+    pub fn collect_items(&mut self) {
+        self.items = Some(Vec::new());
+    }
+
+    /// The per-event results reported since [`Self::collect_items`]; collecting stops.
+    pub fn take_items(&mut self) -> Vec<bindings::ItemResult> {
+        self.items.take().unwrap_or_default()
     }
 }
 
@@ -136,6 +150,20 @@ impl WasiView for PluginState {
 impl bindings::wasm_router::plugin::types::Host for PluginState {}
 
 impl bindings::wasm_router::plugin::http_types::Host for PluginState {}
+
+impl bindings::wasm_router::plugin::delivery_items::Host for PluginState {
+    fn report(&mut self, results: Vec<bindings::ItemResult>) {
+        match &mut self.items {
+            Some(items) => items.extend(results),
+            None => {
+                self.context.log.emit(
+                    Level::Warn,
+                    "delivery-items.report called outside on-response: ignored",
+                );
+            }
+        }
+    }
+}
 
 impl bindings::wasm_router::plugin::log::Host for PluginState {
     fn emit(&mut self, level: Level, message: String) {

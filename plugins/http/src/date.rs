@@ -4,6 +4,8 @@
 //! (`%Y-%m-%dT%H:%M:%S.` + microseconds + `Z`) and `java_sql_timestamp`
 //! (`%Y-%m-%d %H:%M:%S.` + microseconds), all in UTC.
 
+use wasm_router_sdk::vendor::civil_from_days;
+
 /// One of Fluent Bit's date formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DateFormat {
@@ -60,20 +62,6 @@ fn civil(seconds: u64, sep: char) -> String {
         rest / 60 % 60,
         rest % 60
     )
-}
-
-/// Days since 1970-01-01 → (year, month, day): Howard Hinnant's `civil_from_days`, as the
-/// router's `time::calendar` (a guest cannot link the host crate).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]

@@ -64,25 +64,7 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
-/// `$key`, `$key['sub']["sub2"]`, `$key[0]`-free record accessor → its path.
-pub fn parse_accessor(text: &str) -> Option<Vec<String>> {
-    let rest = text.trim().strip_prefix('$')?;
-    let end = rest.find('[').unwrap_or(rest.len());
-    let (first, mut rest) = rest.split_at(end);
-    if first.is_empty() {
-        return None;
-    }
-    let mut path = vec![first.to_string()];
-    while !rest.is_empty() {
-        let inner = rest.strip_prefix('[')?;
-        let quote = inner.chars().next().filter(|c| *c == '\'' || *c == '"')?;
-        let inner = &inner[1..];
-        let close = inner.find(quote)?;
-        path.push(inner[..close].to_string());
-        rest = inner[close + 1..].strip_prefix(']')?;
-    }
-    Some(path)
-}
+pub use wasm_router_sdk::parse_accessor;
 
 /// `labels`: comma-separated `key=value`, `key=$accessor` or `$accessor`.
 pub fn parse_labels(text: &str) -> Result<Vec<Label>, String> {

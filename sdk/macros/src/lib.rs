@@ -209,6 +209,7 @@ fn expand_output(args: PluginArgs, implementation: ItemImpl) -> syn::Result<Toke
                     "wasm-router:plugin/log@0.1.0": wasm_router_sdk::__private::bindings::filter::wasm_router::plugin::log,
                     "wasm-router:plugin/metrics@0.1.0": wasm_router_sdk::__private::bindings::filter::wasm_router::plugin::metrics,
                     "wasm-router:plugin/http-types@0.1.0": wasm_router_sdk::__private::bindings::output_types::wasm_router::plugin::http_types,
+                    "wasm-router:plugin/delivery-items@0.1.0": wasm_router_sdk::__private::bindings::delivery_items::wasm_router::plugin::delivery_items,
                 },
             });
         }

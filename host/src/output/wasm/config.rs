@@ -3,6 +3,7 @@
 
 use super::allow::AllowList;
 use super::secrets::Secrets;
+use super::sigv4::AwsSigV4Config;
 use crate::config::{ByteSize, DurationStr};
 use crate::plugin::config::PluginLimitsConfig;
 use serde::Deserialize;
@@ -48,6 +49,10 @@ pub struct WasmOutputConfig {
     /// Resource limits for each instance (`deadline` defaults to 200ms for outputs).
     #[serde(default)]
     pub limits: PluginLimitsConfig,
+    /// Sign every request with AWS SigV4 (credentials from the SDK's default chain, never
+    /// shown to the plugin): `{ service = "es", region = "us-east-1", role_arn = "…" }`.
+    #[serde(default)]
+    pub aws_sigv4: Option<AwsSigV4Config>,
 }
 
 /// What a [`WasmOutputConfig`] grants, checked and resolved.
@@ -63,6 +68,8 @@ pub struct WasmOutputSettings {
     pub timeout: Duration,
     /// Response body bound.
     pub max_response_bytes: usize,
+    /// The SigV4 grant, checked.
+    pub aws_sigv4: Option<AwsSigV4Config>,
 }
 
 impl WasmOutputConfig {
@@ -97,6 +104,9 @@ impl WasmOutputConfig {
                 "{key}.max_response_bytes must be at most 16MiB; the plugin only needs enough of an error body to classify it"
             ));
         }
+        if let Some(Err(p)) = self.aws_sigv4.as_ref().map(|a| a.validate(key)) {
+            problems.extend(p);
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -108,6 +118,7 @@ impl WasmOutputConfig {
                 .map_or(DEFAULT_CONNECT_TIMEOUT, |d| d.0),
             timeout: self.timeout.map_or(DEFAULT_REQUEST_TIMEOUT, |d| d.0),
             max_response_bytes: max_response_bytes as usize,
+            aws_sigv4: self.aws_sigv4.clone(),
         })
     }
 }

@@ -2,7 +2,8 @@
 //! batches into HTTP requests and classifies the answers; the router sends them. The router
 //! owns the network (pooled hyper client, rustls with the system CA store, timeouts, gzip, no
 //! redirects, bounded response bodies), the grants (`allow_hosts`), the secrets (injected into
-//! the headers the plugin names, never shown to it), and retries, buffering and dead letters
+//! the headers the plugin names, never shown to it), AWS SigV4 signing ([`sigv4`], with
+//! credentials the plugin never sees), and retries, buffering and dead letters
 //! (the output runner). See [`runner`] for how answers are acted on.
 //!
 //! ```toml
@@ -18,6 +19,7 @@
 //! timeout = "30s"                                    # whole request, default 30s
 //! max_response_bytes = "64KiB"                       # body handed to on-response, default 64KiB
 //! limits = { memory = "64MiB", deadline = "200ms" }  # per instance; output deadline default 200ms
+//! # aws_sigv4 = { service = "es", region = "us-east-1" }  # the router signs each request (SigV4)
 //! buffer = { type = "memory" }                       # retry_until, retry_limit, dead_letter as for every output
 //! ```
 //!
@@ -33,6 +35,7 @@ pub mod client;
 pub mod config;
 pub mod runner;
 pub mod secrets;
+pub mod sigv4;
 pub mod telemetry;
 
 pub use config::{WasmOutputConfig, WasmOutputSettings};
@@ -179,7 +182,7 @@ impl WasmOutput {
         tracing::info!(
             output = %component.id, plugin = %started.context.id, name = %info.name, version = %info.version,
             path = %config.path.display(), compiled = ?started.plugin.cache_outcome(),
-            allow_hosts = ?config.allow_hosts, secrets = ?settings.secrets,
+            allow_hosts = ?config.allow_hosts, secrets = ?settings.secrets, aws_sigv4 = ?settings.aws_sigv4,
             "WASM output loaded"
         );
         let runner = PluginRunner {
@@ -191,6 +194,9 @@ impl WasmOutput {
             plugin: plugin_name,
             allow: settings.allow,
             secrets: settings.secrets,
+            signer: settings.aws_sigv4.map(|c| {
+                sigv4::Signer::new(c, crate::output::aws::connection::AwsOverrides::default())
+            }),
         };
         Ok(WasmOutput::new(runner, policy, client, component, metrics))
     }

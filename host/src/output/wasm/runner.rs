@@ -13,6 +13,13 @@
 //! - `split-and-retry`: the request's events are halved and each half encoded again and sent,
 //!   down to a single event, which is rejected as `too_large`.
 //!
+//! A plugin may also report per-event results during `on-response` (`delivery-items.report`,
+//! by position in the request's events): each reported event is delivered, rejected under the
+//! plugin's reason, or encoded again with the other events to retry into new requests sent on
+//! the next attempt; the returned delivery then applies to the events left unreported (a retry
+//! or a split encodes those again too, since the request itself is never resent once some of
+//! its events are settled).
+//!
 //! Each request that succeeded marks its events delivered, and each rejection rejects its events
 //! under its own reason, in the runner's [`DeliveryProgress`]. The requests still to send are kept
 //! in that progress across the runner's retries of the delivery
@@ -32,7 +39,9 @@ use crate::event::{Batch, Event};
 use crate::ops::metrics::{Component, Metrics};
 use crate::output::{DeliveryError, DeliveryProgress, Output, requests};
 use crate::plugin::Fault;
-use crate::plugin::bindings::{Compression, Delivery, HttpRequest, HttpResponse, Method};
+use crate::plugin::bindings::{
+    Compression, Delivery, HttpRequest, HttpResponse, ItemOutcome, ItemResult, Method,
+};
 use crate::plugin::filter::MAX_CALL_EVENTS;
 use crate::plugin::instance::PluginInstance;
 use crate::plugin::startup::StartedPlugin;
@@ -66,6 +75,8 @@ pub(crate) struct RequestPolicy {
     pub(crate) plugin: String,
     pub(crate) allow: AllowList,
     pub(crate) secrets: Secrets,
+    /// Signs each request with SigV4 when the output has `aws_sigv4`.
+    pub(crate) signer: Option<super::sigv4::Signer>,
 }
 
 /// A plugin of world `output` as an [`Output`].
@@ -163,6 +174,116 @@ struct RetryNote {
     waiting: usize,
 }
 
+/// Record a retry answer: the latest reason, the longest wait (`ms` from the plugin, else
+/// the response's `Retry-After`, within [`MIN_RETRY_AFTER`]..[`MAX_RETRY_AFTER`]).
+fn note_retry(
+    retry: &mut Option<RetryNote>,
+    reason: String,
+    ms: Option<u32>,
+    retry_after: Option<Duration>,
+) {
+    let after = ms
+        .map(|ms| Duration::from_millis(u64::from(ms)))
+        .or(retry_after)
+        .map(|d| d.clamp(MIN_RETRY_AFTER, MAX_RETRY_AFTER));
+    let note = retry.get_or_insert(RetryNote {
+        reason: String::new(),
+        after: None,
+        waiting: 0,
+    });
+    note.reason = reason;
+    note.after = note.after.max(after);
+    note.waiting += 1;
+}
+
+/// One answer, described for messages.
+struct Answer {
+    status: u16,
+    /// `HTTP 200` or `transport error: …`.
+    text: String,
+    /// `POST https://host`.
+    target: String,
+    retry_after: Option<Duration>,
+}
+
+/// Whose reason a rejection has.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum ItemReason {
+    /// The plugin's, for one event (`mapper_parsing_exception`), as a metric label.
+    Plugin(String),
+    /// The request's `fail-permanent`: counted as `http_<status>`.
+    Status,
+}
+
+/// A request's events sorted by their per-event results and, for the rest, the request's
+/// delivery.
+#[derive(Debug, Default)]
+struct ItemSplit {
+    delivered: Vec<usize>,
+    retry: Vec<usize>,
+    retry_ms: Option<u32>,
+    failed: std::collections::BTreeMap<ItemReason, (Vec<usize>, String)>,
+    /// Results at positions past the request's events.
+    unknown: usize,
+}
+
+/// Longest reason label taken from a plugin.
+const MAX_REASON_LEN: usize = 64;
+
+/// A plugin's reason as a metric label: lowercase ASCII letters, digits and `_`, bounded.
+fn reason_label(reason: &str) -> String {
+    let label = crate::plugin::guest_metrics::sanitize(reason.trim());
+    let label: String = label.chars().take(MAX_REASON_LEN).collect();
+    if label.is_empty() {
+        "rejected".into()
+    } else {
+        label
+    }
+}
+
+/// The events of `request` by their reported results, the unreported ones by `rest`.
+fn split_items(request: &Pending, items: Vec<ItemResult>, rest: Delivery) -> ItemSplit {
+    let mut outcomes: Vec<Option<ItemOutcome>> = vec![None; request.events.len()];
+    let mut split = ItemSplit::default();
+    for item in items {
+        match outcomes.get_mut(item.position as usize) {
+            Some(slot) => {
+                slot.get_or_insert(item.outcome);
+            }
+            None => split.unknown += 1,
+        }
+    }
+    for (outcome, &event) in outcomes.into_iter().zip(&request.events) {
+        match outcome {
+            Some(ItemOutcome::Delivered) => split.delivered.push(event),
+            Some(ItemOutcome::Retry) => split.retry.push(event),
+            Some(ItemOutcome::Fail(failure)) => {
+                let slot = split
+                    .failed
+                    .entry(ItemReason::Plugin(reason_label(&failure.reason)))
+                    .or_insert_with(|| (Vec::new(), failure.detail));
+                slot.0.push(event);
+            }
+            None => match &rest {
+                Delivery::Ok => split.delivered.push(event),
+                Delivery::Retry(ms) => {
+                    split.retry_ms = *ms;
+                    split.retry.push(event);
+                }
+                Delivery::SplitAndRetry => split.retry.push(event),
+                Delivery::FailPermanent(why) => {
+                    let slot = split
+                        .failed
+                        .entry(ItemReason::Status)
+                        .or_insert_with(|| (Vec::new(), why.clone()));
+                    slot.0.push(event);
+                }
+            },
+        }
+    }
+    split
+}
+
 impl WasmOutput {
     pub(crate) fn new(
         plugin: PluginRunner,
@@ -231,7 +352,13 @@ impl WasmOutput {
         retry: &mut Option<RetryNote>,
     ) {
         let request = pending[pos].request.clone();
-        let received = self.client.send(&request).await;
+        let received = match &self.policy.signer {
+            None => self.client.send(&request).await,
+            Some(signer) => match signer.sign(&request).await {
+                Ok(signed) => self.client.send(&signed).await,
+                Err(e) => Err(format!("not sent: cannot sign it with AWS SigV4: {e}")),
+            },
+        };
         let status = received.as_ref().map_or(0, |r| r.status);
         self.requests.request(request.body.len(), status);
         let target = format!("{} {}", request.method, origin(&request.uri));
@@ -243,15 +370,34 @@ impl WasmOutput {
         let response = self.response(request.id, received);
         let answered = self
             .plugin
-            .call(0, move |instance| instance.on_response(response))
+            .call(0, move |instance| {
+                let delivery = instance.on_response(response)?;
+                Ok((delivery, instance.take_item_results()))
+            })
             .await;
         let destination = origin(&request.uri);
-        if matches!(answered, Ok(Delivery::Ok)) {
+        if matches!(answered, Ok((Delivery::Ok, _))) {
             let events = pending[pos].events.len() as u64;
             requests::request_accepted(&self.metrics, &self.component, &destination, events);
         } else {
             requests::request_failed(&self.metrics, &self.component, &destination);
         }
+        let answered = match answered {
+            Ok((answered, items)) if !items.is_empty() => {
+                let answer = Answer {
+                    status,
+                    text: answer,
+                    target,
+                    retry_after,
+                };
+                self.apply_items(
+                    batch, delivery, answered, items, pending, pos, retry, answer,
+                )
+                .await;
+                return;
+            }
+            other => other.map(|(delivery, _)| delivery),
+        };
         match answered {
             Ok(Delivery::Ok) => {
                 let done = pending.remove(pos);
@@ -263,18 +409,7 @@ impl WasmOutput {
                     delivery.throttled();
                 }
                 pending[pos].deferred = true;
-                let after = ms
-                    .map(|ms| Duration::from_millis(u64::from(ms)))
-                    .or(retry_after)
-                    .map(|d| d.clamp(MIN_RETRY_AFTER, MAX_RETRY_AFTER));
-                let note = retry.get_or_insert(RetryNote {
-                    reason: String::new(),
-                    after: None,
-                    waiting: 0,
-                });
-                note.reason = format!("{answer} from {target}");
-                note.after = note.after.max(after);
-                note.waiting += 1;
+                note_retry(retry, format!("{answer} from {target}"), ms, retry_after);
             }
             Ok(Delivery::FailPermanent(reason)) => {
                 let p = pending.remove(pos);
@@ -329,6 +464,74 @@ impl WasmOutput {
                 );
             }
         }
+    }
+
+    /// Act on per-event results (`delivery-items.report`) for the request at `pos`: reported
+    /// events are delivered, rejected under their reason, or encoded again into new requests
+    /// sent on the next attempt; the request's other events follow `delivery` (a retry or a
+    /// split encodes them again too, as the request itself cannot be sent again).
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_items(
+        &mut self,
+        batch: &Batch,
+        delivery: &mut DeliveryProgress,
+        delivery_answer: Delivery,
+        items: Vec<ItemResult>,
+        pending: &mut Vec<Pending>,
+        pos: usize,
+        retry: &mut Option<RetryNote>,
+        answer: Answer,
+    ) {
+        let request = pending.remove(pos);
+        let split = split_items(&request, items, delivery_answer);
+        if split.unknown > 0 {
+            tracing::warn!(
+                plugin = %self.plugin.started.context.id, events = split.unknown,
+                "per-event results at positions past the request's events: ignored (a bug in the plugin)"
+            );
+        }
+        delivery.delivered(split.delivered);
+        for (reason, (events, detail)) in split.failed {
+            let reason = match reason {
+                ItemReason::Plugin(reason) => reason,
+                ItemReason::Status => status_label(answer.status),
+            };
+            reject(
+                delivery,
+                Rejection {
+                    events,
+                    reason,
+                    detail: clip(format!("{}: {}: {detail}", answer.target, answer.text)),
+                },
+            );
+        }
+        if split.retry.is_empty() {
+            return;
+        }
+        self.metrics.error(
+            &self.component,
+            &format!("{}_items", status_label(answer.status)),
+        );
+        let waiting = split.retry.len();
+        let mut again = self.encode(batch, split.retry).await;
+        for r in again.rejected {
+            reject(delivery, r);
+        }
+        for p in &mut again.pending {
+            p.deferred = true;
+        }
+        if !again.pending.is_empty() {
+            note_retry(
+                retry,
+                format!(
+                    "{} from {}: {waiting} of the request's events to send again",
+                    answer.text, answer.target
+                ),
+                split.retry_ms,
+                answer.retry_after,
+            );
+        }
+        pending.splice(pos..pos, again.pending);
     }
 
     /// The plugin's view of an answer: secrets scrubbed, transport errors as status 0.
@@ -685,6 +888,7 @@ mod tests {
                 &BTreeMap::from([("api_key".to_string(), "env:PATH".to_string())]),
             )
             .unwrap(),
+            signer: None,
         }
     }
 
@@ -774,6 +978,58 @@ mod tests {
         );
         assert_eq!(e.rejected[0].reason, "invalid_request");
         assert_eq!(e.rejected[0].events, subset);
+    }
+
+    #[test]
+    fn item_results_sort_the_requests_events_and_the_rest_follows_the_delivery() {
+        use crate::plugin::bindings::ItemFailure;
+        let p = policy();
+        let encoded = prepare_all(
+            &p,
+            vec![request("https://intake.example.com/", vec![0, 1, 2, 3, 4])],
+            &[10, 11, 12, 13, 14],
+        );
+        let request = &encoded.pending[0];
+        let item = |position, outcome| ItemResult { position, outcome };
+        let fail = |reason: &str| {
+            ItemOutcome::Fail(ItemFailure {
+                reason: reason.into(),
+                detail: "failed to parse".into(),
+            })
+        };
+        let split = split_items(
+            request,
+            vec![
+                item(0, ItemOutcome::Delivered),
+                item(1, ItemOutcome::Retry),
+                item(2, fail("Mapper Parsing-Exception")),
+                item(0, ItemOutcome::Retry), // the first result for a position counts
+                item(9, ItemOutcome::Delivered),
+            ],
+            Delivery::Retry(Some(250)),
+        );
+        assert_eq!(split.delivered, [10]);
+        assert_eq!(split.retry, [11, 13, 14]);
+        assert_eq!(split.retry_ms, Some(250));
+        assert_eq!(split.unknown, 1);
+        let failed: Vec<_> = split.failed.iter().collect();
+        assert_eq!(
+            failed,
+            [(
+                &ItemReason::Plugin("mapper_parsing_exception".into()),
+                &(vec![12], "failed to parse".to_string())
+            )]
+        );
+
+        let split = split_items(
+            request,
+            vec![item(4, ItemOutcome::Delivered)],
+            Delivery::FailPermanent("HTTP 200: refused".into()),
+        );
+        assert_eq!(split.delivered, [14]);
+        assert_eq!(split.failed[&ItemReason::Status].0, [10, 11, 12, 13]);
+        assert_eq!(reason_label(""), "rejected");
+        assert_eq!(reason_label(&"x".repeat(100)).len(), MAX_REASON_LEN);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! router puts into the headers an output plugin names (`secret-headers`), so that API keys
 //! never enter guest memory (reference wasm-plugin-hosts.md §3.5). `basic:USER:REFERENCE`
 //! is HTTP basic credentials (RFC 7617): the value is `base64(USER:password)` with the
-//! password read from `REFERENCE`, for a plugin to send after `Basic ` in `Authorization`.
+//! password read from `REFERENCE`, for a plugin to send after `Basic ` in `Authorization`;
+//! `basic:REFERENCE` is the same with `USER:PASSWORD` read whole from `REFERENCE` (Elastic
+//! Cloud's `Cloud_Auth`).
 //!
 //! Resolved once, when the config is loaded: a variable that is not set, a file that cannot be
 //! read, or an empty value is a config error naming the key and the fix. Every value is
@@ -29,6 +31,8 @@ pub enum SecretSource {
         /// Where the password comes from (`env:` or `file:`).
         password: Box<SecretSource>,
     },
+    /// `basic:REFERENCE`: `base64(USER:PASSWORD)`, both read from `REFERENCE`.
+    BasicPair(Box<SecretSource>),
 }
 
 impl SecretSource {
@@ -47,8 +51,11 @@ impl SecretSource {
                         password: Box::new(SecretSource::parse(reference)?),
                     })
                 }
+                _ if !rest.starts_with("basic:") && SecretSource::parse(rest).is_ok() => Ok(
+                    SecretSource::BasicPair(Box::new(SecretSource::parse(rest)?)),
+                ),
                 _ => Err(format!(
-                    "{text:?} is not basic credentials; write \"basic:USER:env:VARIABLE\" or \"basic:USER:file:/run/secrets/name\" (the password from the variable or file)"
+                    "{text:?} is not basic credentials; write \"basic:USER:env:VARIABLE\" or \"basic:USER:file:/run/secrets/name\" (the password from the variable or file), or \"basic:env:VARIABLE\" with USER:PASSWORD in the variable"
                 )),
             },
             _ => Err(format!(
@@ -64,6 +71,14 @@ impl SecretSource {
                 let password = password.read()?;
                 crate::ops::logging::register_secret(&format!("password of {user}"), &password);
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+            }
+            SecretSource::BasicPair(pair) => {
+                use base64::Engine as _;
+                let pair = pair.read()?;
+                if !pair.contains(':') {
+                    return Err("the value is not USER:PASSWORD".to_string());
+                }
+                base64::engine::general_purpose::STANDARD.encode(pair)
             }
             SecretSource::Env(name) => std::env::var(name).map_err(|e| match e {
                 std::env::VarError::NotPresent => format!(
@@ -94,6 +109,7 @@ impl SecretSource {
                 SecretSource::Env(name) => format!("the environment variable {name} is empty"),
                 SecretSource::File(path) => format!("{} is empty", path.display()),
                 SecretSource::Basic { user, .. } => format!("the credentials of {user} are empty"),
+                SecretSource::BasicPair(_) => "the credentials are empty".to_string(),
             });
         }
         if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
@@ -242,6 +258,17 @@ mod tests {
         )]);
         let resolved = Secrets::resolve("o", &config).unwrap();
         // RFC 7617 §2's example.
+        assert_eq!(
+            resolved.get("basic_auth"),
+            Some("QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
+        );
+        // The pair read whole (Elastic Cloud's Cloud_Auth): the same header.
+        std::fs::write(&file, "Aladdin:open sesame\n").unwrap();
+        let config = BTreeMap::from([(
+            "basic_auth".to_string(),
+            format!("basic:file:{}", file.display()),
+        )]);
+        let resolved = Secrets::resolve("o", &config).unwrap();
         assert_eq!(
             resolved.get("basic_auth"),
             Some("QWxhZGRpbjpvcGVuIHNlc2FtZQ==")

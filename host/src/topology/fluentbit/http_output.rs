@@ -1,15 +1,17 @@
 //! `[OUTPUT] Name http` of a classic config, mapped onto the first-party WASM output plugin
 //! `http.wasm` (plugins/http): Fluent Bit's options key for key, `allow_hosts` granting exactly
 //! the configured endpoint, and `HTTP_Passwd ${VARIABLE}` as the secret
-//! `basic_auth = "basic:USER:env:VARIABLE"`, so the password never enters the plugin.
+//! `basic_auth = "basic:USER:env:VARIABLE"`, so the password never enters the plugin; `aws_auth
+//! On` with its `aws_*` keys becomes the router's `aws_sigv4` grant (the router signs).
 
+use super::opensearch_output::AwsAuthKeys;
 use super::vendors::{key_from_environment, plugin_output, switch, url_origin};
 use super::{Mapper, at, unknown};
 use crate::config::classic::{Entry, Section};
 use toml::{Table, Value};
 
 /// The keys the mapping knows, for the unknown-key error.
-const KNOWN: &str = "Host, Port, URI, TLS, Format, Header, Header_Tag, HTTP_Method, HTTP_User, HTTP_Passwd, compress, json_date_key, json_date_format, allow_duplicated_headers, log_response_payload, Match, Match_Regex, Alias, Retry_Limit, storage.total_limit_size";
+const KNOWN: &str = "Host, Port, URI, TLS, Format, Header, Header_Tag, HTTP_Method, HTTP_User, HTTP_Passwd, compress, json_date_key, json_date_format, allow_duplicated_headers, log_response_payload, aws_auth, aws_region, aws_service, aws_role_arn, aws_external_id, aws_sts_endpoint, aws_profile, Match, Match_Regex, Alias, Retry_Limit, storage.total_limit_size";
 
 /// `HTTP_User` and `HTTP_Passwd ${VARIABLE}` as the secret reference
 /// `basic:USER:env:VARIABLE`; `None` without either; an error at the line of a lone one.
@@ -37,6 +39,31 @@ pub(super) fn basic_auth_secret(
     }
 }
 
+/// `host`, `port` and `tls` into a plugin's `config`, and into the output `t` an `allow_hosts`
+/// granting exactly `scheme://host[:port]` (the port only when it is not the scheme's).
+pub(super) fn grant_endpoint(
+    t: &mut Table,
+    config: &mut Table,
+    s: &Section,
+    host: &str,
+    port: u16,
+    tls: bool,
+) -> Result<(), String> {
+    config.insert("host".into(), host.into());
+    config.insert("port".into(), i64::from(port).into());
+    config.insert("tls".into(), tls.into());
+    let scheme = if tls { "https" } else { "http" };
+    let url = if port == if tls { 443 } else { 80 } {
+        format!("{scheme}://{host}")
+    } else {
+        format!("{scheme}://{host}:{port}")
+    };
+    let allow = url_origin(&url)
+        .ok_or_else(|| format!("{}: Host {host:?} is not a host name", s.origin))?;
+    t.insert("allow_hosts".into(), Value::Array(vec![allow.into()]));
+    Ok(())
+}
+
 /// A DNS name, an IPv4 address, or an IPv6 address in brackets.
 pub(super) fn is_host_name(host: &str) -> bool {
     if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
@@ -60,10 +87,12 @@ impl Mapper {
         let mut headers = Vec::new();
         let (mut user, mut password) = (None::<Entry>, None::<Entry>);
         let (mut host, mut port, mut tls) = ("127.0.0.1".to_string(), None::<u16>, false);
+        let mut aws = AwsAuthKeys::default();
         for e in &s.entries {
             let key = e.key.as_str();
             match key {
                 _ if self.plugin_output_key(&mut t, e) => {}
+                _ if aws.take(e, "aws_service")? => {}
                 "host" => {
                     host = e.value.trim().to_string();
                     if !is_host_name(&host) {
@@ -96,18 +125,6 @@ impl Mapper {
                 "header" => headers.push(Value::String(e.value.clone())),
                 "http_user" => user = Some(e.clone()),
                 "http_passwd" => password = Some(e.clone()),
-                "aws_auth" => {
-                    if switch(e)? {
-                        return Err(format!(
-                            "{}: aws_auth (SigV4-signed requests) is not supported yet; send to a SigV4-signing proxy (e.g. aws-sigv4-proxy) with this output, or use the cloudwatch_logs, firehose or s3 output",
-                            at(e)
-                        ));
-                    }
-                }
-                k if k.starts_with("aws_") => self.warn(
-                    e,
-                    "is accepted and ignored: it only applies with aws_auth, which is off",
-                ),
                 k if k.starts_with("gelf_") => {
                     return Err(format!(
                         "{}: `{}` is not supported yet, as the gelf format; remove it",
@@ -157,6 +174,9 @@ impl Mapper {
         let allow = url_origin(&url)
             .ok_or_else(|| format!("{}: Host {host:?} is not a host name", s.origin))?;
         t.insert("allow_hosts".into(), Value::Array(vec![allow.into()]));
+        if let Some(grant) = aws.grant(self, "aws_service", None)? {
+            t.insert("aws_sigv4".into(), Value::Table(grant));
+        }
         if !secrets.is_empty() {
             t.insert("secrets".into(), Value::Table(secrets));
         }

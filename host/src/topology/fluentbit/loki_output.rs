@@ -3,8 +3,8 @@
 //! the configured Loki, and `HTTP_User` + `HTTP_Passwd ${VARIABLE}` as the secret
 //! `basic_auth = "basic:USER:env:VARIABLE"`, so the password never enters the plugin.
 
-use super::http_output::{basic_auth_secret, is_host_name};
-use super::vendors::{plugin_output, switch, url_origin};
+use super::http_output::{basic_auth_secret, grant_endpoint, is_host_name};
+use super::vendors::{plugin_output, switch};
 use super::{Mapper, at, unknown};
 use crate::config::classic::{Entry, Section};
 use toml::{Table, Value};
@@ -78,18 +78,7 @@ impl Mapper {
             secrets.insert("basic_auth".into(), secret.into());
             config.insert("basic_auth".into(), true.into());
         }
-        config.insert("host".into(), host.clone().into());
-        config.insert("port".into(), i64::from(port).into());
-        config.insert("tls".into(), tls.into());
-        let scheme = if tls { "https" } else { "http" };
-        let url = if port == if tls { 443 } else { 80 } {
-            format!("{scheme}://{host}")
-        } else {
-            format!("{scheme}://{host}:{port}")
-        };
-        let allow = url_origin(&url)
-            .ok_or_else(|| format!("{}: Host {host:?} is not a host name", s.origin))?;
-        t.insert("allow_hosts".into(), Value::Array(vec![allow.into()]));
+        grant_endpoint(&mut t, &mut config, s, &host, port, tls)?;
         if !secrets.is_empty() {
             t.insert("secrets".into(), Value::Table(secrets));
         }

@@ -12,6 +12,7 @@ mod http_output;
 mod inputs;
 mod loki_output;
 mod multiline;
+mod opensearch_output;
 mod origins;
 mod streams;
 mod tail;
@@ -624,9 +625,10 @@ impl Mapper {
             "datadog" | "newrelic" | "nrlogs" => return self.vendor_output(s, &name),
             "http" => return self.http_output(s),
             "loki" => return self.loki_output(s),
+            "es" | "opensearch" => return self.opensearch_output(s, &name),
             other => {
                 return Err(format!(
-                    "{}: output `{other}` is not supported; use cloudwatch_logs, firehose, kinesis_streams, s3, forward, http, loki, datadog, newrelic, stdout or null",
+                    "{}: output `{other}` is not supported; use cloudwatch_logs, firehose, kinesis_streams, s3, forward, http, loki, es, opensearch, datadog, newrelic, stdout or null",
                     s.origin
                 ));
             }

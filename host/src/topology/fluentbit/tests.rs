@@ -360,8 +360,16 @@ fn http_runs_the_plugin_granted_exactly_its_endpoint() {
 
     for (section, wanted) in [
         (
+            "aws_auth On\n    aws_service execute-api\n",
+            "main.conf:10: AWS_Auth On needs the region of the endpoint",
+        ),
+        (
             "aws_auth On\n    aws_region us-west-2\n",
-            "main.conf:10: aws_auth (SigV4-signed requests) is not supported yet",
+            "main.conf:10: AWS_Auth On needs the service to sign for: add `aws_service",
+        ),
+        (
+            "aws_auth On\n    aws_region us-west-2\n    aws_service x\n    aws_external_id abc\n",
+            "main.conf:13: AWS_Auth: `external_id` only applies with `role_arn`",
         ),
         (
             "Format gelf\n",
@@ -382,6 +390,114 @@ fn http_runs_the_plugin_granted_exactly_its_endpoint() {
     ] {
         let e = error_of(&format!(
             "{MINIMAL}[OUTPUT]\n    Name http\n    Match *\n    {section}"
+        ));
+        assert!(e.contains(wanted), "{section}: {e}");
+    }
+}
+
+#[test]
+fn http_aws_auth_is_the_routers_sigv4_grant() {
+    let m = mapped_with_process_env(&format!(
+        "{MINIMAL}[OUTPUT]\n    Name http\n    Match *\n    Host 127.0.0.1\n    Port 6435\n    aws_auth true\n    aws_region us-west-2\n    aws_service my-service\n    aws_role_arn arn:aws:iam::123456789012:role/logs\n    aws_external_id ext\n    aws_sts_endpoint http://127.0.0.1:4566\n"
+    ))
+    .unwrap();
+    let grant = wasm_output(&m).aws_sigv4.clone().unwrap();
+    assert_eq!(
+        (grant.service.as_str(), grant.region.as_str()),
+        ("my-service", "us-west-2")
+    );
+    assert_eq!(
+        grant.role_arn.as_deref(),
+        Some("arn:aws:iam::123456789012:role/logs")
+    );
+    assert_eq!(grant.external_id.as_deref(), Some("ext"));
+    assert_eq!(grant.sts_endpoint.as_deref(), Some("http://127.0.0.1:4566"));
+
+    let off = mapped_with_process_env(&format!(
+        "{MINIMAL}[OUTPUT]\n    Name http\n    Match *\n    aws_region us-west-2\n"
+    ))
+    .unwrap();
+    assert!(wasm_output(&off).aws_sigv4.is_none());
+    assert!(
+        off.warnings
+            .iter()
+            .any(|w| w.contains("main.conf:10: `aws_region` is accepted and ignored")),
+        "{:?}",
+        off.warnings
+    );
+}
+
+#[test]
+fn es_and_opensearch_run_the_opensearch_plugin() {
+    let m = mapped_with_process_env(&format!(
+        "{MINIMAL}[OUTPUT]\n    Name opensearch\n    Match app-*\n    Aws_Auth On\n    Aws_Region us-west-2\n    Aws_Service_Name aoss\n    Host vpc-x.us-west-2.es.amazonaws.com\n    Index my_index\n    Port 443\n    Suppress_Type_Name On\n    retry_limit 2\n    tls On\n    Buffer_Size False\n    Logstash_Format On\n    Logstash_Prefix_Key $kubernetes['ns']\n    Generate_ID On\n    Replace_Dots On\n    Trace_Error On\n    compress gzip\n"
+    ))
+    .unwrap();
+    let w = wasm_output(&m);
+    assert!(w.path.ends_with("opensearch.wasm"));
+    assert_eq!(w.allow_hosts, ["https://vpc-x.us-west-2.es.amazonaws.com"]);
+    let grant = w.aws_sigv4.clone().unwrap();
+    assert_eq!(
+        (grant.service.as_str(), grant.region.as_str()),
+        ("aoss", "us-west-2")
+    );
+    let config = w.config.as_ref().unwrap();
+    assert_eq!(config["index"].as_str(), Some("my_index"));
+    assert_eq!(config["suppress_type_name"].as_bool(), Some(true));
+    assert_eq!(
+        config["logstash_prefix_key"].as_str(),
+        Some("$kubernetes['ns']")
+    );
+    assert_eq!(config["port"].as_integer(), Some(443));
+    assert_eq!(config["compress"].as_str(), Some("gzip"));
+
+    // es: AWS's default service is es; basic auth and Elastic Cloud as secrets.
+    let es = mapped_with_process_env(&format!(
+        "{MINIMAL}[OUTPUT]\n    Name es\n    Match *\n    Host search.example.com\n    AWS_Auth On\n    AWS_Region eu-west-1\n"
+    ))
+    .unwrap();
+    let w = wasm_output(&es);
+    assert_eq!(w.aws_sigv4.as_ref().map(|g| g.service.as_str()), Some("es"));
+    assert_eq!(w.allow_hosts, ["http://search.example.com:9200"]);
+    let basic = mapped_with_process_env(&format!(
+        "{MINIMAL}[OUTPUT]\n    Name es\n    Match *\n    HTTP_User elastic\n    HTTP_Passwd ${{PATH}}\n"
+    ))
+    .unwrap();
+    let w = wasm_output(&basic);
+    assert_eq!(w.secrets["basic_auth"], "basic:elastic:env:PATH");
+    assert_eq!(
+        w.config.as_ref().unwrap()["basic_auth"].as_bool(),
+        Some(true)
+    );
+    // Cloud_ID `name:base64("us-east-1.aws.found.io:9243$abc$def")`.
+    let cloud = mapped_with_process_env(&format!(
+        "{MINIMAL}[OUTPUT]\n    Name es\n    Match *\n    Cloud_ID logs:dXMtZWFzdC0xLmF3cy5mb3VuZC5pbzo5MjQzJGFiYyRkZWY=\n    Cloud_Auth ${{PATH}}\n"
+    ))
+    .unwrap();
+    // (PATH's value has a `:`, so it passes for USER:PASSWORD.)
+    let w = wasm_output(&cloud);
+    assert_eq!(w.allow_hosts, ["https://abc.us-east-1.aws.found.io:9243"]);
+    assert_eq!(w.secrets["basic_auth"], "basic:env:PATH");
+
+    for (section, wanted) in [
+        (
+            "Cloud_ID <elastic_cloud_id>\n",
+            "main.conf:10: Cloud_ID \"<elastic_cloud_id>\" is not an Elastic Cloud ID",
+        ),
+        (
+            "AWS_Auth On\n",
+            "main.conf:10: AWS_Auth On needs the region",
+        ),
+        (
+            "Current_Time_Index On\n",
+            "main.conf:10: Current_Time_Index On is not supported",
+        ),
+        ("HTTP_API_Key abc\n", "not supported yet"),
+        ("Indexx x\n", "unknown key `indexx` in [OUTPUT] es"),
+        ("Host <endpoint>\n", "a placeholder left from an example?"),
+    ] {
+        let e = error_of(&format!(
+            "{MINIMAL}[OUTPUT]\n    Name es\n    Match *\n    {section}"
         ));
         assert!(e.contains(wanted), "{section}: {e}");
     }

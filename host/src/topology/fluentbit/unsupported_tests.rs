@@ -556,7 +556,7 @@ fn unsupported_output() {
         &[
             "output `kafka`",
             "not supported",
-            "use cloudwatch_logs, firehose, kinesis_streams, s3, forward, http, loki, datadog, newrelic, stdout or null",
+            "use cloudwatch_logs, firehose, kinesis_streams, s3, forward, http, loki, es, opensearch, datadog, newrelic, stdout or null",
         ],
     );
 }
