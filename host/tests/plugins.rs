@@ -14,3 +14,5 @@ mod end_to_end;
 mod cli;
 
 mod golden;
+
+mod polyglot;

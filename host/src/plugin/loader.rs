@@ -20,19 +20,6 @@ pub const CONTRACT_PACKAGE: &str = "wasm-router:plugin";
 /// The contract version this host implements.
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
-/// Import namespaces a plugin may never have: no network, ever (outputs describe requests
-/// and the router sends them).
-const FORBIDDEN_IMPORTS: &[(&str, &str)] = &[
-    (
-        "wasi:sockets/",
-        "plugins get no network access; an output plugin returns request descriptors that the router sends",
-    ),
-    (
-        "wasi:http/",
-        "plugins get no network access; an output plugin returns request descriptors that the router sends",
-    ),
-];
-
 /// The export indices of one world.
 pub(crate) enum WorldExports {
     Filter {
@@ -252,16 +239,6 @@ fn check_imports(
 ) -> Result<(), PluginError> {
     let ty = component.component_type();
     for (name, _) in ty.imports(engine) {
-        if let Some((_, why)) = FORBIDDEN_IMPORTS
-            .iter()
-            .find(|(prefix, _)| name.starts_with(prefix))
-        {
-            return Err(PluginError::ForbiddenImport {
-                path: path.to_string(),
-                import: name.to_string(),
-                why,
-            });
-        }
         if let Some(rest) = name.strip_prefix(CONTRACT_PACKAGE)
             && let Some((_, version)) = rest.split_once('@')
             && !same_minor(version, CONTRACT_VERSION)
