@@ -45,7 +45,10 @@ fn cached_build(example: &str, inputs: &[&str], build: impl FnOnce(&Path) -> Com
     }
     std::fs::create_dir_all(&dir).unwrap();
     let partial = dir.join(format!("my_filter.wasm.{}", std::process::id()));
-    let out = run_to_end(&mut build(&partial), &format!("building examples/{example}"));
+    let out = run_to_end(
+        &mut build(&partial),
+        &format!("building examples/{example}"),
+    );
     assert!(
         out.status.success() && partial.exists(),
         "building examples/{example} failed:\n{}\n{}",
@@ -70,7 +73,15 @@ fn python_filter() -> PathBuf {
         |out| {
             let mut cmd = Command::new(componentize_py);
             cmd.current_dir(repo_root().join("examples/plugin-python"))
-                .args(["-d", "../../wit", "-w", "filter", "componentize", "app", "-o"])
+                .args([
+                    "-d",
+                    "../../wit",
+                    "-w",
+                    "filter",
+                    "componentize",
+                    "app",
+                    "-o",
+                ])
                 .arg(out);
             cmd
         },
@@ -91,7 +102,13 @@ fn js_filter() -> PathBuf {
         |out| {
             let mut cmd = Command::new(jco);
             cmd.current_dir(repo_root().join("examples/plugin-js"))
-                .args(["componentize", "filter.js", "--bundle", "--wit", "../../wit"])
+                .args([
+                    "componentize",
+                    "filter.js",
+                    "--bundle",
+                    "--wit",
+                    "../../wit",
+                ])
                 .args(["--world-name", "filter", "--out"])
                 .arg(out);
             cmd
@@ -247,6 +264,9 @@ fn sockets_a_plugin_imports_are_denied_when_called_and_nothing_traps() {
     assert_eq!(report["summary"]["faults"], json!(0), "{text}");
     assert!(text.contains("tcp: PermissionDenied"), "{text}");
     assert!(text.contains("udp: PermissionDenied"), "{text}");
-    assert!(text.contains("dns: Uncategorized: failed to lookup address"), "{text}");
+    assert!(
+        text.contains("dns: Uncategorized: failed to lookup address"),
+        "{text}"
+    );
     assert!(!text.contains(": ok"), "{text}");
 }
