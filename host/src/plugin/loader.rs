@@ -20,6 +20,12 @@ pub const CONTRACT_PACKAGE: &str = "wasm-router:plugin";
 /// The contract version this host implements.
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
+/// The deadline of the probe's `info` call. Not a data-path call and not under the operator's
+/// `limits` (they are applied after `info`): the first call into an interpreted plugin (a
+/// SpiderMonkey or CPython component) can take well over the 50 ms filter default on a busy
+/// machine, while a plugin stuck in `info` is still stopped.
+const PROBE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The export indices of one world.
 pub(crate) enum WorldExports {
     Filter {
@@ -123,8 +129,11 @@ impl LoadedPlugin {
             call: "info",
             fault,
         };
-        let mut probe =
-            PluginInstance::new(self, context, PluginLimits::filter_defaults()).map_err(fault)?;
+        let limits = PluginLimits {
+            deadline: PROBE_DEADLINE,
+            ..PluginLimits::filter_defaults()
+        };
+        let mut probe = PluginInstance::new(self, context, limits).map_err(fault)?;
         let info = probe.info().map_err(fault)?;
         let expected = match self.exports.world {
             WorldExports::Filter { .. } => PluginKind::Filter,
