@@ -18,3 +18,5 @@ mod end_to_end;
 mod cli;
 
 mod golden;
+
+mod polyglot;

@@ -78,6 +78,12 @@ const GUESTS: &[Guest] = &[
         doc: "Filter: `init` returns two config errors (`/fields/0` and the whole config) after logging an error.",
     },
     Guest {
+        constant: "NETWORK",
+        package: "guest-network",
+        library: "guest_network",
+        doc: "Filter: tries a TCP connection, a UDP socket and a DNS lookup per event; returns `error` with what each got.",
+    },
+    Guest {
         constant: "SDK_KEEP_ALL",
         package: "guest-sdk-keep-all",
         library: "guest_sdk_keep_all",

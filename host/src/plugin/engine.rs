@@ -143,6 +143,7 @@ fn start_epoch_ticker(engine: &Engine) {
 fn plugin_linker(engine: &Engine) -> wasmtime::Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    super::network::add_http_to_linker(&mut linker)?;
     PluginImports::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
     linker.allow_shadowing(true);
     sync_io::poll::add_to_linker::<PluginState, HasWorkerSafeIo>(&mut linker, worker_safe_io)?;

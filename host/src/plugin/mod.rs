@@ -24,6 +24,7 @@ pub mod limits;
 pub mod loader;
 pub mod log;
 pub mod msgpack;
+pub mod network;
 pub mod policy;
 pub mod pool;
 pub mod schema;
@@ -76,16 +77,6 @@ pub enum PluginError {
         path: String,
         /// The compiler's message.
         message: String,
-    },
-    /// The component imports something the router never grants.
-    #[error("{path}: imports `{import}`, which the router does not grant: {why}")]
-    ForbiddenImport {
-        /// The plugin file.
-        path: String,
-        /// The import.
-        import: String,
-        /// Why not, and what to do instead.
-        why: &'static str,
     },
     /// The component cannot be linked (a missing import, another contract version).
     #[error("{path}: cannot link the plugin: {message}")]

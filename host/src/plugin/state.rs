@@ -16,12 +16,14 @@
 //! | `wasi:io/error`, `streams` | only the streams above |
 //! | `wasi:random/*` | random bytes (harmless, and std's `HashMap` needs a seed) |
 //! | `wasi:filesystem/*` | no preopened directories: nothing can be opened |
-//! | `wasi:sockets/*` | refused when the plugin loads ([`super::loader`]); denied here as well |
+//! | `wasi:sockets/*` | linked; every operation is refused with `access-denied` when called (see [`super::network`]) |
+//! | `wasi:http/*` | linked; every request is refused with `HTTP-request-denied` ([`super::network`]) |
 
 use super::bindings::{self, Level};
 use super::guest_metrics::GuestMetrics;
 use super::limits::MemoryLimiter;
 use super::log::PluginLog;
+use super::network::DenyAllHooks;
 use super::stdio::PluginStdio;
 use super::telemetry::PluginTelemetry;
 use crate::ops::metrics::Metrics;
@@ -31,6 +33,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// What all instances of one plugin share: its id, log, metrics and telemetry.
 pub struct PluginContext {
@@ -73,6 +76,8 @@ impl PluginContext {
 /// The data of one instance's store.
 pub struct PluginState {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    http_hooks: DenyAllHooks,
     table: ResourceTable,
     /// The memory cap, and the peak it recorded.
     pub limiter: MemoryLimiter,
@@ -87,6 +92,8 @@ impl PluginState {
     pub fn new(context: Arc<PluginContext>, memory_bytes: usize) -> Self {
         PluginState {
             wasi: deny_by_default_wasi(&context.log),
+            http: WasiHttpCtx::new(),
+            http_hooks: DenyAllHooks,
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_bytes),
             context,
@@ -135,6 +142,17 @@ impl HostMonotonicClock for FrozenClock {
     }
     fn now(&self) -> u64 {
         0
+    }
+}
+
+/// `wasi:http` (its resources live in the same table as WASI's); see [`super::network`].
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
+        }
     }
 }
 

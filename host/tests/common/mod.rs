@@ -291,6 +291,24 @@ pub fn node_dir() -> PathBuf {
     dir
 }
 
+/// PyPI componentize-py, installed into the test venv from examples/plugin-python/requirements.txt.
+pub fn componentize_py() -> PathBuf {
+    installed(
+        "WASM_ROUTER_TEST_COMPONENTIZE_PY",
+        ".test-deps/venv/bin/componentize-py",
+        "PyPI componentize-py",
+    )
+}
+
+/// npm jco (with componentize-js), installed in examples/plugin-js/node_modules.
+pub fn jco() -> PathBuf {
+    installed(
+        "WASM_ROUTER_TEST_JCO",
+        "examples/plugin-js/node_modules/.bin/jco",
+        "npm jco",
+    )
+}
+
 /// Time of event 0 of every test client (2023-11-14T22:13:20.123456789Z), passed as
 /// `--base-ns`; with EventTime, event i is at `BASE_NS + i * STEP_NS`.
 pub const BASE_NS: u64 = 1_700_000_000_123_456_789;
