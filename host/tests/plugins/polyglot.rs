@@ -143,9 +143,12 @@ fn read_jsonl(path: &str) -> Vec<Value> {
 /// log, and a config the schema refuses is named by its path.
 fn passes_test_expect(wasm: &Path) {
     let wasm = wasm.to_str().unwrap();
+    // Interpreted plugins need more than the 50 ms default per call on a busy machine.
     let out = router(&[
         "test",
         wasm,
+        "--limit",
+        "deadline=5s,memory=256MiB",
         "--input",
         &template_file("sample.jsonl"),
         "--expect",
@@ -167,6 +170,8 @@ fn passes_test_expect(wasm: &Path) {
     let out = router(&[
         "test",
         wasm,
+        "--limit",
+        "deadline=5s,memory=256MiB",
         "--input",
         &template_file("sample.jsonl"),
         "--set",
