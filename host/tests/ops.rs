@@ -695,7 +695,10 @@ fn top_shows_components_and_numbers_that_move() {
         },
     );
     assert!(
-        first.contains("EVENTS IN") && first.contains("OUT/S") && first.contains("RSS"),
+        first.contains("EVENTS IN")
+            && first.contains("OUT/S")
+            && first.contains("EV/REQ")
+            && first.contains("RSS"),
         "{first}"
     );
     let first_in: u64 = row_cells(&first, "input", "forward").unwrap()[2]
@@ -717,10 +720,10 @@ fn top_shows_components_and_numbers_that_move() {
                 .split(|c: char| c.is_whitespace() || c == '│')
                 .filter(|c| !c.is_empty())
                 .collect();
-            cells.len() >= 12
+            cells.len() >= 13
                 && cells[1] == "keeper"
-                && cells[10].ends_with('s')
                 && cells[11].ends_with('s')
+                && cells[12].ends_with('s')
         })
     });
     assert!(
