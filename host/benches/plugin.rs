@@ -99,7 +99,7 @@ fn cache() -> ArtifactCache {
 }
 
 fn filter_on(engine: &Arc<PluginEngine>, path: &str, config: serde_json::Value) -> WasmFilter {
-    let plugin = Arc::new(LoadedPlugin::load(engine.clone(), Path::new(path), &cache()).unwrap());
+    let plugin = Arc::new(LoadedPlugin::load(engine.clone(), Path::new(path), None, &cache()).unwrap());
     let id = plugin.info().name.clone();
     WasmFilter::new(
         plugin,
@@ -279,6 +279,7 @@ fn instantiate(c: &mut Criterion) {
         let plugin = LoadedPlugin::load(
             engine,
             Path::new(wasm_router_test_artifacts::KEEP_ALL),
+            None,
             &cache(),
         )
         .unwrap();

@@ -81,15 +81,16 @@ pub fn run(args: PluginArgs) -> anyhow::Result<std::process::ExitCode> {
     }
 }
 
-fn load(file: &Path, cache: &ArtifactCache) -> anyhow::Result<LoadedPlugin> {
-    Ok(LoadedPlugin::load(PluginEngine::shared()?, file, cache)?)
+/// The plugin at `file` (a path or a URL: `s3://`, `https://`, `oci://`) and its bytes.
+fn load(file: &Path, cache: &ArtifactCache) -> anyhow::Result<(LoadedPlugin, Vec<u8>)> {
+    let wasm = wasm_router::plugin::source::read(file, None, cache)?;
+    let plugin = LoadedPlugin::from_bytes(PluginEngine::shared()?, file, &wasm, cache)?;
+    Ok((plugin, wasm))
 }
 
 fn inspect(file: PathBuf, as_json: bool) -> anyhow::Result<std::process::ExitCode> {
-    let size = std::fs::metadata(&file)
-        .with_context(|| format!("reading {}", file.display()))?
-        .len();
-    let plugin = load(&file, &ArtifactCache::from_config(None))?;
+    let (plugin, wasm) = load(&file, &ArtifactCache::from_config(None))?;
+    let size = wasm.len();
     let engine = plugin.engine().engine();
     let info = plugin.info();
     let imports = inspect::imports(engine, plugin.component());
@@ -189,7 +190,7 @@ fn compile(
 ) -> anyhow::Result<std::process::ExitCode> {
     match output {
         Some(out) => {
-            let plugin = load(&file, &ArtifactCache::disabled())?;
+            let (plugin, _) = load(&file, &ArtifactCache::disabled())?;
             let artifact = plugin
                 .component()
                 .serialize()
@@ -208,9 +209,9 @@ fn compile(
             let Some(dir) = cache.dir().map(|d| d.display().to_string()) else {
                 anyhow::bail!("no cache directory: set --cache-dir, XDG_CACHE_HOME or HOME");
             };
-            let plugin = load(&file, &cache)?;
+            let (plugin, wasm) = load(&file, &cache)?;
             let entry = cache
-                .entry_path(plugin.engine().engine(), &std::fs::read(&file)?)
+                .entry_path(plugin.engine().engine(), &wasm)
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
             let what = match plugin.cache_outcome() {

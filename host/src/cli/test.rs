@@ -120,6 +120,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<std::process::ExitCode> {
     let plugin = Arc::new(LoadedPlugin::load(
         engine,
         &args.plugin,
+        None,
         &ArtifactCache::from_config(None),
     )?);
     let (report, failed) = match plugin.kind() {

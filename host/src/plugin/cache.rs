@@ -7,6 +7,10 @@
 //! a directory it created private (mode 0700), written to a temporary file and renamed into
 //! place; an entry that is not a regular file, is writable by others, belongs to another user
 //! than the directory, or fails wasmtime's own checks is recompiled and replaced.
+//!
+//! Plugins fetched from S3, HTTPS or an OCI registry are kept beside the artifacts, by the
+//! sha256 of their bytes (`blobs/sha256/<hex>`, [`ArtifactCache::blob`]), so that a pinned
+//! plugin loads with the network gone ([`super::source`]).
 
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -104,6 +108,35 @@ impl ArtifactCache {
                 tracing::warn!(entry = %entry.display(), error = %e, "cannot write the plugin cache; plugins will be compiled at every start. Fix: make the directory writable, or set [service] plugin_cache_dir");
                 Ok((component, CacheOutcome::Compiled))
             }
+        }
+    }
+
+    /// The path of the fetched plugin (or OCI manifest) with sha256 `hex`, when the cache is on.
+    fn blob_path(&self, hex: &str) -> Option<PathBuf> {
+        Some(self.dir.as_ref()?.join("blobs").join("sha256").join(hex))
+    }
+
+    /// The bytes kept under sha256 `hex`, when they are there, were written by the router and
+    /// still have that digest.
+    pub fn blob(&self, hex: &str) -> Option<Vec<u8>> {
+        let path = self.blob_path(hex)?;
+        if !trusted_entry(&path) {
+            return None;
+        }
+        let bytes = fs::read(&path).ok()?;
+        if sha256_hex(&bytes) == hex {
+            Some(bytes)
+        } else {
+            tracing::warn!(entry = %path.display(), "ignoring a cached plugin whose bytes no longer match its digest; fetching it again");
+            None
+        }
+    }
+
+    /// Keep `bytes` under their sha256 (a fetched plugin, or a manifest naming one).
+    pub fn store_blob(&self, bytes: &[u8]) -> Result<(), String> {
+        match self.blob_path(&sha256_hex(bytes)) {
+            Some(path) => self.store(&path, bytes),
+            None => Ok(()),
         }
     }
 

@@ -11,8 +11,12 @@ use std::path::PathBuf;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WasmFilterConfig {
-    /// The `.wasm` component.
+    /// The `.wasm` component: a file, `s3://`, `https://` or `oci://` (`plugin::source`).
     pub path: PathBuf,
+    /// The plugin's sha256, required for a path whose bytes can change (`s3://`, `https://`,
+    /// `oci://…:tag`).
+    #[serde(default)]
+    pub sha256: Option<String>,
     /// What happens to a batch when the plugin faults: `fail_open`, `fail_closed` or `dead_letter`.
     #[serde(default)]
     pub on_error: Option<String>,
@@ -25,8 +29,9 @@ pub struct WasmFilterConfig {
 }
 
 impl WasmFilterConfig {
-    /// Check the keys that need no plugin: `on_error` and `limits`.
+    /// Check the keys that need no plugin: `path` and `sha256`, `on_error` and `limits`.
     pub fn validate(&self, key: &str, problems: &mut Vec<String>) {
+        super::source::validate(key, &self.path, self.sha256.as_deref(), problems);
         if let Some(policy) = &self.on_error
             && !["fail_open", "fail_closed", "dead_letter"].contains(&policy.as_str())
         {

@@ -57,17 +57,15 @@ pub struct LoadedPlugin {
 }
 
 impl LoadedPlugin {
-    /// Load the plugin at `path` on `engine`, compiling through `cache`.
+    /// Load the plugin at `path` (a file, or a remote [`super::source`], verified against
+    /// `sha256` when given) on `engine`, compiling through `cache`.
     pub fn load(
         engine: Arc<PluginEngine>,
         path: &Path,
+        sha256: Option<&str>,
         cache: &ArtifactCache,
     ) -> Result<LoadedPlugin, PluginError> {
-        let display = path.display().to_string();
-        let wasm = std::fs::read(path).map_err(|e| PluginError::Read {
-            path: display.clone(),
-            message: e.to_string(),
-        })?;
+        let wasm = super::source::read(path, sha256, cache)?;
         Self::from_bytes(engine, path, &wasm, cache)
     }
 

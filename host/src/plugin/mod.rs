@@ -3,7 +3,9 @@
 //! - [`engine`]: the one `Engine` (epoch ticker, engine policy) and the `Linker`;
 //! - [`bindings`]: the one `bindgen!`; [`state`]: store data, deny-by-default WASI, the
 //!   `log` and `metrics` imports ([`log`], [`stdio`], [`guest_metrics`]);
-//! - [`cache`]: compiled artifacts on disk; [`loader`]: file → `InstancePre` + `info`;
+//! - [`source`]: a plugin's bytes, from a file, S3, HTTPS or an OCI registry, pinned by sha256;
+//! - [`cache`]: compiled artifacts (and fetched plugins) on disk; [`loader`]: bytes →
+//!   `InstancePre` + `info`;
 //! - [`instance`]: one `Store` and its typed exports; [`limits`], [`fault`];
 //! - [`filter`]: the pipeline stage, with its [`pool`] of instances, [`policy`] (`on_error`,
 //!   circuit breaker), [`msgpack`] checks of returned bodies and [`telemetry`];
@@ -28,6 +30,7 @@ pub mod network;
 pub mod policy;
 pub mod pool;
 pub mod schema;
+pub mod source;
 pub mod startup;
 pub mod state;
 pub mod stdio;
@@ -61,6 +64,26 @@ pub enum PluginError {
         path: String,
         /// The I/O error.
         message: String,
+    },
+    /// A remote plugin could not be fetched (or its path is not one the router can fetch).
+    #[error("{path}: cannot fetch the plugin: {message}")]
+    Fetch {
+        /// The plugin's path or URL.
+        path: String,
+        /// What failed, and the fix.
+        message: String,
+    },
+    /// The plugin's bytes do not have the pinned digest.
+    #[error(
+        "{path}: the plugin's sha256 is {actual}, but the config pins sha256 = \"{pinned}\"; it was not loaded. If you published a new version, test it and pin the new digest; otherwise the plugin was changed by someone else"
+    )]
+    Digest {
+        /// The plugin's path or URL.
+        path: String,
+        /// The configured digest.
+        pinned: String,
+        /// The digest of the bytes read.
+        actual: String,
     },
     /// The file is not a WebAssembly component.
     #[error("{path}: not a WebAssembly component: {detail}")]
@@ -171,7 +194,12 @@ pub fn load_filter(
     plugin_cache_dir: Option<&std::path::Path>,
     metrics: Arc<Metrics>,
 ) -> Result<WasmFilter, PluginError> {
-    let plugin = startup::load(&config.path, bindings::PluginKind::Filter, plugin_cache_dir)?;
+    let plugin = startup::load(
+        &config.path,
+        config.sha256.as_deref(),
+        bindings::PluginKind::Filter,
+        plugin_cache_dir,
+    )?;
     let info = plugin.info();
     let on_error = match config.on_error.as_deref() {
         Some(policy) => OnError::parse(policy).ok_or_else(|| PluginError::BadPlugin {

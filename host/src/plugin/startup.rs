@@ -1,7 +1,7 @@
 //! Plugin start-up, the one path every plugin takes before its first call — in the router
 //! (filters and `type = "wasm"` outputs), in `wasm-router validate` and in `wasm-router test`:
 //!
-//! 1. [`load`]: the file, compiled through the artifact cache on the shared engine, and of the
+//! 1. [`load`]: the file (or the fetched plugin), compiled through the artifact cache on the shared engine, and of the
 //!    kind its section expects (`wasm-router test` loads with its own metering engine instead);
 //! 2. [`start`]: the config checked against the plugin's JSON Schema, then a first instance
 //!    created and initialised with it.
@@ -21,17 +21,19 @@ use crate::ops::metrics::Metrics;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Load the plugin at `path` on the shared engine, compiling through the cache in `cache_dir`
+/// Load the plugin at `path` (a file, or a remote [`super::source`], verified against
+/// `sha256` when given) on the shared engine, compiling through the cache in `cache_dir`
 /// (`[service] plugin_cache_dir`; else the user cache directory). A plugin of the other kind
 /// than `kind` is refused, naming the section it belongs in.
 pub fn load(
     path: &Path,
+    sha256: Option<&str>,
     kind: PluginKind,
     cache_dir: Option<&Path>,
 ) -> Result<Arc<LoadedPlugin>, PluginError> {
     let engine = PluginEngine::shared()?;
     let cache = ArtifactCache::from_config(cache_dir);
-    let plugin = LoadedPlugin::load(engine, path, &cache)?;
+    let plugin = LoadedPlugin::load(engine, path, sha256, &cache)?;
     let info = plugin.info();
     if info.kind != kind {
         let (actual, section) = match info.kind {

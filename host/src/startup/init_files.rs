@@ -7,7 +7,11 @@
 //!   downloaded (one retry) into the runtime directory;
 //! * a variable whose name contains `aws_fluent_bit_init_file` (or `_File`) holds a path in the
 //!   container, used in place;
-//! * each file with a `[PARSER]` or `[MULTILINE_PARSER]` section is a parsers file (as `-R`);
+//! * a file whose name ends in `.wasm` is a plugin: it is put into the plugin directory
+//!   (`$WASM_ROUTER_PLUGIN_DIR`, else `/usr/lib/wasm-router/plugins`), where a classic
+//!   `[FILTER] Name wasm` finds it by file name (`WASM_Path redact.wasm`) — the way to bring a
+//!   plugin to a Fargate task without a volume or an image of one's own (new);
+//! * each other file with a `[PARSER]` or `[MULTILINE_PARSER]` section is a parsers file (as `-R`);
 //!   any other is `@INCLUDE`d, after the original main config, into a generated main config
 //!   `main.conf`, which the router then runs.
 //!
@@ -19,10 +23,10 @@
 //! `$TMPDIR/wasm-router-init-<pid>`; the S3 endpoint can be moved with `AWS_ENDPOINT_URL_S3` /
 //! `AWS_ENDPOINT_URL` (path-style addressing then).
 
-use crate::output::aws::{AwsConnectionConfig, AwsOverrides};
-use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use super::s3_get::{S3GetError, S3Getter};
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use crate::plugin::source::MAX_PLUGIN_BYTES;
 use std::path::{Path, PathBuf};
 
 /// Names containing this (`s3` or `S3`) are S3 object ARNs.
@@ -33,11 +37,9 @@ pub const FILE_VARIABLE_MARKS: [&str; 2] = ["aws_fluent_bit_init_file", "aws_flu
 pub const INIT_DIR_VARIABLE: &str = "WASM_ROUTER_INIT_DIR";
 /// The generated main config, in the runtime directory.
 pub const MAIN_CONFIG_NAME: &str = "main.conf";
-/// The largest init file read or downloaded.
+/// The largest init file read or downloaded (a `.wasm` plugin may be larger: up to
+/// [`crate::plugin::source::MAX_PLUGIN_BYTES`]).
 pub const MAX_FILE_BYTES: usize = 16 << 20;
-/// The region asked for a bucket's region when the task's region is unknown (as the init
-/// process does).
-pub const DEFAULT_REGION: &str = "us-east-1";
 
 /// Where an init file comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +88,8 @@ pub struct InitOutcome {
     pub included: Vec<PathBuf>,
     /// Parsers files to add to `-R`, in order.
     pub parsers_files: Vec<PathBuf>,
+    /// `.wasm` plugins put into the plugin directory, in order.
+    pub plugins: Vec<PathBuf>,
 }
 
 /// Why the init step failed (the router does not start, as with the init process).
@@ -189,6 +193,18 @@ pub enum InitError {
         /// The main config.
         config: String,
     },
+    /// A plugin cannot be put into the plugin directory.
+    #[error(
+        "{variable}: cannot write the plugin {path}: {source}; set WASM_ROUTER_PLUGIN_DIR to a directory the router can write, or run the router as a user who can write it"
+    )]
+    PluginDir {
+        /// The variable.
+        variable: String,
+        /// The file.
+        path: String,
+        /// The failure.
+        source: std::io::Error,
+    },
     /// The runtime directory or a file in it cannot be written.
     #[error("cannot write {path}: {source}; set {INIT_DIR_VARIABLE} to a writable directory")]
     Write {
@@ -275,13 +291,15 @@ pub fn runtime_dir(get: impl Fn(&str) -> Option<String>) -> PathBuf {
         })
 }
 
-/// Process `sources` in order: download the S3 ones into `dir`, sort every file into config or
-/// parsers, and write `dir/main.conf` including `original` (when given) then the config files.
-/// `task_region` (from the task metadata) is where bucket regions are asked.
+/// Process `sources` in order: download the S3 ones into `dir`, put `.wasm` plugins into
+/// `plugin_dir`, sort every other file into config or parsers, and write `dir/main.conf`
+/// including `original` (when given) then the config files. `task_region` (from the task
+/// metadata) is where bucket regions are asked.
 pub async fn run(
     sources: &[InitSource],
     original: Option<&Path>,
     dir: &Path,
+    plugin_dir: &Path,
     task_region: Option<&str>,
 ) -> Result<InitOutcome, InitError> {
     if let Some(config) = original
@@ -297,7 +315,7 @@ pub async fn run(
         });
     }
     create_private_dir(dir)?;
-    let mut s3: Option<S3Downloader> = None;
+    let mut s3: Option<S3Getter> = None;
     let mut outcome = InitOutcome {
         main_config: dir.join(MAIN_CONFIG_NAME),
         ..Default::default()
@@ -317,14 +335,21 @@ pub async fn run(
             SourceKind::S3 => {
                 let object = parse_s3_arn(&source.variable, &source.value)?;
                 if s3.is_none() {
-                    s3 = Some(S3Downloader::new(task_region).await);
+                    s3 = Some(S3Getter::new(task_region).await);
                 }
-                let downloader = s3.as_ref().expect("created above");
-                let data = downloader.download(source, &object).await?;
+                let s3 = s3.as_ref().expect("created above");
                 let file_name = match object.key.rsplit('/').next() {
                     Some("" | "." | "..") | None => "object.conf",
                     Some(name) => name,
                 };
+                if is_plugin(Path::new(file_name)) {
+                    let data = download(s3, source, &object, MAX_PLUGIN_BYTES).await?;
+                    let path = plugin_dir.join(file_name);
+                    write_plugin(source, &path, &data)?;
+                    outcome.plugins.push(path);
+                    continue;
+                }
+                let data = download(s3, source, &object, MAX_FILE_BYTES).await?;
                 let target_dir = dir.join("s3").join(&source.variable);
                 create_private_dir(&target_dir)?;
                 let path = target_dir.join(file_name);
@@ -332,6 +357,15 @@ pub async fn run(
                 path
             }
         };
+        if is_plugin(&path) {
+            let data = std::fs::read(&path).map_err(|e| unreadable(source, &path, e))?;
+            let target = plugin_dir.join(path.file_name().expect("a .wasm file name"));
+            if target != path {
+                write_plugin(source, &target, &data)?;
+            }
+            outcome.plugins.push(target);
+            continue;
+        }
         let text = read_bounded(source, &path)?;
         match file_role(&text) {
             FileRole::Parsers => outcome.parsers_files.push(path),
@@ -365,13 +399,45 @@ fn is_toml(path: &Path) -> bool {
         .is_ok_and(|text| !crate::topology::fluentbit::looks_classic(&text))
 }
 
-fn read_bounded(source: &InitSource, path: &Path) -> Result<String, InitError> {
-    let unreadable = |e| InitError::Unreadable {
+/// A `.wasm` file is a plugin.
+fn is_plugin(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("wasm"))
+}
+
+/// Put a plugin into the plugin directory: readable by all (a plugin is no secret), written to
+/// a temporary file and renamed, so a router reloading meanwhile never reads half a file.
+fn write_plugin(source: &InitSource, path: &Path, data: &[u8]) -> Result<(), InitError> {
+    let failed = |e: std::io::Error| InitError::PluginDir {
+        variable: source.variable.clone(),
+        path: path.display().to_string(),
+        source: e,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, data)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            failed(e)
+        })
+}
+
+fn unreadable(source: &InitSource, path: &Path, e: std::io::Error) -> InitError {
+    InitError::Unreadable {
         variable: source.variable.clone(),
         value: source.value.clone(),
         path: path.display().to_string(),
         source: e,
-    };
+    }
+}
+
+fn read_bounded(source: &InitSource, path: &Path) -> Result<String, InitError> {
+    let unreadable = |e| unreadable(source, path, e);
     let len = std::fs::metadata(path).map_err(unreadable)?.len();
     if len > MAX_FILE_BYTES as u64 {
         return Err(InitError::TooLarge {
@@ -407,150 +473,40 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), InitError> {
         })
 }
 
-/// S3 access for the init files: the outputs' credential chain and timeouts, the region of
-/// each bucket, and the endpoint override of the SDK's environment variables.
-struct S3Downloader {
-    sdk: aws_config::SdkConfig,
-    path_style: bool,
-}
-
-impl S3Downloader {
-    async fn new(task_region: Option<&str>) -> Self {
-        let region = task_region
-            .map(str::to_string)
-            .or_else(|| std::env::var("AWS_REGION").ok())
-            .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| DEFAULT_REGION.to_string());
-        let connection = AwsConnectionConfig {
-            region,
-            ..Default::default()
-        };
-        let sdk = connection
-            .sdk_config(&AwsOverrides::default())
-            .await
-            .expect("a non-empty region and no endpoint always validate");
-        // A local endpoint (`http://127.0.0.1:…`) has no bucket subdomains.
-        let path_style = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
-            .iter()
-            .any(|v| std::env::var(v).is_ok_and(|v| !v.is_empty()));
-        S3Downloader { sdk, path_style }
-    }
-
-    fn client(&self, region: Option<&str>) -> aws_sdk_s3::Client {
-        let mut conf =
-            aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(self.path_style);
-        if let Some(region) = region {
-            conf = conf.region(aws_sdk_s3::config::Region::new(region.to_string()));
-        }
-        aws_sdk_s3::Client::from_conf(conf.build())
-    }
-
-    /// HeadBucket's region, else GetBucketLocation's (as the current init process).
-    async fn bucket_region(&self, source: &InitSource, bucket: &str) -> Result<String, InitError> {
-        let client = self.client(None);
-        if let Ok(head) = client.head_bucket().bucket(bucket).send().await
-            && let Some(region) = head.bucket_region().filter(|r| !r.is_empty())
-        {
-            return Ok(region.to_string());
-        }
-        let location = client
-            .get_bucket_location()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|e| InitError::BucketRegion {
-                variable: source.variable.clone(),
-                value: source.value.clone(),
-                bucket: bucket.to_string(),
-                detail: DisplayErrorContext(&e).to_string(),
-            })?;
-        Ok(
-            match location
-                .location_constraint()
-                .map(|c| c.as_str())
-                .unwrap_or("")
-            {
-                "" => DEFAULT_REGION.to_string(),
-                "EU" => "eu-west-1".to_string(),
-                region => region.to_string(),
-            },
-        )
-    }
-
-    async fn download(&self, source: &InitSource, object: &S3Object) -> Result<Vec<u8>, InitError> {
-        let region = self.bucket_region(source, &object.bucket).await?;
-        let client = self.client(Some(&region));
-        let mut last = String::new();
-        for attempt in 1..=2 {
-            match get_bounded(&client, object).await {
-                Ok(Some(data)) => return Ok(data),
-                Ok(None) => {
-                    return Err(InitError::TooLarge {
-                        variable: source.variable.clone(),
-                        value: source.value.clone(),
-                    });
-                }
-                Err(GetFailure::NoSuchKey) => {
-                    return Err(InitError::NoSuchKey {
-                        variable: source.variable.clone(),
-                        value: source.value.clone(),
-                        bucket: object.bucket.clone(),
-                        key: object.key.clone(),
-                    });
-                }
-                Err(GetFailure::Other(detail)) => {
-                    tracing::debug!(attempt, error = %detail, "init file download failed");
-                    last = detail;
-                }
-            }
-        }
-        Err(InitError::Download {
-            variable: source.variable.clone(),
-            value: source.value.clone(),
-            object: format!("s3://{}/{}", object.bucket, object.key),
-            region,
-            detail: last,
-        })
-    }
-}
-
-/// Why a GetObject gave no file.
-enum GetFailure {
-    NoSuchKey,
-    Other(String),
-}
-
-/// The object's bytes, `None` past [`MAX_FILE_BYTES`].
-async fn get_bounded(
-    client: &aws_sdk_s3::Client,
+/// Download `object` for `source` with `s3`, mapping the getter's failures to the variable.
+async fn download(
+    s3: &S3Getter,
+    source: &InitSource,
     object: &S3Object,
-) -> Result<Option<Vec<u8>>, GetFailure> {
-    let mut response = match client
-        .get_object()
-        .bucket(&object.bucket)
-        .key(&object.key)
-        .send()
+    max_bytes: usize,
+) -> Result<Vec<u8>, InitError> {
+    s3.get(&object.bucket, &object.key, max_bytes)
         .await
-    {
-        Ok(response) => response,
-        Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => {
-            return Err(GetFailure::NoSuchKey);
-        }
-        Err(e) => return Err(GetFailure::Other(DisplayErrorContext(&e).to_string())),
-    };
-    let mut data = Vec::new();
-    while let Some(chunk) = response
-        .body
-        .try_next()
-        .await
-        .map_err(|e| GetFailure::Other(format!("reading the object: {e}")))?
-    {
-        if data.len() + chunk.len() > MAX_FILE_BYTES {
-            return Ok(None);
-        }
-        data.extend_from_slice(&chunk);
-    }
-    Ok(Some(data))
+        .map_err(|e| {
+            let (variable, value) = (source.variable.clone(), source.value.clone());
+            match e {
+                S3GetError::BucketRegion { detail } => InitError::BucketRegion {
+                    variable,
+                    value,
+                    bucket: object.bucket.clone(),
+                    detail,
+                },
+                S3GetError::NoSuchKey => InitError::NoSuchKey {
+                    variable,
+                    value,
+                    bucket: object.bucket.clone(),
+                    key: object.key.clone(),
+                },
+                S3GetError::TooLarge => InitError::TooLarge { variable, value },
+                S3GetError::Download { region, detail } => InitError::Download {
+                    variable,
+                    value,
+                    object: format!("s3://{}/{}", object.bucket, object.key),
+                    region,
+                    detail,
+                },
+            }
+        })
 }
 
 #[cfg(test)]
@@ -644,16 +600,26 @@ mod tests {
         std::fs::write(&extra, "[OUTPUT]\n    Name null\n    Match *\n").unwrap();
         let parsers = dir.path().join("parsers.conf");
         std::fs::write(&parsers, "[PARSER]\n    Name p\n    Format json\n").unwrap();
+        // Not text: a plugin, copied into the plugin directory and neither included nor parsed.
+        let plugin = dir.path().join("redact.wasm");
+        std::fs::write(&plugin, b"\0asm\x0d\0\x01\0\xff").unwrap();
         let sources = sources(vars(&[
             ("aws_fluent_bit_init_file_1", extra.to_str().unwrap()),
             ("aws_fluent_bit_init_file_2", parsers.to_str().unwrap()),
+            ("aws_fluent_bit_init_file_3", plugin.to_str().unwrap()),
         ]));
         let run_dir = dir.path().join("run");
-        let out = run(&sources, Some(&original), &run_dir, None)
+        let plugin_dir = dir.path().join("plugins");
+        let out = run(&sources, Some(&original), &run_dir, &plugin_dir, None)
             .await
             .unwrap();
         assert_eq!(out.included, std::slice::from_ref(&extra));
         assert_eq!(out.parsers_files, [parsers]);
+        assert_eq!(out.plugins, [plugin_dir.join("redact.wasm")]);
+        assert_eq!(
+            std::fs::read(&out.plugins[0]).unwrap(),
+            std::fs::read(&plugin).unwrap()
+        );
         let main = std::fs::read_to_string(&out.main_config).unwrap();
         let includes: Vec<_> = main.lines().filter(|l| l.starts_with("@INCLUDE")).collect();
         assert_eq!(
@@ -672,7 +638,7 @@ mod tests {
             "aws_fluent_bit_init_file_1",
             "/nonexistent/x.conf",
         )]));
-        let e = run(&missing, None, dir.path(), None)
+        let e = run(&missing, None, dir.path(), dir.path(), None)
             .await
             .unwrap_err()
             .to_string();
@@ -683,7 +649,7 @@ mod tests {
             "{e}"
         );
         let empty = sources(vars(&[("aws_fluent_bit_init_s3_1", " ")]));
-        let e = run(&empty, None, dir.path(), None)
+        let e = run(&empty, None, dir.path(), dir.path(), None)
             .await
             .unwrap_err()
             .to_string();
@@ -693,14 +659,14 @@ mod tests {
         );
         let toml = dir.path().join("router.toml");
         std::fs::write(&toml, "[[inputs]]\n").unwrap();
-        let e = run(&missing, Some(&toml), dir.path(), None)
+        let e = run(&missing, Some(&toml), dir.path(), dir.path(), None)
             .await
             .unwrap_err()
             .to_string();
         assert!(e.contains("router.toml is not classic"), "{e}");
         let yaml = dir.path().join("fluent-bit.yaml");
         std::fs::write(&yaml, "pipeline:\n").unwrap();
-        let e = run(&missing, Some(&yaml), dir.path(), None)
+        let e = run(&missing, Some(&yaml), dir.path(), dir.path(), None)
             .await
             .unwrap_err()
             .to_string();

@@ -5,6 +5,7 @@
 //! files ([`init_files`]).
 
 pub mod init_files;
+pub mod s3_get;
 
 use crate::ecs::{export, metadata};
 use init_files as init;
@@ -117,8 +118,15 @@ pub fn prepare(
             return Ok(startup);
         }
         let dir = init::runtime_dir(env);
-        let outcome =
-            init::run(&sources, startup.config.as_deref(), &dir, task_region.as_deref()).await?;
+        let plugin_dir = crate::topology::fluentbit::plugin_dir();
+        let outcome = init::run(
+            &sources,
+            startup.config.as_deref(),
+            &dir,
+            &plugin_dir,
+            task_region.as_deref(),
+        )
+        .await?;
         let names = sources
             .iter()
             .map(|s| s.variable.as_str())
@@ -133,10 +141,11 @@ pub fn prepare(
             }
         };
         startup.notes.push(StartupNote::Info(format!(
-            "init files from {names}: running {} (includes {}); parsers files: {}",
+            "init files from {names}: running {} (includes {}); parsers files: {}; plugins: {}",
             outcome.main_config.display(),
             list(&mut startup.config.iter().chain(&outcome.included)),
             list(&mut outcome.parsers_files.iter()),
+            list(&mut outcome.plugins.iter()),
         )));
         startup.config = Some(outcome.main_config);
         startup.parsers_files.extend(outcome.parsers_files);

@@ -17,6 +17,7 @@ pub fn filter_config(path: &str, config: Value, on_error: Option<&str>) -> WasmF
     };
     WasmFilterConfig {
         path: path.into(),
+        sha256: None,
         on_error: on_error.map(str::to_string),
         config: table,
         limits: PluginLimitsConfig::default(),
@@ -91,6 +92,7 @@ pub fn load_capturing(
     let plugin = LoadedPlugin::load(
         PluginEngine::shared().unwrap(),
         Path::new(path),
+        None,
         &ArtifactCache::in_dir(cache_dir()),
     )
     .unwrap_or_else(|e| panic!("{e}"));

@@ -24,8 +24,13 @@ pub const MAX_RESPONSE_BYTES_LIMIT: u64 = 16 << 20;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WasmOutputConfig {
-    /// The `.wasm` component (world `output`).
+    /// The `.wasm` component (world `output`): a file, `s3://`, `https://` or `oci://`
+    /// (`plugin::source`).
     pub path: PathBuf,
+    /// The plugin's sha256, required for a path whose bytes can change (`s3://`, `https://`,
+    /// `oci://…:tag`).
+    #[serde(default)]
+    pub sha256: Option<String>,
     /// The plugin's config, handed to its `init` as JSON.
     #[serde(default)]
     pub config: Option<toml::Table>,

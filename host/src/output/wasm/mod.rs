@@ -69,8 +69,9 @@ impl crate::output::OutputComponent for WasmOutputConfig {
         crate::output::window::PER_REQUEST_BATCH_TIMEOUT
     }
 
-    /// The keys that need no plugin: grants, secrets, timeouts, limits.
+    /// The keys that need no plugin: path and pin, grants, secrets, timeouts, limits.
     fn validate(&self, key: &str, _id: &str, problems: &mut Vec<String>) {
+        crate::plugin::source::validate(key, &self.path, self.sha256.as_deref(), problems);
         if let Err(p) = self.settings(key) {
             problems.extend(p);
         }
@@ -114,7 +115,12 @@ fn start(
     plugin_cache_dir: Option<&std::path::Path>,
     metrics: &Arc<Metrics>,
 ) -> Result<(StartedPlugin, PluginInstance), PluginError> {
-    let plugin = startup::load(&config.path, PluginKind::Output, plugin_cache_dir)?;
+    let plugin = startup::load(
+        &config.path,
+        config.sha256.as_deref(),
+        PluginKind::Output,
+        plugin_cache_dir,
+    )?;
     let id = name.map_or_else(|| plugin.info().name.clone(), str::to_string);
     let limits = PluginLimits::from_config(&config.limits, PluginLimits::output_defaults());
     let json = schema::config_json(config.config.as_ref());

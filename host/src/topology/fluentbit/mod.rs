@@ -26,7 +26,7 @@ use std::path::Path;
 use toml::{Table, Value};
 
 pub use crate::config::DOCS_WASM_FILTERS;
-pub use vendors::{DEFAULT_PLUGIN_DIR, PLUGIN_DIR_VAR};
+pub use vendors::{DEFAULT_PLUGIN_DIR, PLUGIN_DIR_VAR, plugin_dir};
 
 /// Why `storage.pause_on_chunks_overlimit` needs no setting here.
 const PAUSE_ALWAYS: &str = "is accepted; an input always pauses (TCP backpressure) while an output's buffer is full and `when_full` is `block`";

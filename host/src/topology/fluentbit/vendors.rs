@@ -96,11 +96,17 @@ impl Mapper {
     }
 }
 
+/// The plugin directory: `$WASM_ROUTER_PLUGIN_DIR`, else [`DEFAULT_PLUGIN_DIR`].
+pub fn plugin_dir() -> std::path::PathBuf {
+    std::env::var_os(PLUGIN_DIR_VAR)
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| DEFAULT_PLUGIN_DIR.into())
+}
+
 /// A `type = "wasm"` output named `plugin` running `plugin.wasm` from the plugin directory.
 pub(super) fn plugin_output(plugin: &str) -> Table {
-    let dir = std::env::var_os(PLUGIN_DIR_VAR)
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| DEFAULT_PLUGIN_DIR.into());
+    let dir = plugin_dir();
     let mut t = Table::new();
     t.insert("type".into(), "wasm".into());
     t.insert("name".into(), plugin.into());
