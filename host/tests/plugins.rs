@@ -20,3 +20,5 @@ mod cli;
 mod golden;
 
 mod polyglot;
+
+mod remote;

@@ -10,6 +10,7 @@ pub mod aws;
 pub mod delivery;
 pub mod fault_proxy;
 pub mod intake;
+pub mod oci;
 mod router;
 
 pub use router::{Lines, RouterProcess, router_command, write_config};

@@ -409,10 +409,10 @@ fn ecr_region(registry: &str) -> Option<&str> {
     let parts: Vec<&str> = host.split('.').collect();
     let ecr = parts.get(1..3)?;
     let account_ok = parts[0].len() == 12 && parts[0].bytes().all(|b| b.is_ascii_digit());
-    let suffix_ok = parts.get(3) == Some(&"amazonaws")
-        && matches!(parts.get(4..), Some(["com"] | ["com", "cn"]));
+    let suffix_ok = parts.get(4) == Some(&"amazonaws")
+        && matches!(parts.get(5..), Some(["com"] | ["com", "cn"]));
     (account_ok && ecr[0] == "dkr" && (ecr[1] == "ecr" || ecr[1] == "ecr-fips") && suffix_ok)
-        .then(|| parts[2])
+        .then(|| parts[3])
 }
 
 /// ECR's answer to `docker login`: GetAuthorizationToken with the task role's credentials

@@ -558,8 +558,12 @@ impl Mapper {
                 for e in &s.entries {
                     match e.key.as_str() {
                         "name" => {}
-                        "match" | "match_regex" | "path" | "on_error" => {
+                        "match" | "match_regex" | "on_error" | "sha256" => {
                             t.insert(e.key.clone(), e.value.clone().into());
+                        }
+                        // `WASM_Path` is Fluent Bit's name for it.
+                        "path" | "wasm_path" => {
+                            t.insert("path".into(), wasm_path(&e.value).into());
                         }
                         "alias" => {
                             t.insert("name".into(), e.value.clone().into());
@@ -571,7 +575,7 @@ impl Mapper {
                 }
                 if !t.contains_key("path") {
                     return Err(format!(
-                        "{}: [FILTER] wasm needs `Path /plugins/<plugin>.wasm`",
+                        "{}: [FILTER] wasm needs `WASM_Path /plugins/<plugin>.wasm` (or s3://, https://, oci://, or a file name in the plugin directory)",
                         s.origin
                     ));
                 }
@@ -847,3 +851,13 @@ fn unknown_key(msg: &str) -> Option<&str> {
 mod tests;
 #[cfg(test)]
 mod unsupported_tests;
+
+/// A classic `WASM_Path`: a bare file name (`redact.wasm`) is one in the plugin directory,
+/// where `aws_fluent_bit_init_s3_N` puts the plugins it names; anything else as written.
+fn wasm_path(value: &str) -> String {
+    if value.contains('/') {
+        value.to_string()
+    } else {
+        plugin_dir().join(value).display().to_string()
+    }
+}

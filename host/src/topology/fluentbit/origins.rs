@@ -19,6 +19,7 @@ const RENAMED: &[(&str, &[&str])] = &[
     ("listen", &["listen", "port"]),
     ("http_listen", &["http_listen", "http_port", "http_server"]),
     ("name", &["alias"]),
+    ("path", &["path", "wasm_path"]),
     ("tls.cert_file", &["tls.crt_file"]),
     ("partial_flush_timeout", &["flush_ms"]),
     ("flush_timeout", &["flush_ms"]),

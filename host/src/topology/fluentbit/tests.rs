@@ -712,6 +712,28 @@ fn wasm_filters_take_their_other_keys_as_plugin_config() {
 }
 
 #[test]
+fn wasm_path_reads_fluent_bit_s_key_remote_paths_and_plugin_directory_names() {
+    let pin = "ab".repeat(32);
+    let m = mapped(&format!("{MINIMAL}[FILTER]\n    Name wasm\n    Match *\n    WASM_Path s3://plugins/redact.wasm\n    sha256 {pin}\n")).unwrap();
+    let crate::topology::FilterConfig::Wasm(w) = &m.config.filters[0] else {
+        panic!("a wasm filter")
+    };
+    assert_eq!(w.path, PathBuf::from("s3://plugins/redact.wasm"));
+    assert_eq!(w.sha256.as_deref(), Some(pin.as_str()));
+    assert!(w.config.is_none(), "neither key is plugin config");
+    // A bare file name is one the init files put into the plugin directory.
+    let m = mapped(&format!("{MINIMAL}[FILTER]\n    Name wasm\n    Match *\n    WASM_Path redact.wasm\n")).unwrap();
+    let crate::topology::FilterConfig::Wasm(w) = &m.config.filters[0] else {
+        panic!("a wasm filter")
+    };
+    assert_eq!(w.path, plugin_dir().join("redact.wasm"));
+    // Unpinned remote plugins are refused at the line, in the user's key.
+    let e = error_of(&format!("{MINIMAL}[FILTER]\n    Name wasm\n    Match *\n    WASM_Path https://example.com/redact.wasm\n"));
+    assert!(e.starts_with("main.conf:10: wasm_path"), "{e}");
+    assert!(e.contains("sha256"), "{e}");
+}
+
+#[test]
 fn service_maps_flush_grace_log_level_http_and_filesystem_storage() {
     let text = "[SERVICE]\n    Flush 2.5\n    Grace 30\n    Log_Level debug\n    HTTP_Server On\n    HTTP_Listen 127.0.0.1\n    HTTP_Port 2021\n    storage.path /var/lib/flb\n[INPUT]\n    Name forward\n    unix_path /tmp/s\n    storage.type filesystem\n[OUTPUT]\n    Name null\n    Match *\n    storage.total_limit_size 1G\n    Retry_Limit 5\n";
     let m = mapped(text).unwrap();

@@ -1,0 +1,236 @@
+//! Plugins fetched at start-up instead of mounted: from S3 (moto), from an OCI registry on
+//! loopback (Debian's docker-registry, pushed to with PyPI oras) by digest, and from S3 through
+//! an `aws_fluent_bit_init_s3_N` variable into the plugin directory of a classic config. Pins
+//! are checked, and a router whose plugins are in its cache starts again with both gone.
+
+use crate::common::aws::{self, Moto};
+use crate::common::oci::Registry;
+use crate::common::{self, RouterProcess};
+use serde_json::json;
+use std::io::Write;
+use std::path::Path;
+use wasm_router::plugin::cache::sha256_hex;
+
+const BUCKET: &str = "team-plugins";
+
+async fn put_plugin(moto: &Moto, key: &str, path: &str) {
+    aws::s3_client(&moto.endpoint)
+        .put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .body(std::fs::read(path).unwrap().into())
+        .send()
+        .await
+        .expect("PutObject");
+}
+
+fn pin_of(path: &str) -> String {
+    sha256_hex(&std::fs::read(path).unwrap())
+}
+
+/// Send one event with `log` to the router and wait for its ack.
+fn send(router: &RouterProcess, log: &str) {
+    let mut conn = std::net::TcpStream::connect(router.tcp_addr()).unwrap();
+    let frame = common::message_frame(
+        b"app.web",
+        1_000,
+        &common::msgpack(&json!({ "log": log })),
+        Some("c1"),
+    );
+    conn.write_all(&frame).unwrap();
+    common::expect_ack(&mut conn, "c1");
+}
+
+/// `wasm-router validate -c config` with `env`: (success, stdout + stderr).
+fn validate(config: &Path, env: &[(&str, String)]) -> (bool, String) {
+    let mut cmd = common::router_command();
+    cmd.args(["validate", "-c"]).arg(config).envs(aws::aws_env());
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    let out = common::run_to_end(&mut cmd, "wasm-router validate");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_load_from_s3_and_an_oci_registry_by_digest_and_start_again_offline() {
+    let moto = Moto::start();
+    aws::create_bucket(&moto.endpoint, BUCKET).await;
+    put_plugin(&moto, "filters/digit-mask.wasm", wasm_router_test_artifacts::DIGIT_MASK).await;
+    let registry = Registry::start();
+    let staging = tempfile::tempdir().unwrap();
+    let redact = staging.path().join("redact.wasm");
+    std::fs::copy(wasm_router_test_artifacts::REDACT, &redact).unwrap();
+    let manifest = registry.push("plugins/redact:1.0", &redact);
+    assert!(manifest.starts_with("sha256:"), "{manifest}");
+
+    let cache = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+[service]
+plugin_cache_dir = "{cache}"
+
+[[inputs]]
+type = "forward"
+listen = "127.0.0.1:0"
+
+[[filters]]
+type = "wasm"
+match = "app.*"
+path = "s3://{BUCKET}/filters/digit-mask.wasm"
+sha256 = "{digit_mask}"
+
+[[filters]]
+type = "wasm"
+match = "app.*"
+path = "oci://{registry}/plugins/redact@{manifest}"
+
+[[outputs]]
+type = "stdout"
+match = "*"
+"#,
+        cache = cache.path().display(),
+        digit_mask = pin_of(wasm_router_test_artifacts::DIGIT_MASK),
+        registry = registry.address,
+    );
+    let env = [("AWS_ENDPOINT_URL", moto.endpoint.clone())];
+    let mut router_env: Vec<(&str, String)> = aws::aws_env();
+    router_env.extend(env.iter().cloned());
+    let expected = json!({"log": "mail [REDACTED:email] pin ****"});
+
+    let router = RouterProcess::start_with_env(&config, &router_env);
+    send(&router, "mail bob@example.com pin 1234");
+    router.wait_for_events(1);
+    let log = router.log_text();
+    let events = router.stop();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].record, expected);
+    assert_eq!(log.matches("plugin fetched").count(), 2, "{log}");
+
+    // S3 and the registry gone: both plugins come from the cache, by digest.
+    drop(moto);
+    drop(registry);
+    let router = RouterProcess::start_with_env(&config, &router_env);
+    send(&router, "mail eve@example.org pin 98");
+    router.wait_for_events(1);
+    let log = router.log_text();
+    let events = router.stop();
+    assert_eq!(
+        events[0].record,
+        json!({"log": "mail [REDACTED:email] pin **"})
+    );
+    assert_eq!(log.matches("found in the cache by digest").count(), 2, "{log}");
+    assert!(!log.contains("plugin fetched"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_or_missing_pins_and_unreachable_sources_are_refused_naming_the_url_and_fix() {
+    let moto = Moto::start();
+    aws::create_bucket(&moto.endpoint, BUCKET).await;
+    put_plugin(&moto, "filters/digit-mask.wasm", wasm_router_test_artifacts::DIGIT_MASK).await;
+    let registry = Registry::start();
+    let staging = tempfile::tempdir().unwrap();
+    let keep_all = staging.path().join("keep-all.wasm");
+    std::fs::copy(wasm_router_test_artifacts::KEEP_ALL, &keep_all).unwrap();
+    registry.push("plugins/keep-all:latest", &keep_all);
+    let dir = tempfile::tempdir().unwrap();
+    let config_with = |filter: &str| {
+        let path = dir.path().join("router.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[service]\nplugin_cache_dir = \"{}\"\n\n[[inputs]]\ntype = \"forward\"\nlisten = \"127.0.0.1:0\"\n\n[[filters]]\ntype = \"wasm\"\nmatch = \"*\"\n{filter}\n[[outputs]]\ntype = \"null\"\nmatch = \"*\"\n",
+                dir.path().join("cache").display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let env = [("AWS_ENDPOINT_URL", moto.endpoint.clone())];
+    let digit_mask = pin_of(wasm_router_test_artifacts::DIGIT_MASK);
+    let keep_all_pin = pin_of(wasm_router_test_artifacts::KEEP_ALL);
+
+    // A pin of other bytes: refused, with both digests.
+    let (ok, out) = validate(
+        &config_with(&format!(
+            "path = \"s3://{BUCKET}/filters/digit-mask.wasm\"\nsha256 = \"{keep_all_pin}\"\n"
+        )),
+        &env,
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("s3://{BUCKET}/filters/digit-mask.wasm: the plugin's sha256 is {digit_mask}, but the config pins sha256 = \"{keep_all_pin}\"")),
+        "{out}"
+    );
+    // A tag without a pin: refused before any fetch.
+    let oci_tag = format!("oci://{}/plugins/keep-all:latest", registry.address);
+    let (ok, out) = validate(&config_with(&format!("path = \"{oci_tag}\"\n")), &env);
+    assert!(!ok, "{out}");
+    assert!(out.contains("can change after you tested it") && out.contains("@sha256:"), "{out}");
+    // The tag with the right pin loads.
+    let (ok, out) = validate(
+        &config_with(&format!("path = \"{oci_tag}\"\nsha256 = \"{keep_all_pin}\"\n")),
+        &env,
+    );
+    assert!(ok, "{out}");
+    // A missing object and a missing repository name the URL and what to do.
+    let (ok, out) = validate(
+        &config_with(&format!(
+            "path = \"s3://{BUCKET}/filters/nope.wasm\"\nsha256 = \"{digit_mask}\"\n"
+        )),
+        &env,
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains(&format!("s3://{BUCKET}/filters/nope.wasm does not exist (NoSuchKey); upload the plugin")), "{out}");
+    let missing = format!("oci://{}/plugins/nope:1.0", registry.address);
+    let (ok, out) = validate(
+        &config_with(&format!("path = \"{missing}\"\nsha256 = \"{digit_mask}\"\n")),
+        &env,
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("{missing}: cannot fetch the plugin: GET http://{}/v2/plugins/nope/manifests/1.0: 404 Not Found", registry.address)),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_init_variable_naming_a_wasm_puts_it_in_the_plugin_directory_of_a_classic_config() {
+    let moto = Moto::start();
+    aws::create_bucket(&moto.endpoint, BUCKET).await;
+    put_plugin(&moto, "filters/digit-mask.wasm", wasm_router_test_artifacts::DIGIT_MASK).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fluent-bit.conf");
+    std::fs::write(
+        &config,
+        "[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n\n[FILTER]\n    Name wasm\n    Match app.*\n    WASM_Path digit-mask.wasm\n\n[OUTPUT]\n    Name stdout\n    Match *\n",
+    )
+    .unwrap();
+    let plugin_dir = dir.path().join("plugins");
+    let mut cmd = common::router_command();
+    cmd.arg("-c")
+        .arg(&config)
+        .envs(aws::aws_env())
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("WASM_ROUTER_PLUGIN_DIR", &plugin_dir)
+        .env("WASM_ROUTER_INIT_DIR", dir.path().join("init"))
+        .env(
+            "aws_fluent_bit_init_s3_1",
+            format!("arn:aws:s3:::{BUCKET}/filters/digit-mask.wasm"),
+        );
+    let router = RouterProcess::spawn(&mut cmd, tempfile::tempdir().unwrap());
+    router.tcp_addr();
+    assert_eq!(
+        std::fs::read(plugin_dir.join("digit-mask.wasm")).unwrap(),
+        std::fs::read(wasm_router_test_artifacts::DIGIT_MASK).unwrap()
+    );
+    send(&router, "pin 1234");
+    router.wait_for_events(1);
+    let events = router.stop();
+    assert_eq!(events[0].record, json!({"log": "pin ****"}));
+}
