@@ -850,6 +850,14 @@ fn render_with_init(
         if !var.contains("aws_fluent_bit_init_") {
             continue;
         }
+        if value.ends_with(".wasm") {
+            // The init step puts it into the plugin directory: here, the plugins built for the
+            // tests (WASM_ROUTER_PLUGIN_DIR below).
+            let name = value.rsplit('/').next().unwrap();
+            let built = Path::new(wasm_router_test_artifacts::REDACT).parent().unwrap();
+            assert!(built.join(name).exists(), "{value}: no plugin {name} is built");
+            continue;
+        }
         let path = in_repo_config(value, dir);
         let body = std::fs::read_to_string(&path).unwrap();
         match wasm_router::startup::init_files::file_role(&body) {

@@ -234,3 +234,21 @@ async fn an_init_variable_naming_a_wasm_puts_it_in_the_plugin_directory_of_a_cla
     let events = router.stop();
     assert_eq!(events[0].record, json!({"log": "pin ****"}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ecr_registry_is_logged_into_with_get_authorization_token() {
+    let moto = Moto::start();
+    let registry = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+    let token = wasm_router::plugin::source::oci::ecr_basic_auth(
+        registry,
+        &moto.endpoint,
+        wasm_router::output::aws::AwsOverrides::static_credentials(aws::ACCESS_KEY, aws::SECRET_KEY),
+    )
+    .await
+    .unwrap();
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.decode(&token).unwrap();
+    let (user, password) = std::str::from_utf8(&basic).unwrap().split_once(':').unwrap();
+    assert_eq!(user, "AWS");
+    assert!(!password.is_empty());
+}

@@ -297,7 +297,9 @@ impl<'a> Auth<'a> {
         let registry = &self.reference.registry;
         let basic = match docker_config_auth(registry) {
             Some(basic) => Some(basic),
-            None if is_ecr(registry) => Some(ecr_basic_auth(registry).await?),
+            None if is_ecr(registry) => Some(
+                ecr_basic_auth(registry, &ecr_endpoint(registry), Default::default()).await?,
+            ),
             None => None,
         };
         let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
@@ -415,17 +417,26 @@ fn ecr_region(registry: &str) -> Option<&str> {
         .then(|| parts[3])
 }
 
-/// ECR's answer to `docker login`: GetAuthorizationToken with the task role's credentials
-/// (`AWS_ENDPOINT_URL_ECR` / `AWS_ENDPOINT_URL` move the endpoint), whose token is the base64
-/// `AWS:password` of HTTP Basic.
-pub async fn ecr_basic_auth(registry: &str) -> Result<String, String> {
+/// The ECR API endpoint for `registry`: `AWS_ENDPOINT_URL_ECR`, else `AWS_ENDPOINT_URL`, else
+/// the registry's region's.
+fn ecr_endpoint(registry: &str) -> String {
+    let region = ecr_region(registry).unwrap_or("us-east-1");
+    ["AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| format!("https://api.ecr.{region}.amazonaws.com"))
+}
+
+/// ECR's answer to `docker login`: GetAuthorizationToken at `endpoint`, signed with the task
+/// role's credentials (or `overrides`'), whose token is the base64 `AWS:password` of HTTP Basic.
+pub async fn ecr_basic_auth(
+    registry: &str,
+    endpoint: &str,
+    overrides: crate::output::aws::AwsOverrides,
+) -> Result<String, String> {
     use crate::output::wasm::client::PreparedRequest;
     use crate::output::wasm::sigv4::{AwsSigV4Config, Signer};
     let region = ecr_region(registry).unwrap_or("us-east-1");
-    let endpoint = ["AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| format!("https://api.ecr.{region}.amazonaws.com"));
     let uri: Uri = format!("{}/", endpoint.trim_end_matches('/'))
         .parse()
         .map_err(|e| format!("the ECR endpoint {endpoint:?} is not a URL: {e}"))?;
@@ -438,7 +449,7 @@ pub async fn ecr_basic_auth(registry: &str) -> Result<String, String> {
             sts_endpoint: None,
             profile: None,
         },
-        Default::default(),
+        overrides,
     );
     let mut headers = ::http::HeaderMap::new();
     headers.insert(
