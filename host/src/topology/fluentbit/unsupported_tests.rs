@@ -321,7 +321,7 @@ fn wasm_filter_without_path() {
     refused(
         "[FILTER]\n    Name wasm\n    Match *\n",
         7,
-        &["[FILTER] wasm", "needs `Path /plugins/<plugin>.wasm`"],
+        &["[FILTER] wasm", "needs `WASM_Path /plugins/<plugin>.wasm`"],
     );
 }
 
