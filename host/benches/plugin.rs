@@ -99,7 +99,8 @@ fn cache() -> ArtifactCache {
 }
 
 fn filter_on(engine: &Arc<PluginEngine>, path: &str, config: serde_json::Value) -> WasmFilter {
-    let plugin = Arc::new(LoadedPlugin::load(engine.clone(), Path::new(path), None, &cache()).unwrap());
+    let plugin =
+        Arc::new(LoadedPlugin::load(engine.clone(), Path::new(path), None, &cache()).unwrap());
     let id = plugin.info().name.clone();
     WasmFilter::new(
         plugin,

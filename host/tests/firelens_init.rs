@@ -854,8 +854,13 @@ fn render_with_init(
             // The init step puts it into the plugin directory: here, the plugins built for the
             // tests (WASM_ROUTER_PLUGIN_DIR below).
             let name = value.rsplit('/').next().unwrap();
-            let built = Path::new(wasm_router_test_artifacts::REDACT).parent().unwrap();
-            assert!(built.join(name).exists(), "{value}: no plugin {name} is built");
+            let built = Path::new(wasm_router_test_artifacts::REDACT)
+                .parent()
+                .unwrap();
+            assert!(
+                built.join(name).exists(),
+                "{value}: no plugin {name} is built"
+            );
             continue;
         }
         let path = in_repo_config(value, dir);

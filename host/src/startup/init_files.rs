@@ -24,9 +24,9 @@
 //! `AWS_ENDPOINT_URL` (path-style addressing then).
 
 use super::s3_get::{S3GetError, S3Getter};
+use crate::plugin::source::MAX_PLUGIN_BYTES;
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
-use crate::plugin::source::MAX_PLUGIN_BYTES;
 use std::path::{Path, PathBuf};
 
 /// Names containing this (`s3` or `S3`) are S3 object ARNs.
@@ -401,7 +401,8 @@ fn is_toml(path: &Path) -> bool {
 
 /// A `.wasm` file is a plugin.
 fn is_plugin(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("wasm"))
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("wasm"))
 }
 
 /// Put a plugin into the plugin directory: readable by all (a plugin is no secret), written to

@@ -74,7 +74,12 @@ impl S3Getter {
     }
 
     /// The bytes of `s3://bucket/key`, at most `max_bytes` of them.
-    pub async fn get(&self, bucket: &str, key: &str, max_bytes: usize) -> Result<Vec<u8>, S3GetError> {
+    pub async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, S3GetError> {
         let region = self.bucket_region(bucket).await?;
         let client = self.client(Some(&region));
         let mut last = String::new();

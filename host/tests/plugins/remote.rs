@@ -44,7 +44,9 @@ fn send(router: &RouterProcess, log: &str) {
 /// `wasm-router validate -c config` with `env`: (success, stdout + stderr).
 fn validate(config: &Path, env: &[(&str, String)]) -> (bool, String) {
     let mut cmd = common::router_command();
-    cmd.args(["validate", "-c"]).arg(config).envs(aws::aws_env());
+    cmd.args(["validate", "-c"])
+        .arg(config)
+        .envs(aws::aws_env());
     cmd.envs(env.iter().map(|(k, v)| (k, v)));
     let out = common::run_to_end(&mut cmd, "wasm-router validate");
     (
@@ -61,7 +63,12 @@ fn validate(config: &Path, env: &[(&str, String)]) -> (bool, String) {
 async fn filters_load_from_s3_and_an_oci_registry_by_digest_and_start_again_offline() {
     let moto = Moto::start();
     aws::create_bucket(&moto.endpoint, BUCKET).await;
-    put_plugin(&moto, "filters/digit-mask.wasm", wasm_router_test_artifacts::DIGIT_MASK).await;
+    put_plugin(
+        &moto,
+        "filters/digit-mask.wasm",
+        wasm_router_test_artifacts::DIGIT_MASK,
+    )
+    .await;
     let registry = Registry::start();
     let staging = tempfile::tempdir().unwrap();
     let redact = staging.path().join("redact.wasm");
@@ -124,7 +131,11 @@ match = "*"
         events[0].record,
         json!({"log": "mail [REDACTED:email] pin **"})
     );
-    assert_eq!(log.matches("found in the cache by digest").count(), 2, "{log}");
+    assert_eq!(
+        log.matches("found in the cache by digest").count(),
+        2,
+        "{log}"
+    );
     assert!(!log.contains("plugin fetched"), "{log}");
 }
 
@@ -132,7 +143,12 @@ match = "*"
 async fn wrong_or_missing_pins_and_unreachable_sources_are_refused_naming_the_url_and_fix() {
     let moto = Moto::start();
     aws::create_bucket(&moto.endpoint, BUCKET).await;
-    put_plugin(&moto, "filters/digit-mask.wasm", wasm_router_test_artifacts::DIGIT_MASK).await;
+    put_plugin(
+        &moto,
+        "filters/digit-mask.wasm",
+        wasm_router_test_artifacts::DIGIT_MASK,
+    )
+    .await;
     let registry = Registry::start();
     let staging = tempfile::tempdir().unwrap();
     let keep_all = staging.path().join("keep-all.wasm");
@@ -171,10 +187,15 @@ async fn wrong_or_missing_pins_and_unreachable_sources_are_refused_naming_the_ur
     let oci_tag = format!("oci://{}/plugins/keep-all:latest", registry.address);
     let (ok, out) = validate(&config_with(&format!("path = \"{oci_tag}\"\n")), &env);
     assert!(!ok, "{out}");
-    assert!(out.contains("can change after you tested it") && out.contains("@sha256:"), "{out}");
+    assert!(
+        out.contains("can change after you tested it") && out.contains("@sha256:"),
+        "{out}"
+    );
     // The tag with the right pin loads.
     let (ok, out) = validate(
-        &config_with(&format!("path = \"{oci_tag}\"\nsha256 = \"{keep_all_pin}\"\n")),
+        &config_with(&format!(
+            "path = \"{oci_tag}\"\nsha256 = \"{keep_all_pin}\"\n"
+        )),
         &env,
     );
     assert!(ok, "{out}");
@@ -186,10 +207,17 @@ async fn wrong_or_missing_pins_and_unreachable_sources_are_refused_naming_the_ur
         &env,
     );
     assert!(!ok, "{out}");
-    assert!(out.contains(&format!("s3://{BUCKET}/filters/nope.wasm does not exist (NoSuchKey); upload the plugin")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "s3://{BUCKET}/filters/nope.wasm does not exist (NoSuchKey); upload the plugin"
+        )),
+        "{out}"
+    );
     let missing = format!("oci://{}/plugins/nope:1.0", registry.address);
     let (ok, out) = validate(
-        &config_with(&format!("path = \"{missing}\"\nsha256 = \"{digit_mask}\"\n")),
+        &config_with(&format!(
+            "path = \"{missing}\"\nsha256 = \"{digit_mask}\"\n"
+        )),
         &env,
     );
     assert!(!ok, "{out}");
@@ -203,7 +231,12 @@ async fn wrong_or_missing_pins_and_unreachable_sources_are_refused_naming_the_ur
 async fn an_init_variable_naming_a_wasm_puts_it_in_the_plugin_directory_of_a_classic_config() {
     let moto = Moto::start();
     aws::create_bucket(&moto.endpoint, BUCKET).await;
-    put_plugin(&moto, "filters/digit-mask.wasm", wasm_router_test_artifacts::DIGIT_MASK).await;
+    put_plugin(
+        &moto,
+        "filters/digit-mask.wasm",
+        wasm_router_test_artifacts::DIGIT_MASK,
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("fluent-bit.conf");
     std::fs::write(
@@ -242,13 +275,21 @@ async fn an_ecr_registry_is_logged_into_with_get_authorization_token() {
     let token = wasm_router::plugin::source::oci::ecr_basic_auth(
         registry,
         &moto.endpoint,
-        wasm_router::output::aws::AwsOverrides::static_credentials(aws::ACCESS_KEY, aws::SECRET_KEY),
+        wasm_router::output::aws::AwsOverrides::static_credentials(
+            aws::ACCESS_KEY,
+            aws::SECRET_KEY,
+        ),
     )
     .await
     .unwrap();
     use base64::Engine as _;
-    let basic = base64::engine::general_purpose::STANDARD.decode(&token).unwrap();
-    let (user, password) = std::str::from_utf8(&basic).unwrap().split_once(':').unwrap();
+    let basic = base64::engine::general_purpose::STANDARD
+        .decode(&token)
+        .unwrap();
+    let (user, password) = std::str::from_utf8(&basic)
+        .unwrap()
+        .split_once(':')
+        .unwrap();
     assert_eq!(user, "AWS");
     assert!(!password.is_empty());
 }

@@ -40,14 +40,23 @@ pub struct Getter {
 impl Getter {
     /// A client; `needs_tls` makes a missing CA store an error.
     pub fn new(needs_tls: bool) -> Result<Getter, String> {
-        let client = HttpClient::new(CONNECT_TIMEOUT, FETCH_TIMEOUT, MAX_PLUGIN_BYTES + 1, needs_tls)
-            .map_err(|e| e.to_string())?;
+        let client = HttpClient::new(
+            CONNECT_TIMEOUT,
+            FETCH_TIMEOUT,
+            MAX_PLUGIN_BYTES + 1,
+            needs_tls,
+        )
+        .map_err(|e| e.to_string())?;
         Ok(Getter { client })
     }
 
     /// GET `uri` with `headers`, following redirects (`Authorization` is sent to the first host
     /// only); anything but a 2xx is an error naming the URL and the status.
-    pub async fn get(&self, uri: Uri, headers: Vec<(HeaderName, HeaderValue)>) -> Result<Response, String> {
+    pub async fn get(
+        &self,
+        uri: Uri,
+        headers: Vec<(HeaderName, HeaderValue)>,
+    ) -> Result<Response, String> {
         let response = self.get_or_unauthorized(uri.clone(), headers).await?;
         if response.status == 401 {
             return Err(status_error(&uri, &response));
@@ -98,11 +107,12 @@ impl Getter {
                     return Ok(response);
                 }
                 301 | 302 | 303 | 307 | 308 => {
-                    let location = response
-                        .header("location")
-                        .ok_or_else(|| format!("GET {uri}: redirect {} without a Location", response.status))?;
-                    uri = resolve(&uri, location)
-                        .ok_or_else(|| format!("GET {uri}: redirect to {location:?}, which is not a URL"))?;
+                    let location = response.header("location").ok_or_else(|| {
+                        format!("GET {uri}: redirect {} without a Location", response.status)
+                    })?;
+                    uri = resolve(&uri, location).ok_or_else(|| {
+                        format!("GET {uri}: redirect to {location:?}, which is not a URL")
+                    })?;
                 }
                 _ => return Err(status_error(&uri, &response)),
             }
@@ -117,7 +127,13 @@ fn status_error(uri: &Uri, response: &Response) -> String {
         .map(|s| s.to_string())
         .unwrap_or_else(|_| response.status.to_string());
     let body = String::from_utf8_lossy(&response.body);
-    let detail = body.lines().next().unwrap_or("").chars().take(200).collect::<String>();
+    let detail = body
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect::<String>();
     let fix = match response.status {
         401 | 403 => "; the server wants credentials the router does not have",
         404 => "; check the URL",
@@ -152,9 +168,13 @@ mod tests {
 
     #[test]
     fn redirects_resolve_absolute_and_server_relative_locations() {
-        let base: Uri = "https://registry.example/v2/p/blobs/sha256:aa".parse().unwrap();
+        let base: Uri = "https://registry.example/v2/p/blobs/sha256:aa"
+            .parse()
+            .unwrap();
         assert_eq!(
-            resolve(&base, "https://bucket.s3.example/x?sig=1").unwrap().to_string(),
+            resolve(&base, "https://bucket.s3.example/x?sig=1")
+                .unwrap()
+                .to_string(),
             "https://bucket.s3.example/x?sig=1"
         );
         assert_eq!(

@@ -72,11 +72,13 @@ impl PluginSource {
                 })
             }
             "https" | "http" => {
-                let uri: ::http::Uri = text
-                    .parse()
-                    .map_err(|e| format!("{text:?} is not a URL ({e}); write https://HOST/PATH/plugin.wasm"))?;
+                let uri: ::http::Uri = text.parse().map_err(|e| {
+                    format!("{text:?} is not a URL ({e}); write https://HOST/PATH/plugin.wasm")
+                })?;
                 if uri.host().is_none_or(str::is_empty) {
-                    return Err(format!("{text:?} has no host; write https://HOST/PATH/plugin.wasm"));
+                    return Err(format!(
+                        "{text:?} has no host; write https://HOST/PATH/plugin.wasm"
+                    ));
                 }
                 Ok(PluginSource::Http(uri))
             }
@@ -175,7 +177,10 @@ pub fn read(
             None => {
                 let fetched = block_on(fetch(remote.clone())).map_err(fetch_error)?;
                 tracing::info!(plugin = %shown, bytes = fetched.wasm.len(), sha256 = %sha256_hex(&fetched.wasm), "plugin fetched");
-                if pin.as_ref().is_none_or(|p| p.hex() == sha256_hex(&fetched.wasm)) {
+                if pin
+                    .as_ref()
+                    .is_none_or(|p| p.hex() == sha256_hex(&fetched.wasm))
+                {
                     for blob in fetched.manifests.iter().chain([&fetched.wasm]) {
                         if let Err(e) = cache.store_blob(blob) {
                             tracing::warn!(plugin = %shown, error = %e, "cannot keep the fetched plugin in the cache; a restart will fetch it again. Fix: make the cache directory writable, or set [service] plugin_cache_dir");
@@ -242,10 +247,12 @@ async fn fetch(source: PluginSource) -> Result<Fetched, String> {
                 ),
             })?
         }
-        PluginSource::Http(uri) => http::Getter::new(uri.scheme_str() == Some("https"))?
-            .get(uri, Vec::new())
-            .await?
-            .body,
+        PluginSource::Http(uri) => {
+            http::Getter::new(uri.scheme_str() == Some("https"))?
+                .get(uri, Vec::new())
+                .await?
+                .body
+        }
         PluginSource::Oci(reference) => return oci::pull(&reference).await,
     };
     Ok(Fetched {
@@ -290,9 +297,20 @@ mod tests {
                 key: "filters/redact.wasm".into()
             })
         );
-        assert!(matches!(parse("https://example.com/p.wasm"), Ok(PluginSource::Http(_))));
-        assert!(parse("s3://bucket-only").unwrap_err().contains("s3://BUCKET/KEY"));
-        assert!(parse("ftp://host/p.wasm").unwrap_err().contains("unknown scheme ftp://"));
+        assert!(matches!(
+            parse("https://example.com/p.wasm"),
+            Ok(PluginSource::Http(_))
+        ));
+        assert!(
+            parse("s3://bucket-only")
+                .unwrap_err()
+                .contains("s3://BUCKET/KEY")
+        );
+        assert!(
+            parse("ftp://host/p.wasm")
+                .unwrap_err()
+                .contains("unknown scheme ftp://")
+        );
         assert!(parse("https:///p.wasm").is_err());
         assert!(!parse("/p.wasm").unwrap().is_mutable());
         assert!(parse("s3://b/k.wasm").unwrap().is_mutable());
@@ -346,6 +364,9 @@ mod tests {
         assert_eq!(read(url, Some(&pin), &cache).unwrap(), b"cached plugin");
         let other = sha256_hex(b"another plugin");
         let e = read(url, Some(&other), &cache).unwrap_err().to_string();
-        assert!(e.starts_with("http://127.0.0.1:9/p.wasm: cannot fetch the plugin:"), "{e}");
+        assert!(
+            e.starts_with("http://127.0.0.1:9/p.wasm: cannot fetch the plugin:"),
+            "{e}"
+        );
     }
 }

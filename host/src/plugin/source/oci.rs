@@ -54,7 +54,9 @@ impl Reference {
                 let pin = digest
                     .strip_prefix("sha256:")
                     .and_then(|hex| Pin::parse(hex).ok())
-                    .ok_or_else(|| format!("oci://{text}: {digest:?} is not a sha256 digest; {how}"))?;
+                    .ok_or_else(|| {
+                        format!("oci://{text}: {digest:?} is not a sha256 digest; {how}")
+                    })?;
                 (name, Some(pin))
             }
             None => (text, None),
@@ -65,7 +67,10 @@ impl Reference {
             .ok_or_else(|| format!("oci://{text} names no repository; {how}"))?;
         let last = path.rfind('/').map_or(0, |i| i + 1);
         let (repository, tag) = match path[last..].split_once(':') {
-            Some((_, tag)) => (&path[..last + path[last..].len() - tag.len() - 1], Some(tag)),
+            Some((_, tag)) => (
+                &path[..last + path[last..].len() - tag.len() - 1],
+                Some(tag),
+            ),
             None => (path, None),
         };
         let repository_ok = repository.split('/').all(|part| {
@@ -116,7 +121,9 @@ impl Reference {
             .map_or(self.registry.as_str(), |(host, _)| host);
         let loopback = host == "localhost"
             || host == "[::1]"
-            || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback());
+            || host
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.is_loopback());
         let scheme = if loopback { "http" } else { "https" };
         format!("{scheme}://{}", self.registry)
     }
@@ -138,8 +145,8 @@ pub enum Next {
 
 /// Read a manifest (or an index).
 pub fn next(manifest: &[u8]) -> Result<Next, String> {
-    let doc: Value = serde_json::from_slice(manifest)
-        .map_err(|e| format!("the manifest is not JSON: {e}"))?;
+    let doc: Value =
+        serde_json::from_slice(manifest).map_err(|e| format!("the manifest is not JSON: {e}"))?;
     let digest_of = |entry: &Value| {
         entry["digest"]
             .as_str()
@@ -214,7 +221,9 @@ pub async fn pull(reference: &Reference) -> Result<Fetched, String> {
         match step {
             Next::Layer(layer) => break layer,
             Next::Manifest(_) if manifests.len() > MAX_INDEX_DEPTH => {
-                return Err("indexes nest too deep; name the component's manifest by digest".into());
+                return Err(
+                    "indexes nest too deep; name the component's manifest by digest".into(),
+                );
             }
             Next::Manifest(child) => {
                 name = format!("sha256:{}", child.hex());
@@ -285,7 +294,10 @@ impl<'a> Auth<'a> {
         if response.status != 401 {
             return Ok(response);
         }
-        let challenge = response.header("www-authenticate").unwrap_or("").to_string();
+        let challenge = response
+            .header("www-authenticate")
+            .unwrap_or("")
+            .to_string();
         self.header = Some(self.answer(&challenge).await?);
         getter.get(uri, with_auth(&self.header)).await.map_err(|e| {
             format!("{e}; the registry refused the credentials (the Docker config's `auths` for {}, or the task role for Amazon ECR)", self.reference.registry)
@@ -297,9 +309,9 @@ impl<'a> Auth<'a> {
         let registry = &self.reference.registry;
         let basic = match docker_config_auth(registry) {
             Some(basic) => Some(basic),
-            None if is_ecr(registry) => Some(
-                ecr_basic_auth(registry, &ecr_endpoint(registry), Default::default()).await?,
-            ),
+            None if is_ecr(registry) => {
+                Some(ecr_basic_auth(registry, &ecr_endpoint(registry), Default::default()).await?)
+            }
             None => None,
         };
         let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
@@ -313,13 +325,17 @@ impl<'a> Auth<'a> {
             return header_value(&format!("Basic {basic}"));
         }
         if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(format!("{registry} asks for {scheme:?} authentication, which the router does not speak (Basic or Bearer)"));
+            return Err(format!(
+                "{registry} asks for {scheme:?} authentication, which the router does not speak (Basic or Bearer)"
+            ));
         }
         let realm = params
             .iter()
             .find(|(k, _)| k == "realm")
             .map(|(_, v)| v.clone())
-            .ok_or_else(|| format!("{registry}: a Bearer challenge without a realm: {challenge:?}"))?;
+            .ok_or_else(|| {
+                format!("{registry}: a Bearer challenge without a realm: {challenge:?}")
+            })?;
         let query = {
             let mut query = form_urlencoded::Serializer::new(String::new());
             for (k, v) in &params {
@@ -328,7 +344,10 @@ impl<'a> Auth<'a> {
                 }
             }
             if !params.iter().any(|(k, _)| k == "scope") {
-                query.append_pair("scope", &format!("repository:{}:pull", self.reference.repository));
+                query.append_pair(
+                    "scope",
+                    &format!("repository:{}:pull", self.reference.repository),
+                );
             }
             query.finish()
         };
@@ -355,8 +374,8 @@ impl<'a> Auth<'a> {
 }
 
 fn header_value(text: &str) -> Result<HeaderValue, String> {
-    let mut value =
-        HeaderValue::from_str(text).map_err(|_| "a credential is not a valid header value".to_string())?;
+    let mut value = HeaderValue::from_str(text)
+        .map_err(|_| "a credential is not a valid header value".to_string())?;
     value.set_sensitive(true);
     Ok(value)
 }
@@ -366,7 +385,11 @@ fn challenge_params(text: &str) -> Vec<(String, String)> {
     let mut pairs = Vec::new();
     let mut rest = text.trim();
     while let Some((key, after)) = rest.split_once('=') {
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
             let end = quoted.find('"').unwrap_or(quoted.len());
             (&quoted[..end], quoted.get(end + 1..).unwrap_or(""))
@@ -486,7 +509,10 @@ pub async fn ecr_basic_auth(
         return Err(format!(
             "{registry} is Amazon ECR: GetAuthorizationToken answered {}: {}; the task role needs ecr:GetAuthorizationToken, ecr:BatchGetImage and ecr:GetDownloadUrlForLayer",
             answer.status,
-            String::from_utf8_lossy(&answer.body).chars().take(200).collect::<String>()
+            String::from_utf8_lossy(&answer.body)
+                .chars()
+                .take(200)
+                .collect::<String>()
         ));
     }
     let doc: Value = serde_json::from_slice(&answer.body)
@@ -512,11 +538,32 @@ mod tests {
         let hex = "0f".repeat(32);
         let r = Reference::parse(&format!("ghcr.io/acme/redact@sha256:{hex}")).unwrap();
         assert_eq!((r.tag, r.digest.unwrap().hex()), (None, hex.as_str()));
-        assert_eq!(Reference::parse("ghcr.io/acme/redact").unwrap().tag.as_deref(), Some("latest"));
-        assert_eq!(Reference::parse("ghcr.io/a/b").unwrap().base(), "https://ghcr.io");
-        assert!(Reference::parse("ghcr.io").unwrap_err().contains("names no repository"));
-        assert!(Reference::parse("ghcr.io/Acme/x").unwrap_err().contains("lower-case"));
-        assert!(Reference::parse("ghcr.io/a/x@sha256:12").unwrap_err().contains("not a sha256 digest"));
+        assert_eq!(
+            Reference::parse("ghcr.io/acme/redact")
+                .unwrap()
+                .tag
+                .as_deref(),
+            Some("latest")
+        );
+        assert_eq!(
+            Reference::parse("ghcr.io/a/b").unwrap().base(),
+            "https://ghcr.io"
+        );
+        assert!(
+            Reference::parse("ghcr.io")
+                .unwrap_err()
+                .contains("names no repository")
+        );
+        assert!(
+            Reference::parse("ghcr.io/Acme/x")
+                .unwrap_err()
+                .contains("lower-case")
+        );
+        assert!(
+            Reference::parse("ghcr.io/a/x@sha256:12")
+                .unwrap_err()
+                .contains("not a sha256 digest")
+        );
     }
 
     #[test]
@@ -526,31 +573,58 @@ mod tests {
             {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d("1")},
             {"mediaType": "application/wasm", "digest": d("2")},
         ]});
-        assert_eq!(next(manifest.to_string().as_bytes()), Ok(Next::Layer(Pin("2".repeat(64)))));
+        assert_eq!(
+            next(manifest.to_string().as_bytes()),
+            Ok(Next::Layer(Pin("2".repeat(64))))
+        );
         let single = serde_json::json!({"layers": [{"mediaType": "x/y", "digest": d("3")}]});
-        assert_eq!(next(single.to_string().as_bytes()), Ok(Next::Layer(Pin("3".repeat(64)))));
+        assert_eq!(
+            next(single.to_string().as_bytes()),
+            Ok(Next::Layer(Pin("3".repeat(64))))
+        );
         let two = serde_json::json!({"layers": [{"mediaType": "x/y", "digest": d("3")}, {"mediaType": "x/z", "digest": d("4")}]});
-        assert!(next(two.to_string().as_bytes()).unwrap_err().contains("oras push"));
+        assert!(
+            next(two.to_string().as_bytes())
+                .unwrap_err()
+                .contains("oras push")
+        );
         let index = serde_json::json!({"manifests": [
             {"digest": d("5"), "platform": {"architecture": "amd64", "os": "linux"}},
             {"digest": d("6"), "platform": {"architecture": "wasm", "os": "wasip2"}},
         ]});
-        assert_eq!(next(index.to_string().as_bytes()), Ok(Next::Manifest(Pin("6".repeat(64)))));
+        assert_eq!(
+            next(index.to_string().as_bytes()),
+            Ok(Next::Manifest(Pin("6".repeat(64))))
+        );
     }
 
     #[test]
     fn challenges_and_ecr_hosts_are_read() {
         assert_eq!(
-            challenge_params(r#"realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#),
+            challenge_params(
+                r#"realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#
+            ),
             [
-                ("realm".to_string(), "https://auth.example/token".to_string()),
+                (
+                    "realm".to_string(),
+                    "https://auth.example/token".to_string()
+                ),
                 ("service".to_string(), "registry.example".to_string()),
                 ("scope".to_string(), "repository:a/b:pull,push".to_string()),
             ]
         );
-        assert_eq!(ecr_region("123456789012.dkr.ecr.eu-west-1.amazonaws.com"), Some("eu-west-1"));
-        assert_eq!(ecr_region("123456789012.dkr.ecr-fips.us-east-1.amazonaws.com"), Some("us-east-1"));
-        assert_eq!(ecr_region("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"), Some("cn-north-1"));
+        assert_eq!(
+            ecr_region("123456789012.dkr.ecr.eu-west-1.amazonaws.com"),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            ecr_region("123456789012.dkr.ecr-fips.us-east-1.amazonaws.com"),
+            Some("us-east-1")
+        );
+        assert_eq!(
+            ecr_region("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"),
+            Some("cn-north-1")
+        );
         assert!(!is_ecr("ghcr.io"));
         assert!(!is_ecr("12345.dkr.ecr.eu-west-1.amazonaws.com"));
     }

@@ -722,13 +722,18 @@ fn wasm_path_reads_fluent_bit_s_key_remote_paths_and_plugin_directory_names() {
     assert_eq!(w.sha256.as_deref(), Some(pin.as_str()));
     assert!(w.config.is_none(), "neither key is plugin config");
     // A bare file name is one the init files put into the plugin directory.
-    let m = mapped(&format!("{MINIMAL}[FILTER]\n    Name wasm\n    Match *\n    WASM_Path redact.wasm\n")).unwrap();
+    let m = mapped(&format!(
+        "{MINIMAL}[FILTER]\n    Name wasm\n    Match *\n    WASM_Path redact.wasm\n"
+    ))
+    .unwrap();
     let crate::topology::FilterConfig::Wasm(w) = &m.config.filters[0] else {
         panic!("a wasm filter")
     };
     assert_eq!(w.path, plugin_dir().join("redact.wasm"));
     // Unpinned remote plugins are refused at the line, in the user's key.
-    let e = error_of(&format!("{MINIMAL}[FILTER]\n    Name wasm\n    Match *\n    WASM_Path https://example.com/redact.wasm\n"));
+    let e = error_of(&format!(
+        "{MINIMAL}[FILTER]\n    Name wasm\n    Match *\n    WASM_Path https://example.com/redact.wasm\n"
+    ));
     assert!(e.starts_with("main.conf:10: wasm_path"), "{e}");
     assert!(e.contains("sha256"), "{e}");
 }
