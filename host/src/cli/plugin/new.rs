@@ -1,11 +1,20 @@
-//! `wasm-router plugin new NAME --kind filter|output [--lang rust]`: write a plugin project
-//! that builds and passes `wasm-router test` as written.
+//! `wasm-router plugin new NAME --kind filter|output [--lang rust|python|js]`: write a plugin
+//! project that builds and passes `wasm-router test` as written.
 //!
-//! The projects are the repository's templates (`examples/plugin-template` for filters,
-//! `examples/output-template` for outputs), embedded in the binary, with the template's name
-//! (`my-filter` / `my-output`, and `my_filter` / `my_output` in Rust paths and file names)
-//! replaced by the new one. Each language is one [`Lang`] with its templates: a language is
-//! added as a variant and its file lists in [`Lang::files`].
+//! The projects are the repository's templates and examples, embedded in the binary, with the
+//! template's name (`my-filter` / `my-output`, and `my_filter` / `my_output` in Rust paths and
+//! file names) replaced by the new one:
+//!
+//! | `--lang` | `--kind filter` | `--kind output` |
+//! |---|---|---|
+//! | `rust` | `examples/plugin-template` | `examples/output-template` |
+//! | `python` | `examples/plugin-python` | none yet (refused) |
+//! | `js` | `examples/plugin-js` | none yet (refused) |
+//!
+//! The Python and JavaScript projects also get what their example takes from the repository
+//! through links: the contract (`wit/plugin.wit`) and the Rust filter template's sample files
+//! (`sample.jsonl`, `sample-config.json`, `expected.jsonl`). Each language is one [`Lang`] with
+//! its templates: a language is added as a variant and its file lists in [`Lang::files`].
 
 use anyhow::{Context, bail};
 use clap::ValueEnum;
@@ -26,6 +35,10 @@ pub enum Lang {
     /// Rust, with the `wasm-router-sdk` crate.
     #[default]
     Rust,
+    /// Python, built with PyPI's componentize-py (filters only so far).
+    Python,
+    /// JavaScript, built with npm's jco and componentize-js (filters only so far).
+    Js,
 }
 
 /// One file of a template: its path in the project and its text.
@@ -58,19 +71,100 @@ const RUST_GITIGNORE: TemplateFile = (".gitignore", "/target\n");
 const RUST_FILTER: &[TemplateFile] = rust_template!("plugin-template", "expected.jsonl");
 const RUST_OUTPUT: &[TemplateFile] = rust_template!("output-template", "responses.jsonl");
 
+/// `examples/<dir>/<file>` for each file, embedded.
+macro_rules! example_files {
+    ($dir:literal, $($file:literal),+) => {
+        &[$(($file, include_str!(concat!("../../../../examples/", $dir, "/", $file)))),+]
+    };
+}
+
+/// What the Python and JavaScript examples link to in the repository: the contract, and the
+/// Rust filter template's sample files, which their filter passes as the Rust one does.
+const LINKED_FILTER_FILES: &[TemplateFile] = &[
+    ("wit/plugin.wit", include_str!("../../../../wit/plugin.wit")),
+    (
+        "sample.jsonl",
+        include_str!("../../../../examples/plugin-template/sample.jsonl"),
+    ),
+    (
+        "sample-config.json",
+        include_str!("../../../../examples/plugin-template/sample-config.json"),
+    ),
+    (
+        "expected.jsonl",
+        include_str!("../../../../examples/plugin-template/expected.jsonl"),
+    ),
+];
+
+const PYTHON_FILTER: &[TemplateFile] = example_files!(
+    "plugin-python",
+    "README.md",
+    "app.py",
+    "msgpack_lite.py",
+    "requirements.txt"
+);
+const JS_FILTER: &[TemplateFile] = example_files!(
+    "plugin-js",
+    "README.md",
+    "filter.js",
+    "msgpack-lite.js",
+    "package.json",
+    "package-lock.json"
+);
+
+/// What the Python and JavaScript projects keep out of version control: the toolchain and
+/// what it writes.
+const PYTHON_GITIGNORE: TemplateFile = (".gitignore", "/.venv\n__pycache__/\n/wit_world\n*.wasm\n");
+const JS_GITIGNORE: TemplateFile = (".gitignore", "/node_modules\n*.wasm\n");
+
+/// The `--limit` of `wasm-router test` for interpreted plugins, as their READMEs give it:
+/// room for the interpreter (which also starts in the first call) on a busy machine.
+const INTERPRETED_TEST_LIMITS: &str = "--limit deadline=5s,memory=256MiB";
+
 impl Lang {
-    /// The template of `kind` in this language, and the name it is written with.
-    fn files(self, kind: Kind) -> (&'static [TemplateFile], &'static str) {
-        match (self, kind) {
-            (Lang::Rust, Kind::Filter) => (RUST_FILTER, "my-filter"),
-            (Lang::Rust, Kind::Output) => (RUST_OUTPUT, "my-output"),
-        }
+    /// The template of `kind` in this language (its files, then those its example links to),
+    /// and the name it is written with; an error naming what exists when there is none.
+    fn files(self, kind: Kind) -> anyhow::Result<(Vec<TemplateFile>, &'static str)> {
+        let (own, linked, name): (&[TemplateFile], &[TemplateFile], _) = match (self, kind) {
+            (Lang::Rust, Kind::Filter) => (RUST_FILTER, &[], "my-filter"),
+            (Lang::Rust, Kind::Output) => (RUST_OUTPUT, &[], "my-output"),
+            (Lang::Python, Kind::Filter) => (PYTHON_FILTER, LINKED_FILTER_FILES, "my-filter"),
+            (Lang::Js, Kind::Filter) => (JS_FILTER, LINKED_FILTER_FILES, "my-filter"),
+            (Lang::Python | Lang::Js, Kind::Output) => bail!(
+                "{} output plugins have no template yet: start from `--lang {} --kind filter` \
+                 (the same info/init, with encode/on-response of the `output` world of \
+                 wit/plugin.wit instead of process) or use `--lang rust --kind output`",
+                self.display_name(),
+                self.flag()
+            ),
+        };
+        Ok((own.iter().chain(linked).copied().collect(), name))
     }
 
     /// Files the language's projects get besides the template's.
     fn extra_files(self) -> &'static [TemplateFile] {
         match self {
             Lang::Rust => std::slice::from_ref(&RUST_GITIGNORE),
+            Lang::Python => std::slice::from_ref(&PYTHON_GITIGNORE),
+            Lang::Js => std::slice::from_ref(&JS_GITIGNORE),
+        }
+    }
+
+    /// The language as people write it.
+    fn display_name(self) -> &'static str {
+        match self {
+            Lang::Rust => "Rust",
+            Lang::Python => "Python",
+            Lang::Js => "JavaScript",
+        }
+    }
+
+    /// The language as `--lang` spells it.
+    fn flag(self) -> &'static str {
+        match self {
+            Lang::Rust => "rust",
+            Lang::Python => "python",
+            Lang::Js => "js",
         }
     }
 
@@ -88,6 +182,17 @@ impl Lang {
                     dir.display()
                 )
             }
+            // Filters only: `files` refuses the output kind first.
+            Lang::Python => format!(
+                "  cd {}\n  python3 -m venv .venv && .venv/bin/pip install -r requirements.txt   # once\n  .venv/bin/componentize-py -d wit -w filter componentize app -o {wasm}\n  wasm-router test {wasm} --input sample.jsonl --config sample-config.json --expect expected.jsonl {INTERPRETED_TEST_LIMITS}\n",
+                dir.display(),
+                wasm = rust_ident(name) + ".wasm",
+            ),
+            Lang::Js => format!(
+                "  cd {}\n  npm ci   # once\n  npm run build\n  wasm-router test {wasm} --input sample.jsonl --config sample-config.json --expect expected.jsonl {INTERPRETED_TEST_LIMITS}\n",
+                dir.display(),
+                wasm = rust_ident(name) + ".wasm",
+            ),
         }
     }
 }
@@ -108,7 +213,7 @@ pub fn run(
             dir.display()
         );
     }
-    let (files, template_name) = lang.files(kind);
+    let (files, template_name) = lang.files(kind)?;
     for (path, text) in files.iter().chain(lang.extra_files()) {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
@@ -179,9 +284,43 @@ mod tests {
     #[test]
     fn every_template_names_itself() {
         for kind in [Kind::Filter, Kind::Output] {
-            let (files, name) = Lang::Rust.files(kind);
+            let (files, name) = Lang::Rust.files(kind).unwrap();
             let cargo = files.iter().find(|(p, _)| *p == "Cargo.toml").unwrap().1;
             assert!(cargo.contains(&format!("name = \"{name}\"")), "{kind:?}");
+        }
+        for (lang, plugin) in [(Lang::Python, "app.py"), (Lang::Js, "filter.js")] {
+            let (files, name) = lang.files(Kind::Filter).unwrap();
+            let text = files.iter().find(|(p, _)| *p == plugin).unwrap().1;
+            assert!(text.contains(&format!("NAME = \"{name}\"")), "{lang:?}");
+        }
+    }
+
+    #[test]
+    fn interpreted_projects_build_from_their_own_wit_and_sample_files() {
+        for lang in [Lang::Python, Lang::Js] {
+            let (files, _) = lang.files(Kind::Filter).unwrap();
+            let text: String = files.iter().map(|(_, text)| *text).collect();
+            assert!(!text.contains("../"), "{lang:?} points outside the project");
+            for path in [
+                "wit/plugin.wit",
+                "sample.jsonl",
+                "sample-config.json",
+                "expected.jsonl",
+            ] {
+                assert!(files.iter().any(|(p, _)| *p == path), "{lang:?}: {path}");
+            }
+        }
+    }
+
+    #[test]
+    fn interpreted_outputs_are_refused_naming_what_exists() {
+        for lang in [Lang::Python, Lang::Js] {
+            let err = lang.files(Kind::Output).unwrap_err().to_string();
+            assert!(err.contains("no template yet"), "{err}");
+            assert!(
+                err.contains("--kind filter") && err.contains("--lang rust"),
+                "{err}"
+            );
         }
     }
 }
