@@ -73,15 +73,7 @@ fn python_filter() -> PathBuf {
         |out| {
             let mut cmd = Command::new(componentize_py);
             cmd.current_dir(repo_root().join("examples/plugin-python"))
-                .args([
-                    "-d",
-                    "../../wit",
-                    "-w",
-                    "filter",
-                    "componentize",
-                    "app",
-                    "-o",
-                ])
+                .args(["-d", "wit", "-w", "filter", "componentize", "app", "-o"])
                 .arg(out);
             cmd
         },
@@ -102,13 +94,7 @@ fn js_filter() -> PathBuf {
         |out| {
             let mut cmd = Command::new(jco);
             cmd.current_dir(repo_root().join("examples/plugin-js"))
-                .args([
-                    "componentize",
-                    "filter.js",
-                    "--bundle",
-                    "--wit",
-                    "../../wit",
-                ])
+                .args(["componentize", "filter.js", "--bundle", "--wit", "wit"])
                 .args(["--world-name", "filter", "--out"])
                 .arg(out);
             cmd

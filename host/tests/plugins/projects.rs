@@ -1,11 +1,18 @@
 //! Plugin projects as a vendor gets them: the template copied out of the repository, and the
-//! projects `wasm-router plugin new` writes, each built for `wasm32-wasip2` by a real `cargo`
-//! and run by `wasm-router test` with the files it comes with. The SDK dependency is pointed
-//! at this checkout by rewriting its one line (the projects depend on the git repository;
-//! tests make no network access); everything else builds offline from Cargo's cache.
+//! projects `wasm-router plugin new` writes, each built by its real toolchain and run by
+//! `wasm-router test` with the files it comes with.
+//!
+//! Rust projects are built for `wasm32-wasip2` by `cargo`; their SDK dependency is pointed at
+//! this checkout by rewriting its one line (the projects depend on the git repository; tests
+//! make no network access), and everything else builds offline from Cargo's cache. Python and
+//! JavaScript projects run the steps `plugin new` prints, as printed, except the one-time
+//! toolchain install (`pip install` into `.venv`, `npm ci` into `node_modules`): the project
+//! gets a link to the toolchain `scripts/install-test-deps` installed from the same pins
+//! (`.test-deps/venv`, `examples/plugin-js/node_modules`), so the test stays offline.
 
 use super::cli::run;
-use crate::common::{assert_success, run_to_end};
+use super::support::cache_dir;
+use crate::common::{self, assert_success, router_command, run_to_end};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -193,5 +200,115 @@ fn the_sdk_crates_package_the_one_wit_of_the_workspace() {
             files.lines().any(|l| l == "wit/plugin.wit"),
             "{package} does not package wit/plugin.wit:\n{files}"
         );
+    }
+}
+
+/// `plugin new NAME --lang LANG --kind filter`, then the steps it prints, in the project:
+/// the install step is replaced by a link to the installed toolchain, the build steps run in
+/// `sh` as printed, and the printed `wasm-router test` must pass. The README gives the same
+/// steps.
+#[test]
+fn plugin_new_python_and_js_filters_pass_wasm_router_test_by_the_steps_they_print() {
+    let dir = tempfile::tempdir().unwrap();
+    // The toolchains' install directories: `<venv>/bin/componentize-py`, `<node_modules>/.bin/jco`.
+    let install_dir = |tool: PathBuf| tool.parent().unwrap().parent().unwrap().to_path_buf();
+    let languages = [
+        (
+            "python",
+            "acme-py",
+            "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt",
+            ".venv",
+            install_dir(common::componentize_py()),
+        ),
+        (
+            "js",
+            "acme-js",
+            "npm ci",
+            "node_modules",
+            install_dir(common::jco()),
+        ),
+    ];
+    for (lang, name, install, link, toolchain) in languages {
+        let project = dir.path().join(name);
+        let out = run(&[
+            "plugin",
+            "new",
+            name,
+            "--lang",
+            lang,
+            "--kind",
+            "filter",
+            "--dir",
+            &project.display().to_string(),
+        ]);
+        assert_success(&out, &format!("wasm-router plugin new --lang {lang}"));
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        let steps: Vec<&str> = printed
+            .lines()
+            .skip(1)
+            .map(|line| line.split(" #").next().unwrap().trim())
+            .collect();
+        let [cd, install_step, builds @ .., test] = steps.as_slice() else {
+            panic!("too few steps:\n{printed}");
+        };
+        assert_eq!(*cd, format!("cd {}", project.display()), "{printed}");
+        assert_eq!(*install_step, install, "{printed}");
+        let readme = std::fs::read_to_string(project.join("README.md"))
+            .unwrap()
+            .replace("\\\n    ", "");
+        for step in std::iter::once(install_step).chain(builds).chain([test]) {
+            assert!(readme.contains(step), "the README does not give `{step}`");
+        }
+
+        std::os::unix::fs::symlink(&toolchain, project.join(link)).unwrap();
+        for step in builds {
+            let out = run_to_end(
+                Command::new("sh").current_dir(&project).args(["-c", step]),
+                step,
+            );
+            assert_success(&out, &format!("`{step}` in {}", project.display()));
+        }
+        let args: Vec<&str> = test
+            .strip_prefix("wasm-router ")
+            .unwrap_or_else(|| panic!("the last step is not `wasm-router …`: {test}"))
+            .split_whitespace()
+            .collect();
+        let out = run_to_end(
+            router_command()
+                .current_dir(&project)
+                .env("XDG_CACHE_HOME", cache_dir())
+                .args(&args),
+            test,
+        );
+        assert_success(&out, &format!("`{test}` in {}", project.display()));
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(report.contains("expect: output matches"), "{report}");
+        let metric = format!("plugin_{}_dropped 2", name.replace('-', "_"));
+        assert!(report.contains(&metric), "{report}");
+        assert!(
+            report.contains(&format!("{name}: dropping events whose log contains")),
+            "{report}"
+        );
+
+        // No output template in this language: refused, naming what exists, nothing written.
+        let output = dir.path().join(format!("{name}-output"));
+        let out = run(&[
+            "plugin",
+            "new",
+            name,
+            "--lang",
+            lang,
+            "--kind",
+            "output",
+            "--dir",
+            &output.display().to_string(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("no template yet") && stderr.contains("--lang rust --kind output"),
+            "{stderr}"
+        );
+        assert!(!output.exists());
     }
 }
