@@ -1,20 +1,21 @@
 //! `wasm-router plugin new NAME --kind filter|output [--lang rust|python|js]`: write a plugin
-//! project that builds and passes `wasm-router test` as written.
+//! project that builds and passes `wasm-router test` as written, and print the steps that do.
 //!
 //! The projects are the repository's templates and examples, embedded in the binary, with the
-//! template's name (`my-filter` / `my-output`, and `my_filter` / `my_output` in Rust paths and
-//! file names) replaced by the new one:
+//! templates' names (`my-filter` / `my-output`, and `my_filter` / `my_output` in Rust paths
+//! and file names) replaced by the new one:
 //!
 //! | `--lang` | `--kind filter` | `--kind output` |
 //! |---|---|---|
 //! | `rust` | `examples/plugin-template` | `examples/output-template` |
-//! | `python` | `examples/plugin-python` | none yet (refused) |
-//! | `js` | `examples/plugin-js` | none yet (refused) |
+//! | `python` (componentize-py) | `examples/plugin-python` | `examples/plugin-python/output` |
+//! | `js` (jco, componentize-js) | `examples/plugin-js` | `examples/plugin-js/output` |
 //!
-//! The Python and JavaScript projects also get what their example takes from the repository
-//! through links: the contract (`wit/plugin.wit`) and the Rust filter template's sample files
-//! (`sample.jsonl`, `sample-config.json`, `expected.jsonl`). Each language is one [`Lang`] with
-//! its templates: a language is added as a variant and its file lists in [`Lang::files`].
+//! In the repository the Python and JavaScript examples link to what they share: the contract
+//! (`wit/` → the workspace's `wit/`), the Rust templates' sample files, and between filter and
+//! output the msgpack codec and the toolchain pins. A project gets each as a file of its own.
+//! Each language is one [`Lang`] with its templates: a language is added as a variant and its
+//! file lists in [`Lang::files`].
 
 use anyhow::{Context, bail};
 use clap::ValueEnum;
@@ -35,9 +36,9 @@ pub enum Lang {
     /// Rust, with the `wasm-router-sdk` crate.
     #[default]
     Rust,
-    /// Python, built with PyPI's componentize-py (filters only so far).
+    /// Python, built with PyPI's componentize-py.
     Python,
-    /// JavaScript, built with npm's jco and componentize-js (filters only so far).
+    /// JavaScript, built with npm's jco and componentize-js.
     Js,
 }
 
@@ -71,46 +72,57 @@ const RUST_GITIGNORE: TemplateFile = (".gitignore", "/target\n");
 const RUST_FILTER: &[TemplateFile] = rust_template!("plugin-template", "expected.jsonl");
 const RUST_OUTPUT: &[TemplateFile] = rust_template!("output-template", "responses.jsonl");
 
-/// `examples/<dir>/<file>` for each file, embedded.
+/// `examples/<dir>/<file>` for each file, embedded, at `<file>` in the project.
 macro_rules! example_files {
     ($dir:literal, $($file:literal),+) => {
         &[$(($file, include_str!(concat!("../../../../examples/", $dir, "/", $file)))),+]
     };
 }
 
-/// What the Python and JavaScript examples link to in the repository: the contract, and the
-/// Rust filter template's sample files, which their filter passes as the Rust one does.
-const LINKED_FILTER_FILES: &[TemplateFile] = &[
-    ("wit/plugin.wit", include_str!("../../../../wit/plugin.wit")),
+/// The contract, at `wit/plugin.wit` in every Python and JavaScript project (in the
+/// repository, their examples link to the workspace's `wit/`).
+const WIT: &[TemplateFile] = &[("wit/plugin.wit", include_str!("../../../../wit/plugin.wit"))];
+
+/// The Rust templates' sample files, which the Python and JavaScript examples link to: their
+/// plugins pass them as the Rust ones do.
+const FILTER_SAMPLES: &[TemplateFile] = example_files!(
+    "plugin-template",
+    "sample.jsonl",
+    "sample-config.json",
+    "expected.jsonl"
+);
+const OUTPUT_SAMPLES: &[TemplateFile] = example_files!(
+    "output-template",
+    "sample.jsonl",
+    "sample-config.json",
+    "responses.jsonl"
+);
+
+/// What the Python filter and output share: the msgpack codec (at home in `output/`, linked
+/// from the filter: componentize-py reads modules only from the plugin's own folder) and the
+/// pinned toolchain.
+const PYTHON_SHARED: &[TemplateFile] = &[
     (
-        "sample.jsonl",
-        include_str!("../../../../examples/plugin-template/sample.jsonl"),
+        "msgpack_lite.py",
+        include_str!("../../../../examples/plugin-python/output/msgpack_lite.py"),
     ),
     (
-        "sample-config.json",
-        include_str!("../../../../examples/plugin-template/sample-config.json"),
-    ),
-    (
-        "expected.jsonl",
-        include_str!("../../../../examples/plugin-template/expected.jsonl"),
+        "requirements.txt",
+        include_str!("../../../../examples/plugin-python/requirements.txt"),
     ),
 ];
+const PYTHON_FILTER: &[TemplateFile] = example_files!("plugin-python", "README.md", "app.py");
+const PYTHON_OUTPUT: &[TemplateFile] =
+    example_files!("plugin-python/output", "README.md", "app.py");
 
-const PYTHON_FILTER: &[TemplateFile] = example_files!(
-    "plugin-python",
-    "README.md",
-    "app.py",
-    "msgpack_lite.py",
-    "requirements.txt"
-);
-const JS_FILTER: &[TemplateFile] = example_files!(
-    "plugin-js",
-    "README.md",
-    "filter.js",
-    "msgpack-lite.js",
-    "package.json",
-    "package-lock.json"
-);
+/// What the JavaScript filter and output share: the msgpack codec and the toolchain's lock
+/// (linked from `output/`).
+const JS_SHARED: &[TemplateFile] =
+    example_files!("plugin-js", "msgpack-lite.js", "package-lock.json");
+const JS_FILTER: &[TemplateFile] =
+    example_files!("plugin-js", "README.md", "filter.js", "package.json");
+const JS_OUTPUT: &[TemplateFile] =
+    example_files!("plugin-js/output", "README.md", "output.js", "package.json");
 
 /// What the Python and JavaScript projects keep out of version control: the toolchain and
 /// what it writes.
@@ -122,23 +134,18 @@ const JS_GITIGNORE: TemplateFile = (".gitignore", "/node_modules\n*.wasm\n");
 const INTERPRETED_TEST_LIMITS: &str = "--limit deadline=5s,memory=256MiB";
 
 impl Lang {
-    /// The template of `kind` in this language (its files, then those its example links to),
-    /// and the name it is written with; an error naming what exists when there is none.
-    fn files(self, kind: Kind) -> anyhow::Result<(Vec<TemplateFile>, &'static str)> {
-        let (own, linked, name): (&[TemplateFile], &[TemplateFile], _) = match (self, kind) {
-            (Lang::Rust, Kind::Filter) => (RUST_FILTER, &[], "my-filter"),
-            (Lang::Rust, Kind::Output) => (RUST_OUTPUT, &[], "my-output"),
-            (Lang::Python, Kind::Filter) => (PYTHON_FILTER, LINKED_FILTER_FILES, "my-filter"),
-            (Lang::Js, Kind::Filter) => (JS_FILTER, LINKED_FILTER_FILES, "my-filter"),
-            (Lang::Python | Lang::Js, Kind::Output) => bail!(
-                "{} output plugins have no template yet: start from `--lang {} --kind filter` \
-                 (the same info/init, with encode/on-response of the `output` world of \
-                 wit/plugin.wit instead of process) or use `--lang rust --kind output`",
-                self.display_name(),
-                self.flag()
-            ),
+    /// The template of `kind` in this language: its own files, then those it shares with the
+    /// language's other kind or links to in the repository.
+    fn files(self, kind: Kind) -> Vec<TemplateFile> {
+        let parts: &[&[TemplateFile]] = match (self, kind) {
+            (Lang::Rust, Kind::Filter) => &[RUST_FILTER],
+            (Lang::Rust, Kind::Output) => &[RUST_OUTPUT],
+            (Lang::Python, Kind::Filter) => &[PYTHON_FILTER, PYTHON_SHARED, WIT, FILTER_SAMPLES],
+            (Lang::Python, Kind::Output) => &[PYTHON_OUTPUT, PYTHON_SHARED, WIT, OUTPUT_SAMPLES],
+            (Lang::Js, Kind::Filter) => &[JS_FILTER, JS_SHARED, WIT, FILTER_SAMPLES],
+            (Lang::Js, Kind::Output) => &[JS_OUTPUT, JS_SHARED, WIT, OUTPUT_SAMPLES],
         };
-        Ok((own.iter().chain(linked).copied().collect(), name))
+        parts.iter().flat_map(|part| part.iter().copied()).collect()
     }
 
     /// Files the language's projects get besides the template's.
@@ -150,50 +157,29 @@ impl Lang {
         }
     }
 
-    /// The language as people write it.
-    fn display_name(self) -> &'static str {
-        match self {
-            Lang::Rust => "Rust",
-            Lang::Python => "Python",
-            Lang::Js => "JavaScript",
-        }
-    }
-
-    /// The language as `--lang` spells it.
-    fn flag(self) -> &'static str {
-        match self {
-            Lang::Rust => "rust",
-            Lang::Python => "python",
-            Lang::Js => "js",
-        }
-    }
-
     /// How to build and test the project in `dir` once written.
     fn next_steps(self, kind: Kind, dir: &Path, name: &str) -> String {
-        match self {
-            Lang::Rust => {
-                let wasm = format!("target/wasm32-wasip2/release/{}.wasm", rust_ident(name));
-                let check = match kind {
-                    Kind::Filter => "--expect expected.jsonl",
-                    Kind::Output => "--responses responses.jsonl",
-                };
-                format!(
-                    "  cd {}\n  rustup target add wasm32-wasip2   # once\n  cargo test\n  cargo build --release --target wasm32-wasip2\n  wasm-router test {wasm} --input sample.jsonl --config sample-config.json {check}\n",
-                    dir.display()
-                )
-            }
-            // Filters only: `files` refuses the output kind first.
+        let (world, check) = match kind {
+            Kind::Filter => ("filter", "--expect expected.jsonl"),
+            Kind::Output => ("output", "--responses responses.jsonl"),
+        };
+        let wasm = rust_ident(name) + ".wasm";
+        let test = "--input sample.jsonl --config sample-config.json";
+        let steps = match self {
+            Lang::Rust => format!(
+                "rustup target add wasm32-wasip2   # once\ncargo test\ncargo build --release --target wasm32-wasip2\nwasm-router test target/wasm32-wasip2/release/{wasm} {test} {check}"
+            ),
             Lang::Python => format!(
-                "  cd {}\n  python3 -m venv .venv && .venv/bin/pip install -r requirements.txt   # once\n  .venv/bin/componentize-py -d wit -w filter componentize app -o {wasm}\n  wasm-router test {wasm} --input sample.jsonl --config sample-config.json --expect expected.jsonl {INTERPRETED_TEST_LIMITS}\n",
-                dir.display(),
-                wasm = rust_ident(name) + ".wasm",
+                "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt   # once\n.venv/bin/componentize-py -d wit -w {world} componentize app -o {wasm}\nwasm-router test {wasm} {test} {check} {INTERPRETED_TEST_LIMITS}"
             ),
             Lang::Js => format!(
-                "  cd {}\n  npm ci   # once\n  npm run build\n  wasm-router test {wasm} --input sample.jsonl --config sample-config.json --expect expected.jsonl {INTERPRETED_TEST_LIMITS}\n",
-                dir.display(),
-                wasm = rust_ident(name) + ".wasm",
+                "npm ci   # once\nnpm run build\nwasm-router test {wasm} {test} {check} {INTERPRETED_TEST_LIMITS}"
             ),
-        }
+        };
+        format!("cd {}\n{steps}\n", dir.display())
+            .lines()
+            .map(|line| format!("  {line}\n"))
+            .collect()
     }
 }
 
@@ -213,14 +199,14 @@ pub fn run(
             dir.display()
         );
     }
-    let (files, template_name) = lang.files(kind)?;
+    let files = lang.files(kind);
     for (path, text) in files.iter().chain(lang.extra_files()) {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        std::fs::write(&target, rename(text, template_name, name))
+        std::fs::write(&target, rename(text, name))
             .with_context(|| format!("writing {}", target.display()))?;
     }
     let kind_name = match kind {
@@ -250,10 +236,18 @@ fn check_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `text` with the template's name (and its Rust spelling, with `_`) replaced by `name`'s.
-fn rename(text: &str, template_name: &str, name: &str) -> String {
-    text.replace(template_name, name)
-        .replace(&rust_ident(template_name), &rust_ident(name))
+/// The names the templates are written with. A template may carry the other's (the
+/// JavaScript output shares the filter's `package-lock.json`).
+const TEMPLATE_NAMES: [&str; 2] = ["my-filter", "my-output"];
+
+/// `text` with the templates' names (and their Rust spellings, with `_`) replaced by `name`'s.
+fn rename(text: &str, name: &str) -> String {
+    TEMPLATE_NAMES
+        .iter()
+        .fold(text.to_owned(), |text, template| {
+            text.replace(template, name)
+                .replace(&rust_ident(template), &rust_ident(name))
+        })
 }
 
 /// A package name as Rust and Cargo spell its library: `-` as `_`.
@@ -265,6 +259,8 @@ fn rust_ident(name: &str) -> String {
 mod tests {
     use super::*;
 
+    const LANGS: [Lang; 3] = [Lang::Rust, Lang::Python, Lang::Js];
+
     #[test]
     fn names_are_checked_and_replaced_in_both_spellings() {
         assert!(check_name("acme-filter2").is_ok());
@@ -273,54 +269,61 @@ mod tests {
         }
         assert_eq!(
             rename(
-                "name = \"my-filter\"\nmy_filter::my_filter",
-                "my-filter",
+                "name = \"my-filter\"\nmy_filter::my_filter my-output-js",
                 "acme-x"
             ),
-            "name = \"acme-x\"\nacme_x::acme_x"
+            "name = \"acme-x\"\nacme_x::acme_x acme-x-js"
         );
     }
 
     #[test]
     fn every_template_names_itself() {
-        for kind in [Kind::Filter, Kind::Output] {
-            let (files, name) = Lang::Rust.files(kind).unwrap();
-            let cargo = files.iter().find(|(p, _)| *p == "Cargo.toml").unwrap().1;
-            assert!(cargo.contains(&format!("name = \"{name}\"")), "{kind:?}");
-        }
-        for (lang, plugin) in [(Lang::Python, "app.py"), (Lang::Js, "filter.js")] {
-            let (files, name) = lang.files(Kind::Filter).unwrap();
-            let text = files.iter().find(|(p, _)| *p == plugin).unwrap().1;
-            assert!(text.contains(&format!("NAME = \"{name}\"")), "{lang:?}");
-        }
-    }
-
-    #[test]
-    fn interpreted_projects_build_from_their_own_wit_and_sample_files() {
-        for lang in [Lang::Python, Lang::Js] {
-            let (files, _) = lang.files(Kind::Filter).unwrap();
-            let text: String = files.iter().map(|(_, text)| *text).collect();
-            assert!(!text.contains("../"), "{lang:?} points outside the project");
-            for path in [
-                "wit/plugin.wit",
-                "sample.jsonl",
-                "sample-config.json",
-                "expected.jsonl",
-            ] {
-                assert!(files.iter().any(|(p, _)| *p == path), "{lang:?}: {path}");
+        for lang in LANGS {
+            for (kind, name) in [(Kind::Filter, "my-filter"), (Kind::Output, "my-output")] {
+                let files = lang.files(kind);
+                let (manifest, line) = match lang {
+                    Lang::Rust => ("Cargo.toml", format!("name = \"{name}\"")),
+                    Lang::Python => ("app.py", format!("NAME = \"{name}\"")),
+                    Lang::Js => (
+                        if kind == Kind::Filter {
+                            "filter.js"
+                        } else {
+                            "output.js"
+                        },
+                        format!("const NAME = \"{name}\""),
+                    ),
+                };
+                let text = files.iter().find(|(p, _)| *p == manifest).unwrap().1;
+                assert!(text.contains(&line), "{lang:?} {kind:?}");
             }
         }
     }
 
     #[test]
-    fn interpreted_outputs_are_refused_naming_what_exists() {
+    fn python_and_js_projects_build_from_their_own_wit_and_sample_files() {
         for lang in [Lang::Python, Lang::Js] {
-            let err = lang.files(Kind::Output).unwrap_err().to_string();
-            assert!(err.contains("no template yet"), "{err}");
-            assert!(
-                err.contains("--kind filter") && err.contains("--lang rust"),
-                "{err}"
-            );
+            for (kind, check) in [
+                (Kind::Filter, "expected.jsonl"),
+                (Kind::Output, "responses.jsonl"),
+            ] {
+                let files = lang.files(kind);
+                let text: String = files.iter().map(|(_, text)| *text).collect();
+                assert!(
+                    !text.contains("../"),
+                    "{lang:?} {kind:?} points outside the project"
+                );
+                for path in [
+                    "wit/plugin.wit",
+                    "sample.jsonl",
+                    "sample-config.json",
+                    check,
+                ] {
+                    assert!(
+                        files.iter().any(|(p, _)| *p == path),
+                        "{lang:?} {kind:?}: {path}"
+                    );
+                }
+            }
         }
     }
 }
