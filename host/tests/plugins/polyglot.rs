@@ -2,7 +2,10 @@
 //! flags: `examples/plugin-python` (PyPI componentize-py) and `examples/plugin-js` (npm jco +
 //! componentize-js), the template's filter in each language. Each is checked with
 //! `wasm-router test --expect` against the template's own sample and expected files, and run
-//! in the router. Also: the `wasi:sockets` a plugin imports are denied at call time.
+//! in the router. The output of `examples/output-template` in both languages
+//! (`examples/plugin-python/output`, `examples/plugin-js/output`) is checked with
+//! `wasm-router test --responses` against that template's files. Also: the `wasi:sockets` a
+//! plugin imports are denied at call time.
 //!
 //! Componentizing takes 10–20 s, so each build is kept under the target directory, keyed by
 //! the hash of its sources, the toolchain's lock file and `wit/plugin.wit`.
@@ -39,12 +42,12 @@ fn cached_build(example: &str, inputs: &[&str], build: impl FnOnce(&Path) -> Com
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("polyglot")
         .join(format!("{example}-{key}"));
-    let wasm = dir.join("my_filter.wasm");
+    let wasm = dir.join("plugin.wasm");
     if wasm.exists() {
         return wasm;
     }
     std::fs::create_dir_all(&dir).unwrap();
-    let partial = dir.join(format!("my_filter.wasm.{}", std::process::id()));
+    let partial = dir.join(format!("plugin.wasm.{}", std::process::id()));
     let out = run_to_end(
         &mut build(&partial),
         &format!("building examples/{example}"),
@@ -73,15 +76,7 @@ fn python_filter() -> PathBuf {
         |out| {
             let mut cmd = Command::new(componentize_py);
             cmd.current_dir(repo_root().join("examples/plugin-python"))
-                .args([
-                    "-d",
-                    "../../wit",
-                    "-w",
-                    "filter",
-                    "componentize",
-                    "app",
-                    "-o",
-                ])
+                .args(["-d", "wit", "-w", "filter", "componentize", "app", "-o"])
                 .arg(out);
             cmd
         },
@@ -102,14 +97,51 @@ fn js_filter() -> PathBuf {
         |out| {
             let mut cmd = Command::new(jco);
             cmd.current_dir(repo_root().join("examples/plugin-js"))
-                .args([
-                    "componentize",
-                    "filter.js",
-                    "--bundle",
-                    "--wit",
-                    "../../wit",
-                ])
+                .args(["componentize", "filter.js", "--bundle", "--wit", "wit"])
                 .args(["--world-name", "filter", "--out"])
+                .arg(out);
+            cmd
+        },
+    )
+}
+
+/// examples/plugin-python/output, as its README builds it (in its folder, through its links).
+fn python_output() -> PathBuf {
+    let componentize_py = common::componentize_py();
+    cached_build(
+        "plugin-python/output",
+        &[
+            "examples/plugin-python/output/app.py",
+            "examples/plugin-python/output/msgpack_lite.py",
+            "examples/plugin-python/requirements.txt",
+            "wit/plugin.wit",
+        ],
+        |out| {
+            let mut cmd = Command::new(componentize_py);
+            cmd.current_dir(repo_root().join("examples/plugin-python/output"))
+                .args(["-d", "wit", "-w", "output", "componentize", "app", "-o"])
+                .arg(out);
+            cmd
+        },
+    )
+}
+
+/// examples/plugin-js/output, as its `npm run build` builds it.
+fn js_output() -> PathBuf {
+    let jco = common::jco();
+    cached_build(
+        "plugin-js/output",
+        &[
+            "examples/plugin-js/output/output.js",
+            "examples/plugin-js/msgpack-lite.js",
+            "examples/plugin-js/package-lock.json",
+            "wit/plugin.wit",
+        ],
+        |out| {
+            let mut cmd = Command::new(jco);
+            cmd.current_dir(repo_root().join("examples/plugin-js/output"))
+                .args(["componentize", "output.js", "--bundle", "--wit", "wit"])
+                .args(["--world-name", "output", "--out"])
                 .arg(out);
             cmd
         },
@@ -244,6 +276,53 @@ fn a_javascript_filter_built_by_jco_passes_test_expect_and_runs_in_the_router() 
     let wasm = js_filter();
     passes_test_expect(&wasm);
     runs_in_the_router(&wasm, r#"{ deadline = "2s", memory = "256MiB" }"#);
+}
+
+/// `test --responses` with the output template's files: three requests of at most 200 bytes,
+/// the secret header masked, one delivery decision per canned response.
+fn passes_test_responses(wasm: &Path) {
+    let file = |name: &str| {
+        repo_root()
+            .join("examples/output-template")
+            .join(name)
+            .display()
+            .to_string()
+    };
+    let out = router(&[
+        "test",
+        wasm.to_str().unwrap(),
+        "--limit",
+        "deadline=5s,memory=256MiB",
+        "--input",
+        &file("sample.jsonl"),
+        "--config",
+        &file("sample-config.json"),
+        "--responses",
+        &file("responses.jsonl"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "plugin my-output 0.1.0 (output)",
+        "request 1: POST https://logs.example.com/v1/ingest (2 events, compression gzip)",
+        "request 3: POST https://logs.example.com/v1/ingest (1 events, compression gzip)",
+        "authorization: Bearer ****",
+        "delivery: ok",
+        "delivery: retry after 2000 ms",
+        "delivery: split-and-retry",
+    ] {
+        assert!(text.contains(line), "no `{line}` in:\n{text}");
+    }
+}
+
+#[test]
+fn python_and_javascript_outputs_pass_test_responses() {
+    passes_test_responses(&python_output());
+    passes_test_responses(&js_output());
 }
 
 #[test]

@@ -1,11 +1,18 @@
 //! Plugin projects as a vendor gets them: the template copied out of the repository, and the
-//! projects `wasm-router plugin new` writes, each built for `wasm32-wasip2` by a real `cargo`
-//! and run by `wasm-router test` with the files it comes with. The SDK dependency is pointed
-//! at this checkout by rewriting its one line (the projects depend on the git repository;
-//! tests make no network access); everything else builds offline from Cargo's cache.
+//! projects `wasm-router plugin new` writes, each built by its real toolchain and run by
+//! `wasm-router test` with the files it comes with.
+//!
+//! Rust projects are built for `wasm32-wasip2` by `cargo`; their SDK dependency is pointed at
+//! this checkout by rewriting its one line (the projects depend on the git repository; tests
+//! make no network access), and everything else builds offline from Cargo's cache. Python and
+//! JavaScript projects run the steps `plugin new` prints, as printed, except the one-time
+//! toolchain install (`pip install` into `.venv`, `npm ci` into `node_modules`): the project
+//! gets a link to the toolchain `scripts/install-test-deps` installed from the same pins
+//! (`.test-deps/venv`, `examples/plugin-js/node_modules`), so the test stays offline.
 
 use super::cli::run;
-use crate::common::{assert_success, run_to_end};
+use super::support::cache_dir;
+use crate::common::{self, assert_success, router_command, run_to_end};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -194,4 +201,122 @@ fn the_sdk_crates_package_the_one_wit_of_the_workspace() {
             "{package} does not package wit/plugin.wit:\n{files}"
         );
     }
+}
+
+/// `plugin new` in `lang`, both kinds, then the steps it prints, in the project: the install
+/// step (`install`, also in the README) is replaced by a link from `link` in the project to
+/// the installed `toolchain`, the build steps run in `sh` as printed, and the printed
+/// `wasm-router test` must pass. The README gives the same steps.
+fn interpreted_projects_pass_their_printed_steps(
+    lang: &str,
+    install: &str,
+    link: &str,
+    toolchain: &Path,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    for kind in ["filter", "output"] {
+        let name = format!("acme-{lang}-{kind}");
+        let project = dir.path().join(&name);
+        let out = run(&[
+            "plugin",
+            "new",
+            &name,
+            "--lang",
+            lang,
+            "--kind",
+            kind,
+            "--dir",
+            &project.display().to_string(),
+        ]);
+        assert_success(&out, &format!("wasm-router plugin new --lang {lang}"));
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        let steps: Vec<&str> = printed
+            .lines()
+            .skip(1)
+            .map(|line| line.split(" #").next().unwrap().trim())
+            .collect();
+        let [cd, install_step, builds @ .., test] = steps.as_slice() else {
+            panic!("too few steps:\n{printed}");
+        };
+        assert_eq!(*cd, format!("cd {}", project.display()), "{printed}");
+        assert_eq!(*install_step, install, "{printed}");
+        let readme = std::fs::read_to_string(project.join("README.md"))
+            .unwrap()
+            .replace("\\\n    ", "");
+        for step in std::iter::once(install_step).chain(builds).chain([test]) {
+            assert!(readme.contains(step), "the README does not give `{step}`");
+        }
+
+        std::os::unix::fs::symlink(toolchain, project.join(link)).unwrap();
+        for step in builds {
+            let out = run_to_end(
+                Command::new("sh").current_dir(&project).args(["-c", step]),
+                step,
+            );
+            assert_success(&out, &format!("`{step}` in {}", project.display()));
+        }
+        let args: Vec<&str> = test
+            .strip_prefix("wasm-router ")
+            .unwrap_or_else(|| panic!("the last step is not `wasm-router …`: {test}"))
+            .split_whitespace()
+            .collect();
+        let out = run_to_end(
+            router_command()
+                .current_dir(&project)
+                .env("XDG_CACHE_HOME", cache_dir())
+                .args(&args),
+            test,
+        );
+        assert_success(&out, &format!("`{test}` in {}", project.display()));
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            report.contains(&format!("plugin {name} 0.1.0 ({kind})")),
+            "{report}"
+        );
+        if kind == "filter" {
+            assert!(report.contains("expect: output matches"), "{report}");
+            let metric = format!("plugin_{}_dropped 2", name.replace('-', "_"));
+            assert!(report.contains(&metric), "{report}");
+            assert!(
+                report.contains(&format!("{name}: dropping events whose log contains")),
+                "{report}"
+            );
+        } else {
+            // The output template's sample: three requests, one per canned response.
+            for line in [
+                "authorization: Bearer ****",
+                "delivery: ok",
+                "delivery: retry after 2000 ms",
+                "delivery: split-and-retry",
+            ] {
+                assert!(report.contains(line), "no `{line}` in:\n{report}");
+            }
+        }
+    }
+}
+
+/// The toolchain's install directory: `<venv>` of `<venv>/bin/componentize-py`,
+/// `<node_modules>` of `<node_modules>/.bin/jco`.
+fn install_dir(tool: &Path) -> &Path {
+    tool.parent().unwrap().parent().unwrap()
+}
+
+#[test]
+fn plugin_new_python_projects_pass_wasm_router_test_by_the_steps_they_print() {
+    interpreted_projects_pass_their_printed_steps(
+        "python",
+        "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt",
+        ".venv",
+        install_dir(&common::componentize_py()),
+    );
+}
+
+#[test]
+fn plugin_new_js_projects_pass_wasm_router_test_by_the_steps_they_print() {
+    interpreted_projects_pass_their_printed_steps(
+        "js",
+        "npm ci",
+        "node_modules",
+        install_dir(&common::jco()),
+    );
 }

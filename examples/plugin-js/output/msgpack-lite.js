@@ -1,0 +1,1 @@
+../msgpack-lite.js
