@@ -174,6 +174,38 @@ impl EventSink {
     /// Decode the entry `[time, record]` at `pos` of `source[..limit]` and return where it ends.
     /// `depth` is the nesting level of the entry itself.
     #[inline]
+    /// The entry at `pos`, already walked to `end` (by [`super::request`]'s count): only its
+    /// time is read, the record spans the rest of it. Returns `end`.
+    pub(super) fn known_entry(
+        &mut self,
+        source: &Bytes,
+        pos: usize,
+        end: usize,
+    ) -> Result<usize, ScanError> {
+        let data = &source[..end];
+        let is_map = |start: usize| {
+            data.get(start)
+                .is_some_and(|&m| matches!(m, 0x80..=0x8f | 0xde | 0xdf))
+        };
+        if let Some(&[0x92, 0xd7, 0x00, ref time @ ..]) = data.get(pos..pos + 11) {
+            let record_start = pos + 11;
+            let time = event_time(time.try_into().unwrap());
+            self.push(source, time, record_start..end, is_map(record_start));
+            return Ok(end);
+        }
+        match read_head(data, pos)? {
+            Head::Array {
+                items: 2,
+                header_end,
+            } => {
+                let (time, record_start) = read_time(data, header_end, 1)?;
+                self.push(source, time, record_start..end, is_map(record_start));
+            }
+            _ => self.invalid += 1,
+        }
+        Ok(end)
+    }
+
     pub(super) fn entry(
         &mut self,
         source: &Bytes,

@@ -149,6 +149,8 @@ pub struct Decoder {
     ready: Option<FrameLayout>,
     /// Its payload decompressed by [`Decoder::decompress_ready`], if it is compressed.
     ready_plain: Option<Bytes>,
+    /// Where its first entries end, when [`Decoder::next_held_bound`] counted them.
+    entry_ends: Vec<u32>,
     clock: fn() -> u64,
 }
 
@@ -172,6 +174,7 @@ impl Decoder {
             scanner: FrameScanner::default(),
             ready: None,
             ready_plain: None,
+            entry_ends: Vec::new(),
             clock,
         }
     }
@@ -192,6 +195,8 @@ impl Decoder {
         max_held: usize,
     ) -> Result<Option<Frame>, DecodeError> {
         let plain = self.ready_plain.take();
+        // Entry ends belong to the frame `next_held_bound` found, and to no other.
+        let ends = std::mem::take(&mut self.entry_ends);
         let layout = match self.ready.take() {
             Some(layout) => layout,
             None => match self.scanner.scan(buf, self.limits.max_request_bytes)? {
@@ -206,8 +211,18 @@ impl Decoder {
             }
             FrameLayout::Array(layout) => {
                 let frame = buf.split_to(layout.len).freeze();
-                request::parse_request(frame, &layout, &self.limits, plain, max_held, self.clock)
-                    .map(|r| Some(Frame::Request(r)))
+                let request = request::parse_request(
+                    frame,
+                    &layout,
+                    &self.limits,
+                    plain,
+                    max_held,
+                    self.clock,
+                    &ends,
+                );
+                self.entry_ends = ends;
+                self.entry_ends.clear();
+                request.map(|r| Some(Frame::Request(r)))
             }
         }
     }
@@ -224,11 +239,18 @@ impl Decoder {
         if self.ready.is_none() {
             self.ready = self.scanner.scan(buf, self.limits.max_request_bytes)?;
         }
+        let ends = &mut self.entry_ends;
         Ok(self.ready.as_ref().map(|layout| match layout {
             FrameLayout::Nil => (1, 0),
             FrameLayout::Array(a) => (
                 a.len,
-                request::held_bound(&buf[..a.len], a, &self.limits, self.ready_plain.as_ref()),
+                request::held_bound(
+                    &buf[..a.len],
+                    a,
+                    &self.limits,
+                    self.ready_plain.as_ref(),
+                    ends,
+                ),
             ),
         }))
     }

@@ -15,6 +15,8 @@ const MIN_ENTRY_BYTES: usize = 3;
 const MAX_INITIAL_EVENTS: usize = 4096;
 /// Packed payloads larger than this have their entries counted for [`held_bound`].
 const EXACT_COUNT_ABOVE: usize = 64 * 1024;
+/// Entry ends kept from that count for decoding (16 KiB per connection at most).
+const MAX_KNOWN_ENDS: usize = MAX_INITIAL_EVENTS;
 
 /// The option map's fields the receiver acts on (reference §4). Other keys are ignored.
 #[derive(Debug, Default)]
@@ -35,6 +37,7 @@ pub(super) fn parse_request(
     plain: Option<Bytes>,
     max_held: usize,
     clock: fn() -> u64,
+    known_ends: &[u32],
 ) -> Result<Request, DecodeError> {
     let data = &frame[..];
     let element = |i: usize| {
@@ -114,7 +117,7 @@ pub(super) fn parse_request(
             let (sink, source_bytes) = if compression == Compression::None {
                 let max_events = events_within(max_held, frame.len())?;
                 (
-                    packed_entries(&frame, payload, max_events, clock)?,
+                    packed_entries(&frame, payload, max_events, clock, known_ends)?,
                     frame.len(),
                 )
             } else {
@@ -132,7 +135,7 @@ pub(super) fn parse_request(
                 let source_bytes = frame.len() + plain.len();
                 let max_events = events_within(max_held, source_bytes)?;
                 (
-                    packed_entries(&plain, 0..plain.len(), max_events, clock)?,
+                    packed_entries(&plain, 0..plain.len(), max_events, clock, known_ends)?,
                     source_bytes,
                 )
             };
@@ -222,14 +225,22 @@ pub(super) fn decompress_payload(
     }
 }
 
-/// How many entries `payload` holds (a scan, no allocation; stops at the first broken one).
-fn count_entries(payload: &[u8]) -> usize {
+/// How many entries `payload` holds (a scan; stops at the first broken one). The ends of the
+/// first [`MAX_KNOWN_ENDS`] entries are kept in `ends` (offsets in `payload`), so that decoding
+/// the same payload does not walk their records again ([`packed_entries`]).
+fn count_entries(payload: &[u8], ends: &mut Vec<u32>) -> usize {
+    ends.clear();
     let mut count = 0usize;
     let mut pos = 0;
     while pos < payload.len() {
         match skip_value(payload, pos, 1) {
             Ok(end) => pos = end,
             Err(_) => break,
+        }
+        if ends.len() < MAX_KNOWN_ENDS
+            && let Ok(end) = u32::try_from(pos)
+        {
+            ends.push(end);
         }
         count += 1;
     }
@@ -239,14 +250,17 @@ fn count_entries(payload: &[u8]) -> usize {
 /// The most memory the request in `frame` (complete, laid out as `layout`) can hold once decoded:
 /// the request, its decompressed payload, and one [`Event`] per possible entry (an entry takes
 /// at least [`MIN_ENTRY_BYTES`]). Cheap: reads the heads and the option map only, or counts the
-/// entries of a large or decompressed (`plain`) payload. A compressed payload not yet
-/// decompressed is bounded by the room decompressing it needs.
+/// entries of a large or decompressed (`plain`) payload, keeping where they end in `ends` for
+/// [`parse_request`] (cleared otherwise). A compressed payload not yet decompressed is bounded
+/// by the room decompressing it needs.
 pub(super) fn held_bound(
     frame: &[u8],
     layout: &ArrayLayout,
     limits: &DecodeLimits,
     plain: Option<&Bytes>,
+    ends: &mut Vec<u32>,
 ) -> usize {
+    ends.clear();
     let per_event = size_of::<Event>();
     let entries = |bytes: usize| (bytes / MIN_ENTRY_BYTES + 1).saturating_mul(per_event);
     let Some(second) = layout.element(1) else {
@@ -265,7 +279,8 @@ pub(super) fn held_bound(
                 .and_then(|o| o.compression)
                 .unwrap_or(Compression::None);
             let payload = frame.get(body..body + len).unwrap_or_default();
-            let counted = |payload: &[u8]| (count_entries(payload) + 1).saturating_mul(per_event);
+            let mut counted =
+                |payload: &[u8]| (count_entries(payload, ends) + 1).saturating_mul(per_event);
             if let Some(plain) = plain {
                 frame
                     .len()
@@ -316,10 +331,21 @@ fn packed_entries(
     payload: Range<usize>,
     max_events: usize,
     clock: fn() -> u64,
+    known_ends: &[u32],
 ) -> Result<EventSink, DecodeError> {
     let capacity = (payload.len() / 64).min(MAX_INITIAL_EVENTS);
     let mut sink = EventSink::new(capacity, max_events, clock);
     let mut pos = payload.start;
+    // Entries whose ends the count found: only their times are read.
+    for &end in known_ends {
+        let end = payload.start + end as usize;
+        if end > payload.end || end <= pos {
+            break;
+        }
+        pos = sink
+            .known_entry(source, pos, end)
+            .map_err(|e| scan_error(e, "packed entries"))?;
+    }
     while pos < payload.end {
         pos = sink.entry(source, payload.end, pos, 0).map_err(|e| match e {
             ScanError::Truncated => malformed(format!(

@@ -753,3 +753,44 @@ fn a_compressed_request_is_charged_for_decompressing_then_at_its_exact_size() {
     assert_eq!(req.batch.events, expected);
     assert!(req.held_bytes <= exact, "{} > {exact}", req.held_bytes);
 }
+
+#[test]
+fn entries_walked_by_the_count_decode_as_a_fresh_walk_does() {
+    // More than 64 KiB (so `next_held_bound` counts the entries) and more entries than it
+    // keeps the ends of (so decoding goes on by walking), in every shape an entry can take.
+    let (r1, meta) = (
+        mp::record(b"a longer line, so that the payload passes 64 KiB"),
+        mp::map(&[(mp::fixstr(b"otel"), mp::fixstr(b"x"))]),
+    );
+    let shapes = [
+        mp::fixarray(&[mp::event_time(10, 1), r1.clone()]),
+        mp::fixarray(&[vec![0xce, 0, 0, 0, 11], r1.clone()]),
+        mp::fixarray(&[mp::fixarray(&[mp::event_time(12, 2), meta.clone()]), r1.clone()]),
+        mp::fixarray(&[
+            mp::fixarray(&[mp::event_time(0xFFFF_FFFF, 0), meta]),
+            mp::map(&[]),
+        ]),
+        mp::fixarray(&[mp::event_time(13, 0), mp::fixarray(&[])]),
+        mp::fixstr(b"junk"),
+        mp::fixarray(&[mp::event_time(14, 0), r1.clone(), r1.clone()]),
+        mp::fixarray(&[mp::fixstr(b"15"), r1.clone()]),
+    ];
+    let entries: Vec<u8> = shapes.iter().cycle().take(6_000).flatten().copied().collect();
+    assert!(entries.len() > 64 * 1024);
+    let mut wire = vec![0x92];
+    wire.extend(mp::fixstr(b"t"));
+    wire.extend(mp::bin(&entries));
+    let fresh = request(&wire);
+    let mut decoder = Decoder::with_clock(DecodeLimits::default(), fixed_clock);
+    let mut buf = BytesMut::from(&wire[..]);
+    let (_, bound) = decoder.next_held_bound(&buf).unwrap().unwrap();
+    assert!(!decoder.entry_ends.is_empty(), "the count kept entry ends");
+    let Some(Frame::Request(counted)) = decoder.decode_within(&mut buf, bound).unwrap() else {
+        panic!("a request");
+    };
+    assert!(decoder.entry_ends.is_empty(), "ends are used once");
+    assert_eq!(counted.batch.events, fresh.batch.events);
+    assert_eq!(counted.invalid_events, fresh.invalid_events);
+    assert_eq!(fresh.batch.len(), 6_000 / 8 * 3);
+    assert_eq!(fresh.invalid_events, 6_000 / 8 * 4);
+}
