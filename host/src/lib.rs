@@ -23,6 +23,7 @@ pub mod event;
 pub mod filter;
 pub mod input;
 pub mod multiline;
+pub mod net;
 pub mod ops;
 pub mod output;
 pub mod parsers;

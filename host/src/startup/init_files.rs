@@ -23,7 +23,7 @@
 //! `$TMPDIR/wasm-router-init-<pid>`; the S3 endpoint can be moved with `AWS_ENDPOINT_URL_S3` /
 //! `AWS_ENDPOINT_URL` (path-style addressing then).
 
-use super::s3_get::{S3GetError, S3Getter};
+use crate::net::s3_get::{S3GetError, S3Getter};
 use crate::plugin::source::MAX_PLUGIN_BYTES;
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};

@@ -5,7 +5,6 @@
 //! files ([`init_files`]).
 
 pub mod init_files;
-pub mod s3_get;
 
 use crate::ecs::{export, metadata};
 use init_files as init;

@@ -275,7 +275,7 @@ async fn an_ecr_registry_is_logged_into_with_get_authorization_token() {
     let token = wasm_router::plugin::source::oci::ecr_basic_auth(
         registry,
         &moto.endpoint,
-        wasm_router::output::aws::AwsOverrides::static_credentials(
+        wasm_router::net::aws_connection::AwsOverrides::static_credentials(
             aws::ACCESS_KEY,
             aws::SECRET_KEY,
         ),

@@ -4,7 +4,6 @@
 //! options (`log_key`, `data_keys`, `time_key`, …), the ECS task metadata used in templates.
 //! (Their strftime is [`crate::time::strftime`].)
 
-pub mod connection;
 pub mod ecs;
 pub mod error_class;
 pub mod flb_value;
@@ -12,7 +11,7 @@ pub mod put_records;
 pub mod record;
 pub mod telemetry;
 
-pub use connection::{AwsConnectionConfig, AwsError, AwsOverrides};
+pub use crate::net::aws_connection::{AwsConnectionConfig, AwsError, AwsOverrides};
 pub use ecs::EcsMetadata;
 pub use error_class::{ErrorClass, SdkFailure};
 pub use record::{RecordRenderer, RenderError};

@@ -20,7 +20,7 @@ pub const DEFAULT_LOG_GROUP_NAME: &str = "fluentbit-default";
 /// The Go plugin's fallback stream when a template cannot be rendered.
 pub const DEFAULT_LOG_STREAM_NAME: &str = "/fluentbit-default";
 
-crate::output::aws::connection::aws_output_config! {
+crate::net::aws_connection::aws_output_config! {
 /// The options, as written in the config.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

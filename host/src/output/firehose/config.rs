@@ -10,7 +10,7 @@ use serde::Deserialize;
 /// The default `time_key_format` of both plugins.
 pub const DEFAULT_TIME_KEY_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
 
-crate::output::aws::connection::aws_output_config! {
+crate::net::aws_connection::aws_output_config! {
 /// The options, as written in the config.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

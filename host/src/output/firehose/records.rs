@@ -170,8 +170,8 @@ pub fn next_request(pending: &mut VecDeque<FirehoseRecord>) -> Vec<FirehoseRecor
 mod tests {
     use super::*;
     use crate::event::Event;
+    use crate::net::aws_connection::AwsConnectionConfig;
     use crate::output::aws::RecordRenderer;
-    use crate::output::aws::connection::AwsConnectionConfig;
 
     fn settings() -> FirehoseSettings {
         FirehoseSettings {

@@ -10,7 +10,7 @@ use crate::output::firehose::config::{DEFAULT_TIME_KEY_FORMAT, Oversize};
 use crate::time::strftime::TimeFormat;
 use serde::Deserialize;
 
-crate::output::aws::connection::aws_output_config! {
+crate::net::aws_connection::aws_output_config! {
 /// The options, as written in the config.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -221,8 +221,8 @@ pub fn next_request(pending: &mut VecDeque<KinesisRecord>) -> Vec<KinesisRecord>
 mod tests {
     use super::*;
     use crate::event::Event;
+    use crate::net::aws_connection::AwsConnectionConfig;
     use crate::output::aws::RecordRenderer;
-    use crate::output::aws::connection::AwsConnectionConfig;
     use rmpv::Value as V;
 
     fn settings() -> KinesisSettings {

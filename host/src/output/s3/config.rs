@@ -38,7 +38,7 @@ pub const DEFAULT_STORE_DIR: &str = "/tmp/fluent-bit/s3";
 /// Default `upload_attempts` (of one object, before its events are dropped).
 pub const DEFAULT_UPLOAD_ATTEMPTS: u32 = 5;
 
-crate::output::aws::connection::aws_output_config! {
+crate::net::aws_connection::aws_output_config! {
 /// The options, as written in the config.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

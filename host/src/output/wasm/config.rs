@@ -3,8 +3,8 @@
 
 use super::allow::AllowList;
 use super::secrets::Secrets;
-use super::sigv4::AwsSigV4Config;
 use crate::config::{ByteSize, DurationStr};
+use crate::net::sigv4::AwsSigV4Config;
 use crate::plugin::config::PluginLimitsConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;

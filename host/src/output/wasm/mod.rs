@@ -1,9 +1,10 @@
 //! `type = "wasm"` outputs: a WebAssembly plugin of world `output` (wit/plugin.wit) encodes
 //! batches into HTTP requests and classifies the answers; the router sends them. The router
-//! owns the network (pooled hyper client, rustls with the system CA store, timeouts, gzip, no
-//! redirects, bounded response bodies), the grants (`allow_hosts`), the secrets (injected into
-//! the headers the plugin names, never shown to it), AWS SigV4 signing ([`sigv4`], with
-//! credentials the plugin never sees), and retries, buffering and dead letters
+//! owns the network ([`crate::net::http_client`]: pooled hyper client, rustls with the system
+//! CA store, timeouts, gzip, no redirects, bounded response bodies), the grants
+//! (`allow_hosts`), the secrets (injected into the headers the plugin names, never shown to
+//! it), AWS SigV4 signing ([`crate::net::sigv4`], with credentials the plugin never sees), and
+//! retries, buffering and dead letters
 //! (the output runner). See [`runner`] for how answers are acted on.
 //!
 //! ```toml
@@ -31,11 +32,9 @@
 //! `wasm_output_request_bytes_total`, and the plugin's calls in `wasm_plugin_*`.
 
 pub mod allow;
-pub mod client;
 pub mod config;
 pub mod runner;
 pub mod secrets;
-pub mod sigv4;
 pub mod telemetry;
 
 pub use config::{WasmOutputConfig, WasmOutputSettings};
@@ -61,7 +60,7 @@ pub enum WasmOutputError {
     Settings(Vec<String>),
     /// The HTTP client could not be created.
     #[error("{0}")]
-    Client(#[from] client::ClientError),
+    Client(#[from] crate::net::http_client::ClientError),
 }
 
 impl crate::output::OutputComponent for WasmOutputConfig {
@@ -174,7 +173,7 @@ impl WasmOutput {
             .allow_hosts
             .iter()
             .any(|h| h.to_ascii_lowercase().starts_with("https://"));
-        let client = client::HttpClient::new(
+        let client = crate::net::http_client::HttpClient::new(
             settings.connect_timeout,
             settings.timeout,
             settings.max_response_bytes,
@@ -201,7 +200,10 @@ impl WasmOutput {
             allow: settings.allow,
             secrets: settings.secrets,
             signer: settings.aws_sigv4.map(|c| {
-                sigv4::Signer::new(c, crate::output::aws::connection::AwsOverrides::default())
+                crate::net::sigv4::Signer::new(
+                    c,
+                    crate::net::aws_connection::AwsOverrides::default(),
+                )
             }),
         };
         Ok(WasmOutput::new(runner, policy, client, component, metrics))

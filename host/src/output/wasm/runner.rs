@@ -32,10 +32,10 @@
 //! `encode_failed`.
 
 use super::allow::{AllowList, origin};
-use super::client::{HttpClient, PreparedRequest, Received};
 use super::secrets::Secrets;
 use super::telemetry::RequestTelemetry;
 use crate::event::{Batch, Event};
+use crate::net::http_client::{HttpClient, PreparedRequest, Received};
 use crate::ops::metrics::{Component, Metrics};
 use crate::output::{DeliveryError, DeliveryProgress, Output, requests};
 use crate::plugin::Fault;
@@ -76,7 +76,7 @@ pub(crate) struct RequestPolicy {
     pub(crate) allow: AllowList,
     pub(crate) secrets: Secrets,
     /// Signs each request with SigV4 when the output has `aws_sigv4`.
-    pub(crate) signer: Option<super::sigv4::Signer>,
+    pub(crate) signer: Option<crate::net::sigv4::Signer>,
 }
 
 /// A plugin of world `output` as an [`Output`].

@@ -1,10 +1,10 @@
 //! GET over HTTP(S) for plugin fetches: the output plugins' client
-//! ([`crate::output::wasm::client`]: rustls, the system's CA store, bounded time and size),
+//! ([`crate::net::http_client`]: rustls, the system's CA store, bounded time and size),
 //! following redirects (release downloads and registries' blob stores answer with one), the
 //! body bounded by [`super::MAX_PLUGIN_BYTES`].
 
 use super::{CONNECT_TIMEOUT, FETCH_TIMEOUT, MAX_PLUGIN_BYTES};
-use crate::output::wasm::client::{HttpClient, PreparedRequest};
+use crate::net::http_client::{HttpClient, PreparedRequest};
 use ::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use bytes::Bytes;
 

@@ -2,7 +2,7 @@
 //!
 //! - a file: `/plugins/redact.wasm`;
 //! - S3: `s3://bucket/key.wasm`, with the task role's credentials (the outputs' chain;
-//!   `AWS_ENDPOINT_URL` honoured) — [`crate::startup::s3_get`];
+//!   `AWS_ENDPOINT_URL` honoured) — [`crate::net::s3_get`];
 //! - HTTPS: `https://…` (`http://` too: the pin is what makes it safe) — [`http`];
 //! - an OCI registry: `oci://registry/repository:tag` or `…@sha256:…`, a component pushed as an
 //!   OCI artifact (`wkg oci push`, `oras push`; e.g. to Amazon ECR) — [`oci`].
@@ -20,7 +20,7 @@ pub mod oci;
 
 use super::PluginError;
 use super::cache::{ArtifactCache, sha256_hex};
-use crate::startup::s3_get::{S3GetError, S3Getter};
+use crate::net::s3_get::{S3GetError, S3Getter};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

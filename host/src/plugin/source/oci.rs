@@ -455,10 +455,10 @@ fn ecr_endpoint(registry: &str) -> String {
 pub async fn ecr_basic_auth(
     registry: &str,
     endpoint: &str,
-    overrides: crate::output::aws::AwsOverrides,
+    overrides: crate::net::aws_connection::AwsOverrides,
 ) -> Result<String, String> {
-    use crate::output::wasm::client::PreparedRequest;
-    use crate::output::wasm::sigv4::{AwsSigV4Config, Signer};
+    use crate::net::http_client::PreparedRequest;
+    use crate::net::sigv4::{AwsSigV4Config, Signer};
     let region = ecr_region(registry).unwrap_or("us-east-1");
     let uri: Uri = format!("{}/", endpoint.trim_end_matches('/'))
         .parse()
@@ -494,7 +494,7 @@ pub async fn ecr_basic_auth(
         .sign(&request)
         .await
         .map_err(|e| format!("{registry} is Amazon ECR: {e}"))?;
-    let client = crate::output::wasm::client::HttpClient::new(
+    let client = crate::net::http_client::HttpClient::new(
         super::CONNECT_TIMEOUT,
         super::FETCH_TIMEOUT,
         1 << 20,

@@ -119,7 +119,7 @@ impl AwsAuthKeys {
             }
         }
         // Checked here, at the lines, rather than later against the generated TOML.
-        let check: crate::output::wasm::sigv4::AwsSigV4Config = Value::Table(t.clone())
+        let check: crate::net::sigv4::AwsSigV4Config = Value::Table(t.clone())
             .try_into()
             .map_err(|e| format!("{}: AWS_Auth: {e}", at(&on)))?;
         if let Err(problems) = check.validate("") {

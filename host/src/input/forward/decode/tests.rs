@@ -765,7 +765,10 @@ fn entries_walked_by_the_count_decode_as_a_fresh_walk_does() {
     let shapes = [
         mp::fixarray(&[mp::event_time(10, 1), r1.clone()]),
         mp::fixarray(&[vec![0xce, 0, 0, 0, 11], r1.clone()]),
-        mp::fixarray(&[mp::fixarray(&[mp::event_time(12, 2), meta.clone()]), r1.clone()]),
+        mp::fixarray(&[
+            mp::fixarray(&[mp::event_time(12, 2), meta.clone()]),
+            r1.clone(),
+        ]),
         mp::fixarray(&[
             mp::fixarray(&[mp::event_time(0xFFFF_FFFF, 0), meta]),
             mp::map(&[]),
@@ -775,7 +778,13 @@ fn entries_walked_by_the_count_decode_as_a_fresh_walk_does() {
         mp::fixarray(&[mp::event_time(14, 0), r1.clone(), r1.clone()]),
         mp::fixarray(&[mp::fixstr(b"15"), r1.clone()]),
     ];
-    let entries: Vec<u8> = shapes.iter().cycle().take(6_000).flatten().copied().collect();
+    let entries: Vec<u8> = shapes
+        .iter()
+        .cycle()
+        .take(6_000)
+        .flatten()
+        .copied()
+        .collect();
     assert!(entries.len() > 64 * 1024);
     let mut wire = vec![0x92];
     wire.extend(mp::fixstr(b"t"));

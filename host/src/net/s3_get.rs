@@ -4,10 +4,10 @@
 //! means us-east-1 and `EU` eu-west-1), one retry, a bound on the size. The endpoint moves
 //! with the SDK's `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` (path-style addressing then).
 //!
-//! Used for the `aws_fluent_bit_init_s3_N` files ([`super::init_files`]) and for plugins at
+//! Used for the `aws_fluent_bit_init_s3_N` files ([`crate::startup::init_files`]) and for plugins at
 //! `s3://` paths ([`crate::plugin::source`]).
 
-use crate::output::aws::{AwsConnectionConfig, AwsOverrides};
+use super::aws_connection::{AwsConnectionConfig, AwsOverrides};
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 
 /// The region asked for a bucket's region when the task's region is unknown (as the init

@@ -1,7 +1,7 @@
 //! The `aws_sigv4` grant of a WASM output: the router signs every request of the output with
 //! AWS Signature Version 4, after compression, with credentials from the AWS SDK's default
 //! chain (and an optional role assumed on top of it), exactly as the AWS outputs get theirs
-//! ([`crate::output::aws::connection`]). The plugin never sees the credentials.
+//! ([`crate::net::aws_connection`]). The plugin never sees the credentials.
 //!
 //! ```toml
 //! aws_sigv4 = { service = "es", region = "eu-west-1", role_arn = "arn:aws:iam::123456789012:role/logs" }
@@ -12,8 +12,8 @@
 //! OpenSearch Serverless requires and Fluent Bit always sends), `x-amz-security-token` for
 //! temporary credentials, and every header of the request.
 
-use super::client::PreparedRequest;
-use crate::output::aws::connection::{AwsConnectionConfig, AwsOverrides};
+use super::http_client::PreparedRequest;
+use crate::net::aws_connection::{AwsConnectionConfig, AwsOverrides};
 use aws_sdk_s3::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{
     PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign,

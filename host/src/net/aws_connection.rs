@@ -73,8 +73,8 @@ macro_rules! aws_output_config {
             pub fn connection(
                 &self,
                 default_region: Option<&str>,
-            ) -> $crate::output::aws::AwsConnectionConfig {
-                $crate::output::aws::AwsConnectionConfig {
+            ) -> $crate::net::aws_connection::AwsConnectionConfig {
+                $crate::net::aws_connection::AwsConnectionConfig {
                     region: self
                         .region
                         .clone()
