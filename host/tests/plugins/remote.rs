@@ -13,15 +13,33 @@ use wasm_router::plugin::cache::sha256_hex;
 
 const BUCKET: &str = "team-plugins";
 
-async fn put_plugin(moto: &Moto, key: &str, path: &str) {
+/// moto, with digit-mask at `s3://team-plugins/filters/digit-mask.wasm`.
+async fn moto_with_digit_mask() -> Moto {
+    let moto = Moto::start();
+    aws::create_bucket(&moto.endpoint, BUCKET).await;
     aws::s3_client(&moto.endpoint)
         .put_object()
         .bucket(BUCKET)
-        .key(key)
-        .body(std::fs::read(path).unwrap().into())
+        .key("filters/digit-mask.wasm")
+        .body(
+            std::fs::read(wasm_router_test_artifacts::DIGIT_MASK)
+                .unwrap()
+                .into(),
+        )
         .send()
         .await
         .expect("PutObject");
+    moto
+}
+
+/// A registry holding the component at `path` as `repository_tag`; the manifest's digest.
+fn registry_with(repository_tag: &str, path: &str) -> (Registry, String) {
+    let registry = Registry::start();
+    let staging = tempfile::tempdir().unwrap();
+    let file = staging.path().join(Path::new(path).file_name().unwrap());
+    std::fs::copy(path, &file).unwrap();
+    let manifest = registry.push(repository_tag, &file);
+    (registry, manifest)
 }
 
 fn pin_of(path: &str) -> String {
@@ -61,19 +79,9 @@ fn validate(config: &Path, env: &[(&str, String)]) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filters_load_from_s3_and_an_oci_registry_by_digest_and_start_again_offline() {
-    let moto = Moto::start();
-    aws::create_bucket(&moto.endpoint, BUCKET).await;
-    put_plugin(
-        &moto,
-        "filters/digit-mask.wasm",
-        wasm_router_test_artifacts::DIGIT_MASK,
-    )
-    .await;
-    let registry = Registry::start();
-    let staging = tempfile::tempdir().unwrap();
-    let redact = staging.path().join("redact.wasm");
-    std::fs::copy(wasm_router_test_artifacts::REDACT, &redact).unwrap();
-    let manifest = registry.push("plugins/redact:1.0", &redact);
+    let moto = moto_with_digit_mask().await;
+    let (registry, manifest) =
+        registry_with("plugins/redact:1.0", wasm_router_test_artifacts::REDACT);
     assert!(manifest.starts_with("sha256:"), "{manifest}");
 
     let cache = tempfile::tempdir().unwrap();
@@ -141,19 +149,11 @@ match = "*"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_or_missing_pins_and_unreachable_sources_are_refused_naming_the_url_and_fix() {
-    let moto = Moto::start();
-    aws::create_bucket(&moto.endpoint, BUCKET).await;
-    put_plugin(
-        &moto,
-        "filters/digit-mask.wasm",
-        wasm_router_test_artifacts::DIGIT_MASK,
-    )
-    .await;
-    let registry = Registry::start();
-    let staging = tempfile::tempdir().unwrap();
-    let keep_all = staging.path().join("keep-all.wasm");
-    std::fs::copy(wasm_router_test_artifacts::KEEP_ALL, &keep_all).unwrap();
-    registry.push("plugins/keep-all:latest", &keep_all);
+    let moto = moto_with_digit_mask().await;
+    let (registry, _) = registry_with(
+        "plugins/keep-all:latest",
+        wasm_router_test_artifacts::KEEP_ALL,
+    );
     let dir = tempfile::tempdir().unwrap();
     let config_with = |filter: &str| {
         let path = dir.path().join("router.toml");
@@ -229,14 +229,7 @@ async fn wrong_or_missing_pins_and_unreachable_sources_are_refused_naming_the_ur
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_init_variable_naming_a_wasm_puts_it_in_the_plugin_directory_of_a_classic_config() {
-    let moto = Moto::start();
-    aws::create_bucket(&moto.endpoint, BUCKET).await;
-    put_plugin(
-        &moto,
-        "filters/digit-mask.wasm",
-        wasm_router_test_artifacts::DIGIT_MASK,
-    )
-    .await;
+    let moto = moto_with_digit_mask().await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("fluent-bit.conf");
     std::fs::write(
