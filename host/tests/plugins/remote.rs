@@ -84,41 +84,36 @@ async fn filters_load_from_s3_and_an_oci_registry_by_digest_and_start_again_offl
         registry_with("plugins/redact:1.0", wasm_router_test_artifacts::REDACT);
     assert!(manifest.starts_with("sha256:"), "{manifest}");
 
-    let cache = tempfile::tempdir().unwrap();
-    let config = format!(
-        r#"
-[service]
-plugin_cache_dir = "{cache}"
-
-[[inputs]]
-type = "forward"
-listen = "127.0.0.1:0"
-
-[[filters]]
-type = "wasm"
-match = "app.*"
-path = "s3://{BUCKET}/filters/digit-mask.wasm"
-sha256 = "{digit_mask}"
-
-[[filters]]
-type = "wasm"
-match = "app.*"
-path = "oci://{registry}/plugins/redact@{manifest}"
-
-[[outputs]]
-type = "stdout"
-match = "*"
-"#,
-        cache = cache.path().display(),
-        digit_mask = pin_of(wasm_router_test_artifacts::DIGIT_MASK),
-        registry = registry.address,
-    );
-    let env = [("AWS_ENDPOINT_URL", moto.endpoint.clone())];
-    let mut router_env: Vec<(&str, String)> = aws::aws_env();
-    router_env.extend(env.iter().cloned());
+    // A FireLens-shaped classic config, its filters named by URL (Fluent Bit's `WASM_Path`).
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fluent-bit.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "[INPUT]\n    Name forward\n    Listen 127.0.0.1\n    Port 0\n\n\
+             [FILTER]\n    Name wasm\n    Match app.*\n    WASM_Path s3://{BUCKET}/filters/digit-mask.wasm\n    sha256 {digit_mask}\n\n\
+             [FILTER]\n    Name wasm\n    Match app.*\n    WASM_Path oci://{registry}/plugins/redact@{manifest}\n\n\
+             [OUTPUT]\n    Name stdout\n    Match *\n",
+            digit_mask = pin_of(wasm_router_test_artifacts::DIGIT_MASK),
+            registry = registry.address,
+        ),
+    )
+    .unwrap();
+    // The cache where the image keeps it: under $XDG_CACHE_HOME.
+    let cache = dir.path().join("cache");
+    let endpoint = moto.endpoint.clone();
+    let start = || {
+        let mut cmd = common::router_command();
+        cmd.arg("-c")
+            .arg(&config)
+            .envs(aws::aws_env())
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("XDG_CACHE_HOME", &cache);
+        RouterProcess::spawn(&mut cmd, tempfile::tempdir().unwrap())
+    };
     let expected = json!({"log": "mail [REDACTED:email] pin ****"});
 
-    let router = RouterProcess::start_with_env(&config, &router_env);
+    let router = start();
     send(&router, "mail bob@example.com pin 1234");
     router.wait_for_events(1);
     let log = router.log_text();
@@ -130,7 +125,8 @@ match = "*"
     // S3 and the registry gone: both plugins come from the cache, by digest.
     drop(moto);
     drop(registry);
-    let router = RouterProcess::start_with_env(&config, &router_env);
+    assert!(std::net::TcpStream::connect(endpoint.trim_start_matches("http://")).is_err());
+    let router = start();
     send(&router, "mail eve@example.org pin 98");
     router.wait_for_events(1);
     let log = router.log_text();
