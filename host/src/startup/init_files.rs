@@ -173,15 +173,18 @@ pub enum InitError {
         /// The failure.
         source: std::io::Error,
     },
-    /// A file over [`MAX_FILE_BYTES`].
+    /// A file over [`MAX_FILE_BYTES`] (a plugin: over [`MAX_PLUGIN_BYTES`]).
     #[error(
-        "{variable}={value:?}: the file is larger than {MAX_FILE_BYTES} bytes; a config or parsers file is a few KiB, check that it is the right object"
+        "{variable}={value:?}: the file is larger than {limit} bytes; {}",
+        if *limit == MAX_PLUGIN_BYTES { "check that it is the right plugin" } else { "a config or parsers file is a few KiB, check that it is the right object" }
     )]
     TooLarge {
         /// The variable.
         variable: String,
         /// Its value.
         value: String,
+        /// The bound it passed.
+        limit: usize,
     },
     /// The main config is TOML or YAML: classic files cannot be included into it.
     #[error(
@@ -358,6 +361,16 @@ pub async fn run(
             }
         };
         if is_plugin(&path) {
+            let len = std::fs::metadata(&path)
+                .map_err(|e| unreadable(source, &path, e))?
+                .len();
+            if len > MAX_PLUGIN_BYTES as u64 {
+                return Err(InitError::TooLarge {
+                    variable: source.variable.clone(),
+                    value: source.value.clone(),
+                    limit: MAX_PLUGIN_BYTES,
+                });
+            }
             let data = std::fs::read(&path).map_err(|e| unreadable(source, &path, e))?;
             let target = plugin_dir.join(path.file_name().expect("a .wasm file name"));
             if target != path {
@@ -444,6 +457,7 @@ fn read_bounded(source: &InitSource, path: &Path) -> Result<String, InitError> {
         return Err(InitError::TooLarge {
             variable: source.variable.clone(),
             value: source.value.clone(),
+            limit: MAX_FILE_BYTES,
         });
     }
     std::fs::read_to_string(path).map_err(unreadable)
@@ -498,7 +512,11 @@ async fn download(
                     bucket: object.bucket.clone(),
                     key: object.key.clone(),
                 },
-                S3GetError::TooLarge => InitError::TooLarge { variable, value },
+                S3GetError::TooLarge => InitError::TooLarge {
+                    variable,
+                    value,
+                    limit: max_bytes,
+                },
                 S3GetError::Download { region, detail } => InitError::Download {
                     variable,
                     value,
