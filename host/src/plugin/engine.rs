@@ -1,7 +1,8 @@
 //! The one wasmtime `Engine` of the process and the `Linker` every plugin is linked against.
 //!
 //! Engine policy lives here and nowhere else: Cranelift, the component model, epoch
-//! interruption driven by one ticker thread (an epoch is [`EPOCH_TICK`]), and
+//! interruption driven by one ticker thread that runs while guest code does
+//! ([`super::ticker`]; an epoch is [`EPOCH_TICK`]), and
 //! `concurrency_support` off — the plugin worlds are synchronous, and with it off a call costs
 //! about a third (measured in `host/benches/plugin.rs`). The allocator is wasmtime's on-demand
 //! one: instances are long-lived, so pooling's cheaper instantiation does not pay for the
@@ -10,6 +11,7 @@
 
 use super::bindings::PluginImports;
 use super::state::PluginState;
+use super::ticker::{EpochTicker, Ticking};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use wasmtime::component::{HasData, HasSelf, Linker, Resource, ResourceTable};
@@ -45,6 +47,7 @@ pub struct PluginEngine {
     engine: Engine,
     linker: Linker<PluginState>,
     options: EngineOptions,
+    ticker: EpochTicker,
 }
 
 /// Why an engine could not be created.
@@ -91,11 +94,18 @@ impl PluginEngine {
         }
         let engine = Engine::new(&config).map_err(err)?;
         let linker = plugin_linker(&engine).map_err(err)?;
-        start_epoch_ticker(&engine);
+        let weak = engine.weak();
+        let ticker = EpochTicker::start("wasm-epoch", EPOCH_TICK, move || {
+            weak.upgrade()
+                .map(|engine| engine.increment_epoch())
+                .is_some()
+        })
+        .map_err(|e| EngineError(format!("cannot start the wasm-epoch thread: {e}")))?;
         Ok(PluginEngine {
             engine,
             linker,
             options,
+            ticker,
         })
     }
 
@@ -109,6 +119,11 @@ impl PluginEngine {
         &self.linker
     }
 
+    /// Hold while guest code runs: the epoch (call deadlines) advances only then.
+    pub fn ticking(&self) -> Ticking<'_> {
+        self.ticker.ticking()
+    }
+
     /// How this engine was configured.
     pub fn options(&self) -> EngineOptions {
         self.options
@@ -117,25 +132,6 @@ impl PluginEngine {
     /// Epoch ticks that make up `deadline` (at least one full tick).
     pub fn deadline_ticks(deadline: Duration) -> u64 {
         (deadline.as_nanos() / EPOCH_TICK.as_nanos()) as u64 + 1
-    }
-}
-
-fn start_epoch_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    let spawned = std::thread::Builder::new()
-        .name("wasm-epoch".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(EPOCH_TICK);
-                match weak.upgrade() {
-                    Some(engine) => engine.increment_epoch(),
-                    None => return,
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        // Without the ticker deadlines never fire; every call would run unbounded.
-        panic!("cannot start the wasm-epoch thread: {e}");
     }
 }
 

@@ -46,6 +46,8 @@ pub struct PluginInstance {
     fuel_budget: Option<u64>,
     calls: u64,
     fuel_used: Option<u64>,
+    /// Its engine, whose epoch ticks while a call runs.
+    engine: Arc<PluginEngine>,
 }
 
 impl PluginInstance {
@@ -72,7 +74,10 @@ impl PluginInstance {
         let failed = |e: wasmtime::Error| Fault::Instantiate {
             message: Fault::from_call_error(e, limits.deadline, fuel_budget).to_string(),
         };
-        let instance = plugin.pre().instantiate(&mut store).map_err(failed)?;
+        let instance = {
+            let _ticking = engine.ticking();
+            plugin.pre().instantiate(&mut store).map_err(failed)?
+        };
         let indices = plugin.export_indices();
         let info = instance
             .get_typed_func(&mut store, indices.info)
@@ -115,6 +120,7 @@ impl PluginInstance {
             fuel_budget,
             calls: 0,
             fuel_used: None,
+            engine: engine.clone(),
         })
     }
 
@@ -233,7 +239,9 @@ impl PluginInstance {
                 message: e.to_string(),
             })?;
         }
+        let ticking = self.engine.ticking();
         let result = f(&mut self.store);
+        drop(ticking);
         if let Some(budget) = self.fuel_budget {
             self.fuel_used = self.store.get_fuel().ok().map(|left| budget - left);
         }

@@ -1,6 +1,7 @@
 //! The WebAssembly plugin runtime: filters and outputs following `wit/plugin.wit`.
 //!
-//! - [`engine`]: the one `Engine` (epoch ticker, engine policy) and the `Linker`;
+//! - [`engine`]: the one `Engine` (engine policy) and the `Linker`; [`ticker`]: the epoch
+//!   ticker, running only while guest code does;
 //! - [`bindings`]: the one `bindgen!`; [`state`]: store data, deny-by-default WASI, the
 //!   `log` and `metrics` imports ([`log`], [`stdio`], [`guest_metrics`]);
 //! - [`source`]: a plugin's bytes, from a file, S3, HTTPS or an OCI registry, pinned by sha256;
@@ -35,6 +36,7 @@ pub mod startup;
 pub mod state;
 pub mod stdio;
 pub mod telemetry;
+pub mod ticker;
 
 pub use cache::ArtifactCache;
 pub use engine::{EngineOptions, PluginEngine};
