@@ -560,7 +560,9 @@ impl ConnContext {
                 match &mut pending.batch {
                     Some(p) if p.tag == batch.tag && p.len() < MAX_COALESCED_EVENTS => {
                         let before = p.events.capacity();
-                        p.events.extend(batch.events);
+                        p.events.append(&mut batch.events);
+                        // A Message-mode request's one-event list serves the next one.
+                        decoder.recycle(batch.events);
                         pending.held += req.held_bytes
                             + (p.events.capacity() - before) * size_of::<crate::event::Event>();
                     }

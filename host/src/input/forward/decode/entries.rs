@@ -121,8 +121,17 @@ pub(super) struct EventSink {
 impl EventSink {
     /// A sink for at most `max_events` events; the event list never allocates room for more.
     pub(super) fn new(capacity: usize, max_events: usize, clock: fn() -> u64) -> Self {
+        Self::with_events(
+            Vec::with_capacity(capacity.min(max_events)),
+            max_events,
+            clock,
+        )
+    }
+
+    /// A sink filling `events` (empty; its capacity is kept).
+    pub(super) fn with_events(events: Vec<Event>, max_events: usize, clock: fn() -> u64) -> Self {
         EventSink {
-            events: Vec::with_capacity(capacity.min(max_events)),
+            events,
             invalid: 0,
             over_limit: false,
             max_events,

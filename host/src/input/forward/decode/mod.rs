@@ -149,8 +149,8 @@ pub struct Decoder {
     ready: Option<FrameLayout>,
     /// Its payload decompressed by [`Decoder::decompress_ready`], if it is compressed.
     ready_plain: Option<Bytes>,
-    /// Where its first entries end, when [`Decoder::next_held_bound`] counted them.
-    entry_ends: Vec<u32>,
+    /// What decoding keeps between requests ([`request::Scratch`]).
+    scratch: request::Scratch,
     clock: fn() -> u64,
 }
 
@@ -174,7 +174,7 @@ impl Decoder {
             scanner: FrameScanner::default(),
             ready: None,
             ready_plain: None,
-            entry_ends: Vec::new(),
+            scratch: request::Scratch::default(),
             clock,
         }
     }
@@ -195,8 +195,6 @@ impl Decoder {
         max_held: usize,
     ) -> Result<Option<Frame>, DecodeError> {
         let plain = self.ready_plain.take();
-        // Entry ends belong to the frame `next_held_bound` found, and to no other.
-        let ends = std::mem::take(&mut self.entry_ends);
         let layout = match self.ready.take() {
             Some(layout) => layout,
             None => match self.scanner.scan(buf, self.limits.max_request_bytes)? {
@@ -218,10 +216,10 @@ impl Decoder {
                     plain,
                     max_held,
                     self.clock,
-                    &ends,
+                    &mut self.scratch,
                 );
-                self.entry_ends = ends;
-                self.entry_ends.clear();
+                // Entry ends belong to the frame `next_held_bound` found, and to no other.
+                self.scratch.entry_ends.clear();
                 request.map(|r| Some(Frame::Request(r)))
             }
         }
@@ -239,7 +237,7 @@ impl Decoder {
         if self.ready.is_none() {
             self.ready = self.scanner.scan(buf, self.limits.max_request_bytes)?;
         }
-        let ends = &mut self.entry_ends;
+        let ends = &mut self.scratch.entry_ends;
         Ok(self.ready.as_ref().map(|layout| match layout {
             FrameLayout::Nil => (1, 0),
             FrameLayout::Array(a) => (
@@ -253,6 +251,14 @@ impl Decoder {
                 ),
             ),
         }))
+    }
+
+    /// Give back the emptied event list of a one-event request (Message mode) whose events
+    /// were moved elsewhere: the next one reuses it instead of allocating.
+    pub fn recycle(&mut self, events: Vec<crate::event::Event>) {
+        if events.is_empty() && events.capacity() == 1 {
+            self.scratch.single = Some(events);
+        }
     }
 
     /// Decompress the payload of the frame found by [`next_held_bound`](Self::next_held_bound)

@@ -18,6 +18,15 @@ const EXACT_COUNT_ABOVE: usize = 64 * 1024;
 /// Entry ends kept from that count for decoding (16 KiB per connection at most).
 const MAX_KNOWN_ENDS: usize = MAX_INITIAL_EVENTS;
 
+/// What one connection's decoder keeps between requests, to save work and allocations.
+#[derive(Debug, Default)]
+pub(super) struct Scratch {
+    /// Where the ready frame's first entries end, when [`held_bound`] counted them.
+    pub entry_ends: Vec<u32>,
+    /// An empty one-event list for the next Message-mode request ([`super::Decoder::recycle`]).
+    pub single: Option<Vec<Event>>,
+}
+
 /// The option map's fields the receiver acts on (reference §4). Other keys are ignored.
 #[derive(Debug, Default)]
 struct Options {
@@ -37,8 +46,9 @@ pub(super) fn parse_request(
     plain: Option<Bytes>,
     max_held: usize,
     clock: fn() -> u64,
-    known_ends: &[u32],
+    scratch: &mut Scratch,
 ) -> Result<Request, DecodeError> {
+    let known_ends = &scratch.entry_ends;
     let data = &frame[..];
     let element = |i: usize| {
         layout
@@ -153,7 +163,11 @@ pub(super) fn parse_request(
             let (time, _) = read_time(data, second.start, 1).map_err(|e| scan_error(e, "time"))?;
             let record = element(2);
             let is_map = matches!(data[record.start], 0x80..=0x8f | 0xde | 0xdf);
-            let mut sink = EventSink::new(1, 1, clock);
+            let events = scratch
+                .single
+                .take()
+                .unwrap_or_else(|| Vec::with_capacity(1));
+            let mut sink = EventSink::with_events(events, 1, clock);
             sink.push(&frame, time, record, is_map);
             request(tag, chunk, Mode::Message, sink, frame.len(), usize::MAX)
         }

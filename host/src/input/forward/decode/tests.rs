@@ -793,13 +793,48 @@ fn entries_walked_by_the_count_decode_as_a_fresh_walk_does() {
     let mut decoder = Decoder::with_clock(DecodeLimits::default(), fixed_clock);
     let mut buf = BytesMut::from(&wire[..]);
     let (_, bound) = decoder.next_held_bound(&buf).unwrap().unwrap();
-    assert!(!decoder.entry_ends.is_empty(), "the count kept entry ends");
+    assert!(
+        !decoder.scratch.entry_ends.is_empty(),
+        "the count kept entry ends"
+    );
     let Some(Frame::Request(counted)) = decoder.decode_within(&mut buf, bound).unwrap() else {
         panic!("a request");
     };
-    assert!(decoder.entry_ends.is_empty(), "ends are used once");
+    assert!(decoder.scratch.entry_ends.is_empty(), "ends are used once");
     assert_eq!(counted.batch.events, fresh.batch.events);
     assert_eq!(counted.invalid_events, fresh.invalid_events);
     assert_eq!(fresh.batch.len(), 6_000 / 8 * 3);
     assert_eq!(fresh.invalid_events, 6_000 / 8 * 4);
+}
+
+#[test]
+fn a_recycled_one_event_list_carries_the_next_message_mode_request() {
+    let message =
+        |log: &[u8]| mp::fixarray(&[mp::fixstr(b"t"), mp::event_time(10, 0), mp::record(log)]);
+    let mut decoder = decoder();
+    let mut buf = BytesMut::from(&[message(b"one"), message(b"two")].concat()[..]);
+    let Some(Frame::Request(first)) = decoder.decode(&mut buf).unwrap() else {
+        panic!("a request")
+    };
+    let mut events = first.batch.events;
+    let taken = events.pop().unwrap();
+    assert_eq!(taken, event(10_000_000_000, &mp::record(b"one")));
+    let list = events.as_ptr();
+    decoder.recycle(events);
+    let Some(Frame::Request(second)) = decoder.decode(&mut buf).unwrap() else {
+        panic!("a request")
+    };
+    assert_eq!(
+        second.batch.events,
+        [event(10_000_000_000, &mp::record(b"two"))]
+    );
+    assert_eq!(
+        second.batch.events.as_ptr(),
+        list,
+        "the same list, not a new allocation"
+    );
+    // A list that still holds events, or a larger one, is not kept.
+    decoder.recycle(vec![taken]);
+    decoder.recycle(Vec::with_capacity(8));
+    assert!(decoder.scratch.single.is_none());
 }
