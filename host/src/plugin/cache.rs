@@ -132,9 +132,10 @@ impl ArtifactCache {
         }
     }
 
-    /// Keep `bytes` under their sha256 (a fetched plugin, or a manifest naming one).
-    pub fn store_blob(&self, bytes: &[u8]) -> Result<(), String> {
-        match self.blob_path(&sha256_hex(bytes)) {
+    /// Keep `bytes` under `hex`, their sha256 (a fetched plugin, or a manifest naming one);
+    /// [`ArtifactCache::blob`] checks it again when reading.
+    pub fn store_blob(&self, hex: &str, bytes: &[u8]) -> Result<(), String> {
+        match self.blob_path(hex) {
             Some(path) => self.store(&path, bytes),
             None => Ok(()),
         }

@@ -164,57 +164,66 @@ pub fn read(
     };
     let pin = sha256.map(Pin::parse).transpose().map_err(fetch_error)?;
     let source = PluginSource::parse(path).map_err(fetch_error)?;
-    let bytes = match &source {
-        PluginSource::File(file) => std::fs::read(file).map_err(|e| PluginError::Read {
-            path: shown.clone(),
-            message: e.to_string(),
-        })?,
+    // Each byte is hashed once: `blob` checks what the cache gives against its digest, a fetch
+    // is hashed here, a file only when it is pinned.
+    let (bytes, digest) = match &source {
+        PluginSource::File(file) => {
+            let bytes = std::fs::read(file).map_err(|e| PluginError::Read {
+                path: shown.clone(),
+                message: e.to_string(),
+            })?;
+            let digest = pin.as_ref().map(|_| sha256_hex(&bytes));
+            (bytes, digest)
+        }
         remote => match cached(remote, pin.as_ref(), cache) {
-            Some(bytes) => {
-                tracing::info!(plugin = %shown, sha256 = %sha256_hex(&bytes), "plugin found in the cache by digest; not fetched");
-                bytes
+            Some((bytes, digest)) => {
+                tracing::info!(plugin = %shown, sha256 = %digest, "plugin found in the cache by digest; not fetched");
+                (bytes, Some(digest))
             }
             None => {
                 let fetched = block_on(fetch(remote.clone())).map_err(fetch_error)?;
-                tracing::info!(plugin = %shown, bytes = fetched.wasm.len(), sha256 = %sha256_hex(&fetched.wasm), "plugin fetched");
-                if pin
-                    .as_ref()
-                    .is_none_or(|p| p.hex() == sha256_hex(&fetched.wasm))
-                {
-                    for blob in fetched.manifests.iter().chain([&fetched.wasm]) {
-                        if let Err(e) = cache.store_blob(blob) {
+                let digest = sha256_hex(&fetched.wasm);
+                tracing::info!(plugin = %shown, bytes = fetched.wasm.len(), sha256 = %digest, "plugin fetched");
+                if pin.as_ref().is_none_or(|p| p.hex() == digest) {
+                    let manifests = fetched.manifests.iter().map(|m| (sha256_hex(m), m));
+                    for (hex, blob) in manifests.chain([(digest.clone(), &fetched.wasm)]) {
+                        if let Err(e) = cache.store_blob(&hex, blob) {
                             tracing::warn!(plugin = %shown, error = %e, "cannot keep the fetched plugin in the cache; a restart will fetch it again. Fix: make the cache directory writable, or set [service] plugin_cache_dir");
                         }
                     }
                 }
-                fetched.wasm
+                (fetched.wasm, Some(digest))
             }
         },
     };
-    if let Some(pin) = pin {
-        let actual = sha256_hex(&bytes);
-        if actual != pin.hex() {
-            return Err(PluginError::Digest {
-                path: shown,
-                pinned: pin.hex().to_string(),
-                actual,
-            });
-        }
+    if let (Some(pin), Some(actual)) = (pin, digest)
+        && actual != pin.hex()
+    {
+        return Err(PluginError::Digest {
+            path: shown,
+            pinned: pin.hex().to_string(),
+            actual,
+        });
     }
     Ok(bytes)
 }
 
-/// A remote plugin already in the cache: by its pin, or through the cached manifest of an OCI
-/// reference by digest.
-fn cached(source: &PluginSource, pin: Option<&Pin>, cache: &ArtifactCache) -> Option<Vec<u8>> {
-    if let Some(pin) = pin {
-        return cache.blob(pin.hex());
-    }
-    let PluginSource::Oci(reference) = source else {
-        return None;
+/// A remote plugin already in the cache, and its digest: by its pin, or through the cached
+/// manifest of an OCI reference by digest.
+fn cached(
+    source: &PluginSource,
+    pin: Option<&Pin>,
+    cache: &ArtifactCache,
+) -> Option<(Vec<u8>, String)> {
+    let digest = match (pin, source) {
+        (Some(pin), _) => pin.clone(),
+        (None, PluginSource::Oci(reference)) => {
+            oci::cached_layer(reference.digest.as_ref()?, |digest| cache.blob(digest))?
+        }
+        (None, _) => return None,
     };
-    let layer = oci::cached_layer(reference.digest.as_ref()?, |digest| cache.blob(digest))?;
-    cache.blob(layer.hex())
+    let bytes = cache.blob(digest.hex())?;
+    Some((bytes, digest.0))
 }
 
 /// What a fetch brought: the component, and for an OCI reference by digest the manifests on
@@ -357,7 +366,9 @@ mod tests {
     fn a_pinned_remote_plugin_in_the_cache_is_not_fetched() {
         let dir = tempfile::tempdir().unwrap();
         let cache = ArtifactCache::in_dir(dir.path());
-        cache.store_blob(b"cached plugin").unwrap();
+        cache
+            .store_blob(&sha256_hex(b"cached plugin"), b"cached plugin")
+            .unwrap();
         let pin = sha256_hex(b"cached plugin");
         // Port 9 on loopback: nothing listens, so a fetch would fail.
         let url = Path::new("http://127.0.0.1:9/p.wasm");
