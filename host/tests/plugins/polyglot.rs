@@ -62,89 +62,87 @@ fn cached_build(example: &str, inputs: &[&str], build: impl FnOnce(&Path) -> Com
     wasm
 }
 
-/// examples/plugin-python, as its README builds it.
-fn python_filter() -> PathBuf {
+/// examples/`example` built with componentize-py as its README says, as world `world`, from
+/// `inputs` (what a change to must rebuild it).
+fn python_build(example: &str, world: &str, inputs: &[&str]) -> PathBuf {
     let componentize_py = common::componentize_py();
-    cached_build(
+    cached_build(example, inputs, |out| {
+        let mut cmd = Command::new(componentize_py);
+        cmd.current_dir(repo_root().join("examples").join(example))
+            .args(["-d", "wit", "-w", world, "componentize", "app", "-o"])
+            .arg(out);
+        cmd
+    })
+}
+
+/// examples/`example` built with jco as its `npm run build` does: `entry` as world `world`.
+fn js_build(example: &str, entry: &str, world: &str, inputs: &[&str]) -> PathBuf {
+    let jco = common::jco();
+    cached_build(example, inputs, |out| {
+        let mut cmd = Command::new(jco);
+        cmd.current_dir(repo_root().join("examples").join(example))
+            .args(["componentize", entry, "--bundle", "--wit", "wit"])
+            .args(["--world-name", world, "--out"])
+            .arg(out);
+        cmd
+    })
+}
+
+/// examples/plugin-python.
+fn python_filter() -> PathBuf {
+    python_build(
         "plugin-python",
+        "filter",
         &[
             "examples/plugin-python/app.py",
             "examples/plugin-python/msgpack_lite.py",
             "examples/plugin-python/requirements.txt",
             "wit/plugin.wit",
         ],
-        |out| {
-            let mut cmd = Command::new(componentize_py);
-            cmd.current_dir(repo_root().join("examples/plugin-python"))
-                .args(["-d", "wit", "-w", "filter", "componentize", "app", "-o"])
-                .arg(out);
-            cmd
-        },
     )
 }
 
-/// examples/plugin-js, as its `npm run build` builds it.
+/// examples/plugin-js.
 fn js_filter() -> PathBuf {
-    let jco = common::jco();
-    cached_build(
+    js_build(
         "plugin-js",
+        "filter.js",
+        "filter",
         &[
             "examples/plugin-js/filter.js",
             "examples/plugin-js/msgpack-lite.js",
             "examples/plugin-js/package-lock.json",
             "wit/plugin.wit",
         ],
-        |out| {
-            let mut cmd = Command::new(jco);
-            cmd.current_dir(repo_root().join("examples/plugin-js"))
-                .args(["componentize", "filter.js", "--bundle", "--wit", "wit"])
-                .args(["--world-name", "filter", "--out"])
-                .arg(out);
-            cmd
-        },
     )
 }
 
-/// examples/plugin-python/output, as its README builds it (in its folder, through its links).
+/// examples/plugin-python/output (in its folder, through its links).
 fn python_output() -> PathBuf {
-    let componentize_py = common::componentize_py();
-    cached_build(
+    python_build(
         "plugin-python/output",
+        "output",
         &[
             "examples/plugin-python/output/app.py",
             "examples/plugin-python/output/msgpack_lite.py",
             "examples/plugin-python/requirements.txt",
             "wit/plugin.wit",
         ],
-        |out| {
-            let mut cmd = Command::new(componentize_py);
-            cmd.current_dir(repo_root().join("examples/plugin-python/output"))
-                .args(["-d", "wit", "-w", "output", "componentize", "app", "-o"])
-                .arg(out);
-            cmd
-        },
     )
 }
 
-/// examples/plugin-js/output, as its `npm run build` builds it.
+/// examples/plugin-js/output.
 fn js_output() -> PathBuf {
-    let jco = common::jco();
-    cached_build(
+    js_build(
         "plugin-js/output",
+        "output.js",
+        "output",
         &[
             "examples/plugin-js/output/output.js",
             "examples/plugin-js/msgpack-lite.js",
             "examples/plugin-js/package-lock.json",
             "wit/plugin.wit",
         ],
-        |out| {
-            let mut cmd = Command::new(jco);
-            cmd.current_dir(repo_root().join("examples/plugin-js/output"))
-                .args(["componentize", "output.js", "--bundle", "--wit", "wit"])
-                .args(["--world-name", "output", "--out"])
-                .arg(out);
-            cmd
-        },
     )
 }
 
