@@ -1,10 +1,14 @@
-//! The thread that advances an engine's epoch — the clock of call deadlines — only while a
-//! plugin runs. Parked otherwise: an idle router with plugins then takes no CPU (ticking every
+//! The thread that advances an engine's epoch — the clock of call deadlines — only while
+//! plugins run. Parked otherwise: an idle router with plugins then takes no CPU (ticking every
 //! millisecond for nothing cost 1.8 % of a core, measured with `/proc/<pid>/stat` over 10 s).
 //!
 //! Every entry into guest code (instantiation and each export call) holds a [`Ticking`]; the
-//! first one unparks the thread, which ticks until the last one is dropped. A deadline of `n`
-//! ticks therefore still means at least `n` ticks of the call's own time.
+//! first one unparks the thread if it is parked. The thread ticks while an entry runs, and goes
+//! on ticking for a `linger` after the last one ended before it parks: under load, calls come
+//! every few hundred microseconds, and waking a parked thread for each one cost more than the
+//! ticks (a futex wake and a context switch per call: 5–7 % of the router's CPU with a
+//! keep-all filter, `perf` under `wasm-router bench-load`). A deadline of `n` ticks still
+//! means at least `n` ticks of the call's own time.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -22,6 +26,10 @@ pub struct EpochTicker {
 struct Shared {
     /// Guest entries in progress.
     running: AtomicUsize,
+    /// Guest entries ever started: the thread sees from it whether any ran while it slept.
+    started: AtomicUsize,
+    /// Set by the thread before it parks (and checks `running` once more).
+    parked: AtomicBool,
     /// Set when the ticker is dropped.
     stop: AtomicBool,
 }
@@ -31,23 +39,43 @@ struct Shared {
 pub struct Ticking<'a>(&'a EpochTicker);
 
 impl EpochTicker {
-    /// Start a thread named `name` that calls `tick` every `period` while a [`Ticking`] is held;
-    /// it ends when `tick` returns false or the ticker is dropped.
+    /// Start a thread named `name` that calls `tick` every `period` while a [`Ticking`] is held
+    /// and for `linger` after the last one was dropped; it ends when `tick` returns false or the
+    /// ticker is dropped.
     pub fn start(
         name: &str,
         period: Duration,
+        linger: Duration,
         tick: impl Fn() -> bool + Send + 'static,
     ) -> std::io::Result<EpochTicker> {
         let shared = Arc::new(Shared::default());
         let state = shared.clone();
+        let linger_ticks = (linger.as_nanos() / period.as_nanos().max(1)) as usize;
         let handle = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
+                let mut seen = state.started.load(Ordering::SeqCst);
+                // Nothing has run yet: park at once.
+                let mut quiet = linger_ticks;
                 while !state.stop.load(Ordering::Acquire) {
-                    if state.running.load(Ordering::Acquire) == 0 {
-                        // An unpark between the check and here makes this return at once.
-                        std::thread::park();
+                    let started = state.started.load(Ordering::SeqCst);
+                    if started != seen || state.running.load(Ordering::SeqCst) > 0 {
+                        seen = started;
+                        quiet = 0;
+                    } else if quiet >= linger_ticks {
+                        state.parked.store(true, Ordering::SeqCst);
+                        // An entry that began before `parked` was set is seen here; one that
+                        // begins after sees `parked` and unparks (which makes `park` return
+                        // at once if it comes first).
+                        if state.running.load(Ordering::SeqCst) == 0
+                            && state.started.load(Ordering::SeqCst) == seen
+                        {
+                            std::thread::park();
+                        }
+                        state.parked.store(false, Ordering::SeqCst);
                         continue;
+                    } else {
+                        quiet += 1;
                     }
                     std::thread::sleep(period);
                     if !tick() {
@@ -61,9 +89,12 @@ impl EpochTicker {
         })
     }
 
-    /// Tick until the result is dropped.
+    /// Tick until the result is dropped (and for the linger after the last one).
     pub fn ticking(&self) -> Ticking<'_> {
-        if self.shared.running.fetch_add(1, Ordering::AcqRel) == 0 {
+        self.shared.started.fetch_add(1, Ordering::SeqCst);
+        if self.shared.running.fetch_add(1, Ordering::SeqCst) == 0
+            && self.shared.parked.load(Ordering::SeqCst)
+        {
             self.thread.unpark();
         }
         Ticking(self)
@@ -88,13 +119,20 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
+    const LINGER_MS: u64 = 30;
+
     fn counting() -> (EpochTicker, Arc<AtomicUsize>) {
         let ticks = Arc::new(AtomicUsize::new(0));
         let counter = ticks.clone();
-        let ticker = EpochTicker::start("test-ticker", Duration::from_millis(1), move || {
-            counter.fetch_add(1, Ordering::Relaxed);
-            true
-        })
+        let ticker = EpochTicker::start(
+            "test-ticker",
+            Duration::from_millis(1),
+            Duration::from_millis(LINGER_MS),
+            move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+                true
+            },
+        )
         .unwrap();
         (ticker, ticks)
     }
@@ -120,13 +158,18 @@ mod tests {
             ticks.load(Ordering::Relaxed) > seen
         });
         drop(b);
-        // At most the tick in progress when the last entry ended, then none: the count holds
-        // still for 20 ms (a ticking thread adds one every millisecond).
-        wait_for("stops once no entry runs", || {
+        let ended = Instant::now();
+        // It lingers, then stops: the count holds still for 20 ms (a ticking thread adds one
+        // every millisecond).
+        wait_for("stops once no entry ran for the linger", || {
             let before = ticks.load(Ordering::Relaxed);
             std::thread::sleep(Duration::from_millis(20));
             ticks.load(Ordering::Relaxed) == before
         });
+        assert!(
+            ended.elapsed() >= Duration::from_millis(LINGER_MS),
+            "parked before the linger was over"
+        );
         let stopped = ticks.load(Ordering::Relaxed);
         let again = ticker.ticking();
         wait_for("ticks again", || ticks.load(Ordering::Relaxed) > stopped);
