@@ -35,7 +35,7 @@
 //! handshake, memory waits and pushes.
 
 use super::config::{ForwardInputConfig, parse_octal_mode};
-use super::decode::{DecodeLimits, Decoder, Frame, SizeLimit, ack_response};
+use super::decode::{DecodeLimits, Decoder, Frame, Mode, SizeLimit, ack_response};
 use super::handshake::{HandshakeError, ServerSecurity};
 use super::tls::TLS_ACCEPT_TIMEOUT;
 use crate::buffer::budget::{InputBudget, InputCharge, OverBudget};
@@ -568,8 +568,18 @@ impl ConnContext {
                     }
                     _ => {
                         self.flush(pending, conn).await?;
-                        pending.batch = Some(batch);
                         pending.held = req.held_bytes;
+                        if req.mode == Mode::Message {
+                            // The complete requests behind it are most likely one-event ones
+                            // too: room for them at once, rather than doubling from one.
+                            let behind =
+                                (buf.len() / frame_len.max(1)).min(MAX_COALESCED_EVENTS - 1);
+                            let before = batch.events.capacity();
+                            batch.events.reserve_exact(behind);
+                            pending.held += (batch.events.capacity() - before)
+                                * size_of::<crate::event::Event>();
+                        }
+                        pending.batch = Some(batch);
                     }
                 }
                 // Down from the bound to what the request really holds (coalescing may have
