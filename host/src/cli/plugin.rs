@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use wasm_router::plugin::cache::CacheOutcome;
+use wasm_router::plugin::cache::{CacheOutcome, WasmDigest};
 use wasm_router::plugin::inspect::{self, Item};
 use wasm_router::plugin::{ArtifactCache, LoadedPlugin, PluginEngine};
 
@@ -211,7 +211,7 @@ fn compile(
             };
             let (plugin, wasm) = load(&file, &cache)?;
             let entry = cache
-                .entry_path(plugin.engine().engine(), &wasm)
+                .entry_path(plugin.engine().engine(), &WasmDigest::of(&wasm))
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
             let what = match plugin.cache_outcome() {

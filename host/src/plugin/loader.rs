@@ -4,7 +4,7 @@
 
 use super::PluginError;
 use super::bindings::{PluginInfo, PluginKind};
-use super::cache::{ArtifactCache, CacheOutcome, sha256_hex};
+use super::cache::{ArtifactCache, CacheOutcome, WasmDigest};
 use super::engine::PluginEngine;
 use super::instance::PluginInstance;
 use super::limits::PluginLimits;
@@ -78,9 +78,10 @@ impl LoadedPlugin {
     ) -> Result<LoadedPlugin, PluginError> {
         let display = path.display().to_string();
         check_is_component(&display, wasm)?;
+        let digest = WasmDigest::of(wasm);
         let (component, cache_outcome) =
             cache
-                .load(engine.engine(), wasm)
+                .load(engine.engine(), wasm, &digest)
                 .map_err(|e| PluginError::Compile {
                     path: display.clone(),
                     message: format!("{e:#}"),
@@ -96,7 +97,7 @@ impl LoadedPlugin {
         let exports = resolve_exports(&display, &component)?;
         let mut plugin = LoadedPlugin {
             path: path.to_path_buf(),
-            sha256: sha256_hex(wasm),
+            sha256: digest.hex(),
             engine,
             component,
             pre,
