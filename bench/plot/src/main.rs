@@ -8,6 +8,8 @@
 //! plot --input batch.csv --output batch.png --title "…" --x-label "events per request" \
 //!      --y-label "events/s" --log-x
 //! ```
+//!
+//! `--log-y` draws the y axis logarithmic too (costs per event that span orders of magnitude).
 
 use anyhow::{Context, bail};
 use clap::Parser;
@@ -36,6 +38,15 @@ struct Args {
     /// Logarithmic x axis (for batch sizes).
     #[arg(long)]
     log_x: bool,
+    /// Logarithmic y axis (for costs that span orders of magnitude).
+    #[arg(long)]
+    log_y: bool,
+    /// Base of the logarithmic x axis: where its labelled ticks fall (2: 1, 2, 4, 8, …).
+    #[arg(long, default_value_t = 10.0)]
+    log_x_base: f64,
+    /// Where the legend goes.
+    #[arg(long, value_enum, default_value_t = Legend::UpperLeft)]
+    legend: Legend,
     /// A horizontal reference line `VALUE=LABEL` (repeatable), e.g. an aim.
     #[arg(long = "hline")]
     hlines: Vec<String>,
@@ -47,6 +58,25 @@ struct Args {
     width: u32,
     #[arg(long, default_value_t = 650)]
     height: u32,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Legend {
+    UpperLeft,
+    UpperRight,
+    LowerLeft,
+    LowerRight,
+}
+
+impl Legend {
+    fn position(self) -> SeriesLabelPosition {
+        match self {
+            Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
+            Legend::UpperRight => SeriesLabelPosition::UpperRight,
+            Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
+            Legend::LowerRight => SeriesLabelPosition::LowerRight,
+        }
+    }
 }
 
 /// Where Debian, Fedora, Arch and macOS keep a sans-serif TTF.
@@ -149,10 +179,14 @@ fn main() -> anyhow::Result<()> {
     let table = read_csv(&args.input)?;
     let points = table.series.iter().flat_map(|s| s.1.iter());
     let (mut x_min, mut x_max, mut y_max) = (f64::MAX, f64::MIN, 0f64);
+    let mut y_min_positive = f64::MAX;
     for &(x, y) in points {
         x_min = x_min.min(x);
         x_max = x_max.max(x);
         y_max = y_max.max(y);
+        if y > 0.0 {
+            y_min_positive = y_min_positive.min(y);
+        }
     }
     let mut hlines = Vec::new();
     for h in &args.hlines {
@@ -161,6 +195,9 @@ fn main() -> anyhow::Result<()> {
             .parse()
             .with_context(|| format!("--hline {h:?}: want VALUE=LABEL"))?;
         y_max = y_max.max(value);
+        if value > 0.0 {
+            y_min_positive = y_min_positive.min(value);
+        }
         hlines.push((value, label.to_string()));
     }
     if x_min > x_max {
@@ -220,7 +257,7 @@ fn main() -> anyhow::Result<()> {
             }
             chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
+                .position(args.legend.position())
                 .label_font(("sans-serif", 16))
                 .background_style(WHITE.mix(0.85))
                 .border_style(RGBColor(200, 200, 200))
@@ -234,13 +271,22 @@ fn main() -> anyhow::Result<()> {
         .margin(16)
         .x_label_area_size(50)
         .y_label_area_size(80);
-    if args.log_x {
-        if x_min <= 0.0 {
-            bail!("--log-x needs positive x values");
-        }
-        draw!(builder.build_cartesian_2d((x_min * 0.8..x_max * 1.25).log_scale(), 0f64..y_top)?);
-    } else {
-        draw!(builder.build_cartesian_2d(x_min..x_max, 0f64..y_top)?);
+    if args.log_x && x_min <= 0.0 {
+        bail!("--log-x needs positive x values");
+    }
+    if args.log_y && table.series.iter().flat_map(|s| s.1.iter()).any(|&(_, y)| y <= 0.0) {
+        bail!("--log-y needs positive y values");
+    }
+    if args.log_x_base <= 1.0 {
+        bail!("--log-x-base must be greater than 1");
+    }
+    let x_log = (x_min * 0.8..x_max * 1.25).log_scale().base(args.log_x_base);
+    let y_log = (y_min_positive / 1.5..y_max * 1.5).log_scale();
+    match (args.log_x, args.log_y) {
+        (true, true) => draw!(builder.build_cartesian_2d(x_log, y_log)?),
+        (true, false) => draw!(builder.build_cartesian_2d(x_log, 0f64..y_top)?),
+        (false, true) => draw!(builder.build_cartesian_2d(x_min..x_max, y_log)?),
+        (false, false) => draw!(builder.build_cartesian_2d(x_min..x_max, 0f64..y_top)?),
     }
     root.present()
         .with_context(|| format!("writing {}", args.output.display()))?;
