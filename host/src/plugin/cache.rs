@@ -260,15 +260,15 @@ mod tests {
         let mut fuel_config = wasmtime::Config::new();
         fuel_config.consume_fuel(true);
         let fuel = Engine::new(&fuel_config).unwrap();
-        let (a_bytes, b_bytes) = (
+        let (a_digest, b_digest) = (
             WasmDigest::of(b"component a"),
             WasmDigest::of(b"component b"),
         );
-        let a = cache_key(&plain, &a_bytes);
+        let a = cache_key(&plain, &a_digest);
         assert_eq!(a, cache_key(&plain, &WasmDigest::of(b"component a")));
-        assert_ne!(a, cache_key(&plain, &b_bytes));
-        assert_ne!(a, cache_key(&fuel, &a_bytes));
-        assert_eq!(a_bytes.hex(), sha256_hex(b"component a"));
+        assert_ne!(a, cache_key(&plain, &b_digest));
+        assert_ne!(a, cache_key(&fuel, &a_digest));
+        assert_eq!(a_digest.hex(), sha256_hex(b"component a"));
         assert_eq!(a.len(), 64);
     }
 
