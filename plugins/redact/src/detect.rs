@@ -7,6 +7,7 @@
 //! and only the matched ASCII spans are ever replaced.
 
 use regex_ascii::bytes::{Regex, RegexBuilder};
+use std::sync::OnceLock;
 
 /// What a detector found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -266,8 +267,10 @@ impl Triggers {
 /// The compiled detectors of one config.
 #[derive(Debug)]
 pub struct Detectors {
-    /// Enabled built-ins, with their regex (card numbers are found without one).
-    built_in: Vec<(Kind, Option<Regex>)>,
+    /// Enabled built-ins, each with its regex, compiled the first time a text triggers it
+    /// (card numbers are found without one). Compiling them all in `init` was most of a
+    /// redact instance's start (and of the router's start to accepting with it).
+    built_in: Vec<(Kind, OnceLock<Regex>)>,
     custom: Vec<CustomDetector>,
 }
 
@@ -306,17 +309,12 @@ fn pattern(kind: Kind) -> &'static str {
 }
 
 impl Detectors {
-    /// Compiles the built-in detectors `kinds` and takes the user patterns.
+    /// The built-in detectors `kinds` (compiled on first use) and the user patterns.
     pub fn new(kinds: &[Kind], custom: Vec<(String, Regex)>) -> Detectors {
         let built_in = Kind::BUILT_IN
             .into_iter()
             .filter(|kind| kinds.contains(kind))
-            .map(|kind| {
-                (
-                    kind,
-                    (kind != Kind::CreditCard).then(|| ascii_regex(pattern(kind))),
-                )
-            })
+            .map(|kind| (kind, OnceLock::new()))
             .collect();
         let custom = custom
             .into_iter()
@@ -356,17 +354,18 @@ impl Detectors {
                 if !triggers.has(*kind) {
                     continue;
                 }
-                match (kind, regex) {
-                    (Kind::AwsSecretKey, Some(regex)) => {
+                let regex = || regex.get_or_init(|| ascii_regex(pattern(*kind)));
+                match kind {
+                    Kind::AwsSecretKey => {
                         if triggers.0 & SECRET_AFTER_NAME != 0 {
-                            find_built_in(*kind, regex, text, matches);
+                            find_built_in(*kind, regex(), text, matches);
                         }
                         if triggers.0 & SECRET_STANDALONE != 0 {
                             find_standalone_secret_keys(text, matches);
                         }
                     }
-                    (_, Some(regex)) => find_built_in(*kind, regex, text, matches),
-                    (_, None) => find_card_numbers(text, matches),
+                    Kind::CreditCard => find_card_numbers(text, matches),
+                    _ => find_built_in(*kind, regex(), text, matches),
                 }
             }
         }
@@ -699,4 +698,35 @@ fn looks_like_secret_key(token: &[u8]) -> bool {
         && token.first() != Some(&b'/')
         && token.last() != Some(&b'/')
         && !token.windows(2).any(|pair| pair == b"//")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_pattern_compiles_and_is_compiled_only_when_triggered() {
+        for kind in Kind::BUILT_IN {
+            if kind != Kind::CreditCard {
+                ascii_regex(pattern(kind));
+            }
+        }
+        let detectors = Detectors::new(&Kind::BUILT_IN, Vec::new());
+        let compiled = |kind| {
+            detectors
+                .built_in
+                .iter()
+                .any(|(k, regex)| *k == kind && regex.get().is_some())
+        };
+        let mut matches = Vec::new();
+        detectors.find(b"nothing to see here", &mut matches);
+        assert!(matches.is_empty());
+        assert!(
+            !Kind::BUILT_IN.into_iter().any(compiled),
+            "compiled without a trigger"
+        );
+        detectors.find(b"mail jane.doe@example.com now", &mut matches);
+        assert_eq!(matches.len(), 1, "{matches:?}");
+        assert!(compiled(Kind::Email) && !compiled(Kind::Jwt));
+    }
 }
