@@ -368,6 +368,9 @@ fn later(t: Instant, d: Duration) -> Instant {
         .unwrap_or(t)
 }
 
+/// A filter's component id and the filter, or why it could not be built.
+type BuiltFilter = Result<(String, Arc<dyn Filter>), BuildError>;
+
 /// Every filter of `config`, in order ([`build_filter`]). WASM filters load on threads of their
 /// own, side by side: loading a plugin (mapping its compiled code, instantiating it, its `init`)
 /// is a few milliseconds of CPU each, and with several plugins that was most of the time from
@@ -376,7 +379,7 @@ fn build_filters(
     config: &Config,
     ids: &[Option<String>],
     metrics: &Arc<Metrics>,
-) -> Vec<Result<(String, Arc<dyn Filter>), BuildError>> {
+) -> Vec<BuiltFilter> {
     let build = |i: usize| build_filter(config, i, ids[i].as_deref(), metrics.clone());
     let plugins = config
         .filters
