@@ -183,38 +183,6 @@ impl EventSink {
     /// Decode the entry `[time, record]` at `pos` of `source[..limit]` and return where it ends.
     /// `depth` is the nesting level of the entry itself.
     #[inline]
-    /// The entry at `pos`, already walked to `end` (by [`super::request`]'s count): only its
-    /// time is read, the record spans the rest of it. Returns `end`.
-    pub(super) fn known_entry(
-        &mut self,
-        source: &Bytes,
-        pos: usize,
-        end: usize,
-    ) -> Result<usize, ScanError> {
-        let data = &source[..end];
-        let is_map = |start: usize| {
-            data.get(start)
-                .is_some_and(|&m| matches!(m, 0x80..=0x8f | 0xde | 0xdf))
-        };
-        if let Some(&[0x92, 0xd7, 0x00, ref time @ ..]) = data.get(pos..pos + 11) {
-            let record_start = pos + 11;
-            let time = event_time(time.try_into().unwrap());
-            self.push(source, time, record_start..end, is_map(record_start));
-            return Ok(end);
-        }
-        match read_head(data, pos)? {
-            Head::Array {
-                items: 2,
-                header_end,
-            } => {
-                let (time, record_start) = read_time(data, header_end, 1)?;
-                self.push(source, time, record_start..end, is_map(record_start));
-            }
-            _ => self.invalid += 1,
-        }
-        Ok(end)
-    }
-
     pub(super) fn entry(
         &mut self,
         source: &Bytes,
@@ -223,40 +191,76 @@ impl EventSink {
         depth: usize,
     ) -> Result<usize, ScanError> {
         let data = &source[..limit];
-        // `[fixext8 EventTime, record]`: what every EventTime sender writes; skip the general path.
-        if let Some(&[0x92, 0xd7, 0x00, ref time @ ..]) = data.get(pos..pos + 11) {
-            let record_start = pos + 11;
-            let is_map = data
-                .get(record_start)
-                .is_some_and(|&m| matches!(m, 0x80..=0x8f | 0xde | 0xdf));
-            let record_end = skip_value(data, record_start, depth + 1)?;
-            self.push(
-                source,
-                event_time(time.try_into().unwrap()),
-                record_start..record_end,
-                is_map,
-            );
-            return Ok(record_end);
-        }
-        match read_head(data, pos)? {
-            Head::Array {
-                items: 2,
-                header_end,
-            } => {
-                let (time, record_start) = read_time(data, header_end, depth + 1)?;
-                let is_map = data
-                    .get(record_start)
-                    .is_some_and(|&m| matches!(m, 0x80..=0x8f | 0xde | 0xdf));
+        match entry_head(data, pos, depth)? {
+            Some((time, record_start)) => {
                 let record_end = skip_value(data, record_start, depth + 1)?;
-                self.push(source, time, record_start..record_end, is_map);
+                self.push(
+                    source,
+                    time,
+                    record_start..record_end,
+                    is_map_at(data, record_start),
+                );
                 Ok(record_end)
             }
-            _ => {
+            None => {
                 let end = skip_value(data, pos, depth)?;
                 self.invalid += 1;
                 Ok(end)
             }
         }
+    }
+
+    /// The entry at `pos` (nesting level 0), already walked to `end` (by [`super::request`]'s
+    /// count): only its time is read, the record spans the rest of it. Returns `end`.
+    #[inline]
+    pub(super) fn known_entry(
+        &mut self,
+        source: &Bytes,
+        pos: usize,
+        end: usize,
+    ) -> Result<usize, ScanError> {
+        let data = &source[..end];
+        match entry_head(data, pos, 0)? {
+            Some((time, record_start)) => {
+                self.push(
+                    source,
+                    time,
+                    record_start..end,
+                    is_map_at(data, record_start),
+                );
+            }
+            None => self.invalid += 1,
+        }
+        Ok(end)
+    }
+}
+
+/// Whether the value at `pos` of `data` is a msgpack map.
+#[inline]
+pub(super) fn is_map_at(data: &[u8], pos: usize) -> bool {
+    data.get(pos)
+        .is_some_and(|&m| matches!(m, 0x80..=0x8f | 0xde | 0xdf))
+}
+
+/// The time of the entry `[time, record]` at `pos` of `data` and where its record starts;
+/// `None` when the value there is not a two-element array. `depth` is the nesting level of the
+/// entry itself.
+#[inline]
+fn entry_head(
+    data: &[u8],
+    pos: usize,
+    depth: usize,
+) -> Result<Option<(EntryTime, usize)>, ScanError> {
+    // `[fixext8 EventTime, record]`: what every EventTime sender writes; skip the general path.
+    if let Some(&[0x92, 0xd7, 0x00, ref time @ ..]) = data.get(pos..pos + 11) {
+        return Ok(Some((event_time(time.try_into().unwrap()), pos + 11)));
+    }
+    match read_head(data, pos)? {
+        Head::Array {
+            items: 2,
+            header_end,
+        } => read_time(data, header_end, depth + 1).map(Some),
+        _ => Ok(None),
     }
 }
 

@@ -1,7 +1,7 @@
 //! One complete request frame → [`Request`]: carrier mode, options, entries (reference §2, §4).
 
 use super::decompress::{Compression, decompress};
-use super::entries::{EventSink, read_time};
+use super::entries::{EventSink, is_map_at, read_time};
 use super::framing::ArrayLayout;
 use super::msgpack::{Head, ScanError, read_head, skip_value};
 use super::{DecodeError, DecodeLimits, Mode, Request, SizeLimit};
@@ -162,7 +162,7 @@ pub(super) fn parse_request(
             }
             let (time, _) = read_time(data, second.start, 1).map_err(|e| scan_error(e, "time"))?;
             let record = element(2);
-            let is_map = matches!(data[record.start], 0x80..=0x8f | 0xde | 0xdf);
+            let is_map = is_map_at(data, record.start);
             let events = scratch
                 .single
                 .take()
