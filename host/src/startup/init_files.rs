@@ -361,16 +361,7 @@ pub async fn run(
             }
         };
         if is_plugin(&path) {
-            let len = std::fs::metadata(&path)
-                .map_err(|e| unreadable(source, &path, e))?
-                .len();
-            if len > MAX_PLUGIN_BYTES as u64 {
-                return Err(InitError::TooLarge {
-                    variable: source.variable.clone(),
-                    value: source.value.clone(),
-                    limit: MAX_PLUGIN_BYTES,
-                });
-            }
+            check_size(source, &path, MAX_PLUGIN_BYTES)?;
             let data = std::fs::read(&path).map_err(|e| unreadable(source, &path, e))?;
             let target = plugin_dir.join(path.file_name().expect("a .wasm file name"));
             if target != path {
@@ -451,16 +442,23 @@ fn unreadable(source: &InitSource, path: &Path, e: std::io::Error) -> InitError 
 }
 
 fn read_bounded(source: &InitSource, path: &Path) -> Result<String, InitError> {
-    let unreadable = |e| unreadable(source, path, e);
-    let len = std::fs::metadata(path).map_err(unreadable)?.len();
-    if len > MAX_FILE_BYTES as u64 {
+    check_size(source, path, MAX_FILE_BYTES)?;
+    std::fs::read_to_string(path).map_err(|e| unreadable(source, path, e))
+}
+
+/// `TooLarge` when the file at `path` has more than `limit` bytes, before it is read.
+fn check_size(source: &InitSource, path: &Path, limit: usize) -> Result<(), InitError> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| unreadable(source, path, e))?
+        .len();
+    if len > limit as u64 {
         return Err(InitError::TooLarge {
             variable: source.variable.clone(),
             value: source.value.clone(),
-            limit: MAX_FILE_BYTES,
+            limit,
         });
     }
-    std::fs::read_to_string(path).map_err(unreadable)
+    Ok(())
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), InitError> {
