@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use wasm_router::plugin::cache::{CacheOutcome, WasmDigest};
+use wasm_router::plugin::cache::CacheOutcome;
 use wasm_router::plugin::inspect::{self, Item};
 use wasm_router::plugin::{ArtifactCache, LoadedPlugin, PluginEngine};
 
@@ -83,8 +83,8 @@ pub fn run(args: PluginArgs) -> anyhow::Result<std::process::ExitCode> {
 
 /// The plugin at `file` (a path or a URL: `s3://`, `https://`, `oci://`) and its bytes.
 fn load(file: &Path, cache: &ArtifactCache) -> anyhow::Result<(LoadedPlugin, Vec<u8>)> {
-    let wasm = wasm_router::plugin::source::read(file, None, cache)?;
-    let plugin = LoadedPlugin::from_bytes(PluginEngine::shared()?, file, &wasm, cache)?;
+    let (wasm, digest) = wasm_router::plugin::source::read(file, None, cache)?;
+    let plugin = LoadedPlugin::from_bytes(PluginEngine::shared()?, file, &wasm, digest, cache)?;
     Ok((plugin, wasm))
 }
 
@@ -209,9 +209,9 @@ fn compile(
             let Some(dir) = cache.dir().map(|d| d.display().to_string()) else {
                 anyhow::bail!("no cache directory: set --cache-dir, XDG_CACHE_HOME or HOME");
             };
-            let (plugin, wasm) = load(&file, &cache)?;
+            let (plugin, _) = load(&file, &cache)?;
             let entry = cache
-                .entry_path(plugin.engine().engine(), &WasmDigest::of(&wasm))
+                .entry_path(plugin.engine().engine(), plugin.digest())
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
             let what = match plugin.cache_outcome() {

@@ -677,7 +677,7 @@ fn report(plugin: &LoadedPlugin, run: Run, context: &PluginContext) -> Report {
             version: info.version.clone(),
             kind: kind_name(info.kind),
             description: info.description.clone(),
-            sha256: plugin.sha256().to_string(),
+            sha256: plugin.sha256(),
             requested_hosts: info.requested_hosts.clone(),
         },
         run,

@@ -187,6 +187,18 @@ impl WasmDigest {
         WasmDigest(Sha256::digest(wasm).into())
     }
 
+    /// The digest written as 64 hexadecimal digits; `None` for anything else.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let mut digest = [0u8; 32];
+        if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        for (byte, pair) in digest.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
+            *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+        }
+        Some(WasmDigest(digest))
+    }
+
     /// In lowercase hex.
     pub fn hex(&self) -> String {
         hex(&self.0)
@@ -269,6 +281,14 @@ mod tests {
         assert_ne!(a, cache_key(&plain, &b_digest));
         assert_ne!(a, cache_key(&fuel, &a_digest));
         assert_eq!(a_digest.hex(), sha256_hex(b"component a"));
+        assert_eq!(WasmDigest::from_hex(&a_digest.hex()), Some(a_digest));
+        assert_eq!(
+            WasmDigest::from_hex(&a_digest.hex().to_ascii_uppercase()),
+            Some(a_digest)
+        );
+        for bad in ["", "ab", &"g".repeat(64), &"+1".repeat(32), &"a".repeat(66)] {
+            assert_eq!(WasmDigest::from_hex(bad), None, "{bad:?}");
+        }
         assert_eq!(a.len(), 64);
     }
 

@@ -47,7 +47,7 @@ pub(crate) struct ExportIndices {
 /// A compiled, linked plugin, ready to be instantiated any number of times.
 pub struct LoadedPlugin {
     path: PathBuf,
-    sha256: String,
+    digest: WasmDigest,
     engine: Arc<PluginEngine>,
     component: Component,
     pre: InstancePre<PluginState>,
@@ -65,20 +65,23 @@ impl LoadedPlugin {
         sha256: Option<&str>,
         cache: &ArtifactCache,
     ) -> Result<LoadedPlugin, PluginError> {
-        let wasm = super::source::read(path, sha256, cache)?;
-        Self::from_bytes(engine, path, &wasm, cache)
+        let (wasm, digest) = super::source::read(path, sha256, cache)?;
+        Self::from_bytes(engine, path, &wasm, digest, cache)
     }
 
-    /// Load a plugin from its bytes; `path` is used in messages.
+    /// Load a plugin from its bytes; `path` is used in messages. `digest` is their sha256 when
+    /// the caller has it already ([`super::source::read`] does for a pinned or fetched plugin);
+    /// it is computed here otherwise.
     pub fn from_bytes(
         engine: Arc<PluginEngine>,
         path: &Path,
         wasm: &[u8],
+        digest: Option<WasmDigest>,
         cache: &ArtifactCache,
     ) -> Result<LoadedPlugin, PluginError> {
         let display = path.display().to_string();
         check_is_component(&display, wasm)?;
-        let digest = WasmDigest::of(wasm);
+        let digest = digest.unwrap_or_else(|| WasmDigest::of(wasm));
         let (component, cache_outcome) =
             cache
                 .load(engine.engine(), wasm, &digest)
@@ -97,7 +100,7 @@ impl LoadedPlugin {
         let exports = resolve_exports(&display, &component)?;
         let mut plugin = LoadedPlugin {
             path: path.to_path_buf(),
-            sha256: digest.hex(),
+            digest,
             engine,
             component,
             pre,
@@ -156,8 +159,13 @@ impl LoadedPlugin {
     }
 
     /// Hex sha256 of the `.wasm` file.
-    pub fn sha256(&self) -> &str {
-        &self.sha256
+    pub fn sha256(&self) -> String {
+        self.digest.hex()
+    }
+
+    /// The sha256 of the `.wasm` file.
+    pub fn digest(&self) -> &WasmDigest {
+        &self.digest
     }
 
     /// What `info()` returned.

@@ -19,7 +19,7 @@ pub mod http;
 pub mod oci;
 
 use super::PluginError;
-use super::cache::{ArtifactCache, sha256_hex};
+use super::cache::{ArtifactCache, WasmDigest, sha256_hex};
 use crate::net::s3_get::{S3GetError, S3Getter};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -152,11 +152,13 @@ pub fn validate(key: &str, path: &Path, sha256: Option<&str>, problems: &mut Vec
 
 /// The bytes of the plugin at `path`, verified against `sha256` when given: read from the file,
 /// or from the blob cache of `cache`, or fetched (and then cached). Blocks while fetching.
+/// Also returns their sha256 when it was known on the way (a pinned, cached or fetched plugin),
+/// so that the loader does not hash them again.
 pub fn read(
     path: &Path,
     sha256: Option<&str>,
     cache: &ArtifactCache,
-) -> Result<Vec<u8>, PluginError> {
+) -> Result<(Vec<u8>, Option<WasmDigest>), PluginError> {
     let shown = path.display().to_string();
     let fetch_error = |message: String| PluginError::Fetch {
         path: shown.clone(),
@@ -172,21 +174,22 @@ pub fn read(
                 path: shown.clone(),
                 message: e.to_string(),
             })?;
-            let digest = pin.as_ref().map(|_| sha256_hex(&bytes));
+            let digest = pin.as_ref().map(|_| WasmDigest::of(&bytes));
             (bytes, digest)
         }
         remote => match cached(remote, pin.as_ref(), cache) {
             Some((bytes, digest)) => {
-                tracing::info!(plugin = %shown, sha256 = %digest, "plugin found in the cache by digest; not fetched");
+                tracing::info!(plugin = %shown, sha256 = %digest.hex(), "plugin found in the cache by digest; not fetched");
                 (bytes, Some(digest))
             }
             None => {
                 let fetched = block_on(fetch(remote.clone())).map_err(fetch_error)?;
-                let digest = sha256_hex(&fetched.wasm);
-                tracing::info!(plugin = %shown, bytes = fetched.wasm.len(), sha256 = %digest, "plugin fetched");
-                if pin.as_ref().is_none_or(|p| p.hex() == digest) {
+                let digest = WasmDigest::of(&fetched.wasm);
+                let wasm_hex = digest.hex();
+                tracing::info!(plugin = %shown, bytes = fetched.wasm.len(), sha256 = %wasm_hex, "plugin fetched");
+                if pin.as_ref().is_none_or(|p| p.hex() == wasm_hex) {
                     let manifests = fetched.manifests.iter().map(|m| (sha256_hex(m), m));
-                    for (hex, blob) in manifests.chain([(digest.clone(), &fetched.wasm)]) {
+                    for (hex, blob) in manifests.chain([(wasm_hex, &fetched.wasm)]) {
                         if let Err(e) = cache.store_blob(&hex, blob) {
                             tracing::warn!(plugin = %shown, error = %e, "cannot keep the fetched plugin in the cache; a restart will fetch it again. Fix: make the cache directory writable, or set [service] plugin_cache_dir");
                         }
@@ -196,7 +199,7 @@ pub fn read(
             }
         },
     };
-    if let (Some(pin), Some(actual)) = (pin, digest)
+    if let (Some(pin), Some(actual)) = (pin, digest.map(|d| d.hex()))
         && actual != pin.hex()
     {
         return Err(PluginError::Digest {
@@ -205,7 +208,7 @@ pub fn read(
             actual,
         });
     }
-    Ok(bytes)
+    Ok((bytes, digest))
 }
 
 /// A remote plugin already in the cache, and its digest: by its pin, or through the cached
@@ -214,7 +217,7 @@ fn cached(
     source: &PluginSource,
     pin: Option<&Pin>,
     cache: &ArtifactCache,
-) -> Option<(Vec<u8>, String)> {
+) -> Option<(Vec<u8>, WasmDigest)> {
     let digest = match (pin, source) {
         (Some(pin), _) => pin.clone(),
         (None, PluginSource::Oci(reference)) => {
@@ -223,7 +226,7 @@ fn cached(
         (None, _) => return None,
     };
     let bytes = cache.blob(digest.hex())?;
-    Some((bytes, digest.0))
+    Some((bytes, WasmDigest::from_hex(digest.hex())?))
 }
 
 /// What a fetch brought: the component, and for an OCI reference by digest the manifests on
@@ -356,7 +359,7 @@ mod tests {
         std::fs::write(&file, b"plugin v2").unwrap();
         let cache = ArtifactCache::disabled();
         let actual = sha256_hex(b"plugin v2");
-        assert_eq!(read(&file, Some(&actual), &cache).unwrap(), b"plugin v2");
+        assert_eq!(read(&file, Some(&actual), &cache).unwrap().0, b"plugin v2");
         let pinned = sha256_hex(b"plugin v1");
         let e = read(&file, Some(&pinned), &cache).unwrap_err().to_string();
         assert!(e.contains(&pinned) && e.contains(&actual), "{e}");
@@ -372,7 +375,9 @@ mod tests {
         let pin = sha256_hex(b"cached plugin");
         // Port 9 on loopback: nothing listens, so a fetch would fail.
         let url = Path::new("http://127.0.0.1:9/p.wasm");
-        assert_eq!(read(url, Some(&pin), &cache).unwrap(), b"cached plugin");
+        let (bytes, digest) = read(url, Some(&pin), &cache).unwrap();
+        assert_eq!(bytes, b"cached plugin");
+        assert_eq!(digest.map(|d| d.hex()), Some(pin));
         let other = sha256_hex(b"another plugin");
         let e = read(url, Some(&other), &cache).unwrap_err().to_string();
         assert!(
